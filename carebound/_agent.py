@@ -1,0 +1,146 @@
+"""What an agent is to the runner: tools, a planner, and a packet builder.
+
+Agents only *propose*. A planner looks at what happened so far and returns a :class:`Plan`:
+calls to propose, a wait, or a finish. Every proposed call then passes the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from carebound.approvals import DecisionPacket
+from carebound.guardrails import PolicyPack, PolicyVerdict
+from carebound.tools import FactValue, ToolSpec
+
+
+class ProposedCall(BaseModel):
+    """A tool call an agent proposes. Nothing in it is trusted."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    why: str = ""
+
+
+class WaitSpec(BaseModel):
+    """Park the run until an event arrives or a time passes (whichever first)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: str
+    until: datetime | None = Field(default=None, description="Wake at this run-clock time.")
+    match: list[str] = Field(
+        default_factory=list, description="Event match keys this run waits for."
+    )
+
+
+class FinishSpec(BaseModel):
+    """End the run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["completed", "failed"] = "completed"
+    summary: str = ""
+
+
+class Plan(BaseModel):
+    """A planner's answer for one turn."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calls: list[ProposedCall] = Field(default_factory=list)
+    wait: WaitSpec | None = None
+    finish: FinishSpec | None = None
+    findings: dict[str, Any] | None = Field(
+        default=None, description="Replaces the run's findings (JSON) when given."
+    )
+    memory: dict[str, Any] | None = Field(
+        default=None, description="Replaces the planner's memory (JSON) when given."
+    )
+
+
+class CallResult(BaseModel):
+    """What became of one proposed call; fed back to the planner."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    tool: str
+    args: dict[str, Any]
+    status: Literal["executed", "denied", "rejected", "error", "expired"]
+    result: Any = None
+    reason: str | None = None
+    approval_id: str | None = None
+
+
+class RunEvent(BaseModel):
+    """Something that arrived for a waiting run: a delivered event or a timer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: Literal["event", "timer"]
+    match: str | None = None
+    at: datetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentContext:
+    """What a planner and a packet builder may read about their run."""
+
+    run_id: str
+    agent: str
+    now: datetime
+    requester: str
+    pack: PolicyPack
+    case: Mapping[str, Any] = field(default_factory=dict)
+    world: Any = None
+    model: Any = None
+    """A langchain-core chat model when one is configured; None runs on rules."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlannerView:
+    """The run so far, as the planner sees it."""
+
+    results: list[CallResult]
+    events: list[RunEvent]
+    findings: dict[str, Any]
+    memory: dict[str, Any]
+    turn: int
+
+
+class Planner(Protocol):
+    """Decides the next proposals; rule-based by default, a model when configured."""
+
+    def __call__(self, ctx: AgentContext, view: PlannerView) -> Plan:
+        """Return the next plan."""
+        ...
+
+
+PacketBuilder = Callable[
+    [AgentContext, ProposedCall, PolicyVerdict, Mapping[str, FactValue]], DecisionPacket
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentDefinition:
+    """An agent: its tools, its planner, and how it explains a hold to a reviewer."""
+
+    name: str
+    version: str
+    description: str
+    tools: Mapping[str, ToolSpec[Any]]
+    planner: Planner
+    packet: PacketBuilder | None = None
+    category: str = "operations"
+    """Audit data category of the agent's work (e.g. 'referral-documents')."""
+    patient_ref: Callable[[Mapping[str, Any]], str | None] | None = None
+    """How to find the patient reference in a case (for the audit trail)."""

@@ -1,0 +1,566 @@
+"""The bounded-agent graph: plan -> gate -> (hold) -> execute, with waits.
+
+Every proposed call passes the gate outside the model, in this order: known tool and valid
+arguments, permission against the agent's grant, the hold policy (on facts the tool computes
+from trusted data), the budget, then execution through the effect ledger, and audit.
+
+Nodes are written for LangGraph's replay rule (a node re-runs from its start on resume): the
+``hold`` and ``wait`` nodes do nothing but interrupt and read what was recorded in Redis, the
+gate's side effects (parking an approval) are idempotent, and effects go through the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypedDict
+
+import redis
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import interrupt
+from pydantic import BaseModel, ValidationError
+
+from carebound._agent import (
+    AgentContext,
+    AgentDefinition,
+    CallResult,
+    Plan,
+    PlannerView,
+    ProposedCall,
+    RunEvent,
+)
+from carebound._errors import CareboundError, LeaseLostError
+from carebound._ledger import EffectLedger
+from carebound.approvals import (
+    ApprovalRequest,
+    ApprovalStore,
+    DecisionPacket,
+    Edit,
+    PacketCheck,
+    PinnedVersions,
+)
+from carebound.audit import Actor, AuditLog
+from carebound.clock import Clock
+from carebound.guardrails import PolicyPack, PolicyVerdict, check_permission, evaluate_rules
+from carebound.tools import EffectClass, FactValue, ToolContext, ToolSpec
+
+
+class RunState(TypedDict, total=False):
+    """A run's graph state. JSON values only: it is checkpointed without pickle."""
+
+    run_id: str
+    requester: str
+    started_at: str
+    queue: list[dict[str, Any]]
+    current: dict[str, Any] | None
+    results: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    findings: dict[str, Any]
+    memory: dict[str, Any]
+    steps: int
+    tool_calls: int
+    turn: int
+    status: str
+    summary: str
+    wait: dict[str, Any] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    """The per-process services the graph's nodes use."""
+
+    client: redis.Redis
+    prefix: str
+    clock: Clock
+    approvals: ApprovalStore
+    ledger: EffectLedger
+    audit: AuditLog
+    pack_for: Callable[[str], PolicyPack]
+    """Run id -> the policy pack the run was started with."""
+    case_for: Callable[[str], Mapping[str, Any]]
+    world_for: Callable[[str], Any]
+    model: Any = None
+
+
+def _run_id(config: RunnableConfig) -> str:
+    return str(config.get("configurable", {})["thread_id"])
+
+
+def patient_ref_of(case: Mapping[str, Any]) -> str | None:
+    """The first Patient in a FHIR Bundle, as a reference (for the audit trail)."""
+    for entry in case.get("entry", []) or []:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Patient" and resource.get("id"):
+            return f"Patient/{resource['id']}"
+    return None
+
+
+def schema_hash(spec: ToolSpec[Any]) -> str:
+    """Short hash of a tool's args schema, pinned into approvals."""
+    schema = json.dumps(spec.args_schema.model_json_schema(), sort_keys=True)
+    return hashlib.sha256(schema.encode()).hexdigest()[:12]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return json.loads(json.dumps(value, default=str))
+
+
+class _Nodes:
+    """The graph's nodes for one agent."""
+
+    def __init__(self, agent: AgentDefinition, svc: Services) -> None:
+        self.agent = agent
+        self.svc = svc
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _ctx(self, state: RunState, run_id: str) -> AgentContext:
+        return AgentContext(
+            run_id=run_id,
+            agent=self.agent.name,
+            now=self.svc.clock.now(),
+            requester=state.get("requester", ""),
+            pack=self.svc.pack_for(run_id),
+            case=self.svc.case_for(run_id),
+            world=self.svc.world_for(run_id),
+            model=self.svc.model,
+        )
+
+    def _patient(self, run_id: str) -> str | None:
+        case = self.svc.case_for(run_id)
+        finder = self.agent.patient_ref or patient_ref_of
+        return finder(case)
+
+    def _audit(
+        self,
+        run_id: str,
+        *,
+        action: Any,
+        outcome: Any,
+        detail: dict[str, FactValue],
+        actor: Actor | None = None,
+        category: str | None = None,
+    ) -> None:
+        self.svc.audit.record(
+            run_id,
+            time=self.svc.clock.now(),
+            actor=actor or Actor(kind="agent", id=self.agent.name, role=None),
+            action=action,
+            category=category or self.agent.category,
+            outcome=outcome,
+            patient_ref=self._patient(run_id),
+            detail=detail,
+        )
+
+    def _finish_call(self, state: RunState, result: CallResult, **extra: Any) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "results": [*state.get("results", []), result.model_dump(mode="json")],
+            "current": None,
+        }
+        update.update(extra)
+        return update
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def plan(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        run_id = _run_id(config)
+        pack = self.svc.pack_for(run_id)
+        budgets = pack.agent_policy(self.agent.name).budgets
+        now = self.svc.clock.now()
+        steps = state.get("steps", 0) + 1
+        started = datetime.fromisoformat(state["started_at"])
+        exhausted = None
+        if steps > budgets.steps:
+            exhausted = f"step budget of {budgets.steps} used up"
+        elif now - started > budgets.elapsed:
+            exhausted = f"time budget of {budgets.elapsed} used up"
+        if exhausted:
+            self._audit(
+                run_id, action="budget_stop", outcome="refused", detail={"budget": exhausted}
+            )
+            return {"status": "budget_exhausted", "summary": exhausted, "steps": steps}
+        ctx = self._ctx(state, run_id)
+        view = PlannerView(
+            results=[CallResult.model_validate(r) for r in state.get("results", [])],
+            events=[RunEvent.model_validate(e) for e in state.get("events", [])],
+            findings=dict(state.get("findings", {})),
+            memory=dict(state.get("memory", {})),
+            turn=state.get("turn", 0),
+        )
+        plan: Plan = self.agent.planner(ctx, view)
+        update: dict[str, Any] = {"steps": steps, "turn": view.turn + 1}
+        if plan.findings is not None:
+            update["findings"] = _jsonable(plan.findings)
+        if plan.memory is not None:
+            update["memory"] = _jsonable(plan.memory)
+        if plan.finish is not None:
+            update.update(status=plan.finish.status, summary=plan.finish.summary)
+        elif plan.calls:
+            update["queue"] = [c.model_dump(mode="json") for c in plan.calls]
+        elif plan.wait is not None:
+            update["wait"] = plan.wait.model_dump(mode="json")
+        else:
+            update.update(status="completed", summary="nothing left to do")
+        return update
+
+    @staticmethod
+    def after_plan(state: RunState) -> Literal["gate", "wait", "__end__"]:
+        if state.get("status") not in (None, "running"):
+            return END
+        if state.get("queue"):
+            return "gate"
+        if state.get("wait"):
+            return "wait"
+        return END
+
+    # -- gate ----------------------------------------------------------------------------
+
+    def gate(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        run_id = _run_id(config)
+        queue = list(state.get("queue", []))
+        call = ProposedCall.model_validate(queue.pop(0))
+        index = state.get("tool_calls", 0)
+        base = {"queue": queue, "tool_calls": index + 1}
+        pack = self.svc.pack_for(run_id)
+        policy = pack.agent_policy(self.agent.name)
+
+        def refuse(status: Literal["denied", "error"], reason: str) -> dict[str, Any]:
+            result = CallResult(
+                index=index, tool=call.tool, args=call.args, status=status, reason=reason
+            )
+            return self._finish_call(state, result, **base)
+
+        if index + 1 > policy.budgets.tool_calls:
+            reason = f"tool-call budget of {policy.budgets.tool_calls} used up"
+            self._audit(
+                run_id,
+                action="budget_stop",
+                outcome="refused",
+                detail={"budget": reason, "tool": call.tool},
+            )
+            return {**base, "status": "budget_exhausted", "summary": reason}
+        spec = self.agent.tools.get(call.tool)
+        if spec is None:
+            self._audit(
+                run_id,
+                action="permission_check",
+                outcome="denied",
+                detail={"tool": call.tool[:100], "reason": "unknown tool"},
+            )
+            return refuse("denied", f"unknown tool {call.tool!r}: the agent has no such tool")
+        try:
+            args = spec.validate(call.args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            self._audit(
+                run_id,
+                action="permission_check",
+                outcome="refused",
+                detail={"tool": spec.name, "reason": "invalid arguments"},
+            )
+            return refuse("error", f"invalid arguments for {spec.name}: {problems}")
+        permission = check_permission(policy.grant, spec, args)
+        self._audit(
+            run_id,
+            action="permission_check",
+            outcome="success" if permission.allowed else "denied",
+            detail={"tool": spec.name, "scope": spec.scope, "reason": permission.reason[:200]},
+        )
+        if not permission.allowed:
+            return refuse("denied", permission.reason)
+        now = self.svc.clock.now()
+        tool_ctx = ToolContext(
+            run_id=run_id,
+            agent=self.agent.name,
+            now=now,
+            idempotency_key=spec.idempotency_key(run_id, args),
+            world=self.svc.world_for(run_id),
+            case=self.svc.case_for(run_id),
+        )
+        facts = spec.compute_facts(tool_ctx, args)
+        verdict = evaluate_rules(pack.rules, spec.name, facts)
+        current = {
+            "call": call.model_dump(mode="json"),
+            "args": args.model_dump(mode="json"),
+            "index": index,
+            "approval_id": None,
+        }
+        if verdict.decision == "deny":
+            self._audit(
+                run_id,
+                action="deny",
+                outcome="denied",
+                detail={"tool": spec.name, "rule": verdict.rule_id},
+            )
+            return refuse("denied", f"policy rule {verdict.rule_id}: {verdict.rule_text}")
+        if verdict.decision == "hold":
+            request = self._request(
+                state,
+                run_id=run_id,
+                call=call,
+                spec=spec,
+                args=args,
+                verdict=verdict,
+                facts=facts,
+                index=index,
+                pack=pack,
+            )
+            if self.svc.approvals.park(request):
+                self._audit(
+                    run_id,
+                    action="hold",
+                    outcome="held",
+                    detail={
+                        "tool": spec.name,
+                        "approval_id": request.approval_id,
+                        "rule": verdict.rule_id,
+                        "role": request.required_role,
+                        "args_hash": request.args_hash,
+                    },
+                )
+            current["approval_id"] = request.approval_id
+        return {**base, "current": current}
+
+    def _request(
+        self,
+        state: RunState,
+        *,
+        run_id: str,
+        call: ProposedCall,
+        spec: ToolSpec[Any],
+        args: BaseModel,
+        verdict: PolicyVerdict,
+        facts: Mapping[str, FactValue],
+        index: int,
+        pack: PolicyPack,
+    ) -> ApprovalRequest:
+        ctx = self._ctx(state, run_id)
+        if self.agent.packet is not None:
+            packet = self.agent.packet(ctx, call, verdict, facts)
+        else:
+            packet = DecisionPacket(
+                summary=f"{self.agent.name} proposes {spec.name}",
+                recommendation_text=call.why,
+                on_approve=f"{spec.name} runs with the arguments shown",
+                on_reject="the call is not made; the agent is told why",
+            )
+        rule_check = PacketCheck(
+            name="hold policy",
+            passed=False,
+            detail=f"held for role {verdict.role}",
+            rule_id=verdict.rule_id,
+            rule_text=verdict.rule_text,
+        )
+        packet = packet.model_copy(update={"checks": [*packet.checks, rule_check]})
+        assert verdict.role is not None  # a hold rule always names a role (validated at load)
+        return ApprovalRequest(
+            approval_id=f"{run_id}-{index}",
+            run_id=run_id,
+            agent=self.agent.name,
+            tool=spec.name,
+            args=args.model_dump(mode="json"),
+            args_hash=spec.args_hash(args),
+            rule_id=verdict.rule_id,
+            rule_text=verdict.rule_text,
+            reason=call.why or verdict.rule_text,
+            packet=packet,
+            risk=verdict.risk,
+            required_role=verdict.role,
+            deadline=ctx.now + verdict.deadline,
+            two_person=verdict.two_person,
+            on_timeout=verdict.on_timeout.action,
+            escalate_to=verdict.on_timeout.role,
+            pinned=PinnedVersions(
+                agent=self.agent.name,
+                agent_version=self.agent.version,
+                policy=pack.name,
+                policy_version=pack.version,
+                policy_fingerprint=pack.fingerprint,
+                tool_schema=schema_hash(spec),
+            ),
+            requester=state.get("requester", ""),
+            patient_ref=self._patient(run_id),
+            created_at=ctx.now,
+        )
+
+    @staticmethod
+    def after_gate(state: RunState) -> Literal["hold", "execute", "gate", "plan", "__end__"]:
+        if state.get("status") not in (None, "running"):
+            return END
+        current = state.get("current")
+        if current is None:
+            return "gate" if state.get("queue") else "plan"
+        return "hold" if current.get("approval_id") else "execute"
+
+    # -- hold ----------------------------------------------------------------------------
+
+    def hold(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        current = dict(state["current"] or {})
+        approval_id = current["approval_id"]
+        view = self.svc.approvals.get(approval_id)
+        if view is not None and view.status == "pending":
+            interrupt({"type": "hold", "approval_id": approval_id})
+            view = self.svc.approvals.get(approval_id)
+        if view is None or view.status == "pending" or view.record is None:
+            return {}  # resumed without a decision: park again
+        decision = view.record.decision
+        if view.status in ("approved", "edited"):
+            if isinstance(decision, Edit):
+                current["args"] = decision.args
+            current["approval_id"] = None
+            current["decided"] = view.status
+            return {"current": current}
+        reason = getattr(decision, "reason", None) or "the hold passed its deadline"
+        result = CallResult(
+            index=current["index"],
+            tool=current["call"]["tool"],
+            args=current["args"],
+            status="rejected" if view.status == "rejected" else "expired",
+            reason=reason,
+            approval_id=approval_id,
+        )
+        return self._finish_call(state, result)
+
+    @staticmethod
+    def after_hold(state: RunState) -> Literal["hold", "execute", "gate", "plan"]:
+        current = state.get("current")
+        if current is None:
+            return "gate" if state.get("queue") else "plan"
+        return "hold" if current.get("approval_id") else "execute"
+
+    # -- execute -------------------------------------------------------------------------
+
+    def execute(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        run_id = _run_id(config)
+        current = dict(state["current"] or {})
+        call = ProposedCall.model_validate(current["call"])
+        spec = self.agent.tools[call.tool]
+        args = spec.validate(current["args"])
+        index = int(current["index"])
+        pack = self.svc.pack_for(run_id)
+        permission = check_permission(pack.agent_policy(self.agent.name).grant, spec, args)
+        if not permission.allowed:  # an edit never widens the grant
+            self._audit(
+                run_id,
+                action="permission_check",
+                outcome="denied",
+                detail={"tool": spec.name, "reason": permission.reason[:200]},
+            )
+            result = CallResult(
+                index=index,
+                tool=spec.name,
+                args=current["args"],
+                status="denied",
+                reason=permission.reason,
+            )
+            return self._finish_call(state, result)
+        now = self.svc.clock.now()
+        key = spec.idempotency_key(run_id, args)
+        ctx = ToolContext(
+            run_id=run_id,
+            agent=self.agent.name,
+            now=now,
+            idempotency_key=key,
+            world=self.svc.world_for(run_id),
+            case=self.svc.case_for(run_id),
+        )
+        detail: dict[str, FactValue] = {"tool": spec.name, "key": key, "effect": spec.effect.value}
+        if spec.effect is EffectClass.READ:
+            output, error = self._run_tool(spec, ctx, args)
+            self._audit(
+                run_id, action="read", outcome="failed" if error else "success", detail=detail
+            )
+        else:
+            entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
+            if entry is not None and entry.status != "reserved":
+                output, error = entry.result, entry.error  # a replay: recorded result
+            else:
+                attempts = entry.attempts if entry else 1
+                output, error = self._run_tool(spec, ctx, args)
+                self.svc.ledger.complete(
+                    run_id,
+                    key,
+                    spec.name,
+                    output,
+                    reserved_at=entry.reserved_at if entry else now,
+                    now=self.svc.clock.now(),
+                    attempts=attempts,
+                    error=error,
+                )
+                self._audit(
+                    run_id,
+                    action="effect",
+                    outcome="failed" if error else "success",
+                    detail={**detail, "decided": current.get("decided")},
+                )
+        result = CallResult(
+            index=index,
+            tool=spec.name,
+            args=current["args"],
+            status="error" if error else "executed",
+            result=output,
+            reason=error,
+        )
+        return self._finish_call(state, result)
+
+    @staticmethod
+    def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> tuple[Any, str | None]:
+        try:
+            return _jsonable(spec.run(ctx, args)), None
+        except (redis.RedisError, LeaseLostError):
+            raise  # the store is gone: stop the run here, it resumes when the store is back
+        except CareboundError as exc:
+            return None, exc.message
+        except (ValueError, LookupError, TypeError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+
+    @staticmethod
+    def after_call(state: RunState) -> Literal["gate", "plan", "__end__"]:
+        if state.get("status") not in (None, "running"):
+            return END
+        return "gate" if state.get("queue") else "plan"
+
+    # -- wait ----------------------------------------------------------------------------
+
+    def wait(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        wait = state.get("wait") or {}
+        value = interrupt({"type": "wait", **wait})
+        event = RunEvent.model_validate(value)
+        seen = {e["id"] for e in state.get("events", [])}
+        if event.id in seen:
+            return {}  # a redelivered event: keep waiting
+        return {"events": [*state.get("events", []), event.model_dump(mode="json")], "wait": None}
+
+    @staticmethod
+    def after_wait(state: RunState) -> Literal["wait", "plan"]:
+        return "wait" if state.get("wait") else "plan"
+
+
+def build_graph(
+    agent: AgentDefinition, svc: Services, checkpointer: BaseCheckpointSaver[Any]
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the bounded-agent graph for ``agent``."""
+    nodes = _Nodes(agent, svc)
+    graph = StateGraph(RunState)
+    graph.add_node("plan", nodes.plan)
+    graph.add_node("gate", nodes.gate)
+    graph.add_node("hold", nodes.hold)
+    graph.add_node("execute", nodes.execute)
+    graph.add_node("wait", nodes.wait)
+    graph.add_edge(START, "plan")
+    graph.add_conditional_edges("plan", nodes.after_plan, ["gate", "wait", END])
+    graph.add_conditional_edges("gate", nodes.after_gate, ["hold", "execute", "gate", "plan", END])
+    graph.add_conditional_edges("hold", nodes.after_hold, ["hold", "execute", "gate", "plan"])
+    graph.add_conditional_edges("execute", nodes.after_call, ["gate", "plan", END])
+    graph.add_conditional_edges("wait", nodes.after_wait, ["wait", "plan"])
+    return graph.compile(checkpointer=checkpointer)

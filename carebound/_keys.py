@@ -1,0 +1,29 @@
+"""Redis key layout shared by every carebound store.
+
+All keys of one run (one LangGraph thread) carry the run id as a Redis Cluster hash tag, so a
+run's keys live in one slot and multi-key writes stay atomic on Redis Cluster too::
+
+    {prefix}:{<run_id>}:<part>:<part>...
+
+Keys that span runs (indexes, the thread registry) have no hash tag and are always written on
+their own, never inside a multi-key transaction with per-run keys.
+"""
+
+from __future__ import annotations
+
+DEFAULT_PREFIX = "cb"
+
+
+def run_key(prefix: str, run_id: str, *parts: str) -> str:
+    """Return the key for ``parts`` under one run's hash tag."""
+    return f"{prefix}:{{{run_id}}}:" + ":".join(parts)
+
+
+def global_key(prefix: str, *parts: str) -> str:
+    """Return a key that is not tied to any run (no hash tag)."""
+    return f"{prefix}:" + ":".join(parts)
+
+
+def lease_key(prefix: str, run_id: str) -> str:
+    """The run's writer lease: a hash with fields ``owner`` and ``token`` (fencing token)."""
+    return run_key(prefix, run_id, "lease")

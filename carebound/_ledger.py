@@ -1,0 +1,104 @@
+"""The effect ledger: every effect happens at most once.
+
+LangGraph re-runs a node from its start on resume and after a crash. Before an effect runs, its
+idempotency key is reserved in the run's ledger (one atomic script); a replayed node finds the
+key and gets the recorded result instead of running the effect again. A key found *reserved*
+but never completed means the process died between reserve and effect: the effect is run again
+with the same key, and the connector's de-duplication on that key makes it a no-op if the first
+attempt got through.
+
+    {prefix}:{run}:ledger   hash: idempotency key -> entry JSON
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from carebound._keys import DEFAULT_PREFIX, run_key
+
+
+class LedgerEntry(BaseModel):
+    """One effect as recorded in the ledger."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    tool: str
+    status: Literal["reserved", "done", "failed"]
+    attempts: int = 1
+    result: Any = None
+    error: str | None = None
+    reserved_at: datetime
+    done_at: datetime | None = None
+
+
+_RESERVE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local entry = cjson.decode(cur)
+  if entry['status'] == 'reserved' then
+    entry['attempts'] = entry['attempts'] + 1
+    cur = cjson.encode(entry)
+    redis.call('HSET', KEYS[1], ARGV[1], cur)
+  end
+  return cur
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return false
+"""
+
+
+class EffectLedger:
+    """Per-run effect ledger in Redis."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._reserve = client.register_script(_RESERVE)
+
+    def _key(self, run_id: str) -> str:
+        return run_key(self._prefix, run_id, "ledger")
+
+    def reserve(self, run_id: str, key: str, tool: str, now: datetime) -> LedgerEntry | None:
+        """Reserve ``key``. Returns None when newly reserved (run the effect), else the existing
+        entry: ``done`` (use its result) or ``reserved`` (a crashed attempt: run it again with
+        the same key)."""
+        fresh = LedgerEntry(key=key, tool=tool, status="reserved", reserved_at=now)
+        raw = self._reserve(keys=[self._key(run_id)], args=[key, fresh.model_dump_json()])
+        return LedgerEntry.model_validate_json(raw) if raw else None
+
+    def complete(
+        self,
+        run_id: str,
+        entry_key: str,
+        tool: str,
+        result: Any,
+        *,
+        reserved_at: datetime,
+        now: datetime,
+        attempts: int = 1,
+        error: str | None = None,
+    ) -> LedgerEntry:
+        """Record the effect's result (or failure)."""
+        entry = LedgerEntry(
+            key=entry_key,
+            tool=tool,
+            status="failed" if error else "done",
+            attempts=attempts,
+            result=result,
+            error=error,
+            reserved_at=reserved_at,
+            done_at=now,
+        )
+        self._r.hset(self._key(run_id), entry_key, entry.model_dump_json())
+        return entry
+
+    def entries(self, run_id: str) -> list[LedgerEntry]:
+        """Every effect of a run, oldest first."""
+        raw = self._r.hgetall(self._key(run_id))
+        items = [LedgerEntry.model_validate_json(v) for v in raw.values()]
+        return sorted(items, key=lambda e: e.reserved_at)

@@ -1,0 +1,765 @@
+"""The Runner: start runs, list and decide holds, deliver events, sweep timers, audit.
+
+Everything that moves a run follows one pattern: record the fact in Redis (a decision, an
+event, a fired timer), then *drive* the run: take its lease, resume the graph as far as it
+goes (the next hold, wait or end), and settle its record. A run that a crashed process left
+half-driven is driven again by :meth:`Runner.recover` or the worker's sweep; nothing is lost
+because every step was checkpointed and every effect went through the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from carebound._agent import AgentDefinition, CallResult, RunEvent
+from carebound._errors import (
+    AlreadyDecidedError,
+    DecisionRefusedError,
+    NotFoundError,
+    RunStateError,
+    StoreUnavailableError,
+)
+from carebound._graph import RunState, Services, build_graph
+from carebound._keys import DEFAULT_PREFIX, global_key
+from carebound._ledger import EffectLedger, LedgerEntry
+from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
+from carebound.approvals import (
+    ApprovalStore,
+    ApprovalView,
+    Decision,
+    Edit,
+    Escalate,
+    Reject,
+)
+from carebound.audit import Actor, AuditEvent, AuditLog, VerifyResult
+from carebound.checkpoint import RedisSaver
+from carebound.clock import Clock, SystemClock, to_ms
+from carebound.guardrails import (
+    PolicyPack,
+    authorize_decision,
+    check_permission,
+    evaluate_rules,
+    load_policy_pack,
+)
+from carebound.lease import Lease, RunLease
+from carebound.tools import ToolContext
+
+
+class RunView(BaseModel):
+    """A run as callers see it: its record, findings, call results, effects, pending hold."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: RunRecord
+    findings: dict[str, Any] = Field(default_factory=dict)
+    results: list[CallResult] = Field(default_factory=list)
+    effects: list[LedgerEntry] = Field(default_factory=list)
+    pending: ApprovalView | None = None
+    steps: int = 0
+
+    @property
+    def run_id(self) -> str:
+        """The run id."""
+        return self.record.run_id
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's status."""
+        return self.record.status
+
+
+class DecideResult(BaseModel):
+    """What a decision did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: str
+    """``decided`` (the run moved on), ``awaiting_second_approver`` or ``escalated``."""
+    run: RunView
+
+
+class SweepReport(BaseModel):
+    """What one sweep did."""
+
+    timers_fired: int = 0
+    holds_expired: int = 0
+    holds_escalated: int = 0
+    runs_recovered: int = 0
+
+
+def new_run_id() -> str:
+    """A short, unique, URL- and shell-safe run id."""
+    return "r" + uuid.uuid4().hex[:12]
+
+
+class Runner:
+    """Runs bounded agents on a Redis-compatible store. Thread-safe for concurrent decides."""
+
+    def __init__(
+        self,
+        client: redis.Redis | None = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        policy: str | Path | PolicyPack = "default",
+        clock: Clock | None = None,
+        model: Any = None,
+        agents: Mapping[str, AgentDefinition] | None = None,
+        world_factory: Any = None,
+        lease_ttl_ms: int = 30_000,
+    ) -> None:
+        if client is None:
+            from carebound.store import connect
+
+            client = connect().client()
+        self.client = client
+        self.prefix = prefix
+        self.clock: Clock = clock or SystemClock()
+        self.default_policy = policy
+        self._agents = dict(agents) if agents is not None else _default_agents()
+        self._world_factory = world_factory if world_factory is not None else _default_world()
+        self._lease_ttl_ms = lease_ttl_ms
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.approvals = ApprovalStore(client, prefix=prefix)
+        self.ledger = EffectLedger(client, prefix=prefix)
+        self.audit_log = AuditLog(client, prefix=prefix)
+        self.runs = RunStore(client, prefix=prefix)
+        self._leases = RunLease(client, prefix=prefix)
+        self._saver = RedisSaver(client, prefix=prefix)
+        self._packs: dict[str, PolicyPack] = {}
+        self._cases: dict[str, dict[str, Any]] = {}
+        self._services = Services(
+            client=client,
+            prefix=prefix,
+            clock=self.clock,
+            approvals=self.approvals,
+            ledger=self.ledger,
+            audit=self.audit_log,
+            pack_for=self.pack_for,
+            case_for=self._case_for,
+            world_for=self._world_for,
+            model=model,
+        )
+        self._graphs: dict[str, Any] = {}
+        self._drive_key = global_key(prefix, "drive")
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def agent(self, name: str) -> AgentDefinition:
+        """The agent definition called ``name``."""
+        try:
+            return self._agents[name]
+        except KeyError:
+            raise NotFoundError(
+                f"unknown agent {name!r}",
+                hint=f"known agents: {', '.join(sorted(self._agents)) or '(none)'}",
+            ) from None
+
+    @property
+    def agent_names(self) -> list[str]:
+        """Names of the agents this runner can start."""
+        return sorted(self._agents)
+
+    def pack_for(self, run_id: str) -> PolicyPack:
+        """The policy pack a run was started with (pinned at start)."""
+        pack = self._packs.get(run_id)
+        if pack is None:
+            raw = self.client.hget(f"{self.prefix}:{{{run_id}}}:run", "policy")
+            if raw is None:
+                raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+            pack = PolicyPack.model_validate_json(raw)
+            self._packs[run_id] = pack
+        return pack
+
+    def _case_for(self, run_id: str) -> dict[str, Any]:
+        case = self._cases.get(run_id)
+        if case is None:
+            case = self.runs.case(run_id)
+            self._cases[run_id] = case
+        return case
+
+    def _world_for(self, run_id: str) -> Any:
+        return (
+            self._world_factory(self.client, run_id, self.prefix) if self._world_factory else None
+        )
+
+    def _graph(self, agent: str) -> Any:
+        graph = self._graphs.get(agent)
+        if graph is None:
+            graph = build_graph(self.agent(agent), self._services, self._saver)
+            self._graphs[agent] = graph
+        return graph
+
+    def _resolve_pack(self, policy: str | Path | PolicyPack | None) -> PolicyPack:
+        policy = self.default_policy if policy is None else policy
+        return policy if isinstance(policy, PolicyPack) else load_policy_pack(policy)
+
+    # -- starting ------------------------------------------------------------------------
+
+    def start(
+        self,
+        agent: str,
+        case: Mapping[str, Any],
+        *,
+        requester: str,
+        policy: str | Path | PolicyPack | None = None,
+        world: Any = None,
+        run_id: str | None = None,
+    ) -> RunView:
+        """Start ``agent`` on ``case`` (a FHIR Bundle as JSON) and drive it to its first stop.
+
+        ``world`` seeds the simulated connectors (a ``WorldSpec``) for scenario runs.
+        """
+        definition = self.agent(agent)
+        pack = self._resolve_pack(policy)
+        run_id = run_id or new_run_id()
+        now = self.clock.now()
+        record = RunRecord(
+            run_id=run_id,
+            agent=definition.name,
+            requester=requester,
+            status="running",
+            policy=f"{pack.name}@{pack.version}",
+            created_at=now,
+            updated_at=now,
+        )
+        self.runs.create(record, case=dict(case), policy_ref=f"{pack.name}@{pack.version}")
+        self.client.hset(f"{self.prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
+        if world is not None:
+            self._seed_world(run_id, world)
+        self.audit_log.record(
+            run_id,
+            time=now,
+            actor=Actor(kind="person", id=requester, role=None),
+            action="create",
+            category=definition.category,
+            outcome="success",
+            patient_ref=None,
+            detail={"agent": definition.name, "policy": record.policy},
+        )
+        self._mark_drive(run_id)
+        return self.drive(run_id)
+
+    def _seed_world(self, run_id: str, world: Any) -> None:
+        from carebound.tools.connectors import World
+
+        World.seed(self.client, run_id, world, prefix=self.prefix)
+
+    # -- driving -------------------------------------------------------------------------
+
+    def _mark_drive(self, run_id: str) -> None:
+        self.client.zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
+
+    def _acquire(self, run_id: str, wait_s: float) -> Lease | None:
+        deadline = time.monotonic() + wait_s
+        while True:
+            lease = self._leases.acquire(run_id, self._owner, self._lease_ttl_ms)
+            if lease is not None or time.monotonic() >= deadline:
+                return lease
+            time.sleep(0.01)
+
+    def drive(self, run_id: str, *, lease_wait_s: float = 5.0) -> RunView:
+        """Move a run as far as it can go now; safe to call at any time, from any process."""
+        record = self._record(run_id)
+        if record.status in FINAL_STATUSES:
+            self.client.zrem(self._drive_key, run_id)
+            return self.get(run_id)
+        lease = self._acquire(run_id, lease_wait_s)
+        if lease is None:
+            return self.get(run_id)  # another process drives it; it stays marked for recovery
+        try:
+            self._drive_locked(run_id, record, lease)
+        finally:
+            self._leases.release(lease)
+        return self.get(run_id)
+
+    def _drive_locked(self, run_id: str, record: RunRecord, lease: Lease) -> None:
+        graph = self._graph(record.agent)
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": run_id, "fencing_token": lease.token},
+            "recursion_limit": 10_000,
+        }
+        for _ in range(1000):
+            snapshot = graph.get_state(config)
+            command: Any
+            consumed: RunEvent | None = None
+            if not snapshot.values:
+                command = self._initial_state(record)
+            elif snapshot.interrupts:
+                value = snapshot.interrupts[0].value
+                if value.get("type") == "hold":
+                    view = self.approvals.get(value["approval_id"])
+                    if view is None or view.status == "pending":
+                        break
+                    command = Command(resume={"approval_id": value["approval_id"]})
+                else:
+                    consumed = self.runs.peek_event(run_id)
+                    if consumed is None:
+                        break
+                    command = Command(resume=consumed.model_dump(mode="json"))
+            elif snapshot.next:
+                command = None  # interrupted by a crash mid-step: continue from the checkpoint
+            else:
+                break
+            graph.invoke(command, config, durability="sync")
+            if consumed is not None:
+                self.runs.consume_event(run_id, consumed.id)
+            self._leases.renew(lease)
+        self._settle(run_id, graph.get_state(config))
+
+    def _initial_state(self, record: RunRecord) -> RunState:
+        return RunState(
+            run_id=record.run_id,
+            requester=record.requester,
+            started_at=record.created_at.isoformat(),
+            queue=[],
+            current=None,
+            results=[],
+            events=[],
+            findings={},
+            memory={},
+            steps=0,
+            tool_calls=0,
+            turn=0,
+            status="running",
+            summary="",
+            wait=None,
+        )
+
+    def _settle(self, run_id: str, snapshot: Any) -> None:
+        record = self._record(run_id)
+        values: dict[str, Any] = snapshot.values or {}
+        status: RunStatus
+        pending = None
+        wait_reason = None
+        wait_until = None
+        if snapshot.interrupts:
+            value = snapshot.interrupts[0].value
+            if value.get("type") == "hold":
+                status, pending = "paused", value["approval_id"]
+            else:
+                status = "waiting"
+                wait_reason = value.get("reason")
+                until = value.get("until")
+                wait_until = datetime.fromisoformat(until) if until else None
+                self.runs.register_wait(run_id, list(value.get("match", [])), wait_until)
+        elif snapshot.next:
+            status = "running"
+        else:
+            status = values.get("status") or "completed"
+            if status == "running":
+                status = "completed"
+        updated = record.model_copy(
+            update={
+                "status": status,
+                "pending_approval": pending,
+                "wait_reason": wait_reason,
+                "wait_until": wait_until,
+                "summary": values.get("summary", ""),
+                "updated_at": self.clock.now(),
+            }
+        )
+        self.runs.update(updated)
+        if status != "running":
+            self.client.zrem(self._drive_key, run_id)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _record(self, run_id: str) -> RunRecord:
+        record = self.runs.get(run_id)
+        if record is None:
+            raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+        return record
+
+    def get(self, run_id: str) -> RunView:
+        """A run by id, from any process."""
+        record = self._record(run_id)
+        graph = self._graph(record.agent)
+        snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
+        values: dict[str, Any] = snapshot.values or {}
+        pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
+        return RunView(
+            record=record,
+            findings=values.get("findings", {}),
+            results=[CallResult.model_validate(r) for r in values.get("results", [])],
+            effects=self.ledger.entries(run_id),
+            pending=pending,
+            steps=values.get("steps", 0),
+        )
+
+    def list_runs(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+        out: list[RunRecord] = []
+        offset = 0
+        while len(out) < limit:
+            page = self.runs.list(limit=200, offset=offset)
+            if not page:
+                break
+            offset += len(page)
+            out.extend(
+                r
+                for r in page
+                if (status is None or r.status == status) and (agent is None or r.agent == agent)
+            )
+        return out[:limit]
+
+    def pending(
+        self,
+        *,
+        role: str | None = None,
+        agent: str | None = None,
+        overdue: bool = False,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> list[ApprovalView]:
+        """Paused steps across all runs, most urgent first. Never scans runs."""
+        return self.approvals.pending(
+            role=role,
+            agent=agent,
+            overdue_at=self.clock.now() if overdue else None,
+            limit=limit,
+            offset=offset,
+        )
+
+    def approval(self, approval_id: str) -> ApprovalView:
+        """One approval by id."""
+        view = self.approvals.get(approval_id)
+        if view is None:
+            raise NotFoundError(
+                f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
+            )
+        return view
+
+    def reveal(self, approval_id: str, *, viewer: str, role: str | None = None) -> ApprovalView:
+        """The approval with its PHI, recording the view in the audit trail."""
+        view = self.approval(approval_id)
+        request = view.request
+        self.audit_log.record(
+            request.run_id,
+            time=self.clock.now(),
+            actor=Actor(kind="person", id=viewer, role=role),
+            action="view_phi",
+            category=self.agent(request.agent).category,
+            outcome="success",
+            patient_ref=request.patient_ref,
+            detail={"approval_id": approval_id},
+        )
+        return view
+
+    # -- deciding ------------------------------------------------------------------------
+
+    def decide(self, approval_id: str, decision: Decision) -> DecideResult:
+        """Apply a reviewer's decision; exactly one concurrent decider wins.
+
+        Raises :class:`DecisionRefusedError` (wrong role, own run, stale args hash, an edit
+        beyond the grant, ...) or :class:`AlreadyDecidedError` when someone decided first.
+        """
+        view = self.approval(approval_id)
+        run_id = view.request.run_id
+        pack = self.pack_for(run_id)
+        if view.status != "pending" and view.record is not None:
+            raise _already(approval_id, view.record.decided_by, view.record.decided_at)
+        authorize_decision(pack, view, decision)
+        if isinstance(decision, Edit):
+            self._check_edit(view, decision, pack)
+        now = self.clock.now()
+        status = {"approve": "approved", "edit": "edited", "reject": "rejected"}.get(
+            decision.kind, "pending"
+        )
+        new_deadline = None
+        if isinstance(decision, Escalate):
+            new_deadline = now + (view.deadline - view.request.created_at)
+        result = self.approvals.decide(
+            approval_id,
+            decision,
+            now=now,
+            status=status,  # type: ignore[arg-type]
+            escalate_deadline=new_deadline,
+        )
+        outcome = result.outcome
+        if outcome == "decided":
+            raise _already(approval_id, result.decided_by or "?", result.decided_at)
+        if outcome == "stale":
+            raise DecisionRefusedError(
+                f"approval {approval_id} changed since it was read (stale args hash)",
+                code="stale",
+                hint="reload the approval and decide again",
+            )
+        if outcome == "wrong_role":
+            raise DecisionRefusedError(
+                f"approval {approval_id} now needs role {result.current_role!r}",
+                code="wrong_role",
+                hint="it was escalated; ask a reviewer with that role",
+            )
+        if outcome == "same_approver":
+            raise DecisionRefusedError(
+                f"{decision.reviewer!r} already approved {approval_id}",
+                code="same_approver",
+                hint="a second, different reviewer must approve",
+            )
+        if outcome == "missing":
+            raise NotFoundError(f"no approval {approval_id!r}")
+        self._audit_decision(view, decision, outcome)
+        if outcome == "partial":
+            return DecideResult(outcome="awaiting_second_approver", run=self.get(run_id))
+        if outcome == "escalated":
+            assert isinstance(decision, Escalate) and new_deadline is not None
+            self.approvals.reindex(approval_id, view.required_role, decision.to_role, new_deadline)
+            return DecideResult(outcome="escalated", run=self.get(run_id))
+        self.approvals.unindex(approval_id, view.required_role)
+        self._mark_drive(run_id)
+        return DecideResult(outcome="decided", run=self.drive(run_id))
+
+    def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> None:
+        request = view.request
+        definition = self.agent(request.agent)
+        spec = definition.tools[request.tool]
+        try:
+            args = spec.validate(decision.args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise DecisionRefusedError(
+                f"edited arguments for {spec.name} are invalid: {problems}",
+                code="invalid_edit",
+                hint="fix the values given with --set",
+            ) from None
+        permission = check_permission(pack.agent_policy(definition.name).grant, spec, args)
+        if not permission.allowed:
+            raise DecisionRefusedError(
+                f"the edit goes beyond the agent's grant: {permission.reason}",
+                code="edit_beyond_grant",
+                hint="edit within what the agent may do",
+            )
+        ctx = ToolContext(
+            run_id=request.run_id,
+            agent=definition.name,
+            now=self.clock.now(),
+            idempotency_key=spec.idempotency_key(request.run_id, args),
+            world=self._world_for(request.run_id),
+            case=self._case_for(request.run_id),
+        )
+        verdict = evaluate_rules(pack.rules, spec.name, spec.compute_facts(ctx, args))
+        if verdict.decision == "deny":
+            raise DecisionRefusedError(
+                f"the edit is denied by policy rule {verdict.rule_id}: {verdict.rule_text}",
+                code="edit_beyond_grant",
+                hint="edit within the policy",
+            )
+        if verdict.decision == "hold" and verdict.role != decision.role:
+            raise DecisionRefusedError(
+                f"the edited call needs role {verdict.role!r} (rule {verdict.rule_id})",
+                code="wrong_role",
+                hint=f"ask a reviewer with role {verdict.role!r}",
+            )
+
+    def _audit_decision(self, view: ApprovalView, decision: Decision, outcome: str) -> None:
+        request = view.request
+        self.audit_log.record(
+            request.run_id,
+            time=self.clock.now(),
+            actor=Actor(kind="person", id=decision.reviewer, role=decision.role),
+            action="decision",
+            category=self.agent(request.agent).category,
+            outcome="pending" if outcome in ("partial", "escalated") else "success",
+            patient_ref=request.patient_ref,
+            detail={
+                "approval_id": request.approval_id,
+                "decision": decision.kind,
+                "outcome": outcome,
+                "args_hash": decision.args_hash,
+            },
+        )
+
+    # -- events, timers, recovery --------------------------------------------------------
+
+    def deliver(
+        self, match: str, payload: Mapping[str, Any] | None = None, *, event_id: str | None = None
+    ) -> list[str]:
+        """Deliver an external event (e.g. a document arrived) to the runs waiting for it.
+
+        Returns the ids of the runs it woke. Delivering the same ``event_id`` twice is a no-op.
+        """
+        woken = []
+        event_id = event_id or f"ev-{uuid.uuid4().hex[:12]}"
+        for run_id in self.runs.waiting_for(match):
+            event = RunEvent(
+                id=event_id,
+                kind="event",
+                match=match,
+                at=self.clock.now(),
+                payload=json.loads(json.dumps(payload or {}, default=str)),
+            )
+            if self.runs.add_event(run_id, event):
+                self.runs.clear_wait(run_id, [match])
+                self._mark_drive(run_id)
+                self.drive(run_id)
+                woken.append(run_id)
+        return woken
+
+    def sweep(self) -> SweepReport:
+        """Fire due timers, expire or escalate overdue holds, and recover stalled runs."""
+        report = SweepReport()
+        now = self.clock.now()
+        for run_id, timer_id in self.runs.claim_due_timers(now):
+            event = RunEvent(id=timer_id, kind="timer", at=now)
+            self.runs.add_event(run_id, event)
+            self.runs.timer_done(run_id, timer_id)
+            self._mark_drive(run_id)
+            self.drive(run_id)
+            report.timers_fired += 1
+        for view in self.approvals.pending(overdue_at=now, limit=100):
+            request = view.request
+            system = Actor(kind="system", id="deadline-sweep", role=None)
+            if (
+                request.on_timeout == "escalate"
+                and request.escalate_to
+                and (view.required_role != request.escalate_to)
+            ):
+                decision: Decision = Escalate(
+                    reviewer=system.id,
+                    role=view.required_role,
+                    args_hash=request.args_hash,
+                    to_role=request.escalate_to,
+                )
+                deadline = now + (view.deadline - request.created_at)
+                res = self.approvals.decide(
+                    request.approval_id,
+                    decision,
+                    now=now,
+                    status="pending",
+                    escalate_deadline=deadline,
+                )
+                if res.outcome == "escalated":
+                    self.approvals.reindex(
+                        request.approval_id, view.required_role, request.escalate_to, deadline
+                    )
+                    self._audit_decision(view, decision, "escalated")
+                    report.holds_escalated += 1
+                continue
+            decision = Reject(
+                reviewer=system.id,
+                role=view.required_role,
+                args_hash=request.args_hash,
+                reason="the hold passed its deadline",
+            )
+            res = self.approvals.decide(request.approval_id, decision, now=now, status="expired")
+            if res.outcome == "ok":
+                self.approvals.unindex(request.approval_id, view.required_role)
+                self._audit_decision(view, decision, "expired")
+                self._mark_drive(request.run_id)
+                self.drive(request.run_id)
+                report.holds_expired += 1
+        report.runs_recovered = len(self.recover(older_than_ms=60_000))
+        return report
+
+    def recover(self, *, older_than_ms: int = 0) -> list[str]:
+        """Drive every run left marked by a process that died mid-drive. Returns their ids."""
+        cutoff = to_ms(self.clock.now()) - older_than_ms
+        ids = [i.decode() for i in self.client.zrangebyscore(self._drive_key, "-inf", cutoff)]
+        driven = []
+        for run_id in ids:
+            view = self.drive(run_id, lease_wait_s=0)
+            if view.status != "running":
+                driven.append(run_id)
+        return driven
+
+    def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
+        """Stop a run for good; its pending hold leaves the inbox."""
+        lease = self._acquire(run_id, 5.0)
+        if lease is None:
+            raise RunStateError(f"run {run_id} is busy in another process", hint="try again")
+        try:
+            record = self._record(run_id)
+            if record.status in FINAL_STATUSES:
+                raise RunStateError(f"run {run_id} already ended ({record.status})")
+            if record.pending_approval:
+                view = self.approvals.get(record.pending_approval)
+                if view is not None:
+                    self.approvals.unindex(record.pending_approval, view.required_role)
+            self.runs.update(
+                record.model_copy(
+                    update={
+                        "status": "cancelled",
+                        "summary": reason or f"cancelled by {by}",
+                        "pending_approval": None,
+                        "updated_at": self.clock.now(),
+                    }
+                )
+            )
+            self.client.zrem(self._drive_key, run_id)
+            self.audit_log.record(
+                run_id,
+                time=self.clock.now(),
+                actor=Actor(kind="person", id=by, role=None),
+                action="update",
+                category=self.agent(record.agent).category,
+                outcome="success",
+                detail={"status": "cancelled"},
+            )
+        finally:
+            self._leases.release(lease)
+        return self.get(run_id)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit(self, run_id: str) -> list[AuditEvent]:
+        """A run's audit trail, oldest first."""
+        self._record(run_id)
+        return self.audit_log.events(run_id)
+
+    def verify(self, run_id: str) -> VerifyResult:
+        """Check a run's audit hash chain."""
+        self._record(run_id)
+        return self.audit_log.verify(run_id)
+
+    def ping(self) -> None:
+        """Check the store answers; raises :class:`StoreUnavailableError` if not."""
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(
+                f"the run store does not answer: {exc}",
+                hint="start Redis or check CAREBOUND_REDIS_URL",
+            ) from None
+
+
+def _already(approval_id: str, by: str, at: datetime | None) -> AlreadyDecidedError:
+    when = at.isoformat() if at else "?"
+    return AlreadyDecidedError(
+        f"approval {approval_id} was already decided by {by} at {when}",
+        decided_by=by,
+        decided_at=when,
+    )
+
+
+def _default_agents() -> dict[str, AgentDefinition]:
+    from carebound.agents import registry
+
+    return registry()
+
+
+def _default_world() -> Any:
+    try:
+        from carebound.tools.connectors import World
+    except ImportError:
+        return None
+
+    def attach(client: redis.Redis, run_id: str, prefix: str) -> Any:
+        return World.attach(client, run_id, prefix=prefix)
+
+    return attach

@@ -1,0 +1,203 @@
+"""Run records, events, timers and waits in Redis.
+
+Per run (hash tag ``{run_id}``)::
+
+    {prefix}:{run}:run            hash: agent, requester, status, policy, created/updated, ...
+    {prefix}:{run}:events         hash: event id -> event JSON (delivery is idempotent per id)
+    {prefix}:{run}:events:queue   list: event ids not yet consumed by the run, oldest first
+
+Across runs (each written on its own)::
+
+    {prefix}:runs                 zset: run id -> created ms (the registry)
+    {prefix}:{timers}:due         zset: run id|event id -> due ms
+    {prefix}:{timers}:claimed     zset: claimed timers -> claim ms (reclaimed if a worker died)
+    {prefix}:wait:<match key>     set: run ids waiting for events with that match key
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from carebound._agent import RunEvent
+from carebound._keys import DEFAULT_PREFIX, global_key, run_key
+from carebound.clock import from_ms, to_ms
+
+RunStatus = Literal[
+    "running", "paused", "waiting", "completed", "failed", "budget_exhausted", "cancelled"
+]
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "budget_exhausted", "cancelled"})
+
+
+class RunRecord(BaseModel):
+    """The stored summary of a run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    agent: str
+    requester: str
+    status: RunStatus
+    policy: str
+    created_at: datetime
+    updated_at: datetime
+    summary: str = ""
+    pending_approval: str | None = None
+    wait_reason: str | None = None
+    wait_until: datetime | None = None
+
+
+_ADD_EVENT = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+
+_CLAIM_TIMERS = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('ZADD', KEYS[2], ARGV[4], m)
+  table.insert(out, m)
+end
+for _, m in ipairs(stale) do
+  redis.call('ZADD', KEYS[2], ARGV[4], m)
+  table.insert(out, m)
+end
+return out
+"""
+
+
+class RunStore:
+    """Run records and everything that wakes a run, on one Redis server."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._add_event = client.register_script(_ADD_EVENT)
+        self._claim = client.register_script(_CLAIM_TIMERS)
+        timers = "{timers}"
+        self._due = global_key(prefix, timers, "due")
+        self._claimed = global_key(prefix, timers, "claimed")
+
+    def _key(self, run_id: str, *parts: str) -> str:
+        return run_key(self._prefix, run_id, *parts)
+
+    # -- records -------------------------------------------------------------------------
+
+    def create(self, record: RunRecord, *, case: dict[str, Any], policy_ref: str) -> None:
+        """Store a new run and register it."""
+        self._r.hset(
+            self._key(record.run_id, "run"),
+            mapping={
+                "record": record.model_dump_json(),
+                "case": json.dumps(case),
+                "policy_ref": policy_ref,
+            },
+        )
+        self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
+
+    def get(self, run_id: str) -> RunRecord | None:
+        """The run's record, or None."""
+        raw = self._r.hget(self._key(run_id, "run"), "record")
+        return RunRecord.model_validate_json(raw) if raw else None
+
+    def case(self, run_id: str) -> dict[str, Any]:
+        """The case the run was started on."""
+        raw = self._r.hget(self._key(run_id, "run"), "case")
+        return dict(json.loads(raw)) if raw else {}
+
+    def policy_ref(self, run_id: str) -> str:
+        """The policy pack reference the run was started with."""
+        raw = self._r.hget(self._key(run_id, "run"), "policy_ref")
+        return raw.decode() if raw else "default"
+
+    def update(self, record: RunRecord) -> None:
+        """Replace the run's record."""
+        self._r.hset(self._key(record.run_id, "run"), "record", record.model_dump_json())
+
+    def list(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
+        """Runs, newest first."""
+        ids = self._r.zrevrange(global_key(self._prefix, "runs"), offset, offset + limit - 1)
+        pipe = self._r.pipeline(transaction=False)
+        for raw_id in ids:
+            pipe.hget(self._key(raw_id.decode(), "run"), "record")
+        return [RunRecord.model_validate_json(raw) for raw in pipe.execute() if raw]
+
+    def all_ids(self) -> list[str]:
+        """Every registered run id (for recovery sweeps, not hot paths)."""
+        return [i.decode() for i in self._r.zrange(global_key(self._prefix, "runs"), 0, -1)]
+
+    # -- events --------------------------------------------------------------------------
+
+    def add_event(self, run_id: str, event: RunEvent) -> bool:
+        """Queue an event for a run; a second delivery of the same event id is ignored."""
+        keys = [self._key(run_id, "events"), self._key(run_id, "events", "queue")]
+        return bool(self._add_event(keys=keys, args=[event.id, event.model_dump_json()]))
+
+    def peek_event(self, run_id: str) -> RunEvent | None:
+        """The oldest unconsumed event of a run."""
+        event_id = self._r.lindex(self._key(run_id, "events", "queue"), 0)
+        if event_id is None:
+            return None
+        raw = self._r.hget(self._key(run_id, "events"), event_id)
+        return RunEvent.model_validate_json(raw) if raw else None
+
+    def consume_event(self, run_id: str, event_id: str) -> None:
+        """Mark the oldest event consumed (after the run checkpointed it)."""
+        self._r.lrem(self._key(run_id, "events", "queue"), 1, event_id)
+
+    # -- waits and timers ----------------------------------------------------------------
+
+    def register_wait(self, run_id: str, match: list[str], until: datetime | None) -> None:
+        """Index a waiting run by its match keys and its wake-up time."""
+        pipe = self._r.pipeline(transaction=False)
+        for key in match:
+            pipe.sadd(global_key(self._prefix, "wait", key), run_id)
+        if until is not None:
+            pipe.zadd(self._due, {f"{run_id}|timer-{to_ms(until)}": to_ms(until)})
+        pipe.execute()
+
+    def clear_wait(self, run_id: str, match: list[str]) -> None:
+        """Remove a run from the wait index (it woke up or ended)."""
+        if not match:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for key in match:
+            pipe.srem(global_key(self._prefix, "wait", key), run_id)
+        pipe.execute()
+
+    def waiting_for(self, match: str) -> list[str]:
+        """Runs waiting for events with this match key."""
+        members = self._r.smembers(global_key(self._prefix, "wait", match))
+        return sorted(m.decode() for m in members)
+
+    def claim_due_timers(
+        self, now: datetime, *, reclaim_after_ms: int = 60_000, limit: int = 100
+    ) -> list[tuple[str, str]]:
+        """Atomically claim due timers (and timers a dead worker claimed long ago)."""
+        now_ms = to_ms(now)
+        raw = self._claim(
+            keys=[self._due, self._claimed],
+            args=[now_ms, now_ms - reclaim_after_ms, limit, now_ms],
+        )
+        out = []
+        for member in raw:
+            run_id, _, timer_id = member.decode().partition("|")
+            out.append((run_id, timer_id))
+        return out
+
+    def timer_done(self, run_id: str, timer_id: str) -> None:
+        """Forget a claimed timer once its event is queued."""
+        self._r.zrem(self._claimed, f"{run_id}|{timer_id}")
+
+    def next_timer(self) -> datetime | None:
+        """When the earliest timer is due (scenarios advance the virtual clock to it)."""
+        first = self._r.zrange(self._due, 0, 0, withscores=True)
+        return from_ms(int(first[0][1])) if first else None

@@ -1,0 +1,166 @@
+"""The typed shapes of a hold: the request a run parks with, the packet a reviewer reads, and
+the decision a reviewer sends back (a tagged union)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Risk = Literal["low", "medium", "high"]
+
+
+class SourceRef(BaseModel):
+    """Where a fact comes from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str = Field(description="FHIR reference or system record, e.g. 'Patient/p1'.")
+    field: str | None = Field(default=None, description="Field path inside it, e.g. 'birthDate'.")
+    document: str | None = Field(default=None, description="Document (and page) it was read from.")
+
+
+class PacketFact(BaseModel):
+    """One fact shown to the reviewer, with its source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    value: str
+    source: SourceRef
+    phi: bool = Field(default=False, description="Masked unless the viewer reveals PHI.")
+
+
+class PacketCheck(BaseModel):
+    """A check that passed or failed, citing the rule that applied it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    passed: bool
+    detail: str
+    rule_id: str | None = Field(default=None, description="Policy-pack rule id, if any.")
+    rule_text: str | None = Field(default=None, description="That rule's wording.")
+
+
+class DecisionPacket(BaseModel):
+    """Everything a reviewer needs to decide in a minute, and only the PHI it needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    summary: str = Field(description="What is being decided, in one line.")
+    facts: list[PacketFact] = Field(default_factory=list)
+    checks: list[PacketCheck] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="What is still missing.")
+    recommendation: Literal["approve", "reject", "edit", "none"] = "none"
+    recommendation_text: str = ""
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    on_approve: str = Field(default="", description="What approving will do.")
+    on_reject: str = Field(default="", description="What rejecting will do.")
+
+
+class PinnedVersions(BaseModel):
+    """Versions an approval was made against; a changed pack or tool is visible to reviewers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent: str
+    agent_version: str
+    policy: str
+    policy_version: str
+    policy_fingerprint: str
+    tool_schema: str = Field(description="Hash of the tool's args schema.")
+
+
+class ApprovalRequest(BaseModel):
+    """What a run parks with when a call is held for a reviewer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    approval_id: str
+    run_id: str
+    agent: str
+    tool: str
+    args: dict[str, Any]
+    args_hash: str = Field(description="Decisions are bound to this hash of tool + args.")
+    rule_id: str | None
+    rule_text: str
+    reason: str
+    packet: DecisionPacket
+    risk: Risk
+    required_role: str
+    deadline: datetime
+    two_person: bool = False
+    on_timeout: Literal["reject", "escalate"] = "reject"
+    escalate_to: str | None = None
+    pinned: PinnedVersions
+    requester: str = Field(description="Who started the run; they may not approve its holds.")
+    patient_ref: str | None = None
+    created_at: datetime
+
+
+class _DecisionBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reviewer: str = Field(description="Reviewer id from the pack's directory.")
+    role: str = Field(description="The role the reviewer acts in.")
+    args_hash: str = Field(description="The args hash the reviewer saw; stale hashes are refused.")
+    note: str | None = None
+
+
+class Approve(_DecisionBase):
+    """Run the call as proposed."""
+
+    kind: Literal["approve"] = "approve"
+
+
+class Edit(_DecisionBase):
+    """Run the call with changed arguments (re-validated and re-checked against the grant)."""
+
+    kind: Literal["edit"] = "edit"
+    args: dict[str, Any]
+
+
+class Reject(_DecisionBase):
+    """Do not run the call; the reason goes back to the agent."""
+
+    kind: Literal["reject"] = "reject"
+    reason: str = Field(min_length=1)
+
+
+class Escalate(_DecisionBase):
+    """Hand the hold to another role."""
+
+    kind: Literal["escalate"] = "escalate"
+    to_role: str
+
+
+Decision = Annotated[Approve | Edit | Reject | Escalate, Field(discriminator="kind")]
+
+ApprovalStatus = Literal["pending", "approved", "edited", "rejected", "expired"]
+
+
+class DecisionRecord(BaseModel):
+    """The decision that settled an approval, as stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: ApprovalStatus
+    decision: Decision | None = None
+    decided_by: str
+    decided_at: datetime
+    approvers: list[str] = Field(default_factory=list)
+
+
+class ApprovalView(BaseModel):
+    """An approval as listed in the inbox or fetched by id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: ApprovalRequest
+    status: ApprovalStatus
+    required_role: str
+    deadline: datetime
+    approvers: list[str] = Field(default_factory=list)
+    record: DecisionRecord | None = None

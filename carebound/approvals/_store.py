@@ -1,0 +1,270 @@
+"""Parked approvals in Redis: the per-run record and the cross-run inbox index.
+
+Per run (one hash tag, so the decision is one atomic script)::
+
+    {prefix}:{run}:approval:<approval_id>   hash: request, status, role, deadline_ms,
+                                             requester, args_hash, approvers, decision, ...
+
+Across runs (written on their own, never in a transaction with per-run keys)::
+
+    {prefix}:inbox:all            zset  approval_id -> deadline_ms
+    {prefix}:inbox:role:<role>    zset  approval_id -> deadline_ms
+
+Listing the inbox reads one index page and the records on it: it never scans runs. An index
+entry whose record is no longer pending is skipped and removed lazily.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import redis
+from pydantic import TypeAdapter
+
+from carebound._keys import DEFAULT_PREFIX, global_key, run_key
+from carebound.approvals._models import (
+    ApprovalRequest,
+    ApprovalStatus,
+    ApprovalView,
+    Decision,
+    DecisionRecord,
+)
+from carebound.clock import from_ms, to_ms
+
+_DECISION = TypeAdapter(Decision)
+
+# KEYS[1] = approval record. ARGV: kind, reviewer, role, args_hash, decision_json, now_ms,
+# new_status, escalate_role, escalate_deadline_ms
+_DECIDE = """
+local rec = KEYS[1]
+local status = redis.call('HGET', rec, 'status')
+if not status then return {'missing'} end
+if status ~= 'pending' then
+  return {'decided', status, redis.call('HGET', rec, 'decided_by') or '',
+          redis.call('HGET', rec, 'decided_at') or '0'}
+end
+if redis.call('HGET', rec, 'role') ~= ARGV[3] then
+  return {'wrong_role', redis.call('HGET', rec, 'role')}
+end
+if redis.call('HGET', rec, 'args_hash') ~= ARGV[4] then return {'stale'} end
+local kind = ARGV[1]
+if kind == 'escalate' then
+  redis.call('HSET', rec, 'role', ARGV[8], 'deadline_ms', ARGV[9])
+  return {'escalated'}
+end
+if kind == 'approve' and redis.call('HGET', rec, 'two_person') == '1' then
+  local approvers = cjson.decode(redis.call('HGET', rec, 'approvers'))
+  for _, who in ipairs(approvers) do
+    if who == ARGV[2] then return {'same_approver'} end
+  end
+  table.insert(approvers, ARGV[2])
+  redis.call('HSET', rec, 'approvers', cjson.encode(approvers))
+  if #approvers < 2 then return {'partial'} end
+end
+redis.call('HSET', rec, 'status', ARGV[7], 'decision', ARGV[5],
+           'decided_by', ARGV[2], 'decided_at', ARGV[6])
+return {'ok'}
+"""
+
+# KEYS[1] = approval record. ARGV: field/value pairs. Creates the record once.
+_PARK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+DecideOutcome = Literal[
+    "ok", "partial", "escalated", "decided", "stale", "wrong_role", "same_approver", "missing"
+]
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    """What the atomic decide step reported."""
+
+    outcome: DecideOutcome
+    status: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    current_role: str | None = None
+
+
+def run_id_of(approval_id: str) -> str:
+    """Approval ids are ``<run_id>-<n>``; the run id is everything before the last dash."""
+    run_id, sep, _ = approval_id.rpartition("-")
+    if not sep or not run_id:
+        raise ValueError(f"{approval_id!r} is not an approval id")
+    return run_id
+
+
+class ApprovalStore:
+    """Parked approvals and the inbox index on a Redis server."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._park = client.register_script(_PARK)
+        self._decide = client.register_script(_DECIDE)
+
+    def _record_key(self, approval_id: str) -> str:
+        return run_key(self._prefix, run_id_of(approval_id), "approval", approval_id)
+
+    def _index(self, *parts: str) -> str:
+        return global_key(self._prefix, "inbox", *parts)
+
+    def park(self, request: ApprovalRequest) -> bool:
+        """Store a new hold and index it; returns False if it was already parked (a replay)."""
+        deadline_ms = to_ms(request.deadline)
+        fields: list[Any] = [
+            "request", request.model_dump_json(),
+            "status", "pending",
+            "role", request.required_role,
+            "deadline_ms", deadline_ms,
+            "requester", request.requester,
+            "args_hash", request.args_hash,
+            "two_person", "1" if request.two_person else "0",
+            "approvers", "[]",
+            "agent", request.agent,
+        ]  # fmt: skip
+        created = bool(self._park(keys=[self._record_key(request.approval_id)], args=fields))
+        self._index_pending(request.approval_id, request.required_role, deadline_ms)
+        return created
+
+    def _index_pending(self, approval_id: str, role: str, deadline_ms: int) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zadd(self._index("all"), {approval_id: deadline_ms})
+        pipe.zadd(self._index("role", role), {approval_id: deadline_ms})
+        pipe.execute()
+
+    def unindex(self, approval_id: str, *roles: str) -> None:
+        """Drop an approval from the inbox index (after it was decided)."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zrem(self._index("all"), approval_id)
+        for role in roles:
+            pipe.zrem(self._index("role", role), approval_id)
+        pipe.execute()
+
+    def get(self, approval_id: str) -> ApprovalView | None:
+        """One approval by id, or None."""
+        try:
+            key = self._record_key(approval_id)
+        except ValueError:
+            return None
+        return self._view(self._r.hgetall(key))
+
+    def _view(self, raw: dict[bytes, bytes]) -> ApprovalView | None:
+        if not raw:
+            return None
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+        status: ApprovalStatus = f["status"]  # type: ignore[assignment]
+        record = None
+        if status != "pending":
+            decision = _DECISION.validate_json(f["decision"]) if f.get("decision") else None
+            record = DecisionRecord(
+                status=status,
+                decision=decision,
+                decided_by=f.get("decided_by", ""),
+                decided_at=from_ms(int(f.get("decided_at", "0"))),
+                approvers=json.loads(f.get("approvers", "[]")),
+            )
+        return ApprovalView(
+            request=ApprovalRequest.model_validate_json(f["request"]),
+            status=status,
+            required_role=f["role"],
+            deadline=from_ms(int(f["deadline_ms"])),
+            approvers=json.loads(f.get("approvers", "[]")),
+            record=record,
+        )
+
+    def decide(
+        self,
+        approval_id: str,
+        decision: Decision,
+        *,
+        now: datetime,
+        status: ApprovalStatus,
+        escalate_deadline: datetime | None = None,
+    ) -> DecideResult:
+        """The atomic decide step: exactly one concurrent decider wins."""
+        to_role = getattr(decision, "to_role", "")
+        raw = self._decide(
+            keys=[self._record_key(approval_id)],
+            args=[
+                decision.kind,
+                decision.reviewer,
+                decision.role,
+                decision.args_hash,
+                _DECISION.dump_json(decision).decode(),
+                to_ms(now),
+                status,
+                to_role,
+                to_ms(escalate_deadline) if escalate_deadline else 0,
+            ],
+        )
+        parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
+        outcome: DecideOutcome = parts[0]  # type: ignore[assignment]
+        if outcome == "decided":
+            return DecideResult(
+                outcome, status=parts[1], decided_by=parts[2], decided_at=from_ms(int(parts[3]))
+            )
+        if outcome == "wrong_role":
+            return DecideResult(outcome, current_role=parts[1])
+        return DecideResult(outcome)
+
+    def reindex(self, approval_id: str, old_role: str, new_role: str, deadline: datetime) -> None:
+        """Move an escalated approval to its new role's index."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zrem(self._index("role", old_role), approval_id)
+        pipe.zadd(self._index("role", new_role), {approval_id: to_ms(deadline)})
+        pipe.zadd(self._index("all"), {approval_id: to_ms(deadline)})
+        pipe.execute()
+
+    def pending(
+        self,
+        *,
+        role: str | None = None,
+        agent: str | None = None,
+        overdue_at: datetime | None = None,
+        offset: int = 0,
+        limit: int = 20,
+    ) -> list[ApprovalView]:
+        """Pending approvals, most urgent (earliest deadline) first, one page."""
+        index = self._index("role", role) if role else self._index("all")
+        max_score: float | int = to_ms(overdue_at) if overdue_at else float("inf")
+        found: list[ApprovalView] = []
+        skipped = 0
+        cursor = 0
+        batch = limit + 5
+        while len(found) < limit:
+            ids = self._r.zrangebyscore(index, "-inf", max_score, start=cursor, num=batch)
+            if not ids:
+                break
+            cursor += len(ids)
+            pipe = self._r.pipeline(transaction=False)
+            for raw_id in ids:
+                pipe.hgetall(self._record_key(raw_id.decode()))
+            stale: list[str] = []
+            for raw_id, raw in zip(ids, pipe.execute(), strict=True):
+                view = self._view(raw)
+                if (
+                    view is None
+                    or view.status != "pending"
+                    or (role and view.required_role != role)
+                ):
+                    stale.append(raw_id.decode())
+                    continue
+                if agent and view.request.agent != agent:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                found.append(view)
+                if len(found) == limit:
+                    break
+            if stale:
+                self._r.zrem(index, *stale)
+                cursor -= len(stale)
+        return found

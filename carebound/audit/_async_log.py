@@ -1,0 +1,102 @@
+"""The audit trail over an asyncio Redis client (the twin of `_log`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import datetime
+
+import redis.asyncio
+
+from carebound._keys import DEFAULT_PREFIX
+from carebound.audit import _chain
+from carebound.audit._models import (
+    Actor,
+    AuditAction,
+    AuditEvent,
+    AuditIndexEntry,
+    AuditOutcome,
+    DetailValue,
+    VerifyResult,
+)
+
+
+class AsyncAuditLog:
+    """The asyncio twin of ``AuditLog``: the same trail and keys, methods as coroutines.
+
+    Events must never carry PHI beyond a FHIR reference to the patient; see ``AuditLog``.
+
+    Args:
+        client: a ``redis.asyncio.Redis`` (with or without ``decode_responses``).
+        prefix: key prefix, see ``carebound._keys``.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._append = client.register_script(_chain.RECORD_SCRIPT)
+        self._heads = _chain.HeadCache()
+
+    async def record(
+        self,
+        run_id: str,
+        *,
+        time: datetime,
+        actor: Actor,
+        action: AuditAction,
+        category: str,
+        outcome: AuditOutcome,
+        patient_ref: str | None = None,
+        detail: Mapping[str, DetailValue] | None = None,
+    ) -> AuditEvent:
+        """Append one event to ``run_id``'s chain and the global index; see ``AuditLog.record``."""
+        draft = _chain.Draft.of(
+            run_id,
+            time=time,
+            actor=actor,
+            action=action,
+            category=category,
+            outcome=outcome,
+            patient_ref=patient_ref,
+            detail=detail,
+        )
+        stream, head = (
+            _chain.stream_key(self._prefix, run_id),
+            _chain.head_key(self._prefix, run_id),
+        )
+        seq, prev_hash = self._heads.get(run_id)
+        for attempt in range(_chain.MAX_ATTEMPTS):
+            event = draft.chain(seq + 1, prev_hash)
+            current = _chain.record_reply(
+                await self._append(keys=[stream, head], args=_chain.record_args(event))
+            )
+            if current is None:
+                self._heads.put(run_id, event.seq, event.hash)
+                await self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                return event
+            seq, prev_hash = current
+            await asyncio.sleep(_chain.backoff_s(attempt))
+        raise _chain.conflict_error(run_id)
+
+    async def events(self, run_id: str) -> list[AuditEvent]:
+        """All events of ``run_id`` in stream order; see ``AuditLog.events``."""
+        entries = await self._client.xrange(_chain.stream_key(self._prefix, run_id)) or []
+        return [_chain.parse_event(_chain.entry_event(fields)) for _, fields in entries]
+
+    async def verify(self, run_id: str) -> VerifyResult:
+        """Check ``run_id``'s chain: hashes, links, gaps, order, and the stored head."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xrange(_chain.stream_key(self._prefix, run_id))
+            pipe.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
+            entries, head = await pipe.execute()
+        return _chain.verify_chain(run_id, entries or [], head)
+
+    async def recent(self, limit: int, *, after: str | None = None) -> list[AuditIndexEntry]:
+        """Page through the global index, oldest first; see ``AuditLog.recent``."""
+        _chain.check_limit(limit)
+        key = _chain.index_key(self._prefix)
+        if after is None:
+            newest = await self._client.xrevrange(key, count=limit) or []
+            return _chain.index_entries(newest[::-1])
+        entries = await self._client.xrange(key, min=f"({after}", count=limit)
+        return _chain.index_entries(entries or [])

@@ -1,0 +1,371 @@
+"""The I/O-free half of the audit trail, shared by the sync and async logs.
+
+Hashing, canonical JSON, the append script, reply parsing and chain verification live here;
+``_log`` and ``_async_log`` only move bytes to and from Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from redis.typing import EncodableT, FieldT
+
+from carebound._keys import global_key, run_key
+from carebound.audit._errors import AuditConflictError, AuditCorruptError
+from carebound.audit._models import (
+    GENESIS_HASH,
+    Actor,
+    AuditAction,
+    AuditEvent,
+    AuditIndexEntry,
+    AuditOutcome,
+    DetailValue,
+    VerifyResult,
+    check_detail,
+)
+
+MAX_ATTEMPTS = 100
+"""Appends tried before giving up when other writers keep moving the chain head."""
+
+EVENT_FIELD = "event"
+"""Stream entry field holding the event's canonical JSON (``hash`` included)."""
+
+# KEYS: run stream, run head. ARGV: expected seq, expected hash, new seq, new hash, event JSON.
+# Appends only if the head is still the one the event was chained to; otherwise returns the
+# current head so the caller can re-chain (sha256 is not available in Redis Lua).
+RECORD_SCRIPT = """
+local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
+local seq = head[1] or '0'
+local hash = head[2] or ARGV[6]
+if seq ~= ARGV[1] or hash ~= ARGV[2] then
+  return {0, seq, hash}
+end
+local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
+redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
+return {1, id}
+"""
+
+
+def stream_key(prefix: str, run_id: str) -> str:
+    """The run's audit stream: the source of truth."""
+    return run_key(prefix, run_id, "audit")
+
+
+def head_key(prefix: str, run_id: str) -> str:
+    """The run's chain head: a hash with fields ``seq`` and ``hash`` of the last event."""
+    return run_key(prefix, run_id, "audit", "head")
+
+
+def index_key(prefix: str) -> str:
+    """The global audit index across runs."""
+    return global_key(prefix, "audit")
+
+
+def text(value: bytes | str) -> str:
+    """A reply value as text, whether or not the client decodes responses."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def canonical_json(data: Mapping[str, Any]) -> str:
+    """Sorted keys, no whitespace, ASCII only, no NaN: the same bytes for the same data."""
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def format_time(value: datetime) -> str:
+    """UTC ISO 8601 with microseconds and a ``Z``: one spelling per instant."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha256_hex(body: Mapping[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON of ``body``."""
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def event_body(event: AuditEvent) -> dict[str, Any]:
+    """Every field of ``event`` except ``hash``, in JSON form with the canonical time."""
+    body = event.model_dump(mode="json", exclude={"hash"})
+    body["time"] = format_time(event.time)
+    return body
+
+
+def event_json(event: AuditEvent) -> str:
+    """The canonical JSON stored for ``event``, ``hash`` included."""
+    return canonical_json({**event_body(event), "hash": event.hash})
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """An event's content before it is chained: everything but ``seq`` and the hashes."""
+
+    run_id: str
+    time: datetime
+    actor: Actor
+    action: AuditAction
+    category: str
+    outcome: AuditOutcome
+    patient_ref: str | None
+    detail: dict[str, DetailValue]
+
+    @classmethod
+    def of(
+        cls,
+        run_id: str,
+        *,
+        time: datetime,
+        actor: Actor,
+        action: AuditAction,
+        category: str,
+        outcome: AuditOutcome,
+        patient_ref: str | None,
+        detail: Mapping[str, DetailValue] | None,
+    ) -> Draft:
+        """Check the caller's input up front, so a bad event fails before any I/O."""
+        flat = dict(detail or {})
+        check_detail(flat)
+        draft = cls(run_id, time, actor, action, category, outcome, patient_ref, flat)
+        draft.chain(1, GENESIS_HASH)  # validates every field once
+        return draft
+
+    def chain(self, seq: int, prev_hash: str) -> AuditEvent:
+        """The event at ``seq`` linked to ``prev_hash``, with its hash."""
+        unhashed = AuditEvent(
+            run_id=self.run_id,
+            seq=seq,
+            time=self.time,
+            actor=self.actor,
+            patient_ref=self.patient_ref,
+            action=self.action,
+            category=self.category,
+            outcome=self.outcome,
+            detail=self.detail,
+            prev_hash=prev_hash,
+            hash=GENESIS_HASH,
+        )
+        return unhashed.model_copy(update={"hash": sha256_hex(event_body(unhashed))})
+
+
+def record_args(event: AuditEvent) -> list[str]:
+    """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to."""
+    return [
+        str(event.seq - 1),
+        event.prev_hash,
+        str(event.seq),
+        event.hash,
+        event_json(event),
+        GENESIS_HASH,
+    ]
+
+
+def record_reply(reply: Sequence[Any]) -> tuple[int, str] | None:
+    """None if the append went through, else the current head ``(seq, hash)`` to retry on."""
+    if int(reply[0]) == 1:
+        return None
+    return int(text(reply[1])), text(reply[2])
+
+
+def backoff_s(attempt: int) -> float:
+    """A short random pause once a writer has lost the race a few times in a row."""
+    return 0.0 if attempt < 4 else random.uniform(0, 0.0005 * attempt)
+
+
+def conflict_error(run_id: str) -> AuditConflictError:
+    """The error raised after ``MAX_ATTEMPTS`` lost races."""
+    return AuditConflictError(
+        f"could not append to the audit chain of run {run_id!r} after {MAX_ATTEMPTS} attempts",
+        hint="too many processes are recording to this run at once; one writer per run "
+        "(the run lease) keeps contention low",
+    )
+
+
+def index_fields(event: AuditEvent) -> dict[FieldT, EncodableT]:
+    """Fields of the event's entry in the global index."""
+    return {
+        "run_id": event.run_id,
+        "seq": event.seq,
+        "hash": event.hash,
+        "event": event_json(event),
+    }
+
+
+class HeadCache:
+    """The last chain head this process wrote per run, so an append usually takes one trip."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> tuple[int, str]:
+        """The cached head of ``run_id``, or the empty chain's head."""
+        with self._lock:
+            return self._heads.get(run_id, (0, GENESIS_HASH))
+
+    def put(self, run_id: str, seq: int, hash_: str) -> None:
+        """Remember that ``run_id``'s head is at least ``seq``."""
+        with self._lock:
+            if self._heads.get(run_id, (0, ""))[0] < seq:
+                self._heads[run_id] = (seq, hash_)
+            self._heads.move_to_end(run_id)
+            while len(self._heads) > self._size:
+                self._heads.popitem(last=False)
+
+
+def parse_event(raw: bytes | str) -> AuditEvent:
+    """Read a stored event (no hash check: that is ``verify_chain``'s job)."""
+    try:
+        return AuditEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AuditCorruptError(
+            f"stored audit entry is not a valid AuditEvent: {exc.errors()[0]['msg']}",
+            hint="run AuditLog.verify(run_id) to see which entries are damaged",
+        ) from exc
+
+
+def entry_event(fields: Mapping[bytes | str, bytes | str] | None) -> bytes | str:
+    """The event JSON of a stream entry."""
+    for key, value in (fields or {}).items():
+        if text(key) == EVENT_FIELD:
+            return value
+    raise AuditCorruptError(
+        f"stream entry has no {EVENT_FIELD!r} field",
+        hint="run AuditLog.verify(run_id) to see which entries are damaged",
+    )
+
+
+def check_limit(limit: int) -> None:
+    """Refuse a page size that Redis would not treat as one."""
+    if limit < 1:
+        raise ValueError(f"recent() needs a limit of at least 1, got {limit}")
+
+
+def index_entries(entries: Sequence[tuple[Any, Any]]) -> list[AuditIndexEntry]:
+    """Global index stream entries as typed entries, oldest first."""
+    return [
+        AuditIndexEntry(entry_id=text(entry_id), event=parse_event(entry_event(fields)))
+        for entry_id, fields in entries
+    ]
+
+
+def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for n in numbers:
+        if spans and spans[-1][1] == n - 1:
+            spans[-1] = (spans[-1][0], n)
+        else:
+            spans.append((n, n))
+    return spans
+
+
+def _check_entry(
+    run_id: str, entry_id: str, fields: Mapping[bytes | str, bytes | str] | None
+) -> tuple[AuditEvent | None, list[str]]:
+    where = f"entry {entry_id}"
+    try:
+        raw = json.loads(entry_event(fields))
+        if not isinstance(raw, dict) or not isinstance(raw.get("hash"), str):
+            raise ValueError("not a JSON object with a 'hash'")
+        event = AuditEvent.model_validate(raw)
+    except (AuditCorruptError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            error = exc.errors()[0]
+            reason = ".".join(map(str, error["loc"])) + ": " + error["msg"]
+        else:
+            reason = str(exc)
+        return None, [f"{where}: unparseable: {reason}"]
+    where = f"seq {event.seq} ({where})"
+    problems: list[str] = []
+    stored = raw.pop("hash")
+    computed = sha256_hex(raw)
+    if stored != computed:
+        problems.append(
+            f"{where}: hash mismatch: stored {stored[:12]}..., content hashes to "
+            f"{computed[:12]}...: the event was altered"
+        )
+    if event.run_id != run_id:
+        problems.append(f"{where}: belongs to run {event.run_id!r}, not {run_id!r}")
+    return event, problems
+
+
+def verify_chain(
+    run_id: str,
+    entries: Sequence[tuple[Any, Any]],
+    head: Sequence[bytes | str | None],
+) -> VerifyResult:
+    """Check a run's stream entries (in stream order) against each other and the stored head.
+
+    Args:
+        run_id: the run the entries must belong to.
+        entries: ``XRANGE`` of the run's stream.
+        head: ``HMGET head seq hash`` (``[None, None]`` if there is no head).
+    """
+    problems: list[str] = []
+    events: list[AuditEvent] = []
+    unreadable = 0
+    for entry_id, fields in entries:
+        event, found = _check_entry(run_id, text(entry_id), fields)
+        problems += found
+        if event is None:
+            unreadable += 1
+        else:
+            events.append(event)
+
+    by_seq: dict[int, AuditEvent] = {}
+    for before, event in zip([None, *events], events, strict=False):
+        if event.seq in by_seq:
+            problems.append(f"seq {event.seq}: appears more than once: an event was duplicated")
+        elif before is not None and event.seq < before.seq:
+            problems.append(
+                f"seq {event.seq}: stored after seq {before.seq}: events out of order (reordered)"
+            )
+        by_seq.setdefault(event.seq, event)
+
+    for event in events:
+        if event.seq == 1:
+            expected: str | None = GENESIS_HASH
+        else:
+            previous = by_seq.get(event.seq - 1)
+            expected = previous.hash if previous is not None else None
+        if expected is not None and event.prev_hash != expected:
+            problems.append(
+                f"seq {event.seq}: prev_hash mismatch: it does not link to "
+                + ("the chain start" if event.seq == 1 else f"seq {event.seq - 1}'s hash")
+            )
+
+    head_seq = int(text(head[0])) if head[0] is not None else None
+    head_hash = text(head[1]) if head[1] is not None else None
+    top = max([*by_seq, head_seq or 0])
+    for first, last in _ranges(sorted(set(range(1, top + 1)) - set(by_seq))):
+        span = f"seq {first}" if first == last else f"seqs {first}-{last}"
+        why = "removed or unreadable" if unreadable else "removed"
+        problems.append(f"{span}: missing: event(s) {why} (seq gap)")
+
+    if head_seq is None:
+        if events:
+            problems.append("chain head is missing although the stream has events")
+    else:
+        last_event = by_seq.get(max(by_seq)) if by_seq else None
+        if last_event is None:
+            problems.append(f"chain head records seq {head_seq} but no event could be read")
+        elif last_event.seq != head_seq:
+            how = "removed" if last_event.seq < head_seq else "added without the recorder"
+            problems.append(
+                f"chain head records seq {head_seq} but the last event is seq "
+                f"{last_event.seq}: events {how}"
+            )
+        elif last_event.hash != head_hash:
+            problems.append(
+                f"seq {head_seq}: hash differs from the chain head's: the last event or the "
+                "head was altered"
+            )
+    return VerifyResult(ok=not problems, count=len(entries), problems=problems)

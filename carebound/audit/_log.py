@@ -1,0 +1,140 @@
+"""The audit trail over a synchronous Redis client."""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Mapping
+from datetime import datetime
+
+import redis
+
+from carebound._keys import DEFAULT_PREFIX
+from carebound.audit import _chain
+from carebound.audit._models import (
+    Actor,
+    AuditAction,
+    AuditEvent,
+    AuditIndexEntry,
+    AuditOutcome,
+    DetailValue,
+    VerifyResult,
+)
+
+
+class AuditLog:
+    """Append-only, hash-chained audit trail per run, with a global index for review.
+
+    Each run has its own chain in a Redis stream under the run's hash tag; that stream is the
+    source of truth and ``verify`` checks it. Every event is also copied to a global stream so a
+    reviewer can page through activity across runs with ``recent``.
+
+    Events must never carry PHI beyond a FHIR reference to the patient. The caller decides what
+    goes into ``detail`` (a tool name, an approval id, an argument hash, the before/after of a
+    low-risk fix); string values longer than 200 characters are refused so documents cannot be
+    dumped into the trail.
+
+    Args:
+        client: a ``redis.Redis`` (with or without ``decode_responses``).
+        prefix: key prefix, see ``carebound._keys``.
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._append = client.register_script(_chain.RECORD_SCRIPT)
+        self._heads = _chain.HeadCache()
+
+    def record(
+        self,
+        run_id: str,
+        *,
+        time: datetime,
+        actor: Actor,
+        action: AuditAction,
+        category: str,
+        outcome: AuditOutcome,
+        patient_ref: str | None = None,
+        detail: Mapping[str, DetailValue] | None = None,
+    ) -> AuditEvent:
+        """Append one event to ``run_id``'s chain and the global index.
+
+        The append is one Lua script (one round trip when this process wrote the run's last
+        event): it checks that the chain head is still the one the event was hashed against,
+        and retries on the new head if another writer got there first. The global index is
+        written next, as a second command: if that fails, the error propagates and the event
+        stays recorded in the run's chain, which is the source of truth.
+
+        Args:
+            run_id: the run the event belongs to.
+            time: when it happened (timezone-aware), from the caller's clock.
+            actor: who acted.
+            action: what was done.
+            category: the data category touched.
+            outcome: how it ended.
+            patient_ref: FHIR reference such as ``"Patient/123"``; never a name.
+            detail: small flat values (strings up to 200 characters).
+
+        Raises:
+            AuditDetailError: ``detail`` is too large (a ``ValueError``).
+            pydantic.ValidationError: another field is invalid (a ``ValueError``).
+            AuditConflictError: other writers kept winning the race.
+        """
+        draft = _chain.Draft.of(
+            run_id,
+            time=time,
+            actor=actor,
+            action=action,
+            category=category,
+            outcome=outcome,
+            patient_ref=patient_ref,
+            detail=detail,
+        )
+        stream, head = (
+            _chain.stream_key(self._prefix, run_id),
+            _chain.head_key(self._prefix, run_id),
+        )
+        seq, prev_hash = self._heads.get(run_id)
+        for attempt in range(_chain.MAX_ATTEMPTS):
+            event = draft.chain(seq + 1, prev_hash)
+            current = _chain.record_reply(
+                self._append(keys=[stream, head], args=_chain.record_args(event))
+            )
+            if current is None:
+                self._heads.put(run_id, event.seq, event.hash)
+                self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                return event
+            seq, prev_hash = current
+            _time.sleep(_chain.backoff_s(attempt))
+        raise _chain.conflict_error(run_id)
+
+    def events(self, run_id: str) -> list[AuditEvent]:
+        """All events of ``run_id`` in stream order (not verified: use ``verify`` for that).
+
+        Raises:
+            AuditCorruptError: a stored entry cannot be read.
+        """
+        entries = self._client.xrange(_chain.stream_key(self._prefix, run_id)) or []
+        return [_chain.parse_event(_chain.entry_event(fields)) for _, fields in entries]
+
+    def verify(self, run_id: str) -> VerifyResult:
+        """Check ``run_id``'s chain: hashes, links, gaps, order, and the stored head."""
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.xrange(_chain.stream_key(self._prefix, run_id))
+            pipe.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
+            entries, head = pipe.execute()
+        return _chain.verify_chain(run_id, entries or [], head)
+
+    def recent(self, limit: int, *, after: str | None = None) -> list[AuditIndexEntry]:
+        """Page through the global index, oldest first.
+
+        Args:
+            limit: most entries to return.
+            after: an ``entry_id`` from an earlier page: return entries recorded after it.
+                Without it, return the ``limit`` most recent entries.
+        """
+        _chain.check_limit(limit)
+        key = _chain.index_key(self._prefix)
+        if after is None:
+            newest = self._client.xrevrange(key, count=limit) or []
+            return _chain.index_entries(newest[::-1])
+        return _chain.index_entries(self._client.xrange(key, min=f"({after}", count=limit) or [])

@@ -1,0 +1,411 @@
+"""The asynchronous saver, on ``redis.asyncio``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
+from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
+
+from carebound._keys import DEFAULT_PREFIX
+from carebound.checkpoint import _scripts
+from carebound.checkpoint._base import SaverCore
+from carebound.checkpoint._codec import fencing_token, restore_args, text
+from carebound.checkpoint._listing import ListCursor
+from carebound.checkpoint._scripts import Script
+
+_BATCH = 100
+T = TypeVar("T")
+
+
+def _binary_client(client: aioredis.Redis) -> tuple[aioredis.Redis, bool]:
+    """``client`` itself, or a sibling with ``decode_responses=False`` (owned by the saver)."""
+    kwargs: dict[str, Any] = dict(client.get_connection_kwargs())  # type: ignore[no-untyped-call]
+    if not kwargs.get("decode_responses"):
+        return client, False
+    kwargs["decode_responses"] = False
+    pool = aioredis.ConnectionPool(
+        connection_class=client.connection_pool.connection_class, **kwargs
+    )
+    return aioredis.Redis(connection_pool=pool), True
+
+
+class AsyncRedisSaver(SaverCore):
+    """LangGraph checkpointer on plain Redis 7+ or Valkey (no modules), asynchronous.
+
+    The same key space and guarantees as :class:`carebound.checkpoint.RedisSaver`: one
+    atomic Lua script (one round trip) per ``aput`` and ``aput_writes``, one per
+    ``aget_tuple``; fencing with ``configurable.fencing_token``; optional ``ttl``.
+
+    The sync methods (``get_tuple``, ``put``, ...) run the async ones on the saver's event
+    loop and may only be called from another thread, as with langgraph's async savers.
+
+    Example::
+
+        async with AsyncRedisSaver.from_url("redis://localhost:6379/0") as saver:
+            graph = builder.compile(checkpointer=saver)
+            await graph.ainvoke(inputs, {"configurable": {"thread_id": "run-1"}})
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: int | None = None,
+    ) -> None:
+        super().__init__(prefix=prefix, ttl=ttl)
+        self._client, self._owns_client = _binary_client(client)
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    @classmethod
+    @asynccontextmanager
+    async def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: int | None = None,
+        **client_kwargs: Any,
+    ) -> AsyncIterator[AsyncRedisSaver]:
+        """Async context manager: a saver on a new client for ``url``, closed on exit.
+
+        Like langgraph's ``AsyncPostgresSaver.from_conn_string``; extra keyword arguments go
+        to ``redis.asyncio.Redis.from_url``.
+        """
+        client = aioredis.Redis.from_url(url, **{**client_kwargs, "decode_responses": False})
+        try:
+            yield cls(client, prefix=prefix, ttl=ttl)
+        finally:
+            await client.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client the saver created for itself, if any (never the caller's)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- I/O helpers -------------------------------------------------------------------
+
+    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        try:
+            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(script.source)
+            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+
+    async def _eval_pipelined(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        also: Callable[[Pipeline], object],
+    ) -> Any:
+        """``script`` plus the idempotent commands ``also`` queues, in one round trip."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            also(pipe)
+            try:
+                return (await pipe.execute())[0]
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self._client.script_load(script.source)
+        raise AssertionError("unreachable")
+
+    async def _write(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        config: RunnableConfig,
+    ) -> None:
+        thread_id: str = config["configurable"]["thread_id"]
+        register = self._registry_due(thread_id)
+        if register:
+            reply = await self._eval_pipelined(
+                script, keys, args, lambda pipe: pipe.zadd(self._registry, {thread_id: time.time()})
+            )
+            self._registry_written(thread_id)
+        else:
+            reply = await self._eval(script, keys, args)
+        if reply[0] == 0:
+            raise self._lease_lost(thread_id, fencing_token(config), reply[1])
+        if reply[1] == 1 and not register:
+            # The thread was deleted or expired behind this process's back: register again.
+            await self._client.zadd(self._registry, {thread_id: time.time()})
+            self._registry_written(thread_id)
+
+    async def _eval_many(
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> None:
+        await self._client.script_load(script.source)
+        for start in range(0, len(calls), _BATCH):
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls[start : start + _BATCH]:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            await pipe.execute()
+
+    async def _all_threads(self) -> list[str]:
+        stale = self._registry_stale_before()
+        if stale is not None:
+            await self._client.zremrangebyscore(self._registry, "-inf", f"({stale}")
+        members: list[bytes] = await self._client.zrange(self._registry, 0, -1)  # type: ignore[assignment]
+        return [text(t) for t in members]
+
+    async def _namespaces(self, thread_id: str) -> list[str]:
+        members = await self._client.smembers(self._thread(thread_id).namespaces)
+        return sorted(text(m) for m in members)
+
+    # -- async API ---------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config`` (the newest one without a checkpoint_id),
+        with its pending writes, in one round trip; None when there is none."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        checkpoint_ns: str = conf.get("checkpoint_ns", "")
+        checkpoint_id = get_checkpoint_id(config)
+        _, nkeys = self._keys(thread_id, checkpoint_ns)
+        entries = await self._eval(_scripts.LOAD, nkeys, [checkpoint_id or "", "+", 1])
+        if not entries:
+            return None
+        return self._codec.decode_tuple(
+            thread_id, checkpoint_ns, entries[0], config if checkpoint_id else None
+        )
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints newest first, filtered like InMemorySaver.list.
+
+        With ``config=None`` every registered thread is listed.
+        """
+        cursor = ListCursor(self._codec, config, filter=filter, before=before, limit=limit)
+        threads = [config["configurable"]["thread_id"]] if config else await self._all_threads()
+        wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
+        for thread_id in threads:
+            namespaces = [wanted_ns] if wanted_ns is not None else await self._namespaces(thread_id)
+            for checkpoint_ns in namespaces:
+                if cursor.exhausted:
+                    return
+                _, nkeys = self._keys(thread_id, checkpoint_ns)
+                cursor.start()
+                while (argv := cursor.next_args()) is not None:
+                    entries = await self._eval(_scripts.LOAD, nkeys, argv)
+                    for item in cursor.accept(thread_id, checkpoint_ns, entries):
+                        yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and its new channel values atomically, in one round trip."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        checkpoint_ns: str = conf.get("checkpoint_ns", "")
+        tkeys, nkeys = self._keys(thread_id, checkpoint_ns)
+        keys, args = self._codec.put_args(
+            tkeys,
+            nkeys,
+            config=config,
+            checkpoint=checkpoint,
+            metadata=metadata,
+            new_versions=new_versions,
+            ttl=self._ttl_arg,
+        )
+        await self._write(_scripts.PUT, keys, args, config)
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes against a checkpoint atomically, in one round trip."""
+        conf = config["configurable"]
+        tkeys, nkeys = self._keys(conf["thread_id"], conf.get("checkpoint_ns", ""))
+        keys, args = self._codec.put_writes_args(
+            tkeys,
+            nkeys,
+            config=config,
+            writes=writes,
+            task_id=task_id,
+            task_path=task_path,
+            ttl=self._ttl_arg,
+        )
+        await self._write(_scripts.PUT_WRITES, keys, args, config)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint key of the thread and its registry entry.
+
+        The run's lease hash is not touched: it belongs to the lease code.
+        """
+        tkeys = self._thread(thread_id)
+        await self._eval_pipelined(
+            _scripts.DELETE_THREAD,
+            [tkeys.namespaces, tkeys.runs],
+            [tkeys.base],
+            lambda pipe: pipe.zrem(self._registry, thread_id),
+        )
+        self._registered.pop(thread_id, None)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) created by the given runs.
+
+        Walks the thread registry: an administrative operation, not for hot paths.
+        """
+        if not run_ids:
+            return
+        calls = []
+        for thread_id in await self._all_threads():
+            tkeys = self._thread(thread_id)
+            calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base, *run_ids]))
+        await self._eval_many(_scripts.DELETE_FOR_RUNS, calls)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write of one thread to another (merged into it)."""
+        src = self._thread(source_thread_id)
+        dump = await self._eval(_scripts.DUMP_THREAD, [src.namespaces], [src.base])
+        if not dump:
+            return
+        dst = self._thread(target_thread_id)
+        args = restore_args(dst.base, self._ttl_arg, dump)
+        await self._eval(_scripts.RESTORE_THREAD, [dst.namespaces, dst.runs], args)
+        await self._client.zadd(self._registry, {target_thread_id: time.time()})
+        self._registry_written(target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Keep only the newest checkpoint per namespace (``"keep_latest"``) or delete all
+        (``"delete"``).
+
+        ``keep_latest`` drops the history a ``DeltaChannel`` would need to rebuild its value.
+        """
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                await self.adelete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+        calls = []
+        for thread_id in thread_ids:
+            tkeys = self._thread(thread_id)
+            calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base]))
+        await self._eval_many(_scripts.PRUNE_KEEP_LATEST, calls)
+
+    # -- sync API: the async calls, run on the saver's loop from another thread ---------
+
+    def _run_sync(self, call: Callable[[], Awaitable[T]], method: str) -> T:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise asyncio.InvalidStateError(
+                f"AsyncRedisSaver.{method} needs the saver's event loop: create the saver "
+                "inside a running loop, or use RedisSaver for synchronous code"
+            )
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise asyncio.InvalidStateError(
+                f"synchronous AsyncRedisSaver.{method} called from the event loop thread: "
+                f"use `await checkpointer.a{method}(...)` or `await graph.ainvoke(...)`"
+            )
+
+        async def run() -> T:
+            return await call()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result()
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """Blocking ``aget_tuple``, for calls from a thread other than the saver's loop."""
+        return self._run_sync(lambda: self.aget_tuple(config), "get_tuple")
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Blocking ``alist``, for calls from a thread other than the saver's loop."""
+
+        async def collect() -> list[CheckpointTuple]:
+            return [
+                item async for item in self.alist(config, filter=filter, before=before, limit=limit)
+            ]
+
+        yield from self._run_sync(collect, "list")
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Blocking ``aput``, for calls from a thread other than the saver's loop."""
+        return self._run_sync(lambda: self.aput(config, checkpoint, metadata, new_versions), "put")
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Blocking ``aput_writes``, for calls from a thread other than the saver's loop."""
+        self._run_sync(lambda: self.aput_writes(config, writes, task_id, task_path), "put_writes")
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Blocking ``adelete_thread``, for calls from a thread other than the saver's loop."""
+        self._run_sync(lambda: self.adelete_thread(thread_id), "delete_thread")
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Blocking ``adelete_for_runs``, for calls from a thread other than the saver's loop."""
+        self._run_sync(lambda: self.adelete_for_runs(run_ids), "delete_for_runs")
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Blocking ``acopy_thread``, for calls from a thread other than the saver's loop."""
+        self._run_sync(lambda: self.acopy_thread(source_thread_id, target_thread_id), "copy_thread")
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Blocking ``aprune``, for calls from a thread other than the saver's loop."""
+        self._run_sync(lambda: self.aprune(thread_ids, strategy=strategy), "prune")

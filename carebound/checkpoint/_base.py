@@ -1,0 +1,110 @@
+"""What the sync and async savers share: settings, key helpers, versions, the thread registry."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from carebound._errors import LeaseLostError
+from carebound._keys import DEFAULT_PREFIX
+from carebound.checkpoint._codec import Codec
+from carebound.checkpoint._layout import (
+    NamespaceKeys,
+    ThreadKeys,
+    namespace_keys,
+    registry_key,
+    thread_keys,
+)
+
+# A registry entry is refreshed at most this often per thread and process (with a TTL), and
+# entries older than ttl + _REGISTRY_GRACE are surely expired threads and may be dropped.
+_REGISTRY_REFRESH = 60.0
+_REGISTRY_GRACE = 600.0
+_REGISTRY_CACHE_MAX = 50_000
+
+
+class SaverCore(BaseCheckpointSaver[str]):
+    """Settings and pure helpers of :class:`RedisSaver` and :class:`AsyncRedisSaver`."""
+
+    def __init__(self, *, prefix: str = DEFAULT_PREFIX, ttl: int | None = None) -> None:
+        super().__init__(serde=JsonPlusSerializer(pickle_fallback=False))
+        if not prefix:
+            raise ValueError("prefix must be a non-empty string")
+        if ttl is not None and (isinstance(ttl, bool) or int(ttl) != ttl or ttl <= 0):
+            raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+        self.prefix = prefix
+        self.ttl = int(ttl) if ttl is not None else None
+        self._codec = Codec(self.serde)
+        self._registry = registry_key(prefix)
+        # thread id -> monotonic time this process last wrote its registry entry
+        self._registered: dict[str, float] = {}
+        self._thread_keys: dict[str, ThreadKeys] = {}
+        self._ns_keys: dict[tuple[str, str], NamespaceKeys] = {}
+
+    @property
+    def _ttl_arg(self) -> int:
+        return self.ttl or 0
+
+    def _keys(self, thread_id: str, checkpoint_ns: str) -> tuple[ThreadKeys, NamespaceKeys]:
+        nkeys = self._ns_keys.get((thread_id, checkpoint_ns))
+        if nkeys is not None:
+            return self._thread_keys[thread_id], nkeys
+        tkeys = self._thread(thread_id)
+        nkeys = namespace_keys(tkeys, checkpoint_ns)
+        if len(self._ns_keys) > _REGISTRY_CACHE_MAX:
+            self._ns_keys.clear()
+        self._ns_keys[(thread_id, checkpoint_ns)] = nkeys
+        return tkeys, nkeys
+
+    def _thread(self, thread_id: str) -> ThreadKeys:
+        tkeys = self._thread_keys.get(thread_id)
+        if tkeys is None:
+            if len(self._thread_keys) > _REGISTRY_CACHE_MAX:
+                self._thread_keys.clear()
+                self._ns_keys.clear()
+            tkeys = self._thread_keys[thread_id] = thread_keys(self.prefix, thread_id)
+        return tkeys
+
+    def _registry_due(self, thread_id: str) -> bool:
+        """Whether this write should also (re)write the thread's registry entry."""
+        last = self._registered.get(thread_id)
+        if last is None:
+            return True
+        return self.ttl is not None and time.monotonic() - last > _REGISTRY_REFRESH
+
+    def _registry_written(self, thread_id: str) -> None:
+        if len(self._registered) > _REGISTRY_CACHE_MAX:
+            self._registered.clear()
+        self._registered[thread_id] = time.monotonic()
+
+    def _registry_stale_before(self) -> float | None:
+        """Registry scores below this belong to threads whose keys have surely expired."""
+        if self.ttl is None:
+            return None
+        return time.time() - self.ttl - _REGISTRY_GRACE
+
+    def _lease_lost(self, thread_id: str, config_token: str, current: Any) -> LeaseLostError:
+        held = current.decode() if isinstance(current, bytes) and current else "none"
+        return LeaseLostError(
+            f"checkpoint write refused for thread {thread_id!r}: fencing token {config_token} "
+            f"does not match the run's lease token ({held})",
+            hint="another worker owns the run now; stop this worker's run, or re-acquire the "
+            "lease and resume from the last checkpoint",
+        )
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Next channel version: a zero-padded counter and a random tie-breaker.
+
+        The same scheme as InMemorySaver, so versions sort as strings.
+        """
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"

@@ -1,0 +1,252 @@
+"""Turning checkpoints into script arguments and script replies back into checkpoints.
+
+No I/O happens here: the sync and async savers send what this module builds, so both share
+one storage format. Values are serialised with ``JsonPlusSerializer(pickle_fallback=False)``
+(msgpack), never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from carebound.checkpoint._layout import NamespaceKeys, ThreadKeys
+
+_SEP = b"\x00"
+_EMPTY = b"empty\x00"
+
+
+class PutArgs(NamedTuple):
+    """KEYS and ARGV of the ``put`` script."""
+
+    keys: list[str]
+    args: list[str | bytes | int]
+
+
+def _pack(typed: tuple[str, bytes]) -> bytes:
+    return typed[0].encode() + _SEP + typed[1]
+
+
+def text(raw: bytes | str) -> str:
+    """A reply item as text (the savers read with ``decode_responses=False``)."""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _unpack(raw: bytes) -> tuple[str, bytes]:
+    type_, _, data = raw.partition(_SEP)
+    return type_.decode(), data
+
+
+def fencing_token(config: RunnableConfig) -> str:
+    """The ``fencing_token`` of ``config`` as the scripts compare it, or ``""`` for none."""
+    token = config["configurable"].get("fencing_token")
+    if token is None:
+        return ""
+    if isinstance(token, bool) or not isinstance(token, int):
+        raise TypeError(f"configurable.fencing_token must be an int, got {token!r}")
+    return str(token)
+
+
+class Codec:
+    """Builds script arguments and decodes script replies with one serializer."""
+
+    def __init__(self, serde: SerializerProtocol) -> None:
+        self.serde = serde
+
+    # -- writing -----------------------------------------------------------------------
+
+    def put_args(
+        self,
+        thread: ThreadKeys,
+        ns_keys: NamespaceKeys,
+        *,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+        ttl: int,
+    ) -> PutArgs:
+        """KEYS/ARGV that store ``checkpoint`` and the blobs of its ``new_versions``."""
+        conf = config["configurable"]
+        checkpoint_ns: str = conf.get("checkpoint_ns", "")
+        stored = checkpoint.copy()
+        values: dict[str, Any] = stored.pop("channel_values")  # type: ignore[misc]
+        full_metadata = get_checkpoint_metadata(config, metadata)
+        record = _pack(
+            self.serde.dumps_typed(
+                {"c": stored, "m": full_metadata, "p": conf.get("checkpoint_id")}
+            )
+        )
+        refs = [
+            f"{channel}\x00{version}" for channel, version in stored["channel_versions"].items()
+        ]
+        run_id = full_metadata.get("run_id")
+        run = "" if run_id is None else str(run_id)
+        meta = json.dumps({"u": run, "r": refs}, ensure_ascii=False, separators=(",", ":"))
+        cid = checkpoint["id"]
+        args: list[str | bytes | int] = [
+            checkpoint_ns,
+            cid,
+            record,
+            meta,
+            fencing_token(config),
+            ttl,
+            thread.base,
+            f"{run}\x00{checkpoint_ns}\x00{cid}" if run else "",
+        ]
+        for channel, version in new_versions.items():
+            args.append(f"{channel}\x00{version}")
+            args.append(
+                _pack(self.serde.dumps_typed(values[channel])) if channel in values else _EMPTY
+            )
+        keys = [
+            thread.namespaces,
+            ns_keys.ids,
+            ns_keys.records,
+            ns_keys.blobs,
+            thread.lease,
+            thread.runs,
+        ]
+        return PutArgs(keys, args)
+
+    def put_writes_args(
+        self,
+        thread: ThreadKeys,
+        ns_keys: NamespaceKeys,
+        *,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+        ttl: int,
+    ) -> PutArgs:
+        """KEYS/ARGV that store ``writes``; special writes overwrite, regular ones do not."""
+        conf = config["configurable"]
+        cid: str = conf["checkpoint_id"]
+        args: list[str | bytes | int] = [
+            conf.get("checkpoint_ns", ""),
+            fencing_token(config),
+            ttl,
+            thread.base,
+        ]
+        prefix = task_path.encode() + _SEP
+        for idx, (channel, value) in enumerate(writes):
+            write_idx = WRITES_IDX_MAP.get(channel, idx)
+            args.append(f"{cid}\x00{task_id}\x00{write_idx}")
+            args.append(prefix + channel.encode() + _SEP + _pack(self.serde.dumps_typed(value)))
+            args.append(1 if write_idx < 0 else 0)
+        keys = [thread.namespaces, ns_keys.writes, ns_keys.write_index, thread.lease, thread.runs]
+        return PutArgs(keys, args)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def decode_tuple(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        entry: Sequence[Any],
+        config: RunnableConfig | None = None,
+    ) -> CheckpointTuple:
+        """Turn one entry of the ``load`` script's reply into a :class:`CheckpointTuple`.
+
+        ``config`` is returned as the tuple's config when given (as InMemorySaver does for a
+        lookup by checkpoint id); otherwise the config is built from the ids.
+        """
+        raw_cid, raw_record, raw_meta, blobs, write_fields, write_values = entry
+        cid = raw_cid.decode()
+        body = self.serde.loads_typed(_unpack(raw_record))
+        refs: list[str] = json.loads(raw_meta)["r"]
+        values: dict[str, Any] = {}
+        for ref, blob in zip(refs, blobs, strict=True):
+            if blob is None or blob.startswith(_EMPTY):
+                continue
+            values[ref.rpartition("\x00")[0]] = self.serde.loads_typed(_unpack(blob))
+        checkpoint: Checkpoint = body["c"]
+        checkpoint["channel_values"] = values
+        parent_id: str | None = body["p"]
+        return CheckpointTuple(
+            config=config
+            if config is not None
+            else {
+                "configurable": {
+                    "thread_id": thread_id,
+                    "checkpoint_ns": checkpoint_ns,
+                    "checkpoint_id": cid,
+                }
+            },
+            checkpoint=checkpoint,
+            metadata=body["m"],
+            parent_config=(
+                {
+                    "configurable": {
+                        "thread_id": thread_id,
+                        "checkpoint_ns": checkpoint_ns,
+                        "checkpoint_id": parent_id,
+                    }
+                }
+                if parent_id
+                else None
+            ),
+            pending_writes=self._pending_writes(write_fields, write_values),
+        )
+
+    def _pending_writes(
+        self, fields: Sequence[bytes], values: Sequence[bytes | None]
+    ) -> list[PendingWrite]:
+        rows: list[tuple[str, str, int, str, bytes]] = []
+        for field, value in zip(fields, values, strict=True):
+            if value is None:
+                continue
+            _, task_id, idx = field.decode().rsplit("\x00", 2)
+            task_path, channel, typed = value.split(_SEP, 2)
+            rows.append((task_path.decode(), task_id, int(idx), channel.decode(), typed))
+        # writes_sort_key order: (task_path, task_id, idx)
+        rows.sort(key=lambda row: (row[0], row[1], row[2]))
+        return [
+            (task_id, channel, self.serde.loads_typed(_unpack(typed)))
+            for _, task_id, _, channel, typed in rows
+        ]
+
+    def metadata_matches(self, entry: Sequence[Any], filter: dict[str, Any]) -> bool:
+        """Whether the checkpoint in ``entry`` has every ``filter`` key with an equal value."""
+        metadata = self.serde.loads_typed(_unpack(entry[1]))["m"]
+        return all(metadata.get(key) == value for key, value in filter.items())
+
+
+def restore_args(base: str, ttl: int, dump: Sequence[Any]) -> list[str | bytes | int]:
+    """ARGV of the ``restore_thread`` script that recreates a ``dump_thread`` reply."""
+    args: list[str | bytes | int] = [base, ttl]
+    for raw_ns, records, blobs, writes in dump:
+        checkpoint_ns = raw_ns.decode()
+        fields = dict(zip(records[::2], records[1::2], strict=True))
+        checkpoints: list[str | bytes | int] = []
+        n_checkpoints = 0
+        for field, record in fields.items():
+            if field.endswith(b"\x00r"):
+                continue
+            meta = fields.get(field + b"\x00r")
+            if meta is None:
+                continue
+            run: str = json.loads(meta)["u"]
+            cid = field.decode()
+            member = f"{run}\x00{checkpoint_ns}\x00{cid}" if run else ""
+            checkpoints += [cid, record, meta, member]
+            n_checkpoints += 1
+        args += [checkpoint_ns, n_checkpoints, len(blobs) // 2, len(writes) // 2]
+        args += checkpoints
+        args += blobs
+        args += writes
+    return args

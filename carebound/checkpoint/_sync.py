@@ -1,0 +1,386 @@
+"""The synchronous saver, on the blocking ``redis`` client."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+)
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
+
+from carebound._keys import DEFAULT_PREFIX
+from carebound.checkpoint import _scripts
+from carebound.checkpoint._base import SaverCore
+from carebound.checkpoint._codec import fencing_token, restore_args, text
+from carebound.checkpoint._listing import ListCursor
+from carebound.checkpoint._scripts import Script
+
+_BATCH = 100
+
+
+def _binary_client(client: redis.Redis) -> tuple[redis.Redis, bool]:
+    """``client`` itself, or a sibling with ``decode_responses=False`` (owned by the saver)."""
+    kwargs = dict(client.get_connection_kwargs())
+    if not kwargs.get("decode_responses"):
+        return client, False
+    kwargs["decode_responses"] = False
+    pool = redis.ConnectionPool(connection_class=client.connection_pool.connection_class, **kwargs)
+    return redis.Redis(connection_pool=pool), True
+
+
+class RedisSaver(SaverCore):
+    """LangGraph checkpointer on plain Redis 7+ or Valkey (no modules), synchronous.
+
+    Every key of a thread carries the hash tag ``{thread_id}``, so each write is one atomic
+    Lua script in one Redis Cluster slot: ``put`` and ``put_writes`` are one round trip each,
+    ``get_tuple`` is one. The thread registry used by ``list(None)`` is the only global key
+    and is written on its own (pipelined with the thread's first write, not in a transaction).
+
+    Args:
+        client: a ``redis.Redis`` client (``decode_responses`` may be either; the saver reads
+            bytes through a sibling client when it is True).
+        prefix: first part of every key (see :mod:`carebound._keys`).
+        ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
+
+    Fencing: when ``config["configurable"]["fencing_token"]`` (int) is set, ``put`` and
+    ``put_writes`` compare it with the ``token`` field of the run's lease hash
+    (:func:`carebound._keys.lease_key`) in the same atomic step and raise
+    :class:`carebound.LeaseLostError` instead of writing when it differs or the lease is gone.
+
+    Example::
+
+        with RedisSaver.from_url("redis://localhost:6379/0") as saver:
+            graph = builder.compile(checkpointer=saver)
+            graph.invoke(inputs, {"configurable": {"thread_id": "run-1"}}, durability="sync")
+    """
+
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX, ttl: int | None = None
+    ) -> None:
+        super().__init__(prefix=prefix, ttl=ttl)
+        self._client, self._owns_client = _binary_client(client)
+
+    @classmethod
+    @contextmanager
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        ttl: int | None = None,
+        **client_kwargs: Any,
+    ) -> Iterator[RedisSaver]:
+        """Context manager: a saver on a new client for ``url``, closed on exit.
+
+        Like langgraph's ``PostgresSaver.from_conn_string``; extra keyword arguments go to
+        ``redis.Redis.from_url``.
+        """
+        client = redis.Redis.from_url(url, **{**client_kwargs, "decode_responses": False})
+        try:
+            yield cls(client, prefix=prefix, ttl=ttl)
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        """Close the client the saver created for itself, if any (never the caller's)."""
+        if self._owns_client:
+            self._client.close()
+
+    # -- I/O helpers -------------------------------------------------------------------
+
+    def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._client.script_load(script.source)
+            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def _write(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        config: RunnableConfig,
+    ) -> None:
+        """Run a write script: one round trip, with the registry entry pipelined when due."""
+        thread_id: str = config["configurable"]["thread_id"]
+        register = self._registry_due(thread_id)
+        if register:
+            reply = self._eval_pipelined(
+                script, keys, args, lambda pipe: pipe.zadd(self._registry, {thread_id: time.time()})
+            )
+            self._registry_written(thread_id)
+        else:
+            reply = self._eval(script, keys, args)
+        if reply[0] == 0:
+            raise self._lease_lost(thread_id, fencing_token(config), reply[1])
+        if reply[1] == 1 and not register:
+            # The thread was deleted or expired behind this process's back: register again.
+            self._client.zadd(self._registry, {thread_id: time.time()})
+            self._registry_written(thread_id)
+
+    def _eval_pipelined(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        also: Callable[[Pipeline], object],
+    ) -> Any:
+        """``script`` plus the commands ``also`` queues, in one non-transactional round trip.
+
+        The extra commands must be idempotent: they run again if the script was not loaded.
+        """
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            also(pipe)
+            try:
+                return pipe.execute()[0]
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                self._client.script_load(script.source)
+        raise AssertionError("unreachable")
+
+    def _eval_many(
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+    ) -> None:
+        """Run ``script`` once per (keys, args), pipelined in batches (admin operations)."""
+        self._client.script_load(script.source)
+        for start in range(0, len(calls), _BATCH):
+            pipe = self._client.pipeline(transaction=False)
+            for keys, args in calls[start : start + _BATCH]:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            pipe.execute()
+
+    def _all_threads(self) -> list[str]:
+        stale = self._registry_stale_before()
+        if stale is not None:
+            self._client.zremrangebyscore(self._registry, "-inf", f"({stale}")
+        members: list[bytes] = self._client.zrange(self._registry, 0, -1)  # type: ignore[assignment]
+        return [text(t) for t in members]
+
+    def _namespaces(self, thread_id: str) -> list[str]:
+        members = self._client.smembers(self._thread(thread_id).namespaces)
+        return sorted(text(m) for m in members)
+
+    # -- BaseCheckpointSaver -----------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint named by ``config`` (the newest one without a checkpoint_id),
+        with its pending writes, in one round trip; None when there is none."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        checkpoint_ns: str = conf.get("checkpoint_ns", "")
+        checkpoint_id = get_checkpoint_id(config)
+        _, nkeys = self._keys(thread_id, checkpoint_ns)
+        entries = self._eval(_scripts.LOAD, nkeys, [checkpoint_id or "", "+", 1])
+        if not entries:
+            return None
+        return self._codec.decode_tuple(
+            thread_id, checkpoint_ns, entries[0], config if checkpoint_id else None
+        )
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, filtered like InMemorySaver.list.
+
+        With ``config=None`` every registered thread is listed.
+        """
+        cursor = ListCursor(self._codec, config, filter=filter, before=before, limit=limit)
+        threads = [config["configurable"]["thread_id"]] if config else self._all_threads()
+        wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
+        for thread_id in threads:
+            namespaces = [wanted_ns] if wanted_ns is not None else self._namespaces(thread_id)
+            for checkpoint_ns in namespaces:
+                if cursor.exhausted:
+                    return
+                _, nkeys = self._keys(thread_id, checkpoint_ns)
+                cursor.start()
+                while (argv := cursor.next_args()) is not None:
+                    entries = self._eval(_scripts.LOAD, nkeys, argv)
+                    yield from cursor.accept(thread_id, checkpoint_ns, entries)
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint and its new channel values atomically, in one round trip."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        checkpoint_ns: str = conf.get("checkpoint_ns", "")
+        tkeys, nkeys = self._keys(thread_id, checkpoint_ns)
+        keys, args = self._codec.put_args(
+            tkeys,
+            nkeys,
+            config=config,
+            checkpoint=checkpoint,
+            metadata=metadata,
+            new_versions=new_versions,
+            ttl=self._ttl_arg,
+        )
+        self._write(_scripts.PUT, keys, args, config)
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes against a checkpoint atomically, in one round trip."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        tkeys, nkeys = self._keys(thread_id, conf.get("checkpoint_ns", ""))
+        keys, args = self._codec.put_writes_args(
+            tkeys,
+            nkeys,
+            config=config,
+            writes=writes,
+            task_id=task_id,
+            task_path=task_path,
+            ttl=self._ttl_arg,
+        )
+        self._write(_scripts.PUT_WRITES, keys, args, config)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint key of the thread and its registry entry.
+
+        The run's lease hash is not touched: it belongs to the lease code.
+        """
+        tkeys = self._thread(thread_id)
+        self._eval_pipelined(
+            _scripts.DELETE_THREAD,
+            [tkeys.namespaces, tkeys.runs],
+            [tkeys.base],
+            lambda pipe: pipe.zrem(self._registry, thread_id),
+        )
+        self._registered.pop(thread_id, None)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints (and their writes) created by the given runs.
+
+        Walks the thread registry: an administrative operation, not for hot paths.
+        """
+        if not run_ids:
+            return
+        calls = []
+        for thread_id in self._all_threads():
+            tkeys = self._thread(thread_id)
+            calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base, *run_ids]))
+        self._eval_many(_scripts.DELETE_FOR_RUNS, calls)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy every checkpoint and write of one thread to another (merged into it)."""
+        src = self._thread(source_thread_id)
+        dump = self._eval(_scripts.DUMP_THREAD, [src.namespaces], [src.base])
+        if not dump:
+            return
+        dst = self._thread(target_thread_id)
+        args = restore_args(dst.base, self._ttl_arg, dump)
+        self._eval(_scripts.RESTORE_THREAD, [dst.namespaces, dst.runs], args)
+        self._client.zadd(self._registry, {target_thread_id: time.time()})
+        self._registry_written(target_thread_id)
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Keep only the newest checkpoint per namespace (``"keep_latest"``) or delete all
+        (``"delete"``).
+
+        ``keep_latest`` drops the history a ``DeltaChannel`` would need to rebuild its value.
+        """
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                self.delete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+        calls = []
+        for thread_id in thread_ids:
+            tkeys = self._thread(thread_id)
+            calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base]))
+        self._eval_many(_scripts.PRUNE_KEEP_LATEST, calls)
+
+    # -- async API: the blocking calls, run in a worker thread -------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """``get_tuple`` in a worker thread (use AsyncRedisSaver for native async)."""
+        return await asyncio.to_thread(self.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """``list`` in a worker thread (use AsyncRedisSaver for native async)."""
+        items = await asyncio.to_thread(
+            lambda: [*self.list(config, filter=filter, before=before, limit=limit)]
+        )
+        for item in items:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """``put`` in a worker thread (use AsyncRedisSaver for native async)."""
+        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """``put_writes`` in a worker thread (use AsyncRedisSaver for native async)."""
+        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """``delete_thread`` in a worker thread."""
+        await asyncio.to_thread(self.delete_thread, thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """``delete_for_runs`` in a worker thread."""
+        await asyncio.to_thread(self.delete_for_runs, run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """``copy_thread`` in a worker thread."""
+        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``prune`` in a worker thread."""
+        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)

@@ -1,0 +1,192 @@
+"""One writer per run: a lease with a fencing token.
+
+The lease of a run is a Redis hash at ``carebound._keys.lease_key(prefix, run_id)``::
+
+    owner       the holder's id (absent when released)
+    token       fencing token: an integer that only ever grows (HINCRBY), bumped on every
+                change of owner and never reset, so the hash has no TTL
+    expires_ms  when the holder's claim lapses, in ms on the *Redis server's* clock (TIME),
+                so the workers' clocks never matter
+
+``owner`` and ``token`` are a contract with the checkpointer: its write scripts compare
+``HGET <lease> token`` with the writer's token in the same atomic step, so a process that lost
+its lease cannot write even before it notices. Every operation here is one Lua script.
+
+Owner ids must be unique per process (e.g. ``host:pid:uuid``): two processes with the same
+owner id share the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+
+from carebound._keys import DEFAULT_PREFIX, lease_key
+
+__all__ = ["AsyncRunLease", "Lease", "RunLease"]
+
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: lease. ARGV: owner, ttl_ms. Returns {1, token, expires_ms} or {0, token, expires_ms}.
+_ACQUIRE = (
+    _NOW_MS
+    + """
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'token', 'expires_ms')
+local expires = now + tonumber(ARGV[2])
+if cur[1] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'expires_ms', string.format('%d', expires))
+  return {1, tonumber(cur[2]), expires}
+end
+if cur[1] and tonumber(cur[3] or '0') > now then
+  return {0, tonumber(cur[2] or '0'), tonumber(cur[3])}
+end
+local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'expires_ms', string.format('%d', expires))
+return {1, token, expires}
+"""
+)
+
+# KEYS: lease. ARGV: owner, token, ttl_ms. Returns the new expires_ms, or 0 if not ours.
+_RENEW = (
+    _NOW_MS
+    + """
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
+  return 0
+end
+local expires = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'expires_ms', string.format('%d', expires))
+return expires
+"""
+)
+
+# KEYS: lease. ARGV: owner, token. Drops owner and expiry, keeps the token. Returns 1 or 0.
+_RELEASE = """
+local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A claim on being the only writer of one run.
+
+    A lease stays valid for writing as long as the run's ``token`` is unchanged: the token
+    changes only when another owner acquires the run, which it can do once the lease expired.
+    """
+
+    run_id: str
+    """The run this lease is for."""
+    owner: str
+    """The holder's id, unique per process."""
+    token: int
+    """Fencing token: pass it with every write; the store refuses writes with an older token."""
+    expires_at_ms: int
+    """When the claim lapses unless renewed, in ms since the epoch on the Redis server's clock."""
+    ttl_ms: int
+    """How long each acquire or renew extends the claim."""
+
+
+def _check(run_id: str, owner: str, ttl_ms: int) -> None:
+    if not run_id or not owner:
+        raise ValueError("a lease needs a non-empty run_id and owner")
+    if ttl_ms <= 0:
+        raise ValueError(f"lease ttl_ms must be positive, got {ttl_ms}")
+
+
+def _acquired(run_id: str, owner: str, ttl_ms: int, reply: Sequence[Any]) -> Lease | None:
+    if int(reply[0]) != 1:
+        return None
+    return Lease(run_id, owner, int(reply[1]), int(reply[2]), ttl_ms)
+
+
+class RunLease:
+    """Acquire, renew and release run leases in one Redis.
+
+    Args:
+        client: a ``redis.Redis``.
+        prefix: key prefix, see ``carebound._keys``.
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._prefix = prefix
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    def acquire(self, run_id: str, owner: str, ttl_ms: int) -> Lease | None:
+        """Become the writer of ``run_id`` for ``ttl_ms``.
+
+        Returns None while another owner holds a live lease. If ``owner`` already holds it (even
+        if it lapsed and nobody took over), the lease is extended and keeps its token;
+        otherwise the token is incremented.
+        """
+        _check(run_id, owner, ttl_ms)
+        reply = self._acquire(keys=[lease_key(self._prefix, run_id)], args=[owner, ttl_ms])
+        return _acquired(run_id, owner, ttl_ms, reply)
+
+    def renew(self, lease: Lease) -> bool:
+        """Extend ``lease`` by its ``ttl_ms`` from now; False if it is no longer ours.
+
+        A lease that lapsed but that no other owner acquired (same token) can still be renewed:
+        no other writer can have written in between.
+        """
+        reply = self._renew(
+            keys=[lease_key(self._prefix, lease.run_id)],
+            args=[lease.owner, lease.token, lease.ttl_ms],
+        )
+        return int(reply) > 0
+
+    def release(self, lease: Lease) -> bool:
+        """Give up ``lease`` so another owner can acquire at once; False if it was not ours."""
+        reply = self._release(
+            keys=[lease_key(self._prefix, lease.run_id)], args=[lease.owner, lease.token]
+        )
+        return int(reply) == 1
+
+
+class AsyncRunLease:
+    """The asyncio twin of ``RunLease`` (same scripts and keys, methods as coroutines).
+
+    Args:
+        client: a ``redis.asyncio.Redis``.
+        prefix: key prefix, see ``carebound._keys``.
+    """
+
+    def __init__(self, client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._prefix = prefix
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    async def acquire(self, run_id: str, owner: str, ttl_ms: int) -> Lease | None:
+        """Become the writer of ``run_id``; see ``RunLease.acquire``."""
+        _check(run_id, owner, ttl_ms)
+        reply = await self._acquire(keys=[lease_key(self._prefix, run_id)], args=[owner, ttl_ms])
+        return _acquired(run_id, owner, ttl_ms, reply)
+
+    async def renew(self, lease: Lease) -> bool:
+        """Extend ``lease``; see ``RunLease.renew``."""
+        reply = await self._renew(
+            keys=[lease_key(self._prefix, lease.run_id)],
+            args=[lease.owner, lease.token, lease.ttl_ms],
+        )
+        return int(reply) > 0
+
+    async def release(self, lease: Lease) -> bool:
+        """Give up ``lease``; see ``RunLease.release``."""
+        reply = await self._release(
+            keys=[lease_key(self._prefix, lease.run_id)], args=[lease.owner, lease.token]
+        )
+        return int(reply) == 1

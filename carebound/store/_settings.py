@@ -1,0 +1,47 @@
+"""Where carebound finds its run store: read from the environment once, then passed around."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REDIS_URL_VAR = "CAREBOUND_REDIS_URL"
+HOME_VAR = "CAREBOUND_HOME"
+DEFAULT_HOME = ".carebound"
+
+
+def _default_home() -> Path:
+    return Path.cwd() / DEFAULT_HOME
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreSettings:
+    """How to reach the run store: an external Redis, or the embedded server's data directory."""
+
+    redis_url: str | None = None
+    """URL of an external Redis 7+/Valkey server (``redis://``, ``rediss://`` or ``unix://``).
+
+    ``None`` means: use the embedded server kept in :attr:`home`."""
+
+    home: Path = field(default_factory=_default_home)
+    """carebound's data directory (absolute); the embedded server keeps its files here."""
+
+    def __post_init__(self) -> None:
+        # An absolute, canonical path: every process on this directory must agree on the
+        # lock file, the socket path and the URL it derives from them.
+        object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
+        """Read ``CAREBOUND_REDIS_URL`` and ``CAREBOUND_HOME`` (default ``./.carebound``).
+
+        Args:
+            environ: the variables to read; ``os.environ`` when omitted.
+        """
+        env = os.environ if environ is None else environ
+        url = env.get(REDIS_URL_VAR, "").strip() or None
+        home_value = env.get(HOME_VAR, "").strip()
+        home = Path(home_value) if home_value else _default_home()
+        return cls(redis_url=url, home=home)

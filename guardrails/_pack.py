@@ -1,0 +1,149 @@
+"""Policy packs: one YAML file per organisation holding grants, budgets, hold rules and the
+reviewer directory. Loaded and validated with pydantic; a bad pack names the file, the path
+inside it and the problem."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from carebound._errors import CareboundError
+from carebound.guardrails._grants import Grant
+from carebound.guardrails._policy import HoldRule
+
+
+class PolicyPackError(CareboundError):
+    """A policy pack could not be found, parsed or validated."""
+
+
+class Reviewer(BaseModel):
+    """A person who may decide holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="Reviewer id used on the command line and in the audit trail.")
+    name: str = Field(description="Display name.")
+    roles: list[str] = Field(description="Roles the reviewer holds, e.g. 'intake_coordinator'.")
+
+
+class Budgets(BaseModel):
+    """Limits on one run; exhausting one ends the run as ``budget_exhausted``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(default=200, gt=0, description="Graph steps (planner turns + calls).")
+    tool_calls: int = Field(default=50, gt=0, description="Tool calls proposed to the gate.")
+    elapsed: timedelta = Field(
+        default=timedelta(days=30), description="Run-clock time from start (ISO 8601, e.g. P30D)."
+    )
+
+
+class AgentPolicy(BaseModel):
+    """What one agent may do under this pack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grant: Grant = Field(default_factory=Grant, description="The agent's permission grant.")
+    budgets: Budgets = Field(default_factory=Budgets, description="The agent's run budgets.")
+
+
+class PolicyPack(BaseModel):
+    """An organisation's policy pack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Pack name, e.g. 'default'.")
+    version: str = Field(description="Pack version, pinned into every approval request.")
+    description: str = Field(default="", description="What the pack is for.")
+    reviewers: list[Reviewer] = Field(default_factory=list, description="Reviewer directory.")
+    agents: dict[str, AgentPolicy] = Field(
+        default_factory=dict, description="Agent name -> grant and budgets."
+    )
+    rules: list[HoldRule] = Field(default_factory=list, description="Hold rules, in order.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per-agent domain settings (document requirements, tolerances, schedules); "
+        "each agent validates its own section with its own model.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PolicyPack:
+        for label, ids in (
+            ("rule", [r.id for r in self.rules]),
+            ("reviewer", [r.id for r in self.reviewers]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {label} id(s): {', '.join(dupes)}")
+        return self
+
+    def agent_policy(self, agent: str) -> AgentPolicy:
+        """The grant and budgets of ``agent``; an agent the pack does not name may do nothing."""
+        return self.agents.get(agent, AgentPolicy())
+
+    def reviewer(self, reviewer_id: str) -> Reviewer | None:
+        """Look a reviewer up in the directory."""
+        return next((r for r in self.reviewers if r.id == reviewer_id), None)
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the pack's content, pinned into approvals with its version."""
+        dumped = self.model_dump_json().encode()
+        return hashlib.sha256(dumped).hexdigest()[:12]
+
+
+def _builtin_pack(name: str) -> Path | None:
+    candidate = resources.files("carebound.guardrails").joinpath("packs", f"{name}.yaml")
+    return Path(str(candidate)) if candidate.is_file() else None
+
+
+def load_policy_pack(ref: str | Path = "default") -> PolicyPack:
+    """Load a pack by built-in name (``default``) or by path to a YAML file."""
+    path = _builtin_pack(str(ref)) if isinstance(ref, str) and "/" not in ref else None
+    if path is None:
+        path = Path(ref)
+    if not path.is_file():
+        raise PolicyPackError(
+            f"policy pack {str(ref)!r} not found",
+            hint="give a built-in pack name (default) or the path to a policy YAML file",
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        raise PolicyPackError(
+            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}",
+            hint="fix the YAML syntax at that position",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyPackError(f"{path}: cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyPackError(
+            f"{path}: a policy pack must be a YAML mapping",
+            hint="start with 'name:' and 'version:'",
+        )
+    try:
+        return PolicyPack.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyPackError(
+            f"{path}: invalid policy pack:\n{format_validation_error(exc)}",
+            hint="correct the fields named above; see README 'Policy packs'",
+        ) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: the dotted path inside the document, then the message."""
+    lines = []
+    for err in exc.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        lines.append(f"  - {loc or '(top level)'}: {err['msg']}")
+    return "\n".join(lines)

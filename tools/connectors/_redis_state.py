@@ -1,0 +1,273 @@
+"""Redis state shared by the simulated connectors: keys, the effect record, apply-once writes.
+
+Every key of a simulated world lives under the run's hash tag::
+
+    {prefix}:{<run_id>}:world:<system>:<part>...
+
+so a world's writes stay atomic on Redis Cluster too. An external effect (a fax, an EHR write)
+is applied by one Lua script that, in a single atomic step:
+
+1. returns the earlier record if the idempotency key is already in the system's effect hash;
+2. checks *guards*: hash fields that must still hold the value the caller read (compare-and-set,
+   so two writers of one resource cannot lose an update; the caller re-reads and retries);
+3. runs the state writes;
+4. records the effect with ``HSETNX`` on the idempotency key (JSON, never pickle) and appends the
+   key to the system's effect order.
+
+Each public effectful call also counts one *attempt* (repeats included), so tests can tell
+"called twice" from "happened twice".
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+from pydantic import BaseModel, ConfigDict, JsonValue
+
+from carebound._keys import run_key
+from carebound.tools.connectors._errors import ConnectorError
+
+System = Literal["ehr", "outreach", "payer", "erp"]
+"""The external systems a world simulates."""
+
+_ID_NAMESPACE = uuid.UUID("8d4f6f0e-3c1b-5b8e-9a51-0c6f3f0d2b7e")
+_MAX_RETRIES = 100
+
+_APPLY_ONCE = """
+local spec = cjson.decode(ARGV[1])
+local eff = spec.effect
+if eff then
+  local prior = redis.call('HGET', KEYS[eff[1]], eff[3])
+  if prior then return {0, prior} end
+end
+for _, g in ipairs(spec.guards) do
+  local current = redis.call('HGET', KEYS[g[1]], g[2])
+  if g[3] == cjson.null then
+    if current then return {2, g[2]} end
+  elseif current ~= g[3] then
+    return {2, g[2]}
+  end
+end
+local allowed = {HSET=true, HDEL=true, HSETNX=true, HINCRBY=true, ZADD=true, RPUSH=true}
+for _, op in ipairs(spec.ops) do
+  if not allowed[op[1]] then
+    return redis.error_reply('carebound world: command not allowed: ' .. tostring(op[1]))
+  end
+  local args = {}
+  for i = 3, #op do args[#args + 1] = op[i] end
+  redis.call(op[1], KEYS[op[2]], unpack(args))
+end
+if eff then
+  redis.call('HSETNX', KEYS[eff[1]], eff[3], eff[4])
+  redis.call('RPUSH', KEYS[eff[2]], eff[3])
+  return {1, eff[4]}
+end
+return {1, ''}
+"""
+
+
+class EffectRecord(BaseModel):
+    """One external effect a simulated system applied: stored once per idempotency key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: System
+    """The system that applied it."""
+    idempotency_key: str
+    """The key it was applied under; a repeat with this key returns this record's result."""
+    action: str
+    """What was done, e.g. ``"send"``, ``"create"``, ``"update_fields"``, ``"approve_invoice"``."""
+    payload: dict[str, JsonValue]
+    """What changed (for updates: each field's ``before`` and ``after``)."""
+    result: JsonValue
+    """What the call returned, as JSON; a repeated call returns it again."""
+
+
+@dataclass
+class WriteBatch:
+    """Guards and writes to apply in one atomic step (see the module docstring).
+
+    Keys are passed to Redis as ``KEYS`` (all under one run's hash tag); values are strings.
+    """
+
+    keys: list[str] = field(default_factory=list)
+    guards: list[list[Any]] = field(default_factory=list)
+    ops: list[list[Any]] = field(default_factory=list)
+
+    def _index(self, key: str) -> int:
+        if key not in self.keys:
+            self.keys.append(key)
+        return self.keys.index(key) + 1
+
+    def guard(self, key: str, field_name: str, expected: str | None) -> None:
+        """Apply only if hash field ``key[field_name]`` still equals ``expected`` (None: absent)."""
+        self.guards.append([self._index(key), field_name, expected])
+
+    def op(self, command: str, key: str, *args: str) -> None:
+        """Add a write: one of HSET, HDEL, HSETNX, HINCRBY, ZADD, RPUSH on ``key``."""
+        self.ops.append([command, self._index(key), *args])
+
+
+class GuardFailed(Exception):  # noqa: N818 - a retry signal, not an error
+    """Internal signal: a guarded field changed between read and write; re-read and retry."""
+
+
+def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
+    """Apply guarded writes that are not an effect (seeding, inbound events) atomically.
+
+    Raises:
+        GuardFailed: a guard did not hold; nothing was written.
+    """
+    spec = {"guards": batch.guards, "ops": batch.ops}
+    reply = client.register_script(_APPLY_ONCE)(keys=batch.keys, args=[json.dumps(spec)])
+    if int(reply[0]) == 2:
+        raise GuardFailed
+
+
+def text(value: bytes | str) -> str:
+    """Decode a Redis reply whether or not the client uses ``decode_responses``."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ConnectorState:
+    """The Redis state of one simulated system of one run.
+
+    Args:
+        client: a sync Redis client (``decode_responses`` either way).
+        run_id: the run whose world this is.
+        prefix: the key prefix (tests pass a unique one).
+        system: which system this state belongs to.
+    """
+
+    def __init__(self, client: redis.Redis, run_id: str, *, prefix: str, system: System) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.prefix = prefix
+        self.system: System = system
+        self._apply = client.register_script(_APPLY_ONCE)
+        self._effects = self.key("effects")
+        self._order = self.key("effect_order")
+        self._attempts = self.key("attempts")
+
+    def key(self, *parts: str) -> str:
+        """The Redis key of ``parts`` in this system's part of the world."""
+        return run_key(self.prefix, self.run_id, "world", self.system, *parts)
+
+    def derived_id(self, *parts: str) -> str:
+        """A stable id derived from the run and ``parts`` (same inputs, same id, any process)."""
+        name = "\x1f".join((self.run_id, self.system, *parts))
+        return str(uuid.uuid5(_ID_NAMESPACE, name))
+
+    def hget(self, key: str, field_name: str) -> str | None:
+        """Read one hash field as text."""
+        raw = self.client.hget(key, field_name)
+        return None if raw is None else text(raw)
+
+    def hvals(self, key: str) -> list[str]:
+        """Read every value of a hash as text."""
+        return [text(raw) for raw in self.client.hvals(key)]
+
+    def apply(self, batch: WriteBatch) -> None:
+        """Apply guarded writes that are not an effect (seeding, inbound events).
+
+        Raises:
+            GuardFailed: a guard did not hold; nothing was written.
+        """
+        apply_writes(self.client, batch)
+
+    def apply_once(
+        self,
+        idempotency_key: str,
+        action: str,
+        compute: Callable[[], tuple[WriteBatch, dict[str, JsonValue], JsonValue]],
+    ) -> EffectRecord:
+        """Apply an effect at most once per ``idempotency_key`` and return its record.
+
+        The call counts as one attempt. ``compute`` reads the current state and returns the
+        guarded writes, the effect payload and the result; it runs again if a guard fails
+        (someone else wrote in between), and is not called at all when the key was already
+        used. Errors it raises propagate unchanged.
+
+        Raises:
+            ConnectorError: the key was used before for a different action, or the state kept
+                changing under this call.
+        """
+        self._check_key(idempotency_key)
+        self.client.incr(self._attempts)
+        for _ in range(_MAX_RETRIES):
+            prior = self.effect(idempotency_key)
+            if prior is not None:
+                return self._same_action(prior, action)
+            batch, payload, result = compute()
+            record = EffectRecord(
+                system=self.system,
+                idempotency_key=idempotency_key,
+                action=action,
+                payload=payload,
+                result=result,
+            )
+            status, stored = self._run(batch, record)
+            if status == 1:
+                return record
+            if status == 0:
+                return self._same_action(EffectRecord.model_validate_json(stored), action)
+        raise ConnectorError(
+            f"{self.system}: {action} could not be applied: the records it changes kept "
+            f"changing ({_MAX_RETRIES} tries)",
+            hint="too many writers on one record; retry the call later",
+        )
+
+    def effect(self, idempotency_key: str) -> EffectRecord | None:
+        """The effect recorded under ``idempotency_key``, or None."""
+        raw = self.hget(self._effects, idempotency_key)
+        return None if raw is None else EffectRecord.model_validate_json(raw)
+
+    def effects(self) -> list[EffectRecord]:
+        """Every applied effect, one per idempotency key, in the order they were applied."""
+        keys = [text(raw) for raw in self.client.lrange(self._order, 0, -1)]
+        if not keys:
+            return []
+        raws: Sequence[bytes | str | None] = self.client.hmget(self._effects, keys)
+        return [EffectRecord.model_validate_json(raw) for raw in raws if raw is not None]
+
+    def attempts(self) -> int:
+        """How many effectful calls came in, de-duplicated repeats included."""
+        raw = self.client.get(self._attempts)
+        return 0 if raw is None else int(raw)
+
+    def _run(self, batch: WriteBatch, record: EffectRecord | None) -> tuple[int, str]:
+        keys = list(batch.keys)
+        spec: dict[str, Any] = {"guards": batch.guards, "ops": batch.ops}
+        if record is not None:
+            for name in (self._effects, self._order):
+                if name not in keys:
+                    keys.append(name)
+            spec["effect"] = [
+                keys.index(self._effects) + 1,
+                keys.index(self._order) + 1,
+                record.idempotency_key,
+                record.model_dump_json(),
+            ]
+        reply = self._apply(keys=keys, args=[json.dumps(spec)])
+        return int(reply[0]), text(reply[1])
+
+    def _same_action(self, prior: EffectRecord, action: str) -> EffectRecord:
+        if prior.action != action:
+            raise ConnectorError(
+                f"{self.system}: idempotency key {prior.idempotency_key!r} was already used for "
+                f"{prior.action!r}, not {action!r}",
+                hint="derive idempotency keys from the tool call, so each effect has its own key",
+            )
+        return prior
+
+    def _check_key(self, idempotency_key: str) -> None:
+        if not idempotency_key or not idempotency_key.strip():
+            raise ConnectorError(
+                f"{self.system}: an effectful call needs a non-empty idempotency_key",
+                hint="pass the key the effect ledger formed for this tool call",
+            )

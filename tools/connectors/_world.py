@@ -1,0 +1,224 @@
+"""A simulated world: the four simulated systems of one run, seeded from a scenario.
+
+``World.seed`` writes the scenario's EHR and payer resources, reply scripts and ERP records to
+Redis in one atomic step (seeding again with the same spec does nothing); ``World.attach``
+reopens the same world from any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from pydantic import BaseModel, ConfigDict
+
+from carebound._keys import DEFAULT_PREFIX, run_key
+from carebound.tools.connectors._ehr import SimulatedEHR
+from carebound.tools.connectors._erp import ErpData, SimulatedERP
+from carebound.tools.connectors._errors import ConnectorError
+from carebound.tools.connectors._fhir import FhirResource, validate_resource
+from carebound.tools.connectors._outreach import ReplyScript, SimulatedOutreach
+from carebound.tools.connectors._payer import SimulatedPayer
+from carebound.tools.connectors._redis_state import (
+    EffectRecord,
+    GuardFailed,
+    WriteBatch,
+    apply_writes,
+    text,
+)
+
+_URN_UUID = "urn:uuid:"
+
+
+class WorldSpec(BaseModel):
+    """What a simulated world starts with (the ``world`` part of a scenario)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ehr: list[dict[str, Any]] = []
+    """FHIR R4 resources in the EHR (each with ``resourceType`` and ``id``)."""
+    payer: list[dict[str, Any]] = []
+    """FHIR R4 resources the payer answers from: Coverage, CoverageEligibilityResponse,
+    ClaimResponse, and the Patients they reference."""
+    replies: list[ReplyScript] = []
+    """How referring offices answer outreach."""
+    erp: ErpData | None = None
+    """Purchase orders, goods receipts and invoices in the ERP."""
+
+    @classmethod
+    def from_bundles(
+        cls,
+        ehr_bundle: Mapping[str, Any] | None,
+        payer_bundle: Mapping[str, Any] | None,
+        replies: Sequence[ReplyScript] = (),
+        erp: ErpData | None = None,
+    ) -> WorldSpec:
+        """Build a spec from FHIR Bundle JSON: each entry's resource goes to that system.
+
+        An entry without ``resource.id`` whose ``fullUrl`` is ``urn:uuid:<uuid>`` gets the uuid
+        as its id.
+
+        Raises:
+            ConnectorError: a bundle is not a Bundle or has an entry without a resource.
+        """
+        return cls(
+            ehr=_bundle_resources(ehr_bundle, "EHR bundle"),
+            payer=_bundle_resources(payer_bundle, "payer bundle"),
+            replies=list(replies),
+            erp=erp,
+        )
+
+    def digest(self) -> str:
+        """A SHA-256 of the spec's canonical JSON: equal specs, equal digests."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class World:
+    """The simulated systems of one run; all their state is in Redis."""
+
+    run_id: str
+    ehr: SimulatedEHR
+    outreach: SimulatedOutreach
+    payer: SimulatedPayer
+    erp: SimulatedERP
+
+    @classmethod
+    def seed(
+        cls,
+        client: redis.Redis,
+        run_id: str,
+        spec: WorldSpec,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> World:
+        """Seed the run's world from ``spec`` (atomically) and return it.
+
+        Seeding is idempotent: seeding again with an equal spec changes nothing, so a crashed
+        start can simply be repeated.
+
+        Raises:
+            FhirValidationError: a resource is not valid FHIR R4.
+            ConnectorError: a resource has no id, two differ under one id, or the run's world
+                was already seeded from a different spec.
+        """
+        ehr_resources = _validated(spec.ehr, "EHR")
+        payer_resources = _validated(spec.payer, "payer")
+        world = cls._open(client, run_id, prefix)
+        meta = _meta_key(prefix, run_id)
+        digest = spec.digest()
+        batch = WriteBatch()
+        batch.guard(meta, "spec_digest", None)
+        batch.op("HSET", meta, "spec_digest", digest)
+        world.ehr.seed(batch, ehr_resources)
+        world.payer.seed(batch, payer_resources)
+        world.outreach.seed(batch, spec.replies)
+        if spec.erp is not None:
+            world.erp.seed(batch, spec.erp)
+        try:
+            apply_writes(client, batch)
+        except GuardFailed:
+            seeded = _seeded_digest(client, meta)
+            if seeded != digest:
+                raise ConnectorError(
+                    f"the world of run {run_id!r} was already seeded from a different spec",
+                    hint="use a new run id for a new scenario, or World.attach to reopen it",
+                ) from None
+        return world
+
+    @classmethod
+    def attach(cls, client: redis.Redis, run_id: str, *, prefix: str = DEFAULT_PREFIX) -> World:
+        """Reopen the run's world, seeded earlier (maybe by another process).
+
+        Raises:
+            ConnectorError: the run has no seeded world.
+        """
+        if _seeded_digest(client, _meta_key(prefix, run_id)) is None:
+            raise ConnectorError(
+                f"run {run_id!r} has no simulated world under prefix {prefix!r}",
+                hint="seed it first with World.seed(client, run_id, spec), or check the run id "
+                "and prefix",
+            )
+        return cls._open(client, run_id, prefix)
+
+    def effects(self) -> list[EffectRecord]:
+        """Every effect applied in this world: EHR, then outreach, payer and ERP, each in order."""
+        return [
+            *self.ehr.effects(),
+            *self.outreach.effects(),
+            *self.payer.effects(),
+            *self.erp.effects(),
+        ]
+
+    def attempts(self) -> int:
+        """How many effectful calls came in across the world, repeats included."""
+        return sum(system.attempts() for system in (self.ehr, self.outreach, self.payer, self.erp))
+
+    @classmethod
+    def _open(cls, client: redis.Redis, run_id: str, prefix: str) -> World:
+        return cls(
+            run_id=run_id,
+            ehr=SimulatedEHR(client, run_id, prefix=prefix),
+            outreach=SimulatedOutreach(client, run_id, prefix=prefix),
+            payer=SimulatedPayer(client, run_id, prefix=prefix),
+            erp=SimulatedERP(client, run_id, prefix=prefix),
+        )
+
+
+def _meta_key(prefix: str, run_id: str) -> str:
+    return run_key(prefix, run_id, "world", "meta")
+
+
+def _seeded_digest(client: redis.Redis, meta: str) -> str | None:
+    raw = client.hget(meta, "spec_digest")
+    return None if raw is None else text(raw)
+
+
+def _validated(resources: Iterable[Mapping[str, Any]], system: str) -> list[FhirResource]:
+    """Validate seed resources; drop exact duplicates (bundles often repeat a Patient)."""
+    by_ref: dict[tuple[str, str], FhirResource] = {}
+    for n, resource in enumerate(resources):
+        data = validate_resource(resource, where=f"{system} seed resource #{n}")
+        resource_id = data.get("id")
+        if not isinstance(resource_id, str):
+            raise ConnectorError(
+                f"{system} seed resource #{n} ({data['resourceType']}) has no id",
+                hint="give every seeded resource an id, so references to it resolve",
+            )
+        ref = (data["resourceType"], resource_id)
+        if ref in by_ref and by_ref[ref] != data:
+            raise ConnectorError(
+                f"{system} seed: two different resources are both {ref[0]}/{ref[1]}",
+                hint="give each resource its own id",
+            )
+        by_ref[ref] = data
+    return list(by_ref.values())
+
+
+def _bundle_resources(bundle: Mapping[str, Any] | None, what: str) -> list[dict[str, Any]]:
+    if bundle is None:
+        return []
+    if bundle.get("resourceType") != "Bundle":
+        raise ConnectorError(
+            f"{what}: expected a FHIR Bundle, got resourceType {bundle.get('resourceType')!r}",
+            hint='pass the parsed Bundle JSON ({"resourceType": "Bundle", "entry": [...]})',
+        )
+    resources: list[dict[str, Any]] = []
+    for n, entry in enumerate(bundle.get("entry", [])):
+        resource = entry.get("resource") if isinstance(entry, Mapping) else None
+        if not isinstance(resource, Mapping):
+            raise ConnectorError(
+                f"{what}: entry #{n} has no resource",
+                hint="every Bundle entry of a case must carry its resource inline",
+            )
+        item = dict(resource)
+        full_url = entry.get("fullUrl")
+        if "id" not in item and isinstance(full_url, str) and full_url.startswith(_URN_UUID):
+            item["id"] = full_url[len(_URN_UUID) :]
+        resources.append(item)
+    return resources
