@@ -19,17 +19,13 @@ from carebound._agent import (
     PlannerView,
     ProposedCall,
     WaitSpec,
+    request_match,
 )
 from carebound._model_planner import model_plan
 from carebound.tools.demo import read_referral, send_document_request, update_patient_field
 
 NOTE_CODE = "11506-3"
 TOOLS = {t.name: t for t in (read_referral, send_document_request, update_patient_field)}
-
-
-def reply_match(run_id: str) -> str:
-    """The event match key a reply to this run's request carries."""
-    return f"reply:{run_id}"
 
 
 def _last(view: PlannerView, tool: str) -> CallResult | None:
@@ -60,7 +56,10 @@ def plan(ctx: AgentContext, view: PlannerView) -> Plan:
                   "note": "Please fax the most recent progress note."},
             why="the referral has no progress note; the referring office is on file",
         )  # fmt: skip
-        return Plan(calls=[call], findings={"missing_documents": [NOTE_CODE]})
+        return Plan(
+            calls=[call],
+            findings={"missing_documents": [{"code": NOTE_CODE, "display": "Progress note"}]},
+        )
     if sent.status != "executed":
         return Plan(finish=FinishSpec(summary=f"request not sent ({sent.status}): {sent.reason}"))
     if not view.events:
@@ -68,7 +67,7 @@ def plan(ctx: AgentContext, view: PlannerView) -> Plan:
             wait=WaitSpec(
                 reason="waiting for the progress note",
                 until=ctx.now + timedelta(days=2),
-                match=[reply_match(ctx.run_id)],
+                match=[request_match(f"{ctx.run_id}:{NOTE_CODE}")],
             )
         )
     last = view.events[-1]

@@ -5,9 +5,83 @@ typed grant and the organisation's hold policy, parks the run for a human review
 guardrail fires, and keeps the run's state in Redis so it can wait for days and resume anywhere.
 """
 
-from carebound._errors import CareboundError, StoreUnavailableError
+from carebound._agent import (
+    AgentContext,
+    AgentDefinition,
+    CallResult,
+    FinishSpec,
+    Plan,
+    PlannerView,
+    ProposedCall,
+    RunEvent,
+    WaitSpec,
+)
+from carebound._async_runner import AsyncRunner
+from carebound._errors import (
+    AlreadyDecidedError,
+    CareboundError,
+    DecisionRefusedError,
+    LeaseLostError,
+    NotFoundError,
+    RunStateError,
+    StoreUnavailableError,
+)
+from carebound._report import RunReport, run_report
+from carebound._runner import DecideResult, Runner, RunView, SweepReport
+from carebound.approvals import (
+    ApprovalRequest,
+    ApprovalView,
+    Approve,
+    Decision,
+    DecisionPacket,
+    Edit,
+    Escalate,
+    Reject,
+)
+from carebound.clock import Clock, SystemClock, VirtualClock
+from carebound.guardrails import Grant, PolicyPack, load_policy_pack
+from carebound.tools import EffectClass, ToolContext, ToolSpec, tool
 
 __all__ = [
+    "AgentContext",
+    "AgentDefinition",
+    "AlreadyDecidedError",
+    "ApprovalRequest",
+    "ApprovalView",
+    "Approve",
+    "AsyncRunner",
+    "CallResult",
     "CareboundError",
+    "Clock",
+    "DecideResult",
+    "Decision",
+    "DecisionPacket",
+    "DecisionRefusedError",
+    "Edit",
+    "EffectClass",
+    "Escalate",
+    "FinishSpec",
+    "Grant",
+    "LeaseLostError",
+    "NotFoundError",
+    "Plan",
+    "PlannerView",
+    "PolicyPack",
+    "ProposedCall",
+    "Reject",
+    "RunEvent",
+    "RunReport",
+    "RunStateError",
+    "RunView",
+    "Runner",
     "StoreUnavailableError",
+    "SweepReport",
+    "SystemClock",
+    "ToolContext",
+    "ToolSpec",
+    "VirtualClock",
+    "WaitSpec",
+    "load_policy_pack",
+    "run_report",
+    "tool",
 ]

@@ -18,6 +18,11 @@ from carebound.guardrails import PolicyPack, PolicyVerdict
 from carebound.tools import FactValue, ToolSpec
 
 
+def request_match(request_id: str) -> str:
+    """The event match key of replies to an outreach request (``deliver`` uses it)."""
+    return f"request:{request_id}"
+
+
 class ProposedCall(BaseModel):
     """A tool call an agent proposes. Nothing in it is trusted."""
 

@@ -44,9 +44,7 @@ def model_plan(
             )
         )
         body = result.result if result.status == "executed" else {"refused": result.reason}
-        messages.append(
-            ToolMessage(content=json.dumps(body, default=str), tool_call_id=call_id)
-        )
+        messages.append(ToolMessage(content=json.dumps(body, default=str), tool_call_id=call_id))
     for event in view.events:
         messages.append(HumanMessage(f"event {event.kind}: {json.dumps(event.payload)}"))
     reply = model.invoke(messages)

@@ -667,6 +667,17 @@ class Runner:
         report.runs_recovered = len(self.recover(older_than_ms=60_000))
         return report
 
+    def fire_timer(self, run_id: str, due: datetime) -> bool:
+        """Fire one run's timer now (scenarios do this on their virtual clock)."""
+        timer_id = f"timer-{to_ms(due)}"
+        if not self.runs.claim_timer(run_id, timer_id):
+            return False
+        self.runs.add_event(run_id, RunEvent(id=timer_id, kind="timer", at=self.clock.now()))
+        self.runs.timer_done(run_id, timer_id)
+        self._mark_drive(run_id)
+        self.drive(run_id)
+        return True
+
     def recover(self, *, older_than_ms: int = 0) -> list[str]:
         """Drive every run left marked by a process that died mid-drive. Returns their ids."""
         cutoff = to_ms(self.clock.now()) - older_than_ms

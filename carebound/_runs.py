@@ -193,6 +193,15 @@ class RunStore:
             out.append((run_id, timer_id))
         return out
 
+    def claim_timer(self, run_id: str, timer_id: str) -> bool:
+        """Claim one specific timer (it fires once even if a sweep races for it)."""
+        member = f"{run_id}|{timer_id}"
+        pipe = self._r.pipeline(transaction=True)
+        pipe.zrem(self._due, member)
+        pipe.zadd(self._claimed, {member: 0})
+        removed, _ = pipe.execute()
+        return bool(removed)
+
     def timer_done(self, run_id: str, timer_id: str) -> None:
         """Forget a claimed timer once its event is queued."""
         self._r.zrem(self._claimed, f"{run_id}|{timer_id}")

@@ -88,3 +88,43 @@ def public_fixtures() -> Path:
             "checkout in CI only"
         )
     return PUBLIC_FIXTURES
+
+
+PROJECT = Path(__file__).resolve().parents[1]
+SCENARIOS = PROJECT / "scenarios"
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the Redis 7 test server."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def demo_case() -> dict[str, object]:
+    """The hello referral bundle (a ServiceRequest, a Patient, a Practitioner with a fax)."""
+    import json
+
+    return dict(json.loads((SCENARIOS / "cases" / "hello_referral.json").read_text()))
+
+
+@pytest.fixture
+def make_runner(redis_client: redis.Redis, key_prefix: str):  # type: ignore[no-untyped-def]
+    """Build Runners on the Redis test server, in this test's key space, on a virtual clock."""
+    from carebound import Runner, VirtualClock
+
+    def factory(**kwargs: object) -> Runner:
+        kwargs.setdefault("clock", VirtualClock())
+        return Runner(redis_client, prefix=key_prefix, **kwargs)  # type: ignore[arg-type]
+
+    return factory
+
+
+@pytest.fixture
+def demo_world(demo_case: dict[str, object]) -> object:
+    """The simulated world of the demo case: its resources in the EHR, no scripted replies."""
+    from carebound.tools.connectors import WorldSpec
+
+    return WorldSpec.from_bundles(demo_case, None)

@@ -39,7 +39,7 @@ def _digits(value: str) -> str:
 
 
 def fax_numbers_on_file(case: Mapping[str, Any]) -> set[str]:
-    """Fax numbers of the practitioners and organisations in a case bundle (10 digits)."""
+    """Fax numbers of the practitioners and organisations in a case bundle, as written."""
     found: set[str] = set()
     for entry in case.get("entry", []) or []:
         resource = entry.get("resource") or {}
@@ -47,7 +47,7 @@ def fax_numbers_on_file(case: Mapping[str, Any]) -> set[str]:
             continue
         for telecom in resource.get("telecom", []) or []:
             if telecom.get("system") == "fax" and telecom.get("value"):
-                found.add(_digits(str(telecom["value"])))
+                found.add(str(telecom["value"]))
     return found
 
 
@@ -60,7 +60,8 @@ def _patient_id(case: Mapping[str, Any]) -> str:
 
 
 def _recipient_facts(ctx: ToolContext, args: SendRequestArgs) -> dict[str, FactValue]:
-    return {"recipient_on_file": _digits(args.to) in fax_numbers_on_file(ctx.case)}
+    on_file = {_digits(number) for number in fax_numbers_on_file(ctx.case)}
+    return {"recipient_on_file": _digits(args.to) in on_file}
 
 
 @tool(scope="ehr:ServiceRequest.read", effect="read", phi={"referral"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -17,8 +16,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
 )
-from redis.asyncio.client import Pipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._keys import DEFAULT_PREFIX
 from carebound.checkpoint import _scripts
@@ -26,6 +24,7 @@ from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
+from carebound.checkpoint._wire import Arg, AsyncWire
 
 _BATCH = 100
 T = TypeVar("T")
@@ -69,6 +68,7 @@ class AsyncRedisSaver(SaverCore):
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
         self._client, self._owns_client = _binary_client(client)
+        self._wire = AsyncWire(self._client)
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -90,62 +90,66 @@ class AsyncRedisSaver(SaverCore):
         to ``redis.asyncio.Redis.from_url``.
         """
         client = aioredis.Redis.from_url(url, **{**client_kwargs, "decode_responses": False})
+        saver = cls(client, prefix=prefix, ttl=ttl)
         try:
-            yield cls(client, prefix=prefix, ttl=ttl)
+            yield saver
         finally:
+            await saver.aclose()
             await client.aclose()
 
     async def aclose(self) -> None:
-        """Close the client the saver created for itself, if any (never the caller's)."""
+        """Return borrowed connections; close the client the saver created for itself, if any
+        (never the caller's)."""
+        await self._wire.aclose()
         if self._owns_client:
             await self._client.aclose()
 
     # -- I/O helpers -------------------------------------------------------------------
 
-    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
+        command: list[Arg] = ["EVALSHA", script.sha, len(keys), *keys, *args]
         try:
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+            return await self._wire.call(command)
         except NoScriptError:
-            await self._client.script_load(script.source)
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+            await self._wire.call(["SCRIPT", "LOAD", script.source])
+            return await self._wire.call(command)
 
-    async def _eval_pipelined(
+    async def _eval_with(
         self,
         script: Script,
         keys: Sequence[str],
-        args: Sequence[Any],
-        also: Callable[[Pipeline], object],
+        args: Sequence[Arg],
+        also: Sequence[Sequence[Arg]],
     ) -> Any:
-        """``script`` plus the idempotent commands ``also`` queues, in one round trip."""
+        """``script`` and the idempotent commands ``also`` in one non-transactional trip."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-            also(pipe)
-            try:
-                return (await pipe.execute())[0]
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self._client.script_load(script.source)
-        raise AssertionError("unreachable")
+        commands: list[Sequence[Arg]] = [
+            ["EVALSHA", script.sha, len(keys), *keys, *args],
+            *also,
+        ]
+        replies = await self._wire.call_many(commands)
+        if isinstance(replies[0], NoScriptError):
+            load: list[Arg] = ["SCRIPT", "LOAD", script.source]
+            replies = (await self._wire.call_many([load, *commands]))[1:]
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies[0]
 
     async def _write(
         self,
         script: Script,
         keys: Sequence[str],
-        args: Sequence[Any],
+        args: Sequence[Arg],
         config: RunnableConfig,
     ) -> None:
         thread_id: str = config["configurable"]["thread_id"]
         register = self._registry_due(thread_id)
         if register:
-            reply = await self._eval_pipelined(
-                script, keys, args, lambda pipe: pipe.zadd(self._registry, {thread_id: time.time()})
-            )
+            reply = await self._eval_with(script, keys, args, [self._register_command(thread_id)])
             self._registry_written(thread_id)
         else:
             reply = await self._eval(script, keys, args)
@@ -153,28 +157,29 @@ class AsyncRedisSaver(SaverCore):
             raise self._lease_lost(thread_id, fencing_token(config), reply[1])
         if reply[1] == 1 and not register:
             # The thread was deleted or expired behind this process's back: register again.
-            await self._client.zadd(self._registry, {thread_id: time.time()})
+            await self._wire.call(self._register_command(thread_id))
             self._registry_written(thread_id)
 
     async def _eval_many(
-        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
     ) -> None:
-        await self._client.script_load(script.source)
         for start in range(0, len(calls), _BATCH):
-            pipe = self._client.pipeline(transaction=False)
+            commands: list[Sequence[Arg]] = [["SCRIPT", "LOAD", script.source]]
             for keys, args in calls[start : start + _BATCH]:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            await pipe.execute()
+                commands.append(["EVALSHA", script.sha, len(keys), *keys, *args])
+            for reply in await self._wire.call_many(commands):
+                if isinstance(reply, ResponseError):
+                    raise reply
 
     async def _all_threads(self) -> list[str]:
         stale = self._registry_stale_before()
         if stale is not None:
-            await self._client.zremrangebyscore(self._registry, "-inf", f"({stale}")
-        members: list[bytes] = await self._client.zrange(self._registry, 0, -1)  # type: ignore[assignment]
+            await self._wire.call(["ZREMRANGEBYSCORE", self._registry, "-inf", f"({stale}"])
+        members = await self._wire.call(["ZRANGE", self._registry, 0, -1])
         return [text(t) for t in members]
 
     async def _namespaces(self, thread_id: str) -> list[str]:
-        members = await self._client.smembers(self._thread(thread_id).namespaces)
+        members = await self._wire.call(["SMEMBERS", self._thread(thread_id).namespaces])
         return sorted(text(m) for m in members)
 
     # -- async API ---------------------------------------------------------------------
@@ -278,11 +283,11 @@ class AsyncRedisSaver(SaverCore):
         The run's lease hash is not touched: it belongs to the lease code.
         """
         tkeys = self._thread(thread_id)
-        await self._eval_pipelined(
+        await self._eval_with(
             _scripts.DELETE_THREAD,
             [tkeys.namespaces, tkeys.runs],
             [tkeys.base],
-            lambda pipe: pipe.zrem(self._registry, thread_id),
+            [["ZREM", self._registry, thread_id]],
         )
         self._registered.pop(thread_id, None)
 
@@ -308,7 +313,7 @@ class AsyncRedisSaver(SaverCore):
         dst = self._thread(target_thread_id)
         args = restore_args(dst.base, self._ttl_arg, dump)
         await self._eval(_scripts.RESTORE_THREAD, [dst.namespaces, dst.runs], args)
-        await self._client.zadd(self._registry, {target_thread_id: time.time()})
+        await self._wire.call(self._register_command(target_thread_id))
         self._registry_written(target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:

@@ -81,6 +81,10 @@ class SaverCore(BaseCheckpointSaver[str]):
             self._registered.clear()
         self._registered[thread_id] = time.monotonic()
 
+    def _register_command(self, thread_id: str) -> list[str | bytes | int]:
+        """The ZADD that (re)registers ``thread_id`` in the global registry."""
+        return ["ZADD", self._registry, repr(time.time()), thread_id]
+
     def _registry_stale_before(self) -> float | None:
         """Registry scores below this belong to threads whose keys have surely expired."""
         if self.ttl is None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,8 +16,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
 )
-from redis.client import Pipeline
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._keys import DEFAULT_PREFIX
 from carebound.checkpoint import _scripts
@@ -26,6 +24,7 @@ from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
+from carebound.checkpoint._wire import Arg, SyncWire
 
 _BATCH = 100
 
@@ -71,6 +70,7 @@ class RedisSaver(SaverCore):
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
         self._client, self._owns_client = _binary_client(client)
+        self._wire = SyncWire(self._client)
 
     @classmethod
     @contextmanager
@@ -88,39 +88,62 @@ class RedisSaver(SaverCore):
         ``redis.Redis.from_url``.
         """
         client = redis.Redis.from_url(url, **{**client_kwargs, "decode_responses": False})
+        saver = cls(client, prefix=prefix, ttl=ttl)
         try:
-            yield cls(client, prefix=prefix, ttl=ttl)
+            yield saver
         finally:
+            saver.close()
             client.close()
 
     def close(self) -> None:
-        """Close the client the saver created for itself, if any (never the caller's)."""
+        """Return borrowed connections; close the client the saver created for itself, if any
+        (never the caller's)."""
+        self._wire.close()
         if self._owns_client:
             self._client.close()
 
     # -- I/O helpers -------------------------------------------------------------------
 
-    def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        command: list[Arg] = ["EVALSHA", script.sha, len(keys), *keys, *args]
         try:
-            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+            return self._wire.call(command)
         except NoScriptError:
-            self._client.script_load(script.source)
-            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+            self._wire.call(["SCRIPT", "LOAD", script.source])
+            return self._wire.call(command)
+
+    def _eval_with(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[Arg],
+        also: Sequence[Sequence[Arg]],
+    ) -> Any:
+        """``script`` and the idempotent commands ``also`` in one non-transactional trip."""
+        commands: list[Sequence[Arg]] = [
+            ["EVALSHA", script.sha, len(keys), *keys, *args],
+            *also,
+        ]
+        replies = self._wire.call_many(commands)
+        if isinstance(replies[0], NoScriptError):
+            replies = self._wire.call_many([["SCRIPT", "LOAD", script.source], *commands])[1:]
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies[0]
 
     def _write(
         self,
         script: Script,
         keys: Sequence[str],
-        args: Sequence[Any],
+        args: Sequence[Arg],
         config: RunnableConfig,
     ) -> None:
         """Run a write script: one round trip, with the registry entry pipelined when due."""
         thread_id: str = config["configurable"]["thread_id"]
         register = self._registry_due(thread_id)
         if register:
-            reply = self._eval_pipelined(
-                script, keys, args, lambda pipe: pipe.zadd(self._registry, {thread_id: time.time()})
-            )
+            reply = self._eval_with(script, keys, args, [self._register_command(thread_id)])
             self._registry_written(thread_id)
         else:
             reply = self._eval(script, keys, args)
@@ -128,52 +151,30 @@ class RedisSaver(SaverCore):
             raise self._lease_lost(thread_id, fencing_token(config), reply[1])
         if reply[1] == 1 and not register:
             # The thread was deleted or expired behind this process's back: register again.
-            self._client.zadd(self._registry, {thread_id: time.time()})
+            self._wire.call(self._register_command(thread_id))
             self._registry_written(thread_id)
 
-    def _eval_pipelined(
-        self,
-        script: Script,
-        keys: Sequence[str],
-        args: Sequence[Any],
-        also: Callable[[Pipeline], object],
-    ) -> Any:
-        """``script`` plus the commands ``also`` queues, in one non-transactional round trip.
-
-        The extra commands must be idempotent: they run again if the script was not loaded.
-        """
-        for attempt in (1, 2):
-            pipe = self._client.pipeline(transaction=False)
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-            also(pipe)
-            try:
-                return pipe.execute()[0]
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                self._client.script_load(script.source)
-        raise AssertionError("unreachable")
-
     def _eval_many(
-        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
+        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
     ) -> None:
         """Run ``script`` once per (keys, args), pipelined in batches (admin operations)."""
-        self._client.script_load(script.source)
         for start in range(0, len(calls), _BATCH):
-            pipe = self._client.pipeline(transaction=False)
+            commands: list[Sequence[Arg]] = [["SCRIPT", "LOAD", script.source]]
             for keys, args in calls[start : start + _BATCH]:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            pipe.execute()
+                commands.append(["EVALSHA", script.sha, len(keys), *keys, *args])
+            for reply in self._wire.call_many(commands):
+                if isinstance(reply, ResponseError):
+                    raise reply
 
     def _all_threads(self) -> list[str]:
         stale = self._registry_stale_before()
         if stale is not None:
-            self._client.zremrangebyscore(self._registry, "-inf", f"({stale}")
-        members: list[bytes] = self._client.zrange(self._registry, 0, -1)  # type: ignore[assignment]
+            self._wire.call(["ZREMRANGEBYSCORE", self._registry, "-inf", f"({stale}"])
+        members = self._wire.call(["ZRANGE", self._registry, 0, -1])
         return [text(t) for t in members]
 
     def _namespaces(self, thread_id: str) -> list[str]:
-        members = self._client.smembers(self._thread(thread_id).namespaces)
+        members = self._wire.call(["SMEMBERS", self._thread(thread_id).namespaces])
         return sorted(text(m) for m in members)
 
     # -- BaseCheckpointSaver -----------------------------------------------------------
@@ -277,11 +278,11 @@ class RedisSaver(SaverCore):
         The run's lease hash is not touched: it belongs to the lease code.
         """
         tkeys = self._thread(thread_id)
-        self._eval_pipelined(
+        self._eval_with(
             _scripts.DELETE_THREAD,
             [tkeys.namespaces, tkeys.runs],
             [tkeys.base],
-            lambda pipe: pipe.zrem(self._registry, thread_id),
+            [["ZREM", self._registry, thread_id]],
         )
         self._registered.pop(thread_id, None)
 
@@ -307,7 +308,7 @@ class RedisSaver(SaverCore):
         dst = self._thread(target_thread_id)
         args = restore_args(dst.base, self._ttl_arg, dump)
         self._eval(_scripts.RESTORE_THREAD, [dst.namespaces, dst.runs], args)
-        self._client.zadd(self._registry, {target_thread_id: time.time()})
+        self._wire.call(self._register_command(target_thread_id))
         self._registry_written(target_thread_id)
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:

@@ -31,7 +31,8 @@ class FhirInputError(CareboundError):
     a referral case needs.
 
     The message names the source, the JSON path of each problem and the problem itself; ``hint``
-    says how to fix the first one. ``issues`` holds every problem found, in document order.
+    says how to fix the first one. ``issues`` holds every problem found, in the order the checks
+    report them.
     """
 
     def __init__(self, source: str, issues: list[FhirIssue], *, hint: str | None = None) -> None:

@@ -153,7 +153,11 @@ def _decode(data: bytes | str, source: str) -> object:
         except UnicodeDecodeError as exc:
             raise FhirInputError(
                 source,
-                [FhirIssue("", f"not UTF-8 text: byte {exc.start} cannot be decoded")],
+                [
+                    FhirIssue(
+                        "", f"not UTF-8 text: the byte at offset {exc.start} is not valid UTF-8"
+                    )
+                ],
                 hint="FHIR JSON is UTF-8: re-export or convert the file to UTF-8",
             ) from None
     else:

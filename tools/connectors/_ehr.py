@@ -513,3 +513,8 @@ def _reference_matches(ref: Mapping[str, Any], wanted: str) -> bool:
     if not isinstance(reference, str):
         return False
     return reference == wanted or reference.endswith("/" + wanted)
+
+
+def _conforms(connector: SimulatedEHR) -> EHRConnector:
+    """Static check (mypy): the simulation implements the interface."""
+    return connector

@@ -265,3 +265,8 @@ class SimulatedERP:
 
         record = self._state.apply_once(idempotency_key, action, compute)
         return ErpInvoice.model_validate(record.result)
+
+
+def _conforms(connector: SimulatedERP) -> ERPConnector:
+    """Static check (mypy): the simulation implements the interface."""
+    return connector

@@ -393,3 +393,8 @@ def _document_reference(
     if doc.display:
         resource["description"] = doc.display
     return validate_resource(json.loads(json.dumps(resource)), where=f"inbound {inbound_id}")
+
+
+def _conforms(connector: SimulatedOutreach) -> OutreachConnector:
+    """Static check (mypy): the simulation implements the interface."""
+    return connector

@@ -253,3 +253,8 @@ def _review_actions(response: Mapping[str, Any]) -> list[tuple[str, str | None]]
             for code in _codes(parts.get(REVIEW_ACTION_CODE_URL, {}).get("valueCodeableConcept")):
                 found.append((code, number if isinstance(number, str) else None))
     return found
+
+
+def _conforms(connector: SimulatedPayer) -> PayerConnector:
+    """Static check (mypy): the simulation implements the interface."""
+    return connector

@@ -203,7 +203,15 @@ class ConnectorState:
             prior = self.effect(idempotency_key)
             if prior is not None:
                 return self._same_action(prior, action)
-            batch, payload, result = compute()
+            try:
+                batch, payload, result = compute()
+            except ConnectorError:
+                # A concurrent call with this key may have applied the effect after the check
+                # above, changing the state ``compute`` refused (e.g. "already approved").
+                prior = self.effect(idempotency_key)
+                if prior is not None:
+                    return self._same_action(prior, action)
+                raise
             record = EffectRecord(
                 system=self.system,
                 idempotency_key=idempotency_key,

@@ -180,7 +180,12 @@ def _seeded_digest(client: redis.Redis, meta: str) -> str | None:
 
 
 def _validated(resources: Iterable[Mapping[str, Any]], system: str) -> list[FhirResource]:
-    """Validate seed resources; drop exact duplicates (bundles often repeat a Patient)."""
+    """Validate seed resources and drop repeats of one resource.
+
+    Bundles often repeat a resource (the request and the response bundle both carry the
+    Patient); a repeat that differs only in narrative ``text`` or ``meta`` is the same resource
+    and the first copy is kept. A repeat that differs in data is an error.
+    """
     by_ref: dict[tuple[str, str], FhirResource] = {}
     for n, resource in enumerate(resources):
         data = validate_resource(resource, where=f"{system} seed resource #{n}")
@@ -191,13 +196,19 @@ def _validated(resources: Iterable[Mapping[str, Any]], system: str) -> list[Fhir
                 hint="give every seeded resource an id, so references to it resolve",
             )
         ref = (data["resourceType"], resource_id)
-        if ref in by_ref and by_ref[ref] != data:
-            raise ConnectorError(
-                f"{system} seed: two different resources are both {ref[0]}/{ref[1]}",
-                hint="give each resource its own id",
-            )
+        if ref in by_ref:
+            if _substance(by_ref[ref]) != _substance(data):
+                raise ConnectorError(
+                    f"{system} seed: two different resources are both {ref[0]}/{ref[1]}",
+                    hint="give each resource its own id",
+                )
+            continue
         by_ref[ref] = data
     return list(by_ref.values())
+
+
+def _substance(resource: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resource.items() if k not in ("text", "meta")}
 
 
 def _bundle_resources(bundle: Mapping[str, Any] | None, what: str) -> list[dict[str, Any]]:

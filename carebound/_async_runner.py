@@ -1,0 +1,77 @@
+"""The Runner for asyncio services.
+
+Each method runs the synchronous :class:`~carebound.Runner` method in a worker thread
+(``asyncio.to_thread``), so an event loop is never blocked by Redis round trips or graph steps.
+The sync Runner is thread-safe for this use: every run is driven under its Redis lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from carebound._runner import DecideResult, Runner, RunView, SweepReport
+from carebound.approvals import ApprovalView, Decision
+from carebound.audit import AuditEvent, VerifyResult
+from carebound.guardrails import PolicyPack
+
+
+class AsyncRunner:
+    """Async twin of :class:`~carebound.Runner`; construct it around a Runner."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def start(
+        self,
+        agent: str,
+        case: Mapping[str, Any],
+        *,
+        requester: str,
+        policy: str | Path | PolicyPack | None = None,
+        world: Any = None,
+    ) -> RunView:
+        """Start a run (see :meth:`Runner.start`)."""
+        return await asyncio.to_thread(
+            self.runner.start, agent, case, requester=requester, policy=policy, world=world
+        )
+
+    async def get(self, run_id: str) -> RunView:
+        """A run by id."""
+        return await asyncio.to_thread(self.runner.get, run_id)
+
+    async def pending(
+        self, *, role: str | None = None, agent: str | None = None, limit: int = 20
+    ) -> list[ApprovalView]:
+        """Paused steps, most urgent first."""
+        return await asyncio.to_thread(self.runner.pending, role=role, agent=agent, limit=limit)
+
+    async def approval(self, approval_id: str) -> ApprovalView:
+        """One approval by id."""
+        return await asyncio.to_thread(self.runner.approval, approval_id)
+
+    async def decide(self, approval_id: str, decision: Decision) -> DecideResult:
+        """Apply a reviewer decision (see :meth:`Runner.decide`)."""
+        return await asyncio.to_thread(self.runner.decide, approval_id, decision)
+
+    async def deliver(self, match: str, payload: Mapping[str, Any] | None = None) -> list[str]:
+        """Deliver an event to the runs waiting for it."""
+        return await asyncio.to_thread(self.runner.deliver, match, payload)
+
+    async def sweep(self) -> SweepReport:
+        """Fire due timers and handle overdue holds."""
+        return await asyncio.to_thread(self.runner.sweep)
+
+    async def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
+        """Cancel a run."""
+        return await asyncio.to_thread(self.runner.cancel, run_id, by=by, reason=reason)
+
+    async def audit(self, run_id: str) -> list[AuditEvent]:
+        """A run's audit trail."""
+        return await asyncio.to_thread(self.runner.audit, run_id)
+
+    async def verify(self, run_id: str) -> VerifyResult:
+        """Check a run's audit hash chain."""
+        return await asyncio.to_thread(self.runner.verify, run_id)

@@ -1,0 +1,71 @@
+"""Loading scenario files and the files they point to, with errors that name the place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from carebound._errors import CareboundError
+from carebound.guardrails import format_validation_error
+from carebound.scenario._model import Scenario
+
+
+class ScenarioError(CareboundError):
+    """A scenario file is missing, malformed, or points at a file that is."""
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    if not path.is_file():
+        raise ScenarioError(f"{path}: no such scenario file", hint="check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(
+            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}",
+            hint="fix the YAML syntax at that position",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot be read: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{path}: a scenario must be a YAML mapping", hint="start with 'agent:' and 'case:'"
+        )
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(
+            f"{path}: invalid scenario:\n{format_validation_error(exc)}",
+            hint="correct the keys named above; see README 'Scenarios'",
+        ) from None
+
+
+def resolve(base: Path, ref: str, *, key: str, scenario: Path) -> Path:
+    """A path from a scenario, relative to the scenario file; it must exist."""
+    path = (base / ref).resolve()
+    if not path.is_file():
+        raise ScenarioError(
+            f"{scenario}: {key} points to {ref!r}, which does not exist ({path})",
+            hint="paths in a scenario are relative to the scenario file",
+        )
+    return path
+
+
+def load_json(path: Path, *, key: str, scenario: Path) -> Any:
+    """A JSON file referenced by a scenario."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(
+            f"{path} (scenario {key}): not valid JSON at line {exc.lineno}, "
+            f"column {exc.colno}: {exc.msg}",
+            hint="fix the JSON syntax at that position",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path} (scenario {key}): cannot be read: {exc}") from None

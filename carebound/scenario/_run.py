@@ -1,0 +1,238 @@
+"""Running a scenario on a virtual clock: start the run, answer its holds with the scripted
+decisions, let simulated time pass to the next reply or timer, and check the expectations."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from carebound._agent import request_match
+from carebound._keys import DEFAULT_PREFIX
+from carebound._report import RunReport, run_report
+from carebound._runner import Runner, RunView
+from carebound.approvals import Approve, Decision, Edit, Escalate, Reject
+from carebound.clock import VirtualClock
+from carebound.fhir import load_bundle
+from carebound.guardrails import format_validation_error, load_policy_pack
+from carebound.scenario._load import ScenarioError, load_json, load_scenario, resolve
+from carebound.scenario._model import Expectation, Scenario, ScriptedDecision
+from carebound.tools.connectors import ErpData, World, WorldSpec
+
+
+class ScenarioResult(BaseModel):
+    """What running one scenario gave."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    name: str = ""
+    report: RunReport
+    passed: bool | None = Field(description="None when the scenario states no expectations.")
+    failures: list[str] = Field(default_factory=list)
+    elapsed_ms: float
+
+
+def _bundle(path: Path) -> dict[str, Any]:
+    load_bundle(path)  # validates through the FHIR models; raises FhirInputError with the place
+    import json
+
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _world(scenario: Scenario, base: Path, file: Path) -> WorldSpec:
+    w = scenario.world
+    ehr = _bundle(resolve(base, w.ehr, key="world.ehr", scenario=file)) if w.ehr else None
+    payer = _bundle(resolve(base, w.payer, key="world.payer", scenario=file)) if w.payer else None
+    erp = None
+    if w.erp:
+        raw = load_json(
+            resolve(base, w.erp, key="world.erp", scenario=file), key="world.erp", scenario=file
+        )
+        try:
+            erp = ErpData.model_validate(raw)
+        except ValidationError as exc:
+            raise ScenarioError(
+                f"{file}: world.erp ({w.erp}) is not valid ERP data:\n"
+                f"{format_validation_error(exc)}",
+                hint="see README 'Scenarios' for the ERP file shape",
+            ) from None
+    return WorldSpec.from_bundles(ehr, payer, list(w.replies), erp)
+
+
+def _decision(scripted: ScriptedDecision, args_hash: str, args: dict[str, Any]) -> Decision:
+    common: dict[str, Any] = {
+        "reviewer": scripted.reviewer,
+        "role": scripted.role,
+        "args_hash": args_hash,
+        "note": scripted.note,
+    }
+    if scripted.decision == "approve":
+        return Approve(**common)
+    if scripted.decision == "reject":
+        return Reject(**common, reason=scripted.reason or "")
+    if scripted.decision == "edit":
+        return Edit(**common, args={**args, **scripted.set})
+    return Escalate(**common, to_role=scripted.to_role or "")
+
+
+def _matches(scripted: ScriptedDecision, view: RunView) -> bool:
+    pending = view.pending
+    if pending is None:
+        return False
+    m = scripted.match
+    return (
+        (m.tool is None or m.tool == pending.request.tool)
+        and (m.rule is None or m.rule == pending.request.rule_id)
+        and (m.role is None or m.role == pending.required_role)
+    )
+
+
+def drive_scenario(runner: Runner, view: RunView, scenario: Scenario) -> RunView:
+    """Apply decisions and let virtual time pass until the run ends, parks for good, or the
+    scenario's horizon is reached."""
+    clock = runner.clock
+    assert isinstance(clock, VirtualClock)
+    horizon = scenario.start + scenario.until
+    unused = list(scenario.decisions)
+    for _ in range(1000):
+        if view.status == "paused" and view.pending is not None:
+            scripted = next((d for d in unused if _matches(d, view)), None)
+            if scripted is None:
+                break
+            unused.remove(scripted)
+            request = view.pending.request
+            runner.decide(request.approval_id, _decision(scripted, request.args_hash, request.args))
+            view = runner.get(view.run_id)
+            continue
+        if view.status != "waiting":
+            break
+        world = World.attach(runner.client, view.run_id, prefix=runner.prefix)
+        candidates = [t for t in (world.outreach.next_due(), view.record.wait_until) if t]
+        if not candidates:
+            break
+        wake = min(candidates)
+        if wake > horizon:
+            break
+        clock.advance_to(wake)
+        for inbound in world.outreach.due_replies(clock.now()):
+            if inbound.request_id:
+                runner.deliver(
+                    request_match(inbound.request_id),
+                    inbound.model_dump(mode="json"),
+                    event_id=inbound.inbound_id,
+                )
+        view = runner.get(view.run_id)
+        until = view.record.wait_until
+        if view.status == "waiting" and until is not None and until <= clock.now():
+            runner.fire_timer(view.run_id, until)
+            view = runner.get(view.run_id)
+    return view
+
+
+def check_expectations(expect: Expectation, report: RunReport, view: RunView) -> list[str]:
+    """Every way the run's outcome differs from what the scenario expects."""
+    failures = []
+    if expect.status is not None and report.status != expect.status:
+        failures.append(f"status: expected {expect.status}, got {report.status}")
+    if expect.missing_documents is not None:
+        got = sorted(m.code for m in report.findings.missing_documents)
+        if got != sorted(expect.missing_documents):
+            failures.append(
+                f"missing_documents: expected {sorted(expect.missing_documents)}, got {got}"
+            )
+    for wanted in expect.mismatches or []:
+        found = any(
+            m.field == wanted.field
+            and (wanted.risk is None or m.risk == wanted.risk)
+            and (wanted.action is None or m.action == wanted.action)
+            for m in report.findings.mismatches
+        )
+        if not found:
+            failures.append(f"mismatches: no {wanted.model_dump(exclude_none=True)} reported")
+    if expect.mismatch_count is not None and len(report.findings.mismatches) != (
+        expect.mismatch_count
+    ):
+        failures.append(
+            f"mismatch_count: expected {expect.mismatch_count}, "
+            f"got {len(report.findings.mismatches)}"
+        )
+    if expect.effects is not None:
+        done = Counter(e.tool for e in report.effects if e.status == "done")
+        for tool_name, count in expect.effects.items():
+            if done.get(tool_name, 0) != count:
+                failures.append(
+                    f"effects: expected {count} x {tool_name}, got {done.get(tool_name, 0)}"
+                )
+    if expect.pending is not None:
+        got_pending = [(p.tool, p.required_role) for p in report.pending]
+        for p in expect.pending:
+            if not any(
+                (p.tool is None or p.tool == t) and (p.required_role in (None, r))
+                for t, r in got_pending
+            ):
+                failures.append(f"pending: no hold {p.model_dump(exclude_none=True)}")
+        if not expect.pending and got_pending:
+            failures.append(f"pending: expected none, got {got_pending}")
+    if expect.summary_contains and expect.summary_contains not in report.summary:
+        failures.append(
+            f"summary: expected it to contain {expect.summary_contains!r}, got {report.summary!r}"
+        )
+    if expect.denied_tools is not None:
+        denied = {r.tool for r in view.results if r.status == "denied"}
+        for tool_name in expect.denied_tools:
+            if tool_name not in denied:
+                failures.append(f"denied_tools: {tool_name} was not denied")
+    return failures
+
+
+def run_scenario(
+    path: Path, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX, model: Any = None
+) -> ScenarioResult:
+    """Run one scenario file and check its expectations."""
+    started = time.perf_counter()
+    file = path.resolve()
+    scenario = load_scenario(file)
+    base = file.parent
+    case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
+    world = _world(scenario, base, file)
+    policy_path = base / scenario.policy
+    pack = load_policy_pack(policy_path if policy_path.is_file() else scenario.policy)
+    runner = Runner(client, prefix=prefix, clock=VirtualClock(scenario.start), model=model)
+    view = runner.start(
+        scenario.agent, case, requester=scenario.requester, policy=pack, world=world
+    )
+    view = drive_scenario(runner, view, scenario)
+    report = run_report(view)
+    failures = check_expectations(scenario.expect, report, view) if scenario.expect else []
+    return ScenarioResult(
+        scenario=str(path),
+        name=scenario.name or path.stem,
+        report=report,
+        passed=None if scenario.expect is None else not failures,
+        failures=failures,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def run_case(
+    client: redis.Redis,
+    *,
+    agent: str,
+    case: Path,
+    ehr: Path | None = None,
+    policy: str | None = None,
+    requester: str = "cli-operator",
+    prefix: str = DEFAULT_PREFIX,
+) -> RunReport:
+    """Run one agent on a FHIR Bundle with the default (simulated) world."""
+    case_json = _bundle(case)
+    ehr_json = _bundle(ehr) if ehr else None
+    world = WorldSpec.from_bundles(ehr_json or case_json, None)
+    runner = Runner(client, prefix=prefix)
+    view = runner.start(agent, case_json, requester=requester, policy=policy, world=world)
+    return run_report(view)
