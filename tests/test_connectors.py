@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 import redis
@@ -28,12 +28,15 @@ from carebound.tools.connectors import (
     ErpReceiptLine,
     FhirValidationError,
     InboundDocument,
+    OutreachReceipt,
     ReplyScript,
     ResourceNotFoundError,
     ScriptedDocument,
     SimulatedEHR,
     SimulatedOutreach,
     TaskPermissionError,
+    TaskRole,
+    TaskStatus,
     World,
     WorldSpec,
 )
@@ -99,7 +102,7 @@ def seed(client: redis.Redis, prefix: str, **spec: Any) -> World:
 
 def send(
     world: World, key: str, *, request_id: str = "req-1", to: str = FAX, now: dt.datetime = T0
-):
+) -> OutreachReceipt:
     return world.outreach.send(
         "fax",
         to,
@@ -405,7 +408,7 @@ def test_concurrent_updates_of_one_resource_lose_nothing(
     client: redis.Redis, key_prefix: str
 ) -> None:
     world = seed(client, key_prefix, ehr=[patient()])
-    changes = [
+    changes: list[dict[str, object]] = [
         {"gender": "female"},
         {"active": True},
         {"name.0.text": "Margarita Lopez"},
@@ -479,16 +482,23 @@ ALL_STATUSES = sorted(REQUESTER_SETS | PERFORMER_SETS | {"received", "ready"})
 
 
 @pytest.mark.parametrize("role", ["requester", "performer"])
-def test_task_permission_table(redis_url: str, key_prefix: str, role: str) -> None:
+def test_task_permission_table(redis_url: str, key_prefix: str, role: TaskRole) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
         tasks = [task(f"t-{status}") for status in ALL_STATUSES]
         world = seed(client, key_prefix, ehr=tasks)
         allowed = REQUESTER_SETS if role == "requester" else PERFORMER_SETS
         for status in ALL_STATUSES:
-            call = lambda s=status: world.ehr.set_task_status(  # noqa: E731
-                f"t-{s}", s, by_role=role, reason="because", idempotency_key=f"{role}-{s}"
-            )
+
+            def call(s: str = status) -> dict[str, Any]:
+                return world.ehr.set_task_status(
+                    f"t-{s}",
+                    cast(TaskStatus, s),
+                    by_role=role,
+                    reason="because",
+                    idempotency_key=f"{role}-{s}",
+                )
+
             if status in allowed:
                 assert call()["status"] == status
             else:

@@ -154,6 +154,13 @@ def test_injection_hidden_with_zero_width_characters_is_still_found() -> None:
     assert result.confidence <= INJECTION_CONFIDENCE_CAP
 
 
+def test_clinical_imperatives_are_not_taken_for_injection() -> None:
+    text = PROGRESS_NOTE + "\nDo not hold apixaban. Heparin will act as a bridge. Please review."
+    result = classify(text)
+    assert not result.injection_suspected
+    assert result.confidence >= CLASSIFY_MIN_CONFIDENCE
+
+
 def test_classification_is_deterministic_and_bounded() -> None:
     for text in (PROGRESS_NOTE, REFERRAL_NOTE, LAB_REPORT, IMAGING_REPORT, INJECTION, ""):
         first = classify(text)

@@ -154,6 +154,13 @@ def test_address_case_only() -> None:
     assert_low(m, "case_whitespace", "7217 BRIGHTON HILL LN, RALEIGH, NC")
 
 
+def test_po_box_that_scourgify_cannot_parse_still_compares() -> None:
+    m = only(
+        compare_records(referral(address_line=["P.O. Box 12"]), ehr(address_line=["PO BOX 12"]))
+    )
+    assert_low(m, "address_abbreviation", "PO BOX 12, RALEIGH, NC")
+
+
 def test_zip5_against_zip_plus4() -> None:
     m = only(compare_records(referral(postal_code="27616"), ehr(postal_code="27616-2045")))
     assert m.field == "address.postalCode"

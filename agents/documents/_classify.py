@@ -134,15 +134,16 @@ _INJECTION = tuple(
         r"\b(?:instructions?|prompts?|rules|guidelines|directions|context|messages?)\b",
         r"^\W*(?:system|assistant|developer)\s*(?:prompt|message)?\s*:",
         r"<\|?/?(?:im_start|im_end|system|assistant)\|?>|\[/?inst\]",
-        r"\b(?:you are now|from now on,? you|act as an?|pretend (?:to be|you are)|"
-        r"as an? (?:ai|language model|llm))\b",
+        r"\b(?:you are now|from now on,? you|pretend (?:to be|you are)|"
+        r"as an? (?:ai|language model|llm)|act as (?:an? |the )?"
+        r"(?:ai|assistant|model|agent|system|administrator|approver|reviewer))\b",
         r"\b(?:classify|categori[sz]e|label|mark|tag|record|file|treat)\s+(?:this|the)\s+"
         r"(?:document|fax|file|page|text|message|note|report|referral|request)\s+as\b",
-        r"\b(?:approve|auto-?approve|authori[sz]e|accept)\b[^.\n]{0,40}"
+        r"\b(?:approve|auto-?approve|authori[sz]e)\b[^.\n]{0,40}"
         r"\b(?:immediately|automatically|without (?:any )?(?:human )?(?:review|approval|checks?))",
         r"\b(?:approve|authori[sz]e)\s+(?:this|the)\s+"
         r"(?:referral|request|claim|authori[sz]ation|prior auth\w*)\b",
-        r"\b(?:do not|don't|never)\s+(?:flag|escalate|notify|report|hold|review)\b",
+        r"\b(?:do not|don't|never)\s+(?:flag|escalate|notify)\b",
         r"\b(?:respond|reply|answer|output)\s+(?:only\s+)?with\b",
     )
 )

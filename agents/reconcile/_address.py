@@ -25,7 +25,7 @@ from ._text import collapse, fold
 
 _ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 _WORD = re.compile(r"[A-Za-z]+\.?")
-_PUNCT = re.compile(r"[.,]")
+_COMMA = re.compile(r",")
 
 _ABBREVIATIONS: dict[str, str] = {
     **{str(k): str(v) for k, v in STREET_TYPE_ABBREVIATIONS.items()},
@@ -71,7 +71,9 @@ def parse_zip(text: str | None) -> Zip | None:
 
 
 def _fallback(value: str | None) -> str | None:
-    return collapse(_PUNCT.sub(" ", value)).upper() or None if value else None
+    if not value:
+        return None
+    return collapse(_COMMA.sub(" ", value.replace(".", ""))).upper() or None
 
 
 def pub28(record: PersonRecord) -> Pub28 | None:
@@ -179,11 +181,12 @@ def compare_address(a: PersonRecord, b: PersonRecord, labels: tuple[str, str]) -
     if _raw(a) == _raw(b):
         return None
     display_a, display_b = _display(a), _display(b)
-    if not a.address_line or not b.address_line or display_a == display_b:
+    if display_a == display_b:
+        return None
+    norm_a, norm_b = pub28(a), pub28(b)
+    if norm_a is None or norm_b is None:
         return None
     values: dict[str, str | None] = {labels[0]: display_a, labels[1]: display_b}
-    norm_a, norm_b = pub28(a), pub28(b)
-    assert norm_a is not None and norm_b is not None
     if fold(display_a) == fold(display_b):
         proposed = norm_b.render()
         return mismatch(

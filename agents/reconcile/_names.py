@@ -122,9 +122,8 @@ def compare_given(a: list[str], b: list[str], labels: tuple[str, str]) -> Mismat
     proposed_tokens: list[str] = []
     notes: list[tuple[MismatchKind, str]] = []
     for x, y, cls in pairs:
-        if cls == "nickname":
-            legal = legal_form(x, y)
-            assert legal is not None
+        legal = legal_form(x, y)
+        if cls == "nickname" and legal is not None:
             nick = y if legal is x else x
             proposed_tokens.append(display_case(legal, nick))
             notes.append(("nickname", f"'{nick}' is a nickname of the legal name '{legal}'"))
@@ -140,16 +139,16 @@ def compare_given(a: list[str], b: list[str], labels: tuple[str, str]) -> Mismat
         else:
             proposed_tokens.append(y if x == y else display_case(y, x))
     proposed = " ".join(proposed_tokens)
-    for kind in ("nickname", "name_typo"):
-        found = [text for k, text in notes if k == kind]
-        if found:
-            return mismatch(
-                "name.given",
-                kind,
-                values,
-                "; ".join(found) + f": write '{proposed}'",
-                proposed,
-            )
+    if notes:
+        # Several low-risk fixes in one name: the nickname, if any, names the mismatch.
+        kinds = {kind for kind, _ in notes}
+        return mismatch(
+            "name.given",
+            "nickname" if "nickname" in kinds else "name_typo",
+            values,
+            "; ".join(text for _, text in notes) + f": write '{proposed}'",
+            proposed,
+        )
     return mismatch(
         "name.given",
         "case_whitespace",

@@ -109,7 +109,10 @@ def parse_resource(data: bytes | str | Mapping[str, Any], model: type[R], *, sou
             [FhirIssue("", f"the JSON is {_json_kind(document)}, not a resource object")],
             hint=f'a FHIR resource is a JSON object: {{"resourceType": "{expected}", ...}}',
         )
-    issues = _check_resource_types(document, expected)
+    try:
+        issues = _check_resource_types(document, expected)
+    except RecursionError:
+        issues = [FhirIssue("", "the JSON is nested too deeply to be a FHIR resource")]
     if issues:
         raise FhirInputError(
             source,
@@ -120,7 +123,7 @@ def parse_resource(data: bytes | str | Mapping[str, Any], model: type[R], *, sou
             ),
         )
     try:
-        resource = model.model_validate(document)
+        resource = model.model_validate(dict(document))
     except ValidationError as exc:
         errors = exc.errors()
         raise FhirInputError(

@@ -191,7 +191,8 @@ class ConnectorState:
         The call counts as one attempt. ``compute`` reads the current state and returns the
         guarded writes, the effect payload and the result; it runs again if a guard fails
         (someone else wrote in between), and is not called at all when the key was already
-        used. Errors it raises propagate unchanged.
+        used. Errors it raises propagate, unless a concurrent call with the same key applied
+        the effect meanwhile: then that call's record is returned.
 
         Raises:
             ConnectorError: the key was used before for a different action, or the state kept

@@ -1,0 +1,72 @@
+"""The ``carebound`` Typer app: its command groups, and the error boundary around all of them.
+
+Only Typer is imported here; each command imports what it needs (the runner, LangGraph, rich,
+fhir.resources) when it runs, so ``carebound --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from carebound.cli import _audit, _review, _run, _runs, _server
+from carebound.cli._errors import EXIT_CODES_HELP, report_error
+
+
+class CareboundGroup(TyperGroup):
+    """The app's root group: turns every error a command raises into ``error:``/``hint:`` on
+    stderr and an exit code (see :mod:`carebound.cli._errors`), never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            # Typer's own signals (exit, abort, usage errors) keep their meaning and codes.
+            if type(exc).__module__.split(".")[0] in ("typer", "click"):
+                raise
+            raise typer.Exit(int(report_error(exc))) from None
+
+
+app = typer.Typer(
+    name="carebound",
+    cls=CareboundGroup,
+    help="Bounded agents for healthcare operations: run scenarios and cases, work the review "
+    "inbox, read the audit trail.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"carebound {version('carebound')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Bounded agents for healthcare operations: run scenarios and cases, work the review
+    inbox, read the audit trail."""
+
+
+_run.register(app)
+_runs.register(app)
+_review.register(app)
+_audit.register(app)
+_server.register(app)
+
+
+def main() -> None:
+    """Run the carebound command line."""
+    app(prog_name="carebound")

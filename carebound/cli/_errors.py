@@ -1,0 +1,119 @@
+"""Exit codes of the command line, and the one place errors become a message and a code.
+
+Every command runs inside :func:`report_error`'s reach (see ``_app.CareboundGroup``): a
+:class:`~carebound.CareboundError` or a Redis error prints ``error: ...`` and ``hint: ...`` on
+stderr and exits with the code below, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import IntEnum
+
+from carebound._errors import (
+    AlreadyDecidedError,
+    CareboundError,
+    DecisionRefusedError,
+    LeaseLostError,
+    NotFoundError,
+    RunStateError,
+    StoreUnavailableError,
+)
+
+DEBUG_VAR = "CAREBOUND_DEBUG"
+"""Set to 1 to print the traceback of an unexpected error (a bug) as well."""
+
+
+class ExitCode(IntEnum):
+    """What a carebound command's exit status means."""
+
+    OK = 0
+    FAILED = 1
+    """A scenario's expectations were not met, or an audit chain is broken."""
+    BAD_INPUT = 2
+    """Bad input or usage: a malformed file, an unknown agent or pack, a bad option value."""
+    REFUSED = 3
+    """A decision was refused (role, own run, stale, edit beyond grant) or the run cannot do
+    that now."""
+    ALREADY_DECIDED = 4
+    """Someone else decided the approval first."""
+    NOT_FOUND = 5
+    """No run or approval with that id."""
+    STORE_UNAVAILABLE = 6
+    """The run store (Redis, Valkey, the embedded server) cannot be reached."""
+    INTERNAL = 70
+    """An unexpected error: a bug in carebound."""
+
+
+EXIT_CODES_HELP = """Exit codes: 0 ok · 1 scenario expectations not met, or audit chain broken ·
+2 bad input or usage · 3 decision refused · 4 already decided · 5 run or approval not found ·
+6 store unreachable · 70 internal error.
+Environment: CAREBOUND_REDIS_URL (external Redis/Valkey; default: the embedded server),
+CAREBOUND_HOME (embedded server data, default ./.carebound), CAREBOUND_PREFIX (key prefix,
+default cb)."""
+
+
+class CliInputError(CareboundError):
+    """A command line value that cannot be used (exit code 2)."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code an error maps to."""
+    import redis
+    from pydantic import ValidationError
+
+    if isinstance(exc, AlreadyDecidedError):
+        return ExitCode.ALREADY_DECIDED
+    if isinstance(exc, DecisionRefusedError | RunStateError | LeaseLostError):
+        return ExitCode.REFUSED
+    if isinstance(exc, NotFoundError):
+        return ExitCode.NOT_FOUND
+    if isinstance(exc, StoreUnavailableError | redis.RedisError):
+        return ExitCode.STORE_UNAVAILABLE
+    if isinstance(exc, CareboundError | ValidationError | OSError):
+        return ExitCode.BAD_INPUT
+    return ExitCode.INTERNAL
+
+
+def describe(exc: BaseException) -> tuple[str, str | None]:
+    """The ``error:`` and ``hint:`` lines for an error."""
+    import redis
+    from pydantic import ValidationError
+
+    if isinstance(exc, CareboundError):
+        return exc.message, exc.hint
+    if isinstance(exc, redis.RedisError):
+        return (
+            f"the run store failed: {type(exc).__name__}: {exc}",
+            "check that the server is running and reachable (CAREBOUND_REDIS_URL, or "
+            "'carebound server status' for the embedded one), then run the command again",
+        )
+    if isinstance(exc, ValidationError):
+        from carebound.guardrails import format_validation_error
+
+        return f"invalid {exc.title}:\n{format_validation_error(exc)}", None
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot use{where}: {exc.strerror or exc}", None
+    return (
+        f"unexpected {type(exc).__name__}: {exc}",
+        f"this is a bug in carebound: run again with {DEBUG_VAR}=1 for the traceback, and "
+        "report it",
+    )
+
+
+def report_error(exc: BaseException) -> ExitCode:
+    """Print ``error:`` / ``hint:`` on stderr and return the exit code for ``exc``."""
+    import typer
+
+    code = exit_code_for(exc)
+    message, hint = describe(exc)
+    typer.secho(f"error: {message}", err=True, fg="red")
+    if hint:
+        typer.secho(f"hint: {hint}", err=True, fg="yellow")
+    if code is ExitCode.INTERNAL and os.environ.get(DEBUG_VAR, "") not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    return code

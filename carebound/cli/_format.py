@@ -1,0 +1,94 @@
+"""Plain-text formatting shared by the terminal renderers and the JSON outputs (no rich here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from carebound.approvals import ApprovalView, Edit
+
+MASK = "•••"
+"""What a reviewer sees in place of PHI until they reveal it."""
+
+
+def span(delta: timedelta) -> str:
+    """A duration in at most two units: ``45s``, ``12m``, ``3h 20m``, ``23h``, ``2d 4h``."""
+    seconds = int(abs(delta.total_seconds()))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes and hours < 10 else f"{hours}h"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+def due(deadline: datetime, now: datetime) -> str:
+    """A deadline relative to now: ``in 23h`` or ``overdue 2h``."""
+    delta = deadline - now
+    return f"in {span(delta)}" if delta >= timedelta(0) else f"overdue {span(delta)}"
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    """A past moment relative to now: ``5m ago`` (``in 5m`` if it is in the future)."""
+    delta = now - moment
+    return f"{span(delta)} ago" if delta >= timedelta(0) else f"in {span(delta)}"
+
+
+def short_hash(value: str, length: int = 12) -> str:
+    """The first characters of a hash, enough to tell two apart on screen."""
+    return value[:length]
+
+
+def size(n_bytes: int) -> str:
+    """A byte count for people: ``812 B``, ``4.2 MB``."""
+    value = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def inline(value: Any, limit: int = 60) -> str:
+    """A value on one line, cut at ``limit`` characters; 64-hex hashes shortened."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+        text = short_hash(text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def detail_line(detail: Mapping[str, Any], limit: int = 70) -> str:
+    """An audit event's detail as ``key=value`` pairs on one short line."""
+    return inline(" ".join(f"{k}={inline(v, 24)}" for k, v in detail.items()), limit)
+
+
+def mask_approval(view: ApprovalView, *, tool_phi: bool) -> ApprovalView:
+    """The approval as shown before a reveal: PHI facts and, when the tool touches PHI, every
+    argument value (proposed and edited) replaced by :data:`MASK`."""
+    request = view.request
+    packet = request.packet.model_copy(
+        update={
+            "facts": [
+                f.model_copy(update={"value": MASK}) if f.phi else f for f in request.packet.facts
+            ]
+        }
+    )
+    update: dict[str, Any] = {"packet": packet}
+    if tool_phi:
+        update["args"] = {key: MASK for key in request.args}
+    masked = view.model_copy(update={"request": request.model_copy(update=update)})
+    record = view.record
+    if tool_phi and record is not None and isinstance(record.decision, Edit):
+        decision = record.decision.model_copy(
+            update={"args": {key: MASK for key in record.decision.args}}
+        )
+        masked = masked.model_copy(
+            update={"record": record.model_copy(update={"decision": decision})}
+        )
+    return masked

@@ -1,0 +1,218 @@
+"""``carebound run``: a scenario file, a folder of scenarios, or one agent on one case."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from carebound.cli._errors import CliInputError, ExitCode
+from carebound.cli._session import key_prefix, open_client, print_json, stderr, stdout
+
+if TYPE_CHECKING:
+    import redis
+
+    from carebound.cli._render import ScenarioRow
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _default_requester() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "operator"
+
+
+def run(
+    target: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A scenario YAML file, or a folder: every *.yaml in it is run.",
+            show_default=False,
+        ),
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option("--agent", help="Agent to run on --case (e.g. demo).")
+    ] = None,
+    case: Annotated[
+        Path | None,
+        typer.Option("--case", help="FHIR Bundle (JSON) of the case.", dir_okay=False),
+    ] = None,
+    ehr: Annotated[
+        Path | None,
+        typer.Option(
+            "--ehr", help="FHIR Bundle seeding the simulated EHR (default: the case).",
+            dir_okay=False,
+        ),
+    ] = None,  # fmt: skip
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Policy pack: a built-in name or a YAML path."),
+    ] = None,
+    requester: Annotated[
+        str | None,
+        typer.Option("--requester", help="Who starts the run (default: your login name)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a scenario, every scenario in a folder, or one agent on a case.
+
+    A scenario's expectations decide the exit code (1 if not met). A case run stops at the
+    first hold or wait: work it with 'carebound inbox' and 'carebound show'.
+    """
+    if (target is None) == (agent is None):
+        raise CliInputError(
+            "give either a scenario (file or folder) or --agent with --case",
+            hint="carebound run scenarios/ | carebound run FILE.yaml | "
+            "carebound run --agent demo --case bundle.json",
+        )
+    if agent is not None:
+        if case is None:
+            raise CliInputError("--agent needs --case BUNDLE.json", hint="give the case bundle")
+        _run_case(agent, case, ehr, policy, requester or _default_requester(), as_json)
+        return
+    assert target is not None
+    if case is not None or ehr is not None or policy is not None or requester is not None:
+        raise CliInputError(
+            "--case, --ehr, --policy and --requester go with --agent",
+            hint="a scenario file names its own case, policy and requester",
+        )
+    if target.is_dir():
+        raise typer.Exit(int(_run_folder(target, as_json)))
+    if not target.is_file():
+        raise CliInputError(f"{target}: no such scenario file or folder")
+    raise typer.Exit(int(_run_file(target, as_json)))
+
+
+def _run_case(
+    agent: str, case: Path, ehr: Path | None, policy: str | None, requester: str, as_json: bool
+) -> None:
+    from carebound.agents import registry
+
+    known = sorted(registry())
+    if agent not in known:
+        raise CliInputError(f"unknown agent {agent!r}", hint=f"known agents: {', '.join(known)}")
+    for label, path in (("--case", case), ("--ehr", ehr)):
+        if path is not None and not path.is_file():
+            raise CliInputError(f"{label} {path}: no such file", hint="give a FHIR Bundle JSON file")
+    from carebound.scenario import run_case
+
+    report = run_case(
+        open_client(), agent=agent, case=case, ehr=ehr, policy=policy, requester=requester,
+        prefix=key_prefix(),
+    )  # fmt: skip
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    from carebound.cli._render import report_view
+
+    stdout().print(report_view(report))
+
+
+def _run_file(path: Path, as_json: bool) -> ExitCode:
+    from carebound.scenario import run_scenario
+
+    result = run_scenario(path, open_client(), prefix=key_prefix())
+    if as_json:
+        print_json(result.report.model_dump(mode="json"))
+        for failure in result.failures:
+            typer.secho(f"expectation not met: {failure}", err=True, fg="red")
+    else:
+        from rich.text import Text
+
+        from carebound.cli._render import report_view
+
+        out = stdout()
+        out.print(Text(f"scenario {result.name or path.name} ({path})", style="bold"))
+        out.print(report_view(result.report))
+        if result.passed is None:
+            out.print(Text("no expectations stated", style="dim"))
+        elif result.passed:
+            out.print(Text("✓ expectations met", style="green"))
+        else:
+            out.print(Text("✗ expectations not met:", style="bold red"))
+            for failure in result.failures:
+                out.print(Text(f"  - {failure}", style="red"))
+    return ExitCode.FAILED if result.passed is False else ExitCode.OK
+
+
+def _run_folder(folder: Path, as_json: bool) -> ExitCode:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        raise CliInputError(
+            f"{folder}: no scenario files (*.yaml)", hint="give a folder of scenario YAML files"
+        )
+    client = open_client()
+    if as_json:
+        rows = [_one(path, client) for path in files]
+    else:
+        rows = _with_progress(files, client)
+    if as_json:
+        print_json({"scenarios": [row.model_dump(mode="json") for row in rows]})
+    else:
+        from carebound.cli._render import scenarios_table
+
+        stdout().print(scenarios_table(rows))
+    if any(row.error is not None for row in rows):
+        return ExitCode.BAD_INPUT
+    if any(row.passed is False for row in rows):
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    rows = []
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )  # fmt: skip
+    with Progress(*columns, console=stderr(), transient=True) as progress:
+        task = progress.add_task("scenarios", total=len(files))
+        for path in files:
+            progress.update(task, description=f"running {path.name}")
+            row = _one(path, client)
+            mark = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]![/]"}
+            progress.console.print(
+                f"{mark.get(row.result, '[yellow]•[/]')} {path.name}: {row.result}",
+                markup=True,
+                highlight=False,
+            )
+            rows.append(row)
+            progress.advance(task)
+    return rows
+
+
+def _one(path: Path, client: redis.Redis) -> ScenarioRow:
+    """Run one scenario of a folder; a scenario that cannot run is a row, not the end."""
+    import redis as redis_lib
+
+    from carebound._errors import CareboundError, StoreUnavailableError
+    from carebound.cli._render import ScenarioRow
+    from carebound.scenario import run_scenario
+
+    try:
+        result = run_scenario(path, client, prefix=key_prefix())
+    except StoreUnavailableError:
+        raise
+    except CareboundError as exc:
+        return ScenarioRow(scenario=str(path), name=path.stem, error=exc.message, hint=exc.hint)
+    except redis_lib.RedisError:
+        raise
+    return ScenarioRow(
+        scenario=result.scenario,
+        name=result.name,
+        status=result.report.status,
+        passed=result.passed,
+        failures=result.failures,
+        elapsed_ms=result.elapsed_ms,
+        report=result.report,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` to the app."""
+    app.command("run")(run)

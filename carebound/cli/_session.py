@@ -1,0 +1,67 @@
+"""What every command shares: the store, the runner, the key prefix, and the two outputs.
+
+stdout carries the result only (a table, or exactly one JSON document with ``--json``);
+everything else (the store announcement, progress, errors) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    import redis
+    from rich.console import Console
+
+    from carebound._runner import Runner
+
+PREFIX_VAR = "CAREBOUND_PREFIX"
+"""Key prefix of every Redis key carebound writes (default ``cb``); tests use it to isolate."""
+
+
+def key_prefix() -> str:
+    """The key prefix in use: ``CAREBOUND_PREFIX`` or ``cb``."""
+    from carebound._keys import DEFAULT_PREFIX
+
+    return os.environ.get(PREFIX_VAR, "").strip() or DEFAULT_PREFIX
+
+
+def announce(text: str) -> None:
+    """Say once, dim, on stderr which store is in use."""
+    typer.secho(text, err=True, dim=True)
+
+
+def open_client() -> redis.Redis:
+    """A client for the run store (the embedded server, or ``CAREBOUND_REDIS_URL``)."""
+    from carebound.store import connect
+
+    return connect(announce=announce).client()
+
+
+def open_runner() -> Runner:
+    """A runner on the run store, with the key prefix in use."""
+    from carebound._runner import Runner
+
+    return Runner(open_client(), prefix=key_prefix())
+
+
+def print_json(data: Any) -> None:
+    """Print one JSON document on stdout."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def stdout() -> Console:
+    """A rich console on stdout (width from the terminal, or ``COLUMNS``)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr() -> Console:
+    """A rich console on stderr, for progress and notes."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
