@@ -214,12 +214,12 @@ class _Nodes:
     @staticmethod
     def after_plan(state: RunState) -> Literal["gate", "wait", "__end__"]:
         if state.get("status") not in (None, "running"):
-            return END
+            return "__end__"
         if state.get("queue"):
             return "gate"
         if state.get("wait"):
             return "wait"
-        return END
+        return "__end__"
 
     # -- gate ----------------------------------------------------------------------------
 
@@ -396,7 +396,7 @@ class _Nodes:
     @staticmethod
     def after_gate(state: RunState) -> Literal["hold", "execute", "gate", "plan", "__end__"]:
         if state.get("status") not in (None, "running"):
-            return END
+            return "__end__"
         current = state.get("current")
         if current is None:
             return "gate" if state.get("queue") else "plan"
@@ -527,7 +527,7 @@ class _Nodes:
     @staticmethod
     def after_call(state: RunState) -> Literal["gate", "plan", "__end__"]:
         if state.get("status") not in (None, "running"):
-            return END
+            return "__end__"
         return "gate" if state.get("queue") else "plan"
 
     # -- wait ----------------------------------------------------------------------------

@@ -27,3 +27,10 @@ def global_key(prefix: str, *parts: str) -> str:
 def lease_key(prefix: str, run_id: str) -> str:
     """The run's writer lease: a hash with fields ``owner`` and ``token`` (fencing token)."""
     return run_key(prefix, run_id, "lease")
+
+
+def text(value: object) -> str:
+    """A Redis reply as text (clients return bytes unless they decode responses)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)

@@ -32,7 +32,7 @@ from carebound._errors import (
     StoreUnavailableError,
 )
 from carebound._graph import RunState, Services, build_graph
-from carebound._keys import DEFAULT_PREFIX, global_key
+from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
 from carebound.approvals import (
@@ -405,7 +405,7 @@ class Runner:
         out: list[RunRecord] = []
         offset = 0
         while len(out) < limit:
-            page = self.runs.list(limit=200, offset=offset)
+            page = self.runs.page(limit=200, offset=offset)
             if not page:
                 break
             offset += len(page)
@@ -681,7 +681,7 @@ class Runner:
     def recover(self, *, older_than_ms: int = 0) -> list[str]:
         """Drive every run left marked by a process that died mid-drive. Returns their ids."""
         cutoff = to_ms(self.clock.now()) - older_than_ms
-        ids = [i.decode() for i in self.client.zrangebyscore(self._drive_key, "-inf", cutoff)]
+        ids = [text(i) for i in self.client.zrangebyscore(self._drive_key, "-inf", cutoff)]
         driven = []
         for run_id in ids:
             view = self.drive(run_id, lease_wait_s=0)

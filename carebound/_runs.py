@@ -24,7 +24,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from carebound._agent import RunEvent
-from carebound._keys import DEFAULT_PREFIX, global_key, run_key
+from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
 from carebound.clock import from_ms, to_ms
 
 RunStatus = Literal[
@@ -116,23 +116,23 @@ class RunStore:
     def policy_ref(self, run_id: str) -> str:
         """The policy pack reference the run was started with."""
         raw = self._r.hget(self._key(run_id, "run"), "policy_ref")
-        return raw.decode() if raw else "default"
+        return text(raw) if raw else "default"
 
     def update(self, record: RunRecord) -> None:
         """Replace the run's record."""
         self._r.hset(self._key(record.run_id, "run"), "record", record.model_dump_json())
 
-    def list(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
+    def page(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first."""
         ids = self._r.zrevrange(global_key(self._prefix, "runs"), offset, offset + limit - 1)
         pipe = self._r.pipeline(transaction=False)
         for raw_id in ids:
-            pipe.hget(self._key(raw_id.decode(), "run"), "record")
+            pipe.hget(self._key(text(raw_id), "run"), "record")
         return [RunRecord.model_validate_json(raw) for raw in pipe.execute() if raw]
 
     def all_ids(self) -> list[str]:
         """Every registered run id (for recovery sweeps, not hot paths)."""
-        return [i.decode() for i in self._r.zrange(global_key(self._prefix, "runs"), 0, -1)]
+        return [text(i) for i in self._r.zrange(global_key(self._prefix, "runs"), 0, -1)]
 
     # -- events --------------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ class RunStore:
     def waiting_for(self, match: str) -> list[str]:
         """Runs waiting for events with this match key."""
         members = self._r.smembers(global_key(self._prefix, "wait", match))
-        return sorted(m.decode() for m in members)
+        return sorted(text(m) for m in members)
 
     def claim_due_timers(
         self, now: datetime, *, reclaim_after_ms: int = 60_000, limit: int = 100
@@ -189,7 +189,7 @@ class RunStore:
         )
         out = []
         for member in raw:
-            run_id, _, timer_id = member.decode().partition("|")
+            run_id, _, timer_id = text(member).partition("|")
             out.append((run_id, timer_id))
         return out
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar, get_type_hints
+from typing import Any, Generic, TypeVar, cast, get_type_hints
 
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel
@@ -182,7 +182,7 @@ def tool(
         return ToolSpec(
             name=name or fn.__name__,
             description=inspect.cleandoc(fn.__doc__ or fn.__name__),
-            args_schema=schema,
+            args_schema=cast("type[ArgsT]", schema),
             scope=scope,
             effect=EffectClass(effect),
             phi=frozenset(phi),

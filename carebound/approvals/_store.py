@@ -17,6 +17,7 @@ entry whose record is no longer pending is skipped and removed lazily.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -24,7 +25,7 @@ from typing import Any, Literal
 import redis
 from pydantic import TypeAdapter
 
-from carebound._keys import DEFAULT_PREFIX, global_key, run_key
+from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
 from carebound.approvals._models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -155,10 +156,10 @@ class ApprovalStore:
             return None
         return self._view(self._r.hgetall(key))
 
-    def _view(self, raw: dict[bytes, bytes]) -> ApprovalView | None:
+    def _view(self, raw: Mapping[bytes | str, bytes | str]) -> ApprovalView | None:
         if not raw:
             return None
-        f = {k.decode(): v.decode() for k, v in raw.items()}
+        f = {text(k): text(v) for k, v in raw.items()}
         status: ApprovalStatus = f["status"]  # type: ignore[assignment]
         record = None
         if status != "pending":
@@ -245,7 +246,7 @@ class ApprovalStore:
             cursor += len(ids)
             pipe = self._r.pipeline(transaction=False)
             for raw_id in ids:
-                pipe.hgetall(self._record_key(raw_id.decode()))
+                pipe.hgetall(self._record_key(text(raw_id)))
             stale: list[str] = []
             for raw_id, raw in zip(ids, pipe.execute(), strict=True):
                 view = self._view(raw)
@@ -254,7 +255,7 @@ class ApprovalStore:
                     or view.status != "pending"
                     or (role and view.required_role != role)
                 ):
-                    stale.append(raw_id.decode())
+                    stale.append(text(raw_id))
                     continue
                 if agent and view.request.agent != agent:
                     continue

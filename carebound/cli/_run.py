@@ -165,6 +165,7 @@ def _run_folder(folder: Path, as_json: bool) -> ExitCode:
 
 def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     rows = []
     columns = (
@@ -175,11 +176,9 @@ def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
         for path in files:
             progress.update(task, description=f"running {path.name}")
             row = _one(path, client)
-            mark = {"passed": "[green]✓[/]", "failed": "[red]✗[/]", "error": "[red]![/]"}
+            mark = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red")}
             progress.console.print(
-                f"{mark.get(row.result, '[yellow]•[/]')} {path.name}: {row.result}",
-                markup=True,
-                highlight=False,
+                Text.assemble(mark.get(row.result, ("•", "yellow")), f" {path.name}: {row.result}")
             )
             rows.append(row)
             progress.advance(task)

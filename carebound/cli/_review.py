@@ -1,0 +1,354 @@
+"""The reviewer's commands: ``inbox``, ``show``, ``approve``/``reject``/``edit``/``escalate``,
+and ``reviewers`` (the directory of a policy pack)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from carebound.cli._errors import CliInputError
+from carebound.cli._session import open_runner, print_json, stdout
+
+if TYPE_CHECKING:
+    from carebound._runner import Runner
+    from carebound.approvals import ApprovalView, Decision
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ApprovalArg = Annotated[str, typer.Argument(help="The approval id (see 'carebound inbox').")]
+ReviewerOpt = Annotated[
+    str, typer.Option("--reviewer", help="Your reviewer id in the policy pack's directory.")
+]
+RoleOpt = Annotated[str, typer.Option("--role", help="The role you decide in.")]
+NoteOpt = Annotated[str | None, typer.Option("--note", help="A note for the audit trail.")]
+HashOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--args-hash",
+        help="The args hash you reviewed (as 'show' prints it); the decision is refused if the "
+        "call changed since. Default: the call as fetched now.",
+    ),
+]
+
+
+def inbox(
+    role: Annotated[str | None, typer.Option("--role", help="Only holds for this role.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only holds of this agent.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only holds past due.")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Paused steps across runs, most urgent first."""
+    from carebound.cli._format import due
+
+    runner = open_runner()
+    views = runner.pending(role=role, agent=agent, overdue=overdue, limit=limit)
+    now = runner.clock.now()
+    if as_json:
+        items = [
+            {
+                "approval_id": v.request.approval_id,
+                "run_id": v.request.run_id,
+                "agent": v.request.agent,
+                "tool": v.request.tool,
+                "risk": v.request.risk,
+                "required_role": v.required_role,
+                "deadline": v.deadline.isoformat(),
+                "due": due(v.deadline, now),
+                "overdue": v.deadline < now,
+                "summary": v.request.packet.summary,
+                "approvers": list(v.approvers),
+            }
+            for v in views
+        ]
+        print_json({"approvals": items})
+        return
+    from carebound.cli._render import inbox_table
+
+    stdout().print(inbox_table(views, now))
+
+
+def _tool_touches_phi(runner: Runner, view: ApprovalView) -> bool:
+    from carebound._errors import NotFoundError
+
+    try:
+        spec = runner.agent(view.request.agent).tools.get(view.request.tool)
+    except NotFoundError:
+        return True  # an agent this install does not know: assume the worst
+    return spec is None or bool(spec.phi)
+
+
+def show(
+    approval_id: ApprovalArg,
+    reveal: Annotated[
+        bool,
+        typer.Option("--reveal", help="Show the PHI too (recorded in the audit trail)."),
+    ] = False,
+    reviewer: Annotated[
+        str | None, typer.Option("--reviewer", help="Who reveals the PHI (needed with --reveal).")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option("--role", help="The role you view it in (for the audit).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The decision packet of a hold: what is decided, facts and sources, checks, what is
+    missing, the recommendation, what approve and reject do, and the proposed call.
+
+    PHI is masked as ••• unless --reveal is given with --reviewer."""
+    from carebound.cli._format import mask_approval
+
+    if reveal and not reviewer:
+        raise CliInputError(
+            "--reveal needs --reviewer: every view of PHI is recorded with who saw it",
+            hint=f"carebound show {approval_id} --reveal --reviewer YOUR_ID",
+        )
+    runner = open_runner()
+    view = runner.approval(approval_id)
+    if reveal:
+        assert reviewer is not None
+        _check_viewer(runner, view, reviewer, role)
+        view = runner.reveal(approval_id, viewer=reviewer, role=role)
+        shown = view
+    else:
+        shown = mask_approval(view, tool_phi=_tool_touches_phi(runner, view))
+    if as_json:
+        print_json({"approval": shown.model_dump(mode="json"), "phi_masked": not reveal})
+        return
+    from carebound.cli._render import packet_view
+
+    stdout().print(packet_view(shown, runner.clock.now(), masked=not reveal))
+
+
+def _check_viewer(runner: Runner, view: ApprovalView, reviewer: str, role: str | None) -> None:
+    from carebound._errors import DecisionRefusedError
+
+    pack = runner.pack_for(view.request.run_id)
+    person = pack.reviewer(reviewer)
+    if person is None:
+        raise DecisionRefusedError(
+            f"{reviewer!r} is not in the reviewer directory of policy pack {pack.name}",
+            code="unknown_reviewer",
+            hint="see 'carebound reviewers' for the ids that may view and decide holds",
+        )
+    if role is not None and role not in person.roles:
+        raise DecisionRefusedError(
+            f"{reviewer!r} does not hold role {role!r}",
+            code="wrong_role",
+            hint=f"{reviewer} holds: {', '.join(person.roles)}",
+        )
+
+
+# -- decisions ----------------------------------------------------------------------------
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``field=value`` pairs as a nested mapping; values are JSON when they parse, else text.
+
+    A dotted field (``address.city=Boston``) sets a key inside a mapping argument.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        field, sep, raw = item.partition("=")
+        field = field.strip()
+        if not sep or not field or any(not part for part in field.split(".")):
+            raise CliInputError(
+                f"--set {item!r} is not field=value",
+                hint="e.g. --set to=5552010100 --set 'note=\"call first\"' --set count=2",
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        out[field] = value
+    return out
+
+
+def _apply(args: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    result = json.loads(json.dumps(args))
+    for field, value in changes.items():
+        *parents, leaf = field.split(".")
+        node = result
+        for i, part in enumerate(parents):
+            child = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(child, dict):
+                where = ".".join(parents[: i + 1])
+                raise CliInputError(
+                    f"--set {field}: {where} is not a mapping in the call's arguments",
+                    hint=f"the arguments are: {', '.join(sorted(args)) or '(none)'}",
+                )
+            node = child
+        node[leaf] = value
+    return dict(result)
+
+
+def _args_hash(view: ApprovalView, given: str | None) -> str:
+    actual = view.request.args_hash
+    if given is None:
+        return actual
+    given = given.strip().lower()
+    if len(given) < 8:
+        raise CliInputError(
+            "--args-hash needs at least 8 characters", hint="copy it from 'carebound show'"
+        )
+    # A prefix of the current hash means "the call I reviewed"; anything else is sent as given
+    # and refused as stale by the store.
+    return actual if actual.startswith(given) else given
+
+
+def _decide(
+    approval_id: str, as_json: bool, build: Any, args_hash: str | None = None
+) -> None:
+    from carebound._report import run_report
+    from carebound.cli._format import short_hash
+
+    runner = open_runner()
+    view = runner.approval(approval_id)
+    decision: Decision = build(view, _args_hash(view, args_hash))
+    if not as_json:
+        typer.secho(
+            f"{decision.kind} {approval_id}: {view.request.tool} (args "
+            f"{short_hash(decision.args_hash)}) as {decision.reviewer} ({decision.role})",
+            err=True,
+            dim=True,
+        )
+    result = runner.decide(approval_id, decision)
+    report = run_report(result.run)
+    if as_json:
+        print_json(
+            {
+                "approval_id": approval_id,
+                "decision": decision.kind,
+                "outcome": result.outcome,
+                "run": report.model_dump(mode="json"),
+            }
+        )
+        return
+    from carebound.cli._render import decision_result
+
+    stdout().print(
+        decision_result(approval_id, decision.kind, result.outcome, report, runner.clock.now())
+    )
+
+
+def approve(
+    approval_id: ApprovalArg,
+    reviewer: ReviewerOpt,
+    role: RoleOpt,
+    note: NoteOpt = None,
+    args_hash: HashOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve a hold: the call runs as proposed."""
+    from carebound.approvals import Approve
+
+    def build(view: ApprovalView, h: str) -> Approve:
+        return Approve(reviewer=reviewer, role=role, args_hash=h, note=note)
+
+    _decide(approval_id, as_json, build, args_hash)
+
+
+def reject(
+    approval_id: ApprovalArg,
+    reviewer: ReviewerOpt,
+    role: RoleOpt,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why not (told to the agent and audited).")
+    ],
+    note: NoteOpt = None,
+    args_hash: HashOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject a hold: the call is not made; the reason goes back to the agent."""
+    from carebound.approvals import Reject
+
+    if not reason.strip():
+        raise CliInputError("--reason is empty", hint="say why the call should not be made")
+
+    def build(view: ApprovalView, h: str) -> Reject:
+        return Reject(reviewer=reviewer, role=role, args_hash=h, note=note, reason=reason)
+
+    _decide(approval_id, as_json, build, args_hash)
+
+
+def edit(
+    approval_id: ApprovalArg,
+    reviewer: ReviewerOpt,
+    role: RoleOpt,
+    set_: Annotated[
+        list[str],
+        typer.Option(
+            "--set",
+            help="field=value to change in the call's arguments (repeatable; the value is JSON "
+            "when it parses as JSON, else text).",
+        ),
+    ],
+    note: NoteOpt = None,
+    args_hash: HashOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Edit a hold: the call runs with changed arguments (checked again against the grant)."""
+    from carebound.approvals import Edit
+
+    changes = parse_set(set_)
+    if not changes:
+        raise CliInputError("edit needs at least one --set field=value")
+
+    def build(view: ApprovalView, h: str) -> Edit:
+        args = _apply(view.request.args, changes)
+        return Edit(reviewer=reviewer, role=role, args_hash=h, note=note, args=args)
+
+    _decide(approval_id, as_json, build, args_hash)
+
+
+def escalate(
+    approval_id: ApprovalArg,
+    reviewer: ReviewerOpt,
+    role: RoleOpt,
+    to_role: Annotated[str, typer.Option("--to-role", help="The role to hand the hold to.")],
+    note: NoteOpt = None,
+    args_hash: HashOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Escalate a hold to another role."""
+    from carebound.approvals import Escalate
+
+    def build(view: ApprovalView, h: str) -> Escalate:
+        return Escalate(reviewer=reviewer, role=role, args_hash=h, note=note, to_role=to_role)
+
+    _decide(approval_id, as_json, build, args_hash)
+
+
+def reviewers(
+    policy: Annotated[
+        str, typer.Option("--policy", help="Policy pack: a built-in name or a YAML path.")
+    ] = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """The reviewer directory of a policy pack: who may decide holds, in which roles."""
+    from carebound.guardrails import load_policy_pack
+
+    pack = load_policy_pack(policy)
+    if as_json:
+        print_json(
+            {
+                "policy": f"{pack.name}@{pack.version}",
+                "reviewers": [r.model_dump(mode="json") for r in pack.reviewers],
+            }
+        )
+        return
+    from carebound.cli._render import reviewers_table
+
+    stdout().print(reviewers_table(pack))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the reviewer commands to the app."""
+    app.command("inbox")(inbox)
+    app.command("show")(show)
+    app.command("approve")(approve)
+    app.command("reject")(reject)
+    app.command("edit")(edit)
+    app.command("escalate")(escalate)
+    app.command("reviewers")(reviewers)

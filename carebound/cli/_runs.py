@@ -1,0 +1,82 @@
+"""``carebound runs`` and ``carebound status``: which runs exist, and where one of them is."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from carebound.cli._errors import CliInputError
+from carebound.cli._session import open_runner, print_json, stdout
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhausted", "cancelled")
+
+
+def runs(
+    status: Annotated[
+        str | None, typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}.")
+    ] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only runs of this agent.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first."""
+    if status is not None and status not in STATUSES:
+        raise CliInputError(
+            f"unknown run status {status!r}", hint=f"use one of: {', '.join(STATUSES)}"
+        )
+    runner = open_runner()
+    records = runner.list_runs(status=status, agent=agent, limit=limit)
+    if as_json:
+        print_json({"runs": [r.model_dump(mode="json") for r in records]})
+        return
+    from carebound.cli._render import runs_table
+
+    stdout().print(runs_table(records, runner.clock.now()))
+
+
+def status(
+    run_id: Annotated[str, typer.Argument(help="The run id (see 'carebound runs').")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Where a run is: status, summary, steps, the hold it waits on, effects, findings."""
+    from carebound._report import run_report
+
+    runner = open_runner()
+    view = runner.get(run_id)
+    report = run_report(view)
+    if as_json:
+        pending: dict[str, Any] | None = None
+        if view.pending is not None and view.pending.status == "pending":
+            request = view.pending.request
+            pending = {
+                "approval_id": request.approval_id,
+                "tool": request.tool,
+                "risk": request.risk,
+                "required_role": view.pending.required_role,
+                "deadline": view.pending.deadline.isoformat(),
+                "summary": request.packet.summary,
+            }
+        print_json(
+            {
+                "record": view.record.model_dump(mode="json"),
+                "steps": view.steps,
+                "pending": pending,
+                "effects": [
+                    e.model_dump(mode="json", exclude={"result"}) for e in view.effects
+                ],
+                "findings": view.findings,
+                "report": report.model_dump(mode="json"),
+            }
+        )
+        return
+    from carebound.cli._render import run_status
+
+    stdout().print(run_status(view, report, runner.clock.now()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``runs`` and ``status`` to the app."""
+    app.command("runs")(runs)
+    app.command("status")(status)
