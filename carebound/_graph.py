@@ -497,6 +497,8 @@ class _Nodes:
                     attempts=attempts,
                     error=error,
                 )
+                if spec.audit_detail is not None and not error:
+                    detail.update(spec.audit_detail(args, output))
                 self._audit(
                     run_id,
                     action="effect",

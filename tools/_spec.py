@@ -94,6 +94,9 @@ class ToolSpec(Generic[ArgsT]):
     """Trusted facts for the hold policy, computed from the run's data, never from the model."""
     run: Callable[[ToolContext, ArgsT], Any]
     """The implementation; returns JSON-serialisable data or a pydantic model."""
+    audit_detail: Callable[[ArgsT, Any], Mapping[str, FactValue]] | None = None
+    """Extra audit detail for an executed call (e.g. before/after of a low-risk fix), from
+    the args and the result. Keep values short; they are checked to be at most 200 chars."""
 
     def validate(self, raw: Mapping[str, Any]) -> ArgsT:
         """Validate raw arguments against the schema (raises pydantic.ValidationError)."""
@@ -155,6 +158,7 @@ def tool(
     constraints: Mapping[str, str] | None = None,
     facts: Callable[[ToolContext, Any], Mapping[str, FactValue]] | None = None,
     name: str | None = None,
+    audit_detail: Callable[[Any, Any], Mapping[str, FactValue]] | None = None,
 ) -> Callable[[Callable[[ToolContext, ArgsT], Any]], ToolSpec[ArgsT]]:
     """Declare a typed tool from a function ``(ctx: ToolContext, args: SomeModel) -> result``."""
 
@@ -190,6 +194,7 @@ def tool(
             constraints=spec_constraints,
             facts=facts,
             run=fn,
+            audit_detail=audit_detail,
         )
 
     return decorate

@@ -36,6 +36,7 @@ app = typer.Typer(
     "inbox, read the audit trail.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -46,12 +46,20 @@ class ExitCode(IntEnum):
     """An unexpected error: a bug in carebound."""
 
 
-EXIT_CODES_HELP = """Exit codes: 0 ok · 1 scenario expectations not met, or audit chain broken ·
-2 bad input or usage · 3 decision refused · 4 already decided · 5 run or approval not found ·
-6 store unreachable · 70 internal error.
-Environment: CAREBOUND_REDIS_URL (external Redis/Valkey; default: the embedded server),
-CAREBOUND_HOME (embedded server data, default ./.carebound), CAREBOUND_PREFIX (key prefix,
-default cb)."""
+EXIT_CODES_HELP = """Exit codes:
+  0  ok
+  1  scenario expectations not met, or audit chain broken
+  2  bad input or usage (malformed file, unknown agent or pack, bad option value)
+  3  decision refused (role, own run, stale, edit beyond grant)
+  4  already decided by someone else
+  5  run or approval not found
+  6  store unreachable
+  70 internal error (a bug: CAREBOUND_DEBUG=1 prints the traceback)
+
+Environment:
+  CAREBOUND_REDIS_URL  external Redis/Valkey (default: the embedded server)
+  CAREBOUND_HOME       the embedded server's data directory (default ./.carebound)
+  CAREBOUND_PREFIX     prefix of every Redis key (default cb)"""
 
 
 class CliInputError(CareboundError):

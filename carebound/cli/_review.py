@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from carebound.approvals import ApprovalView, Decision
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ApprovalArg = Annotated[str, typer.Argument(help="The approval id (see 'carebound inbox').")]
+ApprovalArg = Annotated[str, typer.Argument(metavar="APPROVAL_ID", help="The approval id (see 'carebound inbox').")]
 ReviewerOpt = Annotated[
     str, typer.Option("--reviewer", help="Your reviewer id in the policy pack's directory.")
 ]
@@ -93,10 +93,11 @@ def show(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The decision packet of a hold: what is decided, facts and sources, checks, what is
-    missing, the recommendation, what approve and reject do, and the proposed call.
+    """The decision packet of a hold, for the person deciding it.
 
-    PHI is masked as ••• unless --reveal is given with --reviewer."""
+    What is decided, facts and their sources, checks passed and failed (with the rule), what
+    is missing, the recommendation, what approve and reject will do, and the proposed call.
+    PHI is masked as ••• unless --reveal is given with --reviewer (the view is audited)."""
     from carebound.cli._format import mask_approval
 
     if reveal and not reviewer:

@@ -30,6 +30,7 @@ def run(
     target: Annotated[
         Path | None,
         typer.Argument(
+            metavar="[SCENARIO]",
             help="A scenario YAML file, or a folder: every *.yaml in it is run.",
             show_default=False,
         ),

@@ -37,7 +37,7 @@ def runs(
 
 
 def status(
-    run_id: Annotated[str, typer.Argument(help="The run id (see 'carebound runs').")],
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")],
     as_json: JsonOpt = False,
 ) -> None:
     """Where a run is: status, summary, steps, the hold it waits on, effects, findings."""

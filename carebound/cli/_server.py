@@ -84,9 +84,10 @@ def worker(
     ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fire due timers, expire or escalate overdue holds, and recover stalled runs, in a loop.
+    """Fire due timers, expire or escalate overdue holds, recover stalled runs.
 
-    Recovers runs a crashed process left half-driven first. Stop it with Ctrl-C."""
+    Recovers runs a crashed process left half-driven first, then sweeps every --interval
+    seconds until Ctrl-C."""
     from carebound._runner import SweepReport
 
     runner = open_runner()

@@ -94,6 +94,11 @@ class Expectation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    error: str | None = Field(
+        default=None,
+        description="The scenario's input must be refused with an error containing this text "
+        "(a malformed bundle, an unknown code, ...); nothing runs.",
+    )
     status: str | None = None
     missing_documents: list[str] | None = Field(
         default=None, description="Exactly these document codes are missing at the end."

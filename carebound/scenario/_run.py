@@ -12,6 +12,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carebound._agent import request_match
+from carebound._errors import CareboundError
 from carebound._keys import DEFAULT_PREFIX
 from carebound._report import RunReport, run_report
 from carebound._runner import Runner, RunView
@@ -198,11 +199,35 @@ def run_scenario(
     file = path.resolve()
     scenario = load_scenario(file)
     base = file.parent
-    case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
-    world = _world(scenario, base, file)
-    policy_path = base / scenario.policy
-    pack = load_policy_pack(policy_path if policy_path.is_file() else scenario.policy)
     runner = Runner(client, prefix=prefix, clock=VirtualClock(scenario.start), model=model)
+    expected_error = scenario.expect.error if scenario.expect else None
+    try:
+        case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
+        world = _world(scenario, base, file)
+        policy_path = base / scenario.policy
+        pack = load_policy_pack(policy_path if policy_path.is_file() else scenario.policy)
+        runner.agent(scenario.agent)
+    except CareboundError as exc:
+        if expected_error is None:
+            raise
+        found = expected_error in str(exc)
+        return ScenarioResult(
+            scenario=str(path),
+            name=scenario.name or path.stem,
+            report=RunReport(run_id="", status="refused", summary=exc.message),
+            passed=found,
+            failures=[] if found else [f"error: expected {expected_error!r} in {exc.message!r}"],
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+    if expected_error is not None:
+        return ScenarioResult(
+            scenario=str(path),
+            name=scenario.name or path.stem,
+            report=RunReport(run_id="", status="not-refused"),
+            passed=False,
+            failures=[f"error: expected the input to be refused with {expected_error!r}"],
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
     view = runner.start(
         scenario.agent, case, requester=scenario.requester, policy=pack, world=world
     )
