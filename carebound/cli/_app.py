@@ -23,8 +23,11 @@ class CareboundGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            # Typer's own signals (exit, abort, usage errors) keep their meaning and codes.
-            if type(exc).__module__.split(".")[0] in ("typer", "click"):
+            # Typer's own signals (exit, abort, usage errors) keep their meaning and codes, and
+            # Typer quietly ends a command whose reader went away (`carebound runs | head`).
+            if type(exc).__module__.split(".")[0] in ("typer", "click") or isinstance(
+                exc, BrokenPipeError
+            ):
                 raise
             raise typer.Exit(int(report_error(exc))) from None
 

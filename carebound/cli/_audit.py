@@ -11,7 +11,9 @@ from carebound.cli._session import open_runner, print_json, stdout
 
 
 def audit(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")
+    ],
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Check the hash chain; exit 1 if it does not hold."),

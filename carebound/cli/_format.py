@@ -63,9 +63,15 @@ def inline(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def detail_line(detail: Mapping[str, Any], limit: int = 70) -> str:
-    """An audit event's detail as ``key=value`` pairs on one short line."""
-    return inline(" ".join(f"{k}={inline(v, 24)}" for k, v in detail.items()), limit)
+_DETAIL_FIRST = ("tool", "decision", "outcome", "rule", "role", "status", "approval_id")
+
+
+def detail_line(detail: Mapping[str, Any], limit: int = 80) -> str:
+    """An audit event's detail as ``key=value`` pairs on one short line, the telling keys
+    (tool, decision, rule, role, ...) first."""
+    keys = [k for k in _DETAIL_FIRST if k in detail]
+    keys += [k for k in detail if k not in keys]
+    return inline(" ".join(f"{k}={inline(detail[k], 28)}" for k in keys), limit)
 
 
 def mask_approval(view: ApprovalView, *, tool_phi: bool) -> ApprovalView:

@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from rich import box
@@ -69,7 +68,8 @@ def _pairs(rows: Iterable[tuple[str, RenderableType | str]]) -> Table:
 
 
 def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(*columns, title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    """A plain table: a rule under the header, no frame."""
+    table = Table(*columns, title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
     return table
 
 
@@ -85,7 +85,7 @@ def report_view(report: RunReport) -> RenderableType:
     parts: list[RenderableType] = [
         _pairs(
             [
-                ("run", report.run_id),
+                ("run", report.run_id or "-"),
                 ("status", _status(report.status)),
                 ("summary", report.summary or "-"),
             ]
@@ -95,9 +95,12 @@ def report_view(report: RunReport) -> RenderableType:
         table = _table("approval", "tool", "risk", "role", "reason", title="Waiting for")
         for p in report.pending:
             table.add_row(
-                Text(p.approval_id), Text(p.tool), _risk(p.risk), Text(p.required_role),
+                Text(p.approval_id),
+                Text(p.tool),
+                _risk(p.risk),
+                Text(p.required_role),
                 Text(p.reason),
-            )  # fmt: skip
+            )
         parts.append(table)
     parts.extend(_findings(report))
     if report.effects:
@@ -135,9 +138,13 @@ def runs_table(records: Sequence[RunRecord], now: datetime) -> RenderableType:
     table = _table("run", "agent", "status", "requester", "updated", "summary")
     for r in records:
         table.add_row(
-            Text(r.run_id), Text(r.agent), _status(r.status), Text(r.requester),
-            Text(ago(r.updated_at, now)), Text(inline(r.summary or r.wait_reason or "", 50)),
-        )  # fmt: skip
+            Text(r.run_id),
+            Text(r.agent),
+            _status(r.status),
+            Text(r.requester),
+            Text(ago(r.updated_at, now)),
+            Text(inline(r.summary or r.wait_reason or "", 50)),
+        )
     return table
 
 
@@ -164,10 +171,13 @@ def run_status(view: RunView, report: RunReport, now: datetime) -> RenderableTyp
         request = pending.request
         table = _table("approval", "tool", "risk", "role", "due", "summary", title="Paused on")
         table.add_row(
-            Text(request.approval_id), Text(request.tool), _risk(request.risk),
-            Text(pending.required_role), _due(pending.deadline, now),
+            Text(request.approval_id),
+            Text(request.tool),
+            _risk(request.risk),
+            Text(pending.required_role),
+            _due(pending.deadline, now),
             Text(request.packet.summary),
-        )  # fmt: skip
+        )
         parts.append(table)
     if view.effects:
         table = _table("tool", "status", "attempts", "idempotency key", title="Effects")
@@ -193,9 +203,13 @@ def inbox_table(views: Sequence[ApprovalView], now: datetime) -> RenderableType:
     table = _table("approval", "due", "risk", "role", "agent", "summary")
     for v in views:
         table.add_row(
-            Text(v.request.approval_id), _due(v.deadline, now), _risk(v.request.risk),
-            Text(v.required_role), Text(v.request.agent), Text(v.request.packet.summary),
-        )  # fmt: skip
+            Text(v.request.approval_id),
+            _due(v.deadline, now),
+            _risk(v.request.risk),
+            Text(v.required_role),
+            Text(v.request.agent),
+            Text(v.request.packet.summary),
+        )
     return table
 
 
@@ -210,84 +224,11 @@ def packet_view(view: ApprovalView, now: datetime, *, masked: bool) -> Renderabl
     (see :func:`~carebound.cli._format.mask_approval`); the footer then says how to reveal it.
     """
     request = view.request
-    packet = request.packet
-    pinned = request.pinned
-    timeout = "reject"
-    if request.on_timeout == "escalate" and request.escalate_to:
-        timeout = f"escalate to {request.escalate_to}"
-    held = f"{request.rule_id}: {request.rule_text}" if request.rule_id else request.rule_text
-    rows: list[tuple[str, RenderableType | str]] = [
-        ("decide", Text(packet.summary, style="bold")),
-        ("status", _status(view.status)),
-        ("held by", held),
-        ("reason", request.reason),
-        ("risk", _risk(request.risk)),
-        ("role", view.required_role + ("  (two reviewers)" if request.two_person else "")),
-        ("due", Text.assemble(_due(view.deadline, now), f"  ({view.deadline:%Y-%m-%d %H:%M} UTC)")),
-        ("on timeout", timeout),
-        ("run", f"{request.run_id} · agent {pinned.agent} v{pinned.agent_version} · "
-                f"requested by {request.requester}"),
-        ("patient", request.patient_ref or "-"),
-        ("policy", f"{pinned.policy}@{pinned.policy_version} ({pinned.policy_fingerprint})"),
-    ]  # fmt: skip
-    if view.approvers:
-        rows.append(("approved by", ", ".join(view.approvers)))
-    if view.record is not None and view.status != "pending":
-        rec = view.record
-        rows.append(("decided", f"{rec.status} by {rec.decided_by} at {rec.decided_at:%Y-%m-%d %H:%M:%S} UTC"))  # fmt: skip
-    parts: list[RenderableType] = [_pairs(rows)]
-
-    parts.append(_section(f"Proposed call: {request.tool}  (args {short_hash(request.args_hash)})"))
-    if request.args:
-        args = _table("argument", "value")
-        for key, value in request.args.items():
-            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            args.add_row(Text(key), Text(shown, style="dim" if shown == MASK else ""))
-        parts.append(args)
-    else:
-        parts.append(Text("  (no arguments)", style="dim"))
-
-    if packet.facts:
-        parts.append(_section("Facts"))
-        facts = _table("fact", "value", "source")
-        for f in packet.facts:
-            facts.add_row(
-                Text(f.label),
-                Text(f.value, style="dim" if f.value == MASK else ""),
-                Text(_source(f.source), style="dim"),
-            )
-        parts.append(facts)
-
-    if packet.checks:
-        parts.append(_section("Checks"))
-        for c in packet.checks:
-            mark = Text("  ✓ ", style="green") if c.passed else Text("  ✗ ", style="red")
-            line = Text.assemble(mark, (c.name, "bold"), f": {c.detail}")
-            if c.rule_id or c.rule_text:
-                line.append(f"\n      rule {c.rule_id or '-'}: {c.rule_text or ''}", style="dim")
-            parts.append(line)
-
-    if packet.missing:
-        parts.append(_section("Missing"))
-        for item in packet.missing:
-            parts.append(Text(f"  • {item}"))
-
-    parts.append(_section("Recommendation"))
-    recommendation = Text.assemble(
-        (packet.recommendation, "bold"), f" (confidence {packet.confidence:.0%})"
-    )
-    if packet.recommendation_text:
-        recommendation.append(f": {packet.recommendation_text}")
-    parts.append(recommendation)
-    parts.append(
-        _pairs(
-            [
-                ("if you approve", packet.on_approve or "-"),
-                ("if you reject", packet.on_reject or "-"),
-            ]
-        )
-    )
-
+    parts: list[RenderableType] = [
+        _packet_header(view, now),
+        *_packet_call(view),
+        *_packet_body(view),
+    ]
     footer: list[str] = []
     if masked:
         footer.append(
@@ -309,24 +250,126 @@ def packet_view(view: ApprovalView, now: datetime, *, masked: bool) -> Renderabl
     )
 
 
+def _packet_header(view: ApprovalView, now: datetime) -> RenderableType:
+    request = view.request
+    pinned = request.pinned
+    timeout = "reject"
+    if request.on_timeout == "escalate" and request.escalate_to:
+        timeout = f"escalate to {request.escalate_to}"
+    held = f"{request.rule_id}: {request.rule_text}" if request.rule_id else request.rule_text
+    deadline = Text.assemble(_due(view.deadline, now), f"  ({view.deadline:%Y-%m-%d %H:%M} UTC)")
+    rows: list[tuple[str, RenderableType | str]] = [
+        ("decide", Text(request.packet.summary, style="bold")),
+        ("status", _status(view.status)),
+        ("held by", held),
+        ("reason", request.reason),
+        ("risk", _risk(request.risk)),
+        ("role", view.required_role + ("  (two reviewers)" if request.two_person else "")),
+        ("due", deadline),
+        ("on timeout", timeout),
+        (
+            "run",
+            f"{request.run_id} · agent {pinned.agent} v{pinned.agent_version} · "
+            f"requested by {request.requester}",
+        ),
+        ("patient", request.patient_ref or "-"),
+        ("policy", f"{pinned.policy}@{pinned.policy_version} ({pinned.policy_fingerprint})"),
+    ]
+    if view.approvers:
+        rows.append(("approved by", ", ".join(view.approvers)))
+    if view.record is not None and view.status != "pending":
+        rec = view.record
+        when = f"{rec.decided_at:%Y-%m-%d %H:%M:%S} UTC"
+        rows.append(("decided", f"{rec.status} by {rec.decided_by} at {when}"))
+    return _pairs(rows)
+
+
+def _packet_call(view: ApprovalView) -> list[RenderableType]:
+    request = view.request
+    title = f"Proposed call: {request.tool}  (args {short_hash(request.args_hash)})"
+    if not request.args:
+        return [_section(title), Text("  (no arguments)", style="dim")]
+    args = _table("argument", "value")
+    for key, value in request.args.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        args.add_row(Text(key), Text(shown, style="dim" if shown == MASK else ""))
+    return [_section(title), args]
+
+
+def _packet_body(view: ApprovalView) -> list[RenderableType]:
+    packet = view.request.packet
+    parts: list[RenderableType] = [_section("Facts")]
+    if packet.facts:
+        facts = _table("fact", "value", "source")
+        for f in packet.facts:
+            facts.add_row(
+                Text(f.label),
+                Text(f.value, style="dim" if f.value == MASK else ""),
+                Text(_source(f.source), style="dim"),
+            )
+        parts.append(facts)
+    else:
+        parts.append(Text("  (none given)", style="dim"))
+
+    parts.append(_section("Checks"))
+    for c in packet.checks:
+        mark = Text("  ✓ ", style="green") if c.passed else Text("  ✗ ", style="red")
+        line = Text.assemble(mark, (c.name, "bold"), f": {c.detail}")
+        if c.rule_id or c.rule_text:
+            line.append(f"\n      rule {c.rule_id or '-'}: {c.rule_text or ''}", style="dim")
+        parts.append(line)
+
+    parts.append(_section("Missing"))
+    parts.extend(Text(f"  • {item}") for item in packet.missing)
+    if not packet.missing:
+        parts.append(Text("  nothing", style="dim"))
+
+    parts.append(_section("Recommendation"))
+    recommendation = Text.assemble(
+        (packet.recommendation, "bold"), f" (confidence {packet.confidence:.0%})"
+    )
+    if packet.recommendation_text:
+        recommendation.append(f": {packet.recommendation_text}")
+    parts.append(recommendation)
+    parts.append(Text(""))
+    parts.append(
+        _pairs(
+            [
+                ("if you approve", packet.on_approve or "-"),
+                ("if you reject", packet.on_reject or "-"),
+            ]
+        )
+    )
+    return parts
+
+
 def decision_result(
-    approval_id: str, kind: str, outcome: str, report: RunReport, now: datetime
+    approval_id: str, kind: str, outcome: str, run: RunView, now: datetime
 ) -> RenderableType:
     """What a decision did, and where the run is now."""
+    done = {"approve": "approved", "reject": "rejected", "edit": "edited and approved"}
     said = {
-        "decided": f"{kind} recorded for {approval_id}",
-        "awaiting_second_approver": f"approval recorded for {approval_id}; a second, different "
-        "reviewer must approve too",
+        "decided": f"{approval_id} {done.get(kind, kind)}",
+        "awaiting_second_approver": f"{approval_id}: first approval recorded; a second, "
+        "different reviewer must approve too",
         "escalated": f"{approval_id} escalated",
-    }.get(outcome, f"{outcome}: {approval_id}")
-    line = Text.assemble(("✓ ", "green"), said)
-    run = Text.assemble(f"run {report.run_id} is now ", _status(report.status))
-    if report.summary:
-        run.append(f": {report.summary}")
-    parts: list[RenderableType] = [line, run]
-    for p in report.pending:
+    }.get(outcome, f"{approval_id}: {outcome}")
+    record = run.record
+    state = Text.assemble(f"run {record.run_id} is now ", _status(record.status))
+    if record.status == "waiting":
+        until = f" (until {due(record.wait_until, now)})" if record.wait_until else ""
+        state.append(f": {record.wait_reason or 'for an event'}{until}")
+    elif record.summary:
+        state.append(f": {record.summary}")
+    parts: list[RenderableType] = [Text.assemble(("✓ ", "green"), said), state]
+    pending = run.pending
+    if pending is not None and pending.status == "pending":
         parts.append(
-            Text(f"paused on {p.approval_id} ({p.tool}, role {p.required_role})", style="yellow")
+            Text(
+                f"paused on {pending.request.approval_id} ({pending.request.tool}, role "
+                f"{pending.required_role}, due {due(pending.deadline, now)})",
+                style="yellow",
+            )
         )
     return Group(*parts)
 
@@ -346,16 +389,29 @@ def reviewers_table(pack: PolicyPack) -> RenderableType:
 
 
 def audit_table(events: Sequence[AuditEvent]) -> RenderableType:
-    """A run's audit trail, oldest first."""
+    """A run's audit trail, oldest first (times in UTC)."""
     if not events:
         return Text("no audit events", style="dim")
-    table = _table("seq", "time (UTC)", "actor", "action", "category", "outcome", "detail")
+    table = _table()
+    table.collapse_padding = True
+    table.add_column("seq", justify="right", no_wrap=True)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("actor")
+    table.add_column("action", no_wrap=True)
+    table.add_column("category", overflow="fold")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for e in events:
         actor = f"{e.actor.kind}:{e.actor.id}" + (f" ({e.actor.role})" if e.actor.role else "")
         table.add_row(
-            str(e.seq), f"{e.time:%Y-%m-%d %H:%M:%S}", Text(actor), Text(e.action),
-            Text(e.category), _outcome(e.outcome), Text(detail_line(e.detail), style="dim"),
-        )  # fmt: skip
+            str(e.seq),
+            f"{e.time:%m-%d %H:%M:%S}",
+            Text(actor),
+            Text(e.action),
+            Text(e.category),
+            _outcome(e.outcome),
+            Text(detail_line(e.detail), style="dim"),
+        )
     return table
 
 
@@ -417,14 +473,16 @@ def scenarios_table(rows: Sequence[ScenarioRow]) -> RenderableType:
     style = {"passed": "green", "failed": "bold red", "error": "bold red"}
     for row in rows:
         table.add_row(
-            Text(Path(row.scenario).name), _status(row.status),
+            Text(Path(row.scenario).name),
+            _status(row.status),
             Text(row.result, style=style.get(row.result, "yellow")),
             f"{row.elapsed_ms / 1000:.2f} s",
-        )  # fmt: skip
+        )
     counts = {k: sum(1 for r in rows if r.result == k) for k in ("passed", "failed", "error")}
     other = len(rows) - sum(counts.values())
+    plural = "" if len(rows) == 1 else "s"
     summary = Text(
-        f"{len(rows)} scenarios: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{len(rows)} scenario{plural}: {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['error']} could not run, {other} without expectations",
         style="bold",
     )
@@ -448,9 +506,7 @@ def sweep_view(report: SweepReport, recovered: Sequence[str] = ()) -> Renderable
     return _pairs(rows)
 
 
-def server_view(
-    status: EmbeddedStatus | None, home: Path, external: str | None
-) -> RenderableType:
+def server_view(status: EmbeddedStatus | None, home: Path, external: str | None) -> RenderableType:
     """The embedded server of a data directory (and whether an external store is in use)."""
     parts: list[RenderableType] = []
     if external is not None:
@@ -476,8 +532,3 @@ def server_view(
     ]
     parts.append(_pairs(rows))
     return Group(*parts)
-
-
-def json_ready(model: BaseModel) -> Any:
-    """A model as plain JSON data."""
-    return model.model_dump(mode="json")

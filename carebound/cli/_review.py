@@ -4,6 +4,7 @@ and ``reviewers`` (the directory of a policy pack)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
     from carebound.approvals import ApprovalView, Decision
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-ApprovalArg = Annotated[str, typer.Argument(metavar="APPROVAL_ID", help="The approval id (see 'carebound inbox').")]
+ApprovalArg = Annotated[
+    str, typer.Argument(metavar="APPROVAL_ID", help="The approval id (see 'carebound inbox').")
+]
 ReviewerOpt = Annotated[
     str, typer.Option("--reviewer", help="Your reviewer id in the policy pack's directory.")
 ]
@@ -144,31 +147,36 @@ def _check_viewer(runner: Runner, view: ApprovalView, reviewer: str, role: str |
 # -- decisions ----------------------------------------------------------------------------
 
 
-def parse_set(items: list[str]) -> dict[str, Any]:
-    """``field=value`` pairs as a nested mapping; values are JSON when they parse, else text.
+def parse_set(items: list[str]) -> dict[str, tuple[str, Any]]:
+    """``field=value`` pairs; a value is JSON when it parses as JSON, else text.
 
-    A dotted field (``address.city=Boston``) sets a key inside a mapping argument.
+    A dotted field (``address.city=Boston``) names a key inside a mapping argument.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[str, Any]] = {}
     for item in items:
         field, sep, raw = item.partition("=")
         field = field.strip()
         if not sep or not field or any(not part for part in field.split(".")):
             raise CliInputError(
                 f"--set {item!r} is not field=value",
-                hint="e.g. --set to=5552010100 --set 'note=\"call first\"' --set count=2",
+                hint="e.g. --set note='call first' --set count=2 --set 'codes=[\"11506-3\"]'",
             )
         try:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
-        out[field] = value
+        out[field] = (raw, value)
     return out
 
 
-def _apply(args: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def apply_set(args: dict[str, Any], changes: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    """The call's arguments with ``changes`` (from :func:`parse_set`) applied.
+
+    Where the argument is text now, a value that parses as a number, true/false or null stays
+    text (``--set to=5552010100`` keeps a fax number a string).
+    """
     result = json.loads(json.dumps(args))
-    for field, value in changes.items():
+    for field, (raw, value) in changes.items():
         *parents, leaf = field.split(".")
         node = result
         for i, part in enumerate(parents):
@@ -180,7 +188,8 @@ def _apply(args: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
                     hint=f"the arguments are: {', '.join(sorted(args)) or '(none)'}",
                 )
             node = child
-        node[leaf] = value
+        keep_text = isinstance(node.get(leaf), str) and not isinstance(value, str | list | dict)
+        node[leaf] = raw if keep_text else value
     return dict(result)
 
 
@@ -199,14 +208,17 @@ def _args_hash(view: ApprovalView, given: str | None) -> str:
 
 
 def _decide(
-    approval_id: str, as_json: bool, build: Any, args_hash: str | None = None
+    approval_id: str,
+    as_json: bool,
+    build: Callable[[ApprovalView, str], Decision],
+    args_hash: str | None = None,
 ) -> None:
     from carebound._report import run_report
     from carebound.cli._format import short_hash
 
     runner = open_runner()
     view = runner.approval(approval_id)
-    decision: Decision = build(view, _args_hash(view, args_hash))
+    decision = build(view, _args_hash(view, args_hash))
     if not as_json:
         typer.secho(
             f"{decision.kind} {approval_id}: {view.request.tool} (args "
@@ -215,26 +227,26 @@ def _decide(
             dim=True,
         )
     result = runner.decide(approval_id, decision)
-    report = run_report(result.run)
     if as_json:
         print_json(
             {
                 "approval_id": approval_id,
                 "decision": decision.kind,
                 "outcome": result.outcome,
-                "run": report.model_dump(mode="json"),
+                "run": run_report(result.run).model_dump(mode="json"),
             }
         )
         return
     from carebound.cli._render import decision_result
 
     stdout().print(
-        decision_result(approval_id, decision.kind, result.outcome, report, runner.clock.now())
+        decision_result(approval_id, decision.kind, result.outcome, result.run, runner.clock.now())
     )
 
 
 def approve(
     approval_id: ApprovalArg,
+    *,
     reviewer: ReviewerOpt,
     role: RoleOpt,
     note: NoteOpt = None,
@@ -252,6 +264,7 @@ def approve(
 
 def reject(
     approval_id: ApprovalArg,
+    *,
     reviewer: ReviewerOpt,
     role: RoleOpt,
     reason: Annotated[
@@ -275,14 +288,15 @@ def reject(
 
 def edit(
     approval_id: ApprovalArg,
+    *,
     reviewer: ReviewerOpt,
     role: RoleOpt,
     set_: Annotated[
         list[str],
         typer.Option(
             "--set",
-            help="field=value to change in the call's arguments (repeatable; the value is JSON "
-            "when it parses as JSON, else text).",
+            help="field=value to change in the call's arguments (repeatable). The value is "
+            "JSON when it parses as JSON, else text; a text argument stays text.",
         ),
     ],
     note: NoteOpt = None,
@@ -297,7 +311,7 @@ def edit(
         raise CliInputError("edit needs at least one --set field=value")
 
     def build(view: ApprovalView, h: str) -> Edit:
-        args = _apply(view.request.args, changes)
+        args = apply_set(view.request.args, changes)
         return Edit(reviewer=reviewer, role=role, args_hash=h, note=note, args=args)
 
     _decide(approval_id, as_json, build, args_hash)
@@ -305,6 +319,7 @@ def edit(
 
 def escalate(
     approval_id: ApprovalArg,
+    *,
     reviewer: ReviewerOpt,
     role: RoleOpt,
     to_role: Annotated[str, typer.Option("--to-role", help="The role to hand the hold to.")],

@@ -35,6 +35,7 @@ def run(
             show_default=False,
         ),
     ] = None,
+    *,
     agent: Annotated[
         str | None, typer.Option("--agent", help="Agent to run on --case (e.g. demo).")
     ] = None,
@@ -45,10 +46,11 @@ def run(
     ehr: Annotated[
         Path | None,
         typer.Option(
-            "--ehr", help="FHIR Bundle seeding the simulated EHR (default: the case).",
+            "--ehr",
+            help="FHIR Bundle seeding the simulated EHR (default: the case).",
             dir_okay=False,
         ),
-    ] = None,  # fmt: skip
+    ] = None,
     policy: Annotated[
         str | None,
         typer.Option("--policy", help="Policy pack: a built-in name or a YAML path."),
@@ -73,7 +75,14 @@ def run(
     if agent is not None:
         if case is None:
             raise CliInputError("--agent needs --case BUNDLE.json", hint="give the case bundle")
-        _run_case(agent, case, ehr, policy, requester or _default_requester(), as_json)
+        _run_case(
+            agent,
+            case,
+            ehr=ehr,
+            policy=policy,
+            requester=requester or _default_requester(),
+            as_json=as_json,
+        )
         return
     assert target is not None
     if case is not None or ehr is not None or policy is not None or requester is not None:
@@ -89,7 +98,13 @@ def run(
 
 
 def _run_case(
-    agent: str, case: Path, ehr: Path | None, policy: str | None, requester: str, as_json: bool
+    agent: str,
+    case: Path,
+    *,
+    ehr: Path | None,
+    policy: str | None,
+    requester: str,
+    as_json: bool,
 ) -> None:
     from carebound.agents import registry
 
@@ -98,13 +113,20 @@ def _run_case(
         raise CliInputError(f"unknown agent {agent!r}", hint=f"known agents: {', '.join(known)}")
     for label, path in (("--case", case), ("--ehr", ehr)):
         if path is not None and not path.is_file():
-            raise CliInputError(f"{label} {path}: no such file", hint="give a FHIR Bundle JSON file")
+            raise CliInputError(
+                f"{label} {path}: no such file", hint="give a FHIR Bundle JSON file"
+            )
     from carebound.scenario import run_case
 
     report = run_case(
-        open_client(), agent=agent, case=case, ehr=ehr, policy=policy, requester=requester,
+        open_client(),
+        agent=agent,
+        case=case,
+        ehr=ehr,
+        policy=policy,
+        requester=requester,
         prefix=key_prefix(),
-    )  # fmt: skip
+    )
     if as_json:
         print_json(report.model_dump(mode="json"))
         return
@@ -147,10 +169,7 @@ def _run_folder(folder: Path, as_json: bool) -> ExitCode:
             f"{folder}: no scenario files (*.yaml)", hint="give a folder of scenario YAML files"
         )
     client = open_client()
-    if as_json:
-        rows = [_one(path, client) for path in files]
-    else:
-        rows = _with_progress(files, client)
+    rows = [_one(path, client) for path in files] if as_json else _with_progress(files, client)
     if as_json:
         print_json({"scenarios": [row.model_dump(mode="json") for row in rows]})
     else:
@@ -170,8 +189,11 @@ def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
 
     rows = []
     columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=stderr(), transient=True) as progress:
         task = progress.add_task("scenarios", total=len(files))
         for path in files:

@@ -15,7 +15,8 @@ STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhau
 
 def runs(
     status: Annotated[
-        str | None, typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}.")
+        str | None,
+        typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}."),
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Only runs of this agent.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
@@ -37,7 +38,9 @@ def runs(
 
 
 def status(
-    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Where a run is: status, summary, steps, the hold it waits on, effects, findings."""
@@ -63,9 +66,7 @@ def status(
                 "record": view.record.model_dump(mode="json"),
                 "steps": view.steps,
                 "pending": pending,
-                "effects": [
-                    e.model_dump(mode="json", exclude={"result"}) for e in view.effects
-                ],
+                "effects": [e.model_dump(mode="json", exclude={"result"}) for e in view.effects],
                 "findings": view.findings,
                 "report": report.model_dump(mode="json"),
             }

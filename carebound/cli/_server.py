@@ -49,9 +49,7 @@ def server_status(as_json: JsonOpt = False) -> None:
                 "version": status.version,
                 "binary": status.binary,
             }
-        print_json(
-            {"data_dir": str(settings.home), "external_url": external, "embedded": embedded}
-        )
+        print_json({"data_dir": str(settings.home), "external_url": external, "embedded": embedded})
         return
     from carebound.cli._render import server_view
 
@@ -75,7 +73,9 @@ def server_stop(as_json: JsonOpt = False) -> None:
 
 
 def worker(
-    once: Annotated[bool, typer.Option("--once", help="One sweep, print what it did, exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One sweep, print what it did, exit.")
+    ] = False,
     interval: Annotated[
         float, typer.Option("--interval", min=0.0, help="Seconds between sweeps.")
     ] = 5.0,
