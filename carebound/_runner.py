@@ -1,23 +1,25 @@
 """The Runner: start runs, list and decide holds, deliver events, sweep timers, audit.
 
-Everything that moves a run follows one pattern: record the fact in Redis (a decision, an
-event, a fired timer), then *drive* the run: take its lease, resume the graph as far as it
-goes (the next hold, wait or end), and settle its record. A run that a crashed process left
-half-driven is driven again by :meth:`Runner.recover` or the worker's sweep; nothing is lost
-because every step was checkpointed and every effect went through the ledger.
+Everything that moves a run follows one pattern: mark the run for driving, record the fact in
+Redis (a decision, an event, a fired timer), then *drive* the run: take its lease, resume the
+graph as far as it goes (the next hold, wait or end), and settle its record. The mark comes
+first so that a process dying between the fact and the drive leaves a marked run. A marked run
+that a crashed process left is driven again by :meth:`Runner.recover` or the worker's sweep;
+nothing is lost because every step was checkpointed and every effect went through the ledger.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 from langgraph.types import Command
@@ -97,6 +99,27 @@ class SweepReport(BaseModel):
     holds_expired: int = 0
     holds_escalated: int = 0
     runs_recovered: int = 0
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _store_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Raise :class:`StoreUnavailableError` instead of redis-py's connection errors."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailableError(
+                f"the run store stopped answering during {method.__name__}(): {exc}",
+                hint="start Redis or check CAREBOUND_REDIS_URL; runs resume where they "
+                "stopped once the store is back (a worker's recover() drives them)",
+            ) from exc
+
+    return wrapper
 
 
 def new_run_id() -> str:
@@ -207,6 +230,7 @@ class Runner:
 
     # -- starting ------------------------------------------------------------------------
 
+    @_store_errors
     def start(
         self,
         agent: str,
@@ -234,10 +258,13 @@ class Runner:
             created_at=now,
             updated_at=now,
         )
-        self.runs.create(record, case=dict(case), policy_ref=f"{pack.name}@{pack.version}")
-        self.client.hset(f"{self.prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
+        # Crash-safe order: what a drive needs, then the drive mark, then the record. A start
+        # that dies half-way leaves no run (start it again) or a marked one (recover drives it).
         if world is not None:
             self._seed_world(run_id, world)
+        self.client.hset(f"{self.prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
+        self._mark_drive(run_id)
+        self.runs.create(record, case=dict(case), policy_ref=f"{pack.name}@{pack.version}")
         self.audit_log.record(
             run_id,
             time=now,
@@ -248,7 +275,6 @@ class Runner:
             patient_ref=None,
             detail={"agent": definition.name, "policy": record.policy},
         )
-        self._mark_drive(run_id)
         return self.drive(run_id)
 
     def _seed_world(self, run_id: str, world: Any) -> None:
@@ -269,6 +295,7 @@ class Runner:
                 return lease
             time.sleep(0.01)
 
+    @_store_errors
     def drive(self, run_id: str, *, lease_wait_s: float = 5.0) -> RunView:
         """Move a run as far as it can go now; safe to call at any time, from any process."""
         record = self._record(run_id)
@@ -308,8 +335,11 @@ class Runner:
                     if consumed is None:
                         break
                     command = Command(resume=consumed.model_dump(mode="json"))
-            elif snapshot.next:
-                command = None  # interrupted by a crash mid-step: continue from the checkpoint
+            elif snapshot.next or snapshot.tasks:
+                # Interrupted by a crash mid-step: continue from the checkpoint. When every
+                # task of the step saved its writes before the crash, ``next`` is empty (the
+                # live snapshot lists only tasks still to run) but ``tasks`` is not.
+                command = None
             else:
                 break
             graph.invoke(command, config, durability="sync")
@@ -354,7 +384,7 @@ class Runner:
                 until = value.get("until")
                 wait_until = datetime.fromisoformat(until) if until else None
                 self.runs.register_wait(run_id, list(value.get("match", [])), wait_until)
-        elif snapshot.next:
+        elif snapshot.next or snapshot.tasks:
             status = "running"
         else:
             status = values.get("status") or "completed"
@@ -382,6 +412,7 @@ class Runner:
             raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
         return record
 
+    @_store_errors
     def get(self, run_id: str) -> RunView:
         """A run by id, from any process."""
         record = self._record(run_id)
@@ -398,6 +429,7 @@ class Runner:
             steps=values.get("steps", 0),
         )
 
+    @_store_errors
     def list_runs(
         self, *, status: str | None = None, agent: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
@@ -416,6 +448,7 @@ class Runner:
             )
         return out[:limit]
 
+    @_store_errors
     def pending(
         self,
         *,
@@ -434,6 +467,7 @@ class Runner:
             offset=offset,
         )
 
+    @_store_errors
     def approval(self, approval_id: str) -> ApprovalView:
         """One approval by id."""
         view = self.approvals.get(approval_id)
@@ -443,6 +477,7 @@ class Runner:
             )
         return view
 
+    @_store_errors
     def reveal(self, approval_id: str, *, viewer: str, role: str | None = None) -> ApprovalView:
         """The approval with its PHI, recording the view in the audit trail."""
         view = self.approval(approval_id)
@@ -461,6 +496,7 @@ class Runner:
 
     # -- deciding ------------------------------------------------------------------------
 
+    @_store_errors
     def decide(self, approval_id: str, decision: Decision) -> DecideResult:
         """Apply a reviewer's decision; exactly one concurrent decider wins.
 
@@ -482,6 +518,9 @@ class Runner:
         new_deadline = None
         if isinstance(decision, Escalate):
             new_deadline = now + (view.deadline - view.request.created_at)
+        # Mark first: a process that dies after the decision is stored leaves a marked run
+        # that recover() drives (a mark with nothing to do is dropped at the next drive).
+        self._mark_drive(run_id)
         result = self.approvals.decide(
             approval_id,
             decision,
@@ -520,7 +559,6 @@ class Runner:
             self.approvals.reindex(approval_id, view.required_role, decision.to_role, new_deadline)
             return DecideResult(outcome="escalated", run=self.get(run_id))
         self.approvals.unindex(approval_id, view.required_role)
-        self._mark_drive(run_id)
         return DecideResult(outcome="decided", run=self.drive(run_id))
 
     def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> None:
@@ -587,6 +625,7 @@ class Runner:
 
     # -- events, timers, recovery --------------------------------------------------------
 
+    @_store_errors
     def deliver(
         self, match: str, payload: Mapping[str, Any] | None = None, *, event_id: str | None = None
     ) -> list[str]:
@@ -604,22 +643,23 @@ class Runner:
                 at=self.clock.now(),
                 payload=json.loads(json.dumps(payload or {}, default=str)),
             )
+            self._mark_drive(run_id)  # before the event: see decide()
             if self.runs.add_event(run_id, event):
                 self.runs.clear_wait(run_id, [match])
-                self._mark_drive(run_id)
                 self.drive(run_id)
                 woken.append(run_id)
         return woken
 
+    @_store_errors
     def sweep(self) -> SweepReport:
         """Fire due timers, expire or escalate overdue holds, and recover stalled runs."""
         report = SweepReport()
         now = self.clock.now()
         for run_id, timer_id in self.runs.claim_due_timers(now):
             event = RunEvent(id=timer_id, kind="timer", at=now)
+            self._mark_drive(run_id)  # before the event: see decide()
             self.runs.add_event(run_id, event)
             self.runs.timer_done(run_id, timer_id)
-            self._mark_drive(run_id)
             self.drive(run_id)
             report.timers_fired += 1
         for view in self.approvals.pending(overdue_at=now, limit=100):
@@ -657,38 +697,43 @@ class Runner:
                 args_hash=request.args_hash,
                 reason="the hold passed its deadline",
             )
+            self._mark_drive(request.run_id)  # before the decision: see decide()
             res = self.approvals.decide(request.approval_id, decision, now=now, status="expired")
             if res.outcome == "ok":
                 self.approvals.unindex(request.approval_id, view.required_role)
                 self._audit_decision(view, decision, "expired")
-                self._mark_drive(request.run_id)
                 self.drive(request.run_id)
                 report.holds_expired += 1
         report.runs_recovered = len(self.recover(older_than_ms=60_000))
         return report
 
+    @_store_errors
     def fire_timer(self, run_id: str, due: datetime) -> bool:
         """Fire one run's timer now (scenarios do this on their virtual clock)."""
         timer_id = f"timer-{to_ms(due)}"
         if not self.runs.claim_timer(run_id, timer_id):
             return False
+        self._mark_drive(run_id)  # before the event: see decide()
         self.runs.add_event(run_id, RunEvent(id=timer_id, kind="timer", at=self.clock.now()))
         self.runs.timer_done(run_id, timer_id)
-        self._mark_drive(run_id)
         self.drive(run_id)
         return True
 
+    @_store_errors
     def recover(self, *, older_than_ms: int = 0) -> list[str]:
         """Drive every run left marked by a process that died mid-drive. Returns their ids."""
         cutoff = to_ms(self.clock.now()) - older_than_ms
         ids = [text(i) for i in self.client.zrangebyscore(self._drive_key, "-inf", cutoff)]
         driven = []
         for run_id in ids:
+            if self.runs.get(run_id) is None:
+                continue  # its start died before writing the record; a retried start drives it
             view = self.drive(run_id, lease_wait_s=0)
             if view.status != "running":
                 driven.append(run_id)
         return driven
 
+    @_store_errors
     def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
         """Stop a run for good; its pending hold leaves the inbox."""
         lease = self._acquire(run_id, 5.0)
@@ -728,11 +773,13 @@ class Runner:
 
     # -- audit ---------------------------------------------------------------------------
 
+    @_store_errors
     def audit(self, run_id: str) -> list[AuditEvent]:
         """A run's audit trail, oldest first."""
         self._record(run_id)
         return self.audit_log.events(run_id)
 
+    @_store_errors
     def verify(self, run_id: str) -> VerifyResult:
         """Check a run's audit hash chain."""
         self._record(run_id)

@@ -92,7 +92,8 @@ class RunStore:
     # -- records -------------------------------------------------------------------------
 
     def create(self, record: RunRecord, *, case: dict[str, Any], policy_ref: str) -> None:
-        """Store a new run and register it."""
+        """Register a new run, then store it (a registered id without a record is skipped)."""
+        self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
         self._r.hset(
             self._key(record.run_id, "run"),
             mapping={
@@ -101,7 +102,6 @@ class RunStore:
                 "policy_ref": policy_ref,
             },
         )
-        self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""

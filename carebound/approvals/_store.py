@@ -17,7 +17,7 @@ entry whose record is no longer pending is skipped and removed lazily.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -76,6 +76,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
+
+# The record fields a view is built from (the inbox also reads the agent, to filter on).
+_VIEW_FIELDS = (
+    "request", "status", "role", "deadline_ms", "approvers",
+    "decision", "decided_by", "decided_at",
+)  # fmt: skip
+_INDEX_FIELDS = (*_VIEW_FIELDS, "agent")
 
 DecideOutcome = Literal[
     "ok", "partial", "escalated", "decided", "stale", "wrong_role", "same_approver", "missing"
@@ -154,29 +161,31 @@ class ApprovalStore:
             key = self._record_key(approval_id)
         except ValueError:
             return None
-        return self._view(self._r.hgetall(key))
+        return self._view(self._r.hmget(key, _VIEW_FIELDS))
 
-    def _view(self, raw: Mapping[bytes | str, bytes | str]) -> ApprovalView | None:
-        if not raw:
+    @staticmethod
+    def _view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
+        """Build a view from the ``_VIEW_FIELDS`` of a record (all None: no record)."""
+        f = dict(zip(_VIEW_FIELDS, values, strict=True))
+        if f["request"] is None:
             return None
-        f = {text(k): text(v) for k, v in raw.items()}
-        status: ApprovalStatus = f["status"]  # type: ignore[assignment]
+        status: ApprovalStatus = text(f["status"])  # type: ignore[assignment]
         record = None
         if status != "pending":
-            decision = _DECISION.validate_json(f["decision"]) if f.get("decision") else None
+            raw_decision = f["decision"]
             record = DecisionRecord(
                 status=status,
-                decision=decision,
-                decided_by=f.get("decided_by", ""),
-                decided_at=from_ms(int(f.get("decided_at", "0"))),
-                approvers=json.loads(f.get("approvers", "[]")),
+                decision=_DECISION.validate_json(raw_decision) if raw_decision else None,
+                decided_by=text(f["decided_by"] or ""),
+                decided_at=from_ms(int(f["decided_at"] or 0)),
+                approvers=json.loads(f["approvers"] or "[]"),
             )
         return ApprovalView(
             request=ApprovalRequest.model_validate_json(f["request"]),
             status=status,
-            required_role=f["role"],
-            deadline=from_ms(int(f["deadline_ms"])),
-            approvers=json.loads(f.get("approvers", "[]")),
+            required_role=text(f["role"]),
+            deadline=from_ms(int(f["deadline_ms"] or 0)),
+            approvers=json.loads(f["approvers"] or "[]"),
             record=record,
         )
 
@@ -238,29 +247,34 @@ class ApprovalStore:
         found: list[ApprovalView] = []
         skipped = 0
         cursor = 0
-        batch = limit + 5
         while len(found) < limit:
+            # Fetch what the page still needs; stale or filtered entries cost another round.
+            batch = (offset - skipped) + (limit - len(found))
             ids = self._r.zrangebyscore(index, "-inf", max_score, start=cursor, num=batch)
             if not ids:
                 break
             cursor += len(ids)
             pipe = self._r.pipeline(transaction=False)
             for raw_id in ids:
-                pipe.hgetall(self._record_key(text(raw_id)))
+                pipe.hmget(self._record_key(text(raw_id)), _INDEX_FIELDS)
             stale: list[str] = []
-            for raw_id, raw in zip(ids, pipe.execute(), strict=True):
-                view = self._view(raw)
+            for raw_id, values in zip(ids, pipe.execute(), strict=True):
+                # Filter on the raw fields; parse the request only for entries on the page.
+                f = dict(zip(_INDEX_FIELDS, values, strict=True))
                 if (
-                    view is None
-                    or view.status != "pending"
-                    or (role and view.required_role != role)
+                    f["request"] is None
+                    or text(f["status"]) != "pending"
+                    or (role and text(f["role"]) != role)
                 ):
                     stale.append(text(raw_id))
                     continue
-                if agent and view.request.agent != agent:
+                if agent and text(f["agent"] or "") != agent:
                     continue
                 if skipped < offset:
                     skipped += 1
+                    continue
+                view = self._view(values[: len(_VIEW_FIELDS)])
+                if view is None:
                     continue
                 found.append(view)
                 if len(found) == limit:
