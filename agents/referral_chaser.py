@@ -49,6 +49,7 @@ from carebound.agents._referral_common import (
     classify_resource,
     handover_time,
     parse_document,
+    patient_ref,
     pick_contact,
     referral_case,
     rule_for_fact,
@@ -61,6 +62,7 @@ from carebound.agents.documents import (
     MissingItem,
     missing_documents,
 )
+from carebound.agents.packet_builder import evidence_case
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.fhir import ReferralCase
 from carebound.guardrails import PolicyVerdict
@@ -91,6 +93,8 @@ class DocState(BaseModel):
     guess: str | None = None
     """For an untyped document: the classifier's code (None: unknown)."""
     confidence: float = 0.0
+    injection: bool = False
+    """The text addresses software (instructions were found and ignored)."""
     filing: Literal["none", "todo", "proposed", "filed", "declined"] = "none"
     code: str | None = None
     """The type it counts as once filed (as proposed, or as a reviewer edited it)."""
@@ -204,13 +208,20 @@ def _add_doc(
         request_id=request,
     )
     if not typed:
-        try:
-            result = classify_resource(resource, source=f"DocumentReference/{doc_id}")
-        except CareboundError:
-            result = Classification(code=UNKNOWN, display="unreadable", confidence=0.0)
-        state.guess = None if result.code == UNKNOWN else result.code
-        state.confidence = result.confidence
+        _classify_into(state, resource)
     mem.docs.append(state)
+
+
+def _classify_into(state: DocState, resource: Mapping[str, Any]) -> None:
+    """The classifier's reading of an untyped document (the planner's guess only: the
+    ``file_document`` tool computes its own facts)."""
+    try:
+        result = classify_resource(resource, source=f"DocumentReference/{state.id}")
+    except CareboundError:
+        result = Classification(code=UNKNOWN, display="unreadable", confidence=0.0)
+    state.guess = None if result.code == UNKNOWN else result.code
+    state.confidence = result.confidence
+    state.injection = result.injection_suspected
 
 
 def _seed_case_docs(mem: ChaseMemory, case: ReferralCase) -> None:
@@ -222,12 +233,7 @@ def _seed_case_docs(mem: ChaseMemory, case: ReferralCase) -> None:
         typed = typed_codes(resource)
         state = DocState(id=key, origin="case", typed=typed)
         if not typed and doc.status != "entered-in-error":
-            try:
-                result = classify_resource(resource, source=f"DocumentReference/{key}")
-            except CareboundError:
-                result = Classification(code=UNKNOWN, display="unreadable", confidence=0.0)
-            state.guess = None if result.code == UNKNOWN else result.code
-            state.confidence = result.confidence
+            _classify_into(state, resource)
             state.filing = "todo" if doc.id else "none"
         mem.docs.append(state)
 
@@ -380,6 +386,8 @@ def _filing_calls(mem: ChaseMemory) -> list[ProposedCall]:
             else f"untyped document reads as {code or 'nothing known'} "
             f"(confidence {doc.confidence:.2f})"
         )
+        if doc.injection:
+            why += "; its text addresses software, which is ignored"
         calls.append(
             ProposedCall(tool="file_document", args={"document_id": doc.id, "code": code}, why=why)
         )
@@ -633,11 +641,21 @@ def _file_packet(
 ) -> DecisionPacket:
     doc_id = str(call.args.get("document_id"))
     code = call.args.get("code")
-    source = SourceRef(resource=f"DocumentReference/{doc_id}", field="content.attachment")
+    resource = _case_document(ctx.case, doc_id) or _ehr_document(ctx, doc_id) or {}
+    title = next(
+        (
+            str(c["attachment"]["title"])
+            for c in resource.get("content", [])
+            if isinstance(c.get("attachment"), Mapping) and c["attachment"].get("title")
+        ),
+        None,
+    )
+    source = SourceRef(
+        resource=f"DocumentReference/{doc_id}", field="content.attachment", document=title
+    )
     injected = bool(facts.get("injection_suspected"))
     confidence = float(facts.get("classification_confidence") or 0.0)
     evidence: list[str] = []
-    resource = _case_document(ctx.case, doc_id) or _ehr_document(ctx, doc_id)
     if resource:
         try:
             evidence = classify_resource(resource, source=source.resource).evidence
@@ -685,6 +703,7 @@ def _file_packet(
         summary=f"File document {doc_id} as {code or 'untyped'}?",
         facts=facts_out,
         checks=checks,
+        missing=_still_missing(ctx),
         recommendation="reject" if injected else "none",
         recommendation_text=(
             "Do not act on this document's instructions; file it only if a person confirms "
@@ -698,6 +717,19 @@ def _file_packet(
         on_reject="the document is not counted; anything still missing is requested from the "
         "referring office",
     )
+
+
+def _still_missing(ctx: AgentContext) -> list[str]:
+    """What the referral misses with the documents filed so far (case and EHR)."""
+    try:
+        case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
+        on_file = ctx.world.ehr.search("DocumentReference", subject=patient_ref(case))
+        evidence, classified = evidence_case(case, on_file)
+        requirements = chase_settings(ctx.pack).requirements
+        items = missing_documents(evidence, requirements, classified=classified)
+    except (CareboundError, AttributeError):
+        return []
+    return [f"{m.display} ({m.code}): {m.reason}" for m in items]
 
 
 def _case_document(case: Mapping[str, Any], doc_id: str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 
 from carebound.cli import _audit, _review, _run, _runs, _server
 from carebound.cli._errors import EXIT_CODES_HELP, report_error
+from carebound.web import _cli as _web
 
 
 class CareboundGroup(TyperGroup):
@@ -69,6 +70,7 @@ _runs.register(app)
 _review.register(app)
 _audit.register(app)
 _server.register(app)
+_web.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,330 @@
+"""The JSON API for services: start runs on FHIR input, read them, list and decide holds,
+deliver events, read the audit trail. Every call needs ``Authorization: Bearer <token>``;
+errors are ``application/problem+json``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from carebound._errors import NotFoundError
+from carebound._report import EffectItem, Findings, PendingItem, run_report
+from carebound._runner import RunView
+from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
+from carebound.audit import AuditEvent, VerifyResult
+from carebound.fhir import parse_bundle
+from carebound.web._context import context, limit, service
+from carebound.web._problems import Problem
+from carebound.web._users import ALL_ROLES, ServiceToken
+from carebound.web._views import InboxItem, InboxQuery, inbox_item, masked, pending_for
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from 'carebound tokens create'.")
+
+
+def _service(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ServiceToken:
+    return service(request)
+
+
+Service = Annotated[ServiceToken, Depends(_service)]
+
+
+class ProblemOut(BaseModel):
+    """An error (RFC 9457 problem details)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong, and where.")
+    code: str | None = Field(default=None, description="Machine-readable reason, if any.")
+    hint: str | None = Field(default=None, description="How to fix it.")
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemOut, "content": {"application/problem+json": {}}}
+    for status in (401, 403, 404, 409, 422, 429)
+}
+router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
+
+
+class RunStart(BaseModel):
+    """Start an agent on a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1, max_length=100, description="Agent name, e.g. 'demo'.")
+    bundle: dict[str, Any] = Field(description="The case: a FHIR R4B Bundle, as JSON.")
+    requester: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Who the run is started for; they may not decide its holds.",
+    )
+
+
+class RunOut(BaseModel):
+    """A run: the ``carebound run --json`` report plus its record."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    agent: str
+    requester: str
+    status: str
+    policy: str
+    summary: str
+    created_at: datetime
+    updated_at: datetime
+    wait_reason: str | None
+    wait_until: datetime | None
+    pending: list[PendingItem]
+    findings: Findings
+    effects: list[EffectItem]
+
+
+def _run_out(view: RunView) -> RunOut:
+    report = run_report(view)
+    record = view.record
+    return RunOut(
+        run_id=record.run_id,
+        agent=record.agent,
+        requester=record.requester,
+        status=record.status,
+        policy=record.policy,
+        summary=record.summary,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        wait_reason=record.wait_reason,
+        wait_until=record.wait_until,
+        pending=report.pending,
+        findings=report.findings,
+        effects=report.effects,
+    )
+
+
+class ApprovalPage(BaseModel):
+    """One page of pending holds, most urgent first."""
+
+    approvals: list[InboxItem]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last.")
+
+
+class ApprovalOut(BaseModel):
+    """One hold with its decision packet."""
+
+    approval: ApprovalView
+    phi_masked: bool
+
+
+class DecisionIn(BaseModel):
+    """A reviewer's decision, delivered by a service on the reviewer's behalf."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["approve", "reject", "edit", "escalate"]
+    reviewer: str = Field(min_length=1, max_length=200, description="Reviewer id (directory).")
+    role: str | None = Field(
+        default=None, max_length=100, description="Role decided in (default: the hold's role)."
+    )
+    args_hash: str = Field(
+        min_length=1, max_length=128, description="The args hash the reviewer saw."
+    )
+    reason: str | None = Field(default=None, max_length=2000, description="Needed to reject.")
+    note: str | None = Field(default=None, max_length=2000)
+    args: dict[str, Any] | None = Field(default=None, description="New arguments (edit).")
+    to_role: str | None = Field(default=None, max_length=100, description="Escalate to (role).")
+
+
+class DecisionOut(BaseModel):
+    """What a decision did."""
+
+    approval_id: str
+    decision: str
+    outcome: str = Field(description="decided, awaiting_second_approver or escalated.")
+    run: RunOut
+
+
+class EventIn(BaseModel):
+    """An external event (e.g. a faxed document arrived) for the runs waiting on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: str = Field(min_length=1, max_length=500, description="Match key runs wait for.")
+    payload: dict[str, Any] = Field(default_factory=dict)
+    event_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Delivering the same id twice is a no-op (default: a new id).",
+    )
+
+
+class EventOut(BaseModel):
+    """Which runs an event woke."""
+
+    event_id: str
+    woken: list[str]
+
+
+class AuditOut(BaseModel):
+    """A run's audit trail and whether its hash chain is intact."""
+
+    run_id: str
+    events: list[AuditEvent]
+    verify: VerifyResult
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+@router.post("/runs", status_code=201)
+def start_run(request: Request, token: Service, body: RunStart) -> RunOut:
+    """Start an agent on a FHIR Bundle; the run goes as far as its first hold or wait."""
+    ctx = context(request)
+    if body.agent not in ctx.runner.agent_names:
+        raise Problem(
+            status=422,
+            detail=f"unknown agent {body.agent!r}",
+            code="unknown_agent",
+            hint=f"known agents: {', '.join(ctx.runner.agent_names)}",
+        )
+    parse_bundle(body.bundle, source="request body field 'bundle'")
+    world = ctx.world(body.bundle) if ctx.world is not None else None
+    view = ctx.runner.start(body.agent, body.bundle, requester=body.requester, world=world)
+    return _run_out(view)
+
+
+@router.get("/runs/{run_id}")
+def get_run(request: Request, token: Service, run_id: str) -> RunOut:
+    """A run's status, findings, pending hold and effects."""
+    return _run_out(context(request).runner.get(run_id))
+
+
+@router.get("/runs/{run_id}/audit")
+def get_audit(request: Request, token: Service, run_id: str) -> AuditOut:
+    """A run's audit trail, oldest first, with the result of checking its hash chain."""
+    runner = context(request).runner
+    return AuditOut(run_id=run_id, events=runner.audit(run_id), verify=runner.verify(run_id))
+
+
+# -- holds ----------------------------------------------------------------------------------
+
+
+def _approval(request: Request, token: ServiceToken, approval_id: str) -> ApprovalView:
+    try:
+        view = context(request).runner.approval(approval_id)
+    except NotFoundError:
+        view = None
+    if view is None or not token.holds(view.required_role):
+        raise Problem(status=404, detail=f"no approval {approval_id!r} for this token's roles")
+    return view
+
+
+class ApprovalQuery(InboxQuery):
+    """Filters and paging of the pending holds."""
+
+    limit: int = Field(default=50, ge=1, le=200, description="At most this many holds.")
+
+
+@router.get("/approvals")
+def list_approvals(
+    request: Request, token: Service, query: Annotated[ApprovalQuery, Query()]
+) -> ApprovalPage:
+    """Pending holds of the token's roles, most urgent first."""
+    runner = context(request).runner
+    if query.role is not None and not token.holds(query.role):
+        raise Problem(status=403, detail=f"this token may not act in role {query.role!r}")
+    roles: list[str] | None = [query.role] if query.role else token.roles
+    if query.role is None and ALL_ROLES in token.roles:
+        roles = None
+    views = pending_for(
+        runner,
+        roles,
+        agent=query.agent,
+        overdue=query.overdue,
+        limit=query.limit + 1,
+        offset=query.offset,
+    )
+    now = runner.clock.now()
+    more = len(views) > query.limit
+    return ApprovalPage(
+        approvals=[inbox_item(v, now) for v in views[: query.limit]],
+        limit=query.limit,
+        offset=query.offset,
+        next_offset=query.offset + query.limit if more else None,
+    )
+
+
+@router.get("/approvals/{approval_id}")
+def get_approval(
+    request: Request, token: Service, approval_id: str, reveal: bool = False
+) -> ApprovalOut:
+    """A hold and its decision packet; PHI masked unless ``reveal`` (an audited view)."""
+    runner = context(request).runner
+    view = _approval(request, token, approval_id)
+    if reveal:
+        view = runner.reveal(approval_id, viewer=f"service:{token.name}", role=view.required_role)
+        return ApprovalOut(approval=view, phi_masked=False)
+    return ApprovalOut(approval=masked(runner, view), phi_masked=True)
+
+
+def _decision(body: DecisionIn, role: str) -> Decision:
+    base: dict[str, Any] = {
+        "reviewer": body.reviewer,
+        "role": role,
+        "args_hash": body.args_hash,
+        "note": body.note,
+    }
+    if body.kind == "approve":
+        return Approve(**base)
+    if body.kind == "reject":
+        reason = (body.reason or "").strip()
+        if not reason:
+            raise Problem(
+                status=422, detail="'reason' is required to reject", code="reason_required"
+            )
+        return Reject(**base, reason=reason)
+    if body.kind == "edit":
+        if body.args is None:
+            raise Problem(status=422, detail="'args' is required to edit", code="invalid_edit")
+        return Edit(**base, args=body.args)
+    if not body.to_role:
+        raise Problem(status=422, detail="'to_role' is required to escalate")
+    return Escalate(**base, to_role=body.to_role)
+
+
+@router.post("/approvals/{approval_id}/decision")
+def decide(request: Request, token: Service, approval_id: str, body: DecisionIn) -> DecisionOut:
+    """Apply a reviewer's decision. 409 if someone decided first or the call changed."""
+    ctx = context(request)
+    view = _approval(request, token, approval_id)
+    role = body.role or view.required_role
+    if not token.holds(role):
+        raise Problem(status=403, detail=f"this token may not act in role {role!r}")
+    limit(ctx, "decide", f"token:{token.name}", ctx.settings.decisions_per_actor)
+    result = ctx.runner.decide(approval_id, _decision(body, role))
+    return DecisionOut(
+        approval_id=approval_id,
+        decision=body.kind,
+        outcome=result.outcome,
+        run=_run_out(result.run),
+    )
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+@router.post("/events")
+def deliver(request: Request, token: Service, body: EventIn) -> EventOut:
+    """Deliver an event to the runs waiting on its match key; returns the runs it woke."""
+    event_id = body.event_id or f"ev-{uuid.uuid4().hex[:12]}"
+    woken = context(request).runner.deliver(body.match, body.payload, event_id=event_id)
+    return EventOut(event_id=event_id, woken=woken)

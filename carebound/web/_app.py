@@ -1,0 +1,172 @@
+"""The app factory: pages for reviewers, a JSON API for services, one error boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carebound._errors import CareboundError
+from carebound._runner import Runner
+from carebound.cli._format import MASK
+from carebound.web import _api, _pages
+from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer
+from carebound.web._headers import SecurityHeadersMiddleware
+from carebound.web._problems import (
+    PROBLEM_JSON,
+    CatchAllMiddleware,
+    Problem,
+    problem_for,
+    validation_problem,
+)
+from carebound.web._ratelimit import RateLimiter
+from carebound.web._sessions import SessionStore
+from carebound.web._settings import WebSettings
+from carebound.web._users import UserStore
+from carebound.web._views import when
+
+
+def simulated_world(case: Mapping[str, Any]) -> Any:
+    """The simulated connectors of a run, seeded from its case (as ``carebound run --case``)."""
+    from carebound.tools.connectors import WorldSpec
+
+    return WorldSpec.from_bundles(case, None)
+
+
+def _templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("carebound.web", "templates"),
+        autoescape=True,  # every value is escaped: fax text and documents may hold markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["dt"] = when
+    env.globals["MASK"] = MASK
+    env.filters["short"] = lambda value, n=12: str(value)[:n]
+    env.filters["pct"] = lambda value: f"{round(float(value) * 100)}%"
+    return Jinja2Templates(env=env)
+
+
+def _app_version() -> str:
+    try:
+        return version("carebound")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path.endswith(".json") or path == "/healthz"
+
+
+def _answer(request: Request, problem: Problem) -> Response:
+    if _wants_json(request):
+        return JSONResponse(
+            problem.body(),
+            status_code=problem.status,
+            media_type=PROBLEM_JSON,
+            headers={**problem.headers, "Cache-Control": "no-store"},
+        )
+    try:
+        who = viewer(request)
+    except SignInRequired:
+        who = None
+    return _pages.render(
+        request,
+        "error.html",
+        {"problem": problem},
+        who=who,
+        status=problem.status,
+        headers=problem.headers,
+    )
+
+
+def create_app(
+    runner: Runner,
+    *,
+    users: UserStore,
+    settings: WebSettings | None = None,
+    world: WorldFactory | None = simulated_world,
+) -> FastAPI:
+    """The web inbox and JSON API on ``runner``.
+
+    Args:
+        runner: the runner whose runs and holds are served.
+        users: reviewer passwords and service tokens; its policy pack is the directory of who
+            may sign in, in which roles.
+        settings: sessions, cookies, rate limits (defaults: :class:`WebSettings`).
+        world: builds the simulated world a run started over the API runs against, from its
+            case; None when the runner's own world factory reaches real systems.
+    """
+    settings = settings or WebSettings()
+    app = FastAPI(
+        title="carebound",
+        version=_app_version(),
+        summary="Reviewer inbox and service API of carebound: runs, holds, decisions, audit.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.carebound = WebContext(
+        runner=runner,
+        users=users,
+        sessions=SessionStore(
+            runner.client,
+            prefix=runner.prefix,
+            idle_s=settings.session_idle_s,
+            max_s=settings.session_max_s,
+            anonymous_s=settings.anonymous_session_s,
+        ),
+        limiter=RateLimiter(runner.client, prefix=runner.prefix),
+        settings=settings,
+        templates=_templates(),
+        world=world,
+    )
+    app.include_router(_api.router)
+    app.include_router(_pages.router)
+    app.mount("/static", StaticFiles(packages=[("carebound.web", "static")]), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> dict[str, bool]:
+        context(request).runner.ping()
+        return {"ok": True}
+
+    @app.exception_handler(SignInRequired)
+    def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        target = request.url.path
+        if request.method == "GET" and request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(Problem)
+    def _problem(request: Request, exc: Problem) -> Response:
+        return _answer(request, exc)
+
+    @app.exception_handler(CareboundError)
+    def _carebound(request: Request, exc: CareboundError) -> Response:
+        return _answer(request, problem_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _answer(request, validation_problem(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        problem = Problem(status=exc.status_code, detail=str(exc.detail))
+        if exc.headers:
+            problem.headers.update(exc.headers)
+        return _answer(request, problem)
+
+    app.add_middleware(CatchAllMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

@@ -1,0 +1,217 @@
+"""Commands of the web inbox: ``serve``, ``users set-password|remove-password|list`` and
+``tokens create|list|revoke``.
+
+:func:`register` adds them to the ``carebound`` Typer app; :func:`main` runs them on their own
+(``python -m carebound.web``). Only Typer is imported up front, so ``carebound --help`` stays
+fast and works without the ``web`` extra.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from carebound._errors import CareboundError
+
+if TYPE_CHECKING:
+    import redis
+
+    from carebound.guardrails import PolicyPack
+    from carebound.web._users import UserStore
+
+PolicyOpt = Annotated[
+    str,
+    typer.Option(
+        "--policy",
+        help="Policy pack whose reviewer directory may sign in: a built-in name or a YAML path.",
+    ),
+]
+
+
+def _require_web_extra() -> None:
+    from importlib.util import find_spec
+
+    modules = {
+        "fastapi": ("fastapi",),
+        "uvicorn": ("uvicorn",),
+        "jinja2": ("jinja2",),
+        "argon2-cffi": ("argon2",),
+        "python-multipart": ("python_multipart", "multipart"),
+    }
+    missing = [
+        package
+        for package, names in modules.items()
+        if not any(find_spec(name) is not None for name in names)
+    ]
+    if missing:
+        raise CareboundError(
+            f"the web inbox needs the 'web' extra (missing: {', '.join(missing)})",
+            hint="pip install 'carebound[web]'",
+        )
+
+
+def _store(policy: str) -> tuple[redis.Redis, str, PolicyPack, UserStore]:
+    _require_web_extra()
+    from carebound.cli._session import key_prefix, open_client
+    from carebound.guardrails import load_policy_pack
+    from carebound.web._users import UserStore
+
+    pack = load_policy_pack(policy)
+    client = open_client()
+    prefix = key_prefix()
+    return client, prefix, pack, UserStore(client, pack, prefix=prefix)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    policy: PolicyOpt = "default",
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            help="Always mark the session cookie Secure (set it when TLS ends at a proxy).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the reviewer web inbox and the JSON API (uvicorn).
+
+    Reviewers sign in with a password set by 'carebound users set-password ID'; services use a
+    token from 'carebound tokens create NAME'. Run 'carebound worker' beside it for timers and
+    deadlines."""
+    client, prefix, pack, users = _store(policy)
+    import uvicorn
+
+    from carebound._runner import Runner
+    from carebound.web._app import create_app
+    from carebound.web._settings import WebSettings
+
+    runner = Runner(client, prefix=prefix, policy=pack)
+    app = create_app(
+        runner, users=users, settings=WebSettings(secure_cookies=True if secure_cookies else None)
+    )
+    ready = [r.id for r in pack.reviewers if users.has_password(r.id)]
+    typer.secho(f"carebound review inbox on http://{host}:{port}/", err=True, bold=True)
+    if ready:
+        typer.secho(f"reviewers who can sign in: {', '.join(ready)}", err=True, dim=True)
+    else:
+        typer.secho(
+            "no reviewer has a password yet: carebound users set-password ID", err=True, fg="yellow"
+        )
+    uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")
+
+
+# -- users ----------------------------------------------------------------------------------
+
+users_app = typer.Typer(
+    name="users", help="Reviewer sign-in for the web inbox.", no_args_is_help=True
+)
+
+
+@users_app.command("set-password")
+def set_password(
+    reviewer: Annotated[str, typer.Argument(metavar="ID", help="Reviewer id in the directory.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin (scripts).")
+    ] = False,
+    policy: PolicyOpt = "default",
+) -> None:
+    """Set a reviewer's web password (stored as an argon2id hash)."""
+    _, _, _, users = _store(policy)
+    users.require_reviewer(reviewer)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    users.set_password(reviewer, password)
+    typer.echo(f"password set for {reviewer}")
+
+
+@users_app.command("remove-password")
+def remove_password(
+    reviewer: Annotated[str, typer.Argument(metavar="ID", help="Reviewer id.")],
+    policy: PolicyOpt = "default",
+) -> None:
+    """Stop a reviewer from signing in to the web inbox."""
+    _, _, _, users = _store(policy)
+    removed = users.remove_password(reviewer)
+    typer.echo(f"password removed for {reviewer}" if removed else f"{reviewer} had no password")
+
+
+@users_app.command("list")
+def list_users(policy: PolicyOpt = "default") -> None:
+    """The reviewer directory, and who can sign in."""
+    _, _, pack, users = _store(policy)
+    for r in pack.reviewers:
+        state = "can sign in" if users.has_password(r.id) else "no password"
+        typer.echo(f"{r.id:<12} {r.name:<24} {', '.join(r.roles):<36} {state}")
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+tokens_app = typer.Typer(name="tokens", help="API tokens for services.", no_args_is_help=True)
+
+
+@tokens_app.command("create")
+def create_token(
+    name: Annotated[str, typer.Argument(help="Name of the service, e.g. ehr-bridge.")],
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="A role whose holds the service may list and decide (repeatable; '*' for all). "
+            "Without one it may start runs, read them and deliver events.",
+        ),
+    ] = None,
+    policy: PolicyOpt = "default",
+) -> None:
+    """Create an API token; it is printed once, on stdout, and stored only as a hash."""
+    _, _, _, users = _store(policy)
+    token = users.create_token(name, role or [])
+    typer.secho(f"token for {name} (shown once; keep it secret):", err=True, dim=True)
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def list_tokens(policy: PolicyOpt = "default") -> None:
+    """Services with a token, and their roles."""
+    _, _, _, users = _store(policy)
+    for t in users.tokens():
+        typer.echo(f"{t.name:<24} {', '.join(t.roles) or '-':<36} {t.created_at:%Y-%m-%d}")
+
+
+@tokens_app.command("revoke")
+def revoke_token(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    policy: PolicyOpt = "default",
+) -> None:
+    """Revoke a service's token."""
+    _, _, _, users = _store(policy)
+    if not users.revoke_token(name):
+        raise CareboundError(f"no token named {name!r}", hint="see 'carebound tokens list'")
+    typer.echo(f"revoked {name}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve``, ``users`` and ``tokens`` to a Typer app (the ``carebound`` command)."""
+    app.command("serve")(serve)
+    app.add_typer(users_app)
+    app.add_typer(tokens_app)
+
+
+def main() -> None:
+    """``python -m carebound.web``: the same commands on their own."""
+    from carebound.cli._app import CareboundGroup
+
+    app = typer.Typer(
+        name="carebound-web",
+        cls=CareboundGroup,
+        help="The carebound reviewer web inbox and JSON API.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    register(app)
+    app(prog_name="python -m carebound.web")

@@ -1,0 +1,35 @@
+"""Settings of the web inbox and API: session lifetimes, cookies, rate limits, paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from carebound.web._ratelimit import RateLimit
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebSettings:
+    """How the web app behaves; the defaults suit a reviewer team behind TLS."""
+
+    session_idle_s: int = 8 * 3600
+    """A signed-in session ends after this long without a request."""
+    session_max_s: int = 12 * 3600
+    """...and this long after sign-in, whatever happens."""
+    anonymous_session_s: int = 15 * 60
+    """Lifetime of the pre-sign-in session that carries the sign-in form's CSRF token."""
+    secure_cookies: bool | None = None
+    """Mark the session cookie ``Secure``: None does so when the request came over https
+    (uvicorn believes a proxy's ``X-Forwarded-Proto`` from the addresses in its
+    ``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default); True always."""
+    signin_per_user: RateLimit = field(default_factory=lambda: RateLimit(limit=5, window_s=300))
+    """Sign-in attempts per user name (every attempt counts; success clears the window)."""
+    signin_per_client: RateLimit = field(default_factory=lambda: RateLimit(limit=20, window_s=300))
+    """Sign-in attempts per client address."""
+    decisions_per_actor: RateLimit = field(default_factory=lambda: RateLimit(limit=30, window_s=60))
+    """Decisions per reviewer (web) or per service token (API)."""
+    poll_interval_s: float = 10.0
+    """How often an open inbox page asks for new holds."""
+    page_size: int = 50
+    """Holds per inbox page."""
+    max_body_bytes: int = 10 * 1024 * 1024
+    """Largest request body accepted (a FHIR Bundle with documents can be large)."""

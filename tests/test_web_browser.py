@@ -1,0 +1,219 @@
+"""End to end in a real headless Chromium: sign in, watch the inbox update by itself, open a
+decision packet, reveal its PHI, approve, and see the run move on.
+
+Uses Debian's ``chromium`` (``apt-get install chromium``) driven by the PyPI ``playwright``
+package; no browser is downloaded. Skipped, with the reason, where either is missing.
+``CAREBOUND_DOCS_SCREENSHOTS=1 pytest tests/test_web_browser.py`` refreshes
+docs/screenshots/packet.png (skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from carebound import DecisionPacket
+from carebound.agents.demo import DEMO
+from carebound.approvals import PacketCheck, PacketFact, SourceRef
+from tests.servers import free_port
+from tests.test_web import PASSWORD, PATIENT, SCRIPT, Web, _make_web
+
+CHROMIUM = os.environ.get("CAREBOUND_CHROMIUM", "/usr/bin/chromium")
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+if not Path(CHROMIUM).is_file() and shutil.which(CHROMIUM) is None:
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CAREBOUND_CHROMIUM)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed (pip install playwright)"
+)
+uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed (carebound[web])")
+
+
+@pytest.fixture
+def web(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
+) -> Web:
+    """The app, polling its inbox every half second."""
+    return _make_web(
+        make_runner, redis_client, key_prefix, demo_case, demo_world, poll_interval_s=0.5
+    )
+
+
+@contextlib.contextmanager
+def serving(web: Web) -> Iterator[str]:
+    """Serve the app with uvicorn in a thread on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not instance.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        instance.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def server(web: Web) -> Iterator[str]:
+    """The app's URL, served by uvicorn."""
+    with serving(web) as url:
+        yield url
+
+
+def sign_in(page: Any, server: str, user: str) -> None:
+    """Sign in through the form."""
+    page.goto(f"{server}/inbox")
+    assert "/login" in page.url
+    page.fill("input[name=user]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/inbox")
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    """A page in a fresh headless Chromium."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_sign_in_reveal_approve_in_a_real_browser(
+    web: Web, server: str, page: Any, tmp_path: Path
+) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    first = web.park()
+
+    sign_in(page, server, "casey")
+    rows = page.locator("#inbox tbody tr")
+    assert rows.count() == 1
+    link = rows.first.locator("a")
+    assert SCRIPT in link.inner_text()  # shown as text, not run
+
+    web.runner.clock.advance(timedelta(minutes=5))
+    second = web.park()  # arrives while the page is open: polling picks it up, no reload
+    sync_api.expect(rows).to_have_count(2)
+    assert second.approval_id in rows.nth(1).inner_text()
+
+    link.click()
+    page.wait_for_url(f"{server}/approvals/{first.approval_id}")
+    body = page.locator("body")
+    assert PATIENT not in body.inner_text() and "•••" in body.inner_text()
+    sync_api.expect(page.locator("h1")).to_contain_text("Fax the referring office")
+
+    page.click("#reveal")
+    sync_api.expect(body).to_contain_text(PATIENT)
+    sync_api.expect(body).to_contain_text("555-010-2000")
+    page.screenshot(path=str(tmp_path / "packet-revealed.png"), full_page=True)
+    assert [e.action for e in web.runner.audit(first.run_id)].count("view_phi") == 1
+
+    page.fill("input[name=note] >> nth=0", "office confirmed by phone")
+    page.click("#approve")
+    page.wait_for_url(f"{server}/runs/{first.run_id}?*")
+    sync_api.expect(page.locator("#run-status")).to_have_text("waiting")
+    sync_api.expect(body).to_contain_text("was recorded (decided)")
+    page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+    assert (tmp_path / "run.png").stat().st_size > 10_000
+
+    assert web.runner.get(first.run_id).status == "waiting"
+    assert web.runner.approval(second.approval_id).status == "pending"
+    assert dialogs == [], f"a script ran in the page: {dialogs}"
+
+
+def _docs_packet(ctx: Any, call: Any, verdict: Any, facts: Any) -> DecisionPacket:
+    return DecisionPacket(
+        summary="Fax Dr. Lindqvist's office for the missing progress note",
+        facts=[
+            PacketFact(
+                label="Patient",
+                value=PATIENT,
+                source=SourceRef(resource="Patient/pat-hello-1", field="name"),
+                phi=True,
+            ),
+            PacketFact(
+                label="Referring practitioner fax",
+                value="555-010-2000",
+                source=SourceRef(resource="Practitioner/prac-hello-1", field="telecom[0]"),
+                phi=True,
+            ),
+            PacketFact(
+                label="Referral",
+                value="Referral to cardiology service, authored 2026-02-27",
+                source=SourceRef(resource="ServiceRequest/sr-hello-1", field="code"),
+            ),
+        ],
+        checks=[
+            PacketCheck(
+                name="recipient on file",
+                passed=True,
+                detail="the fax number is the referring practitioner's",
+                rule_id="OUT-1",
+                rule_text="Outreach to a number or address that is not on file needs a "
+                "coordinator.",
+            )
+        ],
+        missing=["Progress note (LOINC 11506-3)"],
+        recommendation="approve",
+        recommendation_text="The referring office is on file and the progress note is missing.",
+        confidence=0.92,
+        on_approve="the request is faxed once to the office on file; the run waits up to 2 days",
+        on_reject="no fax is sent; the agent is told why and hands the case to a person",
+    )
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CAREBOUND_DOCS_SCREENSHOTS"),
+    reason="refreshes docs/screenshots/packet.png only with CAREBOUND_DOCS_SCREENSHOTS=1",
+)
+def test_docs_screenshot_of_a_packet(
+    make_runner: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    demo_case: Any,
+    demo_world: Any,
+    page: Any,
+) -> None:
+    agents = {"demo": dataclasses.replace(DEMO, packet=_docs_packet)}
+    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world,
+                    runner_options={"agents": agents})  # fmt: skip
+    request = web.park()
+    with serving(web) as url:
+        sign_in(page, url, "casey")
+        page.goto(f"{url}/approvals/{request.approval_id}")
+        sync_api.expect(page.locator("#reveal")).to_be_visible()
+        DOCS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS / "packet.png"), full_page=True)
+    assert (DOCS / "packet.png").stat().st_size > 10_000
