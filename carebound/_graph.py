@@ -484,6 +484,17 @@ class _Nodes:
             entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
             if entry is not None and entry.status != "reserved":
                 output, error = entry.result, entry.error  # a replay: recorded result
+                audited = any(
+                    e.action == "effect" and e.detail.get("key") == key
+                    for e in self.svc.audit.events(run_id)
+                )
+                if not audited:  # the process died between the ledger and the audit write
+                    self._audit(
+                        run_id,
+                        action="effect",
+                        outcome="failed" if error else "success",
+                        detail={**detail, "decided": current.get("decided")},
+                    )
             else:
                 attempts = entry.attempts if entry else 1
                 output, error = self._run_tool(spec, ctx, args)

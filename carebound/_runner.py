@@ -264,7 +264,6 @@ class Runner:
             self._seed_world(run_id, world)
         self.client.hset(f"{self.prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
         self._mark_drive(run_id)
-        self.runs.create(record, case=dict(case), policy_ref=f"{pack.name}@{pack.version}")
         self.audit_log.record(
             run_id,
             time=now,
@@ -275,6 +274,7 @@ class Runner:
             patient_ref=None,
             detail={"agent": definition.name, "policy": record.policy},
         )
+        self.runs.create(record, case=dict(case), policy_ref=f"{pack.name}@{pack.version}")
         return self.drive(run_id)
 
     def _seed_world(self, run_id: str, world: Any) -> None:
@@ -329,6 +329,7 @@ class Runner:
                     view = self.approvals.get(value["approval_id"])
                     if view is None or view.status == "pending":
                         break
+                    self._ensure_decision_audited(view)
                     command = Command(resume={"approval_id": value["approval_id"]})
                 else:
                     consumed = self.runs.peek_event(run_id)
@@ -551,7 +552,10 @@ class Runner:
             )
         if outcome == "missing":
             raise NotFoundError(f"no approval {approval_id!r}")
-        self._audit_decision(view, decision, outcome)
+        if outcome in ("partial", "escalated"):
+            self._audit_decision(view, decision, outcome, at=now)
+        # A final decision is audited by the drive that resumes the run, under the run's lease,
+        # exactly once even if this process dies right after the decision was stored.
         if outcome == "partial":
             return DecideResult(outcome="awaiting_second_approver", run=self.get(run_id))
         if outcome == "escalated":
@@ -605,11 +609,13 @@ class Runner:
                 hint=f"ask a reviewer with role {verdict.role!r}",
             )
 
-    def _audit_decision(self, view: ApprovalView, decision: Decision, outcome: str) -> None:
+    def _audit_decision(
+        self, view: ApprovalView, decision: Decision, outcome: str, *, at: datetime
+    ) -> None:
         request = view.request
         self.audit_log.record(
             request.run_id,
-            time=self.clock.now(),
+            time=at,
             actor=Actor(kind="person", id=decision.reviewer, role=decision.role),
             action="decision",
             category=self.agent(request.agent).category,
@@ -622,6 +628,22 @@ class Runner:
                 "args_hash": decision.args_hash,
             },
         )
+
+    def _ensure_decision_audited(self, view: ApprovalView) -> None:
+        """Write the final decision's audit event unless the trail already has it."""
+        record = view.record
+        if record is None or record.decision is None:
+            return
+        approval_id = view.request.approval_id
+        for event in self.audit_log.events(view.request.run_id):
+            if (
+                event.action == "decision"
+                and event.outcome == "success"
+                and event.detail.get("approval_id") == approval_id
+            ):
+                return
+        outcome = "expired" if view.status == "expired" else "ok"
+        self._audit_decision(view, record.decision, outcome, at=record.decided_at)
 
     # -- events, timers, recovery --------------------------------------------------------
 
@@ -688,7 +710,7 @@ class Runner:
                     self.approvals.reindex(
                         request.approval_id, view.required_role, request.escalate_to, deadline
                     )
-                    self._audit_decision(view, decision, "escalated")
+                    self._audit_decision(view, decision, "escalated", at=now)
                     report.holds_escalated += 1
                 continue
             decision = Reject(
@@ -701,7 +723,6 @@ class Runner:
             res = self.approvals.decide(request.approval_id, decision, now=now, status="expired")
             if res.outcome == "ok":
                 self.approvals.unindex(request.approval_id, view.required_role)
-                self._audit_decision(view, decision, "expired")
                 self.drive(request.run_id)
                 report.holds_expired += 1
         report.runs_recovered = len(self.recover(older_than_ms=60_000))
