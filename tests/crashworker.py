@@ -486,6 +486,9 @@ class RunCheck:
             out.append(f"ledger {self.ledger}")
         if not self.audit_ok:
             out.append("audit chain does not verify")
+        for action in ("create", "hold", "decision", "effect"):
+            if self.audit_actions.count(action) != 1:
+                out.append(f"{self.audit_actions.count(action)} {action!r} audit events")
         if not self.registered:
             out.append("not in the run registry")
         if self.marked:
