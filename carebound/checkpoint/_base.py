@@ -38,12 +38,20 @@ class SaverCore(BaseCheckpointSaver[str]):
             raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
         self.prefix = prefix
         self.ttl = int(ttl) if ttl is not None else None
-        self._codec = Codec(self.serde)
+        self._codec_cache = Codec(self.serde)
         self._registry = registry_key(prefix)
         # thread id -> monotonic time this process last wrote its registry entry
         self._registered: dict[str, float] = {}
         self._thread_keys: dict[str, ThreadKeys] = {}
         self._ns_keys: dict[tuple[str, str], NamespaceKeys] = {}
+
+    @property
+    def _codec(self) -> Codec:
+        # ``with_allowlist`` (called by ``compile``) clones the saver with a new serde
+        codec = self._codec_cache
+        if codec.serde is not self.serde:
+            codec = self._codec_cache = Codec(self.serde)
+        return codec
 
     @property
     def _ttl_arg(self) -> int:

@@ -7,10 +7,10 @@ one storage format. Values are serialised with ``JsonPlusSerializer(pickle_fallb
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import ormsgpack
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -95,7 +95,7 @@ class Codec:
         ]
         run_id = full_metadata.get("run_id")
         run = "" if run_id is None else str(run_id)
-        meta = json.dumps({"u": run, "r": refs}, ensure_ascii=False, separators=(",", ":"))
+        meta = ormsgpack.packb([run, *refs])
         cid = checkpoint["id"]
         args: list[str | bytes | int] = [
             checkpoint_ns,
@@ -168,7 +168,7 @@ class Codec:
         raw_cid, raw_record, raw_meta, blobs, write_fields, write_values = entry
         cid = raw_cid.decode()
         body = self.serde.loads_typed(_unpack(raw_record))
-        refs: list[str] = json.loads(raw_meta)["r"]
+        refs: list[str] = ormsgpack.unpackb(raw_meta)[1:]
         values: dict[str, Any] = {}
         for ref, blob in zip(refs, blobs, strict=True):
             if blob is None or blob.startswith(_EMPTY):
@@ -240,7 +240,7 @@ def restore_args(base: str, ttl: int, dump: Sequence[Any]) -> list[str | bytes |
             meta = fields.get(field + b"\x00r")
             if meta is None:
                 continue
-            run: str = json.loads(meta)["u"]
+            run: str = ormsgpack.unpackb(meta)[0]
             cid = field.decode()
             member = f"{run}\x00{checkpoint_ns}\x00{cid}" if run else ""
             checkpoints += [cid, record, meta, member]

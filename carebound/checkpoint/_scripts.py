@@ -11,7 +11,7 @@ Stored shapes (``N`` is a checkpoint namespace, ``\\0`` a NUL byte)::
     ids:<N>     ZSET   checkpoint ids, score 0: lexical order is time order (uuid6)
     rec:<N>     HASH   <cid> -> "<serde type>\\0<serde bytes>" of {c: checkpoint sans
                        channel values, m: metadata, p: parent id}
-                       <cid>\\0r -> JSON {"u": run_id, "r": [blob fields of the checkpoint]}
+                       <cid>\\0r -> msgpack [run_id or "", blob fields of the checkpoint...]
     blob:<N>    HASH   "<channel>\\0<version>" -> "<serde type>\\0<bytes>" (type "empty": none)
     w:<N>       HASH   "<cid>\\0<task_id>\\0<idx>" -> "<task_path>\\0<channel>\\0<type>\\0<bytes>"
     wx:<N>      ZSET   the same fields, score 0, so one checkpoint's writes are a lex range
@@ -23,21 +23,26 @@ A script that writes first checks the fencing token when one is given, and refus
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
-_COMMON = r"""
+# Helper functions; each script gets only the ones it calls (see _script).
+_PRELUDE = {
+    "ns_keys": r"""
 local function ns_keys(base, ns)
   return {base .. 'ids:' .. ns, base .. 'rec:' .. ns, base .. 'blob:' .. ns,
           base .. 'w:' .. ns, base .. 'wx:' .. ns}
 end
-
+""",
+    "fence": r"""
 local function fence(lease, token)
   if token == '' then return nil end
   local cur = redis.call('HGET', lease, 'token')
   if cur == token then return nil end
   return {0, cur or ''}
 end
-
+""",
+    "refresh_ttl": r"""
 local function refresh_ttl(base, nsset, runs, ttl)
   if ttl <= 0 then return end
   redis.call('EXPIRE', nsset, ttl)
@@ -46,7 +51,8 @@ local function refresh_ttl(base, nsset, runs, ttl)
     for _, k in ipairs(ns_keys(base, ns)) do redis.call('EXPIRE', k, ttl) end
   end
 end
-
+""",
+    "call_chunked": r"""
 local function call_chunked(cmd, key, list, step, first)
   local n = #list
   local i = first or 1
@@ -56,30 +62,34 @@ local function call_chunked(cmd, key, list, step, first)
     i = j + 1
   end
 end
-
+""",
+    "writes_of": r"""
 local function writes_of(k, cid)
   return redis.call('ZRANGEBYLEX', k[5], '[' .. cid .. '\0', '(' .. cid .. '\1')
 end
-
+""",
+    "drop_writes": r"""
 local function drop_writes(k, fields)
   if #fields > 0 then
     call_chunked('HDEL', k[4], fields, 500)
     call_chunked('ZREM', k[5], fields, 500)
   end
 end
-
+""",
+    "drop_checkpoint": r"""
 local function drop_checkpoint(base, runs, ns, cid)
   local k = ns_keys(base, ns)
   local meta = redis.call('HGET', k[2], cid .. '\0r')
   if meta then
-    local run = cjson.decode(meta)['u']
+    local run = cmsgpack.unpack(meta)[1]
     if run ~= '' then redis.call('ZREM', runs, run .. '\0' .. ns .. '\0' .. cid) end
   end
   redis.call('ZREM', k[1], cid)
   redis.call('HDEL', k[2], cid, cid .. '\0r')
   drop_writes(k, writes_of(k, cid))
 end
-
+""",
+    "gc_blobs": r"""
 -- Remove channel blobs that no remaining checkpoint of the namespace refers to.
 local function gc_blobs(base, ns)
   local k = ns_keys(base, ns)
@@ -87,7 +97,8 @@ local function gc_blobs(base, ns)
   for _, cid in ipairs(redis.call('ZRANGEBYLEX', k[1], '-', '+')) do
     local meta = redis.call('HGET', k[2], cid .. '\0r')
     if meta then
-      for _, f in ipairs(cjson.decode(meta)['r']) do keep[f] = true end
+      local m = cmsgpack.unpack(meta)
+      for i = 2, #m do keep[m[i]] = true end
     end
   end
   local dead = {}
@@ -96,10 +107,11 @@ local function gc_blobs(base, ns)
   end
   if #dead > 0 then call_chunked('HDEL', k[3], dead, 500) end
 end
-"""
+""",
+}
 
 # KEYS: ns, ids, rec, blob, lease, runs
-# ARGV: ns, cid, record, meta json, fencing token or '', ttl, key base, run member or '',
+# ARGV: ns, cid, record, meta, fencing token or '', ttl, key base, run member or '',
 #       then blob field/value pairs.
 _PUT = r"""
 local refused = fence(KEYS[5], ARGV[5])
@@ -138,7 +150,7 @@ return {1, new and 1 or 0}
 
 # KEYS: ids, rec, blob, w, wx
 # ARGV: cid ('' = take from the index), max lex bound ('+' or '(<cid>'), count
-# Returns a list of {cid, record, meta json, blob values, write fields, write values}.
+# Returns a list of {cid, record, meta, blob values, write fields, write values}.
 _LOAD = r"""
 local cids
 if ARGV[1] ~= '' then
@@ -151,9 +163,9 @@ local out = {}
 for _, cid in ipairs(cids) do
   local rec = redis.call('HMGET', KEYS[2], cid, cid .. '\0r')
   if rec[1] then
-    local refs = cjson.decode(rec[2])['r']
+    local meta = cmsgpack.unpack(rec[2])
     local blobs = {}
-    if #refs > 0 then blobs = redis.call('HMGET', KEYS[3], unpack(refs)) end
+    if #meta > 1 then blobs = redis.call('HMGET', KEYS[3], unpack(meta, 2)) end
     local wf = writes_of(k, cid)
     local wv = {}
     if #wf > 0 then wv = redis.call('HMGET', KEYS[4], unpack(wf)) end
@@ -272,7 +284,17 @@ class Script:
 
 
 def _script(name: str, body: str) -> Script:
-    source = _COMMON + body
+    """The script ``body`` preceded by the helper functions it calls (and theirs)."""
+    used: set[str] = set()
+
+    def need(text: str) -> None:
+        for helper, code in _PRELUDE.items():
+            if helper not in used and re.search(rf"\b{helper}\(", text):
+                used.add(helper)
+                need(code.split("\n", 1)[1])
+
+    need(body)
+    source = "".join(code for helper, code in _PRELUDE.items() if helper in used) + body
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 

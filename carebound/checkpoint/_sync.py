@@ -24,19 +24,9 @@ from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
-from carebound.checkpoint._wire import Arg, SyncWire
+from carebound.checkpoint._wire import Arg, SyncClient, SyncWire, binary_client
 
 _BATCH = 100
-
-
-def _binary_client(client: redis.Redis) -> tuple[redis.Redis, bool]:
-    """``client`` itself, or a sibling with ``decode_responses=False`` (owned by the saver)."""
-    kwargs = dict(client.get_connection_kwargs())
-    if not kwargs.get("decode_responses"):
-        return client, False
-    kwargs["decode_responses"] = False
-    pool = redis.ConnectionPool(connection_class=client.connection_pool.connection_class, **kwargs)
-    return redis.Redis(connection_pool=pool), True
 
 
 class RedisSaver(SaverCore):
@@ -48,15 +38,18 @@ class RedisSaver(SaverCore):
     and is written on its own (pipelined with the thread's first write, not in a transaction).
 
     Args:
-        client: a ``redis.Redis`` client (``decode_responses`` may be either; the saver reads
-            bytes through a sibling client when it is True).
+        client: a ``redis.Redis`` client (``decode_responses`` may be either: the saver reads
+            bytes through a sibling client when it is True) or a ``RedisCluster`` created with
+            ``decode_responses=False``. The saver keeps the few connections it uses from the
+            client's pool until :meth:`close`.
         prefix: first part of every key (see :mod:`carebound._keys`).
         ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
 
     Fencing: when ``config["configurable"]["fencing_token"]`` (int) is set, ``put`` and
     ``put_writes`` compare it with the ``token`` field of the run's lease hash
     (:func:`carebound._keys.lease_key`) in the same atomic step and raise
-    :class:`carebound.LeaseLostError` instead of writing when it differs or the lease is gone.
+    :class:`carebound._errors.LeaseLostError` instead of writing when it differs or the
+    lease is gone.
 
     Example::
 
@@ -66,10 +59,10 @@ class RedisSaver(SaverCore):
     """
 
     def __init__(
-        self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX, ttl: int | None = None
+        self, client: SyncClient, *, prefix: str = DEFAULT_PREFIX, ttl: int | None = None
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
-        self._client, self._owns_client = _binary_client(client)
+        self._client, self._owns_client = binary_client(client)
         self._wire = SyncWire(self._client)
 
     @classmethod
@@ -105,12 +98,11 @@ class RedisSaver(SaverCore):
     # -- I/O helpers -------------------------------------------------------------------
 
     def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        command: list[Arg] = ["EVALSHA", script.sha, len(keys), *keys, *args]
         try:
-            return self._wire.call(command)
+            return self._wire.evalsha(script.sha, keys, args)
         except NoScriptError:
-            self._wire.call(["SCRIPT", "LOAD", script.source])
-            return self._wire.call(command)
+            self._wire.load_script(script.source)
+            return self._wire.evalsha(script.sha, keys, args)
 
     def _eval_with(
         self,
@@ -126,7 +118,8 @@ class RedisSaver(SaverCore):
         ]
         replies = self._wire.call_many(commands)
         if isinstance(replies[0], NoScriptError):
-            replies = self._wire.call_many([["SCRIPT", "LOAD", script.source], *commands])[1:]
+            self._wire.load_script(script.source)
+            replies = self._wire.call_many(commands)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise reply
@@ -158,8 +151,9 @@ class RedisSaver(SaverCore):
         self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
     ) -> None:
         """Run ``script`` once per (keys, args), pipelined in batches (admin operations)."""
+        self._wire.load_script(script.source)
         for start in range(0, len(calls), _BATCH):
-            commands: list[Sequence[Arg]] = [["SCRIPT", "LOAD", script.source]]
+            commands: list[Sequence[Arg]] = []
             for keys, args in calls[start : start + _BATCH]:
                 commands.append(["EVALSHA", script.sha, len(keys), *keys, *args])
             for reply in self._wire.call_many(commands):

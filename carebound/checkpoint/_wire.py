@@ -13,47 +13,122 @@ once on a fresh connection.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.connection import ConnectionPool as AsyncConnectionPool
+from redis.cluster import RedisCluster
 from redis.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Arg = str | bytes | int
+SyncClient = redis.Redis | RedisCluster
+AsyncClient = aioredis.Redis | AsyncRedisCluster
 # redis-py's connection classes are not annotated: connections are handled as Any here.
 Connection = Any
 _RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+_HEAD_CACHE_MAX = 20_000
+
+
+def _bulks(args: Sequence[Arg]) -> bytes:
+    """``args`` as consecutive RESP bulk strings (a plain loop: this is on every call)."""
+    out = []
+    for arg in args:
+        if isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, str):
+            data = arg.encode()
+        else:
+            data = b"%d" % arg
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out)
+
+
 def pack(args: Sequence[Arg]) -> bytes:
     """One command in RESP: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, int):
-            data = b"%d" % arg
-        else:
-            data = arg
-        out.append(b"$%d\r\n" % len(data))
-        out.append(data)
-        out.append(b"\r\n")
-    return b"".join(out)
+    return b"*%d\r\n" % len(args) + _bulks(args)
+
+
+def _decodes(client: SyncClient | AsyncClient) -> bool:
+    kwargs: dict[str, Any] = client.get_connection_kwargs()
+    return bool(kwargs.get("decode_responses"))
+
+
+def _decoding_error() -> ValueError:
+    return ValueError(
+        "the saver reads binary values: create the cluster client with decode_responses=False"
+    )
+
+
+def binary_client(client: SyncClient) -> tuple[SyncClient, bool]:
+    """``client``, or (when it decodes replies to str) a sibling on the same server that
+    does not; the bool says whether the saver owns (and must close) the returned client."""
+    if not _decodes(client):
+        return client, False
+    if not isinstance(client, redis.Redis):
+        raise _decoding_error()
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    sibling = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    return redis.Redis(connection_pool=sibling), True
+
+
+def async_binary_client(client: AsyncClient) -> tuple[AsyncClient, bool]:
+    """The ``redis.asyncio`` counterpart of :func:`binary_client`."""
+    if not _decodes(client):
+        return client, False
+    if not isinstance(client, aioredis.Redis):
+        raise _decoding_error()
+    pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    sibling = aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    return aioredis.Redis(connection_pool=sibling), True
+
+
+class _Heads:
+    """RESP encodings of ``EVALSHA sha numkeys keys...``, cached: they repeat on every call
+    for one thread and namespace."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, tuple[str, ...]], bytes] = {}
+
+    def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> bytes:
+        index = (sha, tuple(keys))
+        head = self._cache.get(index)
+        if head is None:
+            if len(self._cache) > _HEAD_CACHE_MAX:
+                self._cache.clear()
+            head = self._cache[index] = _bulks(["EVALSHA", sha, len(keys), *keys])
+        return b"*%d\r\n" % (3 + len(keys) + len(args)) + head + _bulks(args)
 
 
 class SyncWire:
     """Runs commands for a blocking client; thread-safe (one connection per call)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: SyncClient) -> None:
         self._client = client
-        pool = client.connection_pool
+        pool = getattr(client, "connection_pool", None)
         self._pool: ConnectionPool | None = pool if isinstance(pool, ConnectionPool) else None
         self._idle: list[Connection] = []
+        self._pid = os.getpid()
+        self._heads = _Heads()
+
+    def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """``EVALSHA sha len(keys) *keys *args``; a ResponseError (NOSCRIPT too) is raised."""
+        if self._pool is None:
+            return self._client.evalsha(sha, len(keys), *keys, *args)
+        reply = self._exchange([self._heads.evalsha(sha, keys, args)])[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     def call(self, args: Sequence[Arg]) -> Any:
         """Send one command and return its reply (a ResponseError is raised)."""
@@ -64,17 +139,28 @@ class SyncWire:
             raise reply
         return reply
 
+    def load_script(self, source: str) -> None:
+        """SCRIPT LOAD (on every primary, for a cluster client)."""
+        if self._pool is None:
+            self._client.script_load(source)
+        else:
+            self.call(["SCRIPT", "LOAD", source])
+
     def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Send several commands in one round trip; error replies are returned, not raised."""
         if self._pool is None:
             pipe = self._client.pipeline(transaction=False)
             for args in commands:
-                pipe.execute_command(*args)  # type: ignore[no-untyped-call]
+                pipe.execute_command(*args)
             return pipe.execute(raise_on_error=False)
         return self._exchange([pack(args) for args in commands])
 
     def _exchange(self, packed: list[bytes]) -> list[Any]:
         assert self._pool is not None
+        if self._pid != os.getpid():
+            # forked: the borrowed sockets belong to the parent (the pool resets itself)
+            self._idle = []
+            self._pid = os.getpid()
         try:
             conn = self._idle.pop()
         except IndexError:
@@ -113,22 +199,39 @@ class SyncWire:
 class AsyncWire:
     """Runs commands for a ``redis.asyncio`` client, on the event loop that calls it."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self._client = client
-        pool = client.connection_pool
+        pool = getattr(client, "connection_pool", None)
         self._pool: AsyncConnectionPool | None = (
             pool if isinstance(pool, AsyncConnectionPool) else None
         )
         self._idle: list[Connection] = []
+        self._heads = _Heads()
+
+    async def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """``EVALSHA sha len(keys) *keys *args``; a ResponseError (NOSCRIPT too) is raised."""
+        if self._pool is None:
+            return await self._client.evalsha(sha, len(keys), *keys, *args)
+        reply = (await self._exchange([self._heads.evalsha(sha, keys, args)]))[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     async def call(self, args: Sequence[Arg]) -> Any:
         """Send one command and return its reply (a ResponseError is raised)."""
         if self._pool is None:
-            return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
+            return await self._client.execute_command(*args)
         reply = (await self._exchange([pack(args)]))[0]
         if isinstance(reply, ResponseError):
             raise reply
         return reply
+
+    async def load_script(self, source: str) -> None:
+        """SCRIPT LOAD (on every primary, for a cluster client)."""
+        if self._pool is None:
+            await self._client.script_load(source)
+        else:
+            await self.call(["SCRIPT", "LOAD", source])
 
     async def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
         """Send several commands in one round trip; error replies are returned, not raised."""
