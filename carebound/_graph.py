@@ -148,6 +148,7 @@ class _Nodes:
         detail: dict[str, FactValue],
         actor: Actor | None = None,
         category: str | None = None,
+        once: str | None = None,
     ) -> None:
         self.svc.audit.record(
             run_id,
@@ -158,6 +159,7 @@ class _Nodes:
             outcome=outcome,
             patient_ref=self._patient(run_id),
             detail=detail,
+            once=once,
         )
 
     def _finish_call(self, state: RunState, result: CallResult, **extra: Any) -> dict[str, Any]:
@@ -318,6 +320,7 @@ class _Nodes:
             if self.svc.approvals.park(request):
                 self._audit(
                     run_id,
+                    once=f"hold:{request.approval_id}",
                     action="hold",
                     outcome="held",
                     detail={
@@ -484,17 +487,14 @@ class _Nodes:
             entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
             if entry is not None and entry.status != "reserved":
                 output, error = entry.result, entry.error  # a replay: recorded result
-                audited = any(
-                    e.action == "effect" and e.detail.get("key") == key
-                    for e in self.svc.audit.events(run_id)
+                # The process may have died between the ledger and the audit write.
+                self._audit(
+                    run_id,
+                    once=f"effect:{key}",
+                    action="effect",
+                    outcome="failed" if error else "success",
+                    detail={**detail, "decided": current.get("decided")},
                 )
-                if not audited:  # the process died between the ledger and the audit write
-                    self._audit(
-                        run_id,
-                        action="effect",
-                        outcome="failed" if error else "success",
-                        detail={**detail, "decided": current.get("decided")},
-                    )
             else:
                 attempts = entry.attempts if entry else 1
                 output, error = self._run_tool(spec, ctx, args)
@@ -512,6 +512,7 @@ class _Nodes:
                     detail.update(spec.audit_detail(args, output))
                 self._audit(
                     run_id,
+                    once=f"effect:{key}",
                     action="effect",
                     outcome="failed" if error else "success",
                     detail={**detail, "decided": current.get("decided")},

@@ -11,11 +11,13 @@ nothing is lost because every step was checkpointed and every effect went throug
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -122,6 +124,21 @@ def _store_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
     return wrapper
 
 
+class _Lru(OrderedDict[str, Any]):
+    """A small bounded cache: a long-lived worker sees many runs."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+
+    def put(self, key: str, value: Any) -> Any:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self._size:
+            self.popitem(last=False)
+        return value
+
+
 def new_run_id() -> str:
     """A short, unique, URL- and shell-safe run id."""
     return "r" + uuid.uuid4().hex[:12]
@@ -160,8 +177,10 @@ class Runner:
         self.runs = RunStore(client, prefix=prefix)
         self._leases = RunLease(client, prefix=prefix)
         self._saver = RedisSaver(client, prefix=prefix)
-        self._packs: dict[str, PolicyPack] = {}
-        self._cases: dict[str, dict[str, Any]] = {}
+        self._packs = _Lru(1024)
+        self._packs_by_digest = _Lru(64)
+        self._cases = _Lru(1024)
+        self._worlds = _Lru(1024)
         self._services = Services(
             client=client,
             prefix=prefix,
@@ -196,26 +215,31 @@ class Runner:
 
     def pack_for(self, run_id: str) -> PolicyPack:
         """The policy pack a run was started with (pinned at start)."""
-        pack = self._packs.get(run_id)
+        pack: PolicyPack | None = self._packs.get(run_id)
         if pack is None:
             raw = self.client.hget(f"{self.prefix}:{{{run_id}}}:run", "policy")
             if raw is None:
                 raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
-            pack = PolicyPack.model_validate_json(raw)
-            self._packs[run_id] = pack
+            digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode()).hexdigest()
+            pack = self._packs_by_digest.get(digest)
+            if pack is None:  # most runs share a pack: parse each distinct one once
+                pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(raw))
+            self._packs.put(run_id, pack)
         return pack
 
     def _case_for(self, run_id: str) -> dict[str, Any]:
-        case = self._cases.get(run_id)
+        case: dict[str, Any] | None = self._cases.get(run_id)
         if case is None:
-            case = self.runs.case(run_id)
-            self._cases[run_id] = case
+            case = self._cases.put(run_id, self.runs.case(run_id))
         return case
 
     def _world_for(self, run_id: str) -> Any:
-        return (
-            self._world_factory(self.client, run_id, self.prefix) if self._world_factory else None
-        )
+        if not self._world_factory:
+            return None
+        world = self._worlds.get(run_id)
+        if world is None:
+            world = self._worlds.put(run_id, self._world_factory(self.client, run_id, self.prefix))
+        return world
 
     def _graph(self, agent: str) -> Any:
         graph = self._graphs.get(agent)
@@ -266,6 +290,7 @@ class Runner:
         self._mark_drive(run_id)
         self.audit_log.record(
             run_id,
+            once="create",
             time=now,
             actor=Actor(kind="person", id=requester, role=None),
             action="create",
@@ -306,12 +331,12 @@ class Runner:
         if lease is None:
             return self.get(run_id)  # another process drives it; it stays marked for recovery
         try:
-            self._drive_locked(run_id, record, lease)
+            record, snapshot = self._drive_locked(run_id, record, lease)
         finally:
             self._leases.release(lease)
-        return self.get(run_id)
+        return self._view(record, snapshot)
 
-    def _drive_locked(self, run_id: str, record: RunRecord, lease: Lease) -> None:
+    def _drive_locked(self, run_id: str, record: RunRecord, lease: Lease) -> tuple[RunRecord, Any]:
         graph = self._graph(record.agent)
         config: dict[str, Any] = {
             "configurable": {"thread_id": run_id, "fencing_token": lease.token},
@@ -347,7 +372,9 @@ class Runner:
             if consumed is not None:
                 self.runs.consume_event(run_id, consumed.id)
             self._leases.renew(lease)
-        self._settle(run_id, graph.get_state(config))
+        else:
+            snapshot = graph.get_state(config)  # the step limit was reached: read the latest
+        return self._settle(run_id, snapshot), snapshot
 
     def _initial_state(self, record: RunRecord) -> RunState:
         return RunState(
@@ -368,7 +395,7 @@ class Runner:
             wait=None,
         )
 
-    def _settle(self, run_id: str, snapshot: Any) -> None:
+    def _settle(self, run_id: str, snapshot: Any) -> RunRecord:
         record = self._record(run_id)
         values: dict[str, Any] = snapshot.values or {}
         status: RunStatus
@@ -404,6 +431,7 @@ class Runner:
         self.runs.update(updated)
         if status != "running":
             self.client.zrem(self._drive_key, run_id)
+        return updated
 
     # -- reading -------------------------------------------------------------------------
 
@@ -418,7 +446,10 @@ class Runner:
         """A run by id, from any process."""
         record = self._record(run_id)
         graph = self._graph(record.agent)
-        snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
+        return self._view(record, graph.get_state({"configurable": {"thread_id": run_id}}))
+
+    def _view(self, record: RunRecord, snapshot: Any) -> RunView:
+        run_id = record.run_id
         values: dict[str, Any] = snapshot.values or {}
         pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
         return RunView(
@@ -610,11 +641,18 @@ class Runner:
             )
 
     def _audit_decision(
-        self, view: ApprovalView, decision: Decision, outcome: str, *, at: datetime
+        self,
+        view: ApprovalView,
+        decision: Decision,
+        outcome: str,
+        *,
+        at: datetime,
+        once: str | None = None,
     ) -> None:
         request = view.request
         self.audit_log.record(
             request.run_id,
+            once=once,
             time=at,
             actor=Actor(kind="person", id=decision.reviewer, role=decision.role),
             action="decision",
@@ -630,20 +668,18 @@ class Runner:
         )
 
     def _ensure_decision_audited(self, view: ApprovalView) -> None:
-        """Write the final decision's audit event unless the trail already has it."""
+        """Write the final decision's audit event, once (idempotent on the approval id)."""
         record = view.record
         if record is None or record.decision is None:
             return
-        approval_id = view.request.approval_id
-        for event in self.audit_log.events(view.request.run_id):
-            if (
-                event.action == "decision"
-                and event.outcome == "success"
-                and event.detail.get("approval_id") == approval_id
-            ):
-                return
         outcome = "expired" if view.status == "expired" else "ok"
-        self._audit_decision(view, record.decision, outcome, at=record.decided_at)
+        self._audit_decision(
+            view,
+            record.decision,
+            outcome,
+            at=record.decided_at,
+            once=f"decision:{view.request.approval_id}",
+        )
 
     # -- events, timers, recovery --------------------------------------------------------
 

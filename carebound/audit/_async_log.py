@@ -48,7 +48,8 @@ class AsyncAuditLog:
         outcome: AuditOutcome,
         patient_ref: str | None = None,
         detail: Mapping[str, DetailValue] | None = None,
-    ) -> AuditEvent:
+        once: str | None = None,
+    ) -> AuditEvent | None:
         """Append one event to ``run_id``'s chain and the global index; see ``AuditLog.record``."""
         draft = _chain.Draft.of(
             run_id,
@@ -64,16 +65,21 @@ class AsyncAuditLog:
             _chain.stream_key(self._prefix, run_id),
             _chain.head_key(self._prefix, run_id),
         )
+        once_key = _chain.once_key(self._prefix, run_id)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
             event = draft.chain(seq + 1, prev_hash)
             current = _chain.record_reply(
-                await self._append(keys=[stream, head], args=_chain.record_args(event))
+                await self._append(
+                    keys=[stream, head, once_key], args=_chain.record_args(event, once)
+                )
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
                 await self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
                 return event
+            if current == _chain.DUPLICATE:
+                return None
             seq, prev_hash = current
             await asyncio.sleep(_chain.backoff_s(attempt))
         raise _chain.conflict_error(run_id)

@@ -39,10 +39,15 @@ MAX_ATTEMPTS = 100
 EVENT_FIELD = "event"
 """Stream entry field holding the event's canonical JSON (``hash`` included)."""
 
-# KEYS: run stream, run head. ARGV: expected seq, expected hash, new seq, new hash, event JSON.
+# KEYS: run stream, run head, run once-keys. ARGV: expected seq, expected hash, new seq, new
+# hash, event JSON, genesis hash, once key ('' for none).
 # Appends only if the head is still the one the event was chained to; otherwise returns the
-# current head so the caller can re-chain (sha256 is not available in Redis Lua).
+# current head so the caller can re-chain (sha256 is not available in Redis Lua). With a once
+# key, an event already recorded under that key for the run is not appended again.
 RECORD_SCRIPT = """
+if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
+  return {2}
+end
 local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
 local seq = head[1] or '0'
 local hash = head[2] or ARGV[6]
@@ -51,6 +56,7 @@ if seq ~= ARGV[1] or hash ~= ARGV[2] then
 end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
 redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], ARGV[7], id) end
 return {1, id}
 """
 
@@ -58,6 +64,15 @@ return {1, id}
 def stream_key(prefix: str, run_id: str) -> str:
     """The run's audit stream: the source of truth."""
     return run_key(prefix, run_id, "audit")
+
+
+def once_key(prefix: str, run_id: str) -> str:
+    """The run's once-keys: a hash from a caller's once key to the stream entry it recorded."""
+    return run_key(prefix, run_id, "audit", "once")
+
+
+DUPLICATE = (-1, "")
+"""What ``record_reply`` returns when a once key was already recorded."""
 
 
 def head_key(prefix: str, run_id: str) -> str:
@@ -155,7 +170,7 @@ class Draft:
         return unhashed.model_copy(update={"hash": sha256_hex(event_body(unhashed))})
 
 
-def record_args(event: AuditEvent) -> list[str]:
+def record_args(event: AuditEvent, once: str | None = None) -> list[str]:
     """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to."""
     return [
         str(event.seq - 1),
@@ -164,13 +179,17 @@ def record_args(event: AuditEvent) -> list[str]:
         event.hash,
         event_json(event),
         GENESIS_HASH,
+        once or "",
     ]
 
 
 def record_reply(reply: Sequence[Any]) -> tuple[int, str] | None:
-    """None if the append went through, else the current head ``(seq, hash)`` to retry on."""
+    """None if the append went through, ``DUPLICATE`` if its once key was already recorded,
+    else the current head ``(seq, hash)`` to retry on."""
     if int(reply[0]) == 1:
         return None
+    if int(reply[0]) == 2:
+        return DUPLICATE
     return int(text(reply[1])), text(reply[2])
 
 

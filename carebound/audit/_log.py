@@ -55,7 +55,8 @@ class AuditLog:
         outcome: AuditOutcome,
         patient_ref: str | None = None,
         detail: Mapping[str, DetailValue] | None = None,
-    ) -> AuditEvent:
+        once: str | None = None,
+    ) -> AuditEvent | None:
         """Append one event to ``run_id``'s chain and the global index.
 
         The append is one Lua script (one round trip when this process wrote the run's last
@@ -73,6 +74,9 @@ class AuditLog:
             outcome: how it ended.
             patient_ref: FHIR reference such as ``"Patient/123"``; never a name.
             detail: small flat values (strings up to 200 characters).
+            once: a key that makes the append idempotent for the run: an event already
+                recorded under it is not recorded again and None is returned (checked in the
+                same atomic step as the append, so a replayed step never doubles an event).
 
         Raises:
             AuditDetailError: ``detail`` is too large (a ``ValueError``).
@@ -93,16 +97,19 @@ class AuditLog:
             _chain.stream_key(self._prefix, run_id),
             _chain.head_key(self._prefix, run_id),
         )
+        once_key = _chain.once_key(self._prefix, run_id)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
             event = draft.chain(seq + 1, prev_hash)
             current = _chain.record_reply(
-                self._append(keys=[stream, head], args=_chain.record_args(event))
+                self._append(keys=[stream, head, once_key], args=_chain.record_args(event, once))
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
                 self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
                 return event
+            if current == _chain.DUPLICATE:
+                return None
             seq, prev_hash = current
             _time.sleep(_chain.backoff_s(attempt))
         raise _chain.conflict_error(run_id)
