@@ -186,7 +186,11 @@ class _Nodes:
             exhausted = f"time budget of {budgets.elapsed} used up"
         if exhausted:
             self._audit(
-                run_id, action="budget_stop", outcome="refused", detail={"budget": exhausted}
+                run_id,
+                action="budget_stop",
+                outcome="refused",
+                detail={"budget": exhausted},
+                once=f"budget:step:{steps}",
             )
             return {"status": "budget_exhausted", "summary": exhausted, "steps": steps}
         ctx = self._ctx(state, run_id)
@@ -244,6 +248,7 @@ class _Nodes:
             reason = f"tool-call budget of {policy.budgets.tool_calls} used up"
             self._audit(
                 run_id,
+                once=f"budget:call:{index}",
                 action="budget_stop",
                 outcome="refused",
                 detail={"budget": reason, "tool": call.tool},
@@ -253,6 +258,7 @@ class _Nodes:
         if spec is None:
             self._audit(
                 run_id,
+                once=f"check:{index}",
                 action="permission_check",
                 outcome="denied",
                 detail={"tool": call.tool[:100], "reason": "unknown tool"},
@@ -266,6 +272,7 @@ class _Nodes:
             )
             self._audit(
                 run_id,
+                once=f"check:{index}",
                 action="permission_check",
                 outcome="refused",
                 detail={"tool": spec.name, "reason": "invalid arguments"},
@@ -274,6 +281,7 @@ class _Nodes:
         permission = check_permission(policy.grant, spec, args)
         self._audit(
             run_id,
+            once=f"check:{index}",
             action="permission_check",
             outcome="success" if permission.allowed else "denied",
             detail={"tool": spec.name, "scope": spec.scope, "reason": permission.reason[:200]},
@@ -300,6 +308,7 @@ class _Nodes:
         if verdict.decision == "deny":
             self._audit(
                 run_id,
+                once=f"deny:{index}",
                 action="deny",
                 outcome="denied",
                 detail={"tool": spec.name, "rule": verdict.rule_id},
@@ -317,20 +326,22 @@ class _Nodes:
                 index=index,
                 pack=pack,
             )
-            if self.svc.approvals.park(request):
-                self._audit(
-                    run_id,
-                    once=f"hold:{request.approval_id}",
-                    action="hold",
-                    outcome="held",
-                    detail={
-                        "tool": spec.name,
-                        "approval_id": request.approval_id,
-                        "rule": verdict.rule_id,
-                        "role": request.required_role,
-                        "args_hash": request.args_hash,
-                    },
-                )
+            # Park, then audit: both idempotent, so a step replayed after a crash between
+            # the two still records the hold exactly once.
+            self.svc.approvals.park(request)
+            self._audit(
+                run_id,
+                once=f"hold:{request.approval_id}",
+                action="hold",
+                outcome="held",
+                detail={
+                    "tool": spec.name,
+                    "approval_id": request.approval_id,
+                    "rule": verdict.rule_id,
+                    "role": request.required_role,
+                    "args_hash": request.args_hash,
+                },
+            )
             current["approval_id"] = request.approval_id
         return {**base, "current": current}
 
@@ -455,6 +466,7 @@ class _Nodes:
         if not permission.allowed:  # an edit never widens the grant
             self._audit(
                 run_id,
+                once=f"recheck:{index}",
                 action="permission_check",
                 outcome="denied",
                 detail={"tool": spec.name, "reason": permission.reason[:200]},
@@ -481,7 +493,11 @@ class _Nodes:
         if spec.effect is EffectClass.READ:
             output, error = self._run_tool(spec, ctx, args)
             self._audit(
-                run_id, action="read", outcome="failed" if error else "success", detail=detail
+                run_id,
+                action="read",
+                outcome="failed" if error else "success",
+                detail=detail,
+                once=f"read:{index}",
             )
         else:
             entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
