@@ -503,14 +503,6 @@ class _Nodes:
             entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
             if entry is not None and entry.status != "reserved":
                 output, error = entry.result, entry.error  # a replay: recorded result
-                # The process may have died between the ledger and the audit write.
-                self._audit(
-                    run_id,
-                    once=f"effect:{key}",
-                    action="effect",
-                    outcome="failed" if error else "success",
-                    detail={**detail, "decided": current.get("decided")},
-                )
             else:
                 attempts = entry.attempts if entry else 1
                 output, error = self._run_tool(spec, ctx, args)
@@ -524,15 +516,17 @@ class _Nodes:
                     attempts=attempts,
                     error=error,
                 )
-                if spec.audit_detail is not None and not error:
-                    detail.update(spec.audit_detail(args, output))
-                self._audit(
-                    run_id,
-                    once=f"effect:{key}",
-                    action="effect",
-                    outcome="failed" if error else "success",
-                    detail={**detail, "decided": current.get("decided")},
-                )
+            if spec.audit_detail is not None and not error:
+                detail.update(spec.audit_detail(args, output))
+            # Idempotent on the key: a replay after a crash between the ledger and this write
+            # records the effect once.
+            self._audit(
+                run_id,
+                once=f"effect:{key}",
+                action="effect",
+                outcome="failed" if error else "success",
+                detail={**detail, "decided": current.get("decided")},
+            )
         result = CallResult(
             index=index,
             tool=spec.name,

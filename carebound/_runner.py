@@ -217,10 +217,10 @@ class Runner:
         """The policy pack a run was started with (pinned at start)."""
         pack: PolicyPack | None = self._packs.get(run_id)
         if pack is None:
-            raw = self.client.hget(f"{self.prefix}:{{{run_id}}}:run", "policy")
+            raw = self.runs.policy_json(run_id)
             if raw is None:
                 raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
-            digest = hashlib.sha256(raw if isinstance(raw, bytes) else raw.encode()).hexdigest()
+            digest = hashlib.sha256(raw).hexdigest()
             pack = self._packs_by_digest.get(digest)
             if pack is None:  # most runs share a pack: parse each distinct one once
                 pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(raw))
@@ -282,11 +282,11 @@ class Runner:
             created_at=now,
             updated_at=now,
         )
-        # Crash-safe order: what a drive needs, then the drive mark, then the record. A start
-        # that dies half-way leaves no run (start it again) or a marked one (recover drives it).
+        # Crash-safe order: the world, the drive mark, then the record (with its case and pack,
+        # in one write). A start that dies half-way leaves no run (start it again) or a marked
+        # one (recover drives it).
         if world is not None:
             self._seed_world(run_id, world)
-        self.client.hset(f"{self.prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
         self._mark_drive(run_id)
         self.audit_log.record(
             run_id,
@@ -299,7 +299,7 @@ class Runner:
             patient_ref=None,
             detail={"agent": definition.name, "policy": record.policy},
         )
-        self.runs.create(record, case=dict(case), policy_ref=f"{pack.name}@{pack.version}")
+        self.runs.create(record, case=dict(case), policy_json=pack.model_dump_json())
         return self.drive(run_id)
 
     def _seed_world(self, run_id: str, world: Any) -> None:

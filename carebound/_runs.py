@@ -91,15 +91,16 @@ class RunStore:
 
     # -- records -------------------------------------------------------------------------
 
-    def create(self, record: RunRecord, *, case: dict[str, Any], policy_ref: str) -> None:
-        """Register a new run, then store it (a registered id without a record is skipped)."""
+    def create(self, record: RunRecord, *, case: dict[str, Any], policy_json: str) -> None:
+        """Register a new run, then store it with its case and pinned policy pack in one write
+        (a registered id without a record is skipped)."""
         self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
         self._r.hset(
             self._key(record.run_id, "run"),
             mapping={
                 "record": record.model_dump_json(),
                 "case": json.dumps(case),
-                "policy_ref": policy_ref,
+                "policy": policy_json,
             },
         )
 
@@ -113,10 +114,10 @@ class RunStore:
         raw = self._r.hget(self._key(run_id, "run"), "case")
         return dict(json.loads(raw)) if raw else {}
 
-    def policy_ref(self, run_id: str) -> str:
-        """The policy pack reference the run was started with."""
-        raw = self._r.hget(self._key(run_id, "run"), "policy_ref")
-        return text(raw) if raw else "default"
+    def policy_json(self, run_id: str) -> bytes | None:
+        """The policy pack the run was started with, as stored (JSON), or None."""
+        raw = self._r.hget(self._key(run_id, "run"), "policy")
+        return raw.encode() if isinstance(raw, str) else raw
 
     def update(self, record: RunRecord) -> None:
         """Replace the run's record."""
