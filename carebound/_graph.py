@@ -5,8 +5,10 @@ arguments, permission against the agent's grant, the hold policy (on facts the t
 from trusted data), the budget, then execution through the effect ledger, and audit.
 
 Nodes are written for LangGraph's replay rule (a node re-runs from its start on resume): the
-``hold`` and ``wait`` nodes do nothing but interrupt and read what was recorded in Redis, the
-gate's side effects (parking an approval) are idempotent, and effects go through the ledger.
+``hold`` and ``wait`` nodes interrupt before anything else and otherwise read what was recorded
+in Redis, the gate's side effects (parking an approval) are idempotent, effects go through the
+ledger, and every audit append is idempotent. A call's node plans the next turn in the same
+step (see ``_Nodes._then_plan``), so a decision reaches the run's next stop in two steps.
 """
 
 from __future__ import annotations
@@ -173,7 +175,23 @@ class _Nodes:
     # -- plan ----------------------------------------------------------------------------
 
     def plan(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
-        run_id = _run_id(config)
+        return self._plan(state, _run_id(config))
+
+    def _then_plan(self, state: RunState, run_id: str, update: dict[str, Any]) -> dict[str, Any]:
+        """``update``, followed in the same step by the next plan when one is due.
+
+        Planning right after a call (or an event) saves a super-step, and with it a checkpoint
+        round trip, on the path a reviewer waits on. It is as replay-safe as a separate plan
+        node: a replayed step gets the call's recorded result from the ledger and plans again.
+        """
+        after: dict[str, Any] = {**state, **update}
+        if after.get("status") not in (None, "running") or after.get("queue"):
+            return update
+        if after.get("wait") or after.get("current"):
+            return update
+        return {**update, **self._plan(after, run_id)}  # type: ignore[arg-type]
+
+    def _plan(self, state: RunState, run_id: str) -> dict[str, Any]:
         pack = self.svc.pack_for(run_id)
         budgets = pack.agent_policy(self.agent.name).budgets
         now = self.svc.clock.now()
@@ -218,14 +236,18 @@ class _Nodes:
         return update
 
     @staticmethod
-    def after_plan(state: RunState) -> Literal["gate", "wait", "__end__"]:
+    def route(state: RunState) -> Literal["hold", "execute", "gate", "wait", "plan", "__end__"]:
+        """Where a run goes after any node: its state alone decides."""
         if state.get("status") not in (None, "running"):
             return "__end__"
+        current = state.get("current")
+        if current is not None:
+            return "hold" if current.get("approval_id") else "execute"
         if state.get("queue"):
             return "gate"
         if state.get("wait"):
             return "wait"
-        return "__end__"
+        return "plan"
 
     # -- gate ----------------------------------------------------------------------------
 
@@ -407,18 +429,11 @@ class _Nodes:
             created_at=ctx.now,
         )
 
-    @staticmethod
-    def after_gate(state: RunState) -> Literal["hold", "execute", "gate", "plan", "__end__"]:
-        if state.get("status") not in (None, "running"):
-            return "__end__"
-        current = state.get("current")
-        if current is None:
-            return "gate" if state.get("queue") else "plan"
-        return "hold" if current.get("approval_id") else "execute"
-
     # -- hold ----------------------------------------------------------------------------
 
     def hold(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Park on the approval; once decided, make (or drop) the call and plan, one step."""
+        run_id = _run_id(config)
         current = dict(state["current"] or {})
         approval_id = current["approval_id"]
         view = self.svc.approvals.get(approval_id)
@@ -433,7 +448,7 @@ class _Nodes:
                 current["args"] = decision.args
             current["approval_id"] = None
             current["decided"] = view.status
-            return {"current": current}
+            return self._then_plan(state, run_id, self._perform(state, run_id, current))
         reason = getattr(decision, "reason", None) or "the hold passed its deadline"
         result = CallResult(
             index=current["index"],
@@ -443,20 +458,17 @@ class _Nodes:
             reason=reason,
             approval_id=approval_id,
         )
-        return self._finish_call(state, result)
-
-    @staticmethod
-    def after_hold(state: RunState) -> Literal["hold", "execute", "gate", "plan"]:
-        current = state.get("current")
-        if current is None:
-            return "gate" if state.get("queue") else "plan"
-        return "hold" if current.get("approval_id") else "execute"
+        return self._then_plan(state, run_id, self._finish_call(state, result))
 
     # -- execute -------------------------------------------------------------------------
 
     def execute(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Make the gated call through the effect ledger, then plan, in one step."""
         run_id = _run_id(config)
-        current = dict(state["current"] or {})
+        update = self._perform(state, run_id, dict(state["current"] or {}))
+        return self._then_plan(state, run_id, update)
+
+    def _perform(self, state: RunState, run_id: str, current: dict[str, Any]) -> dict[str, Any]:
         call = ProposedCall.model_validate(current["call"])
         spec = self.agent.tools[call.tool]
         args = spec.validate(current["args"])
@@ -548,26 +560,18 @@ class _Nodes:
         except (ValueError, LookupError, TypeError) as exc:
             return None, f"{type(exc).__name__}: {exc}"
 
-    @staticmethod
-    def after_call(state: RunState) -> Literal["gate", "plan", "__end__"]:
-        if state.get("status") not in (None, "running"):
-            return "__end__"
-        return "gate" if state.get("queue") else "plan"
-
     # -- wait ----------------------------------------------------------------------------
 
     def wait(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Park until an event or a timer; then record it and plan, in one step."""
         wait = state.get("wait") or {}
         value = interrupt({"type": "wait", **wait})
         event = RunEvent.model_validate(value)
         seen = {e["id"] for e in state.get("events", [])}
         if event.id in seen:
             return {}  # a redelivered event: keep waiting
-        return {"events": [*state.get("events", []), event.model_dump(mode="json")], "wait": None}
-
-    @staticmethod
-    def after_wait(state: RunState) -> Literal["wait", "plan"]:
-        return "wait" if state.get("wait") else "plan"
+        update = {"events": [*state.get("events", []), event.model_dump(mode="json")], "wait": None}
+        return self._then_plan(state, _run_id(config), update)
 
 
 def build_graph(
@@ -582,9 +586,7 @@ def build_graph(
     graph.add_node("execute", nodes.execute)
     graph.add_node("wait", nodes.wait)
     graph.add_edge(START, "plan")
-    graph.add_conditional_edges("plan", nodes.after_plan, ["gate", "wait", END])
-    graph.add_conditional_edges("gate", nodes.after_gate, ["hold", "execute", "gate", "plan", END])
-    graph.add_conditional_edges("hold", nodes.after_hold, ["hold", "execute", "gate", "plan"])
-    graph.add_conditional_edges("execute", nodes.after_call, ["gate", "plan", END])
-    graph.add_conditional_edges("wait", nodes.after_wait, ["wait", "plan"])
+    targets = ["hold", "execute", "gate", "wait", "plan", END]
+    for name in ("plan", "gate", "hold", "execute", "wait"):
+        graph.add_conditional_edges(name, nodes.route, targets)
     return graph.compile(checkpointer=checkpointer)

@@ -21,8 +21,8 @@ and run across restarts (a Redis ``SET NX`` remembers it)::
     decided   the approval store recorded casey's decision; the run was not driven yet
     reserve   the ledger reserved the fax's idempotency key; the connector was not called
     effect    the connector sent the fax; the ledger has not recorded the result
-    step      the hold node's writes (the approved call) are saved, the step's checkpoint
-              is not: LangGraph resumes such a step from its pending writes
+    step      the hold step's writes (the approved fax sent, the next plan) are saved, the
+              step's checkpoint is not: LangGraph resumes such a step from its pending writes
     plan      the planner runs after the fax went out, before the run starts waiting
     event     a reply or timer event was queued for the run; the run was not driven yet
 
@@ -193,14 +193,15 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
         config: Any, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
     ) -> None:
         put_writes(config, writes, task_id, task_path)
-        if any(ch == "current" and _approved(v) for ch, v in writes):
+        if any(ch == "results" and _sent(v) for ch, v in writes):
             approved_writes_saved[str(config["configurable"]["thread_id"])].set()
 
     def checkpoint_put(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
         run_id = str(config["configurable"]["thread_id"])
-        if _approved(checkpoint["channel_values"].get("current")) and switch.claim("step", run_id):
+        if _sent(checkpoint["channel_values"].get("results")) and switch.claim("step", run_id):
             # LangGraph saves task writes from a background thread: wait until the hold
-            # node's writes are stored, then die before the step's checkpoint is.
+            # step's writes are stored, then die before the step's checkpoint is (the first
+            # checkpoint that holds the sent fax is the hold step's).
             approved_writes_saved[run_id].wait(10)
             die()
         return put(config, checkpoint, metadata, versions)
@@ -212,9 +213,12 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
     setattr(runner.runs, "add_event", queued)  # noqa: B010
 
 
-def _approved(current: Any) -> bool:
-    """Whether a ``current`` channel value is a call the hold node just let through."""
-    return isinstance(current, dict) and bool(current.get("decided"))
+def _sent(results: Any) -> bool:
+    """Whether a ``results`` channel value holds the approved fax, sent."""
+    return isinstance(results, list) and any(
+        isinstance(r, dict) and r.get("tool") == SEND and r.get("status") == "executed"
+        for r in results
+    )
 
 
 def demo_case() -> dict[str, Any]:
