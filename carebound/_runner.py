@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -38,18 +39,20 @@ from carebound._errors import (
 from carebound._graph import RunState, Services, build_graph
 from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
+from carebound._pipeline import run as run_pipeline
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
 from carebound.approvals import (
     ApprovalStore,
     ApprovalView,
     Decision,
+    DecisionRecord,
     Edit,
     Escalate,
     Reject,
 )
 from carebound.audit import Actor, AuditEvent, AuditLog, VerifyResult
 from carebound.checkpoint import RedisSaver
-from carebound.clock import Clock, SystemClock, to_ms
+from carebound.clock import Clock, SystemClock, from_ms, to_ms
 from carebound.guardrails import (
     PolicyPack,
     authorize_decision,
@@ -137,6 +140,39 @@ class _Lru(OrderedDict[str, Any]):
         while len(self) > self._size:
             self.popitem(last=False)
         return value
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Where a run's graph stopped: its state values and the interrupt it is parked on."""
+
+    values: dict[str, Any]
+    interrupt: dict[str, Any] | None
+    """The value of the first interrupt (a hold or a wait), or None."""
+    tasks_left: bool
+    """Whether the latest checkpoint still has tasks to run (a crash mid-step)."""
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Any) -> _Stop:
+        """From ``graph.get_state``."""
+        interrupts = snapshot.interrupts
+        return cls(
+            values=dict(snapshot.values or {}),
+            interrupt=interrupts[0].value if interrupts else None,
+            tasks_left=bool(snapshot.next or snapshot.tasks),
+        )
+
+    @classmethod
+    def of_output(cls, output: Mapping[str, Any]) -> _Stop:
+        """From what ``graph.invoke`` returned: the state, with ``__interrupt__`` when it
+        parked (a graph that returns normally has either parked or ended)."""
+        values = {k: v for k, v in output.items() if k != "__interrupt__"}
+        interrupts = output.get("__interrupt__") or ()
+        return cls(
+            values=values,
+            interrupt=interrupts[0].value if interrupts else None,
+            tasks_left=bool(interrupts),
+        )
 
 
 def new_run_id() -> str:
@@ -309,8 +345,8 @@ class Runner:
 
     # -- driving -------------------------------------------------------------------------
 
-    def _mark_drive(self, run_id: str) -> None:
-        self.client.zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
+    def _mark_drive(self, run_id: str, pipe: redis.client.Pipeline | None = None) -> None:
+        (pipe or self.client).zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
 
     def _acquire(self, run_id: str, wait_s: float) -> Lease | None:
         deadline = time.monotonic() + wait_s
@@ -320,61 +356,106 @@ class Runner:
                 return lease
             time.sleep(0.01)
 
+    def _acquire_with_record(
+        self, run_id: str, wait_s: float
+    ) -> tuple[Lease | None, RunRecord | None]:
+        """Take the run's lease and read its record in one round trip per try.
+
+        Read right after the acquire, the record is the one the last lease holder left.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            lease, (raw,) = self._leases.acquire_and_read(
+                run_id,
+                self._owner,
+                self._lease_ttl_ms,
+                lambda pipe: self.runs.queue_get(pipe, run_id),
+            )
+            record = self.runs.parse_record(raw)
+            if lease is not None or record is None or time.monotonic() >= deadline:
+                return lease, record
+            time.sleep(0.01)
+
     @_store_errors
     def drive(self, run_id: str, *, lease_wait_s: float = 5.0) -> RunView:
         """Move a run as far as it can go now; safe to call at any time, from any process."""
-        record = self._record(run_id)
-        if record.status in FINAL_STATUSES:
-            self.client.zrem(self._drive_key, run_id)
-            return self.get(run_id)
-        lease = self._acquire(run_id, lease_wait_s)
-        if lease is None:
-            return self.get(run_id)  # another process drives it; it stays marked for recovery
-        try:
-            record, snapshot = self._drive_locked(run_id, record, lease)
-        finally:
-            self._leases.release(lease)
-        return self._view(record, snapshot)
+        return self._drive(run_id, lease_wait_s=lease_wait_s)
 
-    def _drive_locked(self, run_id: str, record: RunRecord, lease: Lease) -> tuple[RunRecord, Any]:
+    def _drive(
+        self, run_id: str, *, lease_wait_s: float, decided: ApprovalView | None = None
+    ) -> RunView:
+        """``drive``; ``decided`` is the approval this process just decided (saves reading
+        it back, and its inbox entry is dropped in the same write that settles the run)."""
+        lease, record = self._acquire_with_record(run_id, lease_wait_s)
+        if record is None:
+            if lease is not None:
+                self._leases.release(lease)
+            raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+        if lease is None or record.status in FINAL_STATUSES:
+            # Another process drives it (it stays marked for recovery), or it has ended.
+            if decided is not None:
+                self.approvals.unindex(decided.request.approval_id, decided.required_role)
+            if lease is not None:
+                self.client.zrem(self._drive_key, run_id)
+                self._leases.release(lease)
+            return self.get(run_id)
+        released = False
+        try:
+            stop = self._drive_locked(run_id, record, lease, decided)
+            record = self._settle(run_id, record, stop, lease=lease, decided=decided)
+            released = True
+        finally:
+            if not released:
+                self._leases.release(lease)
+        return self._view(record, stop.values)
+
+    def _drive_locked(
+        self, run_id: str, record: RunRecord, lease: Lease, decided: ApprovalView | None
+    ) -> _Stop:
         graph = self._graph(record.agent)
         config: dict[str, Any] = {
             "configurable": {"thread_id": run_id, "fencing_token": lease.token},
             "recursion_limit": 10_000,
         }
+        renewed = time.monotonic()
+        stop = _Stop.of_snapshot(graph.get_state(config))
         for _ in range(1000):
-            snapshot = graph.get_state(config)
             command: Any
             consumed: RunEvent | None = None
-            if not snapshot.values:
+            if not stop.values:
                 command = self._initial_state(record)
-            elif snapshot.interrupts:
-                value = snapshot.interrupts[0].value
+            elif stop.interrupt is not None:
+                value = stop.interrupt
                 if value.get("type") == "hold":
-                    view = self.approvals.get(value["approval_id"])
+                    approval_id = value["approval_id"]
+                    if decided is not None and decided.request.approval_id == approval_id:
+                        view: ApprovalView | None = decided
+                    else:
+                        view = self.approvals.get(approval_id)
+                    decided = None
                     if view is None or view.status == "pending":
                         break
                     self._ensure_decision_audited(view)
-                    command = Command(resume={"approval_id": value["approval_id"]})
+                    command = Command(resume={"approval_id": approval_id})
                 else:
                     consumed = self.runs.peek_event(run_id)
                     if consumed is None:
                         break
                     command = Command(resume=consumed.model_dump(mode="json"))
-            elif snapshot.next or snapshot.tasks:
-                # Interrupted by a crash mid-step: continue from the checkpoint. When every
-                # task of the step saved its writes before the crash, ``next`` is empty (the
-                # live snapshot lists only tasks still to run) but ``tasks`` is not.
+            elif stop.tasks_left:
+                # Interrupted by a crash mid-step: continue from the checkpoint.
                 command = None
             else:
                 break
-            graph.invoke(command, config, durability="sync")
+            stop = _Stop.of_output(graph.invoke(command, config, durability="sync"))
             if consumed is not None:
                 self.runs.consume_event(run_id, consumed.id)
-            self._leases.renew(lease)
+            if time.monotonic() - renewed > self._lease_ttl_ms / 3000:
+                self._leases.renew(lease)
+                renewed = time.monotonic()
         else:
-            snapshot = graph.get_state(config)  # the step limit was reached: read the latest
-        return self._settle(run_id, snapshot), snapshot
+            stop = _Stop.of_snapshot(graph.get_state(config))  # the step limit was reached
+        return stop
 
     def _initial_state(self, record: RunRecord) -> RunState:
         return RunState(
@@ -395,15 +476,24 @@ class Runner:
             wait=None,
         )
 
-    def _settle(self, run_id: str, snapshot: Any) -> RunRecord:
-        record = self._record(run_id)
-        values: dict[str, Any] = snapshot.values or {}
+    def _settle(
+        self,
+        run_id: str,
+        record: RunRecord,
+        stop: _Stop,
+        *,
+        lease: Lease,
+        decided: ApprovalView | None,
+    ) -> RunRecord:
+        """Store where the run stopped and release its lease, in one round trip."""
+        values = stop.values
         status: RunStatus
         pending = None
         wait_reason = None
         wait_until = None
-        if snapshot.interrupts:
-            value = snapshot.interrupts[0].value
+        wait_match: list[str] = []
+        if stop.interrupt is not None:
+            value = stop.interrupt
             if value.get("type") == "hold":
                 status, pending = "paused", value["approval_id"]
             else:
@@ -411,8 +501,8 @@ class Runner:
                 wait_reason = value.get("reason")
                 until = value.get("until")
                 wait_until = datetime.fromisoformat(until) if until else None
-                self.runs.register_wait(run_id, list(value.get("match", [])), wait_until)
-        elif snapshot.next or snapshot.tasks:
+                wait_match = list(value.get("match", []))
+        elif stop.tasks_left:
             status = "running"
         else:
             status = values.get("status") or "completed"
@@ -428,9 +518,20 @@ class Runner:
                 "updated_at": self.clock.now(),
             }
         )
-        self.runs.update(updated)
-        if status != "running":
-            self.client.zrem(self._drive_key, run_id)
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            if status == "waiting":
+                self.runs.register_wait(run_id, wait_match, wait_until, pipe=pipe)
+            self.runs.update(updated, pipe=pipe)
+            if status != "running":
+                pipe.zrem(self._drive_key, run_id)
+            if decided is not None and decided.request.approval_id != pending:
+                self.approvals.unindex(
+                    decided.request.approval_id, decided.required_role, pipe=pipe
+                )
+            self._leases.release(lease, pipe=pipe)
+
+        run_pipeline(self.client, fill)
         return updated
 
     # -- reading -------------------------------------------------------------------------
@@ -446,11 +547,11 @@ class Runner:
         """A run by id, from any process."""
         record = self._record(run_id)
         graph = self._graph(record.agent)
-        return self._view(record, graph.get_state({"configurable": {"thread_id": run_id}}))
+        snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
+        return self._view(record, snapshot.values or {})
 
-    def _view(self, record: RunRecord, snapshot: Any) -> RunView:
+    def _view(self, record: RunRecord, values: Mapping[str, Any]) -> RunView:
         run_id = record.run_id
-        values: dict[str, Any] = snapshot.values or {}
         pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
         return RunView(
             record=record,
@@ -550,15 +651,16 @@ class Runner:
         new_deadline = None
         if isinstance(decision, Escalate):
             new_deadline = now + (view.deadline - view.request.created_at)
-        # Mark first: a process that dies after the decision is stored leaves a marked run
-        # that recover() drives (a mark with nothing to do is dropped at the next drive).
-        self._mark_drive(run_id)
+        # Mark first (same round trip, sent ahead): a process that dies after the decision is
+        # stored leaves a marked run that recover() drives (a mark with nothing to do is
+        # dropped at the next drive).
         result = self.approvals.decide(
             approval_id,
             decision,
             now=now,
             status=status,  # type: ignore[arg-type]
             escalate_deadline=new_deadline,
+            before=lambda pipe: self._mark_drive(run_id, pipe),
         )
         outcome = result.outcome
         if outcome == "decided":
@@ -593,8 +695,22 @@ class Runner:
             assert isinstance(decision, Escalate) and new_deadline is not None
             self.approvals.reindex(approval_id, view.required_role, decision.to_role, new_deadline)
             return DecideResult(outcome="escalated", run=self.get(run_id))
-        self.approvals.unindex(approval_id, view.required_role)
-        return DecideResult(outcome="decided", run=self.drive(run_id))
+        decided = view.model_copy(
+            update={
+                "status": status,
+                "record": DecisionRecord(
+                    status=status,  # type: ignore[arg-type]
+                    decision=decision,
+                    decided_by=decision.reviewer,
+                    decided_at=from_ms(to_ms(now)),  # as stored: ms precision
+                    approvers=[*view.approvers, decision.reviewer]
+                    if view.request.two_person and decision.kind == "approve"
+                    else view.approvers,
+                ),
+            }
+        )
+        run = self._drive(run_id, lease_wait_s=5.0, decided=decided)
+        return DecideResult(outcome="decided", run=run)
 
     def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> None:
         request = view.request

@@ -57,6 +57,12 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 return 1
 """
 
+_PEEK_EVENT = """
+local id = redis.call('LINDEX', KEYS[1], 0)
+if not id then return false end
+return redis.call('HGET', KEYS[2], id)
+"""
+
 _CLAIM_TIMERS = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
@@ -81,6 +87,7 @@ class RunStore:
         self._r = client
         self._prefix = prefix
         self._add_event = client.register_script(_ADD_EVENT)
+        self._peek = client.register_script(_PEEK_EVENT)
         self._claim = client.register_script(_CLAIM_TIMERS)
         timers = "{timers}"
         self._due = global_key(prefix, timers, "due")
@@ -106,7 +113,16 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
-        raw = self._r.hget(self._key(run_id, "run"), "record")
+        return self.parse_record(self._r.hget(self._key(run_id, "run"), "record"))
+
+    def queue_get(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+        """Queue the read of the run's record on ``pipe``; parse its reply with
+        ``parse_record``."""
+        pipe.hget(self._key(run_id, "run"), "record")
+
+    @staticmethod
+    def parse_record(raw: bytes | str | None) -> RunRecord | None:
+        """A stored record (the reply of ``queue_get``), or None."""
         return RunRecord.model_validate_json(raw) if raw else None
 
     def case(self, run_id: str) -> dict[str, Any]:
@@ -119,9 +135,9 @@ class RunStore:
         raw = self._r.hget(self._key(run_id, "run"), "policy")
         return raw.encode() if isinstance(raw, str) else raw
 
-    def update(self, record: RunRecord) -> None:
-        """Replace the run's record."""
-        self._r.hset(self._key(record.run_id, "run"), "record", record.model_dump_json())
+    def update(self, record: RunRecord, *, pipe: redis.client.Pipeline | None = None) -> None:
+        """Replace the run's record (only queued when ``pipe`` is given)."""
+        (pipe or self._r).hset(self._key(record.run_id, "run"), "record", record.model_dump_json())
 
     def page(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first."""
@@ -143,11 +159,8 @@ class RunStore:
         return bool(self._add_event(keys=keys, args=[event.id, event.model_dump_json()]))
 
     def peek_event(self, run_id: str) -> RunEvent | None:
-        """The oldest unconsumed event of a run."""
-        event_id = self._r.lindex(self._key(run_id, "events", "queue"), 0)
-        if event_id is None:
-            return None
-        raw = self._r.hget(self._key(run_id, "events"), event_id)
+        """The oldest unconsumed event of a run (one round trip)."""
+        raw = self._peek(keys=[self._key(run_id, "events", "queue"), self._key(run_id, "events")])
         return RunEvent.model_validate_json(raw) if raw else None
 
     def consume_event(self, run_id: str, event_id: str) -> None:
@@ -156,14 +169,23 @@ class RunStore:
 
     # -- waits and timers ----------------------------------------------------------------
 
-    def register_wait(self, run_id: str, match: list[str], until: datetime | None) -> None:
-        """Index a waiting run by its match keys and its wake-up time."""
-        pipe = self._r.pipeline(transaction=False)
+    def register_wait(
+        self,
+        run_id: str,
+        match: list[str],
+        until: datetime | None,
+        *,
+        pipe: redis.client.Pipeline | None = None,
+    ) -> None:
+        """Index a waiting run by its match keys and its wake-up time (only queued when
+        ``pipe`` is given)."""
+        queue = pipe if pipe is not None else self._r.pipeline(transaction=False)
         for key in match:
-            pipe.sadd(global_key(self._prefix, "wait", key), run_id)
+            queue.sadd(global_key(self._prefix, "wait", key), run_id)
         if until is not None:
-            pipe.zadd(self._due, {f"{run_id}|timer-{to_ms(until)}": to_ms(until)})
-        pipe.execute()
+            queue.zadd(self._due, {f"{run_id}|timer-{to_ms(until)}": to_ms(until)})
+        if pipe is None:
+            queue.execute()
 
     def clear_wait(self, run_id: str, match: list[str]) -> None:
         """Remove a run from the wait index (it woke up or ended)."""

@@ -18,7 +18,7 @@ owner id share the lease.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ import redis
 import redis.asyncio
 
 from carebound._keys import DEFAULT_PREFIX, lease_key
+from carebound._pipeline import eval_queued
+from carebound._pipeline import run as run_pipeline
 
 __all__ = ["AsyncRunLease", "Lease", "RunLease"]
 
@@ -120,6 +122,7 @@ class RunLease:
     """
 
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
         self._prefix = prefix
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
@@ -136,6 +139,27 @@ class RunLease:
         reply = self._acquire(keys=[lease_key(self._prefix, run_id)], args=[owner, ttl_ms])
         return _acquired(run_id, owner, ttl_ms, reply)
 
+    def acquire_and_read(
+        self,
+        run_id: str,
+        owner: str,
+        ttl_ms: int,
+        read: Callable[[redis.client.Pipeline], object],
+    ) -> tuple[Lease | None, list[Any]]:
+        """``acquire``, and in the same round trip the reads ``read`` queues on a pipeline.
+
+        The reads run right after the acquire: when it succeeded, they see the run as its last
+        lease holder left it. Returns the lease (or None) and the replies of the reads.
+        """
+        _check(run_id, owner, ttl_ms)
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            eval_queued(pipe, self._acquire, [lease_key(self._prefix, run_id)], [owner, ttl_ms])
+            read(pipe)
+
+        reply, *reads = run_pipeline(self._client, fill)
+        return _acquired(run_id, owner, ttl_ms, reply), reads
+
     def renew(self, lease: Lease) -> bool:
         """Extend ``lease`` by its ``ttl_ms`` from now; False if it is no longer ours.
 
@@ -148,12 +172,18 @@ class RunLease:
         )
         return int(reply) > 0
 
-    def release(self, lease: Lease) -> bool:
-        """Give up ``lease`` so another owner can acquire at once; False if it was not ours."""
-        reply = self._release(
-            keys=[lease_key(self._prefix, lease.run_id)], args=[lease.owner, lease.token]
-        )
-        return int(reply) == 1
+    def release(self, lease: Lease, *, pipe: redis.client.Pipeline | None = None) -> bool:
+        """Give up ``lease`` so another owner can acquire at once; False if it was not ours.
+
+        With ``pipe``, the release is only queued there (after the writes queued before it),
+        to be sent with ``carebound._pipeline.run``, and True is returned.
+        """
+        keys = [lease_key(self._prefix, lease.run_id)]
+        args: list[str | int] = [lease.owner, lease.token]
+        if pipe is not None:
+            eval_queued(pipe, self._release, keys, args)
+            return True
+        return int(self._release(keys=keys, args=args)) == 1
 
 
 class AsyncRunLease:

@@ -119,7 +119,7 @@ def test_store_stopped_during_the_effect(
     view = runner.start("demo", demo_case, requester="sam", world=demo_world)
     assert view.pending is not None
 
-    with pytest.raises(StoreUnavailableError, match="during drive"):
+    with pytest.raises(StoreUnavailableError, match="during decide"):
         approve(runner, view.pending.request.approval_id)
     assert stops == [view.run_id]
 

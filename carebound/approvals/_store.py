@@ -17,7 +17,7 @@ entry whose record is no longer pending is skipped and removed lazily.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -26,6 +26,8 @@ import redis
 from pydantic import TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
+from carebound._pipeline import eval_queued
+from carebound._pipeline import run as run_pipeline
 from carebound.approvals._models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -147,13 +149,17 @@ class ApprovalStore:
         pipe.zadd(self._index("role", role), {approval_id: deadline_ms})
         pipe.execute()
 
-    def unindex(self, approval_id: str, *roles: str) -> None:
-        """Drop an approval from the inbox index (after it was decided)."""
-        pipe = self._r.pipeline(transaction=False)
-        pipe.zrem(self._index("all"), approval_id)
+    def unindex(
+        self, approval_id: str, *roles: str, pipe: redis.client.Pipeline | None = None
+    ) -> None:
+        """Drop an approval from the inbox index (after it was decided); only queued when
+        ``pipe`` is given."""
+        queue = pipe if pipe is not None else self._r.pipeline(transaction=False)
+        queue.zrem(self._index("all"), approval_id)
         for role in roles:
-            pipe.zrem(self._index("role", role), approval_id)
-        pipe.execute()
+            queue.zrem(self._index("role", role), approval_id)
+        if pipe is None:
+            queue.execute()
 
     def get(self, approval_id: str) -> ApprovalView | None:
         """One approval by id, or None."""
@@ -197,23 +203,33 @@ class ApprovalStore:
         now: datetime,
         status: ApprovalStatus,
         escalate_deadline: datetime | None = None,
+        before: Callable[[redis.client.Pipeline], object] | None = None,
     ) -> DecideResult:
-        """The atomic decide step: exactly one concurrent decider wins."""
+        """The atomic decide step: exactly one concurrent decider wins.
+
+        ``before`` may queue commands on a pipeline that is sent, in the same round trip,
+        ahead of the decide step (the runner marks the run for driving that way).
+        """
         to_role = getattr(decision, "to_role", "")
-        raw = self._decide(
-            keys=[self._record_key(approval_id)],
-            args=[
-                decision.kind,
-                decision.reviewer,
-                decision.role,
-                decision.args_hash,
-                _DECISION.dump_json(decision).decode(),
-                to_ms(now),
-                status,
-                to_role,
-                to_ms(escalate_deadline) if escalate_deadline else 0,
-            ],
-        )
+        keys = [self._record_key(approval_id)]
+        args = [
+            decision.kind,
+            decision.reviewer,
+            decision.role,
+            decision.args_hash,
+            _DECISION.dump_json(decision).decode(),
+            to_ms(now),
+            status,
+            to_role,
+            to_ms(escalate_deadline) if escalate_deadline else 0,
+        ]
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            if before is not None:
+                before(pipe)
+            eval_queued(pipe, self._decide, keys, args)
+
+        raw = run_pipeline(self._r, fill)[-1]
         parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
         outcome: DecideOutcome = parts[0]  # type: ignore[assignment]
         if outcome == "decided":

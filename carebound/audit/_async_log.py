@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import redis.asyncio
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from carebound._keys import DEFAULT_PREFIX
 from carebound.audit import _chain
@@ -36,6 +37,7 @@ class AsyncAuditLog:
         self._prefix = prefix
         self._append = client.register_script(_chain.RECORD_SCRIPT)
         self._heads = _chain.HeadCache()
+        self._one_step = not isinstance(client, AsyncRedisCluster)
 
     async def record(
         self,
@@ -61,22 +63,19 @@ class AsyncAuditLog:
             patient_ref=patient_ref,
             detail=detail,
         )
-        stream, head = (
-            _chain.stream_key(self._prefix, run_id),
-            _chain.head_key(self._prefix, run_id),
-        )
-        once_key = _chain.once_key(self._prefix, run_id)
+        keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
             event = draft.chain(seq + 1, prev_hash)
             current = _chain.record_reply(
-                await self._append(
-                    keys=[stream, head, once_key], args=_chain.record_args(event, once)
-                )
+                await self._append(keys=keys, args=_chain.record_args(event, once))
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
-                await self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                if not self._one_step:
+                    await self._client.xadd(
+                        _chain.index_key(self._prefix), _chain.index_fields(event)
+                    )
                 return event
             if current == _chain.DUPLICATE:
                 return None

@@ -39,11 +39,13 @@ MAX_ATTEMPTS = 100
 EVENT_FIELD = "event"
 """Stream entry field holding the event's canonical JSON (``hash`` included)."""
 
-# KEYS: run stream, run head, run once-keys. ARGV: expected seq, expected hash, new seq, new
-# hash, event JSON, genesis hash, once key ('' for none).
+# KEYS: run stream, run head, run once-keys[, global index]. ARGV: expected seq, expected
+# hash, new seq, new hash, event JSON, genesis hash, once key ('' for none), run id.
 # Appends only if the head is still the one the event was chained to; otherwise returns the
 # current head so the caller can re-chain (sha256 is not available in Redis Lua). With a once
-# key, an event already recorded under that key for the run is not appended again.
+# key, an event already recorded under that key for the run is not appended again. With a
+# fourth key (a single server, where keys of different hash slots may meet in one script),
+# the global index entry is written in the same step; on a cluster the caller writes it next.
 RECORD_SCRIPT = """
 if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
   return {2}
@@ -57,6 +59,10 @@ end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
 redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], ARGV[7], id) end
+if KEYS[4] then
+  redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'hash', ARGV[4],
+             'event', ARGV[5])
+end
 return {1, id}
 """
 
@@ -180,7 +186,15 @@ def record_args(event: AuditEvent, once: str | None = None) -> list[str]:
         event_json(event),
         GENESIS_HASH,
         once or "",
+        event.run_id,
     ]
+
+
+def record_keys(prefix: str, run_id: str, *, with_index: bool) -> list[str]:
+    """KEYS for ``RECORD_SCRIPT``; ``with_index`` writes the global index in the same step
+    (only on a single server: on a cluster the index lives in another slot)."""
+    keys = [stream_key(prefix, run_id), head_key(prefix, run_id), once_key(prefix, run_id)]
+    return [*keys, index_key(prefix)] if with_index else keys
 
 
 def record_reply(reply: Sequence[Any]) -> tuple[int, str] | None:

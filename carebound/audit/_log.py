@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import redis
+from redis.cluster import RedisCluster
 
 from carebound._keys import DEFAULT_PREFIX
 from carebound.audit import _chain
@@ -43,6 +44,7 @@ class AuditLog:
         self._prefix = prefix
         self._append = client.register_script(_chain.RECORD_SCRIPT)
         self._heads = _chain.HeadCache()
+        self._one_step = not isinstance(client, RedisCluster)
 
     def record(
         self,
@@ -61,9 +63,10 @@ class AuditLog:
 
         The append is one Lua script (one round trip when this process wrote the run's last
         event): it checks that the chain head is still the one the event was hashed against,
-        and retries on the new head if another writer got there first. The global index is
-        written next, as a second command: if that fails, the error propagates and the event
-        stays recorded in the run's chain, which is the source of truth.
+        and retries on the new head if another writer got there first. On a single server the
+        same script writes the global index entry; on a Redis Cluster (the index lives in
+        another slot) it is written next, as a second command: if that fails, the error
+        propagates and the event stays recorded in the run's chain, the source of truth.
 
         Args:
             run_id: the run the event belongs to.
@@ -93,20 +96,17 @@ class AuditLog:
             patient_ref=patient_ref,
             detail=detail,
         )
-        stream, head = (
-            _chain.stream_key(self._prefix, run_id),
-            _chain.head_key(self._prefix, run_id),
-        )
-        once_key = _chain.once_key(self._prefix, run_id)
+        keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
             event = draft.chain(seq + 1, prev_hash)
             current = _chain.record_reply(
-                self._append(keys=[stream, head, once_key], args=_chain.record_args(event, once))
+                self._append(keys=keys, args=_chain.record_args(event, once))
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
-                self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                if not self._one_step:
+                    self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
                 return event
             if current == _chain.DUPLICATE:
                 return None

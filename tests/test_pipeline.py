@@ -1,0 +1,62 @@
+"""Pipelines that carry scripts (carebound._pipeline): one round trip, and safe after a
+server lost its scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from carebound import Approve, Runner
+from carebound._pipeline import eval_queued, run
+
+_ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
+
+
+def test_a_flushed_script_is_loaded_and_the_pipeline_sent_again(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    script = redis_client.register_script(_ECHO)
+    key = f"{key_prefix}:echo"
+    redis_client.script_flush()
+
+    replies = run(
+        redis_client,
+        lambda pipe: (pipe.incr(f"{key}:sent"), eval_queued(pipe, script, [key], ["hi"])),
+    )
+
+    assert replies[-1] == b"hi"
+    assert redis_client.get(key) == b"hi"
+    # The first send met NOSCRIPT after the INCR ran, so the INCR went twice: only commands
+    # that are safe to repeat belong in such a pipeline.
+    assert redis_client.get(f"{key}:sent") == b"2"
+
+
+def test_an_error_reply_is_raised(redis_client: redis.Redis, key_prefix: str) -> None:
+    key = f"{key_prefix}:text"
+    redis_client.set(key, "not a list")
+
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        run(redis_client, lambda pipe: pipe.lpush(key, "x"))
+
+
+def test_decide_after_the_server_lost_its_scripts(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.pending is not None
+    request = view.pending.request
+    runner.client.script_flush()
+
+    result = runner.decide(
+        request.approval_id,
+        Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash),
+    )
+
+    assert result.outcome == "decided"
+    assert result.run.status == "waiting"
+    assert [e.status for e in result.run.effects] == ["done"]
+    assert runner.pending(role="intake_coordinator") == []
+    assert runner.verify(view.run_id).ok
