@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
@@ -42,6 +42,7 @@ from carebound._ledger import EffectLedger
 from carebound.approvals import (
     ApprovalRequest,
     ApprovalStore,
+    ApprovalView,
     DecisionPacket,
     Edit,
     PacketCheck,
@@ -88,6 +89,9 @@ class Services:
     case_for: Callable[[str], Mapping[str, Any]]
     world_for: Callable[[str], Any]
     model: Any = None
+    decided: Mapping[str, ApprovalView] = field(default_factory=dict)
+    """Approvals this process has just decided and is resuming runs past: final, so the hold
+    node need not read them back."""
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -436,7 +440,7 @@ class _Nodes:
         run_id = _run_id(config)
         current = dict(state["current"] or {})
         approval_id = current["approval_id"]
-        view = self.svc.approvals.get(approval_id)
+        view = self.svc.decided.get(approval_id) or self.svc.approvals.get(approval_id)
         if view is not None and view.status == "pending":
             interrupt({"type": "hold", "approval_id": approval_id})
             view = self.svc.approvals.get(approval_id)
@@ -566,7 +570,11 @@ class _Nodes:
         """Park until an event or a timer; then record it and plan, in one step."""
         wait = state.get("wait") or {}
         value = interrupt({"type": "wait", **wait})
-        event = RunEvent.model_validate(value)
+        try:
+            event = RunEvent.model_validate(value)
+        except ValidationError:
+            return {}  # a resume meant for another stop (a hold's): keep waiting
+
         seen = {e["id"] for e in state.get("events", [])}
         if event.id in seen:
             return {}  # a redelivered event: keep waiting

@@ -12,6 +12,7 @@ attempt got through.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -99,6 +100,14 @@ class EffectLedger:
 
     def entries(self, run_id: str) -> list[LedgerEntry]:
         """Every effect of a run, oldest first."""
-        raw = self._r.hgetall(self._key(run_id))
+        return self.parse_entries(self._r.hgetall(self._key(run_id)))
+
+    def queue_entries(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+        """Queue the read of ``entries`` on ``pipe``; parse its reply with ``parse_entries``."""
+        pipe.hgetall(self._key(run_id))
+
+    @staticmethod
+    def parse_entries(raw: Mapping[Any, Any]) -> list[LedgerEntry]:
+        """Ledger entries, oldest first, from the stored hash."""
         items = [LedgerEntry.model_validate_json(v) for v in raw.values()]
         return sorted(items, key=lambda e: e.reserved_at)

@@ -49,6 +49,7 @@ from carebound.approvals import (
     Edit,
     Escalate,
     Reject,
+    run_id_of,
 )
 from carebound.audit import Actor, AuditEvent, AuditLog, VerifyResult
 from carebound.checkpoint import RedisSaver
@@ -175,6 +176,25 @@ class _Stop:
         )
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One ``graph.invoke``: its input, and the queued event it consumes."""
+
+    command: Any
+    consumed: RunEvent | None = None
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """What settling a run stored and read back."""
+
+    record: RunRecord
+    effects: list[LedgerEntry]
+    pending: ApprovalView | None
+    moved_meanwhile: bool = False
+    """Its hold was decided, or an event arrived, while this drive parked it: drive again."""
+
+
 def new_run_id() -> str:
     """A short, unique, URL- and shell-safe run id."""
     return "r" + uuid.uuid4().hex[:12]
@@ -217,6 +237,7 @@ class Runner:
         self._packs_by_digest = _Lru(64)
         self._cases = _Lru(1024)
         self._worlds = _Lru(1024)
+        self._decided: dict[str, ApprovalView] = {}
         self._services = Services(
             client=client,
             prefix=prefix,
@@ -228,6 +249,7 @@ class Runner:
             case_for=self._case_for,
             world_for=self._world_for,
             model=model,
+            decided=self._decided,
         )
         self._graphs: dict[str, Any] = {}
         self._drive_key = global_key(prefix, "drive")
@@ -256,12 +278,23 @@ class Runner:
             raw = self.runs.policy_json(run_id)
             if raw is None:
                 raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
-            digest = hashlib.sha256(raw).hexdigest()
-            pack = self._packs_by_digest.get(digest)
-            if pack is None:  # most runs share a pack: parse each distinct one once
-                pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(raw))
-            self._packs.put(run_id, pack)
+            pack = self._remember_pack(run_id, raw)
         return pack
+
+    def _remember_pack(self, run_id: str, raw: bytes | str) -> PolicyPack:
+        data = raw.encode() if isinstance(raw, str) else raw
+        digest = hashlib.sha256(data).hexdigest()
+        pack: PolicyPack | None = self._packs_by_digest.get(digest)
+        if pack is None:  # most runs share a pack: parse each distinct one once
+            pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(data))
+        return self._packs.put(run_id, pack)  # type: ignore[no-any-return]
+
+    def _remember_pinned(self, run_id: str, policy: bytes | None, case: bytes | None) -> None:
+        """Cache what ``RunStore.queue_pinned`` read (nothing for an unknown run)."""
+        if policy is not None and run_id not in self._packs:
+            self._remember_pack(run_id, policy)
+        if case is not None and run_id not in self._cases:
+            self._cases.put(run_id, dict(json.loads(case)))
 
     def _case_for(self, run_id: str) -> dict[str, Any]:
         case: dict[str, Any] | None = self._cases.get(run_id)
@@ -361,17 +394,28 @@ class Runner:
     ) -> tuple[Lease | None, RunRecord | None]:
         """Take the run's lease and read its record in one round trip per try.
 
-        Read right after the acquire, the record is the one the last lease holder left.
+        Read right after the acquire, the record is the one the last lease holder left. The
+        same trip reads the audit chain's head (so the drive's first audit append takes one
+        trip) and, when this process has not cached them, the run's pinned pack and case.
         """
+        cold = run_id not in self._packs or run_id not in self._cases
+
+        def read(pipe: redis.client.Pipeline) -> None:
+            self.runs.queue_get(pipe, run_id)
+            self.audit_log.queue_head(pipe, run_id)
+            if cold:
+                self.runs.queue_pinned(pipe, run_id)
+
         deadline = time.monotonic() + wait_s
         while True:
-            lease, (raw,) = self._leases.acquire_and_read(
-                run_id,
-                self._owner,
-                self._lease_ttl_ms,
-                lambda pipe: self.runs.queue_get(pipe, run_id),
+            lease, reads = self._leases.acquire_and_read(
+                run_id, self._owner, self._lease_ttl_ms, read
             )
-            record = self.runs.parse_record(raw)
+            record = self.runs.parse_record(reads[0])
+            if lease is not None and record is not None:
+                self.audit_log.prime(run_id, reads[1])
+                if cold:
+                    self._remember_pinned(run_id, *reads[2])
             if lease is not None or record is None or time.monotonic() >= deadline:
                 return lease, record
             time.sleep(0.01)
@@ -384,8 +428,8 @@ class Runner:
     def _drive(
         self, run_id: str, *, lease_wait_s: float, decided: ApprovalView | None = None
     ) -> RunView:
-        """``drive``; ``decided`` is the approval this process just decided (saves reading
-        it back, and its inbox entry is dropped in the same write that settles the run)."""
+        """``drive``; ``decided`` is the approval this process just decided (final: it is not
+        read back, and its inbox entry is dropped in the write that settles the run)."""
         lease, record = self._acquire_with_record(run_id, lease_wait_s)
         if record is None:
             if lease is not None:
@@ -402,12 +446,14 @@ class Runner:
         released = False
         try:
             stop = self._drive_locked(run_id, record, lease, decided)
-            record = self._settle(run_id, record, stop, lease=lease, decided=decided)
+            settled = self._settle(run_id, record, stop, lease=lease, decided=decided)
             released = True
         finally:
             if not released:
                 self._leases.release(lease)
-        return self._view(record, stop.values)
+        if settled.moved_meanwhile:
+            return self._drive(run_id, lease_wait_s=0)
+        return self._view(settled.record, stop.values, settled.effects, settled.pending)
 
     def _drive_locked(
         self, run_id: str, record: RunRecord, lease: Lease, decided: ApprovalView | None
@@ -418,43 +464,46 @@ class Runner:
             "recursion_limit": 10_000,
         }
         renewed = time.monotonic()
-        stop = _Stop.of_snapshot(graph.get_state(config))
-        for _ in range(1000):
-            command: Any
-            consumed: RunEvent | None = None
-            if not stop.values:
-                command = self._initial_state(record)
-            elif stop.interrupt is not None:
-                value = stop.interrupt
-                if value.get("type") == "hold":
-                    approval_id = value["approval_id"]
-                    if decided is not None and decided.request.approval_id == approval_id:
-                        view: ApprovalView | None = decided
-                    else:
-                        view = self.approvals.get(approval_id)
-                    decided = None
-                    if view is None or view.status == "pending":
-                        break
-                    self._ensure_decision_audited(view)
-                    command = Command(resume={"approval_id": approval_id})
+        stop: _Stop | None = None
+        if not (
+            decided is not None
+            and record.status == "paused"
+            and record.pending_approval == decided.request.approval_id
+        ):
+            stop = _Stop.of_snapshot(graph.get_state(config))
+        # else: the record, written under the lease after the hold was checkpointed, says the
+        # run is parked on the hold just decided here, so it is resumed without reading the
+        # state first. Were the record behind the checkpoint (a driver died before settling),
+        # the resume is still harmless: the hold node reads the decision, the wait node
+        # ignores a payload that is not an event, and a step left mid-way just continues.
+        parked_here = False
+        if decided is not None:
+            self._decided[decided.request.approval_id] = decided
+        try:
+            for _ in range(1000):
+                step: _Step | None
+                if stop is None:
+                    assert decided is not None
+                    self._ensure_decision_audited(decided)
+                    step = _Step(Command(resume={"approval_id": decided.request.approval_id}))
                 else:
-                    consumed = self.runs.peek_event(run_id)
-                    if consumed is None:
-                        break
-                    command = Command(resume=consumed.model_dump(mode="json"))
-            elif stop.tasks_left:
-                # Interrupted by a crash mid-step: continue from the checkpoint.
-                command = None
+                    step = self._next_step(run_id, record, stop, parked_here=parked_here)
+                if step is None:
+                    break
+                command, consumed = step.command, step.consumed
+                stop = _Stop.of_output(graph.invoke(command, config, durability="sync"))
+                parked_here = True
+                if consumed is not None:
+                    self.runs.consume_event(run_id, consumed.id)
+                if time.monotonic() - renewed > self._lease_ttl_ms / 3000:
+                    self._leases.renew(lease)
+                    renewed = time.monotonic()
             else:
-                break
-            stop = _Stop.of_output(graph.invoke(command, config, durability="sync"))
-            if consumed is not None:
-                self.runs.consume_event(run_id, consumed.id)
-            if time.monotonic() - renewed > self._lease_ttl_ms / 3000:
-                self._leases.renew(lease)
-                renewed = time.monotonic()
-        else:
-            stop = _Stop.of_snapshot(graph.get_state(config))  # the step limit was reached
+                stop = _Stop.of_snapshot(graph.get_state(config))  # the step limit was reached
+        finally:
+            if decided is not None:
+                self._decided.pop(decided.request.approval_id, None)
+        assert stop is not None
         return stop
 
     def _initial_state(self, record: RunRecord) -> RunState:
@@ -476,6 +525,31 @@ class Runner:
             wait=None,
         )
 
+    def _next_step(
+        self, run_id: str, record: RunRecord, stop: _Stop, *, parked_here: bool
+    ) -> _Step | None:
+        """What moves the run on from ``stop`` now, or None when nothing does."""
+        if not stop.values:
+            return _Step(self._initial_state(record))
+        if stop.interrupt is not None:
+            if parked_here:
+                return None  # _settle checks, in its round trip, whether it moved meanwhile
+            value = stop.interrupt
+            if value.get("type") == "hold":
+                approval_id = value["approval_id"]
+                view = self._decided.get(approval_id) or self.approvals.get(approval_id)
+                if view is None or view.status == "pending":
+                    return None
+                self._ensure_decision_audited(view)
+                return _Step(Command(resume={"approval_id": approval_id}))
+            event = self.runs.peek_event(run_id)
+            if event is None:
+                return None
+            return _Step(Command(resume=event.model_dump(mode="json")), consumed=event)
+        if stop.tasks_left:
+            return _Step(None)  # interrupted by a crash mid-step: continue from the checkpoint
+        return None
+
     def _settle(
         self,
         run_id: str,
@@ -484,8 +558,10 @@ class Runner:
         *,
         lease: Lease,
         decided: ApprovalView | None,
-    ) -> RunRecord:
-        """Store where the run stopped and release its lease, in one round trip."""
+    ) -> _Settled:
+        """Store where the run stopped and release its lease, in one round trip that also
+        reads what the caller's view needs and whether the run moved meanwhile (its hold was
+        decided, or an event arrived, before the stop was registered)."""
         values = stop.values
         status: RunStatus
         pending = None
@@ -530,9 +606,22 @@ class Runner:
                     decided.request.approval_id, decided.required_role, pipe=pipe
                 )
             self._leases.release(lease, pipe=pipe)
+            self.ledger.queue_entries(pipe, run_id)
+            if pending is not None:
+                self.approvals.queue_get(pipe, pending)
+            elif status == "waiting":
+                self.runs.queue_has_event(pipe, run_id)
 
-        run_pipeline(self.client, fill)
-        return updated
+        replies = run_pipeline(self.client, fill)
+        if pending is not None:
+            view = self.approvals.parse_view(replies[-1])
+            effects = self.ledger.parse_entries(replies[-2])
+            moved = view is not None and view.status != "pending"
+            return _Settled(updated, effects, view, moved_meanwhile=moved)
+        if status == "waiting":
+            effects = self.ledger.parse_entries(replies[-2])
+            return _Settled(updated, effects, None, moved_meanwhile=replies[-1] is not None)
+        return _Settled(updated, self.ledger.parse_entries(replies[-1]), None)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -548,16 +637,21 @@ class Runner:
         record = self._record(run_id)
         graph = self._graph(record.agent)
         snapshot = graph.get_state({"configurable": {"thread_id": run_id}})
-        return self._view(record, snapshot.values or {})
-
-    def _view(self, record: RunRecord, values: Mapping[str, Any]) -> RunView:
-        run_id = record.run_id
         pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
+        return self._view(record, snapshot.values or {}, self.ledger.entries(run_id), pending)
+
+    @staticmethod
+    def _view(
+        record: RunRecord,
+        values: Mapping[str, Any],
+        effects: list[LedgerEntry],
+        pending: ApprovalView | None,
+    ) -> RunView:
         return RunView(
             record=record,
             findings=values.get("findings", {}),
             results=[CallResult.model_validate(r) for r in values.get("results", [])],
-            effects=self.ledger.entries(run_id),
+            effects=effects,
             pending=pending,
             steps=values.get("steps", 0),
         )
@@ -610,6 +704,30 @@ class Runner:
             )
         return view
 
+    def _approval_and_pinned(self, approval_id: str) -> ApprovalView:
+        """``approval``, with the run's pinned pack and case read in the same round trip
+        when this process has not cached them yet."""
+        try:
+            run_id = run_id_of(approval_id)
+        except ValueError:
+            return self.approval(approval_id)  # raises NotFoundError
+        cold = run_id not in self._packs or run_id not in self._cases
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            self.approvals.queue_get(pipe, approval_id)
+            if cold:
+                self.runs.queue_pinned(pipe, run_id)
+
+        replies = run_pipeline(self.client, fill)
+        view = self.approvals.parse_view(replies[0])
+        if view is None:
+            raise NotFoundError(
+                f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
+            )
+        if cold:
+            self._remember_pinned(run_id, *replies[1])
+        return view
+
     @_store_errors
     def reveal(self, approval_id: str, *, viewer: str, role: str | None = None) -> ApprovalView:
         """The approval with its PHI, recording the view in the audit trail."""
@@ -636,7 +754,7 @@ class Runner:
         Raises :class:`DecisionRefusedError` (wrong role, own run, stale args hash, an edit
         beyond the grant, ...) or :class:`AlreadyDecidedError` when someone decided first.
         """
-        view = self.approval(approval_id)
+        view = self._approval_and_pinned(approval_id)
         run_id = view.request.run_id
         pack = self.pack_for(run_id)
         if view.status != "pending" and view.record is not None:

@@ -125,6 +125,11 @@ class RunStore:
         """A stored record (the reply of ``queue_get``), or None."""
         return RunRecord.model_validate_json(raw) if raw else None
 
+    def queue_pinned(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+        """Queue the read of the run's pinned policy pack and case on ``pipe`` (the reply is
+        ``[policy JSON, case JSON]``, both None for an unknown run)."""
+        pipe.hmget(self._key(run_id, "run"), ["policy", "case"])
+
     def case(self, run_id: str) -> dict[str, Any]:
         """The case the run was started on."""
         raw = self._r.hget(self._key(run_id, "run"), "case")
@@ -157,6 +162,11 @@ class RunStore:
         """Queue an event for a run; a second delivery of the same event id is ignored."""
         keys = [self._key(run_id, "events"), self._key(run_id, "events", "queue")]
         return bool(self._add_event(keys=keys, args=[event.id, event.model_dump_json()]))
+
+    def queue_has_event(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+        """Queue on ``pipe`` a read whose reply is not None when the run has an event to
+        consume."""
+        pipe.lindex(self._key(run_id, "events", "queue"), 0)
 
     def peek_event(self, run_id: str) -> RunEvent | None:
         """The oldest unconsumed event of a run (one round trip)."""

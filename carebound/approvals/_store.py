@@ -169,6 +169,15 @@ class ApprovalStore:
             return None
         return self._view(self._r.hmget(key, _VIEW_FIELDS))
 
+    def queue_get(self, pipe: redis.client.Pipeline, approval_id: str) -> None:
+        """Queue the read of ``get`` on ``pipe``; parse its reply with ``parse_view``."""
+        pipe.hmget(self._record_key(approval_id), _VIEW_FIELDS)
+
+    @staticmethod
+    def parse_view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
+        """The approval from the reply of ``queue_get`` (None: no such approval)."""
+        return ApprovalStore._view(values)
+
     @staticmethod
     def _view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
         """Build a view from the ``_VIEW_FIELDS`` of a record (all None: no record)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import redis
@@ -113,6 +113,17 @@ class AuditLog:
             seq, prev_hash = current
             _time.sleep(_chain.backoff_s(attempt))
         raise _chain.conflict_error(run_id)
+
+    def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+        """Queue the read of ``run_id``'s chain head on ``pipe``; pass its reply to
+        ``prime`` so the next append to the run takes one round trip."""
+        pipe.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
+
+    def prime(self, run_id: str, head: Sequence[bytes | str | None]) -> None:
+        """Remember the chain head read by ``queue_head`` (a stale head only costs a retry)."""
+        seq, hash_ = head
+        if seq is not None and hash_ is not None:
+            self._heads.put(run_id, int(seq), _chain.text(hash_))
 
     def events(self, run_id: str) -> list[AuditEvent]:
         """All events of ``run_id`` in stream order (not verified: use ``verify`` for that).

@@ -1,0 +1,111 @@
+"""Drives that race with the outside world: something happens to a run while a drive parks it.
+
+A drive settles a run in one round trip that also reads whether the run moved meanwhile (its
+hold was decided, or an event was queued, by someone whose own drive could not take the
+lease). These tests make that happen at exactly that moment, on the real demo agent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.types import Command
+
+from carebound import Approve, Runner, RunView
+from carebound._agent import RunEvent, request_match
+from carebound.agents.demo import NOTE_CODE
+
+ROLE = "intake_coordinator"
+
+
+def _approve(runner: Runner, view: RunView) -> RunView:
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role=ROLE, args_hash=request.args_hash)
+    return runner.decide(request.approval_id, decision).run
+
+
+def _before_settle(runner: Runner, action: Any) -> list[str]:
+    """Run ``action(run_id, stop)`` once, just before the next drive settles a run."""
+    settle = runner._settle  # private: this is race instrumentation
+    seen: list[str] = []
+
+    def racing(run_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not seen:
+            seen.append(run_id)
+            action(run_id, args[1])
+        return settle(run_id, *args, **kwargs)
+
+    setattr(runner, "_settle", racing)  # noqa: B010 (test instrumentation)
+    return seen
+
+
+def test_an_event_queued_while_the_run_parks_on_its_wait_is_consumed(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+
+    def reply_arrives(run_id: str, stop: Any) -> None:
+        assert stop.interrupt["type"] == "wait"
+        event = RunEvent(
+            id="reply-1",
+            kind="event",
+            match=request_match(f"{run_id}:{NOTE_CODE}"),
+            at=runner.clock.now(),
+            payload={"text": "Progress note."},
+        )
+        assert runner.runs.add_event(run_id, event)
+
+    seen = _before_settle(runner, reply_arrives)
+    run = _approve(runner, view)
+
+    assert seen == [view.run_id]
+    assert run.status == "completed"
+    assert run.record.summary == "progress note received"
+    assert runner.runs.peek_event(view.run_id) is None
+
+
+def test_a_hold_decided_while_the_run_parks_on_it_moves_on(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+
+    def decided_elsewhere(run_id: str, stop: Any) -> None:
+        approval = runner.approval(stop.interrupt["approval_id"])
+        decision = Approve(reviewer="casey", role=ROLE, args_hash=approval.request.args_hash)
+        # What another process's decide stores before its own drive finds the lease taken.
+        result = runner.approvals.decide(
+            approval.request.approval_id, decision, now=runner.clock.now(), status="approved"
+        )
+        assert result.outcome == "ok"
+
+    seen = _before_settle(runner, decided_elsewhere)
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+
+    assert len(seen) == 1
+    assert view.status == "waiting"  # the fax went out; the run waits for the reply
+    assert [e.status for e in view.effects] == ["done"]
+    actions = [e.action for e in runner.audit(view.run_id)]
+    assert actions.count("decision") == 1 and actions.count("effect") == 1
+
+
+def test_a_waiting_run_ignores_a_resume_meant_for_a_hold(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    """The decide fast path resumes without reading the state first; were the run elsewhere,
+    a hold's resume payload must not disturb it."""
+    runner: Runner = make_runner()
+    view = _approve(runner, runner.start("demo", demo_case, requester="sam", world=demo_world))
+    assert view.status == "waiting"
+    graph = runner._graph("demo")  # private: drives the graph the way the fast path does
+    config = {"configurable": {"thread_id": view.run_id}}
+
+    out = graph.invoke(Command(resume={"approval_id": "elsewhere-1"}), config)
+
+    assert out["__interrupt__"][0].value["type"] == "wait"
+    woken = runner.deliver(
+        request_match(f"{view.run_id}:{NOTE_CODE}"), {"text": "Progress note."}, event_id="r-1"
+    )
+    assert woken == [view.run_id]
+    assert runner.get(view.run_id).status == "completed"
