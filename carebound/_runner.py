@@ -462,6 +462,9 @@ class Runner:
         config: dict[str, Any] = {
             "configurable": {"thread_id": run_id, "fencing_token": lease.token},
             "recursion_limit": 10_000,
+            # Each step has one task, run inline; the pool only carries checkpoint writes, which
+            # a sync-durability step waits for anyway: one thread instead of a new one per write.
+            "max_concurrency": 1,
         }
         renewed = time.monotonic()
         stop: _Stop | None = None

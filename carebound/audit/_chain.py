@@ -154,13 +154,22 @@ class Draft:
         """Check the caller's input up front, so a bad event fails before any I/O."""
         flat = dict(detail or {})
         check_detail(flat)
-        draft = cls(run_id, time, actor, action, category, outcome, patient_ref, flat)
-        draft.chain(1, GENESIS_HASH)  # validates every field once
-        return draft
+        raw = cls(run_id, time, actor, action, category, outcome, patient_ref, flat)
+        e = raw._event(1, GENESIS_HASH, validate=True)  # validates every field, once
+        # Keep the validated values: chained events are built from them without validation.
+        return cls(e.run_id, e.time, e.actor, e.action, e.category, e.outcome, e.patient_ref,
+                   dict(e.detail))  # fmt: skip
 
     def chain(self, seq: int, prev_hash: str) -> AuditEvent:
         """The event at ``seq`` linked to ``prev_hash``, with its hash."""
-        unhashed = AuditEvent(
+        unhashed = self._event(seq, prev_hash, validate=False)
+        return unhashed.model_copy(update={"hash": sha256_hex(event_body(unhashed))})
+
+    def _event(self, seq: int, prev_hash: str, *, validate: bool) -> AuditEvent:
+        """The unhashed event; built without validation once ``of`` validated the content
+        (``seq`` and ``prev_hash`` come from the chain head, not from callers)."""
+        build = AuditEvent if validate else AuditEvent.model_construct
+        return build(
             run_id=self.run_id,
             seq=seq,
             time=self.time,
@@ -173,7 +182,6 @@ class Draft:
             prev_hash=prev_hash,
             hash=GENESIS_HASH,
         )
-        return unhashed.model_copy(update={"hash": sha256_hex(event_body(unhashed))})
 
 
 def record_args(event: AuditEvent, once: str | None = None) -> list[str]:

@@ -195,6 +195,10 @@ class OutreachConnector(Protocol):
 _SCRIPTS = TypeAdapter(list[ReplyScript])
 
 
+def _parse_scripts(raw: str | None) -> list[ReplyScript]:
+    return [] if raw is None else _SCRIPTS.validate_json(raw)
+
+
 class SimulatedOutreach:
     """Simulated fax/portal/email/phone outreach whose state lives in Redis.
 
@@ -246,7 +250,9 @@ class SimulatedOutreach:
         codes = list(requested_codes)
 
         def compute() -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
-            count_raw = self._state.hget(self._request_attempts, request_id)
+            count_raw, scripts_raw = self._state.hget_many(
+                (self._request_attempts, request_id), (self._config, "replies")
+            )
             attempt = int(count_raw or 0) + 1
             message_id = "msg-" + self._state.derived_id("send", idempotency_key)
             receipt = OutreachReceipt(
@@ -261,7 +267,7 @@ class SimulatedOutreach:
             batch.guard(self._request_attempts, request_id, count_raw)
             batch.op("HSET", self._request_attempts, request_id, str(attempt))
             scheduled: list[JsonValue] = []
-            for n, script in enumerate(self.scripts()):
+            for n, script in enumerate(_parse_scripts(scripts_raw)):
                 if not _matches(script, to, attempt):
                     continue
                 reply = InboundDocument.build(
@@ -329,8 +335,7 @@ class SimulatedOutreach:
 
     def scripts(self) -> list[ReplyScript]:
         """The reply scripts this world was seeded with."""
-        raw = self._state.hget(self._config, "replies")
-        return [] if raw is None else _SCRIPTS.validate_json(raw)
+        return _parse_scripts(self._state.hget(self._config, "replies"))
 
     def seed(self, batch: WriteBatch, replies: Iterable[ReplyScript]) -> None:
         """Add the write that stores the reply scripts to a seeding batch."""

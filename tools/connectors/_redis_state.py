@@ -168,6 +168,13 @@ class ConnectorState:
         raw = self.client.hget(key, field_name)
         return None if raw is None else text(raw)
 
+    def hget_many(self, *fields: tuple[str, str]) -> list[str | None]:
+        """Read several ``(key, field)`` hash fields as text, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, field_name in fields:
+            pipe.hget(key, field_name)
+        return [None if raw is None else text(raw) for raw in pipe.execute()]
+
     def hvals(self, key: str) -> list[str]:
         """Read every value of a hash as text."""
         return [text(raw) for raw in self.client.hvals(key)]
@@ -199,9 +206,15 @@ class ConnectorState:
                 changing under this call.
         """
         self._check_key(idempotency_key)
-        self.client.incr(self._attempts)
-        for _ in range(_MAX_RETRIES):
-            prior = self.effect(idempotency_key)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(self._attempts)
+        pipe.hget(self._effects, idempotency_key)
+        _, raw = pipe.execute()
+        for attempt in range(_MAX_RETRIES):
+            if attempt == 0:  # read with the attempt count, in the same round trip
+                prior = None if raw is None else EffectRecord.model_validate_json(raw)
+            else:
+                prior = self.effect(idempotency_key)
             if prior is not None:
                 return self._same_action(prior, action)
             try:
