@@ -453,6 +453,8 @@ class Runner:
                 self._leases.release(lease)
         if settled.moved_meanwhile:
             return self._drive(run_id, lease_wait_s=0)
+        if settled.record.status in FINAL_STATUSES:
+            self.runs.forget_waits(run_id)
         return self._view(settled.record, stop.values, settled.effects, settled.pending)
 
     def _drive_locked(
@@ -924,13 +926,21 @@ class Runner:
     def deliver(
         self, match: str, payload: Mapping[str, Any] | None = None, *, event_id: str | None = None
     ) -> list[str]:
-        """Deliver an external event (e.g. a document arrived) to the runs waiting for it.
+        """Deliver an external event (e.g. a document arrived) to the runs subscribed to it.
 
-        Returns the ids of the runs it woke. Delivering the same ``event_id`` twice is a no-op.
+        A run subscribes to a match key when it first waits on it and stays subscribed until
+        it ends. A run waiting now is woken; one that is busy or paused on a hold gets the
+        event queued and reads it at its next wait, so nothing that arrives in between is
+        lost. Returns the ids of the runs the event was delivered to. Delivering the same
+        ``event_id`` twice is a no-op.
         """
-        woken = []
+        delivered = []
         event_id = event_id or f"ev-{uuid.uuid4().hex[:12]}"
         for run_id in self.runs.waiting_for(match):
+            record = self.runs.get(run_id)
+            if record is None or record.status in FINAL_STATUSES:
+                self.runs.clear_wait(run_id, [match])  # ended: unsubscribe it lazily
+                continue
             event = RunEvent(
                 id=event_id,
                 kind="event",
@@ -940,10 +950,9 @@ class Runner:
             )
             self._mark_drive(run_id)  # before the event: see decide()
             if self.runs.add_event(run_id, event):
-                self.runs.clear_wait(run_id, [match])
                 self.drive(run_id)
-                woken.append(run_id)
-        return woken
+                delivered.append(run_id)
+        return delivered
 
     @_store_errors
     def sweep(self) -> SweepReport:
@@ -1052,6 +1061,7 @@ class Runner:
                 )
             )
             self.client.zrem(self._drive_key, run_id)
+            self.runs.forget_waits(run_id)
             self.audit_log.record(
                 run_id,
                 time=self.clock.now(),

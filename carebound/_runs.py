@@ -5,13 +5,14 @@ Per run (hash tag ``{run_id}``)::
     {prefix}:{run}:run            hash: agent, requester, status, policy, created/updated, ...
     {prefix}:{run}:events         hash: event id -> event JSON (delivery is idempotent per id)
     {prefix}:{run}:events:queue   list: event ids not yet consumed by the run, oldest first
+    {prefix}:{run}:waits          set: the match keys the run is subscribed to
 
 Across runs (each written on its own)::
 
     {prefix}:runs                 zset: run id -> created ms (the registry)
     {prefix}:{timers}:due         zset: run id|event id -> due ms
     {prefix}:{timers}:claimed     zset: claimed timers -> claim ms (reclaimed if a worker died)
-    {prefix}:wait:<match key>     set: run ids waiting for events with that match key
+    {prefix}:wait:<match key>     set: run ids subscribed to events with that match key
 """
 
 from __future__ import annotations
@@ -192,22 +193,32 @@ class RunStore:
         queue = pipe if pipe is not None else self._r.pipeline(transaction=False)
         for key in match:
             queue.sadd(global_key(self._prefix, "wait", key), run_id)
+        if match:
+            queue.sadd(self._key(run_id, "waits"), *match)
         if until is not None:
             queue.zadd(self._due, {f"{run_id}|timer-{to_ms(until)}": to_ms(until)})
         if pipe is None:
             queue.execute()
 
     def clear_wait(self, run_id: str, match: list[str]) -> None:
-        """Remove a run from the wait index (it woke up or ended)."""
+        """Unsubscribe a run from these match keys."""
         if not match:
             return
         pipe = self._r.pipeline(transaction=False)
         for key in match:
             pipe.srem(global_key(self._prefix, "wait", key), run_id)
+        pipe.srem(self._key(run_id, "waits"), *match)
         pipe.execute()
 
+    def forget_waits(self, run_id: str) -> None:
+        """Unsubscribe an ended run from every match key it waited on."""
+        keys = [text(k) for k in self._r.smembers(self._key(run_id, "waits"))]
+        self.clear_wait(run_id, keys)
+
     def waiting_for(self, match: str) -> list[str]:
-        """Runs waiting for events with this match key."""
+        """Runs subscribed to events with this match key: a run subscribes when it first
+        waits on the key and stays subscribed until it ends (events that arrive while it is
+        busy or paused on a hold are queued for its next wait)."""
         members = self._r.smembers(global_key(self._prefix, "wait", match))
         return sorted(text(m) for m in members)
 
