@@ -6,17 +6,20 @@ are spread over two roles: three runs in four use the default pack (rule OUT-2 h
 for an ``intake_coordinator``), the fourth a copy of it whose OUT-2 asks a
 ``clinical_reviewer``.
 
-At each size it measures, in this order:
+Each size is its own key space (key prefix) on the same server, parked first; the
+measurements then alternate between the sizes (a query at 1,000, a query at 10,000, ...), so a
+machine that speeds up or slows down during the run affects every size alike and the 10k/1k
+ratio compares like with like. Per size it measures:
 
 * the inbox query ``runner.pending(role="intake_coordinator", limit=20)`` (the first page,
-  most urgent first): p50/p95 over ``--queries`` calls;
-* at the first size only, the baseline without an index: list the pending holds by scanning
-  every run, (a) through ``checkpointer.list(None)`` and (b) with ``Runner.get`` per run;
+  most urgent first), and the same for the other role and for all roles: p50/p95 over
+  ``--queries`` calls;
+* at the smallest size only, the baseline without an index: list the pending holds by
+  scanning every run, (a) through ``checkpointer.list(None)`` and (b) with ``Runner.get`` per
+  run;
 * decide -> resume: ``runner.decide(Approve(...))`` on ``--decides`` approvals taken from the
   inbox, timed until it returns (the run has resumed, sent its fax and parked at its next stop,
   a wait for the reply): p50/p95.
-
-Between sizes it parks more runs so that the inbox holds exactly the next size.
 
 Targets: inbox p95 <= 10 ms at 10,000 parked and a 10k/1k p95 ratio <= 1.5; decide -> next
 stop p95 <= 15 ms.
@@ -260,22 +263,37 @@ def scan_runs(runner: Runner, role: str) -> list[str]:
     return [v.request.approval_id for v in found[:PAGE]]
 
 
-def decide_and_resume(runner: Runner, n: int) -> Samples:
-    """Approve ``n`` holds from the top of the inbox; time each decide until it returns."""
-    with stall_watch(Samples()) as samples:
+def decide_next(runner: Runner, samples: Samples, i: int) -> None:
+    """Approve the hold at the top of the inbox; time the decide until it returns."""
+    page = runner.pending(role=ROLE, limit=1)
+    if not page:
+        raise RuntimeError("the inbox ran dry: park more runs or decide fewer")
+    request = page[0].request
+    decision = Approve(reviewer=REVIEWERS[i % 2], role=ROLE, args_hash=request.args_hash)
+    result = samples.timed(functools.partial(runner.decide, request.approval_id, decision))
+    if result.outcome != "decided" or result.run.status != "waiting":
+        raise RuntimeError(
+            f"{request.approval_id}: {result.outcome}, run {result.run.status}, "
+            "expected decided and waiting"
+        )
+
+
+def interleaved(
+    runners: list[Runner], n: int, call: Callable[[Runner, Samples, int], None], warmup: int = 10
+) -> list[Samples]:
+    """``call`` ``warmup`` times untimed then ``n`` times timed per runner, alternating
+    between the runners call by call."""
+    for i in range(warmup):
+        for runner in runners:
+            call(runner, Samples(), i)
+    out = [Samples() for _ in runners]
+    with stall_watch(Samples()) as whole:
         for i in range(n):
-            page = runner.pending(role=ROLE, limit=1)
-            if not page:
-                raise RuntimeError("the inbox ran dry: park more runs or decide fewer")
-            request = page[0].request
-            decision = Approve(reviewer=REVIEWERS[i % 2], role=ROLE, args_hash=request.args_hash)
-            result = samples.timed(functools.partial(runner.decide, request.approval_id, decision))
-            if result.outcome != "decided" or result.run.status != "waiting":
-                raise RuntimeError(
-                    f"{request.approval_id}: {result.outcome}, run {result.run.status}, "
-                    "expected decided and waiting"
-                )
-    return samples
+            for runner, samples in zip(runners, out, strict=True):
+                call(runner, samples, i)
+    for samples in out:
+        samples.stall_pct = whole.stall_pct
+    return out
 
 
 @dataclass
@@ -284,9 +302,9 @@ class SizeResult:
 
     parked: int
     by_role: dict[str, int]
-    inbox: Samples
-    inbox_other: Samples
-    inbox_all: Samples
+    inbox: Samples = field(default_factory=Samples)
+    inbox_other: Samples = field(default_factory=Samples)
+    inbox_all: Samples = field(default_factory=Samples)
     decide: Samples = field(default_factory=Samples)
     scan_checkpointer: Samples = field(default_factory=Samples)
     scan_runs: Samples = field(default_factory=Samples)
@@ -300,34 +318,39 @@ def index_sizes(client: redis.Redis, prefix: str) -> dict[str, int]:
     } | {"all": int(client.zcard(global_key(prefix, "inbox", "all")))}
 
 
-def measure(
-    runner: Runner, saver: RedisSaver, opts: argparse.Namespace, *, baseline: bool
-) -> SizeResult:
-    """Every measurement at the current inbox size."""
-    sizes = index_sizes(runner.client, runner.prefix)
-    first = inbox_page(runner, ROLE)
-    if len(first) != PAGE or any(v.required_role != ROLE for v in first):
-        raise RuntimeError(f"the inbox page is wrong: {len(first)} items")
-    result = SizeResult(
-        parked=sizes["all"],
-        by_role={k: v for k, v in sizes.items() if k != "all"},
-        inbox=time_calls(lambda: inbox_page(runner, ROLE), opts.queries),
-        inbox_other=time_calls(lambda: inbox_page(runner, OTHER_ROLE), opts.queries),
-        inbox_all=time_calls(lambda: inbox_page(runner, None), opts.queries),
-    )
-    if baseline:
-        expected = sorted(v.request.approval_id for v in first)
-        scans: list[tuple[str, Callable[[], list[str]]]] = [
-            ("checkpointer.list", lambda: scan_checkpointer(runner, saver, ROLE)),
-            ("Runner.get per run", lambda: scan_runs(runner, ROLE)),
-        ]
-        for name, scan in scans:
-            if sorted(scan()) != expected:  # equal deadlines may tie in another order
-                print(f"warning: baseline {name} found a different first page", file=sys.stderr)
-        result.scan_checkpointer = time_calls(scans[0][1], opts.scan_repeats, warmup=0)
-        result.scan_runs = time_calls(scans[1][1], opts.scan_repeats, warmup=0)
-    result.decide = decide_and_resume(runner, opts.decides)
-    return result
+def measure(runners: list[Runner], saver: RedisSaver, opts: argparse.Namespace) -> list[SizeResult]:
+    """Every measurement at every size, interleaved across the sizes."""
+    results = []
+    for runner in runners:
+        sizes = index_sizes(runner.client, runner.prefix)
+        first = inbox_page(runner, ROLE)
+        if len(first) != PAGE or any(v.required_role != ROLE for v in first):
+            raise RuntimeError(f"the inbox page is wrong: {len(first)} items")
+        by_role = {k: v for k, v in sizes.items() if k != "all"}
+        results.append(SizeResult(parked=sizes["all"], by_role=by_role))
+
+    def query(role: str | None) -> Callable[[Runner, Samples, int], None]:
+        return lambda runner, samples, _: samples.timed(lambda: inbox_page(runner, role))
+
+    for field_name, role in (("inbox", ROLE), ("inbox_other", OTHER_ROLE), ("inbox_all", None)):
+        timed = interleaved(runners, opts.queries, query(role))
+        for result, samples in zip(results, timed, strict=True):
+            setattr(result, field_name, samples)
+    smallest, first_result = runners[0], results[0]
+    expected = sorted(v.request.approval_id for v in inbox_page(smallest, ROLE))
+    scans: list[tuple[str, Callable[[], list[str]]]] = [
+        ("checkpointer.list", lambda: scan_checkpointer(smallest, saver, ROLE)),
+        ("Runner.get per run", lambda: scan_runs(smallest, ROLE)),
+    ]
+    for name, scan in scans:
+        if sorted(scan()) != expected:  # equal deadlines may tie in another order
+            print(f"warning: baseline {name} found a different first page", file=sys.stderr)
+    first_result.scan_checkpointer = time_calls(scans[0][1], opts.scan_repeats, warmup=0)
+    first_result.scan_runs = time_calls(scans[1][1], opts.scan_repeats, warmup=0)
+    decides = interleaved(runners, opts.decides, decide_next)
+    for result, samples in zip(results, decides, strict=True):
+        result.decide = samples
+    return results
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -373,7 +396,8 @@ def report(results: list[SizeResult], parkings: list[Parking], opts: argparse.Na
         print(f"at {r.parked:,} parked: holds by role: {roles}")
     print(
         f"samples: {opts.queries} inbox queries per row (after 10 warm-up), {opts.decides} "
-        f"decides per size, {opts.scan_repeats} baseline scans (first size only)"
+        f"decides per size (after 10 warm-up), interleaved across the sizes; "
+        f"{opts.scan_repeats} baseline scans (smallest size only)"
     )
     for p in parkings:
         s50, s95 = percentiles(p.start_times)
@@ -425,39 +449,32 @@ def main() -> int:
     )
     with ExitStack() as stack:
         url = opts.redis_url or stack.enter_context(local_server())
-        prefix = f"cbinbox{uuid.uuid4().hex[:8]}"
+        base = f"cbinbox{uuid.uuid4().hex[:8]}"
+        prefixes = [f"{base}-{size}" for size in sizes]
         if opts.redis_url:
-            stack.callback(_delete_prefix, url, prefix)
+            for prefix in prefixes:
+                stack.callback(_delete_prefix, url, prefix)
         client = redis.Redis.from_url(url)
         stack.callback(client.close)
         info = client.info("server")
         print(f"server: {info.get('redis_version', '?')} ({info.get('server_name', 'redis')})")
         default, _ = packs()
-        runner = Runner(client, prefix=prefix, policy=default)
-        saver = RedisSaver(client, prefix=prefix)
-        pool = stack.enter_context(
-            ProcessPoolExecutor(
+        runners = [Runner(client, prefix=prefix, policy=default) for prefix in prefixes]
+        parkings: list[Parking] = []
+        for size, prefix in zip(sizes, prefixes, strict=True):
+            print(f"parking {size:,} runs in their own key space ...", flush=True)
+            with ProcessPoolExecutor(
                 max_workers=opts.jobs,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_parker,
                 initargs=(url, prefix),
-            )
-        )
-        results: list[SizeResult] = []
-        parkings: list[Parking] = []
-        started = 0
-        for i, size in enumerate(sizes):
-            # park up to `size` pending holds; earlier decides removed some
-            parked = index_sizes(client, prefix)["all"]
-            want = size - parked
-            print(f"parking {want:,} runs to reach {size:,} parked ...", flush=True)
-            parking = park(pool, started, want, opts.jobs)
-            started += want
+            ) as pool:
+                parking = park(pool, 0, size, opts.jobs)
             parkings.append(parking)
             print(f"  {parking.wall_s:.1f} s", flush=True)
-            results.append(measure(runner, saver, opts, baseline=i == 0))
         memory = client.info("memory").get("used_memory_human", "?")
-        print(f"server memory after parking {started:,} runs: {memory}")
+        print(f"server memory with {sum(sizes):,} parked runs: {memory}")
+        results = measure(runners, RedisSaver(client, prefix=prefixes[0]), opts)
         ok = report(results, parkings, opts)
     print(f"load average {os.getloadavg()[0]:.2f} at end (other work on the machine skews timings)")
     return 0 if ok else 1
