@@ -50,10 +50,13 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import redis
 from _local_server import local_server
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
 
 from carebound import ApprovalView, Approve, PolicyPack, Runner
 from carebound._keys import global_key
@@ -242,10 +245,10 @@ def scan_checkpointer(runner: Runner, saver: RedisSaver, role: str) -> list[str]
         for _, channel, value in item.pending_writes or []:
             if channel != "__interrupt__":
                 continue
-            for interrupt in value:
-                if interrupt.value.get("type") != "hold":
+            for parked in value:
+                if parked.value.get("type") != "hold":
                     continue
-                view = runner.approvals.get(interrupt.value["approval_id"])
+                view = runner.approvals.get(parked.value["approval_id"])
                 if view is not None and view.status == "pending" and view.required_role == role:
                     found.append(view)
     found.sort(key=lambda v: v.deadline)
@@ -279,21 +282,60 @@ def decide_next(runner: Runner, samples: Samples, i: int) -> None:
 
 
 def interleaved(
-    runners: list[Runner], n: int, call: Callable[[Runner, Samples, int], None], warmup: int = 10
+    calls: list[Callable[[Samples, int], object]], n: int, warmup: int = 10
 ) -> list[Samples]:
-    """``call`` ``warmup`` times untimed then ``n`` times timed per runner, alternating
-    between the runners call by call."""
+    """Each of ``calls`` ``warmup`` times untimed then ``n`` times timed, alternating between
+    the calls one by one (each call times itself into the Samples it is given)."""
     for i in range(warmup):
-        for runner in runners:
-            call(runner, Samples(), i)
-    out = [Samples() for _ in runners]
+        for call in calls:
+            call(Samples(), i)
+    out = [Samples() for _ in calls]
     with stall_watch(Samples()) as whole:
         for i in range(n):
-            for runner, samples in zip(runners, out, strict=True):
-                call(runner, samples, i)
+            for call, samples in zip(calls, out, strict=True):
+                call(samples, i)
     for samples in out:
         samples.stall_pct = whole.stall_pct
     return out
+
+
+class _BareState(TypedDict, total=False):
+    steps: int
+
+
+def _bare_hold(state: _BareState) -> _BareState:
+    interrupt("hold")
+    return {"steps": 1}
+
+
+def _bare_wait(state: _BareState) -> _BareState:
+    interrupt("wait")
+    return {}
+
+
+class BareResume:
+    """The reference: LangGraph alone resuming the same shape of run (a hold resumed, one
+    node, parked at a wait: two steps, durability "sync") on an in-memory checkpointer, no
+    carebound and no Redis. Measured between the decides, it shows how fast this machine is
+    running LangGraph at that moment."""
+
+    def __init__(self) -> None:
+        graph = StateGraph(_BareState)
+        graph.add_node("hold", _bare_hold)
+        graph.add_node("wait", _bare_wait)
+        graph.add_edge(START, "hold")
+        graph.add_edge("hold", "wait")
+        graph.add_edge("wait", END)
+        self.graph = graph.compile(checkpointer=InMemorySaver())
+        self.threads = 0
+
+    def __call__(self, samples: Samples, _: int) -> None:
+        self.threads += 1
+        config: Any = {"configurable": {"thread_id": f"bare-{self.threads}"}}
+        self.graph.invoke({}, config, durability="sync")
+        out = samples.timed(lambda: self.graph.invoke(Command(resume=True), config))
+        if "__interrupt__" not in out:
+            raise RuntimeError("the reference run did not park at its wait")
 
 
 @dataclass
@@ -306,6 +348,8 @@ class SizeResult:
     inbox_other: Samples = field(default_factory=Samples)
     inbox_all: Samples = field(default_factory=Samples)
     decide: Samples = field(default_factory=Samples)
+    bare_resume: Samples = field(default_factory=Samples)
+    """The reference measured between the decides (the same samples at every size)."""
     scan_checkpointer: Samples = field(default_factory=Samples)
     scan_runs: Samples = field(default_factory=Samples)
 
@@ -329,11 +373,11 @@ def measure(runners: list[Runner], saver: RedisSaver, opts: argparse.Namespace) 
         by_role = {k: v for k, v in sizes.items() if k != "all"}
         results.append(SizeResult(parked=sizes["all"], by_role=by_role))
 
-    def query(role: str | None) -> Callable[[Runner, Samples, int], None]:
-        return lambda runner, samples, _: samples.timed(lambda: inbox_page(runner, role))
+    def query(runner: Runner, role: str | None) -> Callable[[Samples, int], object]:
+        return lambda samples, _: samples.timed(lambda: inbox_page(runner, role))
 
     for field_name, role in (("inbox", ROLE), ("inbox_other", OTHER_ROLE), ("inbox_all", None)):
-        timed = interleaved(runners, opts.queries, query(role))
+        timed = interleaved([query(r, role) for r in runners], opts.queries)
         for result, samples in zip(results, timed, strict=True):
             setattr(result, field_name, samples)
     smallest, first_result = runners[0], results[0]
@@ -347,9 +391,11 @@ def measure(runners: list[Runner], saver: RedisSaver, opts: argparse.Namespace) 
             print(f"warning: baseline {name} found a different first page", file=sys.stderr)
     first_result.scan_checkpointer = time_calls(scans[0][1], opts.scan_repeats, warmup=0)
     first_result.scan_runs = time_calls(scans[1][1], opts.scan_repeats, warmup=0)
-    decides = interleaved(runners, opts.decides, decide_next)
+    deciders = [functools.partial(decide_next, r) for r in runners]
+    *decides, bare = interleaved([*deciders, BareResume()], opts.decides)
     for result, samples in zip(results, decides, strict=True):
         result.decide = samples
+        result.bare_resume = bare
     return results
 
 
@@ -382,6 +428,7 @@ def report(results: list[SizeResult], parkings: list[Parking], opts: argparse.Na
     row(f"inbox pending(role={OTHER_ROLE}, {PAGE})", lambda r: r.inbox_other)
     row(f"inbox pending(all roles, {PAGE})", lambda r: r.inbox_all)
     row("decide -> run at next stop (Runner.decide)", lambda r: r.decide)
+    row("reference: bare LangGraph resume, in memory", lambda r: r.bare_resume)
     row("baseline: scan checkpointer.list(None)", lambda r: r.scan_checkpointer)
     row("baseline: Runner.get per run", lambda r: r.scan_runs)
     print()
@@ -414,6 +461,13 @@ def report(results: list[SizeResult], parkings: list[Parking], opts: argparse.Na
     cpu_ratio = percentiles(last.inbox.cpu)[0] / percentiles(first.inbox.cpu)[0]
     print(f"inbox cpu p50 ratio {last.parked:,}/{first.parked:,}: {cpu_ratio:.2f}")
     decide95 = max(percentiles(r.decide.wall)[1] for r in results)
+    bare50 = percentiles(first.bare_resume.wall)[0]
+    for r in results:
+        ratio50 = percentiles(r.decide.wall)[0] / bare50
+        print(
+            f"decide p50 / bare LangGraph resume p50 at {r.parked:,}: {ratio50:.1f}x "
+            "(the same machine, the same moments)"
+        )
     checks = [
         (f"inbox p95 at {last.parked:,} parked <= 10 ms", f"{inbox95:.2f} ms", inbox95 <= 10),
         (f"inbox p95 ratio {last.parked:,}/{first.parked:,} <= 1.5", f"{ratio:.2f}", ratio <= 1.5),
