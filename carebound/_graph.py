@@ -155,6 +155,7 @@ class _Nodes:
         actor: Actor | None = None,
         category: str | None = None,
         once: str | None = None,
+        before: Callable[[redis.client.Pipeline], object] | None = None,
     ) -> None:
         self.svc.audit.record(
             run_id,
@@ -166,6 +167,7 @@ class _Nodes:
             patient_ref=self._patient(run_id),
             detail=detail,
             once=once,
+            before=before,
         )
 
     def _finish_call(self, state: RunState, result: CallResult, **extra: Any) -> dict[str, Any]:
@@ -517,31 +519,38 @@ class _Nodes:
             )
         else:
             entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
+            record_result: Callable[[redis.client.Pipeline], object] | None = None
             if entry is not None and entry.status != "reserved":
                 output, error = entry.result, entry.error  # a replay: recorded result
             else:
                 attempts = entry.attempts if entry else 1
                 output, error = self._run_tool(spec, ctx, args)
-                self.svc.ledger.complete(
-                    run_id,
-                    key,
-                    spec.name,
-                    output,
-                    reserved_at=entry.reserved_at if entry else now,
-                    now=self.svc.clock.now(),
-                    attempts=attempts,
-                    error=error,
-                )
+                done_at = self.svc.clock.now()
+
+                def record_result(pipe: redis.client.Pipeline) -> None:
+                    self.svc.ledger.complete(
+                        run_id,
+                        key,
+                        spec.name,
+                        output,
+                        reserved_at=entry.reserved_at if entry else now,
+                        now=done_at,
+                        attempts=attempts,
+                        error=error,
+                        pipe=pipe,
+                    )
+
             if spec.audit_detail is not None and not error:
                 detail.update(spec.audit_detail(args, output))
-            # Idempotent on the key: a replay after a crash between the ledger and this write
-            # records the effect once.
+            # The ledger's result goes first, in the same round trip. The audit append is
+            # idempotent on the key: a replay after a crash between the two records it once.
             self._audit(
                 run_id,
                 once=f"effect:{key}",
                 action="effect",
                 outcome="failed" if error else "success",
                 detail={**detail, "decided": current.get("decided")},
+                before=record_result,
             )
         result = CallResult(
             index=index,

@@ -83,8 +83,9 @@ class EffectLedger:
         now: datetime,
         attempts: int = 1,
         error: str | None = None,
+        pipe: redis.client.Pipeline | None = None,
     ) -> LedgerEntry:
-        """Record the effect's result (or failure)."""
+        """Record the effect's result (or failure); only queued when ``pipe`` is given."""
         entry = LedgerEntry(
             key=entry_key,
             tool=tool,
@@ -95,7 +96,7 @@ class EffectLedger:
             reserved_at=reserved_at,
             done_at=now,
         )
-        self._r.hset(self._key(run_id), entry_key, entry.model_dump_json())
+        (pipe or self._r).hset(self._key(run_id), entry_key, entry.model_dump_json())
         return entry
 
     def entries(self, run_id: str) -> list[LedgerEntry]:

@@ -502,3 +502,40 @@ async def test_async_log_shares_the_chain(server_url: str, log: AuditLog, key_pr
     )
     assert fourth.prev_hash == third.hash
     assert log.verify("run-async").ok
+
+
+def test_commands_sent_before_an_append_go_once_even_on_a_stale_head(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """``before`` rides in the append's round trip; a retry on a moved head does not repeat
+    it, and an invalid event still sends it (the ledger's result is never held back)."""
+    record_n(AuditLog(client, prefix=key_prefix), "run-b", 2)  # another writer moved the head
+    counter = f"{key_prefix}:before"
+
+    event = log.record(
+        "run-b",
+        time=T0,
+        actor=AGENT,
+        action="effect",
+        category="coverage",
+        outcome="success",
+        detail={"tool": "fax.send"},
+        before=lambda pipe: pipe.incr(counter),
+    )
+
+    assert event is not None and event.seq == 3
+    assert client.get(counter) == b"1"
+    assert log.verify("run-b").ok
+    with pytest.raises(AuditDetailError):
+        log.record(
+            "run-b",
+            time=T0,
+            actor=AGENT,
+            action="effect",
+            category="coverage",
+            outcome="success",
+            detail={"note": "x" * 500},
+            before=lambda pipe: pipe.incr(counter),
+        )
+    assert client.get(counter) == b"2"
+    assert len(log.events("run-b")) == 3

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 import redis
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
 
 from carebound._keys import DEFAULT_PREFIX
+from carebound._pipeline import eval_queued
+from carebound._pipeline import run as run_pipeline
 from carebound.audit import _chain
 from carebound.audit._models import (
     Actor,
@@ -58,6 +61,7 @@ class AuditLog:
         patient_ref: str | None = None,
         detail: Mapping[str, DetailValue] | None = None,
         once: str | None = None,
+        before: Callable[[redis.client.Pipeline], object] | None = None,
     ) -> AuditEvent | None:
         """Append one event to ``run_id``'s chain and the global index.
 
@@ -80,29 +84,45 @@ class AuditLog:
             once: a key that makes the append idempotent for the run: an event already
                 recorded under it is not recorded again and None is returned (checked in the
                 same atomic step as the append, so a replayed step never doubles an event).
+            before: queues commands that are sent once, ahead of the append, in the same round
+                trip on a single server (on a cluster, and when the event is invalid, they
+                are sent on their own first). They must be safe to send twice.
 
         Raises:
             AuditDetailError: ``detail`` is too large (a ``ValueError``).
             pydantic.ValidationError: another field is invalid (a ``ValueError``).
             AuditConflictError: other writers kept winning the race.
         """
-        draft = _chain.Draft.of(
-            run_id,
-            time=time,
-            actor=actor,
-            action=action,
-            category=category,
-            outcome=outcome,
-            patient_ref=patient_ref,
-            detail=detail,
-        )
+        try:
+            draft = _chain.Draft.of(
+                run_id,
+                time=time,
+                actor=actor,
+                action=action,
+                category=category,
+                outcome=outcome,
+                patient_ref=patient_ref,
+                detail=detail,
+            )
+        except ValueError:
+            if before is not None:
+                run_pipeline(self._client, before)
+            raise
+        if before is not None and not self._one_step:
+            run_pipeline(self._client, before)
+            before = None
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
             event = draft.chain(seq + 1, prev_hash)
-            current = _chain.record_reply(
-                self._append(keys=keys, args=_chain.record_args(event, once))
-            )
+            args = _chain.record_args(event, once)
+            if before is not None:
+                fill = _then_append(before, self._append, keys, args)
+                reply = run_pipeline(self._client, fill)[-1]
+                before = None
+            else:
+                reply = self._append(keys=keys, args=args)
+            current = _chain.record_reply(reply)
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
                 if not self._one_step:
@@ -156,3 +176,18 @@ class AuditLog:
             newest = self._client.xrevrange(key, count=limit) or []
             return _chain.index_entries(newest[::-1])
         return _chain.index_entries(self._client.xrange(key, min=f"({after}", count=limit) or [])
+
+
+def _then_append(
+    before: Callable[[redis.client.Pipeline], object],
+    append: Script,
+    keys: list[str],
+    args: list[str],
+) -> Callable[[redis.client.Pipeline], None]:
+    """Fill a pipeline with ``before``'s commands, then the append script."""
+
+    def fill(pipe: redis.client.Pipeline) -> None:
+        before(pipe)
+        eval_queued(pipe, append, keys, args)
+
+    return fill
