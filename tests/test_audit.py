@@ -512,30 +512,24 @@ def test_commands_sent_before_an_append_go_once_even_on_a_stale_head(
     record_n(AuditLog(client, prefix=key_prefix), "run-b", 2)  # another writer moved the head
     counter = f"{key_prefix}:before"
 
-    event = log.record(
-        "run-b",
-        time=T0,
-        actor=AGENT,
-        action="effect",
-        category="coverage",
-        outcome="success",
-        detail={"tool": "fax.send"},
-        before=lambda pipe: pipe.incr(counter),
-    )
-
-    assert event is not None and event.seq == 3
-    assert client.get(counter) == b"1"
-    assert log.verify("run-b").ok
-    with pytest.raises(AuditDetailError):
-        log.record(
+    def effect(detail: dict[str, Any]) -> AuditEvent | None:
+        return log.record(
             "run-b",
             time=T0,
             actor=AGENT,
             action="effect",
             category="coverage",
             outcome="success",
-            detail={"note": "x" * 500},
+            detail=detail,
             before=lambda pipe: pipe.incr(counter),
         )
+
+    event = effect({"tool": "fax.send"})
+
+    assert event is not None and event.seq == 3
+    assert client.get(counter) == b"1"
+    assert log.verify("run-b").ok
+    with pytest.raises(AuditDetailError):
+        effect({"note": "x" * 500})
     assert client.get(counter) == b"2"
     assert len(log.events("run-b")) == 3
