@@ -225,6 +225,7 @@ class Runner:
         self.default_policy = policy
         self._agents = dict(agents) if agents is not None else _default_agents()
         self._world_factory = world_factory if world_factory is not None else _default_world()
+        self._simulated_world = world_factory is None
         self._lease_ttl_ms = lease_ttl_ms
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.approvals = ApprovalStore(client, prefix=prefix)
@@ -238,6 +239,7 @@ class Runner:
         self._cases = _Lru(1024)
         self._worlds = _Lru(1024)
         self._decided: dict[str, ApprovalView] = {}
+        self._seeded_worlds = _Lru(1024)
         self._services = Services(
             client=client,
             prefix=prefix,
@@ -289,8 +291,12 @@ class Runner:
             pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(data))
         return self._packs.put(run_id, pack)  # type: ignore[no-any-return]
 
-    def _remember_pinned(self, run_id: str, policy: bytes | None, case: bytes | None) -> None:
+    def _remember_pinned(
+        self, run_id: str, policy: bytes | None, case: bytes | None, world: bytes | None
+    ) -> None:
         """Cache what ``RunStore.queue_pinned`` read (nothing for an unknown run)."""
+        if world is not None:
+            self._seeded_worlds.put(run_id, True)
         if policy is not None and run_id not in self._packs:
             self._remember_pack(run_id, policy)
         if case is not None and run_id not in self._cases:
@@ -307,7 +313,14 @@ class Runner:
             return None
         world = self._worlds.get(run_id)
         if world is None:
-            world = self._worlds.put(run_id, self._world_factory(self.client, run_id, self.prefix))
+            if self._simulated_world and run_id in self._seeded_worlds:
+                # Seeded at start (the run's hash says so): reopen it without checking again.
+                from carebound.tools.connectors import World
+
+                world = World.reopen(self.client, run_id, prefix=self.prefix)
+            else:
+                world = self._world_factory(self.client, run_id, self.prefix)
+            self._worlds.put(run_id, world)
         return world
 
     def _graph(self, agent: str) -> Any:
@@ -368,7 +381,14 @@ class Runner:
             patient_ref=None,
             detail={"agent": definition.name, "policy": record.policy},
         )
-        self.runs.create(record, case=dict(case), policy_json=pack.model_dump_json())
+        self.runs.create(
+            record,
+            case=dict(case),
+            policy_json=pack.model_dump_json(),
+            world_seeded=world is not None,
+        )
+        if world is not None:
+            self._seeded_worlds.put(run_id, True)
         return self.drive(run_id)
 
     def _seed_world(self, run_id: str, world: Any) -> None:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
+from redis.typing import EncodableT, FieldT
 
 from carebound._agent import RunEvent
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
@@ -99,18 +100,26 @@ class RunStore:
 
     # -- records -------------------------------------------------------------------------
 
-    def create(self, record: RunRecord, *, case: dict[str, Any], policy_json: str) -> None:
+    def create(
+        self,
+        record: RunRecord,
+        *,
+        case: dict[str, Any],
+        policy_json: str,
+        world_seeded: bool = False,
+    ) -> None:
         """Register a new run, then store it with its case and pinned policy pack in one write
-        (a registered id without a record is skipped)."""
+        (a registered id without a record is skipped). ``world_seeded`` records that the run's
+        simulated world was seeded before the run was stored."""
         self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
-        self._r.hset(
-            self._key(record.run_id, "run"),
-            mapping={
-                "record": record.model_dump_json(),
-                "case": json.dumps(case),
-                "policy": policy_json,
-            },
-        )
+        fields: dict[FieldT, EncodableT] = {
+            "record": record.model_dump_json(),
+            "case": json.dumps(case),
+            "policy": policy_json,
+        }
+        if world_seeded:
+            fields["world"] = "seeded"
+        self._r.hset(self._key(record.run_id, "run"), mapping=fields)
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
@@ -128,8 +137,9 @@ class RunStore:
 
     def queue_pinned(self, pipe: redis.client.Pipeline, run_id: str) -> None:
         """Queue the read of the run's pinned policy pack and case on ``pipe`` (the reply is
-        ``[policy JSON, case JSON]``, both None for an unknown run)."""
-        pipe.hmget(self._key(run_id, "run"), ["policy", "case"])
+        ``[policy JSON, case JSON, world mark]``, all None for an unknown run; the mark is set
+        when the run's simulated world was seeded at start)."""
+        pipe.hmget(self._key(run_id, "run"), ["policy", "case", "world"])
 
     def case(self, run_id: str) -> dict[str, Any]:
         """The case the run was started on."""

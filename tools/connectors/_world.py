@@ -146,6 +146,12 @@ class World:
             )
         return cls._open(client, run_id, prefix)
 
+    @classmethod
+    def reopen(cls, client: redis.Redis, run_id: str, *, prefix: str = DEFAULT_PREFIX) -> World:
+        """Reopen a world its caller knows was seeded (no round trip to check it; use
+        ``attach`` when in doubt)."""
+        return cls._open(client, run_id, prefix)
+
     def effects(self) -> list[EffectRecord]:
         """Every effect applied in this world: EHR, then outreach, payer and ERP, each in order."""
         return [
