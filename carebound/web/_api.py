@@ -168,10 +168,12 @@ class EventIn(BaseModel):
 
 
 class EventOut(BaseModel):
-    """Which runs an event woke."""
+    """Which runs an event was delivered to."""
 
     event_id: str
     woken: list[str]
+    """Runs subscribed to the match key: woken now if waiting, else it is queued for their
+    next wait."""
 
 
 class AuditOut(BaseModel):
@@ -324,7 +326,8 @@ def decide(request: Request, token: Service, approval_id: str, body: DecisionIn)
 
 @router.post("/events")
 def deliver(request: Request, token: Service, body: EventIn) -> EventOut:
-    """Deliver an event to the runs waiting on its match key; returns the runs it woke."""
+    """Deliver an event to the runs subscribed to its match key; returns them (a waiting run
+    is woken now, a busy or paused one reads the event at its next wait)."""
     event_id = body.event_id or f"ev-{uuid.uuid4().hex[:12]}"
     woken = context(request).runner.deliver(body.match, body.payload, event_id=event_id)
     return EventOut(event_id=event_id, woken=woken)
