@@ -410,34 +410,44 @@ class Runner:
             time.sleep(0.01)
 
     def _acquire_with_record(
-        self, run_id: str, wait_s: float
-    ) -> tuple[Lease | None, RunRecord | None]:
+        self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
+    ) -> tuple[Lease | None, RunRecord | None, bool]:
         """Take the run's lease and read its record in one round trip per try.
 
         Read right after the acquire, the record is the one the last lease holder left. The
         same trip reads the audit chain's head (so the drive's first audit append takes one
         trip) and, when this process has not cached them, the run's pinned pack and case.
+        With ``decided``, the first try also appends that decision's audit event (idempotent);
+        the bool says whether it is in the chain (False: the head had moved, append it again).
         """
         cold = run_id not in self._packs or run_id not in self._cases
+        audited: Callable[[Any], bool] | None = None
 
         def read(pipe: redis.client.Pipeline) -> None:
+            nonlocal audited
             self.runs.queue_get(pipe, run_id)
             self.audit_log.queue_head(pipe, run_id)
             if cold:
                 self.runs.queue_pinned(pipe, run_id)
+            if decided is not None and audited is None:
+                audited = self._queue_decision_audit(pipe, decided)
 
         deadline = time.monotonic() + wait_s
+        decision_audited = False
         while True:
+            first_try = audited is None
             lease, reads = self._leases.acquire_and_read(
                 run_id, self._owner, self._lease_ttl_ms, read
             )
+            if first_try and audited is not None:
+                decision_audited = audited(reads[-1])
             record = self.runs.parse_record(reads[0])
             if lease is not None and record is not None:
                 self.audit_log.prime(run_id, reads[1])
                 if cold:
                     self._remember_pinned(run_id, *reads[2])
             if lease is not None or record is None or time.monotonic() >= deadline:
-                return lease, record
+                return lease, record, decision_audited
             time.sleep(0.01)
 
     @_store_errors
@@ -450,7 +460,9 @@ class Runner:
     ) -> RunView:
         """``drive``; ``decided`` is the approval this process just decided (final: it is not
         read back, and its inbox entry is dropped in the write that settles the run)."""
-        lease, record = self._acquire_with_record(run_id, lease_wait_s)
+        lease, record, decision_audited = self._acquire_with_record(
+            run_id, lease_wait_s, decided=decided
+        )
         if record is None:
             if lease is not None:
                 self._leases.release(lease)
@@ -465,7 +477,9 @@ class Runner:
             return self.get(run_id)
         released = False
         try:
-            stop = self._drive_locked(run_id, record, lease, decided)
+            stop = self._drive_locked(
+                run_id, record, lease, decided, decision_audited=decision_audited
+            )
             settled = self._settle(run_id, record, stop, lease=lease, decided=decided)
             released = True
         finally:
@@ -478,7 +492,13 @@ class Runner:
         return self._view(settled.record, stop.values, settled.effects, settled.pending)
 
     def _drive_locked(
-        self, run_id: str, record: RunRecord, lease: Lease, decided: ApprovalView | None
+        self,
+        run_id: str,
+        record: RunRecord,
+        lease: Lease,
+        decided: ApprovalView | None,
+        *,
+        decision_audited: bool = False,
     ) -> _Stop:
         graph = self._graph(record.agent)
         config: dict[str, Any] = {
@@ -509,7 +529,8 @@ class Runner:
                 step: _Step | None
                 if stop is None:
                     assert decided is not None
-                    self._ensure_decision_audited(decided)
+                    if not decision_audited:
+                        self._ensure_decision_audited(decided)
                     step = _Step(Command(resume={"approval_id": decided.request.approval_id}))
                 else:
                     step = self._next_step(run_id, record, stop, parked_here=parked_here)
@@ -740,6 +761,7 @@ class Runner:
 
         def fill(pipe: redis.client.Pipeline) -> None:
             self.approvals.queue_get(pipe, approval_id)
+            self.audit_log.queue_head(pipe, run_id)  # the decision's event is chained on it
             if cold:
                 self.runs.queue_pinned(pipe, run_id)
 
@@ -749,8 +771,9 @@ class Runner:
             raise NotFoundError(
                 f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
             )
+        self.audit_log.prime(run_id, replies[1])
         if cold:
-            self._remember_pinned(run_id, *replies[1])
+            self._remember_pinned(run_id, *replies[2])
         return view
 
     @_store_errors
@@ -908,23 +931,29 @@ class Runner:
         at: datetime,
         once: str | None = None,
     ) -> None:
-        request = view.request
         self.audit_log.record(
-            request.run_id,
-            once=once,
-            time=at,
-            actor=Actor(kind="person", id=decision.reviewer, role=decision.role),
-            action="decision",
-            category=self.agent(request.agent).category,
-            outcome="pending" if outcome in ("partial", "escalated") else "success",
-            patient_ref=request.patient_ref,
-            detail={
+            view.request.run_id, once=once, **self._decision_event(view, decision, outcome, at)
+        )
+
+    def _decision_event(
+        self, view: ApprovalView, decision: Decision, outcome: str, at: datetime
+    ) -> dict[str, Any]:
+        """The audit fields of a decision on ``view``."""
+        request = view.request
+        return {
+            "time": at,
+            "actor": Actor(kind="person", id=decision.reviewer, role=decision.role),
+            "action": "decision",
+            "category": self.agent(request.agent).category,
+            "outcome": "pending" if outcome in ("partial", "escalated") else "success",
+            "patient_ref": request.patient_ref,
+            "detail": {
                 "approval_id": request.approval_id,
                 "decision": decision.kind,
                 "outcome": outcome,
                 "args_hash": decision.args_hash,
             },
-        )
+        }
 
     def _ensure_decision_audited(self, view: ApprovalView) -> None:
         """Write the final decision's audit event, once (idempotent on the approval id)."""
@@ -939,6 +968,17 @@ class Runner:
             at=record.decided_at,
             once=f"decision:{view.request.approval_id}",
         )
+
+    def _queue_decision_audit(
+        self, pipe: redis.client.Pipeline, view: ApprovalView
+    ) -> Callable[[Any], bool]:
+        """``_ensure_decision_audited`` queued on ``pipe``; see ``AuditLog.queue_record``."""
+        record = view.record
+        assert record is not None and record.decision is not None
+        outcome = "expired" if view.status == "expired" else "ok"
+        fields = self._decision_event(view, record.decision, outcome, record.decided_at)
+        once = f"decision:{view.request.approval_id}"
+        return self.audit_log.queue_record(pipe, view.request.run_id, once=once, **fields)
 
     # -- events, timers, recovery --------------------------------------------------------
 

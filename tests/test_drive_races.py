@@ -109,3 +109,30 @@ def test_a_waiting_run_ignores_a_resume_meant_for_a_hold(
     )
     assert woken == [view.run_id]
     assert runner.get(view.run_id).status == "completed"
+
+
+def test_the_decision_is_audited_once_when_the_chain_moved_meanwhile(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    """The decision's audit event rides in the lease round trip, chained on the head read
+    with the approval; if someone appended in between, it is appended again on the new head."""
+    runner: Runner = make_runner()
+    viewer: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.pending is not None
+    approval_id = view.pending.request.approval_id
+    decide = runner.approvals.decide
+
+    def reveal_first(*args: Any, **kwargs: Any) -> Any:
+        # Another reviewer's audited read lands after this process read the chain head.
+        viewer.reveal(approval_id, viewer="jordan", role=ROLE)
+        return decide(*args, **kwargs)
+
+    setattr(runner.approvals, "decide", reveal_first)  # noqa: B010 (test instrumentation)
+    run = _approve(runner, view)
+
+    assert run.status == "waiting"
+    assert runner.verify(view.run_id).ok
+    actions = [e.action for e in runner.audit(view.run_id)]
+    assert actions.count("decision") == 1 and actions.count("effect") == 1
+    assert actions.index("view_phi") < actions.index("decision") < actions.index("effect")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
@@ -133,6 +134,54 @@ class AuditLog:
             seq, prev_hash = current
             _time.sleep(_chain.backoff_s(attempt))
         raise _chain.conflict_error(run_id)
+
+    def queue_record(
+        self,
+        pipe: redis.client.Pipeline,
+        run_id: str,
+        *,
+        once: str,
+        time: datetime,
+        actor: Actor,
+        action: AuditAction,
+        category: str,
+        outcome: AuditOutcome,
+        patient_ref: str | None = None,
+        detail: Mapping[str, DetailValue] | None = None,
+    ) -> Callable[[Any], bool]:
+        """Queue on ``pipe`` the idempotent append of one event, chained on the head this
+        process last saw for the run (see ``queue_head``/``prime``), to ride in a round trip
+        the caller makes anyway.
+
+        Returns a function to call with the script's reply: True when the event is in the
+        chain (appended now, or already there under ``once``), False when the head had moved
+        and nothing was written: then append it with ``record``.
+        """
+        draft = _chain.Draft.of(
+            run_id,
+            time=time,
+            actor=actor,
+            action=action,
+            category=category,
+            outcome=outcome,
+            patient_ref=patient_ref,
+            detail=detail,
+        )
+        seq, prev_hash = self._heads.get(run_id)
+        event = draft.chain(seq + 1, prev_hash)
+        keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
+        eval_queued(pipe, self._append, keys, _chain.record_args(event, once))
+
+        def outcome_of(reply: Any) -> bool:
+            current = _chain.record_reply(reply)
+            if current is None:
+                self._heads.put(run_id, event.seq, event.hash)
+                if not self._one_step:
+                    self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                return True
+            return current == _chain.DUPLICATE
+
+        return outcome_of
 
     def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> None:
         """Queue the read of ``run_id``'s chain head on ``pipe``; pass its reply to
