@@ -279,7 +279,7 @@ class Runner:
         if pack is None:
             raw = self.runs.policy_json(run_id)
             if raw is None:
-                raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+                raise _no_run(run_id)
             pack = self._remember_pack(run_id, raw)
         return pack
 
@@ -401,18 +401,11 @@ class Runner:
     def _mark_drive(self, run_id: str, pipe: redis.client.Pipeline | None = None) -> None:
         (pipe or self.client).zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
 
-    def _acquire(self, run_id: str, wait_s: float) -> Lease | None:
-        deadline = time.monotonic() + wait_s
-        while True:
-            lease = self._leases.acquire(run_id, self._owner, self._lease_ttl_ms)
-            if lease is not None or time.monotonic() >= deadline:
-                return lease
-            time.sleep(0.01)
-
     def _acquire_with_record(
         self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
-    ) -> tuple[Lease | None, RunRecord | None, bool]:
-        """Take the run's lease and read its record in one round trip per try.
+    ) -> tuple[Lease | None, RunRecord, bool]:
+        """Take the run's lease and read its record in one round trip per try (raises
+        :class:`NotFoundError` for an unknown run).
 
         Read right after the acquire, the record is the one the last lease holder left. The
         same trip reads the audit chain's head (so the drive's first audit append takes one
@@ -442,11 +435,15 @@ class Runner:
             if first_try and audited is not None:
                 decision_audited = audited(reads[-1])
             record = self.runs.parse_record(reads[0])
-            if lease is not None and record is not None:
+            if record is None:
+                if lease is not None:
+                    self._leases.release(lease)
+                raise _no_run(run_id)
+            if lease is not None:
                 self.audit_log.prime(run_id, reads[1])
                 if cold:
                     self._remember_pinned(run_id, *reads[2])
-            if lease is not None or record is None or time.monotonic() >= deadline:
+            if lease is not None or time.monotonic() >= deadline:
                 return lease, record, decision_audited
             time.sleep(0.01)
 
@@ -463,10 +460,6 @@ class Runner:
         lease, record, decision_audited = self._acquire_with_record(
             run_id, lease_wait_s, decided=decided
         )
-        if record is None:
-            if lease is not None:
-                self._leases.release(lease)
-            raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
         if lease is None or record.status in FINAL_STATUSES:
             # Another process drives it (it stays marked for recovery), or it has ended.
             if decided is not None:
@@ -674,7 +667,7 @@ class Runner:
     def _record(self, run_id: str) -> RunRecord:
         record = self.runs.get(run_id)
         if record is None:
-            raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+            raise _no_run(run_id)
         return record
 
     @_store_errors
@@ -745,9 +738,7 @@ class Runner:
         """One approval by id."""
         view = self.approvals.get(approval_id)
         if view is None:
-            raise NotFoundError(
-                f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
-            )
+            raise _no_approval(approval_id)
         return view
 
     def _approval_and_pinned(self, approval_id: str) -> ApprovalView:
@@ -768,9 +759,7 @@ class Runner:
         replies = run_pipeline(self.client, fill)
         view = self.approvals.parse_view(replies[0])
         if view is None:
-            raise NotFoundError(
-                f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
-            )
+            raise _no_approval(approval_id)
         self.audit_log.prime(run_id, replies[1])
         if cold:
             self._remember_pinned(run_id, *replies[2])
@@ -1099,11 +1088,10 @@ class Runner:
     @_store_errors
     def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
         """Stop a run for good; its pending hold leaves the inbox."""
-        lease = self._acquire(run_id, 5.0)
+        lease, record, _ = self._acquire_with_record(run_id, 5.0)
         if lease is None:
             raise RunStateError(f"run {run_id} is busy in another process", hint="try again")
         try:
-            record = self._record(run_id)
             if record.status in FINAL_STATUSES:
                 raise RunStateError(f"run {run_id} already ended ({record.status})")
             if record.pending_approval:
@@ -1158,6 +1146,16 @@ class Runner:
                 f"the run store does not answer: {exc}",
                 hint="start Redis or check CAREBOUND_REDIS_URL",
             ) from None
+
+
+def _no_run(run_id: str) -> NotFoundError:
+    return NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+
+
+def _no_approval(approval_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
+    )
 
 
 def _already(approval_id: str, by: str, at: datetime | None) -> AlreadyDecidedError:

@@ -167,7 +167,7 @@ class ApprovalStore:
             key = self._record_key(approval_id)
         except ValueError:
             return None
-        return self._view(self._r.hmget(key, _VIEW_FIELDS))
+        return self.parse_view(self._r.hmget(key, _VIEW_FIELDS))
 
     def queue_get(self, pipe: redis.client.Pipeline, approval_id: str) -> None:
         """Queue the read of ``get`` on ``pipe``; parse its reply with ``parse_view``."""
@@ -175,12 +175,8 @@ class ApprovalStore:
 
     @staticmethod
     def parse_view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
-        """The approval from the reply of ``queue_get`` (None: no such approval)."""
-        return ApprovalStore._view(values)
-
-    @staticmethod
-    def _view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
-        """Build a view from the ``_VIEW_FIELDS`` of a record (all None: no record)."""
+        """The approval from the ``_VIEW_FIELDS`` of its record, e.g. the reply of
+        ``queue_get`` (all None: no such approval)."""
         f = dict(zip(_VIEW_FIELDS, values, strict=True))
         if f["request"] is None:
             return None
@@ -298,7 +294,7 @@ class ApprovalStore:
                 if skipped < offset:
                     skipped += 1
                     continue
-                view = self._view(values[: len(_VIEW_FIELDS)])
+                view = self.parse_view(values[: len(_VIEW_FIELDS)])
                 if view is None:
                     continue
                 found.append(view)

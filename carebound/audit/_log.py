@@ -123,11 +123,8 @@ class AuditLog:
                 before = None
             else:
                 reply = self._append(keys=keys, args=args)
-            current = _chain.record_reply(reply)
+            current = self._applied(event, reply)
             if current is None:
-                self._heads.put(run_id, event.seq, event.hash)
-                if not self._one_step:
-                    self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
                 return event
             if current == _chain.DUPLICATE:
                 return None
@@ -173,15 +170,21 @@ class AuditLog:
         eval_queued(pipe, self._append, keys, _chain.record_args(event, once))
 
         def outcome_of(reply: Any) -> bool:
-            current = _chain.record_reply(reply)
-            if current is None:
-                self._heads.put(run_id, event.seq, event.hash)
-                if not self._one_step:
-                    self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
-                return True
-            return current == _chain.DUPLICATE
+            current = self._applied(event, reply)
+            return current is None or current == _chain.DUPLICATE
 
         return outcome_of
+
+    def _applied(self, event: AuditEvent, reply: Any) -> tuple[int, str] | None:
+        """Take in the append script's reply for ``event``: None when it was appended (the
+        head is cached, and on a cluster the global index written), else what
+        ``record_reply`` says (``DUPLICATE``, or the current head to re-chain on)."""
+        current = _chain.record_reply(reply)
+        if current is None:
+            self._heads.put(event.run_id, event.seq, event.hash)
+            if not self._one_step:
+                self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+        return current
 
     def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> None:
         """Queue the read of ``run_id``'s chain head on ``pipe``; pass its reply to
