@@ -20,6 +20,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from carebound._keys import DEFAULT_PREFIX, run_key
+from carebound._pipeline import call_script
 
 
 class LedgerEntry(BaseModel):
@@ -69,7 +70,9 @@ class EffectLedger:
         entry: ``done`` (use its result) or ``reserved`` (a crashed attempt: run it again with
         the same key)."""
         fresh = LedgerEntry(key=key, tool=tool, status="reserved", reserved_at=now)
-        raw = self._reserve(keys=[self._key(run_id)], args=[key, fresh.model_dump_json()])
+        raw = call_script(
+            self._r, self._reserve, [self._key(run_id)], [key, fresh.model_dump_json()]
+        )
         return LedgerEntry.model_validate_json(raw) if raw else None
 
     def complete(

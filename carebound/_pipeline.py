@@ -4,16 +4,25 @@ redis-py sends ``SCRIPT EXISTS`` before a pipeline that holds a registered scrip
 round trip on paths a reviewer waits on. Here a script is queued as a plain ``EVALSHA``, and a
 server that lost its scripts (restarted, ``SCRIPT FLUSH``) gets them loaded and the whole
 pipeline sent again: everything queued through :func:`run` must be safe to send twice.
+
+The commands are queued on a redis-py pipeline (its command methods and reply parsers), but
+for a plain ``redis.Redis`` client they are sent on a connection this module keeps per client
+(:class:`carebound.checkpoint._wire.SyncWire`): redis-py's per-pipeline machinery costs more
+CPU than the round trip on the paths that run on every step. A broken connection is retried
+once on a fresh one (as redis-py retries a pipeline).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
+
+from carebound.checkpoint._wire import SyncWire
 
 _SOURCES: dict[str, Any] = {}
 """The source of every script queued so far, by sha1 (to reload after NOSCRIPT)."""
@@ -27,6 +36,29 @@ def eval_queued(pipe: Pipeline, script: Script, keys: Sequence[str], args: Seque
     pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
 
+_WIRE_ATTR = "_carebound_wire"
+_WIRE_LOCK = threading.Lock()
+
+
+def _wire(client: redis.Redis) -> SyncWire:
+    """The client's wire, kept on the client itself so that the two go together."""
+    wire: SyncWire | None = getattr(client, _WIRE_ATTR, None)
+    if wire is None:
+        with _WIRE_LOCK:
+            wire = getattr(client, _WIRE_ATTR, None)
+            if wire is None:
+                wire = SyncWire(client)
+                setattr(client, _WIRE_ATTR, wire)
+    return wire
+
+
+def _send(client: redis.Redis, pipe: Pipeline) -> list[Any]:
+    wire = _wire(client)
+    if not wire.usable:
+        return pipe.execute(raise_on_error=False)
+    return wire.replay(pipe.command_stack, client.response_callbacks)
+
+
 def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
     """Send the commands ``fill`` queues in one round trip and return their replies.
 
@@ -35,7 +67,7 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
     for attempt in range(2):
         pipe = client.pipeline(transaction=False)
         fill(pipe)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
+        replies = _send(client, pipe)
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
             for source in list(_SOURCES.values()):
                 client.script_load(source)
@@ -45,3 +77,10 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
                 raise reply
         return replies
     raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def call_script(
+    client: redis.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """Run ``script`` in one round trip (loading it if the server lost it); return its reply."""
+    return run(client, lambda pipe: eval_queued(pipe, script, keys, args))[0]

@@ -415,25 +415,27 @@ class Runner:
         """
         cold = run_id not in self._packs or run_id not in self._cases
         audited: Callable[[Any], bool] | None = None
+        first_try = True
 
         def read(pipe: redis.client.Pipeline) -> None:
+            # called again for the same try when the pipeline is re-sent (NOSCRIPT)
             nonlocal audited
             self.runs.queue_get(pipe, run_id)
             self.audit_log.queue_head(pipe, run_id)
             if cold:
                 self.runs.queue_pinned(pipe, run_id)
-            if decided is not None and audited is None:
+            if decided is not None and first_try:
                 audited = self._queue_decision_audit(pipe, decided)
 
         deadline = time.monotonic() + wait_s
         decision_audited = False
         while True:
-            first_try = audited is None
             lease, reads = self._leases.acquire_and_read(
                 run_id, self._owner, self._lease_ttl_ms, read
             )
             if first_try and audited is not None:
                 decision_audited = audited(reads[-1])
+            first_try = False
             record = self.runs.parse_record(reads[0])
             if record is None:
                 if lease is not None:

@@ -14,20 +14,21 @@ once on a fresh connection.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.connection import ConnectionPool as AsyncConnectionPool
+from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.cluster import RedisCluster
 from redis.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-Arg = str | bytes | int
+Arg = str | bytes | int | float
 SyncClient = redis.Redis | RedisCluster
 AsyncClient = aioredis.Redis | AsyncRedisCluster
 # redis-py's connection classes are not annotated: connections are handled as Any here.
@@ -46,8 +47,10 @@ def _bulks(args: Sequence[Arg]) -> bytes:
             data = arg
         elif isinstance(arg, str):
             data = arg.encode()
-        else:
+        elif isinstance(arg, int):
             data = b"%d" % arg
+        else:
+            data = repr(arg).encode()  # a float, written as redis-py writes it
         out.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(out)
 
@@ -91,6 +94,37 @@ def async_binary_client(client: AsyncClient) -> tuple[AsyncClient, bool]:
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     sibling = aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
     return aioredis.Redis(connection_pool=sibling), True
+
+
+Queued = tuple[Sequence[Any], dict[str, Any]]
+"""A command as a redis-py pipeline queues it: its arguments and its parse options."""
+
+
+class _Parse:
+    """Reads the replies to queued commands the way ``redis.Redis.parse_response`` does."""
+
+    def __init__(self, queued: Sequence[Queued], callbacks: Mapping[str, Any]) -> None:
+        self._queued = queued
+        self._callbacks = callbacks
+
+    def __call__(self, conn: Connection) -> list[Any]:
+        replies: list[Any] = []
+        for args, options in self._queued:
+            try:
+                reply = conn.read_response(disable_decoding=NEVER_DECODE in options)
+            except ResponseError as exc:
+                replies.append(options.get(EMPTY_RESPONSE, exc))
+                continue
+            callback = self._callbacks.get(args[0])
+            if callback is not None:
+                extra = {
+                    k: v
+                    for k, v in options.items()
+                    if k not in (NEVER_DECODE, EMPTY_RESPONSE, "keys")
+                }
+                reply = callback(reply, **extra)
+            replies.append(reply)
+        return replies
 
 
 class _Heads:
@@ -155,7 +189,18 @@ class SyncWire:
             return pipe.execute(raise_on_error=False)
         return self._exchange([pack(args) for args in commands])
 
-    def _exchange(self, packed: list[bytes]) -> list[Any]:
+    def replay(self, queued: Sequence[Queued], callbacks: Mapping[str, Any]) -> list[Any]:
+        """Send the commands queued on a redis-py pipeline in one round trip; each reply is
+        parsed as redis-py parses it (``callbacks``: the client's response callbacks) and
+        error replies are returned, not raised. Needs a pool (``usable`` is True)."""
+        return self._exchange([pack(args) for args, _ in queued], _Parse(queued, callbacks))
+
+    @property
+    def usable(self) -> bool:
+        """Whether this wire talks to one server directly (False: a cluster client)."""
+        return self._pool is not None
+
+    def _exchange(self, packed: list[bytes], parse: _Parse | None = None) -> list[Any]:
         assert self._pool is not None
         if self._pid != os.getpid():
             # forked: the borrowed sockets belong to the parent (the pool resets itself)
@@ -167,10 +212,10 @@ class SyncWire:
             conn = self._pool.get_connection()
         try:
             try:
-                replies = self._send(conn, packed)
+                replies = self._send(conn, packed, parse)
             except _RETRYABLE:
                 conn.disconnect()
-                replies = self._send(conn, packed)
+                replies = self._send(conn, packed, parse)
         except BaseException:
             conn.disconnect()
             self._pool.release(conn)
@@ -179,8 +224,10 @@ class SyncWire:
         return replies
 
     @staticmethod
-    def _send(conn: Connection, packed: list[bytes]) -> list[Any]:
+    def _send(conn: Connection, packed: list[bytes], parse: _Parse | None) -> list[Any]:
         conn.send_packed_command(packed, check_health=False)
+        if parse is not None:
+            return parse(conn)
         replies: list[Any] = []
         for _ in packed:
             try:

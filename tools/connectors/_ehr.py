@@ -182,9 +182,10 @@ class SimulatedEHR:
             draft["id"] = self._state.derived_id("create", idempotency_key)
         data = validate_resource(draft, where="EHR create")
 
-        def compute() -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
-            key = self._type_key(data["resourceType"])
-            if self._state.hget(key, data["id"]) is not None:
+        key = self._type_key(data["resourceType"])
+
+        def compute(values: list[str | None]) -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
+            if values[0] is not None:
                 raise ConnectorError(
                     f"EHR create: {data['resourceType']}/{data['id']} already exists",
                     hint="leave id out to have one assigned, or use update_fields to change it",
@@ -200,7 +201,8 @@ class SimulatedEHR:
             }
             return batch, payload, data["id"]
 
-        record = self._state.apply_once(idempotency_key, "create", compute)
+        reads = [(key, data["id"])]
+        record = self._state.apply_once(idempotency_key, "create", compute, reads=reads)
         return str(record.result)
 
     def update_fields(
@@ -230,8 +232,8 @@ class SimulatedEHR:
             )
         new_values = json_copy(dict(changes), where="EHR update_fields")
 
-        def compute() -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
-            key, raw, resource = self._load(resource_type, id)
+        def compute(values: list[str | None]) -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
+            key, raw, resource = self._loaded(resource_type, id, values[0])
             diffs: list[JsonValue] = []
             for path, value in json_copy(new_values, where="EHR update_fields").items():
                 before, after = _set_path(resource, path, value, where=f"{resource_type}/{id}")
@@ -249,7 +251,9 @@ class SimulatedEHR:
             }
             return batch, payload, updated
 
-        return _as_resource(self._state.apply_once(idempotency_key, "update_fields", compute))
+        reads = [(self._type_key(resource_type), id)]
+        record = self._state.apply_once(idempotency_key, "update_fields", compute, reads=reads)
+        return _as_resource(record)
 
     def set_task_status(
         self,
@@ -273,8 +277,8 @@ class SimulatedEHR:
         """
         _check_task_change(status, by_role, reason)
 
-        def compute() -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
-            key, raw, task = self._load("Task", task_id)
+        def compute(values: list[str | None]) -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
+            key, raw, task = self._loaded("Task", task_id, values[0])
             before = task.get("status")
             if before in TASK_TERMINAL_STATUSES and status != "entered-in-error":
                 raise TaskPermissionError(
@@ -300,7 +304,9 @@ class SimulatedEHR:
             }
             return batch, payload, updated
 
-        return _as_resource(self._state.apply_once(idempotency_key, "set_task_status", compute))
+        reads = [(self._type_key("Task"), task_id)]
+        record = self._state.apply_once(idempotency_key, "set_task_status", compute, reads=reads)
+        return _as_resource(record)
 
     def effects(self) -> list[EffectRecord]:
         """Every write applied, one per idempotency key, in order."""
@@ -323,9 +329,11 @@ class SimulatedEHR:
     def _type_key(self, resource_type: str) -> str:
         return self._state.key("res", resource_type)
 
-    def _load(self, resource_type: str, id: str) -> tuple[str, str, FhirResource]:
+    def _loaded(
+        self, resource_type: str, id: str, raw: str | None
+    ) -> tuple[str, str, FhirResource]:
+        """The resource's key, stored JSON and parsed form, from its read value ``raw``."""
         key = self._type_key(resource_type)
-        raw = self._state.hget(key, id)
         if raw is None:
             raise ResourceNotFoundError(
                 f"EHR: {resource_type}/{id} does not exist",

@@ -238,8 +238,8 @@ class SimulatedERP:
         idempotency_key: str,
         action: str,
     ) -> ErpInvoice:
-        def compute() -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
-            raw = self._state.hget(self._invoices, invoice_number)
+        def compute(values: list[str | None]) -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
+            raw = values[0]
             if raw is None:
                 raise ResourceNotFoundError(
                     f"ERP: invoice {invoice_number} does not exist",
@@ -263,7 +263,8 @@ class SimulatedERP:
             }
             return batch, payload, json.loads(after.model_dump_json())
 
-        record = self._state.apply_once(idempotency_key, action, compute)
+        reads = [(self._invoices, invoice_number)]
+        record = self._state.apply_once(idempotency_key, action, compute, reads=reads)
         return ErpInvoice.model_validate(record.result)
 
 

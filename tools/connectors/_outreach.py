@@ -249,10 +249,8 @@ class SimulatedOutreach:
             )
         codes = list(requested_codes)
 
-        def compute() -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
-            count_raw, scripts_raw = self._state.hget_many(
-                (self._request_attempts, request_id), (self._config, "replies")
-            )
+        def compute(values: list[str | None]) -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
+            count_raw, scripts_raw = values
             attempt = int(count_raw or 0) + 1
             message_id = "msg-" + self._state.derived_id("send", idempotency_key)
             receipt = OutreachReceipt(
@@ -295,7 +293,8 @@ class SimulatedOutreach:
             }
             return batch, payload, receipt.model_dump(mode="json")
 
-        record = self._state.apply_once(idempotency_key, "send", compute)
+        reads = [(self._request_attempts, request_id), (self._config, "replies")]
+        record = self._state.apply_once(idempotency_key, "send", compute, reads=reads)
         return OutreachReceipt.model_validate(record.result)
 
     def due_replies(self, now: dt.datetime) -> list[InboundDocument]:

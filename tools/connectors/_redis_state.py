@@ -28,8 +28,11 @@ from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, JsonValue
+from redis.commands.core import Script
 
 from carebound._keys import run_key
+from carebound._pipeline import Pipeline, call_script
+from carebound._pipeline import run as run_pipeline
 from carebound.tools.connectors._errors import ConnectorError
 
 System = Literal["ehr", "outreach", "payer", "erp"]
@@ -124,9 +127,13 @@ def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
         GuardFailed: a guard did not hold; nothing was written.
     """
     spec = {"guards": batch.guards, "ops": batch.ops}
-    reply = client.register_script(_APPLY_ONCE)(keys=batch.keys, args=[json.dumps(spec)])
+    reply = call_script(client, _apply_script(client), batch.keys, [json.dumps(spec)])
     if int(reply[0]) == 2:
         raise GuardFailed
+
+
+def _apply_script(client: redis.Redis) -> Script:
+    return client.register_script(_APPLY_ONCE)
 
 
 def text(value: bytes | str) -> str:
@@ -149,7 +156,7 @@ class ConnectorState:
         self.run_id = run_id
         self.prefix = prefix
         self.system: System = system
-        self._apply = client.register_script(_APPLY_ONCE)
+        self._apply = _apply_script(client)
         self._effects = self.key("effects")
         self._order = self.key("effect_order")
         self._attempts = self.key("attempts")
@@ -170,10 +177,11 @@ class ConnectorState:
 
     def hget_many(self, *fields: tuple[str, str]) -> list[str | None]:
         """Read several ``(key, field)`` hash fields as text, in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
-        for key, field_name in fields:
-            pipe.hget(key, field_name)
-        return [None if raw is None else text(raw) for raw in pipe.execute()]
+        return self._texts(run_pipeline(self.client, lambda pipe: _queue_reads(pipe, fields)))
+
+    @staticmethod
+    def _texts(raws: Sequence[bytes | str | None]) -> list[str | None]:
+        return [None if raw is None else text(raw) for raw in raws]
 
     def hvals(self, key: str) -> list[str]:
         """Read every value of a hash as text."""
@@ -191,34 +199,31 @@ class ConnectorState:
         self,
         idempotency_key: str,
         action: str,
-        compute: Callable[[], tuple[WriteBatch, dict[str, JsonValue], JsonValue]],
+        compute: Callable[[list[str | None]], tuple[WriteBatch, dict[str, JsonValue], JsonValue]],
+        *,
+        reads: Sequence[tuple[str, str]] = (),
     ) -> EffectRecord:
         """Apply an effect at most once per ``idempotency_key`` and return its record.
 
-        The call counts as one attempt. ``compute`` reads the current state and returns the
-        guarded writes, the effect payload and the result; it runs again if a guard fails
-        (someone else wrote in between), and is not called at all when the key was already
-        used. Errors it raises propagate, unless a concurrent call with the same key applied
-        the effect meanwhile: then that call's record is returned.
+        The call counts as one attempt. ``compute`` gets the current values of the ``reads``
+        hash fields (``(key, field)`` pairs, read in the round trip that checks the key) and
+        returns the guarded writes, the effect payload and the result; it runs again, on
+        fresh values, if a guard fails (someone else wrote in between), and is not called at
+        all when the key was already used. Errors it raises propagate, unless a concurrent
+        call with the same key applied the effect meanwhile: then that call's record is
+        returned.
 
         Raises:
             ConnectorError: the key was used before for a different action, or the state kept
                 changing under this call.
         """
         self._check_key(idempotency_key)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.incr(self._attempts)
-        pipe.hget(self._effects, idempotency_key)
-        _, raw = pipe.execute()
         for attempt in range(_MAX_RETRIES):
-            if attempt == 0:  # read with the attempt count, in the same round trip
-                prior = None if raw is None else EffectRecord.model_validate_json(raw)
-            else:
-                prior = self.effect(idempotency_key)
+            prior, values = self._prior_and_reads(idempotency_key, reads, count=attempt == 0)
             if prior is not None:
                 return self._same_action(prior, action)
             try:
-                batch, payload, result = compute()
+                batch, payload, result = compute(values)
             except ConnectorError:
                 # A concurrent call with this key may have applied the effect after the check
                 # above, changing the state ``compute`` refused (e.g. "already approved").
@@ -243,6 +248,23 @@ class ConnectorState:
             f"changing ({_MAX_RETRIES} tries)",
             hint="too many writers on one record; retry the call later",
         )
+
+    def _prior_and_reads(
+        self, idempotency_key: str, reads: Sequence[tuple[str, str]], *, count: bool
+    ) -> tuple[EffectRecord | None, list[str | None]]:
+        """The effect already recorded under the key and the values of ``reads``, in one
+        round trip that also counts the attempt when ``count``."""
+
+        def fill(pipe: Pipeline) -> None:
+            if count:
+                pipe.incr(self._attempts)
+            pipe.hget(self._effects, idempotency_key)
+            _queue_reads(pipe, reads)
+
+        replies = run_pipeline(self.client, fill)[1 if count else 0 :]
+        raw = replies[0]
+        prior = None if raw is None else EffectRecord.model_validate_json(raw)
+        return prior, self._texts(replies[1:])
 
     def effect(self, idempotency_key: str) -> EffectRecord | None:
         """The effect recorded under ``idempotency_key``, or None."""
@@ -275,7 +297,7 @@ class ConnectorState:
                 record.idempotency_key,
                 record.model_dump_json(),
             ]
-        reply = self._apply(keys=keys, args=[json.dumps(spec)])
+        reply = call_script(self.client, self._apply, keys, [json.dumps(spec)])
         return int(reply[0]), text(reply[1])
 
     def _same_action(self, prior: EffectRecord, action: str) -> EffectRecord:
@@ -293,3 +315,8 @@ class ConnectorState:
                 f"{self.system}: an effectful call needs a non-empty idempotency_key",
                 hint="pass the key the effect ledger formed for this tool call",
             )
+
+
+def _queue_reads(pipe: Pipeline, fields: Sequence[tuple[str, str]]) -> None:
+    for key, field_name in fields:
+        pipe.hget(key, field_name)
