@@ -37,6 +37,8 @@ from carebound._errors import (
     StoreUnavailableError,
 )
 from carebound._graph import RunState, Services, build_graph
+from carebound._inline_writes import inline_writes
+from carebound._inline_writes import install as install_inline_writes
 from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
 from carebound._pipeline import run as run_pipeline
@@ -109,6 +111,8 @@ class SweepReport(BaseModel):
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+
+install_inline_writes()
 
 
 def _store_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
@@ -499,8 +503,8 @@ class Runner:
         config: dict[str, Any] = {
             "configurable": {"thread_id": run_id, "fencing_token": lease.token},
             "recursion_limit": 10_000,
-            # Each step has one task, run inline; the pool only carries checkpoint writes, which
-            # a sync-durability step waits for anyway: one thread instead of a new one per write.
+            # Each step has one task, run inline, and checkpoint writes run inline too
+            # (carebound._inline_writes); were that off, one pool thread instead of several.
             "max_concurrency": 1,
         }
         renewed = time.monotonic()
@@ -532,7 +536,8 @@ class Runner:
                 if step is None:
                     break
                 command, consumed = step.command, step.consumed
-                stop = _Stop.of_output(graph.invoke(command, config, durability="sync"))
+                with inline_writes():
+                    stop = _Stop.of_output(graph.invoke(command, config, durability="sync"))
                 parked_here = True
                 if consumed is not None:
                     self.runs.consume_event(run_id, consumed.id)
