@@ -7,7 +7,7 @@ pipeline sent again: everything queued through :func:`run` must be safe to send 
 
 The commands are queued on a redis-py pipeline (its command methods and reply parsers), but
 for a plain ``redis.Redis`` client they are sent on a connection this module keeps per client
-(:class:`carebound.checkpoint._wire.SyncWire`): redis-py's per-pipeline machinery costs more
+(:class:`carebound._wire.SyncWire`): redis-py's per-pipeline machinery costs more
 CPU than the round trip on the paths that run on every step. A broken connection is retried
 once on a fresh one (as redis-py retries a pipeline).
 """
@@ -22,7 +22,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from carebound.checkpoint._wire import SyncWire
+from carebound._wire import SyncWire
 
 _SOURCES: dict[str, Any] = {}
 """The source of every script queued so far, by sha1 (to reload after NOSCRIPT)."""
@@ -32,8 +32,15 @@ Pipeline = redis.client.Pipeline
 
 def eval_queued(pipe: Pipeline, script: Script, keys: Sequence[str], args: Sequence[Any]) -> None:
     """Queue ``script`` on ``pipe`` as an ``EVALSHA`` (sent by :func:`run`)."""
-    _SOURCES.setdefault(script.sha, script.script)
-    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+    eval_sha_queued(pipe, script.sha, script.script, keys, args)
+
+
+def eval_sha_queued(
+    pipe: Pipeline, sha: str, source: Any, keys: Sequence[str], args: Sequence[Any]
+) -> None:
+    """Queue the script ``source`` (whose sha1 is ``sha``) on ``pipe`` as an ``EVALSHA``."""
+    _SOURCES.setdefault(sha, source)
+    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
 
 _WIRE_ATTR = "_carebound_wire"

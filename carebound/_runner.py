@@ -189,6 +189,19 @@ class _Step:
 
 
 @dataclass(frozen=True)
+class _Acquired:
+    """What taking a run's lease read in the same round trip."""
+
+    lease: Lease | None
+    """None: another process holds it."""
+    record: RunRecord
+    decision_audited: bool
+    """The decision passed in is in the audit chain (False: append it again)."""
+    latest: Any = None
+    """The run's newest checkpoint as read for ``RedisSaver.primed`` (None: not read)."""
+
+
+@dataclass(frozen=True)
 class _Settled:
     """What settling a run stored and read back."""
 
@@ -407,28 +420,34 @@ class Runner:
 
     def _acquire_with_record(
         self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
-    ) -> tuple[Lease | None, RunRecord, bool]:
+    ) -> _Acquired:
         """Take the run's lease and read its record in one round trip per try (raises
         :class:`NotFoundError` for an unknown run).
 
         Read right after the acquire, the record is the one the last lease holder left. The
         same trip reads the audit chain's head (so the drive's first audit append takes one
-        trip) and, when this process has not cached them, the run's pinned pack and case.
-        With ``decided``, the first try also appends that decision's audit event (idempotent);
-        the bool says whether it is in the chain (False: the head had moved, append it again).
+        trip), the run's newest checkpoint (so resuming the graph does not read it again)
+        and, when this process has not cached them, the run's pinned pack and case. With
+        ``decided``, the first try also appends that decision's audit event (idempotent).
         """
         cold = run_id not in self._packs or run_id not in self._cases
         audited: Callable[[Any], bool] | None = None
         first_try = True
+        at: dict[str, int] = {}
 
         def read(pipe: redis.client.Pipeline) -> None:
             # called again for the same try when the pipeline is re-sent (NOSCRIPT)
             nonlocal audited
+            at.clear()
             self.runs.queue_get(pipe, run_id)
             self.audit_log.queue_head(pipe, run_id)
             if cold:
+                at["pinned"] = len(pipe)
                 self.runs.queue_pinned(pipe, run_id)
+            if self._saver.queue_latest(pipe, run_id):
+                at["latest"] = len(pipe) - 1
             if decided is not None and first_try:
+                at["audit"] = len(pipe)
                 audited = self._queue_decision_audit(pipe, decided)
 
         deadline = time.monotonic() + wait_s
@@ -437,8 +456,9 @@ class Runner:
             lease, reads = self._leases.acquire_and_read(
                 run_id, self._owner, self._lease_ttl_ms, read
             )
-            if first_try and audited is not None:
-                decision_audited = audited(reads[-1])
+            # ``at`` counts the acquire ahead of the reads: ``reads`` starts after it
+            if audited is not None and "audit" in at:
+                decision_audited = audited(reads[at["audit"] - 1])
             first_try = False
             record = self.runs.parse_record(reads[0])
             if record is None:
@@ -448,9 +468,10 @@ class Runner:
             if lease is not None:
                 self.audit_log.prime(run_id, reads[1])
                 if cold:
-                    self._remember_pinned(run_id, *reads[2])
+                    self._remember_pinned(run_id, *reads[at["pinned"] - 1])
             if lease is not None or time.monotonic() >= deadline:
-                return lease, record, decision_audited
+                latest = reads[at["latest"] - 1] if lease is not None and "latest" in at else None
+                return _Acquired(lease, record, decision_audited, latest)
             time.sleep(0.01)
 
     @_store_errors
@@ -463,9 +484,8 @@ class Runner:
     ) -> RunView:
         """``drive``; ``decided`` is the approval this process just decided (final: it is not
         read back, and its inbox entry is dropped in the write that settles the run)."""
-        lease, record, decision_audited = self._acquire_with_record(
-            run_id, lease_wait_s, decided=decided
-        )
+        acquired = self._acquire_with_record(run_id, lease_wait_s, decided=decided)
+        lease, record = acquired.lease, acquired.record
         if lease is None or record.status in FINAL_STATUSES:
             # Another process drives it (it stays marked for recovery), or it has ended.
             if decided is not None:
@@ -476,9 +496,10 @@ class Runner:
             return self.get(run_id)
         released = False
         try:
-            stop = self._drive_locked(
-                run_id, record, lease, decided, decision_audited=decision_audited
-            )
+            with self._saver.primed(run_id, acquired.latest):
+                stop = self._drive_locked(
+                    run_id, record, lease, decided, decision_audited=acquired.decision_audited
+                )
             settled = self._settle(run_id, record, stop, lease=lease, decided=decided)
             released = True
         finally:
@@ -1095,7 +1116,8 @@ class Runner:
     @_store_errors
     def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
         """Stop a run for good; its pending hold leaves the inbox."""
-        lease, record, _ = self._acquire_with_record(run_id, 5.0)
+        acquired = self._acquire_with_record(run_id, 5.0)
+        lease, record = acquired.lease, acquired.record
         if lease is None:
             raise RunStateError(f"run {run_id} is busy in another process", hint="try again")
         try:

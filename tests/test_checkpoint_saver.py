@@ -273,6 +273,53 @@ def test_client_with_decoded_responses_is_handled(server_url: str, key_prefix: s
         text_client.close()
 
 
+def test_a_primed_latest_read_is_served_once(
+    client: redis.Redis, saver: RedisSaver, key_prefix: str
+) -> None:
+    from carebound._pipeline import run
+
+    first = saver.put(_config("t-p", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
+    queued: dict[str, bool] = {}  # filled again if the server first replies NOSCRIPT
+
+    def fill(pipe: redis.client.Pipeline) -> None:
+        queued["latest"] = saver.queue_latest(pipe, "t-p")
+
+    (reply,) = run(client, fill)
+    assert queued == {"latest": True}
+    sends = _evalsha_calls(client)
+
+    with saver.primed("t-p", reply):
+        other = saver.get_tuple(_config("t-other"))  # not the primed thread: read as usual
+        served = saver.get_tuple(_config("t-p"))
+        assert _evalsha_calls(client) == sends + 1  # only t-other's read reached the server
+        newer = _checkpoint({"a": 2})
+        newer["channel_versions"] = {"a": "2"}
+        saver.put(first, newer, {}, {"a": "2"})
+        again = saver.get_tuple(_config("t-p"))  # served once: now read, and newer
+
+    assert other is None
+    assert served is not None and served.checkpoint["channel_values"] == {"a": 1}
+    assert served == saver.get_tuple(first)
+    assert again is not None and again.checkpoint["channel_values"] == {"a": 2}
+
+
+def test_no_primed_read_through_a_decoding_client(server_url: str, saver: RedisSaver) -> None:
+    from carebound._pipeline import run
+
+    text_client = redis.Redis.from_url(server_url, decode_responses=True)
+    try:
+        queued: dict[str, bool] = {}
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            queued["latest"] = saver.queue_latest(pipe, "t")
+
+        replies = run(text_client, fill)
+    finally:
+        text_client.close()
+    assert queued == {"latest": False}
+    assert replies == []
+
+
 # -- retention --------------------------------------------------------------------------
 
 

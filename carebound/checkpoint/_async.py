@@ -19,12 +19,12 @@ from langgraph.checkpoint.base import (
 from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._keys import DEFAULT_PREFIX
+from carebound._wire import Arg, AsyncClient, AsyncWire, async_binary_client
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
-from carebound.checkpoint._wire import Arg, AsyncClient, AsyncWire, async_binary_client
 
 _BATCH = 100
 T = TypeVar("T")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import redis
@@ -19,14 +20,18 @@ from langgraph.checkpoint.base import (
 from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._keys import DEFAULT_PREFIX
+from carebound._pipeline import eval_sha_queued
+from carebound._wire import Arg, SyncClient, SyncWire, binary_client
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
-from carebound.checkpoint._wire import Arg, SyncClient, SyncWire, binary_client
 
 _BATCH = 100
+_PRIMED: ContextVar[tuple[RedisSaver, str, Any] | None] = ContextVar(
+    "carebound_primed_checkpoint", default=None
+)
 
 
 class RedisSaver(SaverCore):
@@ -175,18 +180,55 @@ class RedisSaver(SaverCore):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint named by ``config`` (the newest one without a checkpoint_id),
-        with its pending writes, in one round trip; None when there is none."""
+        with its pending writes, in one round trip (none inside :meth:`primed`); None when
+        there is none."""
         conf = config["configurable"]
         thread_id: str = conf["thread_id"]
         checkpoint_ns: str = conf.get("checkpoint_ns", "")
         checkpoint_id = get_checkpoint_id(config)
-        _, nkeys = self._keys(thread_id, checkpoint_ns)
-        entries = self._eval(_scripts.LOAD, nkeys, [checkpoint_id or "", "+", 1])
+        entries = self._take_primed(thread_id) if not checkpoint_id and not checkpoint_ns else None
+        if entries is None:
+            _, nkeys = self._keys(thread_id, checkpoint_ns)
+            entries = self._eval(_scripts.LOAD, nkeys, [checkpoint_id or "", "+", 1])
         if not entries:
             return None
         return self._codec.decode_tuple(
             thread_id, checkpoint_ns, entries[0], config if checkpoint_id else None
         )
+
+    def queue_latest(self, pipe: redis.client.Pipeline, thread_id: str) -> bool:
+        """Queue on ``pipe`` the read ``get_tuple`` makes for the thread's newest checkpoint
+        (root namespace), to hand its reply to :meth:`primed`; False, and nothing queued,
+        when the pipeline's client is not this saver's (it decodes replies to str)."""
+        if pipe.connection_pool is not getattr(self._client, "connection_pool", None):
+            return False
+        _, nkeys = self._keys(thread_id, "")
+        eval_sha_queued(pipe, _scripts.LOAD.sha, _scripts.LOAD.source, nkeys, ["", "+", 1])
+        return True
+
+    @contextmanager
+    def primed(self, thread_id: str, reply: Any) -> Iterator[None]:
+        """Within this block, the first ``get_tuple`` of this thread's newest checkpoint on
+        this thread (the OS one) is served from ``reply`` of :meth:`queue_latest`.
+
+        Only for a reader that keeps others from writing the thread in between (carebound
+        reads it under the run's lease, in the round trip that takes the lease).
+        """
+        if reply is None:  # nothing was read: get_tuple reads as usual
+            yield
+            return
+        token = _PRIMED.set((self, thread_id, reply))
+        try:
+            yield
+        finally:
+            _PRIMED.reset(token)
+
+    def _take_primed(self, thread_id: str) -> Any:
+        primed = _PRIMED.get()
+        if primed is None or primed[0] is not self or primed[1] != thread_id:
+            return None
+        _PRIMED.set(None)  # once: later reads see the run's own writes
+        return primed[2]
 
     def list(
         self,

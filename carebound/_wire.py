@@ -1,14 +1,15 @@
-"""Sending script calls with as little client overhead as possible.
+"""Sending commands with as little client overhead as possible.
 
 A checkpoint write is one EVALSHA; at ``durability="sync"`` a graph waits for it on every
 step, so the per-call cost of the client matters as much as the round trip. For a plain
-``redis.Redis`` / ``redis.asyncio.Redis`` client the savers therefore keep a few
-connections borrowed from the client's own pool (same host, auth, TLS and timeouts) and
-speak RESP on them directly: one ``sendall`` and one parsed reply per call. Any other client
-(e.g. ``RedisCluster``) goes through its ``execute_command``/pipeline, which routes by key.
+``redis.Redis`` / ``redis.asyncio.Redis`` client the savers (and :mod:`carebound._pipeline`)
+therefore keep a few connections borrowed from the client's own pool (same host, auth, TLS
+and timeouts) and speak RESP on them directly: one ``sendall`` and one parsed reply per call.
+Any other client (e.g. ``RedisCluster``) goes through its ``execute_command``/pipeline, which
+routes by key.
 
-Every script the savers send is idempotent, so a call whose connection broke is retried
-once on a fresh connection.
+Everything sent this way is idempotent, so a call whose connection broke is retried once on
+a fresh connection.
 """
 
 from __future__ import annotations
