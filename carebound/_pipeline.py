@@ -15,7 +15,8 @@ once on a fresh one (as redis-py retries a pipeline).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -23,6 +24,20 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from carebound._wire import SyncWire
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A condition a queued script checks before it writes: these fields of the hash at
+    ``key`` (in the same hash slot as the script's other keys) hold these values."""
+
+    key: str
+    fields: Mapping[str, str]
+
+    def args(self) -> list[str]:
+        """The field/value pairs, flat, as the scripts take them in ARGV."""
+        return [item for pair in self.fields.items() for item in pair]
+
 
 _SOURCES: dict[str, Any] = {}
 """The source of every script queued so far, by sha1 (to reload after NOSCRIPT)."""

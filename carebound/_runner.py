@@ -10,6 +10,7 @@ nothing is lost because every step was checkpointed and every effect went throug
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -18,7 +19,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,9 +42,11 @@ from carebound._inline_writes import inline_writes
 from carebound._inline_writes import install as install_inline_writes
 from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
+from carebound._pipeline import Guard
 from carebound._pipeline import run as run_pipeline
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
 from carebound.approvals import (
+    ApprovalStatus,
     ApprovalStore,
     ApprovalView,
     Decision,
@@ -113,6 +116,13 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 install_inline_writes()
+
+_DECIDED_STATUS: dict[str, ApprovalStatus] = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+}
+"""The status a decision of each kind gives its approval (an escalation leaves it pending)."""
 
 
 def _store_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
@@ -421,58 +431,86 @@ class Runner:
     def _acquire_with_record(
         self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
     ) -> _Acquired:
-        """Take the run's lease and read its record in one round trip per try (raises
-        :class:`NotFoundError` for an unknown run).
+        """Take the run's lease and read what goes with it in one round trip per try, for up
+        to ``wait_s`` while another process holds it (see :meth:`_queue_lease_reads`; raises
+        :class:`NotFoundError` for an unknown run). With ``decided``, the first try also
+        appends that decision's audit event (idempotent)."""
+        deadline = time.monotonic() + wait_s
+        decision_audited = False
+        first_try = True
+        while True:
+            acquired = self._lease_round_trip(run_id, decided if first_try else None)
+            decision_audited = decision_audited or acquired.decision_audited
+            first_try = False
+            if acquired.lease is not None or time.monotonic() >= deadline:
+                return dataclasses.replace(acquired, decision_audited=decision_audited)
+            time.sleep(0.01)
+
+    def _lease_round_trip(self, run_id: str, decided: ApprovalView | None) -> _Acquired:
+        parse: Callable[[Sequence[Any]], _Acquired] | None = None
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            nonlocal parse  # filled again when the pipeline is re-sent (NOSCRIPT)
+            parse = self._queue_lease_reads(pipe, run_id, decided)
+
+        replies = run_pipeline(self.client, fill)
+        assert parse is not None
+        return parse(replies)
+
+    def _queue_lease_reads(
+        self,
+        pipe: redis.client.Pipeline,
+        run_id: str,
+        decided: ApprovalView | None = None,
+        *,
+        guard: Guard | None = None,
+    ) -> Callable[[Sequence[Any]], _Acquired]:
+        """Queue the acquire of the run's lease and the reads that ride with it; returns the
+        parser of their replies (from the acquire's on), which raises
+        :class:`NotFoundError` for an unknown run (releasing a lease it got).
 
         Read right after the acquire, the record is the one the last lease holder left. The
         same trip reads the audit chain's head (so the drive's first audit append takes one
         trip), the run's newest checkpoint (so resuming the graph does not read it again)
         and, when this process has not cached them, the run's pinned pack and case. With
-        ``decided``, the first try also appends that decision's audit event (idempotent).
+        ``decided``, it also appends that decision's audit event (idempotent). With ``guard``,
+        the lease is taken and the event appended only if the guard holds.
         """
         cold = run_id not in self._packs or run_id not in self._cases
-        audited: Callable[[Any], bool] | None = None
-        first_try = True
+        start = len(pipe)
+        parse_lease = self._leases.queue_acquire(
+            pipe, run_id, self._owner, self._lease_ttl_ms, guard=guard
+        )
+        self.runs.queue_get(pipe, run_id)
+        self.audit_log.queue_head(pipe, run_id)
         at: dict[str, int] = {}
+        if cold:
+            at["pinned"] = len(pipe) - start
+            self.runs.queue_pinned(pipe, run_id)
+        if self._saver.queue_latest(pipe, run_id):
+            at["latest"] = len(pipe) - start - 1
+        audited: Callable[[Any], bool] | None = None
+        if decided is not None:
+            at["audit"] = len(pipe) - start
+            audited = self._queue_decision_audit(pipe, decided, guard=guard)
 
-        def read(pipe: redis.client.Pipeline) -> None:
-            # called again for the same try when the pipeline is re-sent (NOSCRIPT)
-            nonlocal audited
-            at.clear()
-            self.runs.queue_get(pipe, run_id)
-            self.audit_log.queue_head(pipe, run_id)
-            if cold:
-                at["pinned"] = len(pipe)
-                self.runs.queue_pinned(pipe, run_id)
-            if self._saver.queue_latest(pipe, run_id):
-                at["latest"] = len(pipe) - 1
-            if decided is not None and first_try:
-                at["audit"] = len(pipe)
-                audited = self._queue_decision_audit(pipe, decided)
-
-        deadline = time.monotonic() + wait_s
-        decision_audited = False
-        while True:
-            lease, reads = self._leases.acquire_and_read(
-                run_id, self._owner, self._lease_ttl_ms, read
-            )
-            # ``at`` counts the acquire ahead of the reads: ``reads`` starts after it
-            if audited is not None and "audit" in at:
-                decision_audited = audited(reads[at["audit"] - 1])
-            first_try = False
-            record = self.runs.parse_record(reads[0])
+        def parse(replies: Sequence[Any]) -> _Acquired:
+            lease = parse_lease(replies[0])
+            decision_audited = audited is not None and audited(replies[at["audit"]])
+            record = self.runs.parse_record(replies[1])
             if record is None:
                 if lease is not None:
                     self._leases.release(lease)
                 raise _no_run(run_id)
-            if lease is not None:
-                self.audit_log.prime(run_id, reads[1])
-                if cold:
-                    self._remember_pinned(run_id, *reads[at["pinned"] - 1])
-            if lease is not None or time.monotonic() >= deadline:
-                latest = reads[at["latest"] - 1] if lease is not None and "latest" in at else None
-                return _Acquired(lease, record, decision_audited, latest)
-            time.sleep(0.01)
+            if lease is None:
+                return _Acquired(None, record, decision_audited)
+            self.audit_log.prime(run_id, replies[2])
+            if cold:
+                self._remember_pinned(run_id, *replies[at["pinned"]])
+            latest = replies[at["latest"]] if "latest" in at else None
+            return _Acquired(lease, record, decision_audited, latest)
+
+        return parse
 
     @_store_errors
     def drive(self, run_id: str, *, lease_wait_s: float = 5.0) -> RunView:
@@ -480,11 +518,23 @@ class Runner:
         return self._drive(run_id, lease_wait_s=lease_wait_s)
 
     def _drive(
-        self, run_id: str, *, lease_wait_s: float, decided: ApprovalView | None = None
+        self,
+        run_id: str,
+        *,
+        lease_wait_s: float,
+        decided: ApprovalView | None = None,
+        acquired: _Acquired | None = None,
     ) -> RunView:
         """``drive``; ``decided`` is the approval this process just decided (final: it is not
-        read back, and its inbox entry is dropped in the write that settles the run)."""
-        acquired = self._acquire_with_record(run_id, lease_wait_s, decided=decided)
+        read back, and its inbox entry is dropped in the write that settles the run), and
+        ``acquired`` what the decide step's round trip took and read already."""
+        if acquired is None or (acquired.lease is None and lease_wait_s > 0):
+            audited = acquired is not None and acquired.decision_audited
+            acquired = self._acquire_with_record(
+                run_id, lease_wait_s, decided=None if audited else decided
+            )
+            if audited:
+                acquired = dataclasses.replace(acquired, decision_audited=True)
         lease, record = acquired.lease, acquired.record
         if lease is None or record.status in FINAL_STATUSES:
             # Another process drives it (it stays marked for recovery), or it has ended.
@@ -828,24 +878,53 @@ class Runner:
         if isinstance(decision, Edit):
             self._check_edit(view, decision, pack)
         now = self.clock.now()
-        status = {"approve": "approved", "edit": "edited", "reject": "rejected"}.get(
-            decision.kind, "pending"
-        )
+        status: ApprovalStatus = _DECIDED_STATUS.get(decision.kind, "pending")
         new_deadline = None
         if isinstance(decision, Escalate):
             new_deadline = now + (view.deadline - view.request.created_at)
-        # Mark first (same round trip, sent ahead): a process that dies after the decision is
-        # stored leaves a marked run that recover() drives (a mark with nothing to do is
-        # dropped at the next drive).
-        result = self.approvals.decide(
-            approval_id,
-            decision,
-            now=now,
-            status=status,  # type: ignore[arg-type]
-            escalate_deadline=new_deadline,
-            before=lambda pipe: self._mark_drive(run_id, pipe),
+        decided = view.model_copy(
+            update={
+                "status": status,
+                "record": DecisionRecord(
+                    status=status,
+                    decision=decision,
+                    decided_by=decision.reviewer,
+                    decided_at=from_ms(to_ms(now)),  # as stored: ms precision
+                    approvers=[*view.approvers, decision.reviewer]
+                    if view.request.two_person and decision.kind == "approve"
+                    else view.approvers,
+                ),
+            }
         )
+        # One round trip: the run is marked for driving first (a process that dies after the
+        # decision is stored leaves a marked run that recover() drives; a mark with nothing
+        # to do is dropped at the next drive), then the decide step, then, should the decision
+        # end the hold, the run's lease with the drive's reads and the decision's audit event
+        # guarded on this step having won (a losing or partial decider writes no event and
+        # gives the lease back).
+        ends_hold = status != "pending"
+        decide_id = uuid.uuid4().hex
+        guard = self.approvals.won_guard(approval_id, decide_id)
+        parse_decide: Callable[[Any], Any] | None = None
+        parse_lease: Callable[[Sequence[Any]], _Acquired] | None = None
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            nonlocal parse_decide, parse_lease  # filled again when re-sent (NOSCRIPT)
+            self._mark_drive(run_id, pipe)
+            parse_decide = self.approvals.queue_decide(
+                pipe, approval_id, decision, now=now, status=status,
+                escalate_deadline=new_deadline, decide_id=decide_id,
+            )  # fmt: skip
+            if ends_hold:
+                parse_lease = self._queue_lease_reads(pipe, run_id, decided, guard=guard)
+
+        replies = run_pipeline(self.client, fill)
+        assert parse_decide is not None
+        result = parse_decide(replies[1])
+        acquired = parse_lease(replies[2:]) if parse_lease is not None else None
         outcome = result.outcome
+        if outcome != "ok" and acquired is not None and acquired.lease is not None:
+            self._leases.release(acquired.lease)
         if outcome == "decided":
             raise _already(approval_id, result.decided_by or "?", result.decided_at)
         if outcome == "stale":
@@ -870,29 +949,16 @@ class Runner:
             raise NotFoundError(f"no approval {approval_id!r}")
         if outcome in ("partial", "escalated"):
             self._audit_decision(view, decision, outcome, at=now)
-        # A final decision is audited by the drive that resumes the run, under the run's lease,
-        # exactly once even if this process dies right after the decision was stored.
+        # A final decision is audited in the round trip above when it won, else by the drive
+        # that resumes the run, under the run's lease, exactly once even if this process dies
+        # right after the decision was stored.
         if outcome == "partial":
             return DecideResult(outcome="awaiting_second_approver", run=self.get(run_id))
         if outcome == "escalated":
             assert isinstance(decision, Escalate) and new_deadline is not None
             self.approvals.reindex(approval_id, view.required_role, decision.to_role, new_deadline)
             return DecideResult(outcome="escalated", run=self.get(run_id))
-        decided = view.model_copy(
-            update={
-                "status": status,
-                "record": DecisionRecord(
-                    status=status,  # type: ignore[arg-type]
-                    decision=decision,
-                    decided_by=decision.reviewer,
-                    decided_at=from_ms(to_ms(now)),  # as stored: ms precision
-                    approvers=[*view.approvers, decision.reviewer]
-                    if view.request.two_person and decision.kind == "approve"
-                    else view.approvers,
-                ),
-            }
-        )
-        run = self._drive(run_id, lease_wait_s=5.0, decided=decided)
+        run = self._drive(run_id, lease_wait_s=5.0, decided=decided, acquired=acquired)
         return DecideResult(outcome="decided", run=run)
 
     def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> None:
@@ -987,7 +1053,7 @@ class Runner:
         )
 
     def _queue_decision_audit(
-        self, pipe: redis.client.Pipeline, view: ApprovalView
+        self, pipe: redis.client.Pipeline, view: ApprovalView, *, guard: Guard | None = None
     ) -> Callable[[Any], bool]:
         """``_ensure_decision_audited`` queued on ``pipe``; see ``AuditLog.queue_record``."""
         record = view.record
@@ -995,7 +1061,9 @@ class Runner:
         outcome = "expired" if view.status == "expired" else "ok"
         fields = self._decision_event(view, record.decision, outcome, record.decided_at)
         once = f"decision:{view.request.approval_id}"
-        return self.audit_log.queue_record(pipe, view.request.run_id, once=once, **fields)
+        return self.audit_log.queue_record(
+            pipe, view.request.run_id, once=once, guard=guard, **fields
+        )
 
     # -- events, timers, recovery --------------------------------------------------------
 

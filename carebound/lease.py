@@ -18,6 +18,7 @@ owner id share the lease.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ import redis
 import redis.asyncio
 
 from carebound._keys import DEFAULT_PREFIX, lease_key
-from carebound._pipeline import eval_queued
+from carebound._pipeline import Guard, eval_queued
 from carebound._pipeline import run as run_pipeline
 
 __all__ = ["AsyncRunLease", "Lease", "RunLease"]
@@ -36,10 +37,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: lease. ARGV: owner, ttl_ms. Returns {1, token, expires_ms} or {0, token, expires_ms}.
+# KEYS: lease[, guard hash]. ARGV: owner, ttl_ms[, guard field/value pairs]. Returns
+# {1, token, expires_ms} or {0, token, expires_ms}; {0, -1, 0} when the guard did not hold.
 _ACQUIRE = (
     _NOW_MS
     + """
+for i = 3, #ARGV, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) ~= ARGV[i + 1] then return {0, -1, 0} end
+end
 local cur = redis.call('HMGET', KEYS[1], 'owner', 'token', 'expires_ms')
 local expires = now + tonumber(ARGV[2])
 if cur[1] == ARGV[1] then
@@ -151,14 +156,37 @@ class RunLease:
         The reads run right after the acquire: when it succeeded, they see the run as its last
         lease holder left it. Returns the lease (or None) and the replies of the reads.
         """
-        _check(run_id, owner, ttl_ms)
+        parse: Callable[[Any], Lease | None] | None = None
 
         def fill(pipe: redis.client.Pipeline) -> None:
-            eval_queued(pipe, self._acquire, [lease_key(self._prefix, run_id)], [owner, ttl_ms])
+            nonlocal parse
+            parse = self.queue_acquire(pipe, run_id, owner, ttl_ms)
             read(pipe)
 
         reply, *reads = run_pipeline(self._client, fill)
-        return _acquired(run_id, owner, ttl_ms, reply), reads
+        assert parse is not None
+        return parse(reply), reads
+
+    def queue_acquire(
+        self,
+        pipe: redis.client.Pipeline,
+        run_id: str,
+        owner: str,
+        ttl_ms: int,
+        *,
+        guard: Guard | None = None,
+    ) -> Callable[[Any], Lease | None]:
+        """Queue ``acquire`` on ``pipe`` (sent with ``carebound._pipeline.run``); returns the
+        function that turns its reply into the lease, or None. With ``guard`` (a hash in the
+        run's hash slot), the lease is only taken if the guard holds then."""
+        _check(run_id, owner, ttl_ms)
+        keys = [lease_key(self._prefix, run_id)]
+        args: list[str | int] = [owner, ttl_ms]
+        if guard is not None:
+            keys.append(guard.key)
+            args += guard.args()
+        eval_queued(pipe, self._acquire, keys, args)
+        return functools.partial(_acquired, run_id, owner, ttl_ms)
 
     def renew(self, lease: Lease) -> bool:
         """Extend ``lease`` by its ``ttl_ms`` from now; False if it is no longer ours.

@@ -85,7 +85,8 @@ class PolicyPack(BaseModel):
 
     def agent_policy(self, agent: str) -> AgentPolicy:
         """The grant and budgets of ``agent``; an agent the pack does not name may do nothing."""
-        return self.agents.get(agent, AgentPolicy())
+        policy = self.agents.get(agent)
+        return AgentPolicy() if policy is None else policy
 
     def reviewer(self, reviewer_id: str) -> Reviewer | None:
         """Look a reviewer up in the directory."""

@@ -167,7 +167,7 @@ def instrumented_demo(switch: KillSwitch, ledger: EffectLedger) -> AgentDefiniti
 def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
     """Wire the ``created``, ``decided``, ``step`` and ``event`` kill points into the runner."""
     create = runner.runs.create
-    decide = runner.approvals.decide
+    queue_decide = runner.approvals.queue_decide
     add_event = runner.runs.add_event
     saver = runner._saver  # private: this is test instrumentation
     put_writes, put = saver.put_writes, saver.put
@@ -177,11 +177,19 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
         create(record, **kwargs)
         switch.fire("created", record.run_id)
 
-    def decided(approval_id: str, decision: Decision, **kwargs: Any) -> DecideResult:
-        result = decide(approval_id, decision, **kwargs)
-        if result.outcome == "ok":
-            switch.fire("decided", run_id_of(approval_id))
-        return result
+    def decided(
+        pipe: Any, approval_id: str, decision: Decision, **kwargs: Any
+    ) -> Callable[[Any], DecideResult]:
+        parse = queue_decide(pipe, approval_id, decision, **kwargs)
+
+        def parse_then_die(reply: Any) -> DecideResult:
+            # the decide round trip is stored (decision, lease, its audit event); not driven
+            result = parse(reply)
+            if result.outcome == "ok":
+                switch.fire("decided", run_id_of(approval_id))
+            return result
+
+        return parse_then_die
 
     def queued(run_id: str, event: Any) -> bool:
         added = add_event(run_id, event)
@@ -209,7 +217,7 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
     setattr(saver, "put_writes", writes_saved)  # noqa: B010
     setattr(saver, "put", checkpoint_put)  # noqa: B010
     setattr(runner.runs, "create", created)  # noqa: B010 (test instrumentation)
-    setattr(runner.approvals, "decide", decided)  # noqa: B010
+    setattr(runner.approvals, "queue_decide", decided)  # noqa: B010
     setattr(runner.runs, "add_event", queued)  # noqa: B010
 
 

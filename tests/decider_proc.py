@@ -19,6 +19,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any, Literal
 
 import redis
@@ -84,18 +85,26 @@ class Outcome(BaseModel):
 def observe_atomic_step(runner: Runner) -> list[tuple[str, str]]:
     """Record ``(approval_id, outcome)`` each time the runner's atomic decide script answers.
 
-    It wraps the real ``ApprovalStore.decide`` (no mock): the tests use it to show the deciders
-    really raced inside the script, not only at the Runner's first read of the approval.
+    It wraps the real ``ApprovalStore.queue_decide`` (no mock): the tests use it to show the
+    deciders really raced inside the script, not only at the Runner's first read of the
+    approval.
     """
     seen: list[tuple[str, str]] = []
-    atomic = runner.approvals.decide
+    queue = runner.approvals.queue_decide
 
-    def observed(approval_id: str, *args: Any, **kwargs: Any) -> StoreDecideResult:
-        result = atomic(approval_id, *args, **kwargs)
-        seen.append((approval_id, result.outcome))  # list.append is atomic across threads
-        return result
+    def observed(
+        pipe: Any, approval_id: str, *args: Any, **kwargs: Any
+    ) -> Callable[[Any], StoreDecideResult]:
+        parse = queue(pipe, approval_id, *args, **kwargs)
 
-    runner.approvals.decide = observed  # type: ignore[method-assign]
+        def parse_and_note(reply: Any) -> StoreDecideResult:
+            result = parse(reply)
+            seen.append((approval_id, result.outcome))  # list.append is atomic across threads
+            return result
+
+        return parse_and_note
+
+    runner.approvals.queue_decide = observed  # type: ignore[method-assign]
     return seen
 
 

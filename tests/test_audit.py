@@ -533,3 +533,32 @@ def test_commands_sent_before_an_append_go_once_even_on_a_stale_head(
         effect({"note": "x" * 500})
     assert client.get(counter) == b"2"
     assert len(log.events("run-b")) == 3
+
+
+def test_a_guarded_append_is_written_only_while_the_guard_holds(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    from carebound._pipeline import Guard, run
+
+    record = f"{key_prefix}:{{run-g}}:approval:run-g-1"
+    client.hset(record, "decide_id", "mine")
+
+    def append(expected: str, once: str) -> bool:
+        outcome: dict[str, Any] = {}
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            outcome["of"] = log.queue_record(
+                pipe, "run-g", once=once, time=T0, actor=NURSE, action="decision",
+                category="coverage", outcome="success",
+                guard=Guard(record, {"decide_id": expected}),
+            )  # fmt: skip
+
+        (reply,) = run(client, fill)
+        in_chain: bool = outcome["of"](reply)
+        return in_chain
+
+    assert append("theirs", "d-1") is False
+    assert log.events("run-g") == []
+    assert append("mine", "d-1") is True
+    assert [e.seq for e in log.events("run-g")] == [1]
+    assert log.verify("run-g").ok

@@ -114,21 +114,24 @@ def test_a_waiting_run_ignores_a_resume_meant_for_a_hold(
 def test_the_decision_is_audited_once_when_the_chain_moved_meanwhile(
     make_runner: Any, demo_case: dict[str, Any], demo_world: Any
 ) -> None:
-    """The decision's audit event rides in the lease round trip, chained on the head read
+    """The decision's audit event rides in the decide round trip, chained on the head read
     with the approval; if someone appended in between, it is appended again on the new head."""
     runner: Runner = make_runner()
     viewer: Runner = make_runner()
     view = runner.start("demo", demo_case, requester="sam", world=demo_world)
     assert view.pending is not None
     approval_id = view.pending.request.approval_id
-    decide = runner.approvals.decide
+    queue_decide = runner.approvals.queue_decide
+    revealed: list[bool] = []
 
     def reveal_first(*args: Any, **kwargs: Any) -> Any:
         # Another reviewer's audited read lands after this process read the chain head.
-        viewer.reveal(approval_id, viewer="jordan", role=ROLE)
-        return decide(*args, **kwargs)
+        if not revealed:
+            viewer.reveal(approval_id, viewer="jordan", role=ROLE)
+            revealed.append(True)
+        return queue_decide(*args, **kwargs)
 
-    setattr(runner.approvals, "decide", reveal_first)  # noqa: B010 (test instrumentation)
+    setattr(runner.approvals, "queue_decide", reveal_first)  # noqa: B010 (instrumentation)
     run = _approve(runner, view)
 
     assert run.status == "waiting"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -189,3 +190,28 @@ async def test_async_lease_shares_keys_and_tokens(
         assert again is not None and again.token == 2
     finally:
         await aclient.aclose()
+
+
+def test_a_guarded_acquire_takes_the_lease_only_while_the_guard_holds(
+    leases: RunLease, client: redis.Redis, key_prefix: str
+) -> None:
+    from carebound._pipeline import Guard, run
+
+    record = f"{key_prefix}:{{run-g}}:approval:run-g-1"
+    client.hset(record, "decide_id", "mine")
+
+    def acquire(expected: str) -> Lease | None:
+        parse: dict[str, Any] = {}
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            guard = Guard(record, {"decide_id": expected})
+            parse["lease"] = leases.queue_acquire(pipe, "run-g", "w1", 5000, guard=guard)
+
+        (reply,) = run(client, fill)
+        lease: Lease | None = parse["lease"](reply)
+        return lease
+
+    assert acquire("theirs") is None
+    assert client.hget(lease_key(key_prefix, "run-g"), "owner") is None  # untouched
+    taken = acquire("mine")
+    assert taken is not None and taken.owner == "w1"

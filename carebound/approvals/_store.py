@@ -26,7 +26,7 @@ import redis
 from pydantic import TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
-from carebound._pipeline import eval_queued
+from carebound._pipeline import Guard, eval_queued
 from carebound._pipeline import run as run_pipeline
 from carebound.approvals._models import (
     ApprovalRequest,
@@ -40,7 +40,7 @@ from carebound.clock import from_ms, to_ms
 _DECISION = TypeAdapter(Decision)
 
 # KEYS[1] = approval record. ARGV: kind, reviewer, role, args_hash, decision_json, now_ms,
-# new_status, escalate_role, escalate_deadline_ms
+# new_status, escalate_role, escalate_deadline_ms, decide_id (stored by a winning final step)
 _DECIDE = """
 local rec = KEYS[1]
 local status = redis.call('HGET', rec, 'status')
@@ -68,7 +68,7 @@ if kind == 'approve' and redis.call('HGET', rec, 'two_person') == '1' then
   if #approvers < 2 then return {'partial'} end
 end
 redis.call('HSET', rec, 'status', ARGV[7], 'decision', ARGV[5],
-           'decided_by', ARGV[2], 'decided_at', ARGV[6])
+           'decided_by', ARGV[2], 'decided_at', ARGV[6], 'decide_id', ARGV[10] or '')
 return {'ok'}
 """
 
@@ -208,13 +208,35 @@ class ApprovalStore:
         now: datetime,
         status: ApprovalStatus,
         escalate_deadline: datetime | None = None,
-        before: Callable[[redis.client.Pipeline], object] | None = None,
     ) -> DecideResult:
-        """The atomic decide step: exactly one concurrent decider wins.
+        """The atomic decide step: exactly one concurrent decider wins."""
+        parse: Callable[[Any], DecideResult] | None = None
 
-        ``before`` may queue commands on a pipeline that is sent, in the same round trip,
-        ahead of the decide step (the runner marks the run for driving that way).
-        """
+        def fill(pipe: redis.client.Pipeline) -> None:
+            nonlocal parse
+            parse = self.queue_decide(
+                pipe, approval_id, decision, now=now, status=status,
+                escalate_deadline=escalate_deadline,
+            )  # fmt: skip
+
+        reply = run_pipeline(self._r, fill)[0]
+        assert parse is not None
+        return parse(reply)
+
+    def queue_decide(
+        self,
+        pipe: redis.client.Pipeline,
+        approval_id: str,
+        decision: Decision,
+        *,
+        now: datetime,
+        status: ApprovalStatus,
+        escalate_deadline: datetime | None = None,
+        decide_id: str = "",
+    ) -> Callable[[Any], DecideResult]:
+        """Queue the decide step on ``pipe`` (sent with ``carebound._pipeline.run``, with
+        whatever the caller queues around it); returns the parser of its reply. A winning
+        step stores ``decide_id`` (unique per attempt), which :meth:`won_guard` checks."""
         to_role = getattr(decision, "to_role", "")
         keys = [self._record_key(approval_id)]
         args = [
@@ -227,23 +249,15 @@ class ApprovalStore:
             status,
             to_role,
             to_ms(escalate_deadline) if escalate_deadline else 0,
+            decide_id,
         ]
+        eval_queued(pipe, self._decide, keys, args)
+        return _decide_result
 
-        def fill(pipe: redis.client.Pipeline) -> None:
-            if before is not None:
-                before(pipe)
-            eval_queued(pipe, self._decide, keys, args)
-
-        raw = run_pipeline(self._r, fill)[-1]
-        parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
-        outcome: DecideOutcome = parts[0]  # type: ignore[assignment]
-        if outcome == "decided":
-            return DecideResult(
-                outcome, status=parts[1], decided_by=parts[2], decided_at=from_ms(int(parts[3]))
-            )
-        if outcome == "wrong_role":
-            return DecideResult(outcome, current_role=parts[1])
-        return DecideResult(outcome)
+    def won_guard(self, approval_id: str, decide_id: str) -> Guard:
+        """Holds only once the decide step queued with ``decide_id`` has won (to guard writes
+        queued right after that step)."""
+        return Guard(self._record_key(approval_id), {"decide_id": decide_id})
 
     def reindex(self, approval_id: str, old_role: str, new_role: str, deadline: datetime) -> None:
         """Move an escalated approval to its new role's index."""
@@ -304,3 +318,15 @@ class ApprovalStore:
                 self._r.zrem(index, *stale)
                 cursor -= len(stale)
         return found
+
+
+def _decide_result(raw: Any) -> DecideResult:
+    parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
+    outcome: DecideOutcome = parts[0]  # type: ignore[assignment]
+    if outcome == "decided":
+        return DecideResult(
+            outcome, status=parts[1], decided_by=parts[2], decided_at=from_ms(int(parts[3]))
+        )
+    if outcome == "wrong_role":
+        return DecideResult(outcome, current_role=parts[1])
+    return DecideResult(outcome)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from redis.typing import EncodableT, FieldT
 
 from carebound._keys import global_key, run_key
+from carebound._pipeline import Guard
 from carebound.audit._errors import AuditConflictError, AuditCorruptError
 from carebound.audit._models import (
     GENESIS_HASH,
@@ -39,16 +40,28 @@ MAX_ATTEMPTS = 100
 EVENT_FIELD = "event"
 """Stream entry field holding the event's canonical JSON (``hash`` included)."""
 
-# KEYS: run stream, run head, run once-keys[, global index]. ARGV: expected seq, expected
-# hash, new seq, new hash, event JSON, genesis hash, once key ('' for none), run id.
+# KEYS: run stream, run head, run once-keys[, global index][, guard]. ARGV: expected seq,
+# expected hash, new seq, new hash, event JSON, genesis hash, once key ('' for none), run id,
+# guard (the guard key's position in KEYS, or ''), then the guard's field/value pairs.
 # Appends only if the head is still the one the event was chained to; otherwise returns the
 # current head so the caller can re-chain (sha256 is not available in Redis Lua). With a once
 # key, an event already recorded under that key for the run is not appended again. With a
-# fourth key (a single server, where keys of different hash slots may meet in one script),
-# the global index entry is written in the same step; on a cluster the caller writes it next.
+# guard, the event is appended only while those fields of that hash hold those values (a
+# decision's event rides with the decide step and is kept only if that step won). With a
+# fourth key before the guard (a single server, where keys of different hash slots may meet
+# in one script), the global index entry is written in the same step; on a cluster the
+# caller writes it next.
 RECORD_SCRIPT = """
 if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
   return {2}
+end
+local nkeys = #KEYS
+if ARGV[9] and ARGV[9] ~= '' then
+  local guard = KEYS[tonumber(ARGV[9])]
+  nkeys = nkeys - 1
+  for i = 10, #ARGV, 2 do
+    if redis.call('HGET', guard, ARGV[i]) ~= ARGV[i + 1] then return {3} end
+  end
 end
 local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
 local seq = head[1] or '0'
@@ -59,7 +72,7 @@ end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
 redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], ARGV[7], id) end
-if KEYS[4] then
+if nkeys >= 4 then
   redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'hash', ARGV[4],
              'event', ARGV[5])
 end
@@ -79,6 +92,9 @@ def once_key(prefix: str, run_id: str) -> str:
 
 DUPLICATE = (-1, "")
 """What ``record_reply`` returns when a once key was already recorded."""
+
+GUARD_FAILED = (-2, "")
+"""What ``record_reply`` returns when the append's guard did not hold (nothing written)."""
 
 
 def head_key(prefix: str, run_id: str) -> str:
@@ -184,9 +200,12 @@ class Draft:
         )
 
 
-def record_args(event: AuditEvent, once: str | None = None) -> list[str]:
-    """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to."""
-    return [
+def record_args(
+    event: AuditEvent, once: str | None = None, *, guard: Guard | None = None, nkeys: int = 0
+) -> list[str]:
+    """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to;
+    with ``guard``, ``nkeys`` is the length of the keys from :func:`record_keys`."""
+    args = [
         str(event.seq - 1),
         event.prev_hash,
         str(event.seq),
@@ -196,22 +215,34 @@ def record_args(event: AuditEvent, once: str | None = None) -> list[str]:
         once or "",
         event.run_id,
     ]
+    if guard is not None:
+        args += [str(nkeys), *guard.args()]
+    return args
 
 
-def record_keys(prefix: str, run_id: str, *, with_index: bool) -> list[str]:
+def record_keys(
+    prefix: str, run_id: str, *, with_index: bool, guard: Guard | None = None
+) -> list[str]:
     """KEYS for ``RECORD_SCRIPT``; ``with_index`` writes the global index in the same step
     (only on a single server: on a cluster the index lives in another slot)."""
     keys = [stream_key(prefix, run_id), head_key(prefix, run_id), once_key(prefix, run_id)]
-    return [*keys, index_key(prefix)] if with_index else keys
+    if with_index:
+        keys.append(index_key(prefix))
+    if guard is not None:
+        keys.append(guard.key)
+    return keys
 
 
 def record_reply(reply: Sequence[Any]) -> tuple[int, str] | None:
     """None if the append went through, ``DUPLICATE`` if its once key was already recorded,
-    else the current head ``(seq, hash)`` to retry on."""
+    ``GUARD_FAILED`` if its guard did not hold, else the current head ``(seq, hash)`` to
+    retry on."""
     if int(reply[0]) == 1:
         return None
     if int(reply[0]) == 2:
         return DUPLICATE
+    if int(reply[0]) == 3:
+        return GUARD_FAILED
     return int(text(reply[1])), text(reply[2])
 
 

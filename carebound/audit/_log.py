@@ -12,7 +12,7 @@ from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 from carebound._keys import DEFAULT_PREFIX
-from carebound._pipeline import eval_queued
+from carebound._pipeline import Guard, call_script, eval_queued
 from carebound._pipeline import run as run_pipeline
 from carebound.audit import _chain
 from carebound.audit._models import (
@@ -122,7 +122,7 @@ class AuditLog:
                 reply = run_pipeline(self._client, fill)[-1]
                 before = None
             else:
-                reply = self._append(keys=keys, args=args)
+                reply = call_script(self._client, self._append, keys, args)
             current = self._applied(event, reply)
             if current is None:
                 return event
@@ -145,14 +145,16 @@ class AuditLog:
         outcome: AuditOutcome,
         patient_ref: str | None = None,
         detail: Mapping[str, DetailValue] | None = None,
+        guard: Guard | None = None,
     ) -> Callable[[Any], bool]:
         """Queue on ``pipe`` the idempotent append of one event, chained on the head this
         process last saw for the run (see ``queue_head``/``prime``), to ride in a round trip
-        the caller makes anyway.
+        the caller makes anyway; with ``guard``, appended only if the guard holds then.
 
         Returns a function to call with the script's reply: True when the event is in the
-        chain (appended now, or already there under ``once``), False when the head had moved
-        and nothing was written: then append it with ``record``.
+        chain (appended now, or already there under ``once``), False when nothing was
+        written (the head had moved, or the guard did not hold): then, if it is still due,
+        append it with ``record``.
         """
         draft = _chain.Draft.of(
             run_id,
@@ -166,8 +168,9 @@ class AuditLog:
         )
         seq, prev_hash = self._heads.get(run_id)
         event = draft.chain(seq + 1, prev_hash)
-        keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
-        eval_queued(pipe, self._append, keys, _chain.record_args(event, once))
+        keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
+        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys))
+        eval_queued(pipe, self._append, keys, args)
 
         def outcome_of(reply: Any) -> bool:
             current = self._applied(event, reply)
