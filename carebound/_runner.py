@@ -546,7 +546,10 @@ class Runner:
             return self.get(run_id)
         released = False
         try:
-            with self._saver.primed(run_id, acquired.latest):
+            with (
+                self._saver.primed(run_id, acquired.latest),
+                self._saver.coalesced_writes(run_id),
+            ):
                 stop = self._drive_locked(
                     run_id, record, lease, decided, decision_audited=acquired.decision_audited
                 )

@@ -21,8 +21,9 @@ and run across restarts (a Redis ``SET NX`` remembers it)::
     decided   the approval store recorded casey's decision; the run was not driven yet
     reserve   the ledger reserved the fax's idempotency key; the connector was not called
     effect    the connector sent the fax; the ledger has not recorded the result
-    step      the hold step's writes (the approved fax sent, the next plan) are saved, the
-              step's checkpoint is not: LangGraph resumes such a step from its pending writes
+    step      the hold step ran (the approved fax sent, the next plan made) and handed its
+              writes to the saver, which sends them with the step's checkpoint: the process
+              dies before that round trip, and the step runs again on recovery
     plan      the planner runs after the fax went out, before the run starts waiting
     event     a reply or timer event was queued for the run; the run was not driven yet
 
@@ -207,9 +208,9 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
     def checkpoint_put(config: Any, checkpoint: Any, metadata: Any, versions: Any) -> Any:
         run_id = str(config["configurable"]["thread_id"])
         if _sent(checkpoint["channel_values"].get("results")) and switch.claim("step", run_id):
-            # LangGraph saves task writes from a background thread: wait until the hold
-            # step's writes are stored, then die before the step's checkpoint is (the first
-            # checkpoint that holds the sent fax is the hold step's).
+            # The hold step's writes were handed over (held to go with this checkpoint, or
+            # sent from LangGraph's pool outside a drive): die before the checkpoint is saved
+            # (the first checkpoint that holds the sent fax is the hold step's).
             approved_writes_saved[run_id].wait(10)
             die()
         return put(config, checkpoint, metadata, versions)

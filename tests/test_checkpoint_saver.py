@@ -320,6 +320,57 @@ def test_no_primed_read_through_a_decoding_client(server_url: str, saver: RedisS
     assert replies == []
 
 
+def test_coalesced_writes_go_out_with_the_next_put(
+    client: redis.Redis, saver: RedisSaver, key_prefix: str
+) -> None:
+    first = saver.put(_config("t-c", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
+    other = saver.put(_config("t-o", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
+    saver.put_writes(other, [("z", 0)], "warm-up")  # the server has every script now
+    before = _evalsha_calls(client)
+
+    with saver.coalesced_writes("t-c"):
+        saver.put_writes(first, [("a", 2)], "task-1")
+        saver.put_writes(other, [("a", 3)], "task-9")  # another thread: sent at once
+        assert _evalsha_calls(client) == before + 1
+        saver.put_writes(first, [("b", 4)], "task-2")
+        newer = _checkpoint({"a": 2})
+        newer["channel_versions"] = {"a": "2"}
+        saver.put(first, newer, {}, {"a": "2"})  # the two held writes ride with it
+        assert _evalsha_calls(client) == before + 4  # three scripts, one round trip
+        saver.put_writes(_config("t-c", checkpoint_ns="", checkpoint_id=newer["id"]),
+                         [("a", 5)], "task-3")  # fmt: skip
+        assert _evalsha_calls(client) == before + 4  # held: the block is still open
+        latest = saver.get_tuple(_config("t-c"))  # a read sends what is held first
+
+    held = saver.get_tuple(first)
+    assert held is not None
+    assert sorted((t, c, v) for t, c, v in held.pending_writes) == [
+        ("task-1", "a", 2),
+        ("task-2", "b", 4),
+    ]
+    assert latest is not None and latest.pending_writes == [("task-3", "a", 5)]
+    with saver.coalesced_writes("t-c"):
+        saver.put_writes(_config("t-c", checkpoint_ns="", checkpoint_id=newer["id"]),
+                         [("c", 6)], "task-4")  # fmt: skip
+    # leaving the block sends what is left
+    left = saver.get_tuple(_config("t-c"))
+    assert left is not None and ("task-4", "c", 6) in left.pending_writes
+
+
+def test_coalesced_writes_are_fenced_like_single_ones(
+    client: redis.Redis, saver: RedisSaver, key_prefix: str
+) -> None:
+    client.hset(lease_key(key_prefix, "t-f"), mapping={"owner": "w2", "token": 7})
+    config = _config("t-f", checkpoint_ns="", fencing_token=6)
+
+    with pytest.raises(LeaseLostError), saver.coalesced_writes("t-f"):
+        saver.put_writes(_config("t-f", checkpoint_ns="", checkpoint_id="x", fencing_token=6),
+                         [("a", 1)], "task-1")  # fmt: skip
+        saver.put(config, _checkpoint({"a": 1}), {}, {"a": "1"})
+
+    assert saver.get_tuple(_config("t-f")) is None  # refused before anything was written
+
+
 # -- retention --------------------------------------------------------------------------
 
 

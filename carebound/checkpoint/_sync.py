@@ -32,6 +32,18 @@ _BATCH = 100
 _PRIMED: ContextVar[tuple[RedisSaver, str, Any] | None] = ContextVar(
     "carebound_primed_checkpoint", default=None
 )
+_HELD: ContextVar[_HeldWrites | None] = ContextVar("carebound_held_writes", default=None)
+_Write = tuple[Script, Sequence[str], Sequence[Arg], RunnableConfig]
+
+
+class _HeldWrites:
+    """A thread's ``put_writes`` held back to go out with its next write (see
+    :meth:`RedisSaver.coalesced_writes`)."""
+
+    def __init__(self, saver: RedisSaver, thread_id: str) -> None:
+        self.saver = saver
+        self.thread_id = thread_id
+        self.writes: list[_Write] = []
 
 
 class RedisSaver(SaverCore):
@@ -136,21 +148,79 @@ class RedisSaver(SaverCore):
         keys: Sequence[str],
         args: Sequence[Arg],
         config: RunnableConfig,
+        *,
+        may_hold: bool = False,
     ) -> None:
-        """Run a write script: one round trip, with the registry entry pipelined when due."""
+        """Run a write script: one round trip, with the registry entry pipelined when due
+        and, inside :meth:`coalesced_writes`, the writes held back for the thread ahead of it
+        (``may_hold``: this one is held too)."""
         thread_id: str = config["configurable"]["thread_id"]
+        held = self._held(thread_id)
+        if held is not None and may_hold:
+            held.writes.append((script, keys, args, config))
+            return
+        writes: list[_Write] = [*held.writes, (script, keys, args, config)] if held else []
+        if held is not None:
+            held.writes.clear()
+        if len(writes) > 1:
+            self._write_many(thread_id, writes)
+            return
         register = self._registry_due(thread_id)
         if register:
             reply = self._eval_with(script, keys, args, [self._register_command(thread_id)])
             self._registry_written(thread_id)
         else:
             reply = self._eval(script, keys, args)
+        self._check_write(thread_id, config, reply, registered=register)
+
+    def _write_many(self, thread_id: str, writes: Sequence[_Write]) -> None:
+        """Several write scripts of one thread in one round trip, in order."""
+        commands: list[Sequence[Arg]] = [
+            ["EVALSHA", script.sha, len(keys), *keys, *args] for script, keys, args, _ in writes
+        ]
+        register = self._registry_due(thread_id)
+        if register:
+            commands.append(self._register_command(thread_id))
+        replies = self._wire.call_many(commands)
+        if any(isinstance(r, NoScriptError) for r in replies):
+            for script in {w[0] for w in writes}:
+                self._wire.load_script(script.source)
+            replies = self._wire.call_many(commands)  # every write script is idempotent
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        if register:
+            self._registry_written(thread_id)
+        for (_, _, _, config), reply in zip(writes, replies, strict=False):
+            self._check_write(thread_id, config, reply, registered=register)
+
+    def _check_write(
+        self, thread_id: str, config: RunnableConfig, reply: Any, *, registered: bool
+    ) -> None:
         if reply[0] == 0:
             raise self._lease_lost(thread_id, fencing_token(config), reply[1])
-        if reply[1] == 1 and not register:
+        if reply[1] == 1 and not registered:
             # The thread was deleted or expired behind this process's back: register again.
             self._wire.call(self._register_command(thread_id))
             self._registry_written(thread_id)
+
+    def _held(self, thread_id: str) -> _HeldWrites | None:
+        held = _HELD.get()
+        if held is None or held.saver is not self or held.thread_id != thread_id:
+            return None
+        return held
+
+    def _flush_held(self, thread_id: str) -> None:
+        """Send the writes held back for ``thread_id`` (before reading it back)."""
+        held = self._held(thread_id)
+        if held is not None and held.writes:
+            writes = list(held.writes)
+            held.writes.clear()
+            if len(writes) == 1:
+                script, keys, args, config = writes[0]
+                self._write(script, keys, args, config)
+            else:
+                self._write_many(thread_id, writes)
 
     def _eval_many(
         self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
@@ -186,6 +256,7 @@ class RedisSaver(SaverCore):
         thread_id: str = conf["thread_id"]
         checkpoint_ns: str = conf.get("checkpoint_ns", "")
         checkpoint_id = get_checkpoint_id(config)
+        self._flush_held(thread_id)
         entries = self._take_primed(thread_id) if not checkpoint_id and not checkpoint_ns else None
         if entries is None:
             _, nkeys = self._keys(thread_id, checkpoint_ns)
@@ -223,6 +294,27 @@ class RedisSaver(SaverCore):
         finally:
             _PRIMED.reset(token)
 
+    @contextmanager
+    def coalesced_writes(self, thread_id: str) -> Iterator[None]:
+        """Within this block, on this (OS) thread, ``put_writes`` of ``thread_id`` are held
+        back and sent in the same round trip as the thread's next ``put``; reads of the
+        thread send them first, and leaving the block sends what is left.
+
+        LangGraph saves a task's writes in the background and, at ``durability="sync"``,
+        waits only for each step's checkpoint: a step's writes and checkpoint land in the
+        same order, in one round trip instead of one each.
+        """
+        held = _HeldWrites(self, thread_id)
+        token = _HELD.set(held)
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            if held.writes:
+                # ERROR writes of a failed step are kept too; a failure here surfaces
+                # (chained to the step's own error, if any).
+                self._write_many(thread_id, held.writes)
+
     def _take_primed(self, thread_id: str) -> Any:
         primed = _PRIMED.get()
         if primed is None or primed[0] is not self or primed[1] != thread_id:
@@ -242,6 +334,9 @@ class RedisSaver(SaverCore):
 
         With ``config=None`` every registered thread is listed.
         """
+        held = _HELD.get()
+        if held is not None and held.saver is self:
+            self._flush_held(held.thread_id)
         cursor = ListCursor(self._codec, config, filter=filter, before=before, limit=limit)
         threads = [config["configurable"]["thread_id"]] if config else self._all_threads()
         wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
@@ -306,7 +401,7 @@ class RedisSaver(SaverCore):
             task_path=task_path,
             ttl=self._ttl_arg,
         )
-        self._write(_scripts.PUT_WRITES, keys, args, config)
+        self._write(_scripts.PUT_WRITES, keys, args, config, may_hold=True)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint key of the thread and its registry entry.
