@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
@@ -38,6 +38,8 @@ class Guard:
         """The field/value pairs, flat, as the scripts take them in ARGV."""
         return [item for pair in self.fields.items() for item in pair]
 
+
+_T = TypeVar("_T")
 
 _SOURCES: dict[str, Any] = {}
 """The source of every script queued so far, by sha1 (to reload after NOSCRIPT)."""
@@ -99,6 +101,20 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
                 raise reply
         return replies
     raise AssertionError("unreachable: the second attempt returns or raises")
+
+
+def run_parsed(client: redis.Redis, queue: Callable[[Pipeline], Callable[[list[Any]], _T]]) -> _T:
+    """Send what ``queue`` queues in one round trip; ``queue`` returns the parser of the
+    replies (it is called again, with a fresh pipeline, if the pipeline is re-sent)."""
+    parse: Callable[[list[Any]], _T] | None = None
+
+    def fill(pipe: Pipeline) -> None:
+        nonlocal parse
+        parse = queue(pipe)
+
+    replies = run(client, fill)
+    assert parse is not None
+    return parse(replies)
 
 
 def call_script(

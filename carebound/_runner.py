@@ -42,7 +42,7 @@ from carebound._inline_writes import inline_writes
 from carebound._inline_writes import install as install_inline_writes
 from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
-from carebound._pipeline import Guard
+from carebound._pipeline import Guard, run_parsed
 from carebound._pipeline import run as run_pipeline
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
 from carebound.approvals import (
@@ -447,15 +447,7 @@ class Runner:
             time.sleep(0.01)
 
     def _lease_round_trip(self, run_id: str, decided: ApprovalView | None) -> _Acquired:
-        parse: Callable[[Sequence[Any]], _Acquired] | None = None
-
-        def fill(pipe: redis.client.Pipeline) -> None:
-            nonlocal parse  # filled again when the pipeline is re-sent (NOSCRIPT)
-            parse = self._queue_lease_reads(pipe, run_id, decided)
-
-        replies = run_pipeline(self.client, fill)
-        assert parse is not None
-        return parse(replies)
+        return run_parsed(self.client, lambda pipe: self._queue_lease_reads(pipe, run_id, decided))
 
     def _queue_lease_reads(
         self,

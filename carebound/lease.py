@@ -27,8 +27,7 @@ import redis
 import redis.asyncio
 
 from carebound._keys import DEFAULT_PREFIX, lease_key
-from carebound._pipeline import Guard, eval_queued
-from carebound._pipeline import run as run_pipeline
+from carebound._pipeline import Guard, eval_queued, run_parsed
 
 __all__ = ["AsyncRunLease", "Lease", "RunLease"]
 
@@ -118,6 +117,9 @@ def _acquired(run_id: str, owner: str, ttl_ms: int, reply: Sequence[Any]) -> Lea
     return Lease(run_id, owner, int(reply[1]), int(reply[2]), ttl_ms)
 
 
+_LeaseAndReads = tuple[Lease | None, list[Any]]
+
+
 class RunLease:
     """Acquire, renew and release run leases in one Redis.
 
@@ -156,16 +158,13 @@ class RunLease:
         The reads run right after the acquire: when it succeeded, they see the run as its last
         lease holder left it. Returns the lease (or None) and the replies of the reads.
         """
-        parse: Callable[[Any], Lease | None] | None = None
 
-        def fill(pipe: redis.client.Pipeline) -> None:
-            nonlocal parse
+        def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], _LeaseAndReads]:
             parse = self.queue_acquire(pipe, run_id, owner, ttl_ms)
             read(pipe)
+            return lambda replies: (parse(replies[0]), replies[1:])
 
-        reply, *reads = run_pipeline(self._client, fill)
-        assert parse is not None
-        return parse(reply), reads
+        return run_parsed(self._client, queue)
 
     def queue_acquire(
         self,

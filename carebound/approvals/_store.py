@@ -26,8 +26,7 @@ import redis
 from pydantic import TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
-from carebound._pipeline import Guard, eval_queued
-from carebound._pipeline import run as run_pipeline
+from carebound._pipeline import Guard, eval_queued, run_parsed
 from carebound.approvals._models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -210,18 +209,15 @@ class ApprovalStore:
         escalate_deadline: datetime | None = None,
     ) -> DecideResult:
         """The atomic decide step: exactly one concurrent decider wins."""
-        parse: Callable[[Any], DecideResult] | None = None
 
-        def fill(pipe: redis.client.Pipeline) -> None:
-            nonlocal parse
+        def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], DecideResult]:
             parse = self.queue_decide(
                 pipe, approval_id, decision, now=now, status=status,
                 escalate_deadline=escalate_deadline,
             )  # fmt: skip
+            return lambda replies: parse(replies[0])
 
-        reply = run_pipeline(self._r, fill)[0]
-        assert parse is not None
-        return parse(reply)
+        return run_parsed(self._r, queue)
 
     def queue_decide(
         self,

@@ -29,9 +29,9 @@ from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._scripts import Script
 
 _BATCH = 100
-_PRIMED: ContextVar[tuple[RedisSaver, str, Any] | None] = ContextVar(
-    "carebound_primed_checkpoint", default=None
-)
+_PRIMED: ContextVar[list[Any] | None] = ContextVar("carebound_primed_checkpoint", default=None)
+"""[saver, thread_id, reply]: a list, emptied when used, so that copies of the context made
+inside the block (LangGraph runs calls in copies) see it used too."""
 _HELD: ContextVar[_HeldWrites | None] = ContextVar("carebound_held_writes", default=None)
 _Write = tuple[Script, Sequence[str], Sequence[Arg], RunnableConfig]
 
@@ -288,7 +288,7 @@ class RedisSaver(SaverCore):
         if reply is None:  # nothing was read: get_tuple reads as usual
             yield
             return
-        token = _PRIMED.set((self, thread_id, reply))
+        token = _PRIMED.set([self, thread_id, reply])
         try:
             yield
         finally:
@@ -317,10 +317,11 @@ class RedisSaver(SaverCore):
 
     def _take_primed(self, thread_id: str) -> Any:
         primed = _PRIMED.get()
-        if primed is None or primed[0] is not self or primed[1] != thread_id:
+        if not primed or primed[0] is not self or primed[1] != thread_id:
             return None
-        _PRIMED.set(None)  # once: later reads see the run's own writes
-        return primed[2]
+        reply = primed[2]
+        primed.clear()  # once: later reads see the run's own writes
+        return reply
 
     def list(
         self,
