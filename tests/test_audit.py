@@ -562,3 +562,19 @@ def test_a_guarded_append_is_written_only_while_the_guard_holds(
     assert append("mine", "d-1") is True
     assert [e.seq for e in log.events("run-g")] == [1]
     assert log.verify("run-g").ok
+
+
+def test_a_chained_event_is_what_event_json_and_verify_expect() -> None:
+    from carebound.audit import _chain
+
+    draft = _chain.Draft.of(
+        "run-j", time=T0, actor=NURSE, action="view_phi", category="coverage",
+        outcome="success", patient_ref="Patient/1", detail={"approval_id": "a-1", "n": 3},
+    )  # fmt: skip
+
+    for seq, prev in [(1, _chain.GENESIS_HASH), (7, "ab" * 32)]:
+        event, stored = draft.chained(seq, prev)
+        assert stored == _chain.event_json(event)
+        body = json.loads(stored)
+        assert body.pop("hash") == event.hash == _chain.sha256_hex(body)
+        assert AuditEvent.model_validate_json(stored) == event

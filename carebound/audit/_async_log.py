@@ -66,9 +66,9 @@ class AsyncAuditLog:
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
-            event = draft.chain(seq + 1, prev_hash)
+            event, stored = draft.chained(seq + 1, prev_hash)
             current = _chain.record_reply(
-                await self._append(keys=keys, args=_chain.record_args(event, once))
+                await self._append(keys=keys, args=_chain.record_args(event, once, stored=stored))
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)

@@ -12,7 +12,7 @@ import random
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,6 +153,8 @@ class Draft:
     outcome: AuditOutcome
     patient_ref: str | None
     detail: dict[str, DetailValue]
+    body: dict[str, Any] = field(default_factory=dict)
+    """The JSON form hashed and stored, less ``seq``, ``prev_hash`` and ``hash`` (set by ``of``)."""
 
     @classmethod
     def of(
@@ -172,18 +174,28 @@ class Draft:
         check_detail(flat)
         raw = cls(run_id, time, actor, action, category, outcome, patient_ref, flat)
         e = raw._event(1, GENESIS_HASH, validate=True)  # validates every field, once
+        body = event_body(e)
+        del body["seq"], body["prev_hash"]
         # Keep the validated values: chained events are built from them without validation.
         return cls(e.run_id, e.time, e.actor, e.action, e.category, e.outcome, e.patient_ref,
-                   dict(e.detail))  # fmt: skip
+                   dict(e.detail), body)  # fmt: skip
 
     def chain(self, seq: int, prev_hash: str) -> AuditEvent:
         """The event at ``seq`` linked to ``prev_hash``, with its hash."""
-        unhashed = self._event(seq, prev_hash, validate=False)
-        return unhashed.model_copy(update={"hash": sha256_hex(event_body(unhashed))})
+        return self.chained(seq, prev_hash)[0]
 
-    def _event(self, seq: int, prev_hash: str, *, validate: bool) -> AuditEvent:
-        """The unhashed event; built without validation once ``of`` validated the content
-        (``seq`` and ``prev_hash`` come from the chain head, not from callers)."""
+    def chained(self, seq: int, prev_hash: str) -> tuple[AuditEvent, str]:
+        """``chain``, and the canonical JSON stored for the event (``event_json`` of it)."""
+        body = {**self.body, "seq": seq, "prev_hash": prev_hash}
+        hash_ = sha256_hex(body)
+        event = self._event(seq, prev_hash, validate=False, hash_=hash_)
+        return event, canonical_json({**body, "hash": hash_})
+
+    def _event(
+        self, seq: int, prev_hash: str, *, validate: bool, hash_: str = GENESIS_HASH
+    ) -> AuditEvent:
+        """The event; built without validation once ``of`` validated the content (``seq``,
+        ``prev_hash`` and the hash come from the chain, not from callers)."""
         build = AuditEvent if validate else AuditEvent.model_construct
         return build(
             run_id=self.run_id,
@@ -196,21 +208,27 @@ class Draft:
             outcome=self.outcome,
             detail=self.detail,
             prev_hash=prev_hash,
-            hash=GENESIS_HASH,
+            hash=hash_,
         )
 
 
 def record_args(
-    event: AuditEvent, once: str | None = None, *, guard: Guard | None = None, nkeys: int = 0
+    event: AuditEvent,
+    once: str | None = None,
+    *,
+    guard: Guard | None = None,
+    nkeys: int = 0,
+    stored: str | None = None,
 ) -> list[str]:
     """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to;
-    with ``guard``, ``nkeys`` is the length of the keys from :func:`record_keys`."""
+    with ``guard``, ``nkeys`` is the length of the keys from :func:`record_keys`; ``stored``
+    is the event's canonical JSON when the caller has it (``Draft.chained``)."""
     args = [
         str(event.seq - 1),
         event.prev_hash,
         str(event.seq),
         event.hash,
-        event_json(event),
+        event_json(event) if stored is None else stored,
         GENESIS_HASH,
         once or "",
         event.run_id,

@@ -115,8 +115,8 @@ class AuditLog:
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
-            event = draft.chain(seq + 1, prev_hash)
-            args = _chain.record_args(event, once)
+            event, stored = draft.chained(seq + 1, prev_hash)
+            args = _chain.record_args(event, once, stored=stored)
             if before is not None:
                 fill = _then_append(before, self._append, keys, args)
                 reply = run_pipeline(self._client, fill)[-1]
@@ -167,9 +167,9 @@ class AuditLog:
             detail=detail,
         )
         seq, prev_hash = self._heads.get(run_id)
-        event = draft.chain(seq + 1, prev_hash)
+        event, stored = draft.chained(seq + 1, prev_hash)
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
-        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys))
+        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys), stored=stored)
         eval_queued(pipe, self._append, keys, args)
 
         def outcome_of(reply: Any) -> bool:
