@@ -3,7 +3,9 @@
 redis-py sends ``SCRIPT EXISTS`` before a pipeline that holds a registered script: one more
 round trip on paths a reviewer waits on. Here a script is queued as a plain ``EVALSHA``, and a
 server that lost its scripts (restarted, ``SCRIPT FLUSH``) gets them loaded and the whole
-pipeline sent again: everything queued through :func:`run` must be safe to send twice.
+pipeline sent again: everything queued through :func:`run` must be safe to send twice (a
+script is loaded before its first use in a process, so only a server that lost every script
+at once sends a pipeline back).
 
 The commands are queued on a redis-py pipeline (its command methods and reply parsers), but
 for a plain ``redis.Redis`` client they are sent on a connection this module keeps per client
@@ -14,6 +16,7 @@ once on a fresh one (as redis-py retries a pipeline).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +44,20 @@ class Guard:
 
 _T = TypeVar("_T")
 
+# KEYS: the hash to write, the guard's hash. ARGV: the number of guard pairs, the guard's
+# field/value pairs, then the field/value pairs to set. Returns 1 (written) or 0 (refused).
+_GUARDED_HSET = """
+local n = tonumber(ARGV[1])
+for i = 2, 2 * n, 2 do
+  if redis.call('HGET', KEYS[2], ARGV[i]) ~= ARGV[i + 1] then return 0 end
+end
+local values = {}
+for i = 2 + 2 * n, #ARGV do values[#values + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(values))
+return 1
+"""
+_GUARDED_HSET_SHA = hashlib.sha1(_GUARDED_HSET.encode()).hexdigest()
+
 _SOURCES: dict[str, Any] = {}
 """The source of every script queued so far, by sha1 (to reload after NOSCRIPT)."""
 
@@ -58,6 +75,13 @@ def eval_sha_queued(
     """Queue the script ``source`` (whose sha1 is ``sha``) on ``pipe`` as an ``EVALSHA``."""
     _SOURCES.setdefault(sha, source)
     pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+
+
+def guarded_hset_queued(pipe: Pipeline, key: str, mapping: Mapping[str, str], guard: Guard) -> None:
+    """Queue ``HSET key mapping`` to run only while ``guard`` holds (its reply: 1 written,
+    0 refused); ``key`` and the guard's hash must share a hash slot."""
+    args = [len(guard.fields), *guard.args(), *(x for pair in mapping.items() for x in pair)]
+    eval_sha_queued(pipe, _GUARDED_HSET_SHA, _GUARDED_HSET, [key, guard.key], args)
 
 
 _WIRE_ATTR = "_carebound_wire"
@@ -83,6 +107,19 @@ def _send(client: redis.Redis, pipe: Pipeline) -> list[Any]:
     return wire.replay(pipe.command_stack, client.response_callbacks)
 
 
+def _load_new_scripts(client: redis.Redis, pipe: Pipeline) -> None:
+    """``SCRIPT LOAD`` the scripts queued on ``pipe`` that this process has not loaded through
+    ``client`` yet (once each). Without it, a server that has some of a pipeline's scripts
+    but not others (a new carebound version's changed script, say) would run the commands
+    before the missing one, and the re-sent pipeline would run them again: a decide step
+    would then find its own decision and report it as someone else's."""
+    wire = _wire(client)
+    for args, _ in pipe.command_stack:
+        if args[0] == "EVALSHA" and args[1] not in wire.loaded:
+            client.script_load(_SOURCES[args[1]])
+            wire.loaded.add(args[1])
+
+
 def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
     """Send the commands ``fill`` queues in one round trip and return their replies.
 
@@ -91,10 +128,12 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
     for attempt in range(2):
         pipe = client.pipeline(transaction=False)
         fill(pipe)
+        _load_new_scripts(client, pipe)
         replies = _send(client, pipe)
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
-            for source in list(_SOURCES.values()):
+            for sha, source in list(_SOURCES.items()):
                 client.script_load(source)
+                _wire(client).loaded.add(sha)
             continue
         for reply in replies:
             if isinstance(reply, Exception):

@@ -33,6 +33,7 @@ from carebound._agent import AgentDefinition, CallResult, RunEvent
 from carebound._errors import (
     AlreadyDecidedError,
     DecisionRefusedError,
+    LeaseLostError,
     NotFoundError,
     RunStateError,
     StoreUnavailableError,
@@ -707,10 +708,13 @@ class Runner:
             }
         )
 
+        at: dict[str, int] = {}
+
         def fill(pipe: redis.client.Pipeline) -> None:
             if status == "waiting":
                 self.runs.register_wait(run_id, wait_match, wait_until, pipe=pipe)
-            self.runs.update(updated, pipe=pipe)
+            at["record"] = len(pipe)  # fenced: a driver that lost its lease writes no record
+            self.runs.update(updated, pipe=pipe, guard=self._leases.held(lease))
             if status != "running":
                 pipe.zrem(self._drive_key, run_id)
             if decided is not None and decided.request.approval_id != pending:
@@ -725,6 +729,11 @@ class Runner:
                 self.runs.queue_has_event(pipe, run_id)
 
         replies = run_pipeline(self.client, fill)
+        if not int(replies[at["record"]]):
+            raise LeaseLostError(
+                f"run {run_id} was not settled: this process lost its lease while driving it",
+                hint="another worker owns the run now and settles it; nothing to do here",
+            )
         if pending is not None:
             view = self.approvals.parse_view(replies[-1])
             effects = self.ledger.parse_entries(replies[-2])

@@ -27,6 +27,7 @@ from redis.typing import EncodableT, FieldT
 
 from carebound._agent import RunEvent
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
+from carebound._pipeline import Guard, guarded_hset_queued
 from carebound.clock import from_ms, to_ms
 
 RunStatus = Literal[
@@ -151,9 +152,22 @@ class RunStore:
         raw = self._r.hget(self._key(run_id, "run"), "policy")
         return raw.encode() if isinstance(raw, str) else raw
 
-    def update(self, record: RunRecord, *, pipe: redis.client.Pipeline | None = None) -> None:
-        """Replace the run's record (only queued when ``pipe`` is given)."""
-        (pipe or self._r).hset(self._key(record.run_id, "run"), "record", record.model_dump_json())
+    def update(
+        self,
+        record: RunRecord,
+        *,
+        pipe: redis.client.Pipeline | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        """Replace the run's record (only queued when ``pipe`` is given). With ``guard`` (the
+        run's lease, held), it is queued on ``pipe`` to be written only while the guard holds:
+        its reply is 1 when written, 0 when refused."""
+        key, value = self._key(record.run_id, "run"), record.model_dump_json()
+        if guard is None:
+            (pipe or self._r).hset(key, "record", value)
+            return
+        assert pipe is not None, "a guarded update is queued on a pipeline"
+        guarded_hset_queued(pipe, key, {"record": value}, guard)
 
     def page(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first."""

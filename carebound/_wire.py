@@ -155,6 +155,8 @@ class SyncWire:
         self._idle: list[Connection] = []
         self._pid = os.getpid()
         self._heads = _Heads()
+        self.loaded: set[str] = set()
+        """sha1s of the scripts :mod:`carebound._pipeline` loaded through this client."""
 
     def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """``EVALSHA sha len(keys) *keys *args``; a ResponseError (NOSCRIPT too) is raised."""

@@ -187,6 +187,12 @@ class RunLease:
         eval_queued(pipe, self._acquire, keys, args)
         return functools.partial(_acquired, run_id, owner, ttl_ms)
 
+    def held(self, lease: Lease) -> Guard:
+        """A guard that holds until another owner takes the run over (its token changes):
+        writes in the run's hash slot queued with it are fenced like checkpoint writes. It
+        still holds after this owner's own release, so a pipeline re-sent after that is fine."""
+        return Guard(lease_key(self._prefix, lease.run_id), {"token": str(lease.token)})
+
     def renew(self, lease: Lease) -> bool:
         """Extend ``lease`` by its ``ttl_ms`` from now; False if it is no longer ours.
 

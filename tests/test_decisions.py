@@ -20,6 +20,8 @@ from carebound import (
     Runner,
     load_policy_pack,
 )
+from carebound._pipeline import run
+from carebound.clock import SystemClock
 from carebound.guardrails import AgentPolicy, Budgets, Grant, HoldRule, PolicyPack, ScopeGrant
 from carebound.tools.connectors import World
 
@@ -252,3 +254,31 @@ def test_inbox_filters_and_pages(make_runner: Any, demo_case: Any, demo_world: A
     assert runner.pending(role="billing") == []
     assert len(runner.pending(agent="demo", limit=10)) == 5
     assert runner.pending(agent="reconciler") == []
+
+
+def test_a_decide_attempt_sent_twice_gets_the_same_answer(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    """A pipeline re-sent after NOSCRIPT runs the decide step again: the same attempt (its
+    decide_id) is answered as before; only another attempt is told someone decided."""
+    now = SystemClock().now()
+    for pack, first in ((None, "ok"), (_two_person_pack(), "partial")):
+        runner: Runner = make_runner(policy=pack) if pack else make_runner()
+        request = _paused(runner, demo_case, demo_world)
+
+        def once(attempt: str, runner: Runner = runner, request: Any = request) -> str:
+            parse: dict[str, Any] = {}
+
+            def fill(pipe: Any) -> None:
+                parse["of"] = runner.approvals.queue_decide(
+                    pipe, request.approval_id, _approve(request), now=now, status="approved",
+                    decide_id=attempt,
+                )  # fmt: skip
+
+            (reply,) = run(runner.client, fill)
+            outcome: str = parse["of"](reply).outcome
+            return outcome
+
+        assert once("a-1") == first
+        assert once("a-1") == first  # the same attempt again
+        assert once("a-2") == ("decided" if first == "ok" else "same_approver")

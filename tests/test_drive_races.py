@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langgraph.types import Command
 
 from carebound import Approve, Runner, RunView
 from carebound._agent import RunEvent, request_match
+from carebound._errors import LeaseLostError
+from carebound._keys import lease_key
 from carebound.agents.demo import NOTE_CODE
+from carebound.lease import RunLease
 
 ROLE = "intake_coordinator"
 
@@ -139,3 +143,25 @@ def test_the_decision_is_audited_once_when_the_chain_moved_meanwhile(
     actions = [e.action for e in runner.audit(view.run_id)]
     assert actions.count("decision") == 1 and actions.count("effect") == 1
     assert actions.index("view_phi") < actions.index("decision") < actions.index("effect")
+
+
+def test_a_driver_that_lost_its_lease_writes_no_record(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    """Settling is fenced like checkpoint writes: when another worker took the lease over
+    (this one stalled past its TTL), the stale driver's record write is refused."""
+    runner: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    thief = RunLease(runner.client, prefix=runner.prefix)
+    lease_hash = lease_key(runner.prefix, view.run_id)
+
+    def taken_over(run_id: str, stop: Any) -> None:
+        runner.client.hset(lease_hash, "expires_ms", 0)  # this driver's lease lapsed ...
+        assert thief.acquire(run_id, "other-worker", 30_000) is not None  # ... and was taken
+
+    _before_settle(runner, taken_over)
+    with pytest.raises(LeaseLostError, match="lost its lease"):
+        _approve(runner, view)
+
+    assert runner.runs.get(view.run_id).status == "paused"  # as the last holder left it
+    assert runner.client.hget(lease_hash, "owner") == b"other-worker"

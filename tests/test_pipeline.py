@@ -19,18 +19,43 @@ def test_a_flushed_script_is_loaded_and_the_pipeline_sent_again(
 ) -> None:
     script = redis_client.register_script(_ECHO)
     key = f"{key_prefix}:echo"
-    redis_client.script_flush()
 
-    replies = run(
-        redis_client,
-        lambda pipe: (pipe.incr(f"{key}:sent"), eval_queued(pipe, script, [key], ["hi"])),
-    )
+    def fill(pipe: redis.client.Pipeline) -> None:
+        pipe.incr(f"{key}:sent")
+        eval_queued(pipe, script, [key], ["hi"])
+
+    assert run(redis_client, fill)[-1] == b"hi"  # loaded before its first use: sent once
+    assert redis_client.get(f"{key}:sent") == b"1"
+    redis_client.script_flush()  # the server loses its scripts behind this process's back
+
+    replies = run(redis_client, fill)
 
     assert replies[-1] == b"hi"
     assert redis_client.get(key) == b"hi"
-    # The first send met NOSCRIPT after the INCR ran, so the INCR went twice: only commands
-    # that are safe to repeat belong in such a pipeline.
-    assert redis_client.get(f"{key}:sent") == b"2"
+    # The send met NOSCRIPT after the INCR ran, so the INCR went twice: only commands that
+    # are safe to repeat belong in such a pipeline.
+    assert redis_client.get(f"{key}:sent") == b"3"
+
+
+def test_a_pipeline_whose_scripts_are_partly_loaded_runs_once(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """A server with one of a pipeline's scripts and not the other (a new version's changed
+    script): nothing in the pipeline runs twice."""
+    loaded = redis_client.register_script(_ECHO)
+    fresh = redis_client.register_script(_ECHO + " -- " + key_prefix)  # unknown to the server
+    redis_client.script_load(_ECHO)
+    key = f"{key_prefix}:count"
+
+    def fill(pipe: redis.client.Pipeline) -> None:
+        eval_queued(pipe, loaded, [f"{key}:a"], ["a"])
+        pipe.incr(key)
+        eval_queued(pipe, fresh, [f"{key}:b"], ["b"])
+
+    replies = run(redis_client, fill)
+
+    assert replies == [b"a", 1, b"b"]
+    assert redis_client.get(key) == b"1"
 
 
 def test_an_error_reply_is_raised(redis_client: redis.Redis, key_prefix: str) -> None:

@@ -39,11 +39,18 @@ from carebound.clock import from_ms, to_ms
 _DECISION = TypeAdapter(Decision)
 
 # KEYS[1] = approval record. ARGV: kind, reviewer, role, args_hash, decision_json, now_ms,
-# new_status, escalate_role, escalate_deadline_ms, decide_id (stored by a winning final step)
+# new_status, escalate_role, escalate_deadline_ms, decide_id (unique per attempt: stored by
+# a winning final step or a first of two approvals, so the same attempt sent again, as a
+# pipeline re-sent after NOSCRIPT is, gets the same answer instead of "already decided").
 _DECIDE = """
 local rec = KEYS[1]
 local status = redis.call('HGET', rec, 'status')
 if not status then return {'missing'} end
+local attempt = ARGV[10] or ''
+if attempt ~= '' then
+  if redis.call('HGET', rec, 'decide_id') == attempt then return {'ok'} end
+  if redis.call('HGET', rec, 'partial_id') == attempt then return {'partial'} end
+end
 if status ~= 'pending' then
   return {'decided', status, redis.call('HGET', rec, 'decided_by') or '',
           redis.call('HGET', rec, 'decided_at') or '0'}
@@ -64,10 +71,13 @@ if kind == 'approve' and redis.call('HGET', rec, 'two_person') == '1' then
   end
   table.insert(approvers, ARGV[2])
   redis.call('HSET', rec, 'approvers', cjson.encode(approvers))
-  if #approvers < 2 then return {'partial'} end
+  if #approvers < 2 then
+    redis.call('HSET', rec, 'partial_id', attempt)
+    return {'partial'}
+  end
 end
 redis.call('HSET', rec, 'status', ARGV[7], 'decision', ARGV[5],
-           'decided_by', ARGV[2], 'decided_at', ARGV[6], 'decide_id', ARGV[10] or '')
+           'decided_by', ARGV[2], 'decided_at', ARGV[6], 'decide_id', attempt)
 return {'ok'}
 """
 
