@@ -57,6 +57,7 @@ from carebound.approvals import (
     Reject,
     run_id_of,
 )
+from carebound.approvals import DecideResult as StoreDecideResult
 from carebound.audit import Actor, AuditEvent, AuditLog, VerifyResult
 from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, SystemClock, from_ms, to_ms
@@ -210,6 +211,10 @@ class _Acquired:
     """The decision passed in is in the audit chain (False: append it again)."""
     latest: Any = None
     """The run's newest checkpoint as read for ``RedisSaver.primed`` (None: not read)."""
+
+
+_DecideTrip = tuple[StoreDecideResult, _Acquired | None]
+"""The decide step's answer, and what the lease reads in its round trip took (final kinds)."""
 
 
 @dataclass(frozen=True)
@@ -430,15 +435,20 @@ class Runner:
         (pipe or self.client).zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
 
     def _acquire_with_record(
-        self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
+        self,
+        run_id: str,
+        wait_s: float,
+        *,
+        decided: ApprovalView | None = None,
+        audited: bool = False,
     ) -> _Acquired:
         """Take the run's lease and read what goes with it in one round trip per try, for up
         to ``wait_s`` while another process holds it (see :meth:`_queue_lease_reads`; raises
-        :class:`NotFoundError` for an unknown run). With ``decided``, the first try also
-        appends that decision's audit event (idempotent)."""
+        :class:`NotFoundError` for an unknown run). With ``decided`` (not ``audited`` yet), the
+        first try also appends that decision's audit event (idempotent)."""
         deadline = time.monotonic() + wait_s
-        decision_audited = False
-        first_try = True
+        decision_audited = audited
+        first_try = not audited
         while True:
             acquired = self._lease_round_trip(run_id, decided if first_try else None)
             decision_audited = decision_audited or acquired.decision_audited
@@ -524,10 +534,8 @@ class Runner:
         if acquired is None or (acquired.lease is None and lease_wait_s > 0):
             audited = acquired is not None and acquired.decision_audited
             acquired = self._acquire_with_record(
-                run_id, lease_wait_s, decided=None if audited else decided
+                run_id, lease_wait_s, decided=decided, audited=audited
             )
-            if audited:
-                acquired = dataclasses.replace(acquired, decision_audited=True)
         lease, record = acquired.lease, acquired.record
         if lease is None or record.status in FINAL_STATUSES:
             # Another process drives it (it stays marked for recovery), or it has ended.
@@ -906,26 +914,21 @@ class Runner:
         # end the hold, the run's lease with the drive's reads and the decision's audit event
         # guarded on this step having won (a losing or partial decider writes no event and
         # gives the lease back).
-        ends_hold = status != "pending"
         decide_id = uuid.uuid4().hex
         guard = self.approvals.won_guard(approval_id, decide_id)
-        parse_decide: Callable[[Any], Any] | None = None
-        parse_lease: Callable[[Sequence[Any]], _Acquired] | None = None
 
-        def fill(pipe: redis.client.Pipeline) -> None:
-            nonlocal parse_decide, parse_lease  # filled again when re-sent (NOSCRIPT)
+        def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], _DecideTrip]:
             self._mark_drive(run_id, pipe)
             parse_decide = self.approvals.queue_decide(
                 pipe, approval_id, decision, now=now, status=status,
                 escalate_deadline=new_deadline, decide_id=decide_id,
             )  # fmt: skip
-            if ends_hold:
-                parse_lease = self._queue_lease_reads(pipe, run_id, decided, guard=guard)
+            if status == "pending":  # an escalation: the hold stays, nothing to drive
+                return lambda replies: (parse_decide(replies[1]), None)
+            parse_lease = self._queue_lease_reads(pipe, run_id, decided, guard=guard)
+            return lambda replies: (parse_decide(replies[1]), parse_lease(replies[2:]))
 
-        replies = run_pipeline(self.client, fill)
-        assert parse_decide is not None
-        result = parse_decide(replies[1])
-        acquired = parse_lease(replies[2:]) if parse_lease is not None else None
+        result, acquired = run_parsed(self.client, queue)
         outcome = result.outcome
         if outcome != "ok" and acquired is not None and acquired.lease is not None:
             self._leases.release(acquired.lease)

@@ -27,7 +27,7 @@ import redis
 import redis.asyncio
 
 from carebound._keys import DEFAULT_PREFIX, lease_key
-from carebound._pipeline import Guard, eval_queued, run_parsed
+from carebound._pipeline import Guard, eval_queued
 
 __all__ = ["AsyncRunLease", "Lease", "RunLease"]
 
@@ -117,9 +117,6 @@ def _acquired(run_id: str, owner: str, ttl_ms: int, reply: Sequence[Any]) -> Lea
     return Lease(run_id, owner, int(reply[1]), int(reply[2]), ttl_ms)
 
 
-_LeaseAndReads = tuple[Lease | None, list[Any]]
-
-
 class RunLease:
     """Acquire, renew and release run leases in one Redis.
 
@@ -145,26 +142,6 @@ class RunLease:
         _check(run_id, owner, ttl_ms)
         reply = self._acquire(keys=[lease_key(self._prefix, run_id)], args=[owner, ttl_ms])
         return _acquired(run_id, owner, ttl_ms, reply)
-
-    def acquire_and_read(
-        self,
-        run_id: str,
-        owner: str,
-        ttl_ms: int,
-        read: Callable[[redis.client.Pipeline], object],
-    ) -> tuple[Lease | None, list[Any]]:
-        """``acquire``, and in the same round trip the reads ``read`` queues on a pipeline.
-
-        The reads run right after the acquire: when it succeeded, they see the run as its last
-        lease holder left it. Returns the lease (or None) and the replies of the reads.
-        """
-
-        def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], _LeaseAndReads]:
-            parse = self.queue_acquire(pipe, run_id, owner, ttl_ms)
-            read(pipe)
-            return lambda replies: (parse(replies[0]), replies[1:])
-
-        return run_parsed(self._client, queue)
 
     def queue_acquire(
         self,

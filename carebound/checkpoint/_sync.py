@@ -159,10 +159,8 @@ class RedisSaver(SaverCore):
         if held is not None and may_hold:
             held.writes.append((script, keys, args, config))
             return
-        writes: list[_Write] = [*held.writes, (script, keys, args, config)] if held else []
-        if held is not None:
-            held.writes.clear()
-        if len(writes) > 1:
+        if held is not None and held.writes:
+            writes, held.writes = [*held.writes, (script, keys, args, config)], []
             self._write_many(thread_id, writes)
             return
         register = self._registry_due(thread_id)
@@ -174,7 +172,7 @@ class RedisSaver(SaverCore):
         self._check_write(thread_id, config, reply, registered=register)
 
     def _write_many(self, thread_id: str, writes: Sequence[_Write]) -> None:
-        """Several write scripts of one thread in one round trip, in order."""
+        """Write scripts of one thread (one or more) in one round trip, in order."""
         commands: list[Sequence[Arg]] = [
             ["EVALSHA", script.sha, len(keys), *keys, *args] for script, keys, args, _ in writes
         ]
@@ -214,13 +212,8 @@ class RedisSaver(SaverCore):
         """Send the writes held back for ``thread_id`` (before reading it back)."""
         held = self._held(thread_id)
         if held is not None and held.writes:
-            writes = list(held.writes)
-            held.writes.clear()
-            if len(writes) == 1:
-                script, keys, args, config = writes[0]
-                self._write(script, keys, args, config)
-            else:
-                self._write_many(thread_id, writes)
+            writes, held.writes = held.writes, []
+            self._write_many(thread_id, writes)
 
     def _eval_many(
         self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]

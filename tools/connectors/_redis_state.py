@@ -175,14 +175,6 @@ class ConnectorState:
         raw = self.client.hget(key, field_name)
         return None if raw is None else text(raw)
 
-    def hget_many(self, *fields: tuple[str, str]) -> list[str | None]:
-        """Read several ``(key, field)`` hash fields as text, in one round trip."""
-        return self._texts(run_pipeline(self.client, lambda pipe: _queue_reads(pipe, fields)))
-
-    @staticmethod
-    def _texts(raws: Sequence[bytes | str | None]) -> list[str | None]:
-        return [None if raw is None else text(raw) for raw in raws]
-
     def hvals(self, key: str) -> list[str]:
         """Read every value of a hash as text."""
         return [text(raw) for raw in self.client.hvals(key)]
@@ -264,7 +256,7 @@ class ConnectorState:
         replies = run_pipeline(self.client, fill)[1 if count else 0 :]
         raw = replies[0]
         prior = None if raw is None else EffectRecord.model_validate_json(raw)
-        return prior, self._texts(replies[1:])
+        return prior, [None if raw is None else text(raw) for raw in replies[1:]]
 
     def effect(self, idempotency_key: str) -> EffectRecord | None:
         """The effect recorded under ``idempotency_key``, or None."""
