@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carebound._principal import UNAUTHENTICATED_LIBRARY, Provenance
+
 Risk = Literal["low", "medium", "high"]
 
 
@@ -107,6 +109,10 @@ class _DecisionBase(BaseModel):
     role: str = Field(description="The role the reviewer acts in.")
     args_hash: str = Field(description="The args hash the reviewer saw; stale hashes are refused.")
     note: str | None = None
+    via: Provenance = Field(
+        default=UNAUTHENTICATED_LIBRARY,
+        description="How the decision arrived: channel, authenticated principal, token name.",
+    )
 
 
 class Approve(_DecisionBase):
