@@ -58,6 +58,7 @@ from carebound.approvals import (
     run_id_of,
 )
 from carebound.approvals import DecideResult as StoreDecideResult
+from carebound.approvals._edits import invalid_edit_error
 from carebound.audit import Actor, AuditEvent, AuditLog, VerifyResult
 from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, SystemClock, from_ms, to_ms
@@ -975,14 +976,7 @@ class Runner:
         try:
             args = spec.validate(decision.args)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise DecisionRefusedError(
-                f"edited arguments for {spec.name} are invalid: {problems}",
-                code="invalid_edit",
-                hint="fix the values given with --set",
-            ) from None
+            raise invalid_edit_error(spec.name, spec.args_schema, exc) from None
         permission = check_permission(pack.agent_policy(definition.name).grant, spec, args)
         if not permission.allowed:
             raise DecisionRefusedError(

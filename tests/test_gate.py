@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from carebound import (
     AgentDefinition,
@@ -36,9 +36,13 @@ INJECTION = (
 class NoArgs(BaseModel):
     """No arguments."""
 
+    model_config = ConfigDict(extra="forbid")
+
 
 class ExportArgs(BaseModel):
     """Where to send the chart."""
+
+    model_config = ConfigDict(extra="forbid")
 
     to: str
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from carebound.guardrails import (
     Grant,
@@ -66,6 +66,8 @@ def test_unknown_pack_name() -> None:
 
 
 class FieldArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     field: str
     amount: float = 0
     to: str = ""

@@ -3,6 +3,7 @@
 A tool is declared on a typed function::
 
     class SendFaxArgs(BaseModel):
+        model_config = ConfigDict(extra="forbid")  # required: unknown fields are refused
         to: str
         document_code: str
 
@@ -140,6 +141,25 @@ class ToolSpec(Generic[ArgsT]):
         )
 
 
+def _models_allowing_extra(schema: type[BaseModel]) -> list[str]:
+    """Names of ``schema`` and the models nested in its fields that accept unknown fields."""
+    loose: list[str] = []
+    seen: set[type[BaseModel]] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        ann = stack.pop()
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if ann in seen:
+                continue
+            seen.add(ann)
+            if ann.model_config.get("extra") != "forbid":
+                loose.append(ann.__name__)
+            stack.extend(f.annotation for f in ann.model_fields.values())
+        else:
+            stack.extend(getattr(ann, "__args__", ()))
+    return loose
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
@@ -175,6 +195,13 @@ def tool(
             raise ToolDefinitionError(
                 f"tool function {fn.__name__}: the args parameter must be a pydantic model",
                 hint="annotate the second parameter with a BaseModel subclass",
+            )
+        loose = _models_allowing_extra(schema)
+        if loose:
+            raise ToolDefinitionError(
+                f"tool {fn.__name__}: {', '.join(loose)} must refuse unknown fields, or a "
+                "reviewer's typo in an edit would be dropped silently and the call run as proposed",
+                hint='give the model model_config = ConfigDict(extra="forbid")',
             )
         spec_constraints = dict(constraints or {})
         for arg in [*key, *spec_constraints.values()]:

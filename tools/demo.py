@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from carebound.tools._spec import FactValue, ToolContext, tool
 
@@ -18,9 +18,13 @@ from carebound.tools._spec import FactValue, ToolContext, tool
 class ReadReferralArgs(BaseModel):
     """No arguments: the referral is the run's case."""
 
+    model_config = ConfigDict(extra="forbid")
+
 
 class SendRequestArgs(BaseModel):
     """Ask an office for a missing document."""
+
+    model_config = ConfigDict(extra="forbid")
 
     to: str = Field(description="Fax number of the office.")
     document_code: str = Field(description="LOINC code of the document requested.")
@@ -29,6 +33,8 @@ class SendRequestArgs(BaseModel):
 
 class UpdateFieldArgs(BaseModel):
     """Change one field of the patient's EHR record."""
+
+    model_config = ConfigDict(extra="forbid")
 
     field: str = Field(description="Dotted FHIR path, e.g. 'name.0.given.0'.")
     value: str = Field(description="The new value.")

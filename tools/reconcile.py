@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound.agents.reconcile import MatchTolerances
 from carebound.tools._reconcile_assess import (
@@ -49,15 +49,21 @@ def _short(value: object) -> str | None:
 class FindPatientArgs(BaseModel):
     """No arguments: the referral is the run's case."""
 
+    model_config = ConfigDict(extra="forbid")
+
 
 class ReadCoverageArgs(BaseModel):
     """Member ids to ask the payer about, in order of preference."""
+
+    model_config = ConfigDict(extra="forbid")
 
     member_ids: list[str] = Field(min_length=1, max_length=4)
 
 
 class FixDemographicArgs(BaseModel):
     """Write one demographic field of an EHR chart."""
+
+    model_config = ConfigDict(extra="forbid")
 
     patient_id: str = Field(pattern=_ID, description="The EHR Patient id.")
     field: PatientField = Field(description="The mismatch field to write.")
@@ -82,6 +88,8 @@ class FixDemographicArgs(BaseModel):
 class FixMemberIdArgs(BaseModel):
     """Write the member id of an EHR Coverage."""
 
+    model_config = ConfigDict(extra="forbid")
+
     coverage_id: str = Field(pattern=_ID, description="The EHR Coverage id.")
     value: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9\- ]{0,39}$", description="Member id.")
 
@@ -89,11 +97,15 @@ class FixMemberIdArgs(BaseModel):
 class LinkPatientArgs(BaseModel):
     """Link the referral's patient to one EHR chart."""
 
+    model_config = ConfigDict(extra="forbid")
+
     patient_id: str = Field(pattern=_ID, description="The EHR Patient the referral is about.")
 
 
 class ToleranceArgs(BaseModel):
     """The price tolerances of the three-way match (the pack's ``settings.reconciler``)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     price_pct: Decimal = Field(default=Decimal("2"), ge=0, le=100)
     price_abs: Decimal = Field(default=Decimal("1.00"), ge=0)
@@ -115,6 +127,8 @@ class ApproveInvoiceArgs(ToleranceArgs):
 
 class HoldInvoiceArgs(BaseModel):
     """Put one invoice on hold in the ERP, saying why."""
+
+    model_config = ConfigDict(extra="forbid")
 
     invoice_number: str = Field(min_length=1, max_length=64)
     reason: str = Field(min_length=1, max_length=500)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import CareboundError
 from carebound.agents._referral_common import (
@@ -68,9 +68,13 @@ _OWN_TASK_SYSTEMS = frozenset({CDEX_TEMP, CAREBOUND_TASK})
 class NoArgs(BaseModel):
     """No arguments: the referral is the run's case."""
 
+    model_config = ConfigDict(extra="forbid")
+
 
 class RequestedItem(BaseModel):
     """One thing asked of the referring office."""
+
+    model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=1, description="LOINC document code, or coverage/prior-auth.")
     display: str = Field(min_length=1, description="Its name, e.g. 'Progress note'.")
@@ -78,6 +82,8 @@ class RequestedItem(BaseModel):
 
 class FileDocumentArgs(BaseModel):
     """File one document in the EHR under a document type."""
+
+    model_config = ConfigDict(extra="forbid")
 
     document_id: str = Field(
         pattern=_FHIR_ID, description="The DocumentReference id (in the case or the EHR)."
@@ -90,6 +96,8 @@ class FileDocumentArgs(BaseModel):
 class OpenRequestArgs(BaseModel):
     """Open a document request (CDex Task) to the referring office."""
 
+    model_config = ConfigDict(extra="forbid")
+
     task_id: str = Field(pattern=_FHIR_ID)
     items: list[RequestedItem] = Field(min_length=1)
     due: datetime | None = Field(default=None, description="When it goes to a person.")
@@ -97,6 +105,8 @@ class OpenRequestArgs(BaseModel):
 
 class AttemptArgs(BaseModel):
     """Send one attempt of a document request."""
+
+    model_config = ConfigDict(extra="forbid")
 
     task_id: str = Field(pattern=_FHIR_ID, description="The request Task (the outreach id).")
     attempt: int = Field(ge=1, description="Which attempt this is, from 1.")
@@ -107,6 +117,8 @@ class AttemptArgs(BaseModel):
 
 class RecordReplyArgs(BaseModel):
     """Record a reply from the referring office as a Communication."""
+
+    model_config = ConfigDict(extra="forbid")
 
     task_id: str = Field(pattern=_FHIR_ID)
     inbound_id: str = Field(min_length=1)
@@ -121,6 +133,8 @@ class RecordReplyArgs(BaseModel):
 class CloseRequestArgs(BaseModel):
     """Close a document request."""
 
+    model_config = ConfigDict(extra="forbid")
+
     task_id: str = Field(pattern=_FHIR_ID)
     outcome: Literal["completed", "cancelled"]
     reason: str = Field(min_length=1)
@@ -128,6 +142,8 @@ class CloseRequestArgs(BaseModel):
 
 class EscalateArgs(BaseModel):
     """Hand the chase over to people."""
+
+    model_config = ConfigDict(extra="forbid")
 
     focus: str = Field(min_length=1, description="What to work on: 'Task/<id>' or the order.")
     reason: str = Field(min_length=1)
@@ -138,6 +154,8 @@ class EscalateArgs(BaseModel):
 class ReferralStatusArgs(BaseModel):
     """Accept or reject the referral (moves the referral Task as the performer)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     status: Literal["accepted", "rejected"]
     reason: str = Field(min_length=1, max_length=1000)
     open_issues: list[str] = Field(
@@ -147,6 +165,8 @@ class ReferralStatusArgs(BaseModel):
 
 class RouteArgs(BaseModel):
     """Route an accepted referral to scheduling."""
+
+    model_config = ConfigDict(extra="forbid")
 
     owner: str = Field(default="Scheduling", min_length=1)
     note: str = Field(default="", max_length=500)

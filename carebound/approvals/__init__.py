@@ -1,5 +1,6 @@
 """Holds: approval requests, decision packets, reviewer decisions, and their Redis store."""
 
+from carebound.approvals._edits import ArgChange, args_diff
 from carebound.approvals._models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -24,6 +25,7 @@ __all__ = [
     "ApprovalStore",
     "ApprovalView",
     "Approve",
+    "ArgChange",
     "DecideResult",
     "Decision",
     "DecisionPacket",
@@ -35,5 +37,6 @@ __all__ = [
     "PinnedVersions",
     "Reject",
     "SourceRef",
+    "args_diff",
     "run_id_of",
 ]

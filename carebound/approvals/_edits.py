@@ -1,0 +1,99 @@
+"""A reviewer's edit: why edited arguments were refused, and what an edit changed.
+
+An edit is shown to reviewers and written to the audit trail as a list of changes, one per
+argument, before -> after. Values of arguments the tool classifies as PHI are never copied into
+the audit trail: the change says where the values are kept instead (the approval record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from carebound._errors import DecisionRefusedError
+
+_ABSENT = object()
+
+
+class ArgChange(BaseModel):
+    """One argument an edit changed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: str = Field(description="The argument's name.")
+    before: Any = Field(default=None, description="Its value as proposed (None: not given).")
+    after: Any = Field(default=None, description="Its value as edited (None: removed).")
+    phi: bool = Field(default=False, description="The value is PHI (masked outside reveal).")
+
+
+def args_diff(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    *,
+    is_phi: Callable[[str], bool] = lambda _: False,
+) -> list[ArgChange]:
+    """The arguments that differ between ``before`` and ``after``, in name order."""
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        if old == new:
+            continue
+        changes.append(
+            ArgChange(
+                field=name,
+                before=None if old is _ABSENT else old,
+                after=None if new is _ABSENT else new,
+                phi=is_phi(name),
+            )
+        )
+    return changes
+
+
+def audit_changes(changes: list[ArgChange], approval_id: str) -> list[dict[str, Any]]:
+    """``changes`` as the decision's audit event carries them: a PHI value is replaced by a
+    reference to where it is kept (the proposed call and the decision in the approval record),
+    so the audit trail, which outlives and travels further than the record, holds no PHI."""
+    out: list[dict[str, Any]] = []
+    for change in changes:
+        if change.phi:
+            out.append(
+                {
+                    "field": change.field,
+                    "phi": True,
+                    "before": f"ref:approval/{approval_id}#proposed.{change.field}",
+                    "after": f"ref:approval/{approval_id}#decision.{change.field}",
+                }
+            )
+        else:
+            out.append({"field": change.field, "before": change.before, "after": change.after})
+    return out
+
+
+def invalid_edit_error(
+    tool: str, schema: type[BaseModel], exc: ValidationError
+) -> DecisionRefusedError:
+    """The refusal of edited arguments that do not validate: an unknown field is named with the
+    fields that exist, every other problem with its path and message."""
+    fields = ", ".join(sorted(schema.model_fields)) or "(none)"
+    problems = []
+    unknown = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            unknown.append(where)
+            problems.append(f"unknown field {where!r}")
+        else:
+            problems.append(f"{where}: {err['msg']}")
+    hint = (
+        f"{tool} takes the fields: {fields}"
+        if unknown
+        else "fix the values given with --set (carebound show prints the call's arguments)"
+    )
+    return DecisionRefusedError(
+        f"edited arguments for {tool} are invalid: {'; '.join(problems)}"
+        + (f" ({tool} takes: {fields})" if unknown else ""),
+        code="invalid_edit",
+        hint=hint,
+    )
