@@ -452,6 +452,7 @@ def test_risk_always_follows_kind_and_high_risk_proposes_nothing() -> None:
         )
     assert {k for k, r in KIND_RISK.items() if r == "low"} == {
         "case_whitespace",
+        "accent",
         "address_abbreviation",
         "address_spelling",
         "zip_plus4",

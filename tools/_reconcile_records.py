@@ -28,6 +28,7 @@ from carebound.agents.reconcile import (
     identity_score,
 )
 from carebound.fhir import Demographics, ReferralCase, parse_bundle
+from carebound.fhir._demographics import LEGAL_NAME_RANK
 from carebound.tools.connectors import ResourceNotFoundError
 
 REFERRAL = "referral"
@@ -60,7 +61,6 @@ MatchMethod = Literal["identifier", "family+birthdate", "family+given", "family"
 """How the EHR chart was found."""
 
 _GENDERS = frozenset({"male", "female", "other", "unknown"})
-_NAME_RANK = {"official": 0, "usual": 1, None: 2, "temp": 3, "anonymous": 4, "nickname": 5}
 _ADDRESS_RANK = {"home": 0, None: 1, "temp": 2, "work": 3, "billing": 4}
 _PHONE_RANK = {"home": 0, "mobile": 1, None: 2, "work": 3, "temp": 4}
 
@@ -402,12 +402,17 @@ def patient_changes(patient: Mapping[str, Any], field: str, value: str) -> dict[
             raise ValueError(f"gender {value!r} is not a FHIR AdministrativeGender code")
         return {"gender": value}
     if field in ("name.family", "name.given"):
-        index = _chosen(patient.get("name") or [], _NAME_RANK)
-        if index is None:
-            raise ValueError("the EHR chart has no name to fix")
+        names = patient.get("name") or []
+        legal = [i for i, n in enumerate(names) if n.get("use") in LEGAL_NAME_RANK]
+        pick = _chosen([names[i] for i in legal], LEGAL_NAME_RANK)
+        if pick is None:
+            raise ValueError(
+                "the EHR chart has no legal name (official, usual or unmarked) to fix; "
+                "nickname, old and maiden names are never overwritten"
+            )
         if field == "name.family":
-            return {f"name.{index}.family": value.strip()}
-        return {f"name.{index}.given": value.split()}
+            return {f"name.{legal[pick]}.family": value.strip()}
+        return {f"name.{legal[pick]}.given": value.split()}
     if field in ("address", "address.postalCode"):
         index = _chosen(patient.get("address") or [], _ADDRESS_RANK)
         if index is None:

@@ -1,8 +1,10 @@
 """Compare postal addresses by their USPS Publication 28 form (via usaddress-scourgify).
 
-Low risk: case/whitespace, Pub 28 abbreviations (``Lane`` -> ``LN``), ZIP+4 against its own ZIP5,
-and a spelling variant of one address (same house number, street and ZIP; a dropped street
-suffix, punctuation, or a city spelled so it sounds the same). Anything else is held.
+Low risk: case/whitespace, Pub 28 abbreviations (``Lane`` -> ``LN``), secondary unit designators
+that name one dwelling unit (Pub 28 Appendix C2: ``Apt 4B``, ``# 4B``, ``Unit 4B``, ``Ste 4B``),
+ZIP+4 against its own ZIP5, and a spelling variant of one address (same house number, street
+and ZIP; a dropped street suffix, punctuation, or a city spelled so it sounds the same).
+Anything else is held.
 """
 
 from __future__ import annotations
@@ -34,6 +36,23 @@ _ABBREVIATIONS: dict[str, str] = {
     **{str(k): str(v) for k, v in STATE_ABBREVIATIONS.items()},
 }
 _STREET_SUFFIXES = frozenset(str(v) for v in STREET_TYPE_ABBREVIATIONS.values())
+# Pub 28 C2 designators that all name one dwelling unit ("#" stands for any designator, NO is a
+# number sign spelled out). BLDG, FL, DEPT, LOT, TRLR... name something else: never equated.
+_DWELLING_UNIT = frozenset({"APT", "UNIT", "STE", "RM", "#", "NO"})
+
+
+def unit_key(line2: str | None) -> str | None:
+    """The dwelling unit a Pub 28 secondary line names, its designator dropped when it is one of
+    the interchangeable ones (``APT # 4B``, ``UNIT 4-B`` -> ``#4B``); other lines as they are."""
+    if line2 is None:
+        return None
+    tokens = line2.split()
+    stripped = 0
+    while stripped < len(tokens) - 1 and tokens[stripped] in _DWELLING_UNIT:
+        stripped += 1
+    if stripped == 0:
+        return line2
+    return "#" + "".join(tokens[stripped:]).replace("-", "")
 
 
 @dataclass(frozen=True)
@@ -148,7 +167,7 @@ def _spelling_variant(
     """If ``a`` and ``b`` spell one address differently, the address to write and the reasons."""
     if zip_a is None or zip_b is None or zip_a.zip5 != zip_b.zip5:
         return None
-    if a.state != b.state or a.line2 != b.line2:
+    if a.state != b.state or unit_key(a.line2) != unit_key(b.line2):
         return None
     tokens_a, tokens_b = _street_tokens(a.line1), _street_tokens(b.line1)
     if not tokens_a or not tokens_b or tokens_a[0] != tokens_b[0] or not tokens_a[0].isdigit():
@@ -205,6 +224,21 @@ def compare_address(a: PersonRecord, b: PersonRecord, labels: tuple[str, str]) -
             "address_abbreviation",
             values,
             f"USPS Pub 28: {rule}: write '{proposed}'",
+            proposed,
+        )
+    if (norm_a.line1, unit_key(norm_a.line2), norm_a.city, norm_a.state) == (
+        norm_b.line1,
+        unit_key(norm_b.line2),
+        norm_b.city,
+        norm_b.state,
+    ):
+        proposed = norm_b.render()
+        return mismatch(
+            "address",
+            "address_abbreviation",
+            values,
+            "USPS Pub 28 (Appendix C2): the secondary unit designators name the same dwelling "
+            f"unit on the same primary address: write '{proposed}'",
             proposed,
         )
     variant = _spelling_variant(norm_a, norm_b, parse_zip(a.postal_code), parse_zip(b.postal_code))
@@ -282,7 +316,7 @@ def same_address(x: PersonRecord, y: PersonRecord) -> bool:
     norm_x, norm_y = pub28(x), pub28(y)
     if norm_x is None or norm_y is None:
         return False
-    if (norm_x.line1, norm_x.line2) != (norm_y.line1, norm_y.line2):
+    if (norm_x.line1, unit_key(norm_x.line2)) != (norm_y.line1, unit_key(norm_y.line2)):
         return False
     zip_x, zip_y = parse_zip(x.postal_code), parse_zip(y.postal_code)
     if zip_x is not None and zip_y is not None:

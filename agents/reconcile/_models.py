@@ -30,6 +30,7 @@ person, used when another household member could be the real match)."""
 MismatchKind = Literal[
     # low risk: fixed automatically, audited
     "case_whitespace",
+    "accent",
     "address_abbreviation",
     "address_spelling",
     "zip_plus4",
@@ -60,6 +61,7 @@ MismatchKind = Literal[
 KIND_RISK: MappingProxyType[MismatchKind, Risk] = MappingProxyType(
     {
         "case_whitespace": "low",
+        "accent": "low",
         "address_abbreviation": "low",
         "address_spelling": "low",
         "zip_plus4": "low",

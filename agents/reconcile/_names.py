@@ -1,7 +1,10 @@
-"""Compare names: case and whitespace, nicknames, one-character typos, lost hyphenated surnames.
+"""Compare names: case and whitespace, accents, nicknames, one-character typos, lost hyphenated
+surnames.
 
-Low risk (DOMAIN.md): case/whitespace, a nickname of the legal first name, a one-character typo
-in a name of four or more letters. Everything else that differs is held for a person.
+Low risk (DOMAIN.md): case/whitespace, accents only (``Perez``/``Pérez``: the accented spelling is
+kept, systems drop diacritics far more often than they invent them), a nickname of the legal first
+name, a one-character typo in a name of four or more letters. The same rules apply to every part
+of the name. Everything else that differs is held for a person.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from rapidfuzz.distance import Levenshtein
 
 from ._models import Mismatch, MismatchKind, mismatch
 from ._nicknames import KNOWN_GIVEN_NAMES, legal_form, legal_names_for
-from ._text import collapse, fold, is_one_case
+from ._text import accent_fold, accent_marks, collapse, fold, is_one_case
 
 _TYPO_MIN_LENGTH = 4
 _SURNAME_PARTS = re.compile(r"[\s\-]+")
 
-_TokenClass = Literal["same", "nickname", "typo", "initial", "differs"]
+_TokenClass = Literal["same", "accent", "nickname", "typo", "initial", "differs"]
 
 
 def display_case(preferred: str, other: str) -> str:
@@ -54,6 +57,14 @@ def _sounds(x: str, y: str) -> str:
     return ""
 
 
+def accented(x: str, y: str) -> tuple[str, str]:
+    """Of two spellings equal but for accents, (the legal accented one, the other); ``y`` (the
+    reference) wins a tie."""
+    if accent_marks(x) > accent_marks(y):
+        return x, y
+    return y, x
+
+
 def _is_typo(x: str, y: str) -> bool:
     fx, fy = x.casefold(), y.casefold()
     if min(len(fx), len(fy)) < _TYPO_MIN_LENGTH:
@@ -75,6 +86,8 @@ def _is_initial(x: str, y: str) -> bool:
 def _classify_token(x: str, y: str) -> _TokenClass:
     if x.casefold() == y.casefold():
         return "same"
+    if accent_fold(x) == accent_fold(y):
+        return "accent"
     if legal_form(x, y) is not None:
         return "nickname"
     if _is_initial(x, y) or _is_initial(y, x):
@@ -127,6 +140,12 @@ def compare_given(a: list[str], b: list[str], labels: tuple[str, str]) -> Mismat
             nick = y if legal is x else x
             proposed_tokens.append(display_case(legal, nick))
             notes.append(("nickname", f"'{nick}' is a nickname of the legal name '{legal}'"))
+        elif cls == "accent":
+            legal, other = accented(x, y)
+            proposed_tokens.append(display_case(legal, other))
+            notes.append(
+                ("accent", "a given name differs only in accents: the accented form is kept")
+            )
         elif cls == "typo":
             proposed_tokens.append(display_case(y, x))
             notes.append(
@@ -142,9 +161,11 @@ def compare_given(a: list[str], b: list[str], labels: tuple[str, str]) -> Mismat
     if notes:
         # Several low-risk fixes in one name: the nickname, if any, names the mismatch.
         kinds = {kind for kind, _ in notes}
+        order: tuple[MismatchKind, ...] = ("nickname", "name_typo", "accent")
+        lead = next(k for k in order if k in kinds)
         return mismatch(
             "name.given",
-            "nickname" if "nickname" in kinds else "name_typo",
+            lead,
             values,
             "; ".join(text for _, text in notes) + f": write '{proposed}'",
             proposed,
@@ -172,8 +193,19 @@ def compare_family(a: str, b: str, labels: tuple[str, str]) -> Mismatch | None:
             f"'{a}' and '{b}' differ only in case or spacing: write '{proposed}'",
             proposed,
         )
-    parts_a = [p.casefold() for p in _SURNAME_PARTS.split(a.strip()) if p]
-    parts_b = [p.casefold() for p in _SURNAME_PARTS.split(b.strip()) if p]
+    if accent_fold(a) == accent_fold(b):
+        legal, other = accented(a, b)
+        proposed = display_case(legal, other)
+        return mismatch(
+            "name.family",
+            "accent",
+            values,
+            "the family names differ only in accents (and case or spacing): the accented form is "
+            "kept",
+            proposed,
+        )
+    parts_a = [accent_fold(p) for p in _SURNAME_PARTS.split(a.strip()) if p]
+    parts_b = [accent_fold(p) for p in _SURNAME_PARTS.split(b.strip()) if p]
     if parts_a == parts_b:
         return mismatch(
             "name.family",

@@ -17,7 +17,10 @@ _V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 # Da Vinci PAS names the member identification number with a system ending in /MIN.
 _PAS_MEMBER_SYSTEM_SUFFIX = "/MIN"
 
-_NAME_RANK = {"official": 0, "usual": 1, None: 2, "temp": 3, "anonymous": 4, "nickname": 5}
+LEGAL_NAME_RANK: dict[str | None, int] = {"official": 0, "usual": 1, None: 2, "temp": 3}
+"""HumanName.use values that state the person's name, best first (FHIR name-use). ``nickname``
+and ``anonymous`` are what a person is called, not their legal name; ``old`` and ``maiden`` are
+history: none of them is compared with, or overwrites, a legal name."""
 _ADDRESS_RANK = {"home": 0, None: 1, "temp": 2, "work": 3, "billing": 4}
 _PHONE_RANK = {"home": 0, "mobile": 1, None: 2, "work": 3, "temp": 4}
 
@@ -34,9 +37,13 @@ class Demographics(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     family: str | None = None
-    """Family name of the chosen name: use official, else usual, else unmarked; never old."""
+    """Family name of the chosen legal name (use official, else usual, else unmarked, else temp);
+    with no legal name, the family name of a nickname entry; never an old or maiden name."""
     given: tuple[str, ...] = ()
-    """Given names of the same name, in order (first name first)."""
+    """Given names of the chosen legal name, in order (first name first); empty when the patient
+    has no legal name (a nickname is not a claim about the legal given names)."""
+    nicknames: tuple[str, ...] = ()
+    """Given names of ``use: nickname`` entries, as written."""
     birth_date: date | None = None
     """Patient.birthDate; None when absent or recorded only to year or month precision."""
     sex: str | None = None
@@ -60,15 +67,21 @@ class Demographics(BaseModel):
     @classmethod
     def from_patient(cls, patient: Patient, coverage: Coverage | None = None) -> Demographics:
         """Extract the demographics of ``patient``, with member id and payer from ``coverage``."""
-        name = _pick([n for n in patient.name or [] if n.use != "old"], lambda n: n.use, _NAME_RANK)
+        names = patient.name or []
+        name = _pick(
+            [n for n in names if n.use in LEGAL_NAME_RANK], lambda n: n.use, LEGAL_NAME_RANK
+        )
+        nicknames = [n for n in names if n.use == "nickname"]
+        family = name.family if name else next((n.family for n in nicknames if n.family), None)
         address = _pick(
             [a for a in patient.address or [] if a.use != "old"], lambda a: a.use, _ADDRESS_RANK
         )
         phones = [t for t in patient.telecom or [] if t.system == "phone" and t.use != "old"]
         phone = _pick(phones, lambda t: t.use, _PHONE_RANK)
         return cls(
-            family=name.family if name else None,
+            family=family,
             given=tuple(g for g in name.given or [] if g) if name else (),
+            nicknames=tuple(g for n in nicknames for g in n.given or [] if g),
             birth_date=fhir_date(patient.birthDate, partial=False),
             sex=patient.gender,
             address_lines=tuple(x for x in address.line or [] if x) if address else (),
