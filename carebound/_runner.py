@@ -46,6 +46,7 @@ from carebound._ledger import EffectLedger, LedgerEntry
 from carebound._pipeline import Guard, run_parsed
 from carebound._pipeline import run as run_pipeline
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
+from carebound._start_input import check_start_input
 from carebound.approvals import (
     ApprovalStatus,
     ApprovalStore,
@@ -387,6 +388,10 @@ class Runner:
         """
         definition = self.agent(agent)
         pack = self._resolve_pack(policy)
+        # Everything is checked before the first write: a refused start leaves no key.
+        policy_json = check_start_input(
+            case, requester=requester, pack=pack, world=world, run_id=run_id
+        )
         run_id = run_id or new_run_id()
         now = self.clock.now()
         record = RunRecord(
@@ -418,7 +423,7 @@ class Runner:
         self.runs.create(
             record,
             case=dict(case),
-            policy_json=pack.model_dump_json(),
+            policy_json=policy_json,
             world_seeded=world is not None,
         )
         if world is not None:

@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from carebound._errors import CareboundError
+from carebound._limits import BoundedDuration, InputLimitError, load_document
 from carebound.guardrails._grants import Grant
 from carebound.guardrails._policy import HoldRule
 
@@ -39,7 +39,7 @@ class Budgets(BaseModel):
 
     steps: int = Field(default=200, gt=0, description="Graph steps (planner turns + calls).")
     tool_calls: int = Field(default=50, gt=0, description="Tool calls proposed to the gate.")
-    elapsed: timedelta = Field(
+    elapsed: BoundedDuration = Field(
         default=timedelta(days=30), description="Run-clock time from start (ISO 8601, e.g. P30D)."
     )
 
@@ -115,18 +115,9 @@ def load_policy_pack(ref: str | Path = "default") -> PolicyPack:
             hint="give a built-in pack name (default) or the path to a policy YAML file",
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        raise PolicyPackError(
-            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}",
-            hint="fix the YAML syntax at that position",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyPackError(f"{path}: cannot be read: {exc}") from None
+        data = load_document(path, "yaml")  # size, depth and text limits (carebound._limits)
+    except InputLimitError as exc:
+        raise PolicyPackError(exc.message, hint=exc.hint) from None
     if not isinstance(data, dict):
         raise PolicyPackError(
             f"{path}: a policy pack must be a YAML mapping",

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carebound._limits import BoundedDuration
 from carebound.tools import FactValue
 
 Risk = Literal["low", "medium", "high"]
@@ -85,7 +86,7 @@ class HoldRule(BaseModel):
     decision: Literal["allow", "deny", "hold"] = Field(description="What the rule decides.")
     role: str | None = Field(default=None, description="Reviewer role a hold needs.")
     risk: Risk = Field(default="medium", description="Risk tier shown in the inbox.")
-    deadline: timedelta = Field(
+    deadline: BoundedDuration = Field(
         default=timedelta(days=2), description="How long a hold may wait (ISO 8601, e.g. P2D)."
     )
     two_person: bool = Field(default=False, description="A hold needs two distinct approvers.")

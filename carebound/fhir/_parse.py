@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from carebound._limits import MAX_DEPTH, InputLimitError, check_tree, limits, read_text
 from carebound.fhir._bindings import check_bindings
 from carebound.fhir._errors import FhirInputError, FhirIssue
 
@@ -78,16 +80,37 @@ def load_resource(path: Path, model: type[R]) -> R:
     Raises:
         FhirInputError: the file cannot be read, is not JSON, or is not a valid ``model``.
     """
+    document = read_json_file(path)
+    return parse_resource(document, model, source=str(path))
+
+
+def load_bundle_json(path: Path) -> dict[str, Any]:
+    """Read a FHIR R4B Bundle file, validate it as :func:`load_bundle` does, and return its
+    JSON (read once).
+
+    Raises:
+        FhirInputError: the file cannot be read, is not JSON, or is not a valid R4B Bundle.
+    """
+    document = read_json_file(path)
+    parse_resource(document, Bundle, source=str(path))
+    return dict(document) if isinstance(document, Mapping) else {}
+
+
+def read_json_file(path: Path) -> Any:
+    """A user-supplied FHIR JSON file, decoded under the input limits (``carebound._limits``):
+    size, depth, and text without lone surrogates or control characters.
+
+    Raises:
+        FhirInputError: unreadable, too large, not JSON, or beyond a limit.
+    """
     source = str(path)
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise FhirInputError(
-            source,
-            [FhirIssue("", f"cannot read the file: {exc.strerror or exc}")],
-            hint="check the path and the file's permissions",
-        ) from None
-    return parse_resource(data, model, source=source)
+        document = _decode(read_text(Path(path)), source)
+        # A file is held to the stricter limits: no control characters in its text.
+        check_tree(document, source=source, limit=limits())
+    except InputLimitError as exc:
+        raise _limit_error(exc) from None
+    return document
 
 
 def parse_resource(data: bytes | str | Mapping[str, Any], model: type[R], *, source: str) -> R:
@@ -102,6 +125,12 @@ def parse_resource(data: bytes | str | Mapping[str, Any], model: type[R], *, sou
         FhirInputError: with the JSON path of each problem and a hint how to fix the first.
     """
     document = _decode(data, source) if isinstance(data, bytes | str) else data
+    try:
+        # Data from other systems may carry control characters (terminals strip them); it may
+        # not be too deep, too large or hold lone surrogates (see carebound._limits).
+        check_tree(document, source=source, limit=replace(limits(), controls=True))
+    except InputLimitError as exc:
+        raise _limit_error(exc) from None
     expected = model.get_resource_type()
     if not isinstance(document, Mapping):
         raise FhirInputError(
@@ -174,12 +203,22 @@ def _decode(data: bytes | str, source: str) -> object:
             hint="fix the JSON syntax at that position (a missing comma, quote or bracket is "
             "the usual cause); `python -m json.tool FILE` shows the same position",
         ) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise FhirInputError(
+            source,
+            [FhirIssue("", f"nested deeper than {MAX_DEPTH} levels (the limit)")],
+            hint="flatten the document: no FHIR resource needs that much nesting",
+        ) from None
+    except ValueError as exc:
         raise FhirInputError(
             source,
             [FhirIssue("", f"invalid JSON: {exc}")],
-            hint="FHIR JSON allows no NaN or Infinity and no unbounded nesting",
+            hint="FHIR JSON allows no NaN or Infinity",
         ) from None
+
+
+def _limit_error(exc: InputLimitError) -> FhirInputError:
+    return FhirInputError(exc.source, [FhirIssue(exc.path, exc.problem)], hint=exc.hint)
 
 
 def _reject_constant(name: str) -> object:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from carebound._errors import CareboundError
+from carebound._limits import InputLimitError, load_document
 from carebound.guardrails import format_validation_error
 from carebound.scenario._model import Scenario
 
@@ -23,16 +22,9 @@ def load_scenario(path: Path) -> Scenario:
     if not path.is_file():
         raise ScenarioError(f"{path}: no such scenario file", hint="check the path")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(
-            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}",
-            hint="fix the YAML syntax at that position",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot be read: {exc}") from None
+        data = load_document(path, "yaml")
+    except InputLimitError as exc:
+        raise ScenarioError(exc.message, hint=exc.hint) from None
     if not isinstance(data, dict):
         raise ScenarioError(
             f"{path}: a scenario must be a YAML mapping", hint="start with 'agent:' and 'case:'"
@@ -58,14 +50,8 @@ def resolve(base: Path, ref: str, *, key: str, scenario: Path) -> Path:
 
 
 def load_json(path: Path, *, key: str, scenario: Path) -> Any:
-    """A JSON file referenced by a scenario."""
+    """A JSON file referenced by a scenario, read under the input limits."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ScenarioError(
-            f"{path} (scenario {key}): not valid JSON at line {exc.lineno}, "
-            f"column {exc.colno}: {exc.msg}",
-            hint="fix the JSON syntax at that position",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path} (scenario {key}): cannot be read: {exc}") from None
+        return load_document(path, "json")
+    except InputLimitError as exc:
+        raise ScenarioError(f"{exc.message} (scenario {scenario}, {key})", hint=exc.hint) from None

@@ -8,7 +8,9 @@ See README "Scenarios" for a full example. Keys:
 - ``world``: the simulated systems: ``ehr`` and ``payer`` (FHIR Bundle paths), ``replies``
   (scripted answers to outreach), ``erp`` (a JSON file of purchase orders, receipts, invoices).
 - ``decisions``: reviewer decisions applied, in order, to holds that match them.
-- ``until``: how much virtual time the scenario may run (ISO 8601 duration, default P30D).
+- ``start``: the virtual clock's start, with a time zone (``Z`` or ``+01:00``), 1900-2200.
+- ``until``: how much virtual time the scenario may run (ISO 8601 duration, default P30D, at
+  most P3660D).
 - ``expect``: the outcome the scenario asserts.
 """
 
@@ -19,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carebound._limits import BoundedDuration, BoundedInstant
 from carebound.tools.connectors import ReplyScript
 
 
@@ -128,8 +131,13 @@ class Scenario(BaseModel):
     requester: str = "scenario-operator"
     case: str
     policy: str = "default"
-    start: datetime = Field(default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    until: timedelta = Field(default=timedelta(days=30))
+    start: BoundedInstant = Field(
+        default_factory=lambda: datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        description="Virtual clock start; needs a time zone (2026-03-02T09:00:00Z).",
+    )
+    until: BoundedDuration = Field(
+        default=timedelta(days=30), description="Virtual time the scenario may run."
+    )
     world: ScenarioWorld = Field(default_factory=ScenarioWorld)
     decisions: list[ScriptedDecision] = Field(default_factory=list)
     expect: Expectation | None = None

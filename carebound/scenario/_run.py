@@ -18,7 +18,7 @@ from carebound._report import RunReport, run_report
 from carebound._runner import Runner, RunView
 from carebound.approvals import Approve, Decision, Edit, Escalate, Reject
 from carebound.clock import VirtualClock
-from carebound.fhir import load_bundle
+from carebound.fhir._parse import load_bundle_json
 from carebound.guardrails import format_validation_error, load_policy_pack
 from carebound.scenario._load import ScenarioError, load_json, load_scenario, resolve
 from carebound.scenario._model import Expectation, Scenario, ScriptedDecision
@@ -39,10 +39,9 @@ class ScenarioResult(BaseModel):
 
 
 def _bundle(path: Path) -> dict[str, Any]:
-    load_bundle(path)  # validates through the FHIR models; raises FhirInputError with the place
-    import json
-
-    return dict(json.loads(path.read_text(encoding="utf-8")))
+    # Read once under the input limits, validated through the FHIR models; raises
+    # FhirInputError with the place.
+    return load_bundle_json(path)
 
 
 def _world(scenario: Scenario, base: Path, file: Path) -> WorldSpec:

@@ -19,6 +19,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX
+from carebound._limits import BoundedDuration
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import FhirResource, validate_resource
 from carebound.tools.connectors._redis_state import (
@@ -72,7 +73,7 @@ class ReplyScript(BaseModel):
 
     to: str = "*"
     """The recipient it answers for (fax number, address, ...) or ``"*"`` for any."""
-    after: dt.timedelta = Field(ge=dt.timedelta(0))
+    after: BoundedDuration
     """How long after the matching send the reply arrives (virtual clock)."""
     documents: list[ScriptedDocument] = Field(min_length=1)
     """The documents in the reply."""

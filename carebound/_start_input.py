@@ -1,0 +1,81 @@
+"""What :meth:`Runner.start` checks before it writes anything: a refused start leaves no key.
+
+A start writes the world, the drive mark, the create audit event and the run record, in that
+(crash-safe) order. Anything that could make a later write fail (a lone surrogate that cannot
+be encoded, a case nested too deep, a run id that would break the key layout) is found here
+first, so a refusal never leaves a half-started run behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from carebound._limits import InputLimitError, check_tree, limits, text_problem
+from carebound.guardrails import PolicyPack
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_REQUESTER = 256
+"""Longest requester id accepted."""
+
+
+def check_start_input(
+    case: Mapping[str, Any],
+    *,
+    requester: str,
+    pack: PolicyPack,
+    world: Any,
+    run_id: str | None,
+) -> str:
+    """Refuse a start that could not be stored whole; return the pack's JSON (stored as is).
+
+    Data from other systems (case, world, pack) may hold control characters (terminal output
+    strips them); nothing may hold a lone surrogate or break the depth and size limits.
+
+    Raises:
+        InputLimitError: which input, where in it, and the limit or problem.
+    """
+    if run_id is not None and not _RUN_ID.fullmatch(run_id):
+        raise InputLimitError(
+            "run_id",
+            "",
+            f"{run_id!r} is not a run id (1-64 letters, digits, '.', '_' or '-')",
+            hint="leave run_id out and carebound makes one",
+        )
+    problem = text_problem(requester) if isinstance(requester, str) else "is not a string"
+    if problem is None and not 0 < len(requester) <= MAX_REQUESTER:
+        problem = f"must have 1 to {MAX_REQUESTER} characters"
+    if problem is not None:
+        raise InputLimitError("requester", "", problem, hint="give the starting person's id")
+    if not isinstance(case, Mapping):
+        raise InputLimitError(
+            "case", "", "is not a JSON object", hint="give the FHIR Bundle as a dict"
+        )
+    lenient = replace(limits(), controls=True)
+    check_tree(case, source="case", limit=lenient)
+    _encodable(lambda: json.dumps(case, allow_nan=False), "case")
+    check_tree(pack.model_dump(), source=f"policy pack {pack.name}", limit=lenient)
+    policy_json = _encodable(pack.model_dump_json, f"policy pack {pack.name}")
+    if isinstance(world, BaseModel):
+        check_tree(world.model_dump(), source="world", limit=lenient)
+        _encodable(world.model_dump_json, "world")
+    return policy_json
+
+
+def _encodable(dump: Any, source: str) -> str:
+    try:
+        text = str(dump())
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # PydanticSerializationError is a ValueError
+        raise InputLimitError(
+            source,
+            "",
+            f"cannot be stored as JSON ({type(exc).__name__})",
+            hint="give JSON values only: strings, numbers, booleans, null, lists and objects",
+        ) from None
+    return text

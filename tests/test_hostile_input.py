@@ -1,0 +1,220 @@
+"""Hostile input through the real CLI and Runner on a real Redis: every malformed, oversized,
+too-deep or out-of-range file is refused with exit 2 and a message naming the file and the
+limit, never exit 70, and a refused start leaves no key behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from typer.testing import CliRunner, Result
+
+from carebound import _limits
+from carebound.cli import ExitCode, app
+
+PROJECT = Path(__file__).resolve().parents[1]
+HELLO = (PROJECT / "scenarios" / "hello_hold.yaml").read_text(encoding="utf-8")
+DEFAULT_PACK = PROJECT / "guardrails" / "packs" / "default.yaml"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
+    """The CLI on the test Redis, under this test's key prefix."""
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
+    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)
+    return key_prefix
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A scenario folder: the hello scenario's case beside the files a test writes."""
+    shutil.copytree(PROJECT / "scenarios" / "cases", tmp_path / "cases")
+    return tmp_path
+
+
+def keys(client: redis.Redis, prefix: str) -> set[bytes]:
+    return set(client.scan_iter(match=f"{prefix}:*", count=1000))
+
+
+def run_cli(*args: str) -> Result:
+    result = CliRunner().invoke(app, list(args))
+    both = result.stdout + result.stderr
+    assert "Traceback" not in both, both
+    assert result.exception is None or isinstance(result.exception, SystemExit), both
+    return result
+
+
+def refused(path: Path, *needles: str) -> Result:
+    """Run the scenario; it must be refused (exit 2) with every needle in the message."""
+    result = run_cli("run", str(path))
+    assert result.exit_code == ExitCode.BAD_INPUT, (result.exit_code, result.stderr)
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+    return result
+
+
+def scenario(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# -- exit 70 from input: each finding of issue 12 --------------------------------------------
+
+
+def test_start_without_time_zone_is_refused(env: str, folder: Path) -> None:
+    path = scenario(
+        folder,
+        "naive.yaml",
+        HELLO.replace("requester: sam", "requester: sam\nstart: 2026-03-02T09:00:00"),
+    )
+    refused(path, "naive.yaml", "start", "timezone")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("requester: sam", "requester: sam\nuntil: P100000Y"), ("after: PT6H", "after: P100000Y")],
+    ids=["until", "reply-after"],
+)
+def test_huge_durations_are_refused(env: str, folder: Path, old: str, new: str) -> None:
+    path = scenario(folder, "long.yaml", HELLO.replace(old, new))
+    refused(path, "long.yaml", "3660 days")
+
+
+def test_start_beyond_the_calendar_is_refused(env: str, folder: Path) -> None:
+    path = scenario(
+        folder,
+        "late.yaml",
+        HELLO.replace("requester: sam", "requester: sam\nstart: 9999-12-31T00:00:00Z"),
+    )
+    refused(path, "late.yaml", "start")
+
+
+def test_deeply_nested_scenario_yaml_is_refused(env: str, folder: Path) -> None:
+    path = scenario(folder, "deep.yaml", HELLO + "\nextra: " + "[" * 1000 + "]" * 1000 + "\n")
+    refused(path, "deep.yaml", f"nested deeper than {_limits.MAX_DEPTH} levels")
+
+
+def test_deeply_nested_pack_is_refused(env: str, folder: Path) -> None:
+    pack = DEFAULT_PACK.read_text(encoding="utf-8") + "\nextra: " + "[" * 1000 + "]" * 1000 + "\n"
+    (folder / "pack.yaml").write_text(pack, encoding="utf-8")
+    path = scenario(
+        folder, "s.yaml", HELLO.replace("requester: sam", "requester: sam\npolicy: pack.yaml")
+    )
+    refused(path, "pack.yaml", f"nested deeper than {_limits.MAX_DEPTH} levels")
+
+
+def test_deeply_nested_erp_file_is_refused(env: str, folder: Path) -> None:
+    (folder / "erp.json").write_text(json.dumps({"purchase_orders": nested(900)}), encoding="utf-8")
+    text = HELLO.replace(
+        "  ehr: cases/hello_referral.json", "  ehr: cases/hello_referral.json\n  erp: erp.json"
+    )
+    refused(
+        scenario(folder, "s.yaml", text),
+        "erp.json",
+        f"nested deeper than {_limits.MAX_DEPTH} levels",
+    )
+
+
+def test_deeply_nested_case_bundle_is_refused(env: str, folder: Path) -> None:
+    bundle = json.loads((folder / "cases" / "hello_referral.json").read_text(encoding="utf-8"))
+    bundle["entry"][0]["resource"]["extension"] = nested(900)
+    (folder / "cases" / "deep.json").write_text(json.dumps(bundle), encoding="utf-8")
+    text = HELLO.replace("case: cases/hello_referral.json", "case: cases/deep.json")
+    refused(
+        scenario(folder, "s.yaml", text),
+        "deep.json",
+        f"nested deeper than {_limits.MAX_DEPTH} levels",
+    )
+    result = run_cli("run", "--agent", "demo", "--case", str(folder / "cases" / "deep.json"))
+    assert result.exit_code == ExitCode.BAD_INPUT and "deep.json" in result.stderr
+
+
+def test_oversized_file_is_refused(env: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_limits, "MAX_FILE_BYTES", 2_000)
+    refused(
+        scenario(folder, "big.yaml", HELLO + "\n# " + "x" * 3_000 + "\n"), "big.yaml", "2,000 bytes"
+    )
+
+
+def test_yaml_alias_bomb_is_refused(env: str, folder: Path) -> None:
+    bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i, name in enumerate("bcdefgh"):
+        prev = "abcdefgh"[i]
+        bomb.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    text = HELLO + "\n" + "\n".join(f"x_{line}" if False else line for line in bomb) + "\n"
+    refused(scenario(folder, "bomb.yaml", text), "bomb.yaml", "values (the limit)")
+
+
+def test_control_characters_in_a_scenario_are_refused(env: str, folder: Path) -> None:
+    path = scenario(folder, "ctl.yaml", HELLO.replace("requester: sam", 'requester: "sam\\e[2J"'))
+    result = refused(path, "ctl.yaml", "requester", "control character (U+001B)")
+    assert "\x1b" not in result.stderr
+
+
+def test_lone_surrogate_in_pack_reviewer_is_refused_before_any_write(
+    env: str, folder: Path, redis_client: redis.Redis
+) -> None:
+    pack = yaml.safe_load(DEFAULT_PACK.read_text(encoding="utf-8"))
+    pack["reviewers"][0]["name"] = "Casey \udc80"
+    (folder / "pack.yaml").write_text(yaml.safe_dump(pack, allow_unicode=False), encoding="utf-8")
+    path = scenario(
+        folder, "s.yaml", HELLO.replace("requester: sam", "requester: sam\npolicy: pack.yaml")
+    )
+    before = keys(redis_client, env)
+    refused(path, "pack.yaml", "reviewers[0].name", "lone surrogate")
+    assert keys(redis_client, env) == before
+
+
+def test_runner_start_refuses_unstorable_input_before_writing(
+    make_runner: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    demo_case: dict[str, Any],
+    demo_world: Any,
+) -> None:
+    """A library caller's pack and case are checked before the world, the drive mark, the
+    audit event or the record is written: the refused start leaves the key space as it was."""
+    from carebound import CareboundError
+    from carebound.guardrails import load_policy_pack
+
+    runner = make_runner()
+    pack = load_policy_pack("default")
+    bad_pack = pack.model_copy(
+        update={"reviewers": [pack.reviewers[0].model_copy(update={"name": "Casey \udc80"})]}
+    )
+    bad_case = json.loads(json.dumps(demo_case))
+    bad_case["entry"][0]["resource"]["note"] = [{"text": "a \ud800 b"}]
+    deep_case = {**demo_case, "meta": {"extension": nested(900)}}
+    attempts: list[dict[str, Any]] = [
+        {"case": demo_case, "policy": bad_pack},
+        {"case": bad_case},
+        {"case": deep_case},
+        {"case": demo_case, "requester": "sam\udc00"},
+        {"case": demo_case, "run_id": "r1}:evil"},
+    ]
+    before = keys(redis_client, key_prefix)
+    for attempt in attempts:
+        kwargs = {"requester": "sam", "world": demo_world, **attempt}
+        case = kwargs.pop("case")
+        with pytest.raises(CareboundError) as info:
+            runner.start("demo", case, **kwargs)
+        assert info.value.hint, info.value
+        assert keys(redis_client, key_prefix) == before, attempt
+    # and a good start still works on the same runner
+    assert runner.start("demo", demo_case, requester="sam", world=demo_world).status == "paused"
