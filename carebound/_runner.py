@@ -60,7 +60,14 @@ from carebound.approvals import (
 )
 from carebound.approvals import DecideResult as StoreDecideResult
 from carebound.approvals._edits import invalid_edit_error
-from carebound.audit import Actor, AuditEvent, AuditLog, VerifyResult
+from carebound.audit import (
+    Actor,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditLog,
+    AuditTrail,
+    VerifyResult,
+)
 from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, SystemClock, from_ms, to_ms
 from carebound.guardrails import (
@@ -1236,9 +1243,19 @@ class Runner:
 
     @_store_errors
     def verify(self, run_id: str) -> VerifyResult:
-        """Check a run's audit hash chain."""
+        """Check a run's audit hash chain (hashes, MACs, head and anchor)."""
         self._record(run_id)
-        return self.audit_log.verify(run_id)
+        return self.audit_log.verify(run_id, exists=True)
+
+    @_store_errors
+    def audit_trail(
+        self, run_id: str, *, checkpoints: Sequence[AuditCheckpoint] = ()
+    ) -> AuditTrail:
+        """A run's readable audit events and the check of its chain, read together (an
+        unreadable entry is a broken chain, not an error); ``checkpoints``: the run's
+        exported checkpoints to check the chain against."""
+        self._record(run_id)
+        return self.audit_log.trail(run_id, exists=True, checkpoints=checkpoints)
 
     def ping(self) -> None:
         """Check the store answers; raises :class:`StoreUnavailableError` if not."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -88,17 +89,26 @@ def test_public_names_are_pinned() -> None:
             "GENESIS_HASH",
             "MAX_DETAIL_CHARS",
             "Actor",
+            "AnchorsFile",
             "AsyncAuditLog",
             "AuditAction",
+            "AuditCheckpoint",
             "AuditConflictError",
             "AuditCorruptError",
             "AuditDetailError",
             "AuditEvent",
+            "AuditExportError",
             "AuditIndexEntry",
+            "AuditKeyError",
+            "AuditKeyring",
             "AuditLog",
             "AuditOutcome",
+            "AuditTrail",
+            "ExportReport",
             "VerifyResult",
             "canonical_json",
+            "export_checkpoints",
+            "read_anchors",
         ]
     )
 
@@ -117,7 +127,7 @@ def test_chain_of_events_verifies(client: redis.Redis, log: AuditLog, key_prefix
     assert head == {b"seq": b"6", b"hash": recorded[-1].hash.encode()}
 
 
-def test_hash_is_sha256_of_canonical_json_without_hash(
+def test_hash_is_sha256_of_canonical_json_without_hash_and_mac(
     client: redis.Redis, log: AuditLog, key_prefix: str
 ) -> None:
     event = log.record(
@@ -135,9 +145,13 @@ def test_hash_is_sha256_of_canonical_json_without_hash(
     assert stored["time"] == "2025-03-01T09:30:00.000000Z"
     assert event.time == datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
     assert event.time.utcoffset() == timedelta(0)
-    body = {k: v for k, v in stored.items() if k != "hash"}
+    body = {k: v for k, v in stored.items() if k not in ("hash", "mac")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     assert stored["hash"] == event.hash == hashlib.sha256(canonical.encode()).hexdigest()
+    assert stored["key_id"] == event.key_id == log.keyring.signing_id
+    message = b"carebound-audit-event:" + event.hash.encode()
+    key = log.keyring.keys[log.keyring.signing_id]
+    assert stored["mac"] == event.mac == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def test_empty_run_verifies_with_no_events(log: AuditLog) -> None:
@@ -567,14 +581,17 @@ def test_a_guarded_append_is_written_only_while_the_guard_holds(
 def test_a_chained_event_is_what_event_json_and_verify_expect() -> None:
     from carebound.audit import _chain
 
+    keyring = carebound.audit.AuditKeyring.of("k9:a-key-for-this-test-only")
     draft = _chain.Draft.of(
         "run-j", time=T0, actor=NURSE, action="view_phi", category="coverage",
         outcome="success", patient_ref="Patient/1", detail={"approval_id": "a-1", "n": 3},
+        key_id=keyring.signing_id,
     )  # fmt: skip
 
     for seq, prev in [(1, _chain.GENESIS_HASH), (7, "ab" * 32)]:
-        event, stored = draft.chained(seq, prev)
+        event, stored = draft.chained(seq, prev, keyring)
         assert stored == _chain.event_json(event)
         body = json.loads(stored)
+        assert body.pop("mac") == event.mac == keyring.sign(_chain.event_mac_message(event.hash))
         assert body.pop("hash") == event.hash == _chain.sha256_hex(body)
         assert AuditEvent.model_validate_json(stored) == event

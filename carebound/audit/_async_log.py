@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from carebound._keys import DEFAULT_PREFIX
-from carebound.audit import _chain
+from carebound.audit import _chain, _verify
+from carebound.audit._keyring import AuditKeyring, default_keyring
 from carebound.audit._models import (
     Actor,
     AuditAction,
+    AuditCheckpoint,
     AuditEvent,
     AuditIndexEntry,
     AuditOutcome,
@@ -30,14 +32,29 @@ class AsyncAuditLog:
     Args:
         client: a ``redis.asyncio.Redis`` (with or without ``decode_responses``).
         prefix: key prefix, see ``carebound._keys``.
+        keyring: the audit keys; by default those the environment configures.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        keyring: AuditKeyring | None = None,
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._keyring = keyring
         self._append = client.register_script(_chain.RECORD_SCRIPT)
         self._heads = _chain.HeadCache()
         self._one_step = not isinstance(client, AsyncRedisCluster)
+
+    @property
+    def keyring(self) -> AuditKeyring:
+        """The audit keys that sign and verify this log's events."""
+        if self._keyring is None:
+            self._keyring = default_keyring()
+        return self._keyring
 
     async def record(
         self,
@@ -62,20 +79,22 @@ class AsyncAuditLog:
             outcome=outcome,
             patient_ref=patient_ref,
             detail=detail,
+            key_id=self.keyring.signing_id,
         )
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
-            event, stored = draft.chained(seq + 1, prev_hash)
+            event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
             current = _chain.record_reply(
                 await self._append(keys=keys, args=_chain.record_args(event, once, stored=stored))
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
                 if not self._one_step:
-                    await self._client.xadd(
-                        _chain.index_key(self._prefix), _chain.index_fields(event)
-                    )
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                        pipe.hset(_chain.anchors_key(self._prefix), *_chain.anchor_field(event))
+                        await pipe.execute()
                 return event
             if current == _chain.DUPLICATE:
                 return None
@@ -88,13 +107,31 @@ class AsyncAuditLog:
         entries = await self._client.xrange(_chain.stream_key(self._prefix, run_id)) or []
         return [_chain.parse_event(_chain.entry_event(fields)) for _, fields in entries]
 
-    async def verify(self, run_id: str) -> VerifyResult:
-        """Check ``run_id``'s chain: hashes, links, gaps, order, and the stored head."""
+    async def verify(
+        self,
+        run_id: str,
+        *,
+        exists: bool = False,
+        checkpoints: Sequence[AuditCheckpoint] = (),
+    ) -> VerifyResult:
+        """Check ``run_id``'s chain; see ``AuditLog.verify``."""
+        anchors = _chain.anchors_key(self._prefix)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.xrange(_chain.stream_key(self._prefix, run_id))
             pipe.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
-            entries, head = await pipe.execute()
-        return _chain.verify_chain(run_id, entries or [], head)
+            if self._one_step:
+                pipe.hget(anchors, run_id)
+            replies = await pipe.execute()
+        anchor = replies[2] if self._one_step else await self._client.hget(anchors, run_id)
+        return _verify.verify_chain(
+            run_id,
+            replies[0] or [],
+            replies[1],
+            keyring=self.keyring,
+            anchor=anchor,
+            exists=exists,
+            checkpoints=checkpoints,
+        )
 
     async def recent(self, limit: int, *, after: str | None = None) -> list[AuditIndexEntry]:
         """Page through the global index, oldest first; see ``AuditLog.recent``."""

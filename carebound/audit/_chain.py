@@ -22,6 +22,7 @@ from redis.typing import EncodableT, FieldT
 from carebound._keys import global_key, run_key
 from carebound._pipeline import Guard
 from carebound.audit._errors import AuditConflictError, AuditCorruptError
+from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
     GENESIS_HASH,
     Actor,
@@ -30,7 +31,6 @@ from carebound.audit._models import (
     AuditIndexEntry,
     AuditOutcome,
     DetailValue,
-    VerifyResult,
     check_detail,
 )
 
@@ -40,7 +40,7 @@ MAX_ATTEMPTS = 100
 EVENT_FIELD = "event"
 """Stream entry field holding the event's canonical JSON (``hash`` included)."""
 
-# KEYS: run stream, run head, run once-keys[, global index][, guard]. ARGV: expected seq,
+# KEYS: run stream, run head, run once-keys[, global index, anchors][, guard]. ARGV: expected seq,
 # expected hash, new seq, new hash, event JSON, genesis hash, once key ('' for none), run id,
 # guard (the guard key's position in KEYS, or ''), then the guard's field/value pairs.
 # Appends only if the head is still the one the event was chained to; otherwise returns the
@@ -48,9 +48,10 @@ EVENT_FIELD = "event"
 # key, an event already recorded under that key for the run is not appended again. With a
 # guard, the event is appended only while those fields of that hash hold those values (a
 # decision's event rides with the decide step and is kept only if that step won). With a
-# fourth key before the guard (a single server, where keys of different hash slots may meet
-# in one script), the global index entry is written in the same step; on a cluster the
-# caller writes it next.
+# fourth and fifth key before the guard (a single server, where keys of different hash slots
+# may meet in one script), the global index entry and the run's anchor (its head mirrored
+# outside the run's keys) are written in the same step; on a cluster the caller writes them
+# next.
 RECORD_SCRIPT = """
 if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
   return {2}
@@ -72,9 +73,10 @@ end
 local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
 redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], ARGV[7], id) end
-if nkeys >= 4 then
+if nkeys >= 5 then
   redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'hash', ARGV[4],
              'event', ARGV[5])
+  redis.call('HSET', KEYS[5], ARGV[8], ARGV[3] .. ':' .. ARGV[4])
 end
 return {1, id}
 """
@@ -107,6 +109,23 @@ def index_key(prefix: str) -> str:
     return global_key(prefix, "audit")
 
 
+def anchors_key(prefix: str) -> str:
+    """Every run's chain head (``seq:hash``) mirrored outside the run's keys: a hash by run
+    id, written with each append, so cutting a run's tail and resetting its head shows."""
+    return global_key(prefix, "audit", "anchors")
+
+
+EVENT_MAC_CONTEXT = b"carebound-audit-event:"
+"""What an event's MAC is computed over, before its hash (keeps event and checkpoint MACs
+apart under one key)."""
+
+
+def event_mac_message(hash_: str) -> bytes:
+    """The message an event's ``mac`` authenticates: its ``hash``, which covers every other
+    field, whatever fields the event has."""
+    return EVENT_MAC_CONTEXT + hash_.encode()
+
+
 def text(value: bytes | str) -> str:
     """A reply value as text, whether or not the client decodes responses."""
     return value.decode() if isinstance(value, bytes) else value
@@ -130,15 +149,21 @@ def sha256_hex(body: Mapping[str, Any]) -> str:
 
 
 def event_body(event: AuditEvent) -> dict[str, Any]:
-    """Every field of ``event`` except ``hash``, in JSON form with the canonical time."""
-    body = event.model_dump(mode="json", exclude={"hash"})
+    """Every field of ``event`` except ``hash`` and ``mac``, in JSON form with the canonical
+    time (``key_id`` only when set: unkeyed events never had it)."""
+    body = event.model_dump(mode="json", exclude={"hash", "mac"})
     body["time"] = format_time(event.time)
+    if body["key_id"] is None:
+        del body["key_id"]
     return body
 
 
 def event_json(event: AuditEvent) -> str:
-    """The canonical JSON stored for ``event``, ``hash`` included."""
-    return canonical_json({**event_body(event), "hash": event.hash})
+    """The canonical JSON stored for ``event``, ``hash`` and ``mac`` included."""
+    sealed: dict[str, Any] = {**event_body(event), "hash": event.hash}
+    if event.mac is not None:
+        sealed["mac"] = event.mac
+    return canonical_json(sealed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +178,10 @@ class Draft:
     outcome: AuditOutcome
     patient_ref: str | None
     detail: dict[str, DetailValue]
+    key_id: str
     body: dict[str, Any] = field(default_factory=dict)
-    """The JSON form hashed and stored, less ``seq``, ``prev_hash`` and ``hash`` (set by ``of``)."""
+    """The JSON form hashed and stored, less ``seq``, ``prev_hash``, ``hash`` and ``mac`` (set
+    by ``of``)."""
 
     @classmethod
     def of(
@@ -168,31 +195,40 @@ class Draft:
         outcome: AuditOutcome,
         patient_ref: str | None,
         detail: Mapping[str, DetailValue] | None,
+        key_id: str,
     ) -> Draft:
-        """Check the caller's input up front, so a bad event fails before any I/O."""
+        """Check the caller's input up front, so a bad event fails before any I/O; ``key_id``
+        names the audit key that will sign it."""
         flat = dict(detail or {})
         check_detail(flat)
-        raw = cls(run_id, time, actor, action, category, outcome, patient_ref, flat)
+        raw = cls(run_id, time, actor, action, category, outcome, patient_ref, flat, key_id)
         e = raw._event(1, GENESIS_HASH, validate=True)  # validates every field, once
         body = event_body(e)
         del body["seq"], body["prev_hash"]
         # Keep the validated values: chained events are built from them without validation.
         return cls(e.run_id, e.time, e.actor, e.action, e.category, e.outcome, e.patient_ref,
-                   dict(e.detail), body)  # fmt: skip
+                   dict(e.detail), key_id, body)  # fmt: skip
 
-    def chain(self, seq: int, prev_hash: str) -> AuditEvent:
-        """The event at ``seq`` linked to ``prev_hash``, with its hash."""
-        return self.chained(seq, prev_hash)[0]
+    def chain(self, seq: int, prev_hash: str, keyring: AuditKeyring) -> AuditEvent:
+        """The event at ``seq`` linked to ``prev_hash``, with its hash and MAC."""
+        return self.chained(seq, prev_hash, keyring)[0]
 
-    def chained(self, seq: int, prev_hash: str) -> tuple[AuditEvent, str]:
+    def chained(self, seq: int, prev_hash: str, keyring: AuditKeyring) -> tuple[AuditEvent, str]:
         """``chain``, and the canonical JSON stored for the event (``event_json`` of it)."""
         body = {**self.body, "seq": seq, "prev_hash": prev_hash}
         hash_ = sha256_hex(body)
-        event = self._event(seq, prev_hash, validate=False, hash_=hash_)
-        return event, canonical_json({**body, "hash": hash_})
+        mac = keyring.sign(event_mac_message(hash_))
+        event = self._event(seq, prev_hash, validate=False, hash_=hash_, mac=mac)
+        return event, canonical_json({**body, "hash": hash_, "mac": mac})
 
     def _event(
-        self, seq: int, prev_hash: str, *, validate: bool, hash_: str = GENESIS_HASH
+        self,
+        seq: int,
+        prev_hash: str,
+        *,
+        validate: bool,
+        hash_: str = GENESIS_HASH,
+        mac: str | None = None,
     ) -> AuditEvent:
         """The event; built without validation once ``of`` validated the content (``seq``,
         ``prev_hash`` and the hash come from the chain, not from callers)."""
@@ -207,8 +243,10 @@ class Draft:
             category=self.category,
             outcome=self.outcome,
             detail=self.detail,
+            key_id=self.key_id,
             prev_hash=prev_hash,
             hash=hash_,
+            mac=mac,
         )
 
 
@@ -241,11 +279,11 @@ def record_args(
 def record_keys(
     prefix: str, run_id: str, *, with_index: bool, guard: Guard | None = None
 ) -> list[str]:
-    """KEYS for ``RECORD_SCRIPT``; ``with_index`` writes the global index in the same step
-    (only on a single server: on a cluster the index lives in another slot)."""
+    """KEYS for ``RECORD_SCRIPT``; ``with_index`` writes the global index and the run's anchor
+    in the same step (only on a single server: on a cluster they live in another slot)."""
     keys = [stream_key(prefix, run_id), head_key(prefix, run_id), once_key(prefix, run_id)]
     if with_index:
-        keys.append(index_key(prefix))
+        keys += [index_key(prefix), anchors_key(prefix)]
     if guard is not None:
         keys.append(guard.key)
     return keys
@@ -286,6 +324,11 @@ def index_fields(event: AuditEvent) -> dict[FieldT, EncodableT]:
         "hash": event.hash,
         "event": event_json(event),
     }
+
+
+def anchor_field(event: AuditEvent) -> tuple[str, str]:
+    """The run's field and value in the anchors hash once ``event`` heads its chain."""
+    return event.run_id, f"{event.seq}:{event.hash}"
 
 
 class HeadCache:
@@ -345,117 +388,3 @@ def index_entries(entries: Sequence[tuple[Any, Any]]) -> list[AuditIndexEntry]:
         AuditIndexEntry(entry_id=text(entry_id), event=parse_event(entry_event(fields)))
         for entry_id, fields in entries
     ]
-
-
-def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for n in numbers:
-        if spans and spans[-1][1] == n - 1:
-            spans[-1] = (spans[-1][0], n)
-        else:
-            spans.append((n, n))
-    return spans
-
-
-def _check_entry(
-    run_id: str, entry_id: str, fields: Mapping[bytes | str, bytes | str] | None
-) -> tuple[AuditEvent | None, list[str]]:
-    where = f"entry {entry_id}"
-    try:
-        raw = json.loads(entry_event(fields))
-        if not isinstance(raw, dict) or not isinstance(raw.get("hash"), str):
-            raise ValueError("not a JSON object with a 'hash'")
-        event = AuditEvent.model_validate(raw)
-    except (AuditCorruptError, ValueError) as exc:
-        if isinstance(exc, ValidationError):
-            error = exc.errors()[0]
-            reason = ".".join(map(str, error["loc"])) + ": " + error["msg"]
-        else:
-            reason = str(exc)
-        return None, [f"{where}: unparseable: {reason}"]
-    where = f"seq {event.seq} ({where})"
-    problems: list[str] = []
-    stored = raw.pop("hash")
-    computed = sha256_hex(raw)
-    if stored != computed:
-        problems.append(
-            f"{where}: hash mismatch: stored {stored[:12]}..., content hashes to "
-            f"{computed[:12]}...: the event was altered"
-        )
-    if event.run_id != run_id:
-        problems.append(f"{where}: belongs to run {event.run_id!r}, not {run_id!r}")
-    return event, problems
-
-
-def verify_chain(
-    run_id: str,
-    entries: Sequence[tuple[Any, Any]],
-    head: Sequence[bytes | str | None],
-) -> VerifyResult:
-    """Check a run's stream entries (in stream order) against each other and the stored head.
-
-    Args:
-        run_id: the run the entries must belong to.
-        entries: ``XRANGE`` of the run's stream.
-        head: ``HMGET head seq hash`` (``[None, None]`` if there is no head).
-    """
-    problems: list[str] = []
-    events: list[AuditEvent] = []
-    unreadable = 0
-    for entry_id, fields in entries:
-        event, found = _check_entry(run_id, text(entry_id), fields)
-        problems += found
-        if event is None:
-            unreadable += 1
-        else:
-            events.append(event)
-
-    by_seq: dict[int, AuditEvent] = {}
-    for before, event in zip([None, *events], events, strict=False):
-        if event.seq in by_seq:
-            problems.append(f"seq {event.seq}: appears more than once: an event was duplicated")
-        elif before is not None and event.seq < before.seq:
-            problems.append(
-                f"seq {event.seq}: stored after seq {before.seq}: events out of order (reordered)"
-            )
-        by_seq.setdefault(event.seq, event)
-
-    for event in events:
-        if event.seq == 1:
-            expected: str | None = GENESIS_HASH
-        else:
-            previous = by_seq.get(event.seq - 1)
-            expected = previous.hash if previous is not None else None
-        if expected is not None and event.prev_hash != expected:
-            problems.append(
-                f"seq {event.seq}: prev_hash mismatch: it does not link to "
-                + ("the chain start" if event.seq == 1 else f"seq {event.seq - 1}'s hash")
-            )
-
-    head_seq = int(text(head[0])) if head[0] is not None else None
-    head_hash = text(head[1]) if head[1] is not None else None
-    top = max([*by_seq, head_seq or 0])
-    for first, last in _ranges(sorted(set(range(1, top + 1)) - set(by_seq))):
-        span = f"seq {first}" if first == last else f"seqs {first}-{last}"
-        why = "removed or unreadable" if unreadable else "removed"
-        problems.append(f"{span}: missing: event(s) {why} (seq gap)")
-
-    if head_seq is None:
-        if events:
-            problems.append("chain head is missing although the stream has events")
-    else:
-        last_event = by_seq.get(max(by_seq)) if by_seq else None
-        if last_event is None:
-            problems.append(f"chain head records seq {head_seq} but no event could be read")
-        elif last_event.seq != head_seq:
-            how = "removed" if last_event.seq < head_seq else "added without the recorder"
-            problems.append(
-                f"chain head records seq {head_seq} but the last event is seq "
-                f"{last_event.seq}: events {how}"
-            )
-        elif last_event.hash != head_hash:
-            problems.append(
-                f"seq {head_seq}: hash differs from the chain head's: the last event or the "
-                "head was altered"
-            )
-    return VerifyResult(ok=not problems, count=len(entries), problems=problems)

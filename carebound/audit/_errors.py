@@ -15,3 +15,11 @@ class AuditConflictError(CareboundError):
 
 class AuditCorruptError(CareboundError):
     """A stored audit entry cannot be read back as an ``AuditEvent``."""
+
+
+class AuditKeyError(CareboundError):
+    """The audit key configuration is malformed, or the key file cannot be used."""
+
+
+class AuditExportError(CareboundError):
+    """An anchors file (``carebound audit export``) cannot be read or appended to."""

@@ -14,13 +14,16 @@ from redis.commands.core import Script
 from carebound._keys import DEFAULT_PREFIX
 from carebound._pipeline import Guard, call_script, eval_queued
 from carebound._pipeline import run as run_pipeline
-from carebound.audit import _chain
+from carebound.audit import _chain, _verify
+from carebound.audit._keyring import AuditKeyring, default_keyring
 from carebound.audit._models import (
     Actor,
     AuditAction,
+    AuditCheckpoint,
     AuditEvent,
     AuditIndexEntry,
     AuditOutcome,
+    AuditTrail,
     DetailValue,
     VerifyResult,
 )
@@ -38,17 +41,37 @@ class AuditLog:
     low-risk fix); string values longer than 200 characters are refused so documents cannot be
     dumped into the trail.
 
+    Every event is signed (HMAC-SHA256) with the audit key, and each append mirrors the run's
+    chain head into a global anchors hash in the same step, so neither a chain rewritten with
+    recomputed hashes nor a cut tail with a reset head verifies.
+
     Args:
         client: a ``redis.Redis`` (with or without ``decode_responses``).
         prefix: key prefix, see ``carebound._keys``.
+        keyring: the audit keys; by default those the environment configures (see
+            ``AuditKeyring``), read on first use.
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        keyring: AuditKeyring | None = None,
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._keyring = keyring
         self._append = client.register_script(_chain.RECORD_SCRIPT)
         self._heads = _chain.HeadCache()
         self._one_step = not isinstance(client, RedisCluster)
+
+    @property
+    def keyring(self) -> AuditKeyring:
+        """The audit keys that sign and verify this log's events."""
+        if self._keyring is None:
+            self._keyring = default_keyring()
+        return self._keyring
 
     def record(
         self,
@@ -104,6 +127,7 @@ class AuditLog:
                 outcome=outcome,
                 patient_ref=patient_ref,
                 detail=detail,
+                key_id=self.keyring.signing_id,
             )
         except ValueError:
             if before is not None:
@@ -115,7 +139,7 @@ class AuditLog:
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
-            event, stored = draft.chained(seq + 1, prev_hash)
+            event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
             args = _chain.record_args(event, once, stored=stored)
             if before is not None:
                 fill = _then_append(before, self._append, keys, args)
@@ -165,9 +189,10 @@ class AuditLog:
             outcome=outcome,
             patient_ref=patient_ref,
             detail=detail,
+            key_id=self.keyring.signing_id,
         )
         seq, prev_hash = self._heads.get(run_id)
-        event, stored = draft.chained(seq + 1, prev_hash)
+        event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
         args = _chain.record_args(event, once, guard=guard, nkeys=len(keys), stored=stored)
         eval_queued(pipe, self._append, keys, args)
@@ -180,13 +205,16 @@ class AuditLog:
 
     def _applied(self, event: AuditEvent, reply: Any) -> tuple[int, str] | None:
         """Take in the append script's reply for ``event``: None when it was appended (the
-        head is cached, and on a cluster the global index written), else what
+        head is cached, and on a cluster the global index and anchor written), else what
         ``record_reply`` says (``DUPLICATE``, or the current head to re-chain on)."""
         current = _chain.record_reply(reply)
         if current is None:
             self._heads.put(event.run_id, event.seq, event.hash)
             if not self._one_step:
-                self._client.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                with self._client.pipeline(transaction=False) as pipe:
+                    pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                    pipe.hset(_chain.anchors_key(self._prefix), *_chain.anchor_field(event))
+                    pipe.execute()
         return current
 
     def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> None:
@@ -209,13 +237,51 @@ class AuditLog:
         entries = self._client.xrange(_chain.stream_key(self._prefix, run_id)) or []
         return [_chain.parse_event(_chain.entry_event(fields)) for _, fields in entries]
 
-    def verify(self, run_id: str) -> VerifyResult:
-        """Check ``run_id``'s chain: hashes, links, gaps, order, and the stored head."""
+    def verify(
+        self,
+        run_id: str,
+        *,
+        exists: bool = False,
+        checkpoints: Sequence[AuditCheckpoint] = (),
+    ) -> VerifyResult:
+        """Check ``run_id``'s chain: hashes, MACs, links, gaps, order, the stored head and the
+        run's anchor, and the exported ``checkpoints`` of the run if given; ``exists``: the
+        run is known to exist, so an empty chain is a deleted one."""
+        return self.trail(run_id, exists=exists, checkpoints=checkpoints).verify
+
+    def trail(
+        self,
+        run_id: str,
+        *,
+        exists: bool = False,
+        checkpoints: Sequence[AuditCheckpoint] = (),
+    ) -> AuditTrail:
+        """``run_id``'s readable events and the check of its chain (see ``verify``), read
+        together: an unreadable entry is reported as a broken chain, never raised."""
+        entries, head, anchor = self._read(run_id)
+        result = _verify.verify_chain(
+            run_id,
+            entries,
+            head,
+            keyring=self.keyring,
+            anchor=anchor,
+            exists=exists,
+            checkpoints=checkpoints,
+        )
+        return AuditTrail(events=_verify.readable_events(entries), verify=result)
+
+    def _read(self, run_id: str) -> tuple[list[Any], Any, Any]:
+        """The run's stream, head and anchor (one round trip; the anchor lives in another
+        slot, so on a cluster it is read next)."""
+        anchors = _chain.anchors_key(self._prefix)
         with self._client.pipeline(transaction=True) as pipe:
             pipe.xrange(_chain.stream_key(self._prefix, run_id))
             pipe.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
-            entries, head = pipe.execute()
-        return _chain.verify_chain(run_id, entries or [], head)
+            if self._one_step:
+                pipe.hget(anchors, run_id)
+            replies = pipe.execute()
+        anchor = replies[2] if self._one_step else self._client.hget(anchors, run_id)
+        return replies[0] or [], replies[1], anchor
 
     def recent(self, limit: int, *, after: str | None = None) -> list[AuditIndexEntry]:
         """Page through the global index, oldest first.

@@ -117,9 +117,11 @@ class AuditEvent(BaseModel):
     names, approval ids, argument hashes and the before/after of low-risk fixes the caller
     chooses to record. String values in ``detail`` are limited to ``MAX_DETAIL_CHARS``.
 
-    ``hash`` is the sha256 (hex) of the canonical JSON of every other field, and ``prev_hash`` is
-    the ``hash`` of the event before it in the run (``GENESIS_HASH`` for ``seq`` 1), so altering,
-    removing or reordering an event breaks the chain.
+    ``hash`` is the sha256 (hex) of the canonical JSON of every other field but ``mac``, and
+    ``prev_hash`` is the ``hash`` of the event before it in the run (``GENESIS_HASH`` for ``seq``
+    1), so altering, removing or reordering an event breaks the chain. ``mac`` keys the chain:
+    it is the HMAC of ``hash`` under the audit key ``key_id``, so a chain rewritten with
+    recomputed hashes does not verify without that key.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -148,8 +150,22 @@ class AuditEvent(BaseModel):
         default_factory=dict,
         description="Small flat detail chosen by the caller (tool name, approval id, args hash).",
     )
+    key_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Id of the audit key that signed the event (see ``AuditKeyring``); None "
+        "only on events written before the trail was keyed, which no longer verify.",
+    )
     prev_hash: str = Field(pattern=_HEX_SHA256, description="``hash`` of the previous event.")
-    hash: str = Field(pattern=_HEX_SHA256, description="sha256 of this event without ``hash``.")
+    hash: str = Field(
+        pattern=_HEX_SHA256, description="sha256 of this event without ``hash`` and ``mac``."
+    )
+    mac: str | None = Field(
+        default=None,
+        pattern=_HEX_SHA256,
+        description="HMAC-SHA256 of ``hash`` under the key ``key_id``: only a holder of the "
+        "audit key can write an event that verifies.",
+    )
 
     @field_validator("time")
     @classmethod
@@ -174,6 +190,11 @@ class VerifyResult(BaseModel):
         default_factory=list,
         description="One line per problem: which seq or stream entry is wrong, and how.",
     )
+    checkpoints: int = Field(
+        default=0,
+        description="Exported checkpoints (``carebound audit export``) the chain was checked "
+        "against; 0 when no anchors file was given or it holds none for the run.",
+    )
 
 
 class AuditIndexEntry(BaseModel):
@@ -183,3 +204,41 @@ class AuditIndexEntry(BaseModel):
 
     entry_id: str = Field(description="Stream id in the global index; pass as ``after`` to page.")
     event: AuditEvent = Field(description="The event as recorded in its run's chain.")
+
+
+class AuditCheckpoint(BaseModel):
+    """One line of an anchors file written by ``carebound audit export``: a run's chain head,
+    signed with the audit key, appended to a file kept outside Redis.
+
+    A later ``carebound audit RUN --verify --anchors FILE`` checks that the run's chain still
+    holds the event at ``seq`` with ``hash``: cutting the tail, rewriting or replacing the chain
+    after the export shows even when everything in Redis was rewritten consistently. Each line
+    links to the one before it (``prev``), so removing or editing lines of the file shows too.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["audit-checkpoint"] = Field(description="What the line is.")
+    run_id: str = Field(min_length=1, description="The run whose chain head this is.")
+    seq: int = Field(ge=1, description="The seq of the run's last event at export.")
+    hash: str = Field(pattern=_HEX_SHA256, description="That event's hash.")
+    exported_at: AwareDatetime = Field(description="When the checkpoint was written (UTC).")
+    prev: str = Field(
+        pattern=_HEX_SHA256,
+        description="sha256 of the file's previous line (``GENESIS_HASH`` on the first line).",
+    )
+    key_id: str = Field(max_length=32, description="Id of the audit key that signed the line.")
+    mac: str = Field(
+        pattern=_HEX_SHA256,
+        description="HMAC-SHA256 of the line's canonical JSON without ``mac``, under ``key_id``.",
+    )
+
+
+class AuditTrail(BaseModel):
+    """A run's audit trail as read in one step: the events that could be read, and the
+    result of checking the chain (an unreadable entry is a broken chain, not an error)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: list[AuditEvent] = Field(description="The readable events, in stream order.")
+    verify: VerifyResult = Field(description="Whether the chain holds, and what is wrong.")

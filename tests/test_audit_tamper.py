@@ -1,0 +1,268 @@
+"""Rewriting a run's audit trail is detected: every tamper kind, on real Redis, via the library
+and the real CLI (``carebound audit RUN --verify`` exits 1).
+
+The fifteen tamper kinds and where each is tested:
+
+Detected by the plain hash chain (``tests/test_audit.py::test_tampering_is_detected``):
+
+1. a field of an event changed ("field changed");
+2. a detail value changed ("detail changed");
+3. a field added to an event ("field added");
+4. an event's stored hash replaced ("hash changed");
+5. an event altered and rehashed, the chain left as is ("altered and rehashed");
+6. an event removed from the middle or the end ("middle removed", "last removed", and
+   ``test_xdel_of_middle_and_last_entries``);
+7. two events swapped ("reordered");
+8. an event stored twice ("duplicated").
+
+Detected by the keyed MACs, the run's anchor outside its keys, or both (this module):
+
+9. the tail cut and the head reset (``test_tail_cut_and_head_reset``);
+10. the whole stream rewritten with recomputed hashes, blaming another reviewer
+    (``test_whole_stream_rewritten_to_blame_another_reviewer``);
+11. the decision event removed and the rest re-chained
+    (``test_decision_event_removed_and_rechained``);
+12. a forged, correctly chained event appended (``test_forged_chained_event_appended``);
+13. an event backdated and the chain recomputed (``test_event_backdated``);
+14. the stream and the head deleted (``test_stream_and_head_deleted``): never "OK, 0 events"
+    for a run that exists;
+15. another run's events transplanted, relabelled and re-chained
+    (``test_transplanted_from_another_run``).
+
+The attacker here can write every Redis key (the anchors hash included, unless a test says
+otherwise) and knows the algorithms, but not the audit key. Exported checkpoints that catch a
+rewrite of the anchors too are tested in ``tests/test_audit_cli.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from carebound import Approve, Runner
+from carebound._keys import run_key
+from carebound.cli import app
+
+GENESIS = "0" * 64
+ATTACKER_KEY = b"the attacker's guess at the audit key"
+
+
+@dataclass
+class Decided:
+    """A demo run whose hold casey approved: create ... hold, decision, effect."""
+
+    runner: Runner
+    client: redis.Redis
+    prefix: str
+    run_id: str
+
+
+def _decided_run(runner: Runner, case: Any, world: Any) -> str:
+    run = runner.start("demo", case, requester="sam", world=world)
+    assert run.pending is not None
+    hold = run.pending.request
+    runner.decide(
+        hold.approval_id,
+        Approve(reviewer="casey", role="intake_coordinator", args_hash=hold.args_hash),
+    )
+    return run.run_id
+
+
+@pytest.fixture
+def decided(
+    make_runner: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    demo_case: Any,
+    demo_world: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    tmp_path: Any,
+) -> Iterator[Decided]:
+    runner = make_runner()
+    run_id = _decided_run(runner, demo_case, demo_world)
+    assert runner.verify(run_id).ok
+    # the CLI on the same store and key space
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
+    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    yield Decided(runner, redis_client, key_prefix, run_id)
+
+
+# -- the attacker's tools: everything but the audit key ---------------------------------------
+
+
+def stream(d: Decided, run_id: str | None = None) -> str:
+    return run_key(d.prefix, run_id or d.run_id, "audit")
+
+
+def head(d: Decided, run_id: str | None = None) -> str:
+    return run_key(d.prefix, run_id or d.run_id, "audit", "head")
+
+
+def anchors(d: Decided) -> str:
+    return f"{d.prefix}:audit:anchors"
+
+
+def stored(d: Decided, run_id: str | None = None) -> list[dict[str, Any]]:
+    entries = d.client.xrange(stream(d, run_id)) or []
+    return [json.loads(fields[b"event"]) for _, fields in entries]
+
+
+def canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def seal(item: dict[str, Any]) -> None:
+    """Recompute the event's hash (and, lacking the key, a MAC under a guessed one)."""
+    body = {k: v for k, v in item.items() if k not in ("hash", "mac")}
+    item["hash"] = hashlib.sha256(canonical(body).encode()).hexdigest()
+    if "mac" in item:
+        message = b"carebound-audit-event:" + item["hash"].encode()
+        item["mac"] = hmac.new(ATTACKER_KEY, message, hashlib.sha256).hexdigest()
+
+
+def rechain(items: list[dict[str, Any]], start: int = 0) -> None:
+    """Renumber and relink ``items[start:]`` with recomputed hashes."""
+    for i in range(start, len(items)):
+        items[i]["seq"] = i + 1
+        items[i]["prev_hash"] = items[i - 1]["hash"] if i else GENESIS
+        seal(items[i])
+
+
+def rewrite(
+    d: Decided, items: list[dict[str, Any]], *, anchor: bool, run_id: str | None = None
+) -> None:
+    """Replace the run's stream with ``items`` and set its head to match (and, with
+    ``anchor``, the run's anchor outside its keys too)."""
+    run_id = run_id or d.run_id
+    d.client.delete(stream(d, run_id))
+    for item in items:
+        d.client.xadd(stream(d, run_id), {"event": canonical(item)})
+    last = items[-1]
+    d.client.hset(head(d, run_id), mapping={"seq": last["seq"], "hash": last["hash"]})
+    if anchor:
+        d.client.hset(anchors(d), run_id, f"{last['seq']}:{last['hash']}")
+
+
+def assert_broken(d: Decided, *fragments: str) -> list[str]:
+    """The library and the CLI both say the chain is broken, naming ``fragments``."""
+    result = d.runner.verify(d.run_id)
+    assert not result.ok, "the tampered chain verified"
+    text = "\n".join(result.problems)
+    for fragment in fragments:
+        assert fragment in text, text
+    cli = CliRunner().invoke(app, ["audit", d.run_id, "--verify", "--json"])
+    assert cli.exit_code == 1, cli.stdout + cli.stderr
+    assert json.loads(cli.stdout)["verify"]["ok"] is False
+    assert "Traceback" not in cli.stdout + cli.stderr
+    return result.problems
+
+
+def decision_index(items: list[dict[str, Any]]) -> int:
+    return next(i for i, item in enumerate(items) if item["action"] == "decision")
+
+
+# -- the seven kinds a plain hash chain misses ------------------------------------------------
+
+
+def test_tail_cut_and_head_reset(decided: Decided) -> None:
+    items = stored(decided)
+    assert len(items) >= 5
+    cut = items[:-2]  # the effect and the decision's consequences vanish
+
+    rewrite(decided, cut, anchor=False)  # only the run's own keys are rewritten
+
+    assert_broken(decided, f"anchor records seq {len(items)}", f"ends at seq {len(cut)}")
+
+
+def test_whole_stream_rewritten_to_blame_another_reviewer(decided: Decided) -> None:
+    items = stored(decided)
+    items[decision_index(items)]["actor"]["id"] = "jordan"
+    rechain(items)
+
+    rewrite(decided, items, anchor=True)
+
+    problems = assert_broken(decided, "MAC mismatch")
+    assert len([p for p in problems if "MAC mismatch" in p]) == len(items)  # every hash changed
+
+
+def test_decision_event_removed_and_rechained(decided: Decided) -> None:
+    items = stored(decided)
+    at = decision_index(items)
+    del items[at]
+    rechain(items, start=at)
+
+    rewrite(decided, items, anchor=True)
+
+    problems = assert_broken(decided, f"seq {at + 1} (entry", "MAC mismatch")
+    assert not any(f"seq {n} (entry" in p for p in problems for n in range(1, at + 1))
+
+
+def test_forged_chained_event_appended(decided: Decided) -> None:
+    items = stored(decided)
+    forged = {**items[decision_index(items)]}
+    forged["detail"] = {**forged["detail"], "decision": "reject", "outcome": "ok"}
+    forged["seq"] = len(items) + 1
+    forged["prev_hash"] = items[-1]["hash"]
+    seal(forged)
+
+    rewrite(decided, [*items, forged], anchor=True)
+
+    problems = assert_broken(decided, f"seq {len(items) + 1} (entry", "MAC mismatch")
+    assert len(problems) == 1, problems  # only the forged event is wrong
+
+
+def test_event_backdated(decided: Decided) -> None:
+    items = stored(decided)
+    at = decision_index(items)
+    when = datetime.fromisoformat(items[at]["time"].replace("Z", "+00:00"))
+    items[at]["time"] = (when - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rechain(items, start=at)
+
+    rewrite(decided, items, anchor=True)
+
+    assert_broken(decided, f"seq {at + 1} (entry", "MAC mismatch")
+
+
+def test_stream_and_head_deleted(decided: Decided) -> None:
+    decided.client.delete(stream(decided), head(decided))
+
+    assert_broken(decided, "empty", "deleted")
+    assert decided.runner.verify(decided.run_id).count == 0
+
+    decided.client.hdel(anchors(decided), decided.run_id)  # the anchor as well
+
+    assert_broken(decided, "the run exists but its audit chain is empty")
+
+
+def test_transplanted_from_another_run(decided: Decided, demo_case: Any, demo_world: Any) -> None:
+    other = _decided_run(decided.runner, demo_case, demo_world)
+    items = stored(decided, other)
+    for item in items:
+        item["run_id"] = decided.run_id
+    rechain(items)
+
+    rewrite(decided, items, anchor=True)
+
+    assert_broken(decided, "MAC mismatch")
+
+
+def test_verbatim_transplant_names_the_other_run(
+    decided: Decided, demo_case: Any, demo_world: Any
+) -> None:
+    other = _decided_run(decided.runner, demo_case, demo_world)
+
+    rewrite(decided, stored(decided, other), anchor=True)
+
+    assert_broken(decided, f"belongs to run {other!r}")
