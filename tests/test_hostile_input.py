@@ -218,3 +218,93 @@ def test_runner_start_refuses_unstorable_input_before_writing(
         assert keys(redis_client, key_prefix) == before, attempt
     # and a good start still works on the same runner
     assert runner.start("demo", demo_case, requester="sam", world=demo_world).status == "paused"
+
+
+# -- terminal escape injection -----------------------------------------------------------------
+
+CLEAR = "\x1b[2J\x1b[H"
+LINK = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"
+TITLE = "\x1b]0;pwned\x07"
+C1_CSI = "\x9b31m"
+BIDI = "\u202egnp.exe"
+HOSTILE = (CLEAR, LINK, TITLE, C1_CSI, BIDI)
+ROLE = "intake_coordinator"
+FORBIDDEN = ("\x1b", "\x9b", "\x9d", "\x07", "\u202e")
+
+
+def hostile_case() -> dict[str, Any]:
+    """The complete-packet referral with escape sequences in every free-text FHIR field: names,
+    displays, descriptions (what the decision packet shows, masked or revealed)."""
+    case = json.loads((PROJECT / "scenarios" / "cases" / "packet_complete.json").read_text())
+    payloads = iter(HOSTILE * 100)
+
+    def poison(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: (f"{v}{next(payloads)}" if k in FREE_TEXT and isinstance(v, str) else poison(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [poison(v) for v in value]
+        return value
+
+    for entry in case["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Patient":
+            resource["name"][0]["given"] = [f"Rosa{CLEAR}{LINK}"]
+        entry["resource"] = poison(resource)
+    return case
+
+
+FREE_TEXT = {"family", "display", "description", "text"}
+
+
+def test_terminal_safe_strips_every_kind_of_sequence() -> None:
+    from carebound.cli._terminal import terminal_safe
+
+    assert terminal_safe(f"a{CLEAR}b") == "ab"
+    assert terminal_safe(f"a{LINK}b") == "aclickb"
+    assert terminal_safe(f"a{TITLE}b") == "ab"
+    assert terminal_safe(f"a{C1_CSI}b") == "ab"
+    assert terminal_safe(f"a{BIDI}b") == "agnp.exeb"
+    assert terminal_safe("a\x1bPq#0;2;0;0;0\x1b\\b\x00\x7f\x85\r") == "ab"
+    assert terminal_safe("unterminated \x1b]8;;https://evil") == "unterminated "
+    assert terminal_safe("tabs\tand\nlines stay, é 名前 too") == "tabs\tand\nlines stay, é 名前 too"
+
+
+def test_cli_output_carries_no_terminal_control(env: str, make_runner: Any) -> None:
+    """`carebound show` (masked and revealed), inbox, status, audit and runs, in rich and JSON
+    form, print no escape sequence, C1 control or bidi override from the case's FHIR fields."""
+    from carebound.tools.connectors import WorldSpec
+
+    case = hostile_case()
+    runner = make_runner()
+    world = WorldSpec.from_bundles(case, None)
+    run = runner.start("packet_builder", case, requester="sam", world=world)
+    assert run.pending is not None, run.status
+    approval = run.pending.request.approval_id
+    outputs = [
+        run_cli("show", approval),
+        run_cli("show", approval, "--reveal", "--reviewer", "casey", "--role", ROLE),
+        run_cli("show", approval, "--json"),
+        run_cli("inbox"),
+        run_cli("status", run.run_id),
+        run_cli("status", run.run_id, "--json"),
+        run_cli("audit", run.run_id),
+        run_cli("runs"),
+    ]
+    revealed = outputs[1]
+    assert revealed.exit_code == 0, revealed.stderr
+    assert "Rosa" in revealed.stdout  # the value itself is shown, only the control removed
+    for result in outputs:
+        printed = result.stdout + result.stderr
+        for char in FORBIDDEN:
+            assert char not in printed, (result, repr(char), printed)
+
+
+def test_error_messages_carry_no_terminal_control(env: str, folder: Path) -> None:
+    name = f"x{CLEAR}{LINK}{BIDI}.yaml"
+    result = run_cli("run", str(folder / name))
+    assert result.exit_code == ExitCode.BAD_INPUT
+    for char in FORBIDDEN:
+        assert char not in result.stderr, repr(result.stderr)

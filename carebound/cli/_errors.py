@@ -115,8 +115,11 @@ def report_error(exc: BaseException) -> ExitCode:
     """Print ``error:`` / ``hint:`` on stderr and return the exit code for ``exc``."""
     import typer
 
+    from carebound.cli._terminal import terminal_safe
+
     code = exit_code_for(exc)
     message, hint = describe(exc)
+    message, hint = terminal_safe(message), terminal_safe(hint) if hint else hint
     typer.secho(f"error: {message}", err=True, fg="red")
     if hint:
         typer.secho(f"hint: {hint}", err=True, fg="yellow")

@@ -141,8 +141,10 @@ def _run_file(path: Path, as_json: bool) -> ExitCode:
     result = run_scenario(path, open_client(), prefix=key_prefix())
     if as_json:
         print_json(result.report.model_dump(mode="json"))
+        from carebound.cli._terminal import terminal_safe
+
         for failure in result.failures:
-            typer.secho(f"expectation not met: {failure}", err=True, fg="red")
+            typer.secho(f"expectation not met: {terminal_safe(failure)}", err=True, fg="red")
     else:
         from rich.text import Text
 

@@ -31,7 +31,9 @@ def key_prefix() -> str:
 
 def announce(text: str) -> None:
     """Say once, dim, on stderr which store is in use."""
-    typer.secho(text, err=True, dim=True)
+    from carebound.cli._terminal import terminal_safe
+
+    typer.secho(terminal_safe(text), err=True, dim=True)
 
 
 def open_client() -> redis.Redis:
@@ -49,19 +51,22 @@ def open_runner() -> Runner:
 
 
 def print_json(data: Any) -> None:
-    """Print one JSON document on stdout."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Print one JSON document on stdout (control characters escaped: inert on a terminal)."""
+    from carebound.cli._terminal import safe_json_text
+
+    typer.echo(safe_json_text(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
 
 
 def stdout() -> Console:
-    """A rich console on stdout (width from the terminal, or ``COLUMNS``)."""
-    from rich.console import Console
+    """A rich console on stdout (width from the terminal, or ``COLUMNS``) that prints no
+    terminal control from the text it is given (see ``_terminal``)."""
+    from carebound.cli._terminal import SafeConsole
 
-    return Console(highlight=False, soft_wrap=False)
+    return SafeConsole(highlight=False, soft_wrap=False)
 
 
 def stderr() -> Console:
-    """A rich console on stderr, for progress and notes."""
-    from rich.console import Console
+    """A rich console on stderr, for progress and notes (terminal control stripped)."""
+    from carebound.cli._terminal import SafeConsole
 
-    return Console(stderr=True, highlight=False)
+    return SafeConsole(stderr=True, highlight=False)
