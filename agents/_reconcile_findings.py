@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from carebound.agents._reconcile_wording import describe
 from carebound.agents.reconcile import Mismatch, PersonRecord, check_record, compare_records
 from carebound.tools.reconcile import PATIENT_FIELDS, field_value
 
@@ -109,7 +110,7 @@ def _merge(field: str, mismatches: list[Mismatch]) -> FindingItem:
         values.update(m.values)
     high = [m for m in mismatches if m.risk == "high"]
     lead = high[0] if high else mismatches[0]
-    explanations = list(dict.fromkeys(m.explanation for m in mismatches))
+    explanations = list(dict.fromkeys(describe(m.field, m.kind, m.values) for m in mismatches))
     return FindingItem(
         field=field,
         values=values,
@@ -158,7 +159,7 @@ def analyse(
                 values=dict(m.values),
                 risk=m.risk,
                 kind=m.kind,
-                explanation=m.explanation,
+                explanation=describe(m.field, m.kind, m.values),
             )
             collisions.append(item.settle("held"))
         else:
@@ -222,10 +223,11 @@ def _patient_fix(
     if not may(FIX_DEMOGRAPHIC, args):
         return item.settle("not_granted", "the agent's grant does not cover this field"), None
     risk: Literal["low", "high"] = "low" if item.risk == "low" and direct.risk == "low" else "high"
+    said = describe(direct.field, direct.kind, direct.values)
     why = (
-        f"{field}: {direct.explanation}"
+        f"{field}: {said}"
         if risk == "low"
-        else f"{field}: {direct.explanation}; the referral's value is proposed for a person"
+        else f"{field}: {said}; the referral's value is proposed"
     )
     call = FixCall(item=index, tool=FIX_DEMOGRAPHIC, args=args, why=why[:300], risk=risk)
     return item.settle("fixing" if risk == "low" else "held"), call
@@ -251,7 +253,8 @@ def _member_fix(
     if not may(FIX_MEMBER_ID, args):
         return item.settle("not_granted", "the agent's grant does not cover Coverage writes"), None
     risk: Literal["low", "high"] = "low" if ehr_vs_payer.risk == "low" else "high"
-    why = f"the payer knows member id {value}: {ehr_vs_payer.explanation}"
+    said = describe(ehr_vs_payer.field, ehr_vs_payer.kind, ehr_vs_payer.values)
+    why = f"the payer knows the proposed member id: {said}"
     call = FixCall(item=index, tool=FIX_MEMBER_ID, args=args, why=why[:300], risk=risk)
     return item.settle("fixing" if risk == "low" else "held"), call
 

@@ -106,4 +106,7 @@ def refused(result: CallResult | None) -> str:
     """Why a call did not execute, in a few words."""
     if result is None:
         return "no result"
+    if result.status == "rejected":
+        # A reviewer's reason is their free text (it may quote PHI): refer to it, never copy it.
+        return "rejected by the reviewer (their reason is in the decision record)"
     return f"{result.status}: {result.reason or 'no reason given'}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from carebound._agent import AgentContext, ProposedCall
+from carebound.agents._reconcile_wording import describe
 from carebound.agents.reconcile import MatchTolerances, PersonRecord
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.guardrails import PolicyVerdict
@@ -98,7 +99,9 @@ def _fix_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
         PacketCheck(
             name=f"{args.field} comparison ({a.mismatch.kind})" if a.mismatch else "comparison",
             passed=a.mismatch is not None and a.mismatch.risk == "low",
-            detail=a.mismatch.explanation if a.mismatch else "referral and chart agree",
+            detail=describe(a.mismatch.field, a.mismatch.kind, a.mismatch.values)
+            if a.mismatch
+            else "referral and chart agree",
         ),
         PacketCheck(
             name="chart is the referral's patient",
@@ -160,7 +163,9 @@ def _member_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
         PacketCheck(
             name=f"member id comparison ({a.mismatch.kind})" if a.mismatch else "comparison",
             passed=a.risk == "low",
-            detail=a.mismatch.explanation if a.mismatch else "no difference",
+            detail=describe(a.mismatch.field, a.mismatch.kind, a.mismatch.values)
+            if a.mismatch
+            else "no difference",
         ),
     ]
     return DecisionPacket(

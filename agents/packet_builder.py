@@ -492,7 +492,8 @@ def _absorb(mem: PacketMemory, r: CallResult) -> None:
     elif r.status == "rejected":
         mem.outcome = "declined"
         mem.summary = (
-            f"referral not {status}: the reviewer declined ({r.reason}); the referral Task "
+            f"referral not {status}: the reviewer declined (their reason is in the decision "
+            "record); the referral Task "
             "keeps its status for intake staff"
         )
     elif r.status == "expired":

@@ -295,8 +295,8 @@ def _absorb_attempt(mem: ChaseMemory, r: CallResult, settings: ChaseSettings) ->
             r.status, f"refused ({r.status})"
         )
         mem.escalate_reason = (
-            f"outreach attempt {r.args.get('attempt')} to {r.args.get('to')} was {verb}: "
-            f"{r.reason or 'no reason given'}."
+            f"outreach attempt {r.args.get('attempt')} to {r.args.get('to')} was {verb}"
+            + (" (their reason is in the decision record)." if r.status == "rejected" else ".")
         )
         return
     request.attempts = int(r.args.get("attempt", request.attempts + 1))

@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,7 @@ from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
 from carebound._pipeline import Guard, run_parsed
 from carebound._pipeline import run as run_pipeline
+from carebound._principal import Provenance
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
 from carebound._start_input import check_start_input
 from carebound.approvals import (
@@ -869,21 +870,130 @@ class Runner:
         return view
 
     @_store_errors
-    def reveal(self, approval_id: str, *, viewer: str, role: str | None = None) -> ApprovalView:
-        """The approval with its PHI, recording the view in the audit trail."""
+    def reveal(
+        self,
+        approval_id: str,
+        *,
+        viewer: str,
+        role: str | None = None,
+        via: Provenance | None = None,
+    ) -> ApprovalView:
+        """The approval with its PHI, recording the view (``view_phi``) in the audit trail.
+
+        Only someone who may decide the hold may see its PHI: a directory reviewer holding the
+        hold's required role (``role``, if given, must be it), or a service principal
+        (``via.kind == "service"``) whose token roles the calling channel has checked.
+
+        Raises:
+            DecisionRefusedError: the viewer is not in the directory or lacks the role.
+        """
         view = self.approval(approval_id)
         request = view.request
-        self.audit_log.record(
+        held = self._phi_viewer_role(
+            request.run_id, viewer, {view.required_role}, role=role, via=via
+        )
+        self._record_phi_view(
             request.run_id,
-            time=self.clock.now(),
-            actor=Actor(kind="person", id=viewer, role=role),
-            action="view_phi",
-            category=self.agent(request.agent).category,
-            outcome="success",
+            agent=request.agent,
+            viewer=viewer,
+            role=held,
+            via=via,
             patient_ref=request.patient_ref,
             detail={"approval_id": approval_id},
         )
         return view
+
+    @_store_errors
+    def reveal_run(
+        self,
+        run_id: str,
+        *,
+        viewer: str,
+        roles: Iterable[str],
+        role: str | None = None,
+        via: Provenance | None = None,
+        what: str = "run",
+    ) -> None:
+        """Record (``view_phi``) that ``viewer`` is shown the PHI of a run's ``what`` (its
+        findings, calls or audit trail), after checking as :meth:`reveal` does that they hold
+        one of ``roles`` (the roles of the run's holds, as the channel knows them).
+
+        Raises:
+            DecisionRefusedError: the viewer is not in the directory or holds none of ``roles``.
+        """
+        record = self.get(run_id).record
+        held = self._phi_viewer_role(run_id, viewer, set(roles), role=role, via=via)
+        self._record_phi_view(
+            run_id,
+            agent=record.agent,
+            viewer=viewer,
+            role=held,
+            via=via,
+            patient_ref=None,
+            detail={"view": what},
+        )
+
+    def _phi_viewer_role(
+        self,
+        run_id: str,
+        viewer: str,
+        entitled: set[str],
+        *,
+        role: str | None,
+        via: Provenance | None,
+    ) -> str | None:
+        """The role in which ``viewer`` may see PHI entitled to ``entitled`` roles."""
+        if via is not None and via.kind == "service":
+            return role  # a service token: the channel has checked its roles
+        pack = self.pack_for(run_id)
+        person = pack.reviewer(viewer)
+        if person is None:
+            raise DecisionRefusedError(
+                f"{viewer!r} is not in the reviewer directory of policy pack {pack.name}",
+                code="unknown_reviewer",
+                hint="see 'carebound reviewers' for the ids that may view and decide holds",
+            )
+        usable = set(person.roles) & entitled
+        if role is not None:
+            usable &= {role}
+        if not usable:
+            needed = ", ".join(sorted(entitled)) or "(none: the run has no holds)"
+            raise DecisionRefusedError(
+                f"{viewer!r} may not see this PHI: it is for role {needed}",
+                code="wrong_role",
+                hint=f"{person.id} holds: {', '.join(person.roles)}; ask a reviewer of {needed}",
+            )
+        return sorted(usable)[0]
+
+    def _record_phi_view(
+        self,
+        run_id: str,
+        *,
+        agent: str,
+        viewer: str,
+        role: str | None,
+        via: Provenance | None,
+        patient_ref: str | None,
+        detail: dict[str, str | bool | None],
+    ) -> None:
+        if via is not None:
+            detail = {
+                **detail,
+                "channel": via.channel,
+                "principal": via.principal or viewer,
+                "authenticated": via.authenticated,
+                "token": via.token,
+            }
+        self.audit_log.record(
+            run_id,
+            time=self.clock.now(),
+            actor=Actor(kind="person", id=viewer, role=role),
+            action="view_phi",
+            category=self.agent(agent).category,
+            outcome="success",
+            patient_ref=patient_ref,
+            detail=detail,
+        )
 
     # -- deciding ------------------------------------------------------------------------
 

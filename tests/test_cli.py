@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -435,6 +436,7 @@ def test_packet_rendering_masks_phi_facts() -> None:
 
     from rich.console import Console
 
+    from carebound._phi import PhiPolicy
     from carebound.approvals import (
         ApprovalRequest,
         ApprovalView,
@@ -444,8 +446,8 @@ def test_packet_rendering_masks_phi_facts() -> None:
         PinnedVersions,
         SourceRef,
     )
-    from carebound.cli._format import mask_approval
     from carebound.cli._render import packet_view
+    from carebound.tools.demo import update_patient_field
 
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     packet = DecisionPacket(
@@ -518,7 +520,7 @@ def test_packet_rendering_masks_phi_facts() -> None:
         console.print(packet_view(v, now, masked=masked))
         return console.export_text()
 
-    masked = render(mask_approval(view, tool_phi=True), True)
+    masked = render(PhiPolicy(None).approval(view), True)  # an agent not known here
     assert "1980-01-02" not in masked and "1980-01-20" not in masked
     assert masked.count(MASK) >= 3  # the PHI fact and both argument values
     assert "Documents on file" in masked and "3" in masked  # a fact without PHI stays readable
@@ -530,7 +532,8 @@ def test_packet_rendering_masks_phi_facts() -> None:
     assert "overdue 2h" in masked
     assert "--reveal" in masked
 
-    untouched = mask_approval(view, tool_phi=False)
+    plain = dataclasses.replace(update_patient_field, phi=frozenset())
+    untouched = PhiPolicy({plain.name: plain}).approval(view)
     assert untouched.request.args == request.args  # a tool without PHI keeps its arguments
     revealed = render(view, False)
     assert "1980-01-02" in revealed and "1980-01-20" in revealed and "--reveal" not in revealed

@@ -87,6 +87,9 @@ class ToolSpec(Generic[ArgsT]):
     """Effect class; ``reversible`` and ``external`` calls go through the effect ledger."""
     phi: frozenset[str] = frozenset()
     """PHI categories the call touches (e.g. ``demographics``)."""
+    public_args: frozenset[str] = frozenset()
+    """Arguments that never hold PHI (codes, statuses, field names, references): shown while
+    the other arguments of a PHI tool are masked (``carebound._phi``)."""
     key_fields: tuple[str, ...] = ()
     """Argument names that, with the run id and tool name, form the idempotency key."""
     constraints: Mapping[str, str] = field(default_factory=dict)
@@ -174,6 +177,7 @@ def tool(
     scope: str,
     effect: EffectClass | str,
     phi: set[str] | frozenset[str] = frozenset(),
+    public: tuple[str, ...] = (),
     key: tuple[str, ...] = (),
     constraints: Mapping[str, str] | None = None,
     facts: Callable[[ToolContext, Any], Mapping[str, FactValue]] | None = None,
@@ -204,11 +208,11 @@ def tool(
                 hint='give the model model_config = ConfigDict(extra="forbid")',
             )
         spec_constraints = dict(constraints or {})
-        for arg in [*key, *spec_constraints.values()]:
+        for arg in [*key, *spec_constraints.values(), *public]:
             if arg not in schema.model_fields:
                 raise ToolDefinitionError(
                     f"tool {fn.__name__}: {arg!r} is not a field of {schema.__name__}",
-                    hint="key and constraints must name fields of the args schema",
+                    hint="key, constraints and public must name fields of the args schema",
                 )
         return ToolSpec(
             name=name or fn.__name__,
@@ -217,6 +221,7 @@ def tool(
             scope=scope,
             effect=EffectClass(effect),
             phi=frozenset(phi),
+            public_args=frozenset(public),
             key_fields=key,
             constraints=spec_constraints,
             facts=facts,

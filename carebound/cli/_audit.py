@@ -23,9 +23,13 @@ def audit(
     ] = False,
 ) -> None:
     """A run's audit trail: who did what, when, with what outcome (oldest first)."""
+    from carebound._phi import PhiPolicy
+
     runner = open_runner()
     events = runner.audit(run_id)
     result = runner.verify(run_id) if verify else None
+    policy = PhiPolicy.for_run(runner, run_id)
+    events = policy.events(events)
     if as_json:
         print_json(
             {

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from carebound.approvals import ApprovalView, Edit
+from carebound._phi import MASK
 
-MASK = "•••"
-"""What a reviewer sees in place of PHI until they reveal it."""
+__all__ = ["MASK", "ago", "detail_line", "due", "inline", "short_hash", "size", "span"]
 
 
 def span(delta: timedelta) -> str:
@@ -72,29 +71,3 @@ def detail_line(detail: Mapping[str, Any], limit: int = 80) -> str:
     keys = [k for k in _DETAIL_FIRST if k in detail]
     keys += [k for k in detail if k not in keys]
     return inline(" ".join(f"{k}={inline(detail[k], 28)}" for k in keys), limit)
-
-
-def mask_approval(view: ApprovalView, *, tool_phi: bool) -> ApprovalView:
-    """The approval as shown before a reveal: PHI facts and, when the tool touches PHI, every
-    argument value (proposed and edited) replaced by :data:`MASK`."""
-    request = view.request
-    packet = request.packet.model_copy(
-        update={
-            "facts": [
-                f.model_copy(update={"value": MASK}) if f.phi else f for f in request.packet.facts
-            ]
-        }
-    )
-    update: dict[str, Any] = {"packet": packet}
-    if tool_phi:
-        update["args"] = {key: MASK for key in request.args}
-    masked = view.model_copy(update={"request": request.model_copy(update=update)})
-    record = view.record
-    if tool_phi and record is not None and isinstance(record.decision, Edit):
-        decision = record.decision.model_copy(
-            update={"args": {key: MASK for key in record.decision.args}}
-        )
-        masked = masked.model_copy(
-            update={"record": record.model_copy(update={"decision": decision})}
-        )
-    return masked

@@ -72,16 +72,6 @@ def inbox(
     stdout().print(inbox_table(views, now))
 
 
-def _tool_touches_phi(runner: Runner, view: ApprovalView) -> bool:
-    from carebound._errors import NotFoundError
-
-    try:
-        spec = runner.agent(view.request.agent).tools.get(view.request.tool)
-    except NotFoundError:
-        return True  # an agent this install does not know: assume the worst
-    return spec is None or bool(spec.phi)
-
-
 def show(
     approval_id: ApprovalArg,
     reveal: Annotated[
@@ -101,7 +91,7 @@ def show(
     What is decided, facts and their sources, checks passed and failed (with the rule), what
     is missing, the recommendation, what approve and reject will do, and the proposed call.
     PHI is masked as ••• unless --reveal is given with --reviewer (the view is audited)."""
-    from carebound.cli._format import mask_approval
+    from carebound._phi import PhiPolicy
 
     if reveal and not reviewer:
         raise CliInputError(
@@ -116,7 +106,7 @@ def show(
         view = runner.reveal(approval_id, viewer=reviewer, role=role)
         shown = view
     else:
-        shown = mask_approval(view, tool_phi=_tool_touches_phi(runner, view))
+        shown = PhiPolicy.for_agent(runner, view.request.agent).approval(view)
     if as_json:
         print_json({"approval": shown.model_dump(mode="json"), "phi_masked": not reveal})
         return

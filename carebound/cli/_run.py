@@ -116,6 +116,7 @@ def _run_case(
             raise CliInputError(
                 f"{label} {path}: no such file", hint="give a FHIR Bundle JSON file"
             )
+    from carebound._phi import mask_report
     from carebound.scenario import run_case
 
     report = run_case(
@@ -127,6 +128,7 @@ def _run_case(
         requester=requester,
         prefix=key_prefix(),
     )
+    report = mask_report(report)
     if as_json:
         print_json(report.model_dump(mode="json"))
         return
@@ -136,11 +138,13 @@ def _run_case(
 
 
 def _run_file(path: Path, as_json: bool) -> ExitCode:
+    from carebound._phi import mask_report
     from carebound.scenario import run_scenario
 
     result = run_scenario(path, open_client(), prefix=key_prefix())
+    report = mask_report(result.report)
     if as_json:
-        print_json(result.report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json"))
         from carebound.cli._terminal import terminal_safe
 
         for failure in result.failures:
@@ -152,7 +156,7 @@ def _run_file(path: Path, as_json: bool) -> ExitCode:
 
         out = stdout()
         out.print(Text(f"scenario {result.name or path.name} ({path})", style="bold"))
-        out.print(report_view(result.report))
+        out.print(report_view(report))
         if result.passed is None:
             out.print(Text("no expectations stated", style="dim"))
         elif result.passed:
@@ -215,6 +219,7 @@ def _one(path: Path, client: redis.Redis) -> ScenarioRow:
     import redis as redis_lib
 
     from carebound._errors import CareboundError, StoreUnavailableError
+    from carebound._phi import mask_report
     from carebound.cli._render import ScenarioRow
     from carebound.scenario import run_scenario
 
@@ -233,7 +238,7 @@ def _one(path: Path, client: redis.Redis) -> ScenarioRow:
         passed=result.passed,
         failures=result.failures,
         elapsed_ms=result.elapsed_ms,
-        report=result.report,
+        report=mask_report(result.report),
     )
 
 

@@ -44,11 +44,13 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Where a run is: status, summary, steps, the hold it waits on, effects, findings."""
+    from carebound._phi import mask_findings, mask_report
     from carebound._report import run_report
 
     runner = open_runner()
     view = runner.get(run_id)
-    report = run_report(view)
+    report = mask_report(run_report(view))
+    view = view.model_copy(update={"findings": mask_findings(view.findings)})
     if as_json:
         pending: dict[str, Any] | None = None
         if view.pending is not None and view.pending.status == "pending":

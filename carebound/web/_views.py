@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError
+from carebound._phi import PhiPolicy
 from carebound._runner import Runner, RunView
 from carebound.approvals import ApprovalView
 from carebound.audit import AuditEvent
-from carebound.cli._format import MASK, detail_line, due, inline, mask_approval
+from carebound.cli._format import detail_line, due, inline
 from carebound.web._problems import Problem
 
 
@@ -102,16 +103,12 @@ def pending_for(
 
 def tool_touches_phi(runner: Runner, view: ApprovalView) -> bool:
     """Whether the held call's arguments may hold PHI (unknown tools are assumed to)."""
-    try:
-        spec = runner.agent(view.request.agent).tools.get(view.request.tool)
-    except NotFoundError:
-        return True
-    return spec is None or bool(spec.phi)
+    return PhiPolicy.for_agent(runner, view.request.agent).tool_touches_phi(view.request.tool)
 
 
 def masked(runner: Runner, view: ApprovalView) -> ApprovalView:
     """The approval as shown before a reveal: PHI facts and PHI arguments masked."""
-    return mask_approval(view, tool_phi=tool_touches_phi(runner, view))
+    return PhiPolicy.for_agent(runner, view.request.agent).approval(view)
 
 
 def approval_for(runner: Runner, approval_id: str, roles: Iterable[str]) -> ApprovalView:
@@ -182,24 +179,20 @@ class CallRow(BaseModel):
 
 
 def call_rows(runner: Runner, run: RunView, *, reveal: bool = False) -> list[CallRow]:
-    """The run's calls; arguments and results of PHI tools masked unless ``reveal``."""
-    try:
-        tools = runner.agent(run.record.agent).tools
-    except NotFoundError:
-        tools = {}
+    """The run's calls; PHI arguments and PHI tools' results masked unless ``reveal``."""
+    policy = PhiPolicy.for_agent(runner, run.record.agent)
     rows = []
     for r in run.results:
-        spec = tools.get(r.tool)
-        hide = not reveal and (spec is None or bool(spec.phi))
+        shown = r if reveal else policy.call(r)
         rows.append(
             CallRow(
-                index=r.index,
-                tool=r.tool,
-                status=r.status,
-                args=MASK if hide and r.args else _compact(r.args),
-                result=MASK if hide and r.result is not None else _compact(r.result),
-                reason=r.reason or "",
-                approval_id=r.approval_id,
+                index=shown.index,
+                tool=shown.tool,
+                status=shown.status,
+                args=_compact(shown.args),
+                result=_compact(shown.result),
+                reason=shown.reason or "",
+                approval_id=shown.approval_id,
             )
         )
     return rows
@@ -225,8 +218,14 @@ class TimelineRow(BaseModel):
     approval_id: str | None
 
 
+def masked_events(runner: Runner, run: RunView, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+    """A run's audit events with the data values recorded for PHI tools masked."""
+    policy = PhiPolicy.for_agent(runner, run.record.agent)
+    return policy.events(events)
+
+
 def timeline(events: Sequence[AuditEvent]) -> list[TimelineRow]:
-    """The audit trail as timeline rows."""
+    """The audit trail as timeline rows (mask them first: :func:`masked_events`)."""
     rows = []
     for e in events:
         actor = e.actor.id + (f" ({e.actor.role})" if e.actor.role else "")
