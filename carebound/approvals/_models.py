@@ -35,7 +35,7 @@ class PacketFact(BaseModel):
 
 
 class PacketCheck(BaseModel):
-    """A check that passed or failed, citing the rule that applied it."""
+    """A check that passed or failed (or could not be made), citing the rule that applied it."""
 
     model_config = ConfigDict(frozen=True)
 
