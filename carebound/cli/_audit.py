@@ -1,35 +1,79 @@
-"""``carebound audit``: a run's audit trail, and whether its hash chain holds."""
+"""``carebound audit``: a run's audit trail, whether its chain holds, and signed checkpoints.
+
+``carebound audit RUN_ID`` (the same as ``audit show RUN_ID``) lists a run's trail; ``--verify``
+checks its hashes, MACs, head and anchor, and ``--anchors FILE`` also checks it against the
+checkpoints ``carebound audit export [RUN_ID] --out FILE`` appended to FILE.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from carebound.cli._errors import ExitCode
 from carebound.cli._session import open_runner, print_json, stdout
 
+if TYPE_CHECKING:
+    from carebound.audit import VerifyResult
 
-def audit(
+
+class _RunOrCommand(TyperGroup):
+    """``audit RUN_ID ...`` is ``audit show RUN_ID ...``; ``audit export ...`` exports."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["show", *args]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+
+audit_app = typer.Typer(
+    cls=_RunOrCommand,
+    name="audit",
+    help="A run's audit trail and whether its chain holds (carebound audit RUN_ID [--verify] "
+    "[--anchors FILE]), and signed checkpoints of runs' chains (carebound audit export).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@audit_app.command("show")
+def show(
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")
     ],
     verify: Annotated[
         bool,
-        typer.Option("--verify", help="Check the hash chain; exit 1 if it does not hold."),
+        typer.Option(
+            "--verify",
+            help="Check the chain (hashes, MACs, head, anchor); exit 1 if it does not hold.",
+        ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            "--anchors",
+            metavar="FILE",
+            help="Also check the chain against the checkpoints 'carebound audit export' "
+            "appended to FILE (implies --verify).",
+        ),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """A run's audit trail: who did what, when, with what outcome (oldest first)."""
     from carebound._phi import PhiPolicy
 
     runner = open_runner()
-    events = runner.audit(run_id)
-    result = runner.verify(run_id) if verify else None
+    verify = verify or anchors is not None
+    trail, file_problems = _read(runner, run_id, anchors)
+    result = _with_file_problems(trail.verify, file_problems) if verify else None
     policy = PhiPolicy.for_run(runner, run_id)
-    events = policy.events(events)
+    events = policy.events(trail.events)
     if as_json:
         print_json(
             {
@@ -45,10 +89,100 @@ def audit(
         out.print(audit_table(events))
         if result is not None:
             out.print(verify_line(run_id, result))
+            if anchors is not None and result.checkpoints == 0:
+                typer.secho(f"note: {anchors} holds no checkpoint of {run_id}", err=True)
+            elif anchors is not None and result.ok:
+                out.print(
+                    f"✓ and it holds every one of the {result.checkpoints} checkpoint(s) "
+                    f"exported to {anchors}",
+                    style="green",
+                    markup=False,
+                )
+        elif len(events) < trail.verify.count:
+            typer.secho(
+                f"warning: {trail.verify.count - len(events)} audit entries of {run_id} cannot "
+                f"be read: run 'carebound audit {run_id} --verify'",
+                err=True,
+                fg="yellow",
+            )
     if result is not None and not result.ok:
         raise typer.Exit(int(ExitCode.FAILED))
 
 
+def _read(runner: Any, run_id: str, anchors: Path | None) -> tuple[Any, list[str]]:
+    """The run's trail, checked against the anchors file's checkpoints of the run if given,
+    and what is wrong with that file."""
+    if anchors is None:
+        return runner.audit_trail(run_id), []
+    from carebound.audit import read_anchors
+
+    found = read_anchors(anchors, runner.audit_log.keyring)
+    return runner.audit_trail(run_id, checkpoints=found.of_run(run_id)), found.problems
+
+
+def _with_file_problems(result: VerifyResult, problems: list[str]) -> VerifyResult:
+    if not problems:
+        return result
+    every = [*result.problems, *problems]
+    return result.model_copy(update={"ok": False, "problems": every})
+
+
+@audit_app.command("export")
+def export(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="The anchors file to append to (JSON lines; created if missing). Keep it "
+            "where writers of the store cannot change it.",
+        ),
+    ],
+    run_id: Annotated[
+        str | None,
+        typer.Argument(metavar="RUN_ID", help="The run to export (default: every run)."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Append a signed checkpoint of each run's audit chain head to FILE.
+
+    A run whose chain is broken is not exported, and the command exits 1.
+    """
+    from carebound._errors import NotFoundError
+    from carebound.audit import export_checkpoints
+
+    runner = open_runner()
+    if run_id is not None and runner.runs.get(run_id) is None:
+        raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+    run_ids = [run_id] if run_id is not None else runner.runs.all_ids()
+    report = export_checkpoints(runner.audit_log, run_ids, out, now=runner.clock.now())
+    if as_json:
+        print_json(
+            {
+                "out": str(out),
+                "written": [c.model_dump(mode="json") for c in report.written],
+                "refused": report.refused,
+            }
+        )
+    else:
+        out_console = stdout()
+        for point in report.written:
+            out_console.print(
+                f"✓ {point.run_id}: checkpoint at seq {point.seq} ({point.hash[:12]}...)",
+                style="green",
+                markup=False,
+            )
+        for refused, problems in report.refused.items():
+            out_console.print(
+                f"✗ {refused}: not exported, its audit chain is BROKEN", style="bold red"
+            )
+            for problem in problems:
+                out_console.print(f"  - {problem}", style="red", markup=False)
+        out_console.print(f"{len(report.written)} checkpoint(s) appended to {out}", markup=False)
+    if report.refused:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``audit`` to the app."""
-    app.command("audit")(audit)
+    """Add ``audit`` (with ``show`` as its default and ``export``) to the app."""
+    app.add_typer(audit_app)
