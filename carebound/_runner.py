@@ -135,6 +135,8 @@ _DECIDED_STATUS: dict[str, ApprovalStatus] = {
     "reject": "rejected",
 }
 """The status a decision of each kind gives its approval (an escalation leaves it pending)."""
+_WORKER = Provenance(channel="worker", principal="system", kind="system", authenticated=True)
+"""The provenance of what carebound's own deadline sweep decides (escalate or expire)."""
 
 
 def _store_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
@@ -1247,6 +1249,7 @@ class Runner:
                     role=view.required_role,
                     args_hash=request.args_hash,
                     to_role=request.escalate_to,
+                    via=_WORKER,
                 )
                 deadline = now + (view.deadline - request.created_at)
                 res = self.approvals.decide(
@@ -1268,6 +1271,7 @@ class Runner:
                 role=view.required_role,
                 args_hash=request.args_hash,
                 reason="the hold passed its deadline",
+                via=_WORKER,
             )
             self._mark_drive(request.run_id)  # before the decision: see decide()
             res = self.approvals.decide(request.approval_id, decision, now=now, status="expired")

@@ -12,14 +12,18 @@ from carebound.guardrails._pack import PolicyPack
 def authorize_decision(pack: PolicyPack, approval: ApprovalView, decision: Decision) -> None:
     """Raise :class:`DecisionRefusedError` unless ``decision`` may be applied to ``approval``."""
     reviewer = pack.reviewer(decision.reviewer)
-    if reviewer is None:
+    # A service token deciding as itself ('token:NAME') is no directory reviewer: the channel
+    # that authenticated it checked its roles (carebound._tokens).
+    via = decision.via
+    service = via.kind == "service" and via.authenticated and via.principal == decision.reviewer
+    if reviewer is None and not service:
         raise DecisionRefusedError(
             f"reviewer {decision.reviewer!r} is not in the reviewer directory of pack "
             f"{pack.name!r}",
             code="unknown_reviewer",
             hint="use an id listed by 'carebound reviewers'",
         )
-    if decision.role not in reviewer.roles:
+    if reviewer is not None and decision.role not in reviewer.roles:
         raise DecisionRefusedError(
             f"reviewer {reviewer.id!r} does not hold role {decision.role!r} "
             f"(holds: {', '.join(reviewer.roles)})",

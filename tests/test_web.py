@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from carebound import Approve, DecisionPacket, Runner
+from carebound._tokens import SCOPES, Scope
 from carebound.agents.demo import DEMO
 from carebound.approvals import PacketCheck, PacketFact, SourceRef
 from carebound.guardrails import AgentPolicy, Grant, ScopeGrant, load_policy_pack
@@ -107,9 +108,16 @@ class Web:
         base = "https://testserver" if https else "http://testserver"
         return TestClient(self.app, base_url=base, follow_redirects=False)
 
-    def api(self, roles: tuple[str, ...] = (ROLE,), name: str = "svc") -> TestClient:
-        """A service client with a bearer token of ``roles``."""
-        token = self.users.create_token(name, roles)
+    def api(
+        self,
+        roles: tuple[str, ...] = (ROLE,),
+        name: str = "svc",
+        scopes: tuple[Scope, ...] = SCOPES,
+        reviewer: str | None = None,
+    ) -> TestClient:
+        """A client with a bearer token of ``roles`` and ``scopes`` (default: all), acting as
+        ``reviewer`` if given, else as itself."""
+        token = self.users.create_token(name, roles, scopes=scopes, reviewer=reviewer)
         return TestClient(self.app, headers={"Authorization": f"Bearer {token}"})
 
 
@@ -707,7 +715,7 @@ def test_api_refuses_malformed_fhir_with_a_clear_message(web: Web) -> None:
 
 def test_api_lists_reveals_and_decides_holds(web: Web) -> None:
     request = web.park()
-    api = web.api(roles=(ROLE,))
+    api = web.api(roles=(ROLE,), name="casey-app", reviewer="casey")
     page = api.get("/api/approvals", params={"limit": 10})
     assert page.status_code == 200
     body = page.json()
@@ -722,7 +730,7 @@ def test_api_lists_reveals_and_decides_holds(web: Web) -> None:
     revealed = api.get(f"/api/approvals/{request.approval_id}", params={"reveal": "true"}).json()
     assert revealed["approval"]["request"]["args"]["to"] == "555-010-2000"
     views = _actions(web, request.run_id, "view_phi")
-    assert [v.actor.id for v in views] == ["service:svc"]
+    assert [v.actor.id for v in views] == ["casey"]
 
     billing = web.api(roles=("billing",), name="billing-svc")
     assert billing.get(f"/api/approvals/{request.approval_id}").status_code == 404
@@ -733,12 +741,12 @@ def test_api_lists_reveals_and_decides_holds(web: Web) -> None:
     assert refused.status_code == 404
 
     url = f"/api/approvals/{request.approval_id}/decision"
-    wrong_role = api.post(url, json={"kind": "approve", "reviewer": "billie",
-                                     "args_hash": request.args_hash})  # fmt: skip
-    assert wrong_role.status_code == 403 and wrong_role.json()["code"] == "wrong_role"
+    billie = web.api(roles=(), name="billie-app", reviewer="billie")
+    wrong_role = billie.post(url, json={"kind": "approve", "args_hash": request.args_hash})
+    assert wrong_role.status_code == 404  # billie's token sees no intake holds
     stranger = api.post(url, json={"kind": "approve", "reviewer": "sam",
                                    "args_hash": request.args_hash})  # fmt: skip
-    assert stranger.status_code == 403 and stranger.json()["code"] == "unknown_reviewer"
+    assert stranger.status_code == 403 and stranger.json()["code"] == "principal_mismatch"
     stale = api.post(url, json={"kind": "approve", "reviewer": "casey", "args_hash": "f" * 64})
     assert stale.status_code == 409 and stale.json()["code"] == "stale"
     no_reason = api.post(url, json={"kind": "reject", "reviewer": "casey",
@@ -752,8 +760,8 @@ def test_api_lists_reveals_and_decides_holds(web: Web) -> None:
                              "args_hash": request.args_hash, "note": "ok"})  # fmt: skip
     assert ok.status_code == 200, ok.text
     assert ok.json()["outcome"] == "decided" and ok.json()["run"]["status"] == "waiting"
-    late = api.post(url, json={"kind": "approve", "reviewer": "jordan",
-                               "args_hash": request.args_hash})  # fmt: skip
+    jordan = web.api(roles=(ROLE,), name="jordan-app", reviewer="jordan")
+    late = jordan.post(url, json={"kind": "approve", "args_hash": request.args_hash})
     assert late.status_code == 409
     assert late.json()["code"] == "already_decided" and late.json()["decided_by"] == "casey"
     assert _sent(web, request.run_id) == 1
@@ -880,10 +888,10 @@ def _calls(web: Web, request: Any, endpoint: str) -> st.SearchStrategy[Any]:
         body = st.fixed_dictionaries(
             {
                 "kind": st.sampled_from(["approve", "reject", "edit", "escalate"]) | text,
-                "reviewer": st.sampled_from(["casey", "jordan", "billie", "sam", "x" * 300]) | text,
                 "args_hash": st.sampled_from([request.args_hash, "0" * 64, ""]) | text,
             },
             optional={
+                "reviewer": st.sampled_from(["token:svc", "casey", "sam", "x" * 300]) | text,
                 "role": st.sampled_from([ROLE, "supervisor", "billing"]) | text,
                 "reason": st.none() | text,
                 "args": st.just(request.args) | _object | _json,

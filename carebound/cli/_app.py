@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from carebound.cli import _audit, _review, _run, _runs, _server
+from carebound.cli import _audit, _login, _review, _run, _runs, _server
 from carebound.cli._errors import EXIT_CODES_HELP, report_error
 from carebound.web import _cli as _web
 
@@ -68,6 +68,7 @@ def _root(
 _run.register(app)
 _runs.register(app)
 _review.register(app)
+_login.register(app)
 _audit.register(app)
 _server.register(app)
 _web.register(app)

@@ -21,7 +21,13 @@ ApprovalArg = Annotated[
     str, typer.Argument(metavar="APPROVAL_ID", help="The approval id (see 'carebound inbox').")
 ]
 ReviewerOpt = Annotated[
-    str, typer.Option("--reviewer", help="Your reviewer id in the policy pack's directory.")
+    str | None,
+    typer.Option(
+        "--reviewer",
+        help="Your reviewer id in the policy pack's directory. Signed in (carebound login or "
+        "CAREBOUND_TOKEN) it defaults to you and must be you; needed in the unauthenticated "
+        "development mode.",
+    ),
 ]
 RoleOpt = Annotated[str, typer.Option("--role", help="The role you decide in.")]
 NoteOpt = Annotated[str | None, typer.Option("--note", help="A note for the audit trail.")]
@@ -79,7 +85,12 @@ def show(
         typer.Option("--reveal", help="Show the PHI too (recorded in the audit trail)."),
     ] = False,
     reviewer: Annotated[
-        str | None, typer.Option("--reviewer", help="Who reveals the PHI (needed with --reveal).")
+        str | None,
+        typer.Option(
+            "--reviewer",
+            help="Who reveals the PHI: you, when signed in; needed with --reveal in the "
+            "development mode.",
+        ),
     ] = None,
     role: Annotated[
         str | None, typer.Option("--role", help="The role you view it in (for the audit).")
@@ -90,20 +101,22 @@ def show(
 
     What is decided, facts and their sources, checks passed and failed (with the rule), what
     is missing, the recommendation, what approve and reject will do, and the proposed call.
-    PHI is masked as ••• unless --reveal is given with --reviewer (the view is audited)."""
+    PHI is masked as ••• unless --reveal is given by a signed-in reviewer (or with --reviewer in
+    the development mode); the view is audited."""
     from carebound._phi import PhiPolicy
+    from carebound.cli._credential import cli_principal
 
-    if reveal and not reviewer:
-        raise CliInputError(
-            "--reveal needs --reviewer: every view of PHI is recorded with who saw it",
-            hint=f"carebound show {approval_id} --reveal --reviewer YOUR_ID",
-        )
     runner = open_runner()
-    view = runner.approval(approval_id)
+    viewer = None
     if reveal:
-        assert reviewer is not None
-        _check_viewer(runner, view, reviewer, role)
-        view = runner.reveal(approval_id, viewer=reviewer, role=role)
+        # Every view of PHI is recorded with who saw it: a signed-in reviewer, or --reviewer in
+        # the development mode.
+        viewer = cli_principal(runner, reviewer, scope="reveal", action="see PHI", flag="--reveal")
+        viewer.check_role(role)
+    view = runner.approval(approval_id)
+    if viewer is not None:
+        _check_viewer(runner, view, viewer.reviewer, role)
+        view = runner.reveal(approval_id, viewer=viewer.reviewer, role=role, via=viewer.via)
         shown = view
     else:
         shown = PhiPolicy.for_agent(runner, view.request.agent).approval(view)
@@ -202,13 +215,20 @@ def _decide(
     as_json: bool,
     build: Callable[[ApprovalView, str], Decision],
     args_hash: str | None = None,
+    *,
+    reviewer: str | None,
+    role: str,
 ) -> None:
     from carebound._report import run_report
+    from carebound.cli._credential import cli_principal
     from carebound.cli._format import short_hash
 
     runner = open_runner()
+    who = cli_principal(runner, reviewer, scope="decide", action="decide holds")
+    who.check_role(role)
     view = runner.approval(approval_id)
     decision = build(view, _args_hash(view, args_hash))
+    decision = decision.model_copy(update={"reviewer": who.reviewer, "via": who.via})
     if not as_json:
         typer.secho(
             f"{decision.kind} {approval_id}: {view.request.tool} (args "
@@ -237,7 +257,7 @@ def _decide(
 def approve(
     approval_id: ApprovalArg,
     *,
-    reviewer: ReviewerOpt,
+    reviewer: ReviewerOpt = None,
     role: RoleOpt,
     note: NoteOpt = None,
     args_hash: HashOpt = None,
@@ -247,15 +267,15 @@ def approve(
     from carebound.approvals import Approve
 
     def build(view: ApprovalView, h: str) -> Approve:
-        return Approve(reviewer=reviewer, role=role, args_hash=h, note=note)
+        return Approve(reviewer=reviewer or "", role=role, args_hash=h, note=note)
 
-    _decide(approval_id, as_json, build, args_hash)
+    _decide(approval_id, as_json, build, args_hash, reviewer=reviewer, role=role)
 
 
 def reject(
     approval_id: ApprovalArg,
     *,
-    reviewer: ReviewerOpt,
+    reviewer: ReviewerOpt = None,
     role: RoleOpt,
     reason: Annotated[
         str, typer.Option("--reason", help="Why not (told to the agent and audited).")
@@ -271,15 +291,15 @@ def reject(
         raise CliInputError("--reason is empty", hint="say why the call should not be made")
 
     def build(view: ApprovalView, h: str) -> Reject:
-        return Reject(reviewer=reviewer, role=role, args_hash=h, note=note, reason=reason)
+        return Reject(reviewer=reviewer or "", role=role, args_hash=h, note=note, reason=reason)
 
-    _decide(approval_id, as_json, build, args_hash)
+    _decide(approval_id, as_json, build, args_hash, reviewer=reviewer, role=role)
 
 
 def edit(
     approval_id: ApprovalArg,
     *,
-    reviewer: ReviewerOpt,
+    reviewer: ReviewerOpt = None,
     role: RoleOpt,
     set_: Annotated[
         list[str],
@@ -302,15 +322,15 @@ def edit(
 
     def build(view: ApprovalView, h: str) -> Edit:
         args = apply_set(view.request.args, changes)
-        return Edit(reviewer=reviewer, role=role, args_hash=h, note=note, args=args)
+        return Edit(reviewer=reviewer or "", role=role, args_hash=h, note=note, args=args)
 
-    _decide(approval_id, as_json, build, args_hash)
+    _decide(approval_id, as_json, build, args_hash, reviewer=reviewer, role=role)
 
 
 def escalate(
     approval_id: ApprovalArg,
     *,
-    reviewer: ReviewerOpt,
+    reviewer: ReviewerOpt = None,
     role: RoleOpt,
     to_role: Annotated[str, typer.Option("--to-role", help="The role to hand the hold to.")],
     note: NoteOpt = None,
@@ -321,9 +341,9 @@ def escalate(
     from carebound.approvals import Escalate
 
     def build(view: ApprovalView, h: str) -> Escalate:
-        return Escalate(reviewer=reviewer, role=role, args_hash=h, note=note, to_role=to_role)
+        return Escalate(reviewer=reviewer or "", role=role, args_hash=h, note=note, to_role=to_role)
 
-    _decide(approval_id, as_json, build, args_hash)
+    _decide(approval_id, as_json, build, args_hash, reviewer=reviewer, role=role)
 
 
 def reviewers(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from carebound._agent import request_match
 from carebound._errors import CareboundError
 from carebound._keys import DEFAULT_PREFIX
+from carebound._principal import Provenance
 from carebound._report import RunReport, run_report
 from carebound._runner import Runner, RunView
 from carebound.approvals import Approve, Decision, Edit, Escalate, Reject
@@ -70,6 +71,8 @@ def _decision(scripted: ScriptedDecision, args_hash: str, args: dict[str, Any]) 
         "role": scripted.role,
         "args_hash": args_hash,
         "note": scripted.note,
+        # A scenario's reviewers are scripted: nobody signed in, and the audit trail says so.
+        "via": Provenance(channel="scenario", principal=scripted.reviewer, authenticated=False),
     }
     if scripted.decision == "approve":
         return Approve(**common)

@@ -1,10 +1,14 @@
 """The JSON API for services: start runs on FHIR input, read them, list and decide holds,
-deliver events, read the audit trail. Every call needs ``Authorization: Bearer <token>``;
-errors are ``application/problem+json``."""
+deliver events, read the audit trail. Every call needs ``Authorization: Bearer <token>``
+and the token's scope for it (read, start, deliver, decide, reveal: :mod:`carebound._tokens`);
+a token decides as the reviewer it is bound to, or as itself (``token:NAME``). Errors are
+``application/problem+json``."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,28 +16,67 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound._errors import NotFoundError
+from carebound._errors import CareboundError, NotFoundError
+from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._report import EffectItem, Findings, PendingItem, run_report
 from carebound._runner import RunView
+from carebound._tokens import Scope, ServiceToken, effective_roles, require_scope
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.audit import AuditEvent, VerifyResult
 from carebound.fhir import parse_bundle
 from carebound.web._context import context, limit, service
 from carebound.web._problems import Problem
-from carebound.web._users import ALL_ROLES, ServiceToken
 from carebound.web._views import InboxItem, InboxQuery, inbox_item, masked, pending_for
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from 'carebound tokens create'.")
 
 
-def _service(
-    request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ServiceToken:
-    return service(request)
+@dataclass(frozen=True, kw_only=True)
+class Caller:
+    """The authenticated caller of an API request: its token, who it acts as, in which roles."""
+
+    token: ServiceToken
+    via: Provenance
+    roles: frozenset[str] | None
+    """Roles it may act in now (None: every role)."""
+
+    def holds(self, role: str) -> bool:
+        """Whether the caller may see and decide holds of ``role``."""
+        return self.roles is None or role in self.roles
 
 
-Service = Annotated[ServiceToken, Depends(_service)]
+def _caller(request: Request) -> Caller:
+    token = service(request)
+    reviewer_roles = None
+    if token.reviewer is not None:
+        reviewer = context(request).users.reviewer(token.reviewer)
+        reviewer_roles = list(reviewer.roles) if reviewer is not None else []
+    roles = effective_roles(token, reviewer_roles)
+    return Caller(
+        token=token,
+        via=token.provenance("api"),
+        roles=frozenset(roles) if roles is not None else None,
+    )
+
+
+def _needs(scope: Scope, where: str) -> Callable[..., Caller]:
+    """A dependency: the caller, refused (403 ``missing_scope``) without ``scope``."""
+
+    def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        caller = _caller(request)
+        require_scope(caller.token, scope, where=where)
+        return caller
+
+    return dependency
+
+
+Reader = Annotated[Caller, Depends(_needs("read", "read runs, holds or audit trails"))]
+Starter = Annotated[Caller, Depends(_needs("start", "start runs"))]
+Deliverer = Annotated[Caller, Depends(_needs("deliver", "deliver events"))]
+Decider = Annotated[Caller, Depends(_needs("decide", "decide holds"))]
 
 
 class ProblemOut(BaseModel):
@@ -130,7 +173,13 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["approve", "reject", "edit", "escalate"]
-    reviewer: str = Field(min_length=1, max_length=200, description="Reviewer id (directory).")
+    reviewer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Who decides: only the token's own principal is accepted (the reviewer a "
+        "personal token is bound to, or 'token:NAME'); default: that principal.",
+    )
     role: str | None = Field(
         default=None, max_length=100, description="Role decided in (default: the hold's role)."
     )
@@ -188,7 +237,7 @@ class AuditOut(BaseModel):
 
 
 @router.post("/runs", status_code=201)
-def start_run(request: Request, token: Service, body: RunStart) -> RunOut:
+def start_run(request: Request, caller: Starter, body: RunStart) -> RunOut:
     """Start an agent on a FHIR Bundle; the run goes as far as its first hold or wait."""
     ctx = context(request)
     if body.agent not in ctx.runner.agent_names:
@@ -205,13 +254,13 @@ def start_run(request: Request, token: Service, body: RunStart) -> RunOut:
 
 
 @router.get("/runs/{run_id}")
-def get_run(request: Request, token: Service, run_id: str) -> RunOut:
+def get_run(request: Request, caller: Reader, run_id: str) -> RunOut:
     """A run's status, findings, pending hold and effects."""
     return _run_out(context(request).runner.get(run_id))
 
 
 @router.get("/runs/{run_id}/audit")
-def get_audit(request: Request, token: Service, run_id: str) -> AuditOut:
+def get_audit(request: Request, caller: Reader, run_id: str) -> AuditOut:
     """A run's audit trail, oldest first, with the result of checking its hash chain."""
     trail = context(request).runner.audit_trail(run_id)  # unreadable entry: broken, not 400
     return AuditOut(run_id=run_id, events=trail.events, verify=trail.verify)
@@ -220,12 +269,12 @@ def get_audit(request: Request, token: Service, run_id: str) -> AuditOut:
 # -- holds ----------------------------------------------------------------------------------
 
 
-def _approval(request: Request, token: ServiceToken, approval_id: str) -> ApprovalView:
+def _approval(request: Request, caller: Caller, approval_id: str) -> ApprovalView:
     try:
         view = context(request).runner.approval(approval_id)
     except NotFoundError:
         view = None
-    if view is None or not token.holds(view.required_role):
+    if view is None or not caller.holds(view.required_role):
         raise Problem(status=404, detail=f"no approval {approval_id!r} for this token's roles")
     return view
 
@@ -238,15 +287,15 @@ class ApprovalQuery(InboxQuery):
 
 @router.get("/approvals")
 def list_approvals(
-    request: Request, token: Service, query: Annotated[ApprovalQuery, Query()]
+    request: Request, caller: Reader, query: Annotated[ApprovalQuery, Query()]
 ) -> ApprovalPage:
     """Pending holds of the token's roles, most urgent first."""
     runner = context(request).runner
-    if query.role is not None and not token.holds(query.role):
+    if query.role is not None and not caller.holds(query.role):
         raise Problem(status=403, detail=f"this token may not act in role {query.role!r}")
-    roles: list[str] | None = [query.role] if query.role else token.roles
-    if query.role is None and ALL_ROLES in token.roles:
-        roles = None
+    roles: list[str] | None = [query.role] if query.role else None
+    if query.role is None and caller.roles is not None:
+        roles = sorted(caller.roles)
     views = pending_for(
         runner,
         roles,
@@ -267,23 +316,50 @@ def list_approvals(
 
 @router.get("/approvals/{approval_id}")
 def get_approval(
-    request: Request, token: Service, approval_id: str, reveal: bool = False
+    request: Request, caller: Reader, approval_id: str, reveal: bool = False
 ) -> ApprovalOut:
-    """A hold and its decision packet; PHI masked unless ``reveal`` (an audited view)."""
+    """A hold and its decision packet; PHI masked unless ``reveal`` (an audited view that
+    needs the ``reveal`` scope)."""
     runner = context(request).runner
-    view = _approval(request, token, approval_id)
+    view = _approval(request, caller, approval_id)
     if reveal:
-        view = runner.reveal(approval_id, viewer=f"service:{token.name}", role=view.required_role)
+        require_scope(caller.token, "reveal", where="see PHI")
+        view = runner.reveal(
+            approval_id, viewer=caller.via.principal, role=view.required_role, via=caller.via
+        )
         return ApprovalOut(approval=view, phi_masked=False)
     return ApprovalOut(approval=masked(runner, view), phi_masked=True)
 
 
-def _decision(body: DecisionIn, role: str) -> Decision:
+def _principal_of(caller: Caller, body: DecisionIn) -> str:
+    """The reviewer a decision is made as: the caller's principal; a body naming anyone else
+    is refused (a token may never speak for several people)."""
+    principal = caller.via.principal
+    if body.reviewer is None:
+        return principal
+    try:
+        named = normalize_reviewer_id(body.reviewer)
+    except CareboundError:
+        named = body.reviewer
+    if named != principal:
+        raise Problem(
+            status=403,
+            detail=f"token {caller.token.name!r} decides as {principal!r}, not as "
+            f"{body.reviewer!r}",
+            code="principal_mismatch",
+            hint="omit 'reviewer', or give each reviewer a personal token: "
+            "carebound tokens create NAME --as REVIEWER --scope decide",
+        )
+    return principal
+
+
+def _decision(body: DecisionIn, role: str, caller: Caller) -> Decision:
     base: dict[str, Any] = {
-        "reviewer": body.reviewer,
+        "reviewer": _principal_of(caller, body),
         "role": role,
         "args_hash": body.args_hash,
         "note": body.note,
+        "via": caller.via,
     }
     if body.kind == "approve":
         return Approve(**base)
@@ -304,15 +380,19 @@ def _decision(body: DecisionIn, role: str) -> Decision:
 
 
 @router.post("/approvals/{approval_id}/decision")
-def decide(request: Request, token: Service, approval_id: str, body: DecisionIn) -> DecisionOut:
-    """Apply a reviewer's decision. 409 if someone decided first or the call changed."""
+def decide(request: Request, caller: Decider, approval_id: str, body: DecisionIn) -> DecisionOut:
+    """Apply a decision as the token's principal. 409 if someone decided first or the call
+    changed; 403 if the body names another reviewer."""
     ctx = context(request)
-    view = _approval(request, token, approval_id)
+    view = _approval(request, caller, approval_id)
     role = body.role or view.required_role
-    if not token.holds(role):
-        raise Problem(status=403, detail=f"this token may not act in role {role!r}")
-    limit(ctx, "decide", f"token:{token.name}", ctx.settings.decisions_per_actor)
-    result = ctx.runner.decide(approval_id, _decision(body, role))
+    if not caller.holds(role):
+        raise Problem(
+            status=403, detail=f"this token may not act in role {role!r}", code="wrong_role"
+        )
+    decision = _decision(body, role, caller)
+    limit(ctx, "decide", f"token:{caller.token.name}", ctx.settings.decisions_per_actor)
+    result = ctx.runner.decide(approval_id, decision)
     return DecisionOut(
         approval_id=approval_id,
         decision=body.kind,
@@ -325,7 +405,7 @@ def decide(request: Request, token: Service, approval_id: str, body: DecisionIn)
 
 
 @router.post("/events")
-def deliver(request: Request, token: Service, body: EventIn) -> EventOut:
+def deliver(request: Request, caller: Deliverer, body: EventIn) -> EventOut:
     """Deliver an event to the runs subscribed to its match key; returns them (a waiting run
     is woken now, a busy or paused one reads the event at its next wait)."""
     event_id = body.event_id or f"ev-{uuid.uuid4().hex[:12]}"

@@ -151,7 +151,11 @@ def list_users(policy: PolicyOpt = "default") -> None:
 
 # -- tokens ---------------------------------------------------------------------------------
 
-tokens_app = typer.Typer(name="tokens", help="API tokens for services.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    name="tokens",
+    help="API tokens for services, and personal tokens for reviewers ('carebound login').",
+    no_args_is_help=True,
+)
 
 
 @tokens_app.command("create")
@@ -161,25 +165,56 @@ def create_token(
         list[str] | None,
         typer.Option(
             "--role",
-            help="A role whose holds the service may list and decide (repeatable; '*' for all). "
-            "Without one it may start runs, read them and deliver events.",
+            help="A role whose holds the token may list and decide (repeatable; '*' for all). "
+            "With --as: default the reviewer's roles.",
+        ),
+    ] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What the token may do (repeatable): read, start, deliver, decide, reveal. "
+            "Default: read, plus decide with --role or --as.",
+        ),
+    ] = None,
+    as_reviewer: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="REVIEWER",
+            help="Bind the token to this directory reviewer (a personal token, for "
+            "'carebound login'): it decides as them only. Without it the token acts as "
+            "itself, 'token:NAME'.",
         ),
     ] = None,
     policy: PolicyOpt = "default",
 ) -> None:
-    """Create an API token; it is printed once, on stdout, and stored only as a hash."""
+    """Create an API or personal token; it is printed once, on stdout, and stored only as a
+    hash."""
+    from carebound._tokens import SCOPES
+
+    unknown = [s for s in scope or [] if s not in SCOPES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scope(s) {', '.join(map(repr, unknown))}; scopes: {', '.join(SCOPES)}",
+            param_hint="--scope",
+        )
     _, _, _, users = _store(policy)
-    token = users.create_token(name, role or [])
+    scopes = [s for s in SCOPES if s in (scope or [])] if scope else None
+    token = users.create_token(name, role or [], scopes=scopes, reviewer=as_reviewer)
     typer.secho(f"token for {name} (shown once; keep it secret):", err=True, dim=True)
     typer.echo(token)
 
 
 @tokens_app.command("list")
 def list_tokens(policy: PolicyOpt = "default") -> None:
-    """Services with a token, and their roles."""
+    """Tokens: name, who they act as, roles, scopes, created."""
     _, _, _, users = _store(policy)
     for t in users.tokens():
-        typer.echo(f"{t.name:<24} {', '.join(t.roles) or '-':<36} {t.created_at:%Y-%m-%d}")
+        typer.echo(
+            f"{t.name:<24} {t.principal:<24} {', '.join(t.roles) or '-':<28} "
+            f"{', '.join(t.scopes) or '-':<32} {t.created_at:%Y-%m-%d}"
+        )
 
 
 @tokens_app.command("revoke")

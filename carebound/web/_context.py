@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from carebound._principal import Provenance
 from carebound._runner import Runner
 from carebound.guardrails import Reviewer
 from carebound.web._problems import Problem
@@ -65,6 +66,11 @@ class Viewer:
         """The roles the reviewer holds."""
         return list(self.reviewer.roles)
 
+    @property
+    def via(self) -> Provenance:
+        """The provenance of what this reviewer does in the web inbox."""
+        return Provenance(channel="web", principal=self.id, kind="reviewer", authenticated=True)
+
 
 def current_session(request: Request) -> tuple[str, Session] | None:
     """The request's live session (anonymous or signed in), with its id."""
@@ -79,13 +85,19 @@ def viewer(request: Request) -> Viewer:
     """The signed-in reviewer (a FastAPI dependency of every page).
 
     Raises:
-        SignInRequired: no live signed-in session, or its reviewer left the directory.
+        SignInRequired: no live signed-in session, its reviewer left the directory, or their
+            password changed or was removed since they signed in.
     """
     found = current_session(request)
     if found is not None and found[1].user is not None:
-        reviewer = context(request).users.reviewer(found[1].user)
-        if reviewer is not None:
+        users = context(request).users
+        reviewer = users.reviewer(found[1].user)
+        if reviewer is not None and found[1].credential_version == users.credential_version(
+            reviewer.id
+        ):
             return Viewer(reviewer=reviewer, session=found[1], session_id=found[0])
+        # The reviewer left the directory, or their password changed or was removed.
+        context(request).sessions.delete(found[0])
     raise SignInRequired
 
 

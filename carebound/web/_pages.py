@@ -147,12 +147,13 @@ def login(
         limit(ctx, "signin-user", user.lower(), ctx.settings.signin_per_user)
     except Problem as exc:
         return _login_page(request, target, error=exc.detail, status=429, headers=exc.headers)
+    version = ctx.users.credential_version(user)  # read first: a change meanwhile wins
     reviewer = ctx.users.verify(user, password)
     if reviewer is None:
         return _login_page(request, target, error="Wrong reviewer id or password.", status=401)
     ctx.sessions.delete(found[0])
     ctx.limiter.reset("signin-user", user.lower(), ctx.settings.signin_per_user)
-    session_id, _ = ctx.sessions.create(reviewer.id)
+    session_id, _ = ctx.sessions.create(reviewer.id, credential_version=version)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, session_id)
     return response
@@ -344,6 +345,7 @@ def _decision(ctx: WebContext, who: Viewer, view: ApprovalView, form: FormData) 
         "role": view.required_role,
         "args_hash": args_hash,
         "note": note,
+        "via": who.via,
     }
     if action == "approve":
         return Approve(**base)

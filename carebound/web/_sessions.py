@@ -7,7 +7,8 @@ store does not hand out live sessions::
 
 A visitor who is not signed in gets an *anonymous* session when the sign-in form is shown, so
 the form carries a CSRF token too. Signing in deletes that session and issues a new id (no
-session fixation); signing out deletes it.
+session fixation); signing out deletes it. A signed-in session carries its reviewer's credential
+version: a password change or removal bumps it, and the session is over at its next request.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Session(BaseModel):
     """The token every state-changing form of this session must carry."""
     created_at: float
     """When the session was issued (Unix time)."""
+    credential_version: int | None = None
+    """The reviewer's credential version at sign-in; a session of another version is over
+    (None: an anonymous session, or one issued before versions existed)."""
 
     def csrf_ok(self, presented: str | None) -> bool:
         """Whether a form's CSRF token is this session's (compared in constant time)."""
@@ -65,10 +69,19 @@ class SessionStore:
         digest = hashlib.sha256(session_id.encode()).hexdigest()
         return global_key(self._prefix, "web", "session", digest)
 
-    def create(self, user: str | None) -> tuple[str, Session]:
-        """A new session (anonymous when ``user`` is None); returns its id and record."""
+    def create(
+        self, user: str | None, *, credential_version: int | None = None
+    ) -> tuple[str, Session]:
+        """A new session (anonymous when ``user`` is None); returns its id and record.
+
+        ``credential_version`` is the signed-in reviewer's (see :meth:`UserStore.verify`)."""
         session_id = secrets.token_urlsafe(32)
-        session = Session(user=user, csrf=secrets.token_urlsafe(32), created_at=time.time())
+        session = Session(
+            user=user,
+            csrf=secrets.token_urlsafe(32),
+            created_at=time.time(),
+            credential_version=credential_version,
+        )
         ttl = self._anonymous_s if user is None else self._idle_s
         self._r.set(self._key(session_id), session.model_dump_json(), ex=ttl)
         return session_id, session

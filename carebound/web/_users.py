@@ -1,21 +1,19 @@
 """Who may use the web app: reviewers (passwords) and services (API tokens), kept in Redis.
 
 Reviewers are the people in the policy pack's reviewer directory; the pack says who they are and
-which roles they hold, this store only keeps their password hash. Services get API tokens::
-
-    {prefix}:web:passwords      hash  reviewer id -> argon2id hash (PHC string)
-    {prefix}:web:tokens         hash  sha256(token) -> ServiceToken JSON
-    {prefix}:web:token-names    hash  token name -> sha256(token)
+which roles they hold, this store only keeps their password hash. Services get API tokens, and
+reviewers may get personal tokens bound to them (key layout, scopes and binding:
+:mod:`carebound._tokens`).
 
 Passwords are hashed with argon2id (argon2-cffi's RFC 9106 defaults): people choose guessable
 passwords, so a stolen hash must be slow and memory-hard to attack. Tokens are 256 random bits
 made here: nobody can guess one, so a fast sha256 at rest is enough (a leaked digest does not
-give the token back), and it lets a request's token be found in one lookup.
+give the token back), and it lets a request's token be found in one lookup. Every password
+change or removal bumps the reviewer's credential version, which ends their web sessions.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Iterable
@@ -24,47 +22,62 @@ from datetime import UTC, datetime
 import redis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import CareboundError
-from carebound._keys import DEFAULT_PREFIX, global_key, text
+from carebound._keys import DEFAULT_PREFIX, text
+from carebound._principal import normalize_reviewer_id
+from carebound._tokens import (
+    ALL_ROLES,
+    SCOPES,
+    TOKEN_PREFIX,
+    Scope,
+    ServiceToken,
+    credential_versions_key,
+    default_scopes,
+    find_token,
+    passwords_key,
+    token_digest,
+    token_names_key,
+    tokens_key,
+)
 from carebound.guardrails import PolicyPack, Reviewer
+
+__all__ = [
+    "ALL_ROLES",
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "SCOPES",
+    "TOKEN_PREFIX",
+    "CredentialError",
+    "ServiceToken",
+    "UserStore",
+    "token_digest",
+]
 
 MIN_PASSWORD = 15
 """Shortest password accepted (NIST SP 800-63B-4 for a password used on its own)."""
 MAX_PASSWORD = 1024
 """Longest password accepted."""
-TOKEN_PREFIX = "cbt_"
-"""Every API token starts with this, so a leaked one is easy to recognise and scan for."""
-ALL_ROLES = "*"
-"""A token role that stands for every role of the directory."""
 
 
 class CredentialError(CareboundError):
     """A password or token cannot be set: unknown reviewer, weak password, taken name."""
 
 
-class ServiceToken(BaseModel):
-    """An API token as stored (never the token itself)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str = Field(description="Name of the service, shown in the audit trail.")
-    roles: list[str] = Field(
-        default_factory=list,
-        description="Roles whose holds the service may list and decide ('*': all); none: it "
-        "may start runs, read them and deliver events only.",
-    )
-    created_at: datetime
-
-    def holds(self, role: str) -> bool:
-        """Whether the token may act on holds for ``role``."""
-        return ALL_ROLES in self.roles or role in self.roles
+def _same_id(stored: str, key: str) -> bool:
+    try:
+        return normalize_reviewer_id(stored) == key
+    except CareboundError:
+        return False
 
 
-def token_digest(token: str) -> str:
-    """The sha256 under which a token is stored."""
-    return hashlib.sha256(token.encode()).hexdigest()
+def _key_of(user_id: str) -> str:
+    """The id a reviewer's password and credential version are stored under (its normal form;
+    an id that has none is used as given, and matches nobody)."""
+    try:
+        return normalize_reviewer_id(user_id)
+    except CareboundError:
+        return user_id
 
 
 class UserStore:
@@ -81,16 +94,24 @@ class UserStore:
         self._r = client
         self.directory = directory
         self._hasher = hasher or PasswordHasher()
-        self._passwords = global_key(prefix, "web", "passwords")
-        self._tokens = global_key(prefix, "web", "tokens")
-        self._token_names = global_key(prefix, "web", "token-names")
+        self._prefix = prefix
+        self._passwords = passwords_key(prefix)
+        self._versions = credential_versions_key(prefix)
+        self._tokens = tokens_key(prefix)
+        self._token_names = token_names_key(prefix)
         self._dummy: str | None = None
 
     # -- reviewers -----------------------------------------------------------------------
 
     def reviewer(self, user_id: str) -> Reviewer | None:
-        """The reviewer with this id in the directory, or None."""
-        return self.directory.reviewer(user_id)
+        """The reviewer with this id (compared in its normal form) in the directory, or None."""
+        try:
+            key = normalize_reviewer_id(user_id)
+        except CareboundError:
+            return None
+        return self.directory.reviewer(key) or next(
+            (r for r in self.directory.reviewers if _same_id(r.id, key)), None
+        )
 
     def require_reviewer(self, user_id: str) -> Reviewer:
         """The reviewer with this id.
@@ -109,32 +130,48 @@ class UserStore:
         return reviewer
 
     def set_password(self, user_id: str, password: str) -> None:
-        """Set (or replace) a reviewer's password.
+        """Set (or replace) a reviewer's password; their existing web sessions end.
 
         Raises:
             CredentialError: ``user_id`` is not in the directory, or the password is too short
                 or too long.
         """
-        self.require_reviewer(user_id)
+        user_id = _key_of(self.require_reviewer(user_id).id)
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
             raise CredentialError(
                 f"a password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long",
                 hint="a few unrelated words make a long password that is easy to remember",
             )
-        self._r.hset(self._passwords, user_id, self._hasher.hash(password))
+        phc = self._hasher.hash(password)
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self._passwords, user_id, phc)
+            pipe.hincrby(self._versions, user_id, 1)
+            pipe.execute()
 
     def has_password(self, user_id: str) -> bool:
         """Whether the reviewer can sign in."""
-        return bool(self._r.hexists(self._passwords, user_id))
+        return bool(self._r.hexists(self._passwords, _key_of(user_id)))
 
     def remove_password(self, user_id: str) -> bool:
-        """Stop a reviewer from signing in. True if they had a password."""
-        return bool(self._r.hdel(self._passwords, user_id))
+        """Stop a reviewer from signing in, ending their web sessions. True if they had a
+        password."""
+        user_id = _key_of(user_id)
+        with self._r.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._passwords, user_id)
+            pipe.hincrby(self._versions, user_id, 1)
+            removed, _ = pipe.execute()
+        return bool(removed)
+
+    def credential_version(self, user_id: str) -> int:
+        """The reviewer's credential version: a session issued under another one is over."""
+        raw = self._r.hget(self._versions, _key_of(user_id))
+        return int(text(raw)) if raw is not None else 0
 
     def verify(self, user_id: str, password: str) -> Reviewer | None:
         """The reviewer, if the password is theirs; None otherwise (same work either way)."""
         reviewer = self.reviewer(user_id) if len(user_id) <= 200 else None
-        stored = self._r.hget(self._passwords, user_id) if reviewer is not None else None
+        key = _key_of(reviewer.id) if reviewer is not None else ""
+        stored = self._r.hget(self._passwords, key) if reviewer is not None else None
         if reviewer is None or stored is None or len(password) > MAX_PASSWORD:
             # Spend the same time on unknown users, so timing does not tell who exists.
             self._check(self._dummy_hash(), password[:MAX_PASSWORD])
@@ -143,7 +180,7 @@ class UserStore:
         if not self._check(phc, password):
             return None
         if self._hasher.check_needs_rehash(phc):
-            self._r.hset(self._passwords, user_id, self._hasher.hash(password))
+            self._r.hset(self._passwords, key, self._hasher.hash(password))
         return reviewer
 
     def _check(self, phc: str, password: str) -> bool:
@@ -159,12 +196,28 @@ class UserStore:
 
     # -- services ------------------------------------------------------------------------
 
-    def create_token(self, name: str, roles: Iterable[str] = ()) -> str:
-        """Create an API token for the service ``name``; returns the token, shown only now.
+    def create_token(
+        self,
+        name: str,
+        roles: Iterable[str] = (),
+        *,
+        scopes: Iterable[Scope] | None = None,
+        reviewer: str | None = None,
+    ) -> str:
+        """Create a token called ``name``; returns the token, shown only now.
+
+        Args:
+            name: the token's name (shown in the audit trail).
+            roles: roles whose holds it may list and decide ('*': all).
+            scopes: what it may do (see :mod:`carebound._tokens`); None: ``read``, plus
+                ``decide`` when it has roles or a reviewer.
+            reviewer: bind it to this directory reviewer (a personal token): it then acts as
+                them, within their roles; None: it acts as itself, ``token:NAME``.
 
         Raises:
-            CredentialError: the name is empty, too long or already has a token, or a role is
-                held by nobody in the directory.
+            CredentialError: the name is empty, too long or already has a token, a role is held
+                by nobody in the directory (or not by the bound reviewer), the reviewer is not
+                in the directory, or a scope is unknown.
         """
         name = name.strip()
         if not name or len(name) > 100 or not name.isprintable():
@@ -173,14 +226,35 @@ class UserStore:
                 hint="name it after the service, e.g. 'ehr-bridge'",
             )
         roles = sorted(set(roles))
-        known = {role for r in self.directory.reviewers for role in r.roles}
+        bound = None
+        if reviewer is not None:
+            bound = self.require_reviewer(normalize_reviewer_id(reviewer))
+            known = set(bound.roles)
+            who = f"reviewer {bound.id!r} does not hold"
+        else:
+            known = {role for r in self.directory.reviewers for role in r.roles}
+            who = f"no reviewer in policy pack {self.directory.name!r} holds"
         unknown = [r for r in roles if r != ALL_ROLES and r not in known]
         if unknown:
             raise CredentialError(
-                f"no reviewer in policy pack {self.directory.name!r} holds role(s) "
-                f"{', '.join(unknown)}",
-                hint=f"roles in the pack: {', '.join(sorted(known)) or '(none)'}",
+                f"{who} role(s) {', '.join(unknown)}",
+                hint=f"roles there: {', '.join(sorted(known)) or '(none)'}",
             )
+        given = set(scopes) if scopes is not None else None
+        chosen = [s for s in SCOPES if s in given] if given is not None else None
+        bad = sorted(given - set(SCOPES)) if given is not None else []
+        if bad:
+            raise CredentialError(
+                f"unknown scope(s) {', '.join(map(repr, bad))}",
+                hint=f"scopes: {', '.join(SCOPES)}",
+            )
+        record = ServiceToken(
+            name=name,
+            roles=roles,
+            scopes=chosen if chosen is not None else default_scopes(roles, reviewer),
+            reviewer=bound.id if bound is not None else None,
+            created_at=datetime.now(UTC),
+        )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         digest = token_digest(token)
         if not self._r.hsetnx(self._token_names, name, digest):
@@ -188,16 +262,12 @@ class UserStore:
                 f"a token named {name!r} exists already",
                 hint=f"revoke it first ('carebound tokens revoke {name}') or pick another name",
             )
-        record = ServiceToken(name=name, roles=roles, created_at=datetime.now(UTC))
         self._r.hset(self._tokens, digest, record.model_dump_json())
         return token
 
     def token(self, token: str) -> ServiceToken | None:
-        """The service a presented token belongs to, or None."""
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-            return None
-        raw = self._r.hget(self._tokens, token_digest(token))
-        return ServiceToken.model_validate_json(raw) if raw else None
+        """The record of a presented token, or None."""
+        return find_token(self._r, self._prefix, token)
 
     def tokens(self) -> list[ServiceToken]:
         """Every service token, by name."""
