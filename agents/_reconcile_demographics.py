@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from carebound._agent import AgentContext, CallResult, FinishSpec, PlannerView, ProposedCall
+from carebound.agents._reconcile_coverage import NOT_VERIFIED, coverage_items
 from carebound.agents._reconcile_findings import Analysis, FindingItem, MayCall, Outcome, analyse
 from carebound.agents._reconcile_memory import ReconcileMemory, Step, refused
 from carebound.agents.reconcile import PersonRecord
@@ -125,7 +126,12 @@ def on_payer(ctx: AgentContext, view: PlannerView, memory: ReconcileMemory) -> S
     """The payer answered (or could not be asked)."""
     result = memory.results(view)[0]
     if result is not None and result.status == "executed":
-        memory = memory.model_copy(update={"payer": result.result, "payer_asked": True})
+        answer = dict(result.result or {})
+        connected = answer.get("connected") is not False
+        notes = memory.notes if connected else [*memory.notes, NOT_VERIFIED + " (none connected)"]
+        memory = memory.model_copy(
+            update={"payer": answer, "payer_asked": connected, "notes": notes}
+        )
     else:
         note = f"the payer was not asked ({refused(result)})"
         memory = memory.model_copy(update={"notes": [*memory.notes, note]})
@@ -152,7 +158,8 @@ def _compare(ctx: AgentContext, view: PlannerView, memory: ReconcileMemory) -> S
         reported = [i.settle("reported") for i in analysis.collisions]
         memory = memory.model_copy(update={"identity": reported, "items": waiting})
         return _finish(memory, "who the patient is cannot be settled by the agent")
-    memory = memory.model_copy(update={"items": analysis.items})
+    items = [*analysis.items, *coverage_items(found, memory.payer)]
+    memory = memory.model_copy(update={"items": items})
     if not analysis.fixes:
         return _finish(memory, "")
     calls = [ProposedCall(tool=f.tool, args=f.args, why=f.why) for f in analysis.fixes]

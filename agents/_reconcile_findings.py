@@ -16,7 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound.agents._reconcile_wording import describe
-from carebound.agents.reconcile import Mismatch, PersonRecord, check_record, compare_records
+from carebound.agents.reconcile import (
+    PAYER_SOURCE,
+    Mismatch,
+    PersonRecord,
+    check_record,
+    compare_records,
+)
 from carebound.tools.reconcile import PATIENT_FIELDS, field_value
 
 Outcome = Literal[
@@ -100,8 +106,17 @@ class Analysis(BaseModel):
     """Family collisions: another chart at the address could be the patient."""
 
 
-def _ids(record: PersonRecord) -> PersonRecord:
-    return PersonRecord(source=record.source, member_id=record.member_id, payer_id=record.payer_id)
+def _payer_fields(record: PersonRecord) -> PersonRecord:
+    """What is compared with the payer: name, birth date, sex, member id and payer."""
+    return PersonRecord(
+        source=record.source,
+        family=record.family,
+        given=record.given,
+        birth_date=record.birth_date,
+        sex=record.sex,
+        member_id=record.member_id,
+        payer_id=record.payer_id,
+    )
 
 
 def _merge(field: str, mismatches: list[Mismatch]) -> FindingItem:
@@ -148,8 +163,8 @@ def analyse(
     found = [*compare_records(referral, ehr, household=household), *check_record(referral)]
     ehr_vs_payer: Mismatch | None = None
     if payer is not None:
-        found += compare_records(_ids(referral), payer)
-        versus = compare_records(_ids(ehr), payer)
+        found += compare_records(_payer_fields(referral), payer)
+        versus = compare_records(_payer_fields(ehr), payer)
         found += versus
         ehr_vs_payer = next((m for m in versus if m.field == "identifier.member_id"), None)
     for m in found:
@@ -170,7 +185,14 @@ def analyse(
         item = _merge(field, mismatches)
         direct = next((m for m in mismatches if set(m.values) == {"referral", "ehr"}), None)
         call: FixCall | None = None
-        if field in PATIENT_FIELDS and direct is not None:
+        # The payer's record differing in a high-risk way is for a person even when the
+        # referral and the chart differ only in spelling: nothing is written then.
+        payer_high = any(m.risk == "high" and PAYER_SOURCE in m.values for m in mismatches)
+        if (
+            field in PATIENT_FIELDS
+            and direct is not None
+            and not (payer_high and direct.risk == "low")
+        ):
             item, call = _patient_fix(
                 item,
                 direct=direct,

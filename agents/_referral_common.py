@@ -105,10 +105,12 @@ class Criterion(BaseModel):
 
     id: str = Field(min_length=1)
     """Stable id cited in packets, e.g. ``ACC-ORDER``."""
-    check: Literal["order_active", "parties_named", "records_agree"]
+    check: Literal["order_active", "parties_named", "records_agree", "payer_verified"]
     """What the code checks: ``order_active`` (ServiceRequest.status is active),
     ``parties_named`` (the referral names its requester and the service asked for),
-    ``records_agree`` (no high-risk mismatch between records is left open)."""
+    ``records_agree`` (no high-risk mismatch between records is left open),
+    ``payer_verified`` (the payer confirms the member's coverage in force; not verified, neither
+    passed nor failed, when no payer is connected)."""
     text: str = Field(min_length=1)
     """The criterion in words, shown to reviewers."""
 

@@ -33,6 +33,7 @@ from carebound._agent import (
     ProposedCall,
 )
 from carebound._errors import CareboundError
+from carebound.agents._reconcile_coverage import NOT_VERIFIED
 from carebound.agents._referral_common import (
     ChaseSettings,
     CitedRequirement,
@@ -48,10 +49,13 @@ from carebound.agents._referral_common import (
     service_request_ref,
 )
 from carebound.agents.documents import Classification, MissingItem, missing_documents
+from carebound.agents.reconcile import case_coverage
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.fhir import ReferralCase, concept_label, document_date, document_loinc_codes
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
+from carebound.tools._reconcile_coverage import payer_coverage
+from carebound.tools._reconcile_records import payer_view
 from carebound.tools.referral import PACKET_TOOLS, is_received
 
 TOOLS = {t.name: t for t in PACKET_TOOLS}
@@ -133,8 +137,8 @@ def _passed_detail(
     classified: Mapping[str, Classification],
 ) -> str:
     if requirement.kind == "coverage":
-        active = [c for c in evidence.coverage if c.status == "active"]
-        return f"{reference_of(active[0])} is active" if active else "active coverage on file"
+        in_force = [v for v in case_coverage(evidence) if v.in_force]
+        return in_force[0].explanation if in_force else "coverage in force on file"
     if requirement.kind == "prior_auth":
         if not evidence.authorization_required:
             return "the payer does not require prior authorization"
@@ -156,8 +160,13 @@ def assess(
     chase: ChaseSettings,
     packet: PacketSettings,
     open_issues: Sequence[str] = (),
+    *,
+    payer: PayerCheck | None = None,
 ) -> Assessment:
     """Check a referral against the pack and decide what to propose.
+
+    ``payer`` is what the payer said of the member's coverage (``payer_check``); None: nobody
+    asked it. A check that could not be verified never decides the recommendation.
 
     Raises:
         FhirInputError: a document on file is not valid FHIR.
@@ -191,6 +200,18 @@ def assess(
             passed = case.requester is not None and service is not None
             who = reference_of(case.requester) if case.requester is not None else "no requester"
             detail = f"requester {who}; service {service or 'not named'}"
+        elif criterion.check == "payer_verified":
+            verified, detail = payer or (None, f"{NOT_VERIFIED}: the payer was not asked")
+            checks.append(
+                PacketCheck(
+                    name="coverage verified with the payer",
+                    passed=verified,
+                    detail=detail,
+                    rule_id=criterion.id,
+                    rule_text=criterion.text,
+                )
+            )
+            continue
         else:
             passed = not open_issues
             detail = "; ".join(open_issues) or "no high-risk mismatch left open"
@@ -210,7 +231,7 @@ def assess(
         and (r := classified.get(evidence.document_key(d))) is not None
         and is_confident(r, r.code)
     ]
-    failed = [c for c in checks if not c.passed]
+    failed = [c for c in checks if c.passed is False]
     if request.status in _ENDED_ORDER:
         return Assessment(
             checks=checks,
@@ -242,6 +263,32 @@ def assess(
         reason=f"Not ready to accept: {names} failed.",
         auto_classified=auto,
     )
+
+
+PayerCheck = tuple[bool | None, str]
+"""What the payer said of the member's coverage: passed (confirmed and in force), failed (no such
+member, or not in force), or None (not verified: no payer connected, no member id to ask)."""
+
+
+def payer_check(ctx: AgentContext, case: ReferralCase) -> PayerCheck:
+    """Ask the payer (a read of the run's own world, like the facts the gate decides on) whether
+    it holds the referral's member with coverage in force on the date of service."""
+    member_id = case.demographics().member_id
+    payer = getattr(ctx.world, "payer", None)
+    try:
+        view = payer_view(payer, [member_id] if member_id else [])
+        if not view.connected:
+            return None, f"{NOT_VERIFIED}: no payer is connected"
+        if not member_id:
+            return None, f"{NOT_VERIFIED}: the referral carries no member id to ask about"
+        if view.record is None:
+            return False, "the payer answered: it has no coverage under the member id on file"
+        verdict = payer_coverage(ctx.case, view)
+    except (CareboundError, LookupError, ValueError) as exc:
+        return None, f"{NOT_VERIFIED}: the payer could not be read ({type(exc).__name__})"
+    if verdict is not None and not verdict.in_force:
+        return False, f"the payer answered: {verdict.explanation}"
+    return True, "the payer confirms the member, with coverage in force on the date of service"
 
 
 def open_issues_of(findings: Mapping[str, Any]) -> list[str]:
@@ -428,6 +475,7 @@ def referral_packet(
             chase_settings(ctx.pack),
             packet_settings(ctx.pack),
             [str(i) for i in call.args.get("open_issues", [])],
+            payer=payer_check(ctx, case),
         )
     except CareboundError as exc:
         return DecisionPacket(
@@ -548,7 +596,12 @@ def plan_packet(ctx: AgentContext, view: PlannerView) -> Plan:
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
         issues = open_issues_of(view.findings)
         assessment = assess(
-            case, mem.on_file, chase_settings(ctx.pack), packet_settings(ctx.pack), issues
+            case,
+            mem.on_file,
+            chase_settings(ctx.pack),
+            packet_settings(ctx.pack),
+            issues,
+            payer=payer_check(ctx, case),
         )
     except CareboundError as exc:
         mem.outcome, mem.summary = "failed", f"cannot assess the referral: {exc.message}"
@@ -579,10 +632,12 @@ __all__ = [
     "PACKET_BUILDER",
     "TOOLS",
     "Assessment",
+    "PayerCheck",
     "assess",
     "evidence_case",
     "open_issues_of",
     "packet_findings",
+    "payer_check",
     "plan_packet",
     "referral_packet",
 ]

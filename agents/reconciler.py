@@ -35,6 +35,7 @@ from carebound._agent import (
 )
 from carebound.agents import _reconcile_demographics as demographics
 from carebound.agents import _reconcile_invoices as invoices
+from carebound.agents._reconcile_coverage import payer_status
 from carebound.agents._reconcile_memory import MEMORY_KEY, ReconcileMemory, Step
 from carebound.agents._reconcile_packet import reconcile_packet
 from carebound.agents.reconcile import MatchTolerances
@@ -108,6 +109,7 @@ def _findings(view: PlannerView, memory: ReconcileMemory) -> dict[str, Any]:
         "ehr_patient": f"Patient/{found['patient_id']}" if found.get("patient_id") else None,
         "matched_by": found.get("method"),
         "verified": memory.verified,
+        "payer": payer_status(memory.payer, memory.payer_asked),
     }
     return findings
 

@@ -24,6 +24,16 @@ class AsyncRunner:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
+    async def aclose(self) -> None:
+        """Close the Runner (see :meth:`Runner.close`)."""
+        await asyncio.to_thread(self.runner.close)
+
+    async def __aenter__(self) -> AsyncRunner:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def start(
         self,
         agent: str,

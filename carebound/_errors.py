@@ -4,6 +4,7 @@ Every error a caller can act on derives from one base and says how to fix the pr
 
     CareboundError
     ├── StoreUnavailableError     the Redis/Valkey store cannot be reached or started
+    │   └── StoreWriteRefusedError  it answers but refuses writes (disk, read-only, memory)
     ├── LeaseLostError            another worker holds the run; this process may not write it
     ├── NotFoundError             no run or approval with that id
     ├── RunStateError             the run cannot do that now (e.g. decide a finished run)
@@ -33,6 +34,12 @@ class CareboundError(Exception):
 
 class StoreUnavailableError(CareboundError):
     """The run store (Redis or the embedded Valkey server) cannot be reached or started."""
+
+
+class StoreWriteRefusedError(StoreUnavailableError):
+    """The store answers but refuses to write: it cannot save to disk (MISCONF), it is a
+    read-only replica (READONLY), it is out of memory (OOM), or it lacks the replicas its
+    ``min-replicas-to-write`` asks for (NOREPLICAS)."""
 
 
 class LeaseLostError(CareboundError):

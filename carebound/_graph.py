@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -52,6 +54,8 @@ from carebound.audit import Actor, AuditLog
 from carebound.clock import Clock
 from carebound.guardrails import PolicyPack, PolicyVerdict, check_permission, evaluate_rules
 from carebound.tools import EffectClass, FactValue, ToolContext, ToolSpec
+
+_log = logging.getLogger("carebound.graph")
 
 
 class RunState(TypedDict, total=False):
@@ -92,6 +96,21 @@ class Services:
     decided: Mapping[str, ApprovalView] = field(default_factory=dict)
     """Approvals this process has just decided and is resuming runs past: final, so the hold
     node need not read them back."""
+    heartbeat: Callable[[str, int], AbstractContextManager[object]] | None = None
+    """(run id, fencing token) -> a context that keeps the run's lease alive while a tool
+    call runs (``RunLease.heartbeat``)."""
+
+
+@dataclass(frozen=True)
+class _ToolOutcome:
+    """What one tool call gave: its output, or the error it ended with."""
+
+    output: Any = None
+    error: str | None = None
+    error_class: str | None = None
+    crashed: bool = False
+    """It raised something no tool is expected to raise (a bug or a broken connector): the
+    run stops as ``failed`` instead of letting the agent plan on."""
 
 
 def _run_id(config: RunnableConfig) -> str:
@@ -454,7 +473,7 @@ class _Nodes:
                 current["args"] = decision.args
             current["approval_id"] = None
             current["decided"] = view.status
-            return self._then_plan(state, run_id, self._perform(state, run_id, current))
+            return self._then_plan(state, run_id, self._perform(state, config, current))
         reason = getattr(decision, "reason", None) or "the hold passed its deadline"
         result = CallResult(
             index=current["index"],
@@ -471,10 +490,14 @@ class _Nodes:
     def execute(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Make the gated call through the effect ledger, then plan, in one step."""
         run_id = _run_id(config)
-        update = self._perform(state, run_id, dict(state["current"] or {}))
+        update = self._perform(state, config, dict(state["current"] or {}))
         return self._then_plan(state, run_id, update)
 
-    def _perform(self, state: RunState, run_id: str, current: dict[str, Any]) -> dict[str, Any]:
+    def _perform(
+        self, state: RunState, config: RunnableConfig, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        run_id = _run_id(config)
+        token = config.get("configurable", {}).get("fencing_token")
         call = ProposedCall.model_validate(current["call"])
         spec = self.agent.tools[call.tool]
         args = spec.validate(current["args"])
@@ -509,22 +532,30 @@ class _Nodes:
         )
         detail: dict[str, FactValue] = {"tool": spec.name, "key": key, "effect": spec.effect.value}
         if spec.effect is EffectClass.READ:
-            output, error = self._run_tool(spec, ctx, args)
+            outcome = self._call(spec, ctx, args, token)
+            output, error = outcome.output, outcome.error
             self._audit(
                 run_id,
                 action="read",
                 outcome="failed" if error else "success",
-                detail=detail,
+                detail={**detail, **_error_detail(outcome)},
                 once=f"read:{index}",
             )
         else:
             entry = self.svc.ledger.reserve(run_id, key, spec.name, now)
             record_result: Callable[[redis.client.Pipeline], object] | None = None
             if entry is not None and entry.status != "reserved":
-                output, error = entry.result, entry.error  # a replay: recorded result
+                outcome = _ToolOutcome(  # a replay: the recorded result
+                    output=entry.result,
+                    error=entry.error,
+                    error_class=entry.error_class,
+                    crashed=(entry.error or "").startswith(_CRASH_PREFIX),
+                )
+                output, error = outcome.output, outcome.error
             else:
                 attempts = entry.attempts if entry else 1
-                output, error = self._run_tool(spec, ctx, args)
+                outcome = self._call(spec, ctx, args, token)
+                output, error = outcome.output, outcome.error
                 done_at = self.svc.clock.now()
 
                 def record_result(pipe: redis.client.Pipeline) -> None:
@@ -537,6 +568,7 @@ class _Nodes:
                         now=done_at,
                         attempts=attempts,
                         error=error,
+                        error_class=outcome.error_class,
                         pipe=pipe,
                     )
 
@@ -549,7 +581,7 @@ class _Nodes:
                 once=f"effect:{key}",
                 action="effect",
                 outcome="failed" if error else "success",
-                detail={**detail, "decided": current.get("decided")},
+                detail={**detail, "decided": current.get("decided"), **_error_detail(outcome)},
                 before=record_result,
             )
         result = CallResult(
@@ -560,18 +592,24 @@ class _Nodes:
             result=output,
             reason=error,
         )
+        if outcome.crashed:
+            return self._finish_call(
+                state,
+                result,
+                status="failed",
+                summary=f"stopped: {error}; see the run's audit trail",
+            )
         return self._finish_call(state, result)
 
-    @staticmethod
-    def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> tuple[Any, str | None]:
-        try:
-            return _jsonable(spec.run(ctx, args)), None
-        except (redis.RedisError, LeaseLostError):
-            raise  # the store is gone: stop the run here, it resumes when the store is back
-        except CareboundError as exc:
-            return None, exc.message
-        except (ValueError, LookupError, TypeError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+    def _call(
+        self, spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel, token: int | None
+    ) -> _ToolOutcome:
+        """Run the tool, keeping the run's lease alive meanwhile (a slow connector must not
+        let another process take the run and call it again)."""
+        if self.svc.heartbeat is None or token is None:
+            return _run_tool(spec, ctx, args)
+        with self.svc.heartbeat(ctx.run_id, int(token)):
+            return _run_tool(spec, ctx, args)
 
     # -- wait ----------------------------------------------------------------------------
 
@@ -589,6 +627,40 @@ class _Nodes:
             return {}  # a redelivered event: keep waiting
         update = {"events": [*state.get("events", []), event.model_dump(mode="json")], "wait": None}
         return self._then_plan(state, _run_id(config), update)
+
+
+_CRASH_PREFIX = "unexpected "
+
+
+def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> _ToolOutcome:
+    """Run one tool call; whatever it raises ends the call as a recorded error.
+
+    Errors tools are expected to raise (carebound's, and bad values or lookups) go back to
+    the agent. Anything else is a bug or a broken connector: recorded by class only (an
+    exception message can carry PHI) and the run stops as ``failed``. Only a store outage
+    or a lost lease stops the step itself: it resumes when the store is back.
+    """
+    try:
+        return _ToolOutcome(output=_jsonable(spec.run(ctx, args)))
+    except (redis.RedisError, LeaseLostError):
+        raise
+    except CareboundError as exc:
+        return _ToolOutcome(error=exc.message, error_class=type(exc).__name__)
+    except (ValueError, LookupError, TypeError) as exc:
+        return _ToolOutcome(error=f"{type(exc).__name__}: {exc}", error_class=type(exc).__name__)
+    except Exception as exc:
+        name = type(exc).__name__
+        _log.warning("run %s: tool %s raised %s", ctx.run_id, spec.name, name)
+        return _ToolOutcome(
+            error=f"{_CRASH_PREFIX}{name} from tool {spec.name} (its message is not kept: "
+            "it may hold PHI)",
+            error_class=name,
+            crashed=True,
+        )
+
+
+def _error_detail(outcome: _ToolOutcome) -> dict[str, FactValue]:
+    return {"error_class": outcome.error_class} if outcome.error_class else {}
 
 
 def build_graph(

@@ -34,6 +34,8 @@ class LedgerEntry(BaseModel):
     attempts: int = 1
     result: Any = None
     error: str | None = None
+    error_class: str | None = None
+    """The exception class a failed effect raised (its message is not kept: it may hold PHI)."""
     reserved_at: datetime
     done_at: datetime | None = None
 
@@ -86,6 +88,7 @@ class EffectLedger:
         now: datetime,
         attempts: int = 1,
         error: str | None = None,
+        error_class: str | None = None,
         pipe: redis.client.Pipeline | None = None,
     ) -> LedgerEntry:
         """Record the effect's result (or failure); only queued when ``pipe`` is given."""
@@ -96,6 +99,7 @@ class EffectLedger:
             attempts=attempts,
             result=result,
             error=error,
+            error_class=error_class,
             reserved_at=reserved_at,
             done_at=now,
         )

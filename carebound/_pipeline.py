@@ -17,7 +17,6 @@ once on a fresh one (as redis-py retries a pipeline).
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +25,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from carebound._wire import SyncWire
+from carebound._wire import SyncWire, shared_wire
 
 
 @dataclass(frozen=True)
@@ -84,20 +83,8 @@ def guarded_hset_queued(pipe: Pipeline, key: str, mapping: Mapping[str, str], gu
     eval_sha_queued(pipe, _GUARDED_HSET_SHA, _GUARDED_HSET, [key, guard.key], args)
 
 
-_WIRE_ATTR = "_carebound_wire"
-_WIRE_LOCK = threading.Lock()
-
-
 def _wire(client: redis.Redis) -> SyncWire:
-    """The client's wire, kept on the client itself so that the two go together."""
-    wire: SyncWire | None = getattr(client, _WIRE_ATTR, None)
-    if wire is None:
-        with _WIRE_LOCK:
-            wire = getattr(client, _WIRE_ATTR, None)
-            if wire is None:
-                wire = SyncWire(client)
-                setattr(client, _WIRE_ATTR, wire)
-    return wire
+    return shared_wire(client)
 
 
 def _send(client: redis.Redis, pipe: Pipeline) -> list[Any]:

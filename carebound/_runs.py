@@ -31,9 +31,20 @@ from carebound._pipeline import Guard, guarded_hset_queued
 from carebound.clock import from_ms, to_ms
 
 RunStatus = Literal[
-    "running", "paused", "waiting", "completed", "failed", "budget_exhausted", "cancelled"
+    "running",
+    "paused",
+    "waiting",
+    "completed",
+    "failed",
+    "budget_exhausted",
+    "cancelled",
+    "quarantined",
 ]
-FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "budget_exhausted", "cancelled"})
+FINAL_STATUSES: frozenset[str] = frozenset(
+    {"completed", "failed", "budget_exhausted", "cancelled", "quarantined"}
+)
+"""Statuses no drive moves on from. ``quarantined``: its drives failed again and again (a bug
+or bad data); nothing retries it until an operator has looked."""
 
 
 class RunRecord(BaseModel):
@@ -52,6 +63,8 @@ class RunRecord(BaseModel):
     pending_approval: str | None = None
     wait_reason: str | None = None
     wait_until: datetime | None = None
+    failures: int = 0
+    """Drives in a row that failed with an unexpected error (reset by one that settles)."""
 
 
 _ADD_EVENT = """

@@ -15,6 +15,7 @@ a fresh connection.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -246,6 +247,27 @@ class SyncWire:
         if self._pool is not None:
             while self._idle:
                 self._pool.release(self._idle.pop())
+
+
+_WIRE_ATTR = "_carebound_wire"
+_WIRE_LOCK = threading.Lock()
+
+
+def shared_wire(client: SyncClient) -> SyncWire:
+    """The one wire of ``client``, kept on the client itself so that the two go together.
+
+    Everything that talks to one client (pipelines, every Runner's checkpoint saver) shares
+    it, so the connections borrowed from the client's pool are bounded by how many calls
+    run at once, never by how many Runners were made on the client.
+    """
+    wire: SyncWire | None = getattr(client, _WIRE_ATTR, None)
+    if wire is None:
+        with _WIRE_LOCK:
+            wire = getattr(client, _WIRE_ATTR, None)
+            if wire is None:
+                wire = SyncWire(client)
+                setattr(client, _WIRE_ATTR, wire)
+    return wire
 
 
 class AsyncWire:

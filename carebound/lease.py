@@ -19,7 +19,10 @@ owner id share the lease.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,9 @@ import redis.asyncio
 from carebound._keys import DEFAULT_PREFIX, lease_key
 from carebound._pipeline import Guard, eval_queued
 
-__all__ = ["AsyncRunLease", "Lease", "RunLease"]
+__all__ = ["AsyncRunLease", "Heartbeat", "Lease", "RunLease"]
+
+_log = logging.getLogger("carebound.lease")
 
 _NOW_MS = """
 local t = redis.call('TIME')
@@ -182,6 +187,18 @@ class RunLease:
         )
         return int(reply) > 0
 
+    @contextmanager
+    def heartbeat(self, lease: Lease, every_s: float | None = None) -> Iterator[Heartbeat]:
+        """Keep ``lease`` alive while the block runs (a slow tool call): a background thread
+        renews it every ``every_s`` seconds (default: a third of its ttl), with its fencing
+        token, on connections of the client's pool (never one the caller is using)."""
+        beat = Heartbeat(self, lease, every_s if every_s is not None else lease.ttl_ms / 3000)
+        beat.start()
+        try:
+            yield beat
+        finally:
+            beat.stop()
+
     def release(self, lease: Lease, *, pipe: redis.client.Pipeline | None = None) -> bool:
         """Give up ``lease`` so another owner can acquire at once; False if it was not ours.
 
@@ -194,6 +211,47 @@ class RunLease:
             eval_queued(pipe, self._release, keys, args)
             return True
         return int(self._release(keys=keys, args=args)) == 1
+
+
+class Heartbeat:
+    """Renews a lease from a background thread until stopped (see :meth:`RunLease.heartbeat`).
+
+    ``lost`` turns True when a renewal found the lease taken over (its token changed): the
+    caller must not write anything more for the run (its fenced writes are refused anyway).
+    """
+
+    def __init__(self, leases: RunLease, lease: Lease, every_s: float) -> None:
+        self._leases = leases
+        self._lease = lease
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self.lost = False
+        self.renewals = 0
+        self._thread = threading.Thread(
+            target=self._beat, name=f"lease-heartbeat-{lease.run_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start renewing."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing and wait for the thread to end."""
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                if not self._leases.renew(self._lease):
+                    self.lost = True
+                    _log.warning("run %s: lease taken over during a tool call", self._lease.run_id)
+                    return
+                self.renewals += 1
+            except redis.RedisError as exc:  # a blip: the next beat tries again
+                _log.warning(
+                    "run %s: lease renewal failed (%s)", self._lease.run_id, type(exc).__name__
+                )
 
 
 class AsyncRunLease:

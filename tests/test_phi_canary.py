@@ -118,8 +118,10 @@ def test_case_phi_is_read_from_the_bundles() -> None:
 # -- the outputs --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
+@pytest.fixture(name="env")
+def env_fixture(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path
+) -> str:
     """The CLI's environment: the test Redis, this test's key prefix."""
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
@@ -162,8 +164,8 @@ def cli_outputs(scenario: Path) -> tuple[str, list[str], list[tuple[str, str]]]:
     return run_id, approvals, outputs
 
 
-@pytest.fixture
-def web_app(redis_client: redis.Redis, env: str) -> Any:
+@pytest.fixture(name="web_app")
+def web_app_fixture(redis_client: redis.Redis, env: str) -> Any:
     """The web inbox and API on the scenarios' store; every directory reviewer has a password."""
     from carebound import Runner
     from carebound.guardrails import load_policy_pack

@@ -68,6 +68,9 @@ def assert_high(m: Mismatch, kind: str) -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(reconcile.__all__) == [
+        "CoverageProblem",
+        "CoverageTerms",
+        "CoverageVerdict",
         "ExceptionKind",
         "GoodsReceipt",
         "IDENTITY_WEIGHTS",
@@ -90,10 +93,15 @@ def test_public_api_is_pinned() -> None:
         "ReceiptLine",
         "Risk",
         "agreeing_attributes",
+        "case_coverage",
         "check_record",
         "compare_records",
+        "coverage_in_force",
+        "coverage_terms",
+        "eligibility_inforce",
         "identity_score",
         "npi_is_valid",
+        "service_date",
         "three_way_match",
     ]
 

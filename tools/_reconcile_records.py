@@ -29,7 +29,7 @@ from carebound.agents.reconcile import (
 )
 from carebound.fhir import Demographics, ReferralCase, parse_bundle
 from carebound.fhir._demographics import LEGAL_NAME_RANK
-from carebound.tools.connectors import ResourceNotFoundError
+from carebound.tools.connectors import ConnectorError, ResourceNotFoundError
 
 REFERRAL = "referral"
 """Source label of the referral's record (the case)."""
@@ -107,9 +107,17 @@ class PayerView:
     """What the payer holds for the member ids asked about."""
 
     record: PersonRecord | None
+    """The member as the payer knows them: name, birth date and sex of the beneficiary
+    Patient it shares, member id and payer of its Coverage (None: no such member)."""
     member_id: str | None
     """The member id the payer answered for (None: it knows none of them)."""
     coverage_id: str | None
+    connected: bool = True
+    """False: no payer is connected, so nothing was asked (not the same as "no member")."""
+    coverage: dict[str, Any] | None = None
+    """The payer's Coverage JSON (status and period decide whether it is in force)."""
+    eligibility_inforce: bool | None = None
+    """The payer's eligibility answer for that Coverage (None: it gave none)."""
 
 
 def case_referral(case: Mapping[str, Any]) -> CaseReferral:
@@ -288,17 +296,38 @@ def _household(
 
 
 def payer_view(payer: Any, member_ids: Sequence[str]) -> PayerView:
-    """The payer's Coverage for the first of ``member_ids`` it knows."""
-    empty_patient = Patient.model_validate({"resourceType": "Patient"})
+    """The payer's Coverage (and the member's demographics) for the first of ``member_ids`` it
+    knows; ``connected=False`` when there is no payer to ask."""
+    if payer is None or not payer.connected():
+        return PayerView(record=None, member_id=None, coverage_id=None, connected=False)
     for member_id in member_ids:
         coverage = payer.coverage(member_id)
         if coverage is None:
             continue
-        demographics = Demographics.from_patient(empty_patient, Coverage.model_validate(coverage))
-        record = PersonRecord(
-            source=PAYER, member_id=demographics.member_id, payer_id=demographics.payer
+        patient = payer.beneficiary(coverage) or {"resourceType": "Patient"}
+        demographics = Demographics.from_patient(
+            Patient.model_validate(patient), Coverage.model_validate(coverage)
         )
-        return PayerView(record=record, member_id=member_id, coverage_id=str(coverage["id"]))
+        record = PersonRecord(
+            source=PAYER,
+            family=demographics.family,
+            given=list(demographics.given),
+            birth_date=demographics.birth_date,
+            sex=demographics.sex,
+            member_id=demographics.member_id,
+            payer_id=demographics.payer,
+        )
+        try:
+            inforce: bool | None = payer.eligibility(member_id).in_force
+        except ConnectorError:
+            inforce = None  # the payer holds no eligibility answer for it
+        return PayerView(
+            record=record,
+            member_id=member_id,
+            coverage_id=str(coverage["id"]),
+            coverage=dict(coverage),
+            eligibility_inforce=inforce,
+        )
     return PayerView(record=None, member_id=None, coverage_id=None)
 
 

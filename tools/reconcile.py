@@ -21,6 +21,7 @@ from carebound.tools._reconcile_assess import (
     assess_link,
     assess_member_id,
 )
+from carebound.tools._reconcile_coverage import payer_coverage, referral_coverage
 from carebound.tools._reconcile_erp import InvoiceCheck, InvoiceIssue, check_invoice
 from carebound.tools._reconcile_records import (
     PATIENT_FIELDS,
@@ -177,7 +178,8 @@ def _invoice_detail(args: Any, output: Any) -> dict[str, FactValue]:
 @tool(scope="ehr:Patient.read", effect="read", phi={"demographics", "coverage"})
 def reconcile_find_patient(ctx: ToolContext, args: FindPatientArgs) -> dict[str, Any]:
     """Find the referral's patient in the EHR and read both records for comparison: the chart
-    (with its Coverage), how it was found, and the other charts of the same family name."""
+    (with its Coverage), how it was found, the other charts of the same family name, and
+    whether the referral's Coverage is in force on the date of service."""
     referral = case_referral(ctx.case)
     match = find_ehr_patient(ctx.world.ehr, referral)
     return {
@@ -192,14 +194,20 @@ def reconcile_find_patient(ctx: ToolContext, args: FindPatientArgs) -> dict[str,
         "household": [r.model_dump(mode="json") for r in match.household],
         "household_ids": list(match.household_ids),
         "ambiguous": match.ambiguous,
+        "coverage": [v.model_dump(mode="json") for v in referral_coverage(ctx.case)],
     }
 
 
 @tool(scope="payer:Coverage.read", effect="read", phi={"coverage"})
 def reconcile_read_coverage(ctx: ToolContext, args: ReadCoverageArgs) -> dict[str, Any]:
-    """Ask the payer for the Coverage of the first member id it knows."""
-    view = payer_view(ctx.world.payer, args.member_ids)
+    """Ask the payer for the Coverage of the first member id it knows, the member's
+    demographics as the payer holds them, and whether that Coverage is in force on the date of
+    service. ``connected`` is false when there is no payer to ask."""
+    view = payer_view(getattr(ctx.world, "payer", None), args.member_ids)
+    verdict = payer_coverage(ctx.case, view)
     return {
+        "connected": view.connected,
+        "in_force": verdict.model_dump(mode="json") if verdict else None,
         "found": view.record is not None,
         "member_id": view.member_id,
         "coverage_id": view.coverage_id,

@@ -9,12 +9,15 @@ from typing import Literal
 from fhir.resources.R4B.documentreference import DocumentReference
 from pydantic import BaseModel, ConfigDict, Field
 
+from carebound.agents.reconcile import case_coverage
 from carebound.fhir import ReferralCase, document_date, document_loinc_codes
 
 from ._classify import CLASSIFY_MIN_CONFIDENCE, Classification
 from ._requirements import DocumentRequirement
 
-Problem = Literal["absent", "stale", "undated", "unconfirmed", "inactive", "no-reference-date"]
+Problem = Literal[
+    "absent", "stale", "undated", "unconfirmed", "inactive", "not-in-force", "no-reference-date"
+]
 
 
 class MissingItem(BaseModel):
@@ -32,7 +35,9 @@ class MissingItem(BaseModel):
     """``absent``: nothing matches. ``stale``: the newest match is older than allowed.
     ``undated``: matches exist but none has a date. ``unconfirmed``: only untyped documents
     classified below the confidence threshold match. ``inactive``: Coverage exists but none is
-    active. ``no-reference-date``: the ServiceRequest has no authoredOn to measure age from."""
+    active. ``not-in-force``: none is in force on the date of service (its period, or the
+    payer's eligibility answer). ``no-reference-date``: the ServiceRequest has no authoredOn
+    to measure age from."""
     reason: str
     """The problem in words, e.g. ``stale: dated 2026-01-02, more than 90 days before authoredOn
     2026-06-01``."""
@@ -100,13 +105,22 @@ def _item(
 
 
 def _check_coverage(requirement: DocumentRequirement, case: ReferralCase) -> MissingItem | None:
-    if any(c.status == "active" for c in case.coverage):
-        return None
     if not case.coverage:
         return _item(requirement, "absent", "absent: no Coverage for the patient", [])
+    # In force = active AND a period covering the date of service AND no eligibility answer
+    # saying otherwise (carebound.agents.reconcile.coverage_in_force), not status alone.
+    verdicts = case_coverage(case)
+    if any(v.in_force for v in verdicts):
+        return None
     paths = [case.path_of(c) or c.id or "Coverage" for c in case.coverage]
-    statuses = ", ".join(f"{p} is {c.status}" for p, c in zip(paths, case.coverage, strict=True))
-    return _item(requirement, "inactive", f"inactive: no active Coverage ({statuses})", paths)
+    only_status = all(v.problems == ["not_active"] for v in verdicts)
+    if only_status:
+        statuses = ", ".join(
+            f"{p} is {c.status}" for p, c in zip(paths, case.coverage, strict=True)
+        )
+        return _item(requirement, "inactive", f"inactive: no active Coverage ({statuses})", paths)
+    reasons = "; ".join(v.explanation for v in verdicts)
+    return _item(requirement, "not-in-force", f"not in force: {reasons}", paths)
 
 
 def _check_prior_auth(requirement: DocumentRequirement, case: ReferralCase) -> MissingItem | None:

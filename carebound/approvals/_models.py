@@ -35,12 +35,15 @@ class PacketFact(BaseModel):
 
 
 class PacketCheck(BaseModel):
-    """A check that passed or failed, citing the rule that applied it."""
+    """A check that passed or failed (or could not be made), citing the rule that applied it."""
 
     model_config = ConfigDict(frozen=True)
 
     name: str
-    passed: bool
+    passed: bool | None = Field(
+        description="True passed, False failed, None not verified (neither: e.g. no payer to "
+        "ask); a check that was not verified never decides the recommendation."
+    )
     detail: str
     rule_id: str | None = Field(default=None, description="Policy-pack rule id, if any.")
     rule_text: str | None = Field(default=None, description="That rule's wording.")
@@ -87,6 +90,11 @@ class ApprovalRequest(BaseModel):
     args: dict[str, Any]
     args_hash: str = Field(description="Decisions are bound to this hash of tool + args.")
     rule_id: str | None
+    original_args: dict[str, Any] | None = Field(
+        default=None,
+        description="The agent's proposal, once a reviewer's edit of a two-person hold replaced "
+        "args (and args_hash) with the edited arguments a second person must approve.",
+    )
     rule_text: str
     reason: str
     packet: DecisionPacket

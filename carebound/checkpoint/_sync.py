@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._keys import DEFAULT_PREFIX
 from carebound._pipeline import eval_sha_queued
-from carebound._wire import Arg, SyncClient, SyncWire, binary_client
+from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
@@ -80,7 +80,7 @@ class RedisSaver(SaverCore):
     ) -> None:
         super().__init__(prefix=prefix, ttl=ttl)
         self._client, self._owns_client = binary_client(client)
-        self._wire = SyncWire(self._client)
+        self._wire = SyncWire(self._client) if self._owns_client else shared_wire(self._client)
 
     @classmethod
     @contextmanager
@@ -107,7 +107,8 @@ class RedisSaver(SaverCore):
 
     def close(self) -> None:
         """Return borrowed connections; close the client the saver created for itself, if any
-        (never the caller's)."""
+        (never the caller's). On the caller's client the saver uses the client's shared wire,
+        whose idle connections go back to the pool."""
         self._wire.close()
         if self._owns_client:
             self._client.close()

@@ -36,6 +36,7 @@ STATUS_STYLE = {
     "failed": "red",
     "budget_exhausted": "red",
     "cancelled": "dim",
+    "quarantined": "bold magenta",
     "pending": "yellow",
     "approved": "green",
     "edited": "green",
@@ -502,6 +503,8 @@ def sweep_view(report: SweepReport, recovered: Sequence[str] = ()) -> Renderable
         ("holds expired", str(report.holds_expired)),
         ("holds escalated", str(report.holds_escalated)),
         ("runs recovered", str(report.runs_recovered + len(recovered))),
+        ("runs failed", str(report.runs_failed)),
+        ("runs quarantined", str(report.runs_quarantined)),
     ]
     return _pairs(rows)
 

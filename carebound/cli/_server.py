@@ -91,25 +91,35 @@ def worker(
     from carebound._runner import SweepReport
 
     runner = open_runner()
-    recovered = runner.recover()
+    # One run that cannot be driven never stops the worker: it is counted, retried by later
+    # sweeps and quarantined when it keeps failing (see Runner.recover_runs).
+    first = runner.recover_runs()
+    recovered = first.recovered
     if once:
         sweeps = 1
-    totals = SweepReport()
+    totals = SweepReport(runs_failed=len(first.failed), runs_quarantined=len(first.quarantined))
     done = 0
     note = stderr()
     if recovered and not as_json:
         note.print(f"recovered {len(recovered)} run(s): {', '.join(recovered)}", style="dim")
+    if first.failed and not as_json:
+        note.print(
+            f"could not drive {len(first.failed)} run(s): {', '.join(first.failed)} "
+            f"({len(first.quarantined)} quarantined); see 'carebound runs'",
+            style="yellow",
+        )
     try:
         while True:
             report = runner.sweep()
             done += 1
-            for field in ("timers_fired", "holds_expired", "holds_escalated", "runs_recovered"):
+            for field in SweepReport.model_fields:
                 setattr(totals, field, getattr(totals, field) + getattr(report, field))
             if not once and not as_json and report != SweepReport():
                 note.print(
                     f"{time.strftime('%H:%M:%S')} sweep {done}: "
                     f"{report.timers_fired} timers fired, {report.holds_expired} holds expired, "
-                    f"{report.holds_escalated} escalated, {report.runs_recovered} recovered",
+                    f"{report.holds_escalated} escalated, {report.runs_recovered} recovered, "
+                    f"{report.runs_failed} failed ({report.runs_quarantined} quarantined)",
                 )
             if sweeps and done >= sweeps:
                 break

@@ -9,10 +9,11 @@ from typing import Literal
 import redis
 import redis.asyncio
 
-from carebound._errors import StoreUnavailableError
+from carebound._errors import StoreUnavailableError, StoreWriteRefusedError
 from carebound.store._binary import product_name
 from carebound.store._embedded import ensure_server
 from carebound.store._probe import quick_client
+from carebound.store._refusals import write_refusal
 from carebound.store._settings import StoreSettings
 from carebound.store._urls import check_url, mask_url
 
@@ -82,6 +83,13 @@ def _external(url: str) -> Store:
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
+        refused = write_refusal(exc)
+        if refused is not None:
+            raise StoreWriteRefusedError(
+                f"the Redis server at {shown} (CAREBOUND_REDIS_URL) answers, but "
+                f"{refused.message.removeprefix('the run store ')}",
+                hint=refused.hint,
+            ) from exc
         raise StoreUnavailableError(
             f"cannot reach the Redis server at {shown} (CAREBOUND_REDIS_URL): {exc}",
             hint="start that server, check the URL (host, port, password), or unset "

@@ -64,8 +64,18 @@ class EligibilityResult(BaseModel):
 class PayerConnector(Protocol):
     """What agents may ask a payer (all reads)."""
 
+    def connected(self) -> bool:
+        """Whether a payer answers at all. False: nothing can be verified with the payer, which
+        is not the same fact as the payer having no such member."""
+        ...
+
     def coverage(self, member_id: str) -> FhirResource | None:
         """The Coverage of a member id, or None when the payer has no such member."""
+        ...
+
+    def beneficiary(self, coverage: FhirResource) -> FhirResource | None:
+        """The Patient the payer holds as the beneficiary of ``coverage`` (its demographics), or
+        None when the payer shares none."""
         ...
 
     def eligibility(self, member_id: str, service_code: str | None = None) -> EligibilityResult:
@@ -88,6 +98,20 @@ class SimulatedPayer:
 
     def __init__(self, client: redis.Redis, run_id: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._state = ConnectorState(client, run_id, prefix=prefix, system="payer")
+
+    def connected(self) -> bool:
+        """True when the world was seeded with any payer resource (a payer to ask)."""
+        return self._state.hget(self._meta(), "connected") is not None
+
+    def beneficiary(self, coverage: FhirResource) -> FhirResource | None:
+        """The beneficiary Patient of ``coverage``: contained, or among the payer's Patients."""
+        wanted = _reference(coverage.get("beneficiary"))
+        if wanted is None:
+            return None
+        if wanted.startswith("#"):
+            contained = coverage.get("contained") or []
+            return next((dict(r) for r in contained if f"#{r.get('id')}" == wanted), None)
+        return next((p for p in self._all("Patient") if f"Patient/{p['id']}" == wanted), None)
 
     def coverage(self, member_id: str) -> FhirResource | None:
         """The Coverage whose ``subscriberId``, ``identifier`` or beneficiary Patient's
@@ -186,10 +210,17 @@ class SimulatedPayer:
         return self._state.attempts()
 
     def seed(self, batch: WriteBatch, resources: Iterable[FhirResource]) -> None:
-        """Add writes that store already-validated ``resources`` to a seeding batch."""
+        """Add writes that store already-validated ``resources`` to a seeding batch; any
+        resource at all makes the payer ``connected``."""
+        resources = list(resources)
+        if resources:
+            batch.op("HSET", self._meta(), "connected", "1")
         for resource in resources:
             key = self._state.key("res", resource["resourceType"])
             batch.op("HSET", key, resource["id"], json.dumps(resource))
+
+    def _meta(self) -> str:
+        return self._state.key("meta")
 
     def _all(self, resource_type: str) -> list[FhirResource]:
         raws = self._state.hvals(self._state.key("res", resource_type))

@@ -1,0 +1,58 @@
+"""Property: no scenario, case bundle, world file or policy pack, however mutated, makes
+``carebound run`` exit outside 0/1/2, print a traceback, or change another run's keys.
+
+Kept short for CI; ``python benchmarks/fuzz_inputs.py`` runs the same property thousands of
+times."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+
+from tests.fuzzing import Mutation, mutations, run_one, tagged_state
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
+    """The CLI on the test Redis, under this test's key prefix."""
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
+    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)
+    return key_prefix
+
+
+def test_mutated_inputs_never_crash_or_touch_other_runs(
+    env: str,
+    make_runner: Any,
+    redis_client: redis.Redis,
+    demo_case: dict[str, Any],
+    demo_world: Any,
+) -> None:
+    bystander = make_runner().start("demo", demo_case, requester="sam", world=demo_world)
+    assert bystander.status == "paused"
+    before = tagged_state(redis_client, env, bystander.run_id)
+    assert before
+
+    @settings(
+        max_examples=20,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(mutation=mutations)
+    def check(mutation: Mutation) -> None:
+        outcome = run_one(
+            mutation,
+            client=redis_client,
+            prefix=env,
+            bystander=bystander.run_id,
+            before=before,
+        )
+        assert outcome.problem is None, (mutation, outcome.problem)
+
+    check()
