@@ -471,6 +471,10 @@ class _Nodes:
         if view.status in ("approved", "edited"):
             if isinstance(decision, Edit):
                 current["args"] = decision.args
+            elif view.request.original_args is not None:
+                # a two-person hold whose arguments a first reviewer edited: the second
+                # approved these
+                current["args"] = view.request.args
             current["approval_id"] = None
             current["decided"] = view.status
             return self._then_plan(state, run_id, self._perform(state, config, current))

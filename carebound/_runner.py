@@ -45,10 +45,11 @@ from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
 from carebound._pipeline import Guard, run_parsed
 from carebound._pipeline import run as run_pipeline
-from carebound._principal import Provenance
+from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
 from carebound._start_input import check_start_input
 from carebound.approvals import (
+    ApprovalRequest,
     ApprovalStatus,
     ApprovalStore,
     ApprovalView,
@@ -60,7 +61,8 @@ from carebound.approvals import (
     run_id_of,
 )
 from carebound.approvals import DecideResult as StoreDecideResult
-from carebound.approvals._edits import invalid_edit_error
+from carebound.approvals._decision_audit import decision_detail
+from carebound.approvals._edits import ArgChange, args_diff, invalid_edit_error
 from carebound.audit import (
     Actor,
     AuditCheckpoint,
@@ -73,7 +75,9 @@ from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, SystemClock, from_ms, to_ms
 from carebound.guardrails import (
     PolicyPack,
+    approver_identity,
     authorize_decision,
+    check_escalation,
     check_permission,
     evaluate_rules,
     load_policy_pack,
@@ -113,6 +117,9 @@ class DecideResult(BaseModel):
     outcome: str
     """``decided`` (the run moved on), ``awaiting_second_approver`` or ``escalated``."""
     run: RunView
+    changes: list[ArgChange] = []
+    """What the decision changed in the call's arguments, before -> after (an edit, or the
+    approval of a two-person hold a first reviewer edited)."""
 
 
 class SweepReport(BaseModel):
@@ -402,6 +409,8 @@ class Runner:
         policy_json = check_start_input(
             case, requester=requester, pack=pack, world=world, run_id=run_id
         )
+        # Stored in its normal form: separation of duties compares it with reviewer ids.
+        requester = normalize_reviewer_id(requester, what="requester")
         run_id = run_id or new_run_id()
         now = self.clock.now()
         record = RunRecord(
@@ -1011,9 +1020,12 @@ class Runner:
         pack = self.pack_for(run_id)
         if view.status != "pending" and view.record is not None:
             raise _already(approval_id, view.record.decided_by, view.record.decided_at)
+        decision = decision.model_copy(
+            update={"reviewer": normalize_reviewer_id(decision.reviewer)}
+        )
         authorize_decision(pack, view, decision)
-        if isinstance(decision, Edit):
-            self._check_edit(view, decision, pack)
+        approver = approver_identity(decision)
+        edited, changes = self._edit_of(view, decision, pack)
         now = self.clock.now()
         status: ApprovalStatus = _DECIDED_STATUS.get(decision.kind, "pending")
         new_deadline = None
@@ -1027,9 +1039,10 @@ class Runner:
                     decision=decision,
                     decided_by=decision.reviewer,
                     decided_at=from_ms(to_ms(now)),  # as stored: ms precision
-                    approvers=[*view.approvers, decision.reviewer]
-                    if view.request.two_person and decision.kind == "approve"
+                    approvers=[*view.approvers, approver]
+                    if view.request.two_person and decision.kind in ("approve", "edit")
                     else view.approvers,
+                    changes=changes,
                 ),
             }
         )
@@ -1047,6 +1060,7 @@ class Runner:
             parse_decide = self.approvals.queue_decide(
                 pipe, approval_id, decision, now=now, status=status,
                 escalate_deadline=new_deadline, decide_id=decide_id,
+                approver=approver, edited=edited, changes=changes,
             )  # fmt: skip
             if status == "pending":  # an escalation: the hold stays, nothing to drive
                 return lambda replies: (parse_decide(replies[1]), None)
@@ -1073,32 +1087,66 @@ class Runner:
             )
         if outcome == "same_approver":
             raise DecisionRefusedError(
-                f"{decision.reviewer!r} already approved {approval_id}",
+                f"{approver!r} already approved {approval_id} with these arguments",
                 code="same_approver",
                 hint="a second, different reviewer must approve",
             )
         if outcome == "missing":
             raise NotFoundError(f"no approval {approval_id!r}")
         if outcome in ("partial", "escalated"):
-            self._audit_decision(view, decision, outcome, at=now)
+            self._audit_decision(view, decision, outcome, at=now, changes=changes)
         # A final decision is audited in the round trip above when it won, else by the drive
         # that resumes the run, under the run's lease, exactly once even if this process dies
         # right after the decision was stored.
         if outcome == "partial":
-            return DecideResult(outcome="awaiting_second_approver", run=self.get(run_id))
+            return DecideResult(
+                outcome="awaiting_second_approver", run=self.get(run_id), changes=changes
+            )
         if outcome == "escalated":
             assert isinstance(decision, Escalate) and new_deadline is not None
             self.approvals.reindex(approval_id, view.required_role, decision.to_role, new_deadline)
             return DecideResult(outcome="escalated", run=self.get(run_id))
         run = self._drive(run_id, lease_wait_s=5.0, decided=decided, acquired=acquired)
-        return DecideResult(outcome="decided", run=run)
+        return DecideResult(outcome="decided", run=run, changes=changes)
 
-    def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> None:
+    def _edit_of(
+        self, view: ApprovalView, decision: Decision, pack: PolicyPack
+    ) -> tuple[ApprovalRequest | None, list[ArgChange]]:
+        """What an approve or edit does to the call's arguments: the request a two-person hold
+        keeps pending with an edit's new arguments (None: none), and the changes from the
+        agent's proposal to the arguments that will run."""
+        request = view.request
+        if isinstance(decision, Edit):
+            spec = self.agent(request.agent).tools[request.tool]
+            args = self._check_edit(view, decision, pack)
+            after, new_hash = args.model_dump(mode="json"), spec.args_hash(args)
+        elif decision.kind == "approve":
+            after, new_hash = request.args, request.args_hash
+        else:
+            return None, []
+        proposed = request.original_args if request.original_args is not None else request.args
+        spec_or_none = self.agent(request.agent).tools.get(request.tool)
+
+        def is_phi(name: str) -> bool:
+            if spec_or_none is None:
+                return True  # a tool this install does not know: assume the worst
+            return bool(spec_or_none.phi) and name not in spec_or_none.public_args
+
+        changes = args_diff(proposed, after, is_phi=is_phi)
+        edited = None
+        if request.two_person and new_hash != request.args_hash:
+            edited = request.model_copy(
+                update={"args": after, "args_hash": new_hash, "original_args": proposed}
+            )
+        return edited, changes
+
+    def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> BaseModel:
+        """The edited arguments, validated and checked against the grant and the policy."""
         request = view.request
         definition = self.agent(request.agent)
         spec = definition.tools[request.tool]
         try:
-            args = spec.validate(decision.args)
+            args: BaseModel = spec.validate(decision.args)
         except ValidationError as exc:
             raise invalid_edit_error(spec.name, spec.args_schema, exc) from None
         permission = check_permission(pack.agent_policy(definition.name).grant, spec, args)
@@ -1129,6 +1177,7 @@ class Runner:
                 code="wrong_role",
                 hint=f"ask a reviewer with role {verdict.role!r}",
             )
+        return args
 
     def _audit_decision(
         self,
@@ -1138,13 +1187,21 @@ class Runner:
         *,
         at: datetime,
         once: str | None = None,
+        changes: Sequence[ArgChange] = (),
     ) -> None:
         self.audit_log.record(
-            view.request.run_id, once=once, **self._decision_event(view, decision, outcome, at)
+            view.request.run_id,
+            once=once,
+            **self._decision_event(view, decision, outcome, at, changes),
         )
 
     def _decision_event(
-        self, view: ApprovalView, decision: Decision, outcome: str, at: datetime
+        self,
+        view: ApprovalView,
+        decision: Decision,
+        outcome: str,
+        at: datetime,
+        changes: Sequence[ArgChange] = (),
     ) -> dict[str, Any]:
         """The audit fields of a decision on ``view``."""
         request = view.request
@@ -1155,12 +1212,7 @@ class Runner:
             "category": self.agent(request.agent).category,
             "outcome": "pending" if outcome in ("partial", "escalated") else "success",
             "patient_ref": request.patient_ref,
-            "detail": {
-                "approval_id": request.approval_id,
-                "decision": decision.kind,
-                "outcome": outcome,
-                "args_hash": decision.args_hash,
-            },
+            "detail": decision_detail(view, decision, outcome, changes),
         }
 
     def _ensure_decision_audited(self, view: ApprovalView) -> None:
@@ -1175,6 +1227,7 @@ class Runner:
             outcome,
             at=record.decided_at,
             once=f"decision:{view.request.approval_id}",
+            changes=record.changes,
         )
 
     def _queue_decision_audit(
@@ -1184,7 +1237,9 @@ class Runner:
         record = view.record
         assert record is not None and record.decision is not None
         outcome = "expired" if view.status == "expired" else "ok"
-        fields = self._decision_event(view, record.decision, outcome, record.decided_at)
+        fields = self._decision_event(
+            view, record.decision, outcome, record.decided_at, record.changes
+        )
         once = f"decision:{view.request.approval_id}"
         return self.audit_log.queue_record(
             pipe, view.request.run_id, once=once, guard=guard, **fields
@@ -1242,7 +1297,7 @@ class Runner:
             if (
                 request.on_timeout == "escalate"
                 and request.escalate_to
-                and (view.required_role != request.escalate_to)
+                and self._may_escalate_on_timeout(view, request.escalate_to)
             ):
                 decision: Decision = Escalate(
                     reviewer=system.id,
@@ -1281,6 +1336,15 @@ class Runner:
                 report.holds_expired += 1
         report.runs_recovered = len(self.recover(older_than_ms=60_000))
         return report
+
+    def _may_escalate_on_timeout(self, view: ApprovalView, to_role: str) -> bool:
+        """Whether the deadline may hand ``view`` to ``to_role``: only along a path the run's
+        pack declares for the rule (else the hold expires instead)."""
+        try:
+            check_escalation(self.pack_for(view.request.run_id), view, to_role)
+        except DecisionRefusedError:
+            return False
+        return True
 
     @_store_errors
     def fire_timer(self, run_id: str, due: datetime) -> bool:

@@ -1,6 +1,11 @@
 """carebound.guardrails: grants, hold policies, budgets, reviewer authorisation, redaction."""
 
-from carebound.guardrails._authorize import authorize_decision
+from carebound.guardrails._authorize import (
+    approver_identity,
+    authorize_decision,
+    check_escalation,
+    escalation_targets,
+)
 from carebound.guardrails._grants import Grant, PermissionResult, ScopeGrant, check_permission
 from carebound.guardrails._pack import (
     AgentPolicy,
@@ -32,8 +37,11 @@ __all__ = [
     "Reviewer",
     "RuleMatch",
     "ScopeGrant",
+    "approver_identity",
     "authorize_decision",
+    "check_escalation",
     "check_permission",
+    "escalation_targets",
     "evaluate_rules",
     "format_validation_error",
     "load_policy_pack",

@@ -10,10 +10,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from carebound._errors import CareboundError
 from carebound._limits import BoundedDuration, InputLimitError, load_document
+from carebound._principal import InvalidIdentifierError, normalize_reviewer_id
 from carebound.guardrails._grants import Grant
 from carebound.guardrails._policy import HoldRule
 
@@ -30,6 +38,17 @@ class Reviewer(BaseModel):
     id: str = Field(description="Reviewer id used on the command line and in the audit trail.")
     name: str = Field(description="Display name.")
     roles: list[str] = Field(description="Roles the reviewer holds, e.g. 'intake_coordinator'.")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _normal_id(cls, value: object) -> object:
+        # Stored and compared in one normal form: 'Casey' and 'casey ' are one reviewer.
+        if not isinstance(value, str):
+            return value
+        try:
+            return normalize_reviewer_id(value)
+        except InvalidIdentifierError as exc:
+            raise ValueError(exc.message) from None
 
 
 class Budgets(BaseModel):
@@ -83,14 +102,20 @@ class PolicyPack(BaseModel):
                 raise ValueError(f"duplicate {label} id(s): {', '.join(dupes)}")
         return self
 
+    def rule(self, rule_id: str) -> HoldRule | None:
+        """The rule with id ``rule_id``, or None."""
+        return next((r for r in self.rules if r.id == rule_id), None)
+
     def agent_policy(self, agent: str) -> AgentPolicy:
         """The grant and budgets of ``agent``; an agent the pack does not name may do nothing."""
         policy = self.agents.get(agent)
         return AgentPolicy() if policy is None else policy
 
     def reviewer(self, reviewer_id: str) -> Reviewer | None:
-        """Look a reviewer up in the directory."""
-        return next((r for r in self.reviewers if r.id == reviewer_id), None)
+        """Look a reviewer up in the directory by any spelling of their id (normalised; an id
+        holding invisible characters raises :class:`InvalidIdentifierError`)."""
+        wanted = normalize_reviewer_id(reviewer_id)
+        return next((r for r in self.reviewers if r.id == wanted), None)
 
     @property
     def fingerprint(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -91,11 +91,40 @@ class HoldRule(BaseModel):
     )
     two_person: bool = Field(default=False, description="A hold needs two distinct approvers.")
     on_timeout: OnTimeout = Field(default_factory=OnTimeout, description="Overdue behaviour.")
+    escalate_to: list[str] = Field(
+        default_factory=list,
+        description="Roles a reviewer (or the deadline, see on_timeout) may escalate this rule's "
+        "holds to; no other escalation is accepted. Default: the on_timeout role, if any.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_escalation(cls, data: Any) -> Any:
+        # A rule that escalates on timeout declares that path even when it names no other.
+        if isinstance(data, dict) and "escalate_to" not in data:
+            timeout = data.get("on_timeout")
+            if isinstance(timeout, OnTimeout):
+                timeout = timeout.model_dump()
+            if (
+                isinstance(timeout, dict)
+                and timeout.get("action") == "escalate"
+                and timeout.get("role")
+            ):
+                data = {**data, "escalate_to": [timeout["role"]]}
+        return data
 
     @model_validator(mode="after")
     def _hold_has_role(self) -> HoldRule:
         if self.decision == "hold" and not self.role:
             raise ValueError(f"rule {self.id!r} holds but names no reviewer role")
+        if self.escalate_to and self.decision != "hold":
+            raise ValueError(f"rule {self.id!r} does not hold, so it cannot declare escalate_to")
+        timeout_role = self.on_timeout.role if self.on_timeout.action == "escalate" else None
+        if timeout_role and timeout_role not in self.escalate_to:
+            raise ValueError(
+                f"rule {self.id!r} escalates on timeout to {timeout_role!r}, which its "
+                f"escalate_to ({', '.join(self.escalate_to) or 'empty'}) does not declare"
+            )
         return self
 
 

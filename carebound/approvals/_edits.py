@@ -1,8 +1,7 @@
 """A reviewer's edit: why edited arguments were refused, and what an edit changed.
 
 An edit is shown to reviewers and written to the audit trail as a list of changes, one per
-argument, before -> after. Values of arguments the tool classifies as PHI are never copied into
-the audit trail: the change says where the values are kept instead (the approval record).
+argument, before -> after (see ``_decision_audit`` for how PHI values are kept out of it).
 """
 
 from __future__ import annotations
@@ -49,26 +48,6 @@ def args_diff(
             )
         )
     return changes
-
-
-def audit_changes(changes: list[ArgChange], approval_id: str) -> list[dict[str, Any]]:
-    """``changes`` as the decision's audit event carries them: a PHI value is replaced by a
-    reference to where it is kept (the proposed call and the decision in the approval record),
-    so the audit trail, which outlives and travels further than the record, holds no PHI."""
-    out: list[dict[str, Any]] = []
-    for change in changes:
-        if change.phi:
-            out.append(
-                {
-                    "field": change.field,
-                    "phi": True,
-                    "before": f"ref:approval/{approval_id}#proposed.{change.field}",
-                    "after": f"ref:approval/{approval_id}#decision.{change.field}",
-                }
-            )
-        else:
-            out.append({"field": change.field, "before": change.before, "after": change.after})
-    return out
 
 
 def invalid_edit_error(

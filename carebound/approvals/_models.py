@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._principal import UNAUTHENTICATED_LIBRARY, Provenance
+from carebound.approvals._edits import ArgChange
 
 Risk = Literal["low", "medium", "high"]
 
@@ -89,12 +90,12 @@ class ApprovalRequest(BaseModel):
     tool: str
     args: dict[str, Any]
     args_hash: str = Field(description="Decisions are bound to this hash of tool + args.")
-    rule_id: str | None
     original_args: dict[str, Any] | None = Field(
         default=None,
         description="The agent's proposal, once a reviewer's edit of a two-person hold replaced "
         "args (and args_hash) with the edited arguments a second person must approve.",
     )
+    rule_id: str | None
     rule_text: str
     reason: str
     packet: DecisionPacket
@@ -165,6 +166,10 @@ class DecisionRecord(BaseModel):
     decided_by: str
     decided_at: datetime
     approvers: list[str] = Field(default_factory=list)
+    changes: list[ArgChange] = Field(
+        default_factory=list,
+        description="What was changed in the agent's proposal, before -> after (edits).",
+    )
 
 
 class ApprovalView(BaseModel):

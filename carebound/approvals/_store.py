@@ -27,6 +27,7 @@ from pydantic import TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
 from carebound._pipeline import Guard, eval_queued, run_parsed
+from carebound.approvals._edits import ArgChange
 from carebound.approvals._models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -37,11 +38,21 @@ from carebound.approvals._models import (
 from carebound.clock import from_ms, to_ms
 
 _DECISION = TypeAdapter(Decision)
+_CHANGES = TypeAdapter(list[ArgChange])
 
 # KEYS[1] = approval record. ARGV: kind, reviewer, role, args_hash, decision_json, now_ms,
 # new_status, escalate_role, escalate_deadline_ms, decide_id (unique per attempt: stored by
 # a winning final step or a first of two approvals, so the same attempt sent again, as a
-# pipeline re-sent after NOSCRIPT is, gets the same answer instead of "already decided").
+# pipeline re-sent after NOSCRIPT is, gets the same answer instead of "already decided"),
+# approver (who an approval counts as: the authenticated principal or the normalised reviewer
+# id), edited_hash and edited_request (an edit's new args hash and the request holding the
+# edited args; empty unless the edit changed the arguments), changes (JSON list of ArgChange:
+# what the decision changes in the agent's proposal).
+#
+# Two-person holds count distinct approvers over the same arguments: an approve adds one; an
+# edit that changes the arguments is one approval of the new arguments (the record's request
+# and args hash become the edited ones, earlier approvals no longer count), an edit that
+# changes nothing counts like an approve.
 _DECIDE = """
 local rec = KEYS[1]
 local status = redis.call('HGET', rec, 'status')
@@ -64,12 +75,20 @@ if kind == 'escalate' then
   redis.call('HSET', rec, 'role', ARGV[8], 'deadline_ms', ARGV[9])
   return {'escalated'}
 end
-if kind == 'approve' and redis.call('HGET', rec, 'two_person') == '1' then
+local approver = ARGV[11] or ARGV[2]
+if (kind == 'approve' or kind == 'edit') and redis.call('HGET', rec, 'two_person') == '1' then
+  local edited_hash = ARGV[12] or ''
+  if kind == 'edit' and edited_hash ~= '' and edited_hash ~= ARGV[4] then
+    redis.call('HSET', rec, 'args_hash', edited_hash, 'request', ARGV[13],
+               'approvers', cjson.encode({approver}), 'partial_id', attempt,
+               'changes', ARGV[14])
+    return {'partial'}
+  end
   local approvers = cjson.decode(redis.call('HGET', rec, 'approvers'))
   for _, who in ipairs(approvers) do
-    if who == ARGV[2] then return {'same_approver'} end
+    if who == approver then return {'same_approver'} end
   end
-  table.insert(approvers, ARGV[2])
+  table.insert(approvers, approver)
   redis.call('HSET', rec, 'approvers', cjson.encode(approvers))
   if #approvers < 2 then
     redis.call('HSET', rec, 'partial_id', attempt)
@@ -77,7 +96,8 @@ if kind == 'approve' and redis.call('HGET', rec, 'two_person') == '1' then
   end
 end
 redis.call('HSET', rec, 'status', ARGV[7], 'decision', ARGV[5],
-           'decided_by', ARGV[2], 'decided_at', ARGV[6], 'decide_id', attempt)
+           'decided_by', ARGV[2], 'decided_at', ARGV[6], 'decide_id', attempt,
+           'changes', ARGV[14] or '[]')
 return {'ok'}
 """
 
@@ -91,7 +111,7 @@ return 1
 # The record fields a view is built from (the inbox also reads the agent, to filter on).
 _VIEW_FIELDS = (
     "request", "status", "role", "deadline_ms", "approvers",
-    "decision", "decided_by", "decided_at",
+    "decision", "decided_by", "decided_at", "changes",
 )  # fmt: skip
 _INDEX_FIELDS = (*_VIEW_FIELDS, "agent")
 
@@ -199,6 +219,7 @@ class ApprovalStore:
                 decided_by=text(f["decided_by"] or ""),
                 decided_at=from_ms(int(f["decided_at"] or 0)),
                 approvers=json.loads(f["approvers"] or "[]"),
+                changes=_CHANGES.validate_json(f["changes"] or "[]"),
             )
         return ApprovalView(
             request=ApprovalRequest.model_validate_json(f["request"]),
@@ -217,13 +238,14 @@ class ApprovalStore:
         now: datetime,
         status: ApprovalStatus,
         escalate_deadline: datetime | None = None,
+        approver: str = "",
     ) -> DecideResult:
         """The atomic decide step: exactly one concurrent decider wins."""
 
         def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], DecideResult]:
             parse = self.queue_decide(
                 pipe, approval_id, decision, now=now, status=status,
-                escalate_deadline=escalate_deadline,
+                escalate_deadline=escalate_deadline, approver=approver,
             )  # fmt: skip
             return lambda replies: parse(replies[0])
 
@@ -239,10 +261,17 @@ class ApprovalStore:
         status: ApprovalStatus,
         escalate_deadline: datetime | None = None,
         decide_id: str = "",
+        approver: str = "",
+        edited: ApprovalRequest | None = None,
+        changes: Sequence[ArgChange] = (),
     ) -> Callable[[Any], DecideResult]:
         """Queue the decide step on ``pipe`` (sent with ``carebound._pipeline.run``, with
         whatever the caller queues around it); returns the parser of its reply. A winning
-        step stores ``decide_id`` (unique per attempt), which :meth:`won_guard` checks."""
+        step stores ``decide_id`` (unique per attempt), which :meth:`won_guard` checks.
+
+        ``approver`` is who an approval counts as on a two-person hold (default: the
+        reviewer id); ``edited`` is the request with an edit's new arguments and args hash,
+        which a two-person hold keeps pending for a second approver."""
         to_role = getattr(decision, "to_role", "")
         keys = [self._record_key(approval_id)]
         args = [
@@ -256,6 +285,10 @@ class ApprovalStore:
             to_role,
             to_ms(escalate_deadline) if escalate_deadline else 0,
             decide_id,
+            approver or decision.reviewer,
+            edited.args_hash if edited is not None else "",
+            edited.model_dump_json() if edited is not None else "",
+            _CHANGES.dump_json(list(changes)).decode(),
         ]
         eval_queued(pipe, self._decide, keys, args)
         return _decide_result

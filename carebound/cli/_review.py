@@ -14,7 +14,7 @@ from carebound.cli._session import open_runner, print_json, stdout
 
 if TYPE_CHECKING:
     from carebound._runner import Runner
-    from carebound.approvals import ApprovalView, Decision
+    from carebound.approvals import ApprovalView, ArgChange, Decision
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ApprovalArg = Annotated[
@@ -243,6 +243,7 @@ def _decide(
                 "approval_id": approval_id,
                 "decision": decision.kind,
                 "outcome": result.outcome,
+                "changes": [_shown_change(c) for c in result.changes],
                 "run": run_report(result.run).model_dump(mode="json"),
             }
         )
@@ -252,6 +253,33 @@ def _decide(
     stdout().print(
         decision_result(approval_id, decision.kind, result.outcome, result.run, runner.clock.now())
     )
+    _print_changes(approval_id, result.changes)
+
+
+def _shown_change(change: ArgChange) -> dict[str, Any]:
+    """An edit's change as printed: a PHI value stays masked (``show --reveal`` shows it)."""
+    from carebound.cli._format import MASK
+
+    shown = change.model_dump(mode="json")
+    if change.phi:
+        shown.update(before=MASK, after=MASK)
+    return shown
+
+
+def _print_changes(approval_id: str, changes: list[ArgChange]) -> None:
+    """The before -> after of an edit, one argument a line, under the decision's outcome."""
+    if not changes:
+        return
+    from rich.text import Text
+
+    from carebound.cli._format import inline
+
+    out = stdout()
+    out.print("changed (before -> after):")
+    for change in changes:
+        shown = _shown_change(change)
+        line = f"  {change.field}: {inline(shown['before'])} -> {inline(shown['after'])}"
+        out.print(Text(line + ("  (PHI: carebound show --reveal)" if change.phi else "")))
 
 
 def approve(

@@ -1,0 +1,197 @@
+"""The two-person rule counts distinct principals over the same final arguments: an edit is one
+approval of the edited arguments, one principal never supplies two approvals (real CLI, real
+Redis; the library for authenticated principals)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from carebound import Approve, DecisionRefusedError, Edit
+from carebound._principal import Provenance
+from carebound.cli import ExitCode, app
+from carebound.guardrails import HoldRule, load_policy_pack
+from carebound.tools.connectors import World
+from tests.test_cli import CASE, FAX
+
+ROLE = "intake_coordinator"
+AS = {
+    name: ("--reviewer", name, "--role", ROLE) for name in ("casey", "jordan", "JORDAN ", "Casey")
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
+    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "120")
+    return key_prefix
+
+
+@pytest.fixture
+def two_person_run(env: str, tmp_path: Path) -> tuple[str, str]:
+    """A demo run parked on a two-person hold (OUT-2 made two-person); (approval, run id)."""
+    data = yaml.safe_load(Path("guardrails/packs/default.yaml").read_text(encoding="utf-8"))
+    for rule in data["rules"]:
+        if rule["id"] == "OUT-2":
+            rule["two_person"] = True
+    pack = tmp_path / "two_person.yaml"
+    pack.write_text(yaml.safe_dump(data), encoding="utf-8")
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps(CASE), encoding="utf-8")
+    report = cli_json(
+        "run", "--agent", "demo", "--case", str(case), "--requester", "sam", "--policy", str(pack)
+    )
+    return report["pending"][0]["approval_id"], report["run_id"]
+
+
+def cli(*args: str, code: int = 0) -> Result:
+    result = CliRunner().invoke(app, list(args))
+    both = result.stdout + result.stderr
+    assert "Traceback" not in both
+    assert result.exit_code == code, f"exit {result.exit_code}, wanted {code}:\n{both}"
+    return result
+
+
+def cli_json(*args: str, code: int = 0) -> Any:
+    return json.loads(cli(*args, "--json", code=code).stdout)
+
+
+def _status(run_id: str) -> str:
+    return str(cli_json("status", run_id)["record"]["status"])
+
+
+def _effects(run_id: str) -> list[Any]:
+    return list(cli_json("status", run_id)["effects"])
+
+
+def test_one_reviewer_editing_with_unchanged_arguments_does_not_execute(
+    two_person_run: tuple[str, str],
+) -> None:
+    approval, run_id = two_person_run
+    first = cli_json("edit", approval, *AS["casey"], "--set", f"to={FAX}")
+    assert first["outcome"] == "awaiting_second_approver"
+    assert _status(run_id) == "paused" and _effects(run_id) == []
+    for same in ("casey", "Casey"):  # the same person, however spelled, is refused
+        again = cli("approve", approval, *AS[same], code=ExitCode.REFUSED)
+        assert "already approved" in again.stderr
+        cli("edit", approval, *AS[same], "--set", f"to={FAX}", code=ExitCode.REFUSED)
+    assert _status(run_id) == "paused" and _effects(run_id) == []
+    second = cli_json("approve", approval, *AS["jordan"])
+    assert second["outcome"] == "decided"
+    assert _status(run_id) == "waiting"
+    assert [e["status"] for e in _effects(run_id)] == ["done"]
+
+
+def test_an_edit_is_one_approval_of_the_new_arguments(two_person_run: tuple[str, str]) -> None:
+    approval, run_id = two_person_run
+    proposed = cli_json("inbox")["approvals"][0]
+    before_hash = cli_json("show", approval)["approval"]["request"]["args_hash"]
+    edited = cli_json("edit", approval, *AS["casey"], "--set", "note=Fax it today.")
+    assert edited["outcome"] == "awaiting_second_approver"
+    shown = cli_json("show", approval)["approval"]
+    new_hash = shown["request"]["args_hash"]
+    assert new_hash != before_hash and shown["status"] == "pending"
+    assert shown["approvers"] == ["casey"]
+    assert proposed["approval_id"] == approval
+    # What the first reviewer approved is gone: the old arguments cannot be approved any more.
+    stale = cli(
+        "approve", approval, *AS["jordan"], "--args-hash", before_hash, code=ExitCode.REFUSED
+    )
+    assert "stale" in stale.stderr
+    cli("approve", approval, *AS["casey"], code=ExitCode.REFUSED)  # the editor approved already
+    assert _effects(run_id) == []
+    done = cli_json("approve", approval, *AS["jordan"], "--args-hash", new_hash)
+    assert done["outcome"] == "decided"
+    revealed = cli_json("show", approval, "--reveal", "--reviewer", "jordan", "--role", ROLE)
+    record = revealed["approval"]["record"]
+    assert record["approvers"] == ["casey", "jordan"]
+    assert [(c["field"], c["after"]) for c in record["changes"]] == [("note", "Fax it today.")]
+    assert [e["status"] for e in _effects(run_id)] == ["done"]
+
+
+def test_a_second_edit_restarts_the_count(two_person_run: tuple[str, str]) -> None:
+    approval, run_id = two_person_run
+    cli_json("approve", approval, *AS["casey"])
+    # jordan changes the call: casey's approval was of other arguments and no longer counts.
+    assert (
+        cli_json("edit", approval, *AS["jordan"], "--set", "note=Urgent.")["outcome"]
+        == "awaiting_second_approver"
+    )
+    assert cli_json("show", approval)["approval"]["approvers"] == ["jordan"]
+    cli("approve", approval, *AS["JORDAN "], code=ExitCode.REFUSED)
+    assert _effects(run_id) == []
+    assert cli_json("approve", approval, *AS["casey"])["outcome"] == "decided"
+    assert [e["status"] for e in _effects(run_id)] == ["done"]
+
+
+def test_one_authenticated_principal_cannot_supply_both_approvals(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    pack = load_policy_pack("default")
+    rule = HoldRule(
+        id="TWO-1",
+        text="Two coordinators confirm.",
+        decision="hold",
+        role=ROLE,
+        two_person=True,
+        when={"tool": "send_document_request"},  # type: ignore[arg-type]
+    )
+    runner = make_runner(policy=pack.model_copy(update={"rules": [rule]}))
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    request = view.pending.request
+    bridge = Provenance(channel="api", principal="token:bridge", kind="service", authenticated=True)
+    first = Approve(reviewer="casey", role=ROLE, args_hash=request.args_hash, via=bridge)
+    assert runner.decide(request.approval_id, first).outcome == "awaiting_second_approver"
+    # The same token naming another reviewer is still the same principal.
+    second = Approve(reviewer="jordan", role=ROLE, args_hash=request.args_hash, via=bridge)
+    with pytest.raises(DecisionRefusedError) as refused:
+        runner.decide(request.approval_id, second)
+    assert refused.value.code == "same_approver"
+    edit = Edit(
+        reviewer="jordan", role=ROLE, args_hash=request.args_hash, via=bridge, args=request.args
+    )
+    with pytest.raises(DecisionRefusedError) as refused:
+        runner.decide(request.approval_id, edit)
+    assert refused.value.code == "same_approver"
+    outreach = World.attach(runner.client, request.run_id, prefix=runner.prefix).outreach
+    assert outreach.effects() == []
+    person = Provenance(channel="web", principal="jordan", kind="reviewer", authenticated=True)
+    last = Approve(reviewer="jordan", role=ROLE, args_hash=request.args_hash, via=person)
+    assert runner.decide(request.approval_id, last).outcome == "decided"
+    assert len(outreach.effects()) == 1
+
+
+def test_an_edited_two_person_call_runs_with_the_edited_arguments(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    pack = load_policy_pack("default")
+    rule = HoldRule(
+        id="TWO-1",
+        text="Two coordinators confirm.",
+        decision="hold",
+        role=ROLE,
+        two_person=True,
+        when={"tool": "send_document_request"},  # type: ignore[arg-type]
+    )
+    runner = make_runner(policy=pack.model_copy(update={"rules": [rule]}))
+    request = runner.start("demo", demo_case, requester="sam", world=demo_world).pending.request
+    args = {**request.args, "note": "Edited by casey."}
+    edit = Edit(reviewer="casey", role=ROLE, args_hash=request.args_hash, args=args)
+    result = runner.decide(request.approval_id, edit)
+    assert result.outcome == "awaiting_second_approver"
+    assert [(c.field, c.after) for c in result.changes] == [("note", "Edited by casey.")]
+    pending = runner.approval(request.approval_id)
+    assert pending.request.args["note"] == "Edited by casey."
+    assert pending.request.original_args == request.args
+    second = Approve(reviewer="jordan", role=ROLE, args_hash=pending.request.args_hash)
+    assert runner.decide(request.approval_id, second).outcome == "decided"
+    outreach = World.attach(runner.client, request.run_id, prefix=runner.prefix).outreach
+    [sent] = outreach.effects()
+    assert "Edited by casey." in json.dumps(sent, default=str)
