@@ -404,3 +404,19 @@ def test_scenario_decisions_say_they_were_not_authenticated(
     assert via_of(runner, f"{run_id}-1") == Provenance(
         channel="scenario", principal="casey", kind="unauthenticated", authenticated=False
     )
+
+
+def test_the_deadline_sweep_decides_as_carebound_itself(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    from datetime import timedelta
+
+    runner = make_runner()
+    request = park(runner, demo_case, demo_world)
+    runner.clock.advance(timedelta(days=2, minutes=1))
+    assert runner.sweep().holds_escalated == 1
+    runner.clock.advance(timedelta(days=2, minutes=1))
+    assert runner.sweep().holds_expired == 1
+    assert via_of(runner, request.approval_id) == Provenance(
+        channel="worker", principal="system", kind="system", authenticated=True
+    )
