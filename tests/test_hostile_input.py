@@ -327,3 +327,25 @@ def test_error_messages_carry_no_terminal_control(env: str, folder: Path) -> Non
     assert result.exit_code == ExitCode.BAD_INPUT
     for char in FORBIDDEN:
         assert char not in result.stderr, repr(result.stderr)
+
+
+# -- command-line values -----------------------------------------------------------------------
+
+
+def test_hostile_command_line_values_are_refused(
+    env: str, make_runner: Any, demo_case: dict[str, Any], demo_world: Any, tmp_path: Path
+) -> None:
+    """A --set value nested 100,000 deep, and arguments holding bytes that are not UTF-8
+    (Python hands them over as lone surrogates), exit 2 with a message; never 70."""
+    run = make_runner().start("demo", demo_case, requester="sam", world=demo_world)
+    assert run.pending is not None
+    approval = run.pending.request.approval_id
+    deep = "[" * 100_000 + "]" * 100_000
+    edit = run_cli("edit", approval, "--reviewer", "casey", "--role", ROLE, "--set", f"note={deep}")
+    assert edit.exit_code == ExitCode.BAD_INPUT, edit.stderr
+    assert "--set note" in edit.stderr and "nested deeper" in edit.stderr
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps(demo_case), encoding="utf-8")
+    start = run_cli("run", "--agent", "demo", "--case", str(case), "--requester", "sam\udcff")
+    assert start.exit_code == ExitCode.BAD_INPUT, start.stderr
+    assert "requester" in start.stderr and "lone surrogate" in start.stderr

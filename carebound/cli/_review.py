@@ -155,6 +155,8 @@ def parse_set(items: list[str]) -> dict[str, tuple[str, Any]]:
 
     A dotted field (``address.city=Boston``) names a key inside a mapping argument.
     """
+    from carebound._limits import MAX_DEPTH, InputLimitError, check_tree
+
     out: dict[str, tuple[str, Any]] = {}
     for item in items:
         field, sep, raw = item.partition("=")
@@ -168,6 +170,14 @@ def parse_set(items: list[str]) -> dict[str, tuple[str, Any]]:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
+        except RecursionError:
+            raise InputLimitError(
+                f"--set {field}",
+                "",
+                f"nested deeper than {MAX_DEPTH} levels (the limit)",
+                hint="give a flat value",
+            ) from None
+        check_tree(value, source=f"--set {field}")  # as for files: depth, usable text
         out[field] = (raw, value)
     return out
 
