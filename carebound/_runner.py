@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -85,6 +86,11 @@ from carebound.guardrails import (
 from carebound.lease import Lease, RunLease
 from carebound.tools import ToolContext
 
+_log = logging.getLogger("carebound.runner")
+
+QUARANTINE_AFTER = 3
+"""Drives of one run that fail in a row before it is quarantined (no longer retried)."""
+
 
 class RunView(BaseModel):
     """A run as callers see it: its record, findings, call results, effects, pending hold."""
@@ -129,6 +135,22 @@ class SweepReport(BaseModel):
     holds_expired: int = 0
     holds_escalated: int = 0
     runs_recovered: int = 0
+    runs_failed: int = 0
+    """Runs the sweep could not move on (an unexpected error; retried later, or quarantined)."""
+    runs_quarantined: int = 0
+    """Of those, runs that failed too often in a row and are no longer retried."""
+
+
+class RecoverReport(BaseModel):
+    """What one :meth:`Runner.recover_runs` did, run by run."""
+
+    recovered: list[str] = Field(default_factory=list)
+    """Runs driven to their next stop."""
+    failed: list[str] = Field(default_factory=list)
+    """Runs whose drive failed with an unexpected error (logged by class, no PHI); each is
+    retried by a later recover until it fails ``QUARANTINE_AFTER`` times in a row."""
+    quarantined: list[str] = Field(default_factory=list)
+    """Of the failed, those quarantined now."""
 
 
 _P = ParamSpec("_P")
@@ -159,6 +181,13 @@ def _store_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
                 hint="start Redis or check CAREBOUND_REDIS_URL; runs resume where they "
                 "stopped once the store is back (a worker's recover() drives them)",
             ) from exc
+        except redis.ResponseError as exc:
+            from carebound.store._refusals import write_refusal
+
+            refused = write_refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
 
     return wrapper
 
@@ -304,9 +333,30 @@ class Runner:
             world_for=self._world_for,
             model=model,
             decided=self._decided,
+            heartbeat=self._heartbeat,
         )
         self._graphs: dict[str, Any] = {}
         self._drive_key = global_key(prefix, "drive")
+        self._failures_key = global_key(prefix, "drive", "failures")
+        self._quarantine_key = global_key(prefix, "quarantine")
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Give back what this Runner borrowed from its client's pool. The client itself is the
+        caller's and stays open; a Runner holds no connection between its calls anyway."""
+        self._saver.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _heartbeat(self, run_id: str, token: int) -> Any:
+        """Keep this process's lease of ``run_id`` (``token``) alive during a tool call."""
+        lease = Lease(run_id, self._owner, token, 0, self._lease_ttl_ms)
+        return self._leases.heartbeat(lease)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -572,15 +622,28 @@ class Runner:
             return self.get(run_id)
         released = False
         try:
-            with (
-                self._saver.primed(run_id, acquired.latest),
-                self._saver.coalesced_writes(run_id),
-            ):
-                stop = self._drive_locked(
-                    run_id, record, lease, decided, decision_audited=acquired.decision_audited
-                )
+            try:
+                with (
+                    self._saver.primed(run_id, acquired.latest),
+                    self._saver.coalesced_writes(run_id),
+                ):
+                    stop = self._drive_locked(
+                        run_id, record, lease, decided, decision_audited=acquired.decision_audited
+                    )
+            except Exception as exc:
+                if not _is_drive_failure(exc):
+                    raise
+                released = True
+                return self._drive_failed(run_id, record, lease, exc)
             settled = self._settle(run_id, record, stop, lease=lease, decided=decided)
             released = True
+        except LeaseLostError:
+            if decided is None:
+                raise
+            # The decision is stored and the run moves on in the process that took it over:
+            # the reviewer is told where the run is, not that the decision was refused.
+            self._leases.release(lease)
+            return self.get(run_id)
         finally:
             if not released:
                 self._leases.release(lease)
@@ -589,6 +652,68 @@ class Runner:
         if settled.record.status in FINAL_STATUSES:
             self.runs.forget_waits(run_id)
         return self._view(settled.record, stop.values, settled.effects, settled.pending)
+
+    def _drive_failed(
+        self, run_id: str, record: RunRecord, lease: Lease, exc: Exception
+    ) -> RunView:
+        """Record a drive that failed with an unexpected error and release the run: it stays
+        marked (the next recover retries it) until it has failed ``QUARANTINE_AFTER`` times in
+        a row, then it is quarantined. Only the error's class is kept (its message may hold
+        PHI)."""
+        name = type(exc).__name__
+        failures = record.failures + 1
+        quarantined = failures >= QUARANTINE_AFTER
+        _log.warning("run %s: drive failed with %s (%d in a row)", run_id, name, failures)
+        if quarantined:
+            status: RunStatus = "quarantined"
+            summary = (
+                f"quarantined after {failures} failed drives in a row (last: {name}); not "
+                "retried until an operator looks at it (carebound status / audit)"
+            )
+        else:
+            status = "running"
+            summary = (
+                f"drive failed ({name}, {failures} of {QUARANTINE_AFTER} in a row); "
+                "the worker retries it"
+            )
+        updated = record.model_copy(
+            update={
+                "status": status,
+                "summary": summary,
+                "failures": failures,
+                "updated_at": self.clock.now(),
+            }
+        )
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            self.runs.update(updated, pipe=pipe, guard=self._leases.held(lease))
+            if quarantined:
+                pipe.zrem(self._drive_key, run_id)
+                pipe.zadd(self._quarantine_key, {run_id: to_ms(self.clock.now())})
+            else:
+                self._mark_drive(run_id, pipe)  # retried by a later recover
+            self._leases.release(lease, pipe=pipe)
+
+        if not int(run_pipeline(self.client, fill)[0]):
+            return self.get(run_id)  # another process took the run over meanwhile
+        try:
+            category = self.agent(record.agent).category
+        except NotFoundError:
+            category = "run"
+        self.audit_log.record(
+            run_id,
+            time=self.clock.now(),
+            actor=Actor(kind="system", id="runner", role=None),
+            action="event",
+            category=category,
+            outcome="failed",
+            detail={
+                "kind": "quarantined" if quarantined else "drive_failed",
+                "error_class": name,
+                "failures": failures,
+            },
+        )
+        return self.get(run_id)
 
     def _drive_locked(
         self,
@@ -738,6 +863,7 @@ class Runner:
                 "wait_until": wait_until,
                 "summary": values.get("summary", ""),
                 "updated_at": self.clock.now(),
+                "failures": 0,
             }
         )
 
@@ -1281,61 +1407,51 @@ class Runner:
 
     @_store_errors
     def sweep(self) -> SweepReport:
-        """Fire due timers, expire or escalate overdue holds, and recover stalled runs."""
+        """Fire due timers, expire or escalate overdue holds, and recover stalled runs.
+
+        Each run is handled on its own: one that fails is logged (by error class, no PHI),
+        counted in ``runs_failed`` and left for a later sweep; the others go on. Only the
+        store going away stops a sweep."""
         report = SweepReport()
         now = self.clock.now()
         for run_id, timer_id in self.runs.claim_due_timers(now):
-            event = RunEvent(id=timer_id, kind="timer", at=now)
-            self._mark_drive(run_id)  # before the event: see decide()
-            self.runs.add_event(run_id, event)
-            self.runs.timer_done(run_id, timer_id)
-            self.drive(run_id)
-            report.timers_fired += 1
+            if self._isolated(report, run_id, "timer", self._fire_claimed, run_id, timer_id, now):
+                report.timers_fired += 1
         for view in self.approvals.pending(overdue_at=now, limit=100):
-            request = view.request
-            system = Actor(kind="system", id="deadline-sweep", role=None)
-            if (
-                request.on_timeout == "escalate"
-                and request.escalate_to
-                and self._may_escalate_on_timeout(view, request.escalate_to)
-            ):
-                decision: Decision = Escalate(
-                    reviewer=system.id,
-                    role=view.required_role,
-                    args_hash=request.args_hash,
-                    to_role=request.escalate_to,
-                    via=_WORKER,
-                )
-                deadline = now + (view.deadline - request.created_at)
-                res = self.approvals.decide(
-                    request.approval_id,
-                    decision,
-                    now=now,
-                    status="pending",
-                    escalate_deadline=deadline,
-                )
-                if res.outcome == "escalated":
-                    self.approvals.reindex(
-                        request.approval_id, view.required_role, request.escalate_to, deadline
-                    )
-                    self._audit_decision(view, decision, "escalated", at=now)
-                    report.holds_escalated += 1
-                continue
-            decision = Reject(
-                reviewer=system.id,
-                role=view.required_role,
-                args_hash=request.args_hash,
-                reason="the hold passed its deadline",
-                via=_WORKER,
-            )
-            self._mark_drive(request.run_id)  # before the decision: see decide()
-            res = self.approvals.decide(request.approval_id, decision, now=now, status="expired")
-            if res.outcome == "ok":
-                self.approvals.unindex(request.approval_id, view.required_role)
-                self.drive(request.run_id)
-                report.holds_expired += 1
-        report.runs_recovered = len(self.recover(older_than_ms=60_000))
+            run_id = view.request.run_id
+            self._isolated(report, run_id, "deadline", self._overdue, view, now, report)
+        recovered = self.recover_runs(older_than_ms=60_000)
+        report.runs_recovered = len(recovered.recovered)
+        report.runs_failed += len(recovered.failed)
+        report.runs_quarantined += len(recovered.quarantined)
         return report
+
+    def _isolated(
+        self, report: SweepReport, run_id: str, what: str, fn: Callable[..., Any], *args: Any
+    ) -> bool:
+        """Call ``fn(*args)`` for one run; True if it moved the run on. An unexpected error
+        (not the store's) is logged and counted, and the sweep goes on with the next run."""
+        try:
+            view = fn(*args)
+        except (StoreUnavailableError, redis.ConnectionError, redis.TimeoutError):
+            raise
+        except LeaseLostError:
+            return False  # another process drives it
+        except Exception as exc:
+            _log.warning("sweep: %s of run %s failed: %s", what, run_id, type(exc).__name__)
+            report.runs_failed += 1
+            return False
+        if isinstance(view, RunView) and view.record.failures:
+            report.runs_failed += 1
+            report.runs_quarantined += view.status == "quarantined"
+        return True
+
+    def _fire_claimed(self, run_id: str, timer_id: str, now: datetime) -> RunView:
+        event = RunEvent(id=timer_id, kind="timer", at=now)
+        self._mark_drive(run_id)  # before the event: see decide()
+        self.runs.add_event(run_id, event)
+        self.runs.timer_done(run_id, timer_id)
+        return self.drive(run_id)
 
     def _may_escalate_on_timeout(self, view: ApprovalView, to_role: str) -> bool:
         """Whether the deadline may hand ``view`` to ``to_role``: only along a path the run's
@@ -1345,6 +1461,52 @@ class Runner:
         except DecisionRefusedError:
             return False
         return True
+
+    def _overdue(self, view: ApprovalView, now: datetime, report: SweepReport) -> RunView | None:
+        """Escalate or expire one overdue hold."""
+        request = view.request
+        system = Actor(kind="system", id="deadline-sweep", role=None)
+        if (
+            request.on_timeout == "escalate"
+            and request.escalate_to
+            and self._may_escalate_on_timeout(view, request.escalate_to)
+        ):
+            decision: Decision = Escalate(
+                reviewer=system.id,
+                role=view.required_role,
+                args_hash=request.args_hash,
+                to_role=request.escalate_to,
+                via=_WORKER,
+            )
+            deadline = now + (view.deadline - request.created_at)
+            res = self.approvals.decide(
+                request.approval_id,
+                decision,
+                now=now,
+                status="pending",
+                escalate_deadline=deadline,
+            )
+            if res.outcome == "escalated":
+                self.approvals.reindex(
+                    request.approval_id, view.required_role, request.escalate_to, deadline
+                )
+                self._audit_decision(view, decision, "escalated", at=now)
+                report.holds_escalated += 1
+            return None
+        decision = Reject(
+            reviewer=system.id,
+            role=view.required_role,
+            args_hash=request.args_hash,
+            reason="the hold passed its deadline",
+            via=_WORKER,
+        )
+        self._mark_drive(request.run_id)  # before the decision: see decide()
+        res = self.approvals.decide(request.approval_id, decision, now=now, status="expired")
+        if res.outcome != "ok":
+            return None
+        self.approvals.unindex(request.approval_id, view.required_role)
+        report.holds_expired += 1
+        return self.drive(request.run_id)
 
     @_store_errors
     def fire_timer(self, run_id: str, due: datetime) -> bool:
@@ -1360,17 +1522,64 @@ class Runner:
 
     @_store_errors
     def recover(self, *, older_than_ms: int = 0) -> list[str]:
-        """Drive every run left marked by a process that died mid-drive. Returns their ids."""
+        """Drive every run left marked by a process that died mid-drive. Returns the ids of
+        those driven to their next stop; see :meth:`recover_runs` for the failures too."""
+        return self.recover_runs(older_than_ms=older_than_ms).recovered
+
+    @_store_errors
+    def recover_runs(self, *, older_than_ms: int = 0) -> RecoverReport:
+        """Drive every run left marked (by a process that died mid-drive, or a drive that
+        failed) for at least ``older_than_ms``, each on its own: a run whose drive fails is
+        logged by error class (no PHI), reported in ``failed`` and retried by a later recover
+        until it fails ``QUARANTINE_AFTER`` times in a row, then quarantined. Never stops
+        for one run; only the store going away stops it."""
         cutoff = to_ms(self.clock.now()) - older_than_ms
         ids = [text(i) for i in self.client.zrangebyscore(self._drive_key, "-inf", cutoff)]
-        driven = []
+        report = RecoverReport()
         for run_id in ids:
-            if self.runs.get(run_id) is None:
-                continue  # its start died before writing the record; a retried start drives it
-            view = self.drive(run_id, lease_wait_s=0)
-            if view.status != "running":
-                driven.append(run_id)
-        return driven
+            try:
+                if self.runs.get(run_id) is None:
+                    continue  # its start died before writing the record; a retried start drives it
+                view = self.drive(run_id, lease_wait_s=0)
+            except (StoreUnavailableError, redis.ConnectionError, redis.TimeoutError):
+                raise
+            except LeaseLostError:
+                continue  # another process took it over: it drives it
+            except Exception as exc:
+                report.failed.append(run_id)
+                if self._count_unreadable_failure(run_id, exc):
+                    report.quarantined.append(run_id)
+                continue
+            if view.record.failures:
+                report.failed.append(run_id)
+                if view.status == "quarantined":
+                    report.quarantined.append(run_id)
+            elif view.status != "running":
+                report.recovered.append(run_id)
+        return report
+
+    def _count_unreadable_failure(self, run_id: str, exc: Exception) -> bool:
+        """Count a failure that happened before the run's record could be used (it is
+        unreadable, or its pinned data is); quarantine the run on the ``QUARANTINE_AFTER``th.
+        Returns whether it was quarantined."""
+        name = type(exc).__name__
+        failures = int(self.client.hincrby(self._failures_key, run_id, 1))
+        _log.warning("recover: run %s failed with %s (%d in a row)", run_id, name, failures)
+        if failures < QUARANTINE_AFTER:
+            return False
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrem(self._drive_key, run_id)
+        pipe.zadd(self._quarantine_key, {run_id: to_ms(self.clock.now())})
+        pipe.hdel(self._failures_key, run_id)
+        pipe.execute()
+        _log.warning("recover: run %s quarantined", run_id)
+        return True
+
+    @_store_errors
+    def quarantined(self) -> list[str]:
+        """Ids of the quarantined runs, oldest first (``carebound runs --status quarantined``
+        lists those whose record can be read)."""
+        return [text(i) for i in self.client.zrange(self._quarantine_key, 0, -1)]
 
     @_store_errors
     def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
@@ -1444,6 +1653,12 @@ class Runner:
                 f"the run store does not answer: {exc}",
                 hint="start Redis or check CAREBOUND_REDIS_URL",
             ) from None
+
+
+def _is_drive_failure(exc: Exception) -> bool:
+    """Whether ``exc``, raised while a run's graph ran, is the run's own failure (a bug, bad
+    data, a broken agent) rather than the store going away or the lease changing hands."""
+    return not isinstance(exc, redis.RedisError | StoreUnavailableError | LeaseLostError)
 
 
 def _no_run(run_id: str) -> NotFoundError:

@@ -10,7 +10,16 @@ from carebound.cli._errors import CliInputError
 from carebound.cli._session import open_runner, print_json, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhausted", "cancelled")
+STATUSES = (
+    "running",
+    "paused",
+    "waiting",
+    "completed",
+    "failed",
+    "budget_exhausted",
+    "cancelled",
+    "quarantined",
+)
 
 
 def runs(
