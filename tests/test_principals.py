@@ -420,3 +420,24 @@ def test_the_deadline_sweep_decides_as_carebound_itself(
     assert via_of(runner, request.approval_id) == Provenance(
         channel="worker", principal="system", kind="system", authenticated=True
     )
+
+
+def test_login_with_the_web_password_makes_a_personal_token_and_logout_revokes_it(
+    env: Path, runner: Runner, users: UserStore, demo_case: Any, demo_world: Any
+) -> None:
+    request = park(runner, demo_case, demo_world)
+    users.set_password("casey", PASSWORD)
+    wrong = cli(
+        "login", "--reviewer", "casey", "--password-stdin", stdin="not it at all!!\n", code=3
+    )
+    assert "wrong reviewer id or password" in wrong.stderr
+    assert users.tokens() == [] and not (env / "credentials.json").exists()
+    done = cli("login", "--reviewer", "Casey", "--password-stdin", stdin=PASSWORD + "\n")
+    assert "signed in as casey" in done.stdout
+    [made] = users.tokens()
+    assert made.reviewer == "casey" and made.scopes == ["read", "decide", "reveal"]
+    cli(*APPROVE, request.approval_id)
+    via = via_of(runner, request.approval_id)
+    assert via.principal == "casey" and via.authenticated and via.token == made.name
+    assert "revoked" in cli("logout").stdout
+    assert users.tokens() == []

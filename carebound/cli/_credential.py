@@ -135,8 +135,13 @@ def presented_token() -> tuple[str, str] | None:
     from_env = os.environ.get(TOKEN_VAR, "").strip()
     if from_env:
         return from_env, TOKEN_VAR
-    saved = _saved().get(store_label())
+    saved = saved_token()
     return (saved, str(credentials_path())) if saved else None
+
+
+def saved_token() -> str | None:
+    """The token ``carebound login`` kept for the store in use, if any."""
+    return _saved().get(store_label())
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,35 +8,71 @@ directory (mode 0600); every later decision and PHI view is made as its principa
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from carebound.cli._errors import CliInputError
 from carebound.cli._session import open_runner, print_json
 
+if TYPE_CHECKING:
+    from carebound._runner import Runner
+    from carebound._tokens import Scope
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
+LOGIN_TOKEN_PREFIX = "login-"
+"""Name prefix of the personal tokens ``carebound login --reviewer`` makes (logout revokes them)."""
+LOGIN_SCOPES: tuple[Scope, ...] = ("read", "decide", "reveal")
+"""What a token made by signing in with a password may do: what the reviewer may do in the web
+inbox (never start runs or deliver events)."""
+
+
 def login(
+    reviewer: Annotated[
+        str | None,
+        typer.Option(
+            "--reviewer",
+            help="Sign in with your web password instead of a token: a personal token (read, "
+            "decide, reveal) is made for you and kept.",
+        ),
+    ] = None,
     token_stdin: Annotated[
         bool, typer.Option("--token-stdin", help="Read the token from stdin (scripts).")
     ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin (scripts).")
+    ] = False,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Policy pack whose reviewer directory you are in.")
+    ] = "default",
 ) -> None:
-    """Sign in with your personal token: decisions and PHI views are then made as you.
+    """Sign in: decisions and PHI views from this account are then made as you.
 
-    An admin creates the token with 'carebound tokens create NAME --as YOU --scope read
-    --scope decide --scope reveal'. It is checked against the store and kept for this store
-    in your config directory (credentials.json, mode 0600); CAREBOUND_TOKEN overrides it."""
+    Either paste the personal token an admin made ('carebound tokens create NAME --as YOU
+    --scope read --scope decide --scope reveal'), or give --reviewer and your web password.
+    The token is checked against the store and kept for this store in your config directory
+    (credentials.json, mode 0600); CAREBOUND_TOKEN overrides it."""
     from carebound.cli._credential import save_token, token_principal
 
-    if token_stdin:
-        token = sys.stdin.readline().strip()
+    runner = open_runner()
+    if reviewer is not None:
+        token = _token_for_password(runner, reviewer, password_stdin, policy)
     else:
-        token = typer.prompt("token", hide_input=True).strip()
-    if not token:
-        raise CliInputError("no token given", hint="paste the token 'carebound tokens create' made")
-    who = token_principal(open_runner(), token, "the token given")
+        if password_stdin:
+            raise CliInputError(
+                "--password-stdin needs --reviewer", hint="carebound login --reviewer YOUR_ID"
+            )
+        if token_stdin:
+            token = sys.stdin.readline().strip()
+        else:
+            token = typer.prompt("token", hide_input=True).strip()
+        if not token:
+            raise CliInputError(
+                "no token given", hint="paste the token 'carebound tokens create' made"
+            )
+    who = token_principal(runner, token, "the token given")
     assert who.token is not None
     path = save_token(token)
     typer.echo(
@@ -46,12 +82,53 @@ def login(
     typer.secho(f"token kept in {path}", err=True, dim=True)
 
 
-def logout() -> None:
-    """Forget the token 'carebound login' kept for this store (it stays valid until revoked:
-    carebound tokens revoke NAME)."""
-    from carebound.cli._credential import forget_token
+def _token_for_password(runner: Runner, reviewer: str, from_stdin: bool, policy: str) -> str:
+    """Check a reviewer's web password and make them a personal token."""
+    import secrets
+    import socket
 
-    typer.echo("signed out" if forget_token() else "not signed in to this store")
+    from carebound._tokens import CredentialRefusedError
+    from carebound.guardrails import load_policy_pack
+    from carebound.web._cli import _require_web_extra
+
+    _require_web_extra()  # passwords are argon2id hashes
+    from carebound.web._users import UserStore
+
+    users = UserStore(runner.client, load_policy_pack(policy), prefix=runner.prefix)
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True)
+    person = users.verify(reviewer, password)
+    if person is None:
+        raise CredentialRefusedError(
+            "wrong reviewer id or password",
+            code="not_authenticated",
+            hint="the password is the one set by 'carebound users set-password ID'",
+        )
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "-.")[:40] or "cli"
+    name = f"{LOGIN_TOKEN_PREFIX}{person.id}-{host}-{secrets.token_hex(3)}"
+    return users.create_token(name, scopes=LOGIN_SCOPES, reviewer=person.id)
+
+
+def logout() -> None:
+    """Forget the token 'carebound login' kept for this store. A token it made from a password
+    is revoked too; a pasted token stays valid until revoked (carebound tokens revoke NAME)."""
+    from carebound._tokens import find_token, token_digest, token_names_key, tokens_key
+    from carebound.cli._credential import forget_token, saved_token
+
+    token = saved_token() or ""
+    if not forget_token():
+        typer.echo("not signed in to this store")
+        return
+    runner = open_runner()
+    record = find_token(runner.client, runner.prefix, token) if token else None
+    if record is not None and record.name.startswith(LOGIN_TOKEN_PREFIX):
+        runner.client.hdel(tokens_key(runner.prefix), token_digest(token))
+        runner.client.hdel(token_names_key(runner.prefix), record.name)
+        typer.echo(f"signed out (token {record.name} revoked)")
+        return
+    typer.echo("signed out")
 
 
 def whoami(as_json: JsonOpt = False) -> None:
