@@ -59,7 +59,9 @@ EXIT_CODES_HELP = """Exit codes:
 Environment:
   CAREBOUND_REDIS_URL  external Redis/Valkey (default: the embedded server)
   CAREBOUND_HOME       the embedded server's data directory (default ./.carebound)
-  CAREBOUND_PREFIX     prefix of every Redis key (default cb)"""
+  CAREBOUND_PREFIX     prefix of every Redis key (default cb)
+  CAREBOUND_TOKEN      personal token (else the one from 'carebound login')
+  CAREBOUND_UNAUTHENTICATED=1  development mode (decisions not authenticated)"""
 
 
 class CliInputError(CareboundError):
