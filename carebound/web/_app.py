@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carebound._errors import CareboundError
 from carebound._runner import Runner
@@ -31,6 +32,7 @@ from carebound.web._problems import (
 from carebound.web._ratelimit import RateLimiter
 from carebound.web._sessions import SessionStore
 from carebound.web._settings import WebSettings
+from carebound.web._signin_throttle import SignInThrottle
 from carebound.web._users import UserStore
 from carebound.web._views import when
 
@@ -128,6 +130,7 @@ def create_app(
             anonymous_s=settings.anonymous_session_s,
         ),
         limiter=RateLimiter(runner.client, prefix=runner.prefix),
+        signin=SignInThrottle(runner.client, settings.signin_backoff, prefix=runner.prefix),
         settings=settings,
         templates=_templates(),
         world=world,
@@ -169,4 +172,7 @@ def create_app(
 
     app.add_middleware(CatchAllMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.trusted_proxies:
+        # Outermost, so every layer below sees the client and scheme the proxy reports.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app

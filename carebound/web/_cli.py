@@ -67,6 +67,7 @@ def _store(policy: str) -> tuple[redis.Redis, str, PolicyPack, UserStore]:
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    *,
     policy: PolicyOpt = "default",
     secure_cookies: Annotated[
         bool,
@@ -75,6 +76,35 @@ def serve(
             help="Always mark the session cookie Secure (set it when TLS ends at a proxy).",
         ),
     ] = False,
+    session_idle: Annotated[
+        int,
+        typer.Option(
+            "--session-idle-minutes",
+            min=1,
+            max=24 * 60,
+            envvar="CAREBOUND_SESSION_IDLE_MINUTES",
+            help="Sign a reviewer out after this many minutes without a request.",
+        ),
+    ] = 15,
+    session_max: Annotated[
+        int,
+        typer.Option(
+            "--session-max-hours",
+            min=1,
+            max=7 * 24,
+            envvar="CAREBOUND_SESSION_MAX_HOURS",
+            help="End every session this many hours after sign-in.",
+        ),
+    ] = 12,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            envvar="CAREBOUND_TRUSTED_PROXIES",
+            help="Address or network (CIDR) of a reverse proxy whose X-Forwarded-For/-Proto "
+            "headers are believed; repeat for several. Default: none (headers ignored).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the reviewer web inbox and the JSON API (uvicorn).
 
@@ -88,10 +118,16 @@ def serve(
     from carebound.web._app import create_app
     from carebound.web._settings import WebSettings
 
+    proxies = tuple(p for item in trusted_proxy or [] for p in item.replace(",", " ").split())
+    _check_networks(proxies)
     runner = Runner(client, prefix=prefix, policy=pack)
-    app = create_app(
-        runner, users=users, settings=WebSettings(secure_cookies=True if secure_cookies else None)
+    settings = WebSettings(
+        secure_cookies=True if secure_cookies else None,
+        session_idle_s=session_idle * 60,
+        session_max_s=session_max * 3600,
+        trusted_proxies=proxies,
     )
+    app = create_app(runner, users=users, settings=settings)
     ready = [r.id for r in pack.reviewers if users.has_password(r.id)]
     typer.secho(f"carebound review inbox on http://{host}:{port}/", err=True, bold=True)
     if ready:
@@ -100,7 +136,25 @@ def serve(
         typer.secho(
             "no reviewer has a password yet: carebound users set-password ID", err=True, fg="yellow"
         )
-    uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")
+    # Proxy headers are handled by the app, from --trusted-proxy only (uvicorn's own default
+    # would believe any X-Forwarded-For sent from 127.0.0.1).
+    uvicorn.run(
+        app, host=host, port=port, server_header=False, log_level="info", proxy_headers=False
+    )
+
+
+def _check_networks(values: tuple[str, ...]) -> None:
+    """Refuse a --trusted-proxy that is not an address or network."""
+    import ipaddress
+
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)",
+                param_hint="--trusted-proxy",
+            ) from None
 
 
 # -- users ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from carebound.web._problems import Problem
 from carebound.web._ratelimit import RateLimit, RateLimiter
 from carebound.web._sessions import COOKIE, Session, SessionStore
 from carebound.web._settings import WebSettings
+from carebound.web._signin_throttle import SignInThrottle
 from carebound.web._users import ServiceToken, UserStore
 
 WorldFactory = Callable[[Mapping[str, Any]], Any]
@@ -32,6 +33,7 @@ class WebContext:
     users: UserStore
     sessions: SessionStore
     limiter: RateLimiter
+    signin: SignInThrottle
     settings: WebSettings
     templates: Jinja2Templates
     world: WorldFactory | None
@@ -155,13 +157,24 @@ def limit(ctx: WebContext, bucket: str, who: str, rule: RateLimit) -> None:
 
 
 def client_address(request: Request) -> str:
-    """The client's address (behind a proxy, uvicorn's --proxy-headers sets it)."""
+    """The client's address: the TCP peer, or what a trusted proxy says it is
+    (``WebSettings.trusted_proxies``)."""
     return request.client.host if request.client else "unknown"
 
 
 def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
     """Send the session cookie: HttpOnly, SameSite=Lax, Secure over https."""
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        httponly=True,
+        samesite="lax",
+        secure=response_is_secure(request),
+        path="/",
+    )
+
+
+def response_is_secure(request: Request) -> bool:
+    """Whether cookies set on this answer are marked ``Secure``."""
     secure = context(request).settings.secure_cookies
-    if secure is None:
-        secure = request.url.scheme == "https"
-    response.set_cookie(COOKIE, session_id, httponly=True, samesite="lax", secure=secure, path="/")
+    return request.url.scheme == "https" if secure is None else secure

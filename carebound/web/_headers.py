@@ -1,5 +1,6 @@
 """Security headers on every answer: a strict Content-Security-Policy (no inline script, so
-even a missed escape cannot run), no framing, no MIME sniffing, no referrer."""
+even a missed escape cannot run), no framing, no MIME sniffing, no referrer; and HSTS on answers
+served over https (a browser never downgrades a PHI session to plain http afterwards)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class SecurityHeadersMiddleware:
@@ -30,10 +32,12 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
+        wanted = [*HEADERS, HSTS] if scope.get("scheme") == "https" else HEADERS
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in HEADERS if k not in present]
+                extra = [(k, v) for k, v in wanted if k not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

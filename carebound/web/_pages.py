@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from carebound._errors import CareboundError, NotFoundError
+from carebound._principal import normalize_reviewer_id
 from carebound._report import run_report
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.web._context import (
@@ -26,18 +27,21 @@ from carebound.web._context import (
     current_session,
     json_viewer,
     limit,
+    response_is_secure,
     set_session_cookie,
     viewer,
 )
 from carebound.web._forms import arg_fields, parse_arg_fields
 from carebound.web._problems import Problem, problem_for
 from carebound.web._sessions import COOKIE
+from carebound.web._signin_throttle import DEVICE_COOKIE
 from carebound.web._views import (
     InboxQuery,
     approval_for,
     call_rows,
     inbox_item,
     masked,
+    masked_events,
     pending_for,
     run_approvals,
     run_for,
@@ -142,21 +146,50 @@ def login(
             fresh=True,
         )
     user = user.strip()
+    account = _account_key(user)
+    subject = ctx.signin.subject(account, request.cookies.get(DEVICE_COOKIE))
     try:
         limit(ctx, "signin-client", client_address(request), ctx.settings.signin_per_client)
-        limit(ctx, "signin-user", user.lower(), ctx.settings.signin_per_user)
     except Problem as exc:
         return _login_page(request, target, error=exc.detail, status=429, headers=exc.headers)
+    wait = ctx.signin.wait_s(subject)
+    if wait:
+        return _login_page(
+            request,
+            target,
+            error=f"Too many wrong passwords for this reviewer id: try again in {wait} s.",
+            status=429,
+            headers={"Retry-After": str(wait)},
+        )
     version = ctx.users.credential_version(user)  # read first: a change meanwhile wins
     reviewer = ctx.users.verify(user, password)
     if reviewer is None:
+        ctx.signin.failed(subject)
         return _login_page(request, target, error="Wrong reviewer id or password.", status=401)
     ctx.sessions.delete(found[0])
-    ctx.limiter.reset("signin-user", user.lower(), ctx.settings.signin_per_user)
+    device = ctx.signin.succeeded(subject, account, request.cookies.get(DEVICE_COOKIE))
     session_id, _ = ctx.sessions.create(reviewer.id, credential_version=version)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, session_id)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device,
+        max_age=ctx.settings.signin_backoff.device_ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=response_is_secure(request),
+        path="/login",
+    )
     return response
+
+
+def _account_key(user: str) -> str:
+    """The account a sign-in attempt counts against: the normal form of the id typed (an id
+    that cannot be normalised still counts, as itself)."""
+    try:
+        return normalize_reviewer_id(user)
+    except CareboundError:
+        return user
 
 
 @router.post("/logout")
@@ -273,6 +306,7 @@ def packet_page(
         else []
     )
     run = runner.get(request_.run_id)
+    events = runner.audit(request_.run_id)
     pack = runner.pack_for(request_.run_id)
     escalate_to = sorted({r for p in pack.reviewers for r in p.roles} - {view.required_role})
     return render(
@@ -289,7 +323,7 @@ def packet_page(
             "escalate_to": escalate_to,
             "run": run,
             "calls": call_rows(runner, run, reveal=revealed),
-            "events": timeline(runner.audit(request_.run_id)),
+            "events": timeline(events if revealed else masked_events(runner, run, events)),
             "now": runner.clock.now(),
             "error": error,
         },
@@ -317,7 +351,7 @@ def reveal(
     check_csrf(who.session, csrf_token)
     runner = context(request).runner
     view = approval_for(runner, approval_id, who.roles)
-    view = runner.reveal(approval_id, viewer=who.id, role=view.required_role)
+    view = runner.reveal(approval_id, viewer=who.id, role=view.required_role, via=who.via)
     return packet_page(request, who, view, revealed=True)
 
 
@@ -430,7 +464,7 @@ def run_page(
             "report": run_report(run),
             "holds": run_approvals(runner, run),
             "calls": call_rows(runner, run),
-            "events": timeline(runner.audit(run_id)),
+            "events": timeline(masked_events(runner, run, runner.audit(run_id))),
             "now": runner.clock.now(),
             "decided": decided,
             "outcome": outcome,
@@ -444,9 +478,14 @@ def audit_page(request: Request, who: SignedIn, run_id: str) -> HTMLResponse:
     """A run's audit trail and whether its hash chain is intact."""
     runner = context(request).runner
     run = run_for(runner, run_id, who.id, who.roles)
+    trail = runner.audit_trail(run_id)  # an unreadable entry is a broken chain, not a 400
     return render(
         request,
         "audit.html",
-        {"run": run, "events": runner.audit(run_id), "verify": runner.verify(run_id)},
+        {
+            "run": run,
+            "events": masked_events(runner, run, trail.events),
+            "verify": trail.verify,
+        },
         who=who,
     )

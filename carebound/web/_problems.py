@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carebound._errors import (
@@ -157,16 +159,28 @@ class CatchAllMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_large = Problem(
+            status=413,
+            detail=f"the request body is larger than {self.max_body_bytes} bytes",
+            hint="send a smaller document",
+        )
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            problem = Problem(
-                status=413,
-                detail=f"the request body is larger than {self.max_body_bytes} bytes",
-                hint="send a smaller document",
-            )
-            await _send_problem(send, problem)
+            await _send_problem(send, too_large)
             return
         started = False
+        received = 0
+
+        async def counting_receive() -> Message:
+            # A chunked body has no Content-Length: count while it streams, so no handler (and
+            # no authentication step) ever buffers more than the limit.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLargeError(self.max_body_bytes)
+            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -175,8 +189,15 @@ class CatchAllMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLargeError:
+            if not started:
+                await _send_problem(send, too_large)
         except Exception as exc:
+            if _is_store_outage(exc):
+                if not started:
+                    await _send_problem(send, store_unavailable_problem())
+                return
             route = scope.get("route")
             where = f"{scope.get('method')} {getattr(route, 'path', None) or '(no route)'}"
             error_id = log_unexpected(exc, where)
@@ -186,6 +207,40 @@ class CatchAllMiddleware:
                     detail=f"the server failed to answer; error id {error_id} (see server log)",
                 )
                 await _send_problem(send, problem)
+
+
+class _BodyTooLargeError(HTTPException):
+    """Raised from ``receive`` once a streamed body passes the limit; answered with 413.
+
+    An HTTPException, so FastAPI's body parsing passes it on instead of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def _is_store_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is the run store failing to answer."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return True
+        if isinstance(seen, StoreUnavailableError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def store_unavailable_problem() -> Problem:
+    """The 503 every request gets while the run store does not answer."""
+    return Problem(
+        status=503,
+        detail="the run store (Redis/Valkey) does not answer",
+        code="store_unavailable",
+        hint="try again shortly; operators: check the store (carebound server status)",
+        headers={"Retry-After": "5"},
+    )
 
 
 async def _send_problem(send: Send, problem: Problem) -> None:
