@@ -6,6 +6,7 @@ and ``audit export`` / ``audit RUN --verify --anchors FILE`` catch what Redis al
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,28 @@ def test_unreadable_entry_is_a_broken_chain_in_the_api(store: Store) -> None:
     assert body["verify"]["ok"] is False
     assert any("unparseable" in p for p in body["verify"]["problems"])
     assert [e["seq"] for e in body["events"]][:2] == [1, 3]
+
+
+def test_unreadable_entry_is_a_broken_chain_on_the_audit_page(store: Store) -> None:
+    run_id = store.decided_run()
+    corrupt_second_entry(store, run_id)
+    users = UserStore(store.client, load_policy_pack("default"), prefix=store.prefix)
+    users.set_password("casey", "correct horse battery staple")
+    browser = TestClient(create_app(store.runner, users=users, settings=WebSettings()))
+    form = browser.get("/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    signed_in = browser.post(
+        "/login",
+        data={"user": "casey", "password": "correct horse battery staple", "csrf_token": csrf[1]},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303, signed_in.text
+
+    page = browser.get(f"/runs/{run_id}/audit")
+
+    assert page.status_code == 200, page.text
+    assert "Hash chain BROKEN" in page.text and "unparseable" in page.text
 
 
 # -- export and anchors -----------------------------------------------------------------------

@@ -228,13 +228,17 @@ class AuditLog:
         if seq is not None and hash_ is not None:
             self._heads.put(run_id, int(seq), _chain.text(hash_))
 
-    def events(self, run_id: str) -> list[AuditEvent]:
-        """All events of ``run_id`` in stream order (not verified: use ``verify`` for that).
+    def events(self, run_id: str, *, strict: bool = True) -> list[AuditEvent]:
+        """All events of ``run_id`` in stream order (not verified: use ``verify`` for that);
+        with ``strict=False``, entries that cannot be read are left out (``verify`` reports
+        them) instead of raising.
 
         Raises:
-            AuditCorruptError: a stored entry cannot be read.
+            AuditCorruptError: a stored entry cannot be read (``strict`` only).
         """
         entries = self._client.xrange(_chain.stream_key(self._prefix, run_id)) or []
+        if not strict:
+            return _verify.readable_events(entries)
         return [_chain.parse_event(_chain.entry_event(fields)) for _, fields in entries]
 
     def verify(
