@@ -346,6 +346,15 @@ def test_hostile_command_line_values_are_refused(
     assert "--set note" in edit.stderr and "nested deeper" in edit.stderr
     case = tmp_path / "case.json"
     case.write_text(json.dumps(demo_case), encoding="utf-8")
-    start = run_cli("run", "--agent", "demo", "--case", str(case), "--requester", "sam\udcff")
-    assert start.exit_code == ExitCode.BAD_INPUT, start.stderr
-    assert "requester" in start.stderr and "lone surrogate" in start.stderr
+    undecodable = [
+        ("run", "--agent", "demo", "--case", str(case), "--requester", "sam\udcff"),
+        ("show", "r\udcff-1"),
+        ("status", "r\udcff"),
+        ("audit", "r\udcff"),
+        ("inbox", "--role", "\udcff"),
+        ("approve", approval, "--reviewer", "casey", "--role", ROLE, "--note", "\udcff"),
+    ]
+    for args in undecodable:
+        result = run_cli(*args)
+        assert result.exit_code == ExitCode.BAD_INPUT, (args, result.exit_code, result.stderr)
+        assert "is not UTF-8 text" in result.stderr, result.stderr

@@ -20,6 +20,16 @@ class CareboundGroup(TyperGroup):
     """The app's root group: turns every error a command raises into ``error:``/``hint:`` on
     stderr and an exit code (see :mod:`carebound.cli._errors`), never a traceback."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Bytes that are not UTF-8 reach Python as lone surrogates; no command can store or
+        # print them, so they are refused here, once, as a usage error (exit 2).
+        for position, arg in enumerate(args, start=1):
+            if any("\ud800" <= char <= "\udfff" for char in arg):
+                raise typer.BadParameter(
+                    f"argument {position} ({arg!a}) is not UTF-8 text", ctx=ctx
+                )
+        return list(super().parse_args(ctx, args))
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
