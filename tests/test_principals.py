@@ -84,6 +84,13 @@ def via_of(runner: Runner, approval_id: str) -> Provenance:
     return record.decision.via
 
 
+def decision_event(runner: Runner, run_id: str) -> dict[str, Any]:
+    """The detail of the run's (first) decision audit event."""
+    events = [e for e in runner.audit(run_id) if e.action == "decision"]
+    assert events, "no decision event"
+    return dict(events[0].detail)
+
+
 def new_token(*args: str) -> str:
     """``carebound tokens create ...`` through the CLI; the token it printed."""
     return cli("tokens", "create", *args).stdout.strip().splitlines()[-1]
@@ -245,6 +252,9 @@ def test_a_bound_token_decides_only_as_its_reviewer(
     assert via_of(runner, request.approval_id) == Provenance(
         channel="api", principal="casey", kind="reviewer", authenticated=True, token="casey-phone"
     )
+    event = decision_event(runner, request.run_id)
+    assert (event["channel"], event["principal"], event["token"]) == ("api", "casey", "casey-phone")
+    assert event["authenticated"] is True
 
 
 def test_a_service_token_decides_as_itself_never_as_named_reviewers(
@@ -328,6 +338,7 @@ def test_cli_development_mode_is_explicit_and_recorded_as_unauthenticated(
     assert via_of(runner, first.approval_id) == Provenance(
         channel="cli", principal="casey", kind="unauthenticated", authenticated=False
     )
+    assert decision_event(runner, first.run_id)["authenticated"] is False
     # Once credentials exist, only CAREBOUND_UNAUTHENTICATED=1 opens it again.
     users.set_password("jordan", PASSWORD)
     second = park(runner, demo_case, demo_world)
@@ -355,6 +366,8 @@ def test_cli_token_identifies_the_reviewer(
     assert via_of(runner, request.approval_id) == Provenance(
         channel="cli", principal="casey", kind="reviewer", authenticated=True, token="casey-cli"
     )
+    event = decision_event(runner, request.run_id)
+    assert (event["channel"], event["token"], event["authenticated"]) == ("cli", "casey-cli", True)
     # A token without the scope, or one revoked, decides nothing.
     second = park(runner, demo_case, demo_world)
     monkeypatch.setenv("CAREBOUND_TOKEN", new_token("casey-ro", "--as", "casey", "--scope", "read"))
