@@ -124,8 +124,10 @@ def test_key_file_is_generated_0600_once_and_reused(tmp_path: Path) -> None:
 
     key_file = home / "audit.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert first == second and first.signing_id == "k1"
-    assert len(first.keys["k1"]) == 64  # 32 random bytes, hex
+    assert first == second and first.signing_id.startswith("local-")
+    assert len(first.keys[first.signing_id]) == 64  # 32 random bytes, hex
+    assert "secret" not in repr(first) and first.keys[first.signing_id].decode() not in repr(first)
+    assert AuditKeyring.from_env({}, home=tmp_path / "elsewhere").signing_id != first.signing_id
     assert list(home.iterdir()) == [key_file]  # no temporary file left behind
 
 
@@ -177,10 +179,17 @@ def test_cli_without_a_configured_key_uses_the_home_key_file(
     assert stat.S_IMODE((cli_env / "audit.key").stat().st_mode) == 0o600
     assert CliRunner().invoke(app, ["audit", run_id, "--verify"]).exit_code == 0
 
-    monkeypatch.setenv("CAREBOUND_AUDIT_KEY", "k1:some-other-secret-entirely")  # wrong key
+    generated = (cli_env / "audit.key").read_text().split(":")[0]
+    monkeypatch.setenv("CAREBOUND_AUDIT_KEY", f"{generated}:some-other-secret-entirely")
     wrong = CliRunner().invoke(app, ["audit", run_id, "--verify"])
     assert wrong.exit_code == 1
-    assert "MAC mismatch under key 'k1'" in wrong.stdout
+    assert f"MAC mismatch under key '{generated}'" in wrong.stdout
+
+    monkeypatch.setenv("CAREBOUND_HOME", str(cli_env.parent / "another-host"))
+    monkeypatch.delenv("CAREBOUND_AUDIT_KEY")
+    elsewhere = CliRunner().invoke(app, ["audit", run_id, "--verify"])
+    assert elsewhere.exit_code == 1
+    assert f"signed with audit key '{generated}', which is not configured" in elsewhere.stdout
 
 
 def test_cli_refuses_a_malformed_key_clearly(

@@ -39,9 +39,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -51,9 +52,11 @@ from typer.testing import CliRunner
 from carebound import Approve, Runner
 from carebound._keys import run_key
 from carebound.cli import app
+from tests.test_checkpoint_saver import cluster_url  # noqa: F401 (the cluster fixture)
 
 GENESIS = "0" * 64
 ATTACKER_KEY = b"the attacker's guess at the audit key"
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -266,3 +269,40 @@ def test_verbatim_transplant_names_the_other_run(
     rewrite(decided, stored(decided, other), anchor=True)
 
     assert_broken(decided, f"belongs to run {other!r}")
+
+
+# -- on a Redis Cluster, where the anchor lives in another slot ---------------------------------
+
+
+def test_on_a_cluster_the_anchor_is_written_and_checked(cluster_url: str) -> None:  # noqa: F811
+    from redis.cluster import RedisCluster
+
+    from carebound.audit import Actor, AuditLog
+
+    client = RedisCluster.from_url(cluster_url)
+    prefix = f"cbaudit{uuid.uuid4().hex[:6]}"
+    log = AuditLog(client, prefix=prefix)
+    try:
+        for i in range(4):
+            log.record(
+                "run-cl", time=T0, actor=Actor(kind="agent", id="demo"), action="event",
+                category="system", outcome="success", detail={"i": i},
+            )  # fmt: skip
+        assert log.verify("run-cl", exists=True).ok
+        head_key = f"{prefix}:{{run-cl}}:audit:head"
+        assert client.hget(f"{prefix}:audit:anchors", "run-cl") == b"4:" + client.hget(
+            head_key, "hash"
+        )
+
+        stream_key = f"{prefix}:{{run-cl}}:audit"
+        entries = client.xrange(stream_key)
+        client.xdel(stream_key, entries[-1][0])  # cut the tail, reset the head
+        third = json.loads(entries[-2][1][b"event"])
+        client.hset(head_key, mapping={"seq": 3, "hash": third["hash"]})
+
+        problems = log.verify("run-cl", exists=True).problems
+        assert any("anchor records seq 4 but the chain ends at seq 3" in p for p in problems)
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*", target_nodes=RedisCluster.ALL_NODES):
+            client.delete(key)
+        client.close()

@@ -365,8 +365,13 @@ def parse_event(raw: bytes | str) -> AuditEvent:
         ) from exc
 
 
-def entry_event(fields: Mapping[bytes | str, bytes | str] | None) -> bytes | str:
-    """The event JSON of a stream entry."""
+def entry_event(
+    fields: Mapping[bytes | str, bytes | str] | Sequence[bytes | str] | None,
+) -> bytes | str:
+    """The event JSON of a stream entry (its fields as a mapping, or as the flat list a
+    cluster transaction returns unparsed)."""
+    if isinstance(fields, Sequence):
+        fields = dict(zip(fields[::2], fields[1::2], strict=False))
     for key, value in (fields or {}).items():
         if text(key) == EVENT_FIELD:
             return value

@@ -10,7 +10,8 @@ recompute a consistent chain. Keys come from configuration, first match wins:
     Older keys, kept to verify events they signed: ``ID:SECRET,ID:SECRET,...``.
 ``$CAREBOUND_HOME/audit.key``
     Without ``CAREBOUND_AUDIT_KEY``: a key file, one ``ID:SECRET`` per line, the first line
-    signs. Generated (mode 0600) on first use, so the embedded store works with no setup.
+    signs. Generated (mode 0600, id ``local-<random>``) on first use, so the embedded store
+    works with no setup. Read once per process: restart processes after editing it.
 
 Rotation: make the new key the signing key and keep the old one among the verifying keys
 (``CAREBOUND_AUDIT_KEYS``, or a later line of the key file); events keep the id of the key that
@@ -28,7 +29,7 @@ import secrets
 import stat
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from carebound.audit._errors import AuditKeyError
@@ -66,7 +67,7 @@ class AuditKeyring:
     """
 
     signing_id: str
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, bytes] = field(repr=False)  # secrets: never in a repr or a log line
 
     def __post_init__(self) -> None:
         if self.signing_id not in self.keys:
@@ -196,7 +197,9 @@ def _create_key_file(path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(f"k1:{secrets.token_hex(32)}\n")
+            # A key id of its own: a process on another host that generated another file
+            # reports "signed with a key that is not configured", not a bare MAC mismatch.
+            out.write(f"local-{secrets.token_hex(4)}:{secrets.token_hex(32)}\n")
         try:
             os.link(tmp, path)  # fails if another process created it first: theirs wins
         except FileExistsError:
