@@ -111,6 +111,8 @@ def serve(
     Reviewers sign in with a password set by 'carebound users set-password ID'; services use a
     token from 'carebound tokens create NAME'. Run 'carebound worker' beside it for timers and
     deadlines."""
+    proxies = tuple(p for item in trusted_proxy or [] for p in item.replace(",", " ").split())
+    _check_networks(proxies)
     client, prefix, pack, users = _store(policy)
     import uvicorn
 
@@ -118,8 +120,6 @@ def serve(
     from carebound.web._app import create_app
     from carebound.web._settings import WebSettings
 
-    proxies = tuple(p for item in trusted_proxy or [] for p in item.replace(",", " ").split())
-    _check_networks(proxies)
     runner = Runner(client, prefix=prefix, policy=pack)
     settings = WebSettings(
         secure_cookies=True if secure_cookies else None,
