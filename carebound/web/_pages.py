@@ -18,6 +18,7 @@ from carebound._errors import CareboundError, NotFoundError
 from carebound._principal import normalize_reviewer_id
 from carebound._report import run_report
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
+from carebound.guardrails import escalation_targets
 from carebound.web._context import (
     Viewer,
     WebContext,
@@ -308,7 +309,10 @@ def packet_page(
     run = runner.get(request_.run_id)
     events = runner.audit(request_.run_id)
     pack = runner.pack_for(request_.run_id)
-    escalate_to = sorted({r for p in pack.reviewers for r in p.roles} - {view.required_role})
+    held = {r for p in pack.reviewers for r in p.roles}  # only the pack's declared paths
+    escalate_to = [
+        r for r in escalation_targets(pack, request_) if r in held and r != view.required_role
+    ]
     return render(
         request,
         "packet.html",
