@@ -204,7 +204,7 @@ def assess(
             verified, detail = payer or (None, f"{NOT_VERIFIED}: the payer was not asked")
             checks.append(
                 PacketCheck(
-                    name="coverage verified with the payer",
+                    name="payer verification",
                     passed=verified,
                     detail=detail,
                     rule_id=criterion.id,

@@ -7,11 +7,16 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
+from typer.testing import CliRunner
 
 from carebound import Approve, Runner, RunView, VirtualClock, run_report
 from carebound._agent import request_match
 from carebound.agents.reconciler import RECONCILER
+from carebound.cli import app
 from carebound.tools.connectors import ReplyScript, ScriptedDocument, World, WorldSpec
 from tests.conftest import SCENARIOS
 
@@ -183,3 +188,24 @@ def test_a_payer_without_the_member_fails_the_payer_check(make_runner: Any) -> N
     [check] = [c for c in packet.checks if c.rule_id == "ACC-PAYER"]
     assert check.passed is False
     assert packet.recommendation == "reject"
+
+
+def test_the_cli_shows_an_unverified_check_as_neither_passed_nor_failed(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
+    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "140")
+    case = str(SCENARIOS / "cases" / "packet_complete.json")
+    started = CliRunner().invoke(
+        app,
+        ["run", "--agent", "packet_builder", "--case", case, "--requester", "sam", "--json"],
+    )
+    assert started.exit_code == 0, started.stdout + started.stderr
+    [pending] = json.loads(started.stdout)["pending"]
+    shown = CliRunner().invoke(app, ["show", pending["approval_id"]])
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    [line] = [x for x in shown.stdout.splitlines() if "payer verification" in x]
+    assert "?" in line and "✓" not in line and "✗" not in line
+    assert "coverage not verified with the payer" in line

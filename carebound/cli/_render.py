@@ -314,7 +314,9 @@ def _packet_body(view: ApprovalView) -> list[RenderableType]:
 
     parts.append(_section("Checks"))
     for c in packet.checks:
-        mark = Text("  ✓ ", style="green") if c.passed else Text("  ✗ ", style="red")
+        mark = {True: Text("  ✓ ", style="green"), None: Text("  ? ", style="yellow")}.get(
+            c.passed, Text("  ✗ ", style="red")
+        )
         line = Text.assemble(mark, (c.name, "bold"), f": {c.detail}")
         if c.rule_id or c.rule_text:
             line.append(f"\n      rule {c.rule_id or '-'}: {c.rule_text or ''}", style="dim")
