@@ -32,6 +32,8 @@ FIELD_NAMES: MappingProxyType[str, str] = MappingProxyType(
 KIND_WORDING: MappingProxyType[str, str] = MappingProxyType(
     {
         "case_whitespace": "{what} differs only in case or spacing between {sources}",
+        "accent": "{what} differs only in accents (and case or spacing) between {sources}; the "
+        "accented form is kept",
         "accent": "{what} differs only in accents between {sources}",
         "address_abbreviation": "{what} differs between {sources} only by USPS Pub 28 "
         "abbreviations",
@@ -63,6 +65,7 @@ KIND_WORDING: MappingProxyType[str, str] = MappingProxyType(
         "npi_other_provider": "{what} names two different valid providers in {sources}",
         "family_collision": "another chart of the family at this address could be the patient",
         "coverage_not_found": "the payer has no coverage under the member id(s) on file",
+        "coverage_not_in_force": "the coverage in {sources} is not in force on the date of service",
     }
 )
 """One PHI-free sentence per mismatch kind; ``{what}`` is the element, ``{sources}`` the
