@@ -34,7 +34,6 @@ KIND_WORDING: MappingProxyType[str, str] = MappingProxyType(
         "case_whitespace": "{what} differs only in case or spacing between {sources}",
         "accent": "{what} differs only in accents (and case or spacing) between {sources}; the "
         "accented form is kept",
-        "accent": "{what} differs only in accents between {sources}",
         "address_abbreviation": "{what} differs between {sources} only by USPS Pub 28 "
         "abbreviations",
         "address_spelling": "{what} differs between {sources} only in spelling or punctuation",
