@@ -1,0 +1,51 @@
+"""The decide path's Redis round trips stay at 9 with the fuller protocol (normalised ids, the
+approver identity, an edit's diff and the decision event all ride in the existing trips)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from redis.connection import Connection
+
+from carebound import Approve, Edit, Runner, VirtualClock
+
+
+class CountingConnection(Connection):
+    """A real connection that counts how often it sends to the server (round trips)."""
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+def _decide_trips(runner: Runner, case: Any, world: Any, edit: bool) -> int:
+    request = runner.start("demo", case, requester="sam", world=world).pending.request
+    decision: Approve | Edit
+    if edit:
+        args = {**request.args, "note": "Call first."}
+        decision = Edit(reviewer="Casey ", role="intake_coordinator", args_hash=request.args_hash,
+                        args=args)  # fmt: skip
+    else:
+        decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    before = CountingConnection.sends
+    assert runner.decide(request.approval_id, decision).outcome == "decided"
+    return CountingConnection.sends - before
+
+
+def test_a_warm_decide_takes_nine_round_trips(
+    redis_url: str, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    client = redis.Redis(connection_pool=pool)
+    try:
+        runner = Runner(client, prefix=key_prefix, clock=VirtualClock())
+        _decide_trips(runner, demo_case, demo_world, edit=False)  # warms caches and scripts
+        assert _decide_trips(runner, demo_case, demo_world, edit=False) == 9
+        assert _decide_trips(runner, demo_case, demo_world, edit=True) == 9
+    finally:
+        for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
