@@ -173,3 +173,30 @@ def test_the_payers_lapsed_coverage_is_reported_too(make_runner: Any) -> None:
     )
     [coverage] = [m for m in view.findings["mismatches"] if m["field"] == "coverage"]
     assert coverage["risk"] == "high" and "payer" in coverage["values"]
+
+
+def test_the_payers_eligibility_answer_not_in_force_blocks_acceptance(make_runner: Any) -> None:
+    runner: Runner = make_runner(clock=VirtualClock(MONDAY))
+    case = load("cases/packet_complete.json")
+    payer = copy.deepcopy(load("payer/intake_delgado.json"))
+    resource(payer, "CoverageEligibilityResponse")["insurance"][0]["inforce"] = False
+    world = WorldSpec.from_bundles(case, payer)
+    view = runner.start("packet_builder", case, requester="sam", world=world)
+    assert view.pending is not None
+    packet = view.pending.request.packet
+    [check] = [c for c in packet.checks if c.rule_id == "ACC-PAYER"]
+    assert check.passed is False
+    assert "eligibility response says it is not in force" in check.detail
+    assert packet.recommendation == "reject"
+    # The same payer saying in force confirms the coverage.
+    runner2: Runner = make_runner(clock=VirtualClock(MONDAY))
+    fine = runner2.start(
+        "packet_builder",
+        case,
+        requester="sam",
+        world=WorldSpec.from_bundles(case, load("payer/intake_delgado.json")),
+    )
+    assert fine.pending is not None
+    [ok] = [c for c in fine.pending.request.packet.checks if c.rule_id == "ACC-PAYER"]
+    assert ok.passed is True
+    assert fine.pending.request.packet.recommendation == "approve"
