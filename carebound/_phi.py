@@ -75,13 +75,8 @@ class PhiPolicy:
     @classmethod
     def for_run(cls, runner: Runner, run_id: str) -> PhiPolicy:
         """The policy of the agent of run ``run_id`` (mask everything if the run is unknown)."""
-        from carebound._errors import NotFoundError
-
-        try:
-            agent = runner.get(run_id).record.agent
-        except NotFoundError:
-            return cls(None)
-        return cls.for_agent(runner, agent)
+        record = runner.runs.get(run_id)
+        return cls(None) if record is None else cls.for_agent(runner, record.agent)
 
     def tool_touches_phi(self, tool: str) -> bool:
         """Whether a call of ``tool`` may carry PHI (unknown tools are assumed to)."""
@@ -106,12 +101,30 @@ class PhiPolicy:
         facts = [f.model_copy(update={"value": MASK}) if f.phi else f for f in request.packet.facts]
         packet = request.packet.model_copy(update={"facts": facts})
         masked_request = request.model_copy(
-            update={"packet": packet, "args": self.args(request.tool, request.args)}
+            update={
+                "packet": packet,
+                "args": self.args(request.tool, request.args),
+                # the proposal a first reviewer's edit of a two-person hold replaced
+                "original_args": None
+                if request.original_args is None
+                else self.args(request.tool, request.original_args),
+            }
         )
         masked = view.model_copy(update={"request": masked_request})
         record = view.record
         if record is None or record.decision is None:
             return masked
+        changes = [
+            c.model_copy(update={"before": mask_value(c.before), "after": mask_value(c.after)})
+            if c.phi or self.arg_is_phi(request.tool, c.field)
+            else c
+            for c in record.changes
+        ]
+        masked = masked.model_copy(
+            update={"record": record.model_copy(update={"changes": changes})}
+        )
+        record = masked.record
+        assert record is not None and record.decision is not None
         update: dict[str, Any] = {}
         if isinstance(record.decision, Edit):
             update["args"] = self.args(request.tool, record.decision.args)

@@ -128,12 +128,14 @@ def test_reviewer_workflow(env: str, case_file: Path, redis_url: str) -> None:
 
     masked = cli("show", approval).stdout
     assert FAX not in masked and MASK in masked
+    assert "11506-3" in masked  # not PHI: shown (issue 11)
     assert "OUT-2" in masked
     assert "A document request sent on behalf of a patient is confirmed by a coordinator" in masked
     assert "if you approve" in masked and "if you reject" in masked
     shown = cli_json("show", approval)
     assert shown["phi_masked"] is True
-    assert set(shown["approval"]["request"]["args"].values()) == {MASK}
+    args = shown["approval"]["request"]["args"]
+    assert args["to"] == MASK and args["document_code"] == "11506-3"
     actions = [e["action"] for e in cli_json("audit", run_id)["events"]]
     assert "view_phi" not in actions  # a masked view is not a PHI view
 

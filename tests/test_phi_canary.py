@@ -166,7 +166,7 @@ def cli_outputs(scenario: Path) -> tuple[str, list[str], list[tuple[str, str]]]:
 
 @pytest.fixture(name="web_app")
 def web_app_fixture(redis_client: redis.Redis, env: str) -> Any:
-    """The web inbox and API on the scenarios' store; every directory reviewer has a password."""
+    """The web inbox and API on the scenarios' store, with the default pack's directory."""
     from carebound import Runner
     from carebound.guardrails import load_policy_pack
     from carebound.web import UserStore, create_app
@@ -179,12 +179,13 @@ def web_app_fixture(redis_client: redis.Redis, env: str) -> Any:
         prefix=env,
         hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
     )
-    for reviewer in pack.reviewers:
-        users.set_password(reviewer.id, PASSWORD)
     return runner, users, create_app(runner, users=users)
 
 
-def _signed_in(app: Any, user: str) -> TestClient:
+def _signed_in(web: Any, user: str) -> TestClient:
+    """A browser signed in as ``user`` (given a password now)."""
+    _, users, app = web
+    users.set_password(user, PASSWORD)
     client = TestClient(app, follow_redirects=False)
     form = client.get("/login").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
@@ -214,7 +215,7 @@ def web_outputs(web: Any, run_id: str, approvals: list[str]) -> list[tuple[str, 
         outputs.append((f"/api/approvals/{approval_id}", answer.text))
         reviewer = next(r.id for r in pack.reviewers if view.required_role in r.roles)
         if reviewer not in browsers:
-            browsers[reviewer] = _signed_in(app, reviewer)
+            browsers[reviewer] = _signed_in(web, reviewer)
         browser = browsers[reviewer]
         for path in (f"/approvals/{approval_id}", f"/runs/{run_id}", f"/runs/{run_id}/audit"):
             answer = browser.get(path)

@@ -212,7 +212,9 @@ def test_a_rejected_dob_fix_leaves_the_chart(make_runner: RunnerFactory) -> None
     assert view.status == "completed"
     assert world(runner, view).ehr.read("Patient", "ehr-osei")["birthDate"] == "1980-07-04"
     assert items(view)["birthDate"]["outcome"] == "rejected"
-    assert "patient confirmed" in items(view)["birthDate"]["note"]
+    # The reviewer's words (which may quote PHI) stay in the decision record, not the finding.
+    note = items(view)["birthDate"]["note"]
+    assert "decision record" in note and "patient confirmed" not in note
 
 
 # --- the planner cannot talk its way past the policy --------------------------------------------

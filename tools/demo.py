@@ -83,7 +83,7 @@ def read_referral(ctx: ToolContext, args: ReadReferralArgs) -> dict[str, Any]:
     scope="outreach:fax.send",
     effect="external",
     phi={"contact"},
-    public=("to", "document_code", "note"),
+    public=("document_code", "note"),
     key=("to", "document_code"),
     constraints={"recipient": "to"},
     facts=_recipient_facts,

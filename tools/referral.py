@@ -483,7 +483,7 @@ def _request_body(case: ReferralCase, args: AttemptArgs) -> str:
     scope="outreach:document_request.send",
     effect="external",
     phi={"contact", "demographics"},
-    public=("task_id", "attempt", "channel", "to", "items"),
+    public=("task_id", "attempt", "channel", "items"),
     key=("task_id", "attempt"),
     constraints={"recipient": "to"},
     facts=_recipient_facts,

@@ -229,6 +229,7 @@ def _decide(
     reviewer: str | None,
     role: str,
 ) -> None:
+    from carebound._phi import mask_report
     from carebound._report import run_report
     from carebound.cli._credential import cli_principal
     from carebound.cli._format import short_hash
@@ -254,7 +255,7 @@ def _decide(
                 "decision": decision.kind,
                 "outcome": result.outcome,
                 "changes": [_shown_change(c) for c in result.changes],
-                "run": run_report(result.run).model_dump(mode="json"),
+                "run": mask_report(run_report(result.run)).model_dump(mode="json"),
             }
         )
         return

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import CareboundError, NotFoundError
+from carebound._phi import PhiPolicy, mask_report
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._report import EffectItem, Findings, PendingItem, run_report
 from carebound._runner import RunView
@@ -26,7 +27,14 @@ from carebound.audit import AuditEvent, VerifyResult
 from carebound.fhir import parse_bundle
 from carebound.web._context import context, limit, service
 from carebound.web._problems import Problem
-from carebound.web._views import InboxItem, InboxQuery, inbox_item, masked, pending_for
+from carebound.web._views import (
+    InboxItem,
+    InboxQuery,
+    inbox_item,
+    masked,
+    pending_for,
+    run_roles,
+)
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from 'carebound tokens create'.")
 
@@ -129,10 +137,13 @@ class RunOut(BaseModel):
     pending: list[PendingItem]
     findings: Findings
     effects: list[EffectItem]
+    phi_masked: bool = Field(
+        default=True, description="Mismatch values are masked unless read with reveal=true."
+    )
 
 
-def _run_out(view: RunView) -> RunOut:
-    report = run_report(view)
+def _run_out(view: RunView, *, reveal: bool = False) -> RunOut:
+    report = run_report(view) if reveal else mask_report(run_report(view))
     record = view.record
     return RunOut(
         run_id=record.run_id,
@@ -148,6 +159,7 @@ def _run_out(view: RunView) -> RunOut:
         pending=report.pending,
         findings=report.findings,
         effects=report.effects,
+        phi_masked=not reveal,
     )
 
 
@@ -231,6 +243,9 @@ class AuditOut(BaseModel):
     run_id: str
     events: list[AuditEvent]
     verify: VerifyResult
+    phi_masked: bool = Field(
+        default=True, description="Values recorded for PHI tools are masked unless reveal=true."
+    )
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -253,17 +268,48 @@ def start_run(request: Request, caller: Starter, body: RunStart) -> RunOut:
     return _run_out(view)
 
 
+def _reveal_run(request: Request, caller: Caller, run: RunView, what: str) -> None:
+    """Check that the caller may see the run's PHI (the ``reveal`` scope and the role of one
+    of its holds) and record the view (``view_phi``)."""
+    require_scope(caller.token, "reveal", where="see PHI")
+    runner = context(request).runner
+    roles = run_roles(runner, run)
+    if caller.roles is not None and not roles & caller.roles:
+        raise Problem(
+            status=403,
+            detail=f"this token holds none of the roles of run {run.run_id}'s holds",
+            code="wrong_role",
+            hint="read it without reveal (PHI masked), or use a token of one of: "
+            + (", ".join(sorted(roles)) or "(the run has no holds: a '*' token)"),
+        )
+    runner.reveal_run(
+        run.run_id, viewer=caller.via.principal, roles=roles, via=caller.via, what=what
+    )
+
+
 @router.get("/runs/{run_id}")
-def get_run(request: Request, caller: Reader, run_id: str) -> RunOut:
-    """A run's status, findings, pending hold and effects."""
-    return _run_out(context(request).runner.get(run_id))
+def get_run(request: Request, caller: Reader, run_id: str, reveal: bool = False) -> RunOut:
+    """A run's status, findings, pending hold and effects; mismatch values masked unless
+    ``reveal`` (an audited view that needs the ``reveal`` scope and a role of the run)."""
+    view = context(request).runner.get(run_id)
+    if reveal:
+        _reveal_run(request, caller, view, "run")
+    return _run_out(view, reveal=reveal)
 
 
 @router.get("/runs/{run_id}/audit")
-def get_audit(request: Request, caller: Reader, run_id: str) -> AuditOut:
-    """A run's audit trail, oldest first, with the result of checking its hash chain."""
-    trail = context(request).runner.audit_trail(run_id)  # unreadable entry: broken, not 400
-    return AuditOut(run_id=run_id, events=trail.events, verify=trail.verify)
+def get_audit(request: Request, caller: Reader, run_id: str, reveal: bool = False) -> AuditOut:
+    """A run's audit trail, oldest first, with the result of checking its hash chain; the
+    values recorded for PHI tools masked unless ``reveal`` (audited, as for the run)."""
+    runner = context(request).runner
+    trail = runner.audit_trail(run_id)  # an unreadable entry is a broken chain, not a 400
+    events = trail.events
+    if reveal:
+        _reveal_run(request, caller, runner.get(run_id), "audit")
+    else:
+        policy = PhiPolicy.for_run(runner, run_id)
+        events = policy.events(events)
+    return AuditOut(run_id=run_id, events=events, verify=trail.verify, phi_masked=not reveal)
 
 
 # -- holds ----------------------------------------------------------------------------------
