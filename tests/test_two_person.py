@@ -195,3 +195,35 @@ def test_an_edited_two_person_call_runs_with_the_edited_arguments(
     outreach = World.attach(runner.client, request.run_id, prefix=runner.prefix).outreach
     [sent] = outreach.effects()
     assert "Edited by casey." in json.dumps(sent, default=str)
+
+
+def test_a_pending_edit_of_a_phi_argument_stays_masked(env: str, tmp_path: Path) -> None:
+    """The proposal an edit replaced (original_args) and the changes of the decision record are
+    masked like the arguments themselves until a reveal."""
+    data = yaml.safe_load(Path("guardrails/packs/default.yaml").read_text(encoding="utf-8"))
+    for rule in data["rules"]:
+        rule["two_person"] = rule["id"] in ("REC-3", "DEM-1")
+    pack = tmp_path / "two_person.yaml"
+    pack.write_text(yaml.safe_dump(data), encoding="utf-8")
+    report = cli_json(
+        "run", "--agent", "reconciler", "--case", "scenarios/cases/reconcile_dob_swap.json",
+        "--ehr", "scenarios/ehr/reconcile_dob_swap.json", "--requester", "sam",
+        "--policy", str(pack),
+    )  # fmt: skip
+    [pending] = report["pending"]
+    approval = pending["approval_id"]
+    edited = cli_json("edit", approval, *AS["casey"], "--set", "value=1980-04-09")
+    assert edited["outcome"] == "awaiting_second_approver"
+    masked = cli("show", approval, "--json").stdout
+    for dob in ("1980-04-07", "1980-07-04", "1980-04-09"):
+        assert dob not in masked, dob
+    assert json.loads(masked)["approval"]["request"]["original_args"]["field"] == "birthDate"
+    cli_json("approve", approval, *AS["jordan"])
+    decided = cli("show", approval, "--json").stdout
+    for dob in ("1980-04-07", "1980-07-04", "1980-04-09"):
+        assert dob not in decided, dob
+    [change] = json.loads(decided)["approval"]["record"]["changes"]
+    assert change["field"] == "value" and change["phi"] is True
+    revealed = cli_json("show", approval, "--reveal", "--reviewer", "jordan", "--role", ROLE)
+    [change] = revealed["approval"]["record"]["changes"]
+    assert change["after"] == "1980-04-09"
