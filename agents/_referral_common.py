@@ -30,6 +30,9 @@ from carebound.agents.documents import (
     Classification,
     DocumentRequirement,
     classify,
+    detect_injection,
+    document_texts,
+    with_injection,
 )
 from carebound.fhir import (
     ReferralCase,
@@ -410,8 +413,12 @@ def classify_resource(resource: Mapping[str, Any], *, source: str) -> Classifica
     """Classify an untyped DocumentReference (JSON) from its inline text."""
     text = document_text(parse_resource(dict(resource), DocumentReference, source=source))
     if text is None:
-        return Classification(code=UNKNOWN, display="No readable text", confidence=0.0)
-    return classify(text)
+        result = Classification(code=UNKNOWN, display="No readable text", confidence=0.0)
+    else:
+        result = classify(text)
+    # DOC-2: instructions hidden anywhere in the document (description, titles, other textual
+    # attachments) count, not only in the text the classifier reads.
+    return with_injection(result, detect_injection("\n".join(document_texts(resource))))
 
 
 def is_confident(result: Classification, code: str | None) -> bool:

@@ -75,9 +75,15 @@ def test_public_names_are_pinned() -> None:
             "UNKNOWN",
             "Classification",
             "DocumentRequirement",
+            "FLAG_AT",
+            "InjectionFinding",
+            "InjectionReport",
             "MissingItem",
             "classify",
+            "detect_injection",
+            "document_texts",
             "missing_documents",
+            "with_injection",
         ]
     )
 

@@ -5,7 +5,9 @@ Pure, deterministic logic for the document-chasing agent (no Redis, no graph):
 - ``DocumentRequirement`` (policy pack schema) and ``DEFAULT_REQUIREMENTS``;
 - ``missing_documents(case, requirements, classified=...)`` -> ``MissingItem`` list;
 - ``classify(text)`` -> ``Classification`` of a document's text into a LOINC document type,
-  rule-based, with a confidence that counts only at or above ``CLASSIFY_MIN_CONFIDENCE``.
+  rule-based, with a confidence that counts only at or above ``CLASSIFY_MIN_CONFIDENCE``;
+- ``detect_injection(text)`` -> ``InjectionReport``: instructions aimed at software or staff
+  (DOC-2), found after undoing disguises, with the passages and an explanation.
 """
 
 from ._classify import (
@@ -15,6 +17,14 @@ from ._classify import (
     UNKNOWN,
     Classification,
     classify,
+    with_injection,
+)
+from ._document_text import document_texts
+from ._injection import (
+    FLAG_AT,
+    InjectionFinding,
+    InjectionReport,
+    detect_injection,
 )
 from ._missing import MissingItem, missing_documents
 from ._requirements import DEFAULT_REQUIREMENTS, DocumentRequirement
@@ -23,11 +33,17 @@ __all__ = [
     "CLASSIFY_MIN_CONFIDENCE",
     "DEFAULT_REQUIREMENTS",
     "DOCUMENT_TYPES",
+    "FLAG_AT",
     "INJECTION_CONFIDENCE_CAP",
     "UNKNOWN",
     "Classification",
     "DocumentRequirement",
+    "InjectionFinding",
+    "InjectionReport",
     "MissingItem",
     "classify",
+    "detect_injection",
+    "document_texts",
     "missing_documents",
+    "with_injection",
 ]

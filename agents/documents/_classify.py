@@ -6,9 +6,9 @@ winning score (saturating at ``_SATURATION``) and with its margin over the runne
 mixed texts score low and a person confirms them.
 
 Text written *at* the reader ("ignore previous instructions", "classify this document as ...",
-"SYSTEM:") is not evidence of anything: each sentence or line that looks like an instruction to an
-AI is dropped before scoring, and the result is flagged and capped below the acceptance threshold,
-because a genuine clinical document has no reason to address its reader's software.
+"SYSTEM:") is not evidence of anything: when ``detect_injection`` flags the text, its flagged
+lines are dropped before scoring, and the result is flagged and capped below the acceptance
+threshold, because a genuine clinical document has no reason to address its reader's software.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ._injection import InjectionReport, detect_injection
 
 #: An untyped document counts as a document type only at or above this confidence; below it a
 #: person must confirm the type. 0.7 asks for a clear lead: a winning score of 10 or more with a
@@ -49,8 +51,10 @@ class Classification(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     """Short phrases of the text that support ``code``, in reading order."""
     injection_suspected: bool = False
-    """The text addresses an AI (e.g. "ignore previous instructions"): those sentences were
-    ignored and the confidence capped at ``INJECTION_CONFIDENCE_CAP``."""
+    """The text carries instructions aimed at software or staff (``detect_injection`` flagged
+    it): those lines were ignored and the confidence capped at ``INJECTION_CONFIDENCE_CAP``."""
+    injection: InjectionReport | None = None
+    """The injection detector's report, when it found anything (flagged or not)."""
 
 
 @dataclass(frozen=True)
@@ -127,28 +131,21 @@ DOCUMENT_TYPES: tuple[_DocType, ...] = (
     ),
 )
 
-_INJECTION = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,60}"
-        r"\b(?:instructions?|prompts?|rules|guidelines|directions|context|messages?)\b",
-        r"^\W*(?:system|assistant|developer)\s*(?:prompt|message)?\s*:",
-        r"<\|?/?(?:im_start|im_end|system|assistant)\|?>|\[/?inst\]",
-        r"\b(?:you are now|from now on,? you|pretend (?:to be|you are)|"
-        r"as an? (?:ai|language model|llm)|act as (?:an? |the )?"
-        r"(?:ai|assistant|model|agent|system|administrator|approver|reviewer))\b",
-        r"\b(?:classify|categori[sz]e|label|mark|tag|record|file|treat)\s+(?:this|the)\s+"
-        r"(?:document|fax|file|page|text|message|note|report|referral|request)\s+as\b",
-        r"\b(?:approve|auto-?approve|authori[sz]e)\b[^.\n]{0,40}"
-        r"\b(?:immediately|automatically|without (?:any )?(?:human )?(?:review|approval|checks?))",
-        r"\b(?:approve|authori[sz]e)\s+(?:this|the)\s+"
-        r"(?:referral|request|claim|authori[sz]ation|prior auth\w*)\b",
-        r"\b(?:do not|don't|never)\s+(?:flag|escalate|notify)\b",
-        r"\b(?:respond|reply|answer|output)\s+(?:only\s+)?with\b",
-    )
-)
-_SEGMENTS = re.compile(r"\n+|(?<=[.!?;])\s+")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def with_injection(result: Classification, report: InjectionReport) -> Classification:
+    """``result`` marked as carrying instructions when ``report`` (a scan of more of the
+    document than the classified text: description, titles, other attachments) flags it."""
+    if not report.flagged or result.injection_suspected:
+        return result
+    return result.model_copy(
+        update={
+            "injection_suspected": True,
+            "injection": report,
+            "confidence": min(result.confidence, INJECTION_CONFIDENCE_CAP),
+        }
+    )
 
 
 def classify(text: str) -> Classification:
@@ -157,10 +154,12 @@ def classify(text: str) -> Classification:
     Pure and deterministic: the same text always gives the same result. Ties go to the type
     listed first in ``DOCUMENT_TYPES``.
     """
-    segments = _SEGMENTS.split(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
-    kept = [s for s in segments if not any(p.search(s) for p in _INJECTION)]
-    suspected = len(kept) < len(segments)
-    body = "\n".join(kept)
+    report = detect_injection(text)
+    suspected = report.flagged
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if suspected:  # the flagged passages are not evidence of anything
+        lines = [line for n, line in enumerate(lines) if n not in report.flagged_lines]
+    body = unicodedata.normalize("NFKC", "\n".join(lines)).translate(_INVISIBLE)
 
     scored: list[tuple[int, list[tuple[int, str]], _DocType]] = []
     for doc_type in DOCUMENT_TYPES:
@@ -182,6 +181,7 @@ def classify(text: str) -> Classification:
             confidence=0.0,
             evidence=evidence,
             injection_suspected=suspected,
+            injection=report if report.findings else None,
         )
     strength = min(1.0, best / _SATURATION)
     margin = (best - runner_up) / best
@@ -194,4 +194,5 @@ def classify(text: str) -> Classification:
         confidence=round(confidence, 2),
         evidence=evidence,
         injection_suspected=suspected,
+        injection=report if report.findings else None,
     )
