@@ -95,6 +95,10 @@ def test_an_edit_is_one_approval_of_the_new_arguments(two_person_run: tuple[str,
     before_hash = cli_json("show", approval)["approval"]["request"]["args_hash"]
     edited = cli_json("edit", approval, *AS["casey"], "--set", "note=Fax it today.")
     assert edited["outcome"] == "awaiting_second_approver"
+    # The second reviewer sees the call as edited next to what the agent proposed.
+    page = cli("show", approval).stdout
+    assert "Edited call" in page and "awaiting a second approval" in page
+    assert "Fax it today." in page and "Please fax the most recent progress note." in page
     shown = cli_json("show", approval)["approval"]
     new_hash = shown["request"]["args_hash"]
     assert new_hash != before_hash and shown["status"] == "pending"

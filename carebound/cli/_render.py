@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from rich import box
@@ -287,14 +288,33 @@ def _packet_header(view: ApprovalView, now: datetime) -> RenderableType:
 
 def _packet_call(view: ApprovalView) -> list[RenderableType]:
     request = view.request
-    title = f"Proposed call: {request.tool}  (args {short_hash(request.args_hash)})"
+    proposed = request.original_args  # set once a reviewer's edit of a two-person hold replaced it
+    kind = "Proposed" if proposed is None else "Edited"
+    title = f"{kind} call: {request.tool}  (args {short_hash(request.args_hash)})"
+    if proposed is not None and view.status == "pending":
+        title += "  (edited by a reviewer, awaiting a second approval)"
     if not request.args:
         return [_section(title), Text("  (no arguments)", style="dim")]
-    args = _table("argument", "value")
+    args = _table("argument", "value", *(() if proposed is None else ("agent proposed",)))
     for key, value in request.args.items():
-        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        args.add_row(Text(key), Text(shown, style="dim" if shown == MASK else ""))
-    return [_section(title), args]
+        cells = [Text(key), _arg_text(value)]
+        if proposed is not None:
+            before = proposed.get(key)
+            cells.append(_arg_text(before) if before != value else Text("(same)", style="dim"))
+        args.add_row(*cells)
+    parts: list[RenderableType] = [_section(title), args]
+    changes = view.record.changes if view.record is not None else []
+    if changes:
+        parts.append(_section("Changed by the decision (before -> after)"))
+        for change in changes:
+            before, after = _arg_text(change.before).plain, _arg_text(change.after).plain
+            parts.append(Text(f"  {change.field}: {before} -> {after}"))
+    return parts
+
+
+def _arg_text(value: Any) -> Text:
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return Text(shown, style="dim" if shown == MASK else "")
 
 
 def _packet_body(view: ApprovalView) -> list[RenderableType]:
