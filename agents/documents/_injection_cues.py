@@ -86,7 +86,7 @@ LABELS: dict[str, str] = {
     "exfiltration": "asks to send a full chart or record elsewhere",
     "pressure": "manipulative urgency",
     "harmful_task": "asks for content unrelated to care (toxic or offensive text)",
-    "role_hint": "a line labelled as an assistant's turn",
+    "role_hint": "a line labelled as a system's or an assistant's turn",
     "mentions_ai": "mentions AI or automated readers",
     "unscanned": "too long to read in full: a person reads it",
 }
@@ -98,7 +98,7 @@ _INSTR = (
 _EARLIER = r"(?:(?:all|any|the|your|of|my|these|those|its) )*(?:previous|prior|above|earlier|preceding|original|initial|former|existing|old|following|system|safety|current|other)?"
 _AI = (
     r"(?:ai|a\.i\.|artificial intelligence|assistant|ai assistant|chat ?bot|bot|llm|gpt|"
-    r"language model|model|agent|ai agent|copilot|classifier|automated (?:system|agent|"
+    r"language model|model|agent|ai agent|copilot|classifier|automated (?:\w++ )?(?:system|agent|"
     r"assistant|software|reviewer|screening|analysis|processing|pipeline|workflow|triage|"
     r"intake|filing|process)|automation|document (?:ai|agent|processor|pipeline)|"
     r"(?:ai|automated|intake|filing|triage|screening) (?:system|bot|software|tool|engine))"
@@ -204,7 +204,7 @@ CUES: tuple[Cue, ...] = tuple(
         (
             "role",
             _EN,
-            r"(?:^|\]|>|\|) ?(?:#+ ?)?\[?(?:system|developer|sys|admin|administrator|root|ai)(?: (?:prompt|message|note|override|instruction|instructions|notice|update|command))?\]? ?:",
+            r"(?:^|\]|>|\|) ?(?:#+ ?)?(?:\[(?:system|developer|sys|admin|administrator|root|ai)\] ?:?|(?:system|developer|sys|admin|administrator|root|ai) (?:prompt|message|note|override|instruction|instructions|notice|update|command) ?:|(?:developer|sys|admin|administrator|root|ai) ?:)",
         ),
         (
             "role",
@@ -229,27 +229,27 @@ CUES: tuple[Cue, ...] = tuple(
         (
             "role",
             "es",
-            r"\b(?:ahora eres|a partir de ahora(?:,)? (?:eres|seras|actua)|actua como (?:el |un )?(?:aprobador|administrador|asistente|sistema|revisor)|(?:^|\s)sistema ?:)",
+            r"\b(?:ahora eres|a partir de ahora(?:,)? (?:eres|seras|actua)|actua como (?:el |un )?(?:aprobador|administrador|asistente|sistema|revisor))",
         ),
         (
             "role",
             "fr",
-            r"\b(?:tu es (?:maintenant|desormais)|vous etes (?:maintenant|desormais)|a partir de maintenant(?:,)? (?:tu|vous)|agis(?:sez)? (?:comme|en tant que) (?:l'|le |un )?(?:approbateur|administrateur|assistant|systeme|valideur))|(?:^|\s)systeme ?:",
+            r"\b(?:tu es (?:maintenant|desormais)|vous etes (?:maintenant|desormais)|a partir de maintenant(?:,)? (?:tu|vous)|agis(?:sez)? (?:comme|en tant que) (?:l'|le |un )?(?:approbateur|administrateur|assistant|systeme|valideur))",
         ),
         (
             "role",
             "de",
-            r"\b(?:du bist (?:jetzt|ab sofort|nun)|sie sind (?:jetzt|ab sofort|nun) (?:der|die|ein)|ab (?:jetzt|sofort)(?:,)? (?:bist du|sind sie)|agiere (?:als|wie)|handle als)\b|(?:^|\s)system ?:",
+            r"\b(?:du bist (?:jetzt|ab sofort|nun)|sie sind (?:jetzt|ab sofort|nun) (?:der|die|ein)|ab (?:jetzt|sofort)(?:,)? (?:bist du|sind sie)|agiere (?:als|wie)|handle als)\b",
         ),
         (
             "role",
             "pt",
-            r"\b(?:voce agora e|agora voce e|a partir de agora(?:,)? voce|aja como (?:o |um )?(?:aprovador|administrador|assistente|sistema|revisor))\b|(?:^|\s)sistema ?:",
+            r"\b(?:voce agora e|agora voce e|a partir de agora(?:,)? voce|aja como (?:o |um )?(?:aprovador|administrador|assistente|sistema|revisor))\b",
         ),
         (
             "role",
             "it",
-            r"\b(?:ora sei|adesso sei|d'ora in poi(?:,)? (?:sei|tu)|da ora in poi(?:,)? (?:sei|tu)|agisci come (?:l'|il |un )?(?:approvatore|amministratore|assistente|sistema|revisore))\b|(?:^|\s)sistema ?:",
+            r"\b(?:ora sei|adesso sei|d'ora in poi(?:,)? (?:sei|tu)|da ora in poi(?:,)? (?:sei|tu)|agisci come (?:l'|il |un )?(?:approvatore|amministratore|assistente|sistema|revisore))\b",
         ),
         (
             "role",
@@ -521,7 +521,35 @@ CUES: tuple[Cue, ...] = tuple(
             _EN,
             r"\b(?:system|admin|administrator|developer|root|sudo) (?:override|mode|command|instruction)s? ?:",
         ),
-        ("role_hint", _EN, r"^ ?(?:#+ ?)?\[?assistant\]? ?:"),
+        # A bare "System:" or "Assistant:" label also heads EHR print footers and staff lines.
+        ("role_hint", _EN, r"^ ?(?:#+ ?)?\[?(?:assistant|system)\]? ?:"),
+        # --- found in the fresh set's errors (general forms) ---------------------------------
+        (
+            "no_review",
+            _EN,
+            r"\b(?:needs?|requires?) no (?:human |manual |coordinator |staff |further |reviewer |"
+            r"person(?:al)? )?(?:review|approval|verification|sign-?off|check|hold|confirmation)s?\b",
+        ),
+        (
+            "override",
+            _EN,
+            r"\b(?:pay no attention to|take no notice of|do not follow|don't follow|stop following|"
+            r"no longer follow|do not obey|don't obey|stop obeying) (?:\w++ ){0,3}"
+            r"(?:instructions|rules|prompt|guidelines|directives|programming)\b|\b(?:instructions|"
+            r"rules|prompt|guidelines) (?:that )?you (?:were|have been|are) (?:configured|programmed|"
+            r"trained|set up|initiali[sz]ed)\b",
+        ),
+        (
+            "role",
+            _EN,
+            r"\bas (?:the|your|an?) (?:system |site |it |ehr )?(?:administrator|admin|developer|"
+            r"operator|root user|superuser|owner of this (?:system|agent|model))\b",
+        ),
+        (
+            "directive",
+            _EN,
+            r"\bi (?:hereby )?(?:authori[sz]e|instruct|order|command|permit) you to\b",
+        ),
         (
             "addressee",
             _EN,
