@@ -171,6 +171,21 @@ class PhiPolicy:
         return [self.event(e, held.get(str(e.detail.get("approval_id")))) for e in listed]
 
 
+def hold_roles(runner: Runner, run_id: str) -> set[str]:
+    """The required roles of every hold run ``run_id`` has had (its audit trail's ``hold``
+    events and its pending hold): whoever holds one of them may reveal the run's PHI."""
+    ids = [
+        str(e.detail["approval_id"])
+        for e in runner.audit(run_id)
+        if e.action == "hold" and e.detail.get("approval_id")
+    ]
+    record = runner.runs.get(run_id)
+    if record is not None and record.pending_approval:
+        ids.append(record.pending_approval)
+    views = (runner.approvals.get(i) for i in dict.fromkeys(ids))
+    return {v.required_role for v in views if v is not None}
+
+
 def mask_mismatch(item: MismatchItem) -> MismatchItem:
     """A mismatch with its values masked: which sources disagree on which field stays."""
     return item.model_copy(update={"values": mask_value(item.values)})

@@ -140,6 +140,27 @@ def test_cli_reveal_needs_the_holds_role(env: str, web_app: Any) -> None:
     assert view.detail["approval_id"] == approval_id and view.detail["channel"] == "cli"
 
 
+def test_cli_status_and_audit_reveal_need_a_role_of_the_run(env: str, web_app: Any) -> None:
+    runner = web_app[0]
+    run_id = _run(DOB_SWAP)["run_id"]
+    from carebound.cli import app
+
+    for command in ("status", "audit"):
+        refused = CliRunner().invoke(app, [command, run_id, "--reveal", "--reviewer", "billie"])
+        assert refused.exit_code == 3, refused.output
+        assert "intake_coordinator" in refused.output and "Traceback" not in refused.output
+    assert _events(runner, run_id, "view_phi") == []
+    status = json.loads(cli("status", run_id, "--reveal", "--reviewer", "casey", "--json"))
+    assert "1980-04-07" in json.dumps(status["report"]["findings"])
+    audit = json.loads(cli("audit", run_id, "--reveal", "--reviewer", "casey", "--json"))
+    assert "+19195550178" in json.dumps(audit["events"])  # the phone fix, after
+    views = _events(runner, run_id, "view_phi")
+    assert [(v.actor.id, v.detail["view"], v.detail["channel"]) for v in views] == [
+        ("casey", "run", "cli"),
+        ("casey", "audit", "cli"),
+    ]
+
+
 # -- web pages ------------------------------------------------------------------------------------
 
 

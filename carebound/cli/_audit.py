@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from carebound.cli._errors import ExitCode
+from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
 from carebound.cli._session import open_runner, print_json, stdout
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def show(
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")
     ],
+    *,
     verify: Annotated[
         bool,
         typer.Option(
@@ -63,17 +65,21 @@ def show(
             "appended to FILE (implies --verify).",
         ),
     ] = None,
+    reveal: RevealOpt = False,
+    reviewer: ViewerOpt = None,
     as_json: AsJson = False,
 ) -> None:
-    """A run's audit trail: who did what, when, with what outcome (oldest first)."""
+    """A run's audit trail: who did what, when, with what outcome (oldest first). Values
+    recorded for PHI tools are masked unless --reveal (audited)."""
     from carebound._phi import PhiPolicy
 
     runner = open_runner()
+    if reveal:
+        reveal_run(runner, run_id, reviewer, what="audit")
     verify = verify or anchors is not None
     trail, file_problems = _read(runner, run_id, anchors)
     result = _with_file_problems(trail.verify, file_problems) if verify else None
-    policy = PhiPolicy.for_run(runner, run_id)
-    events = policy.events(trail.events)
+    events = trail.events if reveal else PhiPolicy.for_run(runner, run_id).events(trail.events)
     if as_json:
         print_json(
             {

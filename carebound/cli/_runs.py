@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from carebound.cli._errors import CliInputError
+from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
 from carebound.cli._session import open_runner, print_json, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -50,16 +51,23 @@ def status(
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="The run id (see 'carebound runs').")
     ],
+    reveal: RevealOpt = False,
+    reviewer: ViewerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Where a run is: status, summary, steps, the hold it waits on, effects, findings."""
+    """Where a run is: status, summary, steps, the hold it waits on, effects, findings.
+    Mismatch values are masked unless --reveal (audited)."""
     from carebound._phi import mask_findings, mask_report
     from carebound._report import run_report
 
     runner = open_runner()
     view = runner.get(run_id)
-    report = mask_report(run_report(view))
-    view = view.model_copy(update={"findings": mask_findings(view.findings)})
+    report = run_report(view)
+    if reveal:
+        reveal_run(runner, run_id, reviewer, what="run")
+    else:
+        report = mask_report(report)
+        view = view.model_copy(update={"findings": mask_findings(view.findings)})
     if as_json:
         pending: dict[str, Any] | None = None
         if view.pending is not None and view.pending.status == "pending":
