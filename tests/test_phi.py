@@ -185,6 +185,28 @@ def test_web_pages_mask_agent_text_and_fix_values(env: str, web_app: Any) -> Non
     assert view.actor.id == "casey" and view.detail["approval_id"] == approval_id
 
 
+def test_web_run_and_audit_pages_reveal_for_a_role_of_the_run(env: str, web_app: Any) -> None:
+    runner = web_app[0]
+    run_id = _run(DOB_SWAP)["run_id"]
+    billie = _signed_in(web_app, "billie")
+    assert billie.get(f"/runs/{run_id}").status_code == 404  # not her run, not her role
+    casey = _signed_in(web_app, "casey")
+    page = casey.get(f"/runs/{run_id}").text
+    assert 'id="reveal"' in page and _free(page, *DOBS, *PHONES)
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert casey.post(f"/runs/{run_id}/reveal", data={}).status_code == 403  # no CSRF token
+    assert _events(runner, run_id, "view_phi") == []
+    run = casey.post(f"/runs/{run_id}/reveal", data={"csrf_token": csrf})
+    assert run.status_code == 200 and "1980-04-07" in run.text and "PHI shown" in run.text
+    audit = casey.post(f"/runs/{run_id}/audit/reveal", data={"csrf_token": csrf})
+    assert audit.status_code == 200 and "+19195550178" in audit.text
+    views = _events(runner, run_id, "view_phi")
+    assert [(v.actor.id, v.detail["view"], v.detail["channel"]) for v in views] == [
+        ("casey", "run", "web"),
+        ("casey", "audit", "web"),
+    ]
+
+
 # -- JSON API -------------------------------------------------------------------------------------
 
 

@@ -46,6 +46,7 @@ from carebound.web._views import (
     pending_for,
     run_approvals,
     run_for,
+    run_roles,
     timeline,
     tool_touches_phi,
     when,
@@ -449,6 +450,40 @@ def _decide(request: Request, who: Viewer, approval_id: str, form: FormData) -> 
 # -- runs -----------------------------------------------------------------------------------
 
 
+def _run_page(
+    request: Request,
+    who: Viewer,
+    run_id: str,
+    *,
+    revealed: bool,
+    decided: str | None = None,
+    outcome: str | None = None,
+) -> HTMLResponse:
+    runner = context(request).runner
+    run = run_for(runner, run_id, who.id, who.roles)
+    roles = run_roles(runner, run)
+    if revealed:
+        runner.reveal_run(run_id, viewer=who.id, roles=roles, via=who.via, what="run")
+    events = runner.audit(run_id)
+    return render(
+        request,
+        "run.html",
+        {
+            "run": run,
+            "report": run_report(run),
+            "holds": run_approvals(runner, run),
+            "calls": call_rows(runner, run, reveal=revealed),
+            "events": timeline(events if revealed else masked_events(runner, run, events)),
+            "now": runner.clock.now(),
+            "decided": decided,
+            "outcome": outcome,
+            "revealed": revealed,
+            "can_reveal": bool(roles & set(who.roles)),
+        },
+        who=who,
+    )
+
+
 @router.get("/runs/{run_id}")
 def run_page(
     request: Request,
@@ -457,21 +492,38 @@ def run_page(
     decided: Annotated[str | None, Query(max_length=200)] = None,
     outcome: Annotated[str | None, Query(max_length=50)] = None,
 ) -> HTMLResponse:
-    """A run: its state, holds, calls, effects and timeline."""
+    """A run: its state, holds, calls, effects and timeline (PHI masked)."""
+    return _run_page(request, who, run_id, revealed=False, decided=decided, outcome=outcome)
+
+
+@router.post("/runs/{run_id}/reveal")
+def reveal_run(
+    request: Request,
+    who: SignedIn,
+    run_id: str,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    """The run with its PHI, for a reviewer holding a role of its holds (audited)."""
+    check_csrf(who.session, csrf_token)
+    return _run_page(request, who, run_id, revealed=True)
+
+
+def _audit_page(request: Request, who: Viewer, run_id: str, *, revealed: bool) -> HTMLResponse:
     runner = context(request).runner
     run = run_for(runner, run_id, who.id, who.roles)
+    roles = run_roles(runner, run)
+    if revealed:
+        runner.reveal_run(run_id, viewer=who.id, roles=roles, via=who.via, what="audit")
+    trail = runner.audit_trail(run_id)  # an unreadable entry is a broken chain, not a 400
     return render(
         request,
-        "run.html",
+        "audit.html",
         {
             "run": run,
-            "report": run_report(run),
-            "holds": run_approvals(runner, run),
-            "calls": call_rows(runner, run),
-            "events": timeline(masked_events(runner, run, runner.audit(run_id))),
-            "now": runner.clock.now(),
-            "decided": decided,
-            "outcome": outcome,
+            "events": trail.events if revealed else masked_events(runner, run, trail.events),
+            "verify": trail.verify,
+            "revealed": revealed,
+            "can_reveal": bool(roles & set(who.roles)),
         },
         who=who,
     )
@@ -479,17 +531,17 @@ def run_page(
 
 @router.get("/runs/{run_id}/audit")
 def audit_page(request: Request, who: SignedIn, run_id: str) -> HTMLResponse:
-    """A run's audit trail and whether its hash chain is intact."""
-    runner = context(request).runner
-    run = run_for(runner, run_id, who.id, who.roles)
-    trail = runner.audit_trail(run_id)  # an unreadable entry is a broken chain, not a 400
-    return render(
-        request,
-        "audit.html",
-        {
-            "run": run,
-            "events": masked_events(runner, run, trail.events),
-            "verify": trail.verify,
-        },
-        who=who,
-    )
+    """A run's audit trail and whether its hash chain is intact (PHI masked)."""
+    return _audit_page(request, who, run_id, revealed=False)
+
+
+@router.post("/runs/{run_id}/audit/reveal")
+def reveal_audit(
+    request: Request,
+    who: SignedIn,
+    run_id: str,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    """The audit trail with the values recorded for PHI tools (audited view)."""
+    check_csrf(who.session, csrf_token)
+    return _audit_page(request, who, run_id, revealed=True)
