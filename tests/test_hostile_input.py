@@ -358,3 +358,21 @@ def test_hostile_command_line_values_are_refused(
         result = run_cli(*args)
         assert result.exit_code == ExitCode.BAD_INPUT, (args, result.exit_code, result.stderr)
         assert "is not UTF-8 text" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ("agent: demo", "agent: nobody", "unknown agent 'nobody'"),
+        ("    role: intake_coordinator", "    role: billing_reviewer", "decisions[0]"),
+        ("    reviewer: casey", "    reviewer: sam", "decisions[0]"),
+    ],
+    ids=["unknown-agent", "role-not-held", "own-run"],
+)
+def test_scenario_mistakes_are_bad_input(
+    env: str, folder: Path, old: str, new: str, needle: str
+) -> None:
+    """Found by the long fuzz: a scenario naming an unknown agent exited 5 (not found), one
+    whose scripted decision is refused exited 3; both are mistakes in the file: exit 2."""
+    assert old in HELLO
+    refused(scenario(folder, "s.yaml", HELLO.replace(old, new)), "s.yaml", needle)

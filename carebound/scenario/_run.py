@@ -12,7 +12,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carebound._agent import request_match
-from carebound._errors import CareboundError
+from carebound._errors import CareboundError, DecisionRefusedError
 from carebound._keys import DEFAULT_PREFIX
 from carebound._principal import Provenance
 from carebound._report import RunReport, run_report
@@ -109,7 +109,18 @@ def drive_scenario(runner: Runner, view: RunView, scenario: Scenario) -> RunView
                 break
             unused.remove(scripted)
             request = view.pending.request
-            runner.decide(request.approval_id, _decision(scripted, request.args_hash, request.args))
+            index = scenario.decisions.index(scripted)
+            try:
+                runner.decide(
+                    request.approval_id, _decision(scripted, request.args_hash, request.args)
+                )
+            except DecisionRefusedError as exc:
+                # A scripted decision the rules refuse is a mistake in the scenario file.
+                raise ScenarioError(
+                    f"decisions[{index}] ({scripted.decision} by {scripted.reviewer!r} as "
+                    f"{scripted.role!r}) was refused: {exc.message}",
+                    hint=exc.hint or "correct the reviewer or role of that decision",
+                ) from None
             view = runner.get(view.run_id)
             continue
         if view.status != "waiting":
@@ -208,7 +219,11 @@ def run_scenario(
         world = _world(scenario, base, file)
         policy_path = base / scenario.policy
         pack = load_policy_pack(policy_path if policy_path.is_file() else scenario.policy)
-        runner.agent(scenario.agent)
+        if scenario.agent not in runner.agent_names:
+            raise ScenarioError(
+                f"{file}: agent: unknown agent {scenario.agent!r}",
+                hint=f"known agents: {', '.join(runner.agent_names)}",
+            )
     except CareboundError as exc:
         if expected_error is None:
             raise
@@ -233,7 +248,10 @@ def run_scenario(
     view = runner.start(
         scenario.agent, case, requester=scenario.requester, policy=pack, world=world
     )
-    view = drive_scenario(runner, view, scenario)
+    try:
+        view = drive_scenario(runner, view, scenario)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{file}: {exc.message}", hint=exc.hint) from None
     report = run_report(view)
     failures = check_expectations(scenario.expect, report, view) if scenario.expect else []
     return ScenarioResult(
