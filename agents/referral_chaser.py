@@ -41,6 +41,7 @@ from carebound._agent import (
     request_match,
 )
 from carebound._errors import CareboundError
+from carebound.agents._document_packet import document_facts
 from carebound.agents._referral_common import (
     ChaseSettings,
     Contact,
@@ -59,7 +60,10 @@ from carebound.agents._referral_common import (
 from carebound.agents.documents import (
     UNKNOWN,
     Classification,
+    InjectionReport,
     MissingItem,
+    detect_injection,
+    document_texts,
     missing_documents,
 )
 from carebound.agents.packet_builder import evidence_case
@@ -656,11 +660,13 @@ def _file_packet(
     injected = bool(facts.get("injection_suspected"))
     confidence = float(facts.get("classification_confidence") or 0.0)
     evidence: list[str] = []
+    report: InjectionReport | None = None
     if resource:
         try:
             evidence = classify_resource(resource, source=source.resource).evidence
         except CareboundError:
             evidence = []
+        report = detect_injection("\n".join(document_texts(resource)))
     facts_out = [
         PacketFact(label="Document", value=f"DocumentReference/{doc_id}", source=source),
         PacketFact(
@@ -679,6 +685,8 @@ def _file_packet(
         facts_out.append(
             PacketFact(label="Phrases found", value="; ".join(evidence), source=source, phi=True)
         )
+    if resource:
+        facts_out += document_facts(doc_id, resource, _communications(ctx), report)
     checks = [
         _check(
             ctx,
@@ -694,9 +702,7 @@ def _file_packet(
             "injection_suspected",
             name="no instructions addressed to software",
             passed=not injected,
-            detail="the text addresses an AI or its rules; those lines were ignored"
-            if injected
-            else "none found",
+            detail=_injection_detail(injected, report),
         ),
     ]
     return DecisionPacket(
@@ -717,6 +723,27 @@ def _file_packet(
         on_reject="the document is not counted; anything still missing is requested from the "
         "referring office",
     )
+
+
+def _injection_detail(injected: bool, report: InjectionReport | None) -> str:
+    """The DOC-2 check's detail: what kinds of instruction were found, never the text (PHI)."""
+    if report is None:
+        return "flagged by the file_document facts" if injected else "no readable text"
+    if injected:
+        return (
+            f"{report.explanation}; those lines are not evidence of the type, and nothing they "
+            "ask is done"
+        )
+    return report.explanation
+
+
+def _communications(ctx: AgentContext) -> list[dict[str, Any]]:
+    """Reply records (Communications) about the patient: who sent a document, and when."""
+    try:
+        case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
+        return [dict(c) for c in ctx.world.ehr.search("Communication", subject=patient_ref(case))]
+    except (CareboundError, AttributeError):
+        return []
 
 
 def _still_missing(ctx: AgentContext) -> list[str]:

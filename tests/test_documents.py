@@ -79,6 +79,7 @@ def test_public_names_are_pinned() -> None:
             "InjectionFinding",
             "InjectionReport",
             "MissingItem",
+            "attachment_text",
             "classify",
             "detect_injection",
             "document_texts",

@@ -19,7 +19,7 @@ from ._classify import (
     classify,
     with_injection,
 )
-from ._document_text import document_texts
+from ._document_text import attachment_text, document_texts
 from ._injection import (
     FLAG_AT,
     InjectionFinding,
@@ -41,6 +41,7 @@ __all__ = [
     "InjectionFinding",
     "InjectionReport",
     "MissingItem",
+    "attachment_text",
     "classify",
     "detect_injection",
     "document_texts",

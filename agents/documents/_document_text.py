@@ -25,6 +25,19 @@ def _decoded(data: str) -> str | None:
     return raw[:MAX_ATTACHMENT_BYTES].decode("utf-8", errors="replace")
 
 
+def attachment_text(resource: Mapping[str, Any]) -> str | None:
+    """The first inline textual attachment, decoded (what a reviewer reads); None if none."""
+    for content in resource.get("content") or []:
+        attachment = content.get("attachment") if isinstance(content, Mapping) else None
+        if not isinstance(attachment, Mapping):
+            continue
+        media = str(attachment.get("contentType") or "").split(";")[0].strip().lower()
+        data = attachment.get("data")
+        if isinstance(data, str) and media.startswith(_TEXTUAL):
+            return _decoded(data)
+    return None
+
+
 def document_texts(resource: Mapping[str, Any]) -> list[str]:
     """The description, attachment titles and every inline textual attachment, decoded."""
     texts: list[str] = []
@@ -47,4 +60,4 @@ def document_texts(resource: Mapping[str, Any]) -> list[str]:
     return texts
 
 
-__all__ = ["MAX_ATTACHMENT_BYTES", "document_texts"]
+__all__ = ["MAX_ATTACHMENT_BYTES", "attachment_text", "document_texts"]
