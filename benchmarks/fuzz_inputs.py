@@ -22,12 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 import redis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import seed as use_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fuzzing import Mutation, mutations, run_one, tagged_state
+from tests.fuzzing import KNOWN_CRASHERS, Mutation, mutations, run_one, tagged_state
 from tests.servers import ServerProcess, redis_binary, valkey_binary
 
 
@@ -93,6 +93,8 @@ def _fuzz(client: redis.Redis, prefix: str, examples: int, seed: int) -> int:
         if outcome.problem is not None:
             broken.append((mutation, outcome.problem))
 
+    for crasher in KNOWN_CRASHERS:  # the inputs that once crashed are tried first
+        check = example(mutation=crasher)(check)
     started = time.perf_counter()
     check()
     elapsed = time.perf_counter() - started

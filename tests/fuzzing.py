@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,8 @@ class Mutation:
     """Which file (a key of :data:`FILES`)."""
     kind: str
     """``replace``, ``delete``, ``add``, ``cut``, ``splice`` or ``bytes``."""
-    path: tuple[int, ...]
-    """Child choices walking down the tree (each taken modulo the node's size)."""
+    path: tuple[int | str, ...]
+    """Where in the tree: a name picks that key, a number a child (modulo the node's size)."""
     value: Any = None
     position: float = 0.0
     """Where in the text, as a fraction of its length."""
@@ -116,7 +117,7 @@ mutations = st.builds(
     Mutation,
     target=st.sampled_from(sorted(FILES)),
     kind=st.sampled_from(["replace", "replace", "replace", "delete", "add", "cut", "splice"]),
-    path=st.lists(st.integers(min_value=0, max_value=50), max_size=6).map(tuple),
+    path=st.lists(st.integers(min_value=0, max_value=50), max_size=5).map(tuple),
     value=hostile_values,
     position=st.floats(min_value=0, max_value=1),
 ) | st.builds(
@@ -130,13 +131,19 @@ mutations = st.builds(
 
 
 def _mutate_tree(doc: Any, mutation: Mutation) -> Any:
-    if not isinstance(doc, dict | list) or not doc:
+    """Walk ``mutation.path`` (a name picks that key; a number picks a child modulo the
+    node's size) and apply the change at the last step."""
+    if not mutation.path or not isinstance(doc, dict | list) or not doc:
         return mutation.value if mutation.kind == "replace" else doc
     parent: Any = doc
-    for step in mutation.path:
-        key = list(parent)[step % len(parent)] if isinstance(parent, dict) else step % len(parent)
+    for depth, step in enumerate(mutation.path):
+        if isinstance(parent, dict):
+            key: Any = step if step in parent else list(parent)[_index(step) % len(parent)]
+        else:
+            key = step % len(parent) if isinstance(step, int) else 0
         child = parent[key]
-        if isinstance(child, dict | list) and child and step % 3:
+        last = depth == len(mutation.path) - 1
+        if not last and isinstance(child, dict | list) and child:
             parent = child
             continue
         if mutation.kind == "replace":
@@ -144,13 +151,15 @@ def _mutate_tree(doc: Any, mutation: Mutation) -> Any:
         elif mutation.kind == "delete":
             del parent[key]
         elif isinstance(parent, dict):
-            parent[f"unknown_{step}"] = mutation.value
+            parent[f"unknown_{depth}"] = mutation.value
         else:
             parent.append(mutation.value)
-        return doc
-    if isinstance(parent, dict):
-        parent[f"unknown_{len(mutation.path)}"] = mutation.value
+        break
     return doc
+
+
+def _index(step: int | str) -> int:
+    return step if isinstance(step, int) else zlib.crc32(step.encode())
 
 
 def _serialise(name: str, doc: Any) -> str:
@@ -229,3 +238,19 @@ def run_one(
     elif tagged_state(client, prefix, bystander) != before:
         problem = "another run's keys changed"
     return Outcome(result.exit_code, problem)
+
+
+KNOWN_CRASHERS = [
+    Mutation("scenario", "replace", ("start",), "2026-03-02T09:00:00"),
+    Mutation("scenario", "replace", ("until",), "P100000Y"),
+    Mutation("scenario", "replace", ("world", "replies", 0, "after"), "P100000Y"),
+    Mutation("scenario", "add", ("name",), "__DEEP_1000__"),
+    Mutation("pack", "add", ("name",), "__DEEP_1000__"),
+    Mutation("erp", "replace", ("purchase_orders",), "__DEEP_900__"),
+    Mutation("case", "replace", ("entry", 0, "resource", "status"), "__DEEP_900__"),
+    Mutation("pack", "replace", ("reviewers", 0, "name"), "Casey \udc80"),
+    Mutation("scenario", "replace", ("agent",), "nobody"),
+    Mutation("scenario", "replace", ("decisions", 0, "role"), "billing_reviewer"),
+]
+"""Inputs that made ``carebound run`` exit 70, 3 or 5 before the input limits (issue 12 and
+the long fuzz): every fuzz run tries them first."""

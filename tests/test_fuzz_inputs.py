@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import redis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
-from tests.fuzzing import Mutation, mutations, run_one, tagged_state
+from tests.fuzzing import KNOWN_CRASHERS, Mutation, mutations, run_one, tagged_state
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_mutated_inputs_never_crash_or_touch_other_runs(
     assert before
 
     @settings(
-        max_examples=20,
+        max_examples=12,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -55,4 +55,6 @@ def test_mutated_inputs_never_crash_or_touch_other_runs(
         )
         assert outcome.problem is None, (mutation, outcome.problem)
 
+    for crasher in KNOWN_CRASHERS:
+        check = example(mutation=crasher)(check)
     check()
