@@ -76,7 +76,8 @@ def test_processes_on_external_redis(tmp_path: Path, redis_url: str, key_prefix:
     env = base_env(tmp_path)
     env.update(CAREBOUND_REDIS_URL=redis_url, CAREBOUND_PREFIX=key_prefix)
     workflow(env, tmp_path)
-    assert not (tmp_path / "home").exists()  # the embedded server was never started
+    # the embedded server was never started: the home holds only the generated audit key
+    assert [p.name for p in (tmp_path / "home").iterdir()] == ["audit.key"]
 
 
 def test_processes_on_embedded_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
