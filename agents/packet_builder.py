@@ -48,7 +48,13 @@ from carebound.agents._referral_common import (
     referral_case,
     service_request_ref,
 )
-from carebound.agents.documents import Classification, MissingItem, missing_documents
+from carebound.agents.documents import (
+    Classification,
+    MissingItem,
+    detect_injection,
+    document_texts,
+    missing_documents,
+)
 from carebound.agents.reconcile import case_coverage
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.fhir import ReferralCase, concept_label, document_date, document_loinc_codes
@@ -154,6 +160,28 @@ def _passed_detail(
     return f"DocumentReference/{key} dated {when.isoformat() if when else 'undated'}"
 
 
+def _instruction_checks(evidence: ReferralCase) -> list[PacketCheck]:
+    """DOC-2 in the acceptance packet: a failed check for each document whose text carries
+    instructions aimed at software or staff (typed ones too: a type does not vouch for the
+    text). The detail names the kinds found, never the text (PHI)."""
+    checks = []
+    for doc in evidence.documents:
+        raw = doc.model_dump(mode="json", exclude_none=True)
+        report = detect_injection("\n".join(document_texts(raw)))
+        if report.flagged:
+            key = evidence.document_key(doc)
+            checks.append(
+                PacketCheck(
+                    name="no instructions addressed to software",
+                    passed=False,
+                    detail=f"DocumentReference/{key}: {report.explanation}; a person reads it "
+                    "before the referral is accepted, and nothing it asks is done",
+                    rule_id="DOC-2",
+                )
+            )
+    return checks
+
+
 def assess(
     case: ReferralCase,
     on_file: Sequence[Mapping[str, Any]],
@@ -188,6 +216,7 @@ def assess(
                 rule_text=requirement.text,
             )
         )
+    checks += _instruction_checks(evidence)
     request = case.service_request
     for criterion in packet.criteria:
         if criterion.check == "order_active":
