@@ -83,7 +83,7 @@ from carebound.guardrails import (
     evaluate_rules,
     load_policy_pack,
 )
-from carebound.lease import Lease, RunLease
+from carebound.lease import Lease, RunLease, start_heartbeats
 from carebound.tools import ToolContext
 
 _log = logging.getLogger("carebound.runner")
@@ -157,6 +157,7 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 install_inline_writes()
+start_heartbeats()  # one idle thread now, so a tool call on a decide's path starts none
 
 _DECIDED_STATUS: dict[str, ApprovalStatus] = {
     "approve": "approved",

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ import redis.asyncio
 from carebound._keys import DEFAULT_PREFIX, lease_key
 from carebound._pipeline import Guard, eval_queued
 
-__all__ = ["AsyncRunLease", "Heartbeat", "Lease", "RunLease"]
+__all__ = ["AsyncRunLease", "Heartbeat", "Lease", "RunLease", "start_heartbeats"]
 
 _log = logging.getLogger("carebound.lease")
 
@@ -189,9 +191,10 @@ class RunLease:
 
     @contextmanager
     def heartbeat(self, lease: Lease, every_s: float | None = None) -> Iterator[Heartbeat]:
-        """Keep ``lease`` alive while the block runs (a slow tool call): a background thread
-        renews it every ``every_s`` seconds (default: a third of its ttl), with its fencing
-        token, on connections of the client's pool (never one the caller is using)."""
+        """Keep ``lease`` alive while the block runs (a slow tool call): the process's
+        heartbeat thread renews it every ``every_s`` seconds (default: a third of its ttl),
+        with its fencing token, on connections of the client's pool (never one the caller
+        is using)."""
         beat = Heartbeat(self, lease, every_s if every_s is not None else lease.ttl_ms / 3000)
         beat.start()
         try:
@@ -214,7 +217,8 @@ class RunLease:
 
 
 class Heartbeat:
-    """Renews a lease from a background thread until stopped (see :meth:`RunLease.heartbeat`).
+    """Keeps one lease alive while registered with the process's heartbeat thread (see
+    :meth:`RunLease.heartbeat`).
 
     ``lost`` turns True when a renewal found the lease taken over (its token changed): the
     caller must not write anything more for the run (its fenced writes are refused anyway).
@@ -223,35 +227,92 @@ class Heartbeat:
     def __init__(self, leases: RunLease, lease: Lease, every_s: float) -> None:
         self._leases = leases
         self._lease = lease
-        self._every_s = every_s
-        self._stop = threading.Event()
+        self.every_s = every_s
+        self.next_at = time.monotonic() + every_s
         self.lost = False
         self.renewals = 0
-        self._thread = threading.Thread(
-            target=self._beat, name=f"lease-heartbeat-{lease.run_id}", daemon=True
-        )
 
     def start(self) -> None:
-        """Start renewing."""
-        self._thread.start()
+        """Start renewing (no thread is started per lease: one per process serves all)."""
+        _HEARTBEATS.add(self)
 
     def stop(self) -> None:
-        """Stop renewing and wait for the thread to end."""
-        self._stop.set()
-        self._thread.join()
+        """Stop renewing."""
+        _HEARTBEATS.remove(self)
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self._every_s):
-            try:
-                if not self._leases.renew(self._lease):
-                    self.lost = True
-                    _log.warning("run %s: lease taken over during a tool call", self._lease.run_id)
-                    return
-                self.renewals += 1
-            except redis.RedisError as exc:  # a blip: the next beat tries again
-                _log.warning(
-                    "run %s: lease renewal failed (%s)", self._lease.run_id, type(exc).__name__
-                )
+    def beat(self) -> bool:
+        """Renew once; False once the lease was found taken over (stop renewing)."""
+        self.next_at = time.monotonic() + self.every_s
+        try:
+            if not self._leases.renew(self._lease):
+                self.lost = True
+                _log.warning("run %s: lease taken over during a tool call", self._lease.run_id)
+                return False
+        except redis.RedisError as exc:  # a blip: the next beat tries again
+            _log.warning(
+                "run %s: lease renewal failed (%s)", self._lease.run_id, type(exc).__name__
+            )
+            return True
+        self.renewals += 1
+        return True
+
+
+class _Heartbeats:
+    """The process's one heartbeat thread: renews every registered lease when it is due.
+
+    A tool call registers its run's lease and unregisters it when the call ends: no thread is
+    started and nothing is sent for a call shorter than a third of the lease. The thread is
+    started when carebound's Runner module is imported (and again, lazily, in a forked child).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._beats: dict[int, Heartbeat] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def ensure_started(self) -> None:
+        """Start the thread unless it runs in this process already."""
+        with self._cond:
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(
+                target=self._loop, name="carebound-lease-heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def add(self, beat: Heartbeat) -> None:
+        self.ensure_started()
+        with self._cond:
+            self._beats[id(beat)] = beat
+            self._cond.notify()
+
+    def remove(self, beat: Heartbeat) -> None:
+        with self._cond:
+            self._beats.pop(id(beat), None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [b for b in self._beats.values() if b.next_at <= now]
+                if not due:
+                    first = min((b.next_at for b in self._beats.values()), default=None)
+                    self._cond.wait(None if first is None else first - now)
+                    continue
+            for beat in due:  # renewals go out without the lock held
+                if not beat.beat():
+                    self.remove(beat)
+
+
+_HEARTBEATS = _Heartbeats()
+
+
+def start_heartbeats() -> None:
+    """Start the process's lease heartbeat thread now (idle until a tool call registers a
+    lease), so that no thread is started on the path of a reviewer's decide."""
+    _HEARTBEATS.ensure_started()
 
 
 class AsyncRunLease:
