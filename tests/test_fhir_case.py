@@ -410,6 +410,7 @@ def test_demographics_choose_official_name_home_address_and_home_phone() -> None
     assert case.demographics() == Demographics(
         family="Delacroix",
         given=("Margarita", "Anne"),
+        nicknames=("Rita",),  # the use=nickname entry, kept apart from the legal name
         birth_date=date(1961, 4, 9),
         sex="female",
         address_lines=("41 Larkspur Lane", "Apt 2"),
