@@ -117,8 +117,22 @@ BoundedInstant = Annotated[AwareDatetime, Field(ge=EARLIEST, le=LATEST)]
 """An instant from input: with a time zone (``Z`` or ``+01:00``), between 1900 and 2200."""
 
 
-def _where(path: list[str | int]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+_Path = tuple[Any, str | int] | None
+"""Where a node sits, as a linked list (parent path, key): O(1) per node, spelled out only
+for an error."""
+
+
+def _where(path: _Path, limit: int = 12) -> str:
+    keys: list[str | int] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    keys.reverse()
+    shown = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys[:limit])
+    return shown.lstrip(".") + ("..." if len(keys) > limit else "")
+
+
+_FILE_TEXT = re.compile(f"{_SURROGATE.pattern[:-1]}{_CONTROL.pattern[1:-1]}]")
 
 
 def check_tree(data: Any, *, source: str, limit: Limits | None = None) -> None:
@@ -129,48 +143,47 @@ def check_tree(data: Any, *, source: str, limit: Limits | None = None) -> None:
             usable text.
     """
     limit = limit or limits()
-    stack: list[tuple[Any, list[str | int]]] = [(data, [])]
+    bad_text = (_SURROGATE if limit.controls else _FILE_TEXT).search
+    stack: list[tuple[Any, int, _Path]] = [(data, 0, None)]
     nodes = 0
     while stack:
-        value, path = stack.pop()
+        value, depth, path = stack.pop()
         nodes += 1
-        if nodes > limit.max_nodes:
+        if type(value) is str:
+            if bad_text(value):
+                _text_refused(value, source, path, limit)
+            continue
+        if isinstance(value, Mapping):
+            items: Any = value.items()
+        elif isinstance(value, list | tuple):
+            items = enumerate(value)
+        else:
+            continue
+        if depth >= limit.max_depth:
+            raise InputLimitError(
+                source,
+                _where(path),
+                f"nested deeper than {limit.max_depth} levels (the limit)",
+                hint="flatten the document: no carebound input needs that much nesting",
+            )
+        if nodes + len(value) > limit.max_nodes:
             raise InputLimitError(
                 source,
                 "",
                 f"holds more than {limit.max_nodes:,} values (the limit)",
                 hint="split the input, or remove repeated YAML aliases",
             )
-        if isinstance(value, str):
-            problem = text_problem(value, controls=limit.controls)
-            if problem is not None:
-                raise InputLimitError(
-                    source, _where(path), problem, hint="remove the character (re-type the text)"
-                )
-            continue
-        if not isinstance(value, Mapping | list | tuple):
-            continue
-        if len(path) >= limit.max_depth:
-            raise InputLimitError(
-                source,
-                _where(path[:8]) + ("..." if len(path) > 8 else ""),
-                f"nested deeper than {limit.max_depth} levels (the limit)",
-                hint="flatten the document: no carebound input needs that much nesting",
-            )
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                name = str(key)
-                problem = text_problem(name, controls=limit.controls)
-                if problem is not None:
-                    raise InputLimitError(
-                        source,
-                        _where(path),
-                        f"a key {problem}",
-                        hint="remove the character from the key",
-                    )
-                stack.append((item, [*path, name]))
-        else:
-            stack.extend((item, [*path, i]) for i, item in enumerate(value))
+        for key, item in items:
+            if type(key) is str and bad_text(key):
+                _text_refused(key, source, path, limit, what="a key ")
+            stack.append((item, depth + 1, (path, key)))
+
+
+def _text_refused(value: str, source: str, path: _Path, limit: Limits, what: str = "") -> None:
+    problem = text_problem(value, controls=limit.controls)
+    if problem is not None:
+        hint = "remove the character (re-type the text)"
+        raise InputLimitError(source, _where(path), f"{what}{problem}", hint=hint)
 
 
 def read_text(path: Path, *, limit: Limits | None = None) -> str:

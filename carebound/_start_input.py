@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -57,21 +57,23 @@ def check_start_input(
             "case", "", "is not a JSON object", hint="give the FHIR Bundle as a dict"
         )
     lenient = replace(limits(), controls=True)
-    check_tree(case, source="case", limit=lenient)
-    _encodable(lambda: json.dumps(case, allow_nan=False), "case")
-    check_tree(pack.model_dump(), source=f"policy pack {pack.name}", limit=lenient)
-    policy_json = _encodable(pack.model_dump_json, f"policy pack {pack.name}")
+    check_tree(case, source="case", limit=lenient)  # a case is free-form: walk all of it
+    _encodable(lambda: json.dumps(case, allow_nan=False), None, "case")
+    # The pack and the world are typed models: serialising them finds what cannot be stored
+    # (cheaper than a walk on every start); a walk then says where.
+    policy_json = _encodable(pack.model_dump_json, pack, f"policy pack {pack.name}")
     if isinstance(world, BaseModel):
-        check_tree(world.model_dump(), source="world", limit=lenient)
-        _encodable(world.model_dump_json, "world")
+        _encodable(world.model_dump_json, world, "world")
     return policy_json
 
 
-def _encodable(dump: Any, source: str) -> str:
+def _encodable(dump: Callable[[], str], model: BaseModel | None, source: str) -> str:
     try:
-        text = str(dump())
+        text = dump()
         text.encode("utf-8")
-    except (TypeError, ValueError) as exc:  # PydanticSerializationError is a ValueError
+    except (TypeError, ValueError, RecursionError) as exc:  # PydanticSerializationError too
+        if model is not None:
+            check_tree(model.model_dump(), source=source, limit=replace(limits(), controls=True))
         raise InputLimitError(
             source,
             "",
