@@ -29,6 +29,11 @@ Detected by the keyed MACs, the run's anchor outside its keys, or both (this mod
 15. another run's events transplanted, relabelled and re-chained
     (``test_transplanted_from_another_run``).
 
+``test_property_any_rewrite_without_the_key_is_detected`` generalises 10-13: whatever single
+event is changed, removed or added, with every later hash re-chained and head and anchor reset
+to match, the chain does not verify. A cluster test checks the anchor where it lives in another
+slot.
+
 The attacker here can write every Redis key (the anchors hash included, unless a test says
 otherwise) and knows the algorithms, but not the audit key. Exported checkpoints that catch a
 rewrite of the anchors too are tested in ``tests/test_audit_cli.py``.
@@ -47,6 +52,8 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from carebound import Approve, Runner
@@ -306,3 +313,57 @@ def test_on_a_cluster_the_anchor_is_written_and_checked(cluster_url: str) -> Non
         for key in client.scan_iter(match=f"{prefix}:*", target_nodes=RedisCluster.ALL_NODES):
             client.delete(key)
         client.close()
+
+
+# -- any consistent rewrite without the key -------------------------------------------------
+
+
+def _mutate(items: list[dict[str, Any]], at: int, how: str, value: str) -> None:
+    if how == "outcome":
+        items[at]["outcome"] = "denied" if items[at]["outcome"] != "denied" else "success"
+    elif how == "actor":
+        items[at]["actor"] = {**items[at]["actor"], "id": items[at]["actor"]["id"] + value}
+    elif how == "time":
+        items[at]["time"] = "2020-01-01T00:00:00.000000Z"
+    elif how == "detail":
+        items[at]["detail"] = {**items[at]["detail"], "i": value}
+    elif how == "remove":  # a middle event (cutting the tail is test_tail_cut_and_head_reset's)
+        del items[min(at, len(items) - 2)]
+    else:  # "insert": a copy of the event, relabelled, slipped in before it
+        items.insert(at, {**items[at], "category": "forged"})
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    at=st.integers(min_value=0, max_value=5),
+    how=st.sampled_from(["outcome", "actor", "time", "detail", "remove", "insert"]),
+    value=st.text(alphabet="abcxyz", min_size=1, max_size=3),
+)
+def test_property_any_rewrite_without_the_key_is_detected(
+    redis_client: redis.Redis, key_prefix: str, at: int, how: str, value: str
+) -> None:
+    """Whatever one event an attacker changes, removes or adds, re-chaining every hash after it
+    and resetting the head and the anchor to match, the chain does not verify."""
+    from carebound.audit import Actor, AuditLog
+
+    log = AuditLog(redis_client, prefix=key_prefix)
+    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    for i in range(6):
+        log.record(
+            run_id, time=T0, actor=Actor(kind="agent", id="demo"), action="event",
+            category="system", outcome="success", detail={"i": i},
+        )  # fmt: skip
+    d = Decided(runner=None, client=redis_client, prefix=key_prefix, run_id=run_id)  # type: ignore[arg-type]
+    items = stored(d)
+    _mutate(items, at, how, value)
+    rechain(items, start=min(at, len(items) - 1))  # every event from the change on
+
+    rewrite(d, items, anchor=True)
+
+    result = log.verify(run_id, exists=True)
+    assert not result.ok
+    assert any("MAC mismatch" in p for p in result.problems), result.problems
