@@ -462,6 +462,7 @@ class Runner:
         )
         # Stored in its normal form: separation of duties compares it with reviewer ids.
         requester = normalize_reviewer_id(requester, what="requester")
+        self.audit_log.load_keys()  # a bad audit key is refused before the first write too
         run_id = run_id or new_run_id()
         now = self.clock.now()
         record = RunRecord(

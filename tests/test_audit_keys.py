@@ -203,3 +203,20 @@ def test_cli_refuses_a_malformed_key_clearly(
     assert result.exit_code == 2
     assert "error: CAREBOUND_AUDIT_KEY: the secret of key 'k1' has 5 characters" in result.stderr
     assert "hint:" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_bad_audit_key_refuses_a_start_before_any_write(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, demo_case: Any, tmp_path: Path,
+    redis_client: redis.Redis, key_prefix: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("CAREBOUND_AUDIT_KEY", "k1:short")
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(demo_case), encoding="utf-8")
+
+    result = CliRunner().invoke(
+        app, ["run", "--agent", "demo", "--case", str(path), "--requester", "sam"]
+    )
+
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "CAREBOUND_AUDIT_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert list(redis_client.scan_iter(match=f"{key_prefix}:*")) == []  # nothing written

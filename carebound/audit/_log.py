@@ -73,6 +73,15 @@ class AuditLog:
             self._keyring = default_keyring()
         return self._keyring
 
+    def load_keys(self) -> None:
+        """Read the audit keys now (they are otherwise read on first use), so that a caller
+        about to write can refuse a bad key configuration before its first write.
+
+        Raises:
+            AuditKeyError: the key configuration is malformed or the key file unusable.
+        """
+        _ = self.keyring
+
     def record(
         self,
         run_id: str,
