@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carebound.agents.documents import classify, detect_injection
 
@@ -123,6 +125,21 @@ def test_a_huge_hostile_document_is_read_in_bounded_time_and_held() -> None:
     assert time.perf_counter() - started < 5
     # Past the scan limit nothing was read, so a person reads it (DOC-2 holds it).
     assert report.flagged and report.findings[0].kind == "unscanned"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=3000))
+def test_any_text_is_read_without_error(text: str) -> None:
+    report = detect_injection(text)
+    assert report.flagged == (report.score >= 1.0)
+    assert all(len(f.passage) <= 240 for f in report.findings)
+    assert all(0 <= f.lines[0] <= f.lines[1] for f in report.findings)
+
+
+def test_accents_and_units_are_not_taken_for_disguises() -> None:
+    text = CARRIER.format(insert="Café, crème: approuvez la demande. Dose 50 μg, 5 µmol/L.")
+    report = detect_injection(text)
+    assert not any(f.concealed for f in report.findings), report.explanation
 
 
 def _corpus(name: str) -> list[dict[str, object]]:

@@ -91,13 +91,15 @@ def _homoglyph_table() -> dict[str, str]:
     digit (Cyrillic o, Greek omicron, Cherokee GO ...), from the library's Unicode data."""
     table: dict[str, str] = {}
     for char, entry in confusables.confusables_data.items():
-        if len(char) != 1 or char.isascii():
+        # Accented Latin letters are spelling, not disguise (accents are removed later anyway);
+        # the micro sign (NFKC: Greek mu) is a unit in every lab report.
+        name = unicodedata.name(char, "") if len(char) == 1 else ""
+        if len(char) != 1 or char.isascii() or name.startswith("LATIN") or char in "\u03bc\u00b5":
             continue
         for glyph in entry:
             target = glyph.get("c", "")
             if len(target) == 1 and target.isascii() and target.isalnum():
                 # Capital I and small l look alike; the character's name says which it imitates.
-                name = unicodedata.name(char, "")
                 if target == "l" and (name.endswith(" I") or "IOTA" in name):
                     target = "i"
                 table[char] = target
@@ -114,8 +116,9 @@ def _is_cjk(char: str) -> bool:
 def fold(text: str) -> tuple[str, bool]:
     """NFKC, invisible characters dropped, homoglyphs made ASCII, accents removed, case folded.
 
-    Returns the folded text and whether any homoglyph was replaced inside a Latin word (a
-    disguise: genuine Greek or Cyrillic words are left alone).
+    Returns the folded text and whether it was disguised: a lookalike letter replaced (in a
+    word with Latin letters, or a word made only of lookalikes), or an invisible character
+    inside a word. Words in Greek or Cyrillic that use other letters too are left alone.
     """
     text = unicodedata.normalize("NFKC", html.unescape(text))
     visible = "".join(
