@@ -8,6 +8,7 @@ test agents added to its agent registry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import time
@@ -25,6 +26,7 @@ from carebound._agent import RunEvent
 from carebound._errors import StoreUnavailableError, StoreWriteRefusedError
 from carebound._keys import global_key, run_key
 from carebound.cli import app
+from carebound.store import StoreSettings, connect
 from carebound.tools.connectors import WorldSpec
 from tests import isolation_agents
 from tests.isolation_agents import AGENTS, PHI_IN_MESSAGE, POISON_FILE_VAR, isolation_pack
@@ -328,3 +330,40 @@ def test_cli_names_a_full_disk_with_the_fix(
     assert result.exit_code == 6, result.stdout + result.stderr
     assert "cannot save to disk" in result.stderr
     assert "disk" in result.stderr.split("hint:")[-1]
+
+
+def test_embedded_server_that_cannot_save_says_so_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_case: dict[str, Any]
+) -> None:
+    """The embedded server's disk fails under it: the next command says so at once (it used to
+    wait 15 s for a PING the server refuses, then report that it does not answer)."""
+    home = tmp_path / ("d" * 120) / "home"  # a long path: it listens on TCP, not in home
+    store = connect(StoreSettings(home=home))
+    admin = redis.Redis.from_url(store.url)
+    try:
+        kept = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+        shutil.rmtree(home)  # its data directory vanishes under it, as a failed disk would
+        home.mkdir()
+        for name, data in kept.items():
+            (home / name).write_bytes(data)
+        admin.config_set("save", "3600 1")
+        admin.bgsave()
+        deadline = time.monotonic() + 10
+        while admin.info("persistence")["rdb_last_bgsave_status"] != "err":
+            assert time.monotonic() < deadline, "bgsave did not fail"
+            time.sleep(0.05)
+        case = tmp_path / "case.json"
+        case.write_text(json.dumps(demo_case))
+        monkeypatch.delenv("CAREBOUND_REDIS_URL", raising=False)
+        monkeypatch.setenv("CAREBOUND_HOME", str(home))
+        monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)
+        isolation_agents.registry()  # imported now, not inside the timed command
+        began = time.monotonic()
+        result = cli("run", "--agent", "demo", "--case", str(case), "--requester", "sam")
+        assert time.monotonic() - began < 5
+        assert result.exit_code == 6, result.stdout + result.stderr
+        assert "cannot save to disk" in result.stderr
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            admin.shutdown(nosave=True)
+        admin.close()

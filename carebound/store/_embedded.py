@@ -83,13 +83,15 @@ def ensure_server(home: Path) -> ServerState:
             hint="set CAREBOUND_HOME to a writable directory",
         ) from exc
     state = files.read_state()
-    if state is not None and probe(state.url) == "ready":
+    # A server refusing writes (full disk, ...) is used as it is: reads still work, and each
+    # write fails at once saying why, instead of a wait for an answer that never comes.
+    if state is not None and probe(state.url) in ("ready", "refusing"):
         return state
     with files.locked(LOCK_TIMEOUT):
         # Another process may have started it while this one waited for the lock.
         state = files.read_state()
         if state is not None:
-            if probe(state.url) == "ready":
+            if probe(state.url) in ("ready", "refusing"):
                 return state
             pid = files.read_pid()
             if pid is not None and is_server_process(pid) and _await_running(files, state, pid):
@@ -213,7 +215,7 @@ def _wait_ready(files: ServerFiles, url: str) -> None:
     started = time.monotonic()
     while True:
         answer = probe(url, timeout=0.5)
-        if answer == "ready":
+        if answer in ("ready", "refusing"):
             return
         elapsed = time.monotonic() - started
         pid = files.read_pid()
