@@ -376,3 +376,29 @@ def test_scenario_mistakes_are_bad_input(
     whose scripted decision is refused exited 3; both are mistakes in the file: exit 2."""
     assert old in HELLO
     refused(scenario(folder, "s.yaml", HELLO.replace(old, new)), "s.yaml", needle)
+
+
+def test_safe_console_on_a_real_terminal_keeps_only_its_own_styling() -> None:
+    """On a terminal rich adds its own SGR styling; nothing else may reach it, in plain text,
+    styled text or a table cell, and columns stay aligned (text is cleaned before layout)."""
+    import io
+    import re
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from carebound.cli._terminal import SafeConsole
+
+    out = io.StringIO()
+    console = SafeConsole(file=out, force_terminal=True, width=60, color_system="standard")
+    table = Table("name", "value")
+    for payload in HOSTILE:
+        table.add_row(Text(f"a{payload}b", style="bold"), f"x{payload}y")
+    console.print(table)
+    console.print(Text.assemble(("left", "red"), f"mid{LINK}", ("right", "green")))
+    console.print(f"plain {CLEAR} and [bold]markup[/bold] {TITLE}")
+    printed = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # rich's own styling
+    for char in (*FORBIDDEN, "\x9c", "\x90"):
+        assert char not in printed, (repr(char), printed)
+    widths = {len(line) for line in printed.splitlines() if line.strip()}
+    assert max(widths) <= 60
