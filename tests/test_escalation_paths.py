@@ -142,3 +142,13 @@ def test_the_deadline_escalates_only_along_the_declared_path(
     report = lonely.sweep()
     assert report.holds_escalated == 0 and report.holds_expired >= 1
     assert lonely.get(other.run_id).status == "completed"
+
+
+def test_every_hold_rule_of_the_shipped_pack_declares_where_it_may_go() -> None:
+    pack = load_policy_pack("default")
+    held_roles = {role for r in pack.reviewers for role in r.roles}
+    for rule in pack.rules:
+        if rule.decision == "hold":
+            assert rule.escalate_to, rule.id
+            assert set(rule.escalate_to) <= held_roles, rule.id
+            assert "billing" not in rule.escalate_to or rule.role == "billing", rule.id
