@@ -110,7 +110,9 @@ def coverage_terms(
     )
 
 
-def eligibility_inforce(responses: list[Mapping[str, Any]], coverage_id: str | None) -> bool | None:
+def eligibility_inforce(
+    responses: Sequence[Mapping[str, Any]], coverage_id: str | None
+) -> bool | None:
     """What the newest CoverageEligibilityResponse (JSON) that names ``Coverage/coverage_id``
     says of it (``insurance.inforce``); None when none answers for it."""
     if coverage_id is None:
