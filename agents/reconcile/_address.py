@@ -238,7 +238,7 @@ def compare_address(a: PersonRecord, b: PersonRecord, labels: tuple[str, str]) -
             "address_abbreviation",
             values,
             "USPS Pub 28 (Appendix C2): the secondary unit designators name the same dwelling "
-            f"unit on the same primary address: write '{proposed}'",
+            "unit on the same primary address: the chart's form is kept",
             proposed,
         )
     variant = _spelling_variant(norm_a, norm_b, parse_zip(a.postal_code), parse_zip(b.postal_code))
