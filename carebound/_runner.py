@@ -1167,9 +1167,7 @@ class Runner:
                     decision=decision,
                     decided_by=decision.reviewer,
                     decided_at=from_ms(to_ms(now)),  # as stored: ms precision
-                    approvers=[*view.approvers, approver]
-                    if view.request.two_person and decision.kind in ("approve", "edit")
-                    else view.approvers,
+                    approvers=_approvers_after(view, decision, approver, edited),
                     changes=changes,
                 ),
             }
@@ -1222,7 +1220,8 @@ class Runner:
         if outcome == "missing":
             raise NotFoundError(f"no approval {approval_id!r}")
         if outcome in ("partial", "escalated"):
-            self._audit_decision(view, decision, outcome, at=now, changes=changes)
+            audited_view = decided if outcome == "partial" else view  # with its approvers
+            self._audit_decision(audited_view, decision, outcome, at=now, changes=changes)
         # A final decision is audited in the round trip above when it won, else by the drive
         # that resumes the run, under the run's lease, exactly once even if this process dies
         # right after the decision was stored.
@@ -1662,6 +1661,16 @@ def _is_drive_failure(exc: Exception) -> bool:
     """Whether ``exc``, raised while a run's graph ran, is the run's own failure (a bug, bad
     data, a broken agent) rather than the store going away or the lease changing hands."""
     return not isinstance(exc, redis.RedisError | StoreUnavailableError | LeaseLostError)
+
+
+def _approvers_after(
+    view: ApprovalView, decision: Decision, approver: str, edited: ApprovalRequest | None
+) -> list[str]:
+    """A two-person hold's approvers once ``decision`` is counted (as the store counts them):
+    an edit that changed the arguments starts the count again."""
+    if not view.request.two_person or decision.kind not in ("approve", "edit"):
+        return list(view.approvers)
+    return [approver] if edited is not None else [*view.approvers, approver]
 
 
 def _no_run(run_id: str) -> NotFoundError:

@@ -199,6 +199,11 @@ def test_an_edited_two_person_call_runs_with_the_edited_arguments(
     outreach = World.attach(runner.client, request.run_id, prefix=runner.prefix).outreach
     [sent] = outreach.effects()
     assert "Edited by casey." in json.dumps(sent, default=str)
+    edit_event, approve_event = [e for e in runner.audit(request.run_id) if e.action == "decision"]
+    assert edit_event.detail["outcome"] == "partial" and edit_event.detail["approvers"] == "casey"
+    assert edit_event.detail["edit.note.after"] == "Edited by casey."
+    assert approve_event.detail["approvers"] == "casey,jordan"
+    assert approve_event.detail["edit.note.after"] == "Edited by casey."  # the final arguments
 
 
 def test_a_pending_edit_of_a_phi_argument_stays_masked(env: str, tmp_path: Path) -> None:

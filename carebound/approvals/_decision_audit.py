@@ -59,7 +59,8 @@ def decision_detail(
     if to_role:
         detail["to_role"] = to_role
     if request.two_person:
-        detail["approvers"] = _cut(",".join(view.approvers))
+        approvers = view.record.approvers if view.record is not None else view.approvers
+        detail["approvers"] = _cut(",".join(approvers))
     for change in changes[:_MAX_CHANGES]:
         key = f"edit.{change.field}"[:190]
         if change.phi:
