@@ -31,9 +31,10 @@ if TYPE_CHECKING:
         NotFoundError,
         RunStateError,
         StoreUnavailableError,
+        StoreWriteRefusedError,
     )
     from carebound._report import RunReport, run_report
-    from carebound._runner import DecideResult, Runner, RunView, SweepReport
+    from carebound._runner import DecideResult, RecoverReport, Runner, RunView, SweepReport
     from carebound.approvals import (
         ApprovalRequest,
         ApprovalView,
@@ -82,6 +83,8 @@ _EXPORTS: dict[str, str] = {
     "RunView": "carebound._runner",
     "Runner": "carebound._runner",
     "StoreUnavailableError": "carebound._errors",
+    "StoreWriteRefusedError": "carebound._errors",
+    "RecoverReport": "carebound._runner",
     "SweepReport": "carebound._runner",
     "SystemClock": "carebound.clock",
     "ToolContext": "carebound.tools",
@@ -119,6 +122,7 @@ __all__ = [
     "PlannerView",
     "PolicyPack",
     "ProposedCall",
+    "RecoverReport",
     "Reject",
     "RunEvent",
     "RunReport",
@@ -126,6 +130,7 @@ __all__ = [
     "RunView",
     "Runner",
     "StoreUnavailableError",
+    "StoreWriteRefusedError",
     "SweepReport",
     "SystemClock",
     "ToolContext",

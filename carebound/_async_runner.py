@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from carebound._runner import DecideResult, Runner, RunView, SweepReport
+from carebound._runner import DecideResult, RecoverReport, Runner, RunView, SweepReport
 from carebound.approvals import ApprovalView, Decision
 from carebound.audit import AuditEvent, VerifyResult
 from carebound.guardrails import PolicyPack
@@ -73,6 +73,10 @@ class AsyncRunner:
     async def sweep(self) -> SweepReport:
         """Fire due timers and handle overdue holds."""
         return await asyncio.to_thread(self.runner.sweep)
+
+    async def recover_runs(self, *, older_than_ms: int = 0) -> RecoverReport:
+        """Drive runs left mid-drive, each on its own (see :meth:`Runner.recover_runs`)."""
+        return await asyncio.to_thread(self.runner.recover_runs, older_than_ms=older_than_ms)
 
     async def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
         """Cancel a run."""

@@ -70,13 +70,19 @@ def _one_call_plan(tool_name: str) -> Any:
 
 
 def poison_plan(ctx: AgentContext, view: PlannerView) -> Plan:
-    """Waits for an event; raises on waking while the poison file exists."""
+    """Waits for an event or an hour; raises on waking while the poison file exists."""
     if view.events:
         poison = os.environ.get(POISON_FILE_VAR)
         if poison and Path(poison).exists():
             raise RuntimeError(f"planner bug while reading the chart of {PHI_IN_MESSAGE}")
         return Plan(finish=FinishSpec(summary="woken"))
-    return Plan(wait=WaitSpec(reason="waiting for a reply", match=[f"poke:{ctx.run_id}"]))
+    return Plan(
+        wait=WaitSpec(
+            reason="waiting for a reply",
+            until=ctx.now + timedelta(hours=1),
+            match=[f"poke:{ctx.run_id}"],
+        )
+    )
 
 
 def timer_plan(ctx: AgentContext, view: PlannerView) -> Plan:

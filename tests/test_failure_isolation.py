@@ -152,8 +152,8 @@ def test_worker_starts_and_fires_timers_despite_poison_runs(
     result = cli("worker", "--once", "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    assert report["timers_fired"] == 1
-    assert report["runs_failed"] >= 2
+    assert report["timers_fired"] == 2  # the poison run's timer fired too; its drive failed
+    assert report["runs_failed"] >= 3  # poison at start and at its timer, broken at start...
     assert runner.get(timed.run_id).status == "completed"
     poisoned_view = runner.get(poisoned)
     assert poisoned_view.status == "running"
@@ -203,6 +203,20 @@ def test_recover_keeps_going_past_a_failing_run(
     assert view.status == "completed" and view.record.failures == 0
 
 
+def test_a_sweep_fires_every_due_timer_past_a_failing_run(
+    runner: Runner, demo_case: dict[str, Any], cli_env: Path
+) -> None:
+    poisoned = _start(runner, "poison", demo_case)
+    healthy = _start(runner, "timer", demo_case)
+    cli_env.touch()
+    assert isinstance(runner.clock, VirtualClock)
+    runner.clock.advance(timedelta(hours=2))
+    report = runner.sweep()
+    assert report.timers_fired == 2 and report.runs_failed == 1
+    assert runner.get(healthy.run_id).status == "completed"
+    assert runner.get(poisoned.run_id).record.failures == 1
+
+
 # -- connections --------------------------------------------------------------------------
 
 
@@ -235,6 +249,7 @@ def test_async_runner_closes_its_runner(redis_url: str, key_prefix: str) -> None
         for _ in range(50):
             async with AsyncRunner(Runner(client, prefix=key_prefix)) as r:
                 assert await r.pending() == []
+                assert (await r.recover_runs()).failed == []
 
     try:
         asyncio.run(main())
