@@ -209,3 +209,39 @@ def test_the_cli_shows_an_unverified_check_as_neither_passed_nor_failed(
     [line] = [x for x in shown.stdout.splitlines() if "payer verification" in x]
     assert "?" in line and "✓" not in line and "✗" not in line
     assert "coverage not verified with the payer" in line
+
+
+def test_the_web_packet_shows_an_unverified_check_as_neither_passed_nor_failed(
+    make_runner: Any, redis_client: Any, key_prefix: str
+) -> None:
+    from argon2 import PasswordHasher
+    from fastapi.testclient import TestClient
+
+    from carebound import load_policy_pack
+    from carebound.web import UserStore, WebSettings, create_app
+    from tests.test_web import sign_in
+
+    runner: Runner = make_runner(clock=VirtualClock(MONDAY))
+    case = load("cases/packet_complete.json")
+    view = runner.start(
+        "packet_builder", case, requester="sam", world=WorldSpec.from_bundles(case, None)
+    )
+    assert view.pending is not None
+    users = UserStore(
+        redis_client,
+        load_policy_pack("default"),
+        prefix=key_prefix,
+        hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
+    )
+    users.set_password("casey", "correct horse battery staple")
+    app = create_app(runner, users=users, settings=WebSettings())
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    sign_in(client, "casey", "correct horse battery staple")
+    page = client.get(f"/approvals/{view.pending.request.approval_id}")
+    assert page.status_code == 200, page.text
+    [item] = [
+        li for li in page.text.split("<li")[1:] if "payer verification" in li.split("</li>")[0]
+    ]
+    assert 'class="unverified"' in item
+    assert '<span class="mark">?</span>' in item
+    assert "coverage not verified with the payer" in item
