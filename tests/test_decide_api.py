@@ -94,3 +94,29 @@ def test_the_packet_page_offers_only_the_declared_escalation_paths(site: Web) ->
     offered = re.findall(r'<option value="([^"]+)"', page.split('name="to_role"', 1)[1])
     assert offered[:1] == ["supervisor"] and "billing" not in offered
     assert set(offered) <= {"supervisor"}
+
+
+def test_the_packet_page_shows_a_first_reviewers_edit_beside_the_proposal(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    from carebound import Edit
+
+    pack = load_policy_pack("default")
+    rule = HoldRule(
+        id="TWO-1", text="Two coordinators confirm.", decision="hold", role=ROLE,
+        two_person=True, when={"tool": "send_document_request"},  # type: ignore[arg-type]
+    )  # fmt: skip
+    options = {"policy": pack.model_copy(update={"rules": [rule]})}
+    web = _make_web(
+        make_runner, redis_client, key_prefix, demo_case, demo_world, runner_options=options
+    )
+    request = web.park()
+    edit = Edit(reviewer="casey", role=ROLE, args_hash=request.args_hash,
+                args={**request.args, "note": "Fax it today."})  # fmt: skip
+    assert web.runner.decide(request.approval_id, edit).outcome == "awaiting_second_approver"
+    browser = web.browser()
+    sign_in(browser, "jordan")
+    page = browser.get(f"/approvals/{request.approval_id}").text
+    assert "Edited by a reviewer" in page
+    assert "Fax it today." in page
+    assert "agent proposed: Please fax the most recent progress note." in page
