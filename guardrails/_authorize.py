@@ -20,7 +20,7 @@ def approver_identity(decision: Decision) -> str:
     reviewer id. One principal naming two reviewers is still one approver."""
     via = decision.via
     if via.authenticated and via.principal:
-        return via.principal
+        return normalize_reviewer_id(via.principal, what="principal")
     return normalize_reviewer_id(decision.reviewer)
 
 

@@ -236,3 +236,27 @@ def test_a_pending_edit_of_a_phi_argument_stays_masked(env: str, tmp_path: Path)
     revealed = cli_json("show", approval, "--reveal", "--reviewer", "jordan", "--role", ROLE)
     [change] = revealed["approval"]["record"]["changes"]
     assert change["after"] == "1980-04-09"
+
+
+def test_an_authenticated_principal_is_compared_in_its_normal_form(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    pack = load_policy_pack("default")
+    rule = HoldRule(
+        id="TWO-1", text="Two coordinators confirm.", decision="hold", role=ROLE,
+        two_person=True, when={"tool": "send_document_request"},  # type: ignore[arg-type]
+    )  # fmt: skip
+    runner = make_runner(policy=pack.model_copy(update={"rules": [rule]}))
+    request = runner.start("demo", demo_case, requester="sam", world=demo_world).pending.request
+
+    def as_(principal: str, reviewer: str) -> Approve:
+        via = Provenance(channel="web", principal=principal, kind="reviewer", authenticated=True)
+        return Approve(reviewer=reviewer, role=ROLE, args_hash=request.args_hash, via=via)
+
+    assert runner.decide(request.approval_id, as_("Casey", "casey")).outcome == (
+        "awaiting_second_approver"
+    )
+    with pytest.raises(DecisionRefusedError) as refused:
+        runner.decide(request.approval_id, as_("casey ", "jordan"))
+    assert refused.value.code == "same_approver"
+    assert runner.approval(request.approval_id).approvers == ["casey"]
