@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from carebound._principal import Provenance
 from carebound._runner import DecideResult, RecoverReport, Runner, RunView, SweepReport
 from carebound.approvals import ApprovalView, Decision
 from carebound.audit import AuditEvent, VerifyResult
@@ -61,6 +62,20 @@ class AsyncRunner:
     async def approval(self, approval_id: str) -> ApprovalView:
         """One approval by id."""
         return await asyncio.to_thread(self.runner.approval, approval_id)
+
+    async def reveal(
+        self,
+        approval_id: str,
+        *,
+        viewer: str,
+        role: str | None = None,
+        via: Provenance | None = None,
+    ) -> ApprovalView:
+        """The approval with its PHI, for a viewer holding its role; audited as ``view_phi``
+        (see :meth:`Runner.reveal`)."""
+        return await asyncio.to_thread(
+            self.runner.reveal, approval_id, viewer=viewer, role=role, via=via
+        )
 
     async def decide(self, approval_id: str, decision: Decision) -> DecideResult:
         """Apply a reviewer decision (see :meth:`Runner.decide`)."""

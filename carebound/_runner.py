@@ -1028,13 +1028,13 @@ class Runner:
         """
         view = self.approval(approval_id)
         request = view.request
-        held = self._phi_viewer_role(
+        who, held = self._phi_viewer(
             request.run_id, viewer, {view.required_role}, role=role, via=via
         )
         self._record_phi_view(
             request.run_id,
             agent=request.agent,
-            viewer=viewer,
+            viewer=who,
             role=held,
             via=via,
             patient_ref=request.patient_ref,
@@ -1060,19 +1060,21 @@ class Runner:
         Raises:
             DecisionRefusedError: the viewer is not in the directory or holds none of ``roles``.
         """
-        record = self.get(run_id).record
-        held = self._phi_viewer_role(run_id, viewer, set(roles), role=role, via=via)
+        record = self.runs.get(run_id)
+        if record is None:
+            raise _no_run(run_id)
+        who, held = self._phi_viewer(run_id, viewer, set(roles), role=role, via=via)
         self._record_phi_view(
             run_id,
             agent=record.agent,
-            viewer=viewer,
+            viewer=who,
             role=held,
             via=via,
             patient_ref=None,
             detail={"view": what},
         )
 
-    def _phi_viewer_role(
+    def _phi_viewer(
         self,
         run_id: str,
         viewer: str,
@@ -1080,10 +1082,10 @@ class Runner:
         *,
         role: str | None,
         via: Provenance | None,
-    ) -> str | None:
-        """The role in which ``viewer`` may see PHI entitled to ``entitled`` roles."""
+    ) -> tuple[str, str | None]:
+        """Who sees PHI entitled to ``entitled`` roles (their directory id), and in which role."""
         if via is not None and via.kind == "service":
-            return role  # a service token: the channel has checked its roles
+            return viewer, role  # a service token: the channel has checked its roles
         pack = self.pack_for(run_id)
         person = pack.reviewer(viewer)
         if person is None:
@@ -1102,7 +1104,7 @@ class Runner:
                 code="wrong_role",
                 hint=f"{person.id} holds: {', '.join(person.roles)}; ask a reviewer of {needed}",
             )
-        return sorted(usable)[0]
+        return person.id, sorted(usable)[0]
 
     def _record_phi_view(
         self,

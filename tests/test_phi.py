@@ -247,6 +247,29 @@ def test_api_reads_are_masked_and_reveal_needs_scope_role_and_is_audited(
     assert all(v.detail["channel"] == "api" and v.detail["token"] == "intake-svc" for v in views)
 
 
+def test_library_reveal_needs_the_holds_role(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    """Runner.reveal (and AsyncRunner.reveal) checks the viewer, as every channel does."""
+    import asyncio
+
+    from carebound import AsyncRunner, DecisionRefusedError
+
+    runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.pending is not None
+    approval_id = view.pending.request.approval_id
+    with pytest.raises(DecisionRefusedError, match="intake_coordinator"):
+        asyncio.run(AsyncRunner(runner).reveal(approval_id, viewer="billie"))
+    with pytest.raises(DecisionRefusedError, match="not in the reviewer directory"):
+        runner.reveal(approval_id, viewer="mallory")
+    assert _events(runner, view.run_id, "view_phi") == []
+    shown = asyncio.run(AsyncRunner(runner).reveal(approval_id, viewer="Casey"))
+    assert shown.request.args["to"] == "555-010-2000"
+    (seen,) = _events(runner, view.run_id, "view_phi")
+    assert (seen.actor.id, seen.actor.role) == ("casey", "intake_coordinator")  # one spelling
+
+
 # -- agent free text ------------------------------------------------------------------------------
 
 
