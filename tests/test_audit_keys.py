@@ -220,3 +220,8 @@ def test_a_bad_audit_key_refuses_a_start_before_any_write(
     assert result.exit_code == 2, result.stdout + result.stderr
     assert "CAREBOUND_AUDIT_KEY" in result.stderr and "Traceback" not in result.stderr
     assert list(redis_client.scan_iter(match=f"{key_prefix}:*")) == []  # nothing written
+
+
+def test_the_help_names_the_audit_key_variables() -> None:
+    helptext = CliRunner().invoke(app, ["--help"]).stdout
+    assert "CAREBOUND_AUDIT_KEY " in helptext and "CAREBOUND_AUDIT_KEYS" in helptext

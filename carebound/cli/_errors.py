@@ -60,6 +60,8 @@ Environment:
   CAREBOUND_REDIS_URL  external Redis/Valkey (default: the embedded server)
   CAREBOUND_HOME       the embedded server's data directory (default ./.carebound)
   CAREBOUND_PREFIX     prefix of every Redis key (default cb)
+  CAREBOUND_AUDIT_KEY  audit signing key ID:SECRET (default: CAREBOUND_HOME/audit.key)
+  CAREBOUND_AUDIT_KEYS older audit keys that still verify: ID:SECRET,...
   CAREBOUND_TOKEN      personal token (else the one from 'carebound login')
   CAREBOUND_UNAUTHENTICATED=1  development mode (decisions not authenticated)"""
 
