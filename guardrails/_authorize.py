@@ -61,7 +61,11 @@ def authorize_decision(pack: PolicyPack, approval: ApprovalView, decision: Decis
     # A service token deciding as itself ('token:NAME') is no directory reviewer: the channel
     # that authenticated it checked its roles (carebound._tokens).
     via = decision.via
-    service = via.kind == "service" and via.authenticated and via.principal == decision.reviewer
+    service = (
+        via.kind == "service"
+        and via.authenticated
+        and _normal_or_raw(via.principal) == _normal_or_raw(decision.reviewer)
+    )
     if reviewer is None and not service:
         raise DecisionRefusedError(
             f"reviewer {decision.reviewer!r} is not in the reviewer directory of pack "

@@ -120,3 +120,13 @@ def test_the_packet_page_shows_a_first_reviewers_edit_beside_the_proposal(
     assert "Edited by a reviewer" in page
     assert "Fax it today." in page
     assert "agent proposed: Please fax the most recent progress note." in page
+
+
+def test_a_service_token_with_capitals_in_its_name_decides_as_itself(site: Web) -> None:
+    web = site
+    request = web.park()
+    bridge = web.api(roles=(ROLE,), name="EHR-Bridge")
+    answer = bridge.post(_url(request), json={"kind": "approve", "args_hash": request.args_hash})
+    assert answer.status_code == 200, answer.text
+    view = web.runner.approval(request.approval_id)
+    assert view.record is not None and view.record.decided_by == "token:ehr-bridge"
