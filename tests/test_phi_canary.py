@@ -208,6 +208,11 @@ def web_outputs(web: Any, run_id: str, approvals: list[str]) -> list[tuple[str, 
         assert answer.status_code == 200, f"{path}: {answer.text}"
         outputs.append((path, answer.text))
     browsers: dict[str, TestClient] = {}
+    for role in sorted({runner.approval(a).required_role for a in approvals}):
+        reviewer = next(r.id for r in pack.reviewers if role in r.roles)
+        browsers[reviewer] = browsers.get(reviewer) or _signed_in(web, reviewer)
+        for path in ("/inbox", "/inbox.json"):
+            outputs.append((f"{path} as {reviewer}", browsers[reviewer].get(path).text))
     for approval_id in approvals:
         view = runner.approval(approval_id)
         answer = api.get(f"/api/approvals/{approval_id}")

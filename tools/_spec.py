@@ -8,10 +8,14 @@ A tool is declared on a typed function::
         document_code: str
 
     @tool(scope="outreach:fax.send", effect="external", phi={"contact"},
-          key=("to", "document_code"), constraints={"recipient": "to"})
+          public=("document_code",), key=("to", "document_code"),
+          constraints={"recipient": "to"})
     def send_fax(ctx: ToolContext, args: SendFaxArgs) -> dict[str, JSONValue]:
         '''Fax a document request to the referring office.'''
         ...
+
+A tool that declares PHI classes has every argument masked on reviewers' screens until a
+reveal, except those it lists as ``public`` (codes, statuses, field names, references).
 
 Agents never call ``run`` themselves: every call goes through the gate, which checks the
 agent's grant and the hold policy, then executes through the effect ledger.
