@@ -365,7 +365,7 @@ def _address_parts(value: str) -> tuple[list[str], str, str]:
     parts = [p.strip() for p in value.split(",")]
     if len(parts) < 3 or not all(parts):
         raise ValueError(
-            f"address {value!r} must be written 'LINE[, LINE2], CITY, STATE' (comma-separated)"
+            "the address must be written 'LINE[, LINE2], CITY, STATE' (comma-separated)"
         )
     return parts[:-2], parts[-2], parts[-1]
 
@@ -428,7 +428,7 @@ def patient_changes(patient: Mapping[str, Any], field: str, value: str) -> dict[
         return {"birthDate": date.fromisoformat(value).isoformat()}
     if field == "gender":
         if value not in _GENDERS:
-            raise ValueError(f"gender {value!r} is not a FHIR AdministrativeGender code")
+            raise ValueError("the gender given is not a FHIR AdministrativeGender code")
         return {"gender": value}
     if field in ("name.family", "name.given"):
         names = patient.get("name") or []
