@@ -86,7 +86,7 @@ def _quote(lines: list[str], reading: Reading, span: range) -> str:
     return text[:_MAX_PASSAGE]
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=32)  # a run reads a handful of documents; bounds the memory held
 def detect_injection(text: str) -> InjectionReport:
     """Score ``text`` for instructions aimed at software or staff (see the module docstring).
 
