@@ -128,7 +128,8 @@ def test_removing_or_changing_a_password_ends_web_sessions_at_once(
     browser = _app(runner, users)
     _sign_in(browser, "casey")
     assert browser.get("/inbox").status_code == 200
-    cli("users", "remove-password", "casey")
+    removed = cli("users", "remove-password", "casey").stdout
+    assert "their web sessions are ended" in removed
     gone = browser.get("/inbox")
     assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
     assert browser.get("/inbox").status_code == 303  # and it stays gone

@@ -191,7 +191,11 @@ def remove_password(
     """Stop a reviewer from signing in to the web inbox."""
     _, _, _, users = _store(policy)
     removed = users.remove_password(reviewer)
-    typer.echo(f"password removed for {reviewer}" if removed else f"{reviewer} had no password")
+    typer.echo(
+        f"password removed for {reviewer}; their web sessions are ended"
+        if removed
+        else f"{reviewer} had no password"
+    )
 
 
 @users_app.command("list")
