@@ -147,15 +147,20 @@ def _hold_ids(audit: dict[str, Any]) -> list[str]:
 
 
 def cli_outputs(scenario: Path) -> tuple[str, list[str], list[tuple[str, str]]]:
-    """Run the scenario through the CLI; its run id, the approvals, and every masked output."""
-    outputs = [("run", cli("run", str(scenario)))]
-    report = json.loads(cli("run", str(scenario), "--json"))
-    outputs.append(("run --json", json.dumps(report)))
-    run_id = str(report["run_id"])
-    audit = json.loads(cli("audit", run_id, "--json"))
-    outputs.append(("audit --json", json.dumps(audit)))
+    """Run the scenario through the CLI; its run id, the approvals, and every masked output.
+
+    The scenario runs once (``run``, text); its ``run --json`` report is the ``report`` that
+    ``status --json`` prints (one builder, one masking), so it is read there."""
+    text = cli("run", str(scenario))
+    found = re.search(r"^\s*run\s+(r[0-9a-f]{12})\b", text, flags=re.M)
+    assert found, f"no run id in the output of carebound run {scenario.name}:\n{text}"
+    run_id = found.group(1)
+    outputs = [("run", text)]
+    audit = json.loads(cli("audit", run_id, "--verify", "--json"))
+    outputs.append(("audit --verify --json", json.dumps(audit)))
     approvals = _hold_ids(audit)
-    for args in (("status", run_id), ("audit", run_id, "--verify"), ("runs",), ("inbox",)):
+    outputs.append(("audit --verify", cli("audit", run_id, "--verify")))
+    for args in (("status", run_id), ("runs",), ("inbox",)):
         outputs.append((" ".join(args), cli(*args)))
         outputs.append((" ".join(args) + " --json", cli(*args, "--json")))
     for approval_id in approvals:
