@@ -42,13 +42,13 @@ from carebound._errors import (
 from carebound._graph import RunState, Services, build_graph
 from carebound._inline_writes import inline_writes
 from carebound._inline_writes import install as install_inline_writes
+from carebound._input_checks import check_event_input, check_start_input
 from carebound._keys import DEFAULT_PREFIX, global_key, text
 from carebound._ledger import EffectLedger, LedgerEntry
 from carebound._pipeline import Guard, run_parsed
 from carebound._pipeline import run as run_pipeline
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus, RunStore
-from carebound._start_input import check_start_input
 from carebound.approvals import (
     ApprovalRequest,
     ApprovalStatus,
@@ -1388,6 +1388,7 @@ class Runner:
         lost. Returns the ids of the runs the event was delivered to. Delivering the same
         ``event_id`` twice is a no-op.
         """
+        check_event_input(match, payload, event_id)  # before any write: see start()
         delivered = []
         event_id = event_id or f"ev-{uuid.uuid4().hex[:12]}"
         for run_id in self.runs.waiting_for(match):

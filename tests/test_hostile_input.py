@@ -402,3 +402,35 @@ def test_safe_console_on_a_real_terminal_keeps_only_its_own_styling() -> None:
         assert char not in printed, (repr(char), printed)
     widths = {len(line) for line in printed.splitlines() if line.strip()}
     assert max(widths) <= 60
+
+
+def test_deliver_refuses_unstorable_events_before_writing(
+    make_runner: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    demo_case: dict[str, Any],
+    demo_world: Any,
+) -> None:
+    """An event payload nested 5,000 deep (was RecursionError) or holding a lone surrogate
+    (was a serialisation error after the drive mark was written) is refused before any
+    write; the waiting run still takes the real reply afterwards."""
+    from carebound import Approve, CareboundError
+
+    runner = make_runner()
+    run = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert run.pending is not None
+    hold = run.pending.request
+    decision = Approve(reviewer="casey", role=ROLE, args_hash=hold.args_hash)
+    assert runner.decide(hold.approval_id, decision).run.status == "waiting"
+    match = f"request:{run.run_id}:11506-3"
+    before = keys(redis_client, key_prefix)
+    snapshot = {key: redis_client.dump(key) for key in before}
+    for payload in ({"document": nested(5_000)}, {"document": "a\udc80"}, {"\ud800": 1}):
+        with pytest.raises(CareboundError) as info:
+            runner.deliver(match, payload)
+        assert "event payload" in info.value.message and info.value.hint
+        assert {key: redis_client.dump(key) for key in keys(redis_client, key_prefix)} == snapshot
+    with pytest.raises(CareboundError):
+        runner.deliver("request:\udc80", {"document": "progress note"})
+    assert runner.deliver(match, {"document": "progress note"}) == [run.run_id]
+    assert runner.get(run.run_id).status == "completed"

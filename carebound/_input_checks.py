@@ -1,4 +1,5 @@
-"""What :meth:`Runner.start` checks before it writes anything: a refused start leaves no key.
+"""What :meth:`Runner.start` and :meth:`Runner.deliver` check before they write anything: a
+refused start or event leaves no key.
 
 A start writes the world, the drive mark, the create audit event and the run record, in that
 (crash-safe) order. Anything that could make a later write fail (a lone surrogate that cannot
@@ -81,3 +82,31 @@ def _encodable(dump: Callable[[], str], model: BaseModel | None, source: str) ->
             hint="give JSON values only: strings, numbers, booleans, null, lists and objects",
         ) from None
     return text
+
+
+MAX_MATCH = 512
+"""Longest event match key (and event id) accepted."""
+
+
+def check_event_input(match: str, payload: Mapping[str, Any] | None, event_id: str | None) -> None:
+    """Refuse an event that could not be stored whole (checked before the drive mark).
+
+    Raises:
+        InputLimitError: which part of the event, where in it, and the limit or problem.
+    """
+    for name, value in (("event match", match), ("event id", event_id)):
+        if value is None:
+            continue
+        problem = text_problem(value) if isinstance(value, str) else "is not a string"
+        if problem is None and not 0 < len(value) <= MAX_MATCH:
+            problem = f"must have 1 to {MAX_MATCH} characters"
+        if problem is not None:
+            raise InputLimitError(name, "", problem, hint=f"give the {name} as plain text")
+    if payload is None:
+        return
+    if not isinstance(payload, Mapping):
+        raise InputLimitError(
+            "event payload", "", "is not a JSON object", hint="give the payload as a dict"
+        )
+    check_tree(payload, source="event payload", limit=replace(limits(), controls=True))
+    _encodable(lambda: json.dumps(payload, default=str), None, "event payload")
