@@ -344,3 +344,33 @@ def test_a_stopped_store_is_503_problem_json_everywhere(
     assert answer.status_code == 503, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert "Traceback" not in answer.text
+
+
+# -- who a run is started for ---------------------------------------------------------------
+
+
+def test_a_bound_token_cannot_start_runs_in_another_persons_name(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    """Otherwise a token bound to casey could start runs as jordan, and jordan (the requester)
+    could then not decide their holds: separation of duties turned against a colleague."""
+    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+    bound = web.api(name="casey-bridge", reviewer="casey")
+    refused = bound.post(
+        "/api/runs", json={"agent": "demo", "bundle": demo_case, "requester": "jordan"}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "principal_mismatch"
+    assert not list(redis_client.scan_iter(f"{key_prefix}:{{r*"))  # no run key written
+
+    started = bound.post("/api/runs", json={"agent": "demo", "bundle": demo_case})
+    assert started.status_code == 201, started.text
+    assert started.json()["requester"] == "casey"
+    same = bound.post(
+        "/api/runs", json={"agent": "demo", "bundle": demo_case, "requester": " CASEY"}
+    )
+    assert same.status_code == 201 and same.json()["requester"] == "casey"
+
+    # A service token acting as itself must say for whom.
+    service = web.api(name="ehr-bridge")
+    missing = service.post("/api/runs", json={"agent": "demo", "bundle": demo_case})
+    assert missing.status_code == 422 and "requester" in missing.json()["detail"]

@@ -112,10 +112,13 @@ class RunStart(BaseModel):
 
     agent: str = Field(min_length=1, max_length=100, description="Agent name, e.g. 'demo'.")
     bundle: dict[str, Any] = Field(description="The case: a FHIR R4B Bundle, as JSON.")
-    requester: str = Field(
+    requester: str | None = Field(
+        default=None,
         min_length=1,
         max_length=200,
-        description="Who the run is started for; they may not decide its holds.",
+        description="Who the run is started for; they may not decide its holds. A token bound "
+        "to a reviewer starts runs as that reviewer (omit it, or name them); a service token "
+        "acting as itself must name the person.",
     )
 
 
@@ -262,10 +265,41 @@ def start_run(request: Request, caller: Starter, body: RunStart) -> RunOut:
             code="unknown_agent",
             hint=f"known agents: {', '.join(ctx.runner.agent_names)}",
         )
+    requester = _requester(caller, body.requester)
     parse_bundle(body.bundle, source="request body field 'bundle'")
     world = ctx.world(body.bundle) if ctx.world is not None else None
-    view = ctx.runner.start(body.agent, body.bundle, requester=body.requester, world=world)
+    view = ctx.runner.start(body.agent, body.bundle, requester=requester, world=world)
     return _run_out(view)
+
+
+def _requester(caller: Caller, named: str | None) -> str:
+    """Who a run is started for: a bound token's reviewer (a body naming someone else is
+    refused, so a token cannot start runs in another person's name), or the person a service
+    token names."""
+    bound = caller.token.reviewer
+    if bound is None:
+        if named is None:
+            raise Problem(
+                status=422,
+                detail="field 'requester' is required: this token acts as itself, not as a "
+                "reviewer",
+                code="invalid_request",
+                hint="name the person the run is started for",
+            )
+        return named
+    try:
+        same = named is None or normalize_reviewer_id(named) == normalize_reviewer_id(bound)
+    except CareboundError:
+        same = False
+    if not same:
+        raise Problem(
+            status=403,
+            detail=f"this token is bound to reviewer {bound!r} and may not start runs for "
+            "anyone else",
+            code="principal_mismatch",
+            hint="omit 'requester', or use a token bound to that person",
+        )
+    return bound
 
 
 def _reveal_run(request: Request, caller: Caller, run: RunView, what: str) -> None:
