@@ -1,0 +1,224 @@
+"""Which packages may import which: the import graph between carebound's packages is pinned.
+
+Every module of the distribution is parsed (``carebound/``, and ``agents/``, ``tools/``,
+``guardrails/`` as ``carebound.agents`` / ``.tools`` / ``.guardrails``); every import counts,
+including imports inside functions (lazy) and under ``TYPE_CHECKING``. A name imported from
+the top-level ``carebound`` facade counts as an import of the module that defines it (its
+export table), and the facade itself is not a node.
+
+A node is a top-level package (``cli``, ``web``, ``engine``, ``agents``, ``tools``, ...), or a
+top-level module of ``carebound`` on its own (``_runner``, ``_errors``, ``clock`` ...).
+
+- ``KNOWN_CYCLES`` lists today's import edges that lie on a cycle between nodes. It may only
+  shrink: a new cycle fails the test, and so does a listed edge that is no longer on a cycle
+  (remove it from the list, so the list stays true).
+- ``FORBIDDEN`` lists directions the architecture rules out and that already hold.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import carebound
+from tests.conftest import PROJECT
+
+#: Source folders of the distribution, and the package each one imports as.
+ROOTS = {
+    "carebound": PROJECT / "carebound",
+    "carebound.agents": PROJECT / "agents",
+    "carebound.tools": PROJECT / "tools",
+    "carebound.guardrails": PROJECT / "guardrails",
+}
+
+#: Import edges (importer, imported) that lie on a cycle today. May only shrink.
+KNOWN_CYCLES: set[tuple[str, str]] = {
+    # agents <-> tools: tools import the rule libraries under agents/ (reconcile, documents,
+    # _referral_common); the agent contract (_agent, _model_planner) and the guardrails, which
+    # import tools, sit on the same loop
+    ("_agent", "guardrails"),
+    ("_agent", "tools"),
+    ("_model_planner", "_agent"),
+    ("_model_planner", "tools"),
+    ("agents", "_agent"),
+    ("agents", "_model_planner"),
+    ("agents", "guardrails"),
+    ("agents", "tools"),
+    ("guardrails", "tools"),
+    ("tools", "agents"),
+    # cli <-> web: the web inbox borrows the CLI's formatting and session helpers; the CLI
+    # mounts the web's commands
+    ("cli", "web"),
+    ("web", "cli"),
+}
+
+#: Engine-level nodes: the run loop and what drives it.
+ENGINE = frozenset({"engine", "_runner", "_graph", "_async_runner"})
+#: The front ends.
+FRONTS = frozenset({"cli", "web"})
+#: Nodes below the engine: libraries the engine uses, which never reach back up.
+BELOW_ENGINE = frozenset(
+    {"agents", "tools", "guardrails", "approvals", "audit", "checkpoint", "store", "fhir",
+     "domain", "state", "lease", "clock", "_errors", "_keys", "_wire", "_limits", "_principal"}
+)  # fmt: skip
+
+#: (why, importers, imported): no importer node imports an imported node. ``None`` as the
+#: importers means every node outside ``imported``.
+FORBIDDEN: list[tuple[str, frozenset[str] | None, frozenset[str]]] = [
+    ("only the front ends import the front ends", None, FRONTS),
+    ("the engine's libraries never import it", BELOW_ENGINE, ENGINE | {"scenario"}),
+    ("pure rules do no agent or tool work", frozenset({"domain", "fhir"}),
+     ENGINE | FRONTS | {"agents", "tools", "guardrails", "scenario", "state"}),
+    ("the saver is LangGraph's, not an agent's", frozenset({"checkpoint"}),
+     ENGINE | FRONTS | {"agents", "tools", "guardrails", "scenario"}),
+]  # fmt: skip
+
+
+def _modules() -> Iterator[tuple[str, Path]]:
+    """Every module of the distribution: (dotted name, file)."""
+    for package, root in ROOTS.items():
+        for path in sorted(root.rglob("*.py")):
+            rel = path.relative_to(root).with_suffix("")
+            parts = list(rel.parts)
+            if package == "carebound" and parts and parts[0] in {"agents", "tools", "guardrails"}:
+                continue  # the mapped folders are read from their own roots
+            if parts[-1] == "__init__":
+                parts.pop()
+            yield ".".join([package, *parts]), path
+
+
+def _imports(module: str, path: Path) -> Iterator[str]:
+    """The dotted names ``module`` imports: modules, or ``package.name`` for a from-import."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                source = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                source = node.module or ""
+            for alias in node.names:
+                yield f"{source}.{alias.name}"
+
+
+def _node(name: str) -> str | None:
+    """The graph node an imported dotted name belongs to (None: outside carebound)."""
+    parts = name.split(".")
+    if parts[0] != "carebound":
+        return None
+    if len(parts) == 1:
+        return "carebound"
+    if parts[1] == "__init__":
+        return "carebound"
+    if len(parts) == 2 and parts[1] in carebound._EXPORTS:
+        return _node(carebound._EXPORTS[parts[1]])  # ``from carebound import Runner``
+    return parts[1]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Node -> the nodes it imports (the top-level facade left out)."""
+    graph: dict[str, set[str]] = {}
+    for module, path in _modules():
+        source = _node(module)
+        if source is None or source == "carebound":
+            continue
+        targets = graph.setdefault(source, set())
+        for name in _imports(module, path):
+            target = _node(name)
+            if target is not None and target not in {source, "carebound"}:
+                targets.add(target)
+    return graph
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> dict[str, str | None]:
+    """Breadth-first: every node reachable from ``start``, with the node it was reached from."""
+    came: dict[str, str | None] = {start: None}
+    frontier = [start]
+    while frontier:
+        step = []
+        for node in frontier:
+            for nxt in sorted(graph.get(node, ())):
+                if nxt not in came:
+                    came[nxt] = node
+                    step.append(nxt)
+        frontier = step
+    return came
+
+
+def cycle_edges(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """Edges (a, b) where b leads back to a: exactly the edges that lie on some cycle."""
+    return {(a, b) for a, targets in graph.items() for b in targets if a in _reach(graph, b)}
+
+
+def _cycle_through(graph: dict[str, set[str]], edge: tuple[str, str]) -> str:
+    """A shortest cycle through ``edge``, drawn ``a -> b -> ... -> a``."""
+    a, b = edge
+    came = _reach(graph, b)
+    path = [a]
+    node: str | None = came[a]
+    while node is not None:
+        path.append(node)
+        node = came[node]
+    return " -> ".join([a, *reversed(path[1:]), a]) if len(path) > 1 else f"{a} -> {b} -> {a}"
+
+
+def test_no_new_import_cycle() -> None:
+    graph = import_graph()
+    found = cycle_edges(graph)
+    new = sorted(found - KNOWN_CYCLES)
+    assert not new, "new import cycle(s):\n" + "\n".join(_cycle_through(graph, e) for e in new)
+
+
+def test_known_cycles_are_still_true() -> None:
+    gone = sorted(KNOWN_CYCLES - cycle_edges(import_graph()))
+    assert not gone, f"these edges are no longer on a cycle: remove them from KNOWN_CYCLES: {gone}"
+
+
+def forbidden_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that breaks a ``FORBIDDEN`` direction, explained."""
+    return [
+        f"{why}: {a} imports {b}"
+        for why, importers, imported in FORBIDDEN
+        for a in sorted(graph)
+        if (a not in imported if importers is None else a in importers)
+        for b in sorted(graph[a] & imported)
+    ]
+
+
+def test_forbidden_directions() -> None:
+    broken = forbidden_imports(import_graph())
+    assert not broken, "\n".join(broken)
+
+
+def test_the_parser_counts_lazy_relative_and_facade_imports(tmp_path: Path) -> None:
+    """Each kind of import reaches the graph (else the pins above would mean nothing)."""
+    source = tmp_path / "pkg" / "__init__.py"
+    source.parent.mkdir()
+    source.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from . import _sibling\n"
+        "from .sub import thing\n"
+        "if TYPE_CHECKING:\n"
+        "    from carebound.audit import AuditEvent\n"
+        "def later():\n"
+        "    import carebound.web\n"
+        "    from carebound import Runner\n"
+    )
+    names = set(_imports("carebound.cli", source))
+    assert {"carebound.cli._sibling", "carebound.cli.sub.thing"} <= names
+    nodes = {_node(name) for name in names}
+    assert {"audit", "web", _node(carebound._EXPORTS["Runner"])} <= nodes
+
+
+def test_the_checks_can_fail() -> None:
+    """A cycle and a forbidden edge added to a copy of today's graph are both reported."""
+    graph = {node: set(targets) for node, targets in import_graph().items()}
+    graph.setdefault("fhir", set()).add("cli")  # fhir -> cli -> ... -> fhir
+    assert ("fhir", "cli") in cycle_edges(graph) - KNOWN_CYCLES
+    assert "only the front ends import the front ends: fhir imports cli" in forbidden_imports(graph)
+    assert _cycle_through(graph, ("fhir", "cli")).startswith("fhir -> cli -> ")

@@ -1,0 +1,144 @@
+"""Pinned Redis round trips: the refactor may lower these counts, never raise them.
+
+Round trips are counted on the client side (each packed send on a connection of the Runner's
+own pool), so other clients of the same server, and other tests running against it, do not
+disturb the figures. A pipeline or a Lua script is one send, hence one round trip.
+
+Pinned figures (main before the "house" redesign, issue 14):
+
+- a warm reviewer decide that drives the run on to its next stop: 9
+- one checkpoint ``put`` of the Redis saver: 1
+- ``Runner.start`` of the demo agent, warm, to its first hold: ``START_TO_FIRST_HOLD``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
+from redis.connection import Connection
+
+from carebound import Approve, Edit, Runner, VirtualClock
+from carebound.checkpoint import RedisSaver
+
+DECIDE_TO_NEXT_STOP = 9
+CHECKPOINT_PUT = 1
+START_TO_FIRST_HOLD = 22
+
+
+class CountingConnection(Connection):
+    """A real connection that counts its sends to the server (one per round trip).
+
+    The counter lives on the class; each test builds its own subclass (see ``counted``), so
+    two tests never share a counter.
+    """
+
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+class Counted:
+    """A Redis client whose round trips are counted, and a way to measure a block of calls."""
+
+    def __init__(self, url: str) -> None:
+        self.connection_class: type[CountingConnection] = type(
+            "TestCountingConnection", (CountingConnection,), {"sends": 0}
+        )
+        pool = redis.ConnectionPool.from_url(url, connection_class=self.connection_class)
+        self.client = redis.Redis(connection_pool=pool)
+
+    @property
+    def sends(self) -> int:
+        """Round trips so far on this client."""
+        return self.connection_class.sends
+
+
+@pytest.fixture
+def counted(redis_url: str, key_prefix: str) -> Iterator[Counted]:
+    """A counted client of the test server; this test's keys are removed afterwards."""
+    c = Counted(redis_url)
+    yield c
+    keys = list(c.client.scan_iter(match=f"{key_prefix}:*", count=1000))
+    if keys:
+        c.client.delete(*keys)
+    c.client.close()
+
+
+def _start_to_hold(runner: Runner, case: Any, world: Any) -> Any:
+    view = runner.start("demo", case, requester="sam", world=world)
+    assert view.status == "paused", view.status
+    assert view.pending is not None
+    return view.pending.request
+
+
+def test_start_to_the_first_hold(
+    counted: Counted, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    runner = Runner(counted.client, prefix=key_prefix, clock=VirtualClock())
+    _start_to_hold(runner, demo_case, demo_world)  # warms connections, scripts and caches
+    before = counted.sends
+    _start_to_hold(runner, demo_case, demo_world)
+    trips = counted.sends - before
+    assert trips <= START_TO_FIRST_HOLD, f"start took {trips} round trips"
+
+
+@pytest.mark.parametrize("kind", ["approve", "edit"])
+def test_a_warm_decide_to_the_next_stop(
+    counted: Counted, key_prefix: str, demo_case: Any, demo_world: Any, kind: str
+) -> None:
+    runner = Runner(counted.client, prefix=key_prefix, clock=VirtualClock())
+
+    def decide_trips() -> int:
+        request = _start_to_hold(runner, demo_case, demo_world)
+        decision: Approve | Edit
+        if kind == "edit":
+            args = {**request.args, "note": "Call first."}
+            decision = Edit(reviewer="Casey ", role="intake_coordinator",
+                            args_hash=request.args_hash, args=args)  # fmt: skip
+        else:
+            decision = Approve(
+                reviewer="casey", role="intake_coordinator", args_hash=request.args_hash
+            )
+        before = counted.sends
+        assert runner.decide(request.approval_id, decision).outcome == "decided"
+        return counted.sends - before
+
+    decide_trips()  # warms caches and scripts
+    trips = decide_trips()
+    assert trips <= DECIDE_TO_NEXT_STOP, f"decide took {trips} round trips"
+
+
+def test_one_checkpoint_put(counted: Counted, key_prefix: str) -> None:
+    saver = RedisSaver(counted.client, prefix=key_prefix)
+    values = {"a": [1, 2, 3], "b": "x" * 500, "c": {"k": "v"}}
+
+    def checkpoint() -> Checkpoint:
+        cp = empty_checkpoint()
+        cp["channel_values"] = dict(values)
+        cp["channel_versions"] = dict.fromkeys(values, "1")
+        return cp
+
+    try:
+        # warm up: connect and load the scripts into the server's cache
+        saver.put(_config("t-warm"), checkpoint(), {}, checkpoint()["channel_versions"])
+        parent = _config("t-pinned")
+        trips = []
+        for step in range(3):  # the first put of a thread also registers it
+            cp = checkpoint()
+            before = counted.sends
+            parent = saver.put(parent, cp, {"step": step}, cp["channel_versions"])
+            trips.append(counted.sends - before)
+        assert max(trips) <= CHECKPOINT_PUT, f"puts took {trips} round trips"
+    finally:
+        saver.close()
+
+
+def _config(thread: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
