@@ -1,21 +1,61 @@
 """The error tree of carebound.
 
-Every error a caller can act on derives from one base and says how to fix the problem::
+Every error a caller can act on derives from one base and says how to fix the problem. Each
+class has a stable ``code`` (drawn in brackets), which the CLI, the web API and services can
+match on instead of the class or the message; a test checks this tree against the code::
 
-    CareboundError
-    ├── StoreUnavailableError     the Redis/Valkey store cannot be reached or started
-    │   └── StoreWriteRefusedError  it answers but refuses writes (disk, read-only, memory)
-    ├── LeaseLostError            another worker holds the run; this process may not write it
-    ├── NotFoundError             no run or approval with that id
-    ├── RunStateError             the run cannot do that now (e.g. decide a finished run)
-    └── DecisionRefusedError      a reviewer decision was refused (role, own run, stale, ...)
-        └── AlreadyDecidedError   someone else decided first
+    CareboundError [carebound]
+    ├── StoreUnavailableError [store_unavailable]       the Redis/Valkey store is unreachable
+    │   └── StoreWriteRefusedError [store_write_refused]   it answers but refuses writes
+    ├── LeaseLostError [lease_lost]                     another worker holds the run
+    ├── NotFoundError [not_found]                       no run or approval with that id
+    ├── RunStateError [run_state]                       the run cannot do that now
+    ├── DecisionRefusedError [decision_refused]         a reviewer decision was refused
+    │   ├── AlreadyDecidedError [already_decided]       someone else decided first
+    │   └── CredentialRefusedError [credential_refused]    the credential does not allow it
+    ├── InvalidIdentifierError [invalid_identifier]     an id with look-alike characters
+    ├── InputLimitError [input_limit]                   input too large, deep or unusable
+    ├── CliInputError [cli_input]                       a command-line value (exit code 2)
+    ├── FhirInputError [fhir_input]                     FHIR input not valid JSON or R4B
+    ├── ScenarioError [scenario]                        a scenario file cannot be used
+    ├── PolicyPackError [policy_pack]                   a policy pack is missing or invalid
+    ├── ReferralSettingsError [referral_settings]       a referral agent's pack settings
+    ├── MatchInputError [match_input]                   three-way match documents differ
+    ├── ToolDefinitionError [tool_definition]           a tool declared wrongly (a bug)
+    ├── ConnectorError [connector]                      a connector refused a call or data
+    │   ├── ResourceNotFoundError [resource_not_found]  no such record in that system
+    │   ├── FhirValidationError [fhir_validation]       a resource fails FHIR R4 validation
+    │   └── TaskPermissionError [task_permission]       a Task change the role may not make
+    ├── AuditDetailError [audit_detail]                 an audit detail looks like PHI
+    ├── AuditConflictError [audit_conflict]             the chain head kept moving
+    ├── AuditCorruptError [audit_corrupt]               a stored entry cannot be read
+    ├── AuditKeyError [audit_key]                       the audit key cannot be used
+    ├── AuditExportError [audit_export]                 an anchors file cannot be used
+    └── CredentialError [credential]                    a password or token cannot be set
+
+Where they live: the engine's errors here (exported by ``carebound``); the others beside their
+subject (``carebound.audit``, ``carebound.tools.connectors``, ``carebound.guardrails``,
+``carebound.scenario``, ``carebound.web``, ...). A class's code is its name in snake case without
+``Error`` unless it sets ``code`` itself; a renamed class keeps its code by setting it.
+
+``DecisionRefusedError`` instances narrow ``code`` to the reason the decision was refused:
+``unknown_reviewer``, ``wrong_role``, ``own_run``, ``stale``, ``same_approver``,
+``invalid_edit``, ``edit_beyond_grant``, ``already_decided``, ...
 
 Control signals (a hold for approval, a denied tool call) are *not* errors: they are part of a
 run's normal result.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def _snake(name: str) -> str:
+    """``StoreWriteRefusedError`` -> ``store_write_refused``."""
+    stem = name.removesuffix("Error") or name
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).lower()
 
 
 class CareboundError(Exception):
@@ -25,6 +65,14 @@ class CareboundError(Exception):
         message: what went wrong, and where.
         hint: how to fix it.
     """
+
+    code: str = "carebound"
+    """Stable code of the error class (see the tree above)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in vars(cls):
+            cls.code = _snake(cls.__name__)
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
@@ -57,8 +105,9 @@ class RunStateError(CareboundError):
 class DecisionRefusedError(CareboundError):
     """A reviewer's decision was refused.
 
-    ``code`` is one of: ``unknown_reviewer``, ``wrong_role``, ``own_run``, ``stale``,
-    ``same_approver``, ``invalid_edit``, ``edit_beyond_grant``, ``already_decided``.
+    The instance's ``code`` is the reason, one of: ``unknown_reviewer``, ``wrong_role``,
+    ``own_run``, ``stale``, ``same_approver``, ``invalid_edit``, ``edit_beyond_grant``,
+    ``already_decided`` (the class's code is ``decision_refused``).
     """
 
     def __init__(self, message: str, *, code: str, hint: str | None = None) -> None:

@@ -1,11 +1,21 @@
-"""The public surface is pinned, and every sub-package is shipped by the distribution."""
+"""The public surface is pinned (``carebound`` and each public subpackage's ``__all__``), every
+sub-package is shipped by the distribution, and the error tree drawn in ``carebound._errors`` is
+the real one, with a unique, stable code per class."""
 
 from __future__ import annotations
 
+import importlib
+import re
+import textwrap
 import tomllib
 
+import pytest
+
 import carebound
+from carebound import _errors
+from carebound._errors import CareboundError, DecisionRefusedError, StoreWriteRefusedError
 from tests.conftest import PROJECT
+from tests.test_layering import _modules
 
 PUBLIC = {
     "AgentContext",
@@ -83,3 +93,139 @@ def test_every_package_is_listed_in_pyproject() -> None:
                 continue
             found.add(".".join([package, *rel.parts]))
     assert found == listed, f"add to / remove from pyproject packages: {found ^ listed}"
+
+
+# -- public subpackages: each one's __all__ is pinned ------------------------------------------
+
+SUBPACKAGES: dict[str, set[str]] = {
+    "carebound.agents": {"registry"},
+    "carebound.approvals": {
+        "ApprovalRequest", "ApprovalStatus", "ApprovalStore", "ApprovalView", "Approve",
+        "ArgChange", "DecideResult", "Decision", "DecisionPacket", "DecisionRecord", "Edit",
+        "Escalate", "PacketCheck", "PacketFact", "PinnedVersions", "Reject", "SourceRef",
+        "args_diff", "run_id_of",
+    },
+    "carebound.audit": {
+        "GENESIS_HASH", "MAX_DETAIL_CHARS", "Actor", "AnchorsFile", "AsyncAuditLog", "AuditAction",
+        "AuditCheckpoint", "AuditConflictError", "AuditCorruptError", "AuditDetailError",
+        "AuditEvent", "AuditExportError", "AuditIndexEntry", "AuditKeyError", "AuditKeyring",
+        "AuditLog", "AuditOutcome", "AuditTrail", "ExportReport", "VerifyResult",
+        "canonical_json", "export_checkpoints", "read_anchors",
+    },
+    "carebound.checkpoint": {"AsyncRedisSaver", "RedisSaver"},
+    "carebound.guardrails": {
+        "AgentPolicy", "Budgets", "Grant", "HoldRule", "OnTimeout", "PermissionResult",
+        "PolicyPack", "PolicyPackError", "PolicyVerdict", "Reviewer", "RuleMatch", "ScopeGrant",
+        "approver_identity", "authorize_decision", "check_escalation", "check_permission",
+        "escalation_targets", "evaluate_rules", "format_validation_error", "load_policy_pack",
+    },
+    "carebound.scenario": {
+        "Expectation", "Scenario", "ScenarioError", "ScenarioResult", "ScenarioWorld",
+        "ScriptedDecision", "load_scenario", "run_case", "run_scenario",
+    },
+    "carebound.store": {
+        "EmbeddedStatus", "Store", "StoreSettings", "connect", "mask_url", "server_status",
+        "stop_server",
+    },
+    "carebound.testing": {"FakeChatModel", "finish", "tool_calls"},
+    "carebound.tools": {
+        "EffectClass", "FactValue", "JSONValue", "ToolContext", "ToolDefinitionError", "ToolSpec",
+        "args_hash", "tool",
+    },
+    "carebound.tools.connectors": {
+        "STATUS_CODES", "TASK_STATUSES_NEEDING_REASON", "TASK_STATUS_SETTERS",
+        "TASK_TERMINAL_STATUSES", "Channel", "ConnectorError", "EHRConnector", "ERPConnector",
+        "EffectRecord", "EligibilityItem", "EligibilityResult", "ErpData", "ErpInvoice",
+        "ErpInvoiceLine", "ErpPoLine", "ErpPurchaseOrder", "ErpReceipt", "ErpReceiptLine",
+        "FhirResource", "FhirValidationError", "InboundDocument", "InvoiceStatus",
+        "OutreachConnector", "OutreachReceipt", "PayerConnector", "ReceivedDocument",
+        "ReplyScript", "ResourceNotFoundError", "ScriptedDocument", "SimulatedEHR",
+        "SimulatedERP", "SimulatedOutreach", "SimulatedPayer", "System", "TaskPermissionError",
+        "TaskRole", "TaskStatus", "World", "WorldSpec", "validate_resource",
+    },
+    "carebound.web": {
+        "CredentialError", "RateLimit", "RateLimiter", "ServiceToken", "UserStore", "WebSettings",
+        "create_app", "main", "register", "simulated_world",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", sorted(SUBPACKAGES))
+def test_subpackage_exports_are_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    exported = set(module.__all__)
+    assert exported == SUBPACKAGES[package], (
+        f"{package}.__all__ changed: added {sorted(exported - SUBPACKAGES[package])}, "
+        f"removed {sorted(SUBPACKAGES[package] - exported)}"
+    )
+    assert len(module.__all__) == len(exported), f"{package}.__all__ lists a name twice"
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+# -- the error tree ---------------------------------------------------------------------------
+
+TREE_LINE = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>\w+Error) \[(?P<code>\w+)\]")
+
+
+def drawn_tree(doc: str) -> dict[str, tuple[str | None, str]]:
+    """The tree drawn in ``carebound._errors``'s docstring: name -> (parent, code)."""
+    block = doc.split("::", 1)[1].split("\n\n", 2)[1]
+    drawn: dict[str, tuple[str | None, str]] = {}
+    parents: list[str] = []
+    for line in textwrap.dedent(block).splitlines():
+        match = TREE_LINE.match(line)
+        assert match, f"not a tree line: {line!r}"
+        depth = len(match["indent"]) // 4
+        parents[depth:] = [match["name"]]
+        drawn[match["name"]] = (parents[depth - 1] if depth else None, match["code"])
+    return drawn
+
+
+def actual_tree() -> dict[str, tuple[str | None, str]]:
+    """Every CareboundError class in the distribution: name -> (parent, code)."""
+    for module, _path in _modules():
+        importlib.import_module(module)
+    tree: dict[str, tuple[str | None, str]] = {}
+    todo: list[type[CareboundError]] = [CareboundError]
+    while todo:
+        cls = todo.pop()
+        parent = next((b for b in cls.__bases__ if issubclass(b, CareboundError)), None)
+        assert cls.__name__ not in tree, f"two error classes are named {cls.__name__}"
+        tree[cls.__name__] = (parent.__name__ if parent else None, cls.code)
+        todo += cls.__subclasses__()
+    return tree
+
+
+def test_the_docstring_draws_every_error_with_its_code() -> None:
+    assert _errors.__doc__ is not None
+    drawn, actual = drawn_tree(_errors.__doc__), actual_tree()
+    assert drawn.keys() == actual.keys(), (
+        f"draw in carebound/_errors.py: {sorted(actual.keys() - drawn.keys())}; "
+        f"no longer exist: {sorted(drawn.keys() - actual.keys())}"
+    )
+    assert drawn == actual
+
+
+def test_error_codes_are_unique_and_each_class_has_its_own() -> None:
+    codes = {name: code for name, (_parent, code) in actual_tree().items()}
+    assert len(set(codes.values())) == len(codes), codes
+    assert CareboundError.code == "carebound"
+    assert StoreWriteRefusedError.code == "store_write_refused"
+
+
+def test_the_tree_check_can_fail() -> None:
+    assert _errors.__doc__ is not None
+    doc = _errors.__doc__
+    missing = "\n".join(line for line in doc.splitlines() if "StoreWriteRefused" not in line)
+    assert "StoreWriteRefusedError" not in drawn_tree(missing)
+    assert drawn_tree(missing) != actual_tree()
+    moved = doc.replace("│   └── StoreWriteRefusedError", "├── StoreWriteRefusedError")
+    assert drawn_tree(moved)["StoreWriteRefusedError"][0] == "CareboundError"
+    recoded = doc.replace("[lease_lost]", "[lease_gone]")
+    assert drawn_tree(recoded) != actual_tree()
+
+
+def test_a_decision_refusal_narrows_its_code_to_the_reason() -> None:
+    error = DecisionRefusedError("no", code="wrong_role")
+    assert (error.code, DecisionRefusedError.code) == ("wrong_role", "decision_refused")
