@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from carebound.agents.documents import InjectionReport, attachment_text
 from carebound.approvals import PacketFact, SourceRef
+from carebound.domain.documents import InjectionReport, attachment_text
 
 #: Longest document text shown in a packet (characters); the rest is cut with a note.
 MAX_TEXT_CHARS = 6000

@@ -16,7 +16,7 @@ from carebound._agent import AgentContext, CallResult, FinishSpec, PlannerView, 
 from carebound.agents._reconcile_coverage import NOT_VERIFIED, coverage_items
 from carebound.agents._reconcile_findings import Analysis, FindingItem, MayCall, Outcome, analyse
 from carebound.agents._reconcile_memory import ReconcileMemory, Step, refused
-from carebound.agents.reconcile import PersonRecord
+from carebound.domain.identity import PersonRecord
 from carebound.guardrails import check_permission
 from carebound.tools.reconcile import RECONCILE_TOOLS
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound.agents._reconcile_wording import describe
-from carebound.agents.reconcile import (
+from carebound.domain.identity import (
     PAYER_SOURCE,
     Mismatch,
     PersonRecord,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from carebound._agent import FinishSpec, PlannerView, ProposedCall
 from carebound.agents._reconcile_memory import InvoiceState, ReconcileMemory, Step, refused
-from carebound.agents.reconcile import MatchTolerances
+from carebound.domain.three_way import MatchTolerances
 from carebound.tools.reconcile import InvoiceCheck
 
 MATCH = "reconcile_match_invoices"

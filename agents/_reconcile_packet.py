@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 from carebound._agent import AgentContext, ProposedCall
 from carebound.agents._reconcile_wording import describe
-from carebound.agents.reconcile import MatchTolerances, PersonRecord
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
+from carebound.domain.identity import PersonRecord
+from carebound.domain.three_way import MatchTolerances
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
 from carebound.tools.reconcile import (

@@ -23,7 +23,7 @@ from fhir.resources.R4B.reference import Reference
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carebound._errors import CareboundError
-from carebound.agents.documents import (
+from carebound.domain.documents import (
     CLASSIFY_MIN_CONFIDENCE,
     DEFAULT_REQUIREMENTS,
     UNKNOWN,

@@ -48,15 +48,15 @@ from carebound.agents._referral_common import (
     referral_case,
     service_request_ref,
 )
-from carebound.agents.documents import (
+from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
+from carebound.domain.coverage import case_coverage
+from carebound.domain.documents import (
     Classification,
     MissingItem,
     detect_injection,
     document_texts,
     missing_documents,
 )
-from carebound.agents.reconcile import case_coverage
-from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.fhir import ReferralCase, concept_label, document_date, document_loinc_codes
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue

@@ -38,7 +38,7 @@ from carebound.agents import _reconcile_invoices as invoices
 from carebound.agents._reconcile_coverage import payer_status
 from carebound.agents._reconcile_memory import MEMORY_KEY, ReconcileMemory, Step
 from carebound.agents._reconcile_packet import reconcile_packet
-from carebound.agents.reconcile import MatchTolerances
+from carebound.domain.three_way import MatchTolerances
 from carebound.guardrails import PolicyPack, format_validation_error
 from carebound.tools import ToolSpec
 from carebound.tools.reconcile import RECONCILE_TOOLS

@@ -57,7 +57,9 @@ from carebound.agents._referral_common import (
     service_request_ref,
     typed_codes,
 )
-from carebound.agents.documents import (
+from carebound.agents.packet_builder import evidence_case
+from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
+from carebound.domain.documents import (
     UNKNOWN,
     Classification,
     InjectionReport,
@@ -66,8 +68,6 @@ from carebound.agents.documents import (
     document_texts,
     missing_documents,
 )
-from carebound.agents.packet_builder import evidence_case
-from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.fhir import ReferralCase
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue

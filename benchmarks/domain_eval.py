@@ -42,9 +42,9 @@ from typing import Any, Literal
 
 from carebound.agents._reconcile_findings import analyse
 from carebound.agents._referral_common import chase_settings
-from carebound.agents.documents import missing_documents
 from carebound.agents.packet_builder import evidence_case
-from carebound.agents.reconcile import PersonRecord
+from carebound.domain.documents import missing_documents
+from carebound.domain.identity import PersonRecord
 from carebound.fhir import ReferralCase, parse_bundle
 from carebound.guardrails import load_policy_pack
 

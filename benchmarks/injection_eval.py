@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.documents import detect_injection  # noqa: E402
+from carebound.domain.documents import detect_injection  # noqa: E402
 
 CORPUS = ROOT / "tests" / "corpus" / "injection"
 RECALL_TARGET = 0.95

@@ -1,4 +1,4 @@
-"""carebound.agents.documents: document classification and missing-document checks."""
+"""carebound.domain.documents: document classification and missing-document checks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-import carebound.agents.documents
-from carebound.agents.documents import (
+import carebound.domain.documents
+from carebound.domain.documents import (
     CLASSIFY_MIN_CONFIDENCE,
     DEFAULT_REQUIREMENTS,
     INJECTION_CONFIDENCE_CAP,
@@ -66,7 +66,7 @@ INJECTION = (
 
 
 def test_public_names_are_pinned() -> None:
-    assert sorted(carebound.agents.documents.__all__) == sorted(
+    assert sorted(carebound.domain.documents.__all__) == sorted(
         [
             "CLASSIFY_MIN_CONFIDENCE",
             "DEFAULT_REQUIREMENTS",

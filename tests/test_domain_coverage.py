@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from carebound import Runner, VirtualClock, load_policy_pack
-from carebound.agents.reconcile import CoverageTerms, coverage_in_force, service_date
 from carebound.agents.reconciler import RECONCILER
+from carebound.domain.coverage import CoverageTerms, coverage_in_force, service_date
 from carebound.tools.connectors import WorldSpec
 from tests.conftest import SCENARIOS
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.patient import Patient
 
-from carebound.agents.reconcile import Mismatch, PersonRecord, compare_records
+from carebound.domain.identity import Mismatch, PersonRecord, compare_records
 from carebound.fhir import Demographics
 from carebound.tools._reconcile_records import patient_changes
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carebound.agents.documents import classify, detect_injection
+from carebound.domain.documents import classify, detect_injection
 
 CORPUS = Path(__file__).parent / "corpus" / "injection"
 sys.path.insert(0, str(CORPUS))

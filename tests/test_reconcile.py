@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import carebound.agents.reconcile as reconcile
-from carebound.agents.reconcile import (
+from carebound.domain import coverage, identity, three_way
+from carebound.domain.identity import (
     IDENTITY_WEIGHTS,
     KIND_RISK,
     Mismatch,
@@ -67,7 +67,7 @@ def assert_high(m: Mismatch, kind: str) -> None:
 
 
 def test_public_api_is_pinned() -> None:
-    assert sorted(reconcile.__all__) == [
+    assert sorted([*identity.__all__, *coverage.__all__, *three_way.__all__]) == [
         "CoverageProblem",
         "CoverageTerms",
         "CoverageVerdict",

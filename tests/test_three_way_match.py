@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from carebound._errors import CareboundError
-from carebound.agents.reconcile import (
+from carebound.domain.three_way import (
     GoodsReceipt,
     Invoice,
     InvoiceLine,

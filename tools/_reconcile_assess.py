@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from carebound._errors import CareboundError
-from carebound.agents.reconcile import MatchTolerances, Mismatch, PersonRecord
+from carebound.domain.identity import Mismatch, PersonRecord
+from carebound.domain.three_way import MatchTolerances
 from carebound.tools._reconcile_erp import InvoiceCheck, check_invoice
 from carebound.tools._reconcile_records import (
     EHR,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carebound.agents.reconcile import (
+from carebound.domain.coverage import (
     CoverageVerdict,
     case_coverage,
     coverage_in_force,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from carebound.agents.reconcile import (
+from carebound.domain.three_way import (
     ExceptionKind,
     GoodsReceipt,
     Invoice,

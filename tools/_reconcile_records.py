@@ -21,12 +21,7 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 
-from carebound.agents.reconcile import (
-    Mismatch,
-    PersonRecord,
-    compare_records,
-    identity_score,
-)
+from carebound.domain.identity import Mismatch, PersonRecord, compare_records, identity_score
 from carebound.fhir import Demographics, ReferralCase, parse_bundle
 from carebound.fhir._demographics import LEGAL_NAME_RANK
 from carebound.tools.connectors import ConnectorError, ResourceNotFoundError
@@ -36,7 +31,7 @@ REFERRAL = "referral"
 EHR = "ehr"
 """Source label of the EHR chart."""
 PAYER = "payer"
-"""Source label of the payer's coverage (matches ``carebound.agents.reconcile.PAYER_SOURCE``)."""
+"""Source label of the payer's coverage (matches ``carebound.domain.identity.PAYER_SOURCE``)."""
 
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 """Identifier system of a US National Provider Identifier."""

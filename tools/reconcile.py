@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from carebound.agents.reconcile import MatchTolerances
+from carebound.domain.three_way import MatchTolerances
 from carebound.tools._reconcile_assess import (
     assess_approval,
     assess_fix,

@@ -62,13 +62,7 @@ _REFUSAL_STATUS = {
 }
 
 # Errors about input that live outside carebound's core (FHIR, connectors, policy packs).
-_INPUT_ERRORS = (
-    "FhirInputError",
-    "ConnectorError",
-    "FhirValidationError",
-    "PolicyPackError",
-    "InputLimitError",
-)
+_INPUT_ERRORS = ("FhirInputError", "ConnectorError", "FhirValidationError", "PolicyPackError")
 
 
 @dataclass(kw_only=True, eq=False)

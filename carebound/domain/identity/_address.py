@@ -22,8 +22,9 @@ from scourgify.address_constants import (  # type: ignore[import-untyped]
 )
 from scourgify.exceptions import AddressNormalizationError  # type: ignore[import-untyped]
 
+from carebound.domain._text import collapse, fold
+
 from ._models import Mismatch, PersonRecord, mismatch
-from ._text import collapse, fold
 
 _ZIP = re.compile(r"^(\d{5})(?:-?(\d{4}))?$")
 _WORD = re.compile(r"[A-Za-z]+\.?")

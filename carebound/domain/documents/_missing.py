@@ -9,7 +9,7 @@ from typing import Literal
 from fhir.resources.R4B.documentreference import DocumentReference
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound.agents.reconcile import case_coverage
+from carebound.domain.coverage import case_coverage
 from carebound.fhir import ReferralCase, document_date, document_loinc_codes
 
 from ._classify import CLASSIFY_MIN_CONFIDENCE, Classification
@@ -108,7 +108,7 @@ def _check_coverage(requirement: DocumentRequirement, case: ReferralCase) -> Mis
     if not case.coverage:
         return _item(requirement, "absent", "absent: no Coverage for the patient", [])
     # In force = active AND a period covering the date of service AND no eligibility answer
-    # saying otherwise (carebound.agents.reconcile.coverage_in_force), not status alone.
+    # saying otherwise (carebound.domain.coverage.coverage_in_force), not status alone.
     verdicts = case_coverage(case)
     if any(v.in_force for v in verdicts):
         return None

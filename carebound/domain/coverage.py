@@ -22,6 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from carebound.fhir import ReferralCase
 from carebound.fhir._values import fhir_date
 
+__all__ = [
+    "CoverageProblem",
+    "CoverageTerms",
+    "CoverageVerdict",
+    "case_coverage",
+    "coverage_in_force",
+    "coverage_terms",
+    "eligibility_inforce",
+    "service_date",
+]
+
 CoverageProblem = Literal[
     "not_active", "not_started", "ended", "eligibility_not_inforce", "no_service_date"
 ]

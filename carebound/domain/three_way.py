@@ -19,6 +19,21 @@ from carebound._errors import CareboundError
 
 from ._text import alnum_upper, fold
 
+__all__ = [
+    "ExceptionKind",
+    "GoodsReceipt",
+    "Invoice",
+    "InvoiceLine",
+    "MatchException",
+    "MatchInputError",
+    "MatchResult",
+    "MatchTolerances",
+    "POLine",
+    "PurchaseOrder",
+    "ReceiptLine",
+    "three_way_match",
+]
+
 _CENT = Decimal("0.01")
 _HUNDRED = Decimal(100)
 

@@ -11,8 +11,9 @@ import re
 
 from stdnum import luhn
 
+from carebound.domain._text import alnum_upper, collapse, fold
+
 from ._models import Mismatch, mismatch
-from ._text import alnum_upper, collapse, fold
 
 NPI_PREFIX = "80840"
 """ISO 7812 card-issuer prefix of US health identifiers: the NPI check digit is computed over it."""

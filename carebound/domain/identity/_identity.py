@@ -17,11 +17,12 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Literal
 
+from carebound.domain._text import alnum_upper, fold
+
 from ._address import same_address
 from ._identifiers import compare_member_id
 from ._models import PersonRecord
 from ._phone import e164
-from ._text import alnum_upper, fold
 
 IdentityAttribute = Literal[
     "government_id", "address", "email", "phone", "member_id", "name", "dob"

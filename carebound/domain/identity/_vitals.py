@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from types import MappingProxyType
 
+from carebound.domain._text import fold
+
 from ._models import Mismatch, mismatch
-from ._text import fold
 
 _SEX_CODES: MappingProxyType[str, str] = MappingProxyType(
     {

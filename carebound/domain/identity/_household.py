@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from carebound.domain._text import fold
+
 from ._address import same_address
 from ._models import Mismatch, PersonRecord, mismatch
-from ._text import fold
 
 
 def summary(record: PersonRecord) -> str:

@@ -16,9 +16,10 @@ import jellyfish
 from nameparser import HumanName
 from rapidfuzz.distance import Levenshtein
 
+from carebound.domain._text import accent_fold, accent_marks, collapse, fold, is_one_case
+
 from ._models import Mismatch, MismatchKind, mismatch
 from ._nicknames import KNOWN_GIVEN_NAMES, legal_form, legal_names_for
-from ._text import accent_fold, accent_marks, collapse, fold, is_one_case
 
 _TYPO_MIN_LENGTH = 4
 _SURNAME_PARTS = re.compile(r"[\s\-]+")

@@ -1,6 +1,6 @@
-"""carebound.agents.documents: what a referral is missing, and what an untyped fax is.
+"""carebound.domain.documents: what a referral is missing, and what an untyped fax is.
 
-Pure, deterministic logic for the document-chasing agent (no Redis, no graph):
+Pure, deterministic rules for the document-chasing agents (no I/O: no Redis, graph, connectors):
 
 - ``DocumentRequirement`` (policy pack schema) and ``DEFAULT_REQUIREMENTS``;
 - ``missing_documents(case, requirements, classified=...)`` -> ``MissingItem`` list;
