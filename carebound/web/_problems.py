@@ -62,7 +62,13 @@ _REFUSAL_STATUS = {
 }
 
 # Errors about input that live outside carebound's core (FHIR, connectors, policy packs).
-_INPUT_ERRORS = ("FhirInputError", "ConnectorError", "FhirValidationError", "PolicyPackError")
+_INPUT_ERRORS = (
+    "FhirInputError",
+    "ConnectorError",
+    "FhirValidationError",
+    "PolicyPackError",
+    "InputLimitError",
+)
 
 
 @dataclass(kw_only=True, eq=False)
