@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from carebound._keys import DEFAULT_PREFIX, run_key
 from carebound._pipeline import call_script
+from carebound.lua import script
 
 
 class LedgerEntry(BaseModel):
@@ -40,20 +41,7 @@ class LedgerEntry(BaseModel):
     done_at: datetime | None = None
 
 
-_RESERVE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur then
-  local entry = cjson.decode(cur)
-  if entry['status'] == 'reserved' then
-    entry['attempts'] = entry['attempts'] + 1
-    cur = cjson.encode(entry)
-    redis.call('HSET', KEYS[1], ARGV[1], cur)
-  end
-  return cur
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return false
-"""
+_RESERVE = script("ledger_reserve")
 
 
 class EffectLedger:
@@ -62,7 +50,6 @@ class EffectLedger:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._r = client
         self._prefix = prefix
-        self._reserve = client.register_script(_RESERVE)
 
     def _key(self, run_id: str) -> str:
         return run_key(self._prefix, run_id, "ledger")
@@ -72,9 +59,7 @@ class EffectLedger:
         entry: ``done`` (use its result) or ``reserved`` (a crashed attempt: run it again with
         the same key)."""
         fresh = LedgerEntry(key=key, tool=tool, status="reserved", reserved_at=now)
-        raw = call_script(
-            self._r, self._reserve, [self._key(run_id)], [key, fresh.model_dump_json()]
-        )
+        raw = call_script(self._r, _RESERVE, [self._key(run_id)], [key, fresh.model_dump_json()])
         return LedgerEntry.model_validate_json(raw) if raw else None
 
     def complete(

@@ -1,7 +1,8 @@
 """One round trip for several commands, Lua scripts included.
 
 redis-py sends ``SCRIPT EXISTS`` before a pipeline that holds a registered script: one more
-round trip on paths a reviewer waits on. Here a script is queued as a plain ``EVALSHA``, and a
+round trip on paths a reviewer waits on. Here a script (:class:`carebound.lua.Script`,
+queued with its ``queue`` method) is a plain ``EVALSHA``, and a
 server that lost its scripts (restarted, ``SCRIPT FLUSH``) gets them loaded and the whole
 pipeline sent again: everything queued through :func:`run` must be safe to send twice (a
 script is loaded before its first use in a process, so only a server that lost every script
@@ -16,16 +17,15 @@ once on a fresh one (as redis-py retries a pipeline).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis
-from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from carebound._wire import SyncWire, shared_wire
+from carebound.lua import Script, queued_shas, queued_source, script
 
 
 @dataclass(frozen=True)
@@ -43,44 +43,16 @@ class Guard:
 
 _T = TypeVar("_T")
 
-# KEYS: the hash to write, the guard's hash. ARGV: the number of guard pairs, the guard's
-# field/value pairs, then the field/value pairs to set. Returns 1 (written) or 0 (refused).
-_GUARDED_HSET = """
-local n = tonumber(ARGV[1])
-for i = 2, 2 * n, 2 do
-  if redis.call('HGET', KEYS[2], ARGV[i]) ~= ARGV[i + 1] then return 0 end
-end
-local values = {}
-for i = 2 + 2 * n, #ARGV do values[#values + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(values))
-return 1
-"""
-_GUARDED_HSET_SHA = hashlib.sha1(_GUARDED_HSET.encode()).hexdigest()
-
-_SOURCES: dict[str, Any] = {}
-"""The source of every script queued so far, by sha1 (to reload after NOSCRIPT)."""
+_GUARDED_HSET = script("guarded_hset")
 
 Pipeline = redis.client.Pipeline
-
-
-def eval_queued(pipe: Pipeline, script: Script, keys: Sequence[str], args: Sequence[Any]) -> None:
-    """Queue ``script`` on ``pipe`` as an ``EVALSHA`` (sent by :func:`run`)."""
-    eval_sha_queued(pipe, script.sha, script.script, keys, args)
-
-
-def eval_sha_queued(
-    pipe: Pipeline, sha: str, source: Any, keys: Sequence[str], args: Sequence[Any]
-) -> None:
-    """Queue the script ``source`` (whose sha1 is ``sha``) on ``pipe`` as an ``EVALSHA``."""
-    _SOURCES.setdefault(sha, source)
-    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
 
 def guarded_hset_queued(pipe: Pipeline, key: str, mapping: Mapping[str, str], guard: Guard) -> None:
     """Queue ``HSET key mapping`` to run only while ``guard`` holds (its reply: 1 written,
     0 refused); ``key`` and the guard's hash must share a hash slot."""
     args = [len(guard.fields), *guard.args(), *(x for pair in mapping.items() for x in pair)]
-    eval_sha_queued(pipe, _GUARDED_HSET_SHA, _GUARDED_HSET, [key, guard.key], args)
+    _GUARDED_HSET.queue(pipe, [key, guard.key], args)
 
 
 def _wire(client: redis.Redis) -> SyncWire:
@@ -103,7 +75,7 @@ def _load_new_scripts(client: redis.Redis, pipe: Pipeline) -> None:
     wire = _wire(client)
     for args, _ in pipe.command_stack:
         if args[0] == "EVALSHA" and args[1] not in wire.loaded:
-            client.script_load(_SOURCES[args[1]])
+            client.script_load(queued_source(args[1]))
             wire.loaded.add(args[1])
 
 
@@ -118,8 +90,8 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
         _load_new_scripts(client, pipe)
         replies = _send(client, pipe)
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
-            for sha, source in list(_SOURCES.items()):
-                client.script_load(source)
+            for sha in queued_shas():
+                client.script_load(queued_source(sha))
                 _wire(client).loaded.add(sha)
             continue
         for reply in replies:
@@ -143,8 +115,6 @@ def run_parsed(client: redis.Redis, queue: Callable[[Pipeline], Callable[[list[A
     return parse(replies)
 
 
-def call_script(
-    client: redis.Redis, script: Script, keys: Sequence[str], args: Sequence[Any]
-) -> Any:
-    """Run ``script`` in one round trip (loading it if the server lost it); return its reply."""
-    return run(client, lambda pipe: eval_queued(pipe, script, keys, args))[0]
+def call_script(client: redis.Redis, lua: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    """Run ``lua`` in one round trip (loading it if the server lost it); return its reply."""
+    return run(client, lambda pipe: lua.queue(pipe, keys, args))[0]

@@ -29,6 +29,7 @@ from carebound._agent import RunEvent
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
 from carebound._pipeline import Guard, guarded_hset_queued
 from carebound.clock import from_ms, to_ms
+from carebound.lua import script
 
 RunStatus = Literal[
     "running",
@@ -67,33 +68,9 @@ class RunRecord(BaseModel):
     """Drives in a row that failed with an unexpected error (reset by one that settles)."""
 
 
-_ADD_EVENT = """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-return 1
-"""
-
-_PEEK_EVENT = """
-local id = redis.call('LINDEX', KEYS[1], 0)
-if not id then return false end
-return redis.call('HGET', KEYS[2], id)
-"""
-
-_CLAIM_TIMERS = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
-local out = {}
-for _, m in ipairs(due) do
-  redis.call('ZREM', KEYS[1], m)
-  redis.call('ZADD', KEYS[2], ARGV[4], m)
-  table.insert(out, m)
-end
-for _, m in ipairs(stale) do
-  redis.call('ZADD', KEYS[2], ARGV[4], m)
-  table.insert(out, m)
-end
-return out
-"""
+_ADD_EVENT = script("run_add_event")
+_PEEK_EVENT = script("run_peek_event")
+_CLAIM_TIMERS = script("run_claim_timers")
 
 
 class RunStore:
@@ -102,9 +79,6 @@ class RunStore:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._r = client
         self._prefix = prefix
-        self._add_event = client.register_script(_ADD_EVENT)
-        self._peek = client.register_script(_PEEK_EVENT)
-        self._claim = client.register_script(_CLAIM_TIMERS)
         timers = "{timers}"
         self._due = global_key(prefix, timers, "due")
         self._claimed = global_key(prefix, timers, "claimed")
@@ -199,7 +173,7 @@ class RunStore:
     def add_event(self, run_id: str, event: RunEvent) -> bool:
         """Queue an event for a run; a second delivery of the same event id is ignored."""
         keys = [self._key(run_id, "events"), self._key(run_id, "events", "queue")]
-        return bool(self._add_event(keys=keys, args=[event.id, event.model_dump_json()]))
+        return bool(_ADD_EVENT(self._r, keys, [event.id, event.model_dump_json()]))
 
     def queue_has_event(self, pipe: redis.client.Pipeline, run_id: str) -> None:
         """Queue on ``pipe`` a read whose reply is not None when the run has an event to
@@ -208,7 +182,9 @@ class RunStore:
 
     def peek_event(self, run_id: str) -> RunEvent | None:
         """The oldest unconsumed event of a run (one round trip)."""
-        raw = self._peek(keys=[self._key(run_id, "events", "queue"), self._key(run_id, "events")])
+        raw = _PEEK_EVENT(
+            self._r, [self._key(run_id, "events", "queue"), self._key(run_id, "events")], []
+        )
         return RunEvent.model_validate_json(raw) if raw else None
 
     def consume_event(self, run_id: str, event_id: str) -> None:
@@ -264,9 +240,10 @@ class RunStore:
     ) -> list[tuple[str, str]]:
         """Atomically claim due timers (and timers a dead worker claimed long ago)."""
         now_ms = to_ms(now)
-        raw = self._claim(
-            keys=[self._due, self._claimed],
-            args=[now_ms, now_ms - reclaim_after_ms, limit, now_ms],
+        raw = _CLAIM_TIMERS(
+            self._r,
+            [self._due, self._claimed],
+            [now_ms, now_ms - reclaim_after_ms, limit, now_ms],
         )
         out = []
         for member in raw:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -150,7 +151,8 @@ class SyncWire:
     """Runs commands for a blocking client; thread-safe (one connection per call)."""
 
     def __init__(self, client: SyncClient) -> None:
-        self._client = client
+        # weak: the wire is kept per client in _WIRES and must not keep its client alive
+        self._client_ref = weakref.ref(client)
         pool = getattr(client, "connection_pool", None)
         self._pool: ConnectionPool | None = pool if isinstance(pool, ConnectionPool) else None
         self._idle: list[Connection] = []
@@ -158,6 +160,13 @@ class SyncWire:
         self._heads = _Heads()
         self.loaded: set[str] = set()
         """sha1s of the scripts :mod:`carebound._pipeline` loaded through this client."""
+
+    @property
+    def _client(self) -> SyncClient:
+        client = self._client_ref()
+        if client is None:
+            raise RuntimeError("the Redis client of this wire was garbage-collected")
+        return client
 
     def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         """``EVALSHA sha len(keys) *keys *args``; a ResponseError (NOSCRIPT too) is raised."""
@@ -249,24 +258,25 @@ class SyncWire:
                 self._pool.release(self._idle.pop())
 
 
-_WIRE_ATTR = "_carebound_wire"
-_WIRE_LOCK = threading.Lock()
+_WIRES: weakref.WeakKeyDictionary[SyncClient, SyncWire] = weakref.WeakKeyDictionary()
+"""The one wire of each client, kept here (never on the caller's client object) and dropped
+with the client."""
+_WIRES_LOCK = threading.Lock()
 
 
 def shared_wire(client: SyncClient) -> SyncWire:
-    """The one wire of ``client``, kept on the client itself so that the two go together.
+    """The one wire of ``client``.
 
     Everything that talks to one client (pipelines, every Runner's checkpoint saver) shares
     it, so the connections borrowed from the client's pool are bounded by how many calls
     run at once, never by how many Runners were made on the client.
     """
-    wire: SyncWire | None = getattr(client, _WIRE_ATTR, None)
+    wire = _WIRES.get(client)
     if wire is None:
-        with _WIRE_LOCK:
-            wire = getattr(client, _WIRE_ATTR, None)
+        with _WIRES_LOCK:
+            wire = _WIRES.get(client)
             if wire is None:
-                wire = SyncWire(client)
-                setattr(client, _WIRE_ATTR, wire)
+                wire = _WIRES[client] = SyncWire(client)
     return wire
 
 

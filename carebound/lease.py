@@ -32,63 +32,16 @@ import redis
 import redis.asyncio
 
 from carebound._keys import DEFAULT_PREFIX, lease_key
-from carebound._pipeline import Guard, eval_queued
+from carebound._pipeline import Guard
+from carebound.lua import script
 
 __all__ = ["AsyncRunLease", "Heartbeat", "Lease", "RunLease", "start_heartbeats"]
 
 _log = logging.getLogger("carebound.lease")
 
-_NOW_MS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# KEYS: lease[, guard hash]. ARGV: owner, ttl_ms[, guard field/value pairs]. Returns
-# {1, token, expires_ms} or {0, token, expires_ms}; {0, -1, 0} when the guard did not hold.
-_ACQUIRE = (
-    _NOW_MS
-    + """
-for i = 3, #ARGV, 2 do
-  if redis.call('HGET', KEYS[2], ARGV[i]) ~= ARGV[i + 1] then return {0, -1, 0} end
-end
-local cur = redis.call('HMGET', KEYS[1], 'owner', 'token', 'expires_ms')
-local expires = now + tonumber(ARGV[2])
-if cur[1] == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'expires_ms', string.format('%d', expires))
-  return {1, tonumber(cur[2]), expires}
-end
-if cur[1] and tonumber(cur[3] or '0') > now then
-  return {0, tonumber(cur[2] or '0'), tonumber(cur[3])}
-end
-local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'expires_ms', string.format('%d', expires))
-return {1, token, expires}
-"""
-)
-
-# KEYS: lease. ARGV: owner, token, ttl_ms. Returns the new expires_ms, or 0 if not ours.
-_RENEW = (
-    _NOW_MS
-    + """
-local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
-if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
-  return 0
-end
-local expires = now + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], 'expires_ms', string.format('%d', expires))
-return expires
-"""
-)
-
-# KEYS: lease. ARGV: owner, token. Drops owner and expiry, keeps the token. Returns 1 or 0.
-_RELEASE = """
-local cur = redis.call('HMGET', KEYS[1], 'owner', 'token')
-if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then
-  return 0
-end
-redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')
-return 1
-"""
+_ACQUIRE = script("lease_acquire")
+_RENEW = script("lease_renew")
+_RELEASE = script("lease_release")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +88,6 @@ class RunLease:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = prefix
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
 
     def acquire(self, run_id: str, owner: str, ttl_ms: int) -> Lease | None:
         """Become the writer of ``run_id`` for ``ttl_ms``.
@@ -147,7 +97,7 @@ class RunLease:
         otherwise the token is incremented.
         """
         _check(run_id, owner, ttl_ms)
-        reply = self._acquire(keys=[lease_key(self._prefix, run_id)], args=[owner, ttl_ms])
+        reply = _ACQUIRE(self._client, [lease_key(self._prefix, run_id)], [owner, ttl_ms])
         return _acquired(run_id, owner, ttl_ms, reply)
 
     def queue_acquire(
@@ -168,7 +118,7 @@ class RunLease:
         if guard is not None:
             keys.append(guard.key)
             args += guard.args()
-        eval_queued(pipe, self._acquire, keys, args)
+        _ACQUIRE.queue(pipe, keys, args)
         return functools.partial(_acquired, run_id, owner, ttl_ms)
 
     def held(self, lease: Lease) -> Guard:
@@ -183,9 +133,10 @@ class RunLease:
         A lease that lapsed but that no other owner acquired (same token) can still be renewed:
         no other writer can have written in between.
         """
-        reply = self._renew(
-            keys=[lease_key(self._prefix, lease.run_id)],
-            args=[lease.owner, lease.token, lease.ttl_ms],
+        reply = _RENEW(
+            self._client,
+            [lease_key(self._prefix, lease.run_id)],
+            [lease.owner, lease.token, lease.ttl_ms],
         )
         return int(reply) > 0
 
@@ -211,9 +162,9 @@ class RunLease:
         keys = [lease_key(self._prefix, lease.run_id)]
         args: list[str | int] = [lease.owner, lease.token]
         if pipe is not None:
-            eval_queued(pipe, self._release, keys, args)
+            _RELEASE.queue(pipe, keys, args)
             return True
-        return int(self._release(keys=keys, args=args)) == 1
+        return int(_RELEASE(self._client, keys, args)) == 1
 
 
 class Heartbeat:
@@ -324,28 +275,29 @@ class AsyncRunLease:
     """
 
     def __init__(self, client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
         self._prefix = prefix
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
-        self._release = client.register_script(_RELEASE)
 
     async def acquire(self, run_id: str, owner: str, ttl_ms: int) -> Lease | None:
         """Become the writer of ``run_id``; see ``RunLease.acquire``."""
         _check(run_id, owner, ttl_ms)
-        reply = await self._acquire(keys=[lease_key(self._prefix, run_id)], args=[owner, ttl_ms])
+        reply = await _ACQUIRE.acall(
+            self._client, [lease_key(self._prefix, run_id)], [owner, ttl_ms]
+        )
         return _acquired(run_id, owner, ttl_ms, reply)
 
     async def renew(self, lease: Lease) -> bool:
         """Extend ``lease``; see ``RunLease.renew``."""
-        reply = await self._renew(
-            keys=[lease_key(self._prefix, lease.run_id)],
-            args=[lease.owner, lease.token, lease.ttl_ms],
+        reply = await _RENEW.acall(
+            self._client,
+            [lease_key(self._prefix, lease.run_id)],
+            [lease.owner, lease.token, lease.ttl_ms],
         )
         return int(reply) > 0
 
     async def release(self, lease: Lease) -> bool:
         """Give up ``lease``; see ``RunLease.release``."""
-        reply = await self._release(
-            keys=[lease_key(self._prefix, lease.run_id)], args=[lease.owner, lease.token]
+        reply = await _RELEASE.acall(
+            self._client, [lease_key(self._prefix, lease.run_id)], [lease.owner, lease.token]
         )
         return int(reply) == 1

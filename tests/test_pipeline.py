@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from carebound import Approve, Runner
-from carebound._pipeline import eval_queued, run
+from carebound._pipeline import run
+from carebound.lua import Script
 
 _ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
 
@@ -17,12 +18,12 @@ _ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
 def test_a_flushed_script_is_loaded_and_the_pipeline_sent_again(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
-    script = redis_client.register_script(_ECHO)
+    script = Script.from_source("echo", _ECHO)
     key = f"{key_prefix}:echo"
 
     def fill(pipe: redis.client.Pipeline) -> None:
         pipe.incr(f"{key}:sent")
-        eval_queued(pipe, script, [key], ["hi"])
+        script.queue(pipe, [key], ["hi"])
 
     assert run(redis_client, fill)[-1] == b"hi"  # loaded before its first use: sent once
     assert redis_client.get(f"{key}:sent") == b"1"
@@ -42,15 +43,15 @@ def test_a_pipeline_whose_scripts_are_partly_loaded_runs_once(
 ) -> None:
     """A server with one of a pipeline's scripts and not the other (a new version's changed
     script): nothing in the pipeline runs twice."""
-    loaded = redis_client.register_script(_ECHO)
-    fresh = redis_client.register_script(_ECHO + " -- " + key_prefix)  # unknown to the server
+    loaded = Script.from_source("echo", _ECHO)
+    fresh = Script.from_source("fresh", _ECHO + " -- " + key_prefix)  # unknown to the server
     redis_client.script_load(_ECHO)
     key = f"{key_prefix}:count"
 
     def fill(pipe: redis.client.Pipeline) -> None:
-        eval_queued(pipe, loaded, [f"{key}:a"], ["a"])
+        loaded.queue(pipe, [f"{key}:a"], ["a"])
         pipe.incr(key)
-        eval_queued(pipe, fresh, [f"{key}:b"], ["b"])
+        fresh.queue(pipe, [f"{key}:b"], ["b"])
 
     replies = run(redis_client, fill)
 

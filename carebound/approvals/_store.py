@@ -26,7 +26,7 @@ import redis
 from pydantic import TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
-from carebound._pipeline import Guard, eval_queued, run_parsed
+from carebound._pipeline import Guard, run_parsed
 from carebound.approvals._edits import ArgChange
 from carebound.approvals._models import (
     ApprovalRequest,
@@ -36,77 +36,15 @@ from carebound.approvals._models import (
     DecisionRecord,
 )
 from carebound.clock import from_ms, to_ms
+from carebound.lua import script
 
 _DECISION = TypeAdapter(Decision)
 _CHANGES = TypeAdapter(list[ArgChange])
 
-# KEYS[1] = approval record. ARGV: kind, reviewer, role, args_hash, decision_json, now_ms,
-# new_status, escalate_role, escalate_deadline_ms, decide_id (unique per attempt: stored by
-# a winning final step or a first of two approvals, so the same attempt sent again, as a
-# pipeline re-sent after NOSCRIPT is, gets the same answer instead of "already decided"),
-# approver (who an approval counts as: the authenticated principal or the normalised reviewer
-# id), edited_hash and edited_request (an edit's new args hash and the request holding the
-# edited args; empty unless the edit changed the arguments), changes (JSON list of ArgChange:
-# what the decision changes in the agent's proposal).
-#
-# Two-person holds count distinct approvers over the same arguments: an approve adds one; an
-# edit that changes the arguments is one approval of the new arguments (the record's request
-# and args hash become the edited ones, earlier approvals no longer count), an edit that
-# changes nothing counts like an approve.
-_DECIDE = """
-local rec = KEYS[1]
-local status = redis.call('HGET', rec, 'status')
-if not status then return {'missing'} end
-local attempt = ARGV[10] or ''
-if attempt ~= '' then
-  if redis.call('HGET', rec, 'decide_id') == attempt then return {'ok'} end
-  if redis.call('HGET', rec, 'partial_id') == attempt then return {'partial'} end
-end
-if status ~= 'pending' then
-  return {'decided', status, redis.call('HGET', rec, 'decided_by') or '',
-          redis.call('HGET', rec, 'decided_at') or '0'}
-end
-if redis.call('HGET', rec, 'role') ~= ARGV[3] then
-  return {'wrong_role', redis.call('HGET', rec, 'role')}
-end
-if redis.call('HGET', rec, 'args_hash') ~= ARGV[4] then return {'stale'} end
-local kind = ARGV[1]
-if kind == 'escalate' then
-  redis.call('HSET', rec, 'role', ARGV[8], 'deadline_ms', ARGV[9])
-  return {'escalated'}
-end
-local approver = ARGV[11] or ARGV[2]
-if (kind == 'approve' or kind == 'edit') and redis.call('HGET', rec, 'two_person') == '1' then
-  local edited_hash = ARGV[12] or ''
-  if kind == 'edit' and edited_hash ~= '' and edited_hash ~= ARGV[4] then
-    redis.call('HSET', rec, 'args_hash', edited_hash, 'request', ARGV[13],
-               'approvers', cjson.encode({approver}), 'partial_id', attempt,
-               'changes', ARGV[14])
-    return {'partial'}
-  end
-  local approvers = cjson.decode(redis.call('HGET', rec, 'approvers'))
-  for _, who in ipairs(approvers) do
-    if who == approver then return {'same_approver'} end
-  end
-  table.insert(approvers, approver)
-  redis.call('HSET', rec, 'approvers', cjson.encode(approvers))
-  if #approvers < 2 then
-    redis.call('HSET', rec, 'partial_id', attempt)
-    return {'partial'}
-  end
-end
-redis.call('HSET', rec, 'status', ARGV[7], 'decision', ARGV[5],
-           'decided_by', ARGV[2], 'decided_at', ARGV[6], 'decide_id', attempt,
-           'changes', ARGV[14] or '[]')
-return {'ok'}
-"""
+# carebound/lua/approval_decide.lua documents its KEYS, ARGV and replies.
+_DECIDE = script("approval_decide")
 
-# KEYS[1] = approval record. ARGV: field/value pairs. Creates the record once.
-_PARK = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
+_PARK = script("approval_park")
 
 # The record fields a view is built from (the inbox also reads the agent, to filter on).
 _VIEW_FIELDS = (
@@ -145,8 +83,6 @@ class ApprovalStore:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._r = client
         self._prefix = prefix
-        self._park = client.register_script(_PARK)
-        self._decide = client.register_script(_DECIDE)
 
     def _record_key(self, approval_id: str) -> str:
         return run_key(self._prefix, run_id_of(approval_id), "approval", approval_id)
@@ -168,7 +104,7 @@ class ApprovalStore:
             "approvers", "[]",
             "agent", request.agent,
         ]  # fmt: skip
-        created = bool(self._park(keys=[self._record_key(request.approval_id)], args=fields))
+        created = bool(_PARK(self._r, [self._record_key(request.approval_id)], fields))
         self._index_pending(request.approval_id, request.required_role, deadline_ms)
         return created
 
@@ -290,7 +226,7 @@ class ApprovalStore:
             edited.model_dump_json() if edited is not None else "",
             _CHANGES.dump_json(list(changes)).decode(),
         ]
-        eval_queued(pipe, self._decide, keys, args)
+        _DECIDE.queue(pipe, keys, args)
         return _decide_result
 
     def won_guard(self, approval_id: str, decide_id: str) -> Guard:

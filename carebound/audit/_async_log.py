@@ -45,7 +45,7 @@ class AsyncAuditLog:
         self._client = client
         self._prefix = prefix
         self._keyring = keyring
-        self._append = client.register_script(_chain.RECORD_SCRIPT)
+        self._append = _chain.RECORD_SCRIPT
         self._heads = _chain.HeadCache()
         self._one_step = not isinstance(client, AsyncRedisCluster)
 
@@ -86,7 +86,9 @@ class AsyncAuditLog:
         for attempt in range(_chain.MAX_ATTEMPTS):
             event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
             current = _chain.record_reply(
-                await self._append(keys=keys, args=_chain.record_args(event, once, stored=stored))
+                await self._append.acall(
+                    self._client, keys, _chain.record_args(event, once, stored=stored)
+                )
             )
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)

@@ -9,10 +9,9 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.commands.core import Script
 
 from carebound._keys import DEFAULT_PREFIX
-from carebound._pipeline import Guard, call_script, eval_queued
+from carebound._pipeline import Guard, call_script
 from carebound._pipeline import run as run_pipeline
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring, default_keyring
@@ -27,6 +26,7 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
+from carebound.lua import Script
 
 
 class AuditLog:
@@ -62,7 +62,7 @@ class AuditLog:
         self._client = client
         self._prefix = prefix
         self._keyring = keyring
-        self._append = client.register_script(_chain.RECORD_SCRIPT)
+        self._append = _chain.RECORD_SCRIPT
         self._heads = _chain.HeadCache()
         self._one_step = not isinstance(client, RedisCluster)
 
@@ -204,7 +204,7 @@ class AuditLog:
         event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
         args = _chain.record_args(event, once, guard=guard, nkeys=len(keys), stored=stored)
-        eval_queued(pipe, self._append, keys, args)
+        self._append.queue(pipe, keys, args)
 
         def outcome_of(reply: Any) -> bool:
             current = self._applied(event, reply)
@@ -322,6 +322,6 @@ def _then_append(
 
     def fill(pipe: redis.client.Pipeline) -> None:
         before(pipe)
-        eval_queued(pipe, append, keys, args)
+        append.queue(pipe, keys, args)
 
     return fill

@@ -24,7 +24,7 @@ from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
-from carebound.checkpoint._scripts import Script
+from carebound.lua import Script
 
 _BATCH = 100
 T = TypeVar("T")

@@ -20,13 +20,12 @@ from langgraph.checkpoint.base import (
 from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._keys import DEFAULT_PREFIX
-from carebound._pipeline import eval_sha_queued
 from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
-from carebound.checkpoint._scripts import Script
+from carebound.lua import Script
 
 _BATCH = 100
 _PRIMED: ContextVar[list[Any] | None] = ContextVar("carebound_primed_checkpoint", default=None)
@@ -268,7 +267,7 @@ class RedisSaver(SaverCore):
         if pipe.connection_pool is not getattr(self._client, "connection_pool", None):
             return False
         _, nkeys = self._keys(thread_id, "")
-        eval_sha_queued(pipe, _scripts.LOAD.sha, _scripts.LOAD.source, nkeys, ["", "+", 1])
+        _scripts.LOAD.queue(pipe, nkeys, ["", "+", 1])
         return True
 
     @contextmanager

@@ -1,5 +1,5 @@
-"""Redis state: every key, Lua script and multi-store round trip carebound uses.
+"""Redis state: the keys and multi-store round trips carebound uses.
 
-The Lua scripts live as ``.lua`` files in :mod:`carebound.state.lua` and are loaded by one
-module, :mod:`carebound.state._scripts`.
+The Lua scripts the stores run are ``.lua`` files in :mod:`carebound.lua`, read by its one
+loader.
 """

@@ -19,12 +19,9 @@ from dataclasses import dataclass
 import redis
 
 from carebound._keys import DEFAULT_PREFIX, global_key
+from carebound.lua import script
 
-_HIT = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
+_HIT = script("ratelimit_hit")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +40,6 @@ class RateLimiter:
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._r = client
         self._prefix = prefix
-        self._hit = client.register_script(_HIT)
 
     def _key(self, bucket: str, who: str, window: int) -> str:
         # Hashing keeps attacker-chosen user names and addresses out of the key space.
@@ -54,7 +50,7 @@ class RateLimiter:
         """Count one hit. None if allowed, else the seconds until the window ends."""
         now = time.time()
         window = int(now // rule.window_s)
-        count = int(self._hit(keys=[self._key(bucket, who, window)], args=[rule.window_s]))
+        count = int(_HIT(self._r, [self._key(bucket, who, window)], [rule.window_s]))
         if count <= rule.limit:
             return None
         return max(1, int((window + 1) * rule.window_s - now) + 1)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
 from carebound._keys import DEFAULT_PREFIX
 from carebound._limits import BoundedDuration
+from carebound.lua import script as lua_script
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import FhirResource, validate_resource
 from carebound.tools.connectors._redis_state import (
@@ -38,17 +39,7 @@ INBOUND_ID_SYSTEM = "urn:carebound:inbound"
 """Identifier system of the inbound message a received DocumentReference came in."""
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_CLAIM_DUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local out = {}
-for _, id in ipairs(ids) do
-  if redis.call('ZREM', KEYS[1], id) == 1 then
-    local item = redis.call('HGET', KEYS[2], id)
-    if item then out[#out + 1] = item end
-  end
-end
-return out
-"""
+_CLAIM_DUE = lua_script("outreach_claim_due")
 
 
 class ScriptedDocument(BaseModel):
@@ -211,7 +202,6 @@ class SimulatedOutreach:
 
     def __init__(self, client: redis.Redis, run_id: str, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._state = ConnectorState(client, run_id, prefix=prefix, system="outreach")
-        self._claim_due = client.register_script(_CLAIM_DUE)
         self._config = self._state.key("config")
         self._request_attempts = self._state.key("request_attempts")
         self._due = self._state.key("inbox", "due")
@@ -304,7 +294,7 @@ class SimulatedOutreach:
         A reply is handed out once: concurrent callers never both get it.
         """
         _require_aware(now, "now")
-        raws = self._claim_due(keys=[self._due, self._items], args=[str(_micros(now))])
+        raws = _CLAIM_DUE(self._state.client, [self._due, self._items], [str(_micros(now))])
         replies = [InboundDocument.model_validate_json(text(raw)) for raw in raws]
         return sorted(replies, key=lambda r: (r.received_at, r.inbound_id))
 

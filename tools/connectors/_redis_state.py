@@ -28,11 +28,11 @@ from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict, JsonValue
-from redis.commands.core import Script
 
 from carebound._keys import run_key
 from carebound._pipeline import Pipeline, call_script
 from carebound._pipeline import run as run_pipeline
+from carebound.lua import script
 from carebound.tools.connectors._errors import ConnectorError
 
 System = Literal["ehr", "outreach", "payer", "erp"]
@@ -41,37 +41,7 @@ System = Literal["ehr", "outreach", "payer", "erp"]
 _ID_NAMESPACE = uuid.UUID("8d4f6f0e-3c1b-5b8e-9a51-0c6f3f0d2b7e")
 _MAX_RETRIES = 100
 
-_APPLY_ONCE = """
-local spec = cjson.decode(ARGV[1])
-local eff = spec.effect
-if eff then
-  local prior = redis.call('HGET', KEYS[eff[1]], eff[3])
-  if prior then return {0, prior} end
-end
-for _, g in ipairs(spec.guards) do
-  local current = redis.call('HGET', KEYS[g[1]], g[2])
-  if g[3] == cjson.null then
-    if current then return {2, g[2]} end
-  elseif current ~= g[3] then
-    return {2, g[2]}
-  end
-end
-local allowed = {HSET=true, HDEL=true, HSETNX=true, HINCRBY=true, ZADD=true, RPUSH=true}
-for _, op in ipairs(spec.ops) do
-  if not allowed[op[1]] then
-    return redis.error_reply('carebound world: command not allowed: ' .. tostring(op[1]))
-  end
-  local args = {}
-  for i = 3, #op do args[#args + 1] = op[i] end
-  redis.call(op[1], KEYS[op[2]], unpack(args))
-end
-if eff then
-  redis.call('HSETNX', KEYS[eff[1]], eff[3], eff[4])
-  redis.call('RPUSH', KEYS[eff[2]], eff[3])
-  return {1, eff[4]}
-end
-return {1, ''}
-"""
+_APPLY_ONCE = script("world_apply_once")
 
 
 class EffectRecord(BaseModel):
@@ -127,13 +97,9 @@ def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
         GuardFailed: a guard did not hold; nothing was written.
     """
     spec = {"guards": batch.guards, "ops": batch.ops}
-    reply = call_script(client, _apply_script(client), batch.keys, [json.dumps(spec)])
+    reply = call_script(client, _APPLY_ONCE, batch.keys, [json.dumps(spec)])
     if int(reply[0]) == 2:
         raise GuardFailed
-
-
-def _apply_script(client: redis.Redis) -> Script:
-    return client.register_script(_APPLY_ONCE)
 
 
 def text(value: bytes | str) -> str:
@@ -156,7 +122,6 @@ class ConnectorState:
         self.run_id = run_id
         self.prefix = prefix
         self.system: System = system
-        self._apply = _apply_script(client)
         self._effects = self.key("effects")
         self._order = self.key("effect_order")
         self._attempts = self.key("attempts")
@@ -289,7 +254,7 @@ class ConnectorState:
                 record.idempotency_key,
                 record.model_dump_json(),
             ]
-        reply = call_script(self.client, self._apply, keys, [json.dumps(spec)])
+        reply = call_script(self.client, _APPLY_ONCE, keys, [json.dumps(spec)])
         return int(reply[0]), text(reply[1])
 
     def _same_action(self, prior: EffectRecord, action: str) -> EffectRecord:

@@ -1,0 +1,43 @@
+-- Append one event to a run's hash-chained audit stream (carebound.audit._chain).
+--
+-- KEYS: run stream, run head, run once-keys[, global index, anchors][, guard]. ARGV: expected seq,
+-- expected hash, new seq, new hash, event JSON, genesis hash, once key ('' for none), run id,
+-- guard (the guard key's position in KEYS, or ''), then the guard's field/value pairs.
+-- Appends only if the head is still the one the event was chained to; otherwise returns the
+-- current head so the caller can re-chain (sha256 is not available in Redis Lua). With a once
+-- key, an event already recorded under that key for the run is not appended again. With a
+-- guard, the event is appended only while those fields of that hash hold those values (a
+-- decision's event rides with the decide step and is kept only if that step won). With a
+-- fourth and fifth key before the guard (a single server, where keys of different hash slots
+-- may meet in one script), the global index entry and the run's anchor (its head mirrored
+-- outside the run's keys) are written in the same step; on a cluster the caller writes them
+-- next.
+--
+-- Reply: {1, entry id} appended | {0, seq, hash} the head moved | {2} the once key was seen |
+--        {3} the guard did not hold
+if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
+  return {2}
+end
+local nkeys = #KEYS
+if ARGV[9] and ARGV[9] ~= '' then
+  local guard = KEYS[tonumber(ARGV[9])]
+  nkeys = nkeys - 1
+  for i = 10, #ARGV, 2 do
+    if redis.call('HGET', guard, ARGV[i]) ~= ARGV[i + 1] then return {3} end
+  end
+end
+local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
+local seq = head[1] or '0'
+local hash = head[2] or ARGV[6]
+if seq ~= ARGV[1] or hash ~= ARGV[2] then
+  return {0, seq, hash}
+end
+local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
+redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], ARGV[7], id) end
+if nkeys >= 5 then
+  redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'hash', ARGV[4],
+             'event', ARGV[5])
+  redis.call('HSET', KEYS[5], ARGV[8], ARGV[3] .. ':' .. ARGV[4])
+end
+return {1, id}

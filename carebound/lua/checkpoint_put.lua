@@ -1,0 +1,17 @@
+-- Checkpoint saver (carebound.checkpoint): one thread's keys, one hash tag;
+-- stored shapes in carebound/checkpoint/_scripts.py.
+-- Store one checkpoint, fenced by the run's lease.
+-- KEYS: ns, ids, rec, blob, lease, runs
+-- ARGV: ns, cid, record, meta, fencing token or '', ttl, key base, run member or '',
+--       then blob field/value pairs.
+-- Reply: {1, 1 if the thread is new else 0}, or {0, current token} when fenced out.
+local refused = fence(KEYS[5], ARGV[5])
+if refused then return refused end
+local new = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3], ARGV[2] .. '\0r', ARGV[4])
+if #ARGV > 8 then call_chunked('HSET', KEYS[4], ARGV, 400, 9) end
+if ARGV[8] ~= '' then redis.call('ZADD', KEYS[6], 0, ARGV[8]) end
+refresh_ttl(ARGV[7], KEYS[1], KEYS[6], tonumber(ARGV[6]))
+return {1, new and 1 or 0}

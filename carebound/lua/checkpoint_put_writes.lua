@@ -1,0 +1,23 @@
+-- Checkpoint saver (carebound.checkpoint): one thread's keys, one hash tag;
+-- stored shapes in carebound/checkpoint/_scripts.py.
+-- Store a task's pending writes, fenced by the run's lease.
+-- KEYS: ns, w, wx, lease, runs
+-- ARGV: ns, fencing token or '', ttl, key base, then (field, value, overwrite 1|0) triples.
+-- Reply: {1, 1 if the thread is new else 0}, or {0, current token} when fenced out.
+local refused = fence(KEYS[4], ARGV[2])
+if refused then return refused end
+local new = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('SADD', KEYS[1], ARGV[1])
+local index = {}
+for i = 5, #ARGV, 3 do
+  if ARGV[i + 2] == '1' then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+  table.insert(index, 0)
+  table.insert(index, ARGV[i])
+end
+if #index > 0 then call_chunked('ZADD', KEYS[3], index, 400) end
+refresh_ttl(ARGV[4], KEYS[1], KEYS[5], tonumber(ARGV[3]))
+return {1, new and 1 or 0}

@@ -1,0 +1,17 @@
+-- Reserve an effect's idempotency key (carebound._ledger.EffectLedger.reserve).
+-- KEYS: the run's ledger hash
+-- ARGV: idempotency key, the new entry's JSON
+-- Reply: nil when reserved now; else the existing entry's JSON (attempts + 1 if still
+--        reserved).
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local entry = cjson.decode(cur)
+  if entry['status'] == 'reserved' then
+    entry['attempts'] = entry['attempts'] + 1
+    cur = cjson.encode(entry)
+    redis.call('HSET', KEYS[1], ARGV[1], cur)
+  end
+  return cur
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return false

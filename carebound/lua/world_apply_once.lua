@@ -1,0 +1,36 @@
+-- Apply a simulated system's guarded writes, once per effect key
+-- (carebound.tools.connectors._redis_state).
+-- KEYS: the keys the spec's indexes point at (one run's hash tag)
+-- ARGV: spec JSON {effect: [result hash idx, log list idx, key, result] | absent,
+--       guards: [[key idx, field, expected or null]...], ops: [[command, key idx, args...]...]}
+-- Reply: {1, result} applied | {0, prior result} effect already applied | {2, field} a guard
+--        failed
+local spec = cjson.decode(ARGV[1])
+local eff = spec.effect
+if eff then
+  local prior = redis.call('HGET', KEYS[eff[1]], eff[3])
+  if prior then return {0, prior} end
+end
+for _, g in ipairs(spec.guards) do
+  local current = redis.call('HGET', KEYS[g[1]], g[2])
+  if g[3] == cjson.null then
+    if current then return {2, g[2]} end
+  elseif current ~= g[3] then
+    return {2, g[2]}
+  end
+end
+local allowed = {HSET=true, HDEL=true, HSETNX=true, HINCRBY=true, ZADD=true, RPUSH=true}
+for _, op in ipairs(spec.ops) do
+  if not allowed[op[1]] then
+    return redis.error_reply('carebound world: command not allowed: ' .. tostring(op[1]))
+  end
+  local args = {}
+  for i = 3, #op do args[#args + 1] = op[i] end
+  redis.call(op[1], KEYS[op[2]], unpack(args))
+end
+if eff then
+  redis.call('HSETNX', KEYS[eff[1]], eff[3], eff[4])
+  redis.call('RPUSH', KEYS[eff[2]], eff[3])
+  return {1, eff[4]}
+end
+return {1, ''}
