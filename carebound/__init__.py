@@ -3,144 +3,86 @@
 Agents propose tool calls; a gate outside the model checks every call against the agent's
 typed grant and the organisation's hold policy, parks the run for a human reviewer when a
 guardrail fires, and keeps the run's state in Redis so it can wait for days and resume anywhere.
+
+The public names are listed once, in the export table below: type checkers read it as imports,
+and at run time it is read to load each name on first use (so ``import carebound.cli``, and
+``carebound --help``, stay fast). ``tests/test_package.py`` pins it.
 """
+
+# ruff: noqa: PLC0414  (``import X as X`` marks a re-export for type checkers)
 
 from __future__ import annotations
 
+import ast
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from carebound._agent import (
-        AgentContext,
-        AgentDefinition,
-        CallResult,
-        FinishSpec,
-        Plan,
-        PlannerView,
-        ProposedCall,
-        RunEvent,
-        WaitSpec,
-    )
-    from carebound._async_runner import AsyncRunner
-    from carebound._errors import (
-        AlreadyDecidedError,
-        CareboundError,
-        DecisionRefusedError,
-        LeaseLostError,
-        NotFoundError,
-        RunStateError,
-        StoreUnavailableError,
-        StoreWriteRefusedError,
-    )
-    from carebound._report import RunReport, run_report
-    from carebound._runner import DecideResult, RecoverReport, Runner, RunView, SweepReport
-    from carebound.approvals import (
-        ApprovalRequest,
-        ApprovalView,
-        Approve,
-        Decision,
-        DecisionPacket,
-        Edit,
-        Escalate,
-        Reject,
-    )
-    from carebound.clock import Clock, SystemClock, VirtualClock
-    from carebound.guardrails import Grant, PolicyPack, load_policy_pack
-    from carebound.tools import EffectClass, ToolContext, ToolSpec, tool
+if TYPE_CHECKING:  # the export table: one public name a line, from the module that defines it
+    from carebound._agent import AgentContext as AgentContext
+    from carebound._agent import AgentDefinition as AgentDefinition
+    from carebound._agent import CallResult as CallResult
+    from carebound._agent import FinishSpec as FinishSpec
+    from carebound._agent import Plan as Plan
+    from carebound._agent import PlannerView as PlannerView
+    from carebound._agent import ProposedCall as ProposedCall
+    from carebound._agent import RunEvent as RunEvent
+    from carebound._agent import WaitSpec as WaitSpec
+    from carebound._async_runner import AsyncRunner as AsyncRunner
+    from carebound._errors import AlreadyDecidedError as AlreadyDecidedError
+    from carebound._errors import CareboundError as CareboundError
+    from carebound._errors import DecisionRefusedError as DecisionRefusedError
+    from carebound._errors import LeaseLostError as LeaseLostError
+    from carebound._errors import NotFoundError as NotFoundError
+    from carebound._errors import RunStateError as RunStateError
+    from carebound._errors import StoreUnavailableError as StoreUnavailableError
+    from carebound._errors import StoreWriteRefusedError as StoreWriteRefusedError
+    from carebound._report import RunReport as RunReport
+    from carebound._report import run_report as run_report
+    from carebound._runner import DecideResult as DecideResult
+    from carebound._runner import RecoverReport as RecoverReport
+    from carebound._runner import Runner as Runner
+    from carebound._runner import RunView as RunView
+    from carebound._runner import SweepReport as SweepReport
+    from carebound.approvals import ApprovalRequest as ApprovalRequest
+    from carebound.approvals import ApprovalView as ApprovalView
+    from carebound.approvals import Approve as Approve
+    from carebound.approvals import Decision as Decision
+    from carebound.approvals import DecisionPacket as DecisionPacket
+    from carebound.approvals import Edit as Edit
+    from carebound.approvals import Escalate as Escalate
+    from carebound.approvals import Reject as Reject
+    from carebound.clock import Clock as Clock
+    from carebound.clock import SystemClock as SystemClock
+    from carebound.clock import VirtualClock as VirtualClock
+    from carebound.guardrails import Grant as Grant
+    from carebound.guardrails import PolicyPack as PolicyPack
+    from carebound.guardrails import load_policy_pack as load_policy_pack
+    from carebound.tools import EffectClass as EffectClass
+    from carebound.tools import ToolContext as ToolContext
+    from carebound.tools import ToolSpec as ToolSpec
+    from carebound.tools import tool as tool
 
-# Names load on first use, so `import carebound.cli` (and `carebound --help`) stays fast.
-_EXPORTS: dict[str, str] = {
-    "AgentContext": "carebound._agent",
-    "AgentDefinition": "carebound._agent",
-    "AlreadyDecidedError": "carebound._errors",
-    "ApprovalRequest": "carebound.approvals",
-    "ApprovalView": "carebound.approvals",
-    "Approve": "carebound.approvals",
-    "AsyncRunner": "carebound._async_runner",
-    "CallResult": "carebound._agent",
-    "CareboundError": "carebound._errors",
-    "Clock": "carebound.clock",
-    "DecideResult": "carebound._runner",
-    "Decision": "carebound.approvals",
-    "DecisionPacket": "carebound.approvals",
-    "DecisionRefusedError": "carebound._errors",
-    "Edit": "carebound.approvals",
-    "EffectClass": "carebound.tools",
-    "Escalate": "carebound.approvals",
-    "FinishSpec": "carebound._agent",
-    "Grant": "carebound.guardrails",
-    "LeaseLostError": "carebound._errors",
-    "NotFoundError": "carebound._errors",
-    "Plan": "carebound._agent",
-    "PlannerView": "carebound._agent",
-    "PolicyPack": "carebound.guardrails",
-    "ProposedCall": "carebound._agent",
-    "Reject": "carebound.approvals",
-    "RunEvent": "carebound._agent",
-    "RunReport": "carebound._report",
-    "RunStateError": "carebound._errors",
-    "RunView": "carebound._runner",
-    "Runner": "carebound._runner",
-    "StoreUnavailableError": "carebound._errors",
-    "StoreWriteRefusedError": "carebound._errors",
-    "RecoverReport": "carebound._runner",
-    "SweepReport": "carebound._runner",
-    "SystemClock": "carebound.clock",
-    "ToolContext": "carebound.tools",
-    "ToolSpec": "carebound.tools",
-    "VirtualClock": "carebound.clock",
-    "WaitSpec": "carebound._agent",
-    "load_policy_pack": "carebound.guardrails",
-    "run_report": "carebound._report",
-    "tool": "carebound.tools",
-}
 
-__all__ = [
-    "AgentContext",
-    "AgentDefinition",
-    "AlreadyDecidedError",
-    "ApprovalRequest",
-    "ApprovalView",
-    "Approve",
-    "AsyncRunner",
-    "CallResult",
-    "CareboundError",
-    "Clock",
-    "DecideResult",
-    "Decision",
-    "DecisionPacket",
-    "DecisionRefusedError",
-    "Edit",
-    "EffectClass",
-    "Escalate",
-    "FinishSpec",
-    "Grant",
-    "LeaseLostError",
-    "NotFoundError",
-    "Plan",
-    "PlannerView",
-    "PolicyPack",
-    "ProposedCall",
-    "RecoverReport",
-    "Reject",
-    "RunEvent",
-    "RunReport",
-    "RunStateError",
-    "RunView",
-    "Runner",
-    "StoreUnavailableError",
-    "StoreWriteRefusedError",
-    "SweepReport",
-    "SystemClock",
-    "ToolContext",
-    "ToolSpec",
-    "VirtualClock",
-    "WaitSpec",
-    "load_policy_pack",
-    "run_report",
-    "tool",
-]
+def _export_table() -> dict[str, str]:
+    """The export table above, read from this file: public name -> its module."""
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+    )  # fmt: skip
+    return {
+        alias.asname or alias.name: str(node.module)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+_EXPORTS = _export_table()
+__all__ = tuple(sorted(_EXPORTS))
 
 
 def __getattr__(name: str) -> Any:
@@ -153,4 +95,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return list(__all__)

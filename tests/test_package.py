@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 import textwrap
 import tomllib
 
@@ -75,6 +77,27 @@ def test_public_api_is_pinned() -> None:
     assert set(carebound.__all__) == PUBLIC
     for name in carebound.__all__:
         assert getattr(carebound, name) is not None
+
+
+def test_one_export_table() -> None:
+    """``__all__``, ``dir()`` and the lazy loader all come from the table in ``__init__``."""
+    assert carebound.__all__ == tuple(sorted(carebound._EXPORTS))
+    assert dir(carebound) == list(carebound.__all__)
+    for name, module in carebound._EXPORTS.items():
+        assert getattr(carebound, name) is getattr(importlib.import_module(module), name)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        carebound.Nope  # noqa: B018
+
+
+def test_importing_carebound_loads_no_export() -> None:
+    """Names load on first use: ``import carebound`` (and so the CLI's start) stays light."""
+    code = (
+        "import sys, carebound\n"
+        "loaded = sorted(set(carebound._EXPORTS.values()) & set(sys.modules))\n"
+        "assert not loaded, loaded\n"
+        "assert 'langgraph' not in sys.modules and 'redis' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT)
 
 
 def test_every_package_is_listed_in_pyproject() -> None:
