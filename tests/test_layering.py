@@ -74,6 +74,16 @@ FORBIDDEN: list[tuple[str, frozenset[str] | None, frozenset[str]]] = [
      ENGINE | FRONTS | {"agents", "tools", "guardrails", "scenario"}),
 ]  # fmt: skip
 
+#: (why, importers, outside packages): no importer node imports any of those distributions.
+FORBIDDEN_OUTSIDE: list[tuple[str, frozenset[str], frozenset[str]]] = [
+    ("pure rules do no I/O", frozenset({"domain", "fhir"}),
+     frozenset({"redis", "langgraph", "langchain_core", "socket", "subprocess", "httpx"})),
+    ("agents and the guardrails reach Redis only through the engine",
+     frozenset({"agents", "guardrails", "_agent"}), frozenset({"redis"})),
+    ("the engine speaks no Redis: every key and round trip lives under state/",
+     frozenset({"engine"}), frozenset({"redis"})),
+]  # fmt: skip
+
 
 def _modules() -> Iterator[tuple[str, Path]]:
     """Every module of the distribution: (dotted name, file)."""
@@ -188,6 +198,29 @@ def forbidden_imports(graph: dict[str, set[str]]) -> list[str]:
         if (a not in imported if importers is None else a in importers)
         for b in sorted(graph[a] & imported)
     ]
+
+
+def outside_imports() -> dict[str, set[str]]:
+    """Node -> the distributions outside carebound it imports (top-level names)."""
+    found: dict[str, set[str]] = {}
+    for module, path in _modules():
+        node = _node(module)
+        for name in _imports(module, path):
+            if node is not None and _node(name) is None:
+                found.setdefault(node, set()).add(name.split(".")[0])
+    return found
+
+
+def test_forbidden_outside_imports() -> None:
+    found = outside_imports()
+    broken = [
+        f"{why}: {node} imports {name}"
+        for why, importers, names in FORBIDDEN_OUTSIDE
+        for node in sorted(importers & found.keys())
+        for name in sorted(found[node] & names)
+    ]
+    assert not broken, "\n".join(broken)
+    assert "redis" in found["checkpoint"]  # the check sees outside imports at all
 
 
 def test_forbidden_directions() -> None:
