@@ -39,14 +39,7 @@ from carebound.agents._referral_common import (
     CitedRequirement,
     PacketSettings,
     chase_settings,
-    classify_resource,
-    is_confident,
     packet_settings,
-    parse_document,
-    patient_ref,
-    reference_of,
-    referral_case,
-    service_request_ref,
 )
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.domain.coverage import case_coverage
@@ -60,9 +53,19 @@ from carebound.domain.documents import (
 from carebound.fhir import ReferralCase, concept_label, document_date, document_loinc_codes
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
-from carebound.tools._reconcile_coverage import payer_coverage
-from carebound.tools._reconcile_records import payer_view
-from carebound.tools.referral import PACKET_TOOLS, is_received
+from carebound.tools.reconcile._coverage import payer_coverage
+from carebound.tools.reconcile._records import payer_view
+from carebound.tools.referral import (
+    PACKET_TOOLS,
+    classify_resource,
+    is_confident,
+    is_received,
+    parse_document,
+    patient_ref,
+    reference_of,
+    referral_case,
+    service_request_ref,
+)
 
 TOOLS = {t.name: t for t in PACKET_TOOLS}
 MEMORY_KEY = "packet"

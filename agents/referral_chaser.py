@@ -44,18 +44,10 @@ from carebound._errors import CareboundError
 from carebound.agents._document_packet import document_facts
 from carebound.agents._referral_common import (
     ChaseSettings,
-    Contact,
     attempt_times,
     chase_settings,
-    classify_resource,
     handover_time,
-    parse_document,
-    patient_ref,
-    pick_contact,
-    referral_case,
     rule_for_fact,
-    service_request_ref,
-    typed_codes,
 )
 from carebound.agents.packet_builder import evidence_case
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
@@ -72,7 +64,17 @@ from carebound.fhir import ReferralCase
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
 from carebound.tools.connectors import Channel, InboundDocument
-from carebound.tools.referral import CHASE_TOOLS
+from carebound.tools.referral import (
+    CHASE_TOOLS,
+    Contact,
+    classify_resource,
+    parse_document,
+    patient_ref,
+    pick_contact,
+    referral_case,
+    service_request_ref,
+    typed_codes,
+)
 
 TOOLS = {t.name: t for t in CHASE_TOOLS}
 MEMORY_KEY = "chase"

@@ -12,7 +12,7 @@ from fhir.resources.R4B.patient import Patient
 
 from carebound.domain.identity import Mismatch, PersonRecord, compare_records
 from carebound.fhir import Demographics
-from carebound.tools._reconcile_records import patient_changes
+from carebound.tools.reconcile._records import patient_changes
 
 
 def person(source: str, **fields: Any) -> PersonRecord:

@@ -14,7 +14,7 @@ from carebound.domain.coverage import (
     service_date,
 )
 from carebound.fhir import ReferralCase, parse_bundle
-from carebound.tools._reconcile_records import PayerView
+from carebound.tools.reconcile._records import PayerView
 
 PAYER_COVERAGE = "the payer's Coverage"
 """How the payer's Coverage is named in explanations."""

@@ -19,8 +19,10 @@ from pydantic import ValidationError
 from carebound._errors import CareboundError
 from carebound.domain.identity import Mismatch, PersonRecord
 from carebound.domain.three_way import MatchTolerances
-from carebound.tools._reconcile_erp import InvoiceCheck, check_invoice
-from carebound.tools._reconcile_records import (
+from carebound.tools._spec import FactValue
+from carebound.tools.connectors import ResourceNotFoundError
+from carebound.tools.reconcile._erp import InvoiceCheck, check_invoice
+from carebound.tools.reconcile._records import (
     EHR,
     PAYER,
     CaseReferral,
@@ -33,8 +35,6 @@ from carebound.tools._reconcile_records import (
     payer_view,
     with_field,
 )
-from carebound.tools._spec import FactValue
-from carebound.tools.connectors import ResourceNotFoundError
 
 Risk = Literal["low", "high"]
 ValueSource = Literal["rule", "referral", "other"]

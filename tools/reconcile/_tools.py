@@ -1,9 +1,9 @@
-"""Tools of the reconciler: read the records to compare, fix demographics, match invoices.
+"""The reconciler's tools: read the records to compare, fix demographics, match invoices.
 
 Every tool name starts with ``reconcile_`` so agents that compose the reconciler's planner
 (referral intake) can hold these tools beside their own. Writes are declared ``reversible`` (EHR)
 or ``external`` (ERP) and go through the effect ledger; their ``facts`` re-derive, from the case
-and the connectors, everything the hold policy decides on (see ``_reconcile_assess``).
+and the connectors, everything the hold policy decides on (see ``_assess``).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound.domain.three_way import MatchTolerances
-from carebound.tools._reconcile_assess import (
+from carebound.tools._spec import FactValue, ToolContext, ToolSpec, tool
+from carebound.tools.reconcile._assess import (
     assess_approval,
     assess_fix,
     assess_link,
     assess_member_id,
 )
-from carebound.tools._reconcile_coverage import payer_coverage, referral_coverage
-from carebound.tools._reconcile_erp import InvoiceCheck, InvoiceIssue, check_invoice
-from carebound.tools._reconcile_records import (
-    PATIENT_FIELDS,
+from carebound.tools.reconcile._coverage import payer_coverage, referral_coverage
+from carebound.tools.reconcile._erp import check_invoice
+from carebound.tools.reconcile._records import (
     PatientField,
     case_referral,
     ehr_record,
@@ -33,7 +33,6 @@ from carebound.tools._reconcile_records import (
     patient_changes,
     payer_view,
 )
-from carebound.tools._spec import FactValue, ToolContext, ToolSpec, tool
 
 _ID = r"^[A-Za-z0-9\-.]{1,64}$"
 _GENDERS = ("male", "female", "other", "unknown")
@@ -385,32 +384,3 @@ RECONCILE_TOOLS: dict[str, ToolSpec[Any]] = {
     )
 }
 """Every reconciler tool, by name."""
-
-__all__ = [
-    "PATIENT_FIELDS",
-    "RECONCILE_TOOLS",
-    "ApproveInvoiceArgs",
-    "FindPatientArgs",
-    "FixDemographicArgs",
-    "FixMemberIdArgs",
-    "HoldInvoiceArgs",
-    "InvoiceCheck",
-    "InvoiceIssue",
-    "LinkPatientArgs",
-    "MatchInvoicesArgs",
-    "ReadCoverageArgs",
-    "assess_approval",
-    "assess_fix",
-    "assess_link",
-    "assess_member_id",
-    "case_referral",
-    "field_value",
-    "reconcile_approve_invoice",
-    "reconcile_find_patient",
-    "reconcile_fix_demographic",
-    "reconcile_fix_member_id",
-    "reconcile_hold_invoice",
-    "reconcile_link_patient",
-    "reconcile_match_invoices",
-    "reconcile_read_coverage",
-]

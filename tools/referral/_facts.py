@@ -1,0 +1,195 @@
+"""What the referral tools read, and the trusted facts the hold policy decides on.
+
+Facts are computed from trusted data (the run's case and the EHR), never from what a planner
+claims: whether a recipient is on file, whether a document's text supports the type it is filed
+under, whether the referral Task was accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from carebound._errors import CareboundError
+from carebound.fhir import ReferralCase
+from carebound.tools._spec import FactValue, ToolContext
+from carebound.tools.connectors import ResourceNotFoundError
+from carebound.tools.referral._args import (
+    DOCUMENT_DISPLAY,
+    HREX_TEMP,
+    INBOUND_MESSAGE,
+    LOINC,
+    OWN_TASK_SYSTEMS,
+    AttemptArgs,
+    CloseRequestArgs,
+    FileDocumentArgs,
+    ReferralStatusArgs,
+    RequestedItem,
+    RouteArgs,
+)
+from carebound.tools.referral._case import (
+    ehr_contacts,
+    referral_case,
+    referring_parties,
+    same_contact,
+    service_request_ref,
+)
+from carebound.tools.referral._evidence import classify_resource, is_confident, typed_codes
+
+# --- shared readers --------------------------------------------------------------------------
+
+
+def case_of(ctx: ToolContext) -> ReferralCase:
+    """The run's referral case (parsed once per Bundle)."""
+    return referral_case(ctx.case, source=f"run {ctx.run_id} case")
+
+
+def case_resource(case: Mapping[str, Any], kind: str, ident: str) -> dict[str, Any] | None:
+    for entry in case.get("entry", []) or []:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == kind and resource.get("id") == ident:
+            return dict(resource)
+    return None
+
+
+def ehr_read(ctx: ToolContext, kind: str, ident: str) -> dict[str, Any] | None:
+    try:
+        return dict(ctx.world.ehr.read(kind, ident))
+    except ResourceNotFoundError:
+        return None
+
+
+def is_received(resource: Mapping[str, Any]) -> bool:
+    """Whether a DocumentReference came in as a reply to outreach (inbound message id)."""
+    return any(
+        isinstance(i, Mapping) and i.get("system") == INBOUND_MESSAGE
+        for i in resource.get("identifier", []) or []
+    )
+
+
+def document_for(ctx: ToolContext, document_id: str) -> tuple[dict[str, Any], str]:
+    """The document to file, from the case or the EHR (never from the caller), and where it
+    came from: ``case``, ``reply`` (stored by ``record_reply``) or ``ehr``.
+
+    Raises:
+        LookupError: neither holds that document.
+    """
+    found = case_resource(ctx.case, "DocumentReference", document_id)
+    if found is not None:
+        return found, "case"
+    found = ehr_read(ctx, "DocumentReference", document_id)
+    if found is not None:
+        return found, "reply" if is_received(found) else "ehr"
+    raise LookupError(f"DocumentReference/{document_id} is not in the case or the EHR")
+
+
+def type_of(code: str) -> dict[str, Any]:
+    coding: dict[str, Any] = {"system": LOINC, "code": code}
+    if code in DOCUMENT_DISPLAY:
+        coding["display"] = DOCUMENT_DISPLAY[code]
+    return {"coding": [coding]}
+
+
+def item_input(item: RequestedItem) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": item.display}
+    if item.code[:1].isdigit():
+        concept["coding"] = [{"system": LOINC, "code": item.code, "display": item.display}]
+    return {
+        "type": {"coding": [{"system": HREX_TEMP, "code": "data-code"}]},
+        "valueCodeableConcept": concept,
+    }
+
+
+def owner_ref(case: ReferralCase) -> dict[str, Any]:
+    parties = referring_parties(case)
+    return {"reference": parties[0]} if parties else {"display": "Referring office"}
+
+
+def codes_of_task(task: Mapping[str, Any]) -> set[str]:
+    return {str(c.get("system")) for c in (task.get("code") or {}).get("coding", [])}
+
+
+def referral_task_id(ctx: ToolContext, case: ReferralCase) -> str | None:
+    """The id of the referral's own Task: one the case carries with the order as its focus,
+    else one in the EHR with that focus that carebound did not create; None when there is
+    none."""
+    order = service_request_ref(case)
+    for task in case.tasks:
+        if task.id and case.resolve(task.focus, container=task) is case.service_request:
+            return task.id
+    for task in ctx.world.ehr.search("Task", focus=order):
+        if not codes_of_task(task) & OWN_TASK_SYSTEMS:
+            return str(task["id"])
+    return None
+
+
+# --- facts -----------------------------------------------------------------------------------
+
+
+def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]:
+    try:
+        resource, origin = document_for(ctx, args.document_id)
+        result = classify_resource(resource, source=f"DocumentReference/{args.document_id}")
+    except (CareboundError, LookupError, ValueError):
+        return {"document_found": False, "classification_confident": False}
+    typed = typed_codes(resource)
+    if typed:
+        confident = args.code in typed and not result.injection_suspected
+        code, confidence = typed[0], 1.0
+    else:
+        confident = is_confident(result, args.code)
+        code, confidence = result.code, result.confidence
+    return {
+        "document_found": True,
+        "origin": origin,
+        "typed": bool(typed),
+        "classification_code": code,
+        "classification_confidence": confidence,
+        "classification_confident": confident,
+        "injection_suspected": result.injection_suspected,
+    }
+
+
+def recipient_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]:
+    try:
+        contacts = ehr_contacts(ctx.world.ehr, case_of(ctx))
+    except CareboundError:
+        contacts = []
+    on_file = any(
+        c.channel == args.channel and same_contact(args.channel, c.value, args.to) for c in contacts
+    )
+    return {"recipient_on_file": on_file, "attempt": args.attempt, "channel": args.channel}
+
+
+def close_facts(ctx: ToolContext, args: CloseRequestArgs) -> dict[str, FactValue]:
+    replies = [
+        c
+        for c in ctx.world.ehr.search("Communication", based_on=f"Task/{args.task_id}")
+        if c.get("received")
+    ]
+    return {
+        "reply_on_record": bool(replies),
+        "completing_without_reply": args.outcome == "completed" and not replies,
+    }
+
+
+def status_facts(ctx: ToolContext, args: ReferralStatusArgs) -> dict[str, FactValue]:
+    try:
+        case = case_of(ctx)
+    except CareboundError:
+        return {"referral_status": args.status, "order_status": None}
+    return {
+        "referral_status": args.status,
+        "order_status": case.service_request.status,
+        "referral_task_on_file": referral_task_id(ctx, case) is not None,
+    }
+
+
+def route_facts(ctx: ToolContext, args: RouteArgs) -> dict[str, FactValue]:
+    try:
+        case = case_of(ctx)
+        task_id = referral_task_id(ctx, case)
+    except CareboundError:
+        return {"referral_accepted": False}
+    task = ehr_read(ctx, "Task", task_id) if task_id else None
+    return {"referral_accepted": bool(task and task.get("status") == "accepted")}
