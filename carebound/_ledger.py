@@ -12,7 +12,7 @@ attempt got through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -95,9 +95,13 @@ class EffectLedger:
         """Every effect of a run, oldest first."""
         return self.parse_entries(self._r.hgetall(self._key(run_id)))
 
-    def queue_entries(self, pipe: redis.client.Pipeline, run_id: str) -> None:
-        """Queue the read of ``entries`` on ``pipe``; parse its reply with ``parse_entries``."""
+    def queue_entries(
+        self, pipe: redis.client.Pipeline, run_id: str
+    ) -> Callable[[Any], list[LedgerEntry]]:
+        """Queue the read of ``entries`` on ``pipe``; returns the parser of its reply
+        (``parse_entries``)."""
         pipe.hgetall(self._key(run_id))
+        return self.parse_entries
 
     @staticmethod
     def parse_entries(raw: Mapping[Any, Any]) -> list[LedgerEntry]:

@@ -18,6 +18,7 @@ Across runs (each written on its own)::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -73,6 +74,19 @@ _PEEK_EVENT = script("run_peek_event")
 _CLAIM_TIMERS = script("run_claim_timers")
 
 
+PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
+"""A run's pinned policy JSON, case JSON and world mark, as stored (None: not there)."""
+
+
+def _pinned(reply: Any) -> PinnedReply:
+    policy, case, world = reply
+    return policy, case, world
+
+
+def _is_set(reply: Any) -> bool:
+    return reply is not None
+
+
 class RunStore:
     """Run records and everything that wakes a run, on one Redis server."""
 
@@ -113,21 +127,28 @@ class RunStore:
         """The run's record, or None."""
         return self.parse_record(self._r.hget(self._key(run_id, "run"), "record"))
 
-    def queue_get(self, pipe: redis.client.Pipeline, run_id: str) -> None:
-        """Queue the read of the run's record on ``pipe``; parse its reply with
-        ``parse_record``."""
+    def queue_get(
+        self, pipe: redis.client.Pipeline, run_id: str
+    ) -> Callable[[Any], RunRecord | None]:
+        """Queue the read of the run's record on ``pipe``; returns the parser of its reply
+        (``parse_record``)."""
         pipe.hget(self._key(run_id, "run"), "record")
+        return self.parse_record
 
     @staticmethod
     def parse_record(raw: bytes | str | None) -> RunRecord | None:
         """A stored record (the reply of ``queue_get``), or None."""
         return RunRecord.model_validate_json(raw) if raw else None
 
-    def queue_pinned(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+    def queue_pinned(
+        self, pipe: redis.client.Pipeline, run_id: str
+    ) -> Callable[[Any], PinnedReply]:
         """Queue the read of the run's pinned policy pack and case on ``pipe`` (the reply is
         ``[policy JSON, case JSON, world mark]``, all None for an unknown run; the mark is set
-        when the run's simulated world was seeded at start)."""
+        when the run's simulated world was seeded at start); returns the parser of its reply
+        (the three as a tuple)."""
         pipe.hmget(self._key(run_id, "run"), ["policy", "case", "world"])
+        return _pinned
 
     def case(self, run_id: str) -> dict[str, Any]:
         """The case the run was started on."""
@@ -175,10 +196,11 @@ class RunStore:
         keys = [self._key(run_id, "events"), self._key(run_id, "events", "queue")]
         return bool(_ADD_EVENT(self._r, keys, [event.id, event.model_dump_json()]))
 
-    def queue_has_event(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+    def queue_has_event(self, pipe: redis.client.Pipeline, run_id: str) -> Callable[[Any], bool]:
         """Queue on ``pipe`` a read whose reply is not None when the run has an event to
-        consume."""
+        consume; returns the parser of its reply (True: an event is queued)."""
         pipe.lindex(self._key(run_id, "events", "queue"), 0)
+        return _is_set
 
     def peek_event(self, run_id: str) -> RunEvent | None:
         """The oldest unconsumed event of a run (one round trip)."""

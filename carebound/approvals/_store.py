@@ -134,9 +134,13 @@ class ApprovalStore:
             return None
         return self.parse_view(self._r.hmget(key, _VIEW_FIELDS))
 
-    def queue_get(self, pipe: redis.client.Pipeline, approval_id: str) -> None:
-        """Queue the read of ``get`` on ``pipe``; parse its reply with ``parse_view``."""
+    def queue_get(
+        self, pipe: redis.client.Pipeline, approval_id: str
+    ) -> Callable[[Any], ApprovalView | None]:
+        """Queue the read of ``get`` on ``pipe``; returns the parser of its reply
+        (``parse_view``)."""
         pipe.hmget(self._record_key(approval_id), _VIEW_FIELDS)
+        return self.parse_view
 
     @staticmethod
     def parse_view(values: Sequence[bytes | str | None]) -> ApprovalView | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time as _time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -226,10 +227,11 @@ class AuditLog:
                     pipe.execute()
         return current
 
-    def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> None:
-        """Queue the read of ``run_id``'s chain head on ``pipe``; pass its reply to
-        ``prime`` so the next append to the run takes one round trip."""
+    def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> Callable[[Any], None]:
+        """Queue the read of ``run_id``'s chain head on ``pipe``; returns what to call with
+        its reply (``prime`` for the run) so the next append to the run takes one round trip."""
         pipe.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
+        return functools.partial(self.prime, run_id)
 
     def prime(self, run_id: str, head: Sequence[bytes | str | None]) -> None:
         """Remember the chain head read by ``queue_head`` (a stale head only costs a retry)."""
