@@ -12,7 +12,8 @@ top-level module of ``carebound`` on its own (``_runner``, ``_errors``, ``clock`
 - ``KNOWN_CYCLES`` lists today's import edges that lie on a cycle between nodes. It may only
   shrink: a new cycle fails the test, and so does a listed edge that is no longer on a cycle
   (remove it from the list, so the list stays true).
-- ``FORBIDDEN`` lists directions the architecture rules out and that already hold.
+- ``FORBIDDEN`` lists directions the architecture rules out and that already hold;
+  ``FORBIDDEN_OUTSIDE`` the same for distributions outside carebound (``redis`` ...).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ FRONTS = frozenset({"cli", "web"})
 #: Nodes below the engine: libraries the engine uses, which never reach back up.
 BELOW_ENGINE = frozenset(
     {"agents", "tools", "guardrails", "approvals", "audit", "checkpoint", "store", "fhir",
-     "domain", "state", "lease", "clock", "_errors", "_keys", "_wire", "_limits", "_principal"}
+     "domain", "state", "lua", "lease", "clock", "_errors", "_keys", "_wire", "_limits",
+     "_principal"}
 )  # fmt: skip
 
 #: (why, importers, imported): no importer node imports an imported node. ``None`` as the
@@ -58,7 +60,8 @@ FORBIDDEN: list[tuple[str, frozenset[str] | None, frozenset[str]]] = [
     ("imports point one way: agents -> tools -> domain", frozenset({"tools"}),
      frozenset({"agents"})),
     ("pure rules do no agent or tool work", frozenset({"domain", "fhir"}),
-     ENGINE | FRONTS | {"agents", "tools", "guardrails", "scenario", "state"}),
+     ENGINE | FRONTS | {"agents", "tools", "guardrails", "scenario", "state", "lua", "store",
+                        "approvals", "audit", "checkpoint", "lease"}),
     ("the saver is LangGraph's, not an agent's", frozenset({"checkpoint"}),
      ENGINE | FRONTS | {"agents", "tools", "guardrails", "scenario"}),
 ]  # fmt: skip
