@@ -9,8 +9,6 @@ and at run time it is read to load each name on first use (so ``import carebound
 ``carebound --help``, stay fast). ``tests/test_package.py`` pins it.
 """
 
-# ruff: noqa: PLC0414  (``import X as X`` marks a re-export for type checkers)
-
 from __future__ import annotations
 
 import ast
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the export table: one public name a line, from the module that defines it
+    # (``import X as X`` marks a re-export for type checkers)
     from carebound._agent import AgentContext as AgentContext
     from carebound._agent import AgentDefinition as AgentDefinition
     from carebound._agent import CallResult as CallResult
