@@ -38,11 +38,6 @@ if TYPE_CHECKING:  # the export table: one public name a line, from the module t
     from carebound._errors import StoreWriteRefusedError as StoreWriteRefusedError
     from carebound._report import RunReport as RunReport
     from carebound._report import run_report as run_report
-    from carebound._runner import DecideResult as DecideResult
-    from carebound._runner import RecoverReport as RecoverReport
-    from carebound._runner import Runner as Runner
-    from carebound._runner import RunView as RunView
-    from carebound._runner import SweepReport as SweepReport
     from carebound.approvals import ApprovalRequest as ApprovalRequest
     from carebound.approvals import ApprovalView as ApprovalView
     from carebound.approvals import Approve as Approve
@@ -54,6 +49,11 @@ if TYPE_CHECKING:  # the export table: one public name a line, from the module t
     from carebound.clock import Clock as Clock
     from carebound.clock import SystemClock as SystemClock
     from carebound.clock import VirtualClock as VirtualClock
+    from carebound.engine.results import DecideResult as DecideResult
+    from carebound.engine.results import RecoverReport as RecoverReport
+    from carebound.engine.results import RunView as RunView
+    from carebound.engine.results import SweepReport as SweepReport
+    from carebound.engine.runner import Runner as Runner
     from carebound.guardrails import Grant as Grant
     from carebound.guardrails import PolicyPack as PolicyPack
     from carebound.guardrails import load_policy_pack as load_policy_pack

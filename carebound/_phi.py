@@ -27,7 +27,7 @@ from carebound.audit import AuditEvent
 
 if TYPE_CHECKING:
     from carebound._agent import CallResult
-    from carebound._runner import Runner
+    from carebound.engine.runner import Runner
     from carebound.tools import ToolSpec
 
 MASK = "•••"

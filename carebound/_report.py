@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound._runner import RunView
+from carebound.engine.results import RunView
 
 
 class PendingItem(BaseModel):

@@ -29,7 +29,7 @@ def _approve(runner: Runner, view: RunView) -> RunView:
 
 def _before_settle(runner: Runner, action: Any) -> list[str]:
     """Run ``action(run_id, stop)`` once, just before the next drive settles a run."""
-    settle = runner._settle  # private: this is race instrumentation
+    settle = runner._driver.settle  # private: this is race instrumentation
     seen: list[str] = []
 
     def racing(run_id: str, *args: Any, **kwargs: Any) -> Any:
@@ -38,7 +38,7 @@ def _before_settle(runner: Runner, action: Any) -> list[str]:
             action(run_id, args[1])
         return settle(run_id, *args, **kwargs)
 
-    setattr(runner, "_settle", racing)  # noqa: B010 (test instrumentation)
+    setattr(runner._driver, "settle", racing)  # noqa: B010 (test instrumentation)
     return seen
 
 

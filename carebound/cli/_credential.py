@@ -36,7 +36,7 @@ from carebound._tokens import (
 from carebound.cli._errors import CliInputError
 
 if TYPE_CHECKING:
-    from carebound._runner import Runner
+    from carebound.engine.runner import Runner
 
 TOKEN_VAR = "CAREBOUND_TOKEN"
 """A token to act with (overrides the one ``carebound login`` saved)."""

@@ -16,8 +16,8 @@ from carebound.cli._errors import CliInputError
 from carebound.cli._session import open_runner, print_json
 
 if TYPE_CHECKING:
-    from carebound._runner import Runner
     from carebound._tokens import Scope
+    from carebound.engine.runner import Runner
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 

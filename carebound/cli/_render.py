@@ -21,11 +21,11 @@ from rich.table import Table
 from rich.text import Text
 
 from carebound._report import RunReport
-from carebound._runner import RunView, SweepReport
 from carebound._runs import RunRecord
 from carebound.approvals import ApprovalView, SourceRef
 from carebound.audit import AuditEvent, VerifyResult
 from carebound.cli._format import MASK, ago, detail_line, due, inline, short_hash, size
+from carebound.engine.results import RunView, SweepReport
 from carebound.guardrails import PolicyPack
 from carebound.store import EmbeddedStatus
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from carebound._runner import Runner
+    from carebound.engine.runner import Runner
 
 RevealOpt = Annotated[
     bool,

@@ -13,8 +13,8 @@ from carebound.cli._errors import CliInputError
 from carebound.cli._session import open_runner, print_json, stdout
 
 if TYPE_CHECKING:
-    from carebound._runner import Runner
     from carebound.approvals import ApprovalView, ArgChange, Decision
+    from carebound.engine.runner import Runner
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ApprovalArg = Annotated[

@@ -88,7 +88,7 @@ def worker(
 
     Recovers runs a crashed process left half-driven first, then sweeps every --interval
     seconds until Ctrl-C."""
-    from carebound._runner import SweepReport
+    from carebound.engine.results import SweepReport
 
     runner = open_runner()
     # One run that cannot be driven never stops the worker: it is counted, retried by later

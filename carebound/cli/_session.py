@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import redis
     from rich.console import Console
 
-    from carebound._runner import Runner
+    from carebound.engine.runner import Runner
 
 PREFIX_VAR = "CAREBOUND_PREFIX"
 """Key prefix of every Redis key carebound writes (default ``cb``); tests use it to isolate."""
@@ -45,7 +45,7 @@ def open_client() -> redis.Redis:
 
 def open_runner() -> Runner:
     """A runner on the run store, with the key prefix in use."""
-    from carebound._runner import Runner
+    from carebound.engine.runner import Runner
 
     return Runner(open_client(), prefix=key_prefix())
 

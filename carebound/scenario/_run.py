@@ -16,9 +16,10 @@ from carebound._errors import CareboundError, DecisionRefusedError
 from carebound._keys import DEFAULT_PREFIX
 from carebound._principal import Provenance
 from carebound._report import RunReport, run_report
-from carebound._runner import Runner, RunView
 from carebound.approvals import Approve, Decision, Edit, Escalate, Reject
 from carebound.clock import VirtualClock
+from carebound.engine.results import RunView
+from carebound.engine.runner import Runner
 from carebound.fhir._parse import load_bundle_json
 from carebound.guardrails import format_validation_error, load_policy_pack
 from carebound.scenario._load import ScenarioError, load_json, load_scenario, resolve

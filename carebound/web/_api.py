@@ -20,10 +20,10 @@ from carebound._errors import CareboundError, NotFoundError
 from carebound._phi import PhiPolicy, mask_report
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._report import EffectItem, Findings, PendingItem, run_report
-from carebound._runner import RunView
 from carebound._tokens import Scope, ServiceToken, effective_roles, require_scope
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.audit import AuditEvent, VerifyResult
+from carebound.engine.results import RunView
 from carebound.fhir import parse_bundle
 from carebound.web._context import context, limit, service
 from carebound.web._problems import Problem

@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carebound._errors import CareboundError
-from carebound._runner import Runner
 from carebound.cli._format import MASK
+from carebound.engine.runner import Runner
 from carebound.web import _api, _pages
 from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer
 from carebound.web._headers import SecurityHeadersMiddleware

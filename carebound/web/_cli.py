@@ -116,7 +116,7 @@ def serve(
     client, prefix, pack, users = _store(policy)
     import uvicorn
 
-    from carebound._runner import Runner
+    from carebound.engine.runner import Runner
     from carebound.web._app import create_app
     from carebound.web._settings import WebSettings
 

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from carebound._principal import Provenance
-from carebound._runner import Runner
+from carebound.engine.runner import Runner
 from carebound.guardrails import Reviewer
 from carebound.web._problems import Problem
 from carebound.web._ratelimit import RateLimit, RateLimiter

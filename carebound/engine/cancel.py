@@ -1,0 +1,50 @@
+"""Cancelling a run: stop it for good under its lease; its pending hold leaves the inbox."""
+
+from __future__ import annotations
+
+from carebound._errors import RunStateError
+from carebound._runs import FINAL_STATUSES
+from carebound.audit import Actor
+from carebound.engine.core import Core
+from carebound.engine.drive import Driver
+from carebound.engine.results import RunView
+
+
+def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> RunView:
+    """See :meth:`carebound.Runner.cancel`."""
+    acquired = driver.take_lease(run_id, 5.0)
+    lease, record = acquired.lease, acquired.record
+    if lease is None:
+        raise RunStateError(f"run {run_id} is busy in another process", hint="try again")
+    assert record is not None
+    try:
+        if record.status in FINAL_STATUSES:
+            raise RunStateError(f"run {run_id} already ended ({record.status})")
+        if record.pending_approval:
+            view = core.approvals.get(record.pending_approval)
+            if view is not None:
+                core.approvals.unindex(record.pending_approval, view.required_role)
+        core.runs.update(
+            record.model_copy(
+                update={
+                    "status": "cancelled",
+                    "summary": reason or f"cancelled by {by}",
+                    "pending_approval": None,
+                    "updated_at": core.clock.now(),
+                }
+            )
+        )
+        core.trips.unmark(run_id)
+        core.runs.forget_waits(run_id)
+        core.audit_log.record(
+            run_id,
+            time=core.clock.now(),
+            actor=Actor(kind="person", id=by, role=None),
+            action="update",
+            category=core.category(record.agent),
+            outcome="success",
+            detail={"status": "cancelled"},
+        )
+    finally:
+        core.leases.release(lease)
+    return core.get(run_id)

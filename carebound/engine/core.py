@@ -1,0 +1,269 @@
+"""What the engine's parts share for one Runner: the stores, the round trips, the caches.
+
+A :class:`Core` is built once per :class:`~carebound.Runner`. It knows the agents, the
+policy packs, cases and worlds of the runs this process has seen (small bounded caches: a
+long-lived worker sees many runs), the compiled graphs, and how to read a run's view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from carebound._agent import AgentDefinition
+from carebound._errors import AlreadyDecidedError, NotFoundError
+from carebound._keys import DEFAULT_PREFIX
+from carebound._ledger import EffectLedger
+from carebound._runs import RunRecord, RunStore
+from carebound.approvals import ApprovalStore, ApprovalView
+from carebound.audit import Actor, AuditLog
+from carebound.checkpoint import RedisSaver
+from carebound.clock import Clock, SystemClock
+from carebound.engine.graph import Services, build_graph
+from carebound.engine.results import RunView
+from carebound.guardrails import PolicyPack, load_policy_pack
+from carebound.lease import Lease, RunLease
+from carebound.state.trips import Client, Pinned, Trips
+
+WorldFactory = Callable[[Client, str, str], Any]
+"""(client, run id, key prefix) -> the run's connectors (its world)."""
+
+
+class Lru(OrderedDict[str, Any]):
+    """A small bounded cache: a long-lived worker sees many runs."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+
+    def put(self, key: str, value: Any) -> Any:
+        """Store ``value`` at ``key`` (the newest), dropping the oldest beyond the size."""
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self._size:
+            self.popitem(last=False)
+        return value
+
+
+class Core:
+    """The stores, round trips, caches and graphs one Runner's parts share."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        policy: str | Path | PolicyPack = "default",
+        clock: Clock | None = None,
+        model: Any = None,
+        agents: Mapping[str, AgentDefinition] | None = None,
+        world_factory: WorldFactory | None = None,
+        lease_ttl_ms: int = 30_000,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.clock: Clock = clock or SystemClock()
+        self.default_policy = policy
+        self.agents = dict(agents) if agents is not None else _default_agents()
+        self._world_factory = world_factory if world_factory is not None else _default_world()
+        self._simulated_world = world_factory is None
+        self.lease_ttl_ms = lease_ttl_ms
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.approvals = ApprovalStore(client, prefix=prefix)
+        self.ledger = EffectLedger(client, prefix=prefix)
+        self.audit_log = AuditLog(client, prefix=prefix)
+        self.runs = RunStore(client, prefix=prefix)
+        self.leases = RunLease(client, prefix=prefix)
+        self.saver = RedisSaver(client, prefix=prefix)
+        self.trips = Trips(
+            client, prefix=prefix, clock=self.clock, owner=self.owner,
+            lease_ttl_ms=lease_ttl_ms, runs=self.runs, approvals=self.approvals,
+            ledger=self.ledger, audit_log=self.audit_log, leases=self.leases, saver=self.saver,
+        )  # fmt: skip
+        self._packs = Lru(1024)
+        self._packs_by_digest = Lru(64)
+        self._cases = Lru(1024)
+        self._worlds = Lru(1024)
+        self.seeded_worlds = Lru(1024)
+        self.decided: dict[str, ApprovalView] = {}
+        """Approvals this process just decided and is resuming runs past (final)."""
+        self.services = Services(
+            prefix=prefix, clock=self.clock, approvals=self.approvals, ledger=self.ledger,
+            audit=self.audit_log, pack_for=self.pack_for, case_for=self.case_for,
+            world_for=self.world_for, model=model, decided=self.decided,
+            heartbeat=self.heartbeat,
+        )  # fmt: skip
+        self._graphs: dict[str, Any] = {}
+
+    def heartbeat(self, run_id: str, token: int) -> Any:
+        """Keep this process's lease of ``run_id`` (``token``) alive during a tool call."""
+        lease = Lease(run_id, self.owner, token, 0, self.lease_ttl_ms)
+        return self.leases.heartbeat(lease)
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def agent(self, name: str) -> AgentDefinition:
+        """The agent definition called ``name``."""
+        try:
+            return self.agents[name]
+        except KeyError:
+            raise NotFoundError(
+                f"unknown agent {name!r}",
+                hint=f"known agents: {', '.join(sorted(self.agents)) or '(none)'}",
+            ) from None
+
+    def category(self, agent: str) -> str:
+        """The audit category of ``agent``."""
+        return self.agent(agent).category
+
+    def pack_for(self, run_id: str) -> PolicyPack:
+        """The policy pack a run was started with (pinned at start)."""
+        pack: PolicyPack | None = self._packs.get(run_id)
+        if pack is None:
+            raw = self.runs.policy_json(run_id)
+            if raw is None:
+                raise no_run(run_id)
+            pack = self._remember_pack(run_id, raw)
+        return pack
+
+    def _remember_pack(self, run_id: str, raw: bytes | str) -> PolicyPack:
+        data = raw.encode() if isinstance(raw, str) else raw
+        digest = hashlib.sha256(data).hexdigest()
+        pack: PolicyPack | None = self._packs_by_digest.get(digest)
+        if pack is None:  # most runs share a pack: parse each distinct one once
+            pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(data))
+        return self._packs.put(run_id, pack)  # type: ignore[no-any-return]
+
+    def is_cold(self, run_id: str) -> bool:
+        """Whether this process has not cached the run's pinned pack and case yet."""
+        return run_id not in self._packs or run_id not in self._cases
+
+    def remember_pinned(self, run_id: str, pinned: Pinned | None) -> None:
+        """Cache a run's pinned data as a round trip read it (nothing for an unknown run)."""
+        if pinned is None:
+            return
+        policy, case, world = pinned
+        if world is not None:
+            self.seeded_worlds.put(run_id, True)
+        if policy is not None and run_id not in self._packs:
+            self._remember_pack(run_id, policy)
+        if case is not None and run_id not in self._cases:
+            self._cases.put(run_id, dict(json.loads(case)))
+
+    def case_for(self, run_id: str) -> dict[str, Any]:
+        """The case (a FHIR Bundle as JSON) a run was started on."""
+        case: dict[str, Any] | None = self._cases.get(run_id)
+        if case is None:
+            case = self._cases.put(run_id, self.runs.case(run_id))
+        return case
+
+    def world_for(self, run_id: str) -> Any:
+        """The run's connectors (None without a world factory)."""
+        if not self._world_factory:
+            return None
+        world = self._worlds.get(run_id)
+        if world is None:
+            if self._simulated_world and run_id in self.seeded_worlds:
+                # Seeded at start (the run's hash says so): reopen it without checking again.
+                from carebound.tools.connectors import World
+
+                world = World.reopen(self.client, run_id, prefix=self.prefix)
+            else:
+                world = self._world_factory(self.client, run_id, self.prefix)
+            self._worlds.put(run_id, world)
+        return world
+
+    def seed_world(self, run_id: str, world: Any) -> None:
+        """Seed the simulated connectors of a scenario run."""
+        from carebound.tools.connectors import World
+
+        World.seed(self.client, run_id, world, prefix=self.prefix)
+
+    def graph(self, agent: str) -> Any:
+        """The compiled graph of ``agent`` (built once per process)."""
+        graph = self._graphs.get(agent)
+        if graph is None:
+            graph = build_graph(self.agent(agent), self.services, self.saver)
+            self._graphs[agent] = graph
+        return graph
+
+    def resolve_pack(self, policy: str | Path | PolicyPack | None) -> PolicyPack:
+        """A policy pack from a name, a path or a pack (None: the default)."""
+        policy = self.default_policy if policy is None else policy
+        return policy if isinstance(policy, PolicyPack) else load_policy_pack(policy)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def record(self, run_id: str) -> RunRecord:
+        """A run's record; raises :class:`NotFoundError` for an unknown run."""
+        record = self.runs.get(run_id)
+        if record is None:
+            raise no_run(run_id)
+        return record
+
+    def get(self, run_id: str) -> RunView:
+        """A run's view, read from the store and its latest checkpoint."""
+        record = self.record(run_id)
+        snapshot = self.graph(record.agent).get_state({"configurable": {"thread_id": run_id}})
+        pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
+        return RunView.of(record, snapshot.values or {}, self.ledger.entries(run_id), pending)
+
+    def system_event(self, run_id: str, category: str, outcome: Any, detail: Any) -> None:
+        """Append an event the runner itself records (a failed drive, a quarantine)."""
+        self.audit_log.record(
+            run_id,
+            time=self.clock.now(),
+            actor=Actor(kind="system", id="runner", role=None),
+            action="event",
+            category=category,
+            outcome=outcome,
+            detail=detail,
+        )
+
+
+def no_run(run_id: str) -> NotFoundError:
+    """The error for an unknown run."""
+    return NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+
+
+def no_approval(approval_id: str) -> NotFoundError:
+    """The error for an unknown approval."""
+    return NotFoundError(
+        f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
+    )
+
+
+def already(approval_id: str, by: str, at: datetime | None) -> AlreadyDecidedError:
+    """The error for a decision that came second."""
+    when = at.isoformat() if at else "?"
+    return AlreadyDecidedError(
+        f"approval {approval_id} was already decided by {by} at {when}",
+        decided_by=by,
+        decided_at=when,
+    )
+
+
+def _default_agents() -> dict[str, AgentDefinition]:
+    from carebound.agents import registry
+
+    return registry()
+
+
+def _default_world() -> WorldFactory | None:
+    try:
+        from carebound.tools.connectors import World
+    except ImportError:
+        return None
+
+    def attach(client: Client, run_id: str, prefix: str) -> Any:
+        return World.attach(client, run_id, prefix=prefix)
+
+    return attach

@@ -1,0 +1,390 @@
+"""Driving a run: take its lease -> resume the graph as far as it goes -> settle its record.
+
+A drive stops at the run's next hold, wait or end. Settling stores where it stopped and gives
+the lease back in one round trip, which also reads whether the run moved meanwhile (its hold
+was decided, or an event arrived, before the stop was registered): then it drives again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from langgraph.types import Command
+
+from carebound._agent import RunEvent
+from carebound._errors import LeaseLostError, NotFoundError
+from carebound._inline_writes import inline_writes
+from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus
+from carebound.approvals import ApprovalView
+from carebound.engine.core import Core, no_run
+from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
+from carebound.engine.graph import RunState
+from carebound.engine.results import QUARANTINE_AFTER, RunView
+from carebound.lease import Lease
+from carebound.state.errors import STORE_FAILURE
+from carebound.state.trips import LeaseReads, Settlement
+
+_log = logging.getLogger("carebound.runner")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Where a run's graph stopped: its state values and the interrupt it is parked on."""
+
+    values: dict[str, Any]
+    interrupt: dict[str, Any] | None
+    """The value of the first interrupt (a hold or a wait), or None."""
+    tasks_left: bool
+    """Whether the latest checkpoint still has tasks to run (a crash mid-step)."""
+
+    @classmethod
+    def of_snapshot(cls, snapshot: Any) -> Stop:
+        """From ``graph.get_state``."""
+        interrupts = snapshot.interrupts
+        return cls(
+            values=dict(snapshot.values or {}),
+            interrupt=interrupts[0].value if interrupts else None,
+            tasks_left=bool(snapshot.next or snapshot.tasks),
+        )
+
+    @classmethod
+    def of_output(cls, output: Mapping[str, Any]) -> Stop:
+        """From what ``graph.invoke`` returned: the state, with ``__interrupt__`` when it
+        parked (a graph that returns normally has either parked or ended)."""
+        values = {k: v for k, v in output.items() if k != "__interrupt__"}
+        interrupts = output.get("__interrupt__") or ()
+        return cls(
+            values=values,
+            interrupt=interrupts[0].value if interrupts else None,
+            tasks_left=bool(interrupts),
+        )
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One ``graph.invoke``: its input, and the queued event it consumes."""
+
+    command: Any
+    consumed: RunEvent | None = None
+
+
+class Driver:
+    """Drives runs for one Runner (see the module's docstring)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def take_lease(
+        self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
+    ) -> LeaseReads:
+        """Take the run's lease and what goes with it (one round trip per try, for up to
+        ``wait_s`` while another process holds it); raises :class:`NotFoundError` for an
+        unknown run. With ``decided``, the first try also appends that decision's audit
+        event (idempotent)."""
+        core = self.core
+        audit = final_decision_append(core, decided) if decided is not None else None
+        reads = core.trips.take_lease_waiting(
+            run_id, wait_s, cold=lambda: core.is_cold(run_id), audit=audit
+        )
+        return self.accept(run_id, reads)
+
+    def accept(self, run_id: str, reads: LeaseReads) -> LeaseReads:
+        """Check what a lease trip read (an unknown run raises) and cache its pinned data."""
+        if reads.record is None:
+            raise no_run(run_id)
+        if reads.lease is not None:
+            self.core.remember_pinned(run_id, reads.pinned)
+        return reads
+
+    def drive(
+        self,
+        run_id: str,
+        *,
+        lease_wait_s: float,
+        decided: ApprovalView | None = None,
+        acquired: LeaseReads | None = None,
+    ) -> RunView:
+        """Move a run as far as it can go now. ``decided`` is the approval this process just
+        decided (final: it is not read back, and its inbox entry is dropped in the write that
+        settles the run), and ``acquired`` what the decide step's round trip took already."""
+        core = self.core
+        audited = acquired is not None and acquired.decision_audited
+        if acquired is None or (acquired.lease is None and lease_wait_s > 0):
+            acquired = self.take_lease(run_id, lease_wait_s, decided=None if audited else decided)
+            if audited:
+                acquired = _audited(acquired)
+        lease, record = acquired.lease, acquired.record
+        assert record is not None
+        if lease is None or record.status in FINAL_STATUSES:
+            # Another process drives it (it stays marked for recovery), or it has ended.
+            if decided is not None:
+                core.approvals.unindex(decided.request.approval_id, decided.required_role)
+            if lease is not None:
+                core.trips.unmark(run_id)
+                core.leases.release(lease)
+            return core.get(run_id)
+        released = False
+        try:
+            try:
+                with (
+                    core.saver.primed(run_id, acquired.latest),
+                    core.saver.coalesced_writes(run_id),
+                ):
+                    stop = self._resume(
+                        run_id, record, lease, decided, decision_audited=acquired.decision_audited
+                    )
+            except Exception as exc:
+                if isinstance(exc, (*STORE_FAILURE, LeaseLostError)):
+                    raise
+                released = True
+                return self._failed(run_id, record, lease, exc)
+            settled = self.settle(run_id, record, stop, lease=lease, decided=decided)
+            released = True
+        except LeaseLostError:
+            if decided is None:
+                raise
+            # The decision is stored and the run moves on in the process that took it over:
+            # the reviewer is told where the run is, not that the decision was refused.
+            core.leases.release(lease)
+            return core.get(run_id)
+        finally:
+            if not released:
+                core.leases.release(lease)
+        record, moved, effects, pending = settled
+        if moved:
+            return self.drive(run_id, lease_wait_s=0)
+        if record.status in FINAL_STATUSES:
+            core.runs.forget_waits(run_id)
+        return RunView.of(record, stop.values, effects, pending)
+
+    def _failed(self, run_id: str, record: RunRecord, lease: Lease, exc: Exception) -> RunView:
+        """Record a drive that failed with an unexpected error and release the run: it stays
+        marked (the next recover retries it) until it has failed ``QUARANTINE_AFTER`` times in
+        a row, then it is quarantined. Only the error's class is kept (its message may hold
+        PHI)."""
+        core = self.core
+        name = type(exc).__name__
+        failures = record.failures + 1
+        quarantined = failures >= QUARANTINE_AFTER
+        _log.warning("run %s: drive failed with %s (%d in a row)", run_id, name, failures)
+        if quarantined:
+            status: RunStatus = "quarantined"
+            summary = (
+                f"quarantined after {failures} failed drives in a row (last: {name}); not "
+                "retried until an operator looks at it (carebound status / audit)"
+            )
+        else:
+            status = "running"
+            summary = (
+                f"drive failed ({name}, {failures} of {QUARANTINE_AFTER} in a row); "
+                "the worker retries it"
+            )
+        updated = record.model_copy(
+            update={
+                "status": status,
+                "summary": summary,
+                "failures": failures,
+                "updated_at": core.clock.now(),
+            }
+        )
+        if not core.trips.store_failure(run_id, updated, lease, quarantine=quarantined):
+            return core.get(run_id)  # another process took the run over meanwhile
+        try:
+            category = core.category(record.agent)
+        except NotFoundError:
+            category = "run"
+        detail = {
+            "kind": "quarantined" if quarantined else "drive_failed",
+            "error_class": name,
+            "failures": failures,
+        }
+        core.system_event(run_id, category, "failed", detail)
+        return core.get(run_id)
+
+    def _resume(
+        self,
+        run_id: str,
+        record: RunRecord,
+        lease: Lease,
+        decided: ApprovalView | None,
+        *,
+        decision_audited: bool = False,
+    ) -> Stop:
+        """Run the graph under the lease until nothing moves it on."""
+        core = self.core
+        graph = core.graph(record.agent)
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": run_id, "fencing_token": lease.token},
+            "recursion_limit": 10_000,
+            # Each step has one task, run inline, and checkpoint writes run inline too
+            # (carebound._inline_writes); were that off, one pool thread instead of several.
+            "max_concurrency": 1,
+        }
+        renewed = time.monotonic()
+        stop: Stop | None = None
+        if not (
+            decided is not None
+            and record.status == "paused"
+            and record.pending_approval == decided.request.approval_id
+        ):
+            stop = Stop.of_snapshot(graph.get_state(config))
+        # else: the record, written under the lease after the hold was checkpointed, says the
+        # run is parked on the hold just decided here, so it is resumed without reading the
+        # state first. Were the record behind the checkpoint (a driver died before settling),
+        # the resume is still harmless: the hold node reads the decision, the wait node
+        # ignores a payload that is not an event, and a step left mid-way just continues.
+        parked_here = False
+        if decided is not None:
+            core.decided[decided.request.approval_id] = decided
+        try:
+            for _ in range(1000):
+                step: _Step | None
+                if stop is None:
+                    assert decided is not None
+                    if not decision_audited:
+                        ensure_decision_audited(core, decided)
+                    step = _Step(Command(resume={"approval_id": decided.request.approval_id}))
+                else:
+                    step = self._next_step(run_id, record, stop, parked_here=parked_here)
+                if step is None:
+                    break
+                with inline_writes():
+                    stop = Stop.of_output(graph.invoke(step.command, config, durability="sync"))
+                parked_here = True
+                if step.consumed is not None:
+                    core.runs.consume_event(run_id, step.consumed.id)
+                if time.monotonic() - renewed > core.lease_ttl_ms / 3000:
+                    core.leases.renew(lease)
+                    renewed = time.monotonic()
+            else:
+                stop = Stop.of_snapshot(graph.get_state(config))  # the step limit was reached
+        finally:
+            if decided is not None:
+                core.decided.pop(decided.request.approval_id, None)
+        assert stop is not None
+        return stop
+
+    def _next_step(
+        self, run_id: str, record: RunRecord, stop: Stop, *, parked_here: bool
+    ) -> _Step | None:
+        """What moves the run on from ``stop`` now, or None when nothing does."""
+        core = self.core
+        if not stop.values:
+            return _Step(_initial_state(record))
+        if stop.interrupt is not None:
+            if parked_here:
+                return None  # settle checks, in its round trip, whether it moved meanwhile
+            value = stop.interrupt
+            if value.get("type") == "hold":
+                approval_id = value["approval_id"]
+                view = core.decided.get(approval_id) or core.approvals.get(approval_id)
+                if view is None or view.status == "pending":
+                    return None
+                ensure_decision_audited(core, view)
+                return _Step(Command(resume={"approval_id": approval_id}))
+            event = core.runs.peek_event(run_id)
+            if event is None:
+                return None
+            return _Step(Command(resume=event.model_dump(mode="json")), consumed=event)
+        if stop.tasks_left:
+            return _Step(None)  # interrupted by a crash mid-step: continue from the checkpoint
+        return None
+
+    def settle(
+        self,
+        run_id: str,
+        record: RunRecord,
+        stop: Stop,
+        *,
+        lease: Lease,
+        decided: ApprovalView | None,
+    ) -> tuple[RunRecord, bool, Any, ApprovalView | None]:
+        """Store where the run stopped and release its lease, in one round trip that also
+        reads what the caller's view needs and whether the run moved meanwhile. Returns the
+        stored record, whether it moved meanwhile, its effects and its pending hold."""
+        values = stop.values
+        status: RunStatus
+        pending = None
+        wait: tuple[list[str], datetime | None] | None = None
+        wait_reason = None
+        wait_until = None
+        if stop.interrupt is not None:
+            value = stop.interrupt
+            if value.get("type") == "hold":
+                status, pending = "paused", value["approval_id"]
+            else:
+                status = "waiting"
+                wait_reason = value.get("reason")
+                until = value.get("until")
+                wait_until = datetime.fromisoformat(until) if until else None
+                wait = (list(value.get("match", [])), wait_until)
+        elif stop.tasks_left:
+            status = "running"
+        else:
+            status = values.get("status") or "completed"
+            if status == "running":
+                status = "completed"
+        updated = record.model_copy(
+            update={
+                "status": status,
+                "pending_approval": pending,
+                "wait_reason": wait_reason,
+                "wait_until": wait_until,
+                "summary": values.get("summary", ""),
+                "updated_at": self.core.clock.now(),
+                "failures": 0,
+            }
+        )
+        unindex = None
+        if decided is not None and decided.request.approval_id != pending:
+            unindex = (decided.request.approval_id, decided.required_role)
+        settled = self.core.trips.settle(
+            run_id,
+            Settlement(
+                record=updated,
+                lease=lease,
+                wait=wait,
+                unmark=status != "running",
+                unindex=unindex,
+                read_pending=pending,
+                read_has_event=status == "waiting",
+            ),
+        )
+        if not settled.written:
+            raise LeaseLostError(
+                f"run {run_id} was not settled: this process lost its lease while driving it",
+                hint="another worker owns the run now and settles it; nothing to do here",
+            )
+        view = settled.pending
+        moved = (view is not None and view.status != "pending") or settled.has_event
+        return updated, moved, settled.effects, view
+
+
+def _audited(reads: LeaseReads) -> LeaseReads:
+    """``reads``, marked as having the decision's audit event in the chain."""
+    return LeaseReads(reads.lease, reads.record, True, reads.pinned, reads.latest)
+
+
+def _initial_state(record: RunRecord) -> RunState:
+    return RunState(
+        run_id=record.run_id,
+        requester=record.requester,
+        started_at=record.created_at.isoformat(),
+        queue=[],
+        current=None,
+        results=[],
+        events=[],
+        findings={},
+        memory={},
+        steps=0,
+        tool_calls=0,
+        turn=0,
+        status="running",
+        summary="",
+        wait=None,
+    )

@@ -1,0 +1,199 @@
+"""The graph's call execution: a gated call made through the effect ledger, and audited.
+
+A read runs each time; an effect is reserved in the ledger first, so a replayed step gets the
+recorded result instead of calling again. The grant is checked again (an edit never widens it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel
+
+from carebound._agent import CallResult, ProposedCall
+from carebound._errors import CareboundError, LeaseLostError
+from carebound.engine.node_kit import NodeKit, config_run_id, jsonable
+from carebound.engine.services import RunState
+from carebound.guardrails import check_permission
+from carebound.state.errors import STORE_FAILURE
+from carebound.state.trips import Pipeline
+from carebound.tools import EffectClass, FactValue, ToolContext, ToolSpec
+
+_log = logging.getLogger("carebound.graph")
+
+
+@dataclass(frozen=True)
+class _ToolOutcome:
+    """What one tool call gave: its output, or the error it ended with."""
+
+    output: Any = None
+    error: str | None = None
+    error_class: str | None = None
+    crashed: bool = False
+    """It raised something no tool is expected to raise (a bug or a broken connector): the
+    run stops as ``failed`` instead of letting the agent plan on."""
+
+
+class Executor:
+    """Makes one gated call (the ``execute`` node, and ``hold`` once approved)."""
+
+    def __init__(self, kit: NodeKit) -> None:
+        self.kit = kit
+
+    def perform(
+        self, state: RunState, config: RunnableConfig, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        run_id = config_run_id(config)
+        token = config.get("configurable", {}).get("fencing_token")
+        call = ProposedCall.model_validate(current["call"])
+        spec = self.kit.agent.tools[call.tool]
+        args = spec.validate(current["args"])
+        index = int(current["index"])
+        pack = self.kit.svc.pack_for(run_id)
+        permission = check_permission(pack.agent_policy(self.kit.agent.name).grant, spec, args)
+        if not permission.allowed:  # an edit never widens the grant
+            self.kit.audit(
+                run_id,
+                once=f"recheck:{index}",
+                action="permission_check",
+                outcome="denied",
+                detail={"tool": spec.name, "reason": permission.reason[:200]},
+            )
+            result = CallResult(
+                index=index,
+                tool=spec.name,
+                args=current["args"],
+                status="denied",
+                reason=permission.reason,
+            )
+            return self.kit.finish_call(state, result)
+        now = self.kit.svc.clock.now()
+        key = spec.idempotency_key(run_id, args)
+        ctx = ToolContext(
+            run_id=run_id,
+            agent=self.kit.agent.name,
+            now=now,
+            idempotency_key=key,
+            world=self.kit.svc.world_for(run_id),
+            case=self.kit.svc.case_for(run_id),
+        )
+        detail: dict[str, FactValue] = {"tool": spec.name, "key": key, "effect": spec.effect.value}
+        if spec.effect is EffectClass.READ:
+            outcome = self._call(spec, ctx, args, token)
+            output, error = outcome.output, outcome.error
+            self.kit.audit(
+                run_id,
+                action="read",
+                outcome="failed" if error else "success",
+                detail={**detail, **_error_detail(outcome)},
+                once=f"read:{index}",
+            )
+        else:
+            entry = self.kit.svc.ledger.reserve(run_id, key, spec.name, now)
+            record_result: Callable[[Pipeline], object] | None = None
+            if entry is not None and entry.status != "reserved":
+                outcome = _ToolOutcome(  # a replay: the recorded result
+                    output=entry.result,
+                    error=entry.error,
+                    error_class=entry.error_class,
+                    crashed=(entry.error or "").startswith(_CRASH_PREFIX),
+                )
+                output, error = outcome.output, outcome.error
+            else:
+                attempts = entry.attempts if entry else 1
+                outcome = self._call(spec, ctx, args, token)
+                output, error = outcome.output, outcome.error
+                done_at = self.kit.svc.clock.now()
+
+                def record_result(pipe: Pipeline) -> None:
+                    self.kit.svc.ledger.complete(
+                        run_id,
+                        key,
+                        spec.name,
+                        output,
+                        reserved_at=entry.reserved_at if entry else now,
+                        now=done_at,
+                        attempts=attempts,
+                        error=error,
+                        error_class=outcome.error_class,
+                        pipe=pipe,
+                    )
+
+            if spec.audit_detail is not None and not error:
+                detail.update(spec.audit_detail(args, output))
+            # The ledger's result goes first, in the same round trip. The audit append is
+            # idempotent on the key: a replay after a crash between the two records it once.
+            self.kit.audit(
+                run_id,
+                once=f"effect:{key}",
+                action="effect",
+                outcome="failed" if error else "success",
+                detail={**detail, "decided": current.get("decided"), **_error_detail(outcome)},
+                before=record_result,
+            )
+        result = CallResult(
+            index=index,
+            tool=spec.name,
+            args=current["args"],
+            status="error" if error else "executed",
+            result=output,
+            reason=error,
+        )
+        if outcome.crashed:
+            return self.kit.finish_call(
+                state,
+                result,
+                status="failed",
+                summary=f"stopped: {error}; see the run's audit trail",
+            )
+        return self.kit.finish_call(state, result)
+
+    def _call(
+        self, spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel, token: int | None
+    ) -> _ToolOutcome:
+        """Run the tool, keeping the run's lease alive meanwhile (a slow connector must not
+        let another process take the run and call it again)."""
+        if self.kit.svc.heartbeat is None or token is None:
+            return _run_tool(spec, ctx, args)
+        with self.kit.svc.heartbeat(ctx.run_id, int(token)):
+            return _run_tool(spec, ctx, args)
+
+
+_CRASH_PREFIX = "unexpected "
+
+
+def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> _ToolOutcome:
+    """Run one tool call; whatever it raises ends the call as a recorded error.
+
+    Errors tools are expected to raise (carebound's, and bad values or lookups) go back to
+    the agent. Anything else is a bug or a broken connector: recorded by class only (an
+    exception message can carry PHI) and the run stops as ``failed``. Only a store outage
+    or a lost lease stops the step itself: it resumes when the store is back.
+    """
+    try:
+        return _ToolOutcome(output=jsonable(spec.run(ctx, args)))
+    except STORE_FAILURE:
+        raise
+    except LeaseLostError:
+        raise
+    except CareboundError as exc:
+        return _ToolOutcome(error=exc.message, error_class=type(exc).__name__)
+    except (ValueError, LookupError, TypeError) as exc:
+        return _ToolOutcome(error=f"{type(exc).__name__}: {exc}", error_class=type(exc).__name__)
+    except Exception as exc:
+        name = type(exc).__name__
+        _log.warning("run %s: tool %s raised %s", ctx.run_id, spec.name, name)
+        return _ToolOutcome(
+            error=f"{_CRASH_PREFIX}{name} from tool {spec.name} (its message is not kept: "
+            "it may hold PHI)",
+            error_class=name,
+            crashed=True,
+        )
+
+
+def _error_detail(outcome: _ToolOutcome) -> dict[str, FactValue]:
+    return {"error_class": outcome.error_class} if outcome.error_class else {}

@@ -1,0 +1,140 @@
+"""The bounded-agent graph: plan -> gate -> (hold) -> execute, with waits.
+
+Every proposed call passes the gate outside the model, in this order: known tool and valid
+arguments, permission against the agent's grant, the hold policy (on facts the tool computes
+from trusted data), the budget, then execution through the effect ledger, and audit.
+
+Nodes are written for LangGraph's replay rule (a node re-runs from its start on resume): the
+``hold`` and ``wait`` nodes interrupt before anything else and otherwise read what was recorded
+in Redis, the gate's side effects (parking an approval) are idempotent, effects go through the
+ledger, and every audit append is idempotent. A call's node plans the next turn in the same
+step (see ``NodeKit.then_plan``), so a decision reaches the run's next stop in two steps.
+
+The nodes live in their own modules: :mod:`~carebound.engine.node_kit` (what they share, and
+planning), :mod:`~carebound.engine.gate_node` and :mod:`~carebound.engine.execute_node`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from carebound._agent import AgentDefinition, CallResult, RunEvent
+from carebound.approvals import Edit
+from carebound.engine.execute_node import Executor
+from carebound.engine.gate_node import GateNode
+from carebound.engine.node_kit import NodeKit, config_run_id
+from carebound.engine.services import RunState, Services
+
+__all__ = ["RunState", "Services", "build_graph"]
+
+
+class _Nodes:
+    """The graph's nodes for one agent."""
+
+    def __init__(self, agent: AgentDefinition, svc: Services) -> None:
+        self.kit = NodeKit(agent, svc)
+        self.gate = GateNode(self.kit).gate
+        self.executor = Executor(self.kit)
+
+    def plan(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Plan the next turn (or stop on a budget)."""
+        return self.kit.plan(state, config_run_id(config))
+
+    @staticmethod
+    def route(state: RunState) -> Literal["hold", "execute", "gate", "wait", "plan", "__end__"]:
+        """Where a run goes after any node: its state alone decides."""
+        if state.get("status") not in (None, "running"):
+            return "__end__"
+        current = state.get("current")
+        if current is not None:
+            return "hold" if current.get("approval_id") else "execute"
+        if state.get("queue"):
+            return "gate"
+        if state.get("wait"):
+            return "wait"
+        return "plan"
+
+    # -- hold ----------------------------------------------------------------------------
+
+    def hold(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Park on the approval; once decided, make (or drop) the call and plan, one step."""
+        run_id = config_run_id(config)
+        current = dict(state["current"] or {})
+        approval_id = current["approval_id"]
+        view = self.kit.svc.decided.get(approval_id) or self.kit.svc.approvals.get(approval_id)
+        if view is not None and view.status == "pending":
+            interrupt({"type": "hold", "approval_id": approval_id})
+            view = self.kit.svc.approvals.get(approval_id)
+        if view is None or view.status == "pending" or view.record is None:
+            return {}  # resumed without a decision: park again
+        decision = view.record.decision
+        if view.status in ("approved", "edited"):
+            if isinstance(decision, Edit):
+                current["args"] = decision.args
+            elif view.request.original_args is not None:
+                # a two-person hold whose arguments a first reviewer edited: the second
+                # approved these
+                current["args"] = view.request.args
+            current["approval_id"] = None
+            current["decided"] = view.status
+            return self.kit.then_plan(state, run_id, self.executor.perform(state, config, current))
+        reason = getattr(decision, "reason", None) or "the hold passed its deadline"
+        result = CallResult(
+            index=current["index"],
+            tool=current["call"]["tool"],
+            args=current["args"],
+            status="rejected" if view.status == "rejected" else "expired",
+            reason=reason,
+            approval_id=approval_id,
+        )
+        return self.kit.then_plan(state, run_id, self.kit.finish_call(state, result))
+
+    # -- execute -------------------------------------------------------------------------
+
+    def execute(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Make the gated call through the effect ledger, then plan, in one step."""
+        run_id = config_run_id(config)
+        update = self.executor.perform(state, config, dict(state["current"] or {}))
+        return self.kit.then_plan(state, run_id, update)
+
+    # -- wait ----------------------------------------------------------------------------
+
+    def wait(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Park until an event or a timer; then record it and plan, in one step."""
+        wait = state.get("wait") or {}
+        value = interrupt({"type": "wait", **wait})
+        try:
+            event = RunEvent.model_validate(value)
+        except ValidationError:
+            return {}  # a resume meant for another stop (a hold's): keep waiting
+
+        seen = {e["id"] for e in state.get("events", [])}
+        if event.id in seen:
+            return {}  # a redelivered event: keep waiting
+        update = {"events": [*state.get("events", []), event.model_dump(mode="json")], "wait": None}
+        return self.kit.then_plan(state, config_run_id(config), update)
+
+
+def build_graph(
+    agent: AgentDefinition, svc: Services, checkpointer: BaseCheckpointSaver[Any]
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile the bounded-agent graph for ``agent``."""
+    nodes = _Nodes(agent, svc)
+    graph = StateGraph(RunState)
+    graph.add_node("plan", nodes.plan)
+    graph.add_node("gate", nodes.gate)
+    graph.add_node("hold", nodes.hold)
+    graph.add_node("execute", nodes.execute)
+    graph.add_node("wait", nodes.wait)
+    graph.add_edge(START, "plan")
+    targets = ["hold", "execute", "gate", "wait", "plan", END]
+    for name in ("plan", "gate", "hold", "execute", "wait"):
+        graph.add_conditional_edges(name, nodes.route, targets)
+    return graph.compile(checkpointer=checkpointer)

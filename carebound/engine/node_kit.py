@@ -1,0 +1,162 @@
+"""What every node of the graph shares: the agent's context, audit appends, planning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from pydantic import BaseModel
+
+from carebound._agent import AgentContext, AgentDefinition, CallResult, Plan, PlannerView, RunEvent
+from carebound.audit import Actor
+from carebound.engine.services import RunState, Services
+from carebound.state.trips import Pipeline
+from carebound.tools import FactValue, ToolSpec
+
+
+def config_run_id(config: RunnableConfig) -> str:
+    """The run id a graph step runs for (its thread id)."""
+    return str(config.get("configurable", {})["thread_id"])
+
+
+def patient_ref_of(case: Mapping[str, Any]) -> str | None:
+    """The first Patient in a FHIR Bundle, as a reference (for the audit trail)."""
+    for entry in case.get("entry", []) or []:
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Patient" and resource.get("id"):
+            return f"Patient/{resource['id']}"
+    return None
+
+
+def schema_hash(spec: ToolSpec[Any]) -> str:
+    """Short hash of a tool's args schema, pinned into approvals."""
+    schema = json.dumps(spec.args_schema.model_json_schema(), sort_keys=True)
+    return hashlib.sha256(schema.encode()).hexdigest()[:12]
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return json.loads(json.dumps(value, default=str))
+
+
+class NodeKit:
+    """The helpers the graph's nodes for one agent share."""
+
+    def __init__(self, agent: AgentDefinition, svc: Services) -> None:
+        self.agent = agent
+        self.svc = svc
+
+    def ctx(self, state: RunState, run_id: str) -> AgentContext:
+        return AgentContext(
+            run_id=run_id,
+            agent=self.agent.name,
+            now=self.svc.clock.now(),
+            requester=state.get("requester", ""),
+            pack=self.svc.pack_for(run_id),
+            case=self.svc.case_for(run_id),
+            world=self.svc.world_for(run_id),
+            model=self.svc.model,
+        )
+
+    def patient(self, run_id: str) -> str | None:
+        case = self.svc.case_for(run_id)
+        finder = self.agent.patient_ref or patient_ref_of
+        return finder(case)
+
+    def audit(
+        self,
+        run_id: str,
+        *,
+        action: Any,
+        outcome: Any,
+        detail: dict[str, FactValue],
+        actor: Actor | None = None,
+        category: str | None = None,
+        once: str | None = None,
+        before: Callable[[Pipeline], object] | None = None,
+    ) -> None:
+        self.svc.audit.record(
+            run_id,
+            time=self.svc.clock.now(),
+            actor=actor or Actor(kind="agent", id=self.agent.name, role=None),
+            action=action,
+            category=category or self.agent.category,
+            outcome=outcome,
+            patient_ref=self.patient(run_id),
+            detail=detail,
+            once=once,
+            before=before,
+        )
+
+    def finish_call(self, state: RunState, result: CallResult, **extra: Any) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "results": [*state.get("results", []), result.model_dump(mode="json")],
+            "current": None,
+        }
+        update.update(extra)
+        return update
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def then_plan(self, state: RunState, run_id: str, update: dict[str, Any]) -> dict[str, Any]:
+        """``update``, followed in the same step by the next plan when one is due.
+
+        Planning right after a call (or an event) saves a super-step, and with it a checkpoint
+        round trip, on the path a reviewer waits on. It is as replay-safe as a separate plan
+        node: a replayed step gets the call's recorded result from the ledger and plans again.
+        """
+        after: dict[str, Any] = {**state, **update}
+        if after.get("status") not in (None, "running") or after.get("queue"):
+            return update
+        if after.get("wait") or after.get("current"):
+            return update
+        return {**update, **self.plan(after, run_id)}  # type: ignore[arg-type]
+
+    def plan(self, state: RunState, run_id: str) -> dict[str, Any]:
+        pack = self.svc.pack_for(run_id)
+        budgets = pack.agent_policy(self.agent.name).budgets
+        now = self.svc.clock.now()
+        steps = state.get("steps", 0) + 1
+        started = datetime.fromisoformat(state["started_at"])
+        exhausted = None
+        if steps > budgets.steps:
+            exhausted = f"step budget of {budgets.steps} used up"
+        elif now - started > budgets.elapsed:
+            exhausted = f"time budget of {budgets.elapsed} used up"
+        if exhausted:
+            self.audit(
+                run_id,
+                action="budget_stop",
+                outcome="refused",
+                detail={"budget": exhausted},
+                once=f"budget:step:{steps}",
+            )
+            return {"status": "budget_exhausted", "summary": exhausted, "steps": steps}
+        ctx = self.ctx(state, run_id)
+        view = PlannerView(
+            results=[CallResult.model_validate(r) for r in state.get("results", [])],
+            events=[RunEvent.model_validate(e) for e in state.get("events", [])],
+            findings=dict(state.get("findings", {})),
+            memory=dict(state.get("memory", {})),
+            turn=state.get("turn", 0),
+        )
+        plan: Plan = self.agent.planner(ctx, view)
+        update: dict[str, Any] = {"steps": steps, "turn": view.turn + 1}
+        if plan.findings is not None:
+            update["findings"] = jsonable(plan.findings)
+        if plan.memory is not None:
+            update["memory"] = jsonable(plan.memory)
+        if plan.finish is not None:
+            update.update(status=plan.finish.status, summary=plan.finish.summary)
+        elif plan.calls:
+            update["queue"] = [c.model_dump(mode="json") for c in plan.calls]
+        elif plan.wait is not None:
+            update["wait"] = plan.wait.model_dump(mode="json")
+        else:
+            update.update(status="completed", summary="nothing left to do")
+        return update

@@ -1,0 +1,234 @@
+"""Wake-ups: events, timers, overdue holds, recovery.
+
+Everything that moves a run from outside follows one path, :meth:`Waker.wake`: mark the run
+for driving, record the fact (an event, a fired timer, an expired hold), then drive it. The
+mark comes first so that a process dying between the fact and the drive leaves a marked run,
+which :meth:`Waker.recover_runs` (or the worker's sweep) drives again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from carebound._agent import RunEvent
+from carebound._errors import DecisionRefusedError, LeaseLostError
+from carebound._principal import Provenance
+from carebound._runs import FINAL_STATUSES
+from carebound.approvals import ApprovalView, Decision, Escalate, Reject
+from carebound.audit import Actor
+from carebound.clock import to_ms
+from carebound.engine.core import Core
+from carebound.engine.decide import escalation_deadline
+from carebound.engine.decision_audit import audit_decision
+from carebound.engine.drive import Driver
+from carebound.engine.results import QUARANTINE_AFTER, RecoverReport, RunView, SweepReport
+from carebound.guardrails import check_escalation
+from carebound.state.errors import STORE_DOWN
+
+_log = logging.getLogger("carebound.runner")
+
+WORKER = Provenance(channel="worker", principal="system", kind="system", authenticated=True)
+"""The provenance of what carebound's own deadline sweep decides (escalate or expire)."""
+
+
+class Waker:
+    """Wakes runs for one Runner (see the module's docstring)."""
+
+    def __init__(self, core: Core, driver: Driver) -> None:
+        self.core = core
+        self.driver = driver
+
+    def wake(self, run_id: str, record: Callable[[], bool]) -> RunView | None:
+        """Mark ``run_id`` for driving, record the fact (``record()``: False when there was
+        nothing new to record), then drive it. None: nothing was recorded, nothing driven."""
+        self.core.trips.mark_drive(run_id)
+        if not record():
+            return None
+        return self.driver.drive(run_id, lease_wait_s=5.0)
+
+    # -- events and timers ---------------------------------------------------------------
+
+    def deliver(
+        self, match: str, payload: Mapping[str, Any] | None, event_id: str | None
+    ) -> list[str]:
+        """See :meth:`carebound.Runner.deliver` (its input is checked there)."""
+        runs = self.core.runs
+        delivered = []
+        event_id = event_id or f"ev-{uuid.uuid4().hex[:12]}"
+        for run_id in runs.waiting_for(match):
+            record = runs.get(run_id)
+            if record is None or record.status in FINAL_STATUSES:
+                runs.clear_wait(run_id, [match])  # ended: unsubscribe it lazily
+                continue
+            event = RunEvent(
+                id=event_id,
+                kind="event",
+                match=match,
+                at=self.core.clock.now(),
+                payload=json.loads(json.dumps(payload or {}, default=str)),
+            )
+            if self.wake(run_id, functools.partial(runs.add_event, run_id, event)) is not None:
+                delivered.append(run_id)
+        return delivered
+
+    def _fire(self, run_id: str, timer_id: str, at: datetime) -> RunView | None:
+        """Record a claimed timer's firing as an event and drive the run."""
+        runs = self.core.runs
+
+        def record() -> bool:
+            runs.add_event(run_id, RunEvent(id=timer_id, kind="timer", at=at))
+            runs.timer_done(run_id, timer_id)
+            return True
+
+        return self.wake(run_id, record)
+
+    def fire_timer(self, run_id: str, due: datetime) -> bool:
+        """See :meth:`carebound.Runner.fire_timer`."""
+        timer_id = f"timer-{to_ms(due)}"
+        if not self.core.runs.claim_timer(run_id, timer_id):
+            return False
+        self._fire(run_id, timer_id, self.core.clock.now())
+        return True
+
+    # -- the sweep -----------------------------------------------------------------------
+
+    def sweep(self) -> SweepReport:
+        """See :meth:`carebound.Runner.sweep`."""
+        report = SweepReport()
+        now = self.core.clock.now()
+        for run_id, timer_id in self.core.runs.claim_due_timers(now):
+            if self._isolated(report, run_id, "timer", self._fire, run_id, timer_id, now):
+                report.timers_fired += 1
+        for view in self.core.approvals.pending(overdue_at=now, limit=100):
+            run_id = view.request.run_id
+            self._isolated(report, run_id, "deadline", self._overdue, view, now, report)
+        recovered = self.recover_runs(older_than_ms=60_000)
+        report.runs_recovered = len(recovered.recovered)
+        report.runs_failed += len(recovered.failed)
+        report.runs_quarantined += len(recovered.quarantined)
+        return report
+
+    def _isolated(
+        self, report: SweepReport, run_id: str, what: str, fn: Callable[..., Any], *args: Any
+    ) -> bool:
+        """Call ``fn(*args)`` for one run; True if it moved the run on. An unexpected error
+        (not the store's) is logged and counted, and the sweep goes on with the next run."""
+        try:
+            view = fn(*args)
+        except STORE_DOWN:
+            raise
+        except LeaseLostError:
+            return False  # another process drives it
+        except Exception as exc:
+            _log.warning("sweep: %s of run %s failed: %s", what, run_id, type(exc).__name__)
+            report.runs_failed += 1
+            return False
+        if isinstance(view, RunView) and view.record.failures:
+            report.runs_failed += 1
+            report.runs_quarantined += view.status == "quarantined"
+        return True
+
+    def _may_escalate_on_timeout(self, view: ApprovalView, to_role: str) -> bool:
+        """Whether the deadline may hand ``view`` to ``to_role``: only along a path the run's
+        pack declares for the rule (else the hold expires instead)."""
+        try:
+            check_escalation(self.core.pack_for(view.request.run_id), view, to_role)
+        except DecisionRefusedError:
+            return False
+        return True
+
+    def _overdue(self, view: ApprovalView, now: datetime, report: SweepReport) -> RunView | None:
+        """Escalate or expire one overdue hold."""
+        approvals = self.core.approvals
+        request = view.request
+        system = Actor(kind="system", id="deadline-sweep", role=None)
+        if (
+            request.on_timeout == "escalate"
+            and request.escalate_to
+            and self._may_escalate_on_timeout(view, request.escalate_to)
+        ):
+            decision: Decision = Escalate(
+                reviewer=system.id,
+                role=view.required_role,
+                args_hash=request.args_hash,
+                to_role=request.escalate_to,
+                via=WORKER,
+            )
+            deadline = escalation_deadline(view, now)
+            res = approvals.decide(
+                request.approval_id,
+                decision,
+                now=now,
+                status="pending",
+                escalate_deadline=deadline,
+            )
+            if res.outcome == "escalated":
+                approvals.reindex(
+                    request.approval_id, view.required_role, request.escalate_to, deadline
+                )
+                audit_decision(self.core, view, decision, "escalated", at=now)
+                report.holds_escalated += 1
+            return None
+        decision = Reject(
+            reviewer=system.id,
+            role=view.required_role,
+            args_hash=request.args_hash,
+            reason="the hold passed its deadline",
+            via=WORKER,
+        )
+
+        def expire() -> bool:
+            res = approvals.decide(request.approval_id, decision, now=now, status="expired")
+            if res.outcome != "ok":
+                return False
+            approvals.unindex(request.approval_id, view.required_role)
+            report.holds_expired += 1
+            return True
+
+        return self.wake(request.run_id, expire)
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def recover_runs(self, *, older_than_ms: int) -> RecoverReport:
+        """See :meth:`carebound.Runner.recover_runs`."""
+        core = self.core
+        cutoff = to_ms(core.clock.now()) - older_than_ms
+        report = RecoverReport()
+        for run_id in core.trips.marked_before(cutoff):
+            try:
+                if core.runs.get(run_id) is None:
+                    continue  # its start died before writing the record; a retried start drives it
+                view = self.driver.drive(run_id, lease_wait_s=0)
+            except STORE_DOWN:
+                raise
+            except LeaseLostError:
+                continue  # another process took it over: it drives it
+            except Exception as exc:
+                report.failed.append(run_id)
+                if self._count_unreadable_failure(run_id, exc):
+                    report.quarantined.append(run_id)
+                continue
+            if view.record.failures:
+                report.failed.append(run_id)
+                if view.status == "quarantined":
+                    report.quarantined.append(run_id)
+            elif view.status != "running":
+                report.recovered.append(run_id)
+        return report
+
+    def _count_unreadable_failure(self, run_id: str, exc: Exception) -> bool:
+        """Count a failure that happened before the run's record could be used (it is
+        unreadable, or its pinned data is); quarantine the run on the ``QUARANTINE_AFTER``th.
+        Returns whether it was quarantined."""
+        name = type(exc).__name__
+        failures, quarantined = self.core.trips.count_unreadable_failure(run_id, QUARANTINE_AFTER)
+        _log.warning("recover: run %s failed with %s (%d in a row)", run_id, name, failures)
+        if quarantined:
+            _log.warning("recover: run %s quarantined", run_id)
+        return quarantined
