@@ -1,4 +1,7 @@
-"""carebound.agents: one module per agent graph, plus their shared state types."""
+"""carebound.agents: one package per agent (``demo``, ``reconciler``, ``referral_chaser``,
+``packet_builder``, ``referral_intake``), each holding its private phases; ``_referral`` is what
+the referral agents share (settings, the outreach schedule). Agents import tools, tools import
+the pure rules in ``carebound.domain``; nothing below imports an agent."""
 
 from carebound._agent import AgentDefinition
 

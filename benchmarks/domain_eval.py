@@ -40,9 +40,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from carebound.agents._reconcile_findings import analyse
-from carebound.agents._referral_common import chase_settings
+from carebound.agents._referral import chase_settings
 from carebound.agents.packet_builder import evidence_case
+from carebound.agents.reconciler._findings import analyse
 from carebound.domain.documents import missing_documents
 from carebound.domain.identity import PersonRecord
 from carebound.fhir import ReferralCase, parse_bundle

@@ -274,7 +274,7 @@ def test_library_reveal_needs_the_holds_role(
 
 
 def test_every_mismatch_kind_is_worded_without_its_values() -> None:
-    from carebound.agents._reconcile_wording import KIND_WORDING, describe
+    from carebound.agents.reconciler._wording import KIND_WORDING, describe
     from carebound.domain.identity import MismatchKind
 
     values = {"referral": "Kwame Osei 1980-04-07", "ehr": "Kwame Osei 1980-07-04"}

@@ -18,7 +18,7 @@ import pytest
 from carebound import Approve, Reject, Runner, VirtualClock, load_policy_pack
 from carebound._agent import RunEvent, request_match
 from carebound._report import run_report
-from carebound.agents._referral_common import (
+from carebound.agents._referral import (
     OutreachSchedule,
     ReferralSettingsError,
     add_business_days,

@@ -5,8 +5,8 @@ It composes three planners, each keeping its own memory key:
 1. the chaser (``plan_chase``, ``memory["chase"]``) reads what is on file, files faxes and sends
    the first request to the referring office;
 2. while the chaser waits for the office, the reconciler (``plan_reconcile`` from
-   ``agents/reconciler.py``, ``memory["reconcile"]``) compares the referral with the EHR chart
-   and the payer: reconciliation does not wait for missing documents;
+   ``carebound.agents.reconciler``, ``memory["reconcile"]``) compares the referral with the EHR
+   chart and the payer: reconciliation does not wait for missing documents;
 3. once the chaser is done, the packet builder (``plan_packet``, ``memory["packet"]``) asks an
    intake coordinator to accept the referral (REF-1), with any high-risk mismatch left open, or
    a reconciliation that did not finish, as a failed check;
@@ -35,7 +35,7 @@ from carebound._agent import (
     WaitSpec,
 )
 from carebound._errors import CareboundError
-from carebound.agents._referral_common import intake_settings
+from carebound.agents._referral import intake_settings
 from carebound.agents.packet_builder import plan_packet, referral_packet
 from carebound.agents.reconciler import RECONCILER_TOOLS, plan_reconcile, reconcile_packet
 from carebound.agents.referral_chaser import chase_packet, plan_chase

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound.agents._reconcile_wording import describe
 from carebound.domain.identity import (
     PAYER_SOURCE,
     Mismatch,
@@ -24,6 +23,8 @@ from carebound.domain.identity import (
     compare_records,
 )
 from carebound.tools.reconcile import PATIENT_FIELDS, field_value
+
+from ._wording import describe
 
 Outcome = Literal[
     "fixing",

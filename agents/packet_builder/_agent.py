@@ -33,14 +33,14 @@ from carebound._agent import (
     ProposedCall,
 )
 from carebound._errors import CareboundError
-from carebound.agents._reconcile_coverage import NOT_VERIFIED
-from carebound.agents._referral_common import (
+from carebound.agents._referral import (
     ChaseSettings,
     CitedRequirement,
     PacketSettings,
     chase_settings,
     packet_settings,
 )
+from carebound.agents.reconciler._coverage import NOT_VERIFIED
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.domain.coverage import case_coverage
 from carebound.domain.documents import (

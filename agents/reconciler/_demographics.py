@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from carebound._agent import AgentContext, CallResult, FinishSpec, PlannerView, ProposedCall
-from carebound.agents._reconcile_coverage import NOT_VERIFIED, coverage_items
-from carebound.agents._reconcile_findings import Analysis, FindingItem, MayCall, Outcome, analyse
-from carebound.agents._reconcile_memory import ReconcileMemory, Step, refused
 from carebound.domain.identity import PersonRecord
 from carebound.guardrails import check_permission
 from carebound.tools.reconcile import RECONCILE_TOOLS
+
+from ._coverage import NOT_VERIFIED, coverage_items
+from ._findings import Analysis, FindingItem, MayCall, Outcome, analyse
+from ._memory import ReconcileMemory, Step, refused
 
 FIND = "reconcile_find_patient"
 READ_COVERAGE = "reconcile_read_coverage"

@@ -41,8 +41,7 @@ from carebound._agent import (
     request_match,
 )
 from carebound._errors import CareboundError
-from carebound.agents._document_packet import document_facts
-from carebound.agents._referral_common import (
+from carebound.agents._referral import (
     ChaseSettings,
     attempt_times,
     chase_settings,
@@ -75,6 +74,8 @@ from carebound.tools.referral import (
     service_request_ref,
     typed_codes,
 )
+
+from ._document_facts import document_facts
 
 TOOLS = {t.name: t for t in CHASE_TOOLS}
 MEMORY_KEY = "chase"

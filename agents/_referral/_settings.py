@@ -1,14 +1,12 @@
-"""What the referral agents share: their policy-pack settings, the business-day clock of the
-outreach schedule, and the pack rule a packet check cites.
+"""The referral agents' settings in the policy pack, and the pack rule a packet check cites.
 
-Used by ``referral_chaser``, ``packet_builder`` and ``referral_intake``. The referral case, the
-referring office's contacts and documents as evidence are read by the tools
-(``carebound.tools.referral``), which the agents import; nothing here is imported by tools.
+Each agent reads its own section of the pack's ``settings`` (``referral_chaser``,
+``packet_builder``, ``referral_intake``), validated into a typed model; a bad section is a
+``ReferralSettingsError`` that names the field.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Literal, TypeVar
 
@@ -155,34 +153,6 @@ def packet_settings(pack: PolicyPack) -> PacketSettings:
 def intake_settings(pack: PolicyPack) -> IntakeSettings:
     """``settings.referral_intake`` (defaults when absent)."""
     return _section(pack, "referral_intake", IntakeSettings)
-
-
-# --- business days ---------------------------------------------------------------------------
-
-
-def add_business_days(moment: datetime, days: int) -> datetime:
-    """``moment`` moved forward ``days`` weekdays, keeping the time of day (holidays are not
-    modelled). Saturday plus one business day is Monday."""
-    if days < 0:
-        raise ValueError("days must not be negative")
-    current = moment
-    left = days
-    while left:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            left -= 1
-    return current
-
-
-def attempt_times(first: datetime, schedule: OutreachSchedule) -> list[datetime]:
-    """When each attempt is due, the first at ``first``."""
-    n, window = schedule.attempts, schedule.window_business_days
-    return [add_business_days(first, (k * window) // n) for k in range(n)]
-
-
-def handover_time(first: datetime, schedule: OutreachSchedule) -> datetime:
-    """When an unanswered request goes to a person: the end of the window."""
-    return add_business_days(first, schedule.window_business_days)
 
 
 def rule_for_fact(pack: PolicyPack, tool: str, scope: str, fact: str) -> HoldRule | None:

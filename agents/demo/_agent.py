@@ -87,3 +87,6 @@ DEMO = AgentDefinition(
     planner=plan,
     category="referral-documents",
 )
+
+
+__all__ = ["DEMO", "NOTE_CODE", "TOOLS", "plan"]

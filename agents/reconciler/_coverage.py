@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from carebound.agents._reconcile_findings import FindingItem
+from ._findings import FindingItem
 
 PayerStatus = Literal["not_connected", "not_asked", "no_member", "confirmed"]
 """What is known from the payer: no payer is connected; a payer is, but was not asked (no member

@@ -33,15 +33,16 @@ from carebound._agent import (
     Plan,
     PlannerView,
 )
-from carebound.agents import _reconcile_demographics as demographics
-from carebound.agents import _reconcile_invoices as invoices
-from carebound.agents._reconcile_coverage import payer_status
-from carebound.agents._reconcile_memory import MEMORY_KEY, ReconcileMemory, Step
-from carebound.agents._reconcile_packet import reconcile_packet
 from carebound.domain.three_way import MatchTolerances
 from carebound.guardrails import PolicyPack, format_validation_error
 from carebound.tools import ToolSpec
 from carebound.tools.reconcile import RECONCILE_TOOLS
+
+from . import _demographics as demographics
+from . import _invoices as invoices
+from ._coverage import payer_status
+from ._memory import MEMORY_KEY, ReconcileMemory, Step
+from ._packet import reconcile_packet
 
 SETTINGS_KEY = "reconciler"
 """The reconciler's section of a policy pack's ``settings``."""

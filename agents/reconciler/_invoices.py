@@ -11,9 +11,10 @@ paid and works it with the vendor.
 from __future__ import annotations
 
 from carebound._agent import FinishSpec, PlannerView, ProposedCall
-from carebound.agents._reconcile_memory import InvoiceState, ReconcileMemory, Step, refused
 from carebound.domain.three_way import MatchTolerances
 from carebound.tools.reconcile import InvoiceCheck
+
+from ._memory import InvoiceState, ReconcileMemory, Step, refused
 
 MATCH = "reconcile_match_invoices"
 APPROVE = "reconcile_approve_invoice"

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from carebound._agent import AgentContext, ProposedCall
-from carebound.agents._reconcile_wording import describe
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.domain.identity import PersonRecord
 from carebound.domain.three_way import MatchTolerances
@@ -27,6 +26,8 @@ from carebound.tools.reconcile import (
     assess_link,
     assess_member_id,
 )
+
+from ._wording import describe
 
 FHIR_PATHS = {
     "name.family": "name.family",

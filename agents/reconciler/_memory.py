@@ -12,8 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._agent import CallResult, FinishSpec, PlannerView, ProposedCall
-from carebound.agents._reconcile_findings import FindingItem
 from carebound.tools.reconcile import RECONCILE_TOOLS, InvoiceIssue
+
+from ._findings import FindingItem
 
 MEMORY_KEY = "reconcile"
 """The only key of the planner's memory the reconciler writes."""
