@@ -122,6 +122,25 @@ def test_every_package_is_listed_in_pyproject() -> None:
 
 SUBPACKAGES: dict[str, set[str]] = {
     "carebound.agents": {"registry"},
+    "carebound.agents.demo": {
+        "DEMO", "NOTE_CODE", "TOOLS", "plan",
+    },
+    "carebound.agents.packet_builder": {
+        "Assessment", "MEMORY_KEY", "PACKET_BUILDER", "PayerCheck", "TOOLS", "assess",
+        "evidence_case", "open_issues_of", "packet_findings", "payer_check", "plan_packet",
+        "referral_packet",
+    },
+    "carebound.agents.reconciler": {
+        "RECONCILER", "RECONCILER_TOOLS", "ReconcilerSettings", "plan_reconcile",
+        "reconcile_packet", "reconciler_settings",
+    },
+    "carebound.agents.referral_chaser": {
+        "ChaseMemory", "MEMORY_KEY", "REFERRAL_CHASER", "TOOLS", "chase_findings", "chase_packet",
+        "missing_now", "plan_chase",
+    },
+    "carebound.agents.referral_intake": {
+        "IntakeMemory", "MEMORY_KEY", "REFERRAL_INTAKE", "TOOLS", "intake_packet", "plan_intake",
+    },
     "carebound.approvals": {
         "ApprovalRequest", "ApprovalStatus", "ApprovalStore", "ApprovalView", "Approve",
         "ArgChange", "DecideResult", "Decision", "DecisionPacket", "DecisionRecord", "Edit",
@@ -136,6 +155,26 @@ SUBPACKAGES: dict[str, set[str]] = {
         "canonical_json", "export_checkpoints", "read_anchors",
     },
     "carebound.checkpoint": {"AsyncRedisSaver", "RedisSaver"},
+    "carebound.domain.coverage": {
+        "CoverageProblem", "CoverageTerms", "CoverageVerdict", "case_coverage", "coverage_in_force",
+        "coverage_terms", "eligibility_inforce", "service_date",
+    },
+    "carebound.domain.documents": {
+        "CLASSIFY_MIN_CONFIDENCE", "Classification", "DEFAULT_REQUIREMENTS", "DOCUMENT_TYPES",
+        "DocumentRequirement", "FLAG_AT", "INJECTION_CONFIDENCE_CAP", "InjectionFinding",
+        "InjectionReport", "MissingItem", "UNKNOWN", "attachment_text", "classify",
+        "detect_injection", "document_texts", "missing_documents", "with_injection",
+    },
+    "carebound.domain.identity": {
+        "IDENTITY_WEIGHTS", "IdentityAttribute", "KIND_RISK", "Mismatch", "MismatchField",
+        "MismatchKind", "NPI_PREFIX", "PAYER_SOURCE", "PersonRecord", "Risk", "agreeing_attributes",
+        "check_record", "compare_records", "identity_score", "npi_is_valid",
+    },
+    "carebound.domain.three_way": {
+        "ExceptionKind", "GoodsReceipt", "Invoice", "InvoiceLine", "MatchException",
+        "MatchInputError", "MatchResult", "MatchTolerances", "POLine", "PurchaseOrder",
+        "ReceiptLine", "three_way_match",
+    },
     "carebound.guardrails": {
         "AgentPolicy", "Budgets", "Grant", "HoldRule", "OnTimeout", "PermissionResult",
         "PolicyPack", "PolicyPackError", "PolicyVerdict", "Reviewer", "RuleMatch", "ScopeGrant",
@@ -165,6 +204,27 @@ SUBPACKAGES: dict[str, set[str]] = {
         "ReplyScript", "ResourceNotFoundError", "ScriptedDocument", "SimulatedEHR",
         "SimulatedERP", "SimulatedOutreach", "SimulatedPayer", "System", "TaskPermissionError",
         "TaskRole", "TaskStatus", "World", "WorldSpec", "validate_resource",
+    },
+    "carebound.tools.reconcile": {
+        "ApproveInvoiceArgs", "FindPatientArgs", "FixDemographicArgs", "FixMemberIdArgs",
+        "HoldInvoiceArgs", "InvoiceCheck", "InvoiceIssue", "LinkPatientArgs", "MatchInvoicesArgs",
+        "PATIENT_FIELDS", "RECONCILE_TOOLS", "ReadCoverageArgs", "assess_approval", "assess_fix",
+        "assess_link", "assess_member_id", "case_referral", "field_value",
+        "reconcile_approve_invoice", "reconcile_find_patient", "reconcile_fix_demographic",
+        "reconcile_fix_member_id", "reconcile_hold_invoice", "reconcile_link_patient",
+        "reconcile_match_invoices", "reconcile_read_coverage",
+    },
+    "carebound.tools.referral": {
+        "AttemptArgs", "CAREBOUND_TASK", "CDEX_TEMP", "CHANNEL_OF_SYSTEM", "CHASE_TOOLS",
+        "CloseRequestArgs", "Contact", "EscalateArgs", "FileDocumentArgs", "NoArgs",
+        "OpenRequestArgs", "PACKET_TOOLS", "RecordReplyArgs", "ReferralStatusArgs", "RequestedItem",
+        "RouteArgs", "case_contacts", "case_of", "classify_resource", "close_document_request",
+        "document_for", "ehr_contacts", "escalate_to_staff", "evidence_view", "file_document",
+        "is_confident", "is_received", "list_contacts_on_file", "list_documents_on_file",
+        "open_document_request", "parse_document", "patient_ref", "pick_contact", "record_reply",
+        "reference_of", "referral_case", "referral_task_id", "referring_parties",
+        "route_to_scheduling", "same_contact", "send_request_attempt", "service_request_ref",
+        "set_referral_status", "typed_codes",
     },
     "carebound.web": {
         "CredentialError", "RateLimit", "RateLimiter", "ServiceToken", "UserStore", "WebSettings",

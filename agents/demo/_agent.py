@@ -87,6 +87,3 @@ DEMO = AgentDefinition(
     planner=plan,
     category="referral-documents",
 )
-
-
-__all__ = ["DEMO", "NOTE_CODE", "TOOLS", "plan"]

@@ -14,9 +14,9 @@ from ._agent import (
     RECONCILER_TOOLS,
     ReconcilerSettings,
     plan_reconcile,
-    reconcile_packet,
     reconciler_settings,
 )
+from ._packet import reconcile_packet
 
 __all__ = [
     "RECONCILER",

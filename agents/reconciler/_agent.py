@@ -159,12 +159,3 @@ RECONCILER = AgentDefinition(
     category="demographics-reconciliation",
     patient_ref=_patient_ref,
 )
-
-__all__ = [
-    "RECONCILER",
-    "RECONCILER_TOOLS",
-    "ReconcilerSettings",
-    "plan_reconcile",
-    "reconcile_packet",
-    "reconciler_settings",
-]

@@ -281,5 +281,3 @@ REFERRAL_INTAKE = AgentDefinition(
     packet=intake_packet,
     category="referral-intake",
 )
-
-__all__ = ["MEMORY_KEY", "REFERRAL_INTAKE", "TOOLS", "IntakeMemory", "intake_packet", "plan_intake"]

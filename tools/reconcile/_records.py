@@ -22,6 +22,7 @@ from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from carebound.domain.identity import Mismatch, PersonRecord, compare_records, identity_score
+from carebound.domain.identity._models import PatientField
 from carebound.fhir import Demographics, ReferralCase, parse_bundle
 from carebound.fhir._demographics import LEGAL_NAME_RANK
 from carebound.tools.connectors import ConnectorError, ResourceNotFoundError
@@ -39,16 +40,6 @@ NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 MIN_IDENTITY_SCORE = 9.0
 """Agreement a family-name-only match needs: the HL7 IDI-Patient-L0 threshold."""
 
-PatientField = Literal[
-    "name.family",
-    "name.given",
-    "birthDate",
-    "gender",
-    "address",
-    "address.postalCode",
-    "telecom.phone",
-]
-"""Fields of the EHR Patient a demographic fix may write (mismatch field names)."""
 
 PATIENT_FIELDS: frozenset[str] = frozenset(get_args(PatientField))
 

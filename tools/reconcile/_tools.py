@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from carebound.domain.identity._models import PatientField
 from carebound.domain.three_way import MatchTolerances
 from carebound.tools._spec import FactValue, ToolContext, ToolSpec, tool
 from carebound.tools.reconcile._assess import (
@@ -25,7 +26,6 @@ from carebound.tools.reconcile._assess import (
 from carebound.tools.reconcile._coverage import payer_coverage, referral_coverage
 from carebound.tools.reconcile._erp import check_invoice
 from carebound.tools.reconcile._records import (
-    PatientField,
     case_referral,
     ehr_record,
     field_value,

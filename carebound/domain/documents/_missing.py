@@ -68,7 +68,7 @@ def missing_documents(
     found = classified or {}
     missing: list[MissingItem] = []
     for requirement in requirements:
-        if not _applies(requirement, case):
+        if not requirement_applies(requirement, case):
             continue
         if requirement.kind == "coverage":
             item = _check_coverage(requirement, case)
@@ -81,7 +81,9 @@ def missing_documents(
     return missing
 
 
-def _applies(requirement: DocumentRequirement, case: ReferralCase) -> bool:
+def requirement_applies(requirement: DocumentRequirement, case: ReferralCase) -> bool:
+    """Whether a requirement applies to the case: its specialty and payer filters match, and it
+    is always required or the case needs authorization."""
     if requirement.specialties is not None:
         wanted = {s.casefold() for s in requirement.specialties}
         if case.specialty is None or case.specialty.casefold() not in wanted:

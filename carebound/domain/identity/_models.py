@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Risk = Literal["low", "high"]
 """``low``: fix automatically and audit it. ``high``: hold for a person."""
 
-MismatchField = Literal[
+PatientField = Literal[
     "name.family",
     "name.given",
     "birthDate",
@@ -19,6 +19,11 @@ MismatchField = Literal[
     "address",
     "address.postalCode",
     "telecom.phone",
+]
+"""The demographic fields of a patient record (the ones a fix may write to the EHR)."""
+
+MismatchField = Literal[
+    PatientField,
     "identifier.member_id",
     "coverage.payor",
     "practitioner.npi",
