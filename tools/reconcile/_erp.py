@@ -120,8 +120,8 @@ def _amount(invoice: ErpInvoice) -> Decimal:
     return sum((line.quantity * line.unit_price for line in invoice.lines), Decimal(0))
 
 
-def _problem(
-    invoice: ErpInvoice, kind: Literal["po_not_found", "unmatchable"], explanation: str
+def _check(
+    invoice: ErpInvoice, status: Literal["matched", "exceptions"], exceptions: list[InvoiceIssue]
 ) -> InvoiceCheck:
     return InvoiceCheck(
         invoice_number=invoice.invoice_number,
@@ -129,9 +129,15 @@ def _problem(
         po_number=invoice.po_number,
         amount=str(_amount(invoice)),
         erp_status=invoice.status,
-        status="exceptions",
-        exceptions=[InvoiceIssue(kind=kind, explanation=explanation)],
+        status=status,
+        exceptions=exceptions,
     )
+
+
+def _problem(
+    invoice: ErpInvoice, kind: Literal["po_not_found", "unmatchable"], explanation: str
+) -> InvoiceCheck:
+    return _check(invoice, "exceptions", [InvoiceIssue(kind=kind, explanation=explanation)])
 
 
 def check_invoice(
@@ -162,15 +168,7 @@ def check_invoice(
     except (ValidationError, MatchInputError) as exc:
         reason = exc.message if isinstance(exc, MatchInputError) else "unreadable ERP records"
         return _problem(invoice, "unmatchable", f"the invoice cannot be matched: {reason}")
-    return InvoiceCheck(
-        invoice_number=invoice.invoice_number,
-        vendor=invoice.vendor,
-        po_number=invoice.po_number,
-        amount=str(_amount(invoice)),
-        erp_status=invoice.status,
-        status=result.status,
-        exceptions=[_issue(e, processed) for e in result.exceptions],
-    )
+    return _check(invoice, result.status, [_issue(e, processed) for e in result.exceptions])
 
 
 def _number(text: str) -> str:
