@@ -450,7 +450,7 @@ def test_packet_rendering_masks_phi_facts() -> None:
         PinnedVersions,
         SourceRef,
     )
-    from carebound.cli._render import packet_view
+    from carebound.cli._render_packet import packet_view
     from carebound.tools.demo import update_patient_field
 
     now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

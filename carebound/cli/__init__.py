@@ -1,7 +1,8 @@
 """The carebound command line, for operators (run scenarios and cases, list runs, run the
 worker) and reviewers (the inbox, decision packets, decisions, the audit trail).
 
-Renderers live in :mod:`carebound.cli._render` (rich, no Typer) so a web inbox can reuse them;
+Renderers live in the ``carebound.cli._render_*`` modules (rich, no Typer: runs, packet, audit,
+server) so a web inbox can reuse them;
 exit codes are :class:`carebound.cli._errors.ExitCode`.
 """
 

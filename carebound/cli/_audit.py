@@ -89,7 +89,7 @@ def show(
             }
         )
     else:
-        from carebound.cli._render import audit_table, verify_line
+        from carebound.cli._render_audit import audit_table, verify_line
 
         out = stdout()
         out.print(audit_table(events))

@@ -73,7 +73,7 @@ def inbox(
         ]
         print_json({"approvals": items})
         return
-    from carebound.cli._render import inbox_table
+    from carebound.cli._render_packet import inbox_table
 
     stdout().print(inbox_table(views, now))
 
@@ -123,7 +123,7 @@ def show(
     if as_json:
         print_json({"approval": shown.model_dump(mode="json"), "phi_masked": not reveal})
         return
-    from carebound.cli._render import packet_view
+    from carebound.cli._render_packet import packet_view
 
     stdout().print(packet_view(shown, runner.clock.now(), masked=not reveal))
 
@@ -259,7 +259,7 @@ def _decide(
             }
         )
         return
-    from carebound.cli._render import decision_result
+    from carebound.cli._render_packet import decision_result
 
     stdout().print(
         decision_result(approval_id, decision.kind, result.outcome, result.run, runner.clock.now())
@@ -403,7 +403,7 @@ def reviewers(
             }
         )
         return
-    from carebound.cli._render import reviewers_table
+    from carebound.cli._render_packet import reviewers_table
 
     stdout().print(reviewers_table(pack))
 

@@ -14,7 +14,7 @@ from carebound.cli._session import key_prefix, open_client, print_json, stderr, 
 if TYPE_CHECKING:
     import redis
 
-    from carebound.cli._render import ScenarioRow
+    from carebound.cli._render_runs import ScenarioRow
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -132,7 +132,7 @@ def _run_case(
     if as_json:
         print_json(report.model_dump(mode="json"))
         return
-    from carebound.cli._render import report_view
+    from carebound.cli._render_runs import report_view
 
     stdout().print(report_view(report))
 
@@ -152,7 +152,7 @@ def _run_file(path: Path, as_json: bool) -> ExitCode:
     else:
         from rich.text import Text
 
-        from carebound.cli._render import report_view
+        from carebound.cli._render_runs import report_view
 
         out = stdout()
         out.print(Text(f"scenario {result.name or path.name} ({path})", style="bold"))
@@ -179,7 +179,7 @@ def _run_folder(folder: Path, as_json: bool) -> ExitCode:
     if as_json:
         print_json({"scenarios": [row.model_dump(mode="json") for row in rows]})
     else:
-        from carebound.cli._render import scenarios_table
+        from carebound.cli._render_runs import scenarios_table
 
         stdout().print(scenarios_table(rows))
     if any(row.error is not None for row in rows):
@@ -220,7 +220,7 @@ def _one(path: Path, client: redis.Redis) -> ScenarioRow:
 
     from carebound._errors import CareboundError, StoreUnavailableError
     from carebound._phi import mask_report
-    from carebound.cli._render import ScenarioRow
+    from carebound.cli._render_runs import ScenarioRow
     from carebound.scenario import run_scenario
 
     try:

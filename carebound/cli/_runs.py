@@ -42,7 +42,7 @@ def runs(
     if as_json:
         print_json({"runs": [r.model_dump(mode="json") for r in records]})
         return
-    from carebound.cli._render import runs_table
+    from carebound.cli._render_runs import runs_table
 
     stdout().print(runs_table(records, runner.clock.now()))
 
@@ -91,7 +91,7 @@ def status(
             }
         )
         return
-    from carebound.cli._render import run_status
+    from carebound.cli._render_runs import run_status
 
     stdout().print(run_status(view, report, runner.clock.now()))
 

@@ -51,7 +51,7 @@ def server_status(as_json: JsonOpt = False) -> None:
             }
         print_json({"data_dir": str(settings.home), "external_url": external, "embedded": embedded})
         return
-    from carebound.cli._render import server_view
+    from carebound.cli._render_server import server_view
 
     stdout().print(server_view(status, settings.home, external))
 
@@ -130,7 +130,7 @@ def worker(
     if as_json:
         print_json({**totals.model_dump(mode="json"), "sweeps": done, "recovered": recovered})
         return
-    from carebound.cli._render import sweep_view
+    from carebound.cli._render_server import sweep_view
 
     if once:
         stdout().print(sweep_view(totals, recovered))

@@ -1,0 +1,190 @@
+"""Rich renderers for runs: one run's report, the runs list, a run's status, a folder of scenarios.
+
+They take carebound's models and return rich renderables; they know nothing of Typer or of
+the store. Values from runs and documents are wrapped in :class:`rich.text.Text`, never parsed
+as markup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from carebound._report import RunReport
+from carebound._runs import RunRecord
+from carebound.cli._format import ago, due, inline
+from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
+from carebound.engine.results import RunView
+
+
+def report_view(report: RunReport) -> RenderableType:
+    """What one run did, as ``carebound run`` prints it."""
+    parts: list[RenderableType] = [
+        _pairs(
+            [
+                ("run", report.run_id or "-"),
+                ("status", _status(report.status)),
+                ("summary", report.summary or "-"),
+            ]
+        )
+    ]
+    if report.pending:
+        table = _table("approval", "tool", "risk", "role", "reason", title="Waiting for")
+        for p in report.pending:
+            table.add_row(
+                Text(p.approval_id),
+                Text(p.tool),
+                _risk(p.risk),
+                Text(p.required_role),
+                Text(p.reason),
+            )
+        parts.append(table)
+    parts.extend(_findings(report))
+    if report.effects:
+        table = _table("tool", "status", "idempotency key", title="Effects")
+        for e in report.effects:
+            table.add_row(Text(e.tool), _status(e.status), Text(e.key))
+        parts.append(table)
+    if report.pending:
+        first = report.pending[0].approval_id
+        parts.append(Text(f"\nnext: carebound show {first}", style="dim"))
+    return Group(*parts)
+
+
+def _findings(report: RunReport) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    found = report.findings
+    if found.missing_documents:
+        table = _table("code", "document", title="Missing documents")
+        for m in found.missing_documents:
+            table.add_row(Text(m.code), Text(m.display))
+        parts.append(table)
+    if found.mismatches:
+        table = _table("field", "values", "risk", "action", title="Mismatches")
+        for mm in found.mismatches:
+            values = ", ".join(f"{k}: {inline(v, 30)}" for k, v in mm.values.items())
+            table.add_row(Text(mm.field), Text(values), _risk(mm.risk), Text(mm.action))
+        parts.append(table)
+    return parts
+
+
+def runs_table(records: Sequence[RunRecord], now: datetime) -> RenderableType:
+    """Runs, newest first."""
+    if not records:
+        return Text("no runs", style="dim")
+    table = _table("run", "agent", "status", "requester", "updated", "summary")
+    for r in records:
+        table.add_row(
+            Text(r.run_id),
+            Text(r.agent),
+            _status(r.status),
+            Text(r.requester),
+            Text(ago(r.updated_at, now)),
+            Text(inline(r.summary or r.wait_reason or "", 50)),
+        )
+    return table
+
+
+def run_status(view: RunView, report: RunReport, now: datetime) -> RenderableType:
+    """Where a run is: status, summary, steps, the hold or wait it is parked on, effects."""
+    record = view.record
+    rows: list[tuple[str, RenderableType | str]] = [
+        ("run", record.run_id),
+        ("agent", record.agent),
+        ("status", _status(record.status)),
+        ("summary", record.summary or "-"),
+        ("steps", str(view.steps)),
+        ("requester", record.requester),
+        ("policy", record.policy),
+        ("started", f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC ({ago(record.created_at, now)})"),
+        ("updated", ago(record.updated_at, now)),
+    ]
+    if record.status == "waiting":
+        until = f" (until {due(record.wait_until, now)})" if record.wait_until else ""
+        rows.append(("waiting", f"{record.wait_reason or 'for an event'}{until}"))
+    parts: list[RenderableType] = [_pairs(rows)]
+    pending = view.pending
+    if pending is not None and pending.status == "pending":
+        request = pending.request
+        table = _table("approval", "tool", "risk", "role", "due", "summary", title="Paused on")
+        table.add_row(
+            Text(request.approval_id),
+            Text(request.tool),
+            _risk(request.risk),
+            Text(pending.required_role),
+            _due(pending.deadline, now),
+            Text(request.packet.summary),
+        )
+        parts.append(table)
+    if view.effects:
+        table = _table("tool", "status", "attempts", "idempotency key", title="Effects")
+        for e in view.effects:
+            table.add_row(Text(e.tool), _status(e.status), str(e.attempts), Text(e.key))
+        parts.append(table)
+    parts.extend(_findings(report))
+    known = {"missing_documents", "mismatches"}
+    other = {k: v for k, v in view.findings.items() if k not in known}
+    if other:
+        parts.append(_section("Other findings"))
+        parts.append(Text(json.dumps(other, indent=2, ensure_ascii=False, default=str)))
+    return Group(*parts)
+
+
+class ScenarioRow(BaseModel):
+    """One scenario of a folder run: what it gave, or why it could not run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    name: str = ""
+    status: str = "error"
+    """The run's status, or ``error`` when the scenario could not run."""
+    passed: bool | None = None
+    failures: list[str] = []
+    elapsed_ms: float = 0.0
+    error: str | None = None
+    hint: str | None = None
+    report: RunReport | None = None
+
+    @property
+    def result(self) -> str:
+        """``passed``, ``failed``, ``error`` or the run's status when nothing is expected."""
+        if self.error is not None:
+            return "error"
+        if self.passed is None:
+            return f"{self.status} (no expect)"
+        return "passed" if self.passed else "failed"
+
+
+def scenarios_table(rows: Sequence[ScenarioRow]) -> RenderableType:
+    """The summary of a folder of scenarios."""
+    table = _table("scenario", "status", "result", "time")
+    style = {"passed": "green", "failed": "bold red", "error": "bold red"}
+    for row in rows:
+        table.add_row(
+            Text(Path(row.scenario).name),
+            _status(row.status),
+            Text(row.result, style=style.get(row.result, "yellow")),
+            f"{row.elapsed_ms / 1000:.2f} s",
+        )
+    counts = {k: sum(1 for r in rows if r.result == k) for k in ("passed", "failed", "error")}
+    other = len(rows) - sum(counts.values())
+    plural = "" if len(rows) == 1 else "s"
+    summary = Text(
+        f"{len(rows)} scenario{plural}: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['error']} could not run, {other} without expectations",
+        style="bold",
+    )
+    problems: list[RenderableType] = []
+    for row in rows:
+        for failure in row.failures:
+            problems.append(Text(f"  {Path(row.scenario).name}: {failure}", style="red"))
+        if row.error:
+            problems.append(Text(f"  {Path(row.scenario).name}: {row.error}", style="red"))
+    return Group(table, *problems, summary)
