@@ -19,7 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from carebound._errors import CareboundError
 from carebound.cli._format import MASK
 from carebound.engine.runner import Runner
-from carebound.web import _api, _pages
+from carebound.web import _api, _page, _pages
 from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer
 from carebound.web._headers import SecurityHeadersMiddleware
 from carebound.web._problems import (
@@ -83,7 +83,7 @@ def _answer(request: Request, problem: Problem) -> Response:
         who = viewer(request)
     except SignInRequired:
         who = None
-    return _pages.render(
+    return _page.render(
         request,
         "error.html",
         {"problem": problem},
