@@ -16,12 +16,11 @@ paused in one process resumes in another. :class:`World` bundles them for one ru
 them from a :class:`WorldSpec` (the scenario's scripted world).
 """
 
-from carebound.tools.connectors._ehr import (
+from carebound.tools.connectors._ehr import EHRConnector, SimulatedEHR
+from carebound.tools.connectors._ehr_tasks import (
     TASK_STATUS_SETTERS,
     TASK_STATUSES_NEEDING_REASON,
     TASK_TERMINAL_STATUSES,
-    EHRConnector,
-    SimulatedEHR,
     TaskRole,
     TaskStatus,
 )
