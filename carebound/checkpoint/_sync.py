@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -22,12 +21,12 @@ from redis.exceptions import NoScriptError, ResponseError
 from carebound._keys import DEFAULT_PREFIX
 from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
-from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
+from carebound.checkpoint._sync_io import eval_batched, eval_script, eval_with
+from carebound.checkpoint._threaded import ThreadedAsyncSaver
 from carebound.lua import Script
 
-_BATCH = 100
 _PRIMED: ContextVar[list[Any] | None] = ContextVar("carebound_primed_checkpoint", default=None)
 """[saver, thread_id, reply]: a list, emptied when used, so that copies of the context made
 inside the block (LangGraph runs calls in copies) see it used too."""
@@ -45,7 +44,7 @@ class _HeldWrites:
         self.writes: list[_Write] = []
 
 
-class RedisSaver(SaverCore):
+class RedisSaver(ThreadedAsyncSaver):
     """LangGraph checkpointer on plain Redis 7+ or Valkey (no modules), synchronous.
 
     Every key of a thread carries the hash tag ``{thread_id}``, so each write is one atomic
@@ -114,34 +113,6 @@ class RedisSaver(SaverCore):
 
     # -- I/O helpers -------------------------------------------------------------------
 
-    def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        try:
-            return self._wire.evalsha(script.sha, keys, args)
-        except NoScriptError:
-            self._wire.load_script(script.source)
-            return self._wire.evalsha(script.sha, keys, args)
-
-    def _eval_with(
-        self,
-        script: Script,
-        keys: Sequence[str],
-        args: Sequence[Arg],
-        also: Sequence[Sequence[Arg]],
-    ) -> Any:
-        """``script`` and the idempotent commands ``also`` in one non-transactional trip."""
-        commands: list[Sequence[Arg]] = [
-            ["EVALSHA", script.sha, len(keys), *keys, *args],
-            *also,
-        ]
-        replies = self._wire.call_many(commands)
-        if isinstance(replies[0], NoScriptError):
-            self._wire.load_script(script.source)
-            replies = self._wire.call_many(commands)
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
-        return replies[0]
-
     def _write(
         self,
         script: Script,
@@ -165,10 +136,10 @@ class RedisSaver(SaverCore):
             return
         register = self._registry_due(thread_id)
         if register:
-            reply = self._eval_with(script, keys, args, [self._register_command(thread_id)])
+            reply = eval_with(self._wire, script, keys, args, [self._register_command(thread_id)])
             self._registry_written(thread_id)
         else:
-            reply = self._eval(script, keys, args)
+            reply = eval_script(self._wire, script, keys, args)
         self._check_write(thread_id, config, reply, registered=register)
 
     def _write_many(self, thread_id: str, writes: Sequence[_Write]) -> None:
@@ -215,19 +186,6 @@ class RedisSaver(SaverCore):
             writes, held.writes = held.writes, []
             self._write_many(thread_id, writes)
 
-    def _eval_many(
-        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
-    ) -> None:
-        """Run ``script`` once per (keys, args), pipelined in batches (admin operations)."""
-        self._wire.load_script(script.source)
-        for start in range(0, len(calls), _BATCH):
-            commands: list[Sequence[Arg]] = []
-            for keys, args in calls[start : start + _BATCH]:
-                commands.append(["EVALSHA", script.sha, len(keys), *keys, *args])
-            for reply in self._wire.call_many(commands):
-                if isinstance(reply, ResponseError):
-                    raise reply
-
     def _all_threads(self) -> list[str]:
         stale = self._registry_stale_before()
         if stale is not None:
@@ -253,7 +211,7 @@ class RedisSaver(SaverCore):
         entries = self._take_primed(thread_id) if not checkpoint_id and not checkpoint_ns else None
         if entries is None:
             _, nkeys = self._keys(thread_id, checkpoint_ns)
-            entries = self._eval(_scripts.LOAD, nkeys, [checkpoint_id or "", "+", 1])
+            entries = eval_script(self._wire, _scripts.LOAD, nkeys, [checkpoint_id or "", "+", 1])
         if not entries:
             return None
         return self._codec.decode_tuple(
@@ -342,7 +300,7 @@ class RedisSaver(SaverCore):
                 _, nkeys = self._keys(thread_id, checkpoint_ns)
                 cursor.start()
                 while (argv := cursor.next_args()) is not None:
-                    entries = self._eval(_scripts.LOAD, nkeys, argv)
+                    entries = eval_script(self._wire, _scripts.LOAD, nkeys, argv)
                     yield from cursor.accept(thread_id, checkpoint_ns, entries)
 
     def put(
@@ -403,7 +361,8 @@ class RedisSaver(SaverCore):
         The run's lease hash is not touched: it belongs to the lease code.
         """
         tkeys = self._thread(thread_id)
-        self._eval_with(
+        eval_with(
+            self._wire,
             _scripts.DELETE_THREAD,
             [tkeys.namespaces, tkeys.runs],
             [tkeys.base],
@@ -422,17 +381,17 @@ class RedisSaver(SaverCore):
         for thread_id in self._all_threads():
             tkeys = self._thread(thread_id)
             calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base, *run_ids]))
-        self._eval_many(_scripts.DELETE_FOR_RUNS, calls)
+        eval_batched(self._wire, _scripts.DELETE_FOR_RUNS, calls)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread to another (merged into it)."""
         src = self._thread(source_thread_id)
-        dump = self._eval(_scripts.DUMP_THREAD, [src.namespaces], [src.base])
+        dump = eval_script(self._wire, _scripts.DUMP_THREAD, [src.namespaces], [src.base])
         if not dump:
             return
         dst = self._thread(target_thread_id)
         args = restore_args(dst.base, self._ttl_arg, dump)
-        self._eval(_scripts.RESTORE_THREAD, [dst.namespaces, dst.runs], args)
+        eval_script(self._wire, _scripts.RESTORE_THREAD, [dst.namespaces, dst.runs], args)
         self._wire.call(self._register_command(target_thread_id))
         self._registry_written(target_thread_id)
 
@@ -452,61 +411,4 @@ class RedisSaver(SaverCore):
         for thread_id in thread_ids:
             tkeys = self._thread(thread_id)
             calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base]))
-        self._eval_many(_scripts.PRUNE_KEEP_LATEST, calls)
-
-    # -- async API: the blocking calls, run in a worker thread -------------------------
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """``get_tuple`` in a worker thread (use AsyncRedisSaver for native async)."""
-        return await asyncio.to_thread(self.get_tuple, config)
-
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        """``list`` in a worker thread (use AsyncRedisSaver for native async)."""
-        items = await asyncio.to_thread(
-            lambda: [*self.list(config, filter=filter, before=before, limit=limit)]
-        )
-        for item in items:
-            yield item
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """``put`` in a worker thread (use AsyncRedisSaver for native async)."""
-        return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """``put_writes`` in a worker thread (use AsyncRedisSaver for native async)."""
-        await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """``delete_thread`` in a worker thread."""
-        await asyncio.to_thread(self.delete_thread, thread_id)
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """``delete_for_runs`` in a worker thread."""
-        await asyncio.to_thread(self.delete_for_runs, run_ids)
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """``copy_thread`` in a worker thread."""
-        await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """``prune`` in a worker thread."""
-        await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+        eval_batched(self._wire, _scripts.PRUNE_KEEP_LATEST, calls)
