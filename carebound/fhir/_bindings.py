@@ -9,7 +9,7 @@ the FHIR R4 ones (unchanged in R4B).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from carebound.fhir._errors import FhirIssue
 
@@ -33,7 +33,7 @@ REQUEST_INTENT = (
     "instance-order",
     "option",
 )
-TASK_STATUS = (
+TaskStatus = Literal[
     "draft",
     "requested",
     "received",
@@ -46,7 +46,9 @@ TASK_STATUS = (
     "failed",
     "completed",
     "entered-in-error",
-)
+]
+"""FHIR R4 Task.status codes."""
+TASK_STATUS: tuple[str, ...] = get_args(TaskStatus)
 TASK_INTENT = (
     "unknown",
     "proposal",

@@ -16,13 +16,13 @@ paused in one process resumes in another. :class:`World` bundles them for one ru
 them from a :class:`WorldSpec` (the scenario's scripted world).
 """
 
+from carebound.fhir._bindings import TaskStatus
 from carebound.tools.connectors._ehr import EHRConnector, SimulatedEHR
 from carebound.tools.connectors._ehr_tasks import (
     TASK_STATUS_SETTERS,
     TASK_STATUSES_NEEDING_REASON,
     TASK_TERMINAL_STATUSES,
     TaskRole,
-    TaskStatus,
 )
 from carebound.tools.connectors._erp import (
     ERPConnector,

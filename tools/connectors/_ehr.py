@@ -17,12 +17,12 @@ import redis
 from pydantic import JsonValue
 
 from carebound._keys import DEFAULT_PREFIX
+from carebound.fhir._bindings import TaskStatus
 from carebound.tools.connectors._ehr_paths import pruned, set_path
 from carebound.tools.connectors._ehr_search import matcher
 from carebound.tools.connectors._ehr_tasks import (
     TASK_TERMINAL_STATUSES,
     TaskRole,
-    TaskStatus,
     check_task_change,
 )
 from carebound.tools.connectors._errors import (

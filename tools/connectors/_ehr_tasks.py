@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal, get_args
 
+from carebound.fhir._bindings import TaskStatus
 from carebound.tools.connectors._errors import (
     ConnectorError,
     TaskPermissionError,
@@ -15,21 +16,6 @@ from carebound.tools.connectors._errors import (
 TaskRole = Literal["requester", "performer"]
 """Who changes a referral Task: the organisation that asked, or the one that does the work."""
 
-TaskStatus = Literal[
-    "draft",
-    "requested",
-    "received",
-    "accepted",
-    "rejected",
-    "ready",
-    "cancelled",
-    "in-progress",
-    "on-hold",
-    "failed",
-    "completed",
-    "entered-in-error",
-]
-"""FHIR R4 Task.status codes."""
 
 _REQUESTER: frozenset[TaskRole] = frozenset({"requester"})
 _PERFORMER: frozenset[TaskRole] = frozenset({"performer"})

@@ -14,6 +14,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from carebound.fhir._bindings import TASK_STATUS
 from carebound.tools.connectors._errors import ConnectorError, FhirValidationError
 
 FhirResource = dict[str, Any]
@@ -25,22 +26,7 @@ _REQUEST_STATUS = frozenset(
 )
 
 STATUS_CODES: Mapping[str, frozenset[str]] = {
-    "Task": frozenset(
-        {
-            "draft",
-            "requested",
-            "received",
-            "accepted",
-            "rejected",
-            "ready",
-            "cancelled",
-            "in-progress",
-            "on-hold",
-            "failed",
-            "completed",
-            "entered-in-error",
-        }
-    ),
+    "Task": frozenset(TASK_STATUS),
     "Communication": frozenset(
         {
             "preparation",
