@@ -12,9 +12,9 @@ import pytest
 import redis
 from typer.testing import CliRunner, Result
 
+from carebound._format import MASK, due, span
 from carebound._keys import run_key
 from carebound.cli import ExitCode, app
-from carebound.cli._format import MASK, due, span
 from carebound.cli._review import apply_set, parse_set
 from tests.servers import free_port
 

@@ -34,12 +34,7 @@ ROOTS = {
 }
 
 #: Import edges (importer, imported) that lie on a cycle today. May only shrink.
-KNOWN_CYCLES: set[tuple[str, str]] = {
-    # cli <-> web: the web inbox borrows the CLI's formatting and session helpers; the CLI
-    # mounts the web's commands
-    ("cli", "web"),
-    ("web", "cli"),
-}
+KNOWN_CYCLES: set[tuple[str, str]] = set()
 
 #: Engine-level nodes: the run loop and what drives it.
 ENGINE = frozenset({"engine", "_async_runner"})

@@ -228,7 +228,7 @@ SUBPACKAGES: dict[str, set[str]] = {
     },
     "carebound.web": {
         "CredentialError", "RateLimit", "RateLimiter", "ServiceToken", "UserStore", "WebSettings",
-        "create_app", "main", "register", "simulated_world",
+        "create_app", "simulated_world",
     },
 }  # fmt: skip
 

@@ -999,7 +999,7 @@ def test_cli_sets_passwords_and_creates_tokens(
     import typer
 
     from carebound.cli._app import CareboundGroup
-    from carebound.web import register
+    from carebound.cli._web import register
 
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
@@ -1039,14 +1039,12 @@ def test_public_api_is_pinned_and_the_cli_stays_light() -> None:
         "UserStore",
         "WebSettings",
         "create_app",
-        "main",
-        "register",
         "simulated_world",
     ]
     for name in carebound.web.__all__:
         assert getattr(carebound.web, name) is not None
     with pytest.raises(AttributeError):
         _ = carebound.web.nothing_here
-    probe = "import sys, carebound.web._cli; print('fastapi' in sys.modules)"
+    probe = "import sys, carebound.cli._web; print('fastapi' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"  # 'carebound --help' does not load the web stack

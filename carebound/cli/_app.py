@@ -11,9 +11,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from carebound.cli import _audit, _login, _review, _run, _runs, _server
+from carebound.cli import _audit, _login, _review, _run, _runs, _server, _web
 from carebound.cli._errors import EXIT_CODES_HELP, report_error
-from carebound.web import _cli as _web
 
 
 class CareboundGroup(TyperGroup):

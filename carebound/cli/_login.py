@@ -88,8 +88,8 @@ def _token_for_password(runner: Runner, reviewer: str, from_stdin: bool, policy:
     import socket
 
     from carebound._tokens import CredentialRefusedError
+    from carebound.cli._web import _require_web_extra
     from carebound.guardrails import load_policy_pack
-    from carebound.web._cli import _require_web_extra
 
     _require_web_extra()  # passwords are argon2id hashes
     from carebound.web._users import UserStore

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from carebound._format import detail_line
 from carebound.audit import AuditEvent, VerifyResult
-from carebound.cli._format import detail_line
 from carebound.cli._render_style import _table
 
 

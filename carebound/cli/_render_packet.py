@@ -18,8 +18,8 @@ from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
+from carebound._format import MASK, due, short_hash
 from carebound.approvals import ApprovalView, SourceRef
-from carebound.cli._format import MASK, due, short_hash
 from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
 from carebound.engine.results import RunView
 from carebound.guardrails import PolicyPack
@@ -49,8 +49,8 @@ def _source(ref: SourceRef) -> str:
 def packet_view(view: ApprovalView, now: datetime, *, masked: bool) -> RenderableType:
     """The decision packet of a hold, for a person deciding it.
 
-    ``masked`` says the view's PHI was replaced by :data:`~carebound.cli._format.MASK`
-    (see :func:`~carebound.cli._format.mask_approval`); the footer then says how to reveal it.
+    ``masked`` says the view's PHI was replaced by :data:`~carebound._format.MASK`
+    (see :func:`~carebound._format.mask_approval`); the footer then says how to reveal it.
     """
     request = view.request
     parts: list[RenderableType] = [

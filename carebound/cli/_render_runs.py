@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from carebound._format import ago, due, inline
 from carebound._report import RunReport
 from carebound._runs import RunRecord
-from carebound.cli._format import ago, due, inline
 from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
 from carebound.engine.results import RunView
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from carebound.cli._format import size
+from carebound._format import size
 from carebound.cli._render_style import _pairs
 from carebound.engine.results import SweepReport
 from carebound.store import EmbeddedStatus

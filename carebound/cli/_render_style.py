@@ -13,7 +13,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from carebound.cli._format import due
+from carebound._format import due
 
 STATUS_STYLE = {
     "running": "cyan",

@@ -49,7 +49,7 @@ def inbox(
     as_json: JsonOpt = False,
 ) -> None:
     """Paused steps across runs, most urgent first."""
-    from carebound.cli._format import due
+    from carebound._format import due
 
     runner = open_runner()
     views = runner.pending(role=role, agent=agent, overdue=overdue, limit=limit)
@@ -229,10 +229,10 @@ def _decide(
     reviewer: str | None,
     role: str,
 ) -> None:
+    from carebound._format import short_hash
     from carebound._phi import mask_report
     from carebound._report import run_report
     from carebound.cli._credential import cli_principal
-    from carebound.cli._format import short_hash
 
     runner = open_runner()
     who = cli_principal(runner, reviewer, scope="decide", action="decide holds")
@@ -269,7 +269,7 @@ def _decide(
 
 def _shown_change(change: ArgChange) -> dict[str, Any]:
     """An edit's change as printed: a PHI value stays masked (``show --reveal`` shows it)."""
-    from carebound.cli._format import MASK
+    from carebound._format import MASK
 
     shown = change.model_dump(mode="json")
     if change.phi:
@@ -283,7 +283,7 @@ def _print_changes(approval_id: str, changes: list[ArgChange]) -> None:
         return
     from rich.text import Text
 
-    from carebound.cli._format import inline
+    from carebound._format import inline
 
     out = stdout()
     out.print("changed (before -> after):")

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carebound.web._app import create_app, simulated_world
-    from carebound.web._cli import main, register
     from carebound.web._ratelimit import RateLimit, RateLimiter
     from carebound.web._settings import WebSettings
     from carebound.web._users import CredentialError, ServiceToken, UserStore
@@ -29,16 +28,12 @@ __all__ = [
     "UserStore",
     "WebSettings",
     "create_app",
-    "main",
-    "register",
     "simulated_world",
 ]
 
 _HOME = {
     "create_app": "_app",
     "simulated_world": "_app",
-    "main": "_cli",
-    "register": "_cli",
     "RateLimit": "_ratelimit",
     "RateLimiter": "_ratelimit",
     "WebSettings": "_settings",

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carebound._errors import CareboundError
-from carebound.cli._format import MASK
+from carebound._format import MASK
 from carebound.engine.runner import Runner
 from carebound.web import _api, _page, _pages
 from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer

@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError
+from carebound._format import detail_line, due, inline
 from carebound._phi import PhiPolicy
 from carebound.approvals import ApprovalView
 from carebound.audit import AuditEvent
-from carebound.cli._format import detail_line, due, inline
 from carebound.engine.results import RunView
 from carebound.engine.runner import Runner
 from carebound.web._problems import Problem

@@ -1,9 +1,9 @@
-"""Commands of the web inbox: ``serve``, ``users set-password|remove-password|list`` and
-``tokens create|list|revoke``.
+"""The CLI's commands for the web inbox: ``serve``, ``users set-password|remove-password|list``
+and ``tokens create|list|revoke``.
 
-:func:`register` adds them to the ``carebound`` Typer app; :func:`main` runs them on their own
-(``python -m carebound.web``). Only Typer is imported up front, so ``carebound --help`` stays
-fast and works without the ``web`` extra.
+:func:`register` adds them to the ``carebound`` Typer app. They live with the CLI (the web
+package imports nothing of the CLI's; both share :mod:`carebound._format`). Only Typer is
+imported up front, so ``carebound --help`` stays fast and works without the ``web`` extra.
 """
 
 from __future__ import annotations
@@ -292,19 +292,3 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(users_app)
     app.add_typer(tokens_app)
-
-
-def main() -> None:
-    """``python -m carebound.web``: the same commands on their own."""
-    from carebound.cli._app import CareboundGroup
-
-    app = typer.Typer(
-        name="carebound-web",
-        cls=CareboundGroup,
-        help="The carebound reviewer web inbox and JSON API.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-    )
-    register(app)
-    app(prog_name="python -m carebound.web")
