@@ -14,7 +14,6 @@ from carebound.cli._session import open_runner, print_json, stdout
 
 if TYPE_CHECKING:
     from carebound.approvals import ApprovalView, ArgChange, Decision
-    from carebound.engine.runner import Runner
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ApprovalArg = Annotated[
@@ -115,7 +114,6 @@ def show(
         viewer.check_role(role)
     view = runner.approval(approval_id)
     if viewer is not None:
-        _check_viewer(runner, view, viewer.reviewer, role)
         view = runner.reveal(approval_id, viewer=viewer.reviewer, role=role, via=viewer.via)
         shown = view
     else:
@@ -126,25 +124,6 @@ def show(
     from carebound.cli._render_packet import packet_view
 
     stdout().print(packet_view(shown, runner.clock.now(), masked=not reveal))
-
-
-def _check_viewer(runner: Runner, view: ApprovalView, reviewer: str, role: str | None) -> None:
-    from carebound._errors import DecisionRefusedError
-
-    pack = runner.pack_for(view.request.run_id)
-    person = pack.reviewer(reviewer)
-    if person is None:
-        raise DecisionRefusedError(
-            f"{reviewer!r} is not in the reviewer directory of policy pack {pack.name}",
-            code="unknown_reviewer",
-            hint="see 'carebound reviewers' for the ids that may view and decide holds",
-        )
-    if role is not None and role not in person.roles:
-        raise DecisionRefusedError(
-            f"{reviewer!r} does not hold role {role!r}",
-            code="wrong_role",
-            hint=f"{reviewer} holds: {', '.join(person.roles)}",
-        )
 
 
 # -- decisions ----------------------------------------------------------------------------
