@@ -57,24 +57,6 @@ expect:
 """
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    """The CLI on the test Redis, under the test's own key prefix, 120 columns wide."""
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "120")
-    monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)
-    return key_prefix
-
-
-@pytest.fixture
-def case_file(tmp_path: Path) -> Path:
-    path = tmp_path / "case.json"
-    path.write_text(json.dumps(CASE), encoding="utf-8")
-    return path
-
-
 def cli(*args: str, code: int = 0) -> Result:
     """Invoke the CLI; check the exit code and that no traceback ever shows."""
     result = CliRunner().invoke(app, list(args))

@@ -9,37 +9,11 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from typer.testing import CliRunner, Result
 
 from carebound.agents import registry
-from carebound.cli import ExitCode, app
+from carebound.cli import ExitCode
 from carebound.tools import ToolContext, ToolDefinitionError, tool
-from tests.test_cli import CASE, FAX
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    """The CLI on the test Redis, under the test's own key prefix, 120 columns wide."""
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "120")
-    return key_prefix
-
-
-@pytest.fixture
-def case_file(tmp_path: Path) -> Path:
-    path = tmp_path / "case.json"
-    path.write_text(json.dumps(CASE), encoding="utf-8")
-    return path
-
-
-def cli(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both
-    assert result.exit_code == code, f"exit {result.exit_code}, wanted {code}:\n{both}"
-    return result
+from tests.test_cli import FAX, cli
 
 
 def _models(schema: type[BaseModel]) -> list[type[BaseModel]]:

@@ -3,41 +3,19 @@ for reviewers (real CLI, real Redis) and for the deadline sweep alike."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
 from carebound import DecisionRefusedError, Escalate
-from carebound.cli import ExitCode, app
+from carebound.cli import ExitCode
 from carebound.guardrails import HoldRule, PolicyPackError, Reviewer, load_policy_pack
+from tests.test_cli import cli, cli_json
 
 PACKET_CASE = Path("scenarios/cases/packet_complete.json")
 ROLE = "intake_coordinator"
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "120")
-    return key_prefix
-
-
-def cli(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both
-    assert result.exit_code == code, f"exit {result.exit_code}, wanted {code}:\n{both}"
-    return result
-
-
-def cli_json(*args: str, code: int = 0) -> Any:
-    return json.loads(cli(*args, "--json", code=code).stdout)
 
 
 def test_a_referral_acceptance_cannot_be_escalated_to_billing(env: str) -> None:

@@ -6,24 +6,12 @@ times."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from hypothesis import HealthCheck, example, given, settings
 
 from tests.fuzzing import KNOWN_CRASHERS, Mutation, mutations, run_one, tagged_state
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    """The CLI on the test Redis, under this test's key prefix."""
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)
-    return key_prefix
 
 
 def test_mutated_inputs_never_crash_or_touch_other_runs(

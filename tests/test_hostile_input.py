@@ -23,17 +23,6 @@ DEFAULT_PACK = PROJECT / "guardrails" / "packs" / "default.yaml"
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    """The CLI on the test Redis, under this test's key prefix."""
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "120")
-    monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)
-    return key_prefix
-
-
-@pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """A scenario folder: the hello scenario's case beside the files a test writes."""
     shutil.copytree(PROJECT / "scenarios" / "cases", tmp_path / "cases")

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from carebound.cli import ExitCode, app
+from carebound.cli import ExitCode
 from carebound.guardrails import load_policy_pack
-from tests.test_cli import CASE
+from tests.test_cli import cli
 
 CASEY_VARIANTS = [
     "Casey",
@@ -22,30 +22,6 @@ CASEY_VARIANTS = [
     "\uff23\uff41\uff53\uff45\uff59",  # fullwidth Casey
     "casey\u200b",  # zero-width space: refused at start
 ]
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "120")
-    return key_prefix
-
-
-@pytest.fixture
-def case_file(tmp_path: Path) -> Path:
-    path = tmp_path / "case.json"
-    path.write_text(json.dumps(CASE), encoding="utf-8")
-    return path
-
-
-def cli(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both
-    assert result.exit_code == code, f"exit {result.exit_code}, wanted {code}:\n{both}"
-    return result
 
 
 def start(case_file: Path, requester: str, code: int = 0) -> Result:

@@ -10,28 +10,18 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
 from carebound import Approve, DecisionRefusedError, Edit
 from carebound._principal import Provenance
-from carebound.cli import ExitCode, app
+from carebound.cli import ExitCode
 from carebound.guardrails import HoldRule, load_policy_pack
 from carebound.tools.connectors import World
-from tests.test_cli import CASE, FAX
+from tests.test_cli import CASE, FAX, cli, cli_json
 
 ROLE = "intake_coordinator"
 AS = {
     name: ("--reviewer", name, "--role", ROLE) for name in ("casey", "jordan", "JORDAN ", "Casey")
 }
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> str:
-    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
-    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COLUMNS", "120")
-    return key_prefix
 
 
 @pytest.fixture
@@ -49,18 +39,6 @@ def two_person_run(env: str, tmp_path: Path) -> tuple[str, str]:
         "run", "--agent", "demo", "--case", str(case), "--requester", "sam", "--policy", str(pack)
     )
     return report["pending"][0]["approval_id"], report["run_id"]
-
-
-def cli(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both
-    assert result.exit_code == code, f"exit {result.exit_code}, wanted {code}:\n{both}"
-    return result
-
-
-def cli_json(*args: str, code: int = 0) -> Any:
-    return json.loads(cli(*args, "--json", code=code).stdout)
 
 
 def _status(run_id: str) -> str:
