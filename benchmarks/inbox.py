@@ -59,9 +59,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from carebound import ApprovalView, Approve, PolicyPack, Runner
-from carebound._keys import global_key
 from carebound.checkpoint import RedisSaver
 from carebound.guardrails import load_policy_pack
+from carebound.state.keys import global_key
 from carebound.tools.connectors import WorldSpec
 
 ROLE = "intake_coordinator"

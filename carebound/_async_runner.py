@@ -30,8 +30,8 @@ if TYPE_CHECKING:
         SweepReport,
     )
     from carebound._principal import Provenance
-    from carebound._runs import RunRecord
     from carebound.audit import AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
+    from carebound.state.runs import RunRecord
 
 
 class AsyncRunner:

@@ -32,8 +32,8 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound._errors import DecisionRefusedError
-from carebound._keys import global_key, text
 from carebound._principal import Channel, Provenance
+from carebound.state.keys import global_key, text
 
 Scope = Literal["read", "start", "deliver", "decide", "reveal"]
 """What a token may do; see the module docstring."""

@@ -2,7 +2,7 @@
 
 A checkpoint write is one EVALSHA; at ``durability="sync"`` a graph waits for it on every
 step, so the per-call cost of the client matters as much as the round trip. For a plain
-``redis.Redis`` / ``redis.asyncio.Redis`` client the savers (and :mod:`carebound._pipeline`)
+``redis.Redis`` / ``redis.asyncio.Redis`` client the savers (and :mod:`carebound.state.pipeline`)
 therefore keep a few connections borrowed from the client's own pool (same host, auth, TLS
 and timeouts) and speak RESP on them directly: one ``sendall`` and one parsed reply per call.
 Any other client (e.g. ``RedisCluster``) goes through its ``execute_command``/pipeline, which
@@ -159,7 +159,7 @@ class SyncWire:
         self._pid = os.getpid()
         self._heads = _Heads()
         self.loaded: set[str] = set()
-        """sha1s of the scripts :mod:`carebound._pipeline` loaded through this client."""
+        """sha1s of the scripts :mod:`carebound.state.pipeline` loaded through this client."""
 
     @property
     def _client(self) -> SyncClient:

@@ -55,11 +55,11 @@ import redis
 
 from carebound import AgentDefinition, AlreadyDecidedError, Approve, Runner
 from carebound._agent import AgentContext, Plan, PlannerView, request_match
-from carebound._keys import global_key, text
-from carebound._ledger import EffectLedger
-from carebound._runs import FINAL_STATUSES, RunStore
 from carebound.agents.demo import DEMO, NOTE_CODE
 from carebound.approvals import DecideResult, Decision, run_id_of
+from carebound.state.keys import global_key, text
+from carebound.state.ledger import EffectLedger
+from carebound.state.runs import FINAL_STATUSES, RunStore
 from carebound.tools import ToolContext
 from carebound.tools.connectors import ConnectorError, World, WorldSpec
 

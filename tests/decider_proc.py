@@ -26,9 +26,9 @@ import redis
 from pydantic import BaseModel
 
 from carebound import AlreadyDecidedError, Approve, DecisionRefusedError, Runner, VirtualClock
-from carebound._keys import global_key
 from carebound.approvals import DecideResult as StoreDecideResult
 from carebound.guardrails import load_policy_pack
+from carebound.state.keys import global_key
 
 ROLE = "intake_coordinator"
 BARRIER_WAIT_S = 30

@@ -16,7 +16,6 @@ import redis
 import redis.asyncio
 
 import carebound.audit
-from carebound._keys import global_key, run_key
 from carebound.audit import (
     GENESIS_HASH,
     Actor,
@@ -26,6 +25,7 @@ from carebound.audit import (
     AuditEvent,
     AuditLog,
 )
+from carebound.state.keys import global_key, run_key
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 AGENT = Actor(kind="agent", id="referral-intake", role="intake")
@@ -553,7 +553,7 @@ def test_commands_sent_before_an_append_go_once_even_on_a_stale_head(
 def test_a_guarded_append_is_written_only_while_the_guard_holds(
     client: redis.Redis, log: AuditLog, key_prefix: str
 ) -> None:
-    from carebound._pipeline import Guard, run
+    from carebound.state.pipeline import Guard, run
 
     record = f"{key_prefix}:{{run-g}}:approval:run-g-1"
     client.hset(record, "decide_id", "mine")

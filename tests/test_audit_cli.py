@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from carebound import Approve, Runner
-from carebound._keys import run_key
 from carebound.cli import app
 from carebound.guardrails import load_policy_pack
+from carebound.state.keys import run_key
 from carebound.web import UserStore, WebSettings, create_app
 
 

@@ -57,8 +57,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from carebound import Approve, Runner
-from carebound._keys import run_key
 from carebound.cli import app
+from carebound.state.keys import run_key
 from tests.test_checkpoint_saver import cluster_url  # noqa: F401 (the cluster fixture)
 
 GENESIS = "0" * 64

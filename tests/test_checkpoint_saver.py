@@ -27,8 +27,8 @@ from redis.connection import Connection
 
 import carebound.checkpoint
 from carebound._errors import CareboundError, LeaseLostError
-from carebound._keys import lease_key
 from carebound.checkpoint import AsyncRedisSaver, RedisSaver
+from carebound.state.keys import lease_key
 from tests.servers import ServerProcess, free_port, redis_binary, valkey_binary
 
 # -- helpers ---------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_client_with_decoded_responses_is_handled(server_url: str, key_prefix: s
 def test_a_primed_latest_read_is_served_once(
     client: redis.Redis, saver: RedisSaver, key_prefix: str
 ) -> None:
-    from carebound._pipeline import run
+    from carebound.state.pipeline import run
 
     first = saver.put(_config("t-p", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
     queued: dict[str, bool] = {}  # filled again if the server first replies NOSCRIPT
@@ -304,7 +304,7 @@ def test_a_primed_latest_read_is_served_once(
 
 
 def test_no_primed_read_through_a_decoding_client(server_url: str, saver: RedisSaver) -> None:
-    from carebound._pipeline import run
+    from carebound.state.pipeline import run
 
     text_client = redis.Redis.from_url(server_url, decode_responses=True)
     try:

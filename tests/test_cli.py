@@ -13,9 +13,9 @@ import redis
 from typer.testing import CliRunner, Result
 
 from carebound._format import MASK, due, span
-from carebound._keys import run_key
 from carebound.cli import ExitCode, app
 from carebound.cli._review import apply_set, parse_set
+from carebound.state.keys import run_key
 from tests.servers import free_port
 
 FAX = "555-201-0100"

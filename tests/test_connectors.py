@@ -16,7 +16,7 @@ import pytest
 import redis
 
 import carebound.tools.connectors as connectors
-from carebound._keys import run_key
+from carebound.state.keys import run_key
 from carebound.tools.connectors import (
     ConnectorError,
     ErpData,

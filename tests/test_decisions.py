@@ -20,9 +20,9 @@ from carebound import (
     Runner,
     load_policy_pack,
 )
-from carebound._pipeline import run
 from carebound.clock import SystemClock
 from carebound.guardrails import AgentPolicy, Budgets, Grant, HoldRule, PolicyPack, ScopeGrant
+from carebound.state.pipeline import run
 from carebound.tools.connectors import World
 
 ROLE = "intake_coordinator"

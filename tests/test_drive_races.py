@@ -13,9 +13,9 @@ from langgraph.types import Command
 
 from carebound import Approve, Runner, RunView
 from carebound._agent import RunEvent, request_match
-from carebound._keys import lease_key
 from carebound.agents.demo import NOTE_CODE
-from carebound.lease import RunLease
+from carebound.state.keys import lease_key
+from carebound.state.lease import RunLease
 
 ROLE = "intake_coordinator"
 

@@ -24,8 +24,8 @@ from typer.testing import CliRunner, Result
 from carebound import AsyncRunner, Runner, VirtualClock
 from carebound._agent import RunEvent
 from carebound._errors import StoreUnavailableError, StoreWriteRefusedError
-from carebound._keys import global_key, run_key
 from carebound.cli import app
+from carebound.state.keys import global_key, run_key
 from carebound.store import StoreSettings, connect
 from carebound.tools.connectors import WorldSpec
 from tests import isolation_agents

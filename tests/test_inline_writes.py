@@ -12,7 +12,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from carebound import Approve, Runner
-from carebound._inline_writes import InlineExecutor, inline_writes, install
+from carebound.state.inline_writes import InlineExecutor, inline_writes, install
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from carebound._keys import lease_key
-from carebound.lease import AsyncRunLease, Lease, RunLease
+from carebound.state.keys import lease_key
+from carebound.state.lease import AsyncRunLease, Lease, RunLease
 
 
 @pytest.fixture
@@ -195,7 +195,7 @@ async def test_async_lease_shares_keys_and_tokens(
 def test_a_guarded_acquire_takes_the_lease_only_while_the_guard_holds(
     leases: RunLease, client: redis.Redis, key_prefix: str
 ) -> None:
-    from carebound._pipeline import Guard, run
+    from carebound.state.pipeline import Guard, run
 
     record = f"{key_prefix}:{{run-g}}:approval:run-g-1"
     client.hset(record, "decide_id", "mine")

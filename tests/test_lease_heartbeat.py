@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from carebound import Approve, Runner, VirtualClock
-from carebound.lease import Lease, RunLease
+from carebound.state.lease import Lease, RunLease
 from carebound.tools.connectors import WorldSpec
 from tests.isolation_agents import AGENTS, CALLS_FILE_VAR, SLOW_S_VAR, isolation_pack
 

@@ -1,4 +1,4 @@
-"""Every Lua script is a ``.lua`` file under carebound/lua/, loaded by one module
+"""Every Lua script is a ``.lua`` file under carebound/state/lua/, loaded by one module
 (carebound.state._scripts), documented in its header and used by the package; nothing keeps
 state on the caller's Redis client."""
 
@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from carebound import _wire, lua
-from carebound._pipeline import run
-from carebound.lua import Script, helper_names, script, script_names
+from carebound import _wire
+from carebound.state import lua
+from carebound.state.lua import Script, helper_names, script, script_names
+from carebound.state.pipeline import run
 
 PROJECT = Path(__file__).resolve().parent.parent
-LUA = PROJECT / "carebound" / "lua"
+LUA = PROJECT / "carebound" / "state" / "lua"
 # carebound's import namespace: carebound/ plus the top-level folders mapped into it
 PACKAGE_FOLDERS = [PROJECT / name for name in ("carebound", "agents", "tools", "guardrails")]
 
@@ -96,8 +97,8 @@ def test_every_file_opens_with_its_contract() -> None:
 def test_the_lua_files_are_package_data() -> None:
     config = tomllib.loads((PROJECT / "pyproject.toml").read_text())
     data = config["tool"]["setuptools"]["package-data"]
-    assert "*.lua" in data["carebound.lua"]
-    assert "carebound.lua" in config["tool"]["setuptools"]["packages"]
+    assert "*.lua" in data["carebound.state.lua"]
+    assert "carebound.state.lua" in config["tool"]["setuptools"]["packages"]
 
 
 def test_a_script_gets_its_helpers_before_it_and_each_once() -> None:

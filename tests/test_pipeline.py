@@ -1,4 +1,4 @@
-"""Pipelines that carry scripts (carebound._pipeline): one round trip, and safe after a
+"""Pipelines that carry scripts (carebound.state.pipeline): one round trip, and safe after a
 server lost its scripts."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from carebound import Approve, Runner
-from carebound._pipeline import run
-from carebound.lua import Script
+from carebound.state.lua import Script
+from carebound.state.pipeline import run
 
 _ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
 

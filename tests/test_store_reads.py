@@ -11,7 +11,7 @@ import redis
 
 from carebound import Runner
 from carebound._agent import RunEvent
-from carebound._pipeline import Pipeline, run_parsed
+from carebound.state.pipeline import Pipeline, run_parsed
 
 
 def _paused(

@@ -25,8 +25,6 @@ from typing import Any, Literal
 import redis
 from pydantic import TypeAdapter
 
-from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
-from carebound._pipeline import Guard, run_parsed
 from carebound.approvals._edits import ArgChange
 from carebound.approvals._models import (
     ApprovalRequest,
@@ -36,7 +34,9 @@ from carebound.approvals._models import (
     DecisionRecord,
 )
 from carebound.clock import from_ms, to_ms
-from carebound.lua import script
+from carebound.state.keys import DEFAULT_PREFIX, global_key, run_key, text
+from carebound.state.lua import script
+from carebound.state.pipeline import Guard, run_parsed
 
 _DECISION = TypeAdapter(Decision)
 _CHANGES = TypeAdapter(list[ArgChange])
@@ -205,7 +205,7 @@ class ApprovalStore:
         edited: ApprovalRequest | None = None,
         changes: Sequence[ArgChange] = (),
     ) -> Callable[[Any], DecideResult]:
-        """Queue the decide step on ``pipe`` (sent with ``carebound._pipeline.run``, with
+        """Queue the decide step on ``pipe`` (sent with ``carebound.state.pipeline.run``, with
         whatever the caller queues around it); returns the parser of its reply. A winning
         step stores ``decide_id`` (unique per attempt), which :meth:`won_guard` checks.
 

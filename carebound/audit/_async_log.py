@@ -9,7 +9,6 @@ from datetime import datetime
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from carebound._keys import DEFAULT_PREFIX
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring, default_keyring
 from carebound.audit._models import (
@@ -22,6 +21,7 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
+from carebound.state.keys import DEFAULT_PREFIX
 
 
 class AsyncAuditLog:
@@ -31,7 +31,7 @@ class AsyncAuditLog:
 
     Args:
         client: a ``redis.asyncio.Redis`` (with or without ``decode_responses``).
-        prefix: key prefix, see ``carebound._keys``.
+        prefix: key prefix, see ``carebound.state.keys``.
         keyring: the audit keys; by default those the environment configures.
     """
 

@@ -19,8 +19,6 @@ from typing import Any
 from pydantic import ValidationError
 from redis.typing import EncodableT, FieldT
 
-from carebound._keys import global_key, run_key
-from carebound._pipeline import Guard
 from carebound.audit._errors import AuditConflictError, AuditCorruptError
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -33,7 +31,9 @@ from carebound.audit._models import (
     DetailValue,
     check_detail,
 )
-from carebound.lua import script
+from carebound.state.keys import global_key, run_key
+from carebound.state.lua import script
+from carebound.state.pipeline import Guard
 
 MAX_ATTEMPTS = 100
 """Appends tried before giving up when other writers keep moving the chain head."""

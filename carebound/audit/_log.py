@@ -11,9 +11,6 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from carebound._keys import DEFAULT_PREFIX
-from carebound._pipeline import Guard, call_script
-from carebound._pipeline import run as run_pipeline
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring, default_keyring
 from carebound.audit._models import (
@@ -27,7 +24,10 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
-from carebound.lua import Script
+from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.lua import Script
+from carebound.state.pipeline import Guard, call_script
+from carebound.state.pipeline import run as run_pipeline
 
 
 class AuditLog:
@@ -48,7 +48,7 @@ class AuditLog:
 
     Args:
         client: a ``redis.Redis`` (with or without ``decode_responses``).
-        prefix: key prefix, see ``carebound._keys``.
+        prefix: key prefix, see ``carebound.state.keys``.
         keyring: the audit keys; by default those the environment configures (see
             ``AuditKeyring``), read on first use.
     """

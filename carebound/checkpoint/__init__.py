@@ -18,12 +18,12 @@ manager that owns its client::
 Guarantees:
 
 * every key of a thread carries the hash tag ``{thread_id}``
-  (:func:`carebound._keys.run_key`), so each write is one atomic Lua script inside one
+  (:func:`carebound.state.keys.run_key`), so each write is one atomic Lua script inside one
   Redis Cluster slot; the thread registry (for ``list(None)``) is the only global key and is
   never part of a multi-key transaction;
 * one round trip per ``put`` and per ``put_writes``, one per ``get_tuple``; no KEYS/SCAN;
 * fencing: with ``configurable["fencing_token"]`` set, a write whose token differs from the
-  ``token`` field of :func:`carebound._keys.lease_key` is refused atomically with
+  ``token`` field of :func:`carebound.state.keys.lease_key` is refused atomically with
   :class:`carebound._errors.LeaseLostError`;
 * ``ttl`` (seconds): every write refreshes the TTL of every key of the thread;
   ``delete_thread`` removes them all (the lease hash, owned by the lease code, stays);

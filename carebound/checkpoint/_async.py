@@ -18,13 +18,13 @@ from langgraph.checkpoint.base import (
 )
 from redis.exceptions import NoScriptError, ResponseError
 
-from carebound._keys import DEFAULT_PREFIX
 from carebound._wire import Arg, AsyncClient, AsyncWire, async_binary_client
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
-from carebound.lua import Script
+from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.lua import Script
 
 _BATCH = 100
 T = TypeVar("T")
@@ -43,7 +43,7 @@ class AsyncRedisSaver(SaverCore):
     Args:
         client: a ``redis.asyncio.Redis`` client (``decode_responses`` may be either) or a
             ``redis.asyncio.RedisCluster`` created with ``decode_responses=False``.
-        prefix: first part of every key (see :mod:`carebound._keys`).
+        prefix: first part of every key (see :mod:`carebound.state.keys`).
         ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
 
     Example::

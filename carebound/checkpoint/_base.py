@@ -10,7 +10,6 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from carebound._errors import LeaseLostError
-from carebound._keys import DEFAULT_PREFIX
 from carebound.checkpoint._codec import Codec
 from carebound.checkpoint._layout import (
     NamespaceKeys,
@@ -19,6 +18,7 @@ from carebound.checkpoint._layout import (
     registry_key,
     thread_keys,
 )
+from carebound.state.keys import DEFAULT_PREFIX
 
 # A registry entry is refreshed at most this often per thread and process (with a TTL), and
 # entries older than ttl + _REGISTRY_GRACE are surely expired threads and may be dropped.

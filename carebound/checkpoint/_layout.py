@@ -1,4 +1,4 @@
-"""Key names of the checkpoint store, all built with :mod:`carebound._keys`.
+"""Key names of the checkpoint store, all built with :mod:`carebound.state.keys`.
 
 One thread's keys share the hash tag ``{thread_id}`` (one Redis Cluster slot); the thread
 registry is the only global key and is always written on its own.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from carebound._keys import global_key, lease_key, run_key
+from carebound.state.keys import global_key, lease_key, run_key
 
 
 class ThreadKeys(NamedTuple):

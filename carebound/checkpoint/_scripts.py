@@ -23,7 +23,7 @@ A script that writes first checks the fencing token when one is given, and refus
 
 from __future__ import annotations
 
-from carebound.lua import Script, script
+from carebound.state.lua import Script, script
 
 __all__ = [
     "DELETE_FOR_RUNS",

@@ -18,14 +18,14 @@ from langgraph.checkpoint.base import (
 )
 from redis.exceptions import NoScriptError, ResponseError
 
-from carebound._keys import DEFAULT_PREFIX
 from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.checkpoint._sync_io import eval_batched, eval_script, eval_with
 from carebound.checkpoint._threaded import ThreadedAsyncSaver
-from carebound.lua import Script
+from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.lua import Script
 
 _PRIMED: ContextVar[list[Any] | None] = ContextVar("carebound_primed_checkpoint", default=None)
 """[saver, thread_id, reply]: a list, emptied when used, so that copies of the context made
@@ -57,12 +57,12 @@ class RedisSaver(ThreadedAsyncSaver):
             bytes through a sibling client when it is True) or a ``RedisCluster`` created with
             ``decode_responses=False``. The saver keeps the few connections it uses from the
             client's pool until :meth:`close`.
-        prefix: first part of every key (see :mod:`carebound._keys`).
+        prefix: first part of every key (see :mod:`carebound.state.keys`).
         ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
 
     Fencing: when ``config["configurable"]["fencing_token"]`` (int) is set, ``put`` and
     ``put_writes`` compare it with the ``token`` field of the run's lease hash
-    (:func:`carebound._keys.lease_key`) in the same atomic step and raise
+    (:func:`carebound.state.keys.lease_key`) in the same atomic step and raise
     :class:`carebound._errors.LeaseLostError` instead of writing when it differs or the
     lease is gone.
 

@@ -10,7 +10,7 @@ from typing import Any
 from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._wire import Arg, SyncWire
-from carebound.lua import Script
+from carebound.state.lua import Script
 
 _BATCH = 100
 

@@ -18,9 +18,9 @@ from rich.text import Text
 
 from carebound._format import ago, due, inline
 from carebound._report import RunReport
-from carebound._runs import RunRecord
 from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
 from carebound.engine.results import RunView
+from carebound.state.runs import RunRecord
 
 
 def report_view(report: RunReport) -> RenderableType:

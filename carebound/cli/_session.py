@@ -24,7 +24,7 @@ PREFIX_VAR = "CAREBOUND_PREFIX"
 
 def key_prefix() -> str:
     """The key prefix in use: ``CAREBOUND_PREFIX`` or ``cb``."""
-    from carebound._keys import DEFAULT_PREFIX
+    from carebound.state.keys import DEFAULT_PREFIX
 
     return os.environ.get(PREFIX_VAR, "").strip() or DEFAULT_PREFIX
 

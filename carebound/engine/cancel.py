@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from carebound._errors import RunStateError
-from carebound._runs import FINAL_STATUSES
 from carebound.audit import Actor
 from carebound.engine.core import Core
 from carebound.engine.drive import Driver
 from carebound.engine.results import RunView
+from carebound.state.runs import FINAL_STATUSES
 
 
 def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> RunView:

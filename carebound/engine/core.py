@@ -20,9 +20,6 @@ from typing import Any
 
 from carebound._agent import AgentDefinition
 from carebound._errors import AlreadyDecidedError, NotFoundError
-from carebound._keys import DEFAULT_PREFIX
-from carebound._ledger import EffectLedger
-from carebound._runs import RunRecord, RunStore
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.audit import Actor, AuditLog
 from carebound.checkpoint import RedisSaver
@@ -30,7 +27,10 @@ from carebound.clock import Clock, SystemClock
 from carebound.engine.graph import Services, build_graph
 from carebound.engine.results import RunView
 from carebound.guardrails import PolicyPack, load_policy_pack
-from carebound.lease import Lease, RunLease
+from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.lease import Lease, RunLease
+from carebound.state.ledger import EffectLedger
+from carebound.state.runs import RunRecord, RunStore
 from carebound.state.trips import Client, Pinned, Trips
 
 WorldFactory = Callable[[Client, str, str], Any]

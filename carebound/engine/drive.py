@@ -18,15 +18,15 @@ from langgraph.types import Command
 
 from carebound._agent import RunEvent
 from carebound._errors import LeaseLostError, NotFoundError
-from carebound._inline_writes import inline_writes
-from carebound._runs import FINAL_STATUSES, RunRecord, RunStatus
 from carebound.approvals import ApprovalView
 from carebound.engine.core import Core, no_run
 from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
 from carebound.engine.graph import RunState
 from carebound.engine.results import QUARANTINE_AFTER, RunView
-from carebound.lease import Lease
 from carebound.state.errors import STORE_FAILURE
+from carebound.state.inline_writes import inline_writes
+from carebound.state.lease import Lease
+from carebound.state.runs import FINAL_STATUSES, RunRecord, RunStatus
 from carebound.state.trips import LeaseReads, Settlement
 
 _log = logging.getLogger("carebound.runner")
@@ -222,7 +222,7 @@ class Driver:
             "configurable": {"thread_id": run_id, "fencing_token": lease.token},
             "recursion_limit": 10_000,
             # Each step has one task, run inline, and checkpoint writes run inline too
-            # (carebound._inline_writes); were that off, one pool thread instead of several.
+            # (carebound.state.inline_writes); were that off, one pool thread instead of several.
             "max_concurrency": 1,
         }
         renewed = time.monotonic()

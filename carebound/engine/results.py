@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._agent import CallResult
-from carebound._ledger import LedgerEntry
-from carebound._runs import RunRecord, RunStatus
 from carebound.approvals import ApprovalView
 from carebound.approvals._edits import ArgChange
+from carebound.state.ledger import LedgerEntry
+from carebound.state.runs import RunRecord, RunStatus
 
 QUARANTINE_AFTER = 3
 """Drives of one run that fail in a row before it is quarantined (no longer retried)."""

@@ -22,11 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from carebound._agent import AgentDefinition
-from carebound._inline_writes import install as install_inline_writes
 from carebound._input_checks import check_event_input, check_start_input
-from carebound._keys import DEFAULT_PREFIX
 from carebound._principal import Provenance, normalize_reviewer_id
-from carebound._runs import RunRecord
 from carebound.approvals import ApprovalView, Decision
 from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
@@ -38,8 +35,11 @@ from carebound.engine.phi_views import phi_viewer, record_phi_view
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
 from carebound.engine.wake import Waker
 from carebound.guardrails import PolicyPack
-from carebound.lease import start_heartbeats
 from carebound.state.errors import ping, store_errors
+from carebound.state.inline_writes import install as install_inline_writes
+from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.lease import start_heartbeats
+from carebound.state.runs import RunRecord
 from carebound.state.trips import Client
 
 install_inline_writes()

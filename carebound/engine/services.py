@@ -7,11 +7,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from carebound._ledger import EffectLedger
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.audit import AuditLog
 from carebound.clock import Clock
 from carebound.guardrails import PolicyPack
+from carebound.state.ledger import EffectLedger
 
 
 class RunState(TypedDict, total=False):

@@ -19,7 +19,6 @@ from typing import Any
 from carebound._agent import RunEvent
 from carebound._errors import DecisionRefusedError, LeaseLostError
 from carebound._principal import Provenance
-from carebound._runs import FINAL_STATUSES
 from carebound.approvals import ApprovalView, Decision, Escalate, Reject
 from carebound.audit import Actor
 from carebound.clock import to_ms
@@ -30,6 +29,7 @@ from carebound.engine.drive import Driver
 from carebound.engine.results import QUARANTINE_AFTER, RecoverReport, RunView, SweepReport
 from carebound.guardrails import check_escalation
 from carebound.state.errors import STORE_DOWN
+from carebound.state.runs import FINAL_STATUSES
 
 _log = logging.getLogger("carebound.runner")
 

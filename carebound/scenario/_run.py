@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carebound._agent import request_match
 from carebound._errors import CareboundError, DecisionRefusedError
-from carebound._keys import DEFAULT_PREFIX
 from carebound._principal import Provenance
 from carebound._report import RunReport, run_report
 from carebound.approvals import Approve, Decision, Edit, Escalate, Reject
@@ -24,6 +23,7 @@ from carebound.fhir._parse import load_bundle_json
 from carebound.guardrails import format_validation_error, load_policy_pack
 from carebound.scenario._load import ScenarioError, load_json, load_scenario, resolve
 from carebound.scenario._model import Expectation, Scenario, ScriptedDecision
+from carebound.state.keys import DEFAULT_PREFIX
 from carebound.tools.connectors import ErpData, World, WorldSpec
 
 

@@ -17,11 +17,6 @@ from typing import Any
 
 import redis
 
-from carebound._keys import global_key, text
-from carebound._ledger import EffectLedger, LedgerEntry
-from carebound._pipeline import Guard, run_parsed
-from carebound._pipeline import run as run_pipeline
-from carebound._runs import RunRecord, RunStore
 from carebound.approvals import (
     ApprovalRequest,
     ApprovalStatus,
@@ -34,7 +29,12 @@ from carebound.approvals._edits import ArgChange
 from carebound.audit import AuditLog
 from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, to_ms
-from carebound.lease import Lease, RunLease
+from carebound.state.keys import global_key, text
+from carebound.state.lease import Lease, RunLease
+from carebound.state.ledger import EffectLedger, LedgerEntry
+from carebound.state.pipeline import Guard, run_parsed
+from carebound.state.pipeline import run as run_pipeline
+from carebound.state.runs import RunRecord, RunStore
 
 Client = redis.Redis
 """The store client the engine is given (a redis-py client)."""

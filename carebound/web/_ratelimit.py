@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import redis
 
-from carebound._keys import DEFAULT_PREFIX, global_key
-from carebound.lua import script
+from carebound.state.keys import DEFAULT_PREFIX, global_key
+from carebound.state.lua import script
 
 _HIT = script("ratelimit_hit")
 

@@ -21,7 +21,7 @@ import time
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from carebound._keys import DEFAULT_PREFIX, global_key
+from carebound.state.keys import DEFAULT_PREFIX, global_key
 
 COOKIE = "carebound_session"
 """Name of the session cookie."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import redis
 
-from carebound._keys import DEFAULT_PREFIX, global_key
+from carebound.state.keys import DEFAULT_PREFIX, global_key
 
 DEVICE_COOKIE = "carebound_device"
 """Name of the known-device cookie."""

@@ -24,7 +24,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from carebound._errors import CareboundError
-from carebound._keys import DEFAULT_PREFIX, text
 from carebound._principal import normalize_reviewer_id
 from carebound._tokens import (
     ALL_ROLES,
@@ -41,6 +40,7 @@ from carebound._tokens import (
     tokens_key,
 )
 from carebound.guardrails import PolicyPack, Reviewer
+from carebound.state.keys import DEFAULT_PREFIX, text
 
 __all__ = [
     "ALL_ROLES",

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import redis
 from pydantic import JsonValue
 
-from carebound._keys import DEFAULT_PREFIX
 from carebound.fhir._bindings import TaskStatus
+from carebound.state.keys import DEFAULT_PREFIX
 from carebound.tools.connectors._ehr_paths import pruned, set_path
 from carebound.tools.connectors._ehr_search import matcher
 from carebound.tools.connectors._ehr_tasks import (

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 import redis
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from carebound._keys import DEFAULT_PREFIX
+from carebound.state.keys import DEFAULT_PREFIX
 from carebound.tools.connectors._errors import ConnectorError, ResourceNotFoundError
 from carebound.tools.connectors._redis_state import ConnectorState, EffectRecord, WriteBatch
 

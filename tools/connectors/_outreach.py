@@ -18,9 +18,9 @@ from typing import Any, Literal, Protocol, get_args
 import redis
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 
-from carebound._keys import DEFAULT_PREFIX
 from carebound._limits import BoundedDuration
-from carebound.lua import script as lua_script
+from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.lua import script as lua_script
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import FhirResource, validate_resource
 from carebound.tools.connectors._redis_state import (

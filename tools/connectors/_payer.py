@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from carebound._keys import DEFAULT_PREFIX
+from carebound.state.keys import DEFAULT_PREFIX
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import FhirResource
 from carebound.tools.connectors._redis_state import ConnectorState, EffectRecord, WriteBatch

@@ -29,10 +29,10 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from carebound._keys import run_key
-from carebound._pipeline import Pipeline, call_script
-from carebound._pipeline import run as run_pipeline
-from carebound.lua import script
+from carebound.state.keys import run_key
+from carebound.state.lua import script
+from carebound.state.pipeline import Pipeline, call_script
+from carebound.state.pipeline import run as run_pipeline
 from carebound.tools.connectors._errors import ConnectorError
 
 System = Literal["ehr", "outreach", "payer", "erp"]

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from carebound._keys import DEFAULT_PREFIX, run_key
+from carebound.state.keys import DEFAULT_PREFIX, run_key
 from carebound.tools.connectors._ehr import SimulatedEHR
 from carebound.tools.connectors._erp import ErpData, SimulatedERP
 from carebound.tools.connectors._errors import ConnectorError

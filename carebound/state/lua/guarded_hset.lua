@@ -1,4 +1,4 @@
--- HSET that runs only while a guard hash holds the expected values (carebound._pipeline).
+-- HSET that runs only while a guard hash holds the expected values (carebound.state.pipeline).
 -- KEYS: the hash to write, the guard's hash (same hash slot)
 -- ARGV: the number of guard pairs, the guard's field/value pairs, then the field/value pairs to set
 -- Reply: 1 written, 0 refused.

@@ -1,4 +1,4 @@
--- Take (or extend our own) lease of a run (carebound.lease).
+-- Take (or extend our own) lease of a run (carebound.state.lease).
 -- KEYS: lease[, guard hash]
 -- ARGV: owner, ttl_ms[, guard field/value pairs]
 -- Reply: {1, token, expires_ms} or {0, token, expires_ms}; {0, -1, 0} when the guard did not hold.

@@ -1,7 +1,7 @@
 """One round trip for several commands, Lua scripts included.
 
 redis-py sends ``SCRIPT EXISTS`` before a pipeline that holds a registered script: one more
-round trip on paths a reviewer waits on. Here a script (:class:`carebound.lua.Script`,
+round trip on paths a reviewer waits on. Here a script (:class:`carebound.state.lua.Script`,
 queued with its ``queue`` method) is a plain ``EVALSHA``, and a
 server that lost its scripts (restarted, ``SCRIPT FLUSH``) gets them loaded and the whole
 pipeline sent again: everything queued through :func:`run` must be safe to send twice (a
@@ -25,7 +25,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from carebound._wire import SyncWire, shared_wire
-from carebound.lua import Script, queued_shas, queued_source, script
+from carebound.state.lua import Script, queued_shas, queued_source, script
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,14 @@
 
 A script is fetched by name (``script("lease_acquire")``) and run with one ``EVALSHA``
 (:meth:`Script.__call__`, :meth:`Script.acall`) or queued on a pipeline
-(:meth:`Script.queue`, sent by :func:`carebound._pipeline.run`); a server that lost it gets
+(:meth:`Script.queue`, sent by :func:`carebound.state.pipeline.run`); a server that lost it gets
 ``SCRIPT LOAD`` and the call again. Each file opens with its KEYS, ARGV and reply; files named
 ``_<helper>.lua`` hold one Lua function that the scripts calling it get prepended.
 
 This package imports nothing of carebound's, so every store can use it without an import cycle.
 """
 
-from carebound.lua._loader import (
+from carebound.state.lua._loader import (
     Script,
     helper_names,
     queued_shas,

@@ -1,4 +1,4 @@
--- Extend a lease we hold (carebound.lease).
+-- Extend a lease we hold (carebound.state.lease).
 -- KEYS: lease
 -- ARGV: owner, token, ttl_ms
 -- Reply: the new expires_ms, or 0 if not ours.

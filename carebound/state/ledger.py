@@ -19,9 +19,9 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from carebound._keys import DEFAULT_PREFIX, run_key
-from carebound._pipeline import call_script
-from carebound.lua import script
+from carebound.state.keys import DEFAULT_PREFIX, run_key
+from carebound.state.lua import script
+from carebound.state.pipeline import call_script
 
 
 class LedgerEntry(BaseModel):

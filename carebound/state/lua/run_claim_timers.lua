@@ -1,4 +1,4 @@
--- Claim due timers and re-claim stale claims (carebound._runs.RunStore).
+-- Claim due timers and re-claim stale claims (carebound.state.runs.RunStore).
 -- KEYS: the due timers zset, the claimed zset
 -- ARGV: now (ms), stale-claim cutoff (ms), limit, claim score (ms)
 -- Reply: the claimed members.

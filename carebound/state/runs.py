@@ -27,10 +27,10 @@ from pydantic import BaseModel, ConfigDict
 from redis.typing import EncodableT, FieldT
 
 from carebound._agent import RunEvent
-from carebound._keys import DEFAULT_PREFIX, global_key, run_key, text
-from carebound._pipeline import Guard, guarded_hset_queued
 from carebound.clock import from_ms, to_ms
-from carebound.lua import script
+from carebound.state.keys import DEFAULT_PREFIX, global_key, run_key, text
+from carebound.state.lua import script
+from carebound.state.pipeline import Guard, guarded_hset_queued
 
 RunStatus = Literal[
     "running",

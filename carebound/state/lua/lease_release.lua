@@ -1,4 +1,4 @@
--- Give a lease up, keeping its token (carebound.lease).
+-- Give a lease up, keeping its token (carebound.state.lease).
 -- KEYS: lease
 -- ARGV: owner, token
 -- Reply: 1 released, 0 not ours.

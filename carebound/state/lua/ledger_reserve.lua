@@ -1,4 +1,4 @@
--- Reserve an effect's idempotency key (carebound._ledger.EffectLedger.reserve).
+-- Reserve an effect's idempotency key (carebound.state.ledger.EffectLedger.reserve).
 -- KEYS: the run's ledger hash
 -- ARGV: idempotency key, the new entry's JSON
 -- Reply: nil when reserved now; else the existing entry's JSON (attempts + 1 if still

@@ -1,6 +1,6 @@
 """One writer per run: a lease with a fencing token.
 
-The lease of a run is a Redis hash at ``carebound._keys.lease_key(prefix, run_id)``::
+The lease of a run is a Redis hash at ``carebound.state.keys.lease_key(prefix, run_id)``::
 
     owner       the holder's id (absent when released)
     token       fencing token: an integer that only ever grows (HINCRBY), bumped on every
@@ -31,13 +31,13 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from carebound._keys import DEFAULT_PREFIX, lease_key
-from carebound._pipeline import Guard
-from carebound.lua import script
+from carebound.state.keys import DEFAULT_PREFIX, lease_key
+from carebound.state.lua import script
+from carebound.state.pipeline import Guard
 
 __all__ = ["AsyncRunLease", "Heartbeat", "Lease", "RunLease", "start_heartbeats"]
 
-_log = logging.getLogger("carebound.lease")
+_log = logging.getLogger("carebound.state.lease")
 
 _ACQUIRE = script("lease_acquire")
 _RENEW = script("lease_renew")
@@ -82,7 +82,7 @@ class RunLease:
 
     Args:
         client: a ``redis.Redis``.
-        prefix: key prefix, see ``carebound._keys``.
+        prefix: key prefix, see ``carebound.state.keys``.
     """
 
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
@@ -109,7 +109,7 @@ class RunLease:
         *,
         guard: Guard | None = None,
     ) -> Callable[[Any], Lease | None]:
-        """Queue ``acquire`` on ``pipe`` (sent with ``carebound._pipeline.run``); returns the
+        """Queue ``acquire`` on ``pipe`` (sent with ``carebound.state.pipeline.run``); returns the
         function that turns its reply into the lease, or None. With ``guard`` (a hash in the
         run's hash slot), the lease is only taken if the guard holds then."""
         _check(run_id, owner, ttl_ms)
@@ -157,7 +157,7 @@ class RunLease:
         """Give up ``lease`` so another owner can acquire at once; False if it was not ours.
 
         With ``pipe``, the release is only queued there (after the writes queued before it),
-        to be sent with ``carebound._pipeline.run``, and True is returned.
+        to be sent with ``carebound.state.pipeline.run``, and True is returned.
         """
         keys = [lease_key(self._prefix, lease.run_id)]
         args: list[str | int] = [lease.owner, lease.token]
@@ -271,7 +271,7 @@ class AsyncRunLease:
 
     Args:
         client: a ``redis.asyncio.Redis``.
-        prefix: key prefix, see ``carebound._keys``.
+        prefix: key prefix, see ``carebound.state.keys``.
     """
 
     def __init__(self, client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:

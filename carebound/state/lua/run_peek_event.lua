@@ -1,4 +1,4 @@
--- The run's next queued event (carebound._runs.RunStore).
+-- The run's next queued event (carebound.state.runs.RunStore).
 -- KEYS: the run's events queue, its events hash
 -- ARGV: none
 -- Reply: the event JSON, or nil when the queue is empty.

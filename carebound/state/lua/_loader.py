@@ -10,7 +10,7 @@ A script runs three ways, all here:
 * :meth:`Script.__call__` / :meth:`Script.acall`: one ``EVALSHA``; a server that lost the
   script (``NOSCRIPT``) gets ``SCRIPT LOAD`` and the call is sent again;
 * :meth:`Script.queue`: an ``EVALSHA`` queued on a redis-py pipeline, sent (and reloaded
-  after ``NOSCRIPT``) by :func:`carebound._pipeline.run`, which finds the source through
+  after ``NOSCRIPT``) by :func:`carebound.state.pipeline.run`, which finds the source through
   :func:`queued_source`.
 """
 
@@ -69,7 +69,7 @@ class Script:
 
     def queue(self, pipe: redis.client.Pipeline, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Queue the script on ``pipe`` as a plain ``EVALSHA`` (send it with
-        :func:`carebound._pipeline.run`, which loads it first if needed)."""
+        :func:`carebound.state.pipeline.run`, which loads it first if needed)."""
         _QUEUED.setdefault(self.sha, self.source)
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
@@ -90,7 +90,7 @@ def queued_shas() -> list[str]:
 
 
 def _files() -> dict[str, str]:
-    folder = resources.files("carebound.lua")
+    folder = resources.files("carebound.state.lua")
     return {
         entry.name.removesuffix(".lua"): entry.read_text(encoding="utf-8")
         for entry in folder.iterdir()

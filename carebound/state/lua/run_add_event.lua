@@ -1,4 +1,4 @@
--- Queue an event for a run once (carebound._runs.RunStore.add_event).
+-- Queue an event for a run once (carebound.state.runs.RunStore.add_event).
 -- KEYS: the run's events hash, its events queue
 -- ARGV: event id, event JSON
 -- Reply: 1 queued, 0 the id was already there.
