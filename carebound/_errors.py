@@ -25,7 +25,8 @@ match on instead of the class or the message; a test checks this tree against th
     ├── ConnectorError [connector]                      a connector refused a call or data
     │   ├── ResourceNotFoundError [resource_not_found]  no such record in that system
     │   ├── FhirValidationError [fhir_validation]       a resource fails FHIR R4 validation
-    │   └── TaskPermissionError [task_permission]       a Task change the role may not make
+    │   ├── TaskPermissionError [task_permission]       a Task change the role may not make
+    │   └── ConnectorsConfigError [connectors_config]   the connectors file cannot be used
     ├── AuditDetailError [audit_detail]                 an audit detail looks like PHI
     ├── AuditConflictError [audit_conflict]             the chain head kept moving
     ├── AuditCorruptError [audit_corrupt]               a stored entry cannot be read
@@ -49,7 +50,10 @@ run's normal result.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def _snake(name: str) -> str:
@@ -122,3 +126,12 @@ class AlreadyDecidedError(DecisionRefusedError):
         self.decided_by = decided_by
         self.decided_at = decided_at
         super().__init__(message, code="already_decided")
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: the dotted path inside the document, then the message."""
+    lines = []
+    for err in exc.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        lines.append(f"  - {loc or '(top level)'}: {err['msg']}")
+    return "\n".join(lines)

@@ -1,5 +1,6 @@
 """carebound.guardrails: grants, hold policies, budgets, reviewer authorisation, redaction."""
 
+from carebound._errors import format_validation_error
 from carebound.guardrails._authorize import (
     approver_identity,
     authorize_decision,
@@ -13,7 +14,6 @@ from carebound.guardrails._pack import (
     PolicyPack,
     PolicyPackError,
     Reviewer,
-    format_validation_error,
     load_policy_pack,
 )
 from carebound.guardrails._policy import (

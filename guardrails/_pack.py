@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from carebound._errors import CareboundError
+from carebound._errors import CareboundError, format_validation_error
 from carebound._limits import BoundedDuration, InputLimitError, load_document
 from carebound._principal import InvalidIdentifierError, normalize_reviewer_id
 from carebound.guardrails._grants import Grant
@@ -155,12 +155,3 @@ def load_policy_pack(ref: str | Path = "default") -> PolicyPack:
             f"{path}: invalid policy pack:\n{format_validation_error(exc)}",
             hint="correct the fields named above; see README 'Policy packs'",
         ) from None
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One line per problem: the dotted path inside the document, then the message."""
-    lines = []
-    for err in exc.errors():
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        lines.append(f"  - {loc or '(top level)'}: {err['msg']}")
-    return "\n".join(lines)

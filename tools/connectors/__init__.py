@@ -17,6 +17,12 @@ them from a :class:`WorldSpec` (the scenario's scripted world).
 """
 
 from carebound.fhir._bindings import TaskStatus
+from carebound.tools.connectors._bundle import (
+    Connectors,
+    ConnectorsFactory,
+    RunContext,
+    WorldSeeder,
+)
 from carebound.tools.connectors._ehr import EHRConnector, SimulatedEHR
 from carebound.tools.connectors._ehr_tasks import (
     TASK_STATUS_SETTERS,
@@ -38,6 +44,7 @@ from carebound.tools.connectors._erp import (
 )
 from carebound.tools.connectors._errors import (
     ConnectorError,
+    ConnectorsConfigError,
     FhirValidationError,
     ResourceNotFoundError,
     TaskPermissionError,
@@ -60,7 +67,8 @@ from carebound.tools.connectors._payer import (
     SimulatedPayer,
 )
 from carebound.tools.connectors._redis_state import EffectRecord, System
-from carebound.tools.connectors._world import World, WorldSpec
+from carebound.tools.connectors._world import World
+from carebound.tools.connectors._world_spec import WorldSpec
 
 __all__ = [
     "STATUS_CODES",
@@ -69,6 +77,9 @@ __all__ = [
     "TASK_TERMINAL_STATUSES",
     "Channel",
     "ConnectorError",
+    "Connectors",
+    "ConnectorsConfigError",
+    "ConnectorsFactory",
     "EHRConnector",
     "ERPConnector",
     "EffectRecord",
@@ -91,6 +102,7 @@ __all__ = [
     "ReceivedDocument",
     "ReplyScript",
     "ResourceNotFoundError",
+    "RunContext",
     "ScriptedDocument",
     "SimulatedEHR",
     "SimulatedERP",
@@ -101,6 +113,7 @@ __all__ = [
     "TaskRole",
     "TaskStatus",
     "World",
+    "WorldSeeder",
     "WorldSpec",
     "validate_resource",
 ]

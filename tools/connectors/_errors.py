@@ -6,7 +6,8 @@ Each says what the connector refused and how to fix the call::
     └── ConnectorError              a connector refused a call or its data is unusable
         ├── ResourceNotFoundError   no record with that type and id / number
         ├── FhirValidationError     a resource is not valid FHIR R4 (or uses a bad status code)
-        └── TaskPermissionError     a Task status change not allowed to that role
+        ├── TaskPermissionError     a Task status change not allowed to that role
+        └── ConnectorsConfigError   the connectors file (or configuration) cannot be used
 """
 
 from __future__ import annotations
@@ -28,3 +29,8 @@ class FhirValidationError(ConnectorError):
 
 class TaskPermissionError(ConnectorError):
     """A Task status change that the caller's role may not make (SDOH referral Task table)."""
+
+
+class ConnectorsConfigError(ConnectorError):
+    """The connectors file cannot be read, is not TOML, or holds a wrong value (the message names
+    the file, the dotted path and the problem), or a configured connector cannot be loaded."""
