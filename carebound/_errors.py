@@ -26,7 +26,9 @@ match on instead of the class or the message; a test checks this tree against th
     │   ├── ResourceNotFoundError [resource_not_found]  no such record in that system
     │   ├── FhirValidationError [fhir_validation]       a resource fails FHIR R4 validation
     │   ├── TaskPermissionError [task_permission]       a Task change the role may not make
-    │   └── ConnectorsConfigError [connectors_config]   the connectors file cannot be used
+    │   ├── ConnectorsConfigError [connectors_config]   the connectors file cannot be used
+    │   ├── SystemUnavailableError [system_unavailable]  a system is down: the run waits
+    │   └── SystemRefusedError [system_refused]         a system refused a call (4xx)
     ├── AuditDetailError [audit_detail]                 an audit detail looks like PHI
     ├── AuditConflictError [audit_conflict]             the chain head kept moving
     ├── AuditCorruptError [audit_corrupt]               a stored entry cannot be read

@@ -178,6 +178,8 @@ def test_public_names_are_pinned() -> None:
             "SimulatedOutreach",
             "SimulatedPayer",
             "System",
+            "SystemRefusedError",
+            "SystemUnavailableError",
             "TaskPermissionError",
             "TaskRole",
             "TaskStatus",

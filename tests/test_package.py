@@ -203,8 +203,9 @@ SUBPACKAGES: dict[str, set[str]] = {
         "FhirResource", "FhirValidationError", "InboundDocument", "InvoiceStatus",
         "OutreachConnector", "OutreachReceipt", "PayerConnector", "ReceivedDocument",
         "ReplyScript", "ResourceNotFoundError", "RunContext", "ScriptedDocument", "SimulatedEHR",
-        "SimulatedERP", "SimulatedOutreach", "SimulatedPayer", "System", "TaskPermissionError",
-        "TaskRole", "TaskStatus", "World", "WorldSeeder", "WorldSpec", "validate_resource",
+        "SimulatedERP", "SimulatedOutreach", "SimulatedPayer", "System", "SystemRefusedError",
+        "SystemUnavailableError", "TaskPermissionError", "TaskRole", "TaskStatus", "World",
+        "WorldSeeder", "WorldSpec", "validate_resource",
     },
     "carebound.tools.connectors.config": {
         "CONNECTORS_FILE_VAR", "ENV_PREFIX", "Auth", "BearerAuth", "BreakerSettings", "CdexConfig",

@@ -34,3 +34,15 @@ def text(value: object) -> str:
     if isinstance(value, bytes):
         return value.decode()
     return str(value)
+
+
+def breaker_key(prefix: str, system: str) -> str:
+    """A system's circuit breaker (a hash: state, failures, opens, open_until, ...). Every
+    breaker key shares the ``{breakers}`` hash tag, so recording an outcome and flagging the
+    system as recovered is one atomic step on Redis Cluster too."""
+    return f"{prefix}:{{breakers}}:system:{system}"
+
+
+def breakers_recovered_key(prefix: str) -> str:
+    """The set of systems whose breaker closed and whose parked runs are not woken yet."""
+    return f"{prefix}:{{breakers}}:recovered"

@@ -47,6 +47,8 @@ from carebound.tools.connectors._errors import (
     ConnectorsConfigError,
     FhirValidationError,
     ResourceNotFoundError,
+    SystemRefusedError,
+    SystemUnavailableError,
     TaskPermissionError,
 )
 from carebound.tools.connectors._fhir import STATUS_CODES, FhirResource, validate_resource
@@ -109,6 +111,8 @@ __all__ = [
     "SimulatedOutreach",
     "SimulatedPayer",
     "System",
+    "SystemRefusedError",
+    "SystemUnavailableError",
     "TaskPermissionError",
     "TaskRole",
     "TaskStatus",

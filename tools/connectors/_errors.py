@@ -7,10 +7,14 @@ Each says what the connector refused and how to fix the call::
         ├── ResourceNotFoundError   no record with that type and id / number
         ├── FhirValidationError     a resource is not valid FHIR R4 (or uses a bad status code)
         ├── TaskPermissionError     a Task status change not allowed to that role
-        └── ConnectorsConfigError   the connectors file (or configuration) cannot be used
+        ├── ConnectorsConfigError   the connectors file (or configuration) cannot be used
+        ├── SystemUnavailableError  a system is down (retries spent or breaker open): wait
+        └── SystemRefusedError      a system refused a call (4xx): a tool error, not retried
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from carebound._errors import CareboundError
 
@@ -34,3 +38,36 @@ class TaskPermissionError(ConnectorError):
 class ConnectorsConfigError(ConnectorError):
     """The connectors file cannot be read, is not TOML, or holds a wrong value (the message names
     the file, the dotted path and the problem), or a configured connector cannot be loaded."""
+
+
+class SystemUnavailableError(ConnectorError):
+    """An external system is down: a call failed transiently after its retries, or the
+    system's circuit breaker is open. Not the call's fault: the run waits and tries again.
+
+    Args:
+        system: the system (``ehr``, ``payer``, ``office``, ``email`` ...).
+        retry_at: when to try again at the earliest (the breaker's cool-down or a
+            ``Retry-After``), or None when unknown.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        retry_at: dt.datetime | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.system = system
+        self.retry_at = retry_at
+
+
+class SystemRefusedError(ConnectorError):
+    """An external system refused a call (a 4xx other than 429, or a permanent 5xx): a tool
+    error the planner sees; never retried."""
+
+    def __init__(self, message: str, *, system: str, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.system = system
+        self.status = status

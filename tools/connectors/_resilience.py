@@ -1,0 +1,289 @@
+"""Resilience for real connectors: per-call timeouts, retries, and a circuit breaker in Redis.
+
+:class:`Resilience` wraps one external system's calls (any HTTP request made with ``httpx``, or
+any callable, e.g. an SMTP send):
+
+* a call goes out only if the system's breaker allows it (:mod:`carebound.state.breaker`: its
+  state is in Redis, so every process sees the system down at once);
+* transient failures (connection errors and timeouts, HTTP 502/503/504, and 429 honouring
+  ``Retry-After``) are retried by ``tenacity`` with exponential backoff and jitter, but only for
+  a call that is safe to repeat: a read (GET/HEAD), a conditional write (``If-None-Exist`` or
+  ``If-Match``) or a PUT/DELETE; any other call fails on its first transient error;
+* a call still failing after its retries, or refused by an open breaker, raises
+  :class:`SystemUnavailableError` naming the system and when to try again (the engine parks the
+  run on it); any other 4xx raises :class:`SystemRefusedError`, a tool error the planner sees.
+
+A REST connector builds one ``Resilience`` per system and sends through it::
+
+    resilience = Resilience("ehr", BreakerStore(redis_client), settings=ResilienceSettings())
+    response = resilience.send(http_client, http_client.build_request("GET", url))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import httpx
+import tenacity
+from pydantic import BaseModel, ConfigDict, Field
+
+from carebound.state.breaker import BreakerLimits, BreakerStore
+from carebound.tools.connectors._errors import SystemRefusedError, SystemUnavailableError
+
+T = TypeVar("T")
+
+TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+"""HTTP statuses retried as transient."""
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_CONDITIONAL_HEADERS = ("if-none-exist", "if-match")
+_NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class ResilienceSettings(BaseModel):
+    """Timeouts, retries and the breaker of one system (the connectors file's ``resilience``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """Per-call timeout (connect, read, write, pool), seconds."""
+    attempts: int = Field(default=4, ge=1, le=20)
+    """Tries of one retryable call, the first included."""
+    backoff_initial_s: float = Field(default=0.2, ge=0, le=60)
+    """First backoff; doubled after each try, plus up to ``backoff_jitter_s`` of jitter."""
+    backoff_max_s: float = Field(default=5.0, ge=0, le=300)
+    """Longest single backoff."""
+    backoff_jitter_s: float = Field(default=0.2, ge=0, le=60)
+    """Random jitter added to each backoff (spreads retries of many workers)."""
+    retry_after_max_s: float = Field(default=30.0, ge=0, le=3600)
+    """A 429's ``Retry-After`` longer than this is not slept through: the call fails as
+    unavailable until then (the run parks instead of holding a worker)."""
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    """Failed calls in a row (after their retries) that open the breaker."""
+    breaker_open_s: float = Field(default=30.0, gt=0, le=86_400)
+    """How long the breaker stays open the first time (doubled after each failed probe)."""
+    breaker_open_max_s: float = Field(default=600.0, gt=0, le=86_400)
+    """The longest the breaker stays open."""
+
+    def limits(self) -> BreakerLimits:
+        """The breaker limits these settings describe."""
+        return BreakerLimits(
+            threshold=self.breaker_failures,
+            open_ms=int(self.breaker_open_s * 1000),
+            max_open_ms=int(self.breaker_open_max_s * 1000),
+            probe_ms=int(max(self.timeout_s * self.attempts, 1.0) * 1000),
+        )
+
+    def timeout(self) -> httpx.Timeout:
+        """The per-call ``httpx`` timeout."""
+        return httpx.Timeout(self.timeout_s)
+
+
+class _TransientAnswerError(Exception):
+    """A transient HTTP answer (429/502/503/504), raised to make tenacity retry it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def is_idempotent(request: httpx.Request) -> bool:
+    """Whether ``request`` is safe to send again: a read, PUT/DELETE, or a conditional write."""
+    if request.method.upper() in _SAFE_METHODS:
+        return True
+    return any(h in request.headers for h in _CONDITIONAL_HEADERS)
+
+
+def retry_after_s(response: httpx.Response, now: dt.datetime) -> float | None:
+    """The response's ``Retry-After`` in seconds (a number or an HTTP date), or None."""
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw.isdigit():
+        return float(raw)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max((when - now).total_seconds(), 0.0)
+
+
+class Resilience:
+    """Timeouts, retries and a Redis circuit breaker around one system's calls.
+
+    Args:
+        system: the system's name as operators see it (``ehr``, ``payer``, ``office``, ...).
+        breakers: the breaker store (Redis).
+        settings: timeouts, retries and breaker limits.
+        clock: the time source (wall clock by default; a scenario's virtual clock).
+        sleep: how to wait between tries (``time.sleep``; tests may pass a recorder).
+    """
+
+    def __init__(
+        self,
+        system: str,
+        breakers: BreakerStore,
+        *,
+        settings: ResilienceSettings | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.system = system
+        self.settings = settings or ResilienceSettings()
+        self._breakers = breakers
+        self._limits = self.settings.limits()
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._sleep = sleep
+        self._backoff = tenacity.wait_exponential_jitter(
+            multiplier=self.settings.backoff_initial_s,
+            max=self.settings.backoff_max_s,
+            jitter=self.settings.backoff_jitter_s,
+        )
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def send(self, client: httpx.Client, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` with ``client``: retried when transient and safe to repeat.
+
+        Returns the response of a 2xx/3xx answer, and of a 404/410 (the caller decides what
+        "not found" means).
+
+        Raises:
+            SystemUnavailableError: the breaker is open, or the call still failed transiently
+                after its retries (or at once, when it is not safe to repeat).
+            SystemRefusedError: any other 4xx or 5xx answer.
+        """
+        request.extensions["timeout"] = self.settings.timeout().as_dict()
+
+        def attempt() -> httpx.Response:
+            response = client.send(request)
+            if response.status_code in TRANSIENT_STATUS:
+                response.read()
+                raise _TransientAnswerError(response)
+            return response
+
+        response = self.call(attempt, retryable=is_idempotent(request), what=request.method)
+        if response.status_code >= 400 and response.status_code not in (404, 410):
+            raise SystemRefusedError(
+                f"{self.system} refused {request.method} {request.url.path}: HTTP "
+                f"{response.status_code}{_outcome_code(response)}",
+                system=self.system,
+                status=response.status_code,
+                hint="the request itself was refused (not retried); check its data, the "
+                "resource's version, or the client's permissions on that system",
+            )
+        return response
+
+    # -- any call ------------------------------------------------------------------------
+
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        retryable: bool,
+        what: str = "call",
+        transient: tuple[type[BaseException], ...] = (),
+    ) -> T:
+        """Call ``fn`` through the breaker, retrying transient failures when ``retryable``.
+
+        Transient failures are ``httpx`` network errors and timeouts, transient HTTP answers,
+        and the exception classes in ``transient`` (e.g. an SMTP connection error).
+
+        Raises:
+            SystemUnavailableError: as :meth:`send`. Anything else ``fn`` raises propagates
+                unchanged (the system answered, so it counts as up for the breaker).
+        """
+        verdict = self._breakers.allow(self.system, self._now_ms(), self._limits)
+        if not verdict.allowed:
+            raise self._unavailable(
+                f"its circuit breaker is {verdict.state.replace('_', '-')}",
+                retry_at_ms=verdict.retry_at_ms,
+            )
+        kinds: tuple[type[BaseException], ...] = (
+            *_NETWORK_ERRORS,
+            _TransientAnswerError,
+            *transient,
+        )
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.settings.attempts if retryable else 1),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(kinds),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            result = retrying(fn)
+        except kinds as exc:
+            state, open_until = self._breakers.record(
+                self.system, False, self._now_ms(), self._limits
+            )
+            retry_at_ms = open_until if state == "open" else 0
+            if isinstance(exc, _TransientAnswerError) and exc.response.status_code == 429:
+                wait = retry_after_s(exc.response, self._clock())
+                if wait is not None:
+                    retry_at_ms = max(retry_at_ms, self._now_ms() + int(wait * 1000))
+            tries = self.settings.attempts if retryable else 1
+            raise self._unavailable(
+                f"{what} failed with {_describe(exc)} after {tries} tr"
+                + ("y" if tries == 1 else "ies"),
+                retry_at_ms=retry_at_ms,
+            ) from None
+        except BaseException:
+            self._breakers.record(self.system, True, self._now_ms(), self._limits)
+            raise
+        self._breakers.record(self.system, True, self._now_ms(), self._limits)
+        return result
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        s = self.settings
+        backoff = self._backoff(state)
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _TransientAnswerError) and exc.response.status_code == 429:
+            asked = retry_after_s(exc.response, self._clock())
+            if asked is not None:
+                if asked > s.retry_after_max_s:
+                    raise exc  # not worth holding a worker: give up now, park until then
+                return max(backoff, asked)
+        return float(backoff)
+
+    def _now_ms(self) -> int:
+        return int(self._clock().timestamp() * 1000)
+
+    def _unavailable(self, why: str, *, retry_at_ms: int) -> SystemUnavailableError:
+        retry_at = (
+            dt.datetime.fromtimestamp(retry_at_ms / 1000, dt.UTC) if retry_at_ms > 0 else None
+        )
+        return SystemUnavailableError(
+            f"{self.system} is unavailable: {why}",
+            system=self.system,
+            retry_at=retry_at,
+            hint="nothing to fix in the call: it is tried again later (the run waits)",
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _TransientAnswerError):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__
+
+
+def _outcome_code(response: httpx.Response) -> str:
+    """The OperationOutcome's first issue code, if the body is one (never its diagnostics text,
+    which may quote patient data)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    issues = body.get("issue") or []
+    code = issues[0].get("code") if issues and isinstance(issues[0], dict) else None
+    return f" ({code})" if isinstance(code, str) else ""
