@@ -16,18 +16,12 @@ import redis
 
 from carebound.state.breaker import BreakerLimits, BreakerStore
 from carebound.tools.connectors import SystemRefusedError, SystemUnavailableError
-from carebound.tools.connectors._resilience import Resilience, ResilienceSettings, retry_after_s
+from carebound.tools.connectors._resilience import Resilience, retry_after_s
+from carebound.tools.connectors.config import BreakerSettings, RetrySettings, Timeouts
 from tests.http_servers import Answer, Script, scripted_server
 
-FAST = ResilienceSettings(
-    timeout_s=2.0,
-    attempts=4,
-    backoff_initial_s=0.0,
-    backoff_max_s=0.0,
-    backoff_jitter_s=0.0,
-    breaker_failures=2,
-    breaker_open_s=60,
-)
+RETRY = RetrySettings(attempts=4, backoff_s=0.001, cap_s=30, jitter_s=0)
+BREAKER = BreakerSettings(failure_threshold=2, reset_timeout_s=60)
 
 
 class Clock:
@@ -52,9 +46,10 @@ def http() -> Iterator[httpx.Client]:
 
 
 def _resilience(breakers: BreakerStore, clock: Clock, sleeps: list[float] | None = None,
-                settings: ResilienceSettings = FAST) -> Resilience:  # fmt: skip
+                timeouts: Timeouts | None = None) -> Resilience:  # fmt: skip
     record = sleeps if sleeps is not None else []
-    return Resilience("ehr", breakers, settings=settings, clock=clock, sleep=record.append)
+    return Resilience("ehr", breakers, timeouts=timeouts or Timeouts(read_s=2.0), retry=RETRY,
+                      breaker=BREAKER, clock=clock, sleep=record.append)  # fmt: skip
 
 
 def test_a_read_is_retried_through_503_and_a_reset_and_succeeds(
@@ -107,7 +102,7 @@ def test_429_honours_retry_after(breakers: BreakerStore, http: httpx.Client) -> 
     script = Script([Answer(429, headers={"Retry-After": "3"}), Answer(200, {})])
     with scripted_server(script) as base:
         _resilience(breakers, Clock(), sleeps).send(http, http.build_request("GET", base))
-    assert sleeps == [3.0]
+    assert sleeps == [3.0]  # the server's wait, longer than the backoff
 
 
 def test_a_long_retry_after_is_not_slept_through(
@@ -128,10 +123,10 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 def test_a_slow_answer_times_out_and_is_retried(breakers: BreakerStore, http: httpx.Client) -> None:
-    settings = FAST.model_copy(update={"timeout_s": 0.2})
+    timeouts = Timeouts(read_s=0.2)
     script = Script([Answer(200, {"slow": 1}, delay_s=1.0), Answer(200, {"fast": 1})])
     with scripted_server(script) as base:
-        response = _resilience(breakers, Clock(), settings=settings).send(
+        response = _resilience(breakers, Clock(), timeouts=timeouts).send(
             http, http.build_request("GET", base)
         )
     assert response.json() == {"fast": 1}

@@ -15,7 +15,7 @@ any callable, e.g. an SMTP send):
 
 A REST connector builds one ``Resilience`` per system and sends through it::
 
-    resilience = Resilience("ehr", BreakerStore(redis_client), settings=ResilienceSettings())
+    resilience = Resilience("ehr", BreakerStore(redis_client), retry=config.ehr.retry, ...)
     response = resilience.send(http_client, http_client.build_request("GET", url))
 """
 
@@ -29,10 +29,10 @@ from typing import TypeVar
 
 import httpx
 import tenacity
-from pydantic import BaseModel, ConfigDict, Field
 
 from carebound.state.breaker import BreakerLimits, BreakerStore
 from carebound.tools.connectors._errors import SystemRefusedError, SystemUnavailableError
+from carebound.tools.connectors.config import BreakerSettings, RetrySettings, Timeouts
 
 T = TypeVar("T")
 
@@ -44,43 +44,19 @@ _CONDITIONAL_HEADERS = ("if-none-exist", "if-match")
 _NETWORK_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
-class ResilienceSettings(BaseModel):
-    """Timeouts, retries and the breaker of one system (the connectors file's ``resilience``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-    """Per-call timeout (connect, read, write, pool), seconds."""
-    attempts: int = Field(default=4, ge=1, le=20)
-    """Tries of one retryable call, the first included."""
-    backoff_initial_s: float = Field(default=0.2, ge=0, le=60)
-    """First backoff; doubled after each try, plus up to ``backoff_jitter_s`` of jitter."""
-    backoff_max_s: float = Field(default=5.0, ge=0, le=300)
-    """Longest single backoff."""
-    backoff_jitter_s: float = Field(default=0.2, ge=0, le=60)
-    """Random jitter added to each backoff (spreads retries of many workers)."""
-    retry_after_max_s: float = Field(default=30.0, ge=0, le=3600)
-    """A 429's ``Retry-After`` longer than this is not slept through: the call fails as
-    unavailable until then (the run parks instead of holding a worker)."""
-    breaker_failures: int = Field(default=5, ge=1, le=1000)
-    """Failed calls in a row (after their retries) that open the breaker."""
-    breaker_open_s: float = Field(default=30.0, gt=0, le=86_400)
-    """How long the breaker stays open the first time (doubled after each failed probe)."""
-    breaker_open_max_s: float = Field(default=600.0, gt=0, le=86_400)
-    """The longest the breaker stays open."""
-
-    def limits(self) -> BreakerLimits:
-        """The breaker limits these settings describe."""
-        return BreakerLimits(
-            threshold=self.breaker_failures,
-            open_ms=int(self.breaker_open_s * 1000),
-            max_open_ms=int(self.breaker_open_max_s * 1000),
-            probe_ms=int(max(self.timeout_s * self.attempts, 1.0) * 1000),
-        )
-
-    def timeout(self) -> httpx.Timeout:
-        """The per-call ``httpx`` timeout."""
-        return httpx.Timeout(self.timeout_s)
+def breaker_limits(
+    breaker: BreakerSettings, timeouts: Timeouts, retry: RetrySettings
+) -> BreakerLimits:
+    """The Redis breaker's limits for a system's settings: open for ``reset_timeout_s`` (doubled
+    after each failed probe, up to 8 times that), and a probe may take as long as a call with
+    all its retries before another process may probe instead."""
+    call_s = (timeouts.connect_s + timeouts.read_s) * retry.attempts + retry.cap_s
+    return BreakerLimits(
+        threshold=breaker.failure_threshold,
+        open_ms=int(breaker.reset_timeout_s * 1000),
+        max_open_ms=int(breaker.reset_timeout_s * 8000),
+        probe_ms=int(call_s * 1000),
+    )
 
 
 class _TransientAnswerError(Exception):
@@ -121,7 +97,10 @@ class Resilience:
     Args:
         system: the system's name as operators see it (``ehr``, ``payer``, ``office``, ...).
         breakers: the breaker store (Redis).
-        settings: timeouts, retries and breaker limits.
+        timeouts: per-call timeouts.
+        retry: retries of transient failures (a ``Retry-After`` longer than ``cap_s`` is not
+            slept through: the call fails as unavailable until then, and the run waits).
+        breaker: when the breaker opens and for how long.
         clock: the time source (wall clock by default; a scenario's virtual clock).
         sleep: how to wait between tries (``time.sleep``; tests may pass a recorder).
     """
@@ -131,23 +110,29 @@ class Resilience:
         system: str,
         breakers: BreakerStore,
         *,
-        settings: ResilienceSettings | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetrySettings | None = None,
+        breaker: BreakerSettings | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.system = system
-        self.settings = settings or ResilienceSettings()
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetrySettings()
         self._breakers = breakers
-        self._limits = self.settings.limits()
+        self._limits = breaker_limits(breaker or BreakerSettings(), self.timeouts, self.retry)
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._sleep = sleep
         self._backoff = tenacity.wait_exponential_jitter(
-            multiplier=self.settings.backoff_initial_s,
-            max=self.settings.backoff_max_s,
-            jitter=self.settings.backoff_jitter_s,
+            multiplier=self.retry.backoff_s, max=self.retry.cap_s, jitter=self.retry.jitter_s
         )
 
     # -- HTTP ----------------------------------------------------------------------------
+
+    def http_timeout(self) -> httpx.Timeout:
+        """The per-call ``httpx`` timeout (connect, and each read, write and pool wait)."""
+        t = self.timeouts
+        return httpx.Timeout(t.read_s, connect=t.connect_s)
 
     def send(self, client: httpx.Client, request: httpx.Request) -> httpx.Response:
         """Send ``request`` with ``client``: retried when transient and safe to repeat.
@@ -160,7 +145,7 @@ class Resilience:
                 after its retries (or at once, when it is not safe to repeat).
             SystemRefusedError: any other 4xx or 5xx answer.
         """
-        request.extensions["timeout"] = self.settings.timeout().as_dict()
+        request.extensions["timeout"] = self.http_timeout().as_dict()
 
         def attempt() -> httpx.Response:
             response = client.send(request)
@@ -212,7 +197,7 @@ class Resilience:
             *transient,
         )
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.settings.attempts if retryable else 1),
+            stop=tenacity.stop_after_attempt(self.retry.attempts if retryable else 1),
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(kinds),
             sleep=self._sleep,
@@ -229,7 +214,7 @@ class Resilience:
                 wait = retry_after_s(exc.response, self._clock())
                 if wait is not None:
                     retry_at_ms = max(retry_at_ms, self._now_ms() + int(wait * 1000))
-            tries = self.settings.attempts if retryable else 1
+            tries = self.retry.attempts if retryable else 1
             raise self._unavailable(
                 f"{what} failed with {_describe(exc)} after {tries} tr"
                 + ("y" if tries == 1 else "ies"),
@@ -242,14 +227,13 @@ class Resilience:
         return result
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        s = self.settings
         backoff = self._backoff(state)
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         if isinstance(exc, _TransientAnswerError) and exc.response.status_code == 429:
             asked = retry_after_s(exc.response, self._clock())
             if asked is not None:
-                if asked > s.retry_after_max_s:
+                if asked > self.retry.cap_s:
                     raise exc  # not worth holding a worker: give up now, park until then
                 return max(backoff, asked)
         return float(backoff)
