@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from carebound.cli import _audit, _login, _review, _run, _runs, _server, _web
+from carebound.cli import _audit, _login, _report, _review, _run, _runs, _server, _web
 from carebound.cli._errors import EXIT_CODES_HELP, report_error
 
 
@@ -79,6 +79,7 @@ _runs.register(app)
 _review.register(app)
 _login.register(app)
 _audit.register(app)
+_report.register(app)
 _server.register(app)
 _web.register(app)
 

@@ -23,6 +23,7 @@ from carebound.engine.core import Core, no_run
 from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
 from carebound.engine.graph import RunState
 from carebound.engine.results import QUARANTINE_AFTER, RunView
+from carebound.engine.status_audit import status_change
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.inline_writes import inline_writes
 from carebound.state.lease import Lease
@@ -353,6 +354,7 @@ class Driver:
                 unindex=unindex,
                 read_pending=pending,
                 read_has_event=status == "waiting",
+                audit=(audit := status_change(self.core, record, status, lease)),
             ),
         )
         if not settled.written:
@@ -360,6 +362,8 @@ class Driver:
                 f"run {run_id} was not settled: this process lost its lease while driving it",
                 hint="another worker owns the run now and settles it; nothing to do here",
             )
+        if audit is not None and not settled.audited:
+            self.core.audit_log.record(run_id, once=audit.once, **audit.fields)
         view = settled.pending
         moved = (view is not None and view.status != "pending") or settled.has_event
         return updated, moved, settled.effects, view

@@ -139,6 +139,7 @@ class GateNode:
                     "rule": verdict.rule_id,
                     "role": request.required_role,
                     "args_hash": request.args_hash,
+                    "deadline": request.deadline.isoformat(),
                 },
             )
             current["approval_id"] = request.approval_id

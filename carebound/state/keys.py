@@ -46,3 +46,10 @@ def breaker_key(prefix: str, system: str) -> str:
 def breakers_recovered_key(prefix: str) -> str:
     """The set of systems whose breaker closed and whose parked runs are not woken yet."""
     return f"{prefix}:{{breakers}}:recovered"
+
+
+def kpi_key(prefix: str, *parts: str) -> str:
+    """A key of the process figures (:mod:`carebound.state.kpi`): all in one hash slot
+    (``{kpi}``), so a fold is applied atomically with the cursor it advances, on a Redis
+    Cluster too. The figures are small (a hash per day), so one slot is no limit."""
+    return f"{prefix}:{{kpi}}:" + ":".join(parts)

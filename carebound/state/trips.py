@@ -102,6 +102,8 @@ class Settlement:
     """An approval to read back (the hold the run parked on)."""
     read_has_event: bool = False
     """Read whether an event is queued for the run (it parked on a wait)."""
+    audit: AuditAppend | None = None
+    """An audit event to append under the lease (the run's change of status), idempotent."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class Settled:
     effects: list[LedgerEntry] = field(default_factory=list)
     pending: ApprovalView | None = None
     has_event: bool = False
+    audited: bool = True
+    """False: ``Settlement.audit`` was not appended (the chain head had moved): append it
+    again with ``AuditLog.record``."""
 
 
 class Trips:
@@ -333,16 +338,27 @@ class Trips:
                 self.approvals.queue_get(pipe, s.read_pending)
             elif s.read_has_event:
                 self.runs.queue_has_event(pipe, run_id)
+            if s.audit is not None:
+                at["audit"] = len(pipe)
+                audited.append(
+                    self.audit_log.queue_record(
+                        pipe, s.audit.run_id, once=s.audit.once, guard=self.leases.held(s.lease),
+                        **s.audit.fields,
+                    )
+                )  # fmt: skip
 
+        audited: list[Callable[[Any], bool]] = []
         replies = run_pipeline(self.client, fill)
         if not int(replies[at["record"]]):
             return Settled(False)
         effects = self.ledger.parse_entries(replies[at["effects"]])
+        ok = not audited or audited[0](replies[at["audit"]])
+        last = replies[at["audit"] - 1] if audited else replies[-1]
         if s.read_pending is not None:
-            return Settled(True, effects, pending=self.approvals.parse_view(replies[-1]))
+            return Settled(True, effects, pending=self.approvals.parse_view(last), audited=ok)
         if s.read_has_event:
-            return Settled(True, effects, has_event=replies[-1] is not None)
-        return Settled(True, effects)
+            return Settled(True, effects, has_event=last is not None, audited=ok)
+        return Settled(True, effects, audited=ok)
 
     def store_failure(
         self, run_id: str, record: RunRecord, lease: Lease, *, quarantine: bool

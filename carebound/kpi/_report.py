@@ -1,0 +1,177 @@
+"""Process figures from the per-day counters: rates, percentiles and breakdowns. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Literal
+
+from carebound.kpi._fold import FUNNEL, bucket_value
+
+By = Literal["agent", "rule", "role", "reviewer"]
+"""The breakdowns ``carebound report --by`` offers."""
+
+AGING = ((0, 2, "0-2d"), (3, 7, "3-7d"), (8, 14, "8-14d"), (15, None, "15d+"))
+"""Referral aging buckets: open referrals by days since they came in."""
+
+
+def _split(name: str) -> tuple[str, str, str, int | None]:
+    """``metric|dim=value[|b=N]`` -> (metric, dim, value, bucket)."""
+    metric, *rest = name.split("|")
+    dim, _, value = rest[0].partition("=")
+    b = int(rest[1][2:]) if len(rest) > 1 else None
+    return metric, dim, value, b
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _percentiles(hist: Mapping[int, int]) -> dict[str, float | int | None]:
+    n = sum(hist.values())
+    out: dict[str, float | int | None] = {"n": n, "p50": None, "p90": None}
+    if not n:
+        return out
+    for label, q in (("p50", 0.5), ("p90", 0.9)):
+        seen = 0
+        for b in sorted(hist):
+            seen += hist[b]
+            if seen >= q * n:
+                out[label] = round(bucket_value(b), 1)
+                break
+    return out
+
+
+class _Totals:
+    """The counters of a span of days, summed, by metric -> dim -> value."""
+
+    def __init__(self, days: Mapping[str, Mapping[str, int]]) -> None:
+        self.counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self.hists: dict[str, dict[str, dict[str, Counter[int]]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(Counter))
+        )
+        self.daily: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
+        self.open_by_day: Counter[str] = Counter()
+        for i, (day, fields) in enumerate(sorted(days.items())):
+            for name, amount in fields.items():
+                metric, dim, value, b = _split(name)
+                if b is not None:
+                    self.hists[metric][dim][value][b] += amount
+                    continue
+                self.counts[metric][dim][value] += amount
+                if dim == "all":
+                    self.daily[metric][i] += amount
+                    if metric == "referrals.open":
+                        self.open_by_day[day] += amount
+
+    def total(self, metric: str) -> int:
+        return self.counts[metric]["all"]["*"]
+
+    def by(self, metric: str, dim: str) -> Counter[str]:
+        return self.counts[metric][dim]
+
+    def hist(self, metric: str, dim: str = "all", value: str = "*") -> Counter[int]:
+        return self.hists[metric][dim][value]
+
+
+def build_report(
+    days: Mapping[str, Mapping[str, int]], *, by: By | None = None, today: date
+) -> dict[str, Any]:
+    """The report of the counters of ``days`` (day -> counters), JSON-ready."""
+    t = _Totals(days)
+    ended = t.by("runs.ended", "status")
+    ended_total = sum(ended.values())
+    decisions = t.total("decisions")
+    sla_met, sla_missed = t.total("sla.met"), t.total("sla.missed")
+    requests = t.total("chase.requests")
+    report: dict[str, Any] = {
+        "days": sorted(days),
+        "runs": {
+            "started": t.total("runs.started"),
+            "completed": ended["completed"],
+            "failed": ended["failed"] + ended["quarantined"],
+            "paused": t.total("runs.paused"),
+            "ended": dict(sorted(ended.items())),
+            "exception_rate": _rate(t.total("runs.exception"), ended_total),
+            "touchless_rate": _rate(t.total("runs.touchless"), ended_total),
+        },
+        "cycle_time_s": _percentiles(t.hist("cycle")),
+        "waiting_s": {
+            "people": t.total("wait.people.seconds"),
+            "systems": t.total("wait.systems.seconds"),
+        },
+        "approvals": {
+            "holds": t.total("holds"),
+            "decisions": decisions,
+            "latency_s": _percentiles(t.hist("latency")),
+            "sla": {
+                "met": sla_met,
+                "missed": sla_missed,
+                "adherence": _rate(sla_met, sla_met + sla_missed),
+            },
+            "overrides": t.total("overrides"),
+            "override_rate": _rate(t.total("overrides"), decisions),
+            "escalations": t.total("escalations"),
+            "expiries": t.total("expiries"),
+        },
+        "fixes": {
+            "auto": dict(sorted(t.by("fixes.auto", "field").items())),
+            "held": dict(sorted(t.by("fixes.held", "field").items())),
+        },
+        "chase": {
+            "requests": requests,
+            "attempts": t.total("chase.attempts"),
+            "attempts_per_request": _rate(t.total("chase.attempts"), requests),
+            "replies": t.total("chase.replies"),
+            "reply_time_s": _percentiles(t.hist("chase.reply")),
+            "success_rate": _rate(t.by("chase.closed", "status")["completed"], requests),
+        },
+        "funnel": {stage: t.total(f"funnel.{stage}") for stage in FUNNEL},
+        "referral_aging": _aging(t.open_by_day, today),
+        "daily": {
+            name: t.daily[name]
+            for name in ("runs.started", "runs.ended", "holds", "decisions", "overrides")
+        },
+    }
+    if by is not None:
+        report["by"] = {by: _breakdown(t, by)}
+    return report
+
+
+def _aging(open_by_day: Mapping[str, int], today: date) -> dict[str, int]:
+    out = {label: 0 for _, _, label in AGING}
+    for day, count in open_by_day.items():
+        age = (today - date.fromisoformat(day)).days
+        for low, high, label in AGING:
+            if age >= low and (high is None or age <= high):
+                out[label] += count
+                break
+    return out
+
+
+def _breakdown(t: _Totals, by: By) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = defaultdict(dict)
+    if by == "agent":
+        for agent, n in t.by("runs.started", "agent").items():
+            rows[agent]["started"] = n
+        for agent, n in t.by("runs.ended", "agent").items():
+            rows[agent]["ended"] = n
+            rows[agent]["exception_rate"] = _rate(t.by("runs.exception", "agent")[agent], n)
+            rows[agent]["cycle_time_s"] = _percentiles(t.hist("cycle", "agent", agent))
+        return dict(sorted(rows.items()))
+    for value, n in t.by("holds", by).items():
+        rows[value]["holds"] = n
+    for value, n in t.by("decisions", by).items():
+        overrides = t.by("overrides", by)[value]
+        rows[value].update(decisions=n, overrides=overrides, override_rate=_rate(overrides, n))
+    if by in ("role", "rule"):
+        for value in list(rows) + list(t.hists["latency"][by]):
+            met, missed = t.by("sla.met", by)[value], t.by("sla.missed", by)[value]
+            rows[value].update(
+                latency_s=_percentiles(t.hist("latency", by, value)),
+                sla_adherence=_rate(met, met + missed),
+                escalations=t.by("escalations", by)[value],
+                expiries=t.by("expiries", by)[value],
+            )
+    return dict(sorted(rows.items()))

@@ -1,0 +1,117 @@
+"""The process figures' store: per-day counters folded from the global audit index.
+
+The figures are a materialised view of the audit trail (the source of truth). Each fold reads
+the index from the last folded entry on (:meth:`KpiStore.catch_up`), folds the new events
+(:func:`carebound.kpi.fold`) and applies the counters, the open state and the new cursor in
+one Lua script that first checks the cursor is unchanged: two processes folding at once never
+count an event twice, and a crash mid-fold leaves the figures as they were. Appending an
+event costs nothing extra: the folding happens when the figures are read (``carebound
+report``, the dashboard) and in the worker's sweep, over only the events since last time.
+
+Layout (all in the ``{kpi}`` hash slot): ``meta`` (the cursor), ``open`` (runs and holds in
+progress), ``days`` (a sorted set of the day hashes, scored by day number) and one hash per
+day, ``day:YYYY-MM-DD``, of ``metric|dim=value[|b=N]`` counters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+from carebound.kpi._fold import fold, needed_keys
+from carebound.state.keys import DEFAULT_PREFIX, global_key, kpi_key, text
+from carebound.state.lua import script
+
+Client = redis.Redis | RedisCluster
+
+_APPLY = script("kpi_apply")
+BATCH = 500
+"""Audit index entries folded per round of :meth:`KpiStore.catch_up`."""
+
+
+class KpiStore:
+    """Per-day process figures for one key prefix."""
+
+    def __init__(
+        self, client: Client, *, prefix: str = DEFAULT_PREFIX, referral_agents: frozenset[str]
+    ) -> None:
+        self._client = client
+        self._referral_agents = referral_agents
+        self._index = global_key(prefix, "audit")
+        self._meta = kpi_key(prefix, "meta")
+        self._open = kpi_key(prefix, "open")
+        self._days = kpi_key(prefix, "days")
+        self._prefix = prefix
+
+    def _day_key(self, day: str) -> str:
+        return kpi_key(self._prefix, "day", day)
+
+    def catch_up(self, *, limit: int | None = None) -> int:
+        """Fold the audit events appended since the last fold; returns how many were folded
+        (at most about ``limit`` when given)."""
+        folded = 0
+        while limit is None or folded < limit:
+            cursor = self._client.hget(self._meta, "cursor")
+            start = f"({text(cursor)}" if cursor is not None else "-"
+            entries = self._client.xrange(self._index, min=start, count=BATCH)
+            if not entries:
+                return folded
+            events = [_event(fields) for _, fields in entries]
+            keys = needed_keys(events)
+            values = self._client.hmget(self._open, keys) if keys else []
+            state = {
+                k: (text(v) if v is not None else None) for k, v in zip(keys, values, strict=True)
+            }
+            out = fold(events, state, referral_agents=self._referral_agents)
+            last = text(entries[-1][0])
+            if self._apply(text(cursor) if cursor is not None else "", last, out):
+                folded += len(entries)
+        return folded
+
+    def _apply(self, expected: str, new: str, out: Any) -> bool:
+        days = sorted({day for day, _ in out.increments})
+        keys = [self._meta, self._open, self._days, *(self._day_key(d) for d in days)]
+        slot = {day: i + 4 for i, day in enumerate(days)}
+        args: list[Any] = [expected, new, len(out.put)]
+        for field, value in out.put.items():
+            args += [field, value]
+        args.append(len(out.drop))
+        args += sorted(out.drop)
+        for (day, field), amount in sorted(out.increments.items()):
+            if amount:
+                args += [slot[day], date.fromisoformat(day).toordinal(), field, amount]
+        return bool(_APPLY(self._client, keys, args))
+
+    def days(self, since: date | None = None, until: date | None = None) -> list[str]:
+        """The days with figures, oldest first, within ``since``..``until`` (inclusive)."""
+        low = since.toordinal() if since else "-inf"
+        high = until.toordinal() if until else "+inf"
+        keys = self._client.zrangebyscore(self._days, low, high)
+        prefix = self._day_key("")
+        return [text(k)[len(prefix) :] for k in keys]
+
+    def read(self, days: list[str]) -> dict[str, dict[str, int]]:
+        """The counters of each of ``days``, in one round trip."""
+        if not days:
+            return {}
+        with self._client.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(self._day_key(day))
+            replies = pipe.execute()
+        return {day: _ints(reply) for day, reply in zip(days, replies, strict=True)}
+
+
+def _event(fields: Mapping[Any, Any] | None) -> dict[str, Any]:
+    assert fields is not None  # XRANGE entries always carry their fields
+    raw = fields.get(b"event", fields.get("event"))
+    event: dict[str, Any] = json.loads(text(raw))
+    return event
+
+
+def _ints(reply: Mapping[Any, Any]) -> dict[str, int]:
+    return {text(k): int(v) for k, v in reply.items()}
