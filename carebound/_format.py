@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from carebound._phi import MASK
+MASK = "•••"
+"""What a viewer sees in place of PHI until they reveal it."""
 
 __all__ = ["MASK", "ago", "detail_line", "due", "inline", "short_hash", "size", "span"]
 

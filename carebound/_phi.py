@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from carebound._format import MASK
+from carebound._phi_table import ToolPhi, parse_table
 from carebound._report import MismatchItem, RunReport
 from carebound.approvals import ApprovalView, Edit
 from carebound.audit import AuditEvent
@@ -28,10 +30,7 @@ from carebound.audit import AuditEvent
 if TYPE_CHECKING:
     from carebound._agent import CallResult
     from carebound.engine.runner import Runner
-    from carebound.tools import ToolSpec
 
-MASK = "•••"
-"""What a viewer sees in place of PHI until they reveal it."""
 
 PHI_DETAIL_KEYS = frozenset({"before", "after", "value", "values", "args", "proposed", "diff"})
 """Audit-detail keys that carry data values (masked for PHI tools); the other keys carry ids,
@@ -55,12 +54,19 @@ def mask_value(value: Any) -> Any:
 
 
 class PhiPolicy:
-    """Masks the PHI of one agent's runs; built from the agent's tool specs."""
+    """Masks the PHI of one agent's runs; built from the agent's tool specs, or from the
+    table a run pinned at start (:mod:`carebound._phi_table`, :meth:`from_table_json`),
+    which lets a reader mask without loading the agents."""
 
-    def __init__(self, tools: Mapping[str, ToolSpec[Any]] | None) -> None:
+    def __init__(self, tools: Mapping[str, ToolPhi] | None) -> None:
         """``tools``: the agent's tools by name; None when the agent is unknown here (then
         every tool is assumed to touch PHI)."""
         self._tools = tools
+
+    @classmethod
+    def from_table_json(cls, raw: str | bytes) -> PhiPolicy:
+        """The policy of a run's pinned table (:func:`carebound._phi_table.table_json`)."""
+        return cls(parse_table(raw))
 
     @classmethod
     def for_agent(cls, runner: Runner, agent: str) -> PhiPolicy:

@@ -14,11 +14,12 @@ Agents write ``missing_documents`` and ``mismatches`` into their findings in the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound.engine.results import RunView
+if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for readers of stored reports
+    from carebound.engine.results import RunView
 
 
 class PendingItem(BaseModel):

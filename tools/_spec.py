@@ -30,12 +30,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar, cast, get_type_hints
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_type_hints
 
-from langchain_core.tools import StructuredTool
 from pydantic import BaseModel
 
 from carebound._errors import CareboundError
+
+if TYPE_CHECKING:  # langchain-core is loaded only when a model binds the tools
+    from langchain_core.tools import StructuredTool
 
 JSONValue = str | int | float | bool | None | list[Any] | dict[str, Any]
 FactValue = str | int | float | bool | None
@@ -133,6 +135,7 @@ class ToolSpec(Generic[ArgsT]):
 
         Invoking it directly is refused: execution only ever happens through the gate.
         """
+        from langchain_core.tools import StructuredTool
 
         def _refuse(**_: Any) -> str:
             raise ToolDefinitionError(

@@ -34,7 +34,26 @@ Guarantees:
 Install ``hiredis`` (the ``bench`` extra has it) for a faster reply parser.
 """
 
-from carebound.checkpoint._async import AsyncRedisSaver
-from carebound.checkpoint._sync import RedisSaver
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carebound.checkpoint._async import AsyncRedisSaver as AsyncRedisSaver
+    from carebound.checkpoint._sync import RedisSaver as RedisSaver
 
 __all__ = ["AsyncRedisSaver", "RedisSaver"]
+
+
+def __getattr__(name: str) -> Any:
+    # The savers load LangGraph; they are imported on first use so that reading a checkpoint
+    # without LangGraph (``carebound.checkpoint._peek``, for read-only commands) stays light.
+    if name == "RedisSaver":
+        from carebound.checkpoint._sync import RedisSaver
+
+        return RedisSaver
+    if name == "AsyncRedisSaver":
+        from carebound.checkpoint._async import AsyncRedisSaver
+
+        return AsyncRedisSaver
+    raise AttributeError(f"module 'carebound.checkpoint' has no attribute {name!r}")

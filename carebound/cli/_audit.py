@@ -15,10 +15,12 @@ from typer.core import TyperGroup
 
 from carebound.cli._errors import ExitCode
 from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
-from carebound.cli._session import open_runner, print_json, stdout
+from carebound.cli._session import open_reader, open_runner, phi_policy, print_json, stdout
 
 if TYPE_CHECKING:
-    from carebound.audit import VerifyResult
+    from carebound.audit import AuditTrail, VerifyResult
+    from carebound.cli._reader import StoreReader
+    from carebound.engine.runner import Runner
 
 
 class _RunOrCommand(TyperGroup):
@@ -71,15 +73,20 @@ def show(
 ) -> None:
     """A run's audit trail: who did what, when, with what outcome (oldest first). Values
     recorded for PHI tools are masked unless --reveal (audited)."""
-    from carebound._phi import PhiPolicy
-
-    runner = open_runner()
-    if reveal:
-        reveal_run(runner, run_id, reviewer, what="audit")
+    reader = None if reveal else open_reader()  # a masked trail needs no Runner (see _reader)
+    source: Runner | StoreReader
+    if reader is None:
+        source = open_runner()
+        reveal_run(source, run_id, reviewer, what="audit")
+    else:
+        source = reader
     verify = verify or anchors is not None
-    trail, file_problems = _read(runner, run_id, anchors)
+    trail, file_problems = _read(source, run_id, anchors)
     result = _with_file_problems(trail.verify, file_problems) if verify else None
-    events = trail.events if reveal else PhiPolicy.for_run(runner, run_id).events(trail.events)
+    events = trail.events
+    if reader is not None:
+        agent = reader.record(run_id).agent
+        events = phi_policy(reader, run_id, agent).events(trail.events)
     if as_json:
         print_json(
             {
@@ -115,7 +122,9 @@ def show(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _read(runner: Any, run_id: str, anchors: Path | None) -> tuple[Any, list[str]]:
+def _read(
+    runner: Runner | StoreReader, run_id: str, anchors: Path | None
+) -> tuple[AuditTrail, list[str]]:
     """The run's trail, checked against the anchors file's checkpoints of the run if given,
     and what is wrong with that file."""
     if anchors is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -21,8 +21,10 @@ from rich.text import Text
 from carebound._format import MASK, due, short_hash
 from carebound.approvals import ApprovalView, SourceRef
 from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
-from carebound.engine.results import RunView
-from carebound.guardrails import PolicyPack
+
+if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for read-only commands
+    from carebound.engine.results import RunView
+    from carebound.guardrails import PolicyPack
 
 
 def inbox_table(views: Sequence[ApprovalView], now: datetime) -> RenderableType:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 from rich.console import Group, RenderableType
@@ -19,8 +20,10 @@ from rich.text import Text
 from carebound._format import ago, due, inline
 from carebound._report import RunReport
 from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
-from carebound.engine.results import RunView
 from carebound.state.runs import RunRecord
+
+if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for read-only commands
+    from carebound.engine.results import RunView
 
 
 def report_view(report: RunReport) -> RenderableType:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from carebound._format import size
 from carebound.cli._render_style import _pairs
-from carebound.engine.results import SweepReport
 from carebound.store import EmbeddedStatus
+
+if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for read-only commands
+    from carebound.engine.results import SweepReport
 
 
 def sweep_view(report: SweepReport, recovered: Sequence[str] = ()) -> RenderableType:

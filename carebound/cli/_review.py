@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from carebound.cli._errors import CliInputError
-from carebound.cli._session import open_runner, print_json, stdout
+from carebound.cli._session import open_reader, open_runner, phi_policy, print_json, stdout
 
 if TYPE_CHECKING:
     from carebound.approvals import ApprovalView, ArgChange, Decision
@@ -50,9 +50,9 @@ def inbox(
     """Paused steps across runs, most urgent first."""
     from carebound._format import due
 
-    runner = open_runner()
-    views = runner.pending(role=role, agent=agent, overdue=overdue, limit=limit)
-    now = runner.clock.now()
+    reader = open_reader()
+    views = reader.pending(role=role, agent=agent, overdue=overdue, limit=limit)
+    now = reader.clock.now()
     if as_json:
         items = [
             {
@@ -102,28 +102,29 @@ def show(
     is missing, the recommendation, what approve and reject will do, and the proposed call.
     PHI is masked as ••• unless --reveal is given by a signed-in reviewer (or with --reviewer in
     the development mode); the view is audited."""
-    from carebound._phi import PhiPolicy
     from carebound.cli._credential import cli_principal
 
-    runner = open_runner()
-    viewer = None
     if reveal:
         # Every view of PHI is recorded with who saw it: a signed-in reviewer, or --reviewer in
         # the development mode.
+        runner = open_runner()
         viewer = cli_principal(runner, reviewer, scope="reveal", action="see PHI", flag="--reveal")
         viewer.check_role(role)
-    view = runner.approval(approval_id)
-    if viewer is not None:
-        view = runner.reveal(approval_id, viewer=viewer.reviewer, role=role, via=viewer.via)
-        shown = view
+        runner.approval(approval_id)
+        shown = runner.reveal(approval_id, viewer=viewer.reviewer, role=role, via=viewer.via)
+        now = runner.clock.now()
     else:
-        shown = PhiPolicy.for_agent(runner, view.request.agent).approval(view)
+        reader = open_reader()  # a masked look needs no Runner (see _reader)
+        view = reader.approval(approval_id)
+        policy = phi_policy(reader, view.request.run_id, view.request.agent)
+        shown = policy.approval(view)
+        now = reader.clock.now()
     if as_json:
         print_json({"approval": shown.model_dump(mode="json"), "phi_masked": not reveal})
         return
     from carebound.cli._render_packet import packet_view
 
-    stdout().print(packet_view(shown, runner.clock.now(), masked=not reveal))
+    stdout().print(packet_view(shown, now, masked=not reveal))
 
 
 # -- decisions ----------------------------------------------------------------------------

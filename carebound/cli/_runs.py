@@ -8,7 +8,7 @@ import typer
 
 from carebound.cli._errors import CliInputError
 from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
-from carebound.cli._session import open_runner, print_json, stdout
+from carebound.cli._session import open_reader, open_runner, print_json, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 STATUSES = (
@@ -37,14 +37,14 @@ def runs(
         raise CliInputError(
             f"unknown run status {status!r}", hint=f"use one of: {', '.join(STATUSES)}"
         )
-    runner = open_runner()
-    records = runner.list_runs(status=status, agent=agent, limit=limit)
+    reader = open_reader()
+    records = reader.list_runs(status=status, agent=agent, limit=limit)
     if as_json:
         print_json({"runs": [r.model_dump(mode="json") for r in records]})
         return
     from carebound.cli._render_runs import runs_table
 
-    stdout().print(runs_table(records, runner.clock.now()))
+    stdout().print(runs_table(records, reader.clock.now()))
 
 
 def status(
@@ -60,12 +60,17 @@ def status(
     from carebound._phi import mask_findings, mask_report
     from carebound._report import run_report
 
-    runner = open_runner()
-    view = runner.get(run_id)
-    report = run_report(view)
     if reveal:
+        runner = open_runner()
+        view = runner.get(run_id)
         reveal_run(runner, run_id, reviewer, what="run")
+        now = runner.clock.now()
     else:
+        reader = open_reader()  # a masked look needs no Runner (see _reader)
+        view = reader.run_view(run_id) or open_runner().get(run_id)
+        now = reader.clock.now()
+    report = run_report(view)
+    if not reveal:
         report = mask_report(report)
         view = view.model_copy(update={"findings": mask_findings(view.findings)})
     if as_json:
@@ -93,7 +98,7 @@ def status(
         return
     from carebound.cli._render_runs import run_status
 
-    stdout().print(run_status(view, report, runner.clock.now()))
+    stdout().print(run_status(view, report, now))
 
 
 def register(app: typer.Typer) -> None:

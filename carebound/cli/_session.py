@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import redis
     from rich.console import Console
 
+    from carebound._phi import PhiPolicy
+    from carebound.cli._reader import StoreReader
     from carebound.engine.runner import Runner
 
 PREFIX_VAR = "CAREBOUND_PREFIX"
@@ -48,6 +50,25 @@ def open_runner() -> Runner:
     from carebound.engine.runner import Runner
 
     return Runner(open_client(), prefix=key_prefix())
+
+
+def open_reader() -> StoreReader:
+    """The run store for a command that only reads: no Runner, no agents, no LangGraph."""
+    from carebound.cli._reader import StoreReader
+
+    return StoreReader(open_client(), prefix=key_prefix())
+
+
+def phi_policy(reader: StoreReader, run_id: str, agent: str) -> PhiPolicy:
+    """The PHI policy of run ``run_id``: the table it pinned at start, or for a run started
+    before runs pinned one, the policy of ``agent`` as a Runner knows it (slower: it loads the
+    agents)."""
+    policy = reader.phi_policy(run_id)
+    if policy is None:
+        from carebound._phi import PhiPolicy
+
+        policy = PhiPolicy.for_agent(open_runner(), agent)
+    return policy
 
 
 def print_json(data: Any) -> None:

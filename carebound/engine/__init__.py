@@ -7,7 +7,28 @@ decision), ``wake`` (events, timers, sweep, recover), ``graph`` with its nodes
 :mod:`carebound.state.trips`.
 """
 
-from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
-from carebound.engine.runner import Runner, new_run_id
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carebound.engine.results import DecideResult as DecideResult
+    from carebound.engine.results import RecoverReport as RecoverReport
+    from carebound.engine.results import RunView as RunView
+    from carebound.engine.results import SweepReport as SweepReport
+    from carebound.engine.runner import Runner as Runner
+    from carebound.engine.runner import new_run_id as new_run_id
 
 __all__ = ["DecideResult", "RecoverReport", "RunView", "Runner", "SweepReport", "new_run_id"]
+
+_HOMES = {"Runner": "runner", "new_run_id": "runner"}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: importing ``carebound.engine.results`` (what readers of a run
+    # need) must not load the runner, and with it LangGraph.
+    if name not in __all__:
+        raise AttributeError(f"module 'carebound.engine' has no attribute {name!r}")
+    module = importlib.import_module(f"carebound.engine.{_HOMES.get(name, 'results')}")
+    return getattr(module, name)

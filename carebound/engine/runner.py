@@ -23,6 +23,7 @@ from typing import Any
 
 from carebound._agent import AgentDefinition
 from carebound._input_checks import check_event_input, check_start_input
+from carebound._phi_table import table_json
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound.approvals import ApprovalView, Decision
 from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
@@ -180,8 +181,9 @@ class Runner:
             detail={"agent": definition.name, "policy": record.policy},
         )
         core.runs.create(
-            record, case=dict(case), policy_json=policy_json, world_seeded=world is not None
-        )
+            record, case=dict(case), policy_json=policy_json, world_seeded=world is not None,
+            phi_json=table_json(definition.tools),
+        )  # fmt: skip
         if world is not None:
             core.seeded_worlds.put(run_id, True)
         return self.drive(run_id)
@@ -208,19 +210,7 @@ class Runner:
         self, *, status: str | None = None, agent: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
         """Runs, newest first, optionally filtered."""
-        out: list[RunRecord] = []
-        offset = 0
-        while len(out) < limit:
-            page = self.runs.page(limit=200, offset=offset)
-            if not page:
-                break
-            offset += len(page)
-            out.extend(
-                r
-                for r in page
-                if (status is None or r.status == status) and (agent is None or r.agent == agent)
-            )
-        return out[:limit]
+        return self.runs.matching(status=status, agent=agent, limit=limit)
 
     @store_errors
     def pending(

@@ -20,17 +20,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 from pydantic import BaseModel, ConfigDict
 from redis.typing import EncodableT, FieldT
 
-from carebound._agent import RunEvent
 from carebound.clock import from_ms, to_ms
 from carebound.state.keys import DEFAULT_PREFIX, global_key, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, guarded_hset_queued
+
+if TYPE_CHECKING:  # the agent contract (guardrails, tools) stays unloaded for readers of runs
+    from carebound._agent import RunEvent
 
 RunStatus = Literal[
     "running",
@@ -109,10 +111,12 @@ class RunStore:
         case: dict[str, Any],
         policy_json: str,
         world_seeded: bool = False,
+        phi_json: str | None = None,
     ) -> None:
         """Register a new run, then store it with its case and pinned policy pack in one write
         (a registered id without a record is skipped). ``world_seeded`` records that the run's
-        simulated world was seeded before the run was stored."""
+        simulated world was seeded before the run was stored; ``phi_json`` pins its agent's PHI
+        table (``PhiPolicy.table_json``), so readers mask without loading the agent."""
         self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
         fields: dict[FieldT, EncodableT] = {
             "record": record.model_dump_json(),
@@ -121,6 +125,8 @@ class RunStore:
         }
         if world_seeded:
             fields["world"] = "seeded"
+        if phi_json is not None:
+            fields["phi"] = phi_json
         self._r.hset(self._key(record.run_id, "run"), mapping=fields)
 
     def get(self, run_id: str) -> RunRecord | None:
@@ -160,6 +166,12 @@ class RunStore:
         raw = self._r.hget(self._key(run_id, "run"), "policy")
         return raw.encode() if isinstance(raw, str) else raw
 
+    def phi_json(self, run_id: str) -> bytes | str | None:
+        """The PHI table the run pinned at start (JSON), or None (an unknown run, or one
+        started before runs pinned it)."""
+        raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "phi")
+        return raw
+
     def update(
         self,
         record: RunRecord,
@@ -185,6 +197,25 @@ class RunStore:
             pipe.hget(self._key(text(raw_id), "run"), "record")
         return [RunRecord.model_validate_json(raw) for raw in pipe.execute() if raw]
 
+    def matching(
+        self, *, status: str | None = None, agent: str | None = None, limit: int = 50
+    ) -> list[RunRecord]:
+        """Runs, newest first, of ``status`` and ``agent`` when given (pages through the
+        registry until ``limit`` match)."""
+        out: list[RunRecord] = []
+        offset = 0
+        while len(out) < limit:
+            page = self.page(limit=200, offset=offset)
+            if not page:
+                break
+            offset += len(page)
+            out.extend(
+                r
+                for r in page
+                if (status is None or r.status == status) and (agent is None or r.agent == agent)
+            )
+        return out[:limit]
+
     def all_ids(self) -> list[str]:
         """Every registered run id (for recovery sweeps, not hot paths)."""
         return [text(i) for i in self._r.zrange(global_key(self._prefix, "runs"), 0, -1)]
@@ -204,6 +235,8 @@ class RunStore:
 
     def peek_event(self, run_id: str) -> RunEvent | None:
         """The oldest unconsumed event of a run (one round trip)."""
+        from carebound._agent import RunEvent
+
         raw = _PEEK_EVENT(
             self._r, [self._key(run_id, "events", "queue"), self._key(run_id, "events")], []
         )
