@@ -1,0 +1,152 @@
+"""One :class:`OutreachConnector` over the configured channels, and ``build_outreach``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from carebound.state.breaker import BreakerStore
+from carebound.state.outreach import OutreachStore
+from carebound.tools.connectors._bundle import RunContext
+from carebound.tools.connectors._errors import ConnectorError, ConnectorsConfigError
+from carebound.tools.connectors._outreach import (
+    Channel,
+    InboundDocument,
+    OutreachConnector,
+    OutreachReceipt,
+    SimulatedOutreach,
+)
+from carebound.tools.connectors._resilience import Resilience
+from carebound.tools.connectors.config import BearerAuth, NoAuth, OfficeConfig
+from carebound.tools.connectors.outreach_channels._cdex import CdexOutreach
+from carebound.tools.connectors.outreach_channels._email import EmailOutreach
+from carebound.tools.connectors.outreach_channels._fax import SimulatedFax
+
+CDEX_SYSTEM = "office"
+"""The name operators see for the referring offices' CDex endpoint (breaker, waiting reason)."""
+SMTP_SYSTEM = "office-email"
+"""The name operators see for the HISP (SMTP)."""
+
+
+@dataclass
+class ChannelOutreach:
+    """Outreach over the configured channels: ``portal`` goes out as a CDex Task, ``email`` by
+    SMTP, ``fax`` through the fax gateway; a channel with nothing configured is refused."""
+
+    channels: dict[str, OutreachConnector] = field(default_factory=dict)
+    """Channel -> the connector that sends on it."""
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """What :meth:`close` releases (HTTP clients)."""
+
+    def send(
+        self,
+        channel: Channel,
+        to: str,
+        *,
+        subject: str,
+        body: str,
+        request_id: str,
+        requested_codes: Sequence[str],
+        idempotency_key: str,
+        now: dt.datetime,
+    ) -> OutreachReceipt:
+        """Send on ``channel`` (see :class:`OutreachConnector`).
+
+        Raises:
+            ConnectorError: no channel of that kind is configured.
+        """
+        connector = self.channels.get(channel)
+        if connector is None:
+            raise ConnectorError(
+                f"outreach: no {channel} channel is configured",
+                hint=f"configured: {', '.join(sorted(self.channels)) or 'none'}; add the "
+                "channel to the connectors file's [office] section, or chase by another one",
+            )
+        return connector.send(
+            channel, to, subject=subject, body=body, request_id=request_id,
+            requested_codes=requested_codes, idempotency_key=idempotency_key, now=now,
+        )  # fmt: skip
+
+    def due_replies(self, now: dt.datetime) -> list[InboundDocument]:
+        """Replies from every channel that polls, oldest first, each handed out once."""
+        replies: list[InboundDocument] = []
+        for connector in {id(c): c for c in self.channels.values()}.values():
+            replies.extend(connector.due_replies(now))
+        return sorted(replies, key=lambda r: (r.received_at, r.inbound_id))
+
+    def close(self) -> None:
+        """Release the channels' connections."""
+        for close in self.closers:
+            close()
+
+
+def build_outreach(
+    config: OfficeConfig | None,
+    run: RunContext,
+    *,
+    clock: Callable[[], dt.datetime] | None = None,
+    smtp_tls_context: ssl.SSLContext | None = None,
+    http_transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> ChannelOutreach:
+    """The outreach connector of one run from the connectors file's ``[office]`` section.
+
+    Args:
+        config: the ``[office]`` section (None: no channel; every send is refused).
+        run: the run (its Redis client and key prefix keep the channels' state and breakers).
+        clock: the time source (the run's clock).
+        smtp_tls_context: the TLS context for STARTTLS (None: the system's trusted CAs).
+        http_transport: an ``httpx`` transport for the CDex endpoint (e.g. through a proxy).
+        sleep: how retries wait (``time.sleep``).
+
+    Raises:
+        ConnectorsConfigError: the CDex endpoint asks for SMART auth (not wired for outreach
+            yet: use a bearer token, or none).
+    """
+    now = clock or (lambda: dt.datetime.now(dt.UTC))
+    outreach = ChannelOutreach()
+    if config is None:
+        return outreach
+    store = OutreachStore(run.client, run.run_id, prefix=run.prefix)
+    breakers = BreakerStore(run.client, prefix=run.prefix)
+    extra = {} if sleep is None else {"sleep": sleep}
+    if config.cdex is not None:
+        cdex = config.cdex
+        resilience = Resilience(CDEX_SYSTEM, breakers, timeouts=cdex.timeouts, retry=cdex.retry,
+                                breaker=cdex.breaker, clock=now, **extra)  # fmt: skip
+        headers = {}
+        if isinstance(cdex.auth, BearerAuth):
+            headers["Authorization"] = f"Bearer {cdex.auth.secret()}"
+        elif not isinstance(cdex.auth, NoAuth):
+            raise ConnectorsConfigError(
+                "office.cdex.auth: SMART Backend Services is not wired for the CDex endpoint yet",
+                hint='use auth = { kind = "bearer", token_env = "..." } or kind = "none"',
+            )
+        http = httpx.Client(headers=headers, transport=http_transport,
+                            timeout=resilience.http_timeout())  # fmt: skip
+        outreach.closers.append(http.close)
+        outreach.channels["portal"] = CdexOutreach(
+            str(cdex.base_url), store=store, resilience=resilience, http=http, clock=now
+        )
+    if config.smtp is not None:
+        smtp = config.smtp
+        resilience = Resilience(SMTP_SYSTEM, breakers, timeouts=smtp.timeouts, retry=smtp.retry,
+                                breaker=smtp.breaker, clock=now, **extra)  # fmt: skip
+        outreach.channels["email"] = EmailOutreach(
+            smtp, store=store, resilience=resilience, tls_context=smtp_tls_context
+        )
+    if config.fax is not None:
+        outreach.channels["fax"] = SimulatedFax(
+            SimulatedOutreach(run.client, run.run_id, prefix=run.prefix)
+        )
+    return outreach
+
+
+def _conforms(outreach: ChannelOutreach, cdex: CdexOutreach, email: EmailOutreach,
+              fax: SimulatedFax) -> list[OutreachConnector]:  # fmt: skip
+    """Static check (mypy): every channel implements the interface."""
+    return [outreach, cdex, email, fax]
