@@ -10,7 +10,8 @@ report``, the dashboard) and in the worker's sweep, over only the events since l
 
 Layout (all in the ``{kpi}`` hash slot): ``meta`` (the cursor), ``open`` (runs and holds in
 progress), ``days`` (a sorted set of the day hashes, scored by day number) and one hash per
-day, ``day:YYYY-MM-DD``, of ``metric|dim=value[|b=N]`` counters.
+day, ``day:YYYY-MM-DD``, of ``metric|dim=value[|b=N]`` counters, and ``totals``, the same
+counters over all days.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class KpiStore:
         self._meta = kpi_key(prefix, "meta")
         self._open = kpi_key(prefix, "open")
         self._days = kpi_key(prefix, "days")
+        self._totals = kpi_key(prefix, "totals")
         self._prefix = prefix
 
     def _day_key(self, day: str) -> str:
@@ -75,8 +77,9 @@ class KpiStore:
 
     def _apply(self, expected: str, new: str, out: Any) -> bool:
         days = sorted({day for day, _ in out.increments})
-        keys = [self._meta, self._open, self._days, *(self._day_key(d) for d in days)]
-        slot = {day: i + 4 for i, day in enumerate(days)}
+        keys = [self._meta, self._open, self._days, self._totals]
+        keys += [self._day_key(d) for d in days]
+        slot = {day: i + 5 for i, day in enumerate(days)}
         args: list[Any] = [expected, new, len(out.put)]
         for field, value in out.put.items():
             args += [field, value]
@@ -104,6 +107,10 @@ class KpiStore:
                 pipe.hgetall(self._day_key(day))
             replies = pipe.execute()
         return {day: _ints(reply) for day, reply in zip(days, replies, strict=True)}
+
+    def totals(self) -> dict[str, int]:
+        """The counters summed over every day (what ``/metrics`` exports)."""
+        return _ints(self._client.hgetall(self._totals))
 
 
 def _event(fields: Mapping[Any, Any] | None) -> dict[str, Any]:

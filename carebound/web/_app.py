@@ -13,12 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from carebound._errors import CareboundError
 from carebound._format import MASK
 from carebound.engine.runner import Runner
+from carebound.metrics import registry as figures_registry
 from carebound.web import _api, _page, _pages
 from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer
 from carebound.web._headers import SecurityHeadersMiddleware
@@ -138,6 +140,13 @@ def create_app(
     app.include_router(_api.router)
     app.include_router(_pages.router)
     app.mount("/static", StaticFiles(packages=[("carebound.web", "static")]), name="static")
+
+    metrics = figures_registry(runner.client, prefix=runner.prefix)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics (carebound.metrics): no PHI, bounded labels."""
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> dict[str, bool]:

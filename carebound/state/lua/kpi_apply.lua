@@ -2,7 +2,8 @@
 -- the fold started from (carebound.state.kpi): every event is counted exactly once, whoever
 -- folds.
 --
--- KEYS: meta hash (field 'cursor'), open-state hash, days zset, then the day hashes.
+-- KEYS: meta hash (field 'cursor'), open-state hash, days zset, all-time totals hash, then the
+-- day hashes.
 -- ARGV: expected cursor ('' for none), new cursor, number of open fields to put, their
 -- field/value pairs, number of open fields to drop, those fields, then (day key index in
 -- KEYS, day number, field, amount) quadruples.
@@ -22,6 +23,7 @@ while i <= #ARGV do
   local key = KEYS[tonumber(ARGV[i])]
   redis.call('ZADD', KEYS[3], ARGV[i + 1], key)
   redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3])
+  redis.call('HINCRBY', KEYS[4], ARGV[i + 2], ARGV[i + 3])
   i = i + 4
 end
 redis.call('HSET', KEYS[1], 'cursor', ARGV[2])
