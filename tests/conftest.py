@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.fhir_server import FhirBases, FhirServerProcess, new_bases, running_server
 from tests.servers import ServerProcess, redis_binary, valkey_binary
 
 # One audit key for the whole session, in-process and in the CLI processes tests start, so runs
@@ -155,3 +156,31 @@ def case_file(tmp_path: Path) -> Path:
     path = tmp_path / "case.json"
     path.write_text(json.dumps(CASE), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def fhir_server_url() -> Iterator[str]:
+    """Root URL of the real FHIR test server (testing/fhir-server), shared by the session.
+
+    ``CAREBOUND_TEST_FHIR_URL`` (set by .ci/run) names a running one; otherwise one is started
+    here. Without node the tests skip with the reason, or fail under CI=true.
+    """
+    url = os.environ.get("CAREBOUND_TEST_FHIR_URL")
+    if url:
+        yield url.rstrip("/")
+        return
+    with running_server() as server:
+        yield server.url
+
+
+@pytest.fixture
+def fhir_bases(fhir_server_url: str) -> FhirBases:
+    """This test's own empty /ehr, /payer and /office bases on the shared FHIR test server."""
+    return new_bases(fhir_server_url)
+
+
+@pytest.fixture
+def fhir_process(tmp_path: Path) -> Iterator[FhirServerProcess]:
+    """A FHIR test server of this test's own, persisting to a file, to kill and restart."""
+    with running_server(persist=tmp_path / "fhir-state.json") as server:
+        yield server

@@ -40,6 +40,17 @@ def valkey_binary() -> str | None:
         return None
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a child server politely (SIGTERM), killing it if it lingers past ten seconds."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class ServerProcess:
     """A redis-server or valkey-server child process on a loopback port.
@@ -86,13 +97,7 @@ class ServerProcess:
             client.close()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def cleanup(self) -> None:
