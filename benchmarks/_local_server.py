@@ -66,3 +66,15 @@ def local_server() -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> None:
+    """Remove every key under ``prefix`` (a benchmark's key space), 1,000 at a time."""
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        batch.append(key)
+        if len(batch) == 1000:
+            client.unlink(*batch)
+            batch.clear()
+    if batch:
+        client.unlink(*batch)

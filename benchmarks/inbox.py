@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
 import redis
-from _local_server import local_server
+from _local_server import delete_prefix, local_server
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
@@ -78,14 +78,7 @@ CASE_PATH = Path(__file__).resolve().parents[1] / "scenarios" / "cases" / "hello
 def _delete_prefix(url: str, prefix: str) -> None:
     client = redis.Redis.from_url(url)
     try:
-        batch: list[bytes] = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-            batch.append(key)
-            if len(batch) == 1000:
-                client.delete(*batch)
-                batch.clear()
-        if batch:
-            client.delete(*batch)
+        delete_prefix(client, prefix)
     finally:
         client.close()
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from carebound.state.lua import Script, script
 
 __all__ = [
+    "COMPACT",
     "DELETE_FOR_RUNS",
     "DELETE_THREAD",
     "DUMP_THREAD",
@@ -42,6 +43,7 @@ PUT_WRITES = script("checkpoint_put_writes")
 LOAD = script("checkpoint_load")
 DELETE_THREAD = script("checkpoint_delete_thread")
 PRUNE_KEEP_LATEST = script("checkpoint_prune_keep_latest")
+COMPACT = script("checkpoint_compact")
 DELETE_FOR_RUNS = script("checkpoint_delete_for_runs")
 DUMP_THREAD = script("checkpoint_dump_thread")
 RESTORE_THREAD = script("checkpoint_restore_thread")

@@ -228,6 +228,21 @@ class RedisSaver(ThreadedAsyncSaver):
         _scripts.LOAD.queue(pipe, nkeys, ["", "+", 1])
         return True
 
+    def queue_compact(
+        self, pipe: redis.client.Pipeline, thread_id: str, fencing_token: int
+    ) -> None:
+        """Queue on ``pipe`` the ``keep_latest`` prune of ``thread_id`` (every namespace keeps
+        its newest checkpoint, that checkpoint's writes and the blobs it refers to), fenced like
+        ``put``: nothing is dropped unless the run's lease still has ``fencing_token``. Its
+        reply is ``[1, 0]``, or ``[0, current token]`` when fenced out.
+
+        carebound compacts its own runs each time one stops (resuming needs only the newest
+        checkpoint); a graph of yours keeps its full history unless you call :meth:`prune`.
+        """
+        tkeys = self._thread(thread_id)
+        keys = [tkeys.namespaces, tkeys.runs, tkeys.lease]
+        _scripts.COMPACT.queue(pipe, keys, [tkeys.base, str(fencing_token)])
+
     @contextmanager
     def primed(self, thread_id: str, reply: Any) -> Iterator[None]:
         """Within this block, the first ``get_tuple`` of this thread's newest checkpoint on

@@ -7,7 +7,6 @@ long-lived worker sees many runs), the compiled graphs, and how to read a run's 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
@@ -30,7 +29,7 @@ from carebound.guardrails import PolicyPack, load_policy_pack
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lease import Lease, RunLease
 from carebound.state.ledger import EffectLedger
-from carebound.state.runs import RunRecord, RunStore
+from carebound.state.runs import RunRecord, RunStore, pack_digest, pack_ref
 from carebound.state.trips import Client, Pinned, Trips
 
 WorldFactory = Callable[[Client, str, str], Any]
@@ -128,17 +127,25 @@ class Core:
         """The policy pack a run was started with (pinned at start)."""
         pack: PolicyPack | None = self._packs.get(run_id)
         if pack is None:
-            raw = self.runs.policy_json(run_id)
+            raw = self.runs.pinned_policy(run_id)
             if raw is None:
                 raise no_run(run_id)
             pack = self._remember_pack(run_id, raw)
         return pack
 
     def _remember_pack(self, run_id: str, raw: bytes | str) -> PolicyPack:
-        data = raw.encode() if isinstance(raw, str) else raw
-        digest = hashlib.sha256(data).hexdigest()
+        """Cache the pack a run's ``policy`` field names (a digest reference, or older runs'
+        JSON); most runs share a pack: each distinct one is read and parsed once."""
+        digest = pack_ref(raw)
+        data: bytes | None = None
+        if digest is None:
+            data = raw.encode() if isinstance(raw, str) else raw
+            digest = pack_digest(data)
         pack: PolicyPack | None = self._packs_by_digest.get(digest)
-        if pack is None:  # most runs share a pack: parse each distinct one once
+        if pack is None:
+            data = data if data is not None else self.runs.pack_json(digest)
+            if data is None:
+                raise no_run(run_id)
             pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(data))
         return self._packs.put(run_id, pack)  # type: ignore[no-any-return]
 

@@ -13,10 +13,13 @@ Across runs (each written on its own)::
     {prefix}:{timers}:due         zset: run id|event id -> due ms
     {prefix}:{timers}:claimed     zset: claimed timers -> claim ms (reclaimed if a worker died)
     {prefix}:wait:<match key>     set: run ids subscribed to events with that match key
+    {prefix}:pack:<sha256>        string: a pinned policy pack (JSON), stored once per content
+                                  digest; a run's ``policy`` field holds ``sha256:<digest>``
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -76,6 +79,23 @@ _PEEK_EVENT = script("run_peek_event")
 _CLAIM_TIMERS = script("run_claim_timers")
 
 
+PACK_REF = "sha256:"
+"""How a run's ``policy`` field names the pack it pinned (older runs hold the JSON itself)."""
+
+
+def pack_digest(policy_json: str | bytes) -> str:
+    """The content digest a pinned pack is stored under (sha256, hex)."""
+    data = policy_json.encode() if isinstance(policy_json, str) else policy_json
+    return hashlib.sha256(data).hexdigest()
+
+
+def pack_ref(raw: bytes | str) -> str | None:
+    """The digest a stored ``policy`` field refers to, or None when it holds the pack's JSON
+    itself (runs stored before packs were kept once per digest)."""
+    value = raw.decode() if isinstance(raw, bytes) else raw
+    return value[len(PACK_REF) :] if value.startswith(PACK_REF) else None
+
+
 PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
 """A run's pinned policy JSON, case JSON and world mark, as stored (None: not there)."""
 
@@ -98,6 +118,8 @@ class RunStore:
         timers = "{timers}"
         self._due = global_key(prefix, timers, "due")
         self._claimed = global_key(prefix, timers, "claimed")
+        self._packs_stored: set[str] = set()
+        """Digests of the packs this process has stored (each is written once, ``NX``)."""
 
     def _key(self, run_id: str, *parts: str) -> str:
         return run_key(self._prefix, run_id, *parts)
@@ -113,21 +135,37 @@ class RunStore:
         world_seeded: bool = False,
         phi_json: str | None = None,
     ) -> None:
-        """Register a new run, then store it with its case and pinned policy pack in one write
-        (a registered id without a record is skipped). ``world_seeded`` records that the run's
+        """Register a new run, store its policy pack once per content digest, then store the
+        run with its case and a reference to the pack, in one round trip, in that order (a
+        registered id without a record is skipped). ``world_seeded`` records that the run's
         simulated world was seeded before the run was stored; ``phi_json`` pins its agent's PHI
         table (``PhiPolicy.table_json``), so readers mask without loading the agent."""
-        self._r.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
+        digest = pack_digest(policy_json)
         fields: dict[FieldT, EncodableT] = {
             "record": record.model_dump_json(),
             "case": json.dumps(case),
-            "policy": policy_json,
+            "policy": PACK_REF + digest,
         }
         if world_seeded:
             fields["world"] = "seeded"
         if phi_json is not None:
             fields["phi"] = phi_json
-        self._r.hset(self._key(record.run_id, "run"), mapping=fields)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
+        if digest not in self._packs_stored:
+            pipe.set(self.pack_key(digest), policy_json, nx=True)
+        pipe.hset(self._key(record.run_id, "run"), mapping=fields)
+        pipe.execute()
+        self._packs_stored.add(digest)
+
+    def pack_key(self, digest: str) -> str:
+        """The key of the pinned pack with this content digest (shared by every run on it)."""
+        return global_key(self._prefix, "pack", digest)
+
+    def pack_json(self, digest: str) -> bytes | None:
+        """A pinned pack by content digest (JSON, as stored), or None."""
+        raw = self._r.get(self.pack_key(digest))
+        return raw.encode() if isinstance(raw, str) else raw
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
@@ -161,9 +199,19 @@ class RunStore:
         raw = self._r.hget(self._key(run_id, "run"), "case")
         return dict(json.loads(raw)) if raw else {}
 
+    def pinned_policy(self, run_id: str) -> bytes | str | None:
+        """The run's ``policy`` field as stored (see :func:`pack_ref`), or None."""
+        raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "policy")
+        return raw
+
     def policy_json(self, run_id: str) -> bytes | None:
-        """The policy pack the run was started with, as stored (JSON), or None."""
+        """The policy pack the run was started with (JSON), or None."""
         raw = self._r.hget(self._key(run_id, "run"), "policy")
+        if raw is None:
+            return None
+        digest = pack_ref(raw)
+        if digest is not None:
+            return self.pack_json(digest)
         return raw.encode() if isinstance(raw, str) else raw
 
     def phi_json(self, run_id: str) -> bytes | str | None:

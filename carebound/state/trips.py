@@ -318,8 +318,9 @@ class Trips:
     # -- settling ------------------------------------------------------------------------
 
     def settle(self, run_id: str, s: Settlement) -> Settled:
-        """Store where the run stopped and release its lease, in one round trip that also
-        reads its effects and, as asked, its pending hold or whether an event is queued."""
+        """Store where the run stopped, drop its superseded checkpoints and release its lease,
+        in one round trip that also reads its effects and, as asked, its pending hold or
+        whether an event is queued."""
         at: dict[str, int] = {}
 
         def fill(pipe: Pipeline) -> None:
@@ -331,6 +332,9 @@ class Trips:
                 pipe.zrem(self._drive_key, run_id)
             if s.unindex is not None:
                 self.approvals.unindex(*s.unindex, pipe=pipe)
+            # Resuming needs only the newest checkpoint: superseded ones, their writes and
+            # blobs go (fenced like the record); most of a parked run's bytes were history.
+            self.saver.queue_compact(pipe, run_id, s.lease.token)
             self.leases.release(s.lease, pipe=pipe)
             at["effects"] = len(pipe)
             self.ledger.queue_entries(pipe, run_id)

@@ -1,0 +1,244 @@
+"""Footprint benchmark: Redis bytes per parked run, per agent, and the cost of a start.
+
+Real runs only: each run is started with ``Runner.start`` on its scenario's case and simulated
+world and left where it first stops (the demo agent on its held fax, ``referral_intake``
+waiting for the office's reply), in several processes to go faster. Each (agent, size) gets
+its own key space on the same server, parked one after the other; per size it prints:
+
+* bytes per parked run: the server's ``used_memory`` growth while parking, divided by the
+  runs (what a deployment pays, indexes and allocator overhead included);
+* where a run's bytes go: ``MEMORY USAGE`` of every key of a sample of runs, grouped
+  (checkpoints, run record, audit, approvals, ledger, and the simulator's world, which a
+  deployment on real connectors does not store).
+
+Then, in this process: start -> park of ``referral_intake`` (``Runner.start``, warm) against a
+bare 10-node LangGraph graph run to its end on an in-memory checkpointer, interleaved, p50
+ratio. Targets (issue 17): <= 24 KB per parked referral_intake run, <= 8 KB per parked demo
+run, start ratio <= 4x.
+
+Usage::
+
+    python benchmarks/footprint.py [--redis-url URL] [--sizes 1000,10000] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TypedDict
+
+import redis
+from _local_server import delete_prefix, local_server
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+from carebound import Runner
+from carebound.tools.connectors import WorldSpec
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+AGENTS = {
+    # agent: (case, EHR world or None (the case itself), payer world or None, where it parks)
+    "demo": ("cases/hello_referral.json", None, None, "paused"),
+    "referral_intake": (
+        "cases/intake_delgado.json",
+        "ehr/intake_delgado.json",
+        "payer/intake_delgado.json",
+        "waiting",
+    ),
+}
+TARGET_KB = {"demo": 8.0, "referral_intake": 24.0}
+START_RATIO_TARGET = 4.0
+SAMPLE = 50
+
+
+def _json(path: str) -> dict[str, Any]:
+    return dict(json.loads((SCENARIOS / path).read_text()))
+
+
+def case_and_world(agent: str) -> tuple[dict[str, Any], WorldSpec, str]:
+    """The agent's case, its simulated world and the status it parks in."""
+    case_path, ehr_path, payer_path, parks = AGENTS[agent]
+    case = _json(case_path)
+    ehr = _json(ehr_path) if ehr_path else case
+    payer = _json(payer_path) if payer_path else None
+    return case, WorldSpec.from_bundles(ehr, payer), parks
+
+
+# -- parking (in worker processes) -------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def _init(url: str, prefix: str, agent: str) -> None:
+    case, world, parks = case_and_world(agent)
+    runner = Runner(redis.Redis.from_url(url), prefix=prefix)
+    _STATE.update(runner=runner, case=case, world=world, parks=parks, agent=agent)
+
+
+def _park(count: int) -> list[str]:
+    runner: Runner = _STATE["runner"]
+    ids = []
+    for _ in range(count):
+        view = runner.start(_STATE["agent"], _STATE["case"], requester="sam", world=_STATE["world"])
+        if view.status != _STATE["parks"]:
+            raise RuntimeError(f"run {view.run_id} stopped {view.status}, not {_STATE['parks']}")
+        ids.append(view.run_id)
+    return ids
+
+
+def park(url: str, prefix: str, agent: str, size: int, jobs: int) -> tuple[list[str], float]:
+    """Park ``size`` runs of ``agent`` under ``prefix``; their ids and the wall time."""
+    chunk = max(1, min(100, size // (jobs * 4) or 1))
+    chunks = [min(chunk, size - i) for i in range(0, size, chunk)]
+    begin = time.perf_counter()
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init,
+        initargs=(url, prefix, agent),
+    ) as pool:
+        ids = [run_id for part in pool.map(_park, chunks) for run_id in part]
+    return ids, time.perf_counter() - begin
+
+
+# -- where the bytes go --------------------------------------------------------------------
+
+
+def group_of(part: str) -> str:
+    """The store a per-run key belongs to, from the part after its hash tag."""
+    head = part.split(":", 1)[0]
+    return {
+        "cp": "checkpoints",
+        "run": "run record",
+        "audit": "audit",
+        "approval": "approvals",
+        "ledger": "ledger",
+        "world": "simulator world",
+    }.get(head, "other")
+
+
+def breakdown(client: redis.Redis, prefix: str, run_ids: list[str]) -> Counter[str]:
+    """Mean ``MEMORY USAGE`` bytes per run, by store, over ``run_ids``."""
+    total: Counter[str] = Counter()
+    for run_id in run_ids:
+        tag = f"{prefix}:{{{run_id}}}:"
+        for key in client.scan_iter(match=f"{tag}*", count=1000):
+            part = key.decode()[len(tag) :]
+            total[group_of(part)] += int(client.memory_usage(key) or 0)
+    return Counter({k: v // len(run_ids) for k, v in total.items()})
+
+
+# -- start cost ------------------------------------------------------------------------------
+
+
+class _Bare(TypedDict):
+    n: int
+
+
+def bare_graph() -> Any:
+    """The reference: ten nodes in a row, in-memory checkpointer, no carebound, no Redis."""
+    builder = StateGraph(_Bare)
+    names = [f"n{i}" for i in range(10)]
+    for name in names:
+        builder.add_node(name, lambda s: {"n": s["n"] + 1})
+    builder.add_edge(START, names[0])
+    for a, b in itertools.pairwise(names):
+        builder.add_edge(a, b)
+    builder.add_edge(names[-1], END)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+def start_ratio(url: str, prefix: str, rounds: int) -> tuple[float, float]:
+    """p50 ms of a warm referral_intake start -> park and of the bare graph run, interleaved."""
+    case, world, parks = case_and_world("referral_intake")
+    runner = Runner(redis.Redis.from_url(url), prefix=prefix)
+    graph = bare_graph()
+    starts, bares = [], []
+    for i in range(rounds + 5):
+        begin = time.perf_counter()
+        view = runner.start("referral_intake", case, requester="sam", world=world)
+        took = time.perf_counter() - begin
+        if view.status != parks:
+            raise RuntimeError(f"run {view.run_id} stopped {view.status}")
+        begin = time.perf_counter()
+        graph.invoke({"n": 0}, {"configurable": {"thread_id": f"bare-{i}"}}, durability="sync")
+        bare = time.perf_counter() - begin
+        if i >= 5:  # warm-up
+            starts.append(took)
+            bares.append(bare)
+    return statistics.median(starts) * 1000, statistics.median(bares) * 1000
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    """Run the benchmark; exit status 0 when every target is met, 1 otherwise."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis-url", help="use this server instead of starting one")
+    parser.add_argument("--sizes", default="1000,10000", help="parked runs per agent")
+    parser.add_argument("--agents", default=",".join(AGENTS), help="agents to measure")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="processes")
+    parser.add_argument("--start-rounds", type=int, default=100, help="timed starts")
+    opts = parser.parse_args()
+    sizes = [int(s) for s in opts.sizes.split(",")]
+    agents = opts.agents.split(",")
+    print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f} at start")  # fmt: skip
+    checks: list[tuple[str, str, bool]] = []
+    with ExitStack() as stack:
+        url = opts.redis_url or stack.enter_context(local_server())
+        client = redis.Redis.from_url(url)
+        stack.callback(client.close)
+        base = f"cbfoot{uuid.uuid4().hex[:8]}"
+        print()
+        print(f"{'agent':<18}{'parked':>9}{'bytes/run':>11}{'KB/run':>8}  per run, by store (KB)")
+        for agent in agents:
+            worst = 0.0
+            for size in sizes:
+                prefix = f"{base}-{agent}-{size}"
+                before = int(client.info("memory")["used_memory"])
+                ids, _ = park(url, prefix, agent, size, opts.jobs)
+                grown = int(client.info("memory")["used_memory"]) - before
+                per_run = grown / size
+                worst = max(worst, per_run / 1024)
+                parts = breakdown(client, prefix, ids[:SAMPLE])
+                shown = ", ".join(f"{k} {v / 1024:.1f}" for k, v in parts.most_common())
+                print(f"{agent:<18}{size:>9,}{per_run:>11,.0f}{per_run / 1024:>8.1f}  {shown}")
+                delete_prefix(client, prefix)
+            target = TARGET_KB.get(agent)
+            if target is not None:
+                checks.append(
+                    (f"{agent}: <= {target:.0f} KB per parked run (worst size)",
+                     f"{worst:.1f} KB", worst <= target)
+                )  # fmt: skip
+        prefix = f"{base}-start"
+        start_ms, bare_ms = start_ratio(url, prefix, opts.start_rounds)
+        delete_prefix(client, prefix)
+    ratio = start_ms / bare_ms
+    print()
+    print(f"start -> park referral_intake p50 {start_ms:.1f} ms; bare 10-node LangGraph run "
+          f"(in memory) p50 {bare_ms:.1f} ms; ratio {ratio:.1f}x")  # fmt: skip
+    checks.append((f"start ratio <= {START_RATIO_TARGET:.0f}x", f"{ratio:.1f}x",
+                   ratio <= START_RATIO_TARGET))  # fmt: skip
+    print()
+    for label, value, ok in checks:
+        print(f"{'PASS' if ok else 'MISS'}  {label}: {value}")
+    print(f"load average {os.getloadavg()[0]:.2f} at end (other work on the machine skews timings)")
+    return 0 if all(ok for _, _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

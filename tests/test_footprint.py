@@ -1,0 +1,132 @@
+"""What a parked run keeps in Redis (issue 17): its newest checkpoint only, and a reference to
+its policy pack, which is stored once per content digest. ``benchmarks/footprint.py`` measures
+the bytes; these tests pin what is kept and that a run still resumes from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from carebound import Approve, Runner, VirtualClock
+from carebound.checkpoint import RedisSaver
+from carebound.state.pipeline import run as run_pipeline
+
+
+def _checkpoints(client: redis.Redis, prefix: str, run_id: str) -> int:
+    """How many checkpoints the run's thread holds, over all its namespaces."""
+    base = f"{prefix}:{{{run_id}}}:cp:"
+    return sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}ids:*"))
+
+
+def _writes(client: redis.Redis, prefix: str, run_id: str) -> int:
+    base = f"{prefix}:{{{run_id}}}:cp:"
+    return sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}wx:*"))
+
+
+def test_a_parked_run_keeps_only_its_newest_checkpoint_and_still_resumes(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.status == "paused" and view.pending is not None
+    assert _checkpoints(redis_client, key_prefix, view.run_id) == 1
+    # the newest checkpoint keeps its writes: the hold's interrupt is one of them
+    assert _writes(redis_client, key_prefix, view.run_id) >= 1
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    waiting = runner.decide(request.approval_id, decision).run
+    assert waiting.status == "waiting"
+    assert _checkpoints(redis_client, key_prefix, view.run_id) == 1
+    woken = runner.deliver(f"request:{view.run_id}:11506-3", {"document": "progress note"})
+    assert woken == [view.run_id]
+    done = runner.get(view.run_id)
+    assert done.status == "completed"
+    assert [r.tool for r in done.results].count("send_document_request") == 1
+    assert _checkpoints(redis_client, key_prefix, view.run_id) == 1
+    assert runner.verify(view.run_id).ok
+
+
+def test_a_compaction_fenced_out_drops_nothing(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    run_id = view.run_id
+    saver = RedisSaver(redis_client, prefix=key_prefix)
+    graph = runner._graph("demo")
+    config: Any = {"configurable": {"thread_id": run_id}}
+    # a second checkpoint on the thread, written without a lease (as a tool of yours might)
+    graph.update_state(config, {"summary": "noted"})
+    assert _checkpoints(redis_client, key_prefix, run_id) == 2
+    before = graph.get_state(config)
+    lease_key = f"{key_prefix}:{{{run_id}}}:lease"
+    current = redis_client.hget(lease_key, "token")
+    assert current is not None
+    stale = int(current) - 1
+    [reply] = run_pipeline(redis_client, lambda pipe: saver.queue_compact(pipe, run_id, stale))
+    assert reply[0] == 0
+    assert _checkpoints(redis_client, key_prefix, run_id) == 2
+    [reply] = run_pipeline(
+        redis_client, lambda pipe: saver.queue_compact(pipe, run_id, int(current))
+    )
+    assert reply[0] == 1
+    assert _checkpoints(redis_client, key_prefix, run_id) == 1
+    after = graph.get_state(config)
+    assert after.values["summary"] == "noted"
+    assert after.values == before.values and after.next == before.next
+
+
+def test_a_graph_of_yours_keeps_its_history(redis_client: redis.Redis, key_prefix: str) -> None:
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        n: int
+
+    builder = StateGraph(State)
+    builder.add_node("a", lambda s: {"n": s["n"] + 1})
+    builder.add_node("b", lambda s: {"n": s["n"] + 1})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    saver = RedisSaver(redis_client, prefix=key_prefix)
+    graph = builder.compile(checkpointer=saver)
+    config: Any = {"configurable": {"thread_id": "mine"}}
+    graph.invoke({"n": 0}, config, durability="sync")
+    assert len(list(graph.get_state_history(config))) == 4  # input, a, b, end
+
+
+def test_the_policy_pack_is_stored_once_and_read_back_in_a_new_process(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    ids = [
+        runner.start("demo", demo_case, requester="sam", world=demo_world).run_id for _ in range(3)
+    ]
+    packs = list(redis_client.scan_iter(match=f"{key_prefix}:pack:*"))
+    assert len(packs) == 1
+    digest = packs[0].decode().rsplit(":", 1)[1]
+    for run_id in ids:
+        field = redis_client.hget(f"{key_prefix}:{{{run_id}}}:run", "policy")
+        assert field == f"sha256:{digest}".encode()
+    cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
+    assert cold.pack_for(ids[0]) == runner.pack_for(ids[0])
+    view = cold.get(ids[1])
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert cold.decide(request.approval_id, decision).run.status == "waiting"
+
+
+def test_a_run_stored_with_its_pack_inline_still_resolves(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    run_id = runner.start("demo", demo_case, requester="sam", world=demo_world).run_id
+    pack = runner.pack_for(run_id)
+    # how runs were stored before packs were kept once per digest
+    redis_client.hset(f"{key_prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
+    cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
+    assert cold.pack_for(run_id) == pack
