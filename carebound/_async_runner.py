@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     )
     from carebound._principal import Provenance
     from carebound.audit import AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
+    from carebound.engine.retention import PurgeReport
+    from carebound.state.run_search import RunFilter, RunPage
     from carebound.state.runs import RunRecord
 
 
@@ -113,6 +115,18 @@ class AsyncRunner:
         """Runs, newest first, optionally filtered (see :meth:`Runner.list_runs`)."""
         return await asyncio.to_thread(
             self.runner.list_runs, status=status, agent=agent, limit=limit
+        )
+
+    async def search_runs(self, where: RunFilter, *, limit: int = 50, offset: int = 0) -> RunPage:
+        """Runs matching ``where`` (see :meth:`Runner.search_runs`)."""
+        return await asyncio.to_thread(self.runner.search_runs, where, limit=limit, offset=offset)
+
+    async def purge(
+        self, ended_before: datetime, *, archive: Path | None, dry_run: bool = False
+    ) -> PurgeReport:
+        """Delete the runs that ended before ``ended_before`` (see :meth:`Runner.purge`)."""
+        return await asyncio.to_thread(
+            self.runner.purge, ended_before, archive=archive, dry_run=dry_run
         )
 
     async def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:

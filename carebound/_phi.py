@@ -155,13 +155,14 @@ class PhiPolicy:
 
     def event(self, event: AuditEvent, tool: str | None = None) -> AuditEvent:
         """An audit event with the data values it recorded for a PHI tool masked, and on a
-        decision the reviewer's free text. ``tool``: the held tool a decision event is about,
-        when its detail does not name it (see :meth:`events`)."""
+        decision or a cancellation the person's free text. ``tool``: the held tool a decision
+        event is about, when its detail does not name it (see :meth:`events`)."""
         named = event.detail.get("tool")
         tool = named if isinstance(named, str) else tool
         if tool is not None and not self.tool_touches_phi(tool):
             return event
-        hidden = PHI_DETAIL_KEYS | (REVIEWER_TEXT_KEYS if event.action == "decision" else set())
+        by_person = event.action == "decision" or event.detail.get("status") == "cancelled"
+        hidden = PHI_DETAIL_KEYS | (REVIEWER_TEXT_KEYS if by_person else set())
         detail = {k: mask_value(v) if k in hidden else v for k, v in event.detail.items()}
         return event.model_copy(update={"detail": detail})
 

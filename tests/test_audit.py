@@ -90,6 +90,7 @@ def test_public_names_are_pinned() -> None:
             "MAX_DETAIL_CHARS",
             "Actor",
             "AnchorsFile",
+            "ArchiveReport",
             "AsyncAuditLog",
             "AuditAction",
             "AuditCheckpoint",
@@ -109,6 +110,8 @@ def test_public_names_are_pinned() -> None:
             "canonical_json",
             "export_checkpoints",
             "read_anchors",
+            "archive_chains",
+            "verify_archive",
         ]
     )
 

@@ -152,7 +152,8 @@ SUBPACKAGES: dict[str, set[str]] = {
         "AuditCheckpoint", "AuditConflictError", "AuditCorruptError", "AuditDetailError",
         "AuditEvent", "AuditExportError", "AuditIndexEntry", "AuditKeyError", "AuditKeyring",
         "AuditLog", "AuditOutcome", "AuditTrail", "ExportReport", "VerifyResult",
-        "canonical_json", "export_checkpoints", "read_anchors",
+        "canonical_json", "export_checkpoints", "read_anchors", "ArchiveReport",
+        "archive_chains", "verify_archive",
     },
     "carebound.checkpoint": {"AsyncRedisSaver", "RedisSaver"},
     "carebound.domain.coverage": {

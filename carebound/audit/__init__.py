@@ -14,6 +14,7 @@ One hash chain per run, stored in a Redis stream under the run's hash tag, every
 Events hold references, never PHI: a FHIR patient reference and small flat ``detail`` values.
 """
 
+from carebound.audit._archive import ArchiveReport, archive_chains, verify_archive
 from carebound.audit._async_log import AsyncAuditLog
 from carebound.audit._chain import canonical_json
 from carebound.audit._errors import (
@@ -44,6 +45,7 @@ __all__ = [
     "MAX_DETAIL_CHARS",
     "Actor",
     "AnchorsFile",
+    "ArchiveReport",
     "AsyncAuditLog",
     "AuditAction",
     "AuditCheckpoint",
@@ -60,7 +62,9 @@ __all__ = [
     "AuditTrail",
     "ExportReport",
     "VerifyResult",
+    "archive_chains",
     "canonical_json",
     "export_checkpoints",
     "read_anchors",
+    "verify_archive",
 ]

@@ -285,6 +285,10 @@ class AuditLog:
         )
         return AuditTrail(events=_verify.readable_events(entries), verify=result)
 
+    def raw_chain(self, run_id: str) -> tuple[list[Any], Any, Any]:
+        """The run's stream entries, head and anchor exactly as stored (to archive them)."""
+        return self._read(run_id)
+
     def _read(self, run_id: str) -> tuple[list[Any], Any, Any]:
         """The run's stream, head and anchor (one round trip; the anchor lives in another
         slot, so on a cluster it is read next)."""

@@ -1,17 +1,29 @@
-"""Cancelling a run: stop it for good under its lease; its pending hold leaves the inbox."""
+"""Cancelling a run: stop it for good under its lease; its pending hold leaves the inbox, and
+the audit trail records who cancelled it and why."""
 
 from __future__ import annotations
 
 from carebound._errors import RunStateError
+from carebound._limits import InputLimitError
 from carebound.audit import Actor
 from carebound.engine.core import Core
 from carebound.engine.drive import Driver
 from carebound.engine.results import RunView
 from carebound.state.runs import FINAL_STATUSES
 
+REASON_MAX = 200
+"""The longest reason an audit event detail takes."""
+
 
 def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> RunView:
     """See :meth:`carebound.Runner.cancel`."""
+    if len(reason) > REASON_MAX:  # checked before anything is written: the reason is audited
+        raise InputLimitError(
+            f"cancelling run {run_id}",
+            "reason",
+            f"{len(reason)} characters, more than the {REASON_MAX} an audit detail takes",
+            hint="give a short reason (the audit trail keeps references, not documents)",
+        )
     acquired = driver.take_lease(run_id, 5.0)
     lease, record = acquired.lease, acquired.record
     if lease is None:
@@ -28,7 +40,9 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
             record.model_copy(
                 update={
                     "status": "cancelled",
-                    "summary": reason or f"cancelled by {by}",
+                    # the reason is a person's free text (it may quote PHI): audited, where it
+                    # is masked like a reviewer's reason, never copied into the summary
+                    "summary": f"cancelled by {by}",
                     "pending_approval": None,
                     "updated_at": core.clock.now(),
                 }
@@ -43,7 +57,7 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
             action="update",
             category=core.category(record.agent),
             outcome="success",
-            detail={"status": "cancelled"},
+            detail={"status": "cancelled", "reason": reason} if reason else {"status": "cancelled"},
         )
     finally:
         core.leases.release(lease)

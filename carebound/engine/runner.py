@@ -32,14 +32,17 @@ from carebound.engine.cancel import cancel
 from carebound.engine.core import Core, WorldFactory, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
+from carebound.engine.node_kit import patient_ref_of
 from carebound.engine.phi_views import phi_viewer, record_phi_view
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
+from carebound.engine.retention import PurgeReport, purge
 from carebound.engine.wake import Waker
 from carebound.guardrails import PolicyPack
 from carebound.state.errors import ping, store_errors
 from carebound.state.inline_writes import install as install_inline_writes
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lease import start_heartbeats
+from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord
 from carebound.state.trips import Client
 
@@ -162,6 +165,7 @@ class Runner:
             policy=f"{pack.name}@{pack.version}",
             created_at=now,
             updated_at=now,
+            patient_ref=patient_ref_of(case),
         )
         # Crash-safe order: the world, the drive mark, then the record (with its case and pack,
         # in one write). A start that dies half-way leaves no run (start it again) or a marked
@@ -198,6 +202,16 @@ class Runner:
         """Stop a run for good; its pending hold leaves the inbox."""
         return cancel(self._core, self._driver, run_id, by=by, reason=reason)
 
+    @store_errors
+    def purge(
+        self, ended_before: datetime, *, archive: Path | None, dry_run: bool = False
+    ) -> PurgeReport:
+        """Delete the runs that ended before ``ended_before``, every key of theirs; with
+        ``archive``, each run's audit chain is first verified and appended, signed, to that
+        file (:func:`carebound.audit.verify_archive` checks it), and a run whose chain does
+        not verify is kept. ``dry_run``: only list them."""
+        return purge(self._core, ended_before, archive=archive, dry_run=dry_run)
+
     # -- reading -------------------------------------------------------------------------
 
     @store_errors
@@ -209,8 +223,14 @@ class Runner:
     def list_runs(
         self, *, status: str | None = None, agent: str | None = None, limit: int = 50
     ) -> list[RunRecord]:
-        """Runs, newest first, optionally filtered."""
+        """Runs, newest first, optionally filtered (see :meth:`search_runs`)."""
         return self.runs.matching(status=status, agent=agent, limit=limit)
+
+    @store_errors
+    def search_runs(self, where: RunFilter, *, limit: int = 50, offset: int = 0) -> RunPage:
+        """Runs matching ``where`` (status, agent, requester, patient reference, start date),
+        newest first, one page of ``limit`` after ``offset`` matches."""
+        return search_runs(self.client, self.prefix, where, limit=limit, offset=offset)
 
     @store_errors
     def pending(

@@ -72,6 +72,8 @@ class RunRecord(BaseModel):
     wait_until: datetime | None = None
     failures: int = 0
     """Drives in a row that failed with an unexpected error (reset by one that settles)."""
+    patient_ref: str | None = None
+    """The case's patient as a FHIR reference (``Patient/<id>``: an id, not PHI), to search by."""
 
 
 _ADD_EVENT = script("run_add_event")

@@ -1,0 +1,158 @@
+"""Archiving runs' audit chains to a file before their keys are purged, and verifying it.
+
+Each line of an archive holds one run's chain exactly as stored (every stream entry with its
+hash, link and MAC) and its head, signed as a whole with the audit key and linked to the line
+before it (the way ``carebound audit export`` links its checkpoints). ``verify_archive`` checks
+every line's MAC and link, then each chain as ``carebound audit --verify`` checks it in Redis:
+an archive edited after it was written does not verify, even where the chains inside it were
+recomputed, unless the editor also holds the audit key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from carebound.audit import _verify
+from carebound.audit._chain import canonical_json, format_time
+from carebound.audit._errors import AuditExportError
+from carebound.audit._keyring import AuditKeyring
+from carebound.audit._log import AuditLog
+from carebound.audit._models import GENESIS_HASH, VerifyResult
+
+ARCHIVE_MAC_CONTEXT = b"carebound-audit-archive:"
+"""Prefixed to a line's canonical JSON before its MAC (apart from event and checkpoint MACs)."""
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    """Which runs ``archive_chains`` wrote, and which it refused (their chain is broken)."""
+
+    written: list[str] = field(default_factory=list)
+    refused: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _line_hash(line: str) -> str:
+    return hashlib.sha256(line.encode()).hexdigest()
+
+
+def _last_line_hash(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return GENESIS_HASH
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditExportError(
+            f"cannot read the archive {path}: {exc}", hint="pass a new file or an archive"
+        ) from exc
+    return _line_hash(lines[-1]) if lines else GENESIS_HASH
+
+
+def archive_chains(
+    log: AuditLog, run_ids: Iterable[str], out: Path, *, now: datetime
+) -> ArchiveReport:
+    """Verify each run's chain and append it, signed, to ``out`` (a run whose chain does not
+    verify is refused: an archive would vouch for the tampered state). The file is appended
+    to and synced, never rewritten.
+
+    Raises:
+        AuditExportError: ``out`` cannot be read or written.
+    """
+    report = ArchiveReport()
+    keyring = log.keyring
+    lines: list[str] = []
+    prev = _last_line_hash(out)
+    for run_id in run_ids:
+        entries, head, anchor = log.raw_chain(run_id)
+        verdict = _verify.verify_chain(
+            run_id, entries, head, keyring=keyring, anchor=anchor, exists=True
+        )
+        if not verdict.ok:
+            report.refused[run_id] = verdict.problems
+            continue
+        body: dict[str, Any] = {
+            "kind": "audit-archive",
+            "run_id": run_id,
+            "entries": [[_str(i), {_str(k): _str(v) for k, v in f.items()}] for i, f in entries],
+            "head": [_str(h) if h is not None else None for h in head],
+            "archived_at": format_time(now),
+            "prev": prev,
+            "key_id": keyring.signing_id,
+        }
+        mac = keyring.sign(ARCHIVE_MAC_CONTEXT + canonical_json(body).encode())
+        line = canonical_json({**body, "mac": mac})
+        lines.append(line)
+        prev = _line_hash(line)
+        report.written.append(run_id)
+    if not lines:
+        return report
+    try:
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise AuditExportError(
+            f"cannot write the archive {out}: {exc.strerror or exc}",
+            hint="pass --archive a file in a writable folder",
+        ) from exc
+    return report
+
+
+def verify_archive(path: Path, keyring: AuditKeyring) -> dict[str, VerifyResult]:
+    """Check an archive line by line (MAC, link to the line before) and each run's chain in
+    it; the result per run id (a line that cannot be read is reported under ``line N``).
+
+    Raises:
+        AuditExportError: the file cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditExportError(
+            f"cannot read the archive {path}: {exc}", hint="pass the file 'runs purge' wrote"
+        ) from exc
+    results: dict[str, VerifyResult] = {}
+    prev = GENESIS_HASH
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            raw = json.loads(line)
+            mac = raw.pop("mac")
+            run_id = str(raw["run_id"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            results[where] = VerifyResult(ok=False, count=0, problems=[f"{where}: unreadable"])
+            prev = _line_hash(line)
+            continue
+        problems: list[str] = []
+        message = ARCHIVE_MAC_CONTEXT + canonical_json(raw).encode()
+        why = keyring.check(str(raw.get("key_id")), message, mac)
+        if why is not None:
+            problems.append(f"{where}: {why}")
+        if raw.get("prev") != prev:
+            problems.append(f"{where}: does not follow the line before it")
+        prev = _line_hash(line)
+        entries = [(entry_id, fields) for entry_id, fields in raw.get("entries", [])]
+        head = raw.get("head") or [None, None]
+        anchor = f"{head[0]}:{head[1]}" if head[0] is not None else None
+        chain = _verify.verify_chain(
+            run_id, entries, head, keyring=keyring, anchor=anchor, exists=True
+        )
+        results[run_id] = VerifyResult(
+            ok=chain.ok and not problems,
+            count=chain.count,
+            problems=[*problems, *chain.problems],
+        )
+    return results

@@ -1,0 +1,150 @@
+"""Run management in the library (issue 17): search runs, cancel with an audited reason, purge
+ended runs past a retention period with their audit chains archived, verifiably, first."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from carebound import Runner, RunStateError
+from carebound._limits import InputLimitError
+from carebound._phi import PhiPolicy
+from carebound.audit import verify_archive
+from carebound.state.run_search import RunFilter
+
+
+def _start(runner: Runner, case: Any, world: Any, requester: str = "sam") -> str:
+    """Start a demo run a minute after the one before (runs list newest first)."""
+    runner.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    return runner.start("demo", case, requester=requester, world=world).run_id
+
+
+def _with_patient(case: Any, patient_id: str) -> Any:
+    copy = json.loads(json.dumps(case))
+    for entry in copy["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Patient":
+            resource["id"] = patient_id
+        for field in ("subject", "for"):
+            if field in resource:
+                resource[field] = {"reference": f"Patient/{patient_id}"}
+    return copy
+
+
+def test_search_by_status_agent_requester_patient_and_date(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    first = _start(runner, demo_case, demo_world, requester="sam")
+    runner.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    second = _start(runner, _with_patient(demo_case, "pat-other"), demo_world, requester="alex")
+    third = _start(runner, demo_case, demo_world, requester="alex")
+    runner.cancel(third, by="ops", reason="duplicate referral")
+    everyone = runner.search_runs(RunFilter())
+    assert [r.run_id for r in everyone.runs] == [third, second, first]
+    assert everyone.next_offset is None
+    assert [r.run_id for r in runner.search_runs(RunFilter(status="cancelled")).runs] == [third]
+    by_alex = runner.search_runs(RunFilter(requester="alex")).runs
+    assert [r.run_id for r in by_alex] == [third, second]
+    patient = runner.search_runs(RunFilter(patient_ref="Patient/pat-other")).runs
+    assert [r.run_id for r in patient] == [second]
+    created = runner.get(second).record.created_at
+    since = runner.search_runs(RunFilter(created_from=created)).runs
+    assert {r.run_id for r in since} == {second, third}
+    before = runner.search_runs(RunFilter(created_to=created)).runs
+    assert [r.run_id for r in before] == [first]
+    assert runner.search_runs(RunFilter(agent="reconciler")).runs == []
+    page = runner.search_runs(RunFilter(), limit=2)
+    assert [r.run_id for r in page.runs] == [third, second] and page.next_offset == 2
+    rest = runner.search_runs(RunFilter(), limit=2, offset=2)
+    assert [r.run_id for r in rest.runs] == [first] and rest.next_offset is None
+
+
+def test_cancel_is_audited_with_its_reason_masked_like_a_reviewers(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    run_id = _start(runner, demo_case, demo_world)
+    pending = runner.get(run_id).pending
+    assert pending is not None
+    view = runner.cancel(run_id, by="ops", reason="scenario run in the real store")
+    assert view.status == "cancelled"
+    assert "scenario run" not in view.record.summary  # free text stays out of listings
+    assert runner.pending() == []  # its hold left the inbox
+    [event] = [e for e in runner.audit(run_id) if e.detail.get("status") == "cancelled"]
+    assert event.actor.id == "ops"
+    assert event.detail["reason"] == "scenario run in the real store"
+    masked = PhiPolicy.for_agent(runner, "demo").event(event)
+    assert masked.detail["reason"] == "•••"
+    assert runner.verify(run_id).ok
+    with pytest.raises(RunStateError, match="already ended"):
+        runner.cancel(run_id, by="ops", reason="again")
+
+
+def test_a_reason_too_long_to_audit_is_refused_before_anything_changes(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    run_id = _start(runner, demo_case, demo_world)
+    with pytest.raises(InputLimitError, match="reason"):
+        runner.cancel(run_id, by="ops", reason="x" * 201)
+    assert runner.get(run_id).status == "paused"
+
+
+def _cancelled(runner: Runner, case: Any, world: Any) -> str:
+    run_id = _start(runner, case, world)
+    runner.cancel(run_id, by="ops", reason="test run")
+    return run_id
+
+
+def _run_keys(client: redis.Redis, prefix: str, run_id: str) -> list[bytes]:
+    return list(client.scan_iter(match=f"{prefix}:{{{run_id}}}:*"))
+
+
+def test_purge_archives_then_deletes_only_runs_ended_before_the_cutoff(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any,
+    demo_world: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    runner: Runner = make_runner()
+    old = _cancelled(runner, demo_case, demo_world)
+    runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+    recent = _cancelled(runner, demo_case, demo_world)
+    parked = _start(runner, demo_case, demo_world)
+    cutoff = runner.clock.now() - timedelta(days=30)
+    dry = runner.purge(cutoff, archive=None, dry_run=True)
+    assert dry.purged == [old] and _run_keys(redis_client, key_prefix, old)
+    archive = tmp_path / "archive.jsonl"
+    report = runner.purge(cutoff, archive=archive)
+    assert report.purged == [old] and report.keys_deleted > 5
+    assert _run_keys(redis_client, key_prefix, old) == []
+    assert [r.run_id for r in runner.search_runs(RunFilter()).runs] == [parked, recent]
+    assert _run_keys(redis_client, key_prefix, recent) and runner.get(parked).status == "paused"
+    assert not redis_client.zscore(f"{key_prefix}:cp:threads", old)
+    keyring = runner.audit_log.keyring
+    verdicts = verify_archive(archive, keyring)
+    assert list(verdicts) == [old] and verdicts[old].ok and verdicts[old].count >= 3
+    # an archive edited afterwards does not verify
+    line = json.loads(archive.read_text())
+    line["entries"] = line["entries"][:-1]
+    archive.write_text(json.dumps(line) + "\n")
+    assert not verify_archive(archive, keyring)[old].ok
+
+
+def test_purge_keeps_a_run_whose_audit_chain_is_broken(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any,
+    demo_world: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    runner: Runner = make_runner()
+    run_id = _cancelled(runner, demo_case, demo_world)
+    stream = f"{key_prefix}:{{{run_id}}}:audit"
+    first_id = redis_client.xrange(stream, count=1)[0][0]
+    redis_client.xdel(stream, first_id)
+    runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+    report = runner.purge(runner.clock.now() - timedelta(days=30), archive=tmp_path / "a.jsonl")
+    assert report.purged == [] and run_id in report.refused
+    assert _run_keys(redis_client, key_prefix, run_id)
