@@ -28,7 +28,9 @@ match on instead of the class or the message; a test checks this tree against th
     │   ├── TaskPermissionError [task_permission]       a Task change the role may not make
     │   ├── ConnectorsConfigError [connectors_config]   the connectors file cannot be used
     │   ├── SystemUnavailableError [system_unavailable]  a system is down: the run waits
-    │   └── SystemRefusedError [system_refused]         a system refused a call (4xx)
+    │   ├── SystemRefusedError [system_refused]         a system refused a call (4xx)
+    │   ├── VersionConflictError [version_conflict]     the record changed since it was read
+    │   └── ConnectorAuthError [connector_auth]         the system refused the credentials
     ├── AuditDetailError [audit_detail]                 an audit detail looks like PHI
     ├── AuditConflictError [audit_conflict]             the chain head kept moving
     ├── AuditCorruptError [audit_corrupt]               a stored entry cannot be read

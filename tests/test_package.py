@@ -197,7 +197,7 @@ SUBPACKAGES: dict[str, set[str]] = {
     },
     "carebound.tools.connectors": {
         "STATUS_CODES", "TASK_STATUSES_NEEDING_REASON", "TASK_STATUS_SETTERS",
-        "TASK_TERMINAL_STATUSES", "Channel", "ConnectorError", "Connectors",
+        "TASK_TERMINAL_STATUSES", "Channel", "ConnectorAuthError", "ConnectorError", "Connectors",
         "ConnectorsConfigError", "ConnectorsFactory", "EHRConnector", "ERPConnector",
         "EffectRecord", "EligibilityItem", "EligibilityResult", "ErpData", "ErpInvoice",
         "ErpInvoiceLine", "ErpPoLine", "ErpPurchaseOrder", "ErpReceipt", "ErpReceiptLine",
@@ -205,8 +205,9 @@ SUBPACKAGES: dict[str, set[str]] = {
         "OutreachConnector", "OutreachReceipt", "PayerConnector", "ReceivedDocument",
         "ReplyScript", "ResourceNotFoundError", "RunContext", "ScriptedDocument", "SimulatedEHR",
         "SimulatedERP", "SimulatedOutreach", "SimulatedPayer", "System", "SystemRefusedError",
-        "SystemUnavailableError", "TaskPermissionError", "TaskRole", "TaskStatus", "World",
-        "WorldSeeder", "WorldSpec", "validate_resource",
+        "SystemUnavailableError", "TaskPermissionError", "TaskRole", "TaskStatus",
+        "VersionConflictError", "World", "WorldSeeder", "WorldSpec", "validate_resource",
+        "version_of",
     },
     "carebound.tools.connectors.config": {
         "CONNECTORS_FILE_VAR", "ENV_PREFIX", "Auth", "BearerAuth", "BreakerSettings", "CdexConfig",

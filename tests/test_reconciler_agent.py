@@ -151,7 +151,12 @@ def test_dob_swap_is_held_and_not_written_without_a_decision(make_runner: Runner
         "REC-3",
         "intake_coordinator",
     )
-    assert request.args == {"patient_id": "ehr-osei", "field": "birthDate", "value": "1980-04-07"}
+    assert request.args == {
+        "patient_id": "ehr-osei",
+        "field": "birthDate",
+        "value": "1980-04-07",
+        "before": "1980-07-04",  # the chart's value the decision is bound to
+    }
     assert request.on_timeout == "escalate"
     found = items(view)
     assert (found["birthDate"]["risk"], found["birthDate"]["action"]) == ("high", "held")

@@ -241,7 +241,9 @@ def _patient_fix(
         return item.model_copy(update={"proposed": value}).settle("already_consistent"), None
     if value is None:
         return item.settle("reported"), None
-    args = {"patient_id": patient_id, "field": field, "value": value}
+    args: dict[str, Any] = {"patient_id": patient_id, "field": field, "value": value}
+    if current is not None:
+        args["before"] = current  # bound to what was compared: a changed chart is held again
     item = item.model_copy(update={"proposed": value})
     if not may(FIX_DEMOGRAPHIC, args):
         return item.settle("not_granted", "the agent's grant does not cover this field"), None

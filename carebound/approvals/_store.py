@@ -38,7 +38,7 @@ from carebound.state.keys import DEFAULT_PREFIX, global_key, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, run_parsed
 
-_DECISION = TypeAdapter(Decision)
+_DECISION: TypeAdapter[Decision] = TypeAdapter(Decision)
 _CHANGES = TypeAdapter(list[ArgChange])
 
 # carebound/lua/approval_decide.lua documents its KEYS, ARGV and replies.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from carebound.guardrails import check_permission
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.trips import Pipeline
 from carebound.tools import EffectClass, FactValue, ToolContext, ToolSpec
+from carebound.tools.connectors import VersionConflictError
 
 _log = logging.getLogger("carebound.graph")
 
@@ -36,13 +37,35 @@ class _ToolOutcome:
     crashed: bool = False
     """It raised something no tool is expected to raise (a bug or a broken connector): the
     run stops as ``failed`` instead of letting the agent plan on."""
+    rebase: dict[str, Any] | None = None
+    """The record changed since the call was decided (``VersionConflictError``): nothing was
+    written, and these argument values would apply it to the record as it is now. The call is
+    held again for a person instead of being retried or overwritten."""
+
+
+class Rehold(Protocol):
+    """Holds a call again for a person (the gate's ``hold_again``)."""
+
+    def __call__(
+        self,
+        state: RunState,
+        config: RunnableConfig,
+        current: dict[str, Any],
+        *,
+        spec: ToolSpec[Any],
+        args: BaseModel,
+        reason: str,
+    ) -> dict[str, Any]:
+        """The state update that parks ``current`` (with ``args``) on a new approval."""
+        ...
 
 
 class Executor:
     """Makes one gated call (the ``execute`` node, and ``hold`` once approved)."""
 
-    def __init__(self, kit: NodeKit) -> None:
+    def __init__(self, kit: NodeKit, rehold: Rehold | None = None) -> None:
         self.kit = kit
+        self.rehold = rehold
 
     def perform(
         self, state: RunState, config: RunnableConfig, current: dict[str, Any]
@@ -101,6 +124,7 @@ class Executor:
                     error=entry.error,
                     error_class=entry.error_class,
                     crashed=(entry.error or "").startswith(_CRASH_PREFIX),
+                    rebase=_recorded_rebase(entry.error_class, entry.result),
                 )
                 output, error = outcome.output, outcome.error
             else:
@@ -135,6 +159,9 @@ class Executor:
                 detail={**detail, "decided": current.get("decided"), **_error_detail(outcome)},
                 before=record_result,
             )
+        if outcome.rebase is not None and self.rehold is not None:
+            rebased = spec.validate({**current["args"], **outcome.rebase})
+            return self.rehold(state, config, current, spec=spec, args=rebased, reason=error or "")
         result = CallResult(
             index=index,
             tool=spec.name,
@@ -180,6 +207,14 @@ def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> _ToolOu
         raise
     except LeaseLostError:
         raise
+    except VersionConflictError as exc:
+        rebase = exc.rebase
+        return _ToolOutcome(
+            output={_REBASE: rebase} if rebase is not None else None,
+            error=exc.message,
+            error_class=type(exc).__name__,
+            rebase=rebase,
+        )
     except CareboundError as exc:
         return _ToolOutcome(error=exc.message, error_class=type(exc).__name__)
     except (ValueError, LookupError, TypeError) as exc:
@@ -193,6 +228,17 @@ def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> _ToolOu
             error_class=name,
             crashed=True,
         )
+
+
+_REBASE = "rebase"
+
+
+def _recorded_rebase(error_class: str | None, result: Any) -> dict[str, Any] | None:
+    """The rebase a version conflict recorded in the ledger (so a replay holds again too)."""
+    if error_class != VersionConflictError.__name__ or not isinstance(result, dict):
+        return None
+    rebase = result.get(_REBASE)
+    return rebase if isinstance(rebase, dict) else None
 
 
 def _error_detail(outcome: _ToolOutcome) -> dict[str, FactValue]:

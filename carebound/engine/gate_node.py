@@ -87,16 +87,7 @@ class GateNode:
         )
         if not permission.allowed:
             return refuse("denied", permission.reason)
-        now = self.kit.svc.clock.now()
-        tool_ctx = ToolContext(
-            run_id=run_id,
-            agent=self.kit.agent.name,
-            now=now,
-            idempotency_key=spec.idempotency_key(run_id, args),
-            world=self.kit.svc.world_for(run_id),
-            case=self.kit.svc.case_for(run_id),
-        )
-        facts = spec.compute_facts(tool_ctx, args)
+        facts = spec.compute_facts(self._tool_ctx(run_id, spec, args), args)
         verdict = evaluate_rules(pack.rules, spec.name, facts)
         current = {
             "call": call.model_dump(mode="json"),
@@ -114,7 +105,7 @@ class GateNode:
             )
             return refuse("denied", f"policy rule {verdict.rule_id}: {verdict.rule_text}")
         if verdict.decision == "hold":
-            request = self._request(
+            current["approval_id"] = self._park(
                 state,
                 run_id=run_id,
                 call=call,
@@ -125,25 +116,115 @@ class GateNode:
                 index=index,
                 pack=pack,
             )
-            # Park, then audit: both idempotent, so a step replayed after a crash between
-            # the two still records the hold exactly once.
-            self.kit.svc.approvals.park(request)
-            self.kit.audit(
-                run_id,
-                once=f"hold:{request.approval_id}",
-                action="hold",
-                outcome="held",
-                detail={
-                    "tool": spec.name,
-                    "approval_id": request.approval_id,
-                    "rule": verdict.rule_id,
-                    "role": request.required_role,
-                    "args_hash": request.args_hash,
-                    "deadline": request.deadline.isoformat(),
-                },
-            )
-            current["approval_id"] = request.approval_id
         return {**base, "current": current}
+
+    def hold_again(
+        self,
+        state: RunState,
+        config: RunnableConfig,
+        current: dict[str, Any],
+        *,
+        spec: ToolSpec[Any],
+        args: BaseModel,
+        reason: str,
+    ) -> dict[str, Any]:
+        """Hold a call again because the record changed since it was decided (a version
+        conflict): nothing was written, and a person decides on the record as it is now.
+
+        The pack decides who, on the tool's facts plus ``record_changed: true``; a pack with no
+        hold for that ends the call as an error the agent sees (never an overwrite).
+        """
+        run_id = config_run_id(config)
+        pack = self.kit.svc.pack_for(run_id)
+        call = ProposedCall.model_validate(current["call"])
+        index = int(current["index"])
+        ctx = self._tool_ctx(run_id, spec, args)
+        facts = {**spec.compute_facts(ctx, args), "record_changed": True}
+        verdict = evaluate_rules(pack.rules, spec.name, facts)
+        if verdict.decision != "hold":
+            result = CallResult(
+                index=index,
+                tool=spec.name,
+                args=args.model_dump(mode="json"),
+                status="error",
+                reason=f"{reason} (the policy pack holds no re-decision for {spec.name})",
+            )
+            return self.kit.finish_call(state, result)
+        approval_id = self._park(
+            state,
+            run_id=run_id,
+            call=call.model_copy(update={"why": reason[:300]}),
+            spec=spec,
+            args=args,
+            verdict=verdict,
+            facts=facts,
+            index=index,
+            pack=pack,
+            approval_id=f"{run_id}-{index}-{spec.args_hash(args)[:8]}",
+        )
+        rebased = {
+            **current,
+            "args": args.model_dump(mode="json"),
+            "approval_id": approval_id,
+            "decided": None,
+        }
+        return {"current": rebased}
+
+    def _tool_ctx(self, run_id: str, spec: ToolSpec[Any], args: BaseModel) -> ToolContext:
+        return ToolContext(
+            run_id=run_id,
+            agent=self.kit.agent.name,
+            now=self.kit.svc.clock.now(),
+            idempotency_key=spec.idempotency_key(run_id, args),
+            world=self.kit.svc.world_for(run_id),
+            case=self.kit.svc.case_for(run_id),
+        )
+
+    def _park(
+        self,
+        state: RunState,
+        *,
+        run_id: str,
+        call: ProposedCall,
+        spec: ToolSpec[Any],
+        args: BaseModel,
+        verdict: PolicyVerdict,
+        facts: Mapping[str, FactValue],
+        index: int,
+        pack: PolicyPack,
+        approval_id: str | None = None,
+    ) -> str:
+        """Park an approval for the call and audit the hold; return the approval's id."""
+        request = self._request(
+            state,
+            run_id=run_id,
+            call=call,
+            spec=spec,
+            args=args,
+            verdict=verdict,
+            facts=facts,
+            index=index,
+            pack=pack,
+        )
+        if approval_id is not None:
+            request = request.model_copy(update={"approval_id": approval_id})
+        # Park, then audit: both idempotent, so a step replayed after a crash between
+        # the two still records the hold exactly once.
+        self.kit.svc.approvals.park(request)
+        self.kit.audit(
+            run_id,
+            once=f"hold:{request.approval_id}",
+            action="hold",
+            outcome="held",
+            detail={
+                "tool": spec.name,
+                "approval_id": request.approval_id,
+                "rule": verdict.rule_id,
+                "role": request.required_role,
+                "args_hash": request.args_hash,
+            },
+        )
+        return request.approval_id
 
     def _request(
         self,

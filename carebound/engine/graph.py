@@ -40,8 +40,9 @@ class _Nodes:
 
     def __init__(self, agent: AgentDefinition, svc: Services) -> None:
         self.kit = NodeKit(agent, svc)
-        self.gate = GateNode(self.kit).gate
-        self.executor = Executor(self.kit)
+        gate = GateNode(self.kit)
+        self.gate = gate.gate
+        self.executor = Executor(self.kit, rehold=gate.hold_again)
 
     def plan(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Plan the next turn (or stop on a budget)."""

@@ -43,6 +43,7 @@ from carebound.tools.connectors._erp import (
     SimulatedERP,
 )
 from carebound.tools.connectors._errors import (
+    ConnectorAuthError,
     ConnectorError,
     ConnectorsConfigError,
     FhirValidationError,
@@ -50,8 +51,14 @@ from carebound.tools.connectors._errors import (
     SystemRefusedError,
     SystemUnavailableError,
     TaskPermissionError,
+    VersionConflictError,
 )
-from carebound.tools.connectors._fhir import STATUS_CODES, FhirResource, validate_resource
+from carebound.tools.connectors._fhir import (
+    STATUS_CODES,
+    FhirResource,
+    validate_resource,
+    version_of,
+)
 from carebound.tools.connectors._outreach import (
     Channel,
     InboundDocument,
@@ -78,6 +85,7 @@ __all__ = [
     "TASK_STATUS_SETTERS",
     "TASK_TERMINAL_STATUSES",
     "Channel",
+    "ConnectorAuthError",
     "ConnectorError",
     "Connectors",
     "ConnectorsConfigError",
@@ -116,8 +124,10 @@ __all__ = [
     "TaskPermissionError",
     "TaskRole",
     "TaskStatus",
+    "VersionConflictError",
     "World",
     "WorldSeeder",
     "WorldSpec",
     "validate_resource",
+    "version_of",
 ]

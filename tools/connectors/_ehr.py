@@ -29,8 +29,9 @@ from carebound.tools.connectors._errors import (
     ConnectorError,
     ResourceNotFoundError,
     TaskPermissionError,
+    VersionConflictError,
 )
-from carebound.tools.connectors._fhir import FhirResource, json_copy, validate_resource
+from carebound.tools.connectors._fhir import FhirResource, json_copy, validate_resource, version_of
 from carebound.tools.connectors._redis_state import ConnectorState, EffectRecord, WriteBatch
 
 
@@ -63,9 +64,15 @@ class EHRConnector(Protocol):
         changes: Mapping[str, object],
         *,
         idempotency_key: str,
+        expected_version: str | None = None,
     ) -> FhirResource:
         """Apply dotted-path field changes (``"name.0.family"``; None removes) and return the
-        updated resource."""
+        updated resource.
+
+        Raises:
+            VersionConflictError: ``expected_version`` is given and the resource is no longer
+                at that ``meta.versionId``; nothing was written.
+        """
         ...
 
     def set_task_status(
@@ -176,6 +183,7 @@ class SimulatedEHR:
         changes: Mapping[str, object],
         *,
         idempotency_key: str,
+        expected_version: str | None = None,
     ) -> FhirResource:
         """Apply dotted-path changes to a resource and return it as stored after the change.
 
@@ -188,6 +196,8 @@ class SimulatedEHR:
             ResourceNotFoundError: there is no such resource.
             FhirValidationError: the changed resource is not valid FHIR R4.
             ConnectorError: a path is malformed or tries to change ``id`` or ``resourceType``.
+            VersionConflictError: ``expected_version`` is given and the stored resource is not
+                at that ``meta.versionId``.
         """
         if not changes:
             raise ConnectorError(
@@ -198,6 +208,15 @@ class SimulatedEHR:
 
         def compute(values: list[str | None]) -> tuple[WriteBatch, dict[str, JsonValue], JsonValue]:
             key, raw, resource = self._loaded(resource_type, id, values[0])
+            if expected_version is not None and version_of(resource) != expected_version:
+                raise VersionConflictError(
+                    f"EHR: {resource_type}/{id} is no longer at version {expected_version}; "
+                    "nothing was written",
+                    hint="read it again and decide on the record as it is now",
+                    reference=f"{resource_type}/{id}",
+                    expected=expected_version,
+                    current=version_of(resource),
+                )
             diffs: list[JsonValue] = []
             for path, value in json_copy(new_values, where="EHR update_fields").items():
                 before, after = set_path(resource, path, value, where=f"{resource_type}/{id}")

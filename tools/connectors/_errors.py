@@ -9,12 +9,16 @@ Each says what the connector refused and how to fix the call::
         ├── TaskPermissionError     a Task status change not allowed to that role
         ├── ConnectorsConfigError   the connectors file (or configuration) cannot be used
         ├── SystemUnavailableError  a system is down (retries spent or breaker open): wait
-        └── SystemRefusedError      a system refused a call (4xx): a tool error, not retried
+        ├── SystemRefusedError      a system refused a call (4xx): a tool error, not retried
+        ├── VersionConflictError    the record changed since the version read (412)
+        └── ConnectorAuthError      the system refused carebound's credentials
 """
 
 from __future__ import annotations
 
 import datetime as dt
+
+from pydantic import JsonValue
 
 from carebound._errors import CareboundError
 
@@ -71,3 +75,42 @@ class SystemRefusedError(ConnectorError):
         super().__init__(message, hint=hint)
         self.system = system
         self.status = status
+
+
+class VersionConflictError(ConnectorError):
+    """The record changed since the version a write was based on (FHIR ``If-Match`` answered
+    412, or the version read no longer matches): nothing was written.
+
+    The engine does not overwrite: the call is held again for a person, who sees the record as
+    it is now.
+
+    Args:
+        message: what changed, and where.
+        hint: how to fix it.
+        reference: the record, e.g. ``"Patient/123"``.
+        expected: the version the write was based on.
+        current: the version the system holds now (None when it did not say).
+        rebase: argument values under which the same call would apply to the record as it is
+            now (set by a tool; the engine holds the call again with them).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        reference: str,
+        expected: str | None,
+        current: str | None,
+        rebase: dict[str, JsonValue] | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.reference = reference
+        self.expected = expected
+        self.current = current
+        self.rebase = rebase
+
+
+class ConnectorAuthError(ConnectorError):
+    """The system refused carebound's credentials (a token endpoint refused the client
+    assertion, or the server answered 401/403 even with a fresh token)."""

@@ -119,3 +119,10 @@ def validate_resource(resource: Mapping[str, Any], *, where: str) -> FhirResourc
 def reference_to(resource: Mapping[str, Any]) -> str:
     """The relative reference of a stored resource, e.g. ``"Patient/123"``."""
     return f"{resource['resourceType']}/{resource['id']}"
+
+
+def version_of(resource: Mapping[str, Any]) -> str | None:
+    """A resource's ``meta.versionId`` (what ``If-Match`` names), if it has one."""
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, Mapping) else None
+    return version if isinstance(version, str) else None

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from carebound.domain.identity._models import PatientField
 from carebound.domain.three_way import MatchTolerances
 from carebound.tools._spec import FactValue, ToolContext, ToolSpec, tool
+from carebound.tools.connectors import VersionConflictError, version_of
 from carebound.tools.reconcile._assess import (
     assess_approval,
     assess_fix,
@@ -72,6 +73,14 @@ class FixDemographicArgs(BaseModel):
         max_length=200,
         description="The new value as the mismatch reports it: given names space-separated, "
         "ISO date, a FHIR gender code, 'LINE[, LINE2], CITY, STATE' for an address.",
+    )
+
+    before: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The field's value on the chart when the fix was decided (as the "
+        "comparison read it). If the chart holds something else by the time the fix is "
+        "written, nothing is written and the fix is held again for a person.",
     )
 
     @model_validator(mode="after")
@@ -237,7 +246,7 @@ def reconcile_match_invoices(ctx: ToolContext, args: MatchInvoicesArgs) -> dict[
     effect="reversible",
     phi={"demographics"},
     public=("patient_id", "field"),
-    key=("patient_id", "field", "value"),
+    key=("patient_id", "field", "value", "before"),
     constraints={"field": "field"},
     facts=_fix_facts,
     audit_detail=_change_detail,
@@ -248,10 +257,23 @@ def reconcile_fix_demographic(ctx: ToolContext, args: FixDemographicArgs) -> dic
     ehr = ctx.world.ehr
     patient = ehr.read("Patient", args.patient_id)
     before, _ = ehr_record(ehr, patient)
+    now = field_value(before, args.field)
+    if args.before is not None and now not in (args.before, args.value):
+        raise _chart_changed(args, now)
     changes = patient_changes(patient, args.field, args.value)
-    updated = ehr.update_fields(
-        "Patient", args.patient_id, changes, idempotency_key=ctx.idempotency_key
-    )
+    version = version_of(patient)
+    try:
+        updated = ehr.update_fields(
+            "Patient",
+            args.patient_id,
+            changes,
+            idempotency_key=ctx.idempotency_key,
+            **({"expected_version": version} if version is not None else {}),
+        )
+    except VersionConflictError:
+        # Changed between our read and our write: decide again on what it holds now.
+        again, _ = ehr_record(ehr, ehr.read("Patient", args.patient_id))
+        raise _chart_changed(args, field_value(again, args.field)) from None
     after, _ = ehr_record(ehr, updated)
     return {
         "target": f"Patient/{args.patient_id}",
@@ -260,6 +282,19 @@ def reconcile_fix_demographic(ctx: ToolContext, args: FixDemographicArgs) -> dic
         "after": field_value(after, args.field),
         "paths": sorted(changes),
     }
+
+
+def _chart_changed(args: FixDemographicArgs, now: str | None) -> VersionConflictError:
+    """The chart no longer holds what the fix was decided on: hold again, on ``now``."""
+    return VersionConflictError(
+        f"Patient/{args.patient_id} {args.field} changed since the fix was decided; "
+        "nothing was written",
+        hint="a person decides again on the chart as it is now",
+        reference=f"Patient/{args.patient_id}",
+        expected=None,
+        current=None,
+        rebase={"before": now},
+    )
 
 
 @tool(
