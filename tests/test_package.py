@@ -190,7 +190,15 @@ SUBPACKAGES: dict[str, set[str]] = {
         "EmbeddedStatus", "Store", "StoreSettings", "connect", "mask_url", "server_status",
         "stop_server",
     },
-    "carebound.testing": {"FakeChatModel", "finish", "tool_calls"},
+    "carebound.testing": {
+        "FakeChatModel",
+        "Fault",
+        "FaultProxy",
+        "FaultSchedule",
+        "ProxiedRequest",
+        "finish",
+        "tool_calls",
+    },
     "carebound.tools": {
         "EffectClass", "FactValue", "JSONValue", "ToolContext", "ToolDefinitionError", "ToolSpec",
         "args_hash", "tool",

@@ -22,8 +22,21 @@ No network, no API key, the same replies every time::
 Which scripted reply comes next is read from the conversation the planner sends (how many tool
 results it holds), not from a counter in the model, so a run resumed in another process, or a
 planning step LangGraph re-runs after a crash, gets the same reply again.
+
+``FaultProxy`` sits between carebound's connectors and a FHIR server and injects seeded faults
+(drops, delays, 500, 503, 429 with Retry-After, a reset half-way through a reply), to test that
+your setup rides out a failing system.
 """
 
 from carebound.testing._fake_model import FakeChatModel, finish, tool_calls
+from carebound.testing._fault_proxy import Fault, FaultProxy, FaultSchedule, ProxiedRequest
 
-__all__ = ["FakeChatModel", "finish", "tool_calls"]
+__all__ = [
+    "FakeChatModel",
+    "Fault",
+    "FaultProxy",
+    "FaultSchedule",
+    "ProxiedRequest",
+    "finish",
+    "tool_calls",
+]
