@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from carebound.cli import _audit, _login, _report, _review, _run, _runs, _server, _web
+from carebound.cli import _audit, _login, _manage, _report, _review, _run, _runs, _server, _web
 from carebound.cli._errors import EXIT_CODES_HELP, report_error
 
 
@@ -76,6 +76,7 @@ def _root(
 
 _run.register(app)
 _runs.register(app)
+_manage.register(app)
 _review.register(app)
 _login.register(app)
 _audit.register(app)

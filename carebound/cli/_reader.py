@@ -21,6 +21,7 @@ from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.clock import Clock, SystemClock
 from carebound.state.errors import store_errors
 from carebound.state.ledger import EffectLedger, LedgerEntry
+from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord, RunStore
 
 if TYPE_CHECKING:
@@ -66,6 +67,11 @@ class StoreReader:
     ) -> list[RunRecord]:
         """Runs, newest first, optionally filtered (as ``Runner.list_runs``)."""
         return self.runs.matching(status=status, agent=agent, limit=limit)
+
+    @store_errors
+    def search_runs(self, where: RunFilter, *, limit: int = 50, offset: int = 0) -> RunPage:
+        """Runs matching ``where``, newest first (as ``Runner.search_runs``)."""
+        return search_runs(self.client, self.prefix, where, limit=limit, offset=offset)
 
     @store_errors
     def pending(

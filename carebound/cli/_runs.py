@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from carebound.cli._errors import CliInputError
+from carebound.cli._manage import run_filter
 from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
 from carebound.cli._session import open_reader, open_runner, print_json, stdout
 
@@ -24,23 +25,44 @@ STATUSES = (
 
 
 def runs(
+    *,
     status: Annotated[
         str | None,
         typer.Option("--status", help=f"Only runs in this status: {', '.join(STATUSES)}."),
     ] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Only runs of this agent.")] = None,
+    requester: Annotated[
+        str | None, typer.Option("--requester", help="Only runs started for this person.")
+    ] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option("--patient", help="Only runs on this patient (a reference: Patient/ID)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only runs started on or after this day.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only runs started before this day.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many runs.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """List runs, newest first."""
+    """List and search runs, newest first (by status, agent, requester, patient, start day)."""
     if status is not None and status not in STATUSES:
         raise CliInputError(
             f"unknown run status {status!r}", hint=f"use one of: {', '.join(STATUSES)}"
         )
+    where = run_filter(
+        status=status, agent=agent, requester=requester, patient=patient, since=since, until=until
+    )
     reader = open_reader()
-    records = reader.list_runs(status=status, agent=agent, limit=limit)
+    page = reader.search_runs(where, limit=limit, offset=offset)
+    records = page.runs
     if as_json:
-        print_json({"runs": [r.model_dump(mode="json") for r in records]})
+        print_json(
+            {"runs": [r.model_dump(mode="json") for r in records], "next_offset": page.next_offset}
+        )
         return
     from carebound.cli._render_runs import runs_table
 
