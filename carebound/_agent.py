@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound.approvals import DecisionPacket
 from carebound.guardrails import PolicyPack, PolicyVerdict
 from carebound.tools import FactValue, ToolSpec
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 
 def request_match(request_id: str) -> str:
@@ -107,7 +110,7 @@ class AgentContext:
     pack: PolicyPack
     case: Mapping[str, Any] = field(default_factory=dict)
     world: Any = None
-    model: Any = None
+    model: BaseChatModel | None = None
     """A langchain-core chat model when one is configured; None runs on rules."""
 
 

@@ -32,7 +32,10 @@ def model_plan(
     instructions: str,
     task: str,
 ) -> Plan:
-    """One planning turn by ``ctx.model``: its tool calls become proposals; none ends the run."""
+    """One planning turn by ``ctx.model``: its tool calls become proposals; none ends the run.
+    Call it only when a model is configured (``ctx.model`` is not None)."""
+    if ctx.model is None:
+        raise ValueError("model_plan needs a chat model: the Runner was given none")
     model = ctx.model.bind_tools([spec.as_langchain_tool() for spec in tools.values()])
     messages: list[BaseMessage] = [SystemMessage(instructions), HumanMessage(task)]
     for result in view.results:

@@ -56,7 +56,7 @@ import redis
 from carebound import AgentDefinition, AlreadyDecidedError, Approve, Runner
 from carebound._agent import AgentContext, Plan, PlannerView, request_match
 from carebound.agents.demo import DEMO, NOTE_CODE
-from carebound.approvals import DecideResult, Decision, run_id_of
+from carebound.approvals import DecideStepReply, Decision, run_id_of
 from carebound.state.keys import global_key, text
 from carebound.state.ledger import EffectLedger
 from carebound.state.runs import FINAL_STATUSES, RunStore
@@ -180,10 +180,10 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
 
     def decided(
         pipe: Any, approval_id: str, decision: Decision, **kwargs: Any
-    ) -> Callable[[Any], DecideResult]:
+    ) -> Callable[[Any], DecideStepReply]:
         parse = queue_decide(pipe, approval_id, decision, **kwargs)
 
-        def parse_then_die(reply: Any) -> DecideResult:
+        def parse_then_die(reply: Any) -> DecideStepReply:
             # the decide round trip is stored (decision, lease, its audit event); not driven
             result = parse(reply)
             if result.outcome == "ok":

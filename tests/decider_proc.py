@@ -26,7 +26,7 @@ import redis
 from pydantic import BaseModel
 
 from carebound import AlreadyDecidedError, Approve, DecisionRefusedError, Runner, VirtualClock
-from carebound.approvals import DecideResult as StoreDecideResult
+from carebound.approvals import DecideStepReply
 from carebound.guardrails import load_policy_pack
 from carebound.state.keys import global_key
 
@@ -94,10 +94,10 @@ def observe_atomic_step(runner: Runner) -> list[tuple[str, str]]:
 
     def observed(
         pipe: Any, approval_id: str, *args: Any, **kwargs: Any
-    ) -> Callable[[Any], StoreDecideResult]:
+    ) -> Callable[[Any], DecideStepReply]:
         parse = queue(pipe, approval_id, *args, **kwargs)
 
-        def parse_and_note(reply: Any) -> StoreDecideResult:
+        def parse_and_note(reply: Any) -> DecideStepReply:
             result = parse(reply)
             seen.append((approval_id, result.outcome))  # list.append is atomic across threads
             return result

@@ -1,5 +1,6 @@
 """The engine's shape: no module in carebound/engine/ imports redis (the round trips live in
-carebound/state/), and its modules and classes stay small (<= 500 lines, <= 400 per class)."""
+carebound/state/), its modules and classes stay small (<= 500 lines, <= 400 per class), and
+only the decision module stores decisions (the sweep goes through it too)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,27 @@ def oversized(source: str) -> list[str]:
     return too_long
 
 
+DECISION_STORES = frozenset({"decide_and_take", "queue_decide"})
+"""The state calls that store a decision."""
+
+
+def decision_writes(source: str) -> list[str]:
+    """The calls in ``source`` that store a decision: the round trips above, or the approval
+    store's own ``approvals.decide(...)``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        attr, owner = node.func.attr, node.func.value
+        if attr in DECISION_STORES or (
+            attr == "decide"
+            and isinstance(owner, ast.Attribute | ast.Name)
+            and (owner.attr if isinstance(owner, ast.Attribute) else owner.id) == "approvals"
+        ):
+            found.append(f"{attr}:{node.lineno}")
+    return found
+
+
 def _engine_sources() -> dict[str, str]:
     sources = {p.name: p.read_text() for p in sorted(ENGINE.glob("*.py"))}
     assert "runner.py" in sources and "drive.py" in sources
@@ -57,7 +79,17 @@ def test_engine_modules_and_classes_are_small() -> None:
     assert offenders == {}
 
 
+def test_only_the_decision_module_stores_decisions() -> None:
+    """A reviewer's decision and the deadline sweep's take one path (engine/decide.py)."""
+    writers = {name for name, src in _engine_sources().items() if decision_writes(src)}
+    assert writers == {"decide.py"}
+
+
 def test_the_checks_can_fail() -> None:
+    assert decision_writes("res = approvals.decide(a, d, now=now, status='expired')\n")
+    assert decision_writes("self.core.approvals.decide(a, d)\n")
+    assert decision_writes("core.trips.decide_and_take(run_id, step)\n")
+    assert decision_writes("self.decider.decide(a, d)\n") == []
     assert redis_imports("import redis\n") == ["redis"]
     assert redis_imports("if TYPE_CHECKING:\n    from redis.client import Pipeline\n") == [
         "redis.client"

@@ -143,7 +143,7 @@ SUBPACKAGES: dict[str, set[str]] = {
     },
     "carebound.approvals": {
         "ApprovalRequest", "ApprovalStatus", "ApprovalStore", "ApprovalView", "Approve",
-        "ArgChange", "DecideResult", "Decision", "DecisionPacket", "DecisionRecord", "Edit",
+        "ArgChange", "DecideStepReply", "Decision", "DecisionPacket", "DecisionRecord", "Edit",
         "Escalate", "PacketCheck", "PacketFact", "PinnedVersions", "Reject", "SourceRef",
         "args_diff", "run_id_of",
     },
@@ -177,10 +177,12 @@ SUBPACKAGES: dict[str, set[str]] = {
         "ReceiptLine", "three_way_match",
     },
     "carebound.guardrails": {
-        "AgentPolicy", "Budgets", "Grant", "HoldRule", "OnTimeout", "PermissionResult",
-        "PolicyPack", "PolicyPackError", "PolicyVerdict", "Reviewer", "RuleMatch", "ScopeGrant",
-        "approver_identity", "authorize_decision", "check_escalation", "check_permission",
-        "escalation_targets", "evaluate_rules", "format_validation_error", "load_policy_pack",
+        "AgentPolicy", "Allowed", "Budgets", "CallBudget", "Denied", "GateVerdict", "Grant",
+        "Held", "HoldRule", "InvalidArgs", "OnTimeout", "OverBudget", "PermissionResult",
+        "PolicyCheck", "PolicyPack", "PolicyPackError", "PolicyVerdict", "Reviewer", "RuleMatch",
+        "ScopeGrant", "UnknownTool", "approver_identity", "arg_problems", "authorize_decision",
+        "check_escalation", "check_permission", "escalation_targets", "evaluate_rules",
+        "format_validation_error", "judge", "load_policy_pack",
     },
     "carebound.scenario": {
         "Expectation", "Scenario", "ScenarioError", "ScenarioResult", "ScenarioWorld",
@@ -262,6 +264,25 @@ def test_subpackage_exports_are_pinned(package: str) -> None:
     assert len(module.__all__) == len(exported), f"{package}.__all__ lists a name twice"
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{package}.{name}"
+
+
+def exported_classes() -> dict[str, set[str]]:
+    """Class name -> where each distinct class of that name is exported (``module.Name``),
+    over ``carebound`` and every pinned subpackage; a class re-exported elsewhere counts once."""
+    seen: dict[str, dict[int, str]] = {}
+    for package in ["carebound", *sorted(SUBPACKAGES)]:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type):
+                seen.setdefault(name, {}).setdefault(id(value), f"{package}.{name}")
+    return {name: set(where.values()) for name, where in seen.items()}
+
+
+def test_no_two_public_classes_share_a_name() -> None:
+    """A reader who meets ``DecideResult`` knows which one it is."""
+    shared = {name: where for name, where in exported_classes().items() if len(where) > 1}
+    assert shared == {}
 
 
 # -- the error tree ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from carebound.approvals._models import (
     Reject,
     SourceRef,
 )
-from carebound.approvals._store import ApprovalStore, DecideResult, run_id_of
+from carebound.approvals._store import ApprovalStore, DecideStepReply, run_id_of
 
 __all__ = [
     "ApprovalRequest",
@@ -26,7 +26,7 @@ __all__ = [
     "ApprovalView",
     "Approve",
     "ArgChange",
-    "DecideResult",
+    "DecideStepReply",
     "Decision",
     "DecisionPacket",
     "DecisionRecord",

@@ -1,4 +1,4 @@
-"""A reviewer's edit: why edited arguments were refused, and what an edit changed.
+"""A reviewer's edit: what it changed.
 
 An edit is shown to reviewers and written to the audit trail as a list of changes, one per
 argument, before -> after (see ``_decision_audit`` for how PHI values are kept out of it).
@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from carebound._errors import DecisionRefusedError
+from pydantic import BaseModel, ConfigDict, Field
 
 _ABSENT = object()
 
@@ -48,31 +46,3 @@ def args_diff(
             )
         )
     return changes
-
-
-def invalid_edit_error(
-    tool: str, schema: type[BaseModel], exc: ValidationError
-) -> DecisionRefusedError:
-    """The refusal of edited arguments that do not validate: an unknown field is named with the
-    fields that exist, every other problem with its path and message."""
-    fields = ", ".join(sorted(schema.model_fields)) or "(none)"
-    problems = []
-    unknown = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            unknown.append(where)
-            problems.append(f"unknown field {where!r}")
-        else:
-            problems.append(f"{where}: {err['msg']}")
-    hint = (
-        f"{tool} takes the fields: {fields}"
-        if unknown
-        else "fix the values given with --set (carebound show prints the call's arguments)"
-    )
-    return DecisionRefusedError(
-        f"edited arguments for {tool} are invalid: {'; '.join(problems)}"
-        + (f" ({tool} takes: {fields})" if unknown else ""),
-        code="invalid_edit",
-        hint=hint,
-    )

@@ -59,8 +59,9 @@ DecideOutcome = Literal[
 
 
 @dataclass(frozen=True)
-class DecideResult:
-    """What the atomic decide step reported."""
+class DecideStepReply:
+    """What the store's atomic decide step replied (the engine's answer to a reviewer is
+    ``carebound.DecideStepReply``)."""
 
     outcome: DecideOutcome
     status: str | None = None
@@ -179,10 +180,10 @@ class ApprovalStore:
         status: ApprovalStatus,
         escalate_deadline: datetime | None = None,
         approver: str = "",
-    ) -> DecideResult:
+    ) -> DecideStepReply:
         """The atomic decide step: exactly one concurrent decider wins."""
 
-        def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], DecideResult]:
+        def queue(pipe: redis.client.Pipeline) -> Callable[[list[Any]], DecideStepReply]:
             parse = self.queue_decide(
                 pipe, approval_id, decision, now=now, status=status,
                 escalate_deadline=escalate_deadline, approver=approver,
@@ -204,7 +205,7 @@ class ApprovalStore:
         approver: str = "",
         edited: ApprovalRequest | None = None,
         changes: Sequence[ArgChange] = (),
-    ) -> Callable[[Any], DecideResult]:
+    ) -> Callable[[Any], DecideStepReply]:
         """Queue the decide step on ``pipe`` (sent with ``carebound.state.pipeline.run``, with
         whatever the caller queues around it); returns the parser of its reply. A winning
         step stores ``decide_id`` (unique per attempt), which :meth:`won_guard` checks.
@@ -231,7 +232,7 @@ class ApprovalStore:
             _CHANGES.dump_json(list(changes)).decode(),
         ]
         _DECIDE.queue(pipe, keys, args)
-        return _decide_result
+        return _decide_reply
 
     def won_guard(self, approval_id: str, decide_id: str) -> Guard:
         """Holds only once the decide step queued with ``decide_id`` has won (to guard writes
@@ -299,13 +300,13 @@ class ApprovalStore:
         return found
 
 
-def _decide_result(raw: Any) -> DecideResult:
+def _decide_reply(raw: Any) -> DecideStepReply:
     parts = [p.decode() if isinstance(p, bytes) else str(p) for p in raw]
     outcome: DecideOutcome = parts[0]  # type: ignore[assignment]
     if outcome == "decided":
-        return DecideResult(
+        return DecideStepReply(
             outcome, status=parts[1], decided_by=parts[2], decided_at=from_ms(int(parts[3]))
         )
     if outcome == "wrong_role":
-        return DecideResult(outcome, current_role=parts[1])
-    return DecideResult(outcome)
+        return DecideStepReply(outcome, current_role=parts[1])
+    return DecideStepReply(outcome)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carebound._agent import AgentDefinition
 from carebound._errors import AlreadyDecidedError, NotFoundError
@@ -31,6 +31,9 @@ from carebound.state.lease import Lease, RunLease
 from carebound.state.ledger import EffectLedger
 from carebound.state.runs import RunRecord, RunStore, pack_digest, pack_ref
 from carebound.state.trips import Client, Pinned, Trips
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 WorldFactory = Callable[[Client, str, str], Any]
 """(client, run id, key prefix) -> the run's connectors (its world)."""
@@ -62,7 +65,7 @@ class Core:
         prefix: str = DEFAULT_PREFIX,
         policy: str | Path | PolicyPack = "default",
         clock: Clock | None = None,
-        model: Any = None,
+        model: BaseChatModel | None = None,
         agents: Mapping[str, AgentDefinition] | None = None,
         world_factory: WorldFactory | None = None,
         lease_ttl_ms: int = 30_000,
@@ -71,7 +74,9 @@ class Core:
         self.prefix = prefix
         self.clock: Clock = clock or SystemClock()
         self.default_policy = policy
-        self.agents = dict(agents) if agents is not None else _default_agents()
+        # The given agents add to the shipped and installed ones (by name: one given here
+        # takes a shipped one's place in this Runner only).
+        self.agents = {**_default_agents(), **(agents or {})}
         self._world_factory = world_factory if world_factory is not None else _default_world()
         self._simulated_world = world_factory is None
         self.lease_ttl_ms = lease_ttl_ms
@@ -256,6 +261,20 @@ def already(approval_id: str, by: str, at: datetime | None) -> AlreadyDecidedErr
         decided_by=by,
         decided_at=when,
     )
+
+
+def check_model(model: object) -> None:
+    """Refuse a ``model`` that is not a langchain-core chat model (None: run on rules)."""
+    if model is None:
+        return
+    from langchain_core.language_models import BaseChatModel
+
+    if not isinstance(model, BaseChatModel):
+        raise TypeError(
+            f"model must be a langchain-core BaseChatModel (e.g. ChatOpenAI, ChatAnthropic, or "
+            f"carebound.testing.FakeChatModel in tests), not {type(model).__name__}; "
+            "leave it out to run the agents on their rules"
+        )
 
 
 def _default_agents() -> dict[str, AgentDefinition]:

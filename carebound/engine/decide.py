@@ -9,9 +9,11 @@ decider wins; a losing or partial decider writes no audit event and gives the le
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from carebound._errors import DecisionRefusedError, NotFoundError
 from carebound._principal import normalize_reviewer_id
@@ -23,23 +25,25 @@ from carebound.approvals import (
     DecisionRecord,
     Edit,
     Escalate,
+    Reject,
     run_id_of,
 )
-from carebound.approvals._edits import ArgChange, args_diff, invalid_edit_error
+from carebound.approvals._edits import ArgChange, args_diff
 from carebound.clock import from_ms, to_ms
 from carebound.engine.core import Core, already, no_approval
 from carebound.engine.decision_audit import audit_decision, final_decision_append
 from carebound.engine.drive import Driver
 from carebound.engine.results import DecideResult
 from carebound.guardrails import (
+    InvalidArgs,
+    PolicyCheck,
     PolicyPack,
     approver_identity,
     authorize_decision,
-    check_permission,
-    evaluate_rules,
+    judge,
 )
 from carebound.state.trips import DecideStep
-from carebound.tools import ToolContext
+from carebound.tools import FactValue, ToolSpec
 
 DECIDED_STATUS: dict[str, ApprovalStatus] = {
     "approve": "approved",
@@ -103,10 +107,8 @@ class Decider:
 
     def decide(self, approval_id: str, decision: Decision) -> DecideResult:
         """See :meth:`carebound.Runner.decide`."""
-        core = self.core
         view = self._approval_and_pinned(approval_id)
-        run_id = view.request.run_id
-        pack = core.pack_for(run_id)
+        pack = self.core.pack_for(view.request.run_id)
         if view.status != "pending" and view.record is not None:
             raise already(approval_id, view.record.decided_by, view.record.decided_at)
         decision = decision.model_copy(
@@ -115,8 +117,39 @@ class Decider:
         authorize_decision(pack, view, decision)
         approver = approver_identity(decision)
         edited, changes = self._edit_of(view, decision, pack)
-        now = core.clock.now()
         status: ApprovalStatus = DECIDED_STATUS.get(decision.kind, "pending")
+        return self._apply(
+            view, decision, status=status, approver=approver, edited=edited, changes=changes
+        )
+
+    def on_deadline(self, view: ApprovalView, decision: Escalate | Reject) -> DecideResult | None:
+        """The deadline sweep's decision on an overdue hold, through the same step as a
+        reviewer's: an escalation (the caller checked the pack declares its path) or, for a
+        :class:`Reject`, the hold's expiry (status ``expired``). No reviewer to authorise: the
+        decision is carebound's own (``via`` the worker). None: the hold was decided or
+        changed meanwhile (by a reviewer, or another process's sweep)."""
+        status: ApprovalStatus = "pending" if isinstance(decision, Escalate) else "expired"
+        try:
+            return self._apply(view, decision, status=status, approver=decision.reviewer)
+        except (DecisionRefusedError, NotFoundError):
+            return None
+
+    def _apply(
+        self,
+        view: ApprovalView,
+        decision: Decision,
+        *,
+        status: ApprovalStatus,
+        approver: str,
+        edited: ApprovalRequest | None = None,
+        changes: list[ArgChange] | None = None,
+    ) -> DecideResult:
+        """Store an authorised decision (one concurrent decider wins) and take the outcome: a
+        final one drives the run on, an escalation moves the hold to its new role's inbox."""
+        core = self.core
+        changes = changes or []
+        approval_id, run_id = view.request.approval_id, view.request.run_id
+        now = core.clock.now()
         new_deadline = None
         if isinstance(decision, Escalate):
             new_deadline = escalation_deadline(view, now)
@@ -180,8 +213,7 @@ class Decider:
         agent's proposal to the arguments that will run."""
         request = view.request
         if isinstance(decision, Edit):
-            spec = self.core.agent(request.agent).tools[request.tool]
-            args = self._check_edit(view, decision, pack)
+            spec, args = self._check_edit(view, decision, pack)
             after, new_hash = args.model_dump(mode="json"), spec.args_hash(args)
         elif decision.kind == "approve":
             after, new_hash = request.args, request.args_hash
@@ -203,44 +235,56 @@ class Decider:
             )
         return edited, changes
 
-    def _check_edit(self, view: ApprovalView, decision: Edit, pack: PolicyPack) -> BaseModel:
-        """The edited arguments, validated and checked against the grant and the policy."""
+    def _check_edit(
+        self, view: ApprovalView, decision: Edit, pack: PolicyPack
+    ) -> tuple[ToolSpec[Any], BaseModel]:
+        """The held call's tool and the edited arguments, judged by the gate like a proposed
+        call: valid, within the grant, and not denied or held for another role by the policy."""
         request = view.request
         definition = self.core.agent(request.agent)
-        spec = definition.tools[request.tool]
-        try:
-            args: BaseModel = spec.validate(decision.args)
-        except ValidationError as exc:
-            raise invalid_edit_error(spec.name, spec.args_schema, exc) from None
-        permission = check_permission(pack.agent_policy(definition.name).grant, spec, args)
-        if not permission.allowed:
+        services = self.core.services
+
+        def facts_of(spec: ToolSpec[Any], args: BaseModel) -> Mapping[str, FactValue]:
+            ctx = services.tool_context(request.run_id, definition.name, spec, args)
+            return spec.compute_facts(ctx, args)
+
+        verdict = judge(
+            request.tool,
+            decision.args,
+            tools=definition.tools,
+            grant=pack.agent_policy(definition.name).grant,
+            policy=PolicyCheck(rules=pack.rules, facts_of=facts_of),
+        )
+        if verdict.kind == "invalid_args":
+            raise invalid_edit_error(verdict)
+        if verdict.kind in ("unknown_tool", "over_budget"):
             raise DecisionRefusedError(
-                f"the edit goes beyond the agent's grant: {permission.reason}",
+                f"the held call's tool {request.tool!r} is not known to agent {definition.name!r} "
+                "in this install",
+                code="unknown_tool",
+                hint="install the agent's version the run was started with, or reject the call",
+            )
+        if verdict.kind == "denied" and verdict.by == "grant":
+            raise DecisionRefusedError(
+                f"the edit goes beyond the agent's grant: {verdict.reason}",
                 code="edit_beyond_grant",
                 hint="edit within what the agent may do",
             )
-        ctx = ToolContext(
-            run_id=request.run_id,
-            agent=definition.name,
-            now=self.core.clock.now(),
-            idempotency_key=spec.idempotency_key(request.run_id, args),
-            world=self.core.world_for(request.run_id),
-            case=self.core.case_for(request.run_id),
-        )
-        verdict = evaluate_rules(pack.rules, spec.name, spec.compute_facts(ctx, args))
-        if verdict.decision == "deny":
+        if verdict.kind == "denied":
             raise DecisionRefusedError(
-                f"the edit is denied by policy rule {verdict.rule_id}: {verdict.rule_text}",
+                f"the edit is denied by {verdict.reason}",
                 code="edit_beyond_grant",
                 hint="edit within the policy",
             )
-        if verdict.decision == "hold" and verdict.role != decision.role:
+        if verdict.kind == "held" and verdict.policy.role != decision.role:
+            role, rule = verdict.policy.role, verdict.policy.rule_id
             raise DecisionRefusedError(
-                f"the edited call needs role {verdict.role!r} (rule {verdict.rule_id})",
+                f"the edited call needs role {role!r} (rule {rule})",
                 code="wrong_role",
-                hint=f"ask a reviewer with role {verdict.role!r}",
+                hint=f"ask a reviewer with role {role!r}",
             )
-        return args
+        assert verdict.kind in ("held", "allowed")
+        return verdict.spec, verdict.args
 
 
 def _approvers_after(
@@ -251,3 +295,21 @@ def _approvers_after(
     if not view.request.two_person or decision.kind not in ("approve", "edit"):
         return list(view.approvers)
     return [approver] if edited is not None else [*view.approvers, approver]
+
+
+def invalid_edit_error(verdict: InvalidArgs) -> DecisionRefusedError:
+    """The refusal of edited arguments the gate found invalid: an unknown field is named with
+    the fields that exist, every other problem with its path and message."""
+    tool = verdict.tool
+    fields = ", ".join(sorted(verdict.spec.args_schema.model_fields)) or "(none)"
+    hint = (
+        f"{tool} takes the fields: {fields}"
+        if verdict.unknown_fields
+        else "fix the values given with --set (carebound show prints the call's arguments)"
+    )
+    return DecisionRefusedError(
+        f"edited arguments for {tool} are invalid: {'; '.join(verdict.problems)}"
+        + (f" ({tool} takes: {fields})" if verdict.unknown_fields else ""),
+        code="invalid_edit",
+        hint=hint,
+    )

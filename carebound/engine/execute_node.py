@@ -18,7 +18,7 @@ from carebound._agent import CallResult, ProposedCall
 from carebound._errors import CareboundError, LeaseLostError
 from carebound.engine.node_kit import NodeKit, config_run_id, jsonable
 from carebound.engine.services import RunState
-from carebound.guardrails import check_permission
+from carebound.guardrails import judge
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.trips import Pipeline
 from carebound.tools import EffectClass, FactValue, ToolContext, ToolSpec
@@ -73,37 +73,36 @@ class Executor:
         run_id = config_run_id(config)
         token = config.get("configurable", {}).get("fencing_token")
         call = ProposedCall.model_validate(current["call"])
-        spec = self.kit.agent.tools[call.tool]
-        args = spec.validate(current["args"])
         index = int(current["index"])
         pack = self.kit.svc.pack_for(run_id)
-        permission = check_permission(pack.agent_policy(self.kit.agent.name).grant, spec, args)
-        if not permission.allowed:  # an edit never widens the grant
+        # Judged again: an edit never widens the grant. The policy judged the call already
+        # (a held call that runs was approved), so only the grant is asked.
+        verdict = judge(
+            call.tool,
+            current["args"],
+            tools=self.kit.agent.tools,
+            grant=pack.agent_policy(self.kit.agent.name).grant,
+        )
+        if verdict.kind != "allowed":
             self.kit.audit(
                 run_id,
                 once=f"recheck:{index}",
                 action="permission_check",
                 outcome="denied",
-                detail={"tool": spec.name, "reason": permission.reason[:200]},
+                detail={"tool": verdict.tool[:100], "reason": verdict.reason[:200]},
             )
             result = CallResult(
                 index=index,
-                tool=spec.name,
+                tool=verdict.tool,
                 args=current["args"],
                 status="denied",
-                reason=permission.reason,
+                reason=verdict.reason,
             )
             return self.kit.finish_call(state, result)
-        now = self.kit.svc.clock.now()
+        spec, args = verdict.spec, verdict.args
         key = spec.idempotency_key(run_id, args)
-        ctx = ToolContext(
-            run_id=run_id,
-            agent=self.kit.agent.name,
-            now=now,
-            idempotency_key=key,
-            world=self.kit.svc.world_for(run_id),
-            case=self.kit.svc.case_for(run_id),
-        )
+        ctx = self.kit.svc.tool_context(run_id, self.kit.agent.name, spec, args)
+        now = ctx.now
         detail: dict[str, FactValue] = {"tool": spec.name, "key": key, "effect": spec.effect.value}
         if spec.effect is EffectClass.READ:
             outcome = self._call(spec, ctx, args, token)

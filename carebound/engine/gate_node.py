@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from carebound._agent import CallResult, ProposedCall
 from carebound.approvals import ApprovalRequest, DecisionPacket, PacketCheck, PinnedVersions
 from carebound.engine.node_kit import NodeKit, config_run_id, schema_hash
 from carebound.engine.services import RunState
-from carebound.guardrails import PolicyPack, PolicyVerdict, check_permission, evaluate_rules
-from carebound.tools import FactValue, ToolContext, ToolSpec
+from carebound.guardrails import CallBudget, Held, PolicyCheck, PolicyPack, judge
+from carebound.tools import FactValue, ToolSpec
 
 
 class GateNode:
@@ -43,18 +43,28 @@ class GateNode:
             )
             return self.kit.finish_call(state, result, **base)
 
-        if index + 1 > policy.budgets.tool_calls:
-            reason = f"tool-call budget of {policy.budgets.tool_calls} used up"
+        def facts_of(spec: ToolSpec[Any], args: BaseModel) -> Mapping[str, FactValue]:
+            ctx = self.kit.svc.tool_context(run_id, self.kit.agent.name, spec, args)
+            return spec.compute_facts(ctx, args)
+
+        verdict = judge(
+            call.tool,
+            call.args,
+            tools=self.kit.agent.tools,
+            grant=policy.grant,
+            policy=PolicyCheck(rules=pack.rules, facts_of=facts_of),
+            budget=CallBudget(used=index, limit=policy.budgets.tool_calls),
+        )
+        if verdict.kind == "over_budget":
             self.kit.audit(
                 run_id,
                 once=f"budget:call:{index}",
                 action="budget_stop",
                 outcome="refused",
-                detail={"budget": reason, "tool": call.tool},
+                detail={"budget": verdict.reason, "tool": call.tool},
             )
-            return {**base, "status": "budget_exhausted", "summary": reason}
-        spec = self.kit.agent.tools.get(call.tool)
-        if spec is None:
+            return {**base, "status": "budget_exhausted", "summary": verdict.reason}
+        if verdict.kind == "unknown_tool":
             self.kit.audit(
                 run_id,
                 once=f"check:{index}",
@@ -62,40 +72,28 @@ class GateNode:
                 outcome="denied",
                 detail={"tool": call.tool[:100], "reason": "unknown tool"},
             )
-            return refuse("denied", f"unknown tool {call.tool!r}: the agent has no such tool")
-        try:
-            args = spec.validate(call.args)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
+            return refuse("denied", verdict.reason)
+        if verdict.kind == "invalid_args":
             self.kit.audit(
                 run_id,
                 once=f"check:{index}",
                 action="permission_check",
                 outcome="refused",
-                detail={"tool": spec.name, "reason": "invalid arguments"},
+                detail={"tool": verdict.tool, "reason": "invalid arguments"},
             )
-            return refuse("error", f"invalid arguments for {spec.name}: {problems}")
-        permission = check_permission(policy.grant, spec, args)
+            return refuse("error", verdict.reason)
+        spec = verdict.spec
+        granted = verdict.kind != "denied" or verdict.by == "rule"
         self.kit.audit(
             run_id,
             once=f"check:{index}",
             action="permission_check",
-            outcome="success" if permission.allowed else "denied",
-            detail={"tool": spec.name, "scope": spec.scope, "reason": permission.reason[:200]},
+            outcome="success" if granted else "denied",
+            detail={"tool": spec.name, "scope": spec.scope, "reason": verdict.permission[:200]},
         )
-        if not permission.allowed:
-            return refuse("denied", permission.reason)
-        facts = spec.compute_facts(self._tool_ctx(run_id, spec, args), args)
-        verdict = evaluate_rules(pack.rules, spec.name, facts)
-        current = {
-            "call": call.model_dump(mode="json"),
-            "args": args.model_dump(mode="json"),
-            "index": index,
-            "approval_id": None,
-        }
-        if verdict.decision == "deny":
+        if verdict.kind == "denied" and verdict.by == "grant":
+            return refuse("denied", verdict.reason)
+        if verdict.kind == "denied":
             self.kit.audit(
                 run_id,
                 once=f"deny:{index}",
@@ -103,18 +101,16 @@ class GateNode:
                 outcome="denied",
                 detail={"tool": spec.name, "rule": verdict.rule_id},
             )
-            return refuse("denied", f"policy rule {verdict.rule_id}: {verdict.rule_text}")
-        if verdict.decision == "hold":
+            return refuse("denied", verdict.reason)
+        current = {
+            "call": call.model_dump(mode="json"),
+            "args": verdict.args.model_dump(mode="json"),
+            "index": index,
+            "approval_id": None,
+        }
+        if verdict.kind == "held":
             current["approval_id"] = self._park(
-                state,
-                run_id=run_id,
-                call=call,
-                spec=spec,
-                args=args,
-                verdict=verdict,
-                facts=facts,
-                index=index,
-                pack=pack,
+                state, run_id=run_id, call=call, held=verdict, index=index, pack=pack
             )
         return {**base, "current": current}
 
@@ -131,17 +127,27 @@ class GateNode:
         """Hold a call again because the record changed since it was decided (a version
         conflict): nothing was written, and a person decides on the record as it is now.
 
-        The pack decides who, on the tool's facts plus ``record_changed: true``; a pack with no
-        hold for that ends the call as an error the agent sees (never an overwrite).
+        The gate judges the rebased call, with ``record_changed: true`` among its facts, so the
+        pack decides who; a pack with no hold for that (or a grant that does not cover the
+        rebased arguments) ends the call as an error the agent sees (never an overwrite).
         """
         run_id = config_run_id(config)
         pack = self.kit.svc.pack_for(run_id)
         call = ProposedCall.model_validate(current["call"])
         index = int(current["index"])
-        ctx = self._tool_ctx(run_id, spec, args)
-        facts = {**spec.compute_facts(ctx, args), "record_changed": True}
-        verdict = evaluate_rules(pack.rules, spec.name, facts)
-        if verdict.decision != "hold":
+
+        def facts_of(spec: ToolSpec[Any], args: BaseModel) -> Mapping[str, FactValue]:
+            ctx = self.kit.svc.tool_context(run_id, self.kit.agent.name, spec, args)
+            return {**spec.compute_facts(ctx, args), "record_changed": True}
+
+        verdict = judge(
+            spec.name,
+            args.model_dump(mode="json"),
+            tools=self.kit.agent.tools,
+            grant=pack.agent_policy(self.kit.agent.name).grant,
+            policy=PolicyCheck(rules=pack.rules, facts_of=facts_of),
+        )
+        if verdict.kind != "held":
             result = CallResult(
                 index=index,
                 tool=spec.name,
@@ -154,31 +160,18 @@ class GateNode:
             state,
             run_id=run_id,
             call=call.model_copy(update={"why": reason[:300]}),
-            spec=spec,
-            args=args,
-            verdict=verdict,
-            facts=facts,
+            held=verdict,
             index=index,
             pack=pack,
             approval_id=f"{run_id}-{index}-{spec.args_hash(args)[:8]}",
         )
         rebased = {
             **current,
-            "args": args.model_dump(mode="json"),
+            "args": verdict.args.model_dump(mode="json"),
             "approval_id": approval_id,
             "decided": None,
         }
         return {"current": rebased}
-
-    def _tool_ctx(self, run_id: str, spec: ToolSpec[Any], args: BaseModel) -> ToolContext:
-        return ToolContext(
-            run_id=run_id,
-            agent=self.kit.agent.name,
-            now=self.kit.svc.clock.now(),
-            idempotency_key=spec.idempotency_key(run_id, args),
-            world=self.kit.svc.world_for(run_id),
-            case=self.kit.svc.case_for(run_id),
-        )
 
     def _park(
         self,
@@ -186,26 +179,13 @@ class GateNode:
         *,
         run_id: str,
         call: ProposedCall,
-        spec: ToolSpec[Any],
-        args: BaseModel,
-        verdict: PolicyVerdict,
-        facts: Mapping[str, FactValue],
+        held: Held,
         index: int,
         pack: PolicyPack,
         approval_id: str | None = None,
     ) -> str:
-        """Park an approval for the call and audit the hold; return the approval's id."""
-        request = self._request(
-            state,
-            run_id=run_id,
-            call=call,
-            spec=spec,
-            args=args,
-            verdict=verdict,
-            facts=facts,
-            index=index,
-            pack=pack,
-        )
+        """Park an approval for the held call and audit the hold; return the approval's id."""
+        request = self._request(state, run_id=run_id, call=call, held=held, index=index, pack=pack)
         if approval_id is not None:
             request = request.model_copy(update={"approval_id": approval_id})
         # Park, then audit: both idempotent, so a step replayed after a crash between
@@ -217,11 +197,12 @@ class GateNode:
             action="hold",
             outcome="held",
             detail={
-                "tool": spec.name,
+                "tool": held.tool,
                 "approval_id": request.approval_id,
-                "rule": verdict.rule_id,
+                "rule": held.policy.rule_id,
                 "role": request.required_role,
                 "args_hash": request.args_hash,
+                "deadline": request.deadline.isoformat(),
             },
         )
         return request.approval_id
@@ -232,13 +213,11 @@ class GateNode:
         *,
         run_id: str,
         call: ProposedCall,
-        spec: ToolSpec[Any],
-        args: BaseModel,
-        verdict: PolicyVerdict,
-        facts: Mapping[str, FactValue],
+        held: Held,
         index: int,
         pack: PolicyPack,
     ) -> ApprovalRequest:
+        spec, args, verdict, facts = held.spec, held.args, held.policy, held.facts
         ctx = self.kit.ctx(state, run_id)
         if self.kit.agent.packet is not None:
             packet = self.kit.agent.packet(ctx, call, verdict, facts)

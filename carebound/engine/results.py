@@ -59,8 +59,8 @@ class RunView(BaseModel):
 
 
 class DecideResult(BaseModel):
-    """What a reviewer's decision did (the engine's answer; the approval store's own step
-    answer is ``carebound.approvals.DecideResult``)."""
+    """What a reviewer's decision did (the engine's answer; the approval store's reply to its
+    atomic step is ``carebound.approvals.DecideStepReply``)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carebound._agent import AgentDefinition
 from carebound._input_checks import check_event_input, check_start_input
@@ -29,7 +29,7 @@ from carebound.approvals import ApprovalView, Decision
 from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
-from carebound.engine.core import Core, WorldFactory, no_run
+from carebound.engine.core import Core, WorldFactory, check_model, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.node_kit import patient_ref_of
@@ -45,6 +45,9 @@ from carebound.state.lease import start_heartbeats
 from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord
 from carebound.state.trips import Client
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 install_inline_writes()
 start_heartbeats()  # one idle thread now, so a tool call on a decide's path starts none
@@ -65,11 +68,12 @@ class Runner:
         prefix: str = DEFAULT_PREFIX,
         policy: str | Path | PolicyPack = "default",
         clock: Clock | None = None,
-        model: Any = None,
+        model: BaseChatModel | None = None,
         agents: Mapping[str, AgentDefinition] | None = None,
         world_factory: WorldFactory | None = None,
         lease_ttl_ms: int = 30_000,
     ) -> None:
+        check_model(model)
         if client is None:
             from carebound.store import connect
 
@@ -90,7 +94,7 @@ class Runner:
         self._saver = core.saver
         self._driver = Driver(core)
         self._decider = Decider(core, self._driver)
-        self._waker = Waker(core, self._driver)
+        self._waker = Waker(core, self._driver, self._decider)
 
     # -- lifetime ------------------------------------------------------------------------
 

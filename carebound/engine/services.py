@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from pydantic import BaseModel
 
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.audit import AuditLog
 from carebound.clock import Clock
 from carebound.guardrails import PolicyPack
 from carebound.state.ledger import EffectLedger
+from carebound.tools import ToolContext, ToolSpec
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 
 class RunState(TypedDict, total=False):
@@ -47,10 +53,24 @@ class Services:
     """Run id -> the policy pack the run was started with."""
     case_for: Callable[[str], Mapping[str, Any]]
     world_for: Callable[[str], Any]
-    model: Any = None
+    model: BaseChatModel | None = None
     decided: Mapping[str, ApprovalView] = field(default_factory=dict)
     """Approvals this process has just decided and is resuming runs past: final, so the hold
     node need not read them back."""
     heartbeat: Callable[[str, int], AbstractContextManager[object]] | None = None
     """(run id, fencing token) -> a context that keeps the run's lease alive while a tool
     call runs (``RunLease.heartbeat``)."""
+
+    def tool_context(
+        self, run_id: str, agent: str, spec: ToolSpec[Any], args: BaseModel
+    ) -> ToolContext:
+        """What a call of ``spec`` with ``args`` sees of its run, now: for its facts (the
+        gate's policy check) and for running it."""
+        return ToolContext(
+            run_id=run_id,
+            agent=agent,
+            now=self.clock.now(),
+            idempotency_key=spec.idempotency_key(run_id, args),
+            world=self.world_for(run_id),
+            case=self.case_for(run_id),
+        )

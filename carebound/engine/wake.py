@@ -1,9 +1,12 @@
 """Wake-ups: events, timers, overdue holds, recovery.
 
 Everything that moves a run from outside follows one path, :meth:`Waker.wake`: mark the run
-for driving, record the fact (an event, a fired timer, an expired hold), then drive it. The
-mark comes first so that a process dying between the fact and the drive leaves a marked run,
-which :meth:`Waker.recover_runs` (or the worker's sweep) drives again.
+for driving, record the fact (an event, a fired timer), then drive it. The mark comes first so
+that a process dying between the fact and the drive leaves a marked run, which
+:meth:`Waker.recover_runs` (or the worker's sweep) drives again. An overdue hold is decided by
+the sweep through the decision module's path (:meth:`Decider.on_deadline`), which marks,
+decides and takes the run's lease in one round trip, then drives it, like a reviewer's
+decision.
 """
 
 from __future__ import annotations
@@ -19,12 +22,11 @@ from typing import Any
 from carebound._agent import RunEvent
 from carebound._errors import DecisionRefusedError, LeaseLostError
 from carebound._principal import Provenance
-from carebound.approvals import ApprovalView, Decision, Escalate, Reject
+from carebound.approvals import ApprovalView, Escalate, Reject
 from carebound.audit import Actor
 from carebound.clock import to_ms
 from carebound.engine.core import Core
-from carebound.engine.decide import escalation_deadline
-from carebound.engine.decision_audit import audit_decision
+from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.results import QUARANTINE_AFTER, RecoverReport, RunView, SweepReport
 from carebound.guardrails import check_escalation
@@ -40,9 +42,10 @@ WORKER = Provenance(channel="worker", principal="system", kind="system", authent
 class Waker:
     """Wakes runs for one Runner (see the module's docstring)."""
 
-    def __init__(self, core: Core, driver: Driver) -> None:
+    def __init__(self, core: Core, driver: Driver, decider: Decider) -> None:
         self.core = core
         self.driver = driver
+        self.decider = decider
 
     def wake(self, run_id: str, record: Callable[[], bool]) -> RunView | None:
         """Mark ``run_id`` for driving, record the fact (``record()``: False when there was
@@ -144,35 +147,23 @@ class Waker:
         return True
 
     def _overdue(self, view: ApprovalView, now: datetime, report: SweepReport) -> RunView | None:
-        """Escalate or expire one overdue hold."""
-        approvals = self.core.approvals
+        """Escalate or expire one overdue hold, through the decision module's path."""
         request = view.request
         system = Actor(kind="system", id="deadline-sweep", role=None)
+        decision: Escalate | Reject
         if (
             request.on_timeout == "escalate"
             and request.escalate_to
             and self._may_escalate_on_timeout(view, request.escalate_to)
         ):
-            decision: Decision = Escalate(
+            decision = Escalate(
                 reviewer=system.id,
                 role=view.required_role,
                 args_hash=request.args_hash,
                 to_role=request.escalate_to,
                 via=WORKER,
             )
-            deadline = escalation_deadline(view, now)
-            res = approvals.decide(
-                request.approval_id,
-                decision,
-                now=now,
-                status="pending",
-                escalate_deadline=deadline,
-            )
-            if res.outcome == "escalated":
-                approvals.reindex(
-                    request.approval_id, view.required_role, request.escalate_to, deadline
-                )
-                audit_decision(self.core, view, decision, "escalated", at=now)
+            if self.decider.on_deadline(view, decision) is not None:
                 report.holds_escalated += 1
             return None
         decision = Reject(
@@ -182,16 +173,11 @@ class Waker:
             reason="the hold passed its deadline",
             via=WORKER,
         )
-
-        def expire() -> bool:
-            res = approvals.decide(request.approval_id, decision, now=now, status="expired")
-            if res.outcome != "ok":
-                return False
-            approvals.unindex(request.approval_id, view.required_role)
-            report.holds_expired += 1
-            return True
-
-        return self.wake(request.run_id, expire)
+        result = self.decider.on_deadline(view, decision)
+        if result is None:
+            return None
+        report.holds_expired += 1
+        return result.run
 
     # -- recovery ------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,9 @@ from carebound.scenario._load import ScenarioError, load_json, load_scenario, re
 from carebound.scenario._model import Expectation, Scenario, ScriptedDecision
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.tools.connectors import ErpData, World, WorldSpec
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 
 class ScenarioResult(BaseModel):
@@ -206,7 +209,11 @@ def check_expectations(expect: Expectation, report: RunReport, view: RunView) ->
 
 
 def run_scenario(
-    path: Path, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX, model: Any = None
+    path: Path,
+    client: redis.Redis,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    model: BaseChatModel | None = None,
 ) -> ScenarioResult:
     """Run one scenario file and check its expectations."""
     started = time.perf_counter()

@@ -22,9 +22,9 @@ from carebound.approvals import (
     ApprovalStatus,
     ApprovalStore,
     ApprovalView,
+    DecideStepReply,
     Decision,
 )
-from carebound.approvals import DecideResult as StoreDecideResult
 from carebound.approvals._edits import ArgChange
 from carebound.audit import AuditLog
 from carebound.checkpoint import RedisSaver
@@ -273,7 +273,7 @@ class Trips:
         *,
         cold: bool,
         audit: AuditAppend | None,
-    ) -> tuple[StoreDecideResult, LeaseReads | None]:
+    ) -> tuple[DecideStepReply, LeaseReads | None]:
         """One round trip: mark the run for driving (first: a process that dies after the
         decision is stored leaves a marked run), the store's decide step, then, should the
         decision end the hold (``audit`` given), the run's lease with the drive's reads and
@@ -282,7 +282,7 @@ class Trips:
 
         def queue(
             pipe: Pipeline,
-        ) -> Callable[[list[Any]], tuple[StoreDecideResult, LeaseReads | None]]:
+        ) -> Callable[[list[Any]], tuple[DecideStepReply, LeaseReads | None]]:
             self.mark_drive(run_id, pipe)
             parse_decide = self.approvals.queue_decide(
                 pipe, step.approval_id, step.decision, now=step.now, status=step.status,

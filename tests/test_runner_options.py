@@ -1,0 +1,54 @@
+"""``Runner(agents=...)`` adds to the shipped and installed agents (it used to replace them),
+and ``Runner(model=...)`` takes a langchain-core chat model and nothing else."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from carebound import Runner
+from carebound.agents import registry
+from carebound.agents.demo import DEMO
+from carebound.testing import FakeChatModel, finish
+
+ECHO = dataclasses.replace(DEMO, name="echo", description="The demo agent under another name.")
+
+
+def test_given_agents_add_to_the_shipped_ones(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any
+) -> None:
+    runner = make_runner(agents={"echo": ECHO})
+    assert set(runner.agent_names) == {*registry(), "echo"}
+    assert runner.agent("echo") is ECHO
+    assert runner.agent("reconciler").name == "reconciler"
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.status == "paused" and view.record.agent == "demo"
+    # the given agent runs too (the default pack grants it nothing: its first read is denied)
+    echo = runner.start("echo", demo_case, requester="sam", world=demo_world)
+    assert echo.record.agent == "echo" and echo.results[0].status == "denied"
+
+
+def test_a_given_agent_takes_a_shipped_ones_place_in_that_runner_only(
+    make_runner: Callable[..., Runner],
+) -> None:
+    quiet = dataclasses.replace(DEMO, version="test-double")
+    runner = make_runner(agents={"demo": quiet})
+    assert runner.agent("demo") is quiet
+    assert make_runner().agent("demo") is DEMO
+    assert set(runner.agent_names) == set(registry())
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", object(), {"model": "x"}])
+def test_a_model_that_is_not_a_chat_model_is_refused(
+    make_runner: Callable[..., Runner], model: object
+) -> None:
+    with pytest.raises(TypeError, match="model must be a langchain-core BaseChatModel"):
+        make_runner(model=model)
+
+
+def test_a_chat_model_is_accepted(make_runner: Callable[..., Runner]) -> None:
+    model = FakeChatModel(replies=[finish("done")])
+    assert make_runner(model=model)._core.services.model is model
