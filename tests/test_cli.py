@@ -313,7 +313,10 @@ def test_unreachable_store_exit_6(monkeypatch: pytest.MonkeyPatch, case_file: Pa
         result = cli(*args, code=ExitCode.STORE_UNAVAILABLE)
         assert "cannot reach the Redis server" in result.stderr
         assert "CAREBOUND_REDIS_URL" in result.stderr
-        assert result.stdout == ""
+        if "--json" in args:  # the error as a JSON document (tests/test_cli_json.py)
+            assert json.loads(result.stdout)["error"]["exit_code"] == ExitCode.STORE_UNAVAILABLE
+        else:
+            assert result.stdout == ""
 
 
 def test_broken_audit_chain_exits_1(env: str, case_file: Path, redis_url: str) -> None:

@@ -12,7 +12,15 @@ import typer
 from typer.core import TyperGroup
 
 from carebound.cli import _audit, _login, _manage, _report, _review, _run, _runs, _server, _web
-from carebound.cli._errors import EXIT_CODES_HELP, report_error
+from carebound.cli._errors import (
+    EXIT_CODES_HELP,
+    error_document,
+    print_error_document,
+    report_error,
+    wants_json,
+)
+
+_JSON_META = "carebound.json"
 
 
 class CareboundGroup(TyperGroup):
@@ -27,9 +35,11 @@ class CareboundGroup(TyperGroup):
                 raise typer.BadParameter(
                     f"argument {position} ({arg!a}) is not UTF-8 text", ctx=ctx
                 )
+        ctx.meta[_JSON_META] = wants_json(args)  # a failure then prints a JSON document too
         return list(super().parse_args(ctx, args))
 
     def invoke(self, ctx: Any) -> Any:
+        as_json = bool(ctx.meta.get(_JSON_META))
         try:
             return super().invoke(ctx)
         except Exception as exc:
@@ -38,8 +48,12 @@ class CareboundGroup(TyperGroup):
             if type(exc).__module__.split(".")[0] in ("typer", "click") or isinstance(
                 exc, BrokenPipeError
             ):
+                if as_json and hasattr(exc, "format_message"):  # a usage error
+                    exit_code = int(getattr(exc, "exit_code", 2))
+                    usage = error_document(exc.format_message(), None, exit_code, "usage")
+                    print_error_document(usage)
                 raise
-            raise typer.Exit(int(report_error(exc))) from None
+            raise typer.Exit(int(report_error(exc, as_json=as_json))) from None
 
 
 app = typer.Typer(

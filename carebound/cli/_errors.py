@@ -30,7 +30,8 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILED = 1
-    """A scenario's expectations were not met, or an audit chain is broken."""
+    """A scenario's expectations were not met, a case run failed (or ran out of budget), or
+    an audit chain is broken."""
     BAD_INPUT = 2
     """Bad input or usage: a malformed file, an unknown agent or pack, a bad option value."""
     REFUSED = 3
@@ -48,8 +49,8 @@ class ExitCode(IntEnum):
 
 EXIT_CODES_HELP = """Exit codes:
   0  ok
-  1  scenario expectations not met, or audit chain broken
-  2  bad input or usage (malformed file, unknown agent or pack, bad option value)
+  1  scenario expectations not met, case run failed, or audit chain broken
+  2  bad input or usage (malformed file, unknown agent or pack, bad option value, busy port)
   3  decision refused (role, own run, stale, edit beyond grant)
   4  already decided by someone else
   5  run or approval not found
@@ -115,14 +116,48 @@ def describe(exc: BaseException) -> tuple[str, str | None]:
     )
 
 
-def report_error(exc: BaseException) -> ExitCode:
-    """Print ``error:`` / ``hint:`` on stderr and return the exit code for ``exc``."""
+JSON_FLAG = "--json"
+"""The option that asks a command for one JSON document on stdout (a failure too)."""
+
+
+def wants_json(args: list[str]) -> bool:
+    """Whether a command line asks for JSON (``--json`` before any ``--``)."""
+    end = args.index("--") if "--" in args else len(args)
+    return JSON_FLAG in args[:end]
+
+
+def error_document(
+    message: str, hint: str | None, exit_code: int, code: str
+) -> dict[str, dict[str, str | int | None]]:
+    """What a ``--json`` command prints on stdout when it fails: ``{"error": {"code",
+    "message", "hint", "exit_code"}}`` (``code``: the error's stable code, see
+    :mod:`carebound._errors`; ``usage`` for a bad command line)."""
+    return {"error": {"code": code, "message": message, "hint": hint, "exit_code": exit_code}}
+
+
+def print_error_document(document: dict[str, dict[str, str | int | None]]) -> None:
+    """Print an :func:`error_document` on stdout."""
+    import json
+
+    import typer
+
+    from carebound.cli._terminal import safe_json_text
+
+    typer.echo(safe_json_text(json.dumps(document, indent=2, ensure_ascii=False)))
+
+
+def report_error(exc: BaseException, *, as_json: bool = False) -> ExitCode:
+    """Print ``error:`` / ``hint:`` on stderr (with ``as_json``, the :func:`error_document`
+    on stdout too) and return the exit code for ``exc``."""
     import typer
 
     from carebound.cli._terminal import terminal_safe
 
     code = exit_code_for(exc)
     message, hint = describe(exc)
+    if as_json:
+        kind = exc.code if isinstance(exc, CareboundError) else _kind(exc, code)
+        print_error_document(error_document(message, hint, int(code), kind))
     message, hint = terminal_safe(message), terminal_safe(hint) if hint else hint
     typer.secho(f"error: {message}", err=True, fg="red")
     if hint:
@@ -132,3 +167,12 @@ def report_error(exc: BaseException) -> ExitCode:
 
         traceback.print_exception(exc, file=sys.stderr)
     return code
+
+
+def _kind(exc: BaseException, code: ExitCode) -> str:
+    """The stable code of an error that is not a carebound error."""
+    if code is ExitCode.STORE_UNAVAILABLE:
+        return "store_unavailable"
+    if code is ExitCode.INTERNAL:
+        return "internal"
+    return "bad_input"

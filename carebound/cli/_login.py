@@ -47,6 +47,7 @@ def login(
     policy: Annotated[
         str, typer.Option("--policy", help="Policy pack whose reviewer directory you are in.")
     ] = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Sign in: decisions and PHI views from this account are then made as you.
 
@@ -75,6 +76,16 @@ def login(
     who = token_principal(runner, token, "the token given")
     assert who.token is not None
     path = save_token(token)
+    if as_json:
+        print_json(
+            {
+                "principal": who.reviewer,
+                "token": who.token.name,
+                "scopes": list(who.token.scopes),
+                "saved_to": str(path),
+            }
+        )
+        return
     typer.echo(
         f"signed in as {who.reviewer} (token {who.token.name}; scopes "
         f"{', '.join(who.token.scopes) or 'none'})"
@@ -111,7 +122,7 @@ def _token_for_password(runner: Runner, reviewer: str, from_stdin: bool, policy:
     return users.create_token(name, scopes=LOGIN_SCOPES, reviewer=person.id)
 
 
-def logout() -> None:
+def logout(as_json: JsonOpt = False) -> None:
     """Forget the token 'carebound login' kept for this store. A token it made from a password
     is revoked too; a pasted token stays valid until revoked (carebound tokens revoke NAME)."""
     from carebound._tokens import find_token, token_digest, token_names_key, tokens_key
@@ -119,16 +130,24 @@ def logout() -> None:
 
     token = saved_token() or ""
     if not forget_token():
-        typer.echo("not signed in to this store")
+        _said(as_json, {"signed_out": False, "revoked": None}, "not signed in to this store")
         return
     runner = open_runner()
     record = find_token(runner.client, runner.prefix, token) if token else None
     if record is not None and record.name.startswith(LOGIN_TOKEN_PREFIX):
         runner.client.hdel(tokens_key(runner.prefix), token_digest(token))
         runner.client.hdel(token_names_key(runner.prefix), record.name)
-        typer.echo(f"signed out (token {record.name} revoked)")
+        said = f"signed out (token {record.name} revoked)"
+        _said(as_json, {"signed_out": True, "revoked": record.name}, said)
         return
-    typer.echo("signed out")
+    _said(as_json, {"signed_out": True, "revoked": None}, "signed out")
+
+
+def _said(as_json: bool, data: dict[str, object], line: str) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        typer.echo(line)
 
 
 def whoami(as_json: JsonOpt = False) -> None:

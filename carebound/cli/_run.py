@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from carebound.cli._render_runs import ScenarioRow
 
+ENDED_BADLY = frozenset({"failed", "budget_exhausted", "quarantined"})
+"""A case run that stops in one of these exits 1: it did not do its job."""
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -64,7 +66,8 @@ def run(
     """Run a scenario, every scenario in a folder, or one agent on a case.
 
     A scenario's expectations decide the exit code (1 if not met). A case run stops at the
-    first hold or wait: work it with 'carebound inbox' and 'carebound show'.
+    first hold or wait: work it with 'carebound inbox' and 'carebound show'; one that ends
+    failed or out of budget exits 1.
     """
     if (target is None) == (agent is None):
         raise CliInputError(
@@ -75,7 +78,7 @@ def run(
     if agent is not None:
         if case is None:
             raise CliInputError("--agent needs --case BUNDLE.json", hint="give the case bundle")
-        _run_case(
+        status = _run_case(
             agent,
             case,
             ehr=ehr,
@@ -83,6 +86,8 @@ def run(
             requester=requester or _default_requester(),
             as_json=as_json,
         )
+        if status in ENDED_BADLY:
+            raise typer.Exit(int(ExitCode.FAILED))
         return
     assert target is not None
     if case is not None or ehr is not None or policy is not None or requester is not None:
@@ -105,7 +110,8 @@ def _run_case(
     policy: str | None,
     requester: str,
     as_json: bool,
-) -> None:
+) -> str:
+    """Run ``agent`` on ``case`` to its first stop; prints the report, returns its status."""
     from carebound.agents import registry
 
     known = sorted(registry())
@@ -131,10 +137,11 @@ def _run_case(
     report = mask_report(report)
     if as_json:
         print_json(report.model_dump(mode="json"))
-        return
+        return report.status
     from carebound.cli._render_runs import report_view
 
     stdout().print(report_view(report))
+    return report.status
 
 
 def _run_file(path: Path, as_json: bool) -> ExitCode:

@@ -8,19 +8,23 @@ imported up front, so ``carebound --help`` stays fast and works without the ``we
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carebound._errors import CareboundError
+from carebound._errors import CareboundError, NotFoundError
 
 if TYPE_CHECKING:
     import redis
 
+    from carebound._tokens import ServiceToken
     from carebound.guardrails import PolicyPack
     from carebound.web._users import UserStore
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 PolicyOpt = Annotated[
     str,
     typer.Option(
@@ -105,6 +109,14 @@ def serve(
             "headers are believed; repeat for several. Default: none (headers ignored).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document on stdout once listening (url, reviewers who can "
+            "sign in); a failure to start prints an error document.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the reviewer web inbox and the JSON API (uvicorn).
 
@@ -129,7 +141,13 @@ def serve(
     )
     app = create_app(runner, users=users, settings=settings)
     ready = [r.id for r in pack.reviewers if users.has_password(r.id)]
-    typer.secho(f"carebound review inbox on http://{host}:{port}/", err=True, bold=True)
+    listener = _listen(host, port)  # a busy port is refused here, before anything is said
+    url = f"http://{host}:{port}/"
+    if as_json:
+        from carebound.cli._session import print_json
+
+        print_json({"url": url, "host": host, "port": port, "reviewers_ready": ready})
+    typer.secho(f"carebound review inbox on {url}", err=True, bold=True)
     if ready:
         typer.secho(f"reviewers who can sign in: {', '.join(ready)}", err=True, dim=True)
     else:
@@ -138,9 +156,47 @@ def serve(
         )
     # Proxy headers are handled by the app, from --trusted-proxy only (uvicorn's own default
     # would believe any X-Forwarded-For sent from 127.0.0.1).
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=host, port=port, server_header=False, log_level="info", proxy_headers=False
     )
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
+    if not server.started:
+        raise CareboundError(
+            f"the web inbox on {url} did not start (see the log above)",
+            hint="check the --host and --port, and the log lines uvicorn printed",
+        )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` for uvicorn, or a clear refusal (exit code 2) when
+    the port is taken or the address cannot be used (uvicorn itself would exit 3, the code of
+    a refused decision)."""
+    from carebound.cli._errors import CliInputError
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise CliInputError(
+            f"--host {host!r} is not an address this machine can listen on: {exc.strerror}",
+            hint="use an IP address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+        ) from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        busy = exc.errno == errno.EADDRINUSE
+        raise CliInputError(
+            f"cannot listen on {host}:{port}: "
+            + ("the port is already in use" if busy else str(exc.strerror or exc)),
+            hint="stop whatever uses it (another 'carebound serve'?) or choose another --port"
+            if busy
+            else "choose another --host or --port (ports below 1024 need privileges)",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _check_networks(values: tuple[str, ...]) -> None:
@@ -171,6 +227,7 @@ def set_password(
         bool, typer.Option("--password-stdin", help="Read the password from stdin (scripts).")
     ] = False,
     policy: PolicyOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Set a reviewer's web password (stored as an argon2id hash)."""
     _, _, _, users = _store(policy)
@@ -180,28 +237,45 @@ def set_password(
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     users.set_password(reviewer, password)
-    typer.echo(f"password set for {reviewer}")
+    _say(as_json, {"reviewer": reviewer, "password_set": True}, f"password set for {reviewer}")
 
 
 @users_app.command("remove-password")
 def remove_password(
     reviewer: Annotated[str, typer.Argument(metavar="ID", help="Reviewer id.")],
     policy: PolicyOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Stop a reviewer from signing in to the web inbox."""
     _, _, _, users = _store(policy)
     removed = users.remove_password(reviewer)
-    typer.echo(
+    _say(
+        as_json,
+        {"reviewer": reviewer, "removed": removed},
         f"password removed for {reviewer}; their web sessions are ended"
         if removed
-        else f"{reviewer} had no password"
+        else f"{reviewer} had no password",
     )
 
 
 @users_app.command("list")
-def list_users(policy: PolicyOpt = "default") -> None:
+def list_users(policy: PolicyOpt = "default", as_json: JsonOpt = False) -> None:
     """The reviewer directory, and who can sign in."""
     _, _, pack, users = _store(policy)
+    if as_json:
+        from carebound.cli._session import print_json
+
+        listed = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "roles": list(r.roles),
+                "can_sign_in": users.has_password(r.id),
+            }
+            for r in pack.reviewers
+        ]
+        print_json({"reviewers": listed})
+        return
     for r in pack.reviewers:
         state = "can sign in" if users.has_password(r.id) else "no password"
         typer.echo(f"{r.id:<12} {r.name:<24} {', '.join(r.roles):<36} {state}")
@@ -219,6 +293,7 @@ tokens_app = typer.Typer(
 @tokens_app.command("create")
 def create_token(
     name: Annotated[str, typer.Argument(help="Name of the service, e.g. ehr-bridge.")],
+    *,
     role: Annotated[
         list[str] | None,
         typer.Option(
@@ -246,6 +321,7 @@ def create_token(
         ),
     ] = None,
     policy: PolicyOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Create an API or personal token; it is printed once, on stdout, and stored only as a
     hash."""
@@ -261,13 +337,24 @@ def create_token(
     scopes = [s for s in SCOPES if s in (scope or [])] if scope else None
     token = users.create_token(name, role or [], scopes=scopes, reviewer=as_reviewer)
     typer.secho(f"token for {name} (shown once; keep it secret):", err=True, dim=True)
+    if as_json:
+        from carebound.cli._session import print_json
+
+        record = next(t for t in users.tokens() if t.name == name)
+        print_json({"token": token, **_token_fields(record)})
+        return
     typer.echo(token)
 
 
 @tokens_app.command("list")
-def list_tokens(policy: PolicyOpt = "default") -> None:
+def list_tokens(policy: PolicyOpt = "default", as_json: JsonOpt = False) -> None:
     """Tokens: name, who they act as, roles, scopes, created."""
     _, _, _, users = _store(policy)
+    if as_json:
+        from carebound.cli._session import print_json
+
+        print_json({"tokens": [_token_fields(t) for t in users.tokens()]})
+        return
     for t in users.tokens():
         typer.echo(
             f"{t.name:<24} {t.principal:<24} {', '.join(t.roles) or '-':<28} "
@@ -279,12 +366,28 @@ def list_tokens(policy: PolicyOpt = "default") -> None:
 def revoke_token(
     name: Annotated[str, typer.Argument(help="The token's name.")],
     policy: PolicyOpt = "default",
+    as_json: JsonOpt = False,
 ) -> None:
     """Revoke a service's token."""
     _, _, _, users = _store(policy)
     if not users.revoke_token(name):
-        raise CareboundError(f"no token named {name!r}", hint="see 'carebound tokens list'")
-    typer.echo(f"revoked {name}")
+        raise NotFoundError(f"no token named {name!r}", hint="see 'carebound tokens list'")
+    _say(as_json, {"revoked": name}, f"revoked {name}")
+
+
+def _token_fields(token: ServiceToken) -> dict[str, object]:
+    """A token as ``tokens list --json`` shows it (never the token itself)."""
+    return {**token.model_dump(mode="json"), "principal": token.principal}
+
+
+def _say(as_json: bool, data: dict[str, object], line: str) -> None:
+    """Print ``data`` as one JSON document, or ``line``."""
+    if as_json:
+        from carebound.cli._session import print_json
+
+        print_json(data)
+    else:
+        typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:
