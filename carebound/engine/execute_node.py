@@ -22,7 +22,7 @@ from carebound.guardrails import judge
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.trips import Pipeline
 from carebound.tools import EffectClass, FactValue, ToolContext, ToolSpec
-from carebound.tools.connectors import VersionConflictError
+from carebound.tools.connectors import SystemUnavailableError, VersionConflictError
 
 _log = logging.getLogger("carebound.graph")
 
@@ -204,8 +204,8 @@ def _run_tool(spec: ToolSpec[Any], ctx: ToolContext, args: BaseModel) -> _ToolOu
         return _ToolOutcome(output=jsonable(spec.run(ctx, args)))
     except STORE_FAILURE:
         raise
-    except LeaseLostError:
-        raise
+    except (LeaseLostError, SystemUnavailableError):
+        raise  # a lost lease stops the step; a system down parks the run (engine.outage)
     except VersionConflictError as exc:
         rebase = exc.rebase
         return _ToolOutcome(

@@ -30,7 +30,9 @@ from carebound.approvals import Edit
 from carebound.engine.execute_node import Executor
 from carebound.engine.gate_node import GateNode
 from carebound.engine.node_kit import NodeKit, config_run_id
+from carebound.engine.outage import park_or_hand_off
 from carebound.engine.services import RunState, Services
+from carebound.tools.connectors import SystemUnavailableError
 
 __all__ = ["RunState", "Services", "build_graph"]
 
@@ -55,6 +57,8 @@ class _Nodes:
             return "__end__"
         current = state.get("current")
         if current is not None:
+            if state.get("wait"):
+                return "wait"  # the call's system is down: it waits to be retried
             return "hold" if current.get("approval_id") else "execute"
         if state.get("queue"):
             return "gate"
@@ -85,7 +89,7 @@ class _Nodes:
                 current["args"] = view.request.args
             current["approval_id"] = None
             current["decided"] = view.status
-            return self.kit.then_plan(state, run_id, self.executor.perform(state, config, current))
+            return self.kit.then_plan(state, run_id, self._perform(state, config, current))
         reason = getattr(decision, "reason", None) or "the hold passed its deadline"
         result = CallResult(
             index=current["index"],
@@ -102,8 +106,17 @@ class _Nodes:
     def execute(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Make the gated call through the effect ledger, then plan, in one step."""
         run_id = config_run_id(config)
-        update = self.executor.perform(state, config, dict(state["current"] or {}))
+        update = self._perform(state, config, dict(state["current"] or {}))
         return self.kit.then_plan(state, run_id, update)
+
+    def _perform(
+        self, state: RunState, config: RunnableConfig, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Make the call; if its system is down, park the run on it (engine.outage)."""
+        try:
+            return self.executor.perform(state, config, current)
+        except SystemUnavailableError as exc:
+            return park_or_hand_off(self.kit, state, config_run_id(config), current, exc)
 
     # -- wait ----------------------------------------------------------------------------
 

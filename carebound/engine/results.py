@@ -83,6 +83,10 @@ class SweepReport(BaseModel):
     """Runs the sweep could not move on (an unexpected error; retried later, or quarantined)."""
     runs_quarantined: int = 0
     """Of those, runs that failed too often in a row and are no longer retried."""
+    runs_resumed: int = 0
+    """Runs parked on a system that came back (its breaker closed), retried at once."""
+    replies_delivered: int = 0
+    """Outreach replies collected from polling channels (CDex) and delivered to their runs."""
 
 
 class RecoverReport(BaseModel):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from carebound._agent import RunEvent
+from carebound._agent import RunEvent, request_match
 from carebound._errors import DecisionRefusedError, LeaseLostError
 from carebound._principal import Provenance
 from carebound.approvals import ApprovalView, Escalate, Reject
@@ -28,10 +28,14 @@ from carebound.clock import to_ms
 from carebound.engine.core import Core
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
+from carebound.engine.outage import outage_match, parked_on
 from carebound.engine.results import QUARANTINE_AFTER, RecoverReport, RunView, SweepReport
 from carebound.guardrails import check_escalation
+from carebound.state.breaker import BreakerStore
 from carebound.state.errors import STORE_DOWN
+from carebound.state.outreach import runs_to_poll, stop_polling
 from carebound.state.runs import FINAL_STATUSES
+from carebound.tools.connectors import SystemUnavailableError
 
 _log = logging.getLogger("carebound.runner")
 
@@ -105,6 +109,8 @@ class Waker:
         """See :meth:`carebound.Runner.sweep`."""
         report = SweepReport()
         now = self.core.clock.now()
+        self._resume_recovered(report)
+        self._poll_outreach(report, now)
         for run_id, timer_id in self.core.runs.claim_due_timers(now):
             if self._isolated(report, run_id, "timer", self._fire, run_id, timer_id, now):
                 report.timers_fired += 1
@@ -116,6 +122,44 @@ class Waker:
         report.runs_failed += len(recovered.failed)
         report.runs_quarantined += len(recovered.quarantined)
         return report
+
+    def _resume_recovered(self, report: SweepReport) -> None:
+        """Fire now the retry timers of the runs parked on a system whose breaker closed."""
+        runs = self.core.runs
+        for system in BreakerStore(self.core.client, prefix=self.core.prefix).take_recovered():
+            for run_id in runs.waiting_for(outage_match(system)):
+                record = runs.get(run_id)
+                if record is None or record.status in FINAL_STATUSES:
+                    runs.clear_wait(run_id, [outage_match(system)])
+                    continue
+                due = record.wait_until
+                if record.status != "waiting" or due is None:
+                    continue
+                if parked_on(record.wait_reason, system) and self._isolated(
+                    report, run_id, "resume", self.fire_timer, run_id, due
+                ):
+                    report.runs_resumed += 1
+
+    def _poll_outreach(self, report: SweepReport, now: datetime) -> None:
+        """Collect the replies of the runs whose outreach channels poll (CDex), and deliver
+        each to its run as an inbound document."""
+        core = self.core
+        for run_id in runs_to_poll(core.client, prefix=core.prefix):
+            record = core.runs.get(run_id)
+            if record is None or record.status in FINAL_STATUSES:
+                stop_polling(core.client, run_id, prefix=core.prefix)
+                continue
+            try:
+                replies = core.world_for(run_id).outreach.due_replies(now)
+            except SystemUnavailableError:
+                continue  # the office's endpoint is down: its replies wait on the server
+            for inbound in replies:
+                if inbound.request_id:
+                    payload = inbound.model_dump(mode="json")
+                    match = request_match(inbound.request_id)
+                    report.replies_delivered += len(
+                        self.deliver(match, payload, inbound.inbound_id)
+                    )
 
     def _isolated(
         self, report: SweepReport, run_id: str, what: str, fn: Callable[..., Any], *args: Any

@@ -1,0 +1,148 @@
+"""A call whose system is down: the run waits with a retry timer, and a person takes over.
+
+When a connector raises ``SystemUnavailableError`` (its retries are spent, or the system's
+circuit breaker is open), the call is not a tool error: nothing is wrong with it. The run parks
+in ``waiting`` with the call kept as it was (its effect-ledger entry, if any, stays reserved, so
+the retry runs the same effect under the same key: a conditional create finds the first), a
+reason that names the system, and a retry timer: the breaker's cool-down or a ``Retry-After``,
+else exponential backoff from ``retry_first`` up to ``retry_cap``. Each retry that fails again
+parks again. After ``hand_off_after`` tries the call ends as an error the planner sees, and an
+audited hand-off names the role that takes the case over (fallback to a person).
+
+When a system's breaker closes, the worker's sweep fires the retry timers of the runs parked on
+it at once (:meth:`carebound.engine.wake.Waker.sweep`).
+
+Settings come from the policy pack's ``settings.outage`` (every key optional)::
+
+    settings:
+      outage: {retry_first: PT1M, retry_cap: PT30M, hand_off_after: 8,
+               hand_off_role: intake_coordinator}
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from carebound._agent import CallResult
+from carebound._limits import BoundedDuration
+from carebound.engine.node_kit import NodeKit
+from carebound.engine.services import RunState
+from carebound.guardrails import PolicyPack
+from carebound.tools.connectors import SystemUnavailableError
+
+OUTAGE_MATCH_PREFIX = "system-up:"
+"""Match key prefix a run parked on a system subscribes to (``system-up:<system>``)."""
+_REASON_PREFIX = "waiting for "
+
+
+class OutageSettings(BaseModel):
+    """How a run rides out a system that stays down (the pack's ``settings.outage``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retry_first: BoundedDuration = timedelta(minutes=1)
+    """The first retry's wait (doubled after each failed retry)."""
+    retry_cap: BoundedDuration = timedelta(minutes=30)
+    """The longest wait between two retries."""
+    hand_off_after: int = Field(default=8, ge=1, le=1000)
+    """Tries of one call (the first included) before a person is handed the case."""
+    hand_off_role: str = Field(default="intake_coordinator", min_length=1)
+    """The role that takes the case over."""
+
+
+def outage_settings(pack: PolicyPack) -> OutageSettings:
+    """The pack's outage settings (the defaults when it has none, or unusable ones)."""
+    raw = pack.settings.get("outage") or {}
+    try:
+        return OutageSettings.model_validate(raw)
+    except ValidationError:
+        return OutageSettings()
+
+
+def outage_match(system: str) -> str:
+    """The match key of ``system`` coming back up."""
+    return f"{OUTAGE_MATCH_PREFIX}{system}"
+
+
+def parked_on(wait_reason: str | None, system: str) -> bool:
+    """Whether a waiting run's reason says it waits for ``system`` to come back."""
+    return bool(wait_reason) and str(wait_reason).startswith(f"{_REASON_PREFIX}{system} ")
+
+
+def park_or_hand_off(
+    kit: NodeKit,
+    state: RunState,
+    run_id: str,
+    current: dict[str, Any],
+    exc: SystemUnavailableError,
+) -> dict[str, Any]:
+    """The state update for a call whose system is down: park it with a retry timer, or,
+    past the pack's limit, end it as an error and hand the case to a person."""
+    settings = outage_settings(kit.svc.pack_for(run_id))
+    now = kit.svc.clock.now()
+    previous = current.get("outage") or {}
+    tries = int(previous.get("tries", 0)) + 1
+    since = str(previous.get("since") or now.isoformat())
+    system = exc.system
+    tool = str(current["call"]["tool"])
+    index = int(current["index"])
+    if tries >= settings.hand_off_after:
+        reason = (
+            f"{system} stayed unavailable for {tries} tries since {since}; the case is handed "
+            f"to {settings.hand_off_role}"
+        )
+        kit.audit(
+            run_id,
+            action="event",
+            outcome="refused",
+            detail={
+                "kind": "hand_off",
+                "tool": tool,
+                "system": system,
+                "tries": tries,
+                "role": settings.hand_off_role,
+            },
+            once=f"outage:{index}:hand_off",
+        )
+        result = CallResult(index=index, tool=tool, args=current["args"], status="error",
+                            reason=reason)  # fmt: skip
+        return kit.finish_call(state, result)
+    wait = min(settings.retry_first * (2 ** (tries - 1)), settings.retry_cap)
+    until = now + wait
+    if exc.retry_at is not None and exc.retry_at > until:
+        until = min(exc.retry_at, now + settings.retry_cap)
+    kit.audit(
+        run_id,
+        action="event",
+        outcome="failed",
+        detail={
+            "kind": "outage",
+            "tool": tool,
+            "system": system,
+            "tries": tries,
+            "retry_at": until.isoformat(),
+        },
+        once=f"outage:{index}:{tries}",
+    )
+    parked = {**current, "outage": {"system": system, "tries": tries, "since": since}}
+    return {
+        "current": parked,
+        "wait": {
+            "reason": f"{_REASON_PREFIX}{system} to come back (try {tries} of "
+            f"{settings.hand_off_after} failed: {_short(exc.message)}); retry at "
+            f"{_stamp(until)}",
+            "until": until.isoformat(),
+            "match": [outage_match(system)],
+        },
+    }
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 120 else message[:117] + "..."
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
