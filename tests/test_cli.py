@@ -373,6 +373,8 @@ def test_worker_server_reviewers_help(env: str, tmp_path: Path) -> None:
         "holds_expired": 0,
         "holds_escalated": 0,
         "runs_recovered": 0,
+        "runs_resumed": 0,
+        "replies_delivered": 0,
         "runs_failed": 0,
         "runs_quarantined": 0,
         "sweeps": 1,

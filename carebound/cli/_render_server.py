@@ -27,6 +27,8 @@ def sweep_view(report: SweepReport, recovered: Sequence[str] = ()) -> Renderable
         ("holds expired", str(report.holds_expired)),
         ("holds escalated", str(report.holds_escalated)),
         ("runs recovered", str(report.runs_recovered + len(recovered))),
+        ("runs resumed (system back)", str(report.runs_resumed)),
+        ("outreach replies delivered", str(report.replies_delivered)),
         ("runs failed", str(report.runs_failed)),
         ("runs quarantined", str(report.runs_quarantined)),
     ]

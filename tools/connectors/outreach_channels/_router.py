@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,8 +41,6 @@ class ChannelOutreach:
 
     channels: dict[str, OutreachConnector] = field(default_factory=dict)
     """Channel -> the connector that sends on it."""
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    """What :meth:`close` releases (HTTP clients)."""
 
     def send(
         self,
@@ -77,11 +77,6 @@ class ChannelOutreach:
         for connector in {id(c): c for c in self.channels.values()}.values():
             replies.extend(connector.due_replies(now))
         return sorted(replies, key=lambda r: (r.received_at, r.inbound_id))
-
-    def close(self) -> None:
-        """Release the channels' connections."""
-        for close in self.closers:
-            close()
 
 
 def build_outreach(
@@ -126,9 +121,7 @@ def build_outreach(
                 "office.cdex.auth: SMART Backend Services is not wired for the CDex endpoint yet",
                 hint='use auth = { kind = "bearer", token_env = "..." } or kind = "none"',
             )
-        http = httpx.Client(headers=headers, transport=http_transport,
-                            timeout=resilience.http_timeout())  # fmt: skip
-        outreach.closers.append(http.close)
+        http = _shared_client(headers, http_transport, resilience.http_timeout())
         outreach.channels["portal"] = CdexOutreach(
             str(cdex.base_url), store=store, resilience=resilience, http=http, clock=now
         )
@@ -144,6 +137,32 @@ def build_outreach(
             SimulatedOutreach(run.client, run.run_id, prefix=run.prefix)
         )
     return outreach
+
+
+_CLIENTS: dict[tuple[object, ...], httpx.Client] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _shared_client(
+    headers: dict[str, str], transport: httpx.BaseTransport | None, timeout: httpx.Timeout
+) -> httpx.Client:
+    """One pooled HTTP client per endpoint set-up and process (connectors are built per run;
+    their connections are not), closed when the process exits."""
+    key = (tuple(sorted(headers.items())), id(transport), repr(timeout))
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None or client.is_closed:
+            client = httpx.Client(headers=headers, transport=transport, timeout=timeout)
+            _CLIENTS[key] = client
+        return client
+
+
+@atexit.register
+def _close_clients() -> None:
+    with _CLIENTS_LOCK:
+        for client in _CLIENTS.values():
+            client.close()
+        _CLIENTS.clear()
 
 
 def _conforms(outreach: ChannelOutreach, cdex: CdexOutreach, email: EmailOutreach,

@@ -1,0 +1,153 @@
+"""A run rides out a referring office's FHIR endpoint going down (issue 15).
+
+The referral chaser's outreach goes out as Da Vinci CDex Tasks to the ``/office`` base of a real
+FHIR server (testing/fhir-server, persisting to a file) that the test kills and restarts
+mid-run; the EHR stays simulated. The run parks in ``waiting`` with a reason naming the system
+and a retry timer, resumes when the server is back (breaker closed), creates one Task, and gets
+the office's reply through the worker's sweep. Past the pack's limit a person takes over.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from typing import Any
+
+import httpx
+import redis
+
+from carebound import Runner, VirtualClock, load_policy_pack
+from carebound.state.breaker import BreakerStore
+from carebound.tools.connectors import SimulatedEHR, SimulatedERP, SimulatedPayer
+from carebound.tools.connectors import WorldSpec as Spec
+from carebound.tools.connectors._bundle import RunContext
+from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM, build_outreach
+from tests.conftest import SCENARIOS
+from tests.fhir_server import FhirServerProcess, fhir_json
+from tests.test_cli import cli_json
+from tests.test_outreach_cdex import complete_task, office_config
+
+MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+OFFICE_URL = "https://office.northside.test/fhir"
+
+
+class HybridWorld:
+    """The run's connectors: simulated EHR, payer and ERP; outreach by CDex to a real server."""
+
+    def __init__(self, client: redis.Redis, run_id: str, prefix: str, office: str,
+                 clock: VirtualClock) -> None:  # fmt: skip
+        self.ehr = SimulatedEHR(client, run_id, prefix=prefix)
+        self.payer = SimulatedPayer(client, run_id, prefix=prefix)
+        self.erp = SimulatedERP(client, run_id, prefix=prefix)
+        run = RunContext(run_id=run_id, agent="referral_chaser", prefix=prefix, client=client)
+        self.outreach = build_outreach(office_config(office), run, clock=clock.now)
+
+
+def _case() -> dict[str, Any]:
+    """A referral with no progress note, whose referring practitioner is on file with only a
+    FHIR endpoint (ContactPoint system ``url``): the chaser asks by CDex."""
+    case = json.loads((SCENARIOS / "cases" / "chase_no_note.json").read_text())
+    for entry in case["entry"]:
+        if entry["resource"]["resourceType"] == "Practitioner":
+            entry["resource"]["telecom"] = [{"system": "url", "value": OFFICE_URL}]
+    return dict(case)
+
+
+def _runner(client: redis.Redis, prefix: str, office: str, **kwargs: Any) -> Runner:
+    clock = VirtualClock(MONDAY)
+    return Runner(
+        client, prefix=prefix, clock=clock,
+        world_factory=lambda c, run_id, p: HybridWorld(c, run_id, p, office, clock), **kwargs,
+    )  # fmt: skip
+
+
+def _office_tasks(office: str) -> list[dict[str, Any]]:
+    bundle = fhir_json(httpx.get(f"{office}/Task", params={"_count": "100"}))
+    return [e["resource"] for e in bundle.get("entry", [])]  # type: ignore[attr-defined]
+
+
+def test_a_run_parks_while_the_office_is_down_and_resumes_when_it_is_back(
+    redis_client: redis.Redis, key_prefix: str, fhir_process: FhirServerProcess, env: str
+) -> None:
+    office = f"{fhir_process.url}/office"
+    runner = _runner(redis_client, key_prefix, office)
+    clock = runner.clock
+    assert isinstance(clock, VirtualClock)
+    fhir_process.kill()
+    view = runner.start("referral_chaser", _case(), requester="sam", world=Spec.from_bundles(
+        _case(), None))  # fmt: skip
+    assert view.status == "waiting"
+    reason = view.record.wait_reason or ""
+    assert reason.startswith("waiting for office to come back (try 1 of 8 failed")
+    assert view.record.wait_until == MONDAY + dt.timedelta(minutes=1)
+    assert BreakerStore(redis_client, prefix=key_prefix).state("office") == "open"
+    [listed] = runner.list_runs(status="waiting")
+    assert listed.run_id == view.run_id and listed.wait_reason == reason
+    # Operators see why in 'carebound runs' (the store is all it reads).
+    [row] = cli_json("runs")["runs"]
+    assert row["status"] == "waiting" and row["wait_reason"] == reason
+
+    # Still down at the first retry: parked again, the wait doubled.
+    clock.advance(dt.timedelta(minutes=1))
+    runner.sweep()
+    view = runner.get(view.run_id)
+    assert view.status == "waiting"
+    assert (view.record.wait_reason or "").startswith("waiting for office to come back (try 2")
+    assert view.record.wait_until == clock.now() + dt.timedelta(minutes=2)
+
+    # Back up: the next retry (the breaker's probe) creates the one Task, and the run goes on
+    # to wait for the office's answer.
+    fhir_process.start()
+    clock.advance(dt.timedelta(minutes=2))
+    runner.sweep()
+    view = runner.get(view.run_id)
+    assert view.status == "waiting"
+    assert "waiting for the referring office to answer" in (view.record.wait_reason or "")
+    assert BreakerStore(redis_client, prefix=key_prefix).state("office") == "closed"
+    [task] = _office_tasks(office)
+    key = task["identifier"][0]["value"]
+    assert task["identifier"][0]["system"] == EFFECT_ID_SYSTEM
+    assert [e.status for e in view.effects if e.key == key] == ["done"]
+
+    # The office answers; the server restarts (keeping what it acknowledged); the sweep polls
+    # the Task and delivers the reply to the run.
+    complete_task(office, f"Task/{task['id']}")
+    fhir_process.restart()
+    report = runner.sweep()
+    assert report.replies_delivered == 1
+    view = runner.get(view.run_id)
+    assert view.findings["chase"]["replies"] == [f"cdex-{task['id']}"]
+    assert len(_office_tasks(office)) == 1
+
+
+def test_after_the_packs_limit_a_person_takes_the_case_over(
+    redis_client: redis.Redis, key_prefix: str, fhir_process: FhirServerProcess
+) -> None:
+    pack = load_policy_pack("default")
+    settings = copy.deepcopy(pack.settings)
+    settings["outage"] = {"retry_first": "PT1M", "retry_cap": "PT2M", "hand_off_after": 3}
+    pack = pack.model_copy(update={"settings": settings})
+    runner = _runner(redis_client, key_prefix, f"{fhir_process.url}/office", policy=pack)
+    clock = runner.clock
+    assert isinstance(clock, VirtualClock)
+    fhir_process.kill()
+    view = runner.start("referral_chaser", _case(), requester="sam", world=Spec.from_bundles(
+        _case(), None))  # fmt: skip
+    waits = [view.record.wait_until]
+    for _ in range(2):
+        assert view.record.wait_until is not None
+        clock.advance_to(view.record.wait_until)
+        runner.sweep()
+        view = runner.get(view.run_id)
+        waits.append(view.record.wait_until)
+    assert waits[:2] == [MONDAY + dt.timedelta(minutes=1), MONDAY + dt.timedelta(minutes=3)]
+    # The third try failed: the call ended as an error, the chaser handed the case to staff.
+    [attempt] = [r for r in view.results if r.tool == "send_request_attempt"]
+    assert attempt.status == "error"
+    assert "office stayed unavailable for 3 tries" in (attempt.reason or "")
+    assert view.findings["chase"]["escalation"]
+    trail = [e for e in runner.audit_log.events(view.run_id) if e.action == "event"]
+    kinds = [e.detail.get("kind") for e in trail]
+    assert kinds.count("outage") == 2 and kinds.count("hand_off") == 1
+    assert all("office.northside" not in json.dumps(e.detail) for e in trail)
