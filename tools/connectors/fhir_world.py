@@ -1,0 +1,196 @@
+"""A scenario's world on real FHIR servers: seed the bases, and play the referring office.
+
+``carebound run SCENARIO --fhir-server URL`` means: the EHR at ``URL/ehr``, the payer at
+``URL/payer``, referring offices' CDex endpoint at ``URL/office`` (the local test server in
+``testing/fhir-server`` serves exactly these). Before the run, :func:`seed_world` posts the
+scenario's world there as one transaction bundle per base (built and checked with the
+``fhir.resources`` models); while it runs, a :class:`ReferringOffice` answers the CDex document
+requests the run sends, as the scenario's reply scripts say.
+
+Seeding is idempotent: every resource is written with ``PUT Type/id`` (its id from the scenario;
+a resource without one gets an id derived from its content), and ``urn:uuid:`` references
+between the world's resources are rewritten to ``Type/id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+from carebound.tools.connectors._errors import ConnectorError
+from carebound.tools.connectors._office_player import ReferringOffice
+from carebound.tools.connectors._world_spec import WorldSpec
+from carebound.tools.connectors.config import ConnectorsConfig, connectors_config
+
+__all__ = ["FhirBases", "ReferringOffice", "local_server_config", "seed_world", "world_bundles"]
+
+_URN_UUID = "urn:uuid:"
+_OFFICE_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Endpoint"})
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass(frozen=True)
+class FhirBases:
+    """The three FHIR bases a scenario's world lives in."""
+
+    ehr: str
+    """The EHR's base URL."""
+    payer: str
+    """The payer's base URL."""
+    office: str
+    """The referring offices' CDex endpoint."""
+
+    @classmethod
+    def under(cls, root: str) -> FhirBases:
+        """``root``/ehr, ``root``/payer and ``root``/office (the local test server's layout)."""
+        stripped = root.rstrip("/")
+        if not stripped.startswith(("http://", "https://")):
+            raise ConnectorError(
+                f"--fhir-server {root!r} is not an http(s) URL",
+                hint="give the server's root URL, e.g. http://127.0.0.1:8090",
+            )
+        return cls(ehr=f"{stripped}/ehr", payer=f"{stripped}/payer", office=f"{stripped}/office")
+
+
+def local_server_config(root: str) -> ConnectorsConfig:
+    """The connectors file ``--fhir-server ROOT`` stands for: no auth, bases under ``root``."""
+    bases = FhirBases.under(root)
+    return connectors_config(
+        {
+            "ehr": {"base_url": bases.ehr},
+            "payer": {"base_url": bases.payer},
+            "office": {"cdex": {"base_url": bases.office}},
+        }
+    )
+
+
+def world_bundles(spec: WorldSpec) -> dict[str, dict[str, Any]]:
+    """The world as FHIR transaction bundles: ``{"ehr": ..., "payer": ..., "office": ...}``.
+
+    The office bundle holds the organisations and practitioners of the EHR's world (the
+    referring side knows itself); a base with nothing to hold is left out.
+
+    Raises:
+        ConnectorError: a resource of the world is not valid FHIR R4 (names which and why).
+    """
+    references = _reference_map([*spec.ehr, *spec.payer])
+    parts = {
+        "ehr": spec.ehr,
+        "payer": spec.payer,
+        "office": [r for r in spec.ehr if r.get("resourceType") in _OFFICE_TYPES],
+    }
+    bundles: dict[str, dict[str, Any]] = {}
+    for base, resources in parts.items():
+        if not resources:
+            continue
+        entries = []
+        for n, raw in enumerate(resources):
+            resource = _checked(_rewritten(raw, references), where=f"world.{base}[{n}]")
+            url = f"{resource['resourceType']}/{resource['id']}"
+            entries.append({"resource": resource, "request": {"method": "PUT", "url": url}})
+        bundle = Bundle.model_validate(
+            {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        )
+        bundles[base] = bundle.model_dump(mode="json", exclude_none=True)
+    return bundles
+
+
+def seed_world(spec: WorldSpec, bases: FhirBases, http: httpx.Client) -> None:
+    """Post the world's bundles to their bases (one transaction each).
+
+    Raises:
+        ConnectorError: a server refused a bundle (its OperationOutcome text quoted) or could
+            not be reached.
+    """
+    targets = {"ehr": bases.ehr, "payer": bases.payer, "office": bases.office}
+    for base, bundle in world_bundles(spec).items():
+        url = targets[base]
+        try:
+            response = http.post(
+                url, json=bundle, headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+            )
+        except httpx.TransportError as exc:
+            raise ConnectorError(
+                f"seeding the {base} world: {url} cannot be reached ({type(exc).__name__})",
+                hint="start the server (see README 'Connect to your systems') or fix the URL",
+            ) from None
+        if response.status_code >= 300:
+            raise ConnectorError(
+                f"seeding the {base} world: {url} answered HTTP {response.status_code}: "
+                f"{_outcome_text(response)}",
+                hint="the server refused the scenario's resources; check them against FHIR R4",
+            )
+
+
+def _reference_map(resources: list[dict[str, Any]]) -> dict[str, str]:
+    """``urn:uuid:<id>`` -> ``Type/<id>`` for every resource of the world."""
+    mapping = {}
+    for resource in resources:
+        kind, rid = resource.get("resourceType"), resource.get("id") or _content_id(resource)
+        mapping[f"{_URN_UUID}{rid}"] = f"{kind}/{rid}"
+    return mapping
+
+
+def _rewritten(resource: Mapping[str, Any], references: Mapping[str, str]) -> dict[str, Any]:
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: references.get(item, item)
+                if key == "reference" and isinstance(item, str)
+                else walk(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        return value
+
+    result: dict[str, Any] = walk(dict(resource))
+    result.setdefault("id", _content_id(resource))
+    return result
+
+
+def _content_id(resource: Mapping[str, Any]) -> str:
+    """A stable id for a resource given without one (FHIR ids: 64 characters at most)."""
+    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"))
+    return "w" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def _checked(resource: dict[str, Any], *, where: str) -> dict[str, Any]:
+    kind = resource.get("resourceType")
+    try:
+        model = get_fhir_model_class(str(kind))
+    except KeyError:
+        raise ConnectorError(
+            f"{where}: unknown FHIR resourceType {kind!r}", hint="use an R4 resource type"
+        ) from None
+    try:
+        checked = model.model_validate(resource)
+    except ValueError as exc:
+        raise ConnectorError(
+            f"{where} ({kind}/{resource.get('id')}) is not valid FHIR R4: {exc}",
+            hint="fix the resource in the scenario's bundle",
+        ) from None
+    return dict(checked.model_dump(mode="json", exclude_none=True))
+
+
+def _outcome_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    issues = body.get("issue") if isinstance(body, dict) else None
+    if not isinstance(issues, list):
+        return response.text[:300]
+    texts = []
+    for issue in issues:
+        details = (issue.get("details") or {}).get("text") or issue.get("diagnostics") or ""
+        where = ", ".join(issue.get("expression") or [])
+        texts.append(f"{details} ({where})" if where else str(details))
+    return "; ".join(texts)
