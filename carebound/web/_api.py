@@ -24,7 +24,6 @@ from carebound._tokens import Scope, ServiceToken, effective_roles, require_scop
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.audit import AuditEvent, VerifyResult
 from carebound.engine.results import RunView
-from carebound.fhir import parse_bundle
 from carebound.web._context import context, limit, service
 from carebound.web._problems import Problem
 from carebound.web._views import (
@@ -103,23 +102,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for status in (401, 403, 404, 409, 422, 429)
 }
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
-
-
-class RunStart(BaseModel):
-    """Start an agent on a case."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    agent: str = Field(min_length=1, max_length=100, description="Agent name, e.g. 'demo'.")
-    bundle: dict[str, Any] = Field(description="The case: a FHIR R4B Bundle, as JSON.")
-    requester: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        description="Who the run is started for; they may not decide its holds. A token bound "
-        "to a reviewer starts runs as that reviewer (omit it, or name them); a service token "
-        "acting as itself must name the person.",
-    )
 
 
 class RunOut(BaseModel):
@@ -252,24 +234,6 @@ class AuditOut(BaseModel):
 
 
 # -- runs -----------------------------------------------------------------------------------
-
-
-@router.post("/runs", status_code=201)
-def start_run(request: Request, caller: Starter, body: RunStart) -> RunOut:
-    """Start an agent on a FHIR Bundle; the run goes as far as its first hold or wait."""
-    ctx = context(request)
-    if body.agent not in ctx.runner.agent_names:
-        raise Problem(
-            status=422,
-            detail=f"unknown agent {body.agent!r}",
-            code="unknown_agent",
-            hint=f"known agents: {', '.join(ctx.runner.agent_names)}",
-        )
-    requester = _requester(caller, body.requester)
-    parse_bundle(body.bundle, source="request body field 'bundle'")
-    world = ctx.world(body.bundle) if ctx.world is not None else None
-    view = ctx.runner.start(body.agent, body.bundle, requester=requester, world=world)
-    return _run_out(view)
 
 
 def _requester(caller: Caller, named: str | None) -> str:

@@ -1,0 +1,210 @@
+"""The JSON API's run management: start runs (idempotently), list and search them, cancel one.
+
+``POST /api/runs`` with an ``Idempotency-Key`` header, or a client ``run_id`` in the body,
+starts at most one run per key and caller: a retry of the same request is answered with the
+run the first one started (``200``, header ``Idempotent-Replayed: true``), the same key with a
+different request is refused (``422``), and a retry while the first is still starting gets
+``409`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from carebound._errors import NotFoundError
+from carebound.engine.runner import new_run_id
+from carebound.fhir import parse_bundle
+from carebound.state import idempotency
+from carebound.state.run_search import RunFilter
+from carebound.state.runs import RunRecord
+from carebound.web._api import _ERRORS, Reader, RunOut, Starter, _requester, _run_out
+from carebound.web._context import context
+from carebound.web._problems import Problem
+
+router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
+
+RunStatus = Literal[
+    "running", "paused", "waiting", "completed", "failed", "budget_exhausted", "cancelled",
+    "quarantined",
+]  # fmt: skip
+
+
+class RunStart(BaseModel):
+    """Start an agent on a case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1, max_length=100, description="Agent name, e.g. 'demo'.")
+    bundle: dict[str, Any] = Field(description="The case: a FHIR R4B Bundle, as JSON.")
+    requester: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Who the run is started for; they may not decide its holds. A token bound "
+        "to a reviewer starts runs as that reviewer (omit it, or name them); a service token "
+        "acting as itself must name the person.",
+    )
+    run_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Your own id for the run (letters, digits, '.', '_', '-'); a retried "
+        "request with the same id starts no second run. Default: carebound makes one.",
+    )
+
+
+class RunQuery(BaseModel):
+    """Filters and paging of the runs list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: RunStatus | None = None
+    agent: str | None = Field(default=None, max_length=100)
+    requester: str | None = Field(default=None, max_length=200)
+    patient: str | None = Field(
+        default=None, max_length=200, pattern=r"^Patient/.+$", description="Patient/ID."
+    )
+    created_from: datetime | None = Field(default=None, description="Started at or after.")
+    created_to: datetime | None = Field(default=None, description="Started before.")
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+class RunPageOut(BaseModel):
+    """One page of runs, newest first."""
+
+    runs: list[RunRecord] = Field(description="Run records (agents' summaries carry no PHI).")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last.")
+
+
+class CancelIn(BaseModel):
+    """Why a run is cancelled (audited, masked like a reviewer's reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+@router.get("/runs")
+def list_runs(request: Request, caller: Reader, query: Annotated[RunQuery, Query()]) -> RunPageOut:
+    """Runs, newest first, by status, agent, requester, patient reference and start time."""
+    for name, when in (("created_from", query.created_from), ("created_to", query.created_to)):
+        if when is not None and when.tzinfo is None:
+            raise Problem(
+                status=422,
+                detail=f"query parameter {name!r} has no time zone",
+                code="invalid_request",
+                hint="give it as 2026-03-02T09:00:00Z (or with +01:00)",
+            )
+    where = RunFilter(
+        status=query.status,
+        agent=query.agent,
+        requester=query.requester,
+        patient_ref=query.patient,
+        created_from=query.created_from,
+        created_to=query.created_to,
+    )
+    page = context(request).runner.search_runs(where, limit=query.limit, offset=query.offset)
+    return RunPageOut(
+        runs=page.runs,
+        limit=query.limit,
+        offset=query.offset,
+        next_offset=page.next_offset,
+    )
+
+
+def _replay(request: Request, claim: idempotency.Claim, digest: str) -> RunOut:
+    """The answer to a retried start: the run the first request started."""
+    if claim.request != digest:
+        raise Problem(
+            status=422,
+            detail="this idempotency key (or run_id) was used with a different request",
+            code="idempotency_key_reused",
+            hint="send a new Idempotency-Key (or run_id) for a new run",
+        )
+    try:
+        return _run_out(context(request).runner.get(claim.run_id))
+    except NotFoundError:
+        raise Problem(
+            status=409,
+            detail=f"run {claim.run_id} is still being started by the first request",
+            code="start_in_progress",
+            hint="retry in a moment",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
+@router.post("/runs", status_code=201)
+def start_run(
+    request: Request,
+    response: Response,
+    caller: Starter,
+    body: RunStart,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Any unique string; a retry with the same key and request starts no "
+            "second run (kept for a day).",
+        ),
+    ] = None,
+) -> RunOut:
+    """Start an agent on a FHIR Bundle; the run goes as far as its first hold or wait."""
+    ctx = context(request)
+    if body.agent not in ctx.runner.agent_names:
+        raise Problem(
+            status=422,
+            detail=f"unknown agent {body.agent!r}",
+            code="unknown_agent",
+            hint=f"known agents: {', '.join(ctx.runner.agent_names)}",
+        )
+    requester = _requester(caller, body.requester)
+    parse_bundle(body.bundle, source="request body field 'bundle'")
+    key = idempotency_key or (f"run:{body.run_id}" if body.run_id else None)
+    run_id = body.run_id or new_run_id()
+    if key is not None:
+        runner = ctx.runner
+        digest = idempotency.request_digest(body.model_dump(mode="json"))
+        principal = caller.via.principal
+        claim = idempotency.claim(
+            runner.client, runner.prefix, principal=principal, key=key, run_id=run_id,
+            request=digest,
+        )  # fmt: skip
+        if not claim.new:
+            response.status_code = 200
+            response.headers["Idempotent-Replayed"] = "true"
+            return _replay(request, claim, digest)
+    if body.run_id is not None and ctx.runner.runs.get(run_id) is not None:
+        raise Problem(
+            status=409,
+            detail=f"run id {run_id!r} is taken by another run",
+            code="run_id_taken",
+            hint="choose another run_id, or leave it out",
+        )
+    world = ctx.world(body.bundle) if ctx.world is not None else None
+    try:
+        view = ctx.runner.start(
+            body.agent, body.bundle, requester=requester, world=world, run_id=run_id
+        )
+    except Exception:
+        if key is not None and ctx.runner.runs.get(run_id) is None:
+            # refused before anything was stored: a corrected retry may use the key again
+            idempotency.release(ctx.runner.client, ctx.runner.prefix,
+                                principal=caller.via.principal, key=key)  # fmt: skip
+        raise
+    return _run_out(view)
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel_run(request: Request, caller: Starter, run_id: str, body: CancelIn) -> RunOut:
+    """Stop a run for good (needs the ``start`` scope); its pending hold leaves the inbox and
+    the audit trail records the caller and the reason."""
+    view = context(request).runner.cancel(run_id, by=caller.via.principal, reason=body.reason)
+    return _run_out(view)

@@ -1,0 +1,126 @@
+"""Run management through the JSON API (issue 17): GET /api/runs with filters and paging,
+idempotent POST /api/runs (Idempotency-Key header or a client run_id), cancel with a reason."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import redis
+
+from tests.test_web import ROLE, Web, _make_web
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def site(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
+) -> Web:
+    """The web app and API with the default pack."""
+    return _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+
+
+def _start(api: Any, web: Web, **extra: Any) -> Any:
+    body = {"agent": "demo", "bundle": web.case, "requester": "sam", **extra.pop("body", {})}
+    return api.post("/api/runs", json=body, **extra)
+
+
+def test_get_runs_lists_filters_and_pages(site: Web) -> None:
+    web = site
+    api = web.api(roles=())
+    first = _start(api, web).json()["run_id"]
+    second = _start(api, web, body={"requester": "alex"}).json()["run_id"]
+    answer = api.get("/api/runs")
+    assert answer.status_code == 200, answer.text  # was 405: only POST existed
+    listed = answer.json()
+    assert {r["run_id"] for r in listed["runs"]} == {first, second}
+    assert listed["next_offset"] is None
+    assert all(r["patient_ref"] == "Patient/pat-hello-1" for r in listed["runs"])
+    by_alex = api.get("/api/runs", params={"requester": "alex"}).json()["runs"]
+    assert [r["run_id"] for r in by_alex] == [second]
+    paused = api.get("/api/runs", params={"status": "paused", "agent": "demo"}).json()["runs"]
+    assert len(paused) == 2
+    on_patient = api.get("/api/runs", params={"patient": "Patient/pat-hello-1"}).json()["runs"]
+    assert len(on_patient) == 2
+    assert api.get("/api/runs", params={"patient": "Patient/other"}).json()["runs"] == []
+    page = api.get("/api/runs", params={"limit": 1}).json()
+    assert len(page["runs"]) == 1 and page["next_offset"] == 1
+    future = api.get("/api/runs", params={"created_from": "2999-01-01T00:00:00Z"}).json()
+    assert future["runs"] == []
+    for bad in ({"status": "sleeping"}, {"patient": "p1"}, {"limit": 0},
+                {"created_from": "2026-01-01T00:00:00"}, {"color": "red"}):  # fmt: skip
+        refused = api.get("/api/runs", params=bad)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.headers["content-type"] == PROBLEM
+    no_read = web.api(roles=(), name="starter", scopes=("start",))
+    assert no_read.get("/api/runs").status_code == 403
+
+
+def test_a_retried_start_with_an_idempotency_key_starts_one_run(site: Web) -> None:
+    web = site
+    api = web.api(roles=())
+    headers = {"Idempotency-Key": "fax-batch-7/referral-3"}
+    first = _start(api, web, headers=headers)
+    assert first.status_code == 201, first.text
+    retry = _start(api, web, headers=headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["run_id"] == first.json()["run_id"]
+    assert len(web.runner.list_runs()) == 1
+    assert len(web.runner.pending()) == 1  # one held fax, not two
+    other = _start(api, web, headers=headers, body={"requester": "alex"})
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    # another caller's key of the same spelling is theirs
+    mine = _start(web.api(roles=(), name="other-app"), web, headers=headers)
+    assert mine.status_code == 201 and mine.json()["run_id"] != first.json()["run_id"]
+
+
+def test_concurrent_retries_start_one_run(site: Web) -> None:
+    web = site
+    api = web.api(roles=())
+    headers = {"Idempotency-Key": "burst"}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: _start(api, web, headers=headers), range(4)))
+    assert sorted(a.status_code for a in answers).count(201) == 1
+    assert all(a.status_code in (200, 201, 409) for a in answers), [a.text for a in answers]
+    assert len(web.runner.list_runs()) == 1
+
+
+def test_a_client_run_id_deduplicates_and_a_refused_start_frees_its_key(
+    site: Web,
+) -> None:
+    web = site
+    api = web.api(roles=())
+    bad = _start(api, web, body={"run_id": "intake-42", "bundle": {"resourceType": "Bundle"}})
+    assert bad.status_code == 422
+    first = _start(api, web, body={"run_id": "intake-42"})
+    assert first.status_code == 201 and first.json()["run_id"] == "intake-42"
+    again = _start(api, web, body={"run_id": "intake-42"})
+    assert again.status_code == 200 and again.json()["run_id"] == "intake-42"
+    assert len(web.runner.list_runs()) == 1
+    taken = _start(web.api(roles=(), name="other-app"), web, body={"run_id": "intake-42"})
+    assert taken.status_code == 409 and taken.json()["code"] == "run_id_taken"
+    assert _start(api, web, body={"run_id": "no spaces"}).status_code == 422
+
+
+def test_cancel_through_the_api_is_audited(site: Web) -> None:
+    web = site
+    api = web.api(roles=(), name="ops-app")
+    run_id = _start(api, web).json()["run_id"]
+    no_reason = api.post(f"/api/runs/{run_id}/cancel", json={})
+    assert no_reason.status_code == 422
+    reader = web.api(roles=(ROLE,), name="reader", scopes=("read",))
+    assert reader.post(f"/api/runs/{run_id}/cancel", json={"reason": "x"}).status_code == 403
+    done = api.post(f"/api/runs/{run_id}/cancel", json={"reason": "duplicate referral"})
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "cancelled"
+    again = api.post(f"/api/runs/{run_id}/cancel", json={"reason": "again"})
+    assert again.status_code == 409, again.text
+    missing = api.post("/api/runs/r-nope/cancel", json={"reason": "x"})
+    assert missing.status_code == 404
+    events = api.get(f"/api/runs/{run_id}/audit").json()["events"]
+    [cancelled] = [e for e in events if e["detail"].get("status") == "cancelled"]
+    assert cancelled["actor"]["id"] == "token:ops-app"
+    assert cancelled["detail"]["reason"] == "•••"  # masked: a person's free text
