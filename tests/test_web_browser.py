@@ -217,3 +217,37 @@ def test_docs_screenshot_of_a_packet(
         DOCS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS / "packet.png"), full_page=True)
     assert (DOCS / "packet.png").stat().st_size > 10_000
+
+
+def test_the_supervisors_dashboard_draws_the_figures(
+    make_runner: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+    demo_case: Any,
+    demo_world: Any,
+    page: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+) -> None:
+    from tests.test_cli import cli
+
+    # Every shipped scenario, on this test's keys, so every chart has figures to draw.
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
+    monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    cli("run", str(Path(__file__).resolve().parents[1] / "scenarios"))
+    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+    with serving(web) as url:
+        sign_in(page, url, "jordan")  # intake_coordinator and supervisor
+        page.click("text=Dashboard")
+        page.wait_for_url(f"{url}/dashboard")
+        sync_api.expect(page.locator("#figures")).to_contain_text("Runs started")
+        charts = page.locator(".charts svg")
+        assert charts.count() == 6
+        funnel = page.locator("svg[aria-label='Referral funnel'] rect")
+        assert funnel.count() == 5
+        assert "no figures yet" not in page.locator(".charts").inner_text()
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        if os.environ.get("CAREBOUND_DOCS_SCREENSHOTS"):
+            DOCS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)

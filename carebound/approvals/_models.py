@@ -109,6 +109,9 @@ class ApprovalRequest(BaseModel):
     requester: str = Field(description="Who started the run; they may not approve its holds.")
     patient_ref: str | None = None
     created_at: datetime
+    trace: str | None = None
+    """The trace context of the drive that made the hold (W3C ``traceparent``), so the
+    decision's span joins the run's trace."""
 
 
 class _DecisionBase(BaseModel):

@@ -77,11 +77,15 @@ def _pct(value: float | None) -> str:
 
 
 def _p(figure: dict[str, Any]) -> str:
-    return f"{_fmt(figure.get('p50'))} / {_fmt(figure.get('p90'))}"
+    from carebound.kpi import human_seconds
+
+    return f"{human_seconds(figure.get('p50'))} / {human_seconds(figure.get('p90'))}"
 
 
 def _render(data: dict[str, Any], by: str | None) -> None:
     from rich.table import Table
+
+    from carebound.kpi import human_seconds
 
     console = stdout()
     days = data["days"]
@@ -93,12 +97,12 @@ def _render(data: dict[str, Any], by: str | None) -> None:
         ("runs completed / failed", f"{runs['completed']} / {runs['failed']}", None),
         ("exception / touchless",
          f"{_pct(runs['exception_rate'])} / {_pct(runs['touchless_rate'])}", None),
-        ("cycle time p50 / p90 (s)", _p(data["cycle_time_s"]), None),
-        ("waiting on people / systems (s)", f"{data['waiting_s']['people']} / "
-         f"{data['waiting_s']['systems']}", None),
+        ("cycle time p50 / p90", _p(data["cycle_time_s"]), None),
+        ("waiting on people / systems", f"{human_seconds(data['waiting_s']['people'])} / "
+         f"{human_seconds(data['waiting_s']['systems'])}", None),
         ("holds", appr["holds"], data["daily"]["holds"]),
         ("decisions", appr["decisions"], data["daily"]["decisions"]),
-        ("approval latency p50 / p90 (s)", _p(appr["latency_s"]), None),
+        ("approval latency p50 / p90", _p(appr["latency_s"]), None),
         ("SLA adherence", _pct(appr["sla"]["adherence"]), None),
         ("override rate", _pct(appr["override_rate"]), data["daily"]["overrides"]),
         ("escalations / expiries", f"{appr['escalations']} / {appr['expiries']}", None),
@@ -121,9 +125,9 @@ def _render(data: dict[str, Any], by: str | None) -> None:
 
 _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "agent": (("started", "started"), ("ended", "ended"), ("exception", "exception_rate"),
-              ("cycle s p50/p90", "cycle_time_s")),
+              ("cycle p50/p90", "cycle_time_s")),
     "rule": (("holds", "holds"), ("decided", "decisions"), ("overridden", "override_rate"),
-             ("latency s p50/p90", "latency_s"), ("SLA", "sla_adherence"),
+             ("latency p50/p90", "latency_s"), ("SLA", "sla_adherence"),
              ("esc/exp", "escalations")),
     "reviewer": (("decided", "decisions"), ("overrides", "overrides"),
                  ("overridden", "override_rate")),

@@ -34,6 +34,7 @@ from carebound.engine.core import Core, already, no_approval
 from carebound.engine.decision_audit import audit_decision, final_decision_append
 from carebound.engine.drive import Driver
 from carebound.engine.results import DecideResult
+from carebound.engine.tracing import decision_made
 from carebound.guardrails import (
     InvalidArgs,
     PolicyCheck,
@@ -188,6 +189,12 @@ class Decider:
             raise DecisionRefusedError(text, code=code, hint=hint)
         if outcome == "missing":
             raise NotFoundError(f"no approval {approval_id!r}")
+        request = view.request
+        decision_made(
+            request.trace, approval_id=approval_id, rule=request.rule_id,
+            role=view.required_role, decision=decision.kind, outcome=outcome,
+            wait_s=(now - request.created_at).total_seconds(),
+        )  # fmt: skip
         if outcome in ("partial", "escalated"):
             audited_view = decided if outcome == "partial" else view  # with its approvers
             audit_decision(core, audited_view, decision, outcome, at=now, changes=changes)

@@ -24,6 +24,7 @@ from carebound.engine.decision_audit import ensure_decision_audited, final_decis
 from carebound.engine.graph import RunState
 from carebound.engine.results import QUARANTINE_AFTER, RunView
 from carebound.engine.status_audit import status_change
+from carebound.engine.tracing import drive_span, drive_stopped
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.inline_writes import inline_writes
 from carebound.state.lease import Lease
@@ -131,21 +132,26 @@ class Driver:
             return core.get(run_id)
         released = False
         try:
-            try:
-                with (
-                    core.saver.primed(run_id, acquired.latest),
-                    core.saver.coalesced_writes(run_id),
-                ):
-                    stop = self._resume(
-                        run_id, record, lease, decided, decision_audited=acquired.decision_audited
-                    )
-            except Exception as exc:
-                if isinstance(exc, (*STORE_FAILURE, LeaseLostError)):
-                    raise
+            with drive_span(run_id, record.agent, record.trace) as span:
+                try:
+                    with (
+                        core.saver.primed(run_id, acquired.latest),
+                        core.saver.coalesced_writes(run_id),
+                    ):
+                        stop = self._resume(
+                            run_id, record, lease, decided,
+                            decision_audited=acquired.decision_audited,
+                        )  # fmt: skip
+                except Exception as exc:
+                    if isinstance(exc, (*STORE_FAILURE, LeaseLostError)):
+                        raise
+                    released = True
+                    failed = self._failed(run_id, record, lease, exc)
+                    drive_stopped(span, failed.status)
+                    return failed
+                settled = self.settle(run_id, record, stop, lease=lease, decided=decided)
                 released = True
-                return self._failed(run_id, record, lease, exc)
-            settled = self.settle(run_id, record, stop, lease=lease, decided=decided)
-            released = True
+                drive_stopped(span, settled[0].status, effects=len(settled[2]))
         except LeaseLostError:
             if decided is None:
                 raise

@@ -18,6 +18,7 @@ from carebound._agent import CallResult, ProposedCall
 from carebound._errors import CareboundError, LeaseLostError
 from carebound.engine.node_kit import NodeKit, config_run_id, jsonable
 from carebound.engine.services import RunState
+from carebound.engine.tracing import tool_failed, tool_span
 from carebound.guardrails import judge
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.trips import Pipeline
@@ -183,10 +184,14 @@ class Executor:
     ) -> _ToolOutcome:
         """Run the tool, keeping the run's lease alive meanwhile (a slow connector must not
         let another process take the run and call it again)."""
-        if self.kit.svc.heartbeat is None or token is None:
-            return _run_tool(spec, ctx, args)
-        with self.kit.svc.heartbeat(ctx.run_id, int(token)):
-            return _run_tool(spec, ctx, args)
+        with tool_span(spec.name, spec.effect.value) as span:
+            if self.kit.svc.heartbeat is None or token is None:
+                outcome = _run_tool(spec, ctx, args)
+            else:
+                with self.kit.svc.heartbeat(ctx.run_id, int(token)):
+                    outcome = _run_tool(spec, ctx, args)
+            tool_failed(span, outcome.error_class)
+            return outcome
 
 
 _CRASH_PREFIX = "unexpected "

@@ -17,6 +17,7 @@ from carebound._agent import CallResult, ProposedCall
 from carebound.approvals import ApprovalRequest, DecisionPacket, PacketCheck, PinnedVersions
 from carebound.engine.node_kit import NodeKit, config_run_id, schema_hash
 from carebound.engine.services import RunState
+from carebound.engine.tracing import current_traceparent, hold_made
 from carebound.guardrails import CallBudget, Held, PolicyCheck, PolicyPack, judge
 from carebound.tools import FactValue, ToolSpec
 
@@ -191,6 +192,10 @@ class GateNode:
         # Park, then audit: both idempotent, so a step replayed after a crash between
         # the two still records the hold exactly once.
         self.kit.svc.approvals.park(request)
+        hold_made(
+            approval_id=request.approval_id, tool=held.tool,
+            rule=held.policy.rule_id or "", role=request.required_role,
+        )  # fmt: skip
         self.kit.audit(
             run_id,
             once=f"hold:{request.approval_id}",
@@ -265,6 +270,7 @@ class GateNode:
             requester=state.get("requester", ""),
             patient_ref=self.kit.patient(run_id),
             created_at=ctx.now,
+            trace=current_traceparent(),
         )
 
     # -- hold ----------------------------------------------------------------------------

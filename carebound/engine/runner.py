@@ -36,6 +36,7 @@ from carebound.engine.node_kit import patient_ref_of
 from carebound.engine.phi_views import phi_viewer, record_phi_view
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
 from carebound.engine.retention import PurgeReport, purge
+from carebound.engine.tracing import start_trace
 from carebound.engine.wake import Waker
 from carebound.guardrails import PolicyPack
 from carebound.state.errors import ping, store_errors
@@ -170,6 +171,7 @@ class Runner:
             created_at=now,
             updated_at=now,
             patient_ref=patient_ref_of(case),
+            trace=start_trace(run_id, definition.name),
         )
         # Crash-safe order: the world, the drive mark, then the record (with its case and pack,
         # in one write). A start that dies half-way leaves no run (start it again) or a marked

@@ -10,7 +10,7 @@ counters in Redis.
 """
 
 from carebound.kpi._fold import FINAL, FUNNEL, Folded, bucket, bucket_value, fold, needed_keys
-from carebound.kpi._report import AGING, By, build_report
+from carebound.kpi._report import AGING, By, build_report, human_seconds
 
 REFERRAL_AGENTS = frozenset({"referral_intake", "referral_chaser", "packet_builder"})
 """The shipped agents whose runs each handle one referral (counted in the funnel)."""
@@ -26,5 +26,6 @@ __all__ = [
     "bucket_value",
     "build_report",
     "fold",
+    "human_seconds",
     "needed_keys",
 ]

@@ -33,7 +33,7 @@ def _percentiles(hist: Mapping[int, int]) -> dict[str, float | int | None]:
     out: dict[str, float | int | None] = {"n": n, "p50": None, "p90": None}
     if not n:
         return out
-    for label, q in (("p50", 0.5), ("p90", 0.9)):
+    for label, q in (("p50", 0.5), ("p90", 0.9)):  # nearest rank, on bucket values
         seen = 0
         for b in sorted(hist):
             seen += hist[b]
@@ -75,10 +75,33 @@ class _Totals:
         return self.hists[metric][dim][value]
 
 
+def human_seconds(value: float | None) -> str:
+    """A duration for people: ``42 s``, ``3.5 min``, ``2.1 h``, ``6.9 d`` (``-`` for none)."""
+    if value is None:
+        return "-"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value:g} s"
+
+
+def _every_day(days: Mapping[str, Mapping[str, int]]) -> dict[str, Mapping[str, int]]:
+    """``days`` with the days between them that have no figures filled in (empty)."""
+    if not days:
+        return {}
+    first, last = min(days), max(days)
+    start, end = date.fromisoformat(first).toordinal(), date.fromisoformat(last).toordinal()
+    return {
+        (day := date.fromordinal(n).isoformat()): days.get(day, {}) for n in range(start, end + 1)
+    }
+
+
 def build_report(
     days: Mapping[str, Mapping[str, int]], *, by: By | None = None, today: date
 ) -> dict[str, Any]:
-    """The report of the counters of ``days`` (day -> counters), JSON-ready."""
+    """The report of the counters of ``days`` (day -> counters), JSON-ready. ``daily``
+    series run over every day from the first to the last (days without figures count 0)."""
+    days = _every_day(days)
     t = _Totals(days)
     ended = t.by("runs.ended", "status")
     ended_total = sum(ended.values())
@@ -122,7 +145,9 @@ def build_report(
         "chase": {
             "requests": requests,
             "attempts": t.total("chase.attempts"),
-            "attempts_per_request": _rate(t.total("chase.attempts"), requests),
+            "attempts_per_request": (
+                round(t.total("chase.attempts") / requests, 2) if requests else None
+            ),
             "replies": t.total("chase.replies"),
             "reply_time_s": _percentiles(t.hist("chase.reply")),
             "success_rate": _rate(t.by("chase.closed", "status")["completed"], requests),
@@ -142,7 +167,7 @@ def build_report(
 def _aging(open_by_day: Mapping[str, int], today: date) -> dict[str, int]:
     out = {label: 0 for _, _, label in AGING}
     for day, count in open_by_day.items():
-        age = (today - date.fromisoformat(day)).days
+        age = max(0, (today - date.fromisoformat(day)).days)
         for low, high, label in AGING:
             if age >= low and (high is None or age <= high):
                 out[label] += count

@@ -74,6 +74,8 @@ class RunRecord(BaseModel):
     """Drives in a row that failed with an unexpected error (reset by one that settles)."""
     patient_ref: str | None = None
     """The case's patient as a FHIR reference (``Patient/<id>``: an id, not PHI), to search by."""
+    trace: str | None = None
+    """The run's trace context (W3C ``traceparent``): every drive's span joins this trace."""
 
 
 _ADD_EVENT = script("run_add_event")
