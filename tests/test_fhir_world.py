@@ -15,11 +15,19 @@ from fhir.resources.R4B.bundle import Bundle
 from carebound.scenario._load import load_scenario
 from carebound.scenario._run import _world
 from carebound.testing import Fault, FaultProxy, FaultSchedule
-from carebound.tools.connectors import ConnectorError, ReplyScript, RunContext, WorldSpec
+from carebound.tools.connectors import (
+    ConnectorError,
+    ConnectorsConfigError,
+    ReplyScript,
+    RunContext,
+    WorldSpec,
+)
+from carebound.tools.connectors.config import connectors_config
 from carebound.tools.connectors.fhir_world import (
     FhirBases,
     ReferringOffice,
     local_server_config,
+    seed_configured_world,
     seed_world,
     world_bundles,
 )
@@ -189,25 +197,22 @@ def test_the_office_completes_the_request_task_and_the_run_reads_the_reply(
 ) -> None:
     outreach = cdex_outreach(fhir_bases, redis_client, key_prefix, "run-office-1")
     office = ReferringOffice(fhir_bases.office, [reply("555-010-3000", "PT6H", "11506-3")], http)
-    try:
-        assert office.next_due() is None
-        send(outreach, "555-010-3000", "Task/req-1", "effect-1", START)
-        assert office.next_due() == START + dt.timedelta(hours=6)
-        assert office.answer_due(START + dt.timedelta(hours=5)) == []
-        assert outreach.due_replies(START + dt.timedelta(hours=5)) == []
-        done = office.answer_due(START + dt.timedelta(hours=6))
-        assert len(done) == 1
-        assert office.next_due() is None
-        replies = outreach.due_replies(START + dt.timedelta(hours=6))
-        assert [r.request_id for r in replies] == ["Task/req-1"]
-        assert [d.code for d in replies[0].documents] == ["11506-3"]
-        assert outreach.due_replies(START + dt.timedelta(hours=7)) == []  # handed out once
-        # Answering again writes nothing twice.
-        assert office.answer_due(START + dt.timedelta(days=1)) == []
-        documents = http.get(f"{fhir_bases.office}/DocumentReference").json()
-        assert documents["total"] == 1
-    finally:
-        outreach.close()
+    assert office.next_due() is None
+    send(outreach, "555-010-3000", "Task/req-1", "effect-1", START)
+    assert office.next_due() == START + dt.timedelta(hours=6)
+    assert office.answer_due(START + dt.timedelta(hours=5)) == []
+    assert outreach.due_replies(START + dt.timedelta(hours=5)) == []
+    done = office.answer_due(START + dt.timedelta(hours=6))
+    assert len(done) == 1
+    assert office.next_due() is None
+    replies = outreach.due_replies(START + dt.timedelta(hours=6))
+    assert [r.request_id for r in replies] == ["Task/req-1"]
+    assert [d.code for d in replies[0].documents] == ["11506-3"]
+    assert outreach.due_replies(START + dt.timedelta(hours=7)) == []  # handed out once
+    # Answering again writes nothing twice.
+    assert office.answer_due(START + dt.timedelta(days=1)) == []
+    documents = http.get(f"{fhir_bases.office}/DocumentReference").json()
+    assert documents["total"] == 1
 
 
 def test_the_office_answers_only_the_scripted_recipient_and_attempt(
@@ -216,15 +221,33 @@ def test_the_office_answers_only_the_scripted_recipient_and_attempt(
     outreach = cdex_outreach(fhir_bases, redis_client, key_prefix, "run-office-2")
     scripts = [reply("555-010-3000", "PT1H", "11506-3", attempt=2)]
     office = ReferringOffice(fhir_bases.office, scripts, http)
-    try:
-        send(outreach, "555-999-0000", "Task/req-other", "effect-a", START)
-        send(outreach, "555-010-3000", "Task/req-2", "effect-b", START)
-        assert office.next_due() is None  # first attempts: the script answers the second
-        later = START + dt.timedelta(days=2)
-        send(outreach, "555-010-3000", "Task/req-2", "effect-c", later)
-        assert office.next_due() == later + dt.timedelta(hours=1)
-        assert len(office.answer_due(later + dt.timedelta(hours=1))) == 1
-        replies = outreach.due_replies(later + dt.timedelta(hours=1))
-        assert [r.request_id for r in replies] == ["Task/req-2"]
-    finally:
-        outreach.close()
+    send(outreach, "555-999-0000", "Task/req-other", "effect-a", START)
+    send(outreach, "555-010-3000", "Task/req-2", "effect-b", START)
+    assert office.next_due() is None  # first attempts: the script answers the second
+    later = START + dt.timedelta(days=2)
+    send(outreach, "555-010-3000", "Task/req-2", "effect-c", later)
+    assert office.next_due() == later + dt.timedelta(hours=1)
+    assert len(office.answer_due(later + dt.timedelta(hours=1))) == 1
+    replies = outreach.due_replies(later + dt.timedelta(hours=1))
+    assert [r.request_id for r in replies] == ["Task/req-2"]
+
+
+def test_a_connectors_file_world_is_seeded_where_the_file_says(
+    fhir_bases: ServerBases, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    config = connectors_config(
+        {
+            "ehr": {"base_url": fhir_bases.ehr, "auth": {"kind": "bearer", "token": "t0ken"}},
+            "office": {"cdex": {"base_url": fhir_bases.office}},
+        }
+    )
+    run = RunContext(run_id="r-seed", agent="reconciler", prefix=key_prefix, client=redis_client)
+    spec = world_of(SCENARIOS / "chase_happy_path.yaml")
+    seed_configured_world(config, run, spec)
+    practitioners = httpx.get(f"{fhir_bases.office}/Practitioner").json()
+    assert practitioners["total"] >= 1
+    patients = httpx.get(f"{fhir_bases.ehr}/Patient").json()
+    assert patients["total"] == len([r for r in spec.ehr if r["resourceType"] == "Patient"])
+    payer_world = WorldSpec(payer=[{"resourceType": "Patient", "id": "p1"}])
+    with pytest.raises(ConnectorsConfigError, match=r"no \[payer\] section"):
+        seed_configured_world(config, run, payer_world)

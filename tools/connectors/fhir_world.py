@@ -24,12 +24,26 @@ import httpx
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from carebound.tools.connectors._errors import ConnectorError
+from carebound.tools.connectors._bundle import RunContext
+from carebound.tools.connectors._errors import ConnectorError, ConnectorsConfigError
 from carebound.tools.connectors._office_player import ReferringOffice
 from carebound.tools.connectors._world_spec import WorldSpec
-from carebound.tools.connectors.config import ConnectorsConfig, connectors_config
+from carebound.tools.connectors.config import (
+    BearerAuth,
+    ConnectorsConfig,
+    FhirServerConfig,
+    NoAuth,
+    connectors_config,
+)
 
-__all__ = ["FhirBases", "ReferringOffice", "local_server_config", "seed_world", "world_bundles"]
+__all__ = [
+    "FhirBases",
+    "ReferringOffice",
+    "local_server_config",
+    "seed_configured_world",
+    "seed_world",
+    "world_bundles",
+]
 
 _URN_UUID = "urn:uuid:"
 _OFFICE_TYPES = frozenset({"Organization", "Practitioner", "PractitionerRole", "Endpoint"})
@@ -111,22 +125,67 @@ def seed_world(spec: WorldSpec, bases: FhirBases, http: httpx.Client) -> None:
     """
     targets = {"ehr": bases.ehr, "payer": bases.payer, "office": bases.office}
     for base, bundle in world_bundles(spec).items():
-        url = targets[base]
-        try:
-            response = http.post(
-                url, json=bundle, headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+        _post_bundle(base, targets[base], bundle, http)
+
+
+def seed_configured_world(config: ConnectorsConfig, run: RunContext, spec: WorldSpec) -> None:
+    """Seed a scenario's world into the servers a connectors file names (the ``seed_world``
+    that ``ConfiguredConnectors`` calls). Servers with no auth or a static bearer token only:
+    worlds are for test servers.
+
+    Raises:
+        ConnectorsConfigError: the world has resources for a system the file leaves out, or a
+            server asks for SMART auth.
+        ConnectorError: a server refused a bundle or could not be reached.
+    """
+    del run  # every run of a scenario sees the same world: it is keyed by its resources' ids
+    office = config.office.cdex if config.office is not None else None
+    targets: dict[str, FhirServerConfig | None] = {
+        "ehr": config.ehr,
+        "payer": config.payer,
+        "office": office,
+    }
+    for base, bundle in world_bundles(spec).items():
+        server = targets[base]
+        if server is None:
+            if base == "office":
+                continue  # the office's directory is a convenience, not part of the scenario
+            raise ConnectorsConfigError(
+                f"the scenario's world has {base} resources, but the connectors file has no "
+                f"[{base}] section",
+                hint=f"add [{base}] with the base_url of a test server to seed",
             )
-        except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"seeding the {base} world: {url} cannot be reached ({type(exc).__name__})",
-                hint="start the server (see README 'Connect to your systems') or fix the URL",
-            ) from None
-        if response.status_code >= 300:
-            raise ConnectorError(
-                f"seeding the {base} world: {url} answered HTTP {response.status_code}: "
-                f"{_outcome_text(response)}",
-                hint="the server refused the scenario's resources; check them against FHIR R4",
+        headers = {}
+        if isinstance(server.auth, BearerAuth):
+            headers["Authorization"] = f"Bearer {server.auth.secret()}"
+        elif not isinstance(server.auth, NoAuth):
+            raise ConnectorsConfigError(
+                f"{base}.auth: a scenario's world is seeded only into servers with no auth or a "
+                "bearer token",
+                hint="run scenarios against a test server (e.g. carebound run ... --fhir-server "
+                "URL with testing/fhir-server)",
             )
+        timeout = httpx.Timeout(server.timeouts.read_s, connect=server.timeouts.connect_s)
+        with httpx.Client(headers=headers, timeout=timeout) as http:
+            _post_bundle(base, str(server.base_url), bundle, http)
+
+
+def _post_bundle(base: str, url: str, bundle: dict[str, Any], http: httpx.Client) -> None:
+    try:
+        response = http.post(
+            url, json=bundle, headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+        )
+    except httpx.TransportError as exc:
+        raise ConnectorError(
+            f"seeding the {base} world: {url} cannot be reached ({type(exc).__name__})",
+            hint="start the server (see README 'Connect to your systems') or fix the URL",
+        ) from None
+    if response.status_code >= 300:
+        raise ConnectorError(
+            f"seeding the {base} world: {url} answered HTTP {response.status_code}: "
+            f"{_outcome_text(response)}",
+            hint="the server refused the scenario's resources; check them against FHIR R4",
+        )
 
 
 def _reference_map(resources: list[dict[str, Any]]) -> dict[str, str]:
