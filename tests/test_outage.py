@@ -19,12 +19,13 @@ import redis
 
 from carebound import Runner, VirtualClock, load_policy_pack
 from carebound.state.breaker import BreakerStore
+from carebound.testing import Fault, FaultProxy, FaultSchedule
 from carebound.tools.connectors import SimulatedEHR, SimulatedERP, SimulatedPayer
 from carebound.tools.connectors import WorldSpec as Spec
 from carebound.tools.connectors._bundle import RunContext
 from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM, build_outreach
 from tests.conftest import SCENARIOS
-from tests.fhir_server import FhirServerProcess, fhir_json
+from tests.fhir_server import FhirBases, FhirServerProcess, fhir_json
 from tests.test_cli import cli_json
 from tests.test_outreach_cdex import complete_task, office_config
 
@@ -151,3 +152,24 @@ def test_after_the_packs_limit_a_person_takes_the_case_over(
     kinds = [e.detail.get("kind") for e in trail]
     assert kinds.count("outage") == 2 and kinds.count("hand_off") == 1
     assert all("office.northside" not in json.dumps(e.detail) for e in trail)
+
+
+def test_a_send_whose_answer_is_lost_after_the_server_did_the_work_makes_one_task(
+    redis_client: redis.Redis, key_prefix: str, fhir_bases: FhirBases
+) -> None:
+    # The proxy forwards the first request (the Task's conditional create), then resets the
+    # connection half-way through the answer: the server created the Task, carebound never
+    # heard. The retry finds it by its effect identifier instead of creating a second.
+    schedule = FaultSchedule(script=[Fault.RESET])
+    root = fhir_bases.root
+    with FaultProxy(root.rsplit("/", 1)[0], schedule) as proxy:
+        office = f"{proxy.url}/{root.rsplit('/', 1)[1]}/office"
+        runner = _runner(redis_client, key_prefix, office)
+        view = runner.start("referral_chaser", _case(), requester="sam", world=Spec.from_bundles(
+            _case(), None))  # fmt: skip
+        assert [(r.method, r.fault) for r in proxy.log[:2]] == [
+            ("POST", Fault.RESET), ("POST", Fault.PASS)]  # fmt: skip
+    assert "waiting for the referring office to answer" in (view.record.wait_reason or "")
+    [task] = _office_tasks(fhir_bases.office)
+    [sent] = [e for e in view.effects if e.tool == "send_request_attempt"]
+    assert task["identifier"][0]["value"] == sent.key and sent.status == "done"
