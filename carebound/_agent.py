@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound.approvals import DecisionPacket
 from carebound.guardrails import PolicyPack, PolicyVerdict
@@ -58,7 +58,11 @@ class FinishSpec(BaseModel):
 
 
 class Plan(BaseModel):
-    """A planner's answer for one turn."""
+    """A planner's answer for one turn: exactly one of ``calls`` (one or more), ``wait`` or
+    ``finish``, with the run's findings and the planner's memory when they change.
+
+    A Plan with two of them, or none, is refused when it is built (a ``ValidationError``
+    naming what was given): the engine never guesses which one the planner meant."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -71,6 +75,25 @@ class Plan(BaseModel):
     memory: dict[str, Any] | None = Field(
         default=None, description="Replaces the planner's memory (JSON) when given."
     )
+
+    @model_validator(mode="after")
+    def _exactly_one_move(self) -> Plan:
+        given = [
+            name
+            for name, present in (
+                ("calls", bool(self.calls)),
+                ("wait", self.wait is not None),
+                ("finish", self.finish is not None),
+            )
+            if present
+        ]
+        if len(given) != 1:
+            what = " and ".join(given) if given else "none of them"
+            raise ValueError(
+                f"a Plan says exactly one of calls (at least one), wait or finish; got {what} "
+                "(to end the run, give finish=FinishSpec(...))"
+            )
+        return self
 
 
 class CallResult(BaseModel):

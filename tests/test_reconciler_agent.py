@@ -17,6 +17,7 @@ from carebound import (
     Approve,
     DecisionRefusedError,
     Edit,
+    FinishSpec,
     Plan,
     PlannerView,
     ProposedCall,
@@ -235,7 +236,8 @@ def scripted(name: str, calls: list[ProposedCall]) -> AgentDefinition:
     """An agent that proposes ``calls`` once, then stops (a stand-in for a lying model)."""
 
     def planner(ctx: AgentContext, view: PlannerView) -> Plan:
-        return Plan(calls=calls) if view.turn == 0 else Plan()
+        done = FinishSpec(summary="nothing left to do")
+        return Plan(calls=calls) if view.turn == 0 else Plan(finish=done)
 
     return AgentDefinition(
         name=name,

@@ -131,6 +131,8 @@ def plan_reconcile(ctx: AgentContext, view: PlannerView) -> Plan:
         summary = f"policy pack settings.{SETTINGS_KEY} is invalid:\n{format_validation_error(exc)}"
         finish = FinishSpec(status="failed", summary=summary)
         step = Step(memory=memory.model_copy(update={"done": finish}), finish=finish)
+    if not step.calls and step.finish is None:
+        step = step.model_copy(update={"finish": FinishSpec(summary="nothing left to do")})
     return Plan(
         calls=step.calls,
         finish=step.finish,

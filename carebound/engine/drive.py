@@ -23,6 +23,7 @@ from carebound.engine.core import Core, no_run
 from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
 from carebound.engine.graph import RunState
 from carebound.engine.results import QUARANTINE_AFTER, RunView
+from carebound.engine.run_state import HoldSignal, WaitSignal, read_signal
 from carebound.engine.status_audit import status_change
 from carebound.engine.tracing import drive_span, drive_stopped
 from carebound.state.errors import STORE_FAILURE
@@ -39,30 +40,30 @@ class Stop:
     """Where a run's graph stopped: its state values and the interrupt it is parked on."""
 
     values: dict[str, Any]
-    interrupt: dict[str, Any] | None
-    """The value of the first interrupt (a hold or a wait), or None."""
+    interrupt: HoldSignal | WaitSignal | None
+    """The signal of the first interrupt (a hold or a wait), or None."""
     tasks_left: bool
     """Whether the latest checkpoint still has tasks to run (a crash mid-step)."""
 
     @classmethod
-    def of_snapshot(cls, snapshot: Any) -> Stop:
+    def of_snapshot(cls, snapshot: Any, run_id: str) -> Stop:
         """From ``graph.get_state``."""
         interrupts = snapshot.interrupts
         return cls(
             values=dict(snapshot.values or {}),
-            interrupt=interrupts[0].value if interrupts else None,
+            interrupt=read_signal(interrupts[0].value, run_id=run_id) if interrupts else None,
             tasks_left=bool(snapshot.next or snapshot.tasks),
         )
 
     @classmethod
-    def of_output(cls, output: Mapping[str, Any]) -> Stop:
+    def of_output(cls, output: Mapping[str, Any], run_id: str) -> Stop:
         """From what ``graph.invoke`` returned: the state, with ``__interrupt__`` when it
         parked (a graph that returns normally has either parked or ended)."""
         values = {k: v for k, v in output.items() if k != "__interrupt__"}
         interrupts = output.get("__interrupt__") or ()
         return cls(
             values=values,
-            interrupt=interrupts[0].value if interrupts else None,
+            interrupt=read_signal(interrupts[0].value, run_id=run_id) if interrupts else None,
             tasks_left=bool(interrupts),
         )
 
@@ -239,7 +240,7 @@ class Driver:
             and record.status == "paused"
             and record.pending_approval == decided.request.approval_id
         ):
-            stop = Stop.of_snapshot(graph.get_state(config))
+            stop = Stop.of_snapshot(graph.get_state(config), run_id)
         # else: the record, written under the lease after the hold was checkpointed, says the
         # run is parked on the hold just decided here, so it is resumed without reading the
         # state first. Were the record behind the checkpoint (a driver died before settling),
@@ -261,7 +262,8 @@ class Driver:
                 if step is None:
                     break
                 with inline_writes():
-                    stop = Stop.of_output(graph.invoke(step.command, config, durability="sync"))
+                    output = graph.invoke(step.command, config, durability="sync")
+                    stop = Stop.of_output(output, run_id)
                 parked_here = True
                 if step.consumed is not None:
                     core.runs.consume_event(run_id, step.consumed.id)
@@ -269,7 +271,9 @@ class Driver:
                     core.leases.renew(lease)
                     renewed = time.monotonic()
             else:
-                stop = Stop.of_snapshot(graph.get_state(config))  # the step limit was reached
+                stop = Stop.of_snapshot(
+                    graph.get_state(config), run_id
+                )  # the step limit was reached
         finally:
             if decided is not None:
                 core.decided.pop(decided.request.approval_id, None)
@@ -287,7 +291,7 @@ class Driver:
             if parked_here:
                 return None  # settle checks, in its round trip, whether it moved meanwhile
             value = stop.interrupt
-            if value.get("type") == "hold":
+            if value["type"] == "hold":
                 approval_id = value["approval_id"]
                 view = core.decided.get(approval_id) or core.approvals.get(approval_id)
                 if view is None or view.status == "pending":
@@ -322,14 +326,14 @@ class Driver:
         wait_until = None
         if stop.interrupt is not None:
             value = stop.interrupt
-            if value.get("type") == "hold":
+            if value["type"] == "hold":
                 status, pending = "paused", value["approval_id"]
             else:
                 status = "waiting"
-                wait_reason = value.get("reason")
-                until = value.get("until")
+                wait_reason = value["reason"]
+                until = value["until"]
                 wait_until = datetime.fromisoformat(until) if until else None
-                wait = (list(value.get("match", [])), wait_until)
+                wait = (list(value["match"]), wait_until)
         elif stop.tasks_left:
             status = "running"
         else:

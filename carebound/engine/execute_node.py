@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from carebound._agent import CallResult, ProposedCall
 from carebound._errors import CareboundError, LeaseLostError
 from carebound.engine.node_kit import NodeKit, config_run_id, jsonable
-from carebound.engine.services import RunState
+from carebound.engine.run_state import CurrentCall, RunState
 from carebound.engine.tracing import tool_failed, tool_span
 from carebound.guardrails import judge
 from carebound.state.errors import STORE_FAILURE
@@ -51,7 +51,7 @@ class Rehold(Protocol):
         self,
         state: RunState,
         config: RunnableConfig,
-        current: dict[str, Any],
+        current: CurrentCall,
         *,
         spec: ToolSpec[Any],
         args: BaseModel,
@@ -69,7 +69,7 @@ class Executor:
         self.rehold = rehold
 
     def perform(
-        self, state: RunState, config: RunnableConfig, current: dict[str, Any]
+        self, state: RunState, config: RunnableConfig, current: CurrentCall
     ) -> dict[str, Any]:
         run_id = config_run_id(config)
         token = config.get("configurable", {}).get("fencing_token")

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from carebound._agent import CallResult, ProposedCall
 from carebound.approvals import ApprovalRequest, DecisionPacket, PacketCheck, PinnedVersions
 from carebound.engine.node_kit import NodeKit, config_run_id, schema_hash
-from carebound.engine.services import RunState
+from carebound.engine.run_state import CallData, CurrentCall, RunState
 from carebound.engine.tracing import current_traceparent, hold_made
 from carebound.guardrails import CallBudget, Held, PolicyCheck, PolicyPack, judge
 from carebound.tools import FactValue, ToolSpec
@@ -103,8 +103,8 @@ class GateNode:
                 detail={"tool": spec.name, "rule": verdict.rule_id},
             )
             return refuse("denied", verdict.reason)
-        current = {
-            "call": call.model_dump(mode="json"),
+        current: CurrentCall = {
+            "call": CallData(tool=call.tool, args=call.args, why=call.why),
             "args": verdict.args.model_dump(mode="json"),
             "index": index,
             "approval_id": None,
@@ -119,7 +119,7 @@ class GateNode:
         self,
         state: RunState,
         config: RunnableConfig,
-        current: dict[str, Any],
+        current: CurrentCall,
         *,
         spec: ToolSpec[Any],
         args: BaseModel,

@@ -31,7 +31,8 @@ from carebound.engine.execute_node import Executor
 from carebound.engine.gate_node import GateNode
 from carebound.engine.node_kit import NodeKit, config_run_id
 from carebound.engine.outage import park_or_hand_off
-from carebound.engine.services import RunState, Services
+from carebound.engine.run_state import CurrentCall, RunState, hold_signal, wait_signal
+from carebound.engine.services import Services
 from carebound.tools.connectors import SystemUnavailableError
 
 __all__ = ["RunState", "Services", "build_graph"]
@@ -71,11 +72,12 @@ class _Nodes:
     def hold(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Park on the approval; once decided, make (or drop) the call and plan, one step."""
         run_id = config_run_id(config)
-        current = dict(state["current"] or {})
-        approval_id = current["approval_id"]
+        held = state.get("current")
+        assert held is not None and held["approval_id"] is not None  # routed here only then
+        current, approval_id = held.copy(), held["approval_id"]
         view = self.kit.svc.decided.get(approval_id) or self.kit.svc.approvals.get(approval_id)
         if view is not None and view.status == "pending":
-            interrupt({"type": "hold", "approval_id": approval_id})
+            interrupt(hold_signal(approval_id))
             view = self.kit.svc.approvals.get(approval_id)
         if view is None or view.status == "pending" or view.record is None:
             return {}  # resumed without a decision: park again
@@ -106,11 +108,11 @@ class _Nodes:
     def execute(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Make the gated call through the effect ledger, then plan, in one step."""
         run_id = config_run_id(config)
-        update = self._perform(state, config, dict(state["current"] or {}))
+        update = self._perform(state, config, _current(state))
         return self.kit.then_plan(state, run_id, update)
 
     def _perform(
-        self, state: RunState, config: RunnableConfig, current: dict[str, Any]
+        self, state: RunState, config: RunnableConfig, current: CurrentCall
     ) -> dict[str, Any]:
         """Make the call; if its system is down, park the run on it (engine.outage)."""
         try:
@@ -122,8 +124,9 @@ class _Nodes:
 
     def wait(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Park until an event or a timer; then record it and plan, in one step."""
-        wait = state.get("wait") or {}
-        value = interrupt({"type": "wait", **wait})
+        wait = state.get("wait")
+        assert wait is not None  # routed here only while the state holds a wait
+        value = interrupt(wait_signal(wait))
         try:
             event = RunEvent.model_validate(value)
         except ValidationError:
@@ -134,6 +137,12 @@ class _Nodes:
             return {}  # a redelivered event: keep waiting
         update = {"events": [*state.get("events", []), event.model_dump(mode="json")], "wait": None}
         return self.kit.then_plan(state, config_run_id(config), update)
+
+
+def _current(state: RunState) -> CurrentCall:
+    current = state.get("current")
+    assert current is not None  # routed to execute only then
+    return current.copy()
 
 
 def build_graph(

@@ -153,10 +153,8 @@ class NodeKit:
             update["memory"] = jsonable(plan.memory)
         if plan.finish is not None:
             update.update(status=plan.finish.status, summary=plan.finish.summary)
-        elif plan.calls:
-            update["queue"] = [c.model_dump(mode="json") for c in plan.calls]
         elif plan.wait is not None:
             update["wait"] = plan.wait.model_dump(mode="json")
-        else:
-            update.update(status="completed", summary="nothing left to do")
+        else:  # a Plan holds exactly one of the three
+            update["queue"] = [c.model_dump(mode="json") for c in plan.calls]
         return update

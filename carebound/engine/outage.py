@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from carebound._agent import CallResult
 from carebound._limits import BoundedDuration
 from carebound.engine.node_kit import NodeKit
-from carebound.engine.services import RunState
+from carebound.engine.run_state import CurrentCall, OutageData, RunState
 from carebound.guardrails import PolicyPack
 from carebound.tools.connectors import SystemUnavailableError
 
@@ -76,16 +76,16 @@ def park_or_hand_off(
     kit: NodeKit,
     state: RunState,
     run_id: str,
-    current: dict[str, Any],
+    current: CurrentCall,
     exc: SystemUnavailableError,
 ) -> dict[str, Any]:
     """The state update for a call whose system is down: park it with a retry timer, or,
     past the pack's limit, end it as an error and hand the case to a person."""
     settings = outage_settings(kit.svc.pack_for(run_id))
     now = kit.svc.clock.now()
-    previous = current.get("outage") or {}
-    tries = int(previous.get("tries", 0)) + 1
-    since = str(previous.get("since") or now.isoformat())
+    previous = current.get("outage")
+    tries = (previous["tries"] if previous else 0) + 1
+    since = previous["since"] if previous else now.isoformat()
     system = exc.system
     tool = str(current["call"]["tool"])
     index = int(current["index"])
@@ -127,7 +127,10 @@ def park_or_hand_off(
         },
         once=f"outage:{index}:{tries}",
     )
-    parked = {**current, "outage": {"system": system, "tries": tries, "since": since}}
+    parked: CurrentCall = {
+        **current,
+        "outage": OutageData(system=system, tries=tries, since=since),
+    }
     return {
         "current": parked,
         "wait": {

@@ -1,17 +1,19 @@
-"""The graph's state and the per-process services its nodes use."""
+"""The per-process services the graph's nodes use (and the graph's state type, from
+:mod:`~carebound.engine.run_state`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.audit import AuditLog
 from carebound.clock import Clock
+from carebound.engine.run_state import RunState
 from carebound.guardrails import PolicyPack
 from carebound.state.ledger import EffectLedger
 from carebound.tools import ToolContext, ToolSpec
@@ -19,25 +21,7 @@ from carebound.tools import ToolContext, ToolSpec
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-
-class RunState(TypedDict, total=False):
-    """A run's graph state. JSON values only: it is checkpointed without pickle."""
-
-    run_id: str
-    requester: str
-    started_at: str
-    queue: list[dict[str, Any]]
-    current: dict[str, Any] | None
-    results: list[dict[str, Any]]
-    events: list[dict[str, Any]]
-    findings: dict[str, Any]
-    memory: dict[str, Any]
-    steps: int
-    tool_calls: int
-    turn: int
-    status: str
-    summary: str
-    wait: dict[str, Any] | None
+__all__ = ["RunState", "Services"]
 
 
 @dataclass(frozen=True, kw_only=True)
