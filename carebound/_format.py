@@ -66,9 +66,10 @@ def inline(value: Any, limit: int = 60) -> str:
 _DETAIL_FIRST = ("tool", "decision", "outcome", "rule", "role", "status", "approval_id")
 
 
-def detail_line(detail: Mapping[str, Any], limit: int = 80) -> str:
-    """An audit event's detail as ``key=value`` pairs on one short line, the telling keys
-    (tool, decision, rule, role, ...) first."""
+def detail_line(detail: Mapping[str, Any], limit: int = 80, value_limit: int = 28) -> str:
+    """An audit event's detail as ``key=value`` pairs on one short line (each value cut at
+    ``value_limit``, the line at ``limit``), the telling keys (tool, decision, rule, role, ...)
+    first."""
     keys = [k for k in _DETAIL_FIRST if k in detail]
     keys += [k for k in detail if k not in keys]
-    return inline(" ".join(f"{k}={inline(detail[k], 28)}" for k in keys), limit)
+    return inline(" ".join(f"{k}={inline(detail[k], value_limit)}" for k in keys), limit)

@@ -69,6 +69,10 @@ def show(
     ] = None,
     reveal: RevealOpt = False,
     reviewer: ViewerOpt = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="One table row per event (for wide terminals)."),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """A run's audit trail: who did what, when, with what outcome (oldest first). Values
@@ -99,7 +103,7 @@ def show(
         from carebound.cli._render_audit import audit_table, verify_line
 
         out = stdout()
-        out.print(audit_table(events))
+        out.print(audit_table(events, wide=wide))
         if result is not None:
             out.print(verify_line(run_id, result))
             if anchors is not None and result.checkpoints == 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 
 from carebound._format import detail_line
@@ -15,10 +16,13 @@ from carebound.audit import AuditEvent, VerifyResult
 from carebound.cli._render_style import _table
 
 
-def audit_table(events: Sequence[AuditEvent]) -> RenderableType:
-    """A run's audit trail, oldest first (times in UTC)."""
+def audit_table(events: Sequence[AuditEvent], *, wide: bool = False) -> RenderableType:
+    """A run's audit trail, oldest first (times in UTC): one block per event (fits 80
+    columns and pipes), or with ``wide`` one table row per event."""
     if not events:
         return Text("no audit events", style="dim")
+    if not wide:
+        return Group(*(_block(e) for e in events))
     table = _table()
     table.collapse_padding = True
     table.add_column("seq", justify="right", no_wrap=True)
@@ -29,10 +33,10 @@ def audit_table(events: Sequence[AuditEvent]) -> RenderableType:
     table.add_column("outcome", no_wrap=True)
     table.add_column("detail", overflow="fold")
     for e in events:
-        actor = f"{e.actor.kind}:{e.actor.id}" + (f" ({e.actor.role})" if e.actor.role else "")
+        actor = _actor(e)
         table.add_row(
             str(e.seq),
-            f"{e.time:%m-%d %H:%M:%S}",
+            f"{e.time:%Y-%m-%d %H:%M:%S}",
             Text(actor),
             Text(e.action),
             Text(e.category),
@@ -40,6 +44,23 @@ def audit_table(events: Sequence[AuditEvent]) -> RenderableType:
             Text(detail_line(e.detail), style="dim"),
         )
     return table
+
+
+def _actor(e: AuditEvent) -> str:
+    return f"{e.actor.kind}:{e.actor.id}" + (f" ({e.actor.role})" if e.actor.role else "")
+
+
+def _block(e: AuditEvent) -> RenderableType:
+    """One event: its number, full time and what happened, then who, then its detail."""
+    head = Text.assemble(
+        (f"#{e.seq}", "bold"), f"  {e.time:%Y-%m-%d %H:%M:%S} UTC  ", (e.action, "bold"), "  "
+    )
+    head.append_text(_outcome(e.outcome))
+    who = Text(f"  {_actor(e)} · {e.category}")
+    lines: list[RenderableType] = [head, who]
+    if e.detail:
+        lines.append(Padding(Text(detail_line(e.detail, 4000, 400), style="dim"), (0, 0, 0, 2)))
+    return Group(*lines)
 
 
 def _outcome(value: str) -> Text:

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from carebound._format import MASK, due, short_hash
 from carebound.approvals import ApprovalView, SourceRef
-from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
+from carebound.cli._render_style import _blocks, _due, _pairs, _risk, _section, _status, _table
 
 if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for read-only commands
     from carebound.engine.results import RunView
@@ -31,17 +31,20 @@ def inbox_table(views: Sequence[ApprovalView], now: datetime) -> RenderableType:
     """Paused steps, most urgent first."""
     if not views:
         return Text("inbox empty: no paused steps", style="dim")
-    table = _table("approval", "due", "risk", "role", "agent", "summary")
-    for v in views:
-        table.add_row(
-            Text(v.request.approval_id),
-            _due(v.deadline, now),
-            _risk(v.request.risk),
-            Text(v.required_role),
-            Text(v.request.agent),
-            Text(v.request.packet.summary),
+    rows = [
+        (
+            [
+                Text(v.request.approval_id),
+                _due(v.deadline, now),
+                _risk(v.request.risk),
+                Text(v.required_role),
+                Text(v.request.agent),
+            ],
+            Text(v.request.packet.summary, style="dim"),
         )
-    return table
+        for v in views
+    ]
+    return _blocks(("approval", "due", "risk", "role", "agent"), rows)
 
 
 def _source(ref: SourceRef) -> str:

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from carebound._format import ago, due, inline
 from carebound._report import RunReport
-from carebound.cli._render_style import _due, _pairs, _risk, _section, _status, _table
+from carebound.cli._render_style import _blocks, _due, _pairs, _risk, _section, _status, _table
 from carebound.state.runs import RunRecord
 
 if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for read-only commands
@@ -38,22 +38,18 @@ def report_view(report: RunReport) -> RenderableType:
         )
     ]
     if report.pending:
-        table = _table("approval", "tool", "risk", "role", "reason", title="Waiting for")
-        for p in report.pending:
-            table.add_row(
-                Text(p.approval_id),
-                Text(p.tool),
-                _risk(p.risk),
-                Text(p.required_role),
-                Text(p.reason),
+        rows = [
+            (
+                [Text(p.approval_id), Text(p.tool), _risk(p.risk), Text(p.required_role)],
+                Text(p.reason, style="dim"),
             )
-        parts.append(table)
+            for p in report.pending
+        ]
+        parts.append(_blocks(("approval", "tool", "risk", "role"), rows, title="Waiting for"))
     parts.extend(_findings(report))
     if report.effects:
-        table = _table("tool", "status", "idempotency key", title="Effects")
-        for e in report.effects:
-            table.add_row(Text(e.tool), _status(e.status), Text(e.key))
-        parts.append(table)
+        effects = [([Text(e.tool), _status(e.status)], Text(e.key)) for e in report.effects]
+        parts.append(_blocks(("tool", "status"), effects, title="Effects (idempotency key below)"))
     if report.pending:
         first = report.pending[0].approval_id
         parts.append(Text(f"\nnext: carebound show {first}", style="dim"))
@@ -81,17 +77,21 @@ def runs_table(records: Sequence[RunRecord], now: datetime) -> RenderableType:
     """Runs, newest first."""
     if not records:
         return Text("no runs", style="dim")
-    table = _table("run", "agent", "status", "requester", "updated", "summary")
-    for r in records:
-        table.add_row(
-            Text(r.run_id),
-            Text(r.agent),
-            _status(r.status),
-            Text(r.requester),
-            Text(ago(r.updated_at, now)),
-            Text(inline(r.summary or r.wait_reason or "", 50)),
+    rows = [
+        (
+            [
+                Text(r.run_id),
+                Text(r.agent),
+                _status(r.status),
+                Text(r.requester),
+                Text(f"{r.updated_at:%Y-%m-%d %H:%M} UTC"),
+                Text(ago(r.updated_at, now)),
+            ],
+            Text(inline(r.summary or r.wait_reason or "", 200), style="dim"),
         )
-    return table
+        for r in records
+    ]
+    return _blocks(("run", "agent", "status", "requester", "updated", ""), rows)
 
 
 def run_status(view: RunView, report: RunReport, now: datetime) -> RenderableType:
@@ -115,21 +115,17 @@ def run_status(view: RunView, report: RunReport, now: datetime) -> RenderableTyp
     pending = view.pending
     if pending is not None and pending.status == "pending":
         request = pending.request
-        table = _table("approval", "tool", "risk", "role", "due", "summary", title="Paused on")
-        table.add_row(
-            Text(request.approval_id),
-            Text(request.tool),
-            _risk(request.risk),
-            Text(pending.required_role),
-            _due(pending.deadline, now),
-            Text(request.packet.summary),
-        )
-        parts.append(table)
+        paused = [Text(request.approval_id), Text(request.tool), _risk(request.risk)]
+        paused += [Text(pending.required_role), _due(pending.deadline, now)]
+        held = [(paused, Text(request.packet.summary, style="dim"))]
+        parts.append(_blocks(("approval", "tool", "risk", "role", "due"), held, title="Paused on"))
     if view.effects:
-        table = _table("tool", "status", "attempts", "idempotency key", title="Effects")
-        for e in view.effects:
-            table.add_row(Text(e.tool), _status(e.status), str(e.attempts), Text(e.key))
-        parts.append(table)
+        effects = [
+            ([Text(e.tool), _status(e.status), Text(str(e.attempts))], Text(e.key))
+            for e in view.effects
+        ]
+        headers = ("tool", "status", "attempts")
+        parts.append(_blocks(headers, effects, title="Effects (idempotency key below)"))
     parts.extend(_findings(report))
     known = {"missing_documents", "mismatches"}
     other = {k: v for k, v in view.findings.items() if k not in known}
