@@ -225,6 +225,11 @@ SUBPACKAGES: dict[str, set[str]] = {
         "OfficeConfig", "PayerConfig", "RetrySettings", "SmartAuth", "SmtpConfig", "Timeouts",
         "configured_connectors_file", "connectors_config", "load_connectors_config",
     },
+    "carebound.tools.connectors.fhir_rest": {
+        "CLIENT_ASSERTION_TYPE", "EFFECT_SYSTEM", "BearerToken", "FhirRestClient", "RestEHR",
+        "RestPayer", "SigningAlgorithm", "SmartBackendAuth", "build_auth", "build_client",
+        "build_ehr", "build_payer", "effect_identifier", "effect_search",
+    },
     "carebound.tools.reconcile": {
         "ApproveInvoiceArgs", "FindPatientArgs", "FixDemographicArgs", "FixMemberIdArgs",
         "HoldInvoiceArgs", "InvoiceCheck", "InvoiceIssue", "LinkPatientArgs", "MatchInvoicesArgs",

@@ -116,15 +116,7 @@ class SimulatedPayer:
     def coverage(self, member_id: str) -> FhirResource | None:
         """The Coverage whose ``subscriberId``, ``identifier`` or beneficiary Patient's
         identifier equals ``member_id`` (exactly, as a payer matches), or None."""
-        patients = {
-            f"Patient/{p['id']}": p for p in self._all("Patient") if _has_identifier(p, member_id)
-        }
-        for coverage in self._all("Coverage"):
-            if coverage.get("subscriberId") == member_id or _has_identifier(coverage, member_id):
-                return coverage
-            if _reference(coverage.get("beneficiary")) in patients:
-                return coverage
-        return None
+        return coverage_for(member_id, self._all("Coverage"), self._all("Patient"))
 
     def eligibility(self, member_id: str, service_code: str | None = None) -> EligibilityResult:
         """Answer from the latest CoverageEligibilityResponse for the member's Coverage.
@@ -140,39 +132,8 @@ class SimulatedPayer:
         coverage = self.coverage(member_id)
         if coverage is None:
             return EligibilityResult(member_id=member_id, found=False)
-        coverage_ref = f"Coverage/{coverage['id']}"
-        responses = [
-            r
-            for r in self._all("CoverageEligibilityResponse")
-            if any(
-                _reference(ins.get("coverage")) == coverage_ref for ins in r.get("insurance", [])
-            )
-        ]
-        if not responses:
-            raise ConnectorError(
-                f"payer: no CoverageEligibilityResponse for {coverage_ref}",
-                hint="seed one whose insurance.coverage references that Coverage",
-            )
-        response = max(responses, key=lambda r: (str(r.get("created", "")), str(r["id"])))
-        insurance = [
-            ins
-            for ins in response.get("insurance", [])
-            if _reference(ins.get("coverage")) == coverage_ref
-        ]
-        items = [_item(raw) for ins in insurance for raw in ins.get("item", [])]
-        relevant = [i for i in items if service_code is None or service_code in i.codes]
-        inforce = [ins["inforce"] for ins in insurance if isinstance(ins.get("inforce"), bool)]
-        payors = coverage.get("payor", [])
-        return EligibilityResult(
-            member_id=member_id,
-            found=True,
-            coverage_id=str(coverage["id"]),
-            payer=_reference(payors[0]) if payors else None,
-            in_force=any(inforce) if inforce else coverage.get("status") == "active",
-            authorization_required=any(i.authorization_required for i in relevant),
-            items=items,
-            response_id=str(response["id"]),
-        )
+        responses = self._all("CoverageEligibilityResponse")
+        return eligibility_answer(member_id, coverage, responses, service_code)
 
     def prior_auth(self, claim_ref: str) -> str | None:
         """The authorisation number for the prior-auth Claim ``claim_ref``, or None.
@@ -182,24 +143,11 @@ class SimulatedPayer:
         (PAS trace number). Returns ``ClaimResponse.preAuthRef`` or the PAS review-action
         number, unless the review action denies or pends (None), or no response exists yet.
         """
-        for response in self._all("ClaimResponse"):
-            if response.get("use") != "preauthorization" or response.get("outcome") == "error":
-                continue
-            if not _answers(response, claim_ref):
-                continue
-            actions = _review_actions(response)
-            if actions and not any(code in APPROVED_REVIEW_ACTIONS for code, _ in actions):
-                return None
-            pre_auth_ref = response.get("preAuthRef")
-            if isinstance(pre_auth_ref, str):
-                return pre_auth_ref
-            numbers = [n for code, n in actions if code in APPROVED_REVIEW_ACTIONS and n]
-            return numbers[0] if numbers else None
-        return None
+        return authorisation_number(self._all("ClaimResponse"), claim_ref)
 
     def claim_response(self, claim_ref: str) -> FhirResource | None:
         """The ClaimResponse answering ``claim_ref`` (matched as in :meth:`prior_auth`)."""
-        return next((r for r in self._all("ClaimResponse") if _answers(r, claim_ref)), None)
+        return next((r for r in self._all("ClaimResponse") if answers_claim(r, claim_ref)), None)
 
     def effects(self) -> list[EffectRecord]:
         """Effects applied by the payer: none, every call is a read."""
@@ -225,6 +173,91 @@ class SimulatedPayer:
     def _all(self, resource_type: str) -> list[FhirResource]:
         raws = self._state.hvals(self._state.key("res", resource_type))
         return sorted((json.loads(raw) for raw in raws), key=lambda r: str(r.get("id", "")))
+
+
+def coverage_for(
+    member_id: str, coverages: Iterable[FhirResource], patients: Iterable[FhirResource]
+) -> FhirResource | None:
+    """The first of ``coverages`` whose ``subscriberId`` or ``identifier`` equals
+    ``member_id``, or whose beneficiary is one of ``patients`` carrying it as an identifier
+    (exact match, as a payer matches)."""
+    members = {f"Patient/{p['id']}" for p in patients if _has_identifier(p, member_id)}
+    for coverage in coverages:
+        if coverage.get("subscriberId") == member_id or _has_identifier(coverage, member_id):
+            return coverage
+        if _reference(coverage.get("beneficiary")) in members:
+            return coverage
+    return None
+
+
+def eligibility_answer(
+    member_id: str,
+    coverage: FhirResource,
+    responses: Iterable[FhirResource],
+    service_code: str | None = None,
+) -> EligibilityResult:
+    """The eligibility answer for ``member_id`` from the latest of ``responses`` (any
+    CoverageEligibilityResponses) whose insurance names ``coverage``.
+
+    Raises:
+        ConnectorError: none of ``responses`` is about ``coverage``.
+    """
+    coverage_ref = f"Coverage/{coverage['id']}"
+    about = [
+        r
+        for r in responses
+        if any(_reference(ins.get("coverage")) == coverage_ref for ins in r.get("insurance", []))
+    ]
+    if not about:
+        raise ConnectorError(
+            f"payer: no CoverageEligibilityResponse for {coverage_ref}",
+            hint="seed one whose insurance.coverage references that Coverage",
+        )
+    response = max(about, key=lambda r: (str(r.get("created", "")), str(r["id"])))
+    insurance = [
+        ins
+        for ins in response.get("insurance", [])
+        if _reference(ins.get("coverage")) == coverage_ref
+    ]
+    items = [_item(raw) for ins in insurance for raw in ins.get("item", [])]
+    relevant = [i for i in items if service_code is None or service_code in i.codes]
+    inforce = [ins["inforce"] for ins in insurance if isinstance(ins.get("inforce"), bool)]
+    payors = coverage.get("payor", [])
+    return EligibilityResult(
+        member_id=member_id,
+        found=True,
+        coverage_id=str(coverage["id"]),
+        payer=_reference(payors[0]) if payors else None,
+        in_force=any(inforce) if inforce else coverage.get("status") == "active",
+        authorization_required=any(i.authorization_required for i in relevant),
+        items=items,
+        response_id=str(response["id"]),
+    )
+
+
+def authorisation_number(responses: Iterable[FhirResource], claim_ref: str) -> str | None:
+    """The authorisation number granted by the first of ``responses`` (ClaimResponses) that
+    answers ``claim_ref``, or None (pending, denied, no answer yet); see
+    :meth:`SimulatedPayer.prior_auth`."""
+    for response in responses:
+        if response.get("use") != "preauthorization" or response.get("outcome") == "error":
+            continue
+        if not answers_claim(response, claim_ref):
+            continue
+        actions = _review_actions(response)
+        if actions and not any(code in APPROVED_REVIEW_ACTIONS for code, _ in actions):
+            return None
+        pre_auth_ref = response.get("preAuthRef")
+        if isinstance(pre_auth_ref, str):
+            return pre_auth_ref
+        numbers = [n for code, n in actions if code in APPROVED_REVIEW_ACTIONS and n]
+        return numbers[0] if numbers else None
+    return None
+
+
+def reference_of(value: Any) -> str | None:
+    """A Reference's ``Type/id`` (absolute and versioned references reduced), or its display."""
+    return _reference(value)
 
 
 def _reference(value: Any) -> str | None:
@@ -257,7 +290,9 @@ def _item(raw: Mapping[str, Any]) -> EligibilityItem:
     )
 
 
-def _answers(response: Mapping[str, Any], claim_ref: str) -> bool:
+def answers_claim(response: Mapping[str, Any], claim_ref: str) -> bool:
+    """Whether ClaimResponse ``response`` answers ``claim_ref`` (its request reference, the
+    request's identifier, or a shared business identifier)."""
     wanted = claim_ref if "/" in claim_ref else f"Claim/{claim_ref}"
     request = response.get("request")
     if _reference(request) == wanted:

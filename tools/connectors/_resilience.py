@@ -158,7 +158,7 @@ class Resilience:
         if response.status_code >= 400 and response.status_code not in (404, 410):
             raise SystemRefusedError(
                 f"{self.system} refused {request.method} {request.url.path}: HTTP "
-                f"{response.status_code}{_outcome_code(response)}",
+                f"{response.status_code}{outcome_code(response)}",
                 system=self.system,
                 status=response.status_code,
                 hint="the request itself was refused (not retried); check its data, the "
@@ -259,7 +259,7 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _outcome_code(response: httpx.Response) -> str:
+def outcome_code(response: httpx.Response) -> str:
     """The OperationOutcome's first issue code, if the body is one (never its diagnostics text,
     which may quote patient data)."""
     try:
