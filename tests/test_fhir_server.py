@@ -176,6 +176,24 @@ def test_an_invalid_resource_is_refused_naming_the_property(fhir_bases: FhirBase
     assert "Patient.favouriteColour" in response.text
 
 
+@pytest.mark.parametrize(
+    ("resource", "where"),
+    [
+        ({"resourceType": "Task", "status": "waiting", "intent": "order"}, "Task.status"),
+        ({"resourceType": "Patient", "name": [{"use": "alias"}]}, "Patient.name[0].use"),
+    ],
+)
+def test_a_code_outside_its_required_value_set_is_refused(
+    fhir_bases: FhirBases, resource: dict[str, Any], where: str
+) -> None:
+    # fhir.resources does not check required bindings; the server does, like a real one.
+    response = create(fhir_bases.ehr, resource)
+    assert response.status_code == 400
+    issue = fhir_json(response)["issue"][0]  # type: ignore[index]
+    assert issue["code"] == "code-invalid"
+    assert issue["expression"] == [where]
+
+
 def test_reset_clears_one_namespace(fhir_server_url: str, fhir_bases: FhirBases) -> None:
     create(fhir_bases.ehr, patient("k-reset"))
     namespace = fhir_bases.root.rsplit("/", 1)[1]

@@ -151,6 +151,15 @@ def test_a_server_refusal_quotes_the_outcome(
             seed_world(spec, FhirBases.under(root), http)
 
 
+def test_a_code_the_server_refuses_is_named(fhir_bases: ServerBases, http: httpx.Client) -> None:
+    # fhir.resources takes any Task.status; the server checks the required value set.
+    spec = WorldSpec(
+        ehr=[{"resourceType": "Task", "id": "t1", "status": "waiting", "intent": "order"}]
+    )
+    with pytest.raises(ConnectorError, match=r"HTTP 400: .*task-status \(Task.status\)"):
+        seed_world(spec, bases(fhir_bases), http)
+
+
 def test_fhir_server_option_means_three_bases() -> None:
     config = local_server_config("http://127.0.0.1:8090/")
     assert str(config.ehr.base_url) == "http://127.0.0.1:8090/ehr"

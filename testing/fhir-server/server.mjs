@@ -107,6 +107,87 @@ function resourceTypesIn(value, found = new Set()) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Required code bindings
+//
+// @medplum/core checks structure and cardinality; a real server also refuses a `code` outside
+// its required value set (Task.status "waiting", Patient.gender "robot"). Checked here for every
+// value set the R4 definitions enumerate (those built from filters or other value sets are not).
+
+const TYPE_DEFINITIONS = new Map(
+  readJson('fhir/r4/profiles-types.json')
+    .entry.map((entry) => entry.resource)
+    .filter((sd) => sd.resourceType === 'StructureDefinition' && sd.kind === 'complex-type' && sd.derivation !== 'constraint')
+    .map((sd) => [sd.type, sd]),
+);
+const TERMINOLOGY = new Map(
+  readJson('fhir/r4/valuesets.json').entry.map((entry) => [entry.resource.url, entry.resource]),
+);
+const elementsByType = new Map();
+const codesByValueSet = new Map();
+
+function elementsOf(typeName) {
+  let elements = elementsByType.get(typeName);
+  if (!elements) {
+    const sd = RESOURCE_DEFINITIONS.get(typeName) ?? TYPE_DEFINITIONS.get(typeName);
+    elements = new Map((sd?.snapshot?.element ?? []).map((element) => [element.path, element]));
+    elementsByType.set(typeName, elements);
+  }
+  return elements;
+}
+
+/** The codes of a value set, or undefined when it cannot be enumerated from the definitions. */
+function valueSetCodes(url) {
+  const key = url.split('|')[0];
+  if (codesByValueSet.has(key)) return codesByValueSet.get(key);
+  let codes = new Set();
+  const includes = TERMINOLOGY.get(key)?.compose?.include;
+  if (!includes || includes.some((include) => !include.system || include.filter || include.valueSet)) codes = undefined;
+  for (const include of codes ? includes : []) {
+    if (include.concept) for (const concept of include.concept) codes.add(concept.code);
+    else {
+      const system = TERMINOLOGY.get(include.system);
+      if (!system?.concept) {
+        codes = undefined;
+        break;
+      }
+      const walk = (concepts) => concepts.forEach((c) => (codes.add(c.code), walk(c.concept ?? [])));
+      walk(system.concept);
+    }
+  }
+  codesByValueSet.set(key, codes);
+  return codes;
+}
+
+function requiredCodeIssues(value, typeName, where, elementPath, issues = []) {
+  const elements = elementsOf(typeName);
+  for (const [key, item] of Object.entries(value)) {
+    if (key === 'resourceType' || key.startsWith('_')) continue;
+    const element = elements.get(`${elementPath}.${key}`);
+    const kind = element?.type?.length === 1 ? element.type[0].code : undefined;
+    if (!kind) continue;
+    (Array.isArray(item) ? item : [item]).forEach((entry, index) => {
+      const at = Array.isArray(item) ? `${where}.${key}[${index}]` : `${where}.${key}`;
+      if (kind === 'code' && element.binding?.strength === 'required' && typeof entry === 'string') {
+        const codes = valueSetCodes(element.binding.valueSet);
+        if (codes && !codes.has(entry)) {
+          issues.push({
+            severity: 'error',
+            code: 'code-invalid',
+            details: { text: `Value "${entry}" is not in the required value set ${element.binding.valueSet.split('|')[0]}` },
+            expression: [at],
+          });
+        }
+      } else if (entry && typeof entry === 'object') {
+        if (kind === 'BackboneElement' || kind === 'Element') requiredCodeIssues(entry, typeName, at, `${elementPath}.${key}`, issues);
+        else if (kind === 'Resource' && typeof entry.resourceType === 'string') requiredCodeIssues(entry, entry.resourceType, at, entry.resourceType, issues);
+        else if (TYPE_DEFINITIONS.has(kind)) requiredCodeIssues(entry, kind, at, kind, issues);
+      }
+    });
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Repositories
 
 /** MemoryRepository with validation on every write and all-or-nothing transactions. */
@@ -119,6 +200,8 @@ class CheckedRepository extends MemoryRepository {
   async createResource(resource, options, update) {
     indexResourceTypes([...resourceTypesIn(resource)]);
     validateResource(resource);
+    const issues = requiredCodeIssues(resource, resource.resourceType, resource.resourceType, resource.resourceType);
+    if (issues.length > 0) throw new OperationOutcomeError({ resourceType: 'OperationOutcome', issue: issues });
     return super.createResource(resource, options, update);
   }
 
