@@ -251,3 +251,17 @@ def test_the_supervisors_dashboard_draws_the_figures(
         if os.environ.get("CAREBOUND_DOCS_SCREENSHOTS"):
             DOCS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+
+def test_swagger_ui_renders_from_this_server_alone(server: str, page: Any) -> None:
+    """/docs in a real browser: the API's operations are listed, every request the page makes
+    goes to this server (no CDN), and the Content-Security-Policy blocks nothing."""
+    requested: list[str] = []
+    blocked: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.goto(f"{server}/docs")
+    sync_api.expect(page.locator("#swagger-ui")).to_contain_text("/api/runs")
+    sync_api.expect(page.locator("#swagger-ui")).to_contain_text("/api/approvals")
+    assert requested and all(url.startswith(server) or url.startswith("data:") for url in requested)
+    assert blocked == []

@@ -21,7 +21,7 @@ from carebound._errors import CareboundError
 from carebound._format import MASK
 from carebound.engine.runner import Runner
 from carebound.metrics import registry as figures_registry
-from carebound.web import _api, _api_runs, _page, _pages
+from carebound.web import _api, _api_runs, _docs, _page, _pages
 from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer
 from carebound.web._headers import SecurityHeadersMiddleware
 from carebound.web._problems import (
@@ -141,6 +141,7 @@ def create_app(
     app.include_router(_api_runs.router)
     app.include_router(_pages.router)
     app.mount("/static", StaticFiles(packages=[("carebound.web", "static")]), name="static")
+    _docs.install(app)
 
     metrics = figures_registry(runner.client, prefix=runner.prefix)
 
