@@ -124,8 +124,7 @@ def test_two_folders_at_once_count_every_event_once(
         thread.start()
     for thread in threads:
         thread.join()
-    days = stores[0].days()
-    report = build_report(stores[0].read(days), today=datetime(2026, 12, 5).date())
+    report = build_report(stores[0].span(), today=datetime(2026, 12, 5).date())
     assert report["runs"]["started"] == 3
     assert report["approvals"]["holds"] == 3
     assert stores[0].catch_up() == 0  # nothing new: nothing folded again

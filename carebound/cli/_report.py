@@ -60,8 +60,8 @@ def report(
         )
     store = KpiStore(open_client(), prefix=key_prefix(), referral_agents=REFERRAL_AGENTS)
     store.catch_up()
-    days = store.days(first, last)
-    data = build_report(store.read(days), by=by, today=datetime.now(UTC).date())  # type: ignore[arg-type]
+    span = store.span(first, last)
+    data = build_report(span, by=by, today=datetime.now(UTC).date())  # type: ignore[arg-type]
     if as_json:
         print_json(data)
         return

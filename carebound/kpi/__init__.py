@@ -10,18 +10,20 @@ counters in Redis.
 """
 
 from carebound.kpi._fold import FINAL, FUNNEL, Folded, bucket, bucket_value, fold, needed_keys
-from carebound.kpi._report import AGING, By, build_report, human_seconds
+from carebound.kpi._report import AGING, DAILY, By, Span, build_report, human_seconds
 
 REFERRAL_AGENTS = frozenset({"referral_intake", "referral_chaser", "packet_builder"})
 """The shipped agents whose runs each handle one referral (counted in the funnel)."""
 
 __all__ = [
     "AGING",
+    "DAILY",
     "FINAL",
     "FUNNEL",
     "REFERRAL_AGENTS",
     "By",
     "Folded",
+    "Span",
     "bucket",
     "bucket_value",
     "build_report",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -16,8 +18,10 @@ AGING = ((0, 2, "0-2d"), (3, 7, "3-7d"), (8, 14, "8-14d"), (15, None, "15d+"))
 """Referral aging buckets: open referrals by days since they came in."""
 
 
+@functools.lru_cache(maxsize=65_536)
 def _split(name: str) -> tuple[str, str, str, int | None]:
-    """``metric|dim=value[|b=N]`` -> (metric, dim, value, bucket)."""
+    """``metric|dim=value[|b=N]`` -> (metric, dim, value, bucket). Cached: the same few
+    thousand names recur on every day."""
     metric, *rest = name.split("|")
     dim, _, value = rest[0].partition("=")
     b = int(rest[1][2:]) if len(rest) > 1 else None
@@ -43,27 +47,50 @@ def _percentiles(hist: Mapping[int, int]) -> dict[str, float | int | None]:
     return out
 
 
-class _Totals:
-    """The counters of a span of days, summed, by metric -> dim -> value."""
+DAILY = ("runs.started", "runs.ended", "holds", "decisions", "overrides", "referrals.open")
+"""The figures kept as a series, one value per day."""
+DAILY_FIELDS = tuple(f"{metric}|all=*" for metric in DAILY)
 
-    def __init__(self, days: Mapping[str, Mapping[str, int]]) -> None:
+
+@dataclass(frozen=True)
+class Span:
+    """The counters of a span of days: summed, and per day for :data:`DAILY`."""
+
+    days: list[str]
+    """Every day from the first to the last, days without figures included."""
+    totals: Mapping[str, int]
+    daily: Mapping[str, list[int]]
+    """``DAILY`` metric -> its value on each of ``days``."""
+
+    @classmethod
+    def of(cls, days: Mapping[str, Mapping[str, int]]) -> Span:
+        """The span of per-day counters held in memory (``day -> counters``)."""
+        every = _every_day(days)
+        totals: Counter[str] = Counter()
+        for fields in every.values():
+            totals.update(fields)
+        daily = {m: [every[d].get(f"{m}|all=*", 0) for d in every] for m in DAILY}
+        return cls(list(every), dict(totals), daily)
+
+
+class _Totals:
+    """A span's counters by metric -> dim -> value, and its histograms."""
+
+    def __init__(self, span: Span) -> None:
         self.counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         self.hists: dict[str, dict[str, dict[str, Counter[int]]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(Counter))
         )
-        self.daily: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-        self.open_by_day: Counter[str] = Counter()
-        for i, (day, fields) in enumerate(sorted(days.items())):
-            for name, amount in fields.items():
-                metric, dim, value, b = _split(name)
-                if b is not None:
-                    self.hists[metric][dim][value][b] += amount
-                    continue
+        for name, amount in span.totals.items():
+            metric, dim, value, b = _split(name)
+            if b is not None:
+                self.hists[metric][dim][value][b] += amount
+            else:
                 self.counts[metric][dim][value] += amount
-                if dim == "all":
-                    self.daily[metric][i] += amount
-                    if metric == "referrals.open":
-                        self.open_by_day[day] += amount
+        self.daily = span.daily
+        self.open_by_day: Counter[str] = Counter(
+            dict(zip(span.days, span.daily.get("referrals.open", []), strict=False))
+        )
 
     def total(self, metric: str) -> int:
         return self.counts[metric]["all"]["*"]
@@ -96,20 +123,17 @@ def _every_day(days: Mapping[str, Mapping[str, int]]) -> dict[str, Mapping[str, 
     }
 
 
-def build_report(
-    days: Mapping[str, Mapping[str, int]], *, by: By | None = None, today: date
-) -> dict[str, Any]:
-    """The report of the counters of ``days`` (day -> counters), JSON-ready. ``daily``
-    series run over every day from the first to the last (days without figures count 0)."""
-    days = _every_day(days)
-    t = _Totals(days)
+def build_report(span: Span, *, by: By | None = None, today: date) -> dict[str, Any]:
+    """The report of a span of days, JSON-ready (``daily`` series run over every day from
+    the first to the last; days without figures count 0)."""
+    t = _Totals(span)
     ended = t.by("runs.ended", "status")
     ended_total = sum(ended.values())
     decisions = t.total("decisions")
     sla_met, sla_missed = t.total("sla.met"), t.total("sla.missed")
     requests = t.total("chase.requests")
     report: dict[str, Any] = {
-        "days": sorted(days),
+        "days": span.days,
         "runs": {
             "started": t.total("runs.started"),
             "completed": ended["completed"],
@@ -154,10 +178,7 @@ def build_report(
         },
         "funnel": {stage: t.total(f"funnel.{stage}") for stage in FUNNEL},
         "referral_aging": _aging(t.open_by_day, today),
-        "daily": {
-            name: t.daily[name]
-            for name in ("runs.started", "runs.ended", "holds", "decisions", "overrides")
-        },
+        "daily": {name: list(t.daily.get(name, [])) for name in DAILY if name != "referrals.open"},
     }
     if by is not None:
         report["by"] = {by: _breakdown(t, by)}

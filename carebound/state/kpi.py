@@ -17,6 +17,7 @@ counters over all days.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -25,13 +26,15 @@ import redis
 from redis.cluster import RedisCluster
 
 from carebound.kpi._fold import fold, needed_keys
+from carebound.kpi._report import DAILY, DAILY_FIELDS, Span
 from carebound.state.keys import DEFAULT_PREFIX, global_key, kpi_key, text
 from carebound.state.lua import script
 
 Client = redis.Redis | RedisCluster
 
 _APPLY = script("kpi_apply")
-BATCH = 500
+_SUM = script("kpi_sum")
+BATCH = 200
 """Audit index entries folded per round of :meth:`KpiStore.catch_up`."""
 
 
@@ -85,9 +88,15 @@ class KpiStore:
             args += [field, value]
         args.append(len(out.drop))
         args += sorted(out.drop)
+        args += [date.fromisoformat(d).toordinal() for d in days]
+        totals: Counter[str] = Counter()
         for (day, field), amount in sorted(out.increments.items()):
             if amount:
-                args += [slot[day], date.fromisoformat(day).toordinal(), field, amount]
+                args += [slot[day], field, amount]
+                totals[field] += amount
+        for field, amount in sorted(totals.items()):
+            if amount:
+                args += [4, field, amount]
         return bool(_APPLY(self._client, keys, args))
 
     def days(self, since: date | None = None, until: date | None = None) -> list[str]:
@@ -98,15 +107,22 @@ class KpiStore:
         prefix = self._day_key("")
         return [text(k)[len(prefix) :] for k in keys]
 
-    def read(self, days: list[str]) -> dict[str, dict[str, int]]:
-        """The counters of each of ``days``, in one round trip."""
+    def span(self, since: date | None = None, until: date | None = None) -> Span:
+        """The counters of the days within ``since``..``until``, summed on the server (one
+        round trip, each counter read once), with the daily series."""
+        days = self.days(since, until)
         if not days:
-            return {}
-        with self._client.pipeline(transaction=False) as pipe:
-            for day in days:
-                pipe.hgetall(self._day_key(day))
-            replies = pipe.execute()
-        return {day: _ints(reply) for day, reply in zip(days, replies, strict=True)}
+            return Span([], {}, {m: [] for m in DAILY})
+        flat, per_day = _SUM(self._client, [self._day_key(d) for d in days], list(DAILY_FIELDS))
+        totals = {text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        have = {day: [int(v[k]) for v in per_day] for k, day in enumerate(days)}
+        first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+        every = [
+            date.fromordinal(n).isoformat() for n in range(first.toordinal(), last.toordinal() + 1)
+        ]
+        zero = [0] * len(DAILY)
+        daily = {m: [have.get(d, zero)[j] for d in every] for j, m in enumerate(DAILY)}
+        return Span(every, totals, daily)
 
     def totals(self) -> dict[str, int]:
         """The counters summed over every day (what ``/metrics`` exports)."""

@@ -5,8 +5,8 @@
 -- KEYS: meta hash (field 'cursor'), open-state hash, days zset, all-time totals hash, then the
 -- day hashes.
 -- ARGV: expected cursor ('' for none), new cursor, number of open fields to put, their
--- field/value pairs, number of open fields to drop, those fields, then (day key index in
--- KEYS, day number, field, amount) quadruples.
+-- field/value pairs, number of open fields to drop, those fields, then each day hash's day
+-- number (in KEYS order from the fifth key), then (key index in KEYS, field, amount) triples.
 -- Reply: 1 applied | 0 the cursor had moved (fold again from the new one).
 local cursor = redis.call('HGET', KEYS[1], 'cursor') or ''
 if cursor ~= ARGV[1] then return 0 end
@@ -19,12 +19,12 @@ local ndrop = tonumber(ARGV[i]); i = i + 1
 for _ = 1, ndrop do
   redis.call('HDEL', KEYS[2], ARGV[i]); i = i + 1
 end
+for k = 5, #KEYS do
+  redis.call('ZADD', KEYS[3], ARGV[i], KEYS[k]); i = i + 1
+end
 while i <= #ARGV do
-  local key = KEYS[tonumber(ARGV[i])]
-  redis.call('ZADD', KEYS[3], ARGV[i + 1], key)
-  redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3])
-  redis.call('HINCRBY', KEYS[4], ARGV[i + 2], ARGV[i + 3])
-  i = i + 4
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  i = i + 3
 end
 redis.call('HSET', KEYS[1], 'cursor', ARGV[2])
 return 1
