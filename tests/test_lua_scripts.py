@@ -57,6 +57,30 @@ def test_the_check_finds_lua_left_in_python(tmp_path: Path) -> None:
     assert lua_in_python(sources) != []
 
 
+def script_senders(sources: dict[Path, str]) -> list[str]:
+    """The package's .py files outside carebound/state/ (and the wire, which sends what it is
+    given) that send ``EVALSHA`` or handle ``NOSCRIPT`` themselves."""
+    state = PROJECT / "carebound" / "state"
+    return sorted(
+        str(path)
+        for path, text in sources.items()
+        if state not in path.parents
+        and path != PROJECT / "carebound" / "_wire.py"
+        and ('"EVALSHA"' in text or "NoScriptError" in text)
+    )
+
+
+def test_only_the_state_package_sends_scripts() -> None:
+    """The checkpoint savers too go through the one loader (carebound.state.lua)."""
+    assert script_senders(_package_sources()) == []
+
+
+def test_the_sender_check_can_fail(tmp_path: Path) -> None:
+    stray = tmp_path / "saver.py"
+    stray.write_text('wire.call_many([["EVALSHA", sha, 1, key]])\n')
+    assert script_senders({stray: stray.read_text()}) == [str(stray)]
+
+
 def test_every_script_is_used_by_the_package() -> None:
     assert unused_scripts(_package_sources()) == []
 
@@ -146,6 +170,42 @@ async def test_an_async_call_reloads_a_script_the_server_lost(
         await client.script_flush()
         assert await hit.acall(client, [key], [60]) == 2
     finally:
+        await client.aclose()
+
+
+def test_scripts_on_a_wire_reload_what_the_server_lost(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    hit = script("ratelimit_hit")
+    key, other = f"{key_prefix}:hits", f"{key_prefix}:other"
+    wire = _wire.shared_wire(redis_client)
+    assert lua.eval_script(wire, hit, [key], [60]) == 1
+    redis_client.script_flush()
+    replies = lua.eval_many(wire, [(hit, [key], [60]), (hit, [other], [60])], [["GET", "nope"]])
+    assert replies == [2, 1, None]
+    redis_client.script_flush()
+    lua.eval_batched(wire, hit, [([key], [60]), ([other], [60])])
+    assert lua.eval_script(wire, hit, [key], [60]) == 4
+    with pytest.raises(redis.ResponseError):  # an error reply is raised, not returned
+        lua.eval_many(wire, [(hit, [key], [60])], [["HGET", key, "f"]])
+
+
+async def test_scripts_on_an_async_wire_reload_what_the_server_lost(
+    redis_url: str, key_prefix: str
+) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    wire = _wire.AsyncWire(client)
+    try:
+        hit = script("ratelimit_hit")
+        key = f"{key_prefix}:hits"
+        assert await lua.aeval_script(wire, hit, [key], [60]) == 1
+        await client.script_flush()
+        assert await lua.aeval_many(wire, [(hit, [key], [60])], [["GET", "nope"]]) == [2, None]
+        await client.script_flush()
+        await lua.aeval_batched(wire, hit, [([key], [60])])
+        assert await lua.aeval_script(wire, hit, [key], [60]) == 4
+    finally:
+        await wire.aclose()
         await client.aclose()
 
 

@@ -16,7 +16,6 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
 )
-from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._wire import Arg, AsyncClient, AsyncWire, async_binary_client
 from carebound.checkpoint import _scripts
@@ -24,7 +23,7 @@ from carebound.checkpoint._base import SaverCore
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.state.keys import DEFAULT_PREFIX
-from carebound.state.lua import Script
+from carebound.state.lua import Script, aeval_batched, aeval_many, aeval_script
 
 _BATCH = 100
 T = TypeVar("T")
@@ -100,37 +99,13 @@ class AsyncRedisSaver(SaverCore):
 
     # -- I/O helpers -------------------------------------------------------------------
 
-    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    def _note_loop(self) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        try:
-            return await self._wire.evalsha(script.sha, keys, args)
-        except NoScriptError:
-            await self._wire.load_script(script.source)
-            return await self._wire.evalsha(script.sha, keys, args)
 
-    async def _eval_with(
-        self,
-        script: Script,
-        keys: Sequence[str],
-        args: Sequence[Arg],
-        also: Sequence[Sequence[Arg]],
-    ) -> Any:
-        """``script`` and the idempotent commands ``also`` in one non-transactional trip."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        commands: list[Sequence[Arg]] = [
-            ["EVALSHA", script.sha, len(keys), *keys, *args],
-            *also,
-        ]
-        replies = await self._wire.call_many(commands)
-        if isinstance(replies[0], NoScriptError):
-            await self._wire.load_script(script.source)
-            replies = await self._wire.call_many(commands)
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
-        return replies[0]
+    async def _eval(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        self._note_loop()
+        return await aeval_script(self._wire, script, keys, args)
 
     async def _write(
         self,
@@ -142,7 +117,9 @@ class AsyncRedisSaver(SaverCore):
         thread_id: str = config["configurable"]["thread_id"]
         register = self._registry_due(thread_id)
         if register:
-            reply = await self._eval_with(script, keys, args, [self._register_command(thread_id)])
+            self._note_loop()
+            also = [self._register_command(thread_id)]
+            reply = (await aeval_many(self._wire, [(script, keys, args)], also))[0]
             self._registry_written(thread_id)
         else:
             reply = await self._eval(script, keys, args)
@@ -152,18 +129,6 @@ class AsyncRedisSaver(SaverCore):
             # The thread was deleted or expired behind this process's back: register again.
             await self._wire.call(self._register_command(thread_id))
             self._registry_written(thread_id)
-
-    async def _eval_many(
-        self, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Arg]]]
-    ) -> None:
-        await self._wire.load_script(script.source)
-        for start in range(0, len(calls), _BATCH):
-            commands: list[Sequence[Arg]] = []
-            for keys, args in calls[start : start + _BATCH]:
-                commands.append(["EVALSHA", script.sha, len(keys), *keys, *args])
-            for reply in await self._wire.call_many(commands):
-                if isinstance(reply, ResponseError):
-                    raise reply
 
     async def _all_threads(self) -> list[str]:
         stale = self._registry_stale_before()
@@ -277,12 +242,9 @@ class AsyncRedisSaver(SaverCore):
         The run's lease hash is not touched: it belongs to the lease code.
         """
         tkeys = self._thread(thread_id)
-        await self._eval_with(
-            _scripts.DELETE_THREAD,
-            [tkeys.namespaces, tkeys.runs],
-            [tkeys.base],
-            [["ZREM", self._registry, thread_id]],
-        )
+        self._note_loop()
+        delete = (_scripts.DELETE_THREAD, [tkeys.namespaces, tkeys.runs], [tkeys.base])
+        await aeval_many(self._wire, [delete], [["ZREM", self._registry, thread_id]])
         self._registered.pop(thread_id, None)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -296,7 +258,7 @@ class AsyncRedisSaver(SaverCore):
         for thread_id in await self._all_threads():
             tkeys = self._thread(thread_id)
             calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base, *run_ids]))
-        await self._eval_many(_scripts.DELETE_FOR_RUNS, calls)
+        await aeval_batched(self._wire, _scripts.DELETE_FOR_RUNS, calls)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint and write of one thread to another (merged into it)."""
@@ -326,7 +288,7 @@ class AsyncRedisSaver(SaverCore):
         for thread_id in thread_ids:
             tkeys = self._thread(thread_id)
             calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base]))
-        await self._eval_many(_scripts.PRUNE_KEEP_LATEST, calls)
+        await aeval_batched(self._wire, _scripts.PRUNE_KEEP_LATEST, calls)
 
     # -- sync API: the async calls, run on the saver's loop from another thread ---------
 

@@ -16,16 +16,14 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
     get_checkpoint_id,
 )
-from redis.exceptions import NoScriptError, ResponseError
 
 from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
-from carebound.checkpoint._sync_io import eval_batched, eval_script, eval_with
 from carebound.checkpoint._threaded import ThreadedAsyncSaver
 from carebound.state.keys import DEFAULT_PREFIX
-from carebound.state.lua import Script
+from carebound.state.lua import Script, eval_batched, eval_many, eval_script
 
 _PRIMED: ContextVar[list[Any] | None] = ContextVar("carebound_primed_checkpoint", default=None)
 """[saver, thread_id, reply]: a list, emptied when used, so that copies of the context made
@@ -136,7 +134,8 @@ class RedisSaver(ThreadedAsyncSaver):
             return
         register = self._registry_due(thread_id)
         if register:
-            reply = eval_with(self._wire, script, keys, args, [self._register_command(thread_id)])
+            also = [self._register_command(thread_id)]
+            reply = eval_many(self._wire, [(script, keys, args)], also)[0]
             self._registry_written(thread_id)
         else:
             reply = eval_script(self._wire, script, keys, args)
@@ -144,20 +143,10 @@ class RedisSaver(ThreadedAsyncSaver):
 
     def _write_many(self, thread_id: str, writes: Sequence[_Write]) -> None:
         """Write scripts of one thread (one or more) in one round trip, in order."""
-        commands: list[Sequence[Arg]] = [
-            ["EVALSHA", script.sha, len(keys), *keys, *args] for script, keys, args, _ in writes
-        ]
         register = self._registry_due(thread_id)
-        if register:
-            commands.append(self._register_command(thread_id))
-        replies = self._wire.call_many(commands)
-        if any(isinstance(r, NoScriptError) for r in replies):
-            for script in {w[0] for w in writes}:
-                self._wire.load_script(script.source)
-            replies = self._wire.call_many(commands)  # every write script is idempotent
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
+        also = [self._register_command(thread_id)] if register else []
+        calls = [(script, keys, args) for script, keys, args, _ in writes]
+        replies = eval_many(self._wire, calls, also)  # every write script is idempotent
         if register:
             self._registry_written(thread_id)
         for (_, _, _, config), reply in zip(writes, replies, strict=False):
@@ -376,13 +365,8 @@ class RedisSaver(ThreadedAsyncSaver):
         The run's lease hash is not touched: it belongs to the lease code.
         """
         tkeys = self._thread(thread_id)
-        eval_with(
-            self._wire,
-            _scripts.DELETE_THREAD,
-            [tkeys.namespaces, tkeys.runs],
-            [tkeys.base],
-            [["ZREM", self._registry, thread_id]],
-        )
+        delete = (_scripts.DELETE_THREAD, [tkeys.namespaces, tkeys.runs], [tkeys.base])
+        eval_many(self._wire, [delete], [["ZREM", self._registry, thread_id]])
         self._registered.pop(thread_id, None)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
