@@ -228,7 +228,11 @@ SUBPACKAGES: dict[str, set[str]] = {
     "carebound.tools.connectors.fhir_rest": {
         "CLIENT_ASSERTION_TYPE", "EFFECT_SYSTEM", "BearerToken", "FhirRestClient", "RestEHR",
         "RestPayer", "SigningAlgorithm", "SmartBackendAuth", "build_auth", "build_client",
-        "build_ehr", "build_payer", "effect_identifier", "effect_search",
+        "build_ehr", "build_payer", "effect_identifier", "effect_search", "seed_world",
+    },
+    "carebound.tools.connectors.fhir_world": {
+        "FhirBases", "ReferringOffice", "local_server_config", "seed_configured_world",
+        "seed_world", "world_bundles",
     },
     "carebound.tools.reconcile": {
         "ApproveInvoiceArgs", "FindPatientArgs", "FixDemographicArgs", "FixMemberIdArgs",

@@ -7,6 +7,8 @@
   ``[payer]`` sections (``carebound.tools.connectors.config``).
 * Auth: :class:`BearerToken` and :class:`SmartBackendAuth` (SMART Backend Services, a JWT
   assertion signed RS384 or ES384); no auth is ``None``.
+* :func:`seed_world`: a scenario's world into the file's test servers
+  (:func:`carebound.tools.connectors.fhir_world.seed_configured_world`).
 
 Every write carries the effect ledger's key as an identifier (:data:`EFFECT_SYSTEM`) and is a
 conditional create or an ``If-Match`` update, so a retried call never writes twice on the server.
@@ -32,6 +34,7 @@ from carebound.tools.connectors.fhir_rest._ehr import (
     effect_search,
 )
 from carebound.tools.connectors.fhir_rest._payer import RestPayer
+from carebound.tools.connectors.fhir_world import seed_configured_world as seed_world
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
@@ -48,4 +51,5 @@ __all__ = [
     "build_payer",
     "effect_identifier",
     "effect_search",
+    "seed_world",
 ]
