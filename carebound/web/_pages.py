@@ -14,7 +14,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from carebound.web import _pages_dashboard, _pages_review, _pages_runs, _pages_signin
+from carebound.web import (
+    _pages_dashboard,
+    _pages_review,
+    _pages_runs,
+    _pages_runs_list,
+    _pages_signin,
+)
 
 ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/", _pages_signin.home),
@@ -27,6 +33,8 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("POST", "/approvals/{approval_id}/reveal", _pages_review.reveal),
     ("POST", "/approvals/{approval_id}/decision", _pages_review.decide),
     ("GET", "/dashboard", _pages_dashboard.dashboard),
+    ("GET", "/runs", _pages_runs_list.runs_page),
+    ("POST", "/runs/{run_id}/cancel", _pages_runs_list.cancel_run),
     ("GET", "/runs/{run_id}", _pages_runs.run_page),
     ("POST", "/runs/{run_id}/reveal", _pages_runs.reveal_run),
     ("GET", "/runs/{run_id}/audit", _pages_runs.audit_page),

@@ -1,0 +1,95 @@
+"""The runs page: search runs (status, agent, requester, patient, start day) and cancel one.
+
+A supervisor sees every run and may cancel an active one (with a reason, audited; the form
+carries the session's CSRF token); any other reviewer sees the runs they started.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated
+
+from fastapi import Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from carebound.state.run_search import RunFilter
+from carebound.state.runs import FINAL_STATUSES
+from carebound.web._context import check_csrf, context
+from carebound.web._page import SignedIn, render
+from carebound.web._pages_dashboard import SUPERVISOR
+from carebound.web._problems import Problem
+
+PAGE = 50
+STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhausted",
+            "cancelled", "quarantined")  # fmt: skip
+
+
+def _day(value: str, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
+    except ValueError:
+        raise Problem(
+            status=422, detail=f"{name} {value!r} is not a date", hint="use YYYY-MM-DD"
+        ) from None
+
+
+def runs_page(
+    request: Request,
+    who: SignedIn,
+    *,
+    status: Annotated[str, Query(max_length=30)] = "",
+    agent: Annotated[str, Query(max_length=100)] = "",
+    requester: Annotated[str, Query(max_length=200)] = "",
+    patient: Annotated[str, Query(max_length=200)] = "",
+    since: Annotated[str, Query(max_length=10)] = "",
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> HTMLResponse:
+    """Runs, newest first, filtered; a supervisor's are everyone's."""
+    if status and status not in STATUSES:
+        raise Problem(status=422, detail=f"unknown status {status!r}", hint=", ".join(STATUSES))
+    supervisor = SUPERVISOR in who.roles
+    where = RunFilter(
+        status=status or None,
+        agent=agent or None,
+        requester=(requester or None) if supervisor else who.id,
+        patient_ref=patient or None,
+        created_from=_day(since, "since"),
+    )
+    runner = context(request).runner
+    page = runner.search_runs(where, limit=PAGE, offset=offset)
+    values = {
+        "runs": page.runs,
+        "next_offset": page.next_offset,
+        "query": {
+            "status": status,
+            "agent": agent,
+            "requester": requester,
+            "patient": patient,
+            "since": since,
+        },
+        "statuses": STATUSES,
+        "agents": runner.agent_names,
+        "supervisor": supervisor,
+        "final": FINAL_STATUSES,
+        "offset": offset,
+    }
+    return render(request, "runs.html", values, who=who)
+
+
+def cancel_run(
+    request: Request,
+    who: SignedIn,
+    run_id: str,
+    reason: Annotated[str, Form(min_length=1, max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> RedirectResponse:
+    """Cancel a run (supervisors; the reason is audited)."""
+    check_csrf(who.session, csrf_token)
+    if SUPERVISOR not in who.roles:
+        raise Problem(
+            status=403, detail="cancelling runs is for the supervisor role", code="wrong_role"
+        )
+    context(request).runner.cancel(run_id, by=who.id, reason=reason)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
