@@ -32,7 +32,7 @@ def _t(event: dict[str, Any]) -> float:
 def test_report_after_the_scenarios_matches_the_trail_recomputed_by_hand(
     env: str, key_prefix: str, redis_client: redis.Redis
 ) -> None:
-    cli("run", str(SCENARIOS))
+    cli("--store", "working", "run", str(SCENARIOS))
     got = cli_json("report")
     events = _trail(redis_client, key_prefix)
 

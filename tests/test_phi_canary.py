@@ -151,7 +151,7 @@ def cli_outputs(scenario: Path) -> tuple[str, list[str], list[tuple[str, str]]]:
 
     The scenario runs once (``run``, text); its ``run --json`` report is the ``report`` that
     ``status --json`` prints (one builder, one masking), so it is read there."""
-    text = cli("run", str(scenario))
+    text = cli("--store", "working", "run", str(scenario))
     found = re.search(r"^\s*run\s+(r[0-9a-f]{12})\b", text, flags=re.M)
     assert found, f"no run id in the output of carebound run {scenario.name}:\n{text}"
     run_id = found.group(1)

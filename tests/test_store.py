@@ -102,13 +102,14 @@ def test_public_api() -> None:
 # --- settings and URLs -----------------------------------------------------------------
 
 
-def test_settings_default_home_is_dot_carebound_in_cwd(
+def test_settings_default_home_is_the_user_data_dir_not_the_cwd(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     settings = StoreSettings.from_env({})
     assert settings.redis_url is None
-    assert settings.home == tmp_path.resolve() / ".carebound"
+    assert settings.home == tmp_path.resolve() / "xdg" / "carebound"  # tests/test_cli_stores
 
 
 def test_settings_read_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,7 +222,11 @@ def test_embedded_connect_twice_in_one_process(embedded: StoreSettings) -> None:
     first = connect(announce=announced.append)  # settings from the environment
     assert first.kind == "embedded"
     assert first.url.startswith("unix://")
-    assert announced == [f"store: embedded Valkey at {embedded.home} (unix socket)"]
+    assert announced[0] == f"store: embedded Valkey at {embedded.home} (unix socket)"
+    assert announced[1:] == [  # the first command on an empty directory says so
+        f"note: {embedded.home} held no store, so a new, empty one was created there (set "
+        "CAREBOUND_HOME to use another; 'carebound server stop' stops its server)"
+    ]
     client = first.client()
     try:
         client.set(b"k", b"v1")

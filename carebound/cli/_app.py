@@ -83,9 +83,22 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="working|scenarios",
+            help="Which store of the server to use: 'working' (real runs and the review "
+            "inbox; every command's default but 'run SCENARIO') or 'scenarios' (where scenario "
+            "runs go by default).",
+        ),
+    ] = None,
 ) -> None:
     """Bounded agents for healthcare operations: run scenarios and cases, work the review
     inbox, read the audit trail."""
+    from carebound.cli._session import choose_store
+
+    choose_store(store)
 
 
 _run.register(app)

@@ -59,7 +59,7 @@ EXIT_CODES_HELP = """Exit codes:
 
 Environment:
   CAREBOUND_REDIS_URL  external Redis/Valkey (default: the embedded server)
-  CAREBOUND_HOME       the embedded server's data directory (default ./.carebound)
+  CAREBOUND_HOME       the embedded server's data directory (default: the user data dir)
   CAREBOUND_PREFIX     prefix of every Redis key (default cb)
   CAREBOUND_AUDIT_KEY  audit signing key ID:SECRET (default: CAREBOUND_HOME/audit.key)
   CAREBOUND_AUDIT_KEYS older audit keys that still verify: ID:SECRET,...

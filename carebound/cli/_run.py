@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carebound.cli._errors import CliInputError, ExitCode
-from carebound.cli._session import key_prefix, open_client, print_json, stderr, stdout
+from carebound.cli._session import (
+    key_prefix,
+    open_client,
+    print_json,
+    stderr,
+    stdout,
+    store_name,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -95,11 +102,24 @@ def run(
             "--case, --ehr, --policy and --requester go with --agent",
             hint="a scenario file names its own case, policy and requester",
         )
-    if target.is_dir():
-        raise typer.Exit(int(_run_folder(target, as_json)))
-    if not target.is_file():
+    if not target.is_dir() and not target.is_file():
         raise CliInputError(f"{target}: no such scenario file or folder")
-    raise typer.Exit(int(_run_file(target, as_json)))
+    code = _run_folder(target, as_json) if target.is_dir() else _run_file(target, as_json)
+    _say_where_scenarios_went()
+    raise typer.Exit(int(code))
+
+
+def _say_where_scenarios_went() -> None:
+    """Tell (on stderr) where scenario runs are kept when it is not the working store."""
+    if store_name("scenarios") != "scenarios":
+        return
+    typer.secho(
+        f"scenario runs are kept in the 'scenarios' store (key prefix "
+        f"{key_prefix('scenarios')}), apart from the working inbox: see them with "
+        "'carebound --store scenarios runs' (or inbox, show, status, audit)",
+        err=True,
+        dim=True,
+    )
 
 
 def _run_case(
@@ -148,7 +168,7 @@ def _run_file(path: Path, as_json: bool) -> ExitCode:
     from carebound._phi import mask_report
     from carebound.scenario import run_scenario
 
-    result = run_scenario(path, open_client(), prefix=key_prefix())
+    result = run_scenario(path, open_client(), prefix=key_prefix("scenarios"))
     report = mask_report(result.report)
     if as_json:
         print_json(report.model_dump(mode="json"))
@@ -231,7 +251,7 @@ def _one(path: Path, client: redis.Redis) -> ScenarioRow:
     from carebound.scenario import run_scenario
 
     try:
-        result = run_scenario(path, client, prefix=key_prefix())
+        result = run_scenario(path, client, prefix=key_prefix("scenarios"))
     except StoreUnavailableError:
         raise
     except CareboundError as exc:

@@ -24,11 +24,42 @@ PREFIX_VAR = "CAREBOUND_PREFIX"
 """Key prefix of every Redis key carebound writes (default ``cb``); tests use it to isolate."""
 
 
-def key_prefix() -> str:
-    """The key prefix in use: ``CAREBOUND_PREFIX`` or ``cb``."""
+STORES = ("working", "scenarios")
+"""The two namespaces of one Redis: ``working`` (real runs, the inbox reviewers work) and
+``scenarios`` (scenario runs, on their virtual clocks, kept apart so their holds never show in
+the working inbox and the worker never fires their timers)."""
+SCENARIOS_SUFFIX = "-scenarios"
+"""The scenarios store's key prefix is the working prefix with this suffix (``cb-scenarios``)."""
+
+_chosen: list[str] = []
+"""The store ``carebound --store NAME`` chose for this process (empty: each command's own)."""
+
+
+def choose_store(name: str | None) -> None:
+    """Use store ``name`` (one of :data:`STORES`) for this command, whatever its default."""
+    from carebound.cli._errors import CliInputError
+
+    if name is None:
+        _chosen.clear()  # each command line chooses afresh (tests run several in a process)
+        return
+    if name not in STORES:
+        raise CliInputError(f"unknown store {name!r}", hint=f"use one of: {', '.join(STORES)}")
+    _chosen[:] = [name]
+
+
+def store_name(default: str = "working") -> str:
+    """The store this command uses: the one ``--store`` chose, else ``default``."""
+    return _chosen[0] if _chosen else default
+
+
+def key_prefix(default: str = "working") -> str:
+    """The key prefix in use: ``CAREBOUND_PREFIX`` (or ``cb``) for the working store, with
+    ``-scenarios`` after it for the scenarios store (see :data:`STORES`); ``default`` is the
+    command's store unless ``--store`` chose one."""
     from carebound.state.keys import DEFAULT_PREFIX
 
-    return os.environ.get(PREFIX_VAR, "").strip() or DEFAULT_PREFIX
+    base = os.environ.get(PREFIX_VAR, "").strip() or DEFAULT_PREFIX
+    return base + SCENARIOS_SUFFIX if store_name(default) == "scenarios" else base
 
 
 def announce(text: str) -> None:

