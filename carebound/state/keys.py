@@ -53,3 +53,8 @@ def kpi_key(prefix: str, *parts: str) -> str:
     (``{kpi}``), so a fold is applied atomically with the cursor it advances, on a Redis
     Cluster too. The figures are small (a hash per day), so one slot is no limit."""
     return f"{prefix}:{{kpi}}:" + ":".join(parts)
+
+
+def notify_key(prefix: str, *parts: str) -> str:
+    """A key of the notifier (:mod:`carebound.state.notify`): all in the ``{notify}`` slot."""
+    return f"{prefix}:{{notify}}:" + ":".join(parts)

@@ -283,6 +283,48 @@ class OfficeConfig(_Section):
         return self
 
 
+class WebhookTarget(_Section):
+    """A chat channel's incoming webhook (Slack or Teams compatible JSON), signed with HMAC."""
+
+    role: str = Field(min_length=1, max_length=64)
+    """The role whose holds it announces (``*``: every role)."""
+    url: HttpUrl
+    secret_env: str = Field(min_length=1)
+    """The environment variable holding the HMAC-SHA256 signing secret."""
+
+    @model_validator(mode="after")
+    def _secret_set(self) -> WebhookTarget:
+        if not os.environ.get(self.secret_env):
+            raise ValueError(f"the environment variable {self.secret_env} (secret_env) is not set")
+        return self
+
+
+class EmailTarget(_Section):
+    """A team mailbox told about a role's holds, over ``[notify.smtp]``."""
+
+    role: str = Field(min_length=1, max_length=64)
+    to: list[str] = Field(min_length=1)
+
+
+class NotifyConfig(_Section):
+    """Tell people when a hold waits for them, nears its deadline or is escalated to them."""
+
+    base_url: HttpUrl
+    """The web inbox's address, for the link in each message (``/approvals/<id>``)."""
+    warn_before_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    """How long before a hold's deadline the "due soon" message goes out."""
+    webhooks: list[WebhookTarget] = []
+    email: list[EmailTarget] = []
+    smtp: SmtpConfig | None = None
+    retry: RetrySettings = RetrySettings()
+
+    @model_validator(mode="after")
+    def _smtp_for_email(self) -> NotifyConfig:
+        if self.email and self.smtp is None:
+            raise ValueError("email targets need [notify.smtp]")
+        return self
+
+
 class ConnectorsConfig(BaseSettings):
     """The connectors file, parsed. Environment variables (``CAREBOUND_CONNECTORS__...``)
     override what the file (or the caller) gives."""
@@ -298,6 +340,8 @@ class ConnectorsConfig(BaseSettings):
     """The payer; without it, runs treat coverage as "no payer connected"."""
     office: OfficeConfig | None = None
     """Outreach to referring offices; without it, outreach calls are refused."""
+    notify: NotifyConfig | None = None
+    """Notifications to reviewers (see :func:`load_notify_config`)."""
 
     @classmethod
     def settings_customise_sources(
@@ -343,6 +387,34 @@ def load_connectors_config(path: str | Path) -> ConnectorsConfig:
 def connectors_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> ConnectorsConfig:
     """Check a connectors configuration given as data (as the file would hold it)."""
     return _validated(data, where="connectors configuration", base_dir=base_dir)
+
+
+def load_notify_config(path: str | Path) -> NotifyConfig | None:
+    """The ``[notify]`` table of the connectors file at ``path``, checked (None: the file has
+    none). Only that table is read, so a file holding nothing else works too.
+
+    Raises:
+        ConnectorsConfigError: as :func:`load_connectors_config`, for the ``[notify]`` table.
+    """
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConnectorsConfigError(
+            f"{file}: cannot read the connectors file: {exc}",
+            hint=f"check the path ({CONNECTORS_FILE_VAR}) and the TOML syntax",
+        ) from None
+    table = data.get("notify")
+    if table is None:
+        return None
+    try:
+        with _relative_to(file.resolve().parent):
+            return NotifyConfig.model_validate(table)
+    except ValidationError as exc:
+        raise ConnectorsConfigError(
+            f"{file}: invalid [notify] table:\n{format_validation_error(exc)}",
+            hint="fix the values at those paths; README 'Notifications' has an example",
+        ) from None
 
 
 def configured_connectors_file() -> Path | None:
