@@ -13,8 +13,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,7 +24,7 @@ import redis
 from carebound import DecisionPacket
 from carebound.agents.demo import DEMO
 from carebound.approvals import PacketCheck, PacketFact, SourceRef
-from tests.servers import free_port
+from tests.servers import serve_app
 from tests.test_web import PASSWORD, PATIENT, SCRIPT, Web, _make_web
 
 CHROMIUM = os.environ.get("CAREBOUND_CHROMIUM", "/usr/bin/chromium")
@@ -59,24 +57,9 @@ def web(
     )
 
 
-@contextlib.contextmanager
-def serving(web: Web) -> Iterator[str]:
+def serving(web: Web) -> contextlib.AbstractContextManager[str]:
     """Serve the app with uvicorn in a thread on a free loopback port."""
-    port = free_port()
-    config = uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not instance.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        instance.should_exit = True
-        thread.join(10)
+    return serve_app(web.app)
 
 
 @pytest.fixture

@@ -29,6 +29,17 @@ ReviewerOpt = Annotated[
     ),
 ]
 RoleOpt = Annotated[str, typer.Option("--role", help="The role you decide in.")]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="With workers (CAREBOUND_DRIVE=queue): wait for the run's next stop (up to "
+        "--wait-timeout seconds) instead of returning once the decision is stored.",
+    ),
+]
+WaitTimeoutOpt = Annotated[
+    float, typer.Option("--wait-timeout", min=0.0, help="Seconds --wait waits at most.")
+]
 NoteOpt = Annotated[str | None, typer.Option("--note", help="A note for the audit trail.")]
 HashOpt = Annotated[
     str | None,
@@ -208,6 +219,7 @@ def _decide(
     *,
     reviewer: str | None,
     role: str,
+    wait: float | None = None,
 ) -> None:
     from carebound._format import short_hash
     from carebound._phi import mask_report
@@ -228,6 +240,9 @@ def _decide(
             dim=True,
         )
     result = runner.decide(approval_id, decision)
+    if wait is not None and result.outcome == "decided" and runner.drive_mode == "queue":
+        run = runner.wait(result.run.record.run_id, past=approval_id, timeout_s=wait)
+        result = result.model_copy(update={"run": run})
     if as_json:
         print_json(
             {
@@ -280,15 +295,21 @@ def approve(
     role: RoleOpt,
     note: NoteOpt = None,
     args_hash: HashOpt = None,
+    wait: WaitOpt = False,
+    wait_timeout: WaitTimeoutOpt = 120.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Approve a hold: the call runs as proposed."""
+    """Approve a hold: the call runs as proposed. With workers (CAREBOUND_DRIVE=queue) the
+    run is queued; --wait waits for its next stop."""
     from carebound.approvals import Approve
 
     def build(view: ApprovalView, h: str) -> Approve:
         return Approve(reviewer=reviewer or "", role=role, args_hash=h, note=note)
 
-    _decide(approval_id, as_json, build, args_hash, reviewer=reviewer, role=role)
+    _decide(
+        approval_id, as_json, build, args_hash, reviewer=reviewer, role=role,
+        wait=wait_timeout if wait else None,
+    )  # fmt: skip
 
 
 def reject(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
@@ -76,11 +76,35 @@ def open_client() -> redis.Redis:
     return connect(announce=announce).client()
 
 
-def open_runner() -> Runner:
-    """A runner on the run store, with the key prefix in use."""
+DRIVE_VAR = "CAREBOUND_DRIVE"
+"""Who drives a woken run: ``inline`` (the process that woke it; the default) or ``queue``
+(the worker pool, ``carebound worker``)."""
+
+
+def drive_mode() -> Literal["inline", "queue"]:
+    """``CAREBOUND_DRIVE`` (``inline`` or ``queue``); anything else is a usage error."""
+    from carebound.cli._errors import CliInputError
+
+    value = os.environ.get(DRIVE_VAR, "").strip().lower() or "inline"
+    if value == "inline":
+        return "inline"
+    if value == "queue":
+        return "queue"
+    raise CliInputError(
+        f"{DRIVE_VAR}={value!r} is not a drive mode",
+        hint=f"set {DRIVE_VAR} to 'inline' (drive in this process) or 'queue' (the workers do)",
+    )
+
+
+def open_runner(
+    *, drive: Literal["inline", "queue"] | None = None, lease_ttl_ms: int = 30_000
+) -> Runner:
+    """A runner on the run store, with the key prefix in use and the drive mode of
+    ``CAREBOUND_DRIVE`` (unless ``drive`` is given)."""
     from carebound.engine.runner import Runner
 
-    return Runner(open_client(), prefix=key_prefix())
+    mode = drive or drive_mode()
+    return Runner(open_client(), prefix=key_prefix(), drive=mode, lease_ttl_ms=lease_ttl_ms)
 
 
 def open_reader() -> StoreReader:

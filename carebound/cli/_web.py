@@ -128,11 +128,12 @@ def serve(
     client, prefix, pack, users = _store(policy)
     import uvicorn
 
+    from carebound.cli._session import drive_mode
     from carebound.engine.runner import Runner
     from carebound.web._app import create_app
     from carebound.web._settings import WebSettings
 
-    runner = Runner(client, prefix=prefix, policy=pack)
+    runner = Runner(client, prefix=prefix, policy=pack, drive=drive_mode())
     settings = WebSettings(
         secure_cookies=True if secure_cookies else None,
         session_idle_s=session_idle * 60,

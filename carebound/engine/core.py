@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from carebound._agent import AgentDefinition
 from carebound._errors import AlreadyDecidedError, NotFoundError
@@ -31,6 +32,11 @@ from carebound.state.lease import Lease, RunLease
 from carebound.state.ledger import EffectLedger
 from carebound.state.runs import RunRecord, RunStore, pack_digest, pack_ref
 from carebound.state.trips import Client, Pinned, Trips
+from carebound.state.work_queue import WorkQueue
+
+DriveMode = Literal["inline", "queue"]
+"""Who drives a woken run: the caller, in its own process (``inline``), or a worker of the
+pool, through the work queue (``queue``)."""
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -69,8 +75,11 @@ class Core:
         agents: Mapping[str, AgentDefinition] | None = None,
         world_factory: WorldFactory | None = None,
         lease_ttl_ms: int = 30_000,
+        drive: DriveMode = "inline",
     ) -> None:
         self.client = client
+        self.drive_mode: DriveMode = drive
+        self.work = WorkQueue(client, prefix=prefix)
         self.prefix = prefix
         self.clock: Clock = clock or SystemClock()
         self.default_policy = policy
@@ -80,7 +89,7 @@ class Core:
         self._world_factory = world_factory if world_factory is not None else _default_world()
         self._simulated_world = world_factory is None
         self.lease_ttl_ms = lease_ttl_ms
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._owner_base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.approvals = ApprovalStore(client, prefix=prefix)
         self.ledger = EffectLedger(client, prefix=prefix)
         self.audit_log = AuditLog(client, prefix=prefix)
@@ -88,7 +97,7 @@ class Core:
         self.leases = RunLease(client, prefix=prefix)
         self.saver = RedisSaver(client, prefix=prefix)
         self.trips = Trips(
-            client, prefix=prefix, clock=self.clock, owner=self.owner,
+            client, prefix=prefix, clock=self.clock, owner=lambda: self.owner,
             lease_ttl_ms=lease_ttl_ms, runs=self.runs, approvals=self.approvals,
             ledger=self.ledger, audit_log=self.audit_log, leases=self.leases, saver=self.saver,
         )  # fmt: skip
@@ -106,6 +115,13 @@ class Core:
             heartbeat=self.heartbeat,
         )  # fmt: skip
         self._graphs: dict[str, Any] = {}
+
+    @property
+    def owner(self) -> str:
+        """Who takes run leases: this Runner *and thread*, so two threads of one process (a
+        worker's slots, a web server's requests) never both hold one run's lease (a lease is
+        re-entrant for its owner)."""
+        return f"{self._owner_base}:{threading.get_ident()}"
 
     def heartbeat(self, run_id: str, token: int) -> Any:
         """Keep this process's lease of ``run_id`` (``token``) alive during a tool call."""

@@ -172,7 +172,10 @@ class Decider:
             escalate_deadline=new_deadline, decide_id=uuid.uuid4().hex, approver=approver,
             edited=edited, changes=changes,
         )  # fmt: skip
-        audit = final_decision_append(core, decided) if status != "pending" else None
+        queued = core.drive_mode == "queue"
+        final = status != "pending"
+        # Queue mode: store the decision only; the worker that drives the run audits it.
+        audit = final_decision_append(core, decided) if final and not queued else None
         result, acquired = core.trips.decide_and_take(
             run_id, step, cold=core.is_cold(run_id), audit=audit
         )
@@ -209,6 +212,11 @@ class Decider:
             assert isinstance(decision, Escalate) and new_deadline is not None
             core.approvals.reindex(approval_id, view.required_role, decision.to_role, new_deadline)
             return DecideResult(outcome="escalated", run=core.get(run_id))
+        if queued:
+            core.approvals.unindex(approval_id, view.required_role)
+            return DecideResult(
+                outcome="decided", run=self.driver.dispatch(run_id, "decision"), changes=changes
+            )
         run = self.driver.drive(run_id, lease_wait_s=5.0, decided=decided, acquired=acquired)
         return DecideResult(outcome="decided", run=run, changes=changes)
 

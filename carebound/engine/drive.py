@@ -82,6 +82,14 @@ class Driver:
     def __init__(self, core: Core) -> None:
         self.core = core
 
+    def dispatch(self, run_id: str, why: str) -> RunView:
+        """Have a woken run driven: here and now (``inline``), or by a worker (``queue``: the
+        run is enqueued and its view, as stored now, returned)."""
+        if self.core.drive_mode == "queue":
+            self.core.work.enqueue(run_id, why)
+            return self.core.get(run_id)
+        return self.drive(run_id, lease_wait_s=5.0)
+
     def take_lease(
         self, run_id: str, wait_s: float, *, decided: ApprovalView | None = None
     ) -> LeaseReads:

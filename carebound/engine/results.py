@@ -99,3 +99,5 @@ class RecoverReport(BaseModel):
     retried by a later recover until it fails ``QUARANTINE_AFTER`` times in a row."""
     quarantined: list[str] = Field(default_factory=list)
     """Of the failed, those quarantined now."""
+    queued: list[str] = Field(default_factory=list)
+    """In queue mode: runs enqueued for a worker to drive (instead of driven here)."""

@@ -15,6 +15,7 @@ engine's parts: :mod:`~carebound.engine.drive` (lease -> graph -> settle),
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carebound._agent import AgentDefinition
+from carebound._errors import RunStateError
 from carebound._input_checks import check_event_input, check_start_input
 from carebound._phi_table import table_json
 from carebound._principal import Provenance, normalize_reviewer_id
@@ -29,11 +31,12 @@ from carebound.approvals import ApprovalView, Decision
 from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
-from carebound.engine.core import Core, WorldFactory, check_model, no_run
+from carebound.engine.core import Core, DriveMode, WorldFactory, check_model, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.node_kit import patient_ref_of
 from carebound.engine.phi_views import phi_viewer, record_phi_view
+from carebound.engine.pool import PoolSettings, WorkerPool, release_quarantine
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
 from carebound.engine.retention import PurgeReport, purge
 from carebound.engine.tracing import start_trace
@@ -46,6 +49,7 @@ from carebound.state.lease import start_heartbeats
 from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord
 from carebound.state.trips import Client
+from carebound.state.work_queue import DeadLetter, WorkQueue
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -60,7 +64,13 @@ def new_run_id() -> str:
 
 
 class Runner:
-    """Runs bounded agents on a Redis-compatible store. Thread-safe for concurrent decides."""
+    """Runs bounded agents on a Redis-compatible store. Thread-safe for concurrent decides.
+
+    ``drive`` says who moves a woken run (started, a hold decided, an event delivered, a
+    timer fired): ``"inline"`` (the default) drives it in the calling process before the call
+    returns; ``"queue"`` enqueues it for the worker pool (``carebound worker``) and returns
+    at once, the run's view as stored then.
+    """
 
     def __init__(
         self,
@@ -73,6 +83,7 @@ class Runner:
         agents: Mapping[str, AgentDefinition] | None = None,
         world_factory: WorldFactory | None = None,
         lease_ttl_ms: int = 30_000,
+        drive: DriveMode = "inline",
     ) -> None:
         check_model(model)
         if client is None:
@@ -81,7 +92,7 @@ class Runner:
             client = connect().client()
         core = Core(
             client, prefix=prefix, policy=policy, clock=clock, model=model, agents=agents,
-            world_factory=world_factory, lease_ttl_ms=lease_ttl_ms,
+            world_factory=world_factory, lease_ttl_ms=lease_ttl_ms, drive=drive,
         )  # fmt: skip
         self._core = core
         self.client = client
@@ -96,6 +107,11 @@ class Runner:
         self._driver = Driver(core)
         self._decider = Decider(core, self._driver)
         self._waker = Waker(core, self._driver, self._decider)
+
+    @property
+    def drive_mode(self) -> DriveMode:
+        """``inline`` or ``queue`` (see the class docstring)."""
+        return self._core.drive_mode
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -196,12 +212,26 @@ class Runner:
         )  # fmt: skip
         if world is not None:
             core.seeded_worlds.put(run_id, True)
-        return self.drive(run_id)
+        return self._driver.dispatch(run_id, "start")
 
     @store_errors
     def drive(self, run_id: str, *, lease_wait_s: float = 5.0) -> RunView:
         """Move a run as far as it can go now; safe to call at any time, from any process."""
         return self._driver.drive(run_id, lease_wait_s=lease_wait_s)
+
+    @store_errors
+    def wait(self, run_id: str, *, past: str | None = None, timeout_s: float = 60.0) -> RunView:
+        """Wait (polling) until a run is at its next stop: not running and, with ``past`` (an
+        approval id just decided), not parked on that hold any more. Returns its view, still
+        moving if ``timeout_s`` passed first (check ``status``)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            record = self._core.record(run_id)
+            parked = record.status == "paused" and past and record.pending_approval == past
+            if record.status != "running" and not parked:
+                break
+            time.sleep(0.05)
+        return self._core.get(run_id)
 
     @store_errors
     def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:
@@ -380,6 +410,31 @@ class Runner:
         """Ids of the quarantined runs, oldest first (``carebound runs --status quarantined``
         lists those whose record can be read)."""
         return self._core.trips.quarantined()
+
+    # -- the worker pool -----------------------------------------------------------------
+
+    @property
+    def work(self) -> WorkQueue:
+        """The work queue the pool reads: its numbers (``stats``) and dead letters."""
+        return self._core.work
+
+    def worker_pool(self, settings: PoolSettings | None = None) -> WorkerPool:
+        """This process's share of the worker pool (``carebound worker``); run it with
+        :meth:`WorkerPool.run`, drain it with :meth:`WorkerPool.stop`. Needs
+        ``drive="queue"``, so what its sweep wakes is enqueued rather than driven in place."""
+        if self.drive_mode != "queue":
+            raise RunStateError(
+                "a worker pool needs a Runner with drive='queue'",
+                hint="build the Runner with Runner(client, drive='queue')",
+            )
+        return WorkerPool(self._core, self._driver, self._waker, settings)
+
+    @store_errors
+    def retry_dead_letter(self, dead: DeadLetter) -> bool:
+        """Enqueue a dead letter's run again, releasing it from the quarantine first (its
+        failure count starts again). False: no such dead letter (retried already)."""
+        release_quarantine(self._core, self._driver, dead.run_id)
+        return self._core.work.retry(dead)
 
     # -- audit ---------------------------------------------------------------------------
 

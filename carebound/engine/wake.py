@@ -51,13 +51,14 @@ class Waker:
         self.driver = driver
         self.decider = decider
 
-    def wake(self, run_id: str, record: Callable[[], bool]) -> RunView | None:
+    def wake(self, run_id: str, record: Callable[[], bool], why: str) -> RunView | None:
         """Mark ``run_id`` for driving, record the fact (``record()``: False when there was
-        nothing new to record), then drive it. None: nothing was recorded, nothing driven."""
+        nothing new to record), then drive it (or, in queue mode, enqueue it: ``why`` says
+        what woke it). None: nothing was recorded, nothing driven."""
         self.core.trips.mark_drive(run_id)
         if not record():
             return None
-        return self.driver.drive(run_id, lease_wait_s=5.0)
+        return self.driver.dispatch(run_id, why)
 
     # -- events and timers ---------------------------------------------------------------
 
@@ -80,7 +81,8 @@ class Waker:
                 at=self.core.clock.now(),
                 payload=json.loads(json.dumps(payload or {}, default=str)),
             )
-            if self.wake(run_id, functools.partial(runs.add_event, run_id, event)) is not None:
+            woken = self.wake(run_id, functools.partial(runs.add_event, run_id, event), "event")
+            if woken is not None:
                 delivered.append(run_id)
         return delivered
 
@@ -93,7 +95,7 @@ class Waker:
             runs.timer_done(run_id, timer_id)
             return True
 
-        return self.wake(run_id, record)
+        return self.wake(run_id, record, "timer")
 
     def fire_timer(self, run_id: str, due: datetime) -> bool:
         """See :meth:`carebound.Runner.fire_timer`."""
@@ -105,8 +107,9 @@ class Waker:
 
     # -- the sweep -----------------------------------------------------------------------
 
-    def sweep(self) -> SweepReport:
-        """See :meth:`carebound.Runner.sweep`."""
+    def sweep(self, *, recover_after_ms: int = 60_000) -> SweepReport:
+        """See :meth:`carebound.Runner.sweep`; runs marked for driving ``recover_after_ms``
+        ago or earlier are recovered (in queue mode: enqueued again)."""
         report = SweepReport()
         now = self.core.clock.now()
         self._resume_recovered(report)
@@ -117,7 +120,7 @@ class Waker:
         for view in self.core.approvals.pending(overdue_at=now, limit=100):
             run_id = view.request.run_id
             self._isolated(report, run_id, "deadline", self._overdue, view, now, report)
-        recovered = self.recover_runs(older_than_ms=60_000)
+        recovered = self.recover_runs(older_than_ms=recover_after_ms)
         report.runs_recovered = len(recovered.recovered)
         report.runs_failed += len(recovered.failed)
         report.runs_quarantined += len(recovered.quarantined)
@@ -231,6 +234,10 @@ class Waker:
         cutoff = to_ms(core.clock.now()) - older_than_ms
         report = RecoverReport()
         for run_id in core.trips.marked_before(cutoff):
+            if core.drive_mode == "queue":
+                core.work.enqueue(run_id, "recover")  # coalesced if one is waiting already
+                report.queued.append(run_id)
+                continue
             try:
                 if core.runs.get(run_id) is None:
                     continue  # its start died before writing the record; a retried start drives it

@@ -24,6 +24,13 @@ def global_key(prefix: str, *parts: str) -> str:
     return f"{prefix}:" + ":".join(parts)
 
 
+def work_key(prefix: str, part: str) -> str:
+    """A key of the work queue (:mod:`carebound.state.work_queue`). All of them share the
+    ``{<prefix>:work}`` hash tag: the queue is deliberately one Cluster slot, so its scripts
+    stay atomic."""
+    return f"{prefix}:{{{prefix}:work}}:{part}"
+
+
 def lease_key(prefix: str, run_id: str) -> str:
     """The run's writer lease: a hash with fields ``owner`` and ``token`` (fencing token)."""
     return run_key(prefix, run_id, "lease")

@@ -129,7 +129,7 @@ class Trips:
         *,
         prefix: str,
         clock: Clock,
-        owner: str,
+        owner: Callable[[], str],
         lease_ttl_ms: int,
         runs: RunStore,
         approvals: ApprovalStore,
@@ -215,7 +215,7 @@ class Trips:
         """
         start = len(pipe)
         parse_lease = self.leases.queue_acquire(
-            pipe, run_id, self._owner, self._lease_ttl_ms, guard=guard
+            pipe, run_id, self._owner(), self._lease_ttl_ms, guard=guard
         )
         self.runs.queue_get(pipe, run_id)
         self.audit_log.queue_head(pipe, run_id)
@@ -378,6 +378,20 @@ class Trips:
                 pipe.zadd(self._quarantine_key, {run_id: to_ms(self.clock.now())})
             else:
                 self.mark_drive(run_id, pipe)  # retried by a later recover
+            self.leases.release(lease, pipe=pipe)
+
+        return bool(int(run_pipeline(self.client, fill)[0]))
+
+    def release_quarantine(self, run_id: str, record: RunRecord, lease: Lease) -> bool:
+        """Store a quarantined run's record (an operator retries it) under the lease, take
+        it off the quarantine, mark it for driving and release the lease. False: the lease
+        was lost."""
+
+        def fill(pipe: Pipeline) -> None:
+            self.runs.update(record, pipe=pipe, guard=self.leases.held(lease))
+            pipe.zrem(self._quarantine_key, run_id)
+            pipe.hdel(self._failures_key, run_id)
+            self.mark_drive(run_id, pipe)
             self.leases.release(lease, pipe=pipe)
 
         return bool(int(run_pipeline(self.client, fill)[0]))

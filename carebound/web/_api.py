@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -196,6 +196,11 @@ class DecisionOut(BaseModel):
     decision: str
     outcome: str = Field(description="decided, awaiting_second_approver or escalated.")
     run: RunOut
+    status_url: str | None = Field(
+        default=None,
+        description="With workers (CAREBOUND_DRIVE=queue) the decision is stored and the run "
+        "queued (202): poll this URL for the run's next stop.",
+    )
 
 
 class EventIn(BaseModel):
@@ -424,9 +429,13 @@ def _decision(body: DecisionIn, role: str, caller: Caller) -> Decision:
 
 
 @router.post("/approvals/{approval_id}/decision")
-def decide(request: Request, caller: Decider, approval_id: str, body: DecisionIn) -> DecisionOut:
+def decide(
+    request: Request, response: Response, caller: Decider, approval_id: str, body: DecisionIn
+) -> DecisionOut:
     """Apply a decision as the token's principal. 409 if someone decided first or the call
-    changed; 403 if the body names another reviewer."""
+    changed; 403 if the body names another reviewer. With workers (CAREBOUND_DRIVE=queue), a
+    decision that ends the hold answers 202 as soon as it is stored: the run is queued for a
+    worker, and ``status_url`` (also the Location header) shows where it is."""
     ctx = context(request)
     view = _approval(request, caller, approval_id)
     role = body.role or view.required_role
@@ -437,11 +446,17 @@ def decide(request: Request, caller: Decider, approval_id: str, body: DecisionIn
     decision = _decision(body, role, caller)
     limit(ctx, "decide", f"token:{caller.token.name}", ctx.settings.decisions_per_actor)
     result = ctx.runner.decide(approval_id, decision)
+    status_url = None
+    if ctx.runner.drive_mode == "queue" and result.outcome == "decided":
+        status_url = f"/api/runs/{result.run.record.run_id}"
+        response.status_code = 202
+        response.headers["Location"] = status_url
     return DecisionOut(
         approval_id=approval_id,
         decision=body.kind,
         outcome=result.outcome,
         run=_run_out(result.run),
+        status_url=status_url,
     )
 
 
