@@ -277,3 +277,52 @@ def test_two_threads_of_one_runner_never_hold_one_runs_lease_at_once(
     assert other[0].lease is None  # busy: held by the first thread
     again = trips.take_lease(view.run_id, cold=False)
     assert again.lease is not None and again.lease.token == first.lease.token  # its own, extended
+
+
+def test_worker_status_dead_and_retry_on_the_command_line(
+    env: str, redis_client: redis.Redis, demo_case: Any, demo_world: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tests.test_cli import cli, cli_json
+
+    runner = Runner(redis_client, prefix=env, drive="queue")
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    status = cli_json("worker", "status")
+    assert (status["depth"], status["waiting"], status["pending"]) == (1, 1, 0)
+    assert status["oldest_age_s"] >= 0 and status["workers"] == []
+    message = runner.work.read("dead-worker", block_ms=10)[0]
+    assert runner.work.dead_letter(message, reason="begun 6 times", tries=6)
+    (dead,) = cli_json("worker", "dead")
+    assert (dead["run_id"], dead["tries"], dead["reason"]) == (view.run_id, 6, "begun 6 times")
+    assert "name the dead letters" in cli("worker", "retry", code=2).stderr
+    assert "no dead letter nope" in cli("worker", "retry", "nope", code=2).stderr
+    assert cli_json("worker", "retry", view.run_id) == {"retried": [view.run_id]}
+    status = cli_json("worker", "status")
+    assert (status["depth"], status["dead_lettered"], status["retried"]) == (1, 1, 1)
+    assert status["dead_letters"] == 0
+    with pool_running(runner, concurrency=3):
+        wait_for(lambda: runner.get(view.run_id).status == "paused", what="the retried run")
+        wait_for(lambda: bool(cli_json("worker", "status")["workers"]), what="the worker")
+        (worker,) = cli_json("worker", "status")["workers"]
+        assert worker["slots"] == 3 and worker["busy"] + worker["free"] == 3
+    assert "queue depth 0" in cli("worker", "status").stdout
+    monkeypatch.setenv("CAREBOUND_DRIVE", "sideways")
+    assert "CAREBOUND_DRIVE='sideways' is not a drive mode" in cli("worker", code=2).stderr
+
+
+def test_a_message_done_already_is_not_begun_again(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    # A message reclaimed twice (or late) reaches a slot after another slot finished it: it is
+    # not begun (and so not driven) again.
+    work = WorkQueue(redis_client, prefix=key_prefix)
+    work.ensure_group()
+    work.enqueue("r1", "start")
+    (message,) = work.read("w1", block_ms=10)
+    assert work.begin(message) == 1
+    assert work.dead_letter(message, reason="test", tries=1)
+    assert work.begin(message) == 0
+    work.enqueue("r2", "start")
+    (other,) = work.read("w1", block_ms=10)
+    assert work.begin(other) == 1 and work.ack(other)
+    assert work.begin(other) == 0

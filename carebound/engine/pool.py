@@ -97,6 +97,8 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._reclaimed: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._busy = 0
+        self._held: set[str] = set()
+        """Ids of the messages this process has taken and not finished."""
         self._lock = threading.Lock()
 
     # -- lifetime ------------------------------------------------------------------------
@@ -156,9 +158,14 @@ class WorkerPool:
         claimed = self.work.reclaim(
             self.consumer, min_idle_ms=self.settings.reclaim_idle_ms, count=free
         )
-        for message in claimed:
+        with self._lock:  # ours already (waiting for a slot, or a long drive): not again
+            taken = [m for m in claimed if m.id not in self._held]
+            self._held.update(m.id for m in taken)
+        for message in taken:
             self._reclaimed.put(message)
-        self.report.reclaimed += len(claimed)
+        if taken:
+            self.work.count_reclaimed(len(taken))
+        self.report.reclaimed += len(taken)
 
     def _report_slots(self) -> None:
         busy = self._busy
@@ -197,15 +204,19 @@ class WorkerPool:
         """Begin, drive and settle one message (see the module's docstring)."""
         with self._lock:
             self._busy += 1
+            self._held.add(message.id)
         try:
             self._drive(message)
         finally:
             with self._lock:
                 self._busy -= 1
+                self._held.discard(message.id)
 
     def _drive(self, message: Message) -> None:
         work, run_id = self.work, message.run_id
         tries = work.begin(message)
+        if tries == 0:
+            return  # done already (it was reclaimed twice, or late)
         if tries > self.settings.max_tries:
             reason = f"begun {tries} times without finishing (its workers stopped mid-drive)"
             self._dead_letter(message, reason, tries)

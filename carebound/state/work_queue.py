@@ -145,15 +145,17 @@ class WorkQueue:
 
     def reclaim(self, consumer: str, *, min_idle_ms: int, count: int) -> list[Message]:
         """Take over messages pending for at least ``min_idle_ms`` (their worker died or
-        stalled), scanning the pending list a page at a time across calls."""
+        stalled; the caller's own long drives too: it skips those), scanning the pending list
+        a page at a time across calls."""
         reply: Any = self.client.xautoclaim(
             self.stream, GROUP, consumer, min_idle_ms, self._reclaim_cursor, count=count
         )
         self._reclaim_cursor = text(reply[0])
-        messages = self._messages(reply[1])
-        if messages:
-            self.client.hincrby(self._stats, "reclaimed", len(messages))
-        return messages
+        return self._messages(reply[1])
+
+    def count_reclaimed(self, count: int) -> None:
+        """Count messages a worker took over from another (for :meth:`stats`)."""
+        self.client.hincrby(self._stats, "reclaimed", count)
 
     @staticmethod
     def _messages(entries: Sequence[Any]) -> list[Message]:
@@ -167,8 +169,10 @@ class WorkQueue:
 
     def begin(self, message: Message) -> int:
         """Begin ``message``: the run's next wake-up enqueues anew. Returns how many times the
-        message has been begun (1 the first time)."""
-        return int(_BEGIN(self.client, [self._queued, self._tries], [message.run_id, message.id]))
+        message has been begun (1 the first time); 0: it is done already (acknowledged or
+        dead-lettered; a late or doubled reclaim), leave it."""
+        keys = [self.stream, self._queued, self._tries]
+        return int(_BEGIN(self.client, keys, [message.run_id, message.id]))
 
     def ack(self, message: Message, *, counter: str = "done") -> bool:
         """Acknowledge and delete ``message`` (counted under ``counter``: done or busy).
@@ -178,7 +182,7 @@ class WorkQueue:
 
     def dead_letter(self, message: Message, *, reason: str, tries: int) -> bool:
         """Move ``message`` to the dead letters. False: it was not pending any more."""
-        keys = [self.stream, self._tries, self._stats, self._dead]
+        keys = [self.stream, self._tries, self._stats, self._dead, self._queued]
         args = [GROUP, message.id, message.run_id, reason, tries]
         return _DEAD(self.client, keys, args) is not None
 

@@ -32,6 +32,7 @@ from carebound.web._views import (
     inbox_item,
     masked,
     pending_for,
+    queued_url,
     run_roles,
 )
 
@@ -196,11 +197,7 @@ class DecisionOut(BaseModel):
     decision: str
     outcome: str = Field(description="decided, awaiting_second_approver or escalated.")
     run: RunOut
-    status_url: str | None = Field(
-        default=None,
-        description="With workers (CAREBOUND_DRIVE=queue) the decision is stored and the run "
-        "queued (202): poll this URL for the run's next stop.",
-    )
+    status_url: str | None = Field(default=None, description="Queue mode (202): the run's URL.")
 
 
 class EventIn(BaseModel):
@@ -433,9 +430,7 @@ def decide(
     request: Request, response: Response, caller: Decider, approval_id: str, body: DecisionIn
 ) -> DecisionOut:
     """Apply a decision as the token's principal. 409 if someone decided first or the call
-    changed; 403 if the body names another reviewer. With workers (CAREBOUND_DRIVE=queue), a
-    decision that ends the hold answers 202 as soon as it is stored: the run is queued for a
-    worker, and ``status_url`` (also the Location header) shows where it is."""
+    changed; 403 if the body names another reviewer. Queue mode: 202 once stored (queued_url)."""
     ctx = context(request)
     view = _approval(request, caller, approval_id)
     role = body.role or view.required_role
@@ -446,11 +441,7 @@ def decide(
     decision = _decision(body, role, caller)
     limit(ctx, "decide", f"token:{caller.token.name}", ctx.settings.decisions_per_actor)
     result = ctx.runner.decide(approval_id, decision)
-    status_url = None
-    if ctx.runner.drive_mode == "queue" and result.outcome == "decided":
-        status_url = f"/api/runs/{result.run.record.run_id}"
-        response.status_code = 202
-        response.headers["Location"] = status_url
+    status_url = queued_url(ctx.runner, result, response)
     return DecisionOut(
         approval_id=approval_id,
         decision=body.kind,

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError
@@ -20,7 +21,7 @@ from carebound._format import detail_line, due, inline
 from carebound._phi import PhiPolicy
 from carebound.approvals import ApprovalView
 from carebound.audit import AuditEvent
-from carebound.engine.results import RunView
+from carebound.engine.results import DecideResult, RunView
 from carebound.engine.runner import Runner
 from carebound.web._problems import Problem
 
@@ -243,3 +244,15 @@ def timeline(events: Sequence[AuditEvent]) -> list[TimelineRow]:
             )
         )
     return rows
+
+
+def queued_url(runner: Runner, result: DecideResult, response: Response) -> str | None:
+    """With workers (``drive="queue"``) a decision that ends the hold is stored and the run
+    queued, not moved: the answer is 202 with the run's status URL (also the Location header),
+    to poll for its next stop. None (and the answer unchanged) otherwise."""
+    if runner.drive_mode != "queue" or result.outcome != "decided":
+        return None
+    url = f"/api/runs/{result.run.run_id}"
+    response.status_code = 202
+    response.headers["Location"] = url
+    return url
