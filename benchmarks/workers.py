@@ -1,0 +1,307 @@
+"""Workers: throughput of the pool, and what SIGKILLed workers lose.
+
+N ``referral_intake`` runs (the intake scenario's case and world, no reply scripted: each run
+chases, reconciles and stops waiting for the office) are started with ``drive="queue"``; worker
+processes (``WorkerPool``, ``--concurrency`` slots each) drive them to that stop. Every
+connector call sleeps ``--latency-ms`` first (I/O-bound work, as with real systems). For 1, 2
+and 4 worker processes it prints runs/s and, last, the 4-worker/1-worker ratio measured in the
+same run. Then it drives N more runs with 4 workers while SIGKILLing a random worker ``--kills``
+times (a replacement starts each time), and prints, last::
+
+    runs N completed N lost 0 duplicate_effects 0 duplicate_drives D reclaimed R
+
+``completed``: runs at their stop; ``lost``: runs not at a stop when the queue drained (or after
+``--timeout``); ``duplicate_effects``: effects a simulated system applied twice (more effects
+than distinct idempotency keys); ``duplicate_drives``: connector calls made while another drive
+of the same run was inside a connector call (two drivers at once); ``reclaimed``: messages taken
+over from a dead worker (XAUTOCLAIM).
+
+Usage::
+
+    python benchmarks/workers.py [--runs 500] [--latency-ms 50] [--concurrency 8]
+                                 [--kills 50] [--redis-url URL] [--cluster-url URL]
+
+Without ``--redis-url`` a throwaway local server is started (see _local_server.py); with
+``--cluster-url`` (any node of a Redis Cluster) the same is measured on the cluster too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from benchmarks._local_server import local_server  # noqa: E402
+from carebound import Runner  # noqa: E402
+from carebound.engine.pool import PoolSettings  # noqa: E402
+from carebound.scenario import load_scenario  # noqa: E402
+from carebound.tools.connectors import World, WorldSpec  # noqa: E402
+
+SCENARIO = PROJECT / "scenarios" / "intake_end_to_end.yaml"
+STOPS = {"waiting", "paused", "completed", "failed", "budget_exhausted", "cancelled"}
+LEASE_TTL_MS = 3000
+
+
+def connect(url: str, cluster: bool) -> Any:
+    """A client of ``url`` (a Redis Cluster client with ``cluster``)."""
+    if cluster:
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(url)
+    return redis.Redis.from_url(url)
+
+
+def case_and_world() -> tuple[dict[str, Any], WorldSpec]:
+    """The intake scenario's case and world, with no reply scripted (runs stop waiting)."""
+    scenario = load_scenario(SCENARIO)
+    base = SCENARIO.parent
+    case = json.loads((base / scenario.case).read_text())
+    ehr = json.loads((base / scenario.world.ehr).read_text()) if scenario.world.ehr else None
+    payer = json.loads((base / scenario.world.payer).read_text()) if scenario.world.payer else None
+    return case, WorldSpec.from_bundles(ehr, payer)
+
+
+class _Slow:
+    """A connector whose every call waits ``latency_s`` first (I/O latency), and counts calls
+    that enter while another live driver of the same run is inside one (two drivers at once;
+    a SIGKILLed driver's entry is ignored: its process is gone)."""
+
+    def __init__(self, inner: Any, client: Any, prefix: str, run_id: str, latency_s: float):
+        self._inner = inner
+        self._client = client
+        self._inflight = f"{prefix}:bench:{{{run_id}}}:inflight"
+        self._dups = f"{prefix}:bench:duplicate_drives"
+        self._latency_s = latency_s
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            me = f"{os.getpid()}:{threading.get_ident()}"
+            others = [k.decode() for k in self._client.hkeys(self._inflight) if k.decode() != me]
+            if any(_alive(int(other.split(":")[0])) for other in others):
+                self._client.incr(self._dups)
+            self._client.hset(self._inflight, me, 1)
+            try:
+                time.sleep(self._latency_s)
+                return attr(*args, **kwargs)
+            finally:
+                self._client.hdel(self._inflight, me)
+
+        return call
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def slow_world_factory(latency_s: float) -> Callable[[Any, str, str], Any]:
+    """A world factory whose connectors add ``latency_s`` to every call."""
+
+    def attach(client: Any, run_id: str, prefix: str) -> Any:
+        world = World.attach(client, run_id, prefix=prefix)
+        slow = {
+            name: _Slow(getattr(world, name), client, prefix, run_id, latency_s)
+            for name in ("ehr", "outreach", "payer", "erp")
+        }
+        return World(run_id=run_id, **slow)
+
+    return attach
+
+
+# -- the worker process ---------------------------------------------------------------------
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    """One worker process: a pool with the slow connectors until SIGTERM."""
+    client = connect(args.url, args.cluster)
+    runner = Runner(
+        client,
+        prefix=args.prefix,
+        drive="queue",
+        world_factory=slow_world_factory(args.latency_ms / 1000),
+        lease_ttl_ms=LEASE_TTL_MS,
+    )
+    pool = runner.worker_pool(
+        PoolSettings(
+            concurrency=args.concurrency,
+            reclaim_idle_ms=2000,
+            recover_after_ms=2 * LEASE_TTL_MS,
+            sweep_interval_s=0.5,
+            block_ms=200,
+        )
+    )
+    signal.signal(signal.SIGTERM, lambda *_: pool.stop())
+    pool.run()
+
+
+def start_worker(args: argparse.Namespace, url: str, cluster: bool, prefix: str) -> Any:
+    cmd = [
+        sys.executable, __file__, "--worker", "--url", url, "--prefix", prefix,
+        "--concurrency", str(args.concurrency), "--latency-ms", str(args.latency_ms),
+    ]  # fmt: skip
+    if cluster:
+        cmd.append("--cluster")
+    return subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL)
+
+
+# -- the parent -----------------------------------------------------------------------------
+
+
+def drive_runs(
+    args: argparse.Namespace, url: str, cluster: bool, workers: int, kills: int
+) -> dict[str, Any]:
+    """Start ``workers`` processes, wait until they report, start the runs and wait until every
+    run is at its stop (SIGKILLing a random worker ``kills`` times meanwhile)."""
+    client = connect(url, cluster)
+    prefix = f"bw{uuid.uuid4().hex[:6]}"
+    runner = Runner(client, prefix=prefix, drive="queue")
+    runner.work.ensure_group()
+    procs = [start_worker(args, url, cluster, prefix) for _ in range(workers)]
+    deadline = time.monotonic() + 60
+    while len(runner.work.stats().workers) < workers:
+        if time.monotonic() > deadline:
+            sys.exit("the workers did not start")
+        time.sleep(0.1)
+    case, world = case_and_world()
+    began = time.monotonic()
+    run_ids = [
+        runner.start("referral_intake", case, requester="sam", world=world).run_id
+        for _ in range(args.runs)
+    ]
+    kill_every = None
+    next_kill = 0.0
+    killed = 0
+    if kills:
+        # Spread the kills over the time the runs take without kills (measured before).
+        kill_every = args.expected_s / kills
+        next_kill = began + kill_every
+    open_runs = set(run_ids)
+    timeout_at = began + args.timeout
+    while open_runs and time.monotonic() < timeout_at:
+        for run_id in list(open_runs)[:200]:
+            record = runner.runs.get(run_id)
+            if record is not None and record.status in STOPS:
+                open_runs.discard(run_id)
+        if kill_every is not None and killed < kills and time.monotonic() >= next_kill:
+            victim = random.randrange(len(procs))
+            procs[victim].send_signal(signal.SIGKILL)
+            procs[victim].wait()
+            procs[victim] = start_worker(args, url, cluster, prefix)
+            killed += 1
+            next_kill += kill_every
+        time.sleep(0.05)
+    elapsed = time.monotonic() - began
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    duplicate_effects = 0
+    for run_id in run_ids:
+        effects = World.attach(client, run_id, prefix=prefix).effects()
+        duplicate_effects += len(effects) - len({(e.system, e.idempotency_key) for e in effects})
+    stats = runner.work.stats()
+    dups = int(client.get(f"{prefix}:bench:duplicate_drives") or 0)
+    return {
+        "runs": len(run_ids),
+        "completed": len(run_ids) - len(open_runs),
+        "lost": len(open_runs),
+        "elapsed_s": elapsed,
+        "runs_per_s": (len(run_ids) - len(open_runs)) / elapsed,
+        "duplicate_effects": duplicate_effects,
+        "duplicate_drives": dups,
+        "reclaimed": stats.reclaimed,
+        "kills": killed,
+    }
+
+
+def measure(args: argparse.Namespace, url: str, cluster: bool, label: str) -> None:
+    rates: dict[int, float] = {}
+    for workers in (1, 2, 4):
+        got = drive_runs(args, url, cluster, workers, kills=0)
+        rates[workers] = got["runs_per_s"]
+        print(
+            f"{label}: {workers} worker(s) x {args.concurrency} slots: {got['completed']}/"
+            f"{got['runs']} runs in {got['elapsed_s']:.1f} s = {got['runs_per_s']:.1f} runs/s "
+            f"(lost {got['lost']})",
+            flush=True,
+        )
+        if workers == 4:
+            args.expected_s = got["elapsed_s"]
+    print(f"{label}: 4 workers / 1 worker = {rates[4] / rates[1]:.2f}x (target >= 3.5)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--timeout", type=float, default=900.0, help="per measurement, seconds")
+    parser.add_argument("--redis-url")
+    parser.add_argument("--cluster-url", help="also measure on this Redis Cluster")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cluster", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args)
+        return
+    print(
+        f"{args.runs} referral_intake runs, {args.latency_ms:g} ms per connector call, "
+        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs"
+    )
+    args.expected_s = 60.0
+
+    def run_all(url: str) -> None:
+        measure(args, url, False, "one Redis")
+        if args.cluster_url:
+            measure(args, args.cluster_url, True, "3-master cluster")
+        got = drive_runs(args, url, False, 4, kills=args.kills)
+        print(
+            f"runs {got['runs']} completed {got['completed']} lost {got['lost']} "
+            f"duplicate_effects {got['duplicate_effects']} duplicate_drives "
+            f"{got['duplicate_drives']} reclaimed {got['reclaimed']}"
+        )
+
+    if args.redis_url:
+        run_all(args.redis_url)
+    else:
+        with local_server() as url:
+            run_all(url)
+
+
+if __name__ == "__main__":
+    main()
