@@ -211,7 +211,8 @@ class RedisSaver(ThreadedAsyncSaver):
         """Queue on ``pipe`` the read ``get_tuple`` makes for the thread's newest checkpoint
         (root namespace), to hand its reply to :meth:`primed`; False, and nothing queued,
         when the pipeline's client is not this saver's (it decodes replies to str)."""
-        if pipe.connection_pool is not getattr(self._client, "connection_pool", None):
+        pool = getattr(pipe, "connection_pool", None)  # a cluster pipeline has none: not primed
+        if pool is None or pool is not getattr(self._client, "connection_pool", None):
             return False
         _, nkeys = self._keys(thread_id, "")
         _scripts.LOAD.queue(pipe, nkeys, ["", "+", 1])

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from carebound._errors import LeaseLostError, NotFoundError
 from carebound.engine.core import Core
 from carebound.engine.drive import Driver
+from carebound.engine.results import RunView
 from carebound.engine.wake import Waker
 from carebound.state.errors import STORE_DOWN
 from carebound.state.work_queue import Message
@@ -276,3 +277,15 @@ def release_quarantine(core: Core, driver: Driver, run_id: str) -> None:
         }
     )
     core.trips.release_quarantine(run_id, updated, reads.lease)
+
+
+def wait_for_stop(core: Core, run_id: str, *, past: str | None, timeout_s: float) -> RunView:
+    """See :meth:`carebound.Runner.wait`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        record = core.record(run_id)
+        parked = record.status == "paused" and past and record.pending_approval == past
+        if record.status != "running" and not parked:
+            break
+        time.sleep(0.05)
+    return core.get(run_id)

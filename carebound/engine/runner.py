@@ -15,7 +15,6 @@ engine's parts: :mod:`~carebound.engine.drive` (lease -> graph -> settle),
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -36,7 +35,7 @@ from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.node_kit import patient_ref_of
 from carebound.engine.phi_views import phi_viewer, record_phi_view
-from carebound.engine.pool import PoolSettings, WorkerPool, release_quarantine
+from carebound.engine.pool import PoolSettings, WorkerPool, release_quarantine, wait_for_stop
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
 from carebound.engine.retention import PurgeReport, purge
 from carebound.engine.tracing import start_trace
@@ -224,14 +223,7 @@ class Runner:
         """Wait (polling) until a run is at its next stop: not running and, with ``past`` (an
         approval id just decided), not parked on that hold any more. Returns its view, still
         moving if ``timeout_s`` passed first (check ``status``)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            record = self._core.record(run_id)
-            parked = record.status == "paused" and past and record.pending_approval == past
-            if record.status != "running" and not parked:
-                break
-            time.sleep(0.05)
-        return self._core.get(run_id)
+        return wait_for_stop(self._core, run_id, past=past, timeout_s=timeout_s)
 
     @store_errors
     def cancel(self, run_id: str, *, by: str, reason: str = "") -> RunView:

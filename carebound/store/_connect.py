@@ -32,9 +32,16 @@ class Store:
     """``external``: CAREBOUND_REDIS_URL; ``embedded``: the server in CAREBOUND_HOME."""
     description: str
     """One short line for people, with any password masked."""
+    cluster: bool = False
+    """The URL names a node of a Redis Cluster: :meth:`client` is a cluster client."""
 
     def client(self) -> redis.Redis:
-        """A new synchronous client (bytes in, bytes out)."""
+        """A new synchronous client (bytes in, bytes out); a ``RedisCluster`` (which speaks
+        the same commands, routed by key) for a cluster."""
+        if self.cluster:
+            from redis.cluster import RedisCluster
+
+            return RedisCluster.from_url(self.url, decode_responses=False)  # type: ignore[return-value]
         return redis.Redis.from_url(self.url, decode_responses=False)
 
     def async_client(self) -> redis.asyncio.Redis:
@@ -63,7 +70,7 @@ def connect(
     """
     settings = settings or StoreSettings.from_env()
     if settings.redis_url is not None:
-        store = _external(settings.redis_url)
+        store = _external(settings.redis_url, cluster=settings.cluster)
     else:
         fresh = not ServerFiles(settings.home).data.exists()
         state = ensure_server(settings.home)
@@ -83,7 +90,7 @@ def connect(
     return store
 
 
-def _external(url: str) -> Store:
+def _external(url: str, *, cluster: bool = False) -> Store:
     check_url(url)
     shown = mask_url(url)
     client = quick_client(url, PING_TIMEOUT)
@@ -104,4 +111,5 @@ def _external(url: str) -> Store:
         ) from exc
     finally:
         client.close()
-    return Store(url=url, kind="external", description=f"store: Redis at {shown}")
+    what = "Redis Cluster" if cluster else "Redis"
+    return Store(url=url, kind="external", description=f"store: {what} at {shown}", cluster=cluster)

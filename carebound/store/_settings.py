@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REDIS_URL_VAR = "CAREBOUND_REDIS_URL"
+CLUSTER_VAR = "CAREBOUND_REDIS_CLUSTER"
 HOME_VAR = "CAREBOUND_HOME"
 
 
@@ -30,6 +31,10 @@ class StoreSettings:
 
     ``None`` means: use the embedded server kept in :attr:`home`."""
 
+    cluster: bool = False
+    """``redis_url`` names a node of a Redis Cluster (``CAREBOUND_REDIS_CLUSTER=1``): clients
+    are cluster clients that route every key to its slot's node."""
+
     home: Path = field(default_factory=_default_home)
     """carebound's data directory (absolute); the embedded server keeps its files here."""
 
@@ -40,8 +45,8 @@ class StoreSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
-        """Read ``CAREBOUND_REDIS_URL`` and ``CAREBOUND_HOME`` (default: the user's data
-        directory, see :func:`_default_home`).
+        """Read ``CAREBOUND_REDIS_URL``, ``CAREBOUND_REDIS_CLUSTER`` and ``CAREBOUND_HOME``
+        (default: the user's data directory, see :func:`_default_home`).
 
         Args:
             environ: the variables to read; ``os.environ`` when omitted.
@@ -50,4 +55,5 @@ class StoreSettings:
         url = env.get(REDIS_URL_VAR, "").strip() or None
         home_value = env.get(HOME_VAR, "").strip()
         home = Path(home_value) if home_value else _default_home()
-        return cls(redis_url=url, home=home)
+        cluster = env.get(CLUSTER_VAR, "").strip().lower() in ("1", "true", "yes")
+        return cls(redis_url=url, home=home, cluster=cluster and url is not None)
