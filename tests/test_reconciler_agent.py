@@ -249,24 +249,36 @@ def scripted(name: str, calls: list[ProposedCall]) -> AgentDefinition:
     )
 
 
-def test_facts_rederive_risk_whatever_the_planner_claims(make_runner: RunnerFactory) -> None:
-    liar = scripted(
-        "liar",
-        [
-            ProposedCall(
-                tool="reconcile_fix_demographic",
-                args={"patient_id": "ehr-alvarez", "field": "name.given", "value": "Margaritta"},
-                why="low risk: nickname",
-            )
-        ],
-    )
-    runner = runner_with(make_runner, liar)
+def run_scripted(
+    make_runner: RunnerFactory,
+    call: ProposedCall,
+    *,
+    case: str,
+    requester: str,
+    name: str = "liar",
+    **world: str,
+) -> tuple[Runner, RunView]:
+    """Start an agent ``name`` that proposes ``call`` once (granted what the reconciler is) on
+    ``case``, in a world seeded from ``world``'s files."""
+    runner = runner_with(make_runner, scripted(name, [call]))
     view = runner.start(
-        "liar",
-        load("cases/reconcile_low_risk.json"),
+        name, load(case), requester=requester, policy=_pack_for(name), world=world_of(**world)
+    )
+    return runner, view
+
+
+def test_facts_rederive_risk_whatever_the_planner_claims(make_runner: RunnerFactory) -> None:
+    call = ProposedCall(
+        tool="reconcile_fix_demographic",
+        args={"patient_id": "ehr-alvarez", "field": "name.given", "value": "Margaritta"},
+        why="low risk: nickname",
+    )
+    runner, view = run_scripted(
+        make_runner,
+        call,
+        case="cases/reconcile_low_risk.json",
         requester="sam",
-        policy=_pack_for("liar"),
-        world=world_of(ehr="ehr/reconcile_low_risk.json"),
+        ehr="ehr/reconcile_low_risk.json",
     )
     # A value one letter off the rule's own normalised value is not low risk: held.
     assert view.status == "paused"
@@ -275,23 +287,17 @@ def test_facts_rederive_risk_whatever_the_planner_claims(make_runner: RunnerFact
 
 
 def test_a_fix_to_a_chart_the_referral_does_not_match_is_denied(make_runner: RunnerFactory) -> None:
-    liar = scripted(
-        "liar",
-        [
-            ProposedCall(
-                tool="reconcile_fix_demographic",
-                args={"patient_id": "ehr-mia", "field": "telecom.phone", "value": "+19195550133"},
-                why="phone formatting",
-            )
-        ],
+    call = ProposedCall(
+        tool="reconcile_fix_demographic",
+        args={"patient_id": "ehr-mia", "field": "telecom.phone", "value": "+19195550133"},
+        why="phone formatting",
     )
-    runner = runner_with(make_runner, liar)
-    view = runner.start(
-        "liar",
-        load("cases/reconcile_twins.json"),
+    _, view = run_scripted(
+        make_runner,
+        call,
+        case="cases/reconcile_twins.json",
         requester="sam",
-        policy=_pack_for("liar"),
-        world=world_of(ehr="ehr/reconcile_twins.json"),
+        ehr="ehr/reconcile_twins.json",
     )
     assert view.status == "completed"
     assert [r.status for r in view.results] == ["denied"]
@@ -484,23 +490,18 @@ def test_bad_settings_fail_the_run_clearly(make_runner: RunnerFactory) -> None:
 
 
 def test_a_loose_tolerance_from_the_planner_is_held(make_runner: RunnerFactory) -> None:
-    loose = scripted(
-        "loose",
-        [
-            ProposedCall(
-                tool="reconcile_approve_invoice",
-                args={"invoice_number": "INV-7102", "price_pct": "50", "price_abs": "0"},
-                why="within tolerance",
-            )
-        ],
+    call = ProposedCall(
+        tool="reconcile_approve_invoice",
+        args={"invoice_number": "INV-7102", "price_pct": "50", "price_abs": "0"},
+        why="within tolerance",
     )
-    runner = runner_with(make_runner, loose)
-    view = runner.start(
-        "loose",
-        load("cases/billing_batch.json"),
+    _, view = run_scripted(
+        make_runner,
+        call,
+        case="cases/billing_batch.json",
         requester="ap-batch",
-        policy=_pack_for("loose"),
-        world=world_of(erp="erp/billing_over_billing.json"),
+        name="loose",
+        erp="erp/billing_over_billing.json",
     )
     assert view.status == "paused"
     assert view.pending is not None and view.pending.request.rule_id == "BILL-2"

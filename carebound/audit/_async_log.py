@@ -10,7 +10,7 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from carebound.audit import _chain, _verify
-from carebound.audit._keyring import AuditKeyring, default_keyring
+from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
     Actor,
     AuditAction,
@@ -24,7 +24,7 @@ from carebound.audit._models import (
 from carebound.state.keys import DEFAULT_PREFIX
 
 
-class AsyncAuditLog:
+class AsyncAuditLog(_chain.LogBase):
     """The asyncio twin of ``AuditLog``: the same trail and keys, methods as coroutines.
 
     Events must never carry PHI beyond a FHIR reference to the patient; see ``AuditLog``.
@@ -43,18 +43,8 @@ class AsyncAuditLog:
         keyring: AuditKeyring | None = None,
     ) -> None:
         self._client = client
-        self._prefix = prefix
-        self._keyring = keyring
-        self._append = _chain.RECORD_SCRIPT
-        self._heads = _chain.HeadCache()
-        self._one_step = not isinstance(client, AsyncRedisCluster)
-
-    @property
-    def keyring(self) -> AuditKeyring:
-        """The audit keys that sign and verify this log's events."""
-        if self._keyring is None:
-            self._keyring = default_keyring()
-        return self._keyring
+        one_step = not isinstance(client, AsyncRedisCluster)
+        super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
 
     async def record(
         self,

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from redis.typing import EncodableT, FieldT
 
 from carebound.audit._errors import AuditConflictError, AuditCorruptError
-from carebound.audit._keyring import AuditKeyring
+from carebound.audit._keyring import AuditKeyring, default_keyring
 from carebound.audit._models import (
     GENESIS_HASH,
     Actor,
@@ -356,3 +356,23 @@ def index_entries(entries: Sequence[tuple[Any, Any]]) -> list[AuditIndexEntry]:
         AuditIndexEntry(entry_id=text(entry_id), event=parse_event(entry_event(fields)))
         for entry_id, fields in entries
     ]
+
+
+class LogBase:
+    """What ``AuditLog`` and ``AsyncAuditLog`` hold besides their client: the key prefix, the
+    audit keys (read on first use), the append script and the chain-head cache."""
+
+    def __init__(self, *, prefix: str, keyring: AuditKeyring | None, one_step: bool) -> None:
+        self._prefix = prefix
+        self._keyring = keyring
+        self._append = RECORD_SCRIPT
+        self._heads = HeadCache()
+        self._one_step = one_step
+        """The append and its index copy go in one step (not on a Redis Cluster)."""
+
+    @property
+    def keyring(self) -> AuditKeyring:
+        """The audit keys that sign and verify this log's events."""
+        if self._keyring is None:
+            self._keyring = default_keyring()
+        return self._keyring

@@ -12,7 +12,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from carebound.audit import _chain, _verify
-from carebound.audit._keyring import AuditKeyring, default_keyring
+from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
     Actor,
     AuditAction,
@@ -30,7 +30,7 @@ from carebound.state.pipeline import Guard, call_script
 from carebound.state.pipeline import run as run_pipeline
 
 
-class AuditLog:
+class AuditLog(_chain.LogBase):
     """Append-only, hash-chained audit trail per run, with a global index for review.
 
     Each run has its own chain in a Redis stream under the run's hash tag; that stream is the
@@ -61,18 +61,8 @@ class AuditLog:
         keyring: AuditKeyring | None = None,
     ) -> None:
         self._client = client
-        self._prefix = prefix
-        self._keyring = keyring
-        self._append = _chain.RECORD_SCRIPT
-        self._heads = _chain.HeadCache()
-        self._one_step = not isinstance(client, RedisCluster)
-
-    @property
-    def keyring(self) -> AuditKeyring:
-        """The audit keys that sign and verify this log's events."""
-        if self._keyring is None:
-            self._keyring = default_keyring()
-        return self._keyring
+        one_step = not isinstance(client, RedisCluster)
+        super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
 
     def load_keys(self) -> None:
         """Read the audit keys now (they are otherwise read on first use), so that a caller

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+)
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from carebound._errors import LeaseLostError
-from carebound.checkpoint._codec import Codec
+from carebound.checkpoint._codec import Codec, PutArgs
 from carebound.checkpoint._layout import (
     NamespaceKeys,
     ThreadKeys,
@@ -92,6 +99,57 @@ class SaverCore(BaseCheckpointSaver[str]):
     def _register_command(self, thread_id: str) -> list[str | bytes | int]:
         """The ZADD that (re)registers ``thread_id`` in the global registry."""
         return ["ZADD", self._registry, repr(time.time()), thread_id]
+
+    def _put_call(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> tuple[PutArgs, RunnableConfig]:
+        """The ``put`` script's KEYS and ARGV for ``checkpoint``, and the config ``put`` returns
+        (what :meth:`RedisSaver.put` and :meth:`AsyncRedisSaver.aput` share)."""
+        conf = config["configurable"]
+        thread_id: str = conf["thread_id"]
+        checkpoint_ns: str = conf.get("checkpoint_ns", "")
+        tkeys, nkeys = self._keys(thread_id, checkpoint_ns)
+        call = self._codec.put_args(
+            tkeys,
+            nkeys,
+            config=config,
+            checkpoint=checkpoint,
+            metadata=metadata,
+            new_versions=new_versions,
+            ttl=self._ttl_arg,
+        )
+        stored: RunnableConfig = {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+        return call, stored
+
+    def _put_writes_call(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> PutArgs:
+        """The ``put_writes`` script's KEYS and ARGV (shared by both savers)."""
+        conf = config["configurable"]
+        tkeys, nkeys = self._keys(conf["thread_id"], conf.get("checkpoint_ns", ""))
+        return self._codec.put_writes_args(
+            tkeys,
+            nkeys,
+            config=config,
+            writes=writes,
+            task_id=task_id,
+            task_path=task_path,
+            ttl=self._ttl_arg,
+        )
 
     def _registry_stale_before(self) -> float | None:
         """Registry scores below this belong to threads whose keys have surely expired."""

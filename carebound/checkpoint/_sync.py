@@ -316,27 +316,9 @@ class RedisSaver(ThreadedAsyncSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint and its new channel values atomically, in one round trip."""
-        conf = config["configurable"]
-        thread_id: str = conf["thread_id"]
-        checkpoint_ns: str = conf.get("checkpoint_ns", "")
-        tkeys, nkeys = self._keys(thread_id, checkpoint_ns)
-        keys, args = self._codec.put_args(
-            tkeys,
-            nkeys,
-            config=config,
-            checkpoint=checkpoint,
-            metadata=metadata,
-            new_versions=new_versions,
-            ttl=self._ttl_arg,
-        )
+        (keys, args), stored = self._put_call(config, checkpoint, metadata, new_versions)
         self._write(_scripts.PUT, keys, args, config)
-        return {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint["id"],
-            }
-        }
+        return stored
 
     def put_writes(
         self,
@@ -346,18 +328,7 @@ class RedisSaver(ThreadedAsyncSaver):
         task_path: str = "",
     ) -> None:
         """Store a task's writes against a checkpoint atomically, in one round trip."""
-        conf = config["configurable"]
-        thread_id: str = conf["thread_id"]
-        tkeys, nkeys = self._keys(thread_id, conf.get("checkpoint_ns", ""))
-        keys, args = self._codec.put_writes_args(
-            tkeys,
-            nkeys,
-            config=config,
-            writes=writes,
-            task_id=task_id,
-            task_path=task_path,
-            ttl=self._ttl_arg,
-        )
+        keys, args = self._put_writes_call(config, writes, task_id, task_path)
         self._write(_scripts.PUT_WRITES, keys, args, config, may_hold=True)
 
     def delete_thread(self, thread_id: str) -> None:

@@ -110,9 +110,8 @@ class GateNode:
             "approval_id": None,
         }
         if verdict.kind == "held":
-            current["approval_id"] = self._park(
-                state, run_id=run_id, call=call, held=verdict, index=index, pack=pack
-            )
+            request = self._request(state, run_id, call, verdict, index=index, pack=pack)
+            current["approval_id"] = self._park(run_id, verdict, request)
         return {**base, "current": current}
 
     def hold_again(
@@ -157,15 +156,11 @@ class GateNode:
                 reason=f"{reason} (the policy pack holds no re-decision for {spec.name})",
             )
             return self.kit.finish_call(state, result)
-        approval_id = self._park(
-            state,
-            run_id=run_id,
-            call=call.model_copy(update={"why": reason[:300]}),
-            held=verdict,
-            index=index,
-            pack=pack,
-            approval_id=f"{run_id}-{index}-{spec.args_hash(args)[:8]}",
+        why = call.model_copy(update={"why": reason[:300]})
+        request = self._request(state, run_id, why, verdict, index=index, pack=pack).model_copy(
+            update={"approval_id": f"{run_id}-{index}-{spec.args_hash(args)[:8]}"}
         )
+        approval_id = self._park(run_id, verdict, request)
         rebased = {
             **current,
             "args": verdict.args.model_dump(mode="json"),
@@ -174,21 +169,8 @@ class GateNode:
         }
         return {"current": rebased}
 
-    def _park(
-        self,
-        state: RunState,
-        *,
-        run_id: str,
-        call: ProposedCall,
-        held: Held,
-        index: int,
-        pack: PolicyPack,
-        approval_id: str | None = None,
-    ) -> str:
-        """Park an approval for the held call and audit the hold; return the approval's id."""
-        request = self._request(state, run_id=run_id, call=call, held=held, index=index, pack=pack)
-        if approval_id is not None:
-            request = request.model_copy(update={"approval_id": approval_id})
+    def _park(self, run_id: str, held: Held, request: ApprovalRequest) -> str:
+        """Park ``request`` for the held call and audit the hold; return the approval's id."""
         # Park, then audit: both idempotent, so a step replayed after a crash between
         # the two still records the hold exactly once.
         self.kit.svc.approvals.park(request)
@@ -215,13 +197,14 @@ class GateNode:
     def _request(
         self,
         state: RunState,
-        *,
         run_id: str,
         call: ProposedCall,
         held: Held,
+        *,
         index: int,
         pack: PolicyPack,
     ) -> ApprovalRequest:
+        """The approval request of a held call: the decision packet and what it pins."""
         spec, args, verdict, facts = held.spec, held.args, held.policy, held.facts
         ctx = self.kit.ctx(state, run_id)
         if self.kit.agent.packet is not None:
