@@ -26,7 +26,7 @@ from carebound.tools.connectors._bundle import RunContext
 from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM, build_outreach
 from tests.conftest import SCENARIOS
 from tests.fhir_server import FhirBases, FhirServerProcess, fhir_json
-from tests.test_cli import cli_json
+from tests.test_cli import cli, cli_json
 from tests.test_outreach_cdex import complete_task, office_config
 
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -88,6 +88,7 @@ def test_a_run_parks_while_the_office_is_down_and_resumes_when_it_is_back(
     # Operators see why in 'carebound runs' (the store is all it reads).
     [row] = cli_json("runs")["runs"]
     assert row["status"] == "waiting" and row["wait_reason"] == reason
+    assert "waiting for office to come back (try 1 of 8" in cli("runs").stdout
 
     # Still down at the first retry: parked again, the wait doubled.
     clock.advance(dt.timedelta(minutes=1))

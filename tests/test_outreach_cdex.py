@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from carebound.tools.connectors.outreach_channels import (
 )
 from tests.fhir_server import FhirBases, fhir_json
 from tests.servers import free_port
+from tests.test_fhir_rest import smart_server  # noqa: F401 (a fixture)
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 NOTE_TEXT = "Progress note. Assessment and plan: stable angina."
@@ -122,3 +124,25 @@ def test_an_office_endpoint_that_is_down_is_unavailable_not_a_tool_error(
         send(outreach, "run-down:attempt:1")
     assert caught.value.system == "office"
     assert caught.value.retry_at == NOW + dt.timedelta(seconds=60)  # the breaker opened
+
+
+def test_the_cdex_endpoint_signs_in_with_smart_backend_services(
+    redis_client: redis.Redis,
+    key_prefix: str,
+    smart_server: tuple[str, dict[str, bytes]],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    url, pems = smart_server
+    (tmp_path / "office.pem").write_bytes(pems["RS384"])
+    config = OfficeConfig.model_validate({"cdex": {
+        "base_url": f"{url}/office",
+        "auth": {"kind": "smart", "token_url": f"{url}/auth/token", "client_id": "carebound-test",
+                 "private_key_file": str(tmp_path / "office.pem"), "alg": "RS384",
+                 "key_id": "key-RS384", "scopes": ["system/Task.cruds"]},
+    }})  # fmt: skip
+    run = RunContext(run_id="run-smart", agent="referral_chaser", prefix=key_prefix,
+                     client=redis_client)  # fmt: skip
+    receipt = send(build_outreach(config, run, clock=lambda: NOW), "run-smart:attempt:1")
+    # The server answers only with a token: without one the Task cannot be read.
+    assert httpx.get(f"{url}/office/{receipt.message_id}").status_code == 401
+    assert receipt.message_id.startswith("Task/")

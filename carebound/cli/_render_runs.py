@@ -87,11 +87,19 @@ def runs_table(records: Sequence[RunRecord], now: datetime) -> RenderableType:
                 Text(f"{r.updated_at:%Y-%m-%d %H:%M} UTC"),
                 Text(ago(r.updated_at, now)),
             ],
-            Text(inline(r.summary or r.wait_reason or "", 200), style="dim"),
+            Text(inline(_why(r), 200), style="dim"),
         )
         for r in records
     ]
     return _blocks(("run", "agent", "status", "requester", "updated", ""), rows)
+
+
+def _why(record: RunRecord) -> str:
+    """A run's line under its row: what a waiting run waits for (e.g. a system that is down),
+    else its summary."""
+    if record.status == "waiting" and record.wait_reason:
+        return record.wait_reason
+    return record.summary or record.wait_reason or ""
 
 
 def run_status(view: RunView, report: RunReport, now: datetime) -> RenderableType:

@@ -14,7 +14,7 @@ import httpx
 from carebound.state.breaker import BreakerStore
 from carebound.state.outreach import OutreachStore
 from carebound.tools.connectors._bundle import RunContext
-from carebound.tools.connectors._errors import ConnectorError, ConnectorsConfigError
+from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._outreach import (
     Channel,
     InboundDocument,
@@ -23,7 +23,8 @@ from carebound.tools.connectors._outreach import (
     SimulatedOutreach,
 )
 from carebound.tools.connectors._resilience import Resilience
-from carebound.tools.connectors.config import BearerAuth, NoAuth, OfficeConfig
+from carebound.tools.connectors.config import CdexConfig, OfficeConfig
+from carebound.tools.connectors.fhir_rest._build import build_auth
 from carebound.tools.connectors.outreach_channels._cdex import CdexOutreach
 from carebound.tools.connectors.outreach_channels._email import EmailOutreach
 from carebound.tools.connectors.outreach_channels._fax import SimulatedFax
@@ -98,9 +99,11 @@ def build_outreach(
         http_transport: an ``httpx`` transport for the CDex endpoint (e.g. through a proxy).
         sleep: how retries wait (``time.sleep``).
 
+    The CDex endpoint signs in as the section's ``auth`` says (none, a bearer token, or SMART
+    Backend Services, as the FHIR REST connectors do).
+
     Raises:
-        ConnectorsConfigError: the CDex endpoint asks for SMART auth (not wired for outreach
-            yet: use a bearer token, or none).
+        ConnectorsConfigError: a SMART private key file cannot be read.
     """
     now = clock or (lambda: dt.datetime.now(dt.UTC))
     outreach = ChannelOutreach()
@@ -113,15 +116,7 @@ def build_outreach(
         cdex = config.cdex
         resilience = Resilience(CDEX_SYSTEM, breakers, timeouts=cdex.timeouts, retry=cdex.retry,
                                 breaker=cdex.breaker, clock=now, **extra)  # fmt: skip
-        headers = {}
-        if isinstance(cdex.auth, BearerAuth):
-            headers["Authorization"] = f"Bearer {cdex.auth.secret()}"
-        elif not isinstance(cdex.auth, NoAuth):
-            raise ConnectorsConfigError(
-                "office.cdex.auth: SMART Backend Services is not wired for the CDex endpoint yet",
-                hint='use auth = { kind = "bearer", token_env = "..." } or kind = "none"',
-            )
-        http = _shared_client(headers, http_transport, resilience.http_timeout())
+        http = _shared_client(cdex, http_transport, resilience.http_timeout())
         outreach.channels["portal"] = CdexOutreach(
             str(cdex.base_url), store=store, resilience=resilience, http=http, clock=now
         )
@@ -139,28 +134,32 @@ def build_outreach(
     return outreach
 
 
-_CLIENTS: dict[tuple[object, ...], httpx.Client] = {}
+_CLIENTS: dict[tuple[int, int], tuple[object, object, httpx.Client]] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
 def _shared_client(
-    headers: dict[str, str], transport: httpx.BaseTransport | None, timeout: httpx.Timeout
+    cdex: CdexConfig, transport: httpx.BaseTransport | None, timeout: httpx.Timeout
 ) -> httpx.Client:
-    """One pooled HTTP client per endpoint set-up and process (connectors are built per run;
-    their connections are not), closed when the process exits."""
-    key = (tuple(sorted(headers.items())), id(transport), repr(timeout))
+    """One pooled HTTP client (with its auth, e.g. a cached SMART token) per configured endpoint
+    and process: connectors are built per run, their connections and tokens are not. The
+    config and transport are kept with it, so their ids are not reused; closed at exit."""
+    key = (id(cdex), id(transport))
     with _CLIENTS_LOCK:
-        client = _CLIENTS.get(key)
-        if client is None or client.is_closed:
-            client = httpx.Client(headers=headers, transport=transport, timeout=timeout)
-            _CLIENTS[key] = client
-        return client
+        kept = _CLIENTS.get(key)
+        if kept is None or kept[2].is_closed:
+            base_url = str(cdex.base_url).rstrip("/")
+            auth = build_auth(cdex.auth, system=CDEX_SYSTEM, base_url=base_url)
+            client = httpx.Client(auth=auth, transport=transport, timeout=timeout)
+            kept = (cdex, transport, client)
+            _CLIENTS[key] = kept
+        return kept[2]
 
 
 @atexit.register
 def _close_clients() -> None:
     with _CLIENTS_LOCK:
-        for client in _CLIENTS.values():
+        for _, _, client in _CLIENTS.values():
             client.close()
         _CLIENTS.clear()
 
