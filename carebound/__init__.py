@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +83,42 @@ def _export_table() -> dict[str, str]:
     }
 
 
+class _CheckoutFolders(importlib.abc.MetaPathFinder):
+    """Finds ``carebound.agents``, ``carebound.tools`` and ``carebound.guardrails`` in the
+    top-level folders of a source checkout, as an installed carebound has them inside.
+
+    ``pyproject.toml`` maps ``agents/``, ``tools/`` and ``guardrails/`` into this package
+    (``package-dir``); an installed or editable carebound is whole. But Python puts the
+    current directory first on ``sys.path``, so a program run from the checkout's root imports
+    the checkout's ``carebound/``, which has none of the three, even after ``pip install .``.
+    With this finder (last on ``sys.meta_path``, so an installed layout is found first) that
+    checkout is whole too, and the README's example runs as written from anywhere.
+    """
+
+    def __init__(self, folders: dict[str, Path]) -> None:
+        self._folders = folders
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        folder = self._folders.get(fullname)
+        if folder is None:
+            return None
+        return importlib.util.spec_from_file_location(
+            fullname, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+
+
+def _complete_a_checkout() -> None:
+    here = Path(__file__).resolve().parent
+    root = here.parent
+    names = ("agents", "tools", "guardrails")
+    if (here / "guardrails").is_dir() or not (root / "pyproject.toml").is_file():
+        return  # an installed carebound: its subpackages are inside it
+    folders = {f"{__name__}.{n}": root / n for n in names if (root / n / "__init__.py").is_file()}
+    if folders and not any(isinstance(f, _CheckoutFolders) for f in sys.meta_path):
+        sys.meta_path.append(_CheckoutFolders(folders))
+
+
+_complete_a_checkout()
 _EXPORTS = _export_table()
 __all__ = tuple(sorted(_EXPORTS))
 
