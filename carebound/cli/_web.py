@@ -133,6 +133,9 @@ def serve(
     from carebound.web._app import create_app
     from carebound.web._settings import WebSettings
 
+    from carebound.logs import configure as configure_logs
+
+    configure_logs()
     runner = Runner(client, prefix=prefix, policy=pack, drive=drive_mode())
     settings = WebSettings(
         secure_cookies=True if secure_cookies else None,

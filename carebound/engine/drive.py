@@ -26,6 +26,7 @@ from carebound.engine.results import QUARANTINE_AFTER, RunView
 from carebound.engine.run_state import HoldSignal, WaitSignal, read_signal
 from carebound.engine.status_audit import status_change
 from carebound.engine.tracing import drive_span, drive_stopped
+from carebound.logs import event
 from carebound.state.errors import STORE_FAILURE
 from carebound.state.inline_writes import inline_writes
 from carebound.state.lease import Lease
@@ -187,7 +188,8 @@ class Driver:
         name = type(exc).__name__
         failures = record.failures + 1
         quarantined = failures >= QUARANTINE_AFTER
-        _log.warning("run %s: drive failed with %s (%d in a row)", run_id, name, failures)
+        event(_log, "run.drive_failed", logging.WARNING, run_id=run_id, agent=record.agent,
+              error=name, failures=failures, quarantined=quarantined)  # fmt: skip
         if quarantined:
             status: RunStatus = "quarantined"
             summary = (
@@ -382,6 +384,9 @@ class Driver:
             )
         if audit is not None and not settled.audited:
             self.core.audit_log.record(run_id, once=audit.once, **audit.fields)
+        if audit is not None:
+            event(_log, "run.status", run_id=run_id, agent=record.agent, status=status,
+                  previous=record.status, wait_reason=None if pending else wait_reason)  # fmt: skip
         view = settled.pending
         moved = (view is not None and view.status != "pending") or settled.has_event
         return updated, moved, settled.effects, view

@@ -31,6 +31,7 @@ from carebound.engine.drive import Driver
 from carebound.engine.outage import outage_match, parked_on
 from carebound.engine.results import QUARANTINE_AFTER, RecoverReport, RunView, SweepReport
 from carebound.guardrails import check_escalation
+from carebound.logs import event
 from carebound.state.breaker import BreakerStore
 from carebound.state.errors import STORE_DOWN
 from carebound.state.outreach import runs_to_poll, stop_polling
@@ -176,7 +177,8 @@ class Waker:
         except LeaseLostError:
             return False  # another process drives it
         except Exception as exc:
-            _log.warning("sweep: %s of run %s failed: %s", what, run_id, type(exc).__name__)
+            event(_log, "sweep.failed", logging.WARNING, step=what, run_id=run_id,
+                  error=type(exc).__name__)  # fmt: skip
             report.runs_failed += 1
             return False
         if isinstance(view, RunView) and view.record.failures:
@@ -265,7 +267,6 @@ class Waker:
         Returns whether it was quarantined."""
         name = type(exc).__name__
         failures, quarantined = self.core.trips.count_unreadable_failure(run_id, QUARANTINE_AFTER)
-        _log.warning("recover: run %s failed with %s (%d in a row)", run_id, name, failures)
-        if quarantined:
-            _log.warning("recover: run %s quarantined", run_id)
+        event(_log, "run.recover_failed", logging.WARNING, run_id=run_id, error=name,
+              failures=failures, quarantined=quarantined)  # fmt: skip
         return quarantined

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -30,9 +31,12 @@ from typing import TypeVar
 import httpx
 import tenacity
 
+from carebound.logs import event
 from carebound.state.breaker import BreakerLimits, BreakerStore
 from carebound.tools.connectors._errors import SystemRefusedError, SystemUnavailableError
 from carebound.tools.connectors.config import BreakerSettings, RetrySettings, Timeouts
+
+_log = logging.getLogger("carebound.connectors")
 
 T = TypeVar("T")
 
@@ -209,6 +213,11 @@ class Resilience:
             state, open_until = self._breakers.record(
                 self.system, False, self._now_ms(), self._limits
             )
+            event(_log, "connector.failure", logging.WARNING, system=self.system,
+                  error=_describe(exc), breaker=state)  # fmt: skip
+            if state == "open":
+                event(_log, "breaker.open", logging.WARNING, system=self.system,
+                      open_until_ms=open_until)  # fmt: skip
             retry_at_ms = open_until if state == "open" else 0
             if isinstance(exc, _TransientAnswerError) and exc.response.status_code == 429:
                 wait = retry_after_s(exc.response, self._clock())
