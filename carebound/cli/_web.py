@@ -130,10 +130,9 @@ def serve(
 
     from carebound.cli._session import drive_mode
     from carebound.engine.runner import Runner
+    from carebound.logs import configure as configure_logs
     from carebound.web._app import create_app
     from carebound.web._settings import WebSettings
-
-    from carebound.logs import configure as configure_logs
 
     configure_logs()
     runner = Runner(client, prefix=prefix, policy=pack, drive=drive_mode())
