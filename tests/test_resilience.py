@@ -123,8 +123,9 @@ def test_retry_after_as_an_http_date() -> None:
 
 
 def test_a_slow_answer_times_out_and_is_retried(breakers: BreakerStore, http: httpx.Client) -> None:
-    timeouts = Timeouts(read_s=0.2)
-    script = Script([Answer(200, {"slow": 1}, delay_s=1.0), Answer(200, {"fast": 1})])
+    # Generous margins: the fast answer must not miss its timeout on a busy machine.
+    timeouts = Timeouts(read_s=1.0)
+    script = Script([Answer(200, {"slow": 1}, delay_s=4.0), Answer(200, {"fast": 1})])
     with scripted_server(script) as base:
         response = _resilience(breakers, Clock(), timeouts=timeouts).send(
             http, http.build_request("GET", base)
