@@ -50,15 +50,15 @@ from benchmarks._local_server import local_server  # noqa: E402
 from carebound import Approve, Runner, VirtualClock  # noqa: E402
 from carebound.state.runs import FINAL_STATUSES  # noqa: E402
 from carebound.testing import FaultProxy, FaultSchedule  # noqa: E402
-from carebound.tools.connectors import SimulatedEHR, SimulatedERP, SimulatedPayer  # noqa: E402
-from carebound.tools.connectors import World as SimWorld  # noqa: E402
+from carebound.tools.connectors import Connectors, RunContext  # noqa: E402
 from carebound.tools.connectors import WorldSpec as Spec  # noqa: E402
-from carebound.tools.connectors._bundle import RunContext  # noqa: E402
 from carebound.tools.connectors.config import OfficeConfig  # noqa: E402
 from carebound.tools.connectors.outreach_channels import (  # noqa: E402
     EFFECT_ID_SYSTEM,
     build_outreach,
 )
+from carebound.tools.connectors.simulated import SimulatedConnectors  # noqa: E402
+from carebound.tools.connectors.simulated import World as SimWorld  # noqa: E402
 from tests.fhir_server import FhirServerProcess, node_ready  # noqa: E402
 from tests.test_outreach_cdex import complete_task  # noqa: E402
 
@@ -79,22 +79,26 @@ def _case() -> dict[str, Any]:
 CASE = _case()
 
 
-class World:
-    """A run's connectors: simulated EHR, payer and ERP; outreach by CDex to ``office``."""
+class HybridConnectors:
+    """The runs' connectors: simulated EHR, payer and ERP; outreach by CDex to ``office``."""
 
-    def __init__(self, client: redis.Redis, run_id: str, prefix: str, office: str | None,
-                 clock: VirtualClock) -> None:  # fmt: skip
-        self.ehr = SimulatedEHR(client, run_id, prefix=prefix)
-        self.payer = SimulatedPayer(client, run_id, prefix=prefix)
-        self.erp = SimulatedERP(client, run_id, prefix=prefix)
-        config = OfficeConfig.model_validate({"cdex": {
-            "base_url": office or "http://127.0.0.1:9/office",
+    def __init__(self, office: str, clock: VirtualClock) -> None:
+        self.config = OfficeConfig.model_validate({"cdex": {
+            "base_url": office,
             "retry": {"attempts": 4, "backoff_s": 0.01, "cap_s": 30, "jitter_s": 0.01},
             "breaker": {"failure_threshold": 5, "reset_timeout_s": 30},
             "timeouts": {"connect_s": 1, "read_s": 2},
         }})  # fmt: skip
-        run = RunContext(run_id=run_id, agent=AGENT, prefix=prefix, client=client)
-        self.outreach = build_outreach(config, run, clock=clock.now)
+        self.clock = clock
+        self.simulated = SimulatedConnectors()
+
+    def __call__(self, run: RunContext, /) -> Connectors:
+        world = self.simulated(run)
+        outreach = build_outreach(self.config, run, clock=self.clock.now)
+        return Connectors(ehr=world.ehr, payer=world.payer, erp=world.erp, outreach=outreach)
+
+    def seed_world(self, run: RunContext, spec: Spec, /) -> None:
+        self.simulated.seed_world(run, spec)
 
 
 def _runner(client: redis.Redis, office: str | None) -> Runner:
@@ -106,7 +110,7 @@ def _runner(client: redis.Redis, office: str | None) -> Runner:
         client,
         prefix=prefix,
         clock=clock,
-        world_factory=lambda c, run_id, p: World(c, run_id, p, office, clock),
+        connectors=HybridConnectors(office, clock),
     )
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from carebound.approvals import DecisionPacket
 from carebound.guardrails import PolicyPack, PolicyVerdict
 from carebound.tools import FactValue, ToolSpec
+from carebound.tools.connectors import Connectors
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -132,7 +133,8 @@ class AgentContext:
     requester: str
     pack: PolicyPack
     case: Mapping[str, Any] = field(default_factory=dict)
-    world: Any = None
+    connectors: Connectors
+    """The run's connectors."""
     model: BaseChatModel | None = None
     """A langchain-core chat model when one is configured; None runs on rules."""
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from carebound.engine.retention import PurgeReport
     from carebound.state.run_search import RunFilter, RunPage
     from carebound.state.runs import RunRecord
+    from carebound.tools.connectors import WorldSpec
 
 
 class AsyncRunner:
@@ -87,7 +88,7 @@ class AsyncRunner:
         *,
         requester: str,
         policy: str | Path | PolicyPack | None = None,
-        world: Any = None,
+        world: WorldSpec | None = None,
         run_id: str | None = None,
     ) -> RunView:
         """Start a run and drive it to its first stop (see :meth:`Runner.start`)."""

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from carebound._limits import InputLimitError, check_tree, limits, text_problem
 from carebound.guardrails import PolicyPack
+from carebound.tools.connectors import WorldSpec
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_REQUESTER = 256
@@ -30,7 +31,7 @@ def check_start_input(
     *,
     requester: str,
     pack: PolicyPack,
-    world: Any,
+    world: object,
     run_id: str | None,
 ) -> str:
     """Refuse a start that could not be stored whole; return the pack's JSON (stored as is).
@@ -63,7 +64,12 @@ def check_start_input(
     # The pack and the world are typed models: serialising them finds what cannot be stored
     # (cheaper than a walk on every start); a walk then says where.
     policy_json = _encodable(pack.model_dump_json, pack, f"policy pack {pack.name}")
-    if isinstance(world, BaseModel):
+    if world is not None:
+        if not isinstance(world, WorldSpec):
+            raise InputLimitError(
+                "world", "", f"is a {type(world).__name__}, not a WorldSpec",
+                hint="build it with WorldSpec(...) or WorldSpec.from_bundles(ehr, payer)",
+            )  # fmt: skip
         _encodable(world.model_dump_json, world, "world")
     return policy_json
 

@@ -28,6 +28,15 @@ def _no_network_models(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _simulated_connectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runners use the simulator unless a test says otherwise: a connectors file named in the
+    developer's environment (CAREBOUND_CONNECTORS, CAREBOUND_CONNECTORS__*) is set aside."""
+    for var in list(os.environ):
+        if var.upper().startswith("CAREBOUND_CONNECTORS"):
+            monkeypatch.delenv(var)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a real Redis 7 server (Valkey where no Redis is installed)."""

@@ -61,7 +61,8 @@ from carebound.state.keys import global_key, text
 from carebound.state.ledger import EffectLedger
 from carebound.state.runs import FINAL_STATUSES, RunStore
 from carebound.tools import ToolContext
-from carebound.tools.connectors import ConnectorError, World, WorldSpec
+from carebound.tools.connectors import ConnectorError, WorldSpec
+from carebound.tools.connectors.simulated import World
 
 KILL_ENV = "CRASHWORKER_KILL_AT"
 KILL_POINTS = ("created", "parked", "decided", "step", "reserve", "effect", "plan", "event")

@@ -34,7 +34,8 @@ from carebound import (
     Runner,
 )
 from carebound.guardrails import load_policy_pack
-from carebound.tools.connectors import World, WorldSpec
+from carebound.tools.connectors import WorldSpec
+from carebound.tools.connectors.simulated import World
 from tests.decider_proc import (
     ROLE,
     Job,

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 import carebound.tools.connectors as connectors
+import carebound.tools.connectors.simulated as simulated
 from carebound.state.keys import run_key
 from carebound.tools.connectors import (
     ConnectorError,
@@ -32,14 +33,12 @@ from carebound.tools.connectors import (
     ReplyScript,
     ResourceNotFoundError,
     ScriptedDocument,
-    SimulatedEHR,
-    SimulatedOutreach,
     TaskPermissionError,
     TaskRole,
     TaskStatus,
-    World,
     WorldSpec,
 )
+from carebound.tools.connectors.simulated import SimulatedEHR, SimulatedOutreach, World
 
 T = TypeVar("T")
 T0 = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -136,6 +135,16 @@ def in_threads(n: int, fn: Callable[[int], T]) -> list[T]:
     if errors:
         raise errors[0]
     return results
+
+
+# --- public surface ---------------------------------------------------------------------------
+
+
+def test_every_public_name_is_there() -> None:
+    # The lists themselves are pinned in tests/test_package.py.
+    for package in (connectors, simulated):
+        for name in package.__all__:
+            assert hasattr(package, name), (package.__name__, name)
 
 
 # --- outreach: idempotent sends -----------------------------------------------------------------

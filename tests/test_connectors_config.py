@@ -3,6 +3,7 @@ and environment variables override the file's values."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from carebound.tools.connectors.config import (
     connectors_config,
     load_connectors_config,
 )
+from tests.conftest import PROJECT
 
 COMPLETE = """
 [ehr]
@@ -170,3 +172,30 @@ def test_a_configuration_given_as_data_is_checked_the_same_way() -> None:
     assert config.payer is None and config.office is None
     with pytest.raises(ConnectorsConfigError, match=r"ehr\.timeouts\.read_s"):
         connectors_config({"ehr": {"base_url": "http://x.example", "timeouts": {"read_s": -1}}})
+
+
+def test_the_readme_file_is_complete_and_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (PROJECT / "README.md").read_text()
+    section = readme.split("### The connectors file", 1)[1].split("\n### ", 1)[0]
+    [text] = re.findall(r"```toml\n(.*?)```", section, flags=re.S)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "ehr-private.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    monkeypatch.setenv("PAYER_TOKEN", "t")
+    monkeypatch.setenv("SMTP_PASSWORD", "p")
+    file = tmp_path / "connectors.toml"
+    file.write_text(text)
+    config = load_connectors_config(file)
+    assert isinstance(config.ehr.auth, SmartAuth) and config.ehr.auth.key_id == "carebound-2026"
+    assert config.payer is not None and config.office is not None
+    assert all((config.office.cdex, config.office.smtp, config.office.fax))
+    # Its error example is what a bad file prints.
+    monkeypatch.setenv("CAREBOUND_CONNECTORS__EHR__RETRY__ATTEMPTS", "0")
+    (tmp_path / "keys" / "ehr-private.pem").unlink()
+    with pytest.raises(ConnectorsConfigError) as caught:
+        load_connectors_config(file)
+    shown = readme.split("```text\nerror: connectors.toml: ", 1)[1].split("```", 1)[0]
+    for line in shown.splitlines()[1:]:
+        problem = line.split(": ", 1)[0]  # "  - ehr.retry.attempts"
+        assert problem in caught.value.message

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from carebound.guardrails import HoldRule, load_policy_pack
-from carebound.tools.connectors import World
+from carebound.tools.connectors.simulated import World
 from tests.test_web import ROLE, Web, _make_web, sign_in
 
 

@@ -23,7 +23,7 @@ from carebound import (
 from carebound.clock import SystemClock
 from carebound.guardrails import AgentPolicy, Budgets, Grant, HoldRule, PolicyPack, ScopeGrant
 from carebound.state.pipeline import run
-from carebound.tools.connectors import World
+from carebound.tools.connectors.simulated import World
 
 ROLE = "intake_coordinator"
 

@@ -11,7 +11,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from carebound import Reject, Runner, load_policy_pack
-from carebound.tools.connectors import World, WorldSpec
+from carebound.tools.connectors import WorldSpec
+from carebound.tools.connectors.simulated import World
 from tests.fakes import ToolCallingFake
 
 # What an injected "update the patient's contact details" line makes an obedient model propose.

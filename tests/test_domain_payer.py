@@ -17,7 +17,8 @@ from carebound import Approve, Runner, RunView, VirtualClock, run_report
 from carebound._agent import request_match
 from carebound.agents.reconciler import RECONCILER
 from carebound.cli import app
-from carebound.tools.connectors import ReplyScript, ScriptedDocument, World, WorldSpec
+from carebound.tools.connectors import ReplyScript, ScriptedDocument, WorldSpec
+from carebound.tools.connectors.simulated import World
 from tests.conftest import SCENARIOS
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

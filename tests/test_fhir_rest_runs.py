@@ -17,15 +17,10 @@ import redis
 
 from carebound import Approve, Runner, RunView
 from carebound.approvals import ApprovalRequest
-from carebound.tools.connectors import (
-    Connectors,
-    SimulatedERP,
-    SimulatedOutreach,
-    SimulatedPayer,
-    WorldSpec,
-)
+from carebound.tools.connectors import Connectors, RunContext, WorldSpec
 from carebound.tools.connectors.fhir_rest import FhirRestClient, RestEHR
 from carebound.tools.connectors.fhir_world import FhirBases, seed_world
+from carebound.tools.connectors.simulated import SimulatedERP, SimulatedOutreach, SimulatedPayer
 from tests.conftest import SCENARIOS
 from tests.fhir_server import FhirBases as ServerBases
 
@@ -43,9 +38,10 @@ def rest_runner(
     """A Runner whose EHR is the real FHIR server (no payer connected, as in the scenario)."""
     clients: list[FhirRestClient] = []
 
-    def connectors(client: redis.Redis, run_id: str, prefix: str) -> Connectors:
+    def connectors(run: RunContext) -> Connectors:
         http = FhirRestClient(fhir_bases.ehr, system="ehr")
         clients.append(http)
+        client, run_id, prefix = run.client, run.run_id, run.prefix
         return Connectors(
             ehr=RestEHR(http),
             outreach=SimulatedOutreach(client, run_id, prefix=prefix),
@@ -57,7 +53,7 @@ def rest_runner(
     bases = FhirBases.under(fhir_bases.root)
     with httpx.Client() as http:
         seed_world(spec, bases, http)
-    yield make_runner(world_factory=connectors)
+    yield make_runner(connectors=connectors)
     for http in clients:
         http.close()
 

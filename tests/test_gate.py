@@ -19,7 +19,8 @@ from carebound import (
 )
 from carebound._model_planner import model_plan
 from carebound.guardrails import AgentPolicy, Grant, ScopeGrant
-from carebound.tools.connectors import World, WorldSpec
+from carebound.tools.connectors import WorldSpec
+from carebound.tools.connectors.simulated import World
 from carebound.tools.demo import send_document_request, update_patient_field
 from tests.fakes import adversary
 
@@ -62,7 +63,7 @@ def read_fax(ctx: ToolContext, args: NoArgs) -> dict[str, Any]:
 @tool(scope="ehr:Chart.export", effect="external", phi={"chart"})
 def export_chart(ctx: ToolContext, args: ExportArgs) -> dict[str, Any]:
     """Send the whole chart somewhere."""
-    receipt = ctx.world.outreach.send(
+    receipt = ctx.connectors.outreach.send(
         "fax",
         args.to,
         subject="chart",

@@ -82,6 +82,25 @@ FORBIDDEN_OUTSIDE: list[tuple[str, frozenset[str], frozenset[str]]] = [
 ]  # fmt: skip
 
 
+#: Connector implementations: chosen where a Runner is composed, never named by the engine.
+IMPLEMENTATIONS = (
+    "carebound.tools.connectors.simulated",
+    "carebound.tools.connectors.fhir_rest",
+    "carebound.tools.connectors.outreach_channels",
+    "carebound.tools.connectors.fhir_world",
+    "carebound.tools.connectors._office_player",
+)
+
+#: (why, importer modules, imported modules), by dotted-name prefix: finer than FORBIDDEN.
+FORBIDDEN_MODULES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
+    ("the engine is given a connectors factory and imports no implementation",
+     ("carebound.engine", "carebound._async_runner", "carebound._agent"), IMPLEMENTATIONS),
+    ("the connector Protocols load an implementation only when asked (importlib, by name)",
+     ("carebound.tools.connectors._", "carebound.tools.connectors.config",
+      "carebound.tools.connectors"), IMPLEMENTATIONS),
+]  # fmt: skip
+
+
 def _modules() -> Iterator[tuple[str, Path]]:
     """Every module of the distribution: (dotted name, file)."""
     for package, root in ROOTS.items():
@@ -228,6 +247,45 @@ def test_forbidden_outside_imports() -> None:
 def test_forbidden_directions() -> None:
     broken = forbidden_imports(import_graph())
     assert not broken, "\n".join(broken)
+
+
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p if p.endswith("_") else p + ".") for p in prefixes)
+
+
+def forbidden_module_imports(pairs: Iterator[tuple[str, str]]) -> list[str]:
+    """Every (module, imported name) that breaks a ``FORBIDDEN_MODULES`` rule, explained."""
+    return [
+        f"{why}: {module} imports {name}"
+        for module, name in pairs
+        for why, importers, imported in FORBIDDEN_MODULES
+        if _under(module, importers) and not _under(module, imported) and _under(name, imported)
+    ]
+
+
+def _module_imports() -> Iterator[tuple[str, str]]:
+    for module, path in _modules():
+        for name in _imports(module, path):
+            yield module, name
+
+
+def test_forbidden_module_imports() -> None:
+    broken = forbidden_module_imports(_module_imports())
+    assert not broken, "\n".join(broken)
+
+
+def test_the_module_rules_can_fail() -> None:
+    simulated, rest = IMPLEMENTATIONS[:2]
+    pairs = iter([
+        ("carebound.engine.core", f"{simulated}.World"),
+        ("carebound.tools.connectors._factory", f"{rest}.build_ehr"),
+        (f"{simulated}._world", f"{simulated}._ehr"),
+        ("carebound.scenario._run", f"{simulated}.World"),
+    ])  # fmt: skip
+    broken = forbidden_module_imports(pairs)
+    assert len(broken) == 2, broken
+    assert broken[0].startswith("the engine is given a connectors factory")
+    assert "carebound.tools.connectors._factory imports" in broken[1]
 
 
 def test_the_parser_counts_lazy_relative_and_facade_imports(tmp_path: Path) -> None:

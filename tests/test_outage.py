@@ -20,10 +20,10 @@ import redis
 from carebound import Runner, VirtualClock, load_policy_pack
 from carebound.state.breaker import BreakerStore
 from carebound.testing import Fault, FaultProxy, FaultSchedule
-from carebound.tools.connectors import SimulatedEHR, SimulatedERP, SimulatedPayer
+from carebound.tools.connectors import Connectors, RunContext
 from carebound.tools.connectors import WorldSpec as Spec
-from carebound.tools.connectors._bundle import RunContext
 from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM, build_outreach
+from carebound.tools.connectors.simulated import SimulatedConnectors
 from tests.conftest import SCENARIOS
 from tests.fhir_server import FhirBases, FhirServerProcess, fhir_json
 from tests.test_cli import cli, cli_json
@@ -34,15 +34,20 @@ OFFICE_URL = "https://office.northside.test/fhir"
 
 
 class HybridWorld:
-    """The run's connectors: simulated EHR, payer and ERP; outreach by CDex to a real server."""
+    """The runs' connectors: simulated EHR, payer and ERP; outreach by CDex to a real server."""
 
-    def __init__(self, client: redis.Redis, run_id: str, prefix: str, office: str,
-                 clock: VirtualClock) -> None:  # fmt: skip
-        self.ehr = SimulatedEHR(client, run_id, prefix=prefix)
-        self.payer = SimulatedPayer(client, run_id, prefix=prefix)
-        self.erp = SimulatedERP(client, run_id, prefix=prefix)
-        run = RunContext(run_id=run_id, agent="referral_chaser", prefix=prefix, client=client)
-        self.outreach = build_outreach(office_config(office), run, clock=clock.now)
+    def __init__(self, office: str, clock: VirtualClock) -> None:
+        self.office = office
+        self.clock = clock
+        self.simulated = SimulatedConnectors()
+
+    def __call__(self, run: RunContext, /) -> Connectors:
+        world = self.simulated(run)
+        outreach = build_outreach(office_config(self.office), run, clock=self.clock.now)
+        return Connectors(ehr=world.ehr, payer=world.payer, erp=world.erp, outreach=outreach)
+
+    def seed_world(self, run: RunContext, spec: Spec, /) -> None:
+        self.simulated.seed_world(run, spec)
 
 
 def _case() -> dict[str, Any]:
@@ -59,7 +64,7 @@ def _runner(client: redis.Redis, prefix: str, office: str, **kwargs: Any) -> Run
     clock = VirtualClock(MONDAY)
     return Runner(
         client, prefix=prefix, clock=clock,
-        world_factory=lambda c, run_id, p: HybridWorld(c, run_id, p, office, clock), **kwargs,
+        connectors=HybridWorld(office, clock), **kwargs,
     )  # fmt: skip
 
 

@@ -34,8 +34,17 @@ from carebound.agents.reconciler import (
     reconcile_packet,
 )
 from carebound.guardrails import PolicyPack
-from carebound.tools.connectors import ErpData, World, WorldSpec
+from carebound.tools.connectors import (
+    Connectors,
+    ErpData,
+    UnconnectedERP,
+    UnconnectedOutreach,
+    UnconnectedPayer,
+    WorldSpec,
+)
+from carebound.tools.connectors.simulated import World
 from tests.conftest import SCENARIOS
+from tests.memory_connectors import MemoryEHR
 
 RunnerFactory = Callable[..., Runner]
 MRN = "http://hospital.example.org/mrn"
@@ -518,7 +527,11 @@ def _ctx(case: dict[str, Any]) -> AgentContext:
         requester="sam",
         pack=load_policy_pack("default"),
         case=case,
-    )
+        connectors=Connectors(
+            ehr=MemoryEHR(), outreach=UnconnectedOutreach(), payer=UnconnectedPayer(),
+            erp=UnconnectedERP(),
+        ),
+    )  # fmt: skip
 
 
 def test_plan_reconcile_keeps_other_memory_and_findings() -> None:

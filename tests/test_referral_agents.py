@@ -28,8 +28,9 @@ from carebound.agents._referral import (
 )
 from carebound.guardrails import evaluate_rules
 from carebound.tools import ToolContext
-from carebound.tools.connectors import InboundDocument, ReplyScript, ScriptedDocument, World
+from carebound.tools.connectors import InboundDocument, ReplyScript, ScriptedDocument
 from carebound.tools.connectors import WorldSpec as Spec
+from carebound.tools.connectors.simulated import World
 from carebound.tools.referral import (
     CDEX_TEMP,
     CloseRequestArgs,
@@ -315,7 +316,7 @@ def test_a_request_cannot_be_completed_without_a_reply_on_record(make_runner: An
     def verdict(spec: Any, args: Any) -> Any:
         ctx = ToolContext(
             run_id=view.run_id, agent="referral_chaser", now=MONDAY, idempotency_key="k",
-            world=world, case=case,
+            connectors=world, case=case,
         )  # fmt: skip
         return evaluate_rules(pack.rules, spec.name, spec.compute_facts(ctx, args))
 

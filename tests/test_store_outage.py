@@ -14,7 +14,8 @@ from carebound import AgentDefinition, Approve, Runner, StoreUnavailableError, V
 from carebound._agent import request_match
 from carebound.agents.demo import DEMO, NOTE_CODE
 from carebound.tools import ToolContext
-from carebound.tools.connectors import World, WorldSpec
+from carebound.tools.connectors import WorldSpec
+from carebound.tools.connectors.simulated import World
 from tests.servers import ServerProcess, redis_binary, valkey_binary
 
 SEND = "send_document_request"

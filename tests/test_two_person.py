@@ -15,7 +15,7 @@ from carebound import Approve, DecisionRefusedError, Edit
 from carebound._principal import Provenance
 from carebound.cli import ExitCode
 from carebound.guardrails import HoldRule, load_policy_pack
-from carebound.tools.connectors import World
+from carebound.tools.connectors.simulated import World
 from tests.test_cli import CASE, FAX, cli, cli_json
 
 ROLE = "intake_coordinator"

@@ -31,7 +31,7 @@ from carebound._tokens import SCOPES, Scope
 from carebound.agents.demo import DEMO
 from carebound.approvals import PacketCheck, PacketFact, SourceRef
 from carebound.guardrails import AgentPolicy, Grant, ScopeGrant, load_policy_pack
-from carebound.tools.connectors import World
+from carebound.tools.connectors.simulated import World
 from carebound.web import (
     CredentialError,
     RateLimit,

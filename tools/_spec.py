@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_type_hints
 from pydantic import BaseModel
 
 from carebound._errors import CareboundError
+from carebound.tools.connectors import Connectors
 
 if TYPE_CHECKING:  # langchain-core is loaded only when a model binds the tools
     from langchain_core.tools import StructuredTool
@@ -71,8 +72,8 @@ class ToolContext:
     """The run clock's time at the call."""
     idempotency_key: str
     """Key the connector must de-duplicate on: the same key never causes a second effect."""
-    world: Any = None
-    """The connectors of this run (``carebound.tools.connectors.World`` for simulated runs)."""
+    connectors: Connectors
+    """The run's connectors: the only way a tool reaches the outside world."""
     case: Mapping[str, Any] = field(default_factory=dict)
     """The run's case (a FHIR Bundle as JSON)."""
 

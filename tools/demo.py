@@ -90,7 +90,7 @@ def read_referral(ctx: ToolContext, args: ReadReferralArgs) -> dict[str, Any]:
 )
 def send_document_request(ctx: ToolContext, args: SendRequestArgs) -> dict[str, Any]:
     """Fax the referring office a request for a missing document."""
-    receipt = ctx.world.outreach.send(
+    receipt = ctx.connectors.outreach.send(
         "fax",
         args.to,
         subject=f"Request for document {args.document_code}",
@@ -114,7 +114,7 @@ def send_document_request(ctx: ToolContext, args: SendRequestArgs) -> dict[str, 
 def update_patient_field(ctx: ToolContext, args: UpdateFieldArgs) -> dict[str, Any]:
     """Change one field of the patient's EHR record (before/after go to the effect record)."""
     patient_id = _patient_id(ctx.case)
-    ctx.world.ehr.update_fields(
+    ctx.connectors.ehr.update_fields(
         "Patient", patient_id, {args.field: args.value}, idempotency_key=ctx.idempotency_key
     )
     return {"patient": f"Patient/{patient_id}", "field": args.field}

@@ -269,7 +269,7 @@ def payer_check(ctx: AgentContext, case: ReferralCase) -> PayerCheck:
     """Ask the payer (a read of the run's own world, like the facts the gate decides on) whether
     it holds the referral's member with coverage in force on the date of service."""
     member_id = case.demographics().member_id
-    payer = getattr(ctx.world, "payer", None)
+    payer = ctx.connectors.payer
     try:
         view = payer_view(payer, [member_id] if member_id else [])
         if not view.connected:

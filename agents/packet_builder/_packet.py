@@ -179,7 +179,8 @@ def _human_name(names: Any) -> str | None:
 def _on_file(ctx: AgentContext, case: ReferralCase) -> list[dict[str, Any]]:
     try:
         return [
-            dict(d) for d in ctx.world.ehr.search("DocumentReference", subject=patient_ref(case))
+            dict(d)
+            for d in ctx.connectors.ehr.search("DocumentReference", subject=patient_ref(case))
         ]
     except (CareboundError, AttributeError):
         return []

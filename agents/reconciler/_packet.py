@@ -67,7 +67,7 @@ def _proposal_source(
 
 def _fix_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = FixDemographicArgs.model_validate(call.args)
-    a = assess_fix(ctx.world, ctx.case, args.patient_id, args.field, args.value)
+    a = assess_fix(ctx.connectors, ctx.case, args.patient_id, args.field, args.value)
     chart = f"Patient/{args.patient_id}"
     path = FHIR_PATHS.get(args.field, args.field)
     referral_ref = a.referral_ref or "Patient (referral)"
@@ -132,7 +132,7 @@ def _fix_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
 
 def _member_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = FixMemberIdArgs.model_validate(call.args)
-    a = assess_member_id(ctx.world, ctx.case, args.coverage_id, args.value)
+    a = assess_member_id(ctx.connectors, ctx.case, args.coverage_id, args.value)
     coverage = f"Coverage/{args.coverage_id}"
     facts = [
         PacketFact(
@@ -186,7 +186,7 @@ def _member_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
 
 def _link_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = LinkPatientArgs.model_validate(call.args)
-    a = assess_link(ctx.world, ctx.case, args.patient_id)
+    a = assess_link(ctx.connectors, ctx.case, args.patient_id)
     facts: list[PacketFact] = []
     if a.referral is not None:
         facts.append(
@@ -244,7 +244,7 @@ def _link_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
 def _invoice_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = ApproveInvoiceArgs.model_validate(call.args)
     a = assess_approval(
-        ctx.world,
+        ctx.connectors,
         args.invoice_number,
         MatchTolerances(price_pct=args.price_pct, price_abs=args.price_abs),
     )

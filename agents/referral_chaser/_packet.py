@@ -155,7 +155,9 @@ def _communications(ctx: AgentContext) -> list[dict[str, Any]]:
     """Reply records (Communications) about the patient: who sent a document, and when."""
     try:
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
-        return [dict(c) for c in ctx.world.ehr.search("Communication", subject=patient_ref(case))]
+        return [
+            dict(c) for c in ctx.connectors.ehr.search("Communication", subject=patient_ref(case))
+        ]
     except (CareboundError, AttributeError):
         return []
 
@@ -164,7 +166,7 @@ def _still_missing(ctx: AgentContext) -> list[str]:
     """What the referral misses with the documents filed so far (case and EHR)."""
     try:
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
-        on_file = ctx.world.ehr.search("DocumentReference", subject=patient_ref(case))
+        on_file = ctx.connectors.ehr.search("DocumentReference", subject=patient_ref(case))
         evidence, classified = evidence_case(case, on_file)
         requirements = chase_settings(ctx.pack).requirements
         items = missing_documents(evidence, requirements, classified=classified)
@@ -183,7 +185,7 @@ def _case_document(case: Mapping[str, Any], doc_id: str) -> dict[str, Any] | Non
 
 def _ehr_document(ctx: AgentContext, doc_id: str) -> dict[str, Any] | None:
     try:
-        return dict(ctx.world.ehr.read("DocumentReference", doc_id))
+        return dict(ctx.connectors.ehr.read("DocumentReference", doc_id))
     except (CareboundError, AttributeError):
         return None
 

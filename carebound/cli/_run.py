@@ -10,9 +10,11 @@ import typer
 
 from carebound.cli._errors import CliInputError, ExitCode
 from carebound.cli._session import (
+    ConnectorsOpt,
     key_prefix,
     open_client,
     print_json,
+    real_connectors,
     stderr,
     stdout,
     store_name,
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     import redis
 
     from carebound.cli._render_runs import ScenarioRow
+    from carebound.tools.connectors import ConnectorsFactory
 
 ENDED_BADLY = frozenset({"failed", "budget_exhausted", "quarantined"})
 """A case run that stops in one of these exits 1: it did not do its job."""
@@ -56,7 +59,8 @@ def run(
         Path | None,
         typer.Option(
             "--ehr",
-            help="FHIR Bundle seeding the simulated EHR (default: the case).",
+            help="FHIR Bundle seeding the simulated EHR (default: the case; not with real "
+            "connectors).",
             dir_okay=False,
         ),
     ] = None,
@@ -68,6 +72,7 @@ def run(
         str | None,
         typer.Option("--requester", help="Who starts the run (default: your login name)."),
     ] = None,
+    connectors: ConnectorsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a scenario, every scenario in a folder, or one agent on a case.
@@ -76,12 +81,15 @@ def run(
     first hold or wait: work it with 'carebound inbox' and 'carebound show'; one that ends
     failed or out of budget exits 1.
     """
+    from carebound.tools.connectors import connectors_factory
+
     if (target is None) == (agent is None):
         raise CliInputError(
             "give either a scenario (file or folder) or --agent with --case",
             hint="carebound run scenarios/ | carebound run FILE.yaml | "
             "carebound run --agent demo --case bundle.json",
         )
+    factory = connectors_factory(connectors)  # a bad file stops here, once
     if agent is not None:
         if case is None:
             raise CliInputError("--agent needs --case BUNDLE.json", hint="give the case bundle")
@@ -91,6 +99,8 @@ def run(
             ehr=ehr,
             policy=policy,
             requester=requester or _default_requester(),
+            connectors=connectors,
+            factory=factory,
             as_json=as_json,
         )
         if status in ENDED_BADLY:
@@ -104,7 +114,10 @@ def run(
         )
     if not target.is_dir() and not target.is_file():
         raise CliInputError(f"{target}: no such scenario file or folder")
-    code = _run_folder(target, as_json) if target.is_dir() else _run_file(target, as_json)
+    if target.is_dir():
+        code = _run_folder(target, as_json, factory)
+    else:
+        code = _run_file(target, as_json, factory)
     _say_where_scenarios_went()
     raise typer.Exit(int(code))
 
@@ -129,11 +142,18 @@ def _run_case(
     ehr: Path | None,
     policy: str | None,
     requester: str,
+    connectors: Path | None,
+    factory: ConnectorsFactory,
     as_json: bool,
 ) -> str:
     """Run ``agent`` on ``case`` to its first stop; prints the report, returns its status."""
     from carebound.agents import registry
 
+    if ehr is not None and real_connectors(connectors):
+        raise CliInputError(
+            "--ehr seeds the simulated EHR; with a connectors file the EHR is the real one",
+            hint="leave out --ehr (or --connectors and CAREBOUND_CONNECTORS to simulate)",
+        )
     known = sorted(registry())
     if agent not in known:
         raise CliInputError(f"unknown agent {agent!r}", hint=f"known agents: {', '.join(known)}")
@@ -153,6 +173,7 @@ def _run_case(
         policy=policy,
         requester=requester,
         prefix=key_prefix(),
+        connectors=factory,
     )
     report = mask_report(report)
     if as_json:
@@ -164,11 +185,13 @@ def _run_case(
     return report.status
 
 
-def _run_file(path: Path, as_json: bool) -> ExitCode:
+def _run_file(path: Path, as_json: bool, connectors: ConnectorsFactory) -> ExitCode:
     from carebound._phi import mask_report
     from carebound.scenario import run_scenario
 
-    result = run_scenario(path, open_client(), prefix=key_prefix("scenarios"))
+    result = run_scenario(
+        path, open_client(), prefix=key_prefix("scenarios"), connectors=connectors
+    )
     report = mask_report(result.report)
     if as_json:
         print_json(report.model_dump(mode="json"))
@@ -195,14 +218,17 @@ def _run_file(path: Path, as_json: bool) -> ExitCode:
     return ExitCode.FAILED if result.passed is False else ExitCode.OK
 
 
-def _run_folder(folder: Path, as_json: bool) -> ExitCode:
+def _run_folder(folder: Path, as_json: bool, connectors: ConnectorsFactory) -> ExitCode:
     files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         raise CliInputError(
             f"{folder}: no scenario files (*.yaml)", hint="give a folder of scenario YAML files"
         )
     client = open_client()
-    rows = [_one(path, client) for path in files] if as_json else _with_progress(files, client)
+    if as_json:
+        rows = [_one(path, client, connectors) for path in files]
+    else:
+        rows = _with_progress(files, client, connectors)
     if as_json:
         print_json({"scenarios": [row.model_dump(mode="json") for row in rows]})
     else:
@@ -216,7 +242,9 @@ def _run_folder(folder: Path, as_json: bool) -> ExitCode:
     return ExitCode.OK
 
 
-def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
+def _with_progress(
+    files: list[Path], client: redis.Redis, connectors: ConnectorsFactory
+) -> list[ScenarioRow]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
@@ -231,7 +259,7 @@ def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
         task = progress.add_task("scenarios", total=len(files))
         for path in files:
             progress.update(task, description=f"running {path.name}")
-            row = _one(path, client)
+            row = _one(path, client, connectors)
             mark = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red")}
             progress.console.print(
                 Text.assemble(mark.get(row.result, ("•", "yellow")), f" {path.name}: {row.result}")
@@ -241,7 +269,7 @@ def _with_progress(files: list[Path], client: redis.Redis) -> list[ScenarioRow]:
     return rows
 
 
-def _one(path: Path, client: redis.Redis) -> ScenarioRow:
+def _one(path: Path, client: redis.Redis, connectors: ConnectorsFactory) -> ScenarioRow:
     """Run one scenario of a folder; a scenario that cannot run is a row, not the end."""
     import redis as redis_lib
 
@@ -251,7 +279,7 @@ def _one(path: Path, client: redis.Redis) -> ScenarioRow:
     from carebound.scenario import run_scenario
 
     try:
-        result = run_scenario(path, client, prefix=key_prefix("scenarios"))
+        result = run_scenario(path, client, prefix=key_prefix("scenarios"), connectors=connectors)
     except StoreUnavailableError:
         raise
     except CareboundError as exc:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -97,14 +98,40 @@ def drive_mode() -> Literal["inline", "queue"]:
 
 
 def open_runner(
-    *, drive: Literal["inline", "queue"] | None = None, lease_ttl_ms: int = 30_000
+    *,
+    drive: Literal["inline", "queue"] | None = None,
+    lease_ttl_ms: int = 30_000,
+    connectors: Path | None = None,
 ) -> Runner:
-    """A runner on the run store, with the key prefix in use and the drive mode of
-    ``CAREBOUND_DRIVE`` (unless ``drive`` is given)."""
+    """A runner on the run store, with the key prefix in use, the drive mode of
+    ``CAREBOUND_DRIVE`` (unless ``drive`` is given) and the connectors named (None:
+    ``CAREBOUND_CONNECTORS``'s file, else the simulator)."""
     from carebound.engine.runner import Runner
 
     mode = drive or drive_mode()
-    return Runner(open_client(), prefix=key_prefix(), drive=mode, lease_ttl_ms=lease_ttl_ms)
+    return Runner(
+        open_client(), prefix=key_prefix(), drive=mode, lease_ttl_ms=lease_ttl_ms,
+        connectors=connectors,
+    )  # fmt: skip
+
+
+ConnectorsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--connectors",
+        help="Connectors file (TOML) naming the real EHR, payer and office systems "
+        "(default: the file CAREBOUND_CONNECTORS names, else the simulator).",
+        dir_okay=False,
+        show_default=False,
+    ),
+]
+
+
+def real_connectors(connectors: Path | None) -> bool:
+    """Whether runs reach real systems (a connectors file is named), not the simulator."""
+    from carebound.tools.connectors.config import configured_connectors_file
+
+    return connectors is not None or configured_connectors_file() is not None
 
 
 def open_reader() -> StoreReader:

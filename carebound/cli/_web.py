@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carebound._errors import CareboundError, NotFoundError
+from carebound.cli._session import ConnectorsOpt, real_connectors
 
 if TYPE_CHECKING:
     import redis
@@ -117,6 +118,7 @@ def serve(
             "sign in); a failure to start prints an error document.",
         ),
     ] = False,
+    connectors: ConnectorsOpt = None,
 ) -> None:
     """Serve the reviewer web inbox and the JSON API (uvicorn).
 
@@ -131,18 +133,21 @@ def serve(
     from carebound.cli._session import drive_mode
     from carebound.engine.runner import Runner
     from carebound.logs import configure as configure_logs
-    from carebound.web._app import create_app
+    from carebound.web._app import create_app, simulated_world
     from carebound.web._settings import WebSettings
 
-    configure_logs()
-    runner = Runner(client, prefix=prefix, policy=pack, drive=drive_mode())
+    runner = Runner(client, prefix=prefix, policy=pack, drive=drive_mode(), connectors=connectors)
+    configure_logs()  # after what can refuse to start (a bad connectors file)
     settings = WebSettings(
         secure_cookies=True if secure_cookies else None,
         session_idle_s=session_idle * 60,
         session_max_s=session_max * 3600,
         trusted_proxies=proxies,
     )
-    app = create_app(runner, users=users, settings=settings)
+    # Runs started over the API get a simulated world from their case, unless they reach real
+    # systems (which hold their own data).
+    world = None if real_connectors(connectors) else simulated_world
+    app = create_app(runner, users=users, settings=settings, world=world)
     ready = [r.id for r in pack.reviewers if users.has_password(r.id)]
     listener = _listen(host, port)  # a busy port is refused here, before anything is said
     url = f"http://{host}:{port}/"

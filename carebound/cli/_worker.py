@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import signal
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from carebound.cli._session import open_runner, print_json, stderr, stdout
+from carebound.cli._session import ConnectorsOpt, open_runner, print_json, stderr, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -60,6 +61,7 @@ def worker(
     max_tries: Annotated[
         int, typer.Option("--max-tries", min=1, help="Begun more often: a dead letter.")
     ] = 5,
+    connectors: ConnectorsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Drive runs from the work queue with --concurrency slots until SIGTERM or Ctrl-C (which
@@ -74,7 +76,9 @@ def worker(
     if concurrency is None and drive_mode() == "queue" and not once and not sweeps:
         concurrency = 8
     if concurrency is None:
-        _sweeper(once=once, interval=interval, sweeps=sweeps, as_json=as_json)
+        _sweeper(
+            once=once, interval=interval, sweeps=sweeps, as_json=as_json, connectors=connectors
+        )
         return
     from carebound.engine.pool import PoolSettings
 
@@ -85,7 +89,7 @@ def worker(
         sweep_interval_s=interval,
         max_tries=max_tries,
     )
-    runner = open_runner(drive="queue", lease_ttl_ms=int(lease_ttl * 1000))
+    runner = open_runner(drive="queue", lease_ttl_ms=int(lease_ttl * 1000), connectors=connectors)
     pool = runner.worker_pool(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pool.stop())
@@ -104,11 +108,13 @@ def worker(
     )
 
 
-def _sweeper(*, once: bool, interval: float, sweeps: int, as_json: bool) -> None:
+def _sweeper(
+    *, once: bool, interval: float, sweeps: int, as_json: bool, connectors: Path | None
+) -> None:
     """Sweep in this process (an inline deployment): timers, deadlines, recovery."""
     from carebound.engine.results import SweepReport
 
-    runner = open_runner()
+    runner = open_runner(connectors=connectors)
     # One run that cannot be driven never stops the worker: it is counted, retried by later
     # sweeps and quarantined when it keeps failing (see Runner.recover_runs).
     first = runner.recover_runs()

@@ -1,7 +1,7 @@
 """What the engine's parts share for one Runner: the stores, the round trips, the caches.
 
 A :class:`Core` is built once per :class:`~carebound.Runner`. It knows the agents, the
-policy packs, cases and worlds of the runs this process has seen (small bounded caches: a
+policy packs, cases and connectors of the runs this process has seen (small bounded caches: a
 long-lived worker sees many runs), the compiled graphs, and how to read a run's view.
 """
 
@@ -13,7 +13,7 @@ import socket
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +33,14 @@ from carebound.state.ledger import EffectLedger
 from carebound.state.runs import RunRecord, RunStore, pack_digest, pack_ref
 from carebound.state.trips import Client, Pinned, Trips
 from carebound.state.work_queue import WorkQueue
+from carebound.tools.connectors import (
+    ConnectorError,
+    Connectors,
+    ConnectorsFactory,
+    RunContext,
+    WorldSeeder,
+    WorldSpec,
+)
 
 DriveMode = Literal["inline", "queue"]
 """Who drives a woken run: the caller, in its own process (``inline``), or a worker of the
@@ -40,9 +48,6 @@ pool, through the work queue (``queue``)."""
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-WorldFactory = Callable[[Client, str, str], Any]
-"""(client, run id, key prefix) -> the run's connectors (its world)."""
 
 
 class Lru(OrderedDict[str, Any]):
@@ -73,7 +78,7 @@ class Core:
         clock: Clock | None = None,
         model: BaseChatModel | None = None,
         agents: Mapping[str, AgentDefinition] | None = None,
-        world_factory: WorldFactory | None = None,
+        connectors: ConnectorsFactory,
         lease_ttl_ms: int = 30_000,
         drive: DriveMode = "inline",
     ) -> None:
@@ -86,8 +91,7 @@ class Core:
         # The given agents add to the shipped and installed ones (by name: one given here
         # takes a shipped one's place in this Runner only).
         self.agents = {**_default_agents(), **(agents or {})}
-        self._world_factory = world_factory if world_factory is not None else _default_world()
-        self._simulated_world = world_factory is None
+        self.connectors = connectors
         self.lease_ttl_ms = lease_ttl_ms
         self._owner_base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.approvals = ApprovalStore(client, prefix=prefix)
@@ -104,14 +108,14 @@ class Core:
         self._packs = Lru(1024)
         self._packs_by_digest = Lru(64)
         self._cases = Lru(1024)
-        self._worlds = Lru(1024)
+        self._run_connectors = Lru(1024)
         self.seeded_worlds = Lru(1024)
         self.decided: dict[str, ApprovalView] = {}
         """Approvals this process just decided and is resuming runs past (final)."""
         self.services = Services(
             prefix=prefix, clock=self.clock, approvals=self.approvals, ledger=self.ledger,
             audit=self.audit_log, pack_for=self.pack_for, case_for=self.case_for,
-            world_for=self.world_for, model=model, decided=self.decided,
+            connectors_for=self.connectors_for, model=model, decided=self.decided,
             heartbeat=self.heartbeat,
         )  # fmt: skip
         self._graphs: dict[str, Any] = {}
@@ -193,27 +197,34 @@ class Core:
             case = self._cases.put(run_id, self.runs.case(run_id))
         return case
 
-    def world_for(self, run_id: str) -> Any:
-        """The run's connectors (None without a world factory)."""
-        if not self._world_factory:
-            return None
-        world = self._worlds.get(run_id)
-        if world is None:
-            if self._simulated_world and run_id in self.seeded_worlds:
-                # Seeded at start (the run's hash says so): reopen it without checking again.
-                from carebound.tools.connectors import World
+    def connectors_for(self, run_id: str, agent: str) -> Connectors:
+        """The run's connectors, built by the factory once per run and process."""
+        connectors: Connectors | None = self._run_connectors.get(run_id)
+        if connectors is None:
+            connectors = self._run_connectors.put(
+                run_id, self.connectors(self._run_context(run_id, agent))
+            )
+        return connectors
 
-                world = World.reopen(self.client, run_id, prefix=self.prefix)
-            else:
-                world = self._world_factory(self.client, run_id, self.prefix)
-            self._worlds.put(run_id, world)
-        return world
+    def seed_world(self, run_id: str, agent: str, spec: WorldSpec) -> None:
+        """Write a scenario's world for a run about to start (before any of its keys).
 
-    def seed_world(self, run_id: str, world: Any) -> None:
-        """Seed the simulated connectors of a scenario run."""
-        from carebound.tools.connectors import World
+        Raises:
+            ConnectorError: this Runner's connectors cannot seed a world, or seeding failed.
+        """
+        if not isinstance(self.connectors, WorldSeeder):
+            raise ConnectorError(
+                "this Runner's connectors cannot seed a scenario's world (start(world=...))",
+                hint="start the run without a world, or give the Runner connectors that seed one "
+                "(the simulator does)",
+            )
+        self.connectors.seed_world(self._run_context(run_id, agent), spec)
 
-        World.seed(self.client, run_id, world, prefix=self.prefix)
+    def _run_context(self, run_id: str, agent: str) -> RunContext:
+        return RunContext(
+            run_id=run_id, agent=agent, prefix=self.prefix, client=self.client,
+            world_seeded=run_id in self.seeded_worlds,
+        )  # fmt: skip
 
     def graph(self, agent: str) -> Any:
         """The compiled graph of ``agent`` (built once per process)."""
@@ -297,15 +308,3 @@ def _default_agents() -> dict[str, AgentDefinition]:
     from carebound.agents import registry
 
     return registry()
-
-
-def _default_world() -> WorldFactory | None:
-    try:
-        from carebound.tools.connectors import World
-    except ImportError:
-        return None
-
-    def attach(client: Client, run_id: str, prefix: str) -> Any:
-        return World.attach(client, run_id, prefix=prefix)
-
-    return attach

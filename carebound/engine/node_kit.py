@@ -59,7 +59,7 @@ class NodeKit:
             requester=state.get("requester", ""),
             pack=self.svc.pack_for(run_id),
             case=self.svc.case_for(run_id),
-            world=self.svc.world_for(run_id),
+            connectors=self.svc.connectors_for(run_id, self.agent.name),
             model=self.svc.model,
         )
 

@@ -30,7 +30,7 @@ from carebound.approvals import ApprovalView, Decision
 from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
-from carebound.engine.core import Core, DriveMode, WorldFactory, check_model, no_run
+from carebound.engine.core import Core, DriveMode, check_model, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.node_kit import patient_ref_of
@@ -49,6 +49,7 @@ from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord
 from carebound.state.trips import Client
 from carebound.state.work_queue import DeadLetter, WorkQueue
+from carebound.tools.connectors import ConnectorsSource, WorldSpec, connectors_factory
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -68,7 +69,9 @@ class Runner:
     ``drive`` says who moves a woken run (started, a hold decided, an event delivered, a
     timer fired): ``"inline"`` (the default) drives it in the calling process before the call
     returns; ``"queue"`` enqueues it for the worker pool (``carebound worker``) and returns
-    at once, the run's view as stored then.
+    at once, the run's view as stored then. ``connectors``: a connectors file, a parsed
+    ``ConnectorsConfig`` or a factory ``(RunContext) -> Connectors`` (None: the file named by
+    ``CAREBOUND_CONNECTORS``, else the simulator); ``ConnectorsConfigError`` if unloadable.
     """
 
     def __init__(
@@ -80,7 +83,7 @@ class Runner:
         clock: Clock | None = None,
         model: BaseChatModel | None = None,
         agents: Mapping[str, AgentDefinition] | None = None,
-        world_factory: WorldFactory | None = None,
+        connectors: ConnectorsSource | None = None,
         lease_ttl_ms: int = 30_000,
         drive: DriveMode = "inline",
     ) -> None:
@@ -91,9 +94,10 @@ class Runner:
             client = connect().client()
         core = Core(
             client, prefix=prefix, policy=policy, clock=clock, model=model, agents=agents,
-            world_factory=world_factory, lease_ttl_ms=lease_ttl_ms, drive=drive,
+            connectors=connectors_factory(connectors), lease_ttl_ms=lease_ttl_ms, drive=drive,
         )  # fmt: skip
         self._core = core
+        self.connectors = core.connectors  # the factory of each run's connectors
         self.client = client
         self.prefix = prefix
         self.clock: Clock = core.clock
@@ -158,12 +162,13 @@ class Runner:
         *,
         requester: str,
         policy: str | Path | PolicyPack | None = None,
-        world: Any = None,
+        world: WorldSpec | None = None,
         run_id: str | None = None,
     ) -> RunView:
         """Start ``agent`` on ``case`` (a FHIR Bundle as JSON) and drive it to its first stop.
 
-        ``world`` seeds the simulated connectors (a ``WorldSpec``) for scenario runs.
+        ``world`` (a scenario's systems) is seeded first, through the Runner's connectors (a
+        ``WorldSeeder``, as the simulator is).
         """
         core = self._core
         definition = core.agent(agent)
@@ -192,7 +197,7 @@ class Runner:
         # in one write). A start that dies half-way leaves no run (start it again) or a marked
         # one (recover drives it).
         if world is not None:
-            core.seed_world(run_id, world)
+            core.seed_world(run_id, definition.name, world)
         core.trips.mark_drive(run_id)
         core.audit_log.record(
             run_id,

@@ -20,6 +20,7 @@ from carebound.tools import ToolContext, ToolSpec
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+from carebound.tools.connectors import Connectors
 
 __all__ = ["RunState", "Services"]
 
@@ -36,7 +37,8 @@ class Services:
     pack_for: Callable[[str], PolicyPack]
     """Run id -> the policy pack the run was started with."""
     case_for: Callable[[str], Mapping[str, Any]]
-    world_for: Callable[[str], Any]
+    connectors_for: Callable[[str, str], Connectors]
+    """(run id, agent) -> the run's connectors."""
     model: BaseChatModel | None = None
     decided: Mapping[str, ApprovalView] = field(default_factory=dict)
     """Approvals this process has just decided and is resuming runs past: final, so the hold
@@ -55,6 +57,6 @@ class Services:
             agent=agent,
             now=self.clock.now(),
             idempotency_key=spec.idempotency_key(run_id, args),
-            world=self.world_for(run_id),
+            connectors=self.connectors_for(run_id, agent),
             case=self.case_for(run_id),
         )

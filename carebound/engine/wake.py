@@ -154,7 +154,7 @@ class Waker:
                 stop_polling(core.client, run_id, prefix=core.prefix)
                 continue
             try:
-                replies = core.world_for(run_id).outreach.due_replies(now)
+                replies = core.connectors_for(run_id, record.agent).outreach.due_replies(now)
             except SystemUnavailableError:
                 continue  # the office's endpoint is down: its replies wait on the server
             for inbound in replies:

@@ -24,7 +24,8 @@ from carebound.guardrails import format_validation_error, load_policy_pack
 from carebound.scenario._load import ScenarioError, load_json, load_scenario, resolve
 from carebound.scenario._model import Expectation, Scenario, ScriptedDecision
 from carebound.state.keys import DEFAULT_PREFIX
-from carebound.tools.connectors import ErpData, World, WorldSpec
+from carebound.tools.connectors import ConnectorsSource, ErpData, WorldSpec
+from carebound.tools.connectors.simulated import SimulatedConnectors, World
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -214,13 +215,18 @@ def run_scenario(
     *,
     prefix: str = DEFAULT_PREFIX,
     model: BaseChatModel | None = None,
+    connectors: ConnectorsSource | None = None,
 ) -> ScenarioResult:
-    """Run one scenario file and check its expectations."""
+    """Run one scenario file and check its expectations (``connectors``: as ``Runner`` takes
+    them; they must be able to seed the scenario's world)."""
     started = time.perf_counter()
     file = path.resolve()
     scenario = load_scenario(file)
     base = file.parent
-    runner = Runner(client, prefix=prefix, clock=VirtualClock(scenario.start), model=model)
+    runner = Runner(
+        client, prefix=prefix, clock=VirtualClock(scenario.start), model=model,
+        connectors=connectors,
+    )  # fmt: skip
     expected_error = scenario.expect.error if scenario.expect else None
     try:
         case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
@@ -281,11 +287,14 @@ def run_case(
     policy: str | None = None,
     requester: str = "cli-operator",
     prefix: str = DEFAULT_PREFIX,
+    connectors: ConnectorsSource | None = None,
 ) -> RunReport:
-    """Run one agent on a FHIR Bundle with the default (simulated) world."""
+    """Run one agent on a FHIR Bundle: on the simulator, whose EHR is seeded from ``ehr`` (else
+    the case), or on the systems ``connectors`` names (nothing seeded: they hold their data)."""
     case_json = _bundle(case)
     ehr_json = _bundle(ehr) if ehr else None
-    world = WorldSpec.from_bundles(ehr_json or case_json, None)
-    runner = Runner(client, prefix=prefix)
+    runner = Runner(client, prefix=prefix, connectors=connectors)
+    simulated = isinstance(runner.connectors, SimulatedConnectors)
+    world = WorldSpec.from_bundles(ehr_json or case_json, None) if simulated else None
     view = runner.start(agent, case_json, requester=requester, policy=policy, world=world)
     return run_report(view)

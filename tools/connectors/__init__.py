@@ -1,7 +1,6 @@
-"""carebound.tools.connectors: the typed interfaces to external systems, and simulations of them.
+"""carebound.tools.connectors: the typed interfaces to external systems.
 
-Agents act on the outside world only through these interfaces (``typing.Protocol``, so real
-integrations can be plugged in later):
+Agents act on the outside world only through these interfaces (``typing.Protocol``):
 
 * :class:`EHRConnector`: read, search and write FHIR R4 resources; move referral Tasks.
 * :class:`OutreachConnector`: send document requests by fax/portal/email/phone, get replies.
@@ -11,9 +10,12 @@ integrations can be plugged in later):
 Every method with an external effect takes ``idempotency_key`` and applies the effect at most
 once per key; a repeat returns the first result.
 
-The simulated implementations keep all their state in Redis under the run's hash tag, so a run
-paused in one process resumes in another. :class:`World` bundles them for one run and seeds
-them from a :class:`WorldSpec` (the scenario's scripted world).
+A run's four connectors travel together as :class:`Connectors`, built per run by a
+:class:`ConnectorsFactory` from a :class:`RunContext`. :func:`connectors_factory` picks one: the
+simulator (:mod:`carebound.tools.connectors.simulated`, the default), the real systems a
+connectors file names (:mod:`carebound.tools.connectors.config`, :class:`ConfiguredConnectors`),
+or a service's own factory. A factory that is a :class:`WorldSeeder` can write a scenario's
+:class:`WorldSpec` into its systems.
 """
 
 from carebound.fhir._bindings import TaskStatus
@@ -23,7 +25,7 @@ from carebound.tools.connectors._bundle import (
     RunContext,
     WorldSeeder,
 )
-from carebound.tools.connectors._ehr import EHRConnector, SimulatedEHR
+from carebound.tools.connectors._ehr import EHRConnector
 from carebound.tools.connectors._ehr_tasks import (
     TASK_STATUS_SETTERS,
     TASK_STATUSES_NEEDING_REASON,
@@ -40,7 +42,6 @@ from carebound.tools.connectors._erp import (
     ErpReceipt,
     ErpReceiptLine,
     InvoiceStatus,
-    SimulatedERP,
 )
 from carebound.tools.connectors._errors import (
     ConnectorAuthError,
@@ -52,6 +53,12 @@ from carebound.tools.connectors._errors import (
     SystemUnavailableError,
     TaskPermissionError,
     VersionConflictError,
+)
+from carebound.tools.connectors._factory import (
+    ConfiguredConnectors,
+    ConnectorsSource,
+    connectors_factory,
+    simulated_connectors,
 )
 from carebound.tools.connectors._fhir import (
     STATUS_CODES,
@@ -67,16 +74,17 @@ from carebound.tools.connectors._outreach import (
     ReceivedDocument,
     ReplyScript,
     ScriptedDocument,
-    SimulatedOutreach,
 )
 from carebound.tools.connectors._payer import (
     EligibilityItem,
     EligibilityResult,
     PayerConnector,
-    SimulatedPayer,
 )
-from carebound.tools.connectors._redis_state import EffectRecord, System
-from carebound.tools.connectors._world import World
+from carebound.tools.connectors._unconnected import (
+    UnconnectedERP,
+    UnconnectedOutreach,
+    UnconnectedPayer,
+)
 from carebound.tools.connectors._world_spec import WorldSpec
 
 __all__ = [
@@ -85,14 +93,15 @@ __all__ = [
     "TASK_STATUS_SETTERS",
     "TASK_TERMINAL_STATUSES",
     "Channel",
+    "ConfiguredConnectors",
     "ConnectorAuthError",
     "ConnectorError",
     "Connectors",
     "ConnectorsConfigError",
     "ConnectorsFactory",
+    "ConnectorsSource",
     "EHRConnector",
     "ERPConnector",
-    "EffectRecord",
     "EligibilityItem",
     "EligibilityResult",
     "ErpData",
@@ -114,20 +123,19 @@ __all__ = [
     "ResourceNotFoundError",
     "RunContext",
     "ScriptedDocument",
-    "SimulatedEHR",
-    "SimulatedERP",
-    "SimulatedOutreach",
-    "SimulatedPayer",
-    "System",
     "SystemRefusedError",
     "SystemUnavailableError",
     "TaskPermissionError",
     "TaskRole",
     "TaskStatus",
+    "UnconnectedERP",
+    "UnconnectedOutreach",
+    "UnconnectedPayer",
     "VersionConflictError",
-    "World",
     "WorldSeeder",
     "WorldSpec",
+    "connectors_factory",
+    "simulated_connectors",
     "validate_resource",
     "version_of",
 ]

@@ -1,24 +1,20 @@
 """The payer: coverage lookup, eligibility (does this service need prior authorisation?) and the
 prior-authorisation decision.
 
-:class:`PayerConnector` is the interface; :class:`SimulatedPayer` answers from FHIR resources
-seeded into Redis (Coverage, CoverageEligibilityResponse, ClaimResponse and whatever they
-reference, e.g. the beneficiary Patient).
+:class:`PayerConnector` is the interface. The functions below read a payer's FHIR answers
+(Coverage, CoverageEligibilityResponse, ClaimResponse) the same way for every implementation:
+the REST payer (``fhir_rest``) and the simulated one (``simulated``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-import redis
 from pydantic import BaseModel, ConfigDict
 
-from carebound.state.keys import DEFAULT_PREFIX
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import FhirResource
-from carebound.tools.connectors._redis_state import ConnectorState, EffectRecord, WriteBatch
 
 REVIEW_ACTION_URL = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-reviewAction"
 REVIEW_ACTION_CODE_URL = (
@@ -85,94 +81,6 @@ class PayerConnector(Protocol):
     def prior_auth(self, claim_ref: str) -> str | None:
         """The authorisation number granted for a prior-auth Claim, or None (pending/denied)."""
         ...
-
-
-class SimulatedPayer:
-    """A payer that answers from FHIR resources seeded into Redis.
-
-    Args:
-        client: a sync Redis client.
-        run_id: the run whose world this is.
-        prefix: the key prefix.
-    """
-
-    def __init__(self, client: redis.Redis, run_id: str, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self._state = ConnectorState(client, run_id, prefix=prefix, system="payer")
-
-    def connected(self) -> bool:
-        """True when the world was seeded with any payer resource (a payer to ask)."""
-        return self._state.hget(self._meta(), "connected") is not None
-
-    def beneficiary(self, coverage: FhirResource) -> FhirResource | None:
-        """The beneficiary Patient of ``coverage``: contained, or among the payer's Patients."""
-        wanted = _reference(coverage.get("beneficiary"))
-        if wanted is None:
-            return None
-        if wanted.startswith("#"):
-            contained = coverage.get("contained") or []
-            return next((dict(r) for r in contained if f"#{r.get('id')}" == wanted), None)
-        return next((p for p in self._all("Patient") if f"Patient/{p['id']}" == wanted), None)
-
-    def coverage(self, member_id: str) -> FhirResource | None:
-        """The Coverage whose ``subscriberId``, ``identifier`` or beneficiary Patient's
-        identifier equals ``member_id`` (exactly, as a payer matches), or None."""
-        return coverage_for(member_id, self._all("Coverage"), self._all("Patient"))
-
-    def eligibility(self, member_id: str, service_code: str | None = None) -> EligibilityResult:
-        """Answer from the latest CoverageEligibilityResponse for the member's Coverage.
-
-        Args:
-            member_id: the member id on the insurance card.
-            service_code: a category or product/service code; when given, only benefit lines
-                with that code decide ``authorization_required``.
-
-        Raises:
-            ConnectorError: the member has coverage but no eligibility response was seeded.
-        """
-        coverage = self.coverage(member_id)
-        if coverage is None:
-            return EligibilityResult(member_id=member_id, found=False)
-        responses = self._all("CoverageEligibilityResponse")
-        return eligibility_answer(member_id, coverage, responses, service_code)
-
-    def prior_auth(self, claim_ref: str) -> str | None:
-        """The authorisation number for the prior-auth Claim ``claim_ref``, or None.
-
-        ``claim_ref`` may be the Claim reference (``Claim/<id>`` or its id) the ClaimResponse's
-        ``request`` names, or a business identifier value shared by Claim and ClaimResponse
-        (PAS trace number). Returns ``ClaimResponse.preAuthRef`` or the PAS review-action
-        number, unless the review action denies or pends (None), or no response exists yet.
-        """
-        return authorisation_number(self._all("ClaimResponse"), claim_ref)
-
-    def claim_response(self, claim_ref: str) -> FhirResource | None:
-        """The ClaimResponse answering ``claim_ref`` (matched as in :meth:`prior_auth`)."""
-        return next((r for r in self._all("ClaimResponse") if answers_claim(r, claim_ref)), None)
-
-    def effects(self) -> list[EffectRecord]:
-        """Effects applied by the payer: none, every call is a read."""
-        return self._state.effects()
-
-    def attempts(self) -> int:
-        """Effectful calls that came in: none, every call is a read."""
-        return self._state.attempts()
-
-    def seed(self, batch: WriteBatch, resources: Iterable[FhirResource]) -> None:
-        """Add writes that store already-validated ``resources`` to a seeding batch; any
-        resource at all makes the payer ``connected``."""
-        resources = list(resources)
-        if resources:
-            batch.op("HSET", self._meta(), "connected", "1")
-        for resource in resources:
-            key = self._state.key("res", resource["resourceType"])
-            batch.op("HSET", key, resource["id"], json.dumps(resource))
-
-    def _meta(self) -> str:
-        return self._state.key("meta")
-
-    def _all(self, resource_type: str) -> list[FhirResource]:
-        raws = self._state.hvals(self._state.key("res", resource_type))
-        return sorted((json.loads(raw) for raw in raws), key=lambda r: str(r.get("id", "")))
 
 
 def coverage_for(
@@ -319,8 +227,3 @@ def _review_actions(response: Mapping[str, Any]) -> list[tuple[str, str | None]]
             for code in _codes(parts.get(REVIEW_ACTION_CODE_URL, {}).get("valueCodeableConcept")):
                 found.append((code, number if isinstance(number, str) else None))
     return found
-
-
-def _conforms(connector: SimulatedPayer) -> PayerConnector:
-    """Static check (mypy): the simulation implements the interface."""
-    return connector

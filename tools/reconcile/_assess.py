@@ -20,7 +20,7 @@ from carebound._errors import CareboundError
 from carebound.domain.identity import Mismatch, PersonRecord
 from carebound.domain.three_way import MatchTolerances
 from carebound.tools._spec import FactValue
-from carebound.tools.connectors import ResourceNotFoundError
+from carebound.tools.connectors import Connectors, ResourceNotFoundError
 from carebound.tools.reconcile._erp import InvoiceCheck, check_invoice
 from carebound.tools.reconcile._records import (
     EHR,
@@ -90,23 +90,25 @@ class FixAssessment:
         }
 
 
-def _referral_and_match(world: Any, case: Mapping[str, Any]) -> tuple[CaseReferral, EhrMatch]:
+def _referral_and_match(
+    connectors: Connectors, case: Mapping[str, Any]
+) -> tuple[CaseReferral, EhrMatch]:
     referral = case_referral(case)
-    return referral, find_ehr_patient(world.ehr, referral)
+    return referral, find_ehr_patient(connectors.ehr, referral)
 
 
 def assess_fix(
-    world: Any, case: Mapping[str, Any], patient_id: str, field: str, value: str
+    connectors: Connectors, case: Mapping[str, Any], patient_id: str, field: str, value: str
 ) -> FixAssessment:
     """Assess a demographic fix from the case and the EHR as they are now."""
     base = FixAssessment(patient_id=patient_id, field=field, value=value)
     try:
-        referral, match = _referral_and_match(world, case)
+        referral, match = _referral_and_match(connectors, case)
         try:
-            patient = world.ehr.read("Patient", patient_id)
+            patient = connectors.ehr.read("Patient", patient_id)
         except ResourceNotFoundError:
             return replace(base, error=f"no EHR Patient/{patient_id}")
-        current, _ = ehr_record(world.ehr, patient, requester_id=referral.requester_id)
+        current, _ = ehr_record(connectors.ehr, patient, requester_id=referral.requester_id)
         mismatch = field_mismatch(referral.record, current, field)
         proposed = with_field(current, field, value)
         change = field_mismatch(proposed.model_copy(update={"source": "proposed"}), current, field)
@@ -171,19 +173,19 @@ class MemberIdAssessment:
 
 
 def assess_member_id(
-    world: Any, case: Mapping[str, Any], coverage_id: str, value: str
+    connectors: Connectors, case: Mapping[str, Any], coverage_id: str, value: str
 ) -> MemberIdAssessment:
     """Assess a member-id fix of an EHR Coverage against the payer."""
     base = MemberIdAssessment(coverage_id=coverage_id, value=value)
     try:
-        referral, match = _referral_and_match(world, case)
+        referral, match = _referral_and_match(connectors, case)
         try:
-            coverage = world.ehr.read("Coverage", coverage_id)
+            coverage = connectors.ehr.read("Coverage", coverage_id)
         except ResourceNotFoundError:
             return replace(base, error=f"no EHR Coverage/{coverage_id}")
         beneficiary = str((coverage.get("beneficiary") or {}).get("reference", ""))
         patient_id = beneficiary.rsplit("/", 1)[-1] if beneficiary else None
-        payer = payer_view(world.payer, [value])
+        payer = payer_view(connectors.payer, [value])
     except _READ_ERRORS as exc:
         return replace(base, error=str(exc)[:200])
     current = coverage.get("subscriberId")
@@ -231,10 +233,10 @@ class LinkAssessment:
         }
 
 
-def assess_link(world: Any, case: Mapping[str, Any], patient_id: str) -> LinkAssessment:
+def assess_link(connectors: Connectors, case: Mapping[str, Any], patient_id: str) -> LinkAssessment:
     """Assess linking the referral's patient to EHR chart ``patient_id``."""
     try:
-        referral, match = _referral_and_match(world, case)
+        referral, match = _referral_and_match(connectors, case)
     except _READ_ERRORS as exc:
         return LinkAssessment(patient_id=patient_id, error=str(exc)[:200])
     return LinkAssessment(patient_id=patient_id, referral=referral, match=match)
@@ -271,11 +273,11 @@ class ApprovalAssessment:
 
 
 def assess_approval(
-    world: Any, invoice_number: str, tolerances: MatchTolerances
+    connectors: Connectors, invoice_number: str, tolerances: MatchTolerances
 ) -> ApprovalAssessment:
     """Re-run the three-way match of ``invoice_number`` from the ERP."""
     try:
-        check = check_invoice(world.erp, invoice_number, tolerances)
+        check = check_invoice(connectors.erp, invoice_number, tolerances)
     except _READ_ERRORS as exc:
         return ApprovalAssessment(invoice_number, tolerances, error=str(exc)[:200])
     return ApprovalAssessment(invoice_number, tolerances, check=check)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,7 +25,7 @@ from carebound.domain.three_way import (
     ReceiptLine,
     three_way_match,
 )
-from carebound.tools.connectors import ErpInvoice, ErpPurchaseOrder, ErpReceipt
+from carebound.tools.connectors import ERPConnector, ErpInvoice, ErpPurchaseOrder, ErpReceipt
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -141,7 +141,7 @@ def _problem(
 
 
 def check_invoice(
-    erp: Any, invoice_number: str, tolerances: MatchTolerances
+    erp: ERPConnector, invoice_number: str, tolerances: MatchTolerances
 ) -> InvoiceCheck | None:
     """Match invoice ``invoice_number`` against its PO and receipts; None if the ERP has no such
     invoice. Other invoices of the same vendor already approved or on hold count as processed

@@ -25,7 +25,12 @@ from carebound.domain.identity import Mismatch, PersonRecord, compare_records, i
 from carebound.domain.identity._models import PatientField
 from carebound.fhir import Demographics, ReferralCase, parse_bundle
 from carebound.fhir._demographics import LEGAL_NAME_RANK
-from carebound.tools.connectors import ConnectorError, ResourceNotFoundError
+from carebound.tools.connectors import (
+    ConnectorError,
+    EHRConnector,
+    PayerConnector,
+    ResourceNotFoundError,
+)
 
 REFERRAL = "referral"
 """Source label of the referral's record (the case)."""
@@ -164,7 +169,7 @@ def _npi(party: Practitioner | Organization | None) -> str | None:
 # --- the EHR -------------------------------------------------------------------------------
 
 
-def ehr_coverage(ehr: Any, patient_id: str) -> dict[str, Any] | None:
+def ehr_coverage(ehr: EHRConnector, patient_id: str) -> dict[str, Any] | None:
     """The EHR's Coverage of ``Patient/patient_id`` (active first, then by id), or None."""
     wanted = f"Patient/{patient_id}"
     found = [
@@ -178,7 +183,7 @@ def ehr_coverage(ehr: Any, patient_id: str) -> dict[str, Any] | None:
 
 
 def ehr_record(
-    ehr: Any, patient: Mapping[str, Any], *, requester_id: str | None = None
+    ehr: EHRConnector, patient: Mapping[str, Any], *, requester_id: str | None = None
 ) -> tuple[PersonRecord, str | None]:
     """The EHR chart ``patient`` as a record, with its Coverage and, when the referral's
     requester is an EHR Practitioner too, that provider's NPI; and the Coverage id."""
@@ -218,7 +223,7 @@ def _search_terms(
     return terms
 
 
-def find_ehr_patient(ehr: Any, referral: CaseReferral) -> EhrMatch:
+def find_ehr_patient(ehr: EHRConnector, referral: CaseReferral) -> EhrMatch:
     """Find the referral's patient in the EHR; the first search that finds anyone decides.
 
     Among several charts found the one agreeing most (HL7 Identity Matching weights) wins; a
@@ -265,7 +270,7 @@ def find_ehr_patient(ehr: Any, referral: CaseReferral) -> EhrMatch:
 
 
 def _household(
-    ehr: Any, referral: CaseReferral, record: PersonRecord, patient_id: str
+    ehr: EHRConnector, referral: CaseReferral, record: PersonRecord, patient_id: str
 ) -> tuple[tuple[PersonRecord, ...], tuple[str, ...]]:
     families = {f.strip() for f in (referral.record.family, record.family) if f and f.strip()}
     seen: dict[str, PersonRecord] = {}
@@ -281,7 +286,7 @@ def _household(
 # --- the payer -----------------------------------------------------------------------------
 
 
-def payer_view(payer: Any, member_ids: Sequence[str]) -> PayerView:
+def payer_view(payer: PayerConnector | None, member_ids: Sequence[str]) -> PayerView:
     """The payer's Coverage (and the member's demographics) for the first of ``member_ids`` it
     knows; ``connected=False`` when there is no payer to ask."""
     if payer is None or not payer.connected():

@@ -147,19 +147,19 @@ class HoldInvoiceArgs(BaseModel):
 
 
 def _fix_facts(ctx: ToolContext, args: FixDemographicArgs) -> dict[str, FactValue]:
-    return assess_fix(ctx.world, ctx.case, args.patient_id, args.field, args.value).facts()
+    return assess_fix(ctx.connectors, ctx.case, args.patient_id, args.field, args.value).facts()
 
 
 def _member_facts(ctx: ToolContext, args: FixMemberIdArgs) -> dict[str, FactValue]:
-    return assess_member_id(ctx.world, ctx.case, args.coverage_id, args.value).facts()
+    return assess_member_id(ctx.connectors, ctx.case, args.coverage_id, args.value).facts()
 
 
 def _link_facts(ctx: ToolContext, args: LinkPatientArgs) -> dict[str, FactValue]:
-    return assess_link(ctx.world, ctx.case, args.patient_id).facts()
+    return assess_link(ctx.connectors, ctx.case, args.patient_id).facts()
 
 
 def _approve_facts(ctx: ToolContext, args: ApproveInvoiceArgs) -> dict[str, FactValue]:
-    return assess_approval(ctx.world, args.invoice_number, args.tolerances()).facts()
+    return assess_approval(ctx.connectors, args.invoice_number, args.tolerances()).facts()
 
 
 def _change_detail(args: Any, output: Any) -> dict[str, FactValue]:
@@ -189,7 +189,7 @@ def reconcile_find_patient(ctx: ToolContext, args: FindPatientArgs) -> dict[str,
     (with its Coverage), how it was found, the other charts of the same family name, and
     whether the referral's Coverage is in force on the date of service."""
     referral = case_referral(ctx.case)
-    match = find_ehr_patient(ctx.world.ehr, referral)
+    match = find_ehr_patient(ctx.connectors.ehr, referral)
     return {
         "referral_patient": referral.patient_ref,
         "referral": referral.record.model_dump(mode="json"),
@@ -211,7 +211,7 @@ def reconcile_read_coverage(ctx: ToolContext, args: ReadCoverageArgs) -> dict[st
     """Ask the payer for the Coverage of the first member id it knows, the member's
     demographics as the payer holds them, and whether that Coverage is in force on the date of
     service. ``connected`` is false when there is no payer to ask."""
-    view = payer_view(getattr(ctx.world, "payer", None), args.member_ids)
+    view = payer_view(ctx.connectors.payer, args.member_ids)
     verdict = payer_coverage(ctx.case, view)
     return {
         "connected": view.connected,
@@ -227,7 +227,7 @@ def reconcile_read_coverage(ctx: ToolContext, args: ReadCoverageArgs) -> dict[st
 def reconcile_match_invoices(ctx: ToolContext, args: MatchInvoicesArgs) -> dict[str, Any]:
     """Three-way match every invoice the ERP has received (and not yet approved or held)
     against its purchase order and goods receipts."""
-    erp = ctx.world.erp
+    erp = ctx.connectors.erp
     checks = []
     for invoice in erp.invoices():
         if invoice.status != "received":
@@ -254,7 +254,7 @@ def reconcile_match_invoices(ctx: ToolContext, args: MatchInvoicesArgs) -> dict[
 def reconcile_fix_demographic(ctx: ToolContext, args: FixDemographicArgs) -> dict[str, Any]:
     """Write one demographic field of the patient's EHR chart (the element the comparison
     read); before and after go to the effect record and the audit trail."""
-    ehr = ctx.world.ehr
+    ehr = ctx.connectors.ehr
     patient = ehr.read("Patient", args.patient_id)
     before, _ = ehr_record(ehr, patient)
     now = field_value(before, args.field)
@@ -308,7 +308,7 @@ def _chart_changed(args: FixDemographicArgs, now: str | None) -> VersionConflict
 )
 def reconcile_fix_member_id(ctx: ToolContext, args: FixMemberIdArgs) -> dict[str, Any]:
     """Write the insurance member id (Coverage.subscriberId) of the patient's EHR Coverage."""
-    ehr = ctx.world.ehr
+    ehr = ctx.connectors.ehr
     before = ehr.read("Coverage", args.coverage_id).get("subscriberId")
     updated = ehr.update_fields(
         "Coverage",
@@ -339,7 +339,7 @@ def reconcile_link_patient(ctx: ToolContext, args: LinkPatientArgs) -> dict[str,
     referral = case_referral(ctx.case)
     if not referral.identifiers:
         raise ValueError("the referral's patient carries no identifier to link with")
-    ehr = ctx.world.ehr
+    ehr = ctx.connectors.ehr
     patient = ehr.read("Patient", args.patient_id)
     existing = list(patient.get("identifier") or [])
     known = {(i.get("system"), i.get("value")) for i in existing}
@@ -374,7 +374,7 @@ def reconcile_link_patient(ctx: ToolContext, args: LinkPatientArgs) -> dict[str,
 )
 def reconcile_approve_invoice(ctx: ToolContext, args: ApproveInvoiceArgs) -> dict[str, Any]:
     """Approve an invoice for payment in the ERP."""
-    erp = ctx.world.erp
+    erp = ctx.connectors.erp
     before = erp.invoice(args.invoice_number)
     after = erp.approve_invoice(args.invoice_number, idempotency_key=ctx.idempotency_key)
     return {
@@ -394,7 +394,7 @@ def reconcile_approve_invoice(ctx: ToolContext, args: ApproveInvoiceArgs) -> dic
 )
 def reconcile_hold_invoice(ctx: ToolContext, args: HoldInvoiceArgs) -> dict[str, Any]:
     """Put an invoice on hold in the ERP with the reason, for accounts payable to work."""
-    erp = ctx.world.erp
+    erp = ctx.connectors.erp
     before = erp.invoice(args.invoice_number)
     after = erp.hold_invoice(args.invoice_number, args.reason, idempotency_key=ctx.idempotency_key)
     return {

@@ -20,7 +20,7 @@ from carebound.fhir import (
     ReferralCase,
     parse_bundle,
 )
-from carebound.tools.connectors import Channel, ConnectorError
+from carebound.tools.connectors import Channel, ConnectorError, EHRConnector
 
 # --- the case --------------------------------------------------------------------------------
 
@@ -140,7 +140,7 @@ def case_contacts(case: ReferralCase) -> list[Contact]:
     return found
 
 
-def ehr_contacts(ehr: Any, case: ReferralCase) -> list[Contact]:
+def ehr_contacts(ehr: EHRConnector, case: ReferralCase) -> list[Contact]:
     """Contacts on file: the EHR's own records of the referring parties (by type and id)."""
     found: list[Contact] = []
     for party in referring_parties(case):

@@ -54,7 +54,7 @@ def case_resource(case: Mapping[str, Any], kind: str, ident: str) -> dict[str, A
 
 def ehr_read(ctx: ToolContext, kind: str, ident: str) -> dict[str, Any] | None:
     try:
-        return dict(ctx.world.ehr.read(kind, ident))
+        return dict(ctx.connectors.ehr.read(kind, ident))
     except ResourceNotFoundError:
         return None
 
@@ -117,9 +117,9 @@ def referral_task_id(ctx: ToolContext, case: ReferralCase) -> str | None:
     for task in case.tasks:
         if task.id and case.resolve(task.focus, container=task) is case.service_request:
             return task.id
-    for task in ctx.world.ehr.search("Task", focus=order):
-        if not codes_of_task(task) & OWN_TASK_SYSTEMS:
-            return str(task["id"])
+    for found in ctx.connectors.ehr.search("Task", focus=order):
+        if not codes_of_task(found) & OWN_TASK_SYSTEMS:
+            return str(found["id"])
     return None
 
 
@@ -152,7 +152,7 @@ def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]
 
 def recipient_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]:
     try:
-        contacts = ehr_contacts(ctx.world.ehr, case_of(ctx))
+        contacts = ehr_contacts(ctx.connectors.ehr, case_of(ctx))
     except CareboundError:
         contacts = []
     on_file = any(
@@ -164,7 +164,7 @@ def recipient_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]
 def close_facts(ctx: ToolContext, args: CloseRequestArgs) -> dict[str, FactValue]:
     replies = [
         c
-        for c in ctx.world.ehr.search("Communication", based_on=f"Task/{args.task_id}")
+        for c in ctx.connectors.ehr.search("Communication", based_on=f"Task/{args.task_id}")
         if c.get("received")
     ]
     return {

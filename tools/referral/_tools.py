@@ -71,7 +71,7 @@ from carebound.tools.referral._facts import (
 def list_documents_on_file(ctx: ToolContext, args: NoArgs) -> dict[str, Any]:
     """The patient's documents already in the EHR (DocumentReferences about the patient)."""
     case = case_of(ctx)
-    return {"documents": ctx.world.ehr.search("DocumentReference", subject=patient_ref(case))}
+    return {"documents": ctx.connectors.ehr.search("DocumentReference", subject=patient_ref(case))}
 
 
 @tool(scope="ehr:Practitioner.read", effect="read", phi={"contact"})
@@ -80,7 +80,7 @@ def list_contacts_on_file(ctx: ToolContext, args: NoArgs) -> dict[str, Any]:
     only came with the referral."""
     case = case_of(ctx)
     return {
-        "on_file": [c.model_dump(mode="json") for c in ehr_contacts(ctx.world.ehr, case)],
+        "on_file": [c.model_dump(mode="json") for c in ehr_contacts(ctx.connectors.ehr, case)],
         "from_referral": [c.model_dump(mode="json") for c in case_contacts(case)],
     }
 
@@ -104,7 +104,7 @@ def file_document(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, Any]:
     type is the policy's fact, computed from the stored text, not the caller's claim."""
     case = case_of(ctx)
     resource, origin = document_for(ctx, args.document_id)
-    ehr = ctx.world.ehr
+    ehr = ctx.connectors.ehr
     existing = ehr_read(ctx, "DocumentReference", args.document_id)
     if existing is None:
         doc = json.loads(json.dumps(resource))
@@ -190,7 +190,7 @@ def open_document_request(ctx: ToolContext, args: OpenRequestArgs) -> dict[str, 
     }
     if args.due is not None:
         task["restriction"] = {"period": {"end": args.due.isoformat()}}
-    task_id = ctx.world.ehr.create(task, idempotency_key=ctx.idempotency_key)
+    task_id = ctx.connectors.ehr.create(task, idempotency_key=ctx.idempotency_key)
     return {"task": f"Task/{task_id}", "items": [i.code for i in args.items]}
 
 
@@ -227,7 +227,7 @@ def send_request_attempt(ctx: ToolContext, args: AttemptArgs) -> dict[str, Any]:
     Communication based on the request Task. Replies come back matched to the Task id."""
     case = case_of(ctx)
     body = _request_body(case, args)
-    receipt = ctx.world.outreach.send(
+    receipt = ctx.connectors.outreach.send(
         args.channel,
         args.to,
         subject=f"Documents needed for referral {service_request_ref(case)}",
@@ -249,7 +249,9 @@ def send_request_attempt(ctx: ToolContext, args: AttemptArgs) -> dict[str, Any]:
         "recipient": [owner_ref(case)],
         "payload": [{"contentString": body}],
     }
-    comm_id = ctx.world.ehr.create(communication, idempotency_key=f"{ctx.idempotency_key}:comm")
+    comm_id = ctx.connectors.ehr.create(
+        communication, idempotency_key=f"{ctx.idempotency_key}:comm"
+    )
     return {
         "message_id": receipt.message_id,
         "attempt": receipt.attempt,
@@ -281,7 +283,9 @@ def record_reply(ctx: ToolContext, args: RecordReplyArgs) -> dict[str, Any]:
         if not is_received(doc):
             identifiers.append({"system": INBOUND_MESSAGE, "value": args.inbound_id})
         ids.append(
-            ctx.world.ehr.create(_linked(doc, case), idempotency_key=f"{ctx.idempotency_key}:{n}")
+            ctx.connectors.ehr.create(
+                _linked(doc, case), idempotency_key=f"{ctx.idempotency_key}:{n}"
+            )
         )
     communication: dict[str, Any] = {
         "resourceType": "Communication",
@@ -298,7 +302,7 @@ def record_reply(ctx: ToolContext, args: RecordReplyArgs) -> dict[str, Any]:
         communication["payload"] = [
             {"contentReference": {"reference": f"DocumentReference/{d}"}} for d in ids
         ]
-    comm_id = ctx.world.ehr.create(communication, idempotency_key=ctx.idempotency_key)
+    comm_id = ctx.connectors.ehr.create(communication, idempotency_key=ctx.idempotency_key)
     return {"communication": f"Communication/{comm_id}", "documents": ids}
 
 
@@ -318,7 +322,7 @@ def close_document_request(ctx: ToolContext, args: CloseRequestArgs) -> dict[str
     role: Literal["performer", "requester"] = (
         "performer" if args.outcome == "completed" else "requester"
     )
-    task = ctx.world.ehr.set_task_status(
+    task = ctx.connectors.ehr.set_task_status(
         args.task_id,
         args.outcome,
         by_role=role,
@@ -359,7 +363,7 @@ def escalate_to_staff(ctx: ToolContext, args: EscalateArgs) -> dict[str, Any]:
         "input": [item_input(i) for i in args.items] or None,
     }
     task = {k: v for k, v in task.items() if v is not None}
-    task_id = ctx.world.ehr.create(task, idempotency_key=ctx.idempotency_key)
+    task_id = ctx.connectors.ehr.create(task, idempotency_key=ctx.idempotency_key)
     return {"task": f"Task/{task_id}", "owner": args.owner}
 
 
@@ -372,7 +376,7 @@ def _ensure_referral_task(ctx: ToolContext, case: ReferralCase) -> tuple[str, bo
         if ehr_read(ctx, "Task", task_id) is None:
             copy = case_resource(ctx.case, "Task", task_id)
             if copy is not None:
-                ctx.world.ehr.create(copy, idempotency_key=f"{ctx.idempotency_key}:copy")
+                ctx.connectors.ehr.create(copy, idempotency_key=f"{ctx.idempotency_key}:copy")
                 return task_id, True
         else:
             return task_id, False
@@ -391,7 +395,7 @@ def _ensure_referral_task(ctx: ToolContext, case: ReferralCase) -> tuple[str, bo
     }
     if case.performer is not None and case.performer.id:
         task["owner"] = {"reference": f"{case.performer.get_resource_type()}/{case.performer.id}"}
-    created = ctx.world.ehr.create(task, idempotency_key=f"{ctx.idempotency_key}:task")
+    created = ctx.connectors.ehr.create(task, idempotency_key=f"{ctx.idempotency_key}:task")
     return created, True
 
 
@@ -411,7 +415,7 @@ def set_referral_status(ctx: ToolContext, args: ReferralStatusArgs) -> dict[str,
     first."""
     case = case_of(ctx)
     task_id, created = _ensure_referral_task(ctx, case)
-    ctx.world.ehr.set_task_status(
+    ctx.connectors.ehr.set_task_status(
         task_id,
         args.status,
         by_role="performer",
@@ -453,7 +457,7 @@ def route_to_scheduling(ctx: ToolContext, args: RouteArgs) -> dict[str, Any]:
         "requester": {"display": "Referral intake (carebound)"},
         "owner": {"display": args.owner},
     }
-    task_id = ctx.world.ehr.create(task, idempotency_key=ctx.idempotency_key)
+    task_id = ctx.connectors.ehr.create(task, idempotency_key=ctx.idempotency_key)
     return {"task": f"Task/{task_id}", "referral_task": f"Task/{referral}"}
 
 

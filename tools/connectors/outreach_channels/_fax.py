@@ -22,8 +22,8 @@ from carebound.tools.connectors._outreach import (
     InboundDocument,
     OutreachConnector,
     OutreachReceipt,
-    SimulatedOutreach,
 )
+from carebound.tools.connectors.simulated import SimulatedOutreach
 
 
 class FaxGateway(OutreachConnector, Protocol):

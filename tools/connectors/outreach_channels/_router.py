@@ -20,7 +20,6 @@ from carebound.tools.connectors._outreach import (
     InboundDocument,
     OutreachConnector,
     OutreachReceipt,
-    SimulatedOutreach,
 )
 from carebound.tools.connectors._resilience import Resilience
 from carebound.tools.connectors.config import CdexConfig, OfficeConfig
@@ -28,6 +27,7 @@ from carebound.tools.connectors.fhir_rest._build import build_auth
 from carebound.tools.connectors.outreach_channels._cdex import CdexOutreach
 from carebound.tools.connectors.outreach_channels._email import EmailOutreach
 from carebound.tools.connectors.outreach_channels._fax import SimulatedFax
+from carebound.tools.connectors.simulated import SimulatedOutreach
 
 CDEX_SYSTEM = "office"
 """The name operators see for the referring offices' CDex endpoint (breaker, waiting reason)."""

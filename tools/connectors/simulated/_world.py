@@ -2,7 +2,8 @@
 
 ``World.seed`` writes the scenario's EHR and payer resources, reply scripts and ERP records to
 Redis in one atomic step (seeding again with the same spec does nothing); ``World.attach``
-reopens the same world from any process.
+reopens the same world from any process. :class:`SimulatedConnectors` is the connectors factory
+that hands the engine each run's world (the default when no connectors are configured).
 """
 
 from __future__ import annotations
@@ -14,27 +15,28 @@ from typing import Any
 import redis
 
 from carebound.state.keys import DEFAULT_PREFIX, run_key
-from carebound.tools.connectors._ehr import SimulatedEHR
-from carebound.tools.connectors._erp import SimulatedERP
+from carebound.tools.connectors._bundle import Connectors, RunContext
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import FhirResource, validate_resource
-from carebound.tools.connectors._outreach import SimulatedOutreach
-from carebound.tools.connectors._payer import SimulatedPayer
-from carebound.tools.connectors._redis_state import (
+from carebound.tools.connectors._world_spec import WorldSpec
+from carebound.tools.connectors.simulated._ehr import SimulatedEHR
+from carebound.tools.connectors.simulated._erp import SimulatedERP
+from carebound.tools.connectors.simulated._outreach import SimulatedOutreach
+from carebound.tools.connectors.simulated._payer import SimulatedPayer
+from carebound.tools.connectors.simulated._redis_state import (
     EffectRecord,
     GuardFailed,
     WriteBatch,
     apply_writes,
     text,
 )
-from carebound.tools.connectors._world_spec import WorldSpec
 
 _URN_UUID = "urn:uuid:"
 
 
-@dataclass(frozen=True)
-class World:
-    """The simulated systems of one run; all their state is in Redis."""
+@dataclass(frozen=True, kw_only=True)
+class World(Connectors):
+    """The simulated systems of one run (its :class:`Connectors`); all their state is in Redis."""
 
     run_id: str
     ehr: SimulatedEHR
@@ -128,6 +130,22 @@ class World:
             payer=SimulatedPayer(client, run_id, prefix=prefix),
             erp=SimulatedERP(client, run_id, prefix=prefix),
         )
+
+
+class SimulatedConnectors:
+    """The connectors factory of the simulator: each run's :class:`World`, seeded from the
+    scenario's :class:`WorldSpec` at start (a :class:`~carebound.tools.connectors.WorldSeeder`)."""
+
+    def __call__(self, run: RunContext, /) -> World:
+        """The run's world: reopened without a check when the run's record says it was seeded,
+        else attached (which checks, and raises ``ConnectorError`` for a run without one)."""
+        if run.world_seeded:
+            return World.reopen(run.client, run.run_id, prefix=run.prefix)
+        return World.attach(run.client, run.run_id, prefix=run.prefix)
+
+    def seed_world(self, run: RunContext, spec: WorldSpec, /) -> None:
+        """Seed the run's world from ``spec`` (see :meth:`World.seed`)."""
+        World.seed(run.client, run.run_id, spec, prefix=run.prefix)
 
 
 def _meta_key(prefix: str, run_id: str) -> str:

@@ -1,0 +1,161 @@
+"""Choosing a Runner's connectors: the simulator, a connectors file, or the caller's factory.
+
+:func:`connectors_factory` is called where a Runner is composed (the engine imports no
+implementation): a path or a parsed :class:`~carebound.tools.connectors.config.ConnectorsConfig`
+gives :class:`ConfiguredConnectors`; a callable is used as it is; nothing means the file
+``CAREBOUND_CONNECTORS`` names, else the simulator. Whatever cannot be loaded fails loudly here,
+before any run starts.
+
+:class:`ConfiguredConnectors` imports the real implementations lazily, from these modules and
+with these signatures (the breakers keep their state in the run store, so every process agrees)::
+
+    carebound.tools.connectors.fhir_rest       (once per factory: they serve every run)
+        build_ehr(config: EhrConfig, *, breakers: BreakerStore) -> EHRConnector
+        build_payer(config: PayerConfig, *, breakers: BreakerStore) -> PayerConnector
+    carebound.tools.connectors.outreach_channels   (per run)
+        build_outreach(config: OfficeConfig, run: RunContext) -> OutreachConnector
+
+A scenario's world is seeded into the configured (test) servers by
+``carebound.tools.connectors.fhir_world.seed_configured_world(config, run, spec)``. A system the
+file leaves out is not connected (see ``_unconnected``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import cast
+
+from carebound.state.breaker import BreakerStore
+from carebound.tools.connectors._bundle import Connectors, ConnectorsFactory, RunContext
+from carebound.tools.connectors._ehr import EHRConnector
+from carebound.tools.connectors._errors import ConnectorsConfigError
+from carebound.tools.connectors._outreach import OutreachConnector
+from carebound.tools.connectors._payer import PayerConnector
+from carebound.tools.connectors._unconnected import (
+    UnconnectedERP,
+    UnconnectedOutreach,
+    UnconnectedPayer,
+)
+from carebound.tools.connectors._world_spec import WorldSpec
+from carebound.tools.connectors.config import (
+    ConnectorsConfig,
+    configured_connectors_file,
+    load_connectors_config,
+)
+
+FHIR_REST = "carebound.tools.connectors.fhir_rest"
+"""The module of the FHIR R4 REST connectors (EHR, payer)."""
+OUTREACH_CHANNELS = "carebound.tools.connectors.outreach_channels"
+"""The module of the real outreach channels (CDex, SMTP, fax)."""
+FHIR_WORLD = "carebound.tools.connectors.fhir_world"
+"""The module that seeds a scenario's world into FHIR servers."""
+SIMULATED = "carebound.tools.connectors.simulated"
+"""The simulator's package."""
+
+ConnectorsSource = str | os.PathLike[str] | ConnectorsConfig | ConnectorsFactory
+"""What ``Runner(connectors=...)`` takes: a connectors file, a parsed one, or a factory."""
+
+
+def connectors_factory(source: ConnectorsSource | None = None) -> ConnectorsFactory:
+    """The factory ``source`` stands for (None: ``CAREBOUND_CONNECTORS``'s file, else the
+    simulator).
+
+    Raises:
+        ConnectorsConfigError: the file is wrong, an implementation cannot be loaded, or
+            ``source`` is none of the accepted kinds.
+    """
+    if source is None:
+        source = configured_connectors_file()
+        if source is None:
+            return simulated_connectors()
+    if isinstance(source, str | os.PathLike):
+        source = load_connectors_config(Path(source))
+    if isinstance(source, ConnectorsConfig):
+        return ConfiguredConnectors(source)
+    if callable(source):
+        return source
+    raise ConnectorsConfigError(
+        f"connectors: expected a connectors file path, a ConnectorsConfig or a factory, got "
+        f"{type(source).__name__}",
+        hint="pass Runner(connectors=...) a path, load_connectors_config(path), or a callable "
+        "(RunContext) -> Connectors",
+    )
+
+
+def simulated_connectors() -> ConnectorsFactory:
+    """The simulator's factory (the default)."""
+    module = _load(SIMULATED, "SimulatedConnectors", needed_for="the simulated connectors")
+    return cast(ConnectorsFactory, module.SimulatedConnectors())
+
+
+class ConfiguredConnectors:
+    """Builds each run's connectors from a connectors file (see the module docstring)."""
+
+    def __init__(self, config: ConnectorsConfig) -> None:
+        self.config = config
+        self._rest = _load(FHIR_REST, "build_ehr", needed_for="[ehr]")
+        if config.payer is not None:
+            _load(FHIR_REST, "build_payer", needed_for="[payer]")
+        self._outreach: ModuleType | None = None
+        if config.office is not None:
+            self._outreach = _load(OUTREACH_CHANNELS, "build_outreach", needed_for="[office]")
+        self._lock = threading.Lock()
+        self._shared: tuple[EHRConnector, PayerConnector] | None = None
+
+    def __call__(self, run: RunContext, /) -> Connectors:
+        """The run's connectors: the configured systems, the others not connected."""
+        ehr, payer = self._fhir_servers(run)
+        outreach: OutreachConnector = (
+            self._outreach.build_outreach(self.config.office, run)
+            if self._outreach is not None
+            else UnconnectedOutreach()
+        )
+        return Connectors(ehr=ehr, outreach=outreach, payer=payer, erp=UnconnectedERP())
+
+    def _fhir_servers(self, run: RunContext) -> tuple[EHRConnector, PayerConnector]:
+        """The EHR and payer connectors, built on first use (their HTTP pools, SMART tokens and
+        breakers serve every run of this process)."""
+        with self._lock:
+            if self._shared is None:
+                breakers = BreakerStore(run.client, prefix=run.prefix)
+                config = self.config
+                ehr: EHRConnector = self._rest.build_ehr(config.ehr, breakers=breakers)
+                payer: PayerConnector = (
+                    self._rest.build_payer(config.payer, breakers=breakers)
+                    if config.payer is not None
+                    else UnconnectedPayer()
+                )
+                self._shared = (ehr, payer)
+            return self._shared
+
+    def seed_world(self, run: RunContext, spec: WorldSpec, /) -> None:
+        """Write a scenario's world into the configured servers (test servers: see
+        ``fhir_world.seed_configured_world``).
+
+        Raises:
+            ConnectorsConfigError: the seeder cannot be loaded, or the file cannot take the world.
+            ConnectorError: a server refused the world or could not be reached.
+        """
+        world = _load(FHIR_WORLD, "seed_configured_world", needed_for="seeding a world")
+        world.seed_configured_world(self.config, run, spec)
+
+
+def _load(module_name: str, attribute: str, *, needed_for: str) -> ModuleType:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConnectorsConfigError(
+            f"{needed_for}: cannot load {module_name}: {exc}",
+            hint="install carebound with its dependencies (pip install carebound), or leave "
+            "that section out of the connectors file",
+        ) from exc
+    if not callable(getattr(module, attribute, None)):
+        raise ConnectorsConfigError(
+            f"{needed_for}: {module_name} has no {attribute}()",
+            hint="this carebound installation is incomplete or mismatched: reinstall it",
+        )
+    return module
