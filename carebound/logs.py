@@ -58,6 +58,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, sort_keys=False, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (a test runner or a
+    service may swap it), never to a stream closed since."""
+
+    _carebound = True
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(*, level: str | None = None, fmt: str | None = None) -> None:
     """Send carebound's logs to stderr: JSON lines (or ``text``) at ``level`` (default from
     ``CAREBOUND_LOG_LEVEL``, else INFO). Idempotent."""
@@ -71,8 +89,7 @@ def configure(*, level: str | None = None, fmt: str | None = None) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_carebound", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._carebound = True  # type: ignore[attr-defined]
+    handler = _StderrHandler()
     chosen = (fmt or os.environ.get("CAREBOUND_LOG_FORMAT") or "json").lower()
     handler.setFormatter(
         JsonFormatter()
@@ -80,4 +97,3 @@ def configure(*, level: str | None = None, fmt: str | None = None) -> None:
         else logging.Formatter("%(levelname)s %(name)s %(message)s")
     )
     root.addHandler(handler)
-    root.propagate = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
@@ -156,6 +157,38 @@ def _by(totals: Mapping[str, int], metric: str, dim: str) -> dict[str, int]:
         if field.startswith(head) and "|b=" not in field[len(head) :]:
             out[field[len(head) :]] = value
     return out
+
+
+def pool_metrics(stats: Callable[[], Any]) -> Callable[[], Iterable[Metric]]:
+    """Metrics of the worker pool from ``stats`` (``WorkQueue.stats``): queue depth, oldest
+    pending age, message counts, and busy and free slots over the live workers."""
+
+    def collect() -> Iterator[Metric]:
+        s = stats()
+        depth = GaugeMetricFamily("carebound_work_queue_depth", "Messages waiting or in progress.")
+        depth.add_metric([], s.depth)
+        oldest = GaugeMetricFamily(
+            "carebound_work_oldest_pending_seconds", "Age of the oldest message (0: empty)."
+        )
+        oldest.add_metric([], s.oldest_age_s or 0.0)
+        counts = CounterMetricFamily(
+            "carebound_work_messages", "Work messages, by what became of them.", labels=["outcome"]
+        )
+        for outcome in ("enqueued", "coalesced", "done", "busy", "reclaimed", "dead_lettered",
+                        "retried"):  # fmt: skip
+            counts.add_metric([outcome], getattr(s, outcome))
+        dead = GaugeMetricFamily("carebound_work_dead_letters", "Dead letters waiting.")
+        dead.add_metric([], s.dead_letters)
+        slots = GaugeMetricFamily(
+            "carebound_worker_slots", "Slots of the live workers.", labels=["state"]
+        )
+        slots.add_metric(["busy"], sum(int(w.get("busy", 0)) for w in s.workers))
+        slots.add_metric(["free"], sum(int(w.get("free", 0)) for w in s.workers))
+        workers = GaugeMetricFamily("carebound_workers", "Live worker processes.")
+        workers.add_metric([], len(s.workers))
+        yield from (depth, oldest, counts, dead, slots, workers)
+
+    return collect
 
 
 def registry(

@@ -30,7 +30,6 @@ def lines(capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
     for handler in list(root.handlers):
         if getattr(handler, "_carebound", False):
             root.removeHandler(handler)
-    root.propagate = True
     root.setLevel(logging.NOTSET)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from carebound.cli._session import ConnectorsOpt, open_runner, print_json, stderr, stdout
+from carebound.cli._upkeep import Upkeep
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -62,6 +63,15 @@ def worker(
         int, typer.Option("--max-tries", min=1, help="Begun more often: a dead letter.")
     ] = 5,
     connectors: ConnectorsOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus metrics (process figures, the pool) on this port.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Drive runs from the work queue with --concurrency slots until SIGTERM or Ctrl-C (which
@@ -77,8 +87,9 @@ def worker(
         concurrency = 8
     if concurrency is None:
         _sweeper(
-            once=once, interval=interval, sweeps=sweeps, as_json=as_json, connectors=connectors
-        )
+            once=once, interval=interval, sweeps=sweeps, as_json=as_json, connectors=connectors,
+            metrics_port=metrics_port,
+        )  # fmt: skip
         return
     from carebound.engine.pool import PoolSettings
 
@@ -90,6 +101,8 @@ def worker(
         max_tries=max_tries,
     )
     runner = open_runner(drive="queue", lease_ttl_ms=int(lease_ttl * 1000), connectors=connectors)
+    upkeep = Upkeep(runner, metrics_port=metrics_port, pool=True)
+    settings.upkeep = upkeep
     pool = runner.worker_pool(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pool.stop())
@@ -98,6 +111,7 @@ def worker(
             f"worker {pool.consumer}: {concurrency} slots; SIGTERM or Ctrl-C drains", style="dim"
         )
     report = pool.run()
+    upkeep.stop()
     if as_json:
         print_json(dataclasses.asdict(report))
         return
@@ -109,12 +123,14 @@ def worker(
 
 
 def _sweeper(
-    *, once: bool, interval: float, sweeps: int, as_json: bool, connectors: Path | None
+    *, once: bool, interval: float, sweeps: int, as_json: bool, connectors: Path | None,
+    metrics_port: int | None,
 ) -> None:
     """Sweep in this process (an inline deployment): timers, deadlines, recovery."""
     from carebound.engine.results import SweepReport
 
     runner = open_runner(connectors=connectors)
+    upkeep = Upkeep(runner, metrics_port=metrics_port, pool=False)
     # One run that cannot be driven never stops the worker: it is counted, retried by later
     # sweeps and quarantined when it keeps failing (see Runner.recover_runs).
     first = runner.recover_runs()
@@ -135,6 +151,7 @@ def _sweeper(
     try:
         while True:
             report = runner.sweep()
+            upkeep()
             done += 1
             for field in SweepReport.model_fields:
                 setattr(totals, field, getattr(totals, field) + getattr(report, field))
@@ -151,6 +168,7 @@ def _sweeper(
     except KeyboardInterrupt:
         if not as_json:
             note.print("worker stopped", style="dim")
+    upkeep.stop()
     if as_json:
         print_json({**totals.model_dump(mode="json"), "sweeps": done, "recovered": recovered})
         return

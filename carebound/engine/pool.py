@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from carebound._errors import LeaseLostError, NotFoundError
@@ -60,6 +61,9 @@ class PoolSettings:
     """A message begun more often than this goes to the dead letters."""
     block_ms: int = 500
     """How long a free slot waits for a message before it looks again."""
+    upkeep: Callable[[], object] | None = None
+    """More work for each sweep (the process figures' fold, notifications): its failure is
+    logged, never stops the worker."""
 
 
 @dataclass
@@ -148,6 +152,8 @@ class WorkerPool:
             self._reclaim()
             self.waker.sweep(recover_after_ms=self.settings.recover_after_ms)
             self.report.sweeps += 1
+            if self.settings.upkeep is not None:
+                self.settings.upkeep()
         except STORE_DOWN as exc:
             _log.warning("the store cannot be reached (%s); retrying", type(exc).__name__)
 
