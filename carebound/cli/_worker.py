@@ -123,7 +123,12 @@ def worker(
 
 
 def _sweeper(
-    *, once: bool, interval: float, sweeps: int, as_json: bool, connectors: Path | None,
+    *,
+    once: bool,
+    interval: float,
+    sweeps: int,
+    as_json: bool,
+    connectors: Path | None,
     metrics_port: int | None,
 ) -> None:
     """Sweep in this process (an inline deployment): timers, deadlines, recovery."""
