@@ -6,7 +6,8 @@ steps. The sync Runner is thread-safe for this use: every run is driven under it
 
 The two classes are twins: every public method of ``Runner`` is here under the same name with the
 same parameters (a test compares them), as a coroutine, except what does no I/O (``agent``,
-``agent_names``), which is answered directly.
+``agent_names``, ``worker_pool``, the ``drive_mode`` and ``work`` properties), which is
+answered directly.
 """
 
 from __future__ import annotations
@@ -31,9 +32,12 @@ if TYPE_CHECKING:
     )
     from carebound._principal import Provenance
     from carebound.audit import AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
+    from carebound.engine.core import DriveMode
+    from carebound.engine.pool import PoolSettings, WorkerPool
     from carebound.engine.retention import PurgeReport
     from carebound.state.run_search import RunFilter, RunPage
     from carebound.state.runs import RunRecord
+    from carebound.state.work_queue import DeadLetter, WorkQueue
     from carebound.tools.connectors import WorldSpec
 
 
@@ -225,6 +229,33 @@ class AsyncRunner:
     async def quarantined(self) -> list[str]:
         """Ids of the quarantined runs, oldest first."""
         return await asyncio.to_thread(self.runner.quarantined)
+
+    # -- the worker pool ---------------------------------------------------------------------
+
+    @property
+    def drive_mode(self) -> DriveMode:
+        """``inline`` or ``queue`` (see :class:`Runner`)."""
+        return self.runner.drive_mode
+
+    @property
+    def work(self) -> WorkQueue:
+        """The work queue the pool reads (see :attr:`Runner.work`)."""
+        return self.runner.work
+
+    def worker_pool(self, settings: PoolSettings | None = None) -> WorkerPool:
+        """This process's share of the worker pool (see :meth:`Runner.worker_pool`; its
+        ``run`` blocks: give it a thread of its own)."""
+        return self.runner.worker_pool(settings)
+
+    async def wait(
+        self, run_id: str, *, past: str | None = None, timeout_s: float = 60.0
+    ) -> RunView:
+        """Wait for a run's next stop (see :meth:`Runner.wait`)."""
+        return await asyncio.to_thread(self.runner.wait, run_id, past=past, timeout_s=timeout_s)
+
+    async def retry_dead_letter(self, dead: DeadLetter) -> bool:
+        """Enqueue a dead letter's run again (see :meth:`Runner.retry_dead_letter`)."""
+        return await asyncio.to_thread(self.runner.retry_dead_letter, dead)
 
     # -- audit -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 from carebound import AsyncRunner, Runner, VirtualClock
 
 #: Runner members that do no I/O: AsyncRunner answers them directly, not as coroutines.
-NO_IO = {"agent", "agent_names"}
+NO_IO = {"agent", "agent_names", "worker_pool"}
 #: AsyncRunner's own additions.
 ASYNC_ONLY = {"aclose"}
 
