@@ -1,23 +1,27 @@
 """Referral intake runs against a real FHIR server through a fault-injecting proxy.
 
 What it covers: each run is the ``referral_intake`` agent on a referral missing its progress
-note, whose referring practitioner is on file with only a FHIR endpoint, so the document request
-goes out as a Da Vinci CDex Task (``CdexOutreach``) to the ``/office`` base of the real test
-server (testing/fhir-server) through ``carebound.testing.FaultProxy`` (seeded drops, delays,
-503s, 429s, and resets after the server did the work); the office's reply is found by polling
-through the proxy in ``Runner.sweep``. The benchmark plays the office (completes each Task with
-a DocumentReference, straight on the server) and approves the holds the runs park on. Part-way
-through, the server is killed for a while (runs park in ``waiting`` on ``office``) and started
-again (they resume). The EHR and payer are the simulator: the FHIR REST connectors for them are
-not used here.
+note, whose referring practitioner is on file with only a FHIR endpoint. Its EHR is the ``/ehr``
+base of the real test server (testing/fhir-server) over FHIR REST (``RestEHR``: reads, searches,
+conditional creates, Task status updates), and its document request goes out as a Da Vinci CDex
+Task (``CdexOutreach``) to the ``/office`` base; both through ``carebound.testing.FaultProxy``
+(seeded drops, delays, 503s, 429s, and resets after the server did the work), both behind
+``Resilience`` (retries, the Redis breakers ``ehr`` and ``office``). The office's reply is found
+by polling through the proxy in ``Runner.sweep``. The benchmark plays the office (completes each
+Task with a DocumentReference, straight on the server) and approves the holds the runs park on.
+Part-way through, the server is killed for a while (runs park in ``waiting``) and started again
+(they resume). The payer and ERP are the simulator (the case needs no payer). All runs share the
+seeded chart (one patient, one referral Task).
 
 It prints, last, one line::
 
     runs N completed N lost 0 duplicate_resources 0 parked_while_down K resumed K
 
-``lost``: runs that did not end ``completed``; ``duplicate_resources``: effect identifiers the
-server holds more than one Task for (searched on the server for each run's send); ``parked``:
-runs that waited on the office while it was down; ``resumed``: of those, runs that completed.
+``lost``: runs that did not end ``completed``; ``duplicate_resources``: effect identifiers
+(``urn:carebound:effect``) that more than one resource on the server carries (every Task,
+Communication and DocumentReference of the EHR and every Task of the office, read back from the
+server), plus each run's sends searched by identifier; ``parked``: runs that waited on a system
+that was down (an ``outage`` audit event); ``resumed``: of those, runs that completed.
 Before it, runs/s of the same flow with no faults at 0 ms and 50 ms added latency, against the
 same flow with the simulated outreach (the baseline, measured in the same run).
 
@@ -37,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +53,14 @@ sys.path.insert(0, str(PROJECT))
 
 from benchmarks._local_server import local_server  # noqa: E402
 from carebound import Approve, Runner, VirtualClock  # noqa: E402
+from carebound.state.breaker import BreakerStore  # noqa: E402
 from carebound.state.runs import FINAL_STATUSES  # noqa: E402
 from carebound.testing import FaultProxy, FaultSchedule  # noqa: E402
 from carebound.tools.connectors import Connectors, RunContext  # noqa: E402
 from carebound.tools.connectors import WorldSpec as Spec  # noqa: E402
-from carebound.tools.connectors.config import OfficeConfig  # noqa: E402
+from carebound.tools.connectors.config import EhrConfig, OfficeConfig  # noqa: E402
+from carebound.tools.connectors.fhir_rest import build_ehr  # noqa: E402
+from carebound.tools.connectors.fhir_world import FhirBases, seed_world  # noqa: E402
 from carebound.tools.connectors.outreach_channels import (  # noqa: E402
     EFFECT_ID_SYSTEM,
     build_outreach,
@@ -80,9 +88,10 @@ CASE = _case()
 
 
 class HybridConnectors:
-    """The runs' connectors: simulated EHR, payer and ERP; outreach by CDex to ``office``."""
+    """The runs' connectors: outreach by CDex to ``office``; the EHR over FHIR REST when
+    ``ehr`` is given (else simulated); simulated payer and ERP."""
 
-    def __init__(self, office: str, clock: VirtualClock) -> None:
+    def __init__(self, office: str, clock: VirtualClock, ehr: Any = None) -> None:
         self.config = OfficeConfig.model_validate({"cdex": {
             "base_url": office,
             "retry": {"attempts": 4, "backoff_s": 0.01, "cap_s": 30, "jitter_s": 0.01},
@@ -90,27 +99,40 @@ class HybridConnectors:
             "timeouts": {"connect_s": 1, "read_s": 2},
         }})  # fmt: skip
         self.clock = clock
+        self.ehr = ehr
         self.simulated = SimulatedConnectors()
 
     def __call__(self, run: RunContext, /) -> Connectors:
         world = self.simulated(run)
         outreach = build_outreach(self.config, run, clock=self.clock.now)
-        return Connectors(ehr=world.ehr, payer=world.payer, erp=world.erp, outreach=outreach)
+        ehr = self.ehr if self.ehr is not None else world.ehr
+        return Connectors(ehr=ehr, payer=world.payer, erp=world.erp, outreach=outreach)
 
     def seed_world(self, run: RunContext, spec: Spec, /) -> None:
         self.simulated.seed_world(run, spec)
 
 
-def _runner(client: redis.Redis, office: str | None) -> Runner:
+def _runner(client: redis.Redis, office: str | None, ehr: str | None = None) -> Runner:
+    """A Runner whose runs reach the office at ``office`` (None: the simulator throughout) and
+    the EHR at ``ehr`` over FHIR REST (None: the simulated EHR)."""
     clock = VirtualClock(MONDAY)
     prefix = f"bench-faults-{uuid.uuid4().hex[:6]}"
-    if office is None:  # the baseline: the simulator throughout
+    if office is None:
         return Runner(client, prefix=prefix, clock=clock)
+    rest_ehr = None
+    if ehr is not None:
+        config = EhrConfig.model_validate({
+            "base_url": ehr,
+            "retry": {"attempts": 4, "backoff_s": 0.01, "cap_s": 30, "jitter_s": 0.01},
+            "breaker": {"failure_threshold": 5, "reset_timeout_s": 30},
+            "timeouts": {"connect_s": 1, "read_s": 2},
+        })  # fmt: skip
+        rest_ehr = build_ehr(config, breakers=BreakerStore(client, prefix=prefix))
     return Runner(
         client,
         prefix=prefix,
         clock=clock,
-        connectors=HybridConnectors(office, clock),
+        connectors=HybridConnectors(office, clock, rest_ehr),
     )
 
 
@@ -165,10 +187,13 @@ def _start(runner: Runner, spec: Spec) -> str:
     return runner.start(AGENT, CASE, requester="sam", world=spec).run_id
 
 
-def throughput(client: redis.Redis, runs: int, office: str | None, server: str | None) -> float:
-    """Runs per second, start to completion, of ``runs`` runs."""
-    runner = _runner(client, office)
-    spec = Spec.from_bundles(CASE, None, _replies() if office is None else [])
+def throughput(client: redis.Redis, runs: int, proxy: str | None, server: str | None) -> float:
+    """Runs per second, start to completion, of ``runs`` runs (``proxy`` None: simulated)."""
+    if proxy is None:
+        runner = _runner(client, None)
+    else:
+        runner = _runner(client, f"{proxy}/office", f"{proxy}/ehr")
+    spec = Spec.from_bundles(CASE, None, _replies() if proxy is None else [])
     began = time.perf_counter()
     ids = [_start(runner, spec) for _ in range(runs)]
     _drive(runner, ids, server)
@@ -192,7 +217,7 @@ def under_faults(client: redis.Redis, fhir: FhirServerProcess, runs: int, seed: 
     """The fault run; returns the summary line."""
     schedule = FaultSchedule(seed=seed, rates=FAULTS, delay_s=0.05, retry_after_s=0)
     with FaultProxy(fhir.url, schedule) as proxy:
-        runner = _runner(client, f"{proxy.url}/office")
+        runner = _runner(client, f"{proxy.url}/office", f"{proxy.url}/ehr")
         spec = Spec.from_bundles(CASE, None)
         ids: list[str] = []
         down_from, down_to = runs * 2 // 5, runs * 3 // 5
@@ -223,15 +248,33 @@ def _waited_on_office(runner: Runner, run_id: str) -> bool:
 
 
 def _duplicates(server: str, views: Any) -> int:
-    """Effect identifiers (one per send) that the server holds more than one Task for."""
-    dupes = 0
-    for view in views:
+    """Effect identifiers that more than one resource on the server carries."""
+    seen: Counter[str] = Counter()
+    for base, kind in (("ehr", "Task"), ("ehr", "Communication"), ("ehr", "DocumentReference"),
+                       ("office", "Task")):  # fmt: skip
+        for resource in _all(f"{server}/{base}/{kind}"):
+            for ident in resource.get("identifier") or []:
+                if ident.get("system") == EFFECT_ID_SYSTEM:
+                    seen[f"{base}:{kind}:{ident.get('value')}"] += 1
+    dupes = sum(1 for n in seen.values() if n > 1)
+    for view in views:  # and each run's sends, searched on the server by their identifier
         for entry in view.effects:
-            if entry.tool != "send_request_attempt":
-                continue
-            found = _tasks(server, {"identifier": f"{EFFECT_ID_SYSTEM}|{entry.key}"})
-            dupes += len(found) > 1
+            if entry.tool == "send_request_attempt":
+                found = _tasks(server, {"identifier": f"{EFFECT_ID_SYSTEM}|{entry.key}"})
+                dupes += len(found) > 1
     return dupes
+
+
+def _all(url: str) -> list[dict[str, Any]]:
+    """Every resource a search returns, following its ``next`` links."""
+    found: list[dict[str, Any]] = []
+    next_url: str | None = f"{url}?_count=1000"
+    while next_url:
+        bundle = httpx.get(next_url).json()
+        found += [e["resource"] for e in bundle.get("entry", [])]
+        next_url = next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"),
+                        None)  # fmt: skip
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
             client = redis.Redis.from_url(url)
             base = throughput(client, args.speed_runs, None, None)
             print(f"simulated outreach (baseline): {base:.1f} runs/s")
+            with httpx.Client() as http:  # the chart every run reads, once, straight
+                seed_world(Spec.from_bundles(CASE, None), FhirBases.under(fhir.url), http)
             for latency in (0.0, 0.05):
                 rates = {"delay": 1.0} if latency else {}
                 schedule = FaultSchedule(seed=args.seed, rates=rates, delay_s=latency)
                 with FaultProxy(fhir.url, schedule) as proxy:
-                    speed = throughput(client, args.speed_runs, f"{proxy.url}/office", fhir.url)
-                print(f"CDex to the real server, {latency * 1000:.0f} ms added latency: "
+                    speed = throughput(client, args.speed_runs, proxy.url, fhir.url)
+                print(f"REST EHR + CDex on the real server, {latency * 1000:.0f} ms added latency: "
                       f"{speed:.1f} runs/s ({speed / base:.2f}x the baseline)")  # fmt: skip
             line = under_faults(client, fhir, args.runs, args.seed)
     finally:
