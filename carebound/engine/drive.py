@@ -32,6 +32,7 @@ from carebound.state.inline_writes import inline_writes
 from carebound.state.lease import Lease
 from carebound.state.runs import FINAL_STATUSES, RunRecord, RunStatus
 from carebound.state.trips import LeaseReads, Settlement
+from carebound.tools.connectors import SystemUnavailableError
 
 _log = logging.getLogger("carebound.runner")
 
@@ -186,12 +187,18 @@ class Driver:
         PHI)."""
         core = self.core
         name = type(exc).__name__
-        failures = record.failures + 1
+        down = exc.system if isinstance(exc, SystemUnavailableError) else None
+        failures = record.failures + (0 if down else 1)
         quarantined = failures >= QUARANTINE_AFTER
         event(_log, "run.drive_failed", logging.WARNING, run_id=run_id, agent=record.agent,
               error=name, failures=failures, quarantined=quarantined)  # fmt: skip
-        if quarantined:
-            status: RunStatus = "quarantined"
+        if down:
+            status: RunStatus = "running"
+            # A system outside is down (read outside a tool call): not the run's fault, so it
+            # never counts towards quarantine.
+            summary = f"{down} is unavailable (outside a tool call); the worker retries it"
+        elif quarantined:
+            status = "quarantined"
             summary = (
                 f"quarantined after {failures} failed drives in a row (last: {name}); not "
                 "retried until an operator looks at it (carebound status / audit)"
