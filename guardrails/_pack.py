@@ -129,8 +129,15 @@ def _builtin_pack(name: str) -> Path | None:
     return Path(str(candidate)) if candidate.is_file() else None
 
 
+_PARSED: dict[str, PolicyPack] = {}
+"""Packs parsed so far, by the sha256 of their file's bytes: every load reads the file again
+(it may have been edited) but parses and validates each distinct content once."""
+_PARSED_MAX = 64
+
+
 def load_policy_pack(ref: str | Path = "default") -> PolicyPack:
-    """Load a pack by built-in name (``default``) or by path to a YAML file."""
+    """Load a pack by built-in name (``default``) or by path to a YAML file (a content seen
+    before is not parsed again: the same pack object is returned)."""
     path = _builtin_pack(str(ref)) if isinstance(ref, str) and "/" not in ref else None
     if path is None:
         path = Path(ref)
@@ -139,6 +146,22 @@ def load_policy_pack(ref: str | Path = "default") -> PolicyPack:
             f"policy pack {str(ref)!r} not found",
             hint="give a built-in pack name (default) or the path to a policy YAML file",
         )
+    try:
+        digest: str | None = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        digest = None  # load_document says what is wrong
+    cached = _PARSED.get(digest) if digest is not None else None
+    if cached is not None:
+        return cached
+    pack = _parse_pack(path)
+    if digest is not None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[digest] = pack
+    return pack
+
+
+def _parse_pack(path: Path) -> PolicyPack:
     try:
         data = load_document(path, "yaml")  # size, depth and text limits (carebound._limits)
     except InputLimitError as exc:

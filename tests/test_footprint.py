@@ -130,3 +130,21 @@ def test_a_run_stored_with_its_pack_inline_still_resolves(
     redis_client.hset(f"{key_prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
     assert cold.pack_for(run_id) == pack
+
+
+def test_a_policy_pack_is_parsed_once_per_content(tmp_path: Any) -> None:
+    from carebound.guardrails import load_policy_pack
+    from carebound.guardrails._pack import _builtin_pack
+
+    first = load_policy_pack("default")
+    assert load_policy_pack("default") is first  # a start no longer re-parses the YAML
+    source = _builtin_pack("default")
+    assert source is not None
+    copy = tmp_path / "pack.yaml"
+    copy.write_text(source.read_text())
+    assert load_policy_pack(copy) is first  # same content, same digest
+    edited = source.read_text().replace(f'version: "{first.version}"', "version: edited-1", 1)
+    assert edited != source.read_text()
+    copy.write_text(edited)
+    changed = load_policy_pack(copy)
+    assert changed.version == "edited-1" and changed is not first
