@@ -260,3 +260,21 @@ def test_a_connectors_file_world_is_seeded_where_the_file_says(
     payer_world = WorldSpec(payer=[{"resourceType": "Patient", "id": "p1"}])
     with pytest.raises(ConnectorsConfigError, match=r"no \[payer\] section"):
         seed_configured_world(config, run, payer_world)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "carebound.tools.connectors.fhir_world",
+        "carebound.tools.connectors.fhir_rest",
+        "carebound.tools.connectors.outreach_channels",
+    ],
+)
+def test_each_connector_module_imports_first_in_a_fresh_process(module: str) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-800:]

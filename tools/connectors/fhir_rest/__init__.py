@@ -34,7 +34,7 @@ from carebound.tools.connectors.fhir_rest._ehr import (
     effect_search,
 )
 from carebound.tools.connectors.fhir_rest._payer import RestPayer
-from carebound.tools.connectors.fhir_world import seed_configured_world as seed_world
+from carebound.tools.connectors.fhir_rest._seed import seed_world
 
 __all__ = [
     "CLIENT_ASSERTION_TYPE",
