@@ -88,6 +88,28 @@ const RESOURCE_TYPES = [...RESOURCE_DEFINITIONS.values()].filter((sd) => !sd.abs
 const indexedTypes = new Set();
 indexResourceTypes(['Resource', 'DomainResource']);
 indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json'));
+// FHIR R5's Coverage `subscriberid` (R4 has no search on Coverage.subscriberId): payers that
+// look members up by the id on the card offer it; carebound's RestPayer uses it when told to.
+indexSearchParameterBundle({
+  resourceType: 'Bundle',
+  type: 'collection',
+  entry: [
+    {
+      resource: {
+        resourceType: 'SearchParameter',
+        id: 'Coverage-subscriberid',
+        url: 'http://hl7.org/fhir/SearchParameter/Coverage-subscriberid',
+        name: 'subscriberid',
+        status: 'active',
+        description: 'ID assigned to the subscriber (R5)',
+        code: 'subscriberid',
+        base: ['Coverage'],
+        type: 'token',
+        expression: 'Coverage.subscriberId',
+      },
+    },
+  ],
+});
 
 function indexResourceTypes(types) {
   const fresh = types.filter((type) => !indexedTypes.has(type) && RESOURCE_DEFINITIONS.has(type));
