@@ -1,8 +1,9 @@
-"""The graph's gate node: budget, known tool, valid arguments, grant, policy, then hold or go.
+"""The graph's gate node: the gate's verdict on the next queued call, then hold or go.
 
-Every proposed call passes the gate outside the model, in this order: known tool and valid
-arguments, permission against the agent's grant, the hold policy (on facts the tool computes
-from trusted data), and the budget. A held call parks an approval (idempotent) and is audited.
+The judging is :func:`carebound.guardrails.judge`'s (budget, known tool, valid arguments, grant,
+policy on facts the tool computes from trusted data); this node acts on its verdict: refuse and
+audit, park an approval (idempotent) and audit the hold, or let the call run. A call held again
+after a version conflict (``hold_again``) is judged by the same gate.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The bounded-agent graph: plan -> gate -> (hold) -> execute, with waits.
 
-Every proposed call passes the gate outside the model, in this order: known tool and valid
-arguments, permission against the agent's grant, the hold policy (on facts the tool computes
-from trusted data), the budget, then execution through the effect ledger, and audit.
+Every proposed call passes the gate outside the model (:func:`carebound.guardrails.judge`, in
+this order: the call budget, known tool and valid arguments, the agent's grant, the hold policy
+on facts the tool computes from trusted data), then execution through the effect ledger, and
+audit. The state and the signals the graph parks on are typed in
+:mod:`~carebound.engine.run_state`.
 
 Nodes are written for LangGraph's replay rule (a node re-runs from its start on resume): the
 ``hold`` and ``wait`` nodes interrupt before anything else and otherwise read what was recorded
