@@ -72,11 +72,8 @@ class Runner:
     at once, the run's view as stored then. ``connectors``: a connectors file, a parsed
     ``ConnectorsConfig`` or a factory ``(RunContext) -> Connectors`` (None: the file named by
     ``CAREBOUND_CONNECTORS``, else the simulator); ``ConnectorsConfigError`` if unloadable.
-
-    ``model`` is a langchain-core ``BaseChatModel`` the agents may plan with (None: they run
-    on their rules; anything else is a ``TypeError``). ``agents`` adds agents for this Runner
-    to the shipped ones and those installed through the ``carebound.agents`` entry points (one
-    given under a known name takes that agent's place in this Runner only).
+    ``model``: a langchain-core ``BaseChatModel`` (else ``TypeError``). ``agents`` add to the
+    shipped and installed ones (one under a known name replaces it in this Runner only).
     """
 
     def __init__(
