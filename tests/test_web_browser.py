@@ -218,7 +218,7 @@ def test_the_supervisors_dashboard_draws_the_figures(
     # Every shipped scenario, on this test's keys, so every chart has figures to draw.
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
-    cli("run", str(Path(__file__).resolve().parents[1] / "scenarios"))
+    cli("--store", "working", "run", str(Path(__file__).resolve().parents[1] / "scenarios"))
     web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
     with serving(web) as url:
         sign_in(page, url, "jordan")  # intake_coordinator and supervisor
