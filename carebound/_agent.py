@@ -9,14 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound.approvals import DecisionPacket
 from carebound.guardrails import PolicyPack, PolicyVerdict
 from carebound.tools import FactValue, ToolSpec
-from carebound.tools.connectors import Connectors
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -123,9 +124,19 @@ class RunEvent(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+class ToolReader(Protocol):
+    """Runs a read tool (``effect="read"``) for a planner or a packet builder: the agent's grant
+    is checked and the read recorded in the run's audit trail."""
+
+    def __call__(self, tool: ToolSpec[ArgsT], args: ArgsT, /) -> Any:
+        """The tool's result; raises ``ReadDeniedError`` when the grant lacks its scope."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class AgentContext:
-    """What a planner and a packet builder may read about their run."""
+    """What a planner and a packet builder may read about their run. They never reach the
+    connectors themselves: other systems are read through ``read`` (audited read tools)."""
 
     run_id: str
     agent: str
@@ -133,8 +144,8 @@ class AgentContext:
     requester: str
     pack: PolicyPack
     case: Mapping[str, Any] = field(default_factory=dict)
-    connectors: Connectors
-    """The run's connectors."""
+    read: ToolReader
+    """Reads other systems through a read tool: ``ctx.read(list_documents_on_file, NoArgs())``."""
     model: BaseChatModel | None = None
     """A langchain-core chat model when one is configured; None runs on rules."""
 

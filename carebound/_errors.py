@@ -15,6 +15,7 @@ match on instead of the class or the message; a test checks this tree against th
     │   └── CredentialRefusedError [credential_refused]    the credential does not allow it
     ├── InvalidIdentifierError [invalid_identifier]     an id with look-alike characters
     ├── InputLimitError [input_limit]                   input too large, deep or unusable
+    ├── ReadDeniedError [read_denied]                   an agent's read beyond its grant
     ├── CliInputError [cli_input]                       a command-line value (exit code 2)
     ├── FhirInputError [fhir_input]                     FHIR input not valid JSON or R4B
     ├── ScenarioError [scenario]                        a scenario file cannot be used
@@ -121,6 +122,11 @@ class DecisionRefusedError(CareboundError):
     def __init__(self, message: str, *, code: str, hint: str | None = None) -> None:
         self.code = code
         super().__init__(message, hint=hint)
+
+
+class ReadDeniedError(CareboundError):
+    """A planner or packet builder asked to read through a tool its agent's grant does not hold
+    (recorded as a denied read in the audit trail)."""
 
 
 class AlreadyDecidedError(DecisionRefusedError):

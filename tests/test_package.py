@@ -239,6 +239,9 @@ SUBPACKAGES: dict[str, set[str]] = {
         "seed_world", "world_bundles",
     },
     "carebound.tools.reconcile": {
+        "REVIEW_TOOLS", "ApprovalAssessment", "FixAssessment", "LinkAssessment",
+        "MemberIdAssessment", "reconcile_review_fix", "reconcile_review_invoice",
+        "reconcile_review_link", "reconcile_review_member_id",
         "ApproveInvoiceArgs", "FindPatientArgs", "FixDemographicArgs", "FixMemberIdArgs",
         "HoldInvoiceArgs", "InvoiceCheck", "InvoiceIssue", "LinkPatientArgs", "MatchInvoicesArgs",
         "PATIENT_FIELDS", "RECONCILE_TOOLS", "ReadCoverageArgs", "assess_approval", "assess_fix",
@@ -248,6 +251,7 @@ SUBPACKAGES: dict[str, set[str]] = {
         "reconcile_match_invoices", "reconcile_read_coverage",
     },
     "carebound.tools.referral": {
+        "ReadDocumentArgs", "list_replies_on_file", "read_document",
         "AttemptArgs", "CAREBOUND_TASK", "CDEX_TEMP", "CHANNEL_OF_SYSTEM", "CHASE_TOOLS",
         "CloseRequestArgs", "Contact", "EscalateArgs", "FileDocumentArgs", "NoArgs",
         "OpenRequestArgs", "PACKET_TOOLS", "RecordReplyArgs", "ReferralStatusArgs", "RequestedItem",

@@ -35,16 +35,11 @@ from carebound.agents.reconciler import (
 )
 from carebound.guardrails import PolicyPack
 from carebound.tools.connectors import (
-    Connectors,
     ErpData,
-    UnconnectedERP,
-    UnconnectedOutreach,
-    UnconnectedPayer,
     WorldSpec,
 )
 from carebound.tools.connectors.simulated import World
 from tests.conftest import SCENARIOS
-from tests.memory_connectors import MemoryEHR
 
 RunnerFactory = Callable[..., Runner]
 MRN = "http://hospital.example.org/mrn"
@@ -519,6 +514,10 @@ def test_a_loose_tolerance_from_the_planner_is_held(make_runner: RunnerFactory) 
 # --- composing the planner (referral intake) ----------------------------------------------------
 
 
+def _no_reads(tool: Any, args: Any) -> Any:
+    raise AssertionError(f"the planner read {tool.name}: it should plan from its view alone")
+
+
 def _ctx(case: dict[str, Any]) -> AgentContext:
     return AgentContext(
         run_id="r-test",
@@ -527,10 +526,7 @@ def _ctx(case: dict[str, Any]) -> AgentContext:
         requester="sam",
         pack=load_policy_pack("default"),
         case=case,
-        connectors=Connectors(
-            ehr=MemoryEHR(), outreach=UnconnectedOutreach(), payer=UnconnectedPayer(),
-            erp=UnconnectedERP(),
-        ),
+        read=_no_reads,
     )  # fmt: skip
 
 

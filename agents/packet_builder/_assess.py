@@ -33,8 +33,7 @@ from carebound.domain.documents import (
 )
 from carebound.domain.documents._missing import requirement_applies
 from carebound.fhir import ReferralCase, concept_label, document_date, document_loinc_codes
-from carebound.tools.reconcile._coverage import payer_coverage
-from carebound.tools.reconcile._records import payer_view
+from carebound.tools.reconcile import ReadCoverageArgs, reconcile_read_coverage
 from carebound.tools.referral import (
     classify_resource,
     is_confident,
@@ -266,23 +265,22 @@ member, or not in force), or None (not verified: no payer connected, no member i
 
 
 def payer_check(ctx: AgentContext, case: ReferralCase) -> PayerCheck:
-    """Ask the payer (a read of the run's own world, like the facts the gate decides on) whether
-    it holds the referral's member with coverage in force on the date of service."""
+    """Ask the payer (through the audited ``reconcile_read_coverage`` read) whether it holds the
+    referral's member with coverage in force on the date of service."""
     member_id = case.demographics().member_id
-    payer = ctx.connectors.payer
+    if not member_id:
+        return None, f"{NOT_VERIFIED}: the referral carries no member id to ask about"
     try:
-        view = payer_view(payer, [member_id] if member_id else [])
-        if not view.connected:
-            return None, f"{NOT_VERIFIED}: no payer is connected"
-        if not member_id:
-            return None, f"{NOT_VERIFIED}: the referral carries no member id to ask about"
-        if view.record is None:
-            return False, "the payer answered: it has no coverage under the member id on file"
-        verdict = payer_coverage(ctx.case, view)
+        answer = ctx.read(reconcile_read_coverage, ReadCoverageArgs(member_ids=[member_id]))
     except (CareboundError, LookupError, ValueError) as exc:
         return None, f"{NOT_VERIFIED}: the payer could not be read ({type(exc).__name__})"
-    if verdict is not None and not verdict.in_force:
-        return False, f"the payer answered: {verdict.explanation}"
+    if not answer["connected"]:
+        return None, f"{NOT_VERIFIED}: no payer is connected"
+    if not answer["found"]:
+        return False, "the payer answered: it has no coverage under the member id on file"
+    verdict = answer["in_force"]
+    if verdict is not None and not verdict["in_force"]:
+        return False, f"the payer answered: {verdict['explanation']}"
     return True, "the payer confirms the member, with coverage in force on the date of service"
 
 

@@ -22,6 +22,8 @@ from carebound.fhir import ReferralCase, concept_label, document_date, document_
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
 from carebound.tools.referral import (
+    NoArgs,
+    list_documents_on_file,
     patient_ref,
     reference_of,
     referral_case,
@@ -176,13 +178,11 @@ def _human_name(names: Any) -> str | None:
     return " ".join(p for p in parts if p).strip() or None
 
 
-def _on_file(ctx: AgentContext, case: ReferralCase) -> list[dict[str, Any]]:
+def _on_file(ctx: AgentContext) -> list[dict[str, Any]]:
+    """The documents on file in the EHR, read through the audited ``list_documents_on_file``."""
     try:
-        return [
-            dict(d)
-            for d in ctx.connectors.ehr.search("DocumentReference", subject=patient_ref(case))
-        ]
-    except (CareboundError, AttributeError):
+        return [dict(d) for d in ctx.read(list_documents_on_file, NoArgs())["documents"]]
+    except CareboundError:
         return []
 
 
@@ -193,7 +193,7 @@ def referral_packet(
     status = str(call.args.get("status"))
     try:
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
-        on_file = _on_file(ctx, case)
+        on_file = _on_file(ctx)
         evidence, _ = evidence_case(case, on_file)
         assessment = assess(
             case,

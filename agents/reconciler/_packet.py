@@ -11,20 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from carebound._agent import AgentContext, ProposedCall
+from carebound._errors import ReadDeniedError
 from carebound.approvals import DecisionPacket, PacketCheck, PacketFact, SourceRef
 from carebound.domain.identity import PersonRecord
-from carebound.domain.three_way import MatchTolerances
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
 from carebound.tools.reconcile import (
+    ApprovalAssessment,
     ApproveInvoiceArgs,
+    FixAssessment,
     FixDemographicArgs,
     FixMemberIdArgs,
+    LinkAssessment,
     LinkPatientArgs,
-    assess_approval,
-    assess_fix,
-    assess_link,
-    assess_member_id,
+    MemberIdAssessment,
+    reconcile_review_fix,
+    reconcile_review_invoice,
+    reconcile_review_link,
+    reconcile_review_member_id,
 )
 
 from ._wording import describe
@@ -67,7 +71,7 @@ def _proposal_source(
 
 def _fix_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = FixDemographicArgs.model_validate(call.args)
-    a = assess_fix(ctx.connectors, ctx.case, args.patient_id, args.field, args.value)
+    a: FixAssessment = ctx.read(reconcile_review_fix, args)
     chart = f"Patient/{args.patient_id}"
     path = FHIR_PATHS.get(args.field, args.field)
     referral_ref = a.referral_ref or "Patient (referral)"
@@ -132,7 +136,7 @@ def _fix_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
 
 def _member_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = FixMemberIdArgs.model_validate(call.args)
-    a = assess_member_id(ctx.connectors, ctx.case, args.coverage_id, args.value)
+    a: MemberIdAssessment = ctx.read(reconcile_review_member_id, args)
     coverage = f"Coverage/{args.coverage_id}"
     facts = [
         PacketFact(
@@ -186,7 +190,7 @@ def _member_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
 
 def _link_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = LinkPatientArgs.model_validate(call.args)
-    a = assess_link(ctx.connectors, ctx.case, args.patient_id)
+    a: LinkAssessment = ctx.read(reconcile_review_link, args)
     facts: list[PacketFact] = []
     if a.referral is not None:
         facts.append(
@@ -243,11 +247,7 @@ def _link_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
 
 def _invoice_packet(ctx: AgentContext, call: ProposedCall) -> DecisionPacket:
     args = ApproveInvoiceArgs.model_validate(call.args)
-    a = assess_approval(
-        ctx.connectors,
-        args.invoice_number,
-        MatchTolerances(price_pct=args.price_pct, price_abs=args.price_abs),
-    )
+    a: ApprovalAssessment = ctx.read(reconcile_review_invoice, args)
     invoice = f"Invoice {args.invoice_number}"
     check = a.check
     facts = [
@@ -327,7 +327,17 @@ def reconcile_packet(
     }
     builder = builders.get(call.tool)
     if builder is not None:
-        return builder(ctx, call)
+        try:
+            return builder(ctx, call)
+        except ReadDeniedError as exc:  # the pack grants the agent no read of that system
+            return DecisionPacket(
+                summary=f"{ctx.agent} proposes {call.tool}; the records behind it could not be "
+                "read for this packet",
+                recommendation_text=exc.message,
+                checks=[PacketCheck(name="records read", passed=False, detail=exc.message)],
+                on_approve=f"{call.tool} runs with the arguments shown",
+                on_reject="the call is not made; the agent is told why",
+            )
     return DecisionPacket(
         summary=f"{ctx.agent} proposes {call.tool}",
         recommendation_text=call.why,

@@ -27,8 +27,12 @@ from carebound.domain.documents import (
 from carebound.guardrails import PolicyVerdict
 from carebound.tools import FactValue
 from carebound.tools.referral import (
+    NoArgs,
+    ReadDocumentArgs,
     classify_resource,
-    patient_ref,
+    list_documents_on_file,
+    list_replies_on_file,
+    read_document,
     referral_case,
     service_request_ref,
 )
@@ -152,13 +156,11 @@ def _injection_detail(injected: bool, report: InjectionReport | None) -> str:
 
 
 def _communications(ctx: AgentContext) -> list[dict[str, Any]]:
-    """Reply records (Communications) about the patient: who sent a document, and when."""
+    """Reply records (Communications) about the patient: who sent a document, and when (read
+    through the audited ``list_replies_on_file``)."""
     try:
-        case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
-        return [
-            dict(c) for c in ctx.connectors.ehr.search("Communication", subject=patient_ref(case))
-        ]
-    except (CareboundError, AttributeError):
+        return [dict(c) for c in ctx.read(list_replies_on_file, NoArgs())["communications"]]
+    except CareboundError:
         return []
 
 
@@ -166,11 +168,11 @@ def _still_missing(ctx: AgentContext) -> list[str]:
     """What the referral misses with the documents filed so far (case and EHR)."""
     try:
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
-        on_file = ctx.connectors.ehr.search("DocumentReference", subject=patient_ref(case))
+        on_file = ctx.read(list_documents_on_file, NoArgs())["documents"]
         evidence, classified = evidence_case(case, on_file)
         requirements = chase_settings(ctx.pack).requirements
         items = missing_documents(evidence, requirements, classified=classified)
-    except (CareboundError, AttributeError):
+    except CareboundError:
         return []
     return [f"{m.display} ({m.code}): {m.reason}" for m in items]
 
@@ -185,8 +187,8 @@ def _case_document(case: Mapping[str, Any], doc_id: str) -> dict[str, Any] | Non
 
 def _ehr_document(ctx: AgentContext, doc_id: str) -> dict[str, Any] | None:
     try:
-        return dict(ctx.connectors.ehr.read("DocumentReference", doc_id))
-    except (CareboundError, AttributeError):
+        return dict(ctx.read(read_document, ReadDocumentArgs(document_id=doc_id)))
+    except (CareboundError, ValueError):
         return None
 
 

@@ -207,7 +207,7 @@ class GateNode:
     ) -> ApprovalRequest:
         """The approval request of a held call: the decision packet and what it pins."""
         spec, args, verdict, facts = held.spec, held.args, held.policy, held.facts
-        ctx = self.kit.ctx(state, run_id)
+        ctx = self.kit.ctx(state, run_id, reads=f"packet:{index}")
         if self.kit.agent.packet is not None:
             packet = self.kit.agent.packet(ctx, call, verdict, facts)
         else:

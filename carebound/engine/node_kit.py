@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from carebound._agent import AgentContext, AgentDefinition, CallResult, Plan, PlannerView, RunEvent
 from carebound.audit import Actor
+from carebound.engine.reads import AuditedReader
 from carebound.engine.services import RunState, Services
 from carebound.state.trips import Pipeline
 from carebound.tools import FactValue, ToolSpec
@@ -51,7 +52,9 @@ class NodeKit:
         self.agent = agent
         self.svc = svc
 
-    def ctx(self, state: RunState, run_id: str) -> AgentContext:
+    def ctx(self, state: RunState, run_id: str, *, reads: str) -> AgentContext:
+        """The agent's context; ``reads`` names this use of it in the audit events of its
+        reads (stable when LangGraph runs the node again, so each read is recorded once)."""
         return AgentContext(
             run_id=run_id,
             agent=self.agent.name,
@@ -59,7 +62,7 @@ class NodeKit:
             requester=state.get("requester", ""),
             pack=self.svc.pack_for(run_id),
             case=self.svc.case_for(run_id),
-            connectors=self.svc.connectors_for(run_id, self.agent.name),
+            read=AuditedReader(self, run_id, reads),
             model=self.svc.model,
         )
 
@@ -137,7 +140,7 @@ class NodeKit:
                 once=f"budget:step:{steps}",
             )
             return {"status": "budget_exhausted", "summary": exhausted, "steps": steps}
-        ctx = self.ctx(state, run_id)
+        ctx = self.ctx(state, run_id, reads=f"plan:{steps}")
         view = PlannerView(
             results=[CallResult.model_validate(r) for r in state.get("results", [])],
             events=[RunEvent.model_validate(e) for e in state.get("events", [])],

@@ -21,6 +21,7 @@ from carebound._errors import CareboundError
 from carebound._format import MASK
 from carebound.engine.runner import Runner
 from carebound.metrics import registry as figures_registry
+from carebound.tools.connectors import WorldSpec
 from carebound.web import _api, _api_runs, _docs, _page, _pages
 from carebound.web._context import SignInRequired, WebContext, WorldFactory, context, viewer
 from carebound.web._headers import SecurityHeadersMiddleware
@@ -39,10 +40,8 @@ from carebound.web._users import UserStore
 from carebound.web._views import when
 
 
-def simulated_world(case: Mapping[str, Any]) -> Any:
+def simulated_world(case: Mapping[str, Any]) -> WorldSpec:
     """The simulated connectors of a run, seeded from its case (as ``carebound run --case``)."""
-    from carebound.tools.connectors import WorldSpec
-
     return WorldSpec.from_bundles(case, None)
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from carebound._principal import Provenance
 from carebound.engine.runner import Runner
 from carebound.guardrails import Reviewer
+from carebound.tools.connectors import WorldSpec
 from carebound.web._problems import Problem
 from carebound.web._ratelimit import RateLimit, RateLimiter
 from carebound.web._sessions import COOKIE, Session, SessionStore
@@ -21,8 +22,8 @@ from carebound.web._settings import WebSettings
 from carebound.web._signin_throttle import SignInThrottle
 from carebound.web._users import ServiceToken, UserStore
 
-WorldFactory = Callable[[Mapping[str, Any]], Any]
-"""Builds the simulated world a run started over the API is seeded with, from its case."""
+WorldFactory = Callable[[Mapping[str, Any]], WorldSpec]
+"""Builds the world a run started over the API is seeded with, from its case (the simulator's)."""
 
 
 @dataclass(frozen=True, kw_only=True)

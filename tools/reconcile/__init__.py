@@ -10,15 +10,32 @@ and the connectors, everything the hold policy decides on.
 - ``_coverage``: coverage in force, from the referral and the payer;
 - ``_erp``: an invoice checked against its PO and receipt as the ERP holds them;
 - ``_assess``: the trusted facts each write is judged on;
-- ``_tools``: the tools themselves (argument models, ``RECONCILE_TOOLS``).
+- ``_tools``: the tools themselves (argument models, ``RECONCILE_TOOLS``);
+- ``_reviews``: read tools the decision packets read the assessments through (audited).
 
 The rules themselves (identity matching, coverage, three-way match) are pure and live in
 ``carebound.domain``.
 """
 
-from ._assess import assess_approval, assess_fix, assess_link, assess_member_id
+from ._assess import (
+    ApprovalAssessment,
+    FixAssessment,
+    LinkAssessment,
+    MemberIdAssessment,
+    assess_approval,
+    assess_fix,
+    assess_link,
+    assess_member_id,
+)
 from ._erp import InvoiceCheck, InvoiceIssue
 from ._records import PATIENT_FIELDS, case_referral, field_value
+from ._reviews import (
+    REVIEW_TOOLS,
+    reconcile_review_fix,
+    reconcile_review_invoice,
+    reconcile_review_link,
+    reconcile_review_member_id,
+)
 from ._tools import (
     RECONCILE_TOOLS,
     ApproveInvoiceArgs,
@@ -42,15 +59,20 @@ from ._tools import (
 __all__ = [
     "PATIENT_FIELDS",
     "RECONCILE_TOOLS",
+    "REVIEW_TOOLS",
+    "ApprovalAssessment",
     "ApproveInvoiceArgs",
     "FindPatientArgs",
+    "FixAssessment",
     "FixDemographicArgs",
     "FixMemberIdArgs",
     "HoldInvoiceArgs",
     "InvoiceCheck",
     "InvoiceIssue",
+    "LinkAssessment",
     "LinkPatientArgs",
     "MatchInvoicesArgs",
+    "MemberIdAssessment",
     "ReadCoverageArgs",
     "assess_approval",
     "assess_fix",
@@ -66,4 +88,8 @@ __all__ = [
     "reconcile_link_patient",
     "reconcile_match_invoices",
     "reconcile_read_coverage",
+    "reconcile_review_fix",
+    "reconcile_review_invoice",
+    "reconcile_review_link",
+    "reconcile_review_member_id",
 ]

@@ -11,7 +11,8 @@ case and the EHR), never from what a planner claims.
 - ``_evidence``: documents as evidence, classified from their text (with DOC-2's check);
 - ``_args``: code systems and the tools' argument models;
 - ``_facts``: shared reads and the trusted facts per tool;
-- ``_tools``: the tools themselves, and ``CHASE_TOOLS`` / ``PACKET_TOOLS``.
+- ``_tools``: the tools themselves, and ``CHASE_TOOLS`` / ``PACKET_TOOLS``;
+- ``_reads``: read tools decision packets read the EHR through (audited, like every call).
 
 The document rules themselves (classification, requirements, injection) are pure and live in
 ``carebound.domain.documents``; the agents' settings and schedules live with the agents.
@@ -46,6 +47,7 @@ from ._case import (
 )
 from ._evidence import classify_resource, evidence_view, is_confident, parse_document, typed_codes
 from ._facts import case_of, document_for, is_received, referral_task_id
+from ._reads import ReadDocumentArgs, list_replies_on_file, read_document
 from ._tools import (
     CHASE_TOOLS,
     PACKET_TOOLS,
@@ -74,6 +76,7 @@ __all__ = [
     "FileDocumentArgs",
     "NoArgs",
     "OpenRequestArgs",
+    "ReadDocumentArgs",
     "RecordReplyArgs",
     "ReferralStatusArgs",
     "RequestedItem",
@@ -91,10 +94,12 @@ __all__ = [
     "is_received",
     "list_contacts_on_file",
     "list_documents_on_file",
+    "list_replies_on_file",
     "open_document_request",
     "parse_document",
     "patient_ref",
     "pick_contact",
+    "read_document",
     "record_reply",
     "reference_of",
     "referral_case",
