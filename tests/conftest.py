@@ -149,6 +149,7 @@ def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_pa
     """The CLI on the test Redis, under the test's own key prefix, 120 columns wide."""
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_STORE", "working")  # scenario runs where tests look
     monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)

@@ -23,8 +23,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_scenario_runs_stay_out_of_the_working_inbox(
-    env: str, tmp_path: Path, case_file: Path
+    env: str, tmp_path: Path, case_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("CAREBOUND_STORE")  # the default, as a user has it
     scenario = case_file.parent / "held.yaml"
     scenario.write_text(HELD, encoding="utf-8")
     ran = cli("run", str(scenario))
@@ -44,7 +45,10 @@ def test_scenario_runs_stay_out_of_the_working_inbox(
     cli("--store", "elsewhere", "runs", code=2)
 
 
-def test_a_folder_of_scenarios_goes_to_the_scenarios_store(env: str, case_file: Path) -> None:
+def test_a_folder_of_scenarios_goes_to_the_scenarios_store(
+    env: str, case_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CAREBOUND_STORE")  # the default, as a user has it
     (case_file.parent / "ok.yaml").write_text(
         SCENARIO.format(name="ok", status="paused"), encoding="utf-8"
     )

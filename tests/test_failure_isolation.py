@@ -52,6 +52,7 @@ def cli_env(
     """The real CLI on the test Redis and key prefix, with the test agents registered."""
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_STORE", "working")
     monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "160")
     monkeypatch.delenv("CAREBOUND_DEBUG", raising=False)

@@ -125,6 +125,7 @@ def env_fixture(
     """The CLI's environment: the test Redis, this test's key prefix."""
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_STORE", "working")  # scenario runs where the checks look
     monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CAREBOUND_UNAUTHENTICATED", "1")
     monkeypatch.setenv("COLUMNS", "200")

@@ -38,6 +38,7 @@ def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_pa
     config = tmp_path / "config"
     monkeypatch.setenv("CAREBOUND_REDIS_URL", redis_url)
     monkeypatch.setenv("CAREBOUND_PREFIX", key_prefix)
+    monkeypatch.setenv("CAREBOUND_STORE", "working")
     monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CAREBOUND_CONFIG_DIR", str(config))
     monkeypatch.setenv("COLUMNS", "120")

@@ -48,9 +48,17 @@ def choose_store(name: str | None) -> None:
     _chosen[:] = [name]
 
 
+STORE_VAR = "CAREBOUND_STORE"
+"""A store every command uses unless ``--store`` says otherwise (tests set ``working``)."""
+
+
 def store_name(default: str = "working") -> str:
-    """The store this command uses: the one ``--store`` chose, else ``default``."""
-    return _chosen[0] if _chosen else default
+    """The store this command uses: the one ``--store`` chose, else ``CAREBOUND_STORE``, else
+    ``default``."""
+    if _chosen:
+        return _chosen[0]
+    fixed = os.environ.get(STORE_VAR, "").strip()
+    return fixed if fixed in STORES else default
 
 
 def key_prefix(default: str = "working") -> str:
