@@ -23,7 +23,6 @@ from carebound.tools.connectors._outreach import (
 )
 from carebound.tools.connectors._resilience import Resilience
 from carebound.tools.connectors.config import CdexConfig, OfficeConfig
-from carebound.tools.connectors.fhir_rest._build import build_auth
 from carebound.tools.connectors.outreach_channels._cdex import CdexOutreach
 from carebound.tools.connectors.outreach_channels._email import EmailOutreach
 from carebound.tools.connectors.outreach_channels._fax import SimulatedFax
@@ -148,6 +147,10 @@ def _shared_client(
     with _CLIENTS_LOCK:
         kept = _CLIENTS.get(key)
         if kept is None or kept[2].is_closed:
+            # Imported here: fhir_rest's package imports fhir_world, whose office player
+            # imports this package (a cycle at import time otherwise).
+            from carebound.tools.connectors.fhir_rest._build import build_auth
+
             base_url = str(cdex.base_url).rstrip("/")
             auth = build_auth(cdex.auth, system=CDEX_SYSTEM, base_url=base_url)
             client = httpx.Client(auth=auth, transport=transport, timeout=timeout)
