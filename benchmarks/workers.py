@@ -37,7 +37,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,12 @@ from benchmarks._local_server import local_server  # noqa: E402
 from carebound import Runner  # noqa: E402
 from carebound.engine.pool import PoolSettings  # noqa: E402
 from carebound.scenario import load_scenario  # noqa: E402
-from carebound.tools.connectors import World, WorldSpec  # noqa: E402
+from carebound.tools.connectors import RunContext, WorldSpec  # noqa: E402
+from carebound.tools.connectors.simulated import SimulatedConnectors, World  # noqa: E402
 
 SCENARIO = PROJECT / "scenarios" / "intake_end_to_end.yaml"
 STOPS = {"waiting", "paused", "completed", "failed", "budget_exhausted", "cancelled"}
-LEASE_TTL_MS = 3000
+LEASE_TTL_MS = 10_000
 
 
 def connect(url: str, cluster: bool) -> Any:
@@ -123,18 +123,19 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-def slow_world_factory(latency_s: float) -> Callable[[Any, str, str], Any]:
-    """A world factory whose connectors add ``latency_s`` to every call."""
+class SlowSimulated(SimulatedConnectors):
+    """The simulator's connectors, each call ``latency_s`` slower (see :class:`_Slow`)."""
 
-    def attach(client: Any, run_id: str, prefix: str) -> Any:
-        world = World.attach(client, run_id, prefix=prefix)
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+
+    def __call__(self, run: RunContext, /) -> World:
+        world = super().__call__(run)
         slow = {
-            name: _Slow(getattr(world, name), client, prefix, run_id, latency_s)
+            name: _Slow(getattr(world, name), run.client, run.prefix, run.run_id, self.latency_s)
             for name in ("ehr", "outreach", "payer", "erp")
         }
-        return World(run_id=run_id, **slow)
-
-    return attach
+        return World(run_id=run.run_id, **slow)
 
 
 # -- the worker process ---------------------------------------------------------------------
@@ -147,7 +148,7 @@ def worker_main(args: argparse.Namespace) -> None:
         client,
         prefix=args.prefix,
         drive="queue",
-        world_factory=slow_world_factory(args.latency_ms / 1000),
+        connectors=SlowSimulated(args.latency_ms / 1000),
         lease_ttl_ms=LEASE_TTL_MS,
     )
     pool = runner.worker_pool(
@@ -186,9 +187,11 @@ def drive_runs(
     runner = Runner(client, prefix=prefix, drive="queue")
     runner.work.ensure_group()
     procs = [start_worker(args, url, cluster, prefix) for _ in range(workers)]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # a loaded machine imports slowly
     while len(runner.work.stats().workers) < workers:
         if time.monotonic() > deadline:
+            for proc in procs:
+                proc.kill()
             sys.exit("the workers did not start")
         time.sleep(0.1)
     case, world = case_and_world()
