@@ -19,7 +19,7 @@ import redis
 
 from carebound import AgentDefinition, Runner, VirtualClock, load_policy_pack
 from carebound._agent import AgentContext, FinishSpec, Plan, PlannerView, WaitSpec
-from carebound.guardrails import AgentPolicy
+from carebound.guardrails import AgentPolicy, Grant, ScopeGrant
 from carebound.state.breaker import BreakerStore
 from carebound.testing import Fault, FaultProxy, FaultSchedule
 from carebound.tools.connectors import Connectors, RunContext
@@ -29,6 +29,7 @@ from carebound.tools.connectors.fhir_rest import build_ehr
 from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM, build_outreach
 from carebound.tools.connectors.simulated import SimulatedConnectors
 from carebound.tools.connectors.simulated import World as SimWorld
+from carebound.tools.referral import NoArgs, list_documents_on_file
 from tests.conftest import SCENARIOS
 from tests.fhir_server import FhirBases, FhirServerProcess, fhir_json
 from tests.servers import free_port
@@ -190,7 +191,7 @@ def test_a_send_whose_answer_is_lost_after_the_server_did_the_work_makes_one_tas
 def _reads_the_chart(ctx: AgentContext, view: PlannerView) -> Plan:
     """Waits an hour, then reads the chart while planning (outside any tool call)."""
     if view.events:
-        ctx.connectors.ehr.search("Patient")
+        ctx.read(list_documents_on_file, NoArgs())  # planners read through audited read tools
         return Plan(finish=FinishSpec(summary="read the chart"))
     return Plan(wait=WaitSpec(reason="a timer", until=ctx.now + dt.timedelta(hours=1)))
 
@@ -207,7 +208,10 @@ def test_a_system_down_outside_a_tool_call_never_quarantines_the_run(
         category="referral-documents",
     )
     pack = load_policy_pack("default")
-    pack = pack.model_copy(update={"agents": {**pack.agents, "chart_reader": AgentPolicy()}})
+    grant = Grant(scopes=[ScopeGrant(scope="ehr:DocumentReference.read")])
+    pack = pack.model_copy(
+        update={"agents": {**pack.agents, "chart_reader": AgentPolicy(grant=grant)}}
+    )
     config = EhrConfig.model_validate({"base_url": f"http://127.0.0.1:{free_port()}/ehr",
                                        "retry": {"attempts": 1}})  # fmt: skip
     ehr = build_ehr(config, breakers=BreakerStore(redis_client, prefix=key_prefix))
