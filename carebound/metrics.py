@@ -27,6 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from carebound.approvals import ApprovalStore
 from carebound.kpi import FUNNEL, REFERRAL_AGENTS, bucket_value
 from carebound.state.kpi import KpiStore
 
@@ -73,9 +74,8 @@ class FiguresCollector(Collector):
         prefix: str,
         extra: Iterable[Callable[[], Iterable[Metric]]] = (),
     ) -> None:
-        self._client = client
         self._store = KpiStore(client, prefix=prefix, referral_agents=REFERRAL_AGENTS)
-        self._prefix = prefix
+        self._approvals = ApprovalStore(client, prefix=prefix)
         self._extra = tuple(extra)
 
     def collect(self) -> Iterator[Metric]:
@@ -139,13 +139,8 @@ class FiguresCollector(Collector):
         )
         # The roles holds were ever made for (a bounded set), not a scan of the keyspace.
         roles = sorted(set(_by(totals, "holds", "role")) | set(_by(totals, "escalations", "role")))
-        if roles:
-            with self._client.pipeline(transaction=False) as pipe:
-                for role in roles:
-                    pipe.zcard(f"{self._prefix}:inbox:role:{role}")
-                counts = pipe.execute()
-            for role, count in zip(roles, counts, strict=True):
-                family.add_metric([role], count)
+        for role, count in self._approvals.pending_counts(roles).items():
+            family.add_metric([role], count)
         yield family
 
 

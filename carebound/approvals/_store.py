@@ -34,7 +34,7 @@ from carebound.approvals._models import (
     DecisionRecord,
 )
 from carebound.clock import from_ms, to_ms
-from carebound.state.keys import DEFAULT_PREFIX, global_key, run_key, text
+from carebound.state.keys import DEFAULT_PREFIX, inbox_key, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, run_parsed
 
@@ -89,7 +89,16 @@ class ApprovalStore:
         return run_key(self._prefix, run_id_of(approval_id), "approval", approval_id)
 
     def _index(self, *parts: str) -> str:
-        return global_key(self._prefix, "inbox", *parts)
+        return inbox_key(self._prefix, *parts)
+
+    def pending_counts(self, roles: list[str]) -> dict[str, int]:
+        """How many holds wait for each of ``roles``, in one round trip."""
+        if not roles:
+            return {}
+        with self._r.pipeline(transaction=False) as pipe:
+            for role in roles:
+                pipe.zcard(self._index("role", role))
+            return dict(zip(roles, (int(n) for n in pipe.execute()), strict=True))
 
     def park(self, request: ApprovalRequest) -> bool:
         """Store a new hold and index it; returns False if it was already parked (a replay)."""

@@ -31,7 +31,7 @@ from carebound.audit._models import (
     DetailValue,
     check_detail,
 )
-from carebound.state.keys import global_key, run_key
+from carebound.state.keys import audit_index_key, global_key, run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard
 
@@ -69,7 +69,7 @@ def head_key(prefix: str, run_id: str) -> str:
 
 def index_key(prefix: str) -> str:
     """The global audit index across runs."""
-    return global_key(prefix, "audit")
+    return audit_index_key(prefix)
 
 
 def anchors_key(prefix: str) -> str:

@@ -31,6 +31,16 @@ def work_key(prefix: str, part: str) -> str:
     return f"{prefix}:{{{prefix}:work}}:{part}"
 
 
+def audit_index_key(prefix: str) -> str:
+    """The global audit index across runs (a stream: run id, seq, hash, event)."""
+    return global_key(prefix, "audit")
+
+
+def inbox_key(prefix: str, *parts: str) -> str:
+    """The inbox indexes of pending holds: ``all`` and ``role:<role>`` (zsets by deadline)."""
+    return global_key(prefix, "inbox", *parts)
+
+
 def lease_key(prefix: str, run_id: str) -> str:
     """The run's writer lease: a hash with fields ``owner`` and ``token`` (fencing token)."""
     return run_key(prefix, run_id, "lease")

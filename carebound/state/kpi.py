@@ -27,7 +27,7 @@ from redis.cluster import RedisCluster
 
 from carebound.kpi._fold import fold, needed_keys
 from carebound.kpi._report import DAILY, DAILY_FIELDS, Span
-from carebound.state.keys import DEFAULT_PREFIX, global_key, kpi_key, text
+from carebound.state.keys import DEFAULT_PREFIX, audit_index_key, kpi_key, text
 from carebound.state.lua import script
 
 Client = redis.Redis | RedisCluster
@@ -46,7 +46,7 @@ class KpiStore:
     ) -> None:
         self._client = client
         self._referral_agents = referral_agents
-        self._index = global_key(prefix, "audit")
+        self._index = audit_index_key(prefix)
         self._meta = kpi_key(prefix, "meta")
         self._open = kpi_key(prefix, "open")
         self._days = kpi_key(prefix, "days")

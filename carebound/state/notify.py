@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from carebound.state.keys import DEFAULT_PREFIX, global_key, notify_key, text
+from carebound.state.keys import DEFAULT_PREFIX, audit_index_key, inbox_key, notify_key, text
 from carebound.state.lua import script
 
 _CLAIM = script("notify_claim")
@@ -26,8 +26,8 @@ class NotifyStore:
 
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._r = client
-        self._index = global_key(prefix, "audit")
-        self._inbox = global_key(prefix, "inbox", "all")
+        self._index = audit_index_key(prefix)
+        self._inbox = inbox_key(prefix, "all")
         self._cursor = notify_key(prefix, "cursor")
         self._sent = notify_key(prefix, "sent")
         self._retry = notify_key(prefix, "retry")
