@@ -112,15 +112,17 @@ def human_seconds(value: float | None) -> str:
     return f"{value:g} s"
 
 
+def every_day(first: str, last: str) -> list[str]:
+    """Every day from ``first`` to ``last`` (ISO dates), both included."""
+    start, end = date.fromisoformat(first).toordinal(), date.fromisoformat(last).toordinal()
+    return [date.fromordinal(n).isoformat() for n in range(start, end + 1)]
+
+
 def _every_day(days: Mapping[str, Mapping[str, int]]) -> dict[str, Mapping[str, int]]:
     """``days`` with the days between them that have no figures filled in (empty)."""
     if not days:
         return {}
-    first, last = min(days), max(days)
-    start, end = date.fromisoformat(first).toordinal(), date.fromisoformat(last).toordinal()
-    return {
-        (day := date.fromordinal(n).isoformat()): days.get(day, {}) for n in range(start, end + 1)
-    }
+    return {day: days.get(day, {}) for day in every_day(min(days), max(days))}
 
 
 def build_report(span: Span, *, by: By | None = None, today: date) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from carebound.kpi._fold import fold, needed_keys
-from carebound.kpi._report import DAILY, DAILY_FIELDS, Span
+from carebound.kpi._report import DAILY, DAILY_FIELDS, Span, every_day
 from carebound.state.keys import DEFAULT_PREFIX, audit_index_key, kpi_key, text
 from carebound.state.lua import script
 
@@ -116,10 +116,7 @@ class KpiStore:
         flat, per_day = _SUM(self._client, [self._day_key(d) for d in days], list(DAILY_FIELDS))
         totals = {text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         have = {day: [int(v[k]) for v in per_day] for k, day in enumerate(days)}
-        first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
-        every = [
-            date.fromordinal(n).isoformat() for n in range(first.toordinal(), last.toordinal() + 1)
-        ]
+        every = every_day(days[0], days[-1])
         zero = [0] * len(DAILY)
         daily = {m: [have.get(d, zero)[j] for d in every] for j, m in enumerate(DAILY)}
         return Span(every, totals, daily)
