@@ -7,7 +7,9 @@ Data in, a verdict out; every function here is deterministic and safe to call an
 - ``carebound.domain.coverage``: is a referral's insurance in force on the date of service;
 - ``carebound.domain.three_way``: an invoice against its purchase order and goods receipt;
 - ``carebound.domain.documents``: what a referral is missing, what an untyped fax is, and
-  whether a document's text carries instructions aimed at software or staff (DOC-2).
+  whether a document's text carries instructions aimed at software or staff (DOC-2);
+- ``carebound.domain.drafts``: the checks a model's text passes before it is used (the free
+  text of an outreach message, a packet summary whose every sentence cites its facts).
 
 Imports point one way: agents -> tools -> domain -> fhir.
 """
