@@ -83,9 +83,7 @@ FACTS = [
 
 def _verdicts(text: str) -> list[tuple[str, str]]:
     summary = check_cited_summary(text, FACTS)
-    return [("kept", s.text) for s in summary.kept] + [
-        (d.reason, d.text) for d in summary.dropped
-    ]
+    return [("kept", s.text) for s in summary.kept] + [(d.reason, d.text) for d in summary.dropped]
 
 
 def test_cited_sentences_resting_on_their_facts_are_kept() -> None:
