@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # the export table: one public name a line, from the module t
     from carebound.approvals import Edit as Edit
     from carebound.approvals import Escalate as Escalate
     from carebound.approvals import Reject as Reject
+    from carebound.assist import ModelCall as ModelCall
+    from carebound.assist import ModelConfig as ModelConfig
+    from carebound.assist import ModelConfigError as ModelConfigError
     from carebound.clock import Clock as Clock
     from carebound.clock import SystemClock as SystemClock
     from carebound.clock import VirtualClock as VirtualClock

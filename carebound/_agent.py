@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound.approvals import DecisionPacket
+from carebound.assist import ModelCall, ModelConfig
 from carebound.guardrails import PolicyPack, PolicyVerdict
 from carebound.tools import FactValue, ToolSpec
 
@@ -148,6 +149,11 @@ class AgentContext:
     """Reads other systems through a read tool: ``ctx.read(list_documents_on_file, NoArgs())``."""
     model: BaseChatModel | None = None
     """A langchain-core chat model when one is configured; None runs on rules."""
+    models: ModelConfig | None = None
+    """The chat models per task (``carebound.assist``); None or empty: every task on rules."""
+    record_model_call: Callable[[ModelCall], None] = field(default=lambda _call: None)
+    """Appends a model call's audit event to the run's trail (``carebound.assist.call`` uses
+    it); the default records nothing (a context built outside the engine)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,7 @@ match on instead of the class or the message; a test checks this tree against th
     │   ├── SystemRefusedError [system_refused]         a system refused a call (4xx)
     │   ├── VersionConflictError [version_conflict]     the record changed since it was read
     │   └── ConnectorAuthError [connector_auth]         the system refused the credentials
+    ├── ModelConfigError [model_config]                 a named chat model cannot be loaded
     ├── AuditDetailError [audit_detail]                 an audit detail looks like PHI
     ├── AuditConflictError [audit_conflict]             the chain head kept moving
     ├── AuditCorruptError [audit_corrupt]               a stored entry cannot be read

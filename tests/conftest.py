@@ -26,6 +26,9 @@ def _no_network_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a real model provider: blank out the usual credentials."""
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GOOGLE_API_KEY", "AZURE_OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
+    for var in list(os.environ):  # models a developer names (carebound.assist) stay out too
+        if var.upper().startswith("CAREBOUND_MODEL"):
+            monkeypatch.delenv(var)
 
 
 @pytest.fixture(autouse=True)

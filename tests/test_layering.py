@@ -53,7 +53,7 @@ ENGINE = frozenset({"engine", "_async_runner"})
 FRONTS = frozenset({"cli", "web"})
 #: Nodes below the engine: libraries the engine uses, which never reach back up.
 BELOW_ENGINE = frozenset(
-    {"agents", "tools", "guardrails", "approvals", "audit", "checkpoint", "store", "fhir",
+    {"agents", "tools", "guardrails", "approvals", "assist", "audit", "checkpoint", "store", "fhir",
      "domain", "clock", "_errors", "_wire", "_limits", "_principal"} | STATE
 )  # fmt: skip
 

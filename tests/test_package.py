@@ -40,6 +40,9 @@ PUBLIC = {
     "FinishSpec",
     "Grant",
     "LeaseLostError",
+    "ModelCall",
+    "ModelConfig",
+    "ModelConfigError",
     "NotFoundError",
     "Plan",
     "PlannerView",
@@ -155,6 +158,12 @@ SUBPACKAGES: dict[str, set[str]] = {
         "canonical_json", "export_checkpoints", "read_anchors", "ArchiveReport",
         "archive_chains", "verify_archive",
     },
+    "carebound.assist": {
+        "DATA_RULES", "MINIMUM", "REDACTED", "TASKS", "AssistContext", "Assisted", "Minimised",
+        "ModelCall", "ModelConfig", "ModelConfigError", "Outcome", "Path", "PromptTemplate",
+        "Task", "call", "data_block", "load_model", "minimum_for_classify", "minimum_for_draft",
+        "minimum_for_extract", "minimum_for_summarise", "model_name", "resolve_models",
+    },
     "carebound.checkpoint": {"AsyncRedisSaver", "RedisSaver"},
     "carebound.domain.coverage": {
         "CoverageProblem", "CoverageTerms", "CoverageVerdict", "case_coverage", "coverage_in_force",
@@ -199,6 +208,7 @@ SUBPACKAGES: dict[str, set[str]] = {
         "FaultSchedule",
         "ProxiedRequest",
         "finish",
+        "structured",
         "tool_calls",
     },
     "carebound.tools": {

@@ -39,9 +39,11 @@ AuditAction = Literal[
     "effect",
     "view_phi",
     "event",
+    "model_call",
 ]
 """What was done. CRUD-style data actions plus the gate's own steps (permission check, hold,
-reviewer decision, denial, budget stop, external effect, PHI view); ``event`` for anything else."""
+reviewer decision, denial, budget stop, external effect, PHI view); ``model_call`` for a call to
+a chat model (``carebound.assist``); ``event`` for anything else."""
 
 AuditOutcome = Literal["success", "denied", "held", "failed", "refused", "pending"]
 """How the action ended."""

@@ -16,11 +16,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from carebound._agent import AgentDefinition
 from carebound._errors import AlreadyDecidedError, NotFoundError
 from carebound.approvals import ApprovalStore, ApprovalView
+from carebound.assist import ModelConfig, resolve_models
 from carebound.audit import Actor, AuditLog
 from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, SystemClock
@@ -45,9 +46,6 @@ from carebound.tools.connectors import (
 DriveMode = Literal["inline", "queue"]
 """Who drives a woken run: the caller, in its own process (``inline``), or a worker of the
 pool, through the work queue (``queue``)."""
-
-if TYPE_CHECKING:
-    from langchain_core.language_models import BaseChatModel
 
 
 class Lru(OrderedDict[str, Any]):
@@ -76,7 +74,7 @@ class Core:
         prefix: str = DEFAULT_PREFIX,
         policy: str | Path | PolicyPack = "default",
         clock: Clock | None = None,
-        model: BaseChatModel | None = None,
+        models: ModelConfig,
         agents: Mapping[str, AgentDefinition] | None = None,
         connectors: ConnectorsFactory,
         lease_ttl_ms: int = 30_000,
@@ -115,7 +113,8 @@ class Core:
         self.services = Services(
             prefix=prefix, clock=self.clock, approvals=self.approvals, ledger=self.ledger,
             audit=self.audit_log, pack_for=self.pack_for, case_for=self.case_for,
-            connectors_for=self.connectors_for, model=model, decided=self.decided,
+            connectors_for=self.connectors_for, model=models.default, models=models,
+            decided=self.decided,
             heartbeat=self.heartbeat,
         )  # fmt: skip
         self._graphs: dict[str, Any] = {}
@@ -288,6 +287,35 @@ def already(approval_id: str, by: str, at: datetime | None) -> AlreadyDecidedErr
         decided_by=by,
         decided_at=when,
     )
+
+
+def default_client() -> Client:
+    """A client of the store ``CAREBOUND_REDIS_URL`` names, else the embedded one."""
+    from carebound.store import connect
+
+    return connect().client()
+
+
+def check_models(model: object, models: object) -> ModelConfig:
+    """The Runner's ``model=`` and ``models=`` as one config (``resolve_models``): ``model`` a
+    langchain-core chat model; ``models`` a ``ModelConfig`` or a chat model per task
+    (``{"classify": cheap, "draft": better}``); with neither, the models ``CAREBOUND_MODEL`` /
+    ``CAREBOUND_MODEL_<TASK>`` name, else rules only.
+
+    Raises:
+        TypeError: a model is not a langchain-core ``BaseChatModel``.
+        ModelConfigError: a model the environment names cannot be loaded.
+    """
+    check_model(model)
+    if isinstance(models, Mapping):
+        for task_model in models.values():
+            check_model(task_model)
+    elif models is not None and not isinstance(models, ModelConfig):
+        raise TypeError(
+            f"models must be a carebound.assist.ModelConfig or a mapping of task to chat model, "
+            f"not {type(models).__name__}"
+        )
+    return resolve_models(model, models)  # type: ignore[arg-type]
 
 
 def check_model(model: object) -> None:

@@ -6,12 +6,13 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from carebound._agent import AgentContext, AgentDefinition, CallResult, Plan, PlannerView, RunEvent
+from carebound.assist import ModelCall
 from carebound.audit import Actor
 from carebound.engine.reads import AuditedReader
 from carebound.engine.services import RunState, Services
@@ -45,6 +46,34 @@ def jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+class ModelCallRecorder:
+    """Appends one ``model_call`` audit event per model call of one node invocation; each is
+    recorded once when LangGraph runs the node again (``once`` per ``(namespace, n)``)."""
+
+    _OUTCOMES: ClassVar[dict[str, str]] = {
+        "ok": "success",
+        "invalid": "refused",
+        "timeout": "failed",
+        "error": "failed",
+    }
+
+    def __init__(self, kit: NodeKit, run_id: str, namespace: str) -> None:
+        self._kit = kit
+        self._run_id = run_id
+        self._namespace = namespace
+        self._count = 0
+
+    def __call__(self, call: ModelCall) -> None:
+        self._count += 1
+        self._kit.audit(
+            self._run_id,
+            action="model_call",
+            outcome=self._OUTCOMES[call.outcome],
+            detail=call.detail(),
+            once=f"model:{self._namespace}:{self._count}",
+        )
+
+
 class NodeKit:
     """The helpers the graph's nodes for one agent share."""
 
@@ -64,6 +93,8 @@ class NodeKit:
             case=self.svc.case_for(run_id),
             read=AuditedReader(self, run_id, reads),
             model=self.svc.model,
+            models=self.svc.models,
+            record_model_call=ModelCallRecorder(self, run_id, reads),
         )
 
     def patient(self, run_id: str) -> str | None:

@@ -27,10 +27,11 @@ from carebound._input_checks import check_event_input, check_start_input
 from carebound._phi_table import table_json
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound.approvals import ApprovalView, Decision
+from carebound.assist import ModelConfig, Task
 from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
-from carebound.engine.core import Core, DriveMode, check_model, no_run
+from carebound.engine.core import Core, DriveMode, check_models, default_client, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.node_kit import patient_ref_of
@@ -72,8 +73,9 @@ class Runner:
     at once, the run's view as stored then. ``connectors``: a connectors file, a parsed
     ``ConnectorsConfig`` or a factory ``(RunContext) -> Connectors`` (None: the file named by
     ``CAREBOUND_CONNECTORS``, else the simulator); ``ConnectorsConfigError`` if unloadable.
-    ``model``: a langchain-core ``BaseChatModel`` (else ``TypeError``). ``agents`` add to the
-    shipped and installed ones (one under a known name replaces it in this Runner only).
+    ``model``/``models``: a chat model, and a ``ModelConfig`` or a model per task (see
+    ``check_models``). ``agents`` add to the shipped and installed ones (one under a known name
+    replaces it in this Runner only).
     """
 
     def __init__(
@@ -84,18 +86,16 @@ class Runner:
         policy: str | Path | PolicyPack = "default",
         clock: Clock | None = None,
         model: BaseChatModel | None = None,
+        models: ModelConfig | Mapping[Task, BaseChatModel] | None = None,
         agents: Mapping[str, AgentDefinition] | None = None,
         connectors: ConnectorsSource | None = None,
         lease_ttl_ms: int = 30_000,
         drive: DriveMode = "inline",
     ) -> None:
-        check_model(model)
-        if client is None:
-            from carebound.store import connect
-
-            client = connect().client()
+        models = check_models(model, models)  # TypeError / ModelConfigError
+        client = client if client is not None else default_client()
         core = Core(
-            client, prefix=prefix, policy=policy, clock=clock, model=model, agents=agents,
+            client, prefix=prefix, policy=policy, clock=clock, models=models, agents=agents,
             connectors=connectors_factory(connectors), lease_ttl_ms=lease_ttl_ms, drive=drive,
         )  # fmt: skip
         self._core = core

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from carebound.approvals import ApprovalStore, ApprovalView
+from carebound.assist import ModelConfig
 from carebound.audit import AuditLog
 from carebound.clock import Clock
 from carebound.engine.run_state import RunState
@@ -40,6 +41,8 @@ class Services:
     connectors_for: Callable[[str, str], Connectors]
     """(run id, agent) -> the run's connectors."""
     model: BaseChatModel | None = None
+    models: ModelConfig | None = None
+    """The chat models per task (``carebound.assist``); ``model`` is its default."""
     decided: Mapping[str, ApprovalView] = field(default_factory=dict)
     """Approvals this process has just decided and is resuming runs past: final, so the hold
     node need not read them back."""

@@ -23,12 +23,16 @@ Which scripted reply comes next is read from the conversation the planner sends 
 results it holds), not from a counter in the model, so a run resumed in another process, or a
 planning step LangGraph re-runs after a crash, gets the same reply again.
 
+``structured(Schema, {...})`` is a reply to ``with_structured_output(Schema)`` (what
+``carebound.assist.call`` asks for), e.g.
+``FakeChatModel(respond=lambda messages: structured(DocumentOpinion, {...}))``.
+
 ``FaultProxy`` sits between carebound's connectors and a FHIR server and injects seeded faults
 (drops, delays, 500, 503, 429 with Retry-After, a reset half-way through a reply), to test that
 your setup rides out a failing system.
 """
 
-from carebound.testing._fake_model import FakeChatModel, finish, tool_calls
+from carebound.testing._fake_model import FakeChatModel, finish, structured, tool_calls
 from carebound.testing._fault_proxy import Fault, FaultProxy, FaultSchedule, ProxiedRequest
 
 __all__ = [
@@ -38,5 +42,6 @@ __all__ = [
     "FaultSchedule",
     "ProxiedRequest",
     "finish",
+    "structured",
     "tool_calls",
 ]

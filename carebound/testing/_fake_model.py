@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 Responder = Callable[[Sequence[BaseMessage]], AIMessage]
 """A function from the conversation so far to the model's reply."""
@@ -22,6 +22,30 @@ def tool_calls(*calls: tuple[str, dict[str, Any]]) -> AIMessage:
             {"name": name, "args": dict(args), "id": f"fake-{i}", "type": "tool_call"}
             for i, (name, args) in enumerate(calls)
         ],
+    )
+
+
+def structured(
+    schema: type[BaseModel] | str,
+    args: Mapping[str, Any],
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    model_name: str | None = None,
+) -> AIMessage:
+    """A model reply answering ``with_structured_output(schema)`` with ``args`` (as the
+    tool call a provider's function calling returns), with token counts in ``usage_metadata``
+    and the answering model's name in ``response_metadata`` when given."""
+    name = schema if isinstance(schema, str) else schema.__name__
+    return AIMessage(
+        content="",
+        tool_calls=[{"name": name, "args": dict(args), "id": "fake-0", "type": "tool_call"}],
+        usage_metadata={
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": input_tokens + output_tokens,
+        },
+        response_metadata={"model_name": model_name} if model_name else {},
     )
 
 
