@@ -24,6 +24,7 @@ from carebound.audit import (
     AuditDetailError,
     AuditEvent,
     AuditLog,
+    _chain,
 )
 from carebound.state.keys import global_key, run_key
 
@@ -368,10 +369,36 @@ def test_global_index_has_every_event(client: redis.Redis, log: AuditLog, key_pr
     raw = cast(
         list[tuple[bytes, dict[bytes, bytes]]], client.xrange(global_key(key_prefix, "audit"))
     )
-    assert [(f[b"run_id"], int(f[b"seq"]), f[b"hash"].decode()) for _, f in raw] == [
-        (e.run_id.encode(), e.seq, e.hash) for e in everything
+    # The index holds pointers, not a second copy of each event: run id, seq, and the id
+    # of the event's entry in the run's own stream.
+    assert [sorted(f) for _, f in raw] == [[b"at", b"run_id", b"seq"]] * len(everything)
+    assert [(f[b"run_id"], int(f[b"seq"])) for _, f in raw] == [
+        (e.run_id.encode(), e.seq) for e in everything
     ]
+    for _, f in raw:
+        stream = f"{key_prefix}:{{{f[b'run_id'].decode()}}}:audit"
+        assert client.xrange(stream, min=f[b"at"], max=f[b"at"])
     assert log.verify("run-a").count == 4
+
+
+def test_global_index_reads_old_entries_and_skips_purged_runs(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """An index entry written before pointers (the event inline) still reads; a pointer whose
+    run's stream is gone (purged) is left out instead of failing the page."""
+    kept = record_n(log, "run-kept", 1)
+    gone = record_n(log, "run-gone", 1)
+    old = record_n(log, "run-old", 1)
+    index = global_key(key_prefix, "audit")
+    last = client.xrevrange(index, count=1)[0][0]
+    client.xdel(index, last)
+    client.xadd(
+        index,
+        {"run_id": "run-old", "seq": 1, "hash": old[0].hash, "event": _chain.event_json(old[0])},
+    )
+    client.delete(f"{key_prefix}:{{run-gone}}:audit")
+    assert gone
+    assert [e.event for e in log.recent(10)] == kept + old
 
 
 def test_two_writers_with_stale_heads_keep_one_chain(client: redis.Redis, key_prefix: str) -> None:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any, TypedDict
 
+import ormsgpack
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -255,7 +256,41 @@ def test_next_version_is_increasing_string(saver: RedisSaver) -> None:
     first = saver.get_next_version(None, None)
     second = saver.get_next_version(first, None)
     assert first < second
-    assert second.split(".")[0] == f"{2:032}"
+    assert second.split(".")[0] == f"{2:010}"
+    assert len(second) == 19
+
+
+def test_a_thread_with_long_versions_goes_on_in_order(saver: RedisSaver) -> None:
+    """A channel last versioned in the long (32-digit) form gets a short version that still
+    sorts after it, as LangGraph compares versions as strings."""
+    long_form = f"{41:032}.{0.5:016}"
+    after = saver.get_next_version(long_form, None)
+    assert after.split(".")[0] == f"{42:010}"
+    assert after > long_form
+    assert saver.get_next_version(after, None) > after
+
+
+def test_large_values_are_stored_deflated_and_read_back(
+    saver: RedisSaver, client: redis.Redis, key_prefix: str
+) -> None:
+    """A value of COMPRESS_AT bytes or more is stored zlib-deflated (a smaller blob in Redis)
+    and reads back equal; small values stay as they are."""
+    big = {"results": [{"tool": "list_documents_on_file", "status": "executed", "i": i}
+                       for i in range(40)]}  # fmt: skip
+    config = _config("t-z", checkpoint_ns="")
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"big": big, "small": 1}
+    checkpoint["channel_versions"] = {"big": saver.get_next_version(None, None),
+                                      "small": saver.get_next_version(None, None)}  # fmt: skip
+    stored = saver.put(config, checkpoint, {}, checkpoint["channel_versions"])
+    blobs = client.hgetall(f"{key_prefix}:{{t-z}}:cp:blob:")
+    by_channel = {k.split(b"\x00")[0]: v for k, v in blobs.items()}
+    assert by_channel[b"big"].startswith(b"zlib+msgpack\x00")
+    assert len(by_channel[b"big"]) < len(ormsgpack.packb(big)) / 3
+    assert by_channel[b"small"].startswith(b"msgpack\x00")
+    loaded = saver.get_tuple(stored)
+    assert loaded is not None
+    assert loaded.checkpoint["channel_values"] == {"big": big, "small": 1}
 
 
 def test_client_with_decoded_responses_is_handled(server_url: str, key_prefix: str) -> None:

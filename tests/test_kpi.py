@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from carebound.kpi import REFERRAL_AGENTS, bucket, bucket_value, build_report, fold
+from carebound.state import audit_index
 from carebound.state.kpi import KpiStore
 from tests.test_cli import cli, cli_json
 
@@ -22,7 +23,7 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 def _trail(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
     """Every audit event of the store, in append order, from the global index."""
     entries = client.xrange(f"{prefix}:audit")
-    return [json.loads(fields[b"event"]) for _, fields in entries]
+    return [json.loads(raw) for _, raw in audit_index.resolve(client, prefix, entries)]
 
 
 def _t(event: dict[str, Any]) -> float:

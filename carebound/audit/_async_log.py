@@ -21,6 +21,7 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
+from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX
 
 
@@ -75,16 +76,15 @@ class AsyncAuditLog(_chain.LogBase):
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
             event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
-            current = _chain.record_reply(
-                await self._append.acall(
-                    self._client, keys, _chain.record_args(event, once, stored=stored)
-                )
+            reply = await self._append.acall(
+                self._client, keys, _chain.record_args(event, once, stored=stored)
             )
+            current = _chain.record_reply(reply)
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
                 if not self._one_step:
                     async with self._client.pipeline(transaction=False) as pipe:
-                        pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                        pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event, reply))
                         pipe.hset(_chain.anchors_key(self._prefix), *_chain.anchor_field(event))
                         await pipe.execute()
                 return event
@@ -131,6 +131,7 @@ class AsyncAuditLog(_chain.LogBase):
         key = _chain.index_key(self._prefix)
         if after is None:
             newest = await self._client.xrevrange(key, count=limit) or []
-            return _chain.index_entries(newest[::-1])
-        entries = await self._client.xrange(key, min=f"({after}", count=limit)
-        return _chain.index_entries(entries or [])
+            entries = newest[::-1]
+        else:
+            entries = await self._client.xrange(key, min=f"({after}", count=limit) or []
+        return _chain.index_entries(await audit_index.aresolve(self._client, self._prefix, entries))

@@ -31,7 +31,8 @@ from carebound.audit._models import (
     DetailValue,
     check_detail,
 )
-from carebound.state.keys import audit_index_key, global_key, run_key
+from carebound.state import audit_index
+from carebound.state.keys import audit_index_key, audit_stream_key, global_key, run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard
 
@@ -47,7 +48,7 @@ RECORD_SCRIPT = script("audit_record")
 
 def stream_key(prefix: str, run_id: str) -> str:
     """The run's audit stream: the source of truth."""
-    return run_key(prefix, run_id, "audit")
+    return audit_stream_key(prefix, run_id)
 
 
 def once_key(prefix: str, run_id: str) -> str:
@@ -279,14 +280,10 @@ def conflict_error(run_id: str) -> AuditConflictError:
     )
 
 
-def index_fields(event: AuditEvent) -> dict[FieldT, EncodableT]:
-    """Fields of the event's entry in the global index."""
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "hash": event.hash,
-        "event": event_json(event),
-    }
+def index_fields(event: AuditEvent, reply: Sequence[Any]) -> dict[FieldT, EncodableT]:
+    """Fields of the event's entry in the global index (a pointer to its entry in the run's
+    stream, whose id the append script's ``reply`` holds)."""
+    return audit_index.pointer_fields(event.run_id, event.seq, text(reply[1]))
 
 
 def anchor_field(event: AuditEvent) -> tuple[str, str]:
@@ -350,11 +347,10 @@ def check_limit(limit: int) -> None:
         raise ValueError(f"recent() needs a limit of at least 1, got {limit}")
 
 
-def index_entries(entries: Sequence[tuple[Any, Any]]) -> list[AuditIndexEntry]:
-    """Global index stream entries as typed entries, oldest first."""
+def index_entries(resolved: Sequence[tuple[str, bytes | str]]) -> list[AuditIndexEntry]:
+    """Resolved global index entries (``audit_index.resolve``) as typed entries, oldest first."""
     return [
-        AuditIndexEntry(entry_id=text(entry_id), event=parse_event(entry_event(fields)))
-        for entry_id, fields in entries
+        AuditIndexEntry(entry_id=entry_id, event=parse_event(event)) for entry_id, event in resolved
     ]
 
 

@@ -24,6 +24,7 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
+from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lua import Script
 from carebound.state.pipeline import Guard, call_script
@@ -212,7 +213,7 @@ class AuditLog(_chain.LogBase):
             self._heads.put(event.run_id, event.seq, event.hash)
             if not self._one_step:
                 with self._client.pipeline(transaction=False) as pipe:
-                    pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event))
+                    pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event, reply))
                     pipe.hset(_chain.anchors_key(self._prefix), *_chain.anchor_field(event))
                     pipe.execute()
         return current
@@ -303,9 +304,10 @@ class AuditLog(_chain.LogBase):
         _chain.check_limit(limit)
         key = _chain.index_key(self._prefix)
         if after is None:
-            newest = self._client.xrevrange(key, count=limit) or []
-            return _chain.index_entries(newest[::-1])
-        return _chain.index_entries(self._client.xrange(key, min=f"({after}", count=limit) or [])
+            entries = (self._client.xrevrange(key, count=limit) or [])[::-1]
+        else:
+            entries = self._client.xrange(key, min=f"({after}", count=limit) or []
+        return _chain.index_entries(audit_index.resolve(self._client, self._prefix, entries))
 
 
 def _then_append(

@@ -19,6 +19,7 @@ from typing import Any
 import ormsgpack
 import redis
 
+from carebound.checkpoint._codec import unpack
 from carebound.checkpoint._layout import namespace_keys, thread_keys
 from carebound.checkpoint._scripts import LOAD
 
@@ -36,7 +37,8 @@ def _no_extensions(code: int, data: bytes) -> Any:
 
 def _plain(raw: bytes) -> Any:
     """One stored ``<type>\\0<bytes>`` value, if it is plain data."""
-    type_, _, data = raw.partition(b"\x00")
+    name, data = unpack(raw)
+    type_ = name.encode()
     if type_ == b"null":
         return None
     if type_ == b"json":

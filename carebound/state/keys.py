@@ -32,8 +32,14 @@ def work_key(prefix: str, part: str) -> str:
 
 
 def audit_index_key(prefix: str) -> str:
-    """The global audit index across runs (a stream: run id, seq, hash, event)."""
+    """The global audit index across runs (a stream of pointers: run id, seq, and the id of
+    the event's entry in the run's stream; see :mod:`carebound.state.audit_index`)."""
     return global_key(prefix, "audit")
+
+
+def audit_stream_key(prefix: str, run_id: str) -> str:
+    """A run's audit stream: its hash-chained events, the source of truth."""
+    return run_key(prefix, run_id, "audit")
 
 
 def inbox_key(prefix: str, *parts: str) -> str:

@@ -27,6 +27,7 @@ from redis.cluster import RedisCluster
 
 from carebound.kpi._fold import fold, needed_keys
 from carebound.kpi._report import DAILY, DAILY_FIELDS, Span, every_day
+from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX, audit_index_key, kpi_key, text
 from carebound.state.lua import script
 
@@ -66,7 +67,9 @@ class KpiStore:
             entries = self._client.xrange(self._index, min=start, count=BATCH)
             if not entries:
                 return folded
-            events = [_event(fields) for _, fields in entries]
+            events = [
+                _event(raw) for _, raw in audit_index.resolve(self._client, self._prefix, entries)
+            ]
             keys = needed_keys(events)
             values = self._client.hmget(self._open, keys) if keys else []
             state = {
@@ -126,9 +129,7 @@ class KpiStore:
         return _ints(self._client.hgetall(self._totals))
 
 
-def _event(fields: Mapping[Any, Any] | None) -> dict[str, Any]:
-    assert fields is not None  # XRANGE entries always carry their fields
-    raw = fields.get(b"event", fields.get("event"))
+def _event(raw: bytes | str) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(text(raw))
     return event
 

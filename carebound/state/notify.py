@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX, audit_index_key, inbox_key, notify_key, text
 from carebound.state.lua import script
 
@@ -26,6 +27,7 @@ class NotifyStore:
 
     def __init__(self, client: redis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
         self._r = client
+        self._prefix = prefix
         self._index = audit_index_key(prefix)
         self._inbox = inbox_key(prefix, "all")
         self._cursor = notify_key(prefix, "cursor")
@@ -40,7 +42,9 @@ class NotifyStore:
         entries = self._r.xrange(self._index, min=start, count=count)
         if not entries:
             return [], None
-        events = [json.loads(text((fields or {})[b"event"])) for _, fields in entries]
+        events = [
+            json.loads(text(raw)) for _, raw in audit_index.resolve(self._r, self._prefix, entries)
+        ]
         return events, text(entries[-1][0])
 
     def advance(self, last: str) -> None:

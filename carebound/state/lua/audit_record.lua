@@ -9,7 +9,8 @@
 -- guard, the event is appended only while those fields of that hash hold those values (a
 -- decision's event rides with the decide step and is kept only if that step won). With a
 -- fourth and fifth key before the guard (a single server, where keys of different hash slots
--- may meet in one script), the global index entry and the run's anchor (its head mirrored
+-- may meet in one script), the global index entry (a pointer: run id, seq and the entry's id
+-- in the run's stream; carebound.state.audit_index) and the run's anchor (its head mirrored
 -- outside the run's keys) are written in the same step; on a cluster the caller writes them
 -- next.
 --
@@ -36,8 +37,7 @@ local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
 redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], ARGV[7], id) end
 if nkeys >= 5 then
-  redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'hash', ARGV[4],
-             'event', ARGV[5])
+  redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'at', id)
   redis.call('HSET', KEYS[5], ARGV[8], ARGV[3] .. ':' .. ARGV[4])
 end
 return {1, id}
