@@ -81,6 +81,7 @@ def test_public_names_are_pinned() -> None:
             "MissingItem",
             "attachment_text",
             "classify",
+            "classify_local",
             "detect_injection",
             "document_texts",
             "missing_documents",

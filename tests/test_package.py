@@ -173,7 +173,14 @@ SUBPACKAGES: dict[str, set[str]] = {
         "CLASSIFY_MIN_CONFIDENCE", "Classification", "DEFAULT_REQUIREMENTS", "DOCUMENT_TYPES",
         "DocumentRequirement", "FLAG_AT", "INJECTION_CONFIDENCE_CAP", "InjectionFinding",
         "InjectionReport", "MissingItem", "UNKNOWN", "attachment_text", "classify",
-        "detect_injection", "document_texts", "missing_documents", "with_injection",
+        "classify_local", "detect_injection", "document_texts", "missing_documents", "with_injection",
+    },
+    "carebound.eval": {
+        "BUILT_IN", "CalibrationBucket", "ClassFigures", "ClassifierFigures", "CorpusDocument",
+        "DocumentClassifier", "DocumentLabel", "DocumentTraits", "DocumentsEvaluation",
+        "ExtractionFigures", "ExtractionLabel", "FieldFigures", "InjectionFigures", "PatientLabel",
+        "ReferralExtractor", "accepted", "corpus_sha256", "evaluate_documents",
+        "expected_calibration_error", "load_corpus", "render_evaluation",
     },
     "carebound.domain.identity": {
         "IDENTITY_WEIGHTS", "IdentityAttribute", "KIND_RISK", "Mismatch", "MismatchField",

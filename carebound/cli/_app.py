@@ -11,7 +11,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from carebound.cli import _audit, _login, _manage, _report, _review, _run, _runs, _server, _web
+from carebound.cli import (
+    _audit,
+    _eval,
+    _login,
+    _manage,
+    _report,
+    _review,
+    _run,
+    _runs,
+    _server,
+    _web,
+)
 from carebound.cli._errors import (
     EXIT_CODES_HELP,
     error_document,
@@ -110,6 +121,7 @@ _audit.register(app)
 _report.register(app)
 _server.register(app)
 _web.register(app)
+_eval.register(app)
 
 
 def main() -> None:

@@ -6,6 +6,9 @@ Pure, deterministic rules for the document-chasing agents (no I/O: no Redis, gra
 - ``missing_documents(case, requirements, classified=...)`` -> ``MissingItem`` list;
 - ``classify(text)`` -> ``Classification`` of a document's text into a LOINC document type,
   rule-based, with a confidence that counts only at or above ``CLASSIFY_MIN_CONFIDENCE``;
+- ``classify_local(text)`` -> the same ``Classification`` from a small local model (hashed
+  word and character features, logistic regression; weights shipped in the package, trained on
+  the train split of ``carebound.eval``'s corpus): the middle option between rules and a chat model;
 - ``detect_injection(text)`` -> ``InjectionReport``: instructions aimed at software or staff
   (DOC-2), found after undoing disguises, with the passages and an explanation.
 """
@@ -26,6 +29,7 @@ from ._injection import (
     InjectionReport,
     detect_injection,
 )
+from ._local_model import classify_local
 from ._missing import MissingItem, missing_documents
 from ._requirements import DEFAULT_REQUIREMENTS, DocumentRequirement
 
@@ -43,6 +47,7 @@ __all__ = [
     "MissingItem",
     "attachment_text",
     "classify",
+    "classify_local",
     "detect_injection",
     "document_texts",
     "missing_documents",

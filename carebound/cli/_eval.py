@@ -1,0 +1,51 @@
+"""``carebound eval documents``: the document classifiers measured on the labelled corpus
+(:mod:`carebound.eval`). Needs no store and no network."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from carebound.cli._session import print_json
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Measure carebound's document intelligence on its labelled corpus (no store needed).",
+    no_args_is_help=True,
+)
+
+_SPLITS = ("heldout", "train")
+
+
+@eval_app.command("documents")
+def documents(
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            metavar="heldout|train",
+            help="Which part of the corpus: 'heldout' (never seen by the local model; the "
+            "default) or 'train' (what it learned from: a check, not a measure).",
+        ),
+    ] = "heldout",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Accuracy, per-class precision and recall, calibration, injection holds and extraction
+    field accuracy of the rule classifier and the local model on the labelled corpus."""
+    if split not in _SPLITS:
+        raise typer.BadParameter(
+            f"{split!r} is not a split of the corpus; use heldout or train", param_hint="--split"
+        )
+    from carebound.eval import evaluate_documents, render_evaluation
+
+    result = evaluate_documents(split="train" if split == "train" else "heldout")
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+        return
+    typer.echo(render_evaluation(result))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval`` to the app."""
+    app.add_typer(eval_app)
