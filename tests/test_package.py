@@ -173,7 +173,8 @@ SUBPACKAGES: dict[str, set[str]] = {
         "CLASSIFY_MIN_CONFIDENCE", "Classification", "DEFAULT_REQUIREMENTS", "DOCUMENT_TYPES",
         "DocumentRequirement", "FLAG_AT", "INJECTION_CONFIDENCE_CAP", "InjectionFinding",
         "InjectionReport", "MissingItem", "UNKNOWN", "attachment_text", "classify",
-        "classify_local", "detect_injection", "document_texts", "missing_documents", "with_injection",
+        "classify_local", "detect_injection", "document_texts", "missing_documents",
+        "with_injection",
     },
     "carebound.eval": {
         "BUILT_IN", "CalibrationBucket", "ClassFigures", "ClassifierFigures", "CorpusDocument",
