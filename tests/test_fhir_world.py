@@ -214,10 +214,13 @@ def test_the_office_completes_the_request_task_and_the_run_reads_the_reply(
     done = office.answer_due(START + dt.timedelta(hours=6))
     assert len(done) == 1
     assert office.next_due() is None
-    replies = outreach.due_replies(START + dt.timedelta(hours=6))
+    replies = outreach.due_replies(START + dt.timedelta(hours=7))
     assert [r.request_id for r in replies] == ["Task/req-1"]
     assert [d.code for d in replies[0].documents] == ["11506-3"]
-    assert outreach.due_replies(START + dt.timedelta(hours=7)) == []  # handed out once
+    # Received when the office answered on the run's clock (the Task's lastModified), not at
+    # the server's wall-clock meta.lastUpdated, nor when the poll ran.
+    assert replies[0].received_at == START + dt.timedelta(hours=6)
+    assert outreach.due_replies(START + dt.timedelta(hours=8)) == []  # handed out once
     # Answering again writes nothing twice.
     assert office.answer_due(START + dt.timedelta(days=1)) == []
     documents = http.get(f"{fhir_bases.office}/DocumentReference").json()

@@ -243,7 +243,7 @@ SUBPACKAGES: dict[str, set[str]] = {
     },
     "carebound.tools.connectors.config": {
         "CONNECTORS_FILE_VAR", "ENV_PREFIX", "Auth", "BearerAuth", "BreakerSettings", "CdexConfig",
-        "ConnectorsConfig", "EhrConfig", "FaxConfig", "FhirServerConfig", "NoAuth",
+        "ConnectorsConfig", "EhrConfig", "ErpConfig", "FaxConfig", "FhirServerConfig", "NoAuth",
         "OfficeConfig", "PayerConfig", "RetrySettings", "SmartAuth", "SmtpConfig", "Timeouts",
         "configured_connectors_file", "connectors_config", "load_connectors_config",
     },
@@ -253,7 +253,8 @@ SUBPACKAGES: dict[str, set[str]] = {
         "build_ehr", "build_payer", "effect_identifier", "effect_search", "seed_world",
     },
     "carebound.tools.connectors.fhir_world": {
-        "FhirBases", "ReferringOffice", "local_server_config", "seed_configured_world",
+        "FhirBases", "ReferringOffice", "local_server_config", "local_server_connectors",
+        "played_office", "seed_configured_world",
         "seed_world", "world_bundles",
     },
     "carebound.tools.reconcile": {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,11 +26,24 @@ if TYPE_CHECKING:
     import redis
 
     from carebound.cli._render_runs import ScenarioRow
+    from carebound.scenario import ScenarioResult
     from carebound.tools.connectors import ConnectorsFactory
 
 ENDED_BADLY = frozenset({"failed", "budget_exhausted", "quarantined"})
 """A case run that stops in one of these exits 1: it did not do its job."""
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+FhirServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fhir-server",
+        metavar="URL",
+        help="The local FHIR test server (testing/fhir-server): short for a connectors file "
+        "with ehr = URL/ehr, payer = URL/payer, office = URL/office. A scenario's world is "
+        "seeded there (each scenario run in a namespace of its own) and its office answers "
+        "over CDex.",
+        show_default=False,
+    ),
+]
 
 
 def _default_requester() -> str:
@@ -73,6 +88,7 @@ def run(
         typer.Option("--requester", help="Who starts the run (default: your login name)."),
     ] = None,
     connectors: ConnectorsOpt = None,
+    fhir_server: FhirServerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a scenario, every scenario in a folder, or one agent on a case.
@@ -89,20 +105,37 @@ def run(
             hint="carebound run scenarios/ | carebound run FILE.yaml | "
             "carebound run --agent demo --case bundle.json",
         )
-    factory = connectors_factory(connectors)  # a bad file stops here, once
+    if fhir_server is not None and connectors is not None:
+        raise CliInputError(
+            "--fhir-server and --connectors both say where the systems are",
+            hint="give one: --fhir-server URL for the local test server, --connectors FILE "
+            "for any other",
+        )
+    factory: ConnectorsFactory
+    if fhir_server is not None:
+        from carebound.tools.connectors.fhir_world import local_server_connectors
+
+        factory = local_server_connectors(fhir_server)  # a bad URL stops here, once
+    else:
+        factory = connectors_factory(connectors)  # a bad file stops here, once
     if agent is not None:
         if case is None:
             raise CliInputError("--agent needs --case BUNDLE.json", hint="give the case bundle")
-        status = _run_case(
-            agent,
-            case,
-            ehr=ehr,
-            policy=policy,
-            requester=requester or _default_requester(),
-            connectors=connectors,
-            factory=factory,
-            as_json=as_json,
-        )
+        try:
+            status = _run_case(
+                agent,
+                case,
+                ehr=ehr,
+                policy=policy,
+                requester=requester or _default_requester(),
+                real=fhir_server is not None or real_connectors(connectors),
+                factory=factory,
+                as_json=as_json,
+            )
+        finally:
+            close = getattr(factory, "close", None)
+            if callable(close):
+                close()  # the FHIR clients of a connectors file or --fhir-server
         if status in ENDED_BADLY:
             raise typer.Exit(int(ExitCode.FAILED))
         return
@@ -114,10 +147,11 @@ def run(
         )
     if not target.is_dir() and not target.is_file():
         raise CliInputError(f"{target}: no such scenario file or folder")
+    source = _Systems(factory, fhir_server)
     if target.is_dir():
-        code = _run_folder(target, as_json, factory)
+        code = _run_folder(target, as_json, source)
     else:
-        code = _run_file(target, as_json, factory)
+        code = _run_file(target, as_json, source)
     _say_where_scenarios_went()
     raise typer.Exit(int(code))
 
@@ -142,14 +176,14 @@ def _run_case(
     ehr: Path | None,
     policy: str | None,
     requester: str,
-    connectors: Path | None,
+    real: bool,
     factory: ConnectorsFactory,
     as_json: bool,
 ) -> str:
     """Run ``agent`` on ``case`` to its first stop; prints the report, returns its status."""
     from carebound.agents import registry
 
-    if ehr is not None and real_connectors(connectors):
+    if ehr is not None and real:
         raise CliInputError(
             "--ehr seeds the simulated EHR; with a connectors file the EHR is the real one",
             hint="leave out --ehr (or --connectors and CAREBOUND_CONNECTORS to simulate)",
@@ -185,13 +219,30 @@ def _run_case(
     return report.status
 
 
-def _run_file(path: Path, as_json: bool, connectors: ConnectorsFactory) -> ExitCode:
-    from carebound._phi import mask_report
-    from carebound.scenario import run_scenario
+@dataclass(frozen=True)
+class _Systems:
+    """Where a scenario's systems are: the connectors factory, or the local FHIR test server."""
 
-    result = run_scenario(
-        path, open_client(), prefix=key_prefix("scenarios"), connectors=connectors
-    )
+    factory: ConnectorsFactory
+    fhir_server: str | None
+
+    def run(self, path: Path, client: redis.Redis) -> ScenarioResult:
+        """Run one scenario on these systems (on the test server, in a namespace of its own:
+        runs of scenarios sharing a chart never see each other's writes)."""
+        from carebound.scenario import run_scenario
+
+        prefix = key_prefix("scenarios")
+        if self.fhir_server is None:
+            return run_scenario(path, client, prefix=prefix, connectors=self.factory)
+        root = f"{self.fhir_server.rstrip('/')}/{path.stem[:40]}-{secrets.token_hex(4)}"
+        typer.secho(f"{path.name}: FHIR bases {root}/ehr, /payer, /office", err=True, dim=True)
+        return run_scenario(path, client, prefix=prefix, fhir_server=root)
+
+
+def _run_file(path: Path, as_json: bool, systems: _Systems) -> ExitCode:
+    from carebound._phi import mask_report
+
+    result = systems.run(path, open_client())
     report = mask_report(result.report)
     if as_json:
         print_json(report.model_dump(mode="json"))
@@ -218,7 +269,7 @@ def _run_file(path: Path, as_json: bool, connectors: ConnectorsFactory) -> ExitC
     return ExitCode.FAILED if result.passed is False else ExitCode.OK
 
 
-def _run_folder(folder: Path, as_json: bool, connectors: ConnectorsFactory) -> ExitCode:
+def _run_folder(folder: Path, as_json: bool, connectors: _Systems) -> ExitCode:
     files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     if not files:
         raise CliInputError(
@@ -243,7 +294,7 @@ def _run_folder(folder: Path, as_json: bool, connectors: ConnectorsFactory) -> E
 
 
 def _with_progress(
-    files: list[Path], client: redis.Redis, connectors: ConnectorsFactory
+    files: list[Path], client: redis.Redis, connectors: _Systems
 ) -> list[ScenarioRow]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.text import Text
@@ -269,17 +320,16 @@ def _with_progress(
     return rows
 
 
-def _one(path: Path, client: redis.Redis, connectors: ConnectorsFactory) -> ScenarioRow:
+def _one(path: Path, client: redis.Redis, connectors: _Systems) -> ScenarioRow:
     """Run one scenario of a folder; a scenario that cannot run is a row, not the end."""
     import redis as redis_lib
 
     from carebound._errors import CareboundError, StoreUnavailableError
     from carebound._phi import mask_report
     from carebound.cli._render_runs import ScenarioRow
-    from carebound.scenario import run_scenario
 
     try:
-        result = run_scenario(path, client, prefix=key_prefix("scenarios"), connectors=connectors)
+        result = connectors.run(path, client)
     except StoreUnavailableError:
         raise
     except CareboundError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +21,25 @@ from carebound.clock import VirtualClock
 from carebound.engine.results import RunView
 from carebound.engine.runner import Runner
 from carebound.fhir._parse import load_bundle_json
-from carebound.guardrails import format_validation_error, load_policy_pack
+from carebound.guardrails import PolicyPack, format_validation_error, load_policy_pack
 from carebound.scenario._load import ScenarioError, load_json, load_scenario, resolve
 from carebound.scenario._model import Expectation, Scenario, ScriptedDecision
 from carebound.state.keys import DEFAULT_PREFIX
-from carebound.tools.connectors import ConnectorsSource, ErpData, WorldSpec
+from carebound.tools.connectors import (
+    ConfiguredConnectors,
+    ConnectorsSource,
+    ErpData,
+    InboundDocument,
+    OutreachConnector,
+    RunContext,
+    WorldSpec,
+)
 from carebound.tools.connectors.simulated import SimulatedConnectors, World
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+
+    from carebound.tools.connectors.fhir_world import ReferringOffice
 
 
 class ScenarioResult(BaseModel):
@@ -100,13 +111,19 @@ def _matches(scripted: ScriptedDecision, view: RunView) -> bool:
     )
 
 
-def drive_scenario(runner: Runner, view: RunView, scenario: Scenario) -> RunView:
+def drive_scenario(
+    runner: Runner, view: RunView, scenario: Scenario, office: ReferringOffice | None = None
+) -> RunView:
     """Apply decisions and let virtual time pass until the run ends, parks for good, or the
-    scenario's horizon is reached."""
+    scenario's horizon is reached. The referring office answers as the scenario's reply
+    scripts say: on the simulator, or, given ``office`` (a real CDex endpoint), by completing
+    the run's request Tasks there, which the run's own outreach connector then polls, as the
+    worker's sweep does."""
     clock = runner.clock
     assert isinstance(clock, VirtualClock)
     horizon = scenario.start + scenario.until
     unused = list(scenario.decisions)
+    replies = _Replies(runner, view, office)
     for _ in range(1000):
         if view.status == "paused" and view.pending is not None:
             scripted = next((d for d in unused if _matches(d, view)), None)
@@ -130,15 +147,14 @@ def drive_scenario(runner: Runner, view: RunView, scenario: Scenario) -> RunView
             continue
         if view.status != "waiting":
             break
-        world = World.attach(runner.client, view.run_id, prefix=runner.prefix)
-        candidates = [t for t in (world.outreach.next_due(), view.record.wait_until) if t]
+        candidates = [t for t in (replies.next_due(), view.record.wait_until) if t]
         if not candidates:
             break
         wake = min(candidates)
         if wake > horizon:
             break
         clock.advance_to(wake)
-        for inbound in world.outreach.due_replies(clock.now()):
+        for inbound in replies.due(clock.now()):
             if inbound.request_id:
                 runner.deliver(
                     request_match(inbound.request_id),
@@ -151,6 +167,36 @@ def drive_scenario(runner: Runner, view: RunView, scenario: Scenario) -> RunView
             runner.fire_timer(view.run_id, until)
             view = runner.get(view.run_id)
     return view
+
+
+class _Replies:
+    """Where a scenario run's replies come from: the simulator's scripts, or the office played
+    on a real CDex endpoint and the run's outreach connector polling it."""
+
+    def __init__(self, runner: Runner, view: RunView, office: ReferringOffice | None) -> None:
+        self._office = office
+        self._simulated: World | None = None
+        self._outreach: OutreachConnector | None = None
+        if office is None:
+            self._simulated = World.attach(runner.client, view.run_id, prefix=runner.prefix)
+        else:
+            run = RunContext(run_id=view.run_id, agent=view.record.agent, prefix=runner.prefix,
+                             client=runner.client, world_seeded=True)  # fmt: skip
+            self._outreach = runner.connectors(run).outreach
+
+    def next_due(self) -> datetime | None:
+        if self._office is not None:
+            return self._office.next_due()
+        assert self._simulated is not None
+        return self._simulated.outreach.next_due()
+
+    def due(self, now: datetime) -> list[InboundDocument]:
+        if self._office is not None:
+            assert self._outreach is not None
+            self._office.answer_due(now)
+            return self._outreach.due_replies(now)
+        assert self._simulated is not None
+        return self._simulated.outreach.due_replies(now)
 
 
 def check_expectations(expect: Expectation, report: RunReport, view: RunView) -> list[str]:
@@ -216,21 +262,31 @@ def run_scenario(
     prefix: str = DEFAULT_PREFIX,
     model: BaseChatModel | None = None,
     connectors: ConnectorsSource | None = None,
+    fhir_server: str | None = None,
 ) -> ScenarioResult:
     """Run one scenario file and check its expectations (``connectors``: as ``Runner`` takes
-    them; they must be able to seed the scenario's world)."""
+    them; they must be able to seed the scenario's world). ``fhir_server``: the root URL of
+    the local FHIR test server instead (``ROOT/ehr``, ``/payer``, ``/office``; see
+    ``fhir_world.local_server_config``), the payer connected when the world has one.
+
+    With a connectors file naming a CDex endpoint (or ``fhir_server``), the scenario's world is
+    seeded into the servers and its referring office is played there (``played_office``)."""
     started = time.perf_counter()
     file = path.resolve()
     scenario = load_scenario(file)
     base = file.parent
-    runner = Runner(
-        client, prefix=prefix, clock=VirtualClock(scenario.start), model=model,
-        connectors=connectors,
-    )  # fmt: skip
     expected_error = scenario.expect.error if scenario.expect else None
     try:
-        case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
         world = _world(scenario, base, file)
+        if fhir_server is not None:
+            from carebound.tools.connectors.fhir_world import local_server_connectors
+
+            connectors = local_server_connectors(fhir_server, payer=bool(world.payer))
+        runner = Runner(
+            client, prefix=prefix, clock=VirtualClock(scenario.start), model=model,
+            connectors=connectors,
+        )  # fmt: skip
+        case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
         policy_path = base / scenario.policy
         pack = load_policy_pack(policy_path if policy_path.is_file() else scenario.policy)
         if scenario.agent not in runner.agent_names:
@@ -259,13 +315,41 @@ def run_scenario(
             failures=[f"error: expected the input to be refused with {expected_error!r}"],
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+    try:
+        return _run_started(
+            runner, scenario, path, case=case, pack=pack, world=world, started=started
+        )
+    finally:
+        if fhir_server is not None and isinstance(runner.connectors, ConfiguredConnectors):
+            runner.connectors.close()  # made here for this scenario: its connections end here
+
+
+def _run_started(
+    runner: Runner,
+    scenario: Scenario,
+    path: Path,
+    *,
+    case: dict[str, Any],
+    pack: PolicyPack,
+    world: WorldSpec,
+    started: float,
+) -> ScenarioResult:
+    """Start the scenario's run, drive it to its end (or horizon), check the expectations."""
     view = runner.start(
         scenario.agent, case, requester=scenario.requester, policy=pack, world=world
     )
+    factory = runner.connectors
+    config = factory.config if isinstance(factory, ConfiguredConnectors) else None
     try:
-        view = drive_scenario(runner, view, scenario)
+        if config is None:
+            view = drive_scenario(runner, view, scenario)
+        else:
+            from carebound.tools.connectors.fhir_world import played_office
+
+            with played_office(config, world.replies, run_id=view.run_id) as office:
+                view = drive_scenario(runner, view, scenario, office)
     except ScenarioError as exc:
-        raise ScenarioError(f"{file}: {exc.message}", hint=exc.hint) from None
+        raise ScenarioError(f"{path.resolve()}: {exc.message}", hint=exc.hint) from None
     report = run_report(view)
     failures = check_expectations(scenario.expect, report, view) if scenario.expect else []
     return ScenarioResult(

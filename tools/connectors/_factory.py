@@ -27,11 +27,12 @@ import os
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from carebound.state.breaker import BreakerStore
 from carebound.tools.connectors._bundle import Connectors, ConnectorsFactory, RunContext
 from carebound.tools.connectors._ehr import EHRConnector
+from carebound.tools.connectors._erp import ERPConnector
 from carebound.tools.connectors._errors import ConnectorsConfigError
 from carebound.tools.connectors._outreach import OutreachConnector
 from carebound.tools.connectors._payer import PayerConnector
@@ -46,6 +47,9 @@ from carebound.tools.connectors.config import (
     configured_connectors_file,
     load_connectors_config,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 FHIR_REST = "carebound.tools.connectors.fhir_rest"
 """The module of the FHIR R4 REST connectors (EHR, payer)."""
@@ -95,8 +99,11 @@ def simulated_connectors() -> ConnectorsFactory:
 class ConfiguredConnectors:
     """Builds each run's connectors from a connectors file (see the module docstring)."""
 
-    def __init__(self, config: ConnectorsConfig) -> None:
+    def __init__(self, config: ConnectorsConfig, *, transport: httpx.BaseTransport | None = None):
+        """``transport``: the ``httpx`` transport of every FHIR call (EHR, payer, CDex), e.g. one
+        that counts or proxies in tests; default: pooled HTTP."""
         self.config = config
+        self.transport = transport
         self._rest = _load(FHIR_REST, "build_ehr", needed_for="[ehr]")
         if config.payer is not None:
             _load(FHIR_REST, "build_payer", needed_for="[payer]")
@@ -110,11 +117,15 @@ class ConfiguredConnectors:
         """The run's connectors: the configured systems, the others not connected."""
         ehr, payer = self._fhir_servers(run)
         outreach: OutreachConnector = (
-            self._outreach.build_outreach(self.config.office, run)
+            self._outreach.build_outreach(self.config.office, run, **self._wire("http_transport"))
             if self._outreach is not None
             else UnconnectedOutreach()
         )
-        return Connectors(ehr=ehr, outreach=outreach, payer=payer, erp=UnconnectedERP())
+        erp: ERPConnector = UnconnectedERP()
+        if self.config.erp is not None:  # provider "simulated", the only one (see ErpConfig)
+            simulated = _load(SIMULATED, "SimulatedERP", needed_for="[erp]")
+            erp = simulated.SimulatedERP(run.client, run.run_id, prefix=run.prefix)
+        return Connectors(ehr=ehr, outreach=outreach, payer=payer, erp=erp)
 
     def _fhir_servers(self, run: RunContext) -> tuple[EHRConnector, PayerConnector]:
         """The EHR and payer connectors, built on first use (their HTTP pools, SMART tokens and
@@ -123,14 +134,29 @@ class ConfiguredConnectors:
             if self._shared is None:
                 breakers = BreakerStore(run.client, prefix=run.prefix)
                 config = self.config
-                ehr: EHRConnector = self._rest.build_ehr(config.ehr, breakers=breakers)
+                wire = self._wire("transport")
+                ehr: EHRConnector = self._rest.build_ehr(config.ehr, breakers=breakers, **wire)
                 payer: PayerConnector = (
-                    self._rest.build_payer(config.payer, breakers=breakers)
+                    self._rest.build_payer(config.payer, breakers=breakers, **wire)
                     if config.payer is not None
                     else UnconnectedPayer()
                 )
                 self._shared = (ehr, payer)
             return self._shared
+
+    def close(self) -> None:
+        """Close the EHR's and payer's HTTP connections (built on first use; a factory that
+        serves a process to its end need not be closed)."""
+        with self._lock:
+            shared, self._shared = self._shared, None
+        for connector in shared or ():
+            close = getattr(getattr(connector, "client", None), "close", None)
+            if callable(close):
+                close()
+
+    def _wire(self, name: str) -> dict[str, httpx.BaseTransport]:
+        """The transport as the keyword argument ``name`` (none given: the builder's default)."""
+        return {} if self.transport is None else {name: self.transport}
 
     def seed_world(self, run: RunContext, spec: WorldSpec, /) -> None:
         """Write a scenario's world into the configured servers (test servers: see
@@ -142,6 +168,9 @@ class ConfiguredConnectors:
         """
         world = _load(FHIR_WORLD, "seed_configured_world", needed_for="seeding a world")
         world.seed_configured_world(self.config, run, spec)
+        if self.config.erp is not None and spec.erp is not None:
+            simulated = _load(SIMULATED, "World", needed_for="[erp]")
+            simulated.World.seed(run.client, run.run_id, WorldSpec(erp=spec.erp), prefix=run.prefix)
 
 
 def _load(module_name: str, attribute: str, *, needed_for: str) -> ModuleType:

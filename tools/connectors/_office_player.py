@@ -22,7 +22,10 @@ from fhir.resources.R4B.task import Task
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._outreach import ReplyScript, ScriptedDocument, _document_reference
 from carebound.tools.connectors.outreach_channels._cdex import CDEX_TASK_CODES
-from carebound.tools.connectors.outreach_channels._common import REQUEST_ID_SYSTEM
+from carebound.tools.connectors.outreach_channels._common import (
+    EFFECT_ID_SYSTEM,
+    REQUEST_ID_SYSTEM,
+)
 
 REPLY_ID_SYSTEM = "urn:carebound:office-reply"
 """Identifier system of the DocumentReferences the played office writes (``TASKID-N``), so an
@@ -31,12 +34,22 @@ FHIR_JSON = "application/fhir+json"
 
 
 class ReferringOffice:
-    """Answers CDex request Tasks on ``base_url`` as ``replies`` script (see module doc)."""
+    """Answers CDex request Tasks on ``base_url`` as ``replies`` script (see module doc);
+    with ``run_id``, only the Tasks that run sent (their effect identifier names it), so
+    several runs can share one office endpoint."""
 
-    def __init__(self, base_url: str, replies: Sequence[ReplyScript], http: httpx.Client) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        replies: Sequence[ReplyScript],
+        http: httpx.Client,
+        *,
+        run_id: str | None = None,
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._replies = list(replies)
         self._http = http
+        self._run_id = run_id
 
     def next_due(self) -> dt.datetime | None:
         """When the next scripted answer is due, or None when no open request has one."""
@@ -101,9 +114,18 @@ class ReferringOffice:
             if any(
                 c.get("system") == CDEX_TASK_CODES and c.get("code") == "attachment-request"
                 for c in codings
-            ):
+            ) and self._sent_by_run(task):
                 found.append(task)
         return found
+
+    def _sent_by_run(self, task: dict[str, Any]) -> bool:
+        if self._run_id is None:
+            return True
+        return any(
+            i.get("system") == EFFECT_ID_SYSTEM
+            and str(i.get("value") or "").startswith(f"{self._run_id}:")
+            for i in task.get("identifier") or []
+        )
 
     def _document(
         self, task_id: str, n: int, doc: ScriptedDocument, when: dt.datetime

@@ -72,6 +72,7 @@ __all__ = [
     "CdexConfig",
     "ConnectorsConfig",
     "EhrConfig",
+    "ErpConfig",
     "FaxConfig",
     "FhirServerConfig",
     "NoAuth",
@@ -222,9 +223,18 @@ class EhrConfig(FhirServerConfig):
 class PayerConfig(FhirServerConfig):
     """The payer (Coverage, CoverageEligibilityResponse, ClaimResponse)."""
 
+    subscriber_id_search: bool = False
+    """The server answers ``Coverage?subscriberid=`` (FHIR R5's parameter, or a custom R4
+    SearchParameter), so a member is also found by the id on the card."""
+
 
 class CdexConfig(FhirServerConfig):
     """Referring offices' FHIR endpoint for Da Vinci CDex Task-based document requests."""
+
+    channels: list[Literal["portal", "fax", "email"]] = Field(default=["portal"], min_length=1)
+    """The contacts whose requests go out here as CDex Tasks: ``portal`` (an office's FHIR
+    endpoint), and ``fax`` or ``email`` too when the offices chased by fax or mail answer CDex
+    instead (as the local test server's office does for every scenario)."""
 
 
 class SmtpConfig(_Section):
@@ -268,6 +278,14 @@ class FaxConfig(_Section):
     provider: Literal["simulated"] = "simulated"
 
 
+class ErpConfig(_Section):
+    """The ERP (purchase orders, goods receipts, invoices). Only the simulated one ships: ERPs
+    (SAP, Oracle, Workday) speak their own APIs, not FHIR, and no test server of one runs here;
+    with ``provider = "simulated"`` a scenario's ERP records are kept in the run store."""
+
+    provider: Literal["simulated"] = "simulated"
+
+
 class OfficeConfig(_Section):
     """How we reach referring offices: at least one channel."""
 
@@ -280,6 +298,11 @@ class OfficeConfig(_Section):
         if self.cdex is None and self.smtp is None and self.fax is None:
             raise ValueError("configure at least one channel: [office.cdex], [office.smtp] or "
                              "[office.fax]")  # fmt: skip
+        served = set(self.cdex.channels) if self.cdex is not None else set()
+        for channel, section, name in (("email", self.smtp, "smtp"), ("fax", self.fax, "fax")):
+            if channel in served and section is not None:
+                raise ValueError(f"{channel} requests cannot go both to [office.cdex] (its "
+                                 f"channels) and to [office.{name}]: choose one")  # fmt: skip
         return self
 
 
@@ -340,6 +363,8 @@ class ConnectorsConfig(BaseSettings):
     """The payer; without it, runs treat coverage as "no payer connected"."""
     office: OfficeConfig | None = None
     """Outreach to referring offices; without it, outreach calls are refused."""
+    erp: ErpConfig | None = None
+    """The ERP; without it, ERP calls are refused."""
     notify: NotifyConfig | None = None
     """Notifications to reviewers (see :func:`load_notify_config`)."""
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,9 @@ from fhir.resources.R4B.bundle import Bundle
 
 from carebound.tools.connectors._bundle import RunContext
 from carebound.tools.connectors._errors import ConnectorError, ConnectorsConfigError
+from carebound.tools.connectors._factory import ConfiguredConnectors
 from carebound.tools.connectors._office_player import ReferringOffice
+from carebound.tools.connectors._outreach import ReplyScript
 from carebound.tools.connectors._world_spec import WorldSpec
 from carebound.tools.connectors.config import (
     BearerAuth,
@@ -40,6 +43,8 @@ __all__ = [
     "FhirBases",
     "ReferringOffice",
     "local_server_config",
+    "local_server_connectors",
+    "played_office",
     "seed_configured_world",
     "seed_world",
     "world_bundles",
@@ -73,16 +78,48 @@ class FhirBases:
         return cls(ehr=f"{stripped}/ehr", payer=f"{stripped}/payer", office=f"{stripped}/office")
 
 
-def local_server_config(root: str) -> ConnectorsConfig:
-    """The connectors file ``--fhir-server ROOT`` stands for: no auth, bases under ``root``."""
+def local_server_config(root: str, *, payer: bool = True) -> ConnectorsConfig:
+    """The connectors file ``--fhir-server ROOT`` stands for: no auth, bases under ``root``;
+    the office answers CDex for every contact (portal, fax, email: the scenarios' offices are
+    reached by fax, and played on the CDex endpoint), the payer searches by subscriber id (the
+    test server has R5's parameter), and the ERP is the simulated one (see ``ErpConfig``).
+    ``payer=False`` leaves the payer out (a scenario with no payer world: "no payer connected",
+    as on the simulator)."""
     bases = FhirBases.under(root)
-    return connectors_config(
-        {
-            "ehr": {"base_url": bases.ehr},
-            "payer": {"base_url": bases.payer},
-            "office": {"cdex": {"base_url": bases.office}},
-        }
-    )
+    data: dict[str, Any] = {
+        "ehr": {"base_url": bases.ehr},
+        "office": {"cdex": {"base_url": bases.office, "channels": ["portal", "fax", "email"]}},
+        "erp": {"provider": "simulated"},
+    }
+    if payer:
+        data["payer"] = {"base_url": bases.payer, "subscriber_id_search": True}
+    return connectors_config(data)
+
+
+def local_server_connectors(
+    root: str, *, payer: bool = True, transport: httpx.BaseTransport | None = None
+) -> ConfiguredConnectors:
+    """The connectors factory of ``--fhir-server ROOT`` (:func:`local_server_config`);
+    ``transport`` carries every FHIR call (default: pooled HTTP)."""
+    return ConfiguredConnectors(local_server_config(root, payer=payer), transport=transport)
+
+
+@contextmanager
+def played_office(
+    config: ConnectorsConfig, replies: Sequence[ReplyScript], *, run_id: str
+) -> Iterator[ReferringOffice | None]:
+    """The referring office of a scenario run, on the CDex endpoint the connectors file names
+    (None when it names none): it answers the run's requests as ``replies`` script.
+
+    Raises:
+        ConnectorsConfigError: the endpoint asks for SMART auth (scenarios are for test servers).
+    """
+    cdex = config.office.cdex if config.office is not None else None
+    if cdex is None:
+        yield None
+        return
+    with _test_server_client("office", cdex) as http:
+        yield ReferringOffice(str(cdex.base_url), replies, http, run_id=run_id)
 
 
 def world_bundles(spec: WorldSpec) -> dict[str, dict[str, Any]]:
@@ -155,19 +192,24 @@ def seed_configured_world(config: ConnectorsConfig, run: RunContext, spec: World
                 f"[{base}] section",
                 hint=f"add [{base}] with the base_url of a test server to seed",
             )
-        headers = {}
-        if isinstance(server.auth, BearerAuth):
-            headers["Authorization"] = f"Bearer {server.auth.secret()}"
-        elif not isinstance(server.auth, NoAuth):
-            raise ConnectorsConfigError(
-                f"{base}.auth: a scenario's world is seeded only into servers with no auth or a "
-                "bearer token",
-                hint="run scenarios against a test server (e.g. carebound run ... --fhir-server "
-                "URL with testing/fhir-server)",
-            )
-        timeout = httpx.Timeout(server.timeouts.read_s, connect=server.timeouts.connect_s)
-        with httpx.Client(headers=headers, timeout=timeout) as http:
+        with _test_server_client(base, server) as http:
             _post_bundle(base, str(server.base_url), bundle, http)
+
+
+def _test_server_client(base: str, server: FhirServerConfig) -> httpx.Client:
+    """An HTTP client for a test server with no auth or a static bearer token."""
+    headers = {}
+    if isinstance(server.auth, BearerAuth):
+        headers["Authorization"] = f"Bearer {server.auth.secret()}"
+    elif not isinstance(server.auth, NoAuth):
+        raise ConnectorsConfigError(
+            f"{base}.auth: a scenario's world is seeded (and its office played) only on servers "
+            "with no auth or a bearer token",
+            hint="run scenarios against a test server (e.g. carebound run ... --fhir-server "
+            "URL with testing/fhir-server)",
+        )
+    timeout = httpx.Timeout(server.timeouts.read_s, connect=server.timeouts.connect_s)
+    return httpx.Client(headers=headers, timeout=timeout)
 
 
 def _post_bundle(base: str, url: str, bundle: dict[str, Any], http: httpx.Client) -> None:

@@ -42,7 +42,8 @@ def build_payer(
     transport: httpx.BaseTransport | None = None,
 ) -> RestPayer:
     """The payer connector the ``[payer]`` section describes (arguments as :func:`build_ehr`)."""
-    return RestPayer(build_client(config, "payer", breakers=breakers, transport=transport))
+    client = build_client(config, "payer", breakers=breakers, transport=transport)
+    return RestPayer(client, subscriber_id_search=config.subscriber_id_search)
 
 
 def build_client(

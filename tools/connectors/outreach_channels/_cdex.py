@@ -123,7 +123,8 @@ class CdexOutreach:
         """The open request Tasks the office completed, each handed to one caller, once.
 
         A Task the office failed or cancelled is closed with no reply (the chase goes on by its
-        schedule). ``now`` is when a reply is taken as received if the server gives no time.
+        schedule). A reply's time is the Task's ``lastModified`` (the office's own time) but no
+        later than ``now`` (the run's clock); without one, ``now``.
 
         Raises:
             SystemUnavailableError: the endpoint is down (nothing is taken: ask again later).
@@ -149,7 +150,7 @@ class CdexOutreach:
                     request_id=meta["request_id"],
                     channel=self.channel,
                     sender=meta["to"],
-                    received_at=_last_updated(task) or now,
+                    received_at=_completed_at(task, now),
                     documents=[d for d in documents if d is not None],
                 )
             if self._store.close_request(ref) and reply is not None and reply.documents:
@@ -241,15 +242,20 @@ def _output_refs(task: dict[str, Any]) -> list[str]:
     return refs
 
 
-def _last_updated(resource: dict[str, Any]) -> dt.datetime | None:
-    raw = (resource.get("meta") or {}).get("lastUpdated") or resource.get("lastModified")
+def _completed_at(task: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    """When the office says it completed the Task (``lastModified``), on the run's clock: never
+    later than ``now``, the time of the poll that found it. The server's ``meta.lastUpdated`` is
+    not used: it is the server's wall clock, not the run's (a scenario's clock is virtual)."""
+    raw = task.get("lastModified")
     if not isinstance(raw, str):
-        return None
+        return now
     try:
         when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        return None
-    return when if when.tzinfo is not None else None
+        return now
+    if when.tzinfo is None:
+        return now
+    return min(when, now)
 
 
 def _as_document(resource: dict[str, Any]) -> ScriptedDocument:

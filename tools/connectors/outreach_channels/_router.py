@@ -116,9 +116,11 @@ def build_outreach(
         resilience = Resilience(CDEX_SYSTEM, breakers, timeouts=cdex.timeouts, retry=cdex.retry,
                                 breaker=cdex.breaker, clock=now, **extra)  # fmt: skip
         http = _shared_client(cdex, http_transport, resilience.http_timeout())
-        outreach.channels["portal"] = CdexOutreach(
+        endpoint = CdexOutreach(
             str(cdex.base_url), store=store, resilience=resilience, http=http, clock=now
         )
+        for channel in cdex.channels:  # the contacts whose requests go out as CDex Tasks
+            outreach.channels[channel] = endpoint
     if config.smtp is not None:
         smtp = config.smtp
         resilience = Resilience(SMTP_SYSTEM, breakers, timeouts=smtp.timeouts, retry=smtp.retry,
