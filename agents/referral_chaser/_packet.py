@@ -205,6 +205,14 @@ def _outreach_packet(
     except CareboundError:
         party, order = "unknown", "ServiceRequest"
     on_file = bool(facts.get("recipient_on_file"))
+    note = str(args.get("note") or "").strip()
+    drafted = _drafted_parts(ctx, call, facts, note)
+    advice = (
+        "Read the model-written text: approve it, edit it (clear it to send the rule template "
+        "alone), or reject."
+        if note and on_file
+        else "Confirm the number with the referring office before approving."
+    )
     return DecisionPacket(
         summary=f"Send document request attempt {args.get('attempt')} by {args.get('channel')} "
         f"to {args.get('to')}?",
@@ -224,8 +232,10 @@ def _outreach_packet(
                 value="; ".join(items),
                 source=SourceRef(resource=f"Task/{args.get('task_id')}", field="input"),
             ),
+            *drafted[0],
         ],
         checks=[
+            *drafted[1],
             _check(
                 ctx,
                 call,
@@ -235,15 +245,46 @@ def _outreach_packet(
                 detail="the EHR's record of the referring party lists this contact"
                 if on_file
                 else "the contact only came with the referral; the EHR does not list it",
-            )
+            ),
         ],
         missing=items,
         recommendation="none",
-        recommendation_text="Confirm the number with the referring office before approving.",
+        recommendation_text=advice,
         confidence=0.5,
         on_approve="the request goes out to this contact; further attempts follow the schedule",
         on_reject="nothing is sent; the chase is handed to intake staff",
     )
+
+
+def _drafted_parts(
+    ctx: AgentContext, call: ProposedCall, facts: Mapping[str, FactValue], note: str
+) -> tuple[list[PacketFact], list[PacketCheck]]:
+    """The model-written text of an outreach message, shown as such, and its checks (OUT-4)."""
+    if not note:
+        return [], []
+    by = str(call.args.get("drafted_by") or "a model")
+    fact = PacketFact(
+        label=f"Free text, model-written ({by})",
+        value=note,
+        source=SourceRef(
+            resource=f"Task/{call.args.get('task_id')}",
+            field="payload.contentString",
+            document="drafted by a model; the rest of the message is rule-made",
+        ),
+    )
+    refused = bool(facts.get("note_refused"))
+    check = _check(
+        ctx,
+        call,
+        "note_refused",
+        name="model-written text",
+        passed=not refused,
+        detail="refused by the drafting checks"
+        if refused
+        else "no digits, dates, deadlines, "
+        "ids, codes, other documents, patient data, links, markup or instructions",
+    )
+    return [fact], [check]
 
 
 def chase_packet(

@@ -50,6 +50,7 @@ from carebound.tools.referral import (
     service_request_ref,
 )
 
+from ._draft import draft_note
 from ._memory import (
     MEMORY_KEY,
     ChaseMemory,
@@ -251,16 +252,20 @@ def _outreach(
         return _escalate(mem, case, settings, missing), None
     n = request.attempts + 1
     where = "on file" if request.on_file else "NOT on file (from the referral)"
+    note, drafted_by = draft_note(ctx, case, missing, request.channel)
+    drafted = {"note": note, "drafted_by": drafted_by} if note else {}
     return [
         _call(
             "send_request_attempt",
             f"attempt {n} of {settings.outreach.attempts}: ask the referring office "
-            f"({request.channel} {where}) for what is missing",
+            f"({request.channel} {where}) for what is missing"
+            + (f"; the free text was drafted by {drafted_by}" if note else ""),
             task_id=request.task_id,
             attempt=n,
             channel=request.channel,
             to=request.to,
             items=missing,
+            **drafted,
         )
     ], None
 
@@ -297,7 +302,8 @@ def chase_findings(mem: ChaseMemory, missing: Sequence[tuple[MissingItem, str]])
 
 
 def plan_chase(ctx: AgentContext, view: PlannerView) -> Plan:
-    """One turn of the chaser (rules only; deterministic for a given run history)."""
+    """One turn of the chaser: rules, deterministic for a given run history; a model configured
+    for the ``draft`` task writes only the free text of a document request (``_draft``)."""
     mem = ChaseMemory.model_validate(view.memory.get(MEMORY_KEY) or {})
     try:
         settings = chase_settings(ctx.pack)

@@ -67,6 +67,10 @@ class ModelCall(BaseModel):
     problem: str | None = None
     """Why the outcome is not ``ok``: ``tool_calls``, ``not_structured``, ``timeout`` or the
     error's class name (never its message: it may quote the data)."""
+    verdict: str | None = None
+    """What the caller's cross-check found when it overruled or trimmed a valid answer: problem
+    codes or counts (``numbers,patient_data``; ``kept 3 of 5 sentences: uncited``), never the
+    answer's content."""
     dropped_fields: int = 0
     """Data fields the task may not see, dropped before the call."""
     masked: int = 0
@@ -177,12 +181,13 @@ def call(
     data: Mapping[str, str],
     output: type[OutputT],
     *,
-    judge: Callable[[OutputT], Path] | None = None,
+    judge: Callable[[OutputT], Path | tuple[Path, str]] | None = None,
 ) -> Assisted[OutputT]:
     """Ask the model of ``template.task`` for an ``output`` about ``data``, audited.
 
     ``judge`` is the caller's cross-check of a valid answer: it says whose answer wins
-    (``model``, ``rules`` or ``both``; without one, a valid answer wins as ``model``). Every
+    (``model``, ``rules`` or ``both``; without one, a valid answer wins as ``model``), and
+    may add why, ``(path, verdict)``: codes or counts, no content (``ModelCall.verdict``). Every
     call that reaches a model is recorded through ``ctx.record_model_call``; with no model for
     the task nothing is called, nothing recorded, and the caller stays on its rules.
     """
@@ -224,13 +229,15 @@ def call(
         else:
             outcome, problem = "error", type(reply).__name__[:80]
         path: Path = "rules"
+        verdict: str | None = None
         if answer is not None:
-            path = judge(answer) if judge is not None else "model"
+            judged = judge(answer) if judge is not None else "model"
+            path, verdict = judged if isinstance(judged, tuple) else (judged, None)
         record = ModelCall(
             task=template.task, model=name, model_version=version,
             template_id=template.id, template_hash=template.hash,
             input_tokens=tokens_in, output_tokens=tokens_out, latency_ms=latency_ms,
-            outcome=outcome, path=path, problem=problem,
+            outcome=outcome, path=path, problem=problem, verdict=verdict,
             dropped_fields=kept.dropped_fields, masked=kept.masked,
         )  # fmt: skip
         _annotate(span, record)

@@ -46,7 +46,14 @@ from ._case import (
     service_request_ref,
 )
 from ._evidence import classify_resource, evidence_view, is_confident, parse_document, typed_codes
-from ._facts import case_of, document_for, is_received, referral_task_id
+from ._facts import (
+    case_of,
+    document_for,
+    is_received,
+    outreach_note_check,
+    patient_data,
+    referral_task_id,
+)
 from ._reads import ReadDocumentArgs, list_replies_on_file, read_document
 from ._tools import (
     CHASE_TOOLS,
@@ -96,7 +103,9 @@ __all__ = [
     "list_documents_on_file",
     "list_replies_on_file",
     "open_document_request",
+    "outreach_note_check",
     "parse_document",
+    "patient_data",
     "patient_ref",
     "pick_contact",
     "read_document",

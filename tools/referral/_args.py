@@ -82,6 +82,16 @@ class AttemptArgs(BaseModel):
     channel: Channel
     to: str = Field(min_length=1, description="Fax number, portal address, email or phone.")
     items: list[RequestedItem] = Field(min_length=1, description="What is still needed.")
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Free text between the message's rule-made parts (drafted by a model, or "
+        "edited by a reviewer); None: the rule template alone. It must pass "
+        "carebound.domain.drafts.check_outreach_note (rule OUT-4 refuses it otherwise).",
+    )
+    drafted_by: str | None = Field(
+        default=None, max_length=200, description="The model that drafted ``note``, if one did."
+    )
 
 
 class RecordReplyArgs(BaseModel):

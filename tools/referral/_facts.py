@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from carebound._errors import CareboundError
-from carebound.fhir import ReferralCase
+from carebound.domain.drafts import NoteCheck, check_outreach_note
+from carebound.fhir import ReferralCase, concept_label
 from carebound.tools._spec import FactValue, ToolContext
 from carebound.tools.connectors import ResourceNotFoundError
 from carebound.tools.referral._args import (
@@ -150,7 +151,7 @@ def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]
     }
 
 
-def recipient_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]:
+def attempt_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]:
     try:
         contacts = ehr_contacts(ctx.connectors.ehr, case_of(ctx))
     except CareboundError:
@@ -158,7 +159,40 @@ def recipient_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]
     on_file = any(
         c.channel == args.channel and same_contact(args.channel, c.value, args.to) for c in contacts
     )
-    return {"recipient_on_file": on_file, "attempt": args.attempt, "channel": args.channel}
+    drafted = bool(args.note and args.note.strip())
+    try:
+        refused = drafted and not outreach_note_check(case_of(ctx), args.note or "", args.items).ok
+    except CareboundError:
+        refused = drafted  # a note on a case that cannot be read is not checked, so not sent
+    return {
+        "recipient_on_file": on_file,
+        "attempt": args.attempt,
+        "channel": args.channel,
+        "drafted_note": drafted,
+        "note_refused": refused,
+    }
+
+
+def patient_data(case: ReferralCase) -> list[str]:
+    """The case's patient data an outreach note must not carry: name parts, birth date, member
+    id and other identifiers, address, phone, e-mail and reason for referral."""
+    demo = case.demographics()
+    values = [*demo.given, *demo.nicknames, demo.family, demo.member_id, demo.phone]
+    values += [*demo.address_lines, demo.city, demo.postal_code]
+    if demo.birth_date is not None:
+        born = demo.birth_date
+        values += [born.isoformat(), f"{born.month}/{born.day}/{born.year}"]
+    values += [i.value for i in case.patient.identifier or []]
+    values += [t.value for t in case.patient.telecom or []]
+    values += [concept_label(r) for r in case.service_request.reasonCode or []]
+    return [v for v in values if v]
+
+
+def outreach_note_check(case: ReferralCase, note: str, items: list[RequestedItem]) -> NoteCheck:
+    """The checks of ``carebound.domain.drafts.check_outreach_note`` on a note for ``case``."""
+    return check_outreach_note(
+        note, protected=patient_data(case), requested=[i.display for i in items]
+    )
 
 
 def close_facts(ctx: ToolContext, args: CloseRequestArgs) -> dict[str, FactValue]:

@@ -48,6 +48,7 @@ from carebound.tools.referral._case import (
 )
 from carebound.tools.referral._evidence import typed_codes
 from carebound.tools.referral._facts import (
+    attempt_facts,
     case_of,
     case_resource,
     close_facts,
@@ -56,8 +57,8 @@ from carebound.tools.referral._facts import (
     file_facts,
     is_received,
     item_input,
+    outreach_note_check,
     owner_ref,
-    recipient_facts,
     referral_task_id,
     route_facts,
     status_facts,
@@ -195,12 +196,15 @@ def open_document_request(ctx: ToolContext, args: OpenRequestArgs) -> dict[str, 
 
 
 def _request_body(case: ReferralCase, args: AttemptArgs) -> str:
+    """The message: rule-made parts, with the note (when one passed OUT-4) after the first line."""
     demo = case.demographics()
     who = " ".join([*demo.given, demo.family or ""]).strip() or "(no name)"
     born = demo.birth_date.isoformat() if demo.birth_date else "(unknown)"
     service = concept_label(case.service_request.code) or "the referred service"
+    note = [args.note.strip(), ""] if args.note and args.note.strip() else []
     lines = [
         f"Document request {args.task_id}, attempt {args.attempt}.",
+        *note,
         f"For your referral {service_request_ref(case)} ({service}) of patient {who}, "
         f"born {born}, please send:",
         *[
@@ -219,13 +223,17 @@ def _request_body(case: ReferralCase, args: AttemptArgs) -> str:
     public=("task_id", "attempt", "channel", "items"),
     key=("task_id", "attempt"),
     constraints={"recipient": "to"},
-    facts=recipient_facts,
+    facts=attempt_facts,
     audit_detail=lambda a, r: {"task": a.task_id, "attempt": a.attempt, "channel": a.channel},
 )
 def send_request_attempt(ctx: ToolContext, args: AttemptArgs) -> dict[str, Any]:
     """Send one attempt of a document request to the referring office and record it as a
     Communication based on the request Task. Replies come back matched to the Task id."""
     case = case_of(ctx)
+    if args.note and args.note.strip():
+        check = outreach_note_check(case, args.note, args.items)
+        if not check.ok:  # OUT-4 refuses it first; this holds under any pack
+            raise ValueError(f"the message's free text was not sent: {check.explanation}")
     body = _request_body(case, args)
     receipt = ctx.connectors.outreach.send(
         args.channel,
