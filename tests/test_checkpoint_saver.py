@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-import shutil
-import subprocess
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any, TypedDict
@@ -30,7 +26,7 @@ import carebound.checkpoint
 from carebound._errors import CareboundError, LeaseLostError
 from carebound.checkpoint import AsyncRedisSaver, RedisSaver
 from carebound.state.keys import lease_key
-from tests.servers import ServerProcess, free_port, redis_binary, valkey_binary
+from tests.servers import ServerProcess, redis_binary, redis_cluster, valkey_binary
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -676,59 +672,8 @@ def cluster_url() -> Iterator[str]:
     binary = redis_binary() or valkey_binary()
     if binary is None:
         pytest.skip("no redis-server or valkey-server to build a cluster with")
-    nodes: list[tuple[int, int, subprocess.Popen[bytes], str]] = []
-    try:
-        for _ in range(3):
-            port, bus = free_port(), free_port()
-            data_dir = tempfile.mkdtemp(prefix="cb-cluster-")
-            args = [
-                binary,
-                *("--port", str(port), "--cluster-port", str(bus), "--bind", "127.0.0.1"),
-                *("--cluster-enabled", "yes", "--cluster-config-file", f"{data_dir}/nodes.conf"),
-                *(
-                    "--dir",
-                    data_dir,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--cluster-node-timeout",
-                    "1000",
-                ),
-            ]
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            nodes.append((port, bus, proc, data_dir))
-        clients = [redis.Redis(port=port, protocol=2) for port, _, _, _ in nodes]
-        for c in clients:
-            _wait(lambda c=c: c.ping())
-        bounds = [0, 5461, 10923, 16384]
-        for i, c in enumerate(clients):
-            c.execute_command("CLUSTER", "ADDSLOTSRANGE", bounds[i], bounds[i + 1] - 1)
-            if i:
-                c.execute_command("CLUSTER", "MEET", "127.0.0.1", nodes[0][0], nodes[0][1])
-        for c in clients:
-            _wait(lambda c=c: c.cluster("INFO")["cluster_state"] == "ok")
-            _wait(lambda c=c: len(c.execute_command("CLUSTER", "SLOTS")) == 3)
-            c.close()
-        yield f"redis://127.0.0.1:{nodes[0][0]}/0"
-    finally:
-        for _, _, proc, data_dir in nodes:
-            proc.terminate()
-            proc.wait(timeout=10)
-            shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _wait(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except redis.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test cluster did not come up")
-        time.sleep(0.02)
+    with redis_cluster(binary) as url:
+        yield url
 
 
 def test_sync_saver_on_redis_cluster(cluster_url: str) -> None:

@@ -299,6 +299,7 @@ def test_public_names_are_pinned() -> None:
             "load_bundle",
             "load_resource",
             "parse_bundle",
+            "referral_case_of",
             "parse_resource",
         ]
     )
@@ -717,3 +718,24 @@ def test_task_example_parses(public_fixtures: Path) -> None:
     assert task_.status == "in-progress"
     assert task_.focus is not None and task_.focus.reference == "ServiceRequest/lipid"
     assert [c.get_resource_type() for c in task_.contained or []] == ["Provenance"]
+
+
+def test_a_case_is_parsed_once_per_distinct_bundle_and_source() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from carebound.fhir import referral_case_of
+
+    case = bundle(*referral_resources())
+    first = referral_case_of(case, source="run r1 case")
+    again = referral_case_of(json.loads(json.dumps(case)), source="run r1 case")
+    assert again is first  # equal content: the parsed view is shared, not parsed again
+    assert referral_case_of(case, source="run r2 case") is not first  # errors name their source
+    edited = bundle(*referral_resources(sr=service_request(id="sr-other")))
+    assert referral_case_of(edited, source="run r1 case").service_request.id == "sr-other"
+    with ThreadPoolExecutor(8) as pool:  # a worker's slots share it
+        views = list(pool.map(lambda i: referral_case_of(case, source=f"t{i % 3}"), range(48)))
+    assert {v.patient.id for v in views} == {"pat-1"}
+    resources = [r for r in referral_resources() if r["resourceType"] != "ServiceRequest"]
+    for source in ("a.json", "b.json"):  # a failure is not cached: each names its own source
+        with pytest.raises(FhirInputError, match=f"{source}: entry: no ServiceRequest"):
+            referral_case_of(bundle(*resources), source=source)

@@ -13,6 +13,7 @@ names), so they can go into packets and audit details as they are.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
@@ -160,9 +161,22 @@ def coverage_in_force(terms: CoverageTerms, on: date | None) -> CoverageVerdict:
     return CoverageVerdict(source=terms.source, in_force=not problems, problems=problems)
 
 
+_verdicts: weakref.WeakKeyDictionary[ReferralCase, tuple[CoverageVerdict, ...]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Verdicts per case view (read-only, shared by a worker's threads): judged once per view."""
+
+
 def case_coverage(case: ReferralCase) -> list[CoverageVerdict]:
     """A verdict for every Coverage of a referral case, judged on its own order's date of service
     and the case's own eligibility responses (``source`` is ``Coverage/<id>``)."""
+    found = _verdicts.get(case)
+    if found is None:
+        found = _verdicts[case] = tuple(_judge_case(case))
+    return list(found)
+
+
+def _judge_case(case: ReferralCase) -> list[CoverageVerdict]:
     on = service_date(case.service_request.model_dump(mode="json", exclude_none=True))
     responses = [r.model_dump(mode="json", exclude_none=True) for r in case.eligibility]
     verdicts = []

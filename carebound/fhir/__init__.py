@@ -5,7 +5,8 @@
   code bindings those models do not enforce. Every failure is a ``FhirInputError`` naming the
   source, the JSON path and the problem.
 - ``ReferralCase.from_bundle`` resolves the referral a Bundle carries: ServiceRequest, Patient,
-  providers, Coverage, documents, eligibility, claim responses and Tasks.
+  providers, Coverage, documents, eligibility, claim responses and Tasks; ``referral_case_of``
+  does it from JSON once per distinct Bundle (a small cache shared by threads).
 - ``Demographics`` holds the identity facts the reconciliation agent compares.
 - ``document_text``, ``document_date`` and ``document_loinc_codes`` read a DocumentReference.
 
@@ -14,6 +15,7 @@ The code here is pure: no I/O besides reading the file given, no clock, no netwo
 
 from carebound.fhir._bindings import REQUIRED_BINDINGS
 from carebound.fhir._case import REFERRAL_INTENTS, Party, ReferralCase
+from carebound.fhir._case_cache import referral_case_of
 from carebound.fhir._demographics import Demographics
 from carebound.fhir._documents import (
     LOINC,
@@ -45,4 +47,5 @@ __all__ = [
     "load_resource",
     "parse_bundle",
     "parse_resource",
+    "referral_case_of",
 ]

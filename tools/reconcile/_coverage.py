@@ -13,7 +13,7 @@ from carebound.domain.coverage import (
     coverage_terms,
     service_date,
 )
-from carebound.fhir import ReferralCase, parse_bundle
+from carebound.fhir import ReferralCase, referral_case_of
 from carebound.tools.reconcile._records import PayerView
 
 PAYER_COVERAGE = "the payer's Coverage"
@@ -21,7 +21,7 @@ PAYER_COVERAGE = "the payer's Coverage"
 
 
 def _case(case: Mapping[str, Any]) -> ReferralCase:
-    return ReferralCase.from_bundle(parse_bundle(case, source="case"), source="case")
+    return referral_case_of(case, source="case")
 
 
 def referral_coverage(case: Mapping[str, Any]) -> list[CoverageVerdict]:

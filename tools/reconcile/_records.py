@@ -23,7 +23,7 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from carebound.domain.identity import Mismatch, PersonRecord, compare_records, identity_score
 from carebound.domain.identity._models import PatientField
-from carebound.fhir import Demographics, ReferralCase, parse_bundle
+from carebound.fhir import Demographics, referral_case_of
 from carebound.fhir._demographics import LEGAL_NAME_RANK
 from carebound.tools.connectors import (
     ConnectorError,
@@ -117,7 +117,7 @@ def case_referral(case: Mapping[str, Any]) -> CaseReferral:
     Raises:
         FhirInputError: the case holds no referral ServiceRequest with a Patient subject.
     """
-    referral = ReferralCase.from_bundle(parse_bundle(case, source="case"), source="case")
+    referral = referral_case_of(case, source="case")
     patient = referral.patient
     requester = referral.requester
     if isinstance(requester, PractitionerRole):

@@ -6,9 +6,6 @@ referral (not on file) or from the EHR's own record of the referring party (on f
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,34 +13,20 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.reference import Reference
 from pydantic import BaseModel, ConfigDict
 
-from carebound.fhir import (
-    ReferralCase,
-    parse_bundle,
-)
+from carebound.fhir import ReferralCase, referral_case_of
 from carebound.tools.connectors import Channel, ConnectorError, EHRConnector
 
 # --- the case --------------------------------------------------------------------------------
 
-_CASES: OrderedDict[str, ReferralCase] = OrderedDict()
-_CASE_CACHE_SIZE = 32
-
 
 def referral_case(case: Mapping[str, Any], *, source: str) -> ReferralCase:
-    """The referral a case Bundle (JSON) carries; parsed once per distinct Bundle.
+    """The referral a case Bundle (JSON) carries; parsed once per distinct Bundle
+    (:func:`carebound.fhir.referral_case_of`).
 
     Raises:
         FhirInputError: the Bundle is not valid FHIR R4B or carries no single referral.
     """
-    digest = hashlib.sha256(json.dumps(case, sort_keys=True, default=str).encode()).hexdigest()
-    found = _CASES.get(digest)
-    if found is None:
-        found = ReferralCase.from_bundle(parse_bundle(case, source=source), source=source)
-        _CASES[digest] = found
-        while len(_CASES) > _CASE_CACHE_SIZE:
-            _CASES.popitem(last=False)
-    else:
-        _CASES.move_to_end(digest)
-    return found
+    return referral_case_of(case, source=source)
 
 
 def reference_of(resource: Any) -> str:
