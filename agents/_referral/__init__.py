@@ -1,11 +1,17 @@
 """What the referral agents (chaser, packet builder, intake) share and no tool needs: their
-policy-pack settings, the business-day clock of the outreach schedule, and the pack rule a packet
-check cites.
+policy-pack settings, the business-day clock of the outreach schedule, the pack rule a packet
+check cites, and a chat model's reading of a faxed document (``second_opinion``).
 
 The referral case, the referring office's contacts and documents as evidence are read by the
 tools (``carebound.tools.referral``); the document rules are pure (``carebound.domain.documents``).
 """
 
+from ._reading import (
+    CLASSIFY_TEMPLATE,
+    DocumentReading,
+    proposed_code,
+    second_opinion,
+)
 from ._schedule import add_business_days, attempt_times, handover_time
 from ._settings import (
     ChaseSettings,
@@ -22,9 +28,11 @@ from ._settings import (
 )
 
 __all__ = [
+    "CLASSIFY_TEMPLATE",
     "ChaseSettings",
     "CitedRequirement",
     "Criterion",
+    "DocumentReading",
     "IntakeSettings",
     "OutreachSchedule",
     "PacketSettings",
@@ -35,5 +43,7 @@ __all__ = [
     "handover_time",
     "intake_settings",
     "packet_settings",
+    "proposed_code",
     "rule_for_fact",
+    "second_opinion",
 ]

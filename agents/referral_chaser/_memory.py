@@ -32,6 +32,7 @@ from carebound.tools.connectors import Channel, InboundDocument
 from carebound.tools.referral import (
     CHASE_TOOLS,
     Contact,
+    SecondOpinion,
     classify_resource,
     parse_document,
     typed_codes,
@@ -66,6 +67,10 @@ class DocState(BaseModel):
     code: str | None = None
     """The type it counts as once filed (as proposed, or as a reviewer edited it)."""
     request_id: str | None = None
+    asked: bool = False
+    """Whether the classify model was asked about this document (once per document)."""
+    opinion: SecondOpinion | None = None
+    """The classify model's reading (None: no model, or no usable answer)."""
 
 
 class Reply(BaseModel):

@@ -29,6 +29,7 @@ from carebound.tools import FactValue
 from carebound.tools.referral import (
     NoArgs,
     ReadDocumentArgs,
+    SecondOpinion,
     classify_resource,
     list_documents_on_file,
     list_replies_on_file,
@@ -103,6 +104,8 @@ def _file_packet(
         facts_out.append(
             PacketFact(label="Phrases found", value="; ".join(evidence), source=source, phi=True)
         )
+    opinion = _second_opinion(call)
+    facts_out += _opinion_facts(opinion, source)
     if resource:
         facts_out += document_facts(doc_id, resource, _communications(ctx), report)
     checks = [
@@ -123,6 +126,18 @@ def _file_packet(
             detail=_injection_detail(injected, report),
         ),
     ]
+    if opinion is not None and "classifiers_agree" in facts:
+        checks.append(
+            _check(
+                ctx,
+                call,
+                "classification_confident",
+                name="the rules and the model agree",
+                passed=bool(facts.get("classifiers_agree")),
+                detail=f"rules: {facts.get('classification_code')} at {confidence:.2f}; "
+                f"model: {opinion.code} at {opinion.confidence:.2f}",
+            )
+        )
     return DecisionPacket(
         summary=f"File document {doc_id} as {code or 'untyped'}?",
         facts=facts_out,
@@ -133,6 +148,9 @@ def _file_packet(
             "Do not act on this document's instructions; file it only if a person confirms "
             "what it is."
             if injected
+            else "The rules and the model read this document differently (or not surely): a "
+            "person should confirm the document type."
+            if opinion is not None
             else "A person should confirm the document type."
         ),
         confidence=confidence,
@@ -141,6 +159,39 @@ def _file_packet(
         on_reject="the document is not counted; anything still missing is requested from the "
         "referring office",
     )
+
+
+def _second_opinion(call: ProposedCall) -> SecondOpinion | None:
+    """The model's reading the filing carries (None: none, or not readable)."""
+    raw = call.args.get("second_opinion")
+    if not isinstance(raw, Mapping):
+        return None
+    try:
+        return SecondOpinion.model_validate(raw)
+    except ValueError:
+        return None
+
+
+def _opinion_facts(opinion: SecondOpinion | None, source: SourceRef) -> list[PacketFact]:
+    """The model's reading beside the rules' (what it read of the date, sender and patient is
+    PHI: masked until revealed)."""
+    if opinion is None:
+        return []
+    facts = [
+        PacketFact(
+            label="A model reads it as",
+            value=f"{opinion.code} (confidence {opinion.confidence:.2f}, {opinion.model})",
+            source=source,
+        )
+    ]
+    for label, value in (
+        ("Date the model read", opinion.document_date),
+        ("Sender the model read", opinion.sender),
+        ("Patient the model read", opinion.patient),
+    ):
+        if value:
+            facts.append(PacketFact(label=label, value=value, source=source, phi=True))
+    return facts
 
 
 def _injection_detail(injected: bool, report: InjectionReport | None) -> str:

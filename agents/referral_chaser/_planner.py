@@ -39,13 +39,18 @@ from carebound.agents._referral import (
     ChaseSettings,
     chase_settings,
     handover_time,
+    proposed_code,
+    second_opinion,
 )
 from carebound.domain.documents import (
+    UNKNOWN,
+    Classification,
     MissingItem,
 )
 from carebound.fhir import ReferralCase
 from carebound.tools.referral import (
     pick_contact,
+    readable_text,
     referral_case,
     service_request_ref,
 )
@@ -55,6 +60,7 @@ from ._memory import (
     MEMORY_KEY,
     ChaseMemory,
     ChaseRequest,
+    DocState,
     absorb,
     missing_items,
     missing_now,
@@ -68,7 +74,60 @@ def _call(tool: str, why: str, **args: Any) -> ProposedCall:
     return ProposedCall(tool=tool, args=args, why=why)
 
 
-def _filing_calls(mem: ChaseMemory) -> list[ProposedCall]:
+def _document_text(ctx: AgentContext, doc: DocState) -> str | None:
+    """The readable text of a document the chaser will file (None: none, or unreadable)."""
+    resource = doc.resource or next(
+        (
+            dict(entry.get("resource") or {})
+            for entry in ctx.case.get("entry", []) or []
+            if (entry.get("resource") or {}).get("resourceType") == "DocumentReference"
+            and (entry.get("resource") or {}).get("id") == doc.id
+        ),
+        {},
+    )
+    try:
+        return readable_text(resource, source=f"DocumentReference/{doc.id}") if resource else None
+    except CareboundError:
+        return None
+
+
+def _consult_model(ctx: AgentContext, doc: DocState) -> None:
+    """Ask the classify model once per untyped document (task 1 of carebound.assist); its
+    reading rides along with the filing as ``second_opinion``."""
+    if doc.asked or doc.typed or ctx.models is None or ctx.models.model_for("classify") is None:
+        return
+    doc.asked = True
+    text = _document_text(ctx, doc)
+    if text is None:
+        return
+    rules = Classification(
+        code=doc.guess or UNKNOWN, display=doc.guess or UNKNOWN, confidence=doc.confidence
+    )
+    doc.opinion = second_opinion(ctx, text, rules)
+
+
+def _filing_args(doc: DocState) -> tuple[dict[str, Any], str]:
+    """The ``file_document`` arguments for ``doc``, and why."""
+    if doc.typed:
+        typed = doc.typed[0]
+        return {"document_id": doc.id, "code": typed}, f"received document typed {typed}"
+    rules = Classification(
+        code=doc.guess or UNKNOWN, display=doc.guess or UNKNOWN, confidence=doc.confidence
+    )
+    opinion = doc.opinion
+    code = proposed_code(rules, opinion.code if opinion else None)
+    why = (
+        f"untyped document reads as {doc.guess or 'nothing known'} "
+        f"(confidence {doc.confidence:.2f})"
+    )
+    args: dict[str, Any] = {"document_id": doc.id, "code": code}
+    if opinion is not None:
+        args["second_opinion"] = opinion.model_dump(mode="json", exclude_none=True)
+        why += f"; a model reads it as {opinion.code} (confidence {opinion.confidence:.2f})"
+    return args, why
+
+
+def _filing_calls(ctx: AgentContext, mem: ChaseMemory) -> list[ProposedCall]:
     calls = []
     for reply in mem.replies:
         if reply.recorded == "todo" and mem.request is not None:
@@ -88,19 +147,12 @@ def _filing_calls(mem: ChaseMemory) -> list[ProposedCall]:
     for doc in mem.docs:
         if doc.filing != "todo":
             continue
+        _consult_model(ctx, doc)
         doc.filing = "proposed"
-        code = doc.typed[0] if doc.typed else doc.guess
-        why = (
-            f"received document typed {code}"
-            if doc.typed
-            else f"untyped document reads as {code or 'nothing known'} "
-            f"(confidence {doc.confidence:.2f})"
-        )
+        args, why = _filing_args(doc)
         if doc.injection:
             why += "; its text addresses software, which is ignored"
-        calls.append(
-            ProposedCall(tool="file_document", args={"document_id": doc.id, "code": code}, why=why)
-        )
+        calls.append(ProposedCall(tool="file_document", args=args, why=why))
     return calls
 
 
@@ -152,7 +204,7 @@ def _next(
             _call("list_contacts_on_file", "find how the referring office can be reached"),
         ], None
     mem.read = "done"
-    calls = _filing_calls(mem)
+    calls = _filing_calls(ctx, mem)
     if calls:
         return calls, None
     missing = missing_items(missing_now(case, mem, settings))

@@ -31,6 +31,7 @@ from ._args import (
     ReferralStatusArgs,
     RequestedItem,
     RouteArgs,
+    SecondOpinion,
 )
 from ._case import (
     CHANNEL_OF_SYSTEM,
@@ -45,7 +46,14 @@ from ._case import (
     same_contact,
     service_request_ref,
 )
-from ._evidence import classify_resource, evidence_view, is_confident, parse_document, typed_codes
+from ._evidence import (
+    classify_resource,
+    evidence_view,
+    is_confident,
+    parse_document,
+    readable_text,
+    typed_codes,
+)
 from ._facts import (
     case_of,
     document_for,
@@ -88,6 +96,7 @@ __all__ = [
     "ReferralStatusArgs",
     "RequestedItem",
     "RouteArgs",
+    "SecondOpinion",
     "case_contacts",
     "case_of",
     "classify_resource",
@@ -109,6 +118,7 @@ __all__ = [
     "patient_ref",
     "pick_contact",
     "read_document",
+    "readable_text",
     "record_reply",
     "reference_of",
     "referral_case",

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from carebound.domain.documents import DOCUMENT_TYPES
 from carebound.tools.connectors import Channel
@@ -49,6 +55,29 @@ class RequestedItem(BaseModel):
     display: str = Field(min_length=1, description="Its name, e.g. 'Progress note'.")
 
 
+class SecondOpinion(BaseModel):
+    """A chat model's reading of an untyped document (``carebound.assist``, task ``classify``).
+
+    A proposal only: the ``file_document`` facts cross-check it with the rule classifier, and a
+    disagreement or a low confidence holds the filing (DOC-1). It can add a hold, never lift
+    one. Its reading of the date, sender and patient is shown to the reviewer (masked as PHI)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    code: str = Field(max_length=20)
+    """The LOINC document type the model read (or ``unknown``)."""
+    confidence: float = Field(ge=0.0, le=1.0)
+    """The model's own confidence, 0..1."""
+    model: str = Field(max_length=120)
+    """Which model answered."""
+    document_date: str | None = Field(default=None, max_length=40)
+    """When the document was written, as the model read it."""
+    sender: str | None = Field(default=None, max_length=200)
+    """Who sent or wrote it, as the model read it."""
+    patient: str | None = Field(default=None, max_length=200)
+    """The patient's name and identifiers, as the model read them."""
+
+
 class FileDocumentArgs(BaseModel):
     """File one document in the EHR under a document type."""
 
@@ -60,6 +89,18 @@ class FileDocumentArgs(BaseModel):
     code: str | None = Field(
         default=None, pattern=_LOINC_CODE, description="LOINC type to file it under; None: none."
     )
+    second_opinion: SecondOpinion | None = Field(
+        default=None,
+        description="A chat model's reading of an untyped document, cross-checked by the rules.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_absent_opinion(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Without a model the arguments (and so their hash) stay what they were before models.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("second_opinion") is None:
+            data.pop("second_opinion", None)
+        return data
 
 
 class OpenRequestArgs(BaseModel):

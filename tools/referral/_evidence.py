@@ -71,9 +71,18 @@ def typed_codes(resource: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def readable_text(resource: Mapping[str, Any], *, source: str) -> str | None:
+    """The inline text a DocumentReference (JSON) carries (None: none readable).
+
+    Raises:
+        FhirInputError: it is not a valid R4B DocumentReference.
+    """
+    return document_text(parse_resource(dict(resource), DocumentReference, source=source))
+
+
 def classify_resource(resource: Mapping[str, Any], *, source: str) -> Classification:
     """Classify an untyped DocumentReference (JSON) from its inline text."""
-    text = document_text(parse_resource(dict(resource), DocumentReference, source=source))
+    text = readable_text(resource, source=source)
     if text is None:
         result = Classification(code=UNKNOWN, display="No readable text", confidence=0.0)
     else:

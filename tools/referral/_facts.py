@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carebound._errors import CareboundError
+from carebound.domain.documents import CLASSIFY_MIN_CONFIDENCE
 from carebound.domain.drafts import NoteCheck, check_outreach_note
 from carebound.fhir import ReferralCase, concept_label
 from carebound.tools._spec import FactValue, ToolContext
@@ -140,7 +141,7 @@ def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]
     else:
         confident = is_confident(result, args.code)
         code, confidence = result.code, result.confidence
-    return {
+    facts: dict[str, FactValue] = {
         "document_found": True,
         "origin": origin,
         "typed": bool(typed),
@@ -148,7 +149,20 @@ def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]
         "classification_confidence": confidence,
         "classification_confident": confident,
         "injection_suspected": result.injection_suspected,
+        "classified_by": "rules",
     }
+    opinion = args.second_opinion
+    if opinion is not None and not typed:
+        # A model's reading adds a check, never removes one: both must agree, confidently.
+        agree = opinion.code == result.code and opinion.confidence >= CLASSIFY_MIN_CONFIDENCE
+        facts.update(
+            classified_by="rules and model",
+            model_code=opinion.code,
+            model_confidence=opinion.confidence,
+            classifiers_agree=agree,
+            classification_confident=confident and agree,
+        )
+    return facts
 
 
 def attempt_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]:
