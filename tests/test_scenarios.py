@@ -10,6 +10,7 @@ import redis
 from carebound.scenario import run_scenario
 from tests.conftest import SCENARIOS
 from tests.servers import valkey_binary
+from tests.test_retention import assert_retention
 
 SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
 
@@ -23,6 +24,8 @@ def test_scenario(path: Path, server_url: str, key_prefix: str) -> None:
     client = redis.Redis.from_url(server_url)
     try:
         result = run_scenario(path, client, prefix=key_prefix)
+        # every key of an ended run expires with the retention (30 days), none of a live one
+        assert_retention(client, key_prefix, 30 * 86400)
     finally:
         client.close()
     assert result.passed is not None, f"{path.name} states no expectations"

@@ -34,7 +34,7 @@ from carebound.approvals._models import (
     DecisionRecord,
 )
 from carebound.clock import from_ms, to_ms
-from carebound.state.keys import DEFAULT_PREFIX, inbox_key, run_key, text
+from carebound.state.keys import DEFAULT_PREFIX, inbox_key, key_registry, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, run_parsed
 
@@ -114,7 +114,10 @@ class ApprovalStore:
             "approvers", "[]",
             "agent", request.agent,
         ]  # fmt: skip
-        created = bool(_PARK(self._r, [self._record_key(request.approval_id)], fields))
+        approval_id = request.approval_id
+        # the registry under the record's own hash tag (one slot for the script)
+        keys = [self._record_key(approval_id), key_registry(self._prefix, run_id_of(approval_id))]
+        created = bool(_PARK(self._r, keys, ["approval:" + approval_id, *fields]))
         self._index_pending(request.approval_id, request.required_role, deadline_ms)
         return created
 

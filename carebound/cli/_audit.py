@@ -2,7 +2,8 @@
 
 ``carebound audit RUN_ID`` (the same as ``audit show RUN_ID``) lists a run's trail; ``--verify``
 checks its hashes, MACs, head and anchor, and ``--anchors FILE`` also checks it against the
-checkpoints ``carebound audit export [RUN_ID] --out FILE`` appended to FILE.
+checkpoints ``carebound audit export [RUN_ID] --out FILE`` appended to FILE. ``carebound audit
+archive --before DATE --out FILE`` archives, checks, then deletes the chains expired runs left.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ audit_app = typer.Typer(
     cls=_RunOrCommand,
     name="audit",
     help="A run's audit trail and whether its chain holds (carebound audit RUN_ID [--verify] "
-    "[--anchors FILE]), and signed checkpoints of runs' chains (carebound audit export).",
+    "[--anchors FILE]), signed checkpoints of runs' chains (carebound audit export), and the "
+    "archive of expired runs' chains (carebound audit archive --before DATE --out FILE).",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -202,6 +204,66 @@ def export(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
+@audit_app.command("archive")
+def archive(
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            metavar="DATE",
+            help="Archive the chains of runs started before this day (YYYY-MM-DD, UTC) whose "
+            "other keys have expired, and trim the global audit index to it.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="The archive to append to (JSON lines, signed; the format 'carebound purge "
+            "--archive' writes; check it with 'carebound verify-archive FILE').",
+        ),
+    ],
+    as_json: AsJson = False,
+) -> None:
+    """Archive the audit chains that expired runs left behind, then delete them.
+
+    An ended run's keys expire after the retention period (CAREBOUND_RETENTION_DAYS), but its
+    audit chain stays until archived: each chain is verified and appended to FILE, the file is
+    checked, and only then are the chains deleted. A chain that does not verify is kept (exit
+    1).
+    """
+    from carebound.cli._manage import day_start
+    from carebound.engine.retention import archive_expired
+
+    cutoff = day_start(before, "--before")
+    assert cutoff is not None
+    report = archive_expired(open_runner(), cutoff, out)
+    if as_json:
+        print_json(
+            {
+                "before": cutoff.isoformat(),
+                "out": str(out),
+                "archived": report.archived,
+                "refused": report.refused,
+                "keys_deleted": report.keys_deleted,
+                "audit_index_trimmed": report.index_trimmed,
+            }
+        )
+    else:
+        console = stdout()
+        console.print(
+            f"archived {len(report.archived)} audit chain(s) of expired runs started before "
+            f"{cutoff:%Y-%m-%d} to {out} (checked, then deleted); {report.index_trimmed} "
+            "global index entries trimmed",
+            markup=False,
+        )
+        for refused, problems in report.refused.items():
+            console.print(f"kept {refused}: its audit chain does not verify ({problems[0]})")
+    if report.refused:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``audit`` (with ``show`` as its default and ``export``) to the app."""
+    """Add ``audit`` (with ``show`` as its default, ``export`` and ``archive``) to the app."""
     app.add_typer(audit_app)

@@ -119,8 +119,22 @@ def open_runner(
     mode = drive or drive_mode()
     return Runner(
         open_client(), prefix=key_prefix(), drive=mode, lease_ttl_ms=lease_ttl_ms,
-        connectors=connectors,
+        connectors=connectors, retention_days=retention_days(),
     )  # fmt: skip
+
+
+def retention_days() -> float:
+    """``CAREBOUND_RETENTION_DAYS`` as days (0: keep ended runs for ever); a value that is not
+    a number of days is a usage error."""
+    from carebound.cli._errors import CliInputError
+    from carebound.state.retention import RETENTION_VAR, retention_seconds
+
+    try:
+        return retention_seconds() / 86400
+    except ValueError as exc:
+        raise CliInputError(
+            str(exc).split(":")[0], hint=f"set {RETENTION_VAR} to a number of days, or 0"
+        ) from None
 
 
 ConnectorsOpt = Annotated[

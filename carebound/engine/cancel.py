@@ -36,7 +36,7 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
             view = core.approvals.get(record.pending_approval)
             if view is not None:
                 core.approvals.unindex(record.pending_approval, view.required_role)
-        core.runs.update(
+        core.trips.store_cancelled(
             record.model_copy(
                 update={
                     "status": "cancelled",

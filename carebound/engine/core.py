@@ -79,6 +79,7 @@ class Core:
         connectors: ConnectorsFactory,
         lease_ttl_ms: int = 30_000,
         drive: DriveMode = "inline",
+        retention_s: int = 0,
     ) -> None:
         self.client = client
         self.drive_mode: DriveMode = drive
@@ -102,6 +103,7 @@ class Core:
             client, prefix=prefix, clock=self.clock, owner=lambda: self.owner,
             lease_ttl_ms=lease_ttl_ms, runs=self.runs, approvals=self.approvals,
             ledger=self.ledger, audit_log=self.audit_log, leases=self.leases, saver=self.saver,
+            retention_s=retention_s,
         )  # fmt: skip
         self._packs = Lru(1024)
         self._packs_by_digest = Lru(64)

@@ -1,4 +1,5 @@
-"""Retention: purge ended runs past a retention period, their audit chains archived first.
+"""Retention: purge ended runs past a retention period, their audit chains archived first;
+archive the chains that runs expired under the retention policy left behind.
 
 A purge lists the ended runs (completed, failed, budget exhausted, cancelled, quarantined)
 whose last change is older than the cutoff, appends each run's audit chain, verified and
@@ -13,13 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from carebound.audit import archive_chains
+from carebound.audit import AuditExportError, archive_chains, verify_archive
 from carebound.clock import to_ms
 from carebound.engine.core import Core
-from carebound.state.purge import purge_runs, trim_audit_index
+from carebound.state.purge import expired_runs, forget_runs, purge_runs, trim_audit_index
 from carebound.state.run_search import RunFilter, search_runs
 from carebound.state.runs import FINAL_STATUSES
+
+if TYPE_CHECKING:
+    from carebound.engine.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,54 @@ def purge(
     return PurgeReport(
         purged=candidates, refused=refused, keys_deleted=deleted, index_trimmed=trimmed
     )
+
+
+@dataclass(frozen=True)
+class ChainArchiveReport:
+    """What :func:`archive_expired` archived and deleted."""
+
+    archived: list[str] = field(default_factory=list)
+    """Runs whose audit chain was appended to the archive, checked there, then deleted."""
+    refused: dict[str, list[str]] = field(default_factory=dict)
+    """Runs whose chain does not verify: kept in Redis, not archived, with the problems."""
+    keys_deleted: int = 0
+    index_trimmed: int = 0
+    """Entries dropped from the global audit index (recorded before the cutoff)."""
+
+
+def archive_expired(runner: Runner, before: datetime, archive: Path) -> ChainArchiveReport:
+    """Archive, then delete, the audit chains of the runs started before ``before`` whose
+    other keys have expired (:mod:`carebound.state.retention`), and trim the global audit
+    index to ``before``. Each chain is verified and appended, signed, to ``archive``; the
+    file is then read back and checked (:func:`carebound.audit.verify_archive`), and only
+    chains that verify there are deleted. The same file format as ``Runner.purge`` writes.
+
+    Raises:
+        AuditExportError: the archive cannot be written or read, or what was written does not
+            verify (nothing is deleted then).
+    """
+    client, prefix = runner.client, runner.prefix
+    candidates = expired_runs(client, prefix, to_ms(before))
+    written = archive_chains(runner.audit_log, candidates, archive, now=runner.clock.now())
+    if written.written:
+        checked = verify_archive(archive, runner.audit_log.keyring)
+        missing = ["not in the file"]
+        bad = {
+            r: (checked[r].problems if r in checked else missing)
+            for r in written.written
+            if r not in checked or not checked[r].ok
+        }
+        if bad:
+            first = next(iter(bad.items()))
+            raise AuditExportError(
+                f"{archive}: {len(bad)} chain(s) just archived do not verify in the file "
+                f"({first[0]}: {first[1][0] if first[1] else 'missing'}); nothing was deleted",
+                hint="check the file was not changed while writing; run 'carebound "
+                "verify-archive FILE'",
+            )
+    deleted = forget_runs(client, prefix, written.written)
+    trimmed = trim_audit_index(client, prefix, to_ms(before))
+    return ChainArchiveReport(
+        archived=written.written, refused=written.refused, keys_deleted=deleted,
+        index_trimmed=trimmed,
+    )  # fmt: skip

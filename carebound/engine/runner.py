@@ -46,6 +46,7 @@ from carebound.state.errors import ping, store_errors
 from carebound.state.inline_writes import install as install_inline_writes
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lease import start_heartbeats
+from carebound.state.retention import retention_seconds
 from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord
 from carebound.state.trips import Client
@@ -76,6 +77,7 @@ class Runner:
     ``model``/``models``: a chat model, and a ``ModelConfig`` or a model per task (see
     ``check_models``). ``agents`` add to the shipped and installed ones (one under a known name
     replaces it in this Runner only).
+    ``retention_days``: see :func:`carebound.state.retention.retention_seconds`.
     """
 
     def __init__(
@@ -91,12 +93,14 @@ class Runner:
         connectors: ConnectorsSource | None = None,
         lease_ttl_ms: int = 30_000,
         drive: DriveMode = "inline",
+        retention_days: float | None = None,
     ) -> None:
         models = check_models(model, models)  # TypeError / ModelConfigError
         client = client if client is not None else default_client()
         core = Core(
             client, prefix=prefix, policy=policy, clock=clock, models=models, agents=agents,
             connectors=connectors_factory(connectors), lease_ttl_ms=lease_ttl_ms, drive=drive,
+            retention_s=retention_seconds(retention_days),
         )  # fmt: skip
         self._core = core
         self.connectors = core.connectors  # the factory of each run's connectors
@@ -241,10 +245,9 @@ class Runner:
     def purge(
         self, ended_before: datetime, *, archive: Path | None, dry_run: bool = False
     ) -> PurgeReport:
-        """Delete the runs that ended before ``ended_before``, every key of theirs; with
-        ``archive``, each run's audit chain is first verified and appended, signed, to that
-        file (:func:`carebound.audit.verify_archive` checks it), and a run whose chain does
-        not verify is kept. ``dry_run``: only list them."""
+        """Delete every key of the runs that ended before ``ended_before``; with ``archive``,
+        each run's audit chain is first verified and appended, signed, to that file (checked
+        by :func:`carebound.audit.verify_archive`; a broken chain's run is kept). ``dry_run``."""
         return purge(self._core, ended_before, archive=archive, dry_run=dry_run)
 
     # -- reading -------------------------------------------------------------------------
@@ -278,12 +281,9 @@ class Runner:
         offset: int = 0,
     ) -> list[ApprovalView]:
         """Paused steps across all runs, most urgent first. Never scans runs."""
+        overdue_at = self.clock.now() if overdue else None
         return self.approvals.pending(
-            role=role,
-            agent=agent,
-            overdue_at=self.clock.now() if overdue else None,
-            limit=limit,
-            offset=offset,
+            role=role, agent=agent, overdue_at=overdue_at, limit=limit, offset=offset
         )
 
     @store_errors

@@ -19,6 +19,13 @@ def run_key(prefix: str, run_id: str, *parts: str) -> str:
     return f"{prefix}:{{{run_id}}}:" + ":".join(parts)
 
 
+def key_registry(prefix: str, run_id: str) -> str:
+    """The run's key registry: a set of the suffixes (after ``{prefix}:{<run>}:``) of the keys
+    whose names cannot be derived from the run id alone (its approvals, its simulated world),
+    so the retention script (:mod:`carebound.state.retention`) finds every key of the run."""
+    return run_key(prefix, run_id, "keys")
+
+
 def global_key(prefix: str, *parts: str) -> str:
     """Return a key that is not tied to any run (no hash tag)."""
     return f"{prefix}:" + ":".join(parts)

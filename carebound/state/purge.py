@@ -15,7 +15,8 @@ import redis
 
 from carebound.audit import _chain
 from carebound.checkpoint._layout import registry_key
-from carebound.state.keys import global_key, text
+from carebound.state.keys import global_key, run_key, text
+from carebound.state.retention import AUDIT_SUFFIXES
 
 _BATCH = 500
 
@@ -46,6 +47,12 @@ def purge_runs(client: redis.Redis, prefix: str, run_ids: Collection[str]) -> in
             batch.clear()
     if batch:
         deleted += int(client.unlink(*batch))
+    _drop_from_indexes(client, prefix, wanted)
+    return deleted
+
+
+def _drop_from_indexes(client: redis.Redis, prefix: str, wanted: set[str]) -> None:
+    """Drop ``wanted`` runs from the indexes that span runs."""
     timers = [global_key(prefix, "{timers}", "due"), global_key(prefix, "{timers}", "claimed")]
     stale_timers: dict[str, list[str]] = {
         key: [text(m) for m in client.zrange(key, 0, -1) if text(m).partition("|")[0] in wanted]
@@ -65,6 +72,38 @@ def purge_runs(client: redis.Redis, prefix: str, run_ids: Collection[str]) -> in
         if members:
             pipe.zrem(key, *members)
     pipe.execute()
+
+
+def expired_runs(client: redis.Redis, prefix: str, created_before_ms: int) -> list[str]:
+    """Registered runs started before ``created_before_ms`` whose record is gone: the rest of
+    the run expired under the retention policy (:mod:`carebound.state.retention`) and what is
+    left is its audit chain and its entries in the indexes that span runs. Oldest first."""
+    registry = global_key(prefix, "runs")
+    ids = [text(i) for i in client.zrangebyscore(registry, "-inf", created_before_ms)]
+    gone: list[str] = []
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        pipe = client.pipeline(transaction=False)
+        for run_id in chunk:
+            pipe.exists(run_key(prefix, run_id, "run"))
+        gone += [run_id for run_id, n in zip(chunk, pipe.execute(), strict=True) if not n]
+    return gone
+
+
+def forget_runs(client: redis.Redis, prefix: str, run_ids: Collection[str]) -> int:
+    """Delete what is left of expired runs (their audit chains and key registries, by name:
+    no scan) and drop them from the indexes that span runs. Returns the keys deleted."""
+    if not run_ids:
+        return 0
+    deleted = 0
+    ids = list(run_ids)
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        pipe = client.pipeline(transaction=False)
+        for run_id in chunk:  # one UNLINK per run: its keys share a slot, runs do not
+            pipe.unlink(*(run_key(prefix, run_id, s) for s in (*AUDIT_SUFFIXES, "keys")))
+        deleted += sum(int(n) for n in pipe.execute())
+    _drop_from_indexes(client, prefix, set(ids))
     return deleted
 
 

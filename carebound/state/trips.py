@@ -34,7 +34,8 @@ from carebound.state.lease import Lease, RunLease
 from carebound.state.ledger import EffectLedger, LedgerEntry
 from carebound.state.pipeline import Guard, run_parsed
 from carebound.state.pipeline import run as run_pipeline
-from carebound.state.runs import RunRecord, RunStore
+from carebound.state.retention import queue_retention
+from carebound.state.runs import FINAL_STATUSES, RunRecord, RunStore
 
 Client = redis.Redis
 """The store client the engine is given (a redis-py client)."""
@@ -137,8 +138,12 @@ class Trips:
         audit_log: AuditLog,
         leases: RunLease,
         saver: RedisSaver,
+        retention_s: int = 0,
     ) -> None:
         self.client = client
+        self._prefix = prefix
+        self.retention_s = retention_s
+        """Seconds an ended run's keys are kept (0: for ever; :mod:`carebound.state.retention`)."""
         self.clock = clock
         self._owner = owner
         self._lease_ttl_ms = lease_ttl_ms
@@ -338,6 +343,7 @@ class Trips:
             self.leases.release(s.lease, pipe=pipe)
             at["effects"] = len(pipe)
             self.ledger.queue_entries(pipe, run_id)
+            at["read"] = len(pipe)
             if s.read_pending is not None:
                 self.approvals.queue_get(pipe, s.read_pending)
             elif s.read_has_event:
@@ -350,6 +356,8 @@ class Trips:
                         **s.audit.fields,
                     )
                 )  # fmt: skip
+            if s.record.status in FINAL_STATUSES:  # last: the audit append above is kept too
+                self._queue_retention(pipe, run_id)
 
         audited: list[Callable[[Any], bool]] = []
         replies = run_pipeline(self.client, fill)
@@ -357,11 +365,11 @@ class Trips:
             return Settled(False)
         effects = self.ledger.parse_entries(replies[at["effects"]])
         ok = not audited or audited[0](replies[at["audit"]])
-        last = replies[at["audit"] - 1] if audited else replies[-1]
         if s.read_pending is not None:
-            return Settled(True, effects, pending=self.approvals.parse_view(last), audited=ok)
+            view = self.approvals.parse_view(replies[at["read"]])
+            return Settled(True, effects, pending=view, audited=ok)
         if s.read_has_event:
-            return Settled(True, effects, has_event=last is not None, audited=ok)
+            return Settled(True, effects, has_event=replies[at["read"]] is not None, audited=ok)
         return Settled(True, effects, audited=ok)
 
     def store_failure(
@@ -379,6 +387,8 @@ class Trips:
             else:
                 self.mark_drive(run_id, pipe)  # retried by a later recover
             self.leases.release(lease, pipe=pipe)
+            if quarantine:
+                self._queue_retention(pipe, run_id)
 
         return bool(int(run_pipeline(self.client, fill)[0]))
 
@@ -393,5 +403,21 @@ class Trips:
             pipe.hdel(self._failures_key, run_id)
             self.mark_drive(run_id, pipe)
             self.leases.release(lease, pipe=pipe)
+            self._queue_retention(pipe, run_id)  # running again: its keys lose their TTL
 
         return bool(int(run_pipeline(self.client, fill)[0]))
+
+    def store_cancelled(self, record: RunRecord) -> None:
+        """Store a cancelled run's record (its caller holds the lease) with its keys' TTL, in
+        one round trip."""
+
+        def fill(pipe: Pipeline) -> None:
+            self.runs.update(record, pipe=pipe)
+            self._queue_retention(pipe, record.run_id)
+
+        run_pipeline(self.client, fill)
+
+    def _queue_retention(self, pipe: Pipeline, run_id: str) -> None:
+        """Queue the retention script: TTLs for an ended run's keys, none for a run that is
+        not ended (see :mod:`carebound.state.retention`)."""
+        queue_retention(pipe, self._prefix, run_id, self.retention_s)

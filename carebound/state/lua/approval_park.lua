@@ -1,7 +1,9 @@
 -- Create an approval record once (carebound.approvals).
--- KEYS: the approval record
--- ARGV: field/value pairs
+-- KEYS: the approval record, the run's key registry (carebound.state.retention)
+-- ARGV: the record's suffix under the run's key base (registered, so retention finds it),
+--       then field/value pairs
 -- Reply: 1 created, 0 it existed.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('SADD', KEYS[2], ARGV[1])
 return 1

@@ -1,8 +1,10 @@
 -- Apply a simulated system's guarded writes, once per effect key
 -- (carebound.tools.connectors._redis_state).
--- KEYS: the keys the spec's indexes point at (one run's hash tag)
+-- KEYS: the keys the spec's indexes point at (one run's hash tag), then the run's key registry
 -- ARGV: spec JSON {effect: [result hash idx, log list idx, key, result] | absent,
---       guards: [[key idx, field, expected or null]...], ops: [[command, key idx, args...]...]}
+--       guards: [[key idx, field, expected or null]...], ops: [[command, key idx, args...]...]},
+--       the length of the run's key base ('<prefix>:{<run>}:')
+-- Every key written is registered (its suffix after the base) for the retention script.
 -- Reply: {1, result} applied | {0, prior result} effect already applied | {2, field} a guard
 --        failed
 local spec = cjson.decode(ARGV[1])
@@ -19,6 +21,8 @@ for _, g in ipairs(spec.guards) do
     return {2, g[2]}
   end
 end
+local registry = KEYS[#KEYS]
+local base_len = tonumber(ARGV[2])
 local allowed = {HSET=true, HDEL=true, HSETNX=true, HINCRBY=true, ZADD=true, RPUSH=true}
 for _, op in ipairs(spec.ops) do
   if not allowed[op[1]] then
@@ -27,10 +31,13 @@ for _, op in ipairs(spec.ops) do
   local args = {}
   for i = 3, #op do args[#args + 1] = op[i] end
   redis.call(op[1], KEYS[op[2]], unpack(args))
+  redis.call('SADD', registry, string.sub(KEYS[op[2]], base_len + 1))
 end
 if eff then
   redis.call('HSETNX', KEYS[eff[1]], eff[3], eff[4])
   redis.call('RPUSH', KEYS[eff[2]], eff[3])
+  redis.call('SADD', registry, string.sub(KEYS[eff[1]], base_len + 1),
+             string.sub(KEYS[eff[2]], base_len + 1))
   return {1, eff[4]}
 end
 return {1, ''}

@@ -90,6 +90,14 @@ class GuardFailed(Exception):  # noqa: N818 - a retry signal, not an error
     """Internal signal: a guarded field changed between read and write; re-read and retry."""
 
 
+def _with_registry(keys: Sequence[str], args: list[Any]) -> tuple[list[str], list[Any]]:
+    """The script's KEYS and ARGV with the run's key registry and key base length added (the
+    script registers every key it writes, so retention finds the world's keys)."""
+    first = keys[0]
+    base = first[: first.index("}:") + 2]  # '<prefix>:{<run>}:': every key is the run's
+    return [*keys, base + "keys"], [*args, len(base)]
+
+
 def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
     """Apply guarded writes that are not an effect (seeding, inbound events) atomically.
 
@@ -97,7 +105,10 @@ def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
         GuardFailed: a guard did not hold; nothing was written.
     """
     spec = {"guards": batch.guards, "ops": batch.ops}
-    reply = call_script(client, _APPLY_ONCE, batch.keys, [json.dumps(spec)])
+    if not batch.keys:
+        return
+    keys, args = _with_registry(batch.keys, [json.dumps(spec)])
+    reply = call_script(client, _APPLY_ONCE, keys, args)
     if int(reply[0]) == 2:
         raise GuardFailed
 
@@ -254,7 +265,8 @@ class ConnectorState:
                 record.idempotency_key,
                 record.model_dump_json(),
             ]
-        reply = call_script(self.client, _APPLY_ONCE, keys, [json.dumps(spec)])
+        keys, args = _with_registry(keys, [json.dumps(spec)])
+        reply = call_script(self.client, _APPLY_ONCE, keys, args)
         return int(reply[0]), text(reply[1])
 
     def _same_action(self, prior: EffectRecord, action: str) -> EffectRecord:

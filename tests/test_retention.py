@@ -1,0 +1,220 @@
+"""Retention of run keys: when a run ends, every key of it gets a TTL in the write that ends it;
+a run that is not ended has none, and one reopened loses them again.
+
+Checked on real Redis with PTTL (never by waiting for keys to expire). "Every key" is what a
+SCAN of the run's hash tag finds, so a key that a store adds later and retention does not know
+makes these tests fail; ``tests/test_scenarios.py`` runs the same check after every scenario.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from carebound import Runner, VirtualClock
+from carebound.cli import app
+from carebound.engine.pool import release_quarantine
+from carebound.state.keys import key_registry, text
+from carebound.state.retention import AUDIT_SUFFIXES, RETENTION_VAR, retention_seconds
+from carebound.state.runs import FINAL_STATUSES
+from tests.isolation_agents import AGENTS, POISON_FILE_VAR, isolation_pack
+from tests.test_cli import cli, cli_json, start_demo
+from tests.test_failure_isolation import _poison_run, _start
+
+DAY = 86400
+
+
+def run_ttls(client: redis.Redis, prefix: str, run_id: str) -> dict[str, int]:
+    """Every key of the run (a SCAN of its hash tag) and its PTTL in ms (-1: none)."""
+    keys = [text(k) for k in client.scan_iter(match=f"{prefix}:{{{run_id}}}:*", count=1000)]
+    return {key: int(client.pttl(key)) for key in keys}
+
+
+def assert_retention(client: redis.Redis, prefix: str, ttl_s: int) -> int:
+    """Every run under ``prefix``: an ended run's keys all expire within ``ttl_s`` but its audit
+    chain (kept until archived), the keys of one that has not ended never. Returns how many
+    ended runs were checked."""
+    ended = 0
+    for raw in client.zrange(f"{prefix}:runs", 0, -1):
+        run_id = text(raw)
+        record = client.hget(f"{prefix}:{{{run_id}}}:run", "record")
+        assert record is not None, run_id
+        status = json.loads(record)["status"]
+        ttls = run_ttls(client, prefix, run_id)
+        assert ttls, run_id
+        chain = {f"{prefix}:{{{run_id}}}:{suffix}" for suffix in AUDIT_SUFFIXES}
+        assert {k: t for k, t in ttls.items() if k in chain and t != -1} == {}, run_id
+        ttls = {k: t for k, t in ttls.items() if k not in chain}
+        if status in FINAL_STATUSES:
+            ended += 1
+            lasting = {k: t for k, t in ttls.items() if not 0 < t <= ttl_s * 1000}
+            assert lasting == {}, f"{run_id} ({status}): keys without the retention TTL"
+        else:
+            expiring = {k: t for k, t in ttls.items() if t != -1}
+            assert expiring == {}, f"{run_id} ({status}): keys of a live run expire"
+    return ended
+
+
+def test_a_cancelled_run_expires_every_key_a_parked_one_none(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any, redis_client: redis.Redis,
+    key_prefix: str,
+) -> None:  # fmt: skip
+    runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.status == "paused"
+    ttls = run_ttls(redis_client, key_prefix, view.run_id)
+    assert len(ttls) > 10 and set(ttls.values()) == {-1}
+    # the approval and the simulated world's keys are found through the run's key registry
+    registered = {text(m) for m in redis_client.smembers(key_registry(key_prefix, view.run_id))}
+    assert f"approval:{view.pending.request.approval_id}" in registered
+    assert any(s.startswith("world:ehr:res:") for s in registered)
+
+    runner.cancel(view.run_id, by="ops", reason="scenario run in the real store")
+    ttls = run_ttls(redis_client, key_prefix, view.run_id)
+    kept = {k for k, t in ttls.items() if t == -1}
+    assert kept == {f"{key_prefix}:{{{view.run_id}}}:{s}" for s in AUDIT_SUFFIXES}
+    expiring = [t for t in ttls.values() if t != -1]
+    assert len(expiring) > 10
+    assert all(30 * DAY * 1000 - 60_000 < t <= 30 * DAY * 1000 for t in expiring), ttls
+    assert assert_retention(redis_client, key_prefix, 30 * DAY) == 1
+
+
+def test_a_completed_run_expires_after_the_runners_retention(
+    redis_client: redis.Redis, key_prefix: str, demo_case: dict[str, Any]
+) -> None:
+    with Runner(
+        redis_client, prefix=key_prefix, clock=VirtualClock(), agents=AGENTS,
+        policy=isolation_pack(), retention_days=2,
+    ) as runner:  # fmt: skip
+        view = _start(runner, "timer", demo_case)
+        assert view.status == "waiting"
+        assert set(run_ttls(redis_client, key_prefix, view.run_id).values()) == {-1}
+        due = runner.runs.next_timer()
+        assert due is not None and isinstance(runner.clock, VirtualClock)
+        runner.clock.advance_to(due)
+        runner.sweep()
+        assert runner.get(view.run_id).status == "completed"
+        failed = _start(runner, "crashy", demo_case)  # fails in its first drive
+        assert failed.status == "failed"
+    assert assert_retention(redis_client, key_prefix, 2 * DAY) == 2
+    for run_id in (view.run_id, failed.run_id):
+        ttls = [t for t in run_ttls(redis_client, key_prefix, run_id).values() if t != -1]
+        assert len(ttls) > 5 and min(ttls) > 2 * DAY * 1000 - 60_000
+
+
+def test_zero_days_keeps_ended_runs(
+    redis_client: redis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch,
+    demo_case: dict[str, Any], demo_world: Any,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(RETENTION_VAR, "0")
+    with Runner(redis_client, prefix=key_prefix) as runner:
+        view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+        runner.cancel(view.run_id, by="ops", reason="test")
+    assert set(run_ttls(redis_client, key_prefix, view.run_id).values()) == {-1}
+
+
+def test_a_quarantined_run_expires_and_keeps_its_keys_once_released(
+    redis_client: redis.Redis, key_prefix: str, demo_case: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    poison = tmp_path / "poison"
+    monkeypatch.setenv(POISON_FILE_VAR, str(poison))
+    with Runner(
+        redis_client, prefix=key_prefix, clock=VirtualClock(), agents=AGENTS,
+        policy=isolation_pack(),
+    ) as runner:  # fmt: skip
+        run_id = _poison_run(runner, demo_case, poison)
+        for _ in range(3):
+            runner.recover_runs()
+        assert runner.get(run_id).status == "quarantined"
+        assert assert_retention(redis_client, key_prefix, 30 * DAY) == 1
+        assert max(run_ttls(redis_client, key_prefix, run_id).values()) > 0
+        release_quarantine(runner._core, runner._driver, run_id)
+        assert runner.get(run_id).status == "running"
+        assert set(run_ttls(redis_client, key_prefix, run_id).values()) == {-1}
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("", 30 * DAY), ("7", 7 * DAY), ("0.5", DAY // 2), ("0", 0), ("none", 0), ("KEEP", 0)],
+)
+def test_retention_from_the_environment(value: str, seconds: int) -> None:
+    assert retention_seconds(environ={RETENTION_VAR: value}) == seconds
+
+
+@pytest.mark.parametrize("value", ["thirty", "-1", "nan"])
+def test_a_bad_retention_is_refused_clearly(value: str, env: str) -> None:
+    with pytest.raises(ValueError, match="0"):
+        retention_seconds(environ={RETENTION_VAR: value})
+    result = CliRunner().invoke(
+        app, ["cancel", "r000000000000", "--reason", "x", "--by", "ops"],
+        env={RETENTION_VAR: value},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert RETENTION_VAR in result.output and "Traceback" not in result.output
+
+
+# -- the audit chains expired runs leave: archived, checked, then deleted ----------------------
+
+
+def _expire(client: redis.Redis, prefix: str, run_id: str) -> None:
+    """What Redis does once the TTLs pass: every key of the run that has one is gone."""
+    for key, ttl in run_ttls(client, prefix, run_id).items():
+        if ttl > 0:
+            client.delete(key)
+
+
+def test_audit_archive_keeps_expired_runs_chains_verifiable_then_deletes_them(
+    env: str, case_file: Path, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    prefix = env
+    ended = start_demo(case_file)["run_id"]
+    alive = start_demo(case_file)["run_id"]
+    cli("cancel", ended, "--reason", "scenario run in the real store", "--by", "ops")
+    _expire(redis_client, prefix, ended)
+    chain_keys = {f"{prefix}:{{{ended}}}:{s}" for s in AUDIT_SUFFIXES}
+    assert set(run_ttls(redis_client, prefix, ended)) == chain_keys  # all that is left
+    assert redis_client.xlen(f"{prefix}:audit") > 0
+
+    out = tmp_path / "chains.jsonl"
+    # a run started after the cutoff is not touched
+    early = cli_json("audit", "archive", "--before", "2020-01-01", "--out", str(out))
+    assert early["archived"] == [] and not out.exists()
+
+    report = cli_json("audit", "archive", "--before", "2999-01-01", "--out", str(out))
+    assert report["archived"] == [ended] and report["refused"] == {}
+    assert report["keys_deleted"] == len(chain_keys)
+    assert report["audit_index_trimmed"] > 0
+    assert run_ttls(redis_client, prefix, ended) == {}
+    assert redis_client.zscore(f"{prefix}:runs", ended) is None
+    assert redis_client.hget(f"{prefix}:audit:anchors", ended) is None
+    # the live run keeps its chain; the archive holds the expired one's, and it verifies
+    assert cli_json("audit", alive, "--verify")["verify"]["ok"] is True
+    verified = cli_json("verify-archive", str(out))
+    assert verified["ok"] is True and list(verified["runs"]) == [ended]
+    assert verified["runs"][ended]["count"] >= 3
+    # an edited archive does not
+    out.write_text(out.read_text().replace("scenario run", "something else"))
+    assert cli_json("verify-archive", str(out), code=1)["ok"] is False
+
+
+def test_audit_archive_keeps_a_broken_chain(
+    env: str, case_file: Path, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    prefix = env
+    ended = start_demo(case_file)["run_id"]
+    cli("cancel", ended, "--reason", "test", "--by", "ops")
+    _expire(redis_client, prefix, ended)
+    stream = f"{prefix}:{{{ended}}}:audit"
+    first_id = redis_client.xrange(stream, count=1)[0][0]
+    redis_client.xdel(stream, first_id)  # tampered: an event removed
+    out = tmp_path / "chains.jsonl"
+    report = cli_json("audit", "archive", "--before", "2999-01-01", "--out", str(out), code=1)
+    assert report["archived"] == [] and list(report["refused"]) == [ended]
+    assert redis_client.exists(stream) == 1  # kept for someone to look at
+    assert not out.exists()
