@@ -21,6 +21,7 @@ from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.clock import Clock, SystemClock
 from carebound.state.errors import store_errors
 from carebound.state.ledger import EffectLedger, LedgerEntry
+from carebound.state.parked import ParkedRun, parked_runs
 from carebound.state.run_search import RunFilter, RunPage, search_runs
 from carebound.state.runs import RunRecord, RunStore
 
@@ -60,6 +61,12 @@ class StoreReader:
         if record is None:
             raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
         return record
+
+    @store_errors
+    def parked(self, *, agent: str | None = None) -> list[ParkedRun]:
+        """Runs waiting for a system that is down, the next retry first (as the inbox shows
+        them; see :mod:`carebound.state.parked`)."""
+        return parked_runs(self.client, prefix=self.prefix, agent=agent)
 
     @store_errors
     def list_runs(

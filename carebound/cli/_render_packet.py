@@ -25,6 +25,7 @@ from carebound.cli._render_style import _blocks, _due, _pairs, _risk, _section, 
 if TYPE_CHECKING:  # the engine (and LangGraph) stay unloaded for read-only commands
     from carebound.engine.results import RunView
     from carebound.guardrails import PolicyPack
+    from carebound.state.parked import ParkedRun
 
 
 def inbox_table(views: Sequence[ApprovalView], now: datetime) -> RenderableType:
@@ -45,6 +46,23 @@ def inbox_table(views: Sequence[ApprovalView], now: datetime) -> RenderableType:
         for v in views
     ]
     return _blocks(("approval", "due", "risk", "role", "agent"), rows)
+
+
+def parked_table(parked: Sequence[ParkedRun], now: datetime) -> RenderableType:
+    """Runs waiting for a system that is down: the system, when they retry, and why."""
+    rows = []
+    for item in parked:
+        until = item.record.wait_until
+        retry = Text(f"{until:%Y-%m-%d %H:%M} UTC ({due(until, now)})") if until else Text("-")
+        fields = [Text(item.record.run_id), Text(item.system, style="bold red"), retry,
+                  Text(item.record.agent)]  # fmt: skip
+        rows.append((fields, Text(item.record.wait_reason or "", style="dim")))
+    return _blocks(
+        ("run", "system down", "retry at", "agent"),
+        rows,
+        title="\nruns waiting for a system (they retry on their own; a person takes over "
+        "after the pack's limit)",
+    )
 
 
 def _source(ref: SourceRef) -> str:

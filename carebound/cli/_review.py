@@ -58,13 +58,26 @@ def inbox(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Paused steps across runs, most urgent first."""
+    """Paused steps across runs, most urgent first; then the runs waiting for a system that is
+    down (the system, the retry time, why), unless --role or --overdue narrows to holds."""
     from carebound._format import due
 
     reader = open_reader()
     views = reader.pending(role=role, agent=agent, overdue=overdue, limit=limit)
+    parked = reader.parked(agent=agent)[:limit] if role is None and not overdue else []
     now = reader.clock.now()
     if as_json:
+        waiting = [
+            {
+                "run_id": p.record.run_id,
+                "agent": p.record.agent,
+                "system": p.system,
+                "retry_at": p.record.wait_until.isoformat() if p.record.wait_until else None,
+                "retry": due(p.record.wait_until, now) if p.record.wait_until else None,
+                "reason": p.record.wait_reason,
+            }
+            for p in parked
+        ]
         items = [
             {
                 "approval_id": v.request.approval_id,
@@ -81,11 +94,13 @@ def inbox(
             }
             for v in views
         ]
-        print_json({"approvals": items})
+        print_json({"approvals": items, "parked": waiting})
         return
-    from carebound.cli._render_packet import inbox_table
+    from carebound.cli._render_packet import inbox_table, parked_table
 
     stdout().print(inbox_table(views, now))
+    if parked:
+        stdout().print(parked_table(parked, now))
 
 
 def show(

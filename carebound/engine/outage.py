@@ -31,11 +31,13 @@ from carebound._limits import BoundedDuration
 from carebound.engine.node_kit import NodeKit
 from carebound.engine.run_state import CurrentCall, OutageData, RunState
 from carebound.guardrails import PolicyPack
+from carebound.state.keys import SYSTEM_UP
+from carebound.state.parked import PARKED_REASON, system_up_match
 from carebound.tools.connectors import SystemUnavailableError
 
-OUTAGE_MATCH_PREFIX = "system-up:"
+OUTAGE_MATCH_PREFIX = SYSTEM_UP
 """Match key prefix a run parked on a system subscribes to (``system-up:<system>``)."""
-_REASON_PREFIX = "waiting for "
+_REASON_PREFIX = PARKED_REASON
 
 
 class OutageSettings(BaseModel):
@@ -64,12 +66,7 @@ def outage_settings(pack: PolicyPack) -> OutageSettings:
 
 def outage_match(system: str) -> str:
     """The match key of ``system`` coming back up."""
-    return f"{OUTAGE_MATCH_PREFIX}{system}"
-
-
-def parked_on(wait_reason: str | None, system: str) -> bool:
-    """Whether a waiting run's reason says it waits for ``system`` to come back."""
-    return bool(wait_reason) and str(wait_reason).startswith(f"{_REASON_PREFIX}{system} ")
+    return system_up_match(system)
 
 
 def park_or_hand_off(

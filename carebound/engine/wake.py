@@ -28,13 +28,14 @@ from carebound.clock import to_ms
 from carebound.engine.core import Core
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
-from carebound.engine.outage import outage_match, parked_on
+from carebound.engine.outage import outage_match
 from carebound.engine.results import QUARANTINE_AFTER, RecoverReport, RunView, SweepReport
 from carebound.guardrails import check_escalation
 from carebound.logs import event
 from carebound.state.breaker import BreakerStore
 from carebound.state.errors import STORE_DOWN
 from carebound.state.outreach import runs_to_poll, stop_polling
+from carebound.state.parked import parked_on
 from carebound.state.runs import FINAL_STATUSES
 from carebound.tools.connectors import SystemUnavailableError
 

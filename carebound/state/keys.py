@@ -49,6 +49,20 @@ def audit_stream_key(prefix: str, run_id: str) -> str:
     return run_key(prefix, run_id, "audit")
 
 
+SYSTEM_UP = "system-up:"
+"""Match key prefix a run parked on a system subscribes to (``system-up:<system>``)."""
+
+
+def wait_key(prefix: str, match: str) -> str:
+    """The set of the runs waiting on events with this match key."""
+    return global_key(prefix, "wait", match)
+
+
+def wait_systems_key(prefix: str) -> str:
+    """The set of the ``system-up:`` match keys runs ever parked on (one per system)."""
+    return global_key(prefix, "wait-systems")
+
+
 def inbox_key(prefix: str, *parts: str) -> str:
     """The inbox indexes of pending holds: ``all`` and ``role:<role>`` (zsets by deadline)."""
     return global_key(prefix, "inbox", *parts)

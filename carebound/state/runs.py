@@ -30,7 +30,14 @@ from pydantic import BaseModel, ConfigDict
 from redis.typing import EncodableT, FieldT
 
 from carebound.clock import from_ms, to_ms
-from carebound.state.keys import DEFAULT_PREFIX, global_key, run_key, text
+from carebound.state.keys import (
+    DEFAULT_PREFIX,
+    SYSTEM_UP,
+    global_key,
+    run_key,
+    text,
+    wait_systems_key,
+)
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, guarded_hset_queued
 
@@ -313,6 +320,8 @@ class RunStore:
         queue = pipe if pipe is not None else self._r.pipeline(transaction=False)
         for key in match:
             queue.sadd(global_key(self._prefix, "wait", key), run_id)
+            if key.startswith(SYSTEM_UP):  # parked on a system: the operators' views find it
+                queue.sadd(wait_systems_key(self._prefix), key)
         if match:
             queue.sadd(self._key(run_id, "waits"), *match)
         if until is not None:

@@ -16,8 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from carebound._errors import CareboundError, NotFoundError
+from carebound._format import due
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.guardrails import escalation_targets
+from carebound.state.parked import parked_runs
 from carebound.web._context import Viewer, WebContext, check_csrf, context, json_viewer, limit
 from carebound.web._forms import arg_fields, parse_arg_fields
 from carebound.web._page import SignedIn, render
@@ -69,6 +71,29 @@ def _inbox(ctx: WebContext, who: Viewer, query: InboxQuery) -> tuple[list[dict[s
     return items, len(views) > size
 
 
+def _parked(ctx: WebContext, query: InboxQuery) -> list[dict[str, Any]]:
+    """Runs waiting for a system that is down (not with a role or overdue filter: those narrow
+    to holds)."""
+    if query.role or query.overdue:
+        return []
+    runner = ctx.runner
+    now = runner.clock.now()
+    found = parked_runs(runner.client, prefix=runner.prefix, agent=query.agent or None)
+    return [
+        {
+            "run_id": p.record.run_id,
+            "url": f"/runs/{p.record.run_id}",
+            "agent": p.record.agent,
+            "system": p.system,
+            "retry_at": p.record.wait_until.isoformat() if p.record.wait_until else None,
+            "retry_text": when(p.record.wait_until),
+            "retry": due(p.record.wait_until, now) if p.record.wait_until else None,
+            "reason": p.record.wait_reason,
+        }
+        for p in found[: ctx.settings.page_size]
+    ]
+
+
 Filters = Annotated[InboxQuery, Query()]
 
 
@@ -86,6 +111,7 @@ def inbox(request: Request, who: SignedIn, query: Filters) -> HTMLResponse:
         "inbox.html",
         {
             "items": items,
+            "parked": _parked(ctx, query),
             "filters": query,
             "agents": ctx.runner.agent_names,
             "query": urlencode(kept),
@@ -105,8 +131,10 @@ def inbox_json(
     ctx = context(request)
     items, more = _inbox(ctx, who, query)
     now = ctx.runner.clock.now().isoformat()
+    parked = _parked(ctx, query)
     return JSONResponse(
-        {"items": items, "more": more, "now": now}, headers={"Cache-Control": "no-store"}
+        {"items": items, "more": more, "parked": parked, "now": now},
+        headers={"Cache-Control": "no-store"},
     )
 
 
