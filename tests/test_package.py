@@ -48,6 +48,7 @@ PUBLIC = {
     "PlannerView",
     "PolicyPack",
     "ProposedCall",
+    "ReadDeniedError",
     "Reject",
     "RunEvent",
     "RecoverReport",
@@ -80,6 +81,17 @@ def test_public_api_is_pinned() -> None:
     assert set(carebound.__all__) == PUBLIC
     for name in carebound.__all__:
         assert getattr(carebound, name) is not None
+
+
+def test_every_engine_error_is_exported() -> None:
+    """The engine's errors live in ``carebound._errors`` and each is public: a service catches
+    them from ``carebound`` (``ReadDeniedError`` was missing)."""
+    defined = {
+        name
+        for name, value in vars(_errors).items()
+        if isinstance(value, type) and issubclass(value, CareboundError)
+    }
+    assert defined - set(carebound.__all__) == set()
 
 
 def test_one_export_table() -> None:
