@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 
 from carebound import Escalate
+from carebound.cli._upkeep import Upkeep
 from carebound.notify import Notifier, verify_signature
 from carebound.state.notify import NotifyStore
 from carebound.tools.connectors import ConnectorsConfigError
@@ -170,3 +173,39 @@ def test_a_bad_notify_table_names_the_path(tmp_path: Path) -> None:
     assert "[notify]" in message and "base_url" in message and "webhooks[0].url" in message
     path.write_text("[ehr]\n")
     assert load_notify_config(path) is None
+
+
+def test_the_notifier_closes_its_own_http_client_not_a_callers(
+    hook: Hook, redis_client: redis.Redis, key_prefix: str, make_runner: Any
+) -> None:
+    clock = make_runner().clock
+    with Notifier(redis_client, _config(hook), prefix=key_prefix, clock=clock) as notifier:
+        own = notifier._http
+        assert not own.is_closed
+    assert own.is_closed
+    with httpx.Client() as theirs:
+        Notifier(redis_client, _config(hook), prefix=key_prefix, clock=clock, http=theirs).close()
+        assert not theirs.is_closed
+
+
+def test_the_worker_closes_the_notifier_when_it_stops(
+    hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_runner: Any
+) -> None:
+    runner = make_runner()  # built before the file is named: it holds only [notify]
+    path = tmp_path / "connectors.toml"
+    path.write_text(
+        f'[notify]\nbase_url = "https://inbox.clinic.test"\n[[notify.webhooks]]\n'
+        f'role = "intake_coordinator"\nurl = "{hook.url}"\nsecret_env = "CB_HOOK"\n'
+    )
+    monkeypatch.setenv("CAREBOUND_CONNECTORS", str(path))
+    logger = logging.getLogger("carebound")
+    handlers, level = list(logger.handlers), logger.level
+    try:
+        upkeep = Upkeep(runner, metrics_port=None, pool=False)  # configures carebound's logs
+        notifier = upkeep._notifier
+        assert notifier is not None and not notifier._http.is_closed
+        upkeep.stop()
+        assert notifier._http.is_closed
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)

@@ -55,7 +55,9 @@ class Upkeep:
             event(_log, "worker.upkeep", folded=folded, notified=sent)
 
     def stop(self) -> None:
-        """Log the stop."""
+        """Close the notifier's connections and log the stop."""
+        if self._notifier is not None:
+            self._notifier.close()
         event(_log, "worker.stop")
 
 

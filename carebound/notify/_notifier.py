@@ -80,9 +80,22 @@ class Notifier:
         self._approvals = ApprovalStore(client, prefix=prefix)
         self._config = config
         self._clock = clock
+        self._owns_http = http is None
         self._http = http or httpx.Client(timeout=httpx.Timeout(10.0))
         self._tls = tls_context
         self._targets = list(self._build_targets())
+
+    def close(self) -> None:
+        """Close the HTTP client the notifier made for itself (a client passed in as ``http``
+        is the caller's to close)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Notifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _build_targets(self) -> Iterator[_Target]:
         for hook in self._config.webhooks:
