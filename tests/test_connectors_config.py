@@ -174,6 +174,18 @@ def test_a_configuration_given_as_data_is_checked_the_same_way() -> None:
         connectors_config({"ehr": {"base_url": "http://x.example", "timeouts": {"read_s": -1}}})
 
 
+def test_a_channel_goes_to_one_office_section() -> None:
+    base = {"ehr": {"base_url": "http://127.0.0.1:8103/ehr"}}
+    cdex = {"base_url": "http://127.0.0.1:8103/office", "channels": ["portal", "fax"]}
+    config = connectors_config({**base, "office": {"cdex": cdex}})
+    assert config.office is not None and config.office.cdex is not None
+    assert config.office.cdex.channels == ["portal", "fax"]
+    with pytest.raises(ConnectorsConfigError, match=r"fax requests cannot go both"):
+        connectors_config({**base, "office": {"cdex": cdex, "fax": {"provider": "simulated"}}})
+    with pytest.raises(ConnectorsConfigError, match=r"office\.cdex\.channels"):
+        connectors_config({**base, "office": {"cdex": {**cdex, "channels": ["pigeon"]}}})
+
+
 def test_the_readme_file_is_complete_and_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,6 +202,9 @@ def test_the_readme_file_is_complete_and_loads(
     assert isinstance(config.ehr.auth, SmartAuth) and config.ehr.auth.key_id == "carebound-2026"
     assert config.payer is not None and config.office is not None
     assert all((config.office.cdex, config.office.smtp, config.office.fax))
+    assert config.office.cdex is not None and config.office.cdex.channels == ["portal"]
+    assert config.payer.subscriber_id_search is False
+    assert config.erp is not None and config.erp.provider == "simulated"
     # Its error example is what a bad file prints.
     monkeypatch.setenv("CAREBOUND_CONNECTORS__EHR__RETRY__ATTEMPTS", "0")
     (tmp_path / "keys" / "ehr-private.pem").unlink()

@@ -15,6 +15,9 @@ the real run would need a written reason in :data:`NOT_ON_THE_SERVER` (there is 
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shlex
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +31,7 @@ from carebound.agents import registry
 from carebound.scenario import load_scenario, run_scenario
 from carebound.tools import EffectClass, ToolSpec
 from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM
-from tests.conftest import SCENARIOS
+from tests.conftest import PROJECT, SCENARIOS
 from tests.fhir_server import FhirBases, fhir_json
 from tests.test_cli import cli
 from tests.test_scenarios import SCENARIO_FILES
@@ -177,3 +180,18 @@ def test_fhir_server_and_connectors_are_one_or_the_other(env: str, tmp_path: Pat
     assert "--fhir-server and --connectors" in result.stderr
     result = cli("run", str(path), "--fhir-server", "localhost:9", code=2)
     assert "is not an http(s) URL" in result.stderr
+
+
+def test_the_readme_fhir_server_example_runs(env: str, fhir_server_url: str) -> None:
+    """README's 'Scenarios on the FHIR server' command, as written (on the suite's server)."""
+    readme = (PROJECT / "README.md").read_text()
+    section = readme.split("### Scenarios on the FHIR server", 1)[1].split("\n### ", 1)[0]
+    [command] = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+    args = shlex.split(command)
+    assert args[:2] == ["carebound", "run"] and "--fhir-server" in args
+    at = args.index("--fhir-server") + 1
+    assert args[at] == "http://127.0.0.1:8090"  # the server's documented default address
+    args[at] = fhir_server_url
+    with contextlib.chdir(PROJECT):
+        result = cli(*args[1:])
+    assert "✓ expectations met" in result.stdout
