@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from carebound.approvals import DecisionPacket
-from carebound.assist import ModelCall, ModelConfig
 from carebound.guardrails import PolicyPack, PolicyVerdict
 from carebound.tools import FactValue, ToolSpec
 
@@ -22,6 +21,8 @@ ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+
+    from carebound.assist import ModelCall, ModelConfig
 
 
 def request_match(request_id: str) -> str:

@@ -12,10 +12,12 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from typing import TYPE_CHECKING
 
 from carebound.assist._config import Task
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 #: How every system message ends: what the data blocks are and that they are not instructions.
 DATA_RULES = (
@@ -48,6 +50,8 @@ class PromptTemplate:
 
     def messages(self, data: Mapping[str, str]) -> list[BaseMessage]:
         """The conversation for ``data``: the instructions, then each field as a DATA block."""
+        from langchain_core.messages import HumanMessage, SystemMessage  # loaded when asked
+
         blocks = [data_block(name, value) for name, value in data.items()]
         return [
             SystemMessage(f"{self.instructions.strip()}\n\n{DATA_RULES}"),
