@@ -88,6 +88,23 @@ def test_read_only_commands_load_no_langgraph(
     assert "langgraph" in _loaded([approve], environ)
 
 
+def test_read_only_commands_load_no_fhir_models(
+    env: str, make_runner: Any, demo_case: dict[str, Any], demo_world: Any
+) -> None:
+    """fhir.resources (a second of imports) loads with the connectors and the agents; the
+    read-only commands need neither (``status`` and ``reviewers`` loaded it through the tool
+    types, issue 17)."""
+    runner = make_runner()
+    run = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    commands = [["status", run.run_id], ["status", run.run_id, "--json"], ["reviewers"]]
+    commands += [["inbox"], ["runs"], ["audit", run.run_id], ["server", "status"]]
+    assert "fhir" not in _loaded(commands, dict(os.environ))
+    # the check can fail: a write builds the Runner, and with it the agents and FHIR models
+    approval = run.pending.request.approval_id
+    approve = ["approve", approval, "--reviewer", "casey", "--role", "intake_coordinator"]
+    assert "fhir" in _loaded([approve], dict(os.environ))
+
+
 def test_pinned_phi_table_masks_as_the_agents_do() -> None:
     for name, definition in registry().items():
         live = PhiPolicy(definition.tools)

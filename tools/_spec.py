@@ -35,10 +35,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, get_type_hints
 from pydantic import BaseModel
 
 from carebound._errors import CareboundError
-from carebound.tools.connectors import Connectors
 
 if TYPE_CHECKING:  # langchain-core is loaded only when a model binds the tools
     from langchain_core.tools import StructuredTool
+
+    # the connectors (and FHIR models behind them) load with the agents that use them, not
+    # with every reader of a tool's or a policy pack's types
+    from carebound.tools.connectors import Connectors
 
 JSONValue = str | int | float | bool | None | list[Any] | dict[str, Any]
 FactValue = str | int | float | bool | None
