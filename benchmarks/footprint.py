@@ -139,7 +139,8 @@ GLOBAL_FAMILIES = [
     ("runs", "run indexes"),
     ("cp:threads", "run indexes"),
     ("wait:", "run indexes"),
-    ("pack:", "policy packs (shared)"),
+    ("pack:", "packs, PHI tables (shared)"),
+    ("phi:", "packs, PHI tables (shared)"),
 ]
 
 

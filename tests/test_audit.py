@@ -26,6 +26,7 @@ from carebound.audit import (
     AuditLog,
     _chain,
 )
+from carebound.state.audit_codec import unpack_event
 from carebound.state.keys import global_key, run_key
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -81,7 +82,7 @@ def rebuild(client: redis.Redis, key: str, payloads: list[bytes | str]) -> None:
 
 
 def payloads(client: redis.Redis, prefix: str, run_id: str) -> list[bytes | str]:
-    return [fields[b"event"] for _, fields in entries(client, prefix, run_id)]
+    return [unpack_event(fields[b"event"]) for _, fields in entries(client, prefix, run_id)]
 
 
 def test_public_names_are_pinned() -> None:
@@ -626,3 +627,41 @@ def test_a_chained_event_is_what_event_json_and_verify_expect() -> None:
         assert body.pop("mac") == event.mac == keyring.sign(_chain.event_mac_message(event.hash))
         assert body.pop("hash") == event.hash == _chain.sha256_hex(body)
         assert AuditEvent.model_validate_json(stored) == event
+
+
+CHECK_DETAIL: dict[str, Any] = {
+    "tool": "reconcile_find_patient",
+    "scope": "ehr:Patient.read",
+    "reason": "granted by scope 'ehr:Patient.read'",
+}
+
+
+def test_events_are_stored_deflated_and_verify(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """A run's stream keeps each event deflated against the preset dictionary (well under half
+    of its JSON for a typical event), reads back the exact canonical JSON that was hashed, and
+    a stored value that no longer inflates is reported by verify, never raised."""
+    events = [
+        log.record(
+            "run-z",
+            time=T0,
+            actor=AGENT,
+            action="permission_check",
+            category="referral-intake",
+            outcome="success",
+            patient_ref="Patient/pat-1",
+            detail=CHECK_DETAIL,
+        )
+        for _ in range(3)
+    ]
+    raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-z")]
+    plain = [_chain.event_json(e).encode() for e in events]
+    assert all(r.startswith(b"~z1:") for r in raw)
+    assert all(len(r) < len(p) / 2 for r, p in zip(raw, plain, strict=True))
+    assert [unpack_event(r) for r in raw] == plain
+    assert log.events("run-z") == events
+    assert log.verify("run-z").ok
+    rebuild(client, run_key(key_prefix, "run-z", "audit"), [raw[0], b"~z1:not deflate", raw[2]])
+    problems = log.verify("run-z").problems
+    assert problems and "entry" in " ".join(problems)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner, Result
 from carebound import Approve, Runner
 from carebound.cli import app
 from carebound.guardrails import load_policy_pack
+from carebound.state.audit_codec import unpack_event
 from carebound.state.keys import run_key
 from carebound.web import UserStore, WebSettings, create_app
 
@@ -47,7 +48,11 @@ class Store:
         return run_key(self.prefix, run_id, "audit")
 
     def payloads(self, run_id: str) -> list[bytes]:
-        return [f[b"event"] for _, f in self.client.xrange(self.stream(run_id)) or []]
+        """The run's events as plain JSON (inflated from how they are stored)."""
+        return [
+            bytes(unpack_event(f[b"event"]))
+            for _, f in self.client.xrange(self.stream(run_id)) or []
+        ]
 
     def replace(self, run_id: str, payloads: list[bytes]) -> None:
         self.client.delete(self.stream(run_id))

@@ -58,6 +58,7 @@ from typer.testing import CliRunner
 
 from carebound import Approve, Runner
 from carebound.cli import app
+from carebound.state.audit_codec import unpack_event
 from carebound.state.keys import run_key
 from tests.test_checkpoint_saver import cluster_url  # noqa: F401 (the cluster fixture)
 
@@ -126,7 +127,7 @@ def anchors(d: Decided) -> str:
 
 def stored(d: Decided, run_id: str | None = None) -> list[dict[str, Any]]:
     entries = d.client.xrange(stream(d, run_id)) or []
-    return [json.loads(fields[b"event"]) for _, fields in entries]
+    return [json.loads(unpack_event(fields[b"event"])) for _, fields in entries]
 
 
 def canonical(body: dict[str, Any]) -> str:
@@ -304,7 +305,7 @@ def test_on_a_cluster_the_anchor_is_written_and_checked(cluster_url: str) -> Non
         stream_key = f"{prefix}:{{run-cl}}:audit"
         entries = client.xrange(stream_key)
         client.xdel(stream_key, entries[-1][0])  # cut the tail, reset the head
-        third = json.loads(entries[-2][1][b"event"])
+        third = json.loads(unpack_event(entries[-2][1][b"event"]))
         client.hset(head_key, mapping={"seq": 3, "hash": third["hash"]})
 
         problems = log.verify("run-cl", exists=True).problems

@@ -4,13 +4,17 @@ the bytes; these tests pin what is kept and that a run still resumes from it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import redis
 
 from carebound import Approve, Runner, VirtualClock
+from carebound._phi_table import table_json
 from carebound.checkpoint import RedisSaver
+from carebound.state.keys import text
 from carebound.state.pipeline import run as run_pipeline
+from carebound.state.runs import RunStore
 
 
 def _checkpoints(client: redis.Redis, prefix: str, run_id: str) -> int:
@@ -148,3 +152,49 @@ def test_a_policy_pack_is_parsed_once_per_content(tmp_path: Any) -> None:
     copy.write_text(edited)
     changed = load_policy_pack(copy)
     assert changed.version == "edited-1" and changed is not first
+
+
+def test_the_case_is_stored_deflated_and_the_phi_table_once(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    """A run keeps its case deflated and its agent's PHI table as a digest reference (the
+    table itself once per content); a new process reads both back and resumes the run."""
+    runner: Runner = make_runner()
+    ids = [
+        runner.start("demo", demo_case, requester="sam", world=demo_world).run_id for _ in range(2)
+    ]
+    stored = redis_client.hgetall(f"{key_prefix}:{{{ids[0]}}}:run")
+    assert stored[b"case"].startswith(b"~z:")
+    assert len(stored[b"case"]) < len(json.dumps(demo_case)) * 0.6
+    assert stored[b"phi"].startswith(b"sha256:")
+    assert len(list(redis_client.scan_iter(match=f"{key_prefix}:phi:*"))) == 1
+    cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
+    store = RunStore(redis_client, prefix=key_prefix)
+    assert store.case(ids[0]) == demo_case
+    assert store.phi_json(ids[0]) == table_json(cold._core.agent("demo").tools)
+    view = cold.get(ids[1])
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert cold.decide(request.approval_id, decision).run.status == "waiting"
+    assert cold.verify(ids[1]).ok
+
+
+def test_a_run_stored_with_a_plain_case_and_inline_phi_still_reads(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    run_id = runner.start("demo", demo_case, requester="sam", world=demo_world).run_id
+    table = RunStore(redis_client, prefix=key_prefix).phi_json(run_id)
+    # how runs were stored before cases were deflated and PHI tables kept once per digest
+    key = f"{key_prefix}:{{{run_id}}}:run"
+    redis_client.hset(key, mapping={"case": json.dumps(demo_case), "phi": text(table)})
+    store = RunStore(redis_client, prefix=key_prefix)
+    assert store.case(run_id) == demo_case
+    assert text(store.phi_json(run_id)) == text(table)
+    cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
+    view = cold.get(run_id)
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert cold.decide(request.approval_id, decision).run.status == "waiting"

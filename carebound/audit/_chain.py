@@ -32,6 +32,7 @@ from carebound.audit._models import (
     check_detail,
 )
 from carebound.state import audit_index
+from carebound.state.audit_codec import pack_event, unpack_event
 from carebound.state.keys import audit_index_key, audit_stream_key, global_key, run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard
@@ -40,7 +41,8 @@ MAX_ATTEMPTS = 100
 """Appends tried before giving up when other writers keep moving the chain head."""
 
 EVENT_FIELD = "event"
-"""Stream entry field holding the event's canonical JSON (``hash`` included)."""
+"""Stream entry field holding the event's canonical JSON (``hash`` included), deflated
+(``carebound.state.audit_codec``)."""
 
 RECORD_SCRIPT = script("audit_record")
 """Appends one event to a run's chain: see ``carebound/lua/audit_record.lua``."""
@@ -230,7 +232,7 @@ def record_args(
         event.prev_hash,
         str(event.seq),
         event.hash,
-        event_json(event) if stored is None else stored,
+        pack_event(event_json(event) if stored is None else stored),
         GENESIS_HASH,
         once or "",
         event.run_id,
@@ -329,12 +331,21 @@ def entry_event(
     fields: Mapping[bytes | str, bytes | str] | Sequence[bytes | str] | None,
 ) -> bytes | str:
     """The event JSON of a stream entry (its fields as a mapping, or as the flat list a
-    cluster transaction returns unparsed)."""
+    cluster transaction returns unparsed), inflated from its stored form (``audit_codec``).
+
+    Raises:
+        AuditCorruptError: the entry has no event, or its event does not inflate.
+    """
     if isinstance(fields, Sequence):
         fields = dict(zip(fields[::2], fields[1::2], strict=False))
     for key, value in (fields or {}).items():
         if text(key) == EVENT_FIELD:
-            return value
+            try:
+                return unpack_event(value)
+            except ValueError as exc:
+                raise AuditCorruptError(
+                    str(exc), hint="run AuditLog.verify(run_id) to see which entries are damaged"
+                ) from exc
     raise AuditCorruptError(
         f"stream entry has no {EVENT_FIELD!r} field",
         hint="run AuditLog.verify(run_id) to see which entries are damaged",

@@ -19,6 +19,7 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.typing import EncodableT, FieldT
 
+from carebound.state.audit_codec import unpack_event
 from carebound.state.keys import audit_stream_key, text
 
 INDEX_FIELDS = ("run_id", "seq", "at")
@@ -56,7 +57,7 @@ class _Page:
         for pointer, reply in zip(self.wanted, replies, strict=True):
             event = _fields(reply[0][1]).get("event") if reply else None
             if event is not None:
-                found[pointer] = event
+                found[pointer] = unpack_event(event)
         out: list[tuple[str, bytes | str]] = []
         for (entry_id, _), f in zip(self.entries, self.fields, strict=True):
             if "event" in f:

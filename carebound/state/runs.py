@@ -2,7 +2,8 @@
 
 Per run (hash tag ``{run_id}``)::
 
-    {prefix}:{run}:run            hash: agent, requester, status, policy, created/updated, ...
+    {prefix}:{run}:run            hash: record (JSON), case (deflated JSON), policy and phi
+                                  (``sha256:<digest>`` references), world mark
     {prefix}:{run}:events         hash: event id -> event JSON (delivery is idempotent per id)
     {prefix}:{run}:events:queue   list: event ids not yet consumed by the run, oldest first
     {prefix}:{run}:waits          set: the match keys the run is subscribed to
@@ -15,6 +16,7 @@ Across runs (each written on its own)::
     {prefix}:wait:<match key>     set: run ids subscribed to events with that match key
     {prefix}:pack:<sha256>        string: a pinned policy pack (JSON), stored once per content
                                   digest; a run's ``policy`` field holds ``sha256:<digest>``
+    {prefix}:phi:<sha256>         string: an agent's PHI table (JSON), likewise
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import redis
 from pydantic import BaseModel, ConfigDict
 from redis.typing import EncodableT, FieldT
 
 from carebound.clock import from_ms, to_ms
+from carebound.state import deflate
 from carebound.state.keys import (
     DEFAULT_PREFIX,
     SYSTEM_UP,
@@ -111,9 +114,15 @@ PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
 """A run's pinned policy JSON, case JSON and world mark, as stored (None: not there)."""
 
 
-def _pinned(reply: Any) -> PinnedReply:
+CASE_MARKER = "~z:"
+"""Starts a case stored deflated (``carebound.state.deflate``); older runs hold plain JSON."""
+
+
+def parse_pinned(reply: Any) -> PinnedReply:
+    """The reply of ``RunStore.queue_pinned``: the policy reference, the case's JSON
+    (inflated) and the world mark, each None when absent."""
     policy, case, world = reply
-    return policy, case, world
+    return policy, None if case is None else deflate.unpack(case, marker=CASE_MARKER), world
 
 
 def _is_set(reply: Any) -> bool:
@@ -131,6 +140,8 @@ class RunStore:
         self._claimed = global_key(prefix, timers, "claimed")
         self._packs_stored: set[str] = set()
         """Digests of the packs this process has stored (each is written once, ``NX``)."""
+        self._phi_tables: dict[str, str] = {}
+        """PHI tables by content digest that this process stored or read (immutable)."""
 
     def _key(self, run_id: str, *parts: str) -> str:
         return run_key(self._prefix, run_id, *parts)
@@ -154,24 +165,33 @@ class RunStore:
         digest = pack_digest(policy_json)
         fields: dict[FieldT, EncodableT] = {
             "record": record.model_dump_json(),
-            "case": json.dumps(case),
+            "case": deflate.pack(json.dumps(case), marker=CASE_MARKER),
             "policy": PACK_REF + digest,
         }
         if world_seeded:
             fields["world"] = "seeded"
-        if phi_json is not None:
-            fields["phi"] = phi_json
+        phi_digest = None if phi_json is None else pack_digest(phi_json)
+        if phi_digest is not None:
+            fields["phi"] = PACK_REF + phi_digest
         pipe = self._r.pipeline(transaction=False)
         pipe.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
         if digest not in self._packs_stored:
             pipe.set(self.pack_key(digest), policy_json, nx=True)
+        if phi_digest is not None and phi_digest not in self._phi_tables:
+            pipe.set(self.phi_key(phi_digest), cast(str, phi_json), nx=True)
         pipe.hset(self._key(record.run_id, "run"), mapping=fields)
         pipe.execute()
         self._packs_stored.add(digest)
+        if phi_digest is not None:
+            self._phi_tables[phi_digest] = cast(str, phi_json)
 
     def pack_key(self, digest: str) -> str:
         """The key of the pinned pack with this content digest (shared by every run on it)."""
         return global_key(self._prefix, "pack", digest)
+
+    def phi_key(self, digest: str) -> str:
+        """The key of a PHI table by content digest (shared by every run of its agent)."""
+        return global_key(self._prefix, "phi", digest)
 
     def pack_json(self, digest: str) -> bytes | None:
         """A pinned pack by content digest (JSON, as stored), or None."""
@@ -203,12 +223,12 @@ class RunStore:
         when the run's simulated world was seeded at start); returns the parser of its reply
         (the three as a tuple)."""
         pipe.hmget(self._key(run_id, "run"), ["policy", "case", "world"])
-        return _pinned
+        return parse_pinned
 
     def case(self, run_id: str) -> dict[str, Any]:
         """The case the run was started on."""
         raw = self._r.hget(self._key(run_id, "run"), "case")
-        return dict(json.loads(raw)) if raw else {}
+        return dict(json.loads(deflate.unpack(raw, marker=CASE_MARKER))) if raw else {}
 
     def pinned_policy(self, run_id: str) -> bytes | str | None:
         """The run's ``policy`` field as stored (see :func:`pack_ref`), or None."""
@@ -229,7 +249,16 @@ class RunStore:
         """The PHI table the run pinned at start (JSON), or None (an unknown run, or one
         started before runs pinned it)."""
         raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "phi")
-        return raw
+        digest = None if raw is None else pack_ref(raw)
+        if digest is None:
+            return raw  # none, or a table pinned inline by an older run
+        table = self._phi_tables.get(digest)
+        if table is None:
+            stored = self._r.get(self.phi_key(digest))
+            if stored is None:
+                return None
+            table = self._phi_tables[digest] = text(stored)
+        return table
 
     def update(
         self,

@@ -35,15 +35,15 @@ from carebound.state.ledger import EffectLedger, LedgerEntry
 from carebound.state.pipeline import Guard, run_parsed
 from carebound.state.pipeline import run as run_pipeline
 from carebound.state.retention import queue_retention
-from carebound.state.runs import FINAL_STATUSES, RunRecord, RunStore
+from carebound.state.runs import FINAL_STATUSES, PinnedReply, RunRecord, RunStore, parse_pinned
 
 Client = redis.Redis
 """The store client the engine is given (a redis-py client)."""
 Pipeline = redis.client.Pipeline
 """A queued round trip (for the graph's ``before`` hooks)."""
 
-Pinned = tuple[bytes | None, bytes | None, bytes | None]
-"""A run's pinned policy pack, case and world marker, as stored (None: absent)."""
+Pinned = PinnedReply
+"""A run's pinned policy pack, case (inflated) and world marker (None: absent)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ class Trips:
             if lease is None:
                 return LeaseReads(None, record, decision_audited)
             self.audit_log.prime(run_id, replies[2])
-            pinned = tuple(replies[at["pinned"]]) if cold else None
+            pinned = parse_pinned(replies[at["pinned"]]) if cold else None
             latest = replies[at["latest"]] if "latest" in at else None
             return LeaseReads(lease, record, decision_audited, pinned, latest)
 
@@ -318,7 +318,7 @@ class Trips:
         if view is None:
             return None, None
         self.audit_log.prime(run_id, replies[1])
-        return view, (tuple(replies[2]) if cold else None)
+        return view, (parse_pinned(replies[2]) if cold else None)
 
     # -- settling ------------------------------------------------------------------------
 

@@ -1,0 +1,52 @@
+"""How an audit event's canonical JSON is stored in a run's stream: deflated against a preset
+dictionary of what every event repeats (its field names, the actor kinds, the actions and
+outcomes, the permission check's wording), then base85, so the stored value stays text for
+clients that decode replies. A referral intake's events shrink to about 45% of their JSON.
+
+The hash chain is computed over the canonical JSON, never over this form: reading inflates
+the exact bytes that were hashed. Entries stored as plain JSON (before this encoding, or
+written by hand) read as they are. The dictionary is part of the stored format: a new one
+needs a new marker, and the old one stays for reading.
+"""
+
+from __future__ import annotations
+
+from carebound.state import deflate
+
+MARKER = "~z1:"
+"""Starts a deflated event (no JSON text starts with ``~``)."""
+
+_DICTIONARY = (
+    b'hold","decision","deny","budget_stop","update","execute","create","model_call",'
+    b'"refused","failed","held","denied","pending","person","system","demographics",'
+    b'"referral-documents","coverage","reconcile","attempt":1,"channel":"fax","items":1,'
+    b'"approval_id":"","args_hash":"","task":"docreq-","agent":"referral_intake",'
+    b'"policy":"default@","previous":"running","status":"waiting"},'
+    b'"outcome":"success","patient_ref":null,"prev_hash":"'
+    b'0000000000000000000000000000000000000000000000000000000000000000","run_id":"r",'
+    b'"seq":1,"time":"2026-01-01T00:00:00.000000Z"}'
+    b'{"action":"read","actor":{"id":"referral_intake","kind":"agent","role":null},'
+    b'"category":"referral-intake","detail":{"effect":"read","key":"r:list_documents_on_file:",'
+    b'"tool":"list_documents_on_file"},"hash":"","key_id":"local-","mac":"'
+    b'","outcome":"success","patient_ref":"Patient/","prev_hash":"","run_id":"r","seq":'
+    b'{"action":"effect","actor":{"id":"","kind":"agent","role":null},"category":"",'
+    b'"detail":{"decided":null,"effect":"reversible","effect":"external","key":"r:'
+    b'{"action":"permission_check","actor":{"id":"","kind":"agent","role":null},'
+    b'"category":"referral-intake","detail":{"reason":"granted by scope \'ehr:Patient.read\'",'
+    b'"scope":"ehr:Patient.read","tool":"'
+)
+
+
+def pack_event(event_json: str) -> str:
+    """The stored form of an event's canonical JSON."""
+    return deflate.pack(event_json, marker=MARKER, dictionary=_DICTIONARY)
+
+
+def unpack_event(stored: bytes | str) -> bytes | str:
+    """An event's canonical JSON from its stored form (plain JSON is returned as it is), as
+    bytes or text like ``stored``.
+
+    Raises:
+        ValueError: the value carries the marker but does not inflate.
+    """
+    return deflate.unpack(stored, marker=MARKER, dictionary=_DICTIONARY)

@@ -1,0 +1,39 @@
+"""Deflated text values: zlib (optionally against a preset dictionary), then base85, behind a
+marker no JSON text starts with. The stored value stays text, so clients that decode replies
+read it too; a value without the marker is plain and read as it is."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+
+
+def pack(text: str, *, marker: str, dictionary: bytes = b"") -> str:
+    """``text`` deflated, after ``marker`` (``marker`` must start with ``~``); ``text`` itself
+    when that is no longer (``text`` must not start with ``~``: JSON never does)."""
+    deflate = (
+        zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)
+        if dictionary
+        else zlib.compressobj(6, zlib.DEFLATED, -15)
+    )
+    body = deflate.compress(text.encode()) + deflate.flush()
+    packed = marker + base64.b85encode(body).decode()
+    return packed if len(packed) < len(text) else text
+
+
+def unpack(stored: bytes | str, *, marker: str, dictionary: bytes = b"") -> bytes | str:
+    """The text of a stored value (a plain one as it is), as bytes or text like ``stored``.
+
+    Raises:
+        ValueError: the value carries the marker but does not inflate.
+    """
+    head = marker.encode() if isinstance(stored, bytes) else marker
+    if not stored.startswith(head):  # type: ignore[arg-type]
+        return stored
+    text = stored.decode() if isinstance(stored, bytes) else stored
+    try:
+        inflate = zlib.decompressobj(-15, dictionary) if dictionary else zlib.decompressobj(-15)
+        raw = inflate.decompress(base64.b85decode(text[len(marker) :])) + inflate.flush()
+        return raw if isinstance(stored, bytes) else raw.decode()
+    except (ValueError, zlib.error) as exc:
+        raise ValueError(f"stored value does not inflate: {exc}") from exc
