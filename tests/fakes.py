@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -58,3 +60,31 @@ def _calls(calls: list[tuple[str, dict[str, Any]]]) -> AIMessage:
             for i, (name, args) in enumerate(calls)
         ],
     )
+
+
+def failing_model() -> Any:
+    """A carebound FakeChatModel whose provider is down: every call raises."""
+    from carebound.testing import FakeChatModel
+
+    def down(_messages: Sequence[BaseMessage]) -> AIMessage:
+        raise ConnectionError("provider down")
+
+    return FakeChatModel(respond=down)
+
+
+@contextlib.contextmanager
+def stuck_model() -> Iterator[Any]:
+    """A carebound FakeChatModel that never answers while the block runs (released at its end,
+    so no thread outlives the test): a call under a time-out ends as ``timeout``."""
+    from carebound.testing import FakeChatModel
+
+    release = threading.Event()
+
+    def stuck(_messages: Sequence[BaseMessage]) -> AIMessage:
+        release.wait(30)
+        raise TimeoutError("released")
+
+    try:
+        yield FakeChatModel(respond=stuck)
+    finally:
+        release.set()

@@ -6,7 +6,6 @@ note for an intake coordinator, who approves, edits or rejects it."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ from carebound.tools.connectors import WorldSpec
 from carebound.tools.connectors.simulated import World
 from carebound.tools.referral import AttemptArgs, RequestedItem, send_request_attempt
 from tests.conftest import SCENARIOS
+from tests.fakes import failing_model, stuck_model
 
 MONDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GOOD_NOTE = (
@@ -229,10 +229,7 @@ def test_a_draft_with_injected_tool_calls_is_refused(make_runner: Any) -> None:
 
 
 def test_a_failing_model_leaves_the_chase_on_rules(make_runner: Any) -> None:
-    def down(_messages: Any) -> Any:
-        raise ConnectionError("provider down")
-
-    runner, view = _start(make_runner, FakeChatModel(respond=down), retries=0)
+    runner, view = _start(make_runner, failing_model(), retries=0)
     assert view.status == "waiting"
     world = World.attach(runner.client, view.run_id, prefix=runner.prefix)
     [sent] = world.outreach.effects()
@@ -244,16 +241,8 @@ def test_a_failing_model_leaves_the_chase_on_rules(make_runner: Any) -> None:
 def test_a_model_that_does_not_answer_in_time_leaves_the_chase_on_rules(
     make_runner: Any,
 ) -> None:
-    release = threading.Event()
-
-    def stuck(_messages: Any) -> Any:
-        release.wait(30)  # released below: never answers within the time-out
-        raise TimeoutError("released")
-
-    try:
-        runner, view = _start(make_runner, FakeChatModel(respond=stuck), timeout_s=0.2)
-    finally:
-        release.set()
+    with stuck_model() as model:
+        runner, view = _start(make_runner, model, timeout_s=0.2)
     assert view.status == "waiting"
     [record] = _model_calls(runner, view.run_id)
     assert (record["outcome"], record["path"]) == ("timeout", "rules")
@@ -279,3 +268,30 @@ def test_a_reviewer_edits_the_draft_within_the_same_limits(make_runner: Any) -> 
     world = World.attach(runner.client, view.run_id, prefix=runner.prefix)
     [sent] = world.outreach.effects()
     assert GOOD_NOTE not in sent.payload["body"]
+
+
+def test_the_drafted_note_is_shown_as_model_written_by_carebound_show_and_the_web(
+    make_runner: Any, env: str, redis_client: Any, key_prefix: str, demo_case: Any,
+    demo_world: Any,
+) -> None:  # fmt: skip
+    from tests.test_cli import cli
+    from tests.test_web import _make_web, sign_in
+
+    models = ModelConfig(tasks={"draft": drafting(GOOD_NOTE)})
+    web = _make_web(
+        make_runner, redis_client, key_prefix, demo_case, demo_world,
+        runner_options={"models": models, "clock": VirtualClock(MONDAY)},
+    )  # fmt: skip
+    case = _case()
+    view = web.runner.start(
+        "referral_chaser", case, requester="sam", world=WorldSpec.from_bundles(case, None)
+    )
+    approval = view.pending.request.approval_id
+    shown = cli("show", approval).stdout  # masked: no --reveal
+    assert "Free text, model-written" in shown and "(carebound-fake)" in shown
+    assert "Thank you for referring" in shown and "OUT-5" in shown
+    assert "Delgado" not in shown  # the patient stays masked; the note carries none of it
+    client = web.browser()
+    sign_in(client, "casey")
+    page = client.get(f"/approvals/{approval}").text
+    assert "Free text, model-written (carebound-fake)" in page and GOOD_NOTE in page

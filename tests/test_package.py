@@ -159,8 +159,8 @@ SUBPACKAGES: dict[str, set[str]] = {
     "carebound.approvals": {
         "ApprovalRequest", "ApprovalStatus", "ApprovalStore", "ApprovalView", "Approve",
         "ArgChange", "DecideStepReply", "Decision", "DecisionPacket", "DecisionRecord", "Edit",
-        "Escalate", "PacketCheck", "PacketFact", "PinnedVersions", "Reject", "SourceRef",
-        "args_diff", "run_id_of",
+        "Escalate", "ModelSummary", "PacketCheck", "PacketFact", "PinnedVersions", "Reject",
+        "SourceRef", "SummarySentence", "args_diff", "run_id_of",
     },
     "carebound.audit": {
         "GENESIS_HASH", "MAX_DETAIL_CHARS", "Actor", "AnchorsFile", "AsyncAuditLog", "AuditAction",

@@ -1,6 +1,7 @@
 """The decision packet a reviewer reads on a referral: what is decided, the facts with their
 sources (minimum necessary: name, birth date, member id and reason for referral, marked PHI), every
-check with the pack rule it applies, what is missing, the recommendation and its confidence.
+check with the pack rule it applies, what is missing, the recommendation and its confidence; with
+a model for the ``summarise`` task, a cited plain-language summary beside the facts (``_summary``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from carebound.tools.referral import (
 )
 
 from ._assess import assess, evidence_case, payer_check
+from ._summary import with_summary
 
 # --- the packet ------------------------------------------------------------------------------
 
@@ -219,7 +221,7 @@ def referral_packet(
         else ""
     )
     agrees = (assessment.status == status) and assessment.recommendation == "approve"
-    return DecisionPacket(
+    packet = DecisionPacket(
         summary=f"{'Accept' if status == 'accepted' else 'Reject'} the referral {order} ({what})?",
         facts=_facts(case, evidence),
         checks=assessment.checks,
@@ -232,3 +234,4 @@ def referral_packet(
         on_reject="nothing changes: the referral Task keeps its status and the run ends with "
         "your reason, so intake staff can follow up",
     )
+    return with_summary(ctx, packet)

@@ -11,11 +11,13 @@ from carebound.approvals._models import (
     DecisionRecord,
     Edit,
     Escalate,
+    ModelSummary,
     PacketCheck,
     PacketFact,
     PinnedVersions,
     Reject,
     SourceRef,
+    SummarySentence,
 )
 from carebound.approvals._store import ApprovalStore, DecideStepReply, run_id_of
 
@@ -32,11 +34,13 @@ __all__ = [
     "DecisionRecord",
     "Edit",
     "Escalate",
+    "ModelSummary",
     "PacketCheck",
     "PacketFact",
     "PinnedVersions",
     "Reject",
     "SourceRef",
+    "SummarySentence",
     "args_diff",
     "run_id_of",
 ]

@@ -33,6 +33,32 @@ class PacketFact(BaseModel):
     value: str
     source: SourceRef
     phi: bool = Field(default=False, description="Masked unless the viewer reveals PHI.")
+    id: str | None = Field(
+        default=None, description="Short id a model-written summary cites, e.g. 'F3'."
+    )
+
+
+class SummarySentence(BaseModel):
+    """One sentence of a model-written summary, and the ids of the facts it rests on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    cites: list[str] = Field(description="Fact ids, e.g. ['F1', 'F4'].")
+
+
+class ModelSummary(BaseModel):
+    """A plain-language summary a model wrote from the packet's facts without PHI. Every
+    sentence cites the facts it rests on; sentences without a citation, citing an unknown id, or
+    stating a number, date or name the cited facts lack were dropped
+    (``carebound.domain.drafts.check_cited_summary``). Shown as model-written, beside the facts,
+    never instead of them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str = Field(description="The model that wrote it.")
+    sentences: list[SummarySentence]
+    dropped: int = Field(default=0, description="Sentences the checks dropped.")
 
 
 class PacketCheck(BaseModel):
@@ -64,6 +90,9 @@ class DecisionPacket(BaseModel):
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     on_approve: str = Field(default="", description="What approving will do.")
     on_reject: str = Field(default="", description="What rejecting will do.")
+    model_summary: ModelSummary | None = Field(
+        default=None, description="A model's cited summary of the facts (None: no model)."
+    )
 
 
 class PinnedVersions(BaseModel):

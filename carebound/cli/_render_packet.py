@@ -169,12 +169,25 @@ def _arg_text(value: Any) -> Text:
 
 def _packet_body(view: ApprovalView) -> list[RenderableType]:
     packet = view.request.packet
-    parts: list[RenderableType] = [_section("Facts")]
+    parts: list[RenderableType] = []
+    summary = packet.model_summary
+    if summary is not None:
+        dropped = f"; {summary.dropped} unsupported sentence(s) dropped" * bool(summary.dropped)
+        parts.append(_section("Summary (model-written)"))
+        parts.append(
+            Text(
+                f"  by {summary.model} from the facts without PHI; each sentence cites its "
+                f"facts{dropped}. The facts are the record.",
+                style="dim",
+            )
+        )
+        parts.extend(Text(f"  {s.text}") for s in summary.sentences)
+    parts.append(_section("Facts"))
     if packet.facts:
         facts = _table("fact", "value", "source")
         for f in packet.facts:
             facts.add_row(
-                Text(f.label),
+                Text(f"[{f.id}] {f.label}" if f.id else f.label),
                 Text(f.value, style="dim" if f.value == MASK else ""),
                 Text(_source(f.source), style="dim"),
             )

@@ -220,7 +220,7 @@ def _request_body(case: ReferralCase, args: AttemptArgs) -> str:
     scope="outreach:document_request.send",
     effect="external",
     phi={"contact", "demographics"},
-    public=("task_id", "attempt", "channel", "items"),
+    public=("task_id", "attempt", "channel", "items", "note", "drafted_by"),  # note: OUT-4
     key=("task_id", "attempt"),
     constraints={"recipient": "to"},
     facts=attempt_facts,
