@@ -177,7 +177,20 @@ def start_worker(
     ]  # fmt: skip
     if cluster:
         cmd.append("--cluster")
-    return subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL)
+    _STARTED.append(proc)
+    return proc
+
+
+_STARTED: list[Any] = []
+"""Every worker process started, so none outlives the benchmark if it fails."""
+
+
+def _kill_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 # -- the parent -----------------------------------------------------------------------------
@@ -372,11 +385,14 @@ def main() -> None:
             f"{got['duplicate_drives']} reclaimed {got['reclaimed']}"
         )
 
-    if args.redis_url:
-        run_all(args.redis_url)
-    else:
-        with local_server() as url:
-            run_all(url)
+    try:
+        if args.redis_url:
+            run_all(args.redis_url)
+        else:
+            with local_server() as url:
+                run_all(url)
+    finally:
+        _kill_leftovers()
 
 
 if __name__ == "__main__":

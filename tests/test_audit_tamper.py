@@ -316,6 +316,70 @@ def test_on_a_cluster_the_anchor_is_written_and_checked(cluster_url: str) -> Non
         client.close()
 
 
+def test_on_a_cluster_a_late_anchor_write_never_moves_the_anchor_back(
+    cluster_url: str,  # noqa: F811
+) -> None:
+    """On a cluster the anchor is written after the chain, in a second step: a writer whose
+    anchor write lands after another writer's newer event (two workers, a reviewer's process)
+    must not move the anchor back (seen once: a run's anchor stayed at its hold, seq 5, while
+    its chain had the settle's status event, seq 6, and verify failed)."""
+    from redis.cluster import RedisCluster
+
+    from carebound.audit import Actor, AuditLog
+
+    prefix = f"cbaudit{uuid.uuid4().hex[:6]}"
+    anchors = f"{prefix}:audit:anchors"
+
+    class LetsAnotherWriterIn(RedisCluster):
+        """Runs ``between`` once, just before its next pipeline that writes the anchors hash
+        is sent: the other writer's whole append lands between this one's two steps."""
+
+        between: Any = None
+
+        def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
+            pipe = super().pipeline(transaction=transaction, shard_hint=shard_hint)
+            queued: list[Any] = []
+            queue, send = pipe.execute_command, pipe.execute
+
+            def execute_command(*args: Any, **options: Any) -> Any:
+                queued.append(args)
+                return queue(*args, **options)
+
+            def execute(*args: Any, **kwargs: Any) -> Any:
+                hook, self.between = self.between, None
+                if hook is not None and any(anchors in map(str, a) for a in queued):
+                    hook()
+                else:
+                    self.between = hook
+                return send(*args, **kwargs)
+
+            pipe.execute_command, pipe.execute = execute_command, execute
+            return pipe
+
+    first = LetsAnotherWriterIn.from_url(cluster_url)
+    second = RedisCluster.from_url(cluster_url)
+    log, other = AuditLog(first, prefix=prefix), AuditLog(second, prefix=prefix)
+
+    def append(to: AuditLog, i: int) -> None:
+        to.record(
+            "run-race", time=T0, actor=Actor(kind="agent", id="demo"), action="event",
+            category="system", outcome="success", detail={"i": i},
+        )  # fmt: skip
+
+    try:
+        append(log, 1)
+        first.between = lambda: append(other, 3)
+        append(log, 2)  # seq 2 in the chain; then seq 3 (chain and anchor); then 2's anchor
+        assert [e.seq for e in log.events("run-race")] == [1, 2, 3]
+        assert second.hget(anchors, "run-race").startswith(b"3:")
+        assert log.verify("run-race", exists=True).ok
+    finally:
+        for key in second.scan_iter(match=f"{prefix}:*", target_nodes=RedisCluster.ALL_NODES):
+            second.delete(key)
+        first.close()
+        second.close()
+
+
 # -- any consistent rewrite without the key -------------------------------------------------
 
 

@@ -83,10 +83,13 @@ class AsyncAuditLog(_chain.LogBase):
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
                 if not self._one_step:
-                    async with self._client.pipeline(transaction=False) as pipe:
-                        pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event, reply))
-                        pipe.hset(_chain.anchors_key(self._prefix), *_chain.anchor_field(event))
-                        await pipe.execute()
+                    index = _chain.index_key(self._prefix)
+                    await self._client.xadd(index, _chain.index_fields(event, reply))
+                    await _chain.ANCHOR_SCRIPT.acall(
+                        self._client,
+                        [_chain.anchors_key(self._prefix)],
+                        _chain.anchor_args(event),
+                    )
                 return event
             if current == _chain.DUPLICATE:
                 return None

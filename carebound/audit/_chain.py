@@ -45,6 +45,7 @@ EVENT_FIELD = "event"
 (``carebound.state.audit_codec``)."""
 
 RECORD_SCRIPT = script("audit_record")
+ANCHOR_SCRIPT = script("audit_anchor")
 """Appends one event to a run's chain: see ``carebound/lua/audit_record.lua``."""
 
 
@@ -77,7 +78,8 @@ def index_key(prefix: str) -> str:
 
 def anchors_key(prefix: str) -> str:
     """Every run's chain head (``seq:hash``) mirrored outside the run's keys: a hash by run
-    id, written with each append, so cutting a run's tail and resetting its head shows."""
+    id, written with each append, so cutting a run's tail and resetting its head shows. On a
+    cluster it is written in a second step (``ANCHOR_SCRIPT``), which never moves it back."""
     return global_key(prefix, "audit", "anchors")
 
 
@@ -291,6 +293,13 @@ def index_fields(event: AuditEvent, reply: Sequence[Any]) -> dict[FieldT, Encoda
 def anchor_field(event: AuditEvent) -> tuple[str, str]:
     """The run's field and value in the anchors hash once ``event`` heads its chain."""
     return event.run_id, f"{event.seq}:{event.hash}"
+
+
+def anchor_args(event: AuditEvent) -> list[str | int]:
+    """ARGV of ``ANCHOR_SCRIPT`` (KEYS: ``anchors_key``) once ``event`` heads its chain: the
+    anchor moves to it unless it already records that seq or a later one."""
+    run_id, value = anchor_field(event)
+    return [run_id, event.seq, value]
 
 
 class HeadCache:

@@ -93,9 +93,11 @@ class AuditLog(_chain.LogBase):
         The append is one Lua script (one round trip when this process wrote the run's last
         event): it checks that the chain head is still the one the event was hashed against,
         and retries on the new head if another writer got there first. On a single server the
-        same script writes the global index entry; on a Redis Cluster (the index lives in
-        another slot) it is written next, as a second command: if that fails, the error
-        propagates and the event stays recorded in the run's chain, the source of truth.
+        same script writes the global index entry and the run's anchor; on a Redis Cluster
+        (they live in another slot) they are written next, in a second round trip that never
+        moves the anchor back (another writer's newer event may have landed in between): if
+        that fails, the error propagates and the event stays recorded in the run's chain, the
+        source of truth, the anchor one event behind until the run's next event.
 
         Args:
             run_id: the run the event belongs to.
@@ -212,10 +214,13 @@ class AuditLog(_chain.LogBase):
         if current is None:
             self._heads.put(event.run_id, event.seq, event.hash)
             if not self._one_step:
-                with self._client.pipeline(transaction=False) as pipe:
-                    pipe.xadd(_chain.index_key(self._prefix), _chain.index_fields(event, reply))
-                    pipe.hset(_chain.anchors_key(self._prefix), *_chain.anchor_field(event))
-                    pipe.execute()
+                index, anchors = _chain.index_key(self._prefix), _chain.anchors_key(self._prefix)
+
+                def fill(pipe: redis.client.Pipeline) -> None:
+                    pipe.xadd(index, _chain.index_fields(event, reply))
+                    _chain.ANCHOR_SCRIPT.queue(pipe, [anchors], _chain.anchor_args(event))
+
+                run_pipeline(self._client, fill)
         return current
 
     def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> Callable[[Any], None]:
