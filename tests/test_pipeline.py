@@ -3,6 +3,7 @@ server lost its scripts."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import redis
 from carebound import Approve, Runner
 from carebound.state.lua import Script
 from carebound.state.pipeline import run
+from tests.test_checkpoint_saver import cluster_url  # noqa: F401 (the cluster fixture)
 
 _ECHO = "redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]"
 
@@ -57,6 +59,31 @@ def test_a_pipeline_whose_scripts_are_partly_loaded_runs_once(
 
     assert replies == [b"a", 1, b"b"]
     assert redis_client.get(key) == b"1"
+
+
+def test_on_a_cluster_a_script_new_to_the_servers_is_loaded_first_and_nothing_runs_twice(
+    cluster_url: str,  # noqa: F811
+) -> None:
+    """A cluster pipeline's scripts are loaded on every primary before it is sent, as on a
+    single server: nothing in it runs twice (a re-sent settle lost its audit append's reply,
+    so the chain's anchor on the cluster stayed an event behind)."""
+    from redis.cluster import RedisCluster
+
+    client = RedisCluster.from_url(cluster_url)
+    prefix = f"cbpipe{uuid.uuid4().hex[:6]}"
+    fresh = Script.from_source("fresh", _ECHO + " -- " + prefix)  # unknown to the servers
+    key = f"{prefix}:{{t}}:count"
+
+    def fill(pipe: redis.client.Pipeline) -> None:
+        pipe.incr(key)
+        fresh.queue(pipe, [f"{prefix}:{{t}}:echo"], ["b"])
+
+    try:
+        assert run(client, fill) == [1, b"b"]  # type: ignore[arg-type]
+        assert client.get(key) == b"1"
+    finally:
+        client.delete(key, f"{prefix}:{{t}}:echo")
+        client.close()
 
 
 def test_an_error_reply_is_raised(redis_client: redis.Redis, key_prefix: str) -> None:

@@ -64,9 +64,10 @@ def test_runs_inbox_ledger_audit_streams_and_timers_on_a_redis_cluster(
             wait_for(lambda: runner.work.stats().depth == 0, what="the queue to drain")
         (effect,) = runner.ledger.entries(first)
         assert effect.status == "done"
-        # Every run's chain verifies, its anchor included (on a cluster the anchor is written
-        # in a second step; a late one never moves it back: test_audit_tamper's
-        # test_on_a_cluster_a_late_anchor_write_never_moves_the_anchor_back).
+        # Every run's chain verifies, its anchor included. On a cluster the anchor is written
+        # in a second step after the append: a late one never moves it back (test_audit_tamper)
+        # and a settle is never re-sent for a script new to the servers, which lost the
+        # append's reply and with it the anchor (test_pipeline).
         for run_id in [v.run_id for v in demos] + [timer.run_id]:
             assert runner.verify(run_id).ok, runner.verify(run_id).problems
         stats = runner.work.stats()

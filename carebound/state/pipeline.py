@@ -25,7 +25,7 @@ import redis
 from redis.exceptions import NoScriptError
 
 from carebound._wire import SyncWire, shared_wire
-from carebound.state.lua import Script, queued_shas, queued_source, script
+from carebound.state.lua import Script, queued_shas, queued_source, script, shas_queued_on
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,9 @@ def _load_new_scripts(client: redis.Redis, pipe: Pipeline) -> None:
     before the missing one, and the re-sent pipeline would run them again: a decide step
     would then find its own decision and report it as someone else's."""
     wire = _wire(client)
-    for args, _ in pipe.command_stack:
-        if args[0] == "EVALSHA" and args[1] not in wire.loaded:
-            client.script_load(queued_source(args[1]))
-            wire.loaded.add(args[1])
+    for sha in shas_queued_on(pipe) - wire.loaded:
+        client.script_load(queued_source(sha))  # on a cluster: on every primary
+        wire.loaded.add(sha)
 
 
 def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:

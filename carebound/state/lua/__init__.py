@@ -21,6 +21,7 @@ from carebound.state.lua._loader import (
     queued_source,
     script,
     script_names,
+    shas_queued_on,
 )
 from carebound.state.lua._on_wire import (
     aeval_batched,
@@ -44,4 +45,5 @@ __all__ = [
     "queued_source",
     "script",
     "script_names",
+    "shas_queued_on",
 ]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -37,6 +39,11 @@ AsyncClient = aioredis.Redis | AsyncRedisCluster
 
 _QUEUED: dict[str, str] = {}
 """The source of every script queued on a pipeline so far, by sha1 (to reload after NOSCRIPT)."""
+
+_ON_PIPELINE: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+"""The sha1s queued on each live pipeline (a cluster pipeline keeps its commands where
+redis-py's ``command_stack`` does not show them)."""
+_ON_PIPELINE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class Script:
         """Queue the script on ``pipe`` as a plain ``EVALSHA`` (send it with
         :func:`carebound.state.pipeline.run`, which loads it first if needed)."""
         _QUEUED.setdefault(self.sha, self.source)
+        with _ON_PIPELINE_LOCK:
+            _ON_PIPELINE.setdefault(pipe, set()).add(self.sha)
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
     @staticmethod
@@ -82,6 +91,12 @@ class Script:
 def queued_source(sha: str) -> str:
     """The source of a script queued on a pipeline in this process (KeyError if none)."""
     return _QUEUED[sha]
+
+
+def shas_queued_on(pipe: Any) -> set[str]:
+    """The sha1s of the scripts queued on ``pipe`` (a plain or a cluster pipeline)."""
+    with _ON_PIPELINE_LOCK:
+        return set(_ON_PIPELINE.get(pipe, ()))
 
 
 def queued_shas() -> list[str]:
