@@ -171,7 +171,8 @@ SUBPACKAGES: dict[str, set[str]] = {
         "archive_chains", "verify_archive",
     },
     "carebound.assist": {
-        "DATA_RULES", "MINIMUM", "REDACTED", "TASKS", "AssistContext", "Assisted", "Minimised",
+        "DATA_RULES", "ENV_MODEL", "MINIMUM", "REDACTED", "TASKS", "AssistContext", "Assisted",
+        "Minimised",
         "ModelCall", "ModelConfig", "ModelConfigError", "Outcome", "Path", "PromptTemplate",
         "Task", "call", "data_block", "load_model", "minimum_for_classify", "minimum_for_draft",
         "minimum_for_extract", "minimum_for_summarise", "model_name", "resolve_models",

@@ -22,6 +22,7 @@ from carebound.assist._call import (
     model_name,
 )
 from carebound.assist._config import (
+    ENV_MODEL,
     TASKS,
     ModelConfig,
     Task,
@@ -42,6 +43,7 @@ from carebound.assist._prompt import DATA_RULES, PromptTemplate, data_block
 
 __all__ = [
     "DATA_RULES",
+    "ENV_MODEL",
     "MINIMUM",
     "REDACTED",
     "TASKS",

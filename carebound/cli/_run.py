@@ -13,6 +13,7 @@ import typer
 from carebound.cli._errors import CliInputError, ExitCode
 from carebound.cli._session import (
     ConnectorsOpt,
+    ModelOpt,
     key_prefix,
     open_client,
     print_json,
@@ -20,6 +21,7 @@ from carebound.cli._session import (
     stderr,
     stdout,
     store_name,
+    use_model,
 )
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ def run(
     ] = None,
     connectors: ConnectorsOpt = None,
     fhir_server: FhirServerOpt = None,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a scenario, every scenario in a folder, or one agent on a case.
@@ -99,6 +102,7 @@ def run(
     """
     from carebound.tools.connectors import connectors_factory
 
+    use_model(model)
     if (target is None) == (agent is None):
         raise CliInputError(
             "give either a scenario (file or folder) or --agent with --case",

@@ -137,6 +137,28 @@ def retention_days() -> float:
         ) from None
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Chat model for AI assist, provider:model (e.g. ollama:llama3.1); overrides "
+        "CAREBOUND_MODEL. Needs carebound[models] and the provider's langchain package.",
+        show_default=False,
+    ),
+]
+
+
+def use_model(name: str | None) -> None:
+    """Make ``--model NAME`` the default chat model of the Runners this command builds (as
+    ``CAREBOUND_MODEL`` would); a name that cannot be loaded stops here with a clear error."""
+    if name is None:
+        return
+    from carebound.assist import ENV_MODEL, load_model
+
+    load_model(name)  # ModelConfigError: what to install, or how to spell the name
+    os.environ[ENV_MODEL] = name
+
+
 ConnectorsOpt = Annotated[
     Path | None,
     typer.Option(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carebound._errors import CareboundError, NotFoundError
-from carebound.cli._session import ConnectorsOpt, real_connectors
+from carebound.cli._session import ConnectorsOpt, ModelOpt, real_connectors, use_model
 
 if TYPE_CHECKING:
     import redis
@@ -119,12 +119,14 @@ def serve(
         ),
     ] = False,
     connectors: ConnectorsOpt = None,
+    model: ModelOpt = None,
 ) -> None:
     """Serve the reviewer web inbox and the JSON API (uvicorn).
 
     Reviewers sign in with a password set by 'carebound users set-password ID'; services use a
     token from 'carebound tokens create NAME'. Run 'carebound worker' beside it for timers and
     deadlines."""
+    use_model(model)
     proxies = tuple(p for item in trusted_proxy or [] for p in item.replace(",", " ").split())
     _check_networks(proxies)
     client, prefix, pack, users = _store(policy)

@@ -11,7 +11,15 @@ from typing import Annotated, Any
 
 import typer
 
-from carebound.cli._session import ConnectorsOpt, open_runner, print_json, stderr, stdout
+from carebound.cli._session import (
+    ConnectorsOpt,
+    ModelOpt,
+    open_runner,
+    print_json,
+    stderr,
+    stdout,
+    use_model,
+)
 from carebound.cli._upkeep import Upkeep
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -63,6 +71,7 @@ def worker(
         int, typer.Option("--max-tries", min=1, help="Begun more often: a dead letter.")
     ] = 5,
     connectors: ConnectorsOpt = None,
+    model: ModelOpt = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -83,6 +92,7 @@ def worker(
         return
     from carebound.cli._session import drive_mode
 
+    use_model(model)
     if concurrency is None and drive_mode() == "queue" and not once and not sweeps:
         concurrency = 8
     if concurrency is None:

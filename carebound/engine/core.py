@@ -91,6 +91,9 @@ class Core:
         # takes a shipped one's place in this Runner only).
         self.agents = {**_default_agents(), **(agents or {})}
         self.connectors = connectors
+        if not models.configured:  # the connectors file's [models], when the caller named none
+            file_models = getattr(getattr(connectors, "config", None), "models", None)
+            models = file_models.assist_models() if file_models is not None else models
         self.lease_ttl_ms = lease_ttl_ms
         self._owner_base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.approvals = ApprovalStore(client, prefix=prefix)

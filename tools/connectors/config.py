@@ -56,6 +56,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from carebound._errors import format_validation_error
+from carebound.assist import TASKS, ModelConfig
 from carebound.tools.connectors._errors import ConnectorsConfigError
 
 CONNECTORS_FILE_VAR = "CAREBOUND_CONNECTORS"
@@ -348,6 +349,31 @@ class NotifyConfig(_Section):
         return self
 
 
+class ModelsConfig(_Section):
+    """``[models]``: the chat models of AI assist (``carebound.assist``), named
+    ``provider:model``; a task without its own model uses ``default``. ``CAREBOUND_MODEL`` and
+    ``CAREBOUND_MODEL_<TASK>`` (or ``--model``), when set, are used instead of this table."""
+
+    default: str | None = None
+    classify: str | None = None
+    extract: str | None = None
+    draft: str | None = None
+    summarise: str | None = None
+    fallbacks: list[str] = []
+    """Models tried in order when a task's model fails."""
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Seconds one model call may take before the rules take over."""
+    retries: int = Field(default=1, ge=0, le=5)
+
+    def assist_models(self) -> ModelConfig:
+        """The models this table names, loaded (``ModelConfigError`` if one cannot be)."""
+        tasks: dict[str, str] = {t: getattr(self, t) for t in TASKS if getattr(self, t)}
+        return ModelConfig.from_names(
+            self.default, tasks, fallbacks=self.fallbacks, timeout_s=self.timeout_s,
+            retries=self.retries,
+        )  # fmt: skip
+
+
 class ConnectorsConfig(BaseSettings):
     """The connectors file, parsed. Environment variables (``CAREBOUND_CONNECTORS__...``)
     override what the file (or the caller) gives."""
@@ -367,6 +393,8 @@ class ConnectorsConfig(BaseSettings):
     """The ERP; without it, ERP calls are refused."""
     notify: NotifyConfig | None = None
     """Notifications to reviewers (see :func:`load_notify_config`)."""
+    models: ModelsConfig | None = None
+    """Chat models for AI assist; without it (and without ``CAREBOUND_MODEL``) rules only."""
 
     @classmethod
     def settings_customise_sources(
