@@ -195,3 +195,25 @@ def test_the_readme_fhir_server_example_runs(env: str, fhir_server_url: str) -> 
     with contextlib.chdir(PROJECT):
         result = cli(*args[1:])
     assert "✓ expectations met" in result.stdout
+
+
+def test_carebound_run_with_a_connectors_file_plays_the_office_there(
+    env: str, fhir_bases: FhirBases, tmp_path: Path
+) -> None:
+    """``--connectors FILE`` on a scenario: the world goes to the file's servers and the office
+    is played on its CDex endpoint; a file without one cannot play the scenario's replies."""
+    path = SCENARIOS / "chase_happy_path.yaml"
+    file = tmp_path / "connectors.toml"
+    ehr = f'[ehr]\nbase_url = "{fhir_bases.ehr}"\n'
+    file.write_text(
+        f'{ehr}[office.cdex]\nbase_url = "{fhir_bases.office}"\nchannels = ["portal", "fax"]\n'
+    )
+    result = cli("run", str(path), "--connectors", str(file))
+    assert "✓ expectations met" in result.stdout
+    with httpx.Client() as http:
+        tasks: Any = fhir_json(http.get(f"{fhir_bases.office}/Task"))
+        assert [e["resource"]["status"] for e in tasks["entry"]] == ["completed"]
+        assert fhir_json(http.get(f"{fhir_bases.ehr}/DocumentReference")).get("total", 0) >= 1
+    file.write_text(f'{ehr}[office.fax]\nprovider = "simulated"\n')
+    refused = cli("run", str(path), "--connectors", str(file), code=2)
+    assert "has no [office.cdex]" in refused.stderr and "Traceback" not in refused.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import getpass
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -125,7 +127,7 @@ def run(
     if agent is not None:
         if case is None:
             raise CliInputError("--agent needs --case BUNDLE.json", hint="give the case bundle")
-        try:
+        with _closing(factory):
             status = _run_case(
                 agent,
                 case,
@@ -136,10 +138,6 @@ def run(
                 factory=factory,
                 as_json=as_json,
             )
-        finally:
-            close = getattr(factory, "close", None)
-            if callable(close):
-                close()  # the FHIR clients of a connectors file or --fhir-server
         if status in ENDED_BADLY:
             raise typer.Exit(int(ExitCode.FAILED))
         return
@@ -152,12 +150,24 @@ def run(
     if not target.is_dir() and not target.is_file():
         raise CliInputError(f"{target}: no such scenario file or folder")
     source = _Systems(factory, fhir_server)
-    if target.is_dir():
-        code = _run_folder(target, as_json, source)
-    else:
-        code = _run_file(target, as_json, source)
+    with _closing(factory):
+        if target.is_dir():
+            code = _run_folder(target, as_json, source)
+        else:
+            code = _run_file(target, as_json, source)
     _say_where_scenarios_went()
     raise typer.Exit(int(code))
+
+
+@contextmanager
+def _closing(factory: ConnectorsFactory) -> Iterator[None]:
+    """Close the factory's connections at the end (a connectors file's FHIR clients)."""
+    try:
+        yield
+    finally:
+        close = getattr(factory, "close", None)
+        if callable(close):
+            close()
 
 
 def _say_where_scenarios_went() -> None:

@@ -170,14 +170,14 @@ def drive_scenario(
 
 
 class _Replies:
-    """Where a scenario run's replies come from: the simulator's scripts, or the office played
-    on a real CDex endpoint and the run's outreach connector polling it."""
+    """Where a scenario run's replies come from: the simulator's scripts, or (connectors from a
+    file) the office played on a real CDex endpoint and the run's outreach connector polling."""
 
     def __init__(self, runner: Runner, view: RunView, office: ReferringOffice | None) -> None:
         self._office = office
         self._simulated: World | None = None
         self._outreach: OutreachConnector | None = None
-        if office is None:
+        if office is None and not isinstance(runner.connectors, ConfiguredConnectors):
             self._simulated = World.attach(runner.client, view.run_id, prefix=runner.prefix)
         else:
             run = RunContext(run_id=view.run_id, agent=view.record.agent, prefix=runner.prefix,
@@ -185,18 +185,17 @@ class _Replies:
             self._outreach = runner.connectors(run).outreach
 
     def next_due(self) -> datetime | None:
-        if self._office is not None:
-            return self._office.next_due()
-        assert self._simulated is not None
-        return self._simulated.outreach.next_due()
+        if self._simulated is not None:
+            return self._simulated.outreach.next_due()
+        return self._office.next_due() if self._office is not None else None
 
     def due(self, now: datetime) -> list[InboundDocument]:
+        if self._simulated is not None:
+            return self._simulated.outreach.due_replies(now)
+        assert self._outreach is not None
         if self._office is not None:
-            assert self._outreach is not None
             self._office.answer_due(now)
-            return self._outreach.due_replies(now)
-        assert self._simulated is not None
-        return self._simulated.outreach.due_replies(now)
+        return self._outreach.due_replies(now)
 
 
 def check_expectations(expect: Expectation, report: RunReport, view: RunView) -> list[str]:
@@ -286,6 +285,7 @@ def run_scenario(
             client, prefix=prefix, clock=VirtualClock(scenario.start), model=model,
             connectors=connectors,
         )  # fmt: skip
+        _check_office(runner, world, file)
         case = _bundle(resolve(base, scenario.case, key="case", scenario=file))
         policy_path = base / scenario.policy
         pack = load_policy_pack(policy_path if policy_path.is_file() else scenario.policy)
@@ -322,6 +322,21 @@ def run_scenario(
     finally:
         if fhir_server is not None and isinstance(runner.connectors, ConfiguredConnectors):
             runner.connectors.close()  # made here for this scenario: its connections end here
+
+
+def _check_office(runner: Runner, world: WorldSpec, file: Path) -> None:
+    """Refuse a scenario whose office replies cannot be played on the connectors file's
+    systems: they are played on its CDex endpoint."""
+    factory = runner.connectors
+    if not isinstance(factory, ConfiguredConnectors) or not world.replies:
+        return
+    office = factory.config.office
+    if office is None or office.cdex is None:
+        raise ScenarioError(
+            f"{file}: world.replies: the referring office's replies are played on the CDex "
+            "endpoint of the connectors file, which has no [office.cdex]",
+            hint="add [office.cdex] with a test server's base_url, or run with --fhir-server URL",
+        )
 
 
 def _run_started(
