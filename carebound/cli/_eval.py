@@ -29,17 +29,30 @@ def documents(
             "default) or 'train' (what it learned from: a check, not a measure).",
         ),
     ] = "heldout",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            metavar="PROVIDER:MODEL",
+            help="Also measure this chat model (e.g. ollama:llama3.1; needs the models extra "
+            "and the provider's package). Default: the model CAREBOUND_MODEL or "
+            "CAREBOUND_MODEL_CLASSIFY names, if any.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Accuracy, per-class precision and recall, calibration, injection holds and extraction
-    field accuracy of the rule classifier and the local model on the labelled corpus."""
+    field accuracy of the rule classifier, the local model and a configured chat model on the
+    labelled corpus."""
     if split not in _SPLITS:
         raise typer.BadParameter(
             f"{split!r} is not a split of the corpus; use heldout or train", param_hint="--split"
         )
+    from carebound.assist import ModelConfig, load_model
     from carebound.eval import evaluate_documents, render_evaluation
 
-    result = evaluate_documents(split="train" if split == "train" else "heldout")
+    models = ModelConfig(default=load_model(model)) if model else ModelConfig.from_env()
+    result = evaluate_documents(split="train" if split == "train" else "heldout", models=models)
     if as_json:
         print_json(result.model_dump(mode="json"))
         return

@@ -9,8 +9,9 @@ passes (a fake one in the tests).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,8 +27,20 @@ from ._metrics import (
     extraction_figures,
 )
 
-DocumentClassifier = Callable[[str], Classification]
-"""A document's text -> what it is (the rule classifier's signature)."""
+
+class Decided(NamedTuple):
+    """A classification, and whether it would count without a person, when that is decided by
+    more than the classification itself (a model cross-checked by the rules)."""
+
+    classification: Classification
+    accepted: bool
+
+
+if TYPE_CHECKING:
+    from carebound.assist import ModelConfig
+
+DocumentClassifier = Callable[[str], Classification | Decided]
+"""A document's text -> what it is (the rule classifier's signature), optionally ``Decided``."""
 ReferralExtractor = Callable[[str], Mapping[str, str | None]]
 """A referral fax's text -> its fields, named as ``ExtractionLabel.fields()`` names them."""
 
@@ -48,6 +61,9 @@ class DocumentsEvaluation(BaseModel):
     classifiers: list[ClassifierFigures]
     extraction: list[ExtractionFigures]
     """One per extractor given; empty when none is (the rules extract nothing)."""
+    model_calls: dict[str, int] = {}
+    """Calls made to the configured chat model, by outcome (``ok``, ``invalid``, ``timeout``,
+    ``error``); empty with no model."""
 
 
 def accepted(result: Classification) -> bool:
@@ -62,15 +78,16 @@ def accepted(result: Classification) -> bool:
 def _outcome(document: CorpusDocument, classifier: DocumentClassifier) -> Outcome:
     injected = document.traits.injected
     try:
-        result = classifier(document.text)
+        answer = classifier(document.text)
     except Exception:  # a failing model is a figure of the evaluation, not its end
         return Outcome(document.label.type, UNKNOWN, 0.0, False, False, injected, failed=True)
+    result, counts = answer if isinstance(answer, Decided) else (answer, accepted(answer))
     return Outcome(
         expected=document.label.type,
         predicted=result.code,
         confidence=result.confidence,
         flagged=result.injection_suspected,
-        accepted=accepted(result),
+        accepted=counts,
         injected=injected,
     )
 
@@ -88,12 +105,20 @@ def evaluate_documents(
     classifiers: Mapping[str, DocumentClassifier] | None = None,
     extractors: Mapping[str, ReferralExtractor] | None = None,
     built_in: bool = True,
+    models: ModelConfig | None = None,
 ) -> DocumentsEvaluation:
     """Measure the rule classifier and the local model (unless ``built_in`` is false) and
     ``classifiers`` (name -> classifier, e.g. a chat model's) on ``split``, and ``extractors``
-    on its referral faxes."""
+    on its referral faxes. With ``models`` configured, the referral agents' chat-model
+    classification (``chat`` and ``chat+rules``, see ``carebound.eval._chat``) too."""
     documents = load_corpus(split)
     every = {**(BUILT_IN if built_in else {}), **(classifiers or {})}
+    context = None
+    if models is not None and models.configured:
+        from ._chat import EvalContext, chat_classifiers
+
+        context = EvalContext(models)
+        every.update(chat_classifiers(context))
     figures = [
         classifier_figures(name, [_outcome(d, run) for d in documents], CLASSES)
         for name, run in every.items()
@@ -113,6 +138,7 @@ def evaluate_documents(
         threshold=CLASSIFY_MIN_CONFIDENCE,
         classifiers=figures,
         extraction=extraction,
+        model_calls=dict(Counter(c.outcome for c in context.calls)) if context else {},
     )
 
 
@@ -171,6 +197,9 @@ def render_evaluation(result: DocumentsEvaluation) -> str:
             f"{_num(e.accuracy)}, failures {e.failures}",
         ]
         out += [f"  {f.field:<32}{f.right:>3}/{f.total:<4}{_num(f.accuracy)}" for f in e.fields]
+    if result.model_calls:
+        calls = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.model_calls.items()))
+        out += ["", f"chat model calls: {calls}"]
     if not result.extraction:
         out += [
             "",
