@@ -4,13 +4,13 @@ decision packet, reveal its PHI, approve, and see the run move on.
 Uses Debian's ``chromium`` (``apt-get install chromium``) driven by the PyPI ``playwright``
 package; no browser is downloaded. Skipped, with the reason, where either is missing.
 ``CAREBOUND_DOCS_SCREENSHOTS=1 pytest tests/test_web_browser.py`` refreshes
-docs/screenshots/packet.png (skipped otherwise).
+docs/screenshots/packet.png (a shipped agent's packet) and the dashboard's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,9 +21,8 @@ from typing import Any
 import pytest
 import redis
 
-from carebound import DecisionPacket
-from carebound.agents.demo import DEMO
-from carebound.approvals import PacketCheck, PacketFact, SourceRef
+from carebound.tools.connectors import WorldSpec
+from tests.conftest import SCENARIOS
 from tests.servers import serve_app
 from tests.test_web import PASSWORD, PATIENT, SCRIPT, Web, _make_web
 
@@ -136,51 +135,6 @@ def test_sign_in_reveal_approve_in_a_real_browser(
     assert dialogs == [], f"a script ran in the page: {dialogs}"
 
 
-def _docs_packet(ctx: Any, call: Any, verdict: Any, facts: Any) -> DecisionPacket:
-    return DecisionPacket(
-        summary="Fax Dr. Lindqvist's office for the missing progress note",
-        facts=[
-            PacketFact(
-                label="Patient",
-                value=PATIENT,
-                source=SourceRef(resource="Patient/pat-hello-1", field="name"),
-                phi=True,
-            ),
-            PacketFact(
-                label="Referring practitioner fax",
-                value="555-010-2000",
-                source=SourceRef(resource="Practitioner/prac-hello-1", field="telecom[0]"),
-                phi=True,
-            ),
-            PacketFact(
-                label="Referral",
-                value="Referral to cardiology service, authored 2026-02-27",
-                source=SourceRef(resource="ServiceRequest/sr-hello-1", field="code"),
-            ),
-        ],
-        checks=[
-            PacketCheck(
-                name="recipient on file",
-                passed=True,
-                detail="the fax number is the referring practitioner's",
-                rule_id="OUT-1",
-                rule_text="Outreach to a number or address that is not on file needs a "
-                "coordinator.",
-            )
-        ],
-        missing=["Progress note (LOINC 11506-3)"],
-        recommendation="approve",
-        recommendation_text="The referring office is on file and the progress note is missing.",
-        confidence=0.92,
-        on_approve="the request is faxed once to the office on file; the run waits up to 2 days",
-        on_reject="no fax is sent; the agent is told why and hands the case to a person",
-    )
-
-
-@pytest.mark.skipif(
-    not os.environ.get("CAREBOUND_DOCS_SCREENSHOTS"),
-    reason="refreshes docs/screenshots/packet.png only with CAREBOUND_DOCS_SCREENSHOTS=1",
-)
 def test_docs_screenshot_of_a_packet(
     make_runner: Any,
     redis_client: redis.Redis,
@@ -188,18 +142,29 @@ def test_docs_screenshot_of_a_packet(
     demo_case: Any,
     demo_world: Any,
     page: Any,
+    tmp_path: Path,
 ) -> None:
-    agents = {"demo": dataclasses.replace(DEMO, packet=_docs_packet)}
-    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world,
-                    runner_options={"agents": agents})  # fmt: skip
-    request = web.park()
+    """The README's packet screenshot is a shipped agent's packet (the packet builder's, on a
+    shipped case), as a reviewer sees it; ``CAREBOUND_DOCS_SCREENSHOTS=1`` writes it to
+    docs/screenshots/packet.png, otherwise to a temporary folder (checked either way)."""
+    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+    case = json.loads((SCENARIOS / "cases" / "packet_complete.json").read_text())
+    view = web.runner.start(
+        "packet_builder", case, requester="sam", world=WorldSpec.from_bundles(case, None)
+    )
+    assert view.status == "paused" and view.pending is not None
+    request = view.pending.request
+    target = DOCS if os.environ.get("CAREBOUND_DOCS_SCREENSHOTS") else tmp_path
     with serving(web) as url:
         sign_in(page, url, "casey")
         page.goto(f"{url}/approvals/{request.approval_id}")
         sync_api.expect(page.locator("#reveal")).to_be_visible()
-        DOCS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS / "packet.png"), full_page=True)
-    assert (DOCS / "packet.png").stat().st_size > 10_000
+        body = page.locator("body").inner_text()
+        assert request.packet.summary in body  # the shipped agent's own packet
+        assert all(f.label in body for f in request.packet.facts)
+        target.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target / "packet.png"), full_page=True)
+    assert (target / "packet.png").stat().st_size > 10_000
 
 
 def test_the_supervisors_dashboard_draws_the_figures(
