@@ -200,3 +200,31 @@ def test_the_payers_eligibility_answer_not_in_force_blocks_acceptance(make_runne
     [ok] = [c for c in fine.pending.request.packet.checks if c.rule_id == "ACC-PAYER"]
     assert ok.passed is True
     assert fine.pending.request.packet.recommendation == "approve"
+
+
+def test_views_of_one_parsed_case_are_judged_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planner derives case views from one parsed Bundle (the documents it filed added):
+    their Coverages are judged once, not once per view; another Bundle is judged on its own."""
+    import dataclasses
+
+    from carebound.domain import coverage
+    from carebound.fhir import referral_case_of
+
+    judged: list[object] = []
+    judge = coverage._judge_case
+
+    def counting(case: Any) -> Any:
+        judged.append(case)
+        return judge(case)
+
+    monkeypatch.setattr(coverage, "_judge_case", counting)
+    bundle = load("cases/intake_delgado.json")
+    case = referral_case_of(bundle, source="run a case")
+    first = coverage.case_coverage(case)
+    view = dataclasses.replace(case, documents=())
+    assert coverage.case_coverage(view) == first
+    assert coverage.case_coverage(referral_case_of(bundle, source="run b case")) == first
+    assert len(judged) == 1
+    lapsed = referral_case_of(_expired(copy.deepcopy(bundle)), source="run c case")
+    assert coverage.case_coverage(lapsed) != first
+    assert len(judged) == 2

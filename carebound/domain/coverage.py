@@ -13,7 +13,8 @@ names), so they can go into packets and audit details as they are.
 
 from __future__ import annotations
 
-import weakref
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, Literal
@@ -161,19 +162,33 @@ def coverage_in_force(terms: CoverageTerms, on: date | None) -> CoverageVerdict:
     return CoverageVerdict(source=terms.source, in_force=not problems, problems=problems)
 
 
-_verdicts: weakref.WeakKeyDictionary[ReferralCase, tuple[CoverageVerdict, ...]] = (
-    weakref.WeakKeyDictionary()
-)
-"""Verdicts per case view (read-only, shared by a worker's threads): judged once per view."""
+_VERDICTS_KEPT = 64
+_verdicts: OrderedDict[tuple[int, ...], tuple[tuple[object, ...], tuple[CoverageVerdict, ...]]]
+_verdicts = OrderedDict()
+"""Verdicts by the identity of what they are judged on (the order, its Coverages and
+eligibility responses), shared by a worker's threads. A planner derives new case views from
+one parsed Bundle (``dataclasses.replace`` with the documents it has filed), and they share
+those objects: judged once, not once per view. Each entry holds its objects, so their ids are
+not reused while it is kept."""
+_verdicts_lock = threading.Lock()
 
 
 def case_coverage(case: ReferralCase) -> list[CoverageVerdict]:
     """A verdict for every Coverage of a referral case, judged on its own order's date of service
     and the case's own eligibility responses (``source`` is ``Coverage/<id>``)."""
-    found = _verdicts.get(case)
-    if found is None:
-        found = _verdicts[case] = tuple(_judge_case(case))
-    return list(found)
+    judged: tuple[object, ...] = (case.service_request, *case.coverage, *case.eligibility)
+    key = tuple(map(id, judged))
+    with _verdicts_lock:
+        found = _verdicts.get(key)
+        if found is not None:
+            _verdicts.move_to_end(key)
+            return list(found[1])
+    verdicts = tuple(_judge_case(case))
+    with _verdicts_lock:
+        _verdicts[key] = (judged, verdicts)
+        while len(_verdicts) > _VERDICTS_KEPT:
+            _verdicts.popitem(last=False)
+    return list(verdicts)
 
 
 def _judge_case(case: ReferralCase) -> list[CoverageVerdict]:
