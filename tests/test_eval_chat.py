@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
@@ -147,3 +148,30 @@ def test_a_model_that_cannot_be_loaded_is_a_clear_error(name: str, message: str)
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "model_config" and message in error["message"] and error["hint"]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("where", ["environment", "connectors file"])
+def test_without_model_the_configured_one_is_measured(
+    where: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    names: list[str] = []
+
+    def load(name: str) -> FakeChatModel:
+        names.append(name)
+        return FakeChatModel(
+            respond=lambda _: structured(DocumentReading, {"code": "unknown", "confidence": 0.2})
+        )
+
+    monkeypatch.setattr("carebound.assist._config.load_model", load)
+    if where == "environment":
+        monkeypatch.setenv("CAREBOUND_MODEL_CLASSIFY", "ollama:from-env")
+    else:
+        path = tmp_path / "connectors.toml"
+        path.write_text(
+            '[ehr]\nbase_url = "http://127.0.0.1:9/ehr"\n[models]\nclassify = "ollama:from-file"\n'
+        )
+        monkeypatch.setenv("CAREBOUND_CONNECTORS", str(path))
+    result = CliRunner().invoke(app, ["eval", "documents", "--json"])
+    assert result.exit_code == 0, result.output
+    assert names == [f"ollama:from-{'env' if where == 'environment' else 'file'}"]
+    assert json.loads(result.stdout)["model_calls"] == {"ok": len(HELDOUT)}

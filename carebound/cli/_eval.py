@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from carebound.cli._session import print_json
+
+if TYPE_CHECKING:
+    from carebound.assist import ModelConfig
 
 eval_app = typer.Typer(
     name="eval",
@@ -35,8 +38,8 @@ def documents(
             "--model",
             metavar="PROVIDER:MODEL",
             help="Also measure this chat model (e.g. ollama:llama3.1; needs the models extra "
-            "and the provider's package). Default: the model CAREBOUND_MODEL or "
-            "CAREBOUND_MODEL_CLASSIFY names, if any.",
+            "and the provider's package). Default: the one CAREBOUND_MODEL or "
+            "CAREBOUND_MODEL_CLASSIFY names, else the connectors file's [models], if any.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
@@ -48,15 +51,34 @@ def documents(
         raise typer.BadParameter(
             f"{split!r} is not a split of the corpus; use heldout or train", param_hint="--split"
         )
-    from carebound.assist import ModelConfig, load_model
     from carebound.eval import evaluate_documents, render_evaluation
 
-    models = ModelConfig(default=load_model(model)) if model else ModelConfig.from_env()
+    models = _configured_models(model)
     result = evaluate_documents(split="train" if split == "train" else "heldout", models=models)
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
     typer.echo(render_evaluation(result))
+
+
+def _configured_models(name: str | None) -> ModelConfig:
+    """``--model``, else the environment's models, else the connectors file's ``[models]``
+    (the order a Runner uses); an empty config when none names one."""
+    from carebound.assist import ModelConfig, load_model
+
+    if name:
+        return ModelConfig(default=load_model(name))
+    models = ModelConfig.from_env()
+    if models.configured:
+        return models
+    from carebound.tools.connectors.config import (
+        configured_connectors_file,
+        load_connectors_config,
+    )
+
+    path = configured_connectors_file()
+    table = load_connectors_config(path).models if path is not None else None
+    return table.assist_models() if table is not None else models
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -99,6 +100,17 @@ def _extracted(text: str, extractor: ReferralExtractor) -> Mapping[str, str | No
         return None
 
 
+@lru_cache(maxsize=2)
+def _built_in_figures(split: Literal["train", "heldout"]) -> tuple[ClassifierFigures, ...]:
+    """The rules' and the local model's figures: pure classifiers over the shipped corpus, so
+    measured once per process and split."""
+    documents = load_corpus(split)
+    return tuple(
+        classifier_figures(name, [_outcome(d, run) for d in documents], CLASSES)
+        for name, run in BUILT_IN.items()
+    )
+
+
 def evaluate_documents(
     *,
     split: Literal["train", "heldout"] = "heldout",
@@ -112,14 +124,15 @@ def evaluate_documents(
     on its referral faxes. With ``models`` configured, the referral agents' chat-model
     classification (``chat`` and ``chat+rules``, see ``carebound.eval._chat``) too."""
     documents = load_corpus(split)
-    every = {**(BUILT_IN if built_in else {}), **(classifiers or {})}
+    every = dict(classifiers or {})
     context = None
     if models is not None and models.configured:
         from ._chat import EvalContext, chat_classifiers
 
         context = EvalContext(models)
         every.update(chat_classifiers(context))
-    figures = [
+    figures = list(_built_in_figures(split)) if built_in else []
+    figures += [
         classifier_figures(name, [_outcome(d, run) for d in documents], CLASSES)
         for name, run in every.items()
     ]
