@@ -7,7 +7,6 @@ one storage format. Values are serialised with ``JsonPlusSerializer(pickle_fallb
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -25,8 +24,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from carebound.checkpoint._layout import NamespaceKeys, ThreadKeys
+from carebound.checkpoint._values import SEP, unpack
+from carebound.checkpoint._values import pack as _pack
 
-_SEP = b"\x00"
+_SEP = SEP
 _EMPTY = b"empty\x00"
 
 
@@ -37,36 +38,9 @@ class PutArgs(NamedTuple):
     args: list[str | bytes | int]
 
 
-COMPRESS_AT = 192
-"""Serialised values of at least this many bytes are stored deflated (zlib): a run's
-results, memory and checkpoint record shrink to about a third."""
-
-_DEFLATED = "zlib+"
-"""Marks a deflated value's type: ``zlib+msgpack\0<zlib bytes>``."""
-
-
-def _pack(typed: tuple[str, bytes]) -> bytes:
-    type_, data = typed
-    if len(data) >= COMPRESS_AT:
-        deflated = zlib.compress(data, 1)
-        if len(deflated) < len(data):
-            return (_DEFLATED + type_).encode() + _SEP + deflated
-    return type_.encode() + _SEP + data
-
-
 def text(raw: bytes | str) -> str:
     """A reply item as text (the savers read with ``decode_responses=False``)."""
     return raw.decode() if isinstance(raw, bytes) else raw
-
-
-def unpack(raw: bytes) -> tuple[str, bytes]:
-    """A stored ``<type>\0<bytes>`` value as the serializer's ``(type, bytes)`` (inflated
-    when it was stored deflated)."""
-    raw_type, _, data = raw.partition(_SEP)
-    type_ = raw_type.decode()
-    if type_.startswith(_DEFLATED):
-        return type_[len(_DEFLATED) :], zlib.decompress(data)
-    return type_, data
 
 
 def fencing_token(config: RunnableConfig) -> str:

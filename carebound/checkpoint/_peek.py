@@ -19,9 +19,9 @@ from typing import Any
 import ormsgpack
 import redis
 
-from carebound.checkpoint._codec import unpack
 from carebound.checkpoint._layout import namespace_keys, thread_keys
 from carebound.checkpoint._scripts import LOAD
+from carebound.checkpoint._values import unpack
 
 _NULL_TASK = "00000000-0000-0000-0000-000000000000"
 """LangGraph's task id for writes made outside a task (``update_state``)."""
