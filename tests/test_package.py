@@ -186,8 +186,8 @@ SUBPACKAGES: dict[str, set[str]] = {
         "CLASSIFY_MIN_CONFIDENCE", "Classification", "DEFAULT_REQUIREMENTS", "DOCUMENT_TYPES",
         "DocumentRequirement", "FLAG_AT", "INJECTION_CONFIDENCE_CAP", "InjectionFinding",
         "InjectionReport", "MissingItem", "UNKNOWN", "attachment_text", "classify",
-        "classify_local", "detect_injection", "document_texts", "missing_documents",
-        "with_injection",
+        "classify_local", "detect_injection", "document_texts", "is_written_in",
+        "missing_documents", "with_injection",
     },
     "carebound.eval": {
         "BUILT_IN", "CalibrationBucket", "ClassFigures", "ClassifierFigures", "CorpusDocument",
@@ -288,6 +288,7 @@ SUBPACKAGES: dict[str, set[str]] = {
         "CloseRequestArgs", "Contact", "EscalateArgs", "FileDocumentArgs", "NoArgs",
         "OpenRequestArgs", "PACKET_TOOLS", "RecordReplyArgs", "ReferralStatusArgs", "RequestedItem",
         "RouteArgs", "SecondOpinion", "readable_text", "case_contacts", "case_of",
+        "ReferralDraftArgs", "create_referral_from_fax", "drafted_values",
         "classify_resource", "close_document_request",
         "document_for", "ehr_contacts", "escalate_to_staff", "evidence_view", "file_document",
         "is_confident", "is_received", "list_contacts_on_file", "list_documents_on_file",

@@ -1,11 +1,14 @@
 """What the referral agents (chaser, packet builder, intake) share and no tool needs: their
 policy-pack settings, the business-day clock of the outreach schedule, the pack rule a packet
-check cites, and a chat model's reading of a faxed document (``second_opinion``).
+check cites, a chat model's reading of a faxed document (``second_opinion``), and a referral
+drafted from an unstructured fax (``plan_fax_referral``, held by EXT-1).
 
 The referral case, the referring office's contacts and documents as evidence are read by the
 tools (``carebound.tools.referral``); the document rules are pure (``carebound.domain.documents``).
 """
 
+from ._extract import EXTRACT_TEMPLATE, ReferralExtraction, plan_fax_referral
+from ._extract_packet import fax_referral_packet
 from ._reading import (
     CLASSIFY_TEMPLATE,
     DocumentReading,
@@ -29,6 +32,7 @@ from ._settings import (
 
 __all__ = [
     "CLASSIFY_TEMPLATE",
+    "EXTRACT_TEMPLATE",
     "ChaseSettings",
     "CitedRequirement",
     "Criterion",
@@ -36,13 +40,16 @@ __all__ = [
     "IntakeSettings",
     "OutreachSchedule",
     "PacketSettings",
+    "ReferralExtraction",
     "ReferralSettingsError",
     "add_business_days",
     "attempt_times",
     "chase_settings",
+    "fax_referral_packet",
     "handover_time",
     "intake_settings",
     "packet_settings",
+    "plan_fax_referral",
     "proposed_code",
     "rule_for_fact",
     "second_opinion",

@@ -14,6 +14,7 @@ from carebound._agent import (
 from carebound._errors import CareboundError
 from carebound.agents._referral import (
     chase_settings,
+    fax_referral_packet,
     rule_for_fact,
 )
 from carebound.agents.packet_builder import evidence_case
@@ -344,6 +345,8 @@ def chase_packet(
     """The packet for a held chaser call (document filing or outreach)."""
     if call.tool == "file_document":
         return _file_packet(ctx, call, facts)
+    if call.tool == "create_referral_from_fax":
+        return fax_referral_packet(ctx, call, facts)
     if call.tool == "send_request_attempt":
         return _outreach_packet(ctx, call, facts)
     return DecisionPacket(

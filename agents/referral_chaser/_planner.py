@@ -39,6 +39,7 @@ from carebound.agents._referral import (
     ChaseSettings,
     chase_settings,
     handover_time,
+    plan_fax_referral,
     proposed_code,
     second_opinion,
 )
@@ -361,6 +362,9 @@ def plan_chase(ctx: AgentContext, view: PlannerView) -> Plan:
         settings = chase_settings(ctx.pack)
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
     except CareboundError as exc:
+        drafted = plan_fax_referral(ctx, view)  # a referral that came as a fax (task 2)
+        if drafted is not None:
+            return drafted
         return Plan(finish=FinishSpec(status="failed", summary=f"cannot chase: {exc.message}"))
     if not mem.outcome:
         seed_case_docs(mem, case)

@@ -62,6 +62,7 @@ from ._facts import (
     patient_data,
     referral_task_id,
 )
+from ._fax_referral import ReferralDraftArgs, create_referral_from_fax, drafted_values
 from ._reads import ReadDocumentArgs, list_replies_on_file, read_document
 from ._tools import (
     CHASE_TOOLS,
@@ -93,6 +94,7 @@ __all__ = [
     "OpenRequestArgs",
     "ReadDocumentArgs",
     "RecordReplyArgs",
+    "ReferralDraftArgs",
     "ReferralStatusArgs",
     "RequestedItem",
     "RouteArgs",
@@ -101,7 +103,9 @@ __all__ = [
     "case_of",
     "classify_resource",
     "close_document_request",
+    "create_referral_from_fax",
     "document_for",
+    "drafted_values",
     "ehr_contacts",
     "escalate_to_staff",
     "evidence_view",

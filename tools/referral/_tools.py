@@ -64,6 +64,7 @@ from carebound.tools.referral._facts import (
     status_facts,
     type_of,
 )
+from carebound.tools.referral._fax_referral import create_referral_from_fax
 
 # --- reads -----------------------------------------------------------------------------------
 
@@ -478,6 +479,7 @@ CHASE_TOOLS = (
     record_reply,
     close_document_request,
     escalate_to_staff,
+    create_referral_from_fax,
 )
 """The tools of the referral chaser."""
 

@@ -10,7 +10,8 @@ Pure, deterministic rules for the document-chasing agents (no I/O: no Redis, gra
   word and character features, logistic regression; weights shipped in the package, trained on
   the train split of ``carebound.eval``'s corpus): the middle option between rules and a chat model;
 - ``detect_injection(text)`` -> ``InjectionReport``: instructions aimed at software or staff
-  (DOC-2), found after undoing disguises, with the passages and an explanation.
+  (DOC-2), found after undoing disguises, with the passages and an explanation;
+- ``is_written_in(text, value)``: whether a value a model extracted is written in the text.
 """
 
 from ._classify import (
@@ -23,6 +24,7 @@ from ._classify import (
     with_injection,
 )
 from ._document_text import attachment_text, document_texts
+from ._grounding import is_written_in
 from ._injection import (
     FLAG_AT,
     InjectionFinding,
@@ -50,6 +52,7 @@ __all__ = [
     "classify_local",
     "detect_injection",
     "document_texts",
+    "is_written_in",
     "missing_documents",
     "with_injection",
 ]
