@@ -95,3 +95,19 @@ def test_the_heartbeat_renews_with_the_fencing_token_and_stops(
     with leases.heartbeat(stale, every_s=0.05) as beat:
         time.sleep(0.2)
     assert beat.lost  # taken over: renewing with the old token fails, and it stops
+
+
+def test_a_lease_due_sooner_wakes_the_sleeping_heartbeat(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """The heartbeat thread is woken only for a lease due before it would wake anyway: one
+    registered while it sleeps on a far-off lease is still renewed in time."""
+    leases = RunLease(redis_client, prefix=key_prefix)
+    slow, fast = leases.acquire("r-slow", "me", 600_000), leases.acquire("r-fast", "me", 300)
+    assert slow is not None and fast is not None
+    with leases.heartbeat(slow, every_s=300):
+        time.sleep(0.1)  # the thread sleeps until the slow lease is due
+        with leases.heartbeat(fast, every_s=0.05) as beat:
+            time.sleep(0.6)  # twice the fast lease's ttl
+            assert leases.acquire("r-fast", "thief", 300) is None  # still ours
+    assert beat.renewals >= 5 and not beat.lost

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
@@ -10,18 +10,11 @@ from carebound.cli._errors import CliInputError
 from carebound.cli._manage import run_filter
 from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
 from carebound.cli._session import open_reader, open_runner, print_json, stdout
+from carebound.state.runs import RunStatus
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-STATUSES = (
-    "running",
-    "paused",
-    "waiting",
-    "completed",
-    "failed",
-    "budget_exhausted",
-    "cancelled",
-    "quarantined",
-)
+STATUSES: tuple[str, ...] = get_args(RunStatus)
+"""Every run status (the run store's ``RunStatus``)."""
 
 
 def runs(

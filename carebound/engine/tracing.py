@@ -34,6 +34,13 @@ def _tracer() -> trace.Tracer:
     return trace.get_tracer(_TRACER_NAME)
 
 
+def _off() -> bool:
+    """No tracer provider is installed (checked on each use, like ``_tracer``): every span
+    would be the API's no-op, which starts no span and keeps the current one current. The
+    spans of a decide's path skip that work (a few dozen calls per span) when tracing is off."""
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def start_trace(run_id: str, agent: str) -> str | None:
     """Open and close the run's first span (``create_agent``-like start); returns the trace
     context to keep with the run (None when tracing is off)."""
@@ -58,6 +65,9 @@ def _parent(traceparent: str | None) -> Any:
 @contextmanager
 def drive_span(run_id: str, agent: str, traceparent: str | None) -> Iterator[Span]:
     """The span of one drive of a run, a child of the run's trace."""
+    if not traceparent and _off():
+        yield trace.get_current_span()  # what the no-op tracer would start
+        return
     with _tracer().start_as_current_span(
         f"invoke_agent {agent}",
         context=_parent(traceparent),
@@ -83,6 +93,9 @@ def drive_stopped(span: Span, status: str, *, effects: int | None = None) -> Non
 @contextmanager
 def tool_span(tool: str, effect: str) -> Iterator[Span]:
     """The span of one tool call (inside the current drive's span)."""
+    if _off():
+        yield trace.get_current_span()
+        return
     with _tracer().start_as_current_span(
         f"execute_tool {tool}",
         attributes={
@@ -103,6 +116,8 @@ def tool_failed(span: Span, error_class: str | None) -> None:
 
 def hold_made(*, approval_id: str, tool: str, rule: str, role: str) -> None:
     """A span for the gate holding a call (inside the current drive's span)."""
+    if _off():
+        return
     with _tracer().start_as_current_span(
         f"hold {tool}",
         attributes={
@@ -126,6 +141,8 @@ def decision_made(
     wait_s: float,
 ) -> None:
     """A span for a reviewer's decision on a hold, in the run's trace."""
+    if _off():
+        return
     with _tracer().start_as_current_span(
         f"decide {decision}",
         context=_parent(traceparent),

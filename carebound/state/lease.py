@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -221,6 +222,9 @@ class _Heartbeats:
         self._beats: dict[int, Heartbeat] = {}
         self._thread: threading.Thread | None = None
         self._pid = 0
+        self._wakes_at = math.inf
+        """When the waiting thread wakes up next (monotonic): a lease due later needs no
+        wake-up now, so most tool calls register without waking the thread."""
 
     def ensure_started(self) -> None:
         """Start the thread unless it runs in this process already."""
@@ -237,7 +241,8 @@ class _Heartbeats:
         self.ensure_started()
         with self._cond:
             self._beats[id(beat)] = beat
-            self._cond.notify()
+            if beat.next_at < self._wakes_at:
+                self._cond.notify()
 
     def remove(self, beat: Heartbeat) -> None:
         with self._cond:
@@ -250,7 +255,9 @@ class _Heartbeats:
                 due = [b for b in self._beats.values() if b.next_at <= now]
                 if not due:
                     first = min((b.next_at for b in self._beats.values()), default=None)
+                    self._wakes_at = math.inf if first is None else first
                     self._cond.wait(None if first is None else first - now)
+                    self._wakes_at = -math.inf  # awake: it looks at every lease before waiting
                     continue
             for beat in due:  # renewals go out without the lock held
                 if not beat.beat():

@@ -59,20 +59,18 @@ def _wire(client: redis.Redis) -> SyncWire:
     return shared_wire(client)
 
 
-def _send(client: redis.Redis, pipe: Pipeline) -> list[Any]:
-    wire = _wire(client)
+def _send(client: redis.Redis, wire: SyncWire, pipe: Pipeline) -> list[Any]:
     if not wire.usable:
         return pipe.execute(raise_on_error=False)
     return wire.replay(pipe.command_stack, client.response_callbacks)
 
 
-def _load_new_scripts(client: redis.Redis, pipe: Pipeline) -> None:
+def _load_new_scripts(client: redis.Redis, wire: SyncWire, pipe: Pipeline) -> None:
     """``SCRIPT LOAD`` the scripts queued on ``pipe`` that this process has not loaded through
     ``client`` yet (once each). Without it, a server that has some of a pipeline's scripts
     but not others (a new carebound version's changed script, say) would run the commands
     before the missing one, and the re-sent pipeline would run them again: a decide step
     would then find its own decision and report it as someone else's."""
-    wire = _wire(client)
     for sha in shas_queued_on(pipe) - wire.loaded:
         client.script_load(queued_source(sha))  # on a cluster: on every primary
         wire.loaded.add(sha)
@@ -83,15 +81,16 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
 
     Raises the first error a command replied with, as redis-py would.
     """
+    wire = _wire(client)
     for attempt in range(2):
         pipe = client.pipeline(transaction=False)
         fill(pipe)
-        _load_new_scripts(client, pipe)
-        replies = _send(client, pipe)
+        _load_new_scripts(client, wire, pipe)
+        replies = _send(client, wire, pipe)
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
             for sha in queued_shas():
                 client.script_load(queued_source(sha))
-                _wire(client).loaded.add(sha)
+                wire.loaded.add(sha)
             continue
         for reply in replies:
             if isinstance(reply, Exception):
