@@ -13,7 +13,6 @@ import pytest
 
 from carebound import Approve, Edit, Runner, VirtualClock, load_policy_pack
 from carebound._errors import DecisionRefusedError
-from carebound.agents.referral_chaser._draft import OutreachNote
 from carebound.assist import ModelConfig
 from carebound.guardrails import evaluate_rules
 from carebound.testing import FakeChatModel, structured, tool_calls
@@ -134,7 +133,7 @@ def test_a_drafted_note_is_held_by_out5_and_the_template_alone_goes_out_by_out3(
 
 def drafting(note: str) -> FakeChatModel:
     """A model that drafts ``note`` whatever it is asked."""
-    return FakeChatModel(respond=lambda _messages: structured(OutreachNote, {"note": note}))
+    return FakeChatModel(respond=lambda _messages: structured("OutreachNote", {"note": note}))
 
 
 def _start(make_runner: Any, model: Any, **config: Any) -> tuple[Runner, Any]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from carebound import Runner, VirtualClock
-from carebound.agents.packet_builder._summary import PacketSummaryText
 from carebound.assist import ModelConfig
 from carebound.testing import FakeChatModel, structured, tool_calls
 from carebound.tools.connectors import WorldSpec
@@ -36,7 +35,7 @@ CORRECT = (
 
 def writing(summary: str) -> FakeChatModel:
     """A model that answers every summary request with ``summary``."""
-    return FakeChatModel(respond=lambda _m: structured(PacketSummaryText, {"summary": summary}))
+    return FakeChatModel(respond=lambda _m: structured("PacketSummaryText", {"summary": summary}))
 
 
 def _case() -> dict[str, Any]:
@@ -172,3 +171,45 @@ def test_the_summary_is_shown_as_model_written_on_the_web_packet_page(
     assert "model-written" in page and "Written by carebound-fake" in page
     assert "The order is active [F3]." in page
     assert "<code>[F3]</code> Order status" in page
+
+
+def test_intake_uses_the_draft_and_the_summary_through_its_holds(make_runner: Any) -> None:
+    """referral_intake composes the chaser and the packet builder: the drafted note is held
+    (OUT-5) and sent once approved, and the decision packet carries the cited summary."""
+    from carebound import Approve
+    from carebound.tools.connectors import ReplyScript
+    from tests.test_referral_agents import NOTE, _advance, _world
+
+    note = "Thank you for your referral. We still need the documents listed below."
+    models = ModelConfig(
+        tasks={
+            "draft": FakeChatModel(respond=lambda _m: structured("OutreachNote", {"note": note})),
+            "summarise": writing("The order is active [F3]. Dr. Who wrote it [F3]."),
+        }
+    )
+    runner: Runner = make_runner(clock=VirtualClock(MONDAY), models=models)
+    case = dict(json.loads((SCENARIOS / "cases" / "intake_delgado.json").read_text()))
+    ehr = json.loads((SCENARIOS / "ehr" / "intake_delgado.json").read_text())
+    reply = ReplyScript(to="555-010-3000", after=timedelta(hours=4), documents=[NOTE])
+    view = runner.start(
+        "referral_intake", case, requester="sam", world=WorldSpec.from_bundles(ehr, None, [reply])
+    )
+    assert view.status == "paused" and view.pending is not None
+    held = view.pending.request
+    assert (held.rule_id, held.args["note"]) == ("OUT-5", note)
+
+    def approve(request: Any) -> Any:
+        decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+        return runner.decide(request.approval_id, decision).run
+
+    view = approve(held)
+    assert note in _world(runner, view.run_id).outreach.effects()[0].payload["body"]
+    while view.status == "waiting":
+        view = _advance(runner, view.run_id)
+    assert view.status == "paused" and view.pending is not None
+    packet = view.pending.request.packet
+    assert view.pending.request.rule_id == "REF-1"
+    assert packet.model_summary is not None and packet.model_summary.dropped == 1
+    assert [s.text for s in packet.model_summary.sentences] == ["The order is active [F3]."]
+    paths = [(r["task"], r["path"]) for r in _model_calls(runner, view.run_id)]
+    assert paths == [("draft", "model"), ("summarise", "model")]
