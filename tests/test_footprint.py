@@ -198,3 +198,33 @@ def test_a_run_stored_with_a_plain_case_and_inline_phi_still_reads(
     request = view.pending.request
     decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
     assert cold.decide(request.approval_id, decision).run.status == "waiting"
+
+
+def test_a_parked_runs_audit_stream_is_rewritten_to_its_size(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    """When a run stops its audit stream is rewritten with exact-size nodes: smaller than the
+    same entries appended afresh (Redis keeps 4 KB for a stream's newest node), with the same
+    ids and events, a chain that verifies, its TTL kept, and appends after it still chain."""
+    runner: Runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    stream = f"{key_prefix}:{{{view.run_id}}}:audit"
+    entries = redis_client.xrange(stream)
+    fresh = f"{key_prefix}:fresh"
+    for entry_id, fields in entries:
+        redis_client.xadd(fresh, fields, id=entry_id)
+    compacted = redis_client.memory_usage(stream, samples=0)
+    assert compacted is not None
+    assert compacted < (redis_client.memory_usage(fresh, samples=0) or 0) - 1024
+    redis_client.pexpire(stream, 3_600_000)
+    log = runner._core.audit_log
+    run_pipeline(redis_client, lambda pipe: log.queue_compact(pipe, view.run_id))
+    assert 0 < redis_client.pttl(stream) <= 3_600_000
+    assert redis_client.xrange(stream) == entries
+    assert runner.verify(view.run_id).ok
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert runner.decide(request.approval_id, decision).run.status == "waiting"
+    assert len(redis_client.xrange(stream)) > len(entries)
+    assert runner.verify(view.run_id).ok

@@ -46,6 +46,8 @@ EVENT_FIELD = "event"
 
 RECORD_SCRIPT = script("audit_record")
 ANCHOR_SCRIPT = script("audit_anchor")
+COMPACT_SCRIPT = script("stream_compact")
+"""Rewrites a run's stream with exact-size nodes: see ``carebound/lua/stream_compact.lua``."""
 """Appends one event to a run's chain: see ``carebound/lua/audit_record.lua``."""
 
 

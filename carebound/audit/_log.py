@@ -223,6 +223,12 @@ class AuditLog(_chain.LogBase):
                 run_pipeline(self._client, fill)
         return current
 
+    def queue_compact(self, pipe: redis.client.Pipeline, run_id: str) -> None:
+        """Queue the rewrite of ``run_id``'s stream with exact-size nodes on ``pipe`` (when
+        the run stops: Redis keeps 4 KB for the newest node of a stream, most of a short
+        chain's bytes). Nothing of the chain changes: ids, events, head and anchor."""
+        _chain.COMPACT_SCRIPT.queue(pipe, [_chain.stream_key(self._prefix, run_id)], [])
+
     def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> Callable[[Any], None]:
         """Queue the read of ``run_id``'s chain head on ``pipe``; returns what to call with
         its reply (``prime`` for the run) so the next append to the run takes one round trip."""

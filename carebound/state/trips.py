@@ -356,6 +356,7 @@ class Trips:
                         **s.audit.fields,
                     )
                 )  # fmt: skip
+            self.audit_log.queue_compact(pipe, run_id)  # after the append: it is compacted too
             if s.record.status in FINAL_STATUSES:  # last: the audit append above is kept too
                 self._queue_retention(pipe, run_id)
 
