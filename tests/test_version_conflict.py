@@ -9,8 +9,9 @@ REC-6) on the chart as it is now, instead of an error or a retry.
 from __future__ import annotations
 
 from carebound import Runner, RunView
-from carebound.approvals import ApprovalRequest
+from carebound.approvals import ApprovalRequest, run_id_of
 from tests.test_reconciler_agent import RunnerFactory, approve, dob_run, world
+from tests.test_retention import assert_retention
 
 
 def _pending(view: RunView) -> ApprovalRequest:
@@ -44,6 +45,10 @@ def test_a_chart_changed_after_the_decision_is_held_again_not_overwritten(
         "intake_coordinator",
     )
     assert again.args == {**first.args, "before": "1980-07-14"}
+    # the held-again approval lives under the run's own hash tag (one Cluster slot, found by
+    # retention and purge), not under a tag of its own
+    assert run_id_of(again.approval_id) == view.run_id
+    assert list(runner.client.scan_iter(match=f"{runner.prefix}:{{{view.run_id}-*")) == []
     assert world(runner, view).ehr.read("Patient", "ehr-osei")["birthDate"] == "1980-07-14"
     effects = [e for e in runner.audit(view.run_id) if e.action == "effect"]
     assert effects[-1].outcome == "failed"
@@ -53,6 +58,7 @@ def test_a_chart_changed_after_the_decision_is_held_again_not_overwritten(
 
     assert view.status == "completed", view.record.summary
     assert world(runner, view).ehr.read("Patient", "ehr-osei")["birthDate"] == "1980-04-07"
+    assert assert_retention(runner.client, runner.prefix, 30 * 86400) == 1
 
 
 def test_a_chart_already_holding_the_approved_value_is_not_held_again(

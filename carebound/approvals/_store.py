@@ -17,6 +17,7 @@ entry whose record is no longer pending is skipped and removed lazily.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,11 +71,19 @@ class DecideStepReply:
     current_role: str | None = None
 
 
+_HELD_AGAIN = re.compile(r"[0-9a-f]{8}")
+"""The args-hash suffix of a held-again call's approval id."""
+
+
 def run_id_of(approval_id: str) -> str:
-    """Approval ids are ``<run_id>-<n>``; the run id is everything before the last dash."""
-    run_id, sep, _ = approval_id.rpartition("-")
+    """Approval ids are ``<run_id>-<n>``, or ``<run_id>-<n>-<8 hex>`` for a call held again
+    (a version conflict); the run id is what comes before ``-<n>``."""
+    run_id, sep, tail = approval_id.rpartition("-")
     if not sep or not run_id:
         raise ValueError(f"{approval_id!r} is not an approval id")
+    head, sep, n = run_id.rpartition("-")
+    if sep and head and n.isdigit() and _HELD_AGAIN.fullmatch(tail):
+        return head
     return run_id
 
 
