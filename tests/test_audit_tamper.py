@@ -380,6 +380,49 @@ def test_on_a_cluster_a_late_anchor_write_never_moves_the_anchor_back(
         second.close()
 
 
+def test_on_a_cluster_an_append_whose_reply_was_lost_still_moves_the_anchor(
+    cluster_url: str,  # noqa: F811
+) -> None:
+    """A pipeline sent twice (the servers lost one of its scripts after this process loaded
+    it) gets DUPLICATE for an append its first send made: the anchor still follows it."""
+    from redis.cluster import RedisCluster
+
+    from carebound.audit import Actor, AuditLog
+    from carebound.audit._chain import RECORD_SCRIPT
+    from carebound.state.lua import Script
+    from carebound.state.pipeline import run
+
+    client = RedisCluster.from_url(cluster_url)
+    prefix = f"cbaudit{uuid.uuid4().hex[:6]}"
+    log = AuditLog(client, prefix=prefix)
+    other = Script.from_source("other", "return 1 -- " + prefix)
+    fields: dict[str, Any] = {
+        "time": T0, "actor": Actor(kind="agent", id="demo"), "action": "event",
+        "category": "system", "outcome": "success",
+    }  # fmt: skip
+    try:
+        log.record("run-lost", **fields, detail={"i": 1})
+        run(client, lambda pipe: other.queue(pipe, [f"{prefix}:{{run-lost}}:x"], []))  # loaded
+        client.script_flush()  # every primary loses them
+        client.script_load(RECORD_SCRIPT.source)  # ... and get the append back, not the other
+        parsers = []
+
+        def fill(pipe: Any) -> None:
+            parsers.append(log.queue_record(pipe, "run-lost", once="second", **fields))
+            other.queue(pipe, [f"{prefix}:{{run-lost}}:x"], [])
+
+        replies = run(client, fill)  # NOSCRIPT for the other script: sent again
+
+        assert parsers[-1](replies[0])  # the second send found the event: DUPLICATE
+        assert [e.seq for e in log.events("run-lost")] == [1, 2]
+        assert client.hget(f"{prefix}:audit:anchors", "run-lost").startswith(b"2:")
+        assert log.verify("run-lost", exists=True).ok
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*", target_nodes=RedisCluster.ALL_NODES):
+            client.delete(key)
+        client.close()
+
+
 # -- any consistent rewrite without the key -------------------------------------------------
 
 

@@ -92,6 +92,10 @@ class AsyncAuditLog(_chain.LogBase):
                     )
                 return event
             if current == _chain.DUPLICATE:
+                args = _chain.duplicate_anchor_args(run_id, reply)
+                if args is not None and not self._one_step:  # see AuditLog._applied
+                    anchors = [_chain.anchors_key(self._prefix)]
+                    await _chain.ANCHOR_SCRIPT.acall(self._client, anchors, args)
                 return None
             seq, prev_hash = current
             await asyncio.sleep(_chain.backoff_s(attempt))

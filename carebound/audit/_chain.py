@@ -328,6 +328,15 @@ def anchor_args(event: AuditEvent) -> list[str | int]:
     return [run_id, event.seq, value]
 
 
+def duplicate_anchor_args(run_id: str, reply: Sequence[Any]) -> list[str | int] | None:
+    """ARGV of ``ANCHOR_SCRIPT`` for the head a DUPLICATE reply carries (the event was
+    recorded before, perhaps by a send whose reply was lost), or None for an empty chain."""
+    seq = int(text(reply[1])) if len(reply) > 2 else 0
+    if seq < 1:
+        return None
+    return [run_id, seq, f"{seq}:{text(reply[2])}"]
+
+
 class HeadCache:
     """The last chain head this process wrote per run, so an append usually takes one trip."""
 

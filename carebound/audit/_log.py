@@ -209,18 +209,28 @@ class AuditLog(_chain.LogBase):
     def _applied(self, event: AuditEvent, reply: Any) -> tuple[int, str] | None:
         """Take in the append script's reply for ``event``: None when it was appended (the
         head is cached, and on a cluster the global index and anchor written), else what
-        ``record_reply`` says (``DUPLICATE``, or the current head to re-chain on)."""
+        ``record_reply`` says (``DUPLICATE``, or the current head to re-chain on). On a cluster
+        a DUPLICATE brings the anchor up to the head too: the send that recorded the event may
+        have lost its reply (a pipeline sent again), and with it the anchor's step."""
         current = _chain.record_reply(reply)
+        if self._one_step:
+            if current is None:
+                self._heads.put(event.run_id, event.seq, event.hash)
+            return current
+        anchors = _chain.anchors_key(self._prefix)
         if current is None:
             self._heads.put(event.run_id, event.seq, event.hash)
-            if not self._one_step:
-                index, anchors = _chain.index_key(self._prefix), _chain.anchors_key(self._prefix)
+            index = _chain.index_key(self._prefix)
 
-                def fill(pipe: redis.client.Pipeline) -> None:
-                    pipe.xadd(index, _chain.index_fields(event, reply))
-                    _chain.ANCHOR_SCRIPT.queue(pipe, [anchors], _chain.anchor_args(event))
+            def fill(pipe: redis.client.Pipeline) -> None:
+                pipe.xadd(index, _chain.index_fields(event, reply))
+                _chain.ANCHOR_SCRIPT.queue(pipe, [anchors], _chain.anchor_args(event))
 
-                run_pipeline(self._client, fill)
+            run_pipeline(self._client, fill)
+        elif current == _chain.DUPLICATE:
+            args = _chain.duplicate_anchor_args(event.run_id, reply)
+            if args is not None:
+                call_script(self._client, _chain.ANCHOR_SCRIPT, [anchors], args)
         return current
 
     def queue_compact(self, pipe: redis.client.Pipeline, run_id: str) -> None:

@@ -14,10 +14,12 @@
 -- outside the run's keys) are written in the same step; on a cluster the caller writes them
 -- next.
 --
--- Reply: {1, entry id} appended | {0, seq, hash} the head moved | {2} the once key was seen |
---        {3} the guard did not hold
+-- Reply: {1, entry id} appended | {0, seq, hash} the head moved | {2, seq, hash} the once key
+--        was seen (the current head: on a cluster the caller brings the anchor up to it, in
+--        case the append that recorded the key lost its reply) | {3} the guard did not hold
 if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
-  return {2}
+  local current = redis.call('HMGET', KEYS[2], 'seq', 'hash')
+  return {2, current[1] or '0', current[2] or ''}
 end
 local nkeys = #KEYS
 if ARGV[9] and ARGV[9] ~= '' then
