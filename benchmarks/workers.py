@@ -13,8 +13,9 @@ times (a replacement starts each time), and prints, last::
 ``completed``: runs at their stop; ``lost``: runs not at a stop when the queue drained (or after
 ``--timeout``); ``duplicate_effects``: effects a simulated system applied twice (more effects
 than distinct idempotency keys); ``duplicate_drives``: connector calls made while another drive
-of the same run was inside a connector call (two drivers at once); ``reclaimed``: messages taken
-over from a dead worker (XAUTOCLAIM).
+of the same run was inside a connector call (two drivers at once; counted in the SIGKILL phase,
+whose workers track every call); ``reclaimed``: messages taken over from a dead worker
+(XAUTOCLAIM).
 
 Usage::
 
@@ -79,12 +80,16 @@ def case_and_world() -> tuple[dict[str, Any], WorldSpec]:
 
 
 class _Slow:
-    """A connector whose every call waits ``latency_s`` first (I/O latency), and counts calls
-    that enter while another live driver of the same run is inside one (two drivers at once;
-    a SIGKILLed driver's entry is ignored: its process is gone)."""
+    """A connector whose every call waits ``latency_s`` first (I/O latency); with ``track``, it
+    also counts calls that enter while another live driver of the same run is inside one (two
+    drivers at once; a SIGKILLed driver's entry is ignored: its process is gone). Tracking
+    costs two round trips per call, so only the SIGKILL phase tracks."""
 
-    def __init__(self, inner: Any, client: Any, prefix: str, run_id: str, latency_s: float):
+    def __init__(
+        self, inner: Any, client: Any, prefix: str, run_id: str, latency_s: float, track: bool
+    ):
         self._inner = inner
+        self._track = track
         self._client = client
         self._inflight = f"{prefix}:bench:{{{run_id}}}:inflight"
         self._dups = f"{prefix}:bench:duplicate_drives"
@@ -96,6 +101,9 @@ class _Slow:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if not self._track:
+                time.sleep(self._latency_s)
+                return attr(*args, **kwargs)
             me = f"{os.getpid()}:{threading.get_ident()}"
             pipe = self._client.pipeline(transaction=False)  # one round trip: enter, look
             pipe.hset(self._inflight, me, 1)
@@ -130,13 +138,16 @@ def _zombie(pid: int) -> bool:
 class SlowSimulated(SimulatedConnectors):
     """The simulator's connectors, each call ``latency_s`` slower (see :class:`_Slow`)."""
 
-    def __init__(self, latency_s: float) -> None:
+    def __init__(self, latency_s: float, *, track: bool = False) -> None:
         self.latency_s = latency_s
+        self.track = track
 
     def __call__(self, run: RunContext, /) -> World:
         world = super().__call__(run)
         slow = {
-            name: _Slow(getattr(world, name), run.client, run.prefix, run.run_id, self.latency_s)
+            name: _Slow(
+                getattr(world, name), run.client, run.prefix, run.run_id, self.latency_s, self.track
+            )
             for name in ("ehr", "outreach", "payer", "erp")
         }
         return World(run_id=run.run_id, **slow)
@@ -152,7 +163,7 @@ def worker_main(args: argparse.Namespace) -> None:
         client,
         prefix=args.prefix,
         drive="queue",
-        connectors=SlowSimulated(args.latency_ms / 1000),
+        connectors=SlowSimulated(args.latency_ms / 1000, track=args.track),
         lease_ttl_ms=LEASE_TTL_MS,
     )
     pool = runner.worker_pool(
@@ -169,7 +180,12 @@ def worker_main(args: argparse.Namespace) -> None:
 
 
 def start_worker(
-    args: argparse.Namespace, url: str, cluster: bool, prefix: str, concurrency: int
+    args: argparse.Namespace,
+    url: str,
+    cluster: bool,
+    prefix: str,
+    concurrency: int,
+    track: bool = False,
 ) -> Any:
     cmd = [
         sys.executable, __file__, "--worker", "--url", url, "--prefix", prefix,
@@ -177,6 +193,8 @@ def start_worker(
     ]  # fmt: skip
     if cluster:
         cmd.append("--cluster")
+    if track:
+        cmd.append("--track")
     proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL)
     _STARTED.append(proc)
     return proc
@@ -214,7 +232,8 @@ def drive_runs(
     runner.work.ensure_group()
     runs = args.runs if runs is None else runs
     concurrency = args.concurrency if concurrency is None else concurrency
-    procs = [start_worker(args, url, cluster, prefix, concurrency) for _ in range(workers)]
+    track = kills > 0  # duplicate drives are counted where workers die
+    procs = [start_worker(args, url, cluster, prefix, concurrency, track) for _ in range(workers)]
     deadline = time.monotonic() + 300  # a loaded machine imports slowly
     while len(runner.work.stats().workers) < workers:
         if time.monotonic() > deadline:
@@ -246,7 +265,7 @@ def drive_runs(
             killed_cpu_s += _cpu_s(procs[victim].pid)
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
-            procs[victim] = start_worker(args, url, cluster, prefix, concurrency)
+            procs[victim] = start_worker(args, url, cluster, prefix, concurrency, track)
             killed += 1
             next_kill += kill_every
         time.sleep(0.2)
@@ -355,6 +374,7 @@ def main() -> None:
     parser.add_argument("--no-cluster", action="store_true", help="skip the cluster phase")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cluster", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--track", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args()
