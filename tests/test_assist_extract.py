@@ -170,3 +170,22 @@ def test_without_a_model_the_run_fails_as_before(make_runner: Any) -> None:
     runner, view, _world = _start(make_runner, None)
     assert view.status == "failed" and "no referral order" in view.record.summary
     assert _model_calls(runner, view.run_id) == []
+
+
+def test_the_intake_agent_drafts_the_referral_too(make_runner: Any) -> None:
+    runner: Runner = make_runner(
+        clock=VirtualClock(MONDAY), models={"extract": _extractor(CORRECT)}
+    )
+    case = _case()
+    view = runner.start(
+        "referral_intake", case, requester="sam", world=Spec.from_bundles(case, None)
+    )
+    assert view.status == "paused" and view.pending is not None
+    request = view.pending.request
+    assert (request.tool, request.rule_id) == ("create_referral_from_fax", "EXT-1")
+    approve = Approve(reviewer="casey", role=ROLE, args_hash=request.args_hash)
+    result = runner.decide(request.approval_id, approve)
+    world = World.attach(runner.client, view.run_id, prefix=runner.prefix)
+    assert len(world.ehr.search("ServiceRequest")) == 1
+    assert result.run.status == "completed", result.run.record.summary
+    assert "referral drafted from fax fax-referral-1 and confirmed" in result.run.record.summary

@@ -22,7 +22,7 @@ from carebound.assist import PromptTemplate, call
 from carebound.domain.documents import is_written_in
 from carebound.tools.referral import ReferralDraftArgs, readable_text, typed_codes
 
-MEMORY_KEY = "fax_referral"
+STATE_KEY = "fax_referral"
 TOOL = "create_referral_from_fax"
 
 
@@ -58,7 +58,8 @@ EXTRACT_TEMPLATE = PromptTemplate(
 
 
 class FaxReferralMemory(BaseModel):
-    """Where the fax's draft stands (``memory["fax_referral"]``)."""
+    """Where the fax's draft stands (``memory[key]["fax_referral"]``, inside the calling
+    planner's own memory section, so a composing agent keeps it with that planner's)."""
 
     proposed: bool = False
     document_id: str = ""
@@ -134,24 +135,38 @@ def draft_args(document_id: str, kept: Mapping[str, Any], dropped: list[str]) ->
     return args.model_dump(mode="json")
 
 
-def plan_fax_referral(ctx: AgentContext, view: PlannerView) -> Plan | None:
+def _finished(view: PlannerView, key: str, mem: FaxReferralMemory) -> Plan | None:
+    """The finish once the coordinator answered: ``escalated`` in the planner's section (the
+    referral now exists, and a new run works it), else ``failed``."""
+    result = next((r for r in view.results if r.tool == TOOL), None)
+    if result is None:
+        return None
+    made = result.result or {}
+    ok = result.status == "executed"
+    summary = (
+        f"referral drafted from fax {mem.document_id} and confirmed: "
+        f"{made.get('service_request')} for {made.get('patient')}; start a referral run on it"
+        if ok
+        else f"the referral drafted from fax {mem.document_id} was not confirmed "
+        f"({result.status}): a person enters it"
+    )
+    section = {STATE_KEY: mem.model_dump(mode="json"), "outcome": "escalated" if ok else "failed"}
+    return Plan(
+        finish=FinishSpec(status="completed" if ok else "failed", summary=summary),
+        memory={**view.memory, key: section},
+    )
+
+
+def plan_fax_referral(ctx: AgentContext, view: PlannerView, *, key: str) -> Plan | None:
     """The plan for a case without a referral order: draft one from its fax (held by EXT-1),
-    then finish on the coordinator's answer. None: this does not apply (no fax, no model for
-    ``extract``), and the caller fails the run as without a model."""
-    mem = FaxReferralMemory.model_validate(view.memory.get(MEMORY_KEY) or {})
+    then finish on the coordinator's answer; its state lives in ``memory[key]`` (the calling
+    planner's section). None: this does not apply (no fax, no model for ``extract``), and the
+    caller fails the run as without a model."""
+    section = view.memory.get(key)
+    raw = section.get(STATE_KEY) if isinstance(section, Mapping) else None
+    mem = FaxReferralMemory.model_validate(raw or {})
     if mem.proposed:
-        result = next((r for r in view.results if r.tool == TOOL), None)
-        if result is None:
-            return None
-        if result.status == "executed":
-            made = result.result or {}
-            return Plan(finish=FinishSpec(summary=(
-                f"referral drafted from fax {mem.document_id} and confirmed: "
-                f"{made.get('service_request')} for {made.get('patient')}; start a referral run "
-                "on it")))  # fmt: skip
-        return Plan(finish=FinishSpec(status="failed", summary=(
-            f"the referral drafted from fax {mem.document_id} was not confirmed "
-            f"({result.status}): a person enters it")))  # fmt: skip
+        return _finished(view, key, mem)
     models = ctx.models
     fax = _fax(ctx.case)
     if fax is None or models is None or models.model_for("extract") is None:
@@ -173,5 +188,5 @@ def plan_fax_referral(ctx: AgentContext, view: PlannerView) -> Plan | None:
     if dropped:
         why += f" (dropped, not in the fax: {', '.join(dropped)})"
     state = FaxReferralMemory(proposed=True, document_id=document_id, dropped=dropped)
-    memory = {**view.memory, MEMORY_KEY: state.model_dump(mode="json")}
+    memory = {**view.memory, key: {STATE_KEY: state.model_dump(mode="json")}}
     return Plan(calls=[ProposedCall(tool=TOOL, args=args, why=why)], memory=memory)

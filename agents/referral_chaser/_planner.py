@@ -362,7 +362,7 @@ def plan_chase(ctx: AgentContext, view: PlannerView) -> Plan:
         settings = chase_settings(ctx.pack)
         case = referral_case(ctx.case, source=f"run {ctx.run_id} case")
     except CareboundError as exc:
-        drafted = plan_fax_referral(ctx, view)  # a referral that came as a fax (task 2)
+        drafted = plan_fax_referral(ctx, view, key=MEMORY_KEY)  # a referral that came as a fax
         if drafted is not None:
             return drafted
         return Plan(finish=FinishSpec(status="failed", summary=f"cannot chase: {exc.message}"))
