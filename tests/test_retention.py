@@ -70,7 +70,7 @@ def test_a_cancelled_run_expires_every_key_a_parked_one_none(
     ttls = run_ttls(redis_client, key_prefix, view.run_id)
     assert len(ttls) > 10 and set(ttls.values()) == {-1}
     # the approval and the simulated world's keys are found through the run's key registry
-    registered = {text(m) for m in redis_client.smembers(key_registry(key_prefix, view.run_id))}
+    registered = {text(m) for m in redis_client.hkeys(key_registry(key_prefix, view.run_id))}
     assert f"approval:{view.pending.request.approval_id}" in registered
     assert any(s.startswith("world:ehr:res:") for s in registered)
 
@@ -198,9 +198,12 @@ def test_audit_archive_keeps_expired_runs_chains_verifiable_then_deletes_them(
     verified = cli_json("verify-archive", str(out))
     assert verified["ok"] is True and list(verified["runs"]) == [ended]
     assert verified["runs"][ended]["count"] >= 3
-    # an edited archive does not
-    out.write_text(out.read_text().replace("scenario run", "something else"))
-    assert cli_json("verify-archive", str(out), code=1)["ok"] is False
+    # an edited archive does not: the run's first event taken out of its line
+    line = json.loads(out.read_text())
+    line["entries"] = line["entries"][1:]
+    out.write_text(json.dumps(line) + "\n")
+    edited = cli_json("verify-archive", str(out), code=1)
+    assert edited["ok"] is False and edited["runs"][ended]["problems"]
 
 
 def test_audit_archive_keeps_a_broken_chain(

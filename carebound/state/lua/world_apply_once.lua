@@ -31,13 +31,13 @@ for _, op in ipairs(spec.ops) do
   local args = {}
   for i = 3, #op do args[#args + 1] = op[i] end
   redis.call(op[1], KEYS[op[2]], unpack(args))
-  redis.call('SADD', registry, string.sub(KEYS[op[2]], base_len + 1))
+  redis.call('HSET', registry, string.sub(KEYS[op[2]], base_len + 1), '')
 end
 if eff then
   redis.call('HSETNX', KEYS[eff[1]], eff[3], eff[4])
   redis.call('RPUSH', KEYS[eff[2]], eff[3])
-  redis.call('SADD', registry, string.sub(KEYS[eff[1]], base_len + 1),
-             string.sub(KEYS[eff[2]], base_len + 1))
+  redis.call('HSET', registry, string.sub(KEYS[eff[1]], base_len + 1), '',
+             string.sub(KEYS[eff[2]], base_len + 1), '')
   return {1, eff[4]}
 end
 return {1, ''}
