@@ -8,10 +8,13 @@ import json
 from typing import Any
 
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carebound import Approve, Runner, VirtualClock
 from carebound._phi_table import table_json
 from carebound.checkpoint import RedisSaver
+from carebound.state import deflate
 from carebound.state.keys import text
 from carebound.state.pipeline import run as run_pipeline
 from carebound.state.runs import RunStore
@@ -228,3 +231,16 @@ def test_a_parked_runs_audit_stream_is_rewritten_to_its_size(
     assert runner.decide(request.approval_id, decision).run.status == "waiting"
     assert len(redis_client.xrange(stream)) > len(entries)
     assert runner.verify(view.run_id).ok
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(max_size=6000).filter(lambda t: not t.startswith("~")),
+    dictionary=st.sampled_from([b"", b'{"action":"event","actor":{"id":"', bytes(range(256)) * 8]),
+)
+def test_a_deflated_value_inflates_whatever_its_size(text: str, dictionary: bytes) -> None:
+    """``deflate.pack`` sizes the compressor's window to the dictionary and the value (a
+    small one is cheaper to set up); ``unpack`` inflates any of them with the full window."""
+    stored = deflate.pack(text, marker="~t:", dictionary=dictionary)
+    assert deflate.unpack(stored, marker="~t:", dictionary=dictionary) == text
+    assert deflate.unpack(stored.encode(), marker="~t:", dictionary=dictionary) == text.encode()

@@ -11,12 +11,16 @@ import zlib
 def pack(text: str, *, marker: str, dictionary: bytes = b"") -> str:
     """``text`` deflated, after ``marker`` (``marker`` must start with ``~``); ``text`` itself
     when that is no longer (``text`` must not start with ``~``: JSON never does)."""
-    deflate = (
-        zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, dictionary)
-        if dictionary
-        else zlib.compressobj(6, zlib.DEFLATED, -15)
+    data = text.encode()
+    # A window just large enough for the dictionary and the value compresses exactly as the
+    # full one (every match distance fits), and setting up a small one costs far less: an
+    # audit event's compressor took longer to create than the rest of its append. Any such
+    # stream inflates with the full window ``unpack`` uses.
+    bits = min(15, max(9, (len(dictionary) + len(data)).bit_length()))
+    deflate = zlib.compressobj(
+        6, zlib.DEFLATED, -bits, max(1, bits - 7), zlib.Z_DEFAULT_STRATEGY, dictionary
     )
-    body = deflate.compress(text.encode()) + deflate.flush()
+    body = deflate.compress(data) + deflate.flush()
     packed = marker + base64.b85encode(body).decode()
     return packed if len(packed) < len(text) else text
 
