@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -137,6 +138,19 @@ def make_runner(redis_client: redis.Redis, key_prefix: str):  # type: ignore[no-
         return Runner(redis_client, prefix=key_prefix, **kwargs)  # type: ignore[arg-type]
 
     return factory
+
+
+@pytest.fixture
+def make_web(  # type: ignore[no-untyped-def]
+    make_runner, redis_client: redis.Redis, key_prefix: str, demo_case: object, demo_world: object
+):
+    """Build the reviewer web app (``tests.test_web.Web``) on this test's store, with the given
+    ``WebSettings`` fields (and ``runner_options``); casey, jordan and billie have passwords."""
+    from tests.test_web import _make_web
+
+    return functools.partial(
+        _make_web, make_runner, redis_client, key_prefix, demo_case, demo_world
+    )
 
 
 @pytest.fixture

@@ -7,19 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-import redis
 
-from tests.test_web import ROLE, Web, _make_web
+from tests.test_web import ROLE, Web
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def site(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> Web:
+def site(make_web: Any) -> Web:
     """The web app and API with the default pack."""
-    return _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+    return make_web()
 
 
 def _start(api: Any, web: Web, **extra: Any) -> Any:

@@ -17,11 +17,9 @@ from tests.test_web import ROLE, Web, _make_web, sign_in
 
 
 @pytest.fixture
-def site(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> Web:
+def site(make_web: Any) -> Web:
     """The web app and API with the default pack."""
-    return _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+    return make_web()
 
 
 def _url(request: Any) -> str:

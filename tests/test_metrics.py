@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.test_web import Web, _make_web, decide, sign_in
+from tests.test_web import Web, decide, sign_in
 
 DOCUMENTED = {
     "carebound_runs_started",
@@ -46,10 +45,8 @@ def _scrape(web: Web) -> dict[str, Any]:
     return {f.name: f for f in text_string_to_metric_families(answer.text)}
 
 
-def test_metrics_are_the_documented_names_and_follow_the_runs(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web: Web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+def test_metrics_are_the_documented_names_and_follow_the_runs(make_web: Any) -> None:
+    web: Web = make_web()
     first = web.park()
     web.park()
     families = _scrape(web)
@@ -74,10 +71,8 @@ def test_metrics_are_the_documented_names_and_follow_the_runs(
     assert inbox == {"intake_coordinator": 1}
 
 
-def test_metrics_carry_no_phi_and_only_bounded_labels(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web: Web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+def test_metrics_carry_no_phi_and_only_bounded_labels(make_web: Any) -> None:
+    web: Web = make_web()
     web.park()
     text = web.browser().get("/metrics").text
     labels = set(re.findall(r"[{,]([a-z_]+)=", text))

@@ -287,15 +287,8 @@ def test_sign_in_refuses_wrong_passwords_foreign_forms_and_open_redirects(web: W
     assert answer.status_code == 303 and answer.headers["location"] == "/inbox"
 
 
-def test_sign_in_attempts_are_rate_limited(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web = _make_web(
-        make_runner,
-        redis_client,
-        key_prefix,
-        demo_case,
-        demo_world,
+def test_sign_in_attempts_are_rate_limited(make_web: Any) -> None:
+    web = make_web(
         signin_backoff=SignInBackoff(free_failures=3, base_s=60),
     )
     client = web.browser()
@@ -601,15 +594,8 @@ def test_two_concurrent_decisions_one_wins_the_other_is_told(web: Web) -> None:
     assert len(_actions(web, request.run_id, "decision")) == 1
 
 
-def test_decisions_are_rate_limited(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web = _make_web(
-        make_runner,
-        redis_client,
-        key_prefix,
-        demo_case,
-        demo_world,
+def test_decisions_are_rate_limited(make_web: Any) -> None:
+    web = make_web(
         decisions_per_actor=RateLimit(limit=2, window_s=60),
     )
     request = web.park()

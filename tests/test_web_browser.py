@@ -135,19 +135,11 @@ def test_sign_in_reveal_approve_in_a_real_browser(
     assert dialogs == [], f"a script ran in the page: {dialogs}"
 
 
-def test_docs_screenshot_of_a_packet(
-    make_runner: Any,
-    redis_client: redis.Redis,
-    key_prefix: str,
-    demo_case: Any,
-    demo_world: Any,
-    page: Any,
-    tmp_path: Path,
-) -> None:
+def test_docs_screenshot_of_a_packet(make_web: Any, page: Any, tmp_path: Path) -> None:
     """The README's packet screenshot is a shipped agent's packet (the packet builder's, on a
     shipped case), as a reviewer sees it; ``CAREBOUND_DOCS_SCREENSHOTS=1`` writes it to
     docs/screenshots/packet.png, otherwise to a temporary folder (checked either way)."""
-    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+    web = make_web()
     case = json.loads((SCENARIOS / "cases" / "packet_complete.json").read_text())
     view = web.runner.start(
         "packet_builder", case, requester="sam", world=WorldSpec.from_bundles(case, None)

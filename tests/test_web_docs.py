@@ -6,16 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import redis
 from fastapi.testclient import TestClient
 
-from tests.test_web import _make_web
 
-
-def test_docs_page_and_its_files_come_from_this_server(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+def test_docs_page_and_its_files_come_from_this_server(make_web: Any) -> None:
+    web = make_web()
     client = TestClient(web.app)
     page = client.get("/docs")
     assert page.status_code == 200, page.text  # was 404: docs_url=None and no route

@@ -156,17 +156,10 @@ def test_the_wait_grows_exponentially_per_account_whatever_the_address(
     assert throttle.wait_s(throttle.subject("casey", None)) == 0
 
 
-def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
+def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(make_web: Any) -> None:
     from carebound.web import RateLimit
 
-    web = _make_web(
-        make_runner,
-        redis_client,
-        key_prefix,
-        demo_case,
-        demo_world,
+    web = make_web(
         signin_per_client=RateLimit(limit=4, window_s=300),
     )
     client = web.browser()
@@ -177,17 +170,10 @@ def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(
     assert codes[:4] == [401] * 4 and codes[4:] == [429, 429]
 
 
-def test_a_trusted_proxy_names_the_client_and_the_scheme(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
+def test_a_trusted_proxy_names_the_client_and_the_scheme(make_web: Any) -> None:
     from carebound.web import RateLimit
 
-    web = _make_web(
-        make_runner,
-        redis_client,
-        key_prefix,
-        demo_case,
-        demo_world,
+    web = make_web(
         signin_per_client=RateLimit(limit=2, window_s=300),
         trusted_proxies=("testclient",),
     )
@@ -293,10 +279,8 @@ def test_sessions_default_to_fifteen_idle_minutes() -> None:
 # -- headers --------------------------------------------------------------------------------
 
 
-def test_hsts_only_over_https(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+def test_hsts_only_over_https(make_web: Any) -> None:
+    web = make_web()
     assert "strict-transport-security" not in web.browser().get("/login").headers
     secure = web.browser(https=True).get("/login").headers
     assert re.match(r"max-age=\d{7,}", secure["strict-transport-security"])

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
-from tests.test_web import _make_web, sign_in
+from tests.test_web import sign_in
 
 
-def test_a_supervisor_searches_and_cancels_runs(
-    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
-) -> None:
-    web = _make_web(make_runner, redis_client, key_prefix, demo_case, demo_world)
+def test_a_supervisor_searches_and_cancels_runs(make_web: Any) -> None:
+    web = make_web()
     first = web.park(requester="sam")
     second = web.park(requester="casey")
     lead = web.browser()

@@ -61,17 +61,8 @@ class AsyncAuditLog(_chain.LogBase):
         once: str | None = None,
     ) -> AuditEvent | None:
         """Append one event to ``run_id``'s chain and the global index; see ``AuditLog.record``."""
-        draft = _chain.Draft.of(
-            run_id,
-            time=time,
-            actor=actor,
-            action=action,
-            category=category,
-            outcome=outcome,
-            patient_ref=patient_ref,
-            detail=detail,
-            key_id=self.keyring.signing_id,
-        )
+        draft = self._draft(run_id, time=time, actor=actor, action=action, category=category,
+                            outcome=outcome, patient_ref=patient_ref, detail=detail)  # fmt: skip
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):

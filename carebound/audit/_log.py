@@ -121,17 +121,10 @@ class AuditLog(_chain.LogBase):
             AuditConflictError: other writers kept winning the race.
         """
         try:
-            draft = _chain.Draft.of(
-                run_id,
-                time=time,
-                actor=actor,
-                action=action,
-                category=category,
-                outcome=outcome,
-                patient_ref=patient_ref,
-                detail=detail,
-                key_id=self.keyring.signing_id,
-            )
+            draft = self._draft(
+                run_id, time=time, actor=actor, action=action, category=category,
+                outcome=outcome, patient_ref=patient_ref, detail=detail,
+            )  # fmt: skip
         except ValueError:
             if before is not None:
                 run_pipeline(self._client, before)
@@ -183,17 +176,8 @@ class AuditLog(_chain.LogBase):
         written (the head had moved, or the guard did not hold): then, if it is still due,
         append it with ``record``.
         """
-        draft = _chain.Draft.of(
-            run_id,
-            time=time,
-            actor=actor,
-            action=action,
-            category=category,
-            outcome=outcome,
-            patient_ref=patient_ref,
-            detail=detail,
-            key_id=self.keyring.signing_id,
-        )
+        draft = self._draft(run_id, time=time, actor=actor, action=action, category=category,
+                            outcome=outcome, patient_ref=patient_ref, detail=detail)  # fmt: skip
         seq, prev_hash = self._heads.get(run_id)
         event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
