@@ -428,21 +428,7 @@ class LogBase:
             self._keyring = default_keyring()
         return self._keyring
 
-    def _draft(
-        self,
-        run_id: str,
-        *,
-        time: datetime,
-        actor: Actor,
-        action: AuditAction,
-        category: str,
-        outcome: AuditOutcome,
-        patient_ref: str | None,
-        detail: Mapping[str, DetailValue] | None,
-    ) -> Draft:
-        """An event's draft (checked up front, see ``Draft.of``), to be signed with this
-        log's signing key."""
-        return Draft.of(
-            run_id, time=time, actor=actor, action=action, category=category, outcome=outcome,
-            patient_ref=patient_ref, detail=detail, key_id=self.keyring.signing_id,
-        )  # fmt: skip
+    def _draft(self, run_id: str, **fields: Any) -> Draft:
+        """An event's draft from a log method's fields (checked up front, see ``Draft.of``),
+        to be signed with this log's signing key."""
+        return Draft.of(run_id, key_id=self.keyring.signing_id, **fields)
