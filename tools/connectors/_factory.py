@@ -14,6 +14,7 @@ with these signatures (the breakers keep their state in the run store, so every 
         build_payer(config: PayerConfig, *, breakers: BreakerStore) -> PayerConnector
     carebound.tools.connectors.outreach_channels   (per run)
         build_outreach(config: OfficeConfig, run: RunContext) -> OutreachConnector
+        close_clients(config: OfficeConfig) -> None    (optional: when the factory closes)
 
 A scenario's world is seeded into the configured (test) servers by
 ``carebound.tools.connectors.fhir_world.seed_configured_world(config, run, spec)``. A system the
@@ -145,14 +146,17 @@ class ConfiguredConnectors:
             return self._shared
 
     def close(self) -> None:
-        """Close the EHR's and payer's HTTP connections (built on first use; a factory that
-        serves a process to its end need not be closed)."""
+        """Close the HTTP connections of the EHR, the payer and the CDex endpoint (built on
+        first use; a factory that serves a process to its end need not be closed)."""
         with self._lock:
             shared, self._shared = self._shared, None
         for connector in shared or ():
             close = getattr(getattr(connector, "client", None), "close", None)
             if callable(close):
                 close()
+        release = getattr(self._outreach, "close_clients", None)
+        if callable(release) and self.config.office is not None:
+            release(self.config.office)
 
     def _wire(self, name: str) -> dict[str, httpx.BaseTransport]:
         """The transport as the keyword argument ``name`` (none given: the builder's default)."""

@@ -25,6 +25,7 @@ from carebound.tools.connectors.outreach_channels._router import (
     SMTP_SYSTEM,
     ChannelOutreach,
     build_outreach,
+    close_clients,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "FaxGateway",
     "SimulatedFax",
     "build_outreach",
+    "close_clients",
 ]

@@ -161,6 +161,16 @@ def _shared_client(
         return kept[2]
 
 
+def close_clients(config: OfficeConfig) -> None:
+    """Close the pooled HTTP clients of ``config``'s CDex endpoint (its factory is done:
+    e.g. one scenario run's connectors). The next run built from it opens a new one."""
+    if config.cdex is None:
+        return
+    with _CLIENTS_LOCK:
+        for key in [k for k in _CLIENTS if k[0] == id(config.cdex)]:
+            _CLIENTS.pop(key)[2].close()
+
+
 @atexit.register
 def _close_clients() -> None:
     with _CLIENTS_LOCK:
