@@ -22,6 +22,7 @@ from carebound.engine.pool import release_quarantine
 from carebound.state.keys import key_registry, text
 from carebound.state.retention import AUDIT_SUFFIXES, RETENTION_VAR, retention_seconds
 from carebound.state.runs import FINAL_STATUSES
+from tests.conftest import SCENARIOS
 from tests.isolation_agents import AGENTS, POISON_FILE_VAR, isolation_pack
 from tests.test_cli import cli, cli_json, start_demo
 from tests.test_failure_isolation import _poison_run, _start
@@ -151,12 +152,11 @@ def test_retention_from_the_environment(value: str, seconds: int) -> None:
 def test_a_bad_retention_is_refused_clearly(value: str, env: str) -> None:
     with pytest.raises(ValueError, match="0"):
         retention_seconds(environ={RETENTION_VAR: value})
-    result = CliRunner().invoke(
-        app, ["cancel", "r000000000000", "--reason", "x", "--by", "ops"],
-        env={RETENTION_VAR: value},
-    )  # fmt: skip
-    assert result.exit_code == 2, result.output
-    assert RETENTION_VAR in result.output and "Traceback" not in result.output
+    scenario = str(SCENARIOS / "hello_hold.yaml")
+    for args in (["cancel", "r000000000000", "--reason", "x", "--by", "ops"], ["run", scenario]):
+        result = CliRunner().invoke(app, args, env={RETENTION_VAR: value})
+        assert result.exit_code == 2, result.output
+        assert RETENTION_VAR in result.output and "Traceback" not in result.output
 
 
 # -- the audit chains expired runs leave: archived, checked, then deleted ----------------------

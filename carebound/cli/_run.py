@@ -102,9 +102,11 @@ def run(
     first hold or wait: work it with 'carebound inbox' and 'carebound show'; one that ends
     failed or out of budget exits 1.
     """
+    from carebound.cli._session import retention_days
     from carebound.tools.connectors import connectors_factory
 
     use_model(model)
+    retention_days()  # a bad CAREBOUND_RETENTION_DAYS is a usage error before anything runs
     if (target is None) == (agent is None):
         raise CliInputError(
             "give either a scenario (file or folder) or --agent with --case",

@@ -132,13 +132,16 @@ def serve(
     client, prefix, pack, users = _store(policy)
     import uvicorn
 
-    from carebound.cli._session import drive_mode
+    from carebound.cli._session import drive_mode, retention_days
     from carebound.engine.runner import Runner
     from carebound.logs import configure as configure_logs
     from carebound.web._app import create_app, simulated_world
     from carebound.web._settings import WebSettings
 
-    runner = Runner(client, prefix=prefix, policy=pack, drive=drive_mode(), connectors=connectors)
+    runner = Runner(
+        client, prefix=prefix, policy=pack, drive=drive_mode(), connectors=connectors,
+        retention_days=retention_days(),
+    )  # fmt: skip
     configure_logs()  # after what can refuse to start (a bad connectors file)
     settings = WebSettings(
         secure_cookies=True if secure_cookies else None,
