@@ -189,3 +189,14 @@ def test_the_intake_agent_drafts_the_referral_too(make_runner: Any) -> None:
     assert len(world.ehr.search("ServiceRequest")) == 1
     assert result.run.status == "completed", result.run.record.summary
     assert "referral drafted from fax fax-referral-1 and confirmed" in result.run.record.summary
+
+
+def test_a_value_counts_only_when_the_fax_writes_it() -> None:
+    from carebound.domain.documents import is_written_in
+
+    assert is_written_in(FAX, "maria delgado") and is_written_in(FAX, "María")
+    assert is_written_in(FAX, "1961-07-04")  # written 07/04/1961
+    assert is_written_in(FAX, "555 010 2000") and is_written_in(FAX, "A-77812")
+    assert not is_written_in(FAX, "1961-07-05") and not is_written_in(FAX, "Josefina")
+    assert not is_written_in(FAX, "555-010-2001") and not is_written_in(FAX, "")
+    assert not is_written_in(FAX, "Delgad")  # whole words only

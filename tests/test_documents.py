@@ -84,6 +84,7 @@ def test_public_names_are_pinned() -> None:
             "classify_local",
             "detect_injection",
             "document_texts",
+            "is_written_in",
             "missing_documents",
             "with_injection",
         ]
