@@ -134,20 +134,27 @@ def _ocr(rng: random.Random, text: str, level: int) -> str:
 
 
 def _render(
-    rng: random.Random, code: str, split: str, lang: str, extra: dict[str, str]
-) -> tuple[list[str], dict[str, object]]:
-    """One document's lines and its label."""
+    rng: random.Random,
+    code: str,
+    split: str,
+    lang: str,
+    extra: dict[str, str],
+    *,
+    patient: dict[str, str] | None = None,
+) -> tuple[list[str], dict[str, object], Doc]:
+    """One document's lines, its label, and what it was made from (about ``patient`` when
+    given: the second document of a fax is about the first one's patient)."""
     doc = Doc(
         rng=rng,
         lang=lang,
         layout=rng.choice(LAYOUTS),
-        patient=_patient(rng, split),
+        patient=patient or _patient(rng, split),
         sender=rng.choice(CLINICS[split]),
         doctor=rng.choice(DOCTORS[split]),
         date=_day(rng, date(2025, 1, 1), 600),
         extra=extra,
     )
-    patient: dict[str, str] | None = {k: doc.patient[k] for k in ("name", "birth_date", "mrn")}
+    about: dict[str, str] | None = {k: doc.patient[k] for k in ("name", "birth_date", "mrn")}
     kind = code
     if code == UNKNOWN:
         kind, render, has_patient = rng.choice(UNKNOWN_KINDS)
@@ -155,18 +162,18 @@ def _render(
         lines = [doc.sender, f"{date_word}: {doc.when()}"]
         lines += doc.who() if has_patient else []
         lines += render(doc)
-        patient = patient if has_patient else None
+        about = about if has_patient else None
     else:
         lines = RENDERERS[code](doc)
     label = {
         "type": code,
         "kind": kind,
         "date": doc.date,
-        "patient": patient,
+        "patient": about,
         "sender": doc.sender,
         "layout": doc.layout,
     }
-    return lines, label
+    return lines, label, doc
 
 
 def _document(
@@ -174,11 +181,11 @@ def _document(
 ) -> dict[str, object]:
     lang = "en" if extraction else rng.choices(["en", "es", "fr"], [0.7, 0.15, 0.15])[0]
     extra = _referral_facts(rng, lang) if code == REFERRAL else {}
-    lines, label = _render(rng, code, split, lang, extra)
+    lines, label, doc = _render(rng, code, split, lang, extra)
     types = [code]
     if not extraction and rng.random() < 0.15:  # a second document in the same fax
         second = rng.choice([PROGRESS, LAB, IMAGING])
-        more, _ = _render(rng, second, split, lang, {})
+        more, _, _ = _render(rng, second, split, lang, {}, patient=doc.patient)
         lines += ["", "- - - page 2 - - -", "", *more]
         types.append(second)
     cover = rng.random() < 0.3
@@ -218,6 +225,7 @@ def _document(
                 "birth_date": p["birth_date"],
                 "sex": extra["sex"],
                 "phone": extra["phone"],
+                "mrn": p["mrn"],
             },
             "service_request": {
                 "specialty": extra["specialty"],
@@ -225,6 +233,7 @@ def _document(
                 "diagnosis_code": extra["diagnosis_code"],
                 "priority": extra["priority"],
                 "authored_on": label["date"],
+                "requester": doc.doctor,
                 "requester_npi": extra["referring_npi"],
             },
             "coverage": {"payer": extra["payer"], "member_id": extra["member_id"]},

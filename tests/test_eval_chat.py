@@ -56,7 +56,7 @@ def _rows(models: ModelConfig) -> dict[str, ClassifierFigures]:
 def test_a_right_model_is_measured_alone_and_as_the_agents_use_it(
     rules: ClassifierFigures,
 ) -> None:
-    rows = _rows(ModelConfig(default=FakeChatModel(respond=_right)))
+    rows = _rows(ModelConfig(tasks={"classify": FakeChatModel(respond=_right)}))
     assert list(rows) == ["chat", "chat+rules"]
     chat, both = rows["chat"], rows["chat+rules"]
     assert chat.failures == 0 and chat.documents == len(HELDOUT)
@@ -77,7 +77,7 @@ def test_an_adversarial_model_cannot_make_the_agents_accept_a_wrong_type(
     wrong = FakeChatModel(
         respond=lambda _: structured(DocumentReading, {"code": "57133-1", "confidence": 0.99})
     )
-    rows = _rows(ModelConfig(default=wrong))
+    rows = _rows(ModelConfig(tasks={"classify": wrong}))
     chat, both = rows["chat"], rows["chat+rules"]
     referrals = sum(d.label.type == "57133-1" for d in HELDOUT)
     assert chat.accuracy == round(referrals / len(HELDOUT), 4)
@@ -97,20 +97,20 @@ def test_a_model_proposing_tool_calls_is_refused_and_counted() -> None:
             ],
         )
     )  # fmt: skip
-    result = evaluate_documents(models=ModelConfig(default=sneaky), built_in=False)
+    result = evaluate_documents(models=ModelConfig(tasks={"classify": sneaky}), built_in=False)
     chat = next(c for c in result.classifiers if c.name == "chat")
     assert chat.failures == len(HELDOUT) and chat.accepted == 0
-    assert result.model_calls == {"invalid": len(HELDOUT)}
+    assert result.model_calls == {"classify": {"invalid": len(HELDOUT)}}
 
 
 def test_a_failing_model_leaves_the_rules_in_charge(rules: ClassifierFigures) -> None:
     def down(_: Sequence[BaseMessage]) -> AIMessage:
         raise ConnectionError("provider unavailable")
 
-    failing = ModelConfig(default=FakeChatModel(respond=down), retries=0)
+    failing = ModelConfig(tasks={"classify": FakeChatModel(respond=down)}, retries=0)
     result = evaluate_documents(models=failing, built_in=False)
     rows = {c.name: c for c in result.classifiers}
-    assert result.model_calls == {"error": len(HELDOUT)}
+    assert result.model_calls == {"classify": {"error": len(HELDOUT)}}
     assert rows["chat"].failures == len(HELDOUT)
     assert {**rows["chat+rules"].model_dump(), "name": "rules"} == rules.model_dump()
 
@@ -129,9 +129,16 @@ def test_the_command_measures_the_model_it_is_given(monkeypatch: pytest.MonkeyPa
     data = json.loads(result.stdout)
     assert names == ["ollama:llama3.1"]
     assert [c["name"] for c in data["classifiers"]] == ["rules", "local", "chat", "chat+rules"]
-    assert data["model_calls"] == {"ok": len(HELDOUT)}
+    faxes = sum(d.extraction is not None for d in HELDOUT)
+    # one model for every task: it also gets the referral faxes to extract, and this fake only
+    # knows how to classify, so those answers are refused (and counted)
+    assert data["model_calls"] == {"classify": {"ok": len(HELDOUT)}, "extract": {"invalid": faxes}}
+    assert {e["name"]: e["failures"] for e in data["extraction"]} == {
+        "chat extract": faxes,
+        "chat+grounding extract": faxes,
+    }
     table = render_evaluation(DocumentsEvaluation.model_validate(data))
-    assert f"chat model calls: {len(HELDOUT)} ok" in table
+    assert f"chat model calls: classify {len(HELDOUT)} ok; extract {faxes} invalid" in table
     assert any(line.startswith("chat+rules") for line in table.splitlines())
 
 
@@ -174,4 +181,4 @@ def test_without_model_the_configured_one_is_measured(
     result = CliRunner().invoke(app, ["eval", "documents", "--json"])
     assert result.exit_code == 0, result.output
     assert names == [f"ollama:from-{'env' if where == 'environment' else 'file'}"]
-    assert json.loads(result.stdout)["model_calls"] == {"ok": len(HELDOUT)}
+    assert json.loads(result.stdout)["model_calls"] == {"classify": {"ok": len(HELDOUT)}}

@@ -132,7 +132,11 @@ def test_extraction_field_accuracy_of_an_extractor() -> None:
     }
     assert failed.failures == faxes and failed.accuracy == 0.0
     text = render_evaluation(figures)
-    assert f"extraction by oracle: {faxes} referral faxes, field accuracy 1.000" in text
+    assert (
+        f"extraction by oracle: {faxes} referral faxes, field accuracy 1.000, wrong values 0"
+        in text
+    )
+    assert wrong.wrong == faxes and failed.wrong == 0
 
 
 def test_expected_calibration_error() -> None:

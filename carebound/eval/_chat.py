@@ -1,4 +1,4 @@
-"""A configured chat model in the evaluation: the referral agents' own prompt, as they use it.
+"""A configured chat model in the evaluation: the referral agents' own prompts, as they use them.
 
 ``chat_classifiers(models)`` gives two classifiers built on the referral agents' task 1
 (``CLASSIFY_TEMPLATE`` and ``DocumentReading``, asked through ``carebound.assist.call``: the
@@ -9,14 +9,18 @@ same minimum-necessary data, delimited DATA, structured output, time-out and fal
   without a person only when the rules and the model agree at or above the threshold and no
   instructions were found in the text (DOC-1 and DOC-2 hold the rest).
 
+``chat_extractors(models)`` gives two extractors built on task 2 (``EXTRACT_TEMPLATE`` and
+``ReferralExtraction``): ``chat``, what the model read, and ``chat+grounding``, what the agents
+keep of it (values not written in the fax are dropped before a coordinator sees the draft).
+
 A call that is refused, late or failed raises ``NoModelAnswerError``: the evaluation counts it
 as a failure of ``chat``; ``chat+rules`` falls back to the rules, as the agents do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from carebound.domain.documents import (
     CLASSIFY_MIN_CONFIDENCE,
@@ -30,6 +34,8 @@ from ._documents import Decided, accepted
 
 if TYPE_CHECKING:
     from carebound.assist import ModelCall, ModelConfig
+
+T = TypeVar("T")
 
 _DISPLAY = {t.code: t.display for t in DOCUMENT_TYPES} | {UNKNOWN: "Unknown document type"}
 
@@ -57,6 +63,22 @@ class EvalContext:
         return self.calls.append
 
 
+def _once_per_text(ask: Callable[[str], T | str]) -> Callable[[str], T]:
+    """``ask`` called once per text (both rows of a task share one model call); a ``str``
+    answer is the outcome of a call that gave nothing usable, raised as ``NoModelAnswerError``."""
+    answers: dict[str, T | str] = {}
+
+    def answer(text: str) -> T:
+        if text not in answers:
+            answers[text] = ask(text)
+        got = answers[text]
+        if isinstance(got, str):
+            raise NoModelAnswerError(got)
+        return got
+
+    return answer
+
+
 def chat_classifiers(
     ctx: EvalContext,
 ) -> dict[str, Callable[[str], Classification | Decided]]:
@@ -68,17 +90,8 @@ def chat_classifiers(
     )
     from carebound.assist import call
 
-    answers: dict[str, Classification | str] = {}  # one call per document for both rows
-
-    def reading(text: str) -> Classification:
-        if text not in answers:
-            answers[text] = _ask(text)
-        answer = answers[text]
-        if isinstance(answer, str):
-            raise NoModelAnswerError(answer)
-        return answer
-
-    def _ask(text: str) -> Classification | str:
+    @_once_per_text
+    def reading(text: str) -> Classification | str:
         got = call(ctx, CLASSIFY_TEMPLATE, {"document_text": text}, DocumentReading)
         if got.output is None:
             return got.record.outcome if got.record else "no model"
@@ -107,3 +120,45 @@ def chat_classifiers(
         return Decided(result, accepted=agree and accepted(rules))
 
     return {"chat": reading, "chat+rules": combined}
+
+
+def chat_extractors(ctx: EvalContext) -> dict[str, Callable[[str], Mapping[str, str | None]]]:
+    """The model's extraction of a faxed referral (``chat``), and what the agents keep of it
+    (``chat+grounding``), as the corpus's extraction fields."""
+    from carebound.agents._referral._extract import (
+        EXTRACT_TEMPLATE,
+        ReferralExtraction,
+        _grounded,
+    )
+    from carebound.assist import call
+
+    @_once_per_text
+    def read(text: str) -> ReferralExtraction | str:
+        got = call(ctx, EXTRACT_TEMPLATE, {"document_text": text}, ReferralExtraction)
+        return got.output or (got.record.outcome if got.record else "no model")
+
+    def extracted(text: str) -> Mapping[str, str | None]:
+        return _fields(read(text).model_dump())
+
+    def grounded(text: str) -> Mapping[str, str | None]:
+        kept, _ = _grounded(text, read(text))
+        return _fields(kept)
+
+    return {"chat": extracted, "chat+grounding": grounded}
+
+
+def _fields(values: Mapping[str, Any]) -> dict[str, str | None]:
+    """A ``ReferralExtraction``'s values under the corpus's field names (the fields it has)."""
+    given = values.get("patient_given_names") or []
+    return {
+        "patient.given": " ".join(given) or None,
+        "patient.family": values.get("patient_family_name"),
+        "patient.birth_date": values.get("patient_birth_date"),
+        "patient.sex": values.get("patient_gender"),
+        "patient.phone": values.get("patient_phone"),
+        "patient.mrn": values.get("patient_record_number"),
+        "service_request.specialty": values.get("service"),
+        "service_request.reason": values.get("reason"),
+        "service_request.priority": values.get("priority"),
+        "service_request.requester": values.get("referring_clinician"),
+    }

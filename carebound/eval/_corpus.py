@@ -68,9 +68,10 @@ class ExtractionLabel(_Frozen):
     """What a referral fax says: the fields a ServiceRequest, Patient and Coverage draft hold."""
 
     patient: dict[str, str]
-    """given, family, birth_date, sex, phone."""
+    """given, family, birth_date, sex, phone, mrn."""
     service_request: dict[str, str]
-    """specialty, reason, diagnosis_code (ICD-10), priority, authored_on, requester_npi."""
+    """specialty, reason, diagnosis_code (ICD-10), priority, authored_on, requester (the
+    referring clinician's name), requester_npi."""
     coverage: dict[str, str]
     """payer, member_id."""
 

@@ -38,7 +38,7 @@ class Decided(NamedTuple):
 
 
 if TYPE_CHECKING:
-    from carebound.assist import ModelConfig
+    from carebound.assist import ModelCall, ModelConfig
 
 DocumentClassifier = Callable[[str], Classification | Decided]
 """A document's text -> what it is (the rule classifier's signature), optionally ``Decided``."""
@@ -62,9 +62,9 @@ class DocumentsEvaluation(BaseModel):
     classifiers: list[ClassifierFigures]
     extraction: list[ExtractionFigures]
     """One per extractor given; empty when none is (the rules extract nothing)."""
-    model_calls: dict[str, int] = {}
-    """Calls made to the configured chat model, by outcome (``ok``, ``invalid``, ``timeout``,
-    ``error``); empty with no model."""
+    model_calls: dict[str, dict[str, int]] = {}
+    """Calls made to the configured chat models, by task (``classify``, ``extract``) and
+    outcome (``ok``, ``invalid``, ``timeout``, ``error``); empty with no model."""
 
 
 def accepted(result: Classification) -> bool:
@@ -122,15 +122,20 @@ def evaluate_documents(
     """Measure the rule classifier and the local model (unless ``built_in`` is false) and
     ``classifiers`` (name -> classifier, e.g. a chat model's) on ``split``, and ``extractors``
     on its referral faxes. With ``models`` configured, the referral agents' chat-model
-    classification (``chat`` and ``chat+rules``, see ``carebound.eval._chat``) too."""
+    classification (``chat`` and ``chat+rules``) and extraction (``chat extract`` and
+    ``chat+grounding extract``) too, see ``carebound.eval._chat``."""
     documents = load_corpus(split)
     every = dict(classifiers or {})
+    extract = dict(extractors or {})
     context = None
     if models is not None and models.configured:
-        from ._chat import EvalContext, chat_classifiers
+        from ._chat import EvalContext, chat_classifiers, chat_extractors
 
         context = EvalContext(models)
-        every.update(chat_classifiers(context))
+        if models.model_for("classify") is not None:
+            every.update(chat_classifiers(context))
+        if models.model_for("extract") is not None:
+            extract.update({f"{n} extract": run for n, run in chat_extractors(context).items()})
     figures = list(_built_in_figures(split)) if built_in else []
     figures += [
         classifier_figures(name, [_outcome(d, run) for d in documents], CLASSES)
@@ -142,7 +147,7 @@ def evaluate_documents(
             name,
             [(d.extraction.fields(), _extracted(d.text, run)) for d in faxes if d.extraction],
         )
-        for name, run in (extractors or {}).items()
+        for name, run in extract.items()
     ]
     return DocumentsEvaluation(
         split=split,
@@ -151,8 +156,15 @@ def evaluate_documents(
         threshold=CLASSIFY_MIN_CONFIDENCE,
         classifiers=figures,
         extraction=extraction,
-        model_calls=dict(Counter(c.outcome for c in context.calls)) if context else {},
+        model_calls=_calls_by_task(context.calls) if context else {},
     )
+
+
+def _calls_by_task(calls: list[ModelCall]) -> dict[str, dict[str, int]]:
+    by_task: dict[str, Counter[str]] = {}
+    for record in calls:
+        by_task.setdefault(record.task, Counter())[record.outcome] += 1
+    return {task: dict(counts) for task, counts in by_task.items()}
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -207,11 +219,17 @@ def render_evaluation(result: DocumentsEvaluation) -> str:
         out += [
             "",
             f"extraction by {e.name}: {e.faxes} referral faxes, field accuracy "
-            f"{_num(e.accuracy)}, failures {e.failures}",
+            f"{_num(e.accuracy)}, wrong values {e.wrong}, failures {e.failures}",
         ]
-        out += [f"  {f.field:<32}{f.right:>3}/{f.total:<4}{_num(f.accuracy)}" for f in e.fields]
+        out += [
+            f"  {f.field:<30}{f.right:>3}/{f.total:<4}{_num(f.accuracy)}  wrong {f.wrong}"
+            for f in e.fields
+        ]
     if result.model_calls:
-        calls = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.model_calls.items()))
+        calls = "; ".join(
+            f"{task} " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+            for task, counts in result.model_calls.items()
+        )
         out += ["", f"chat model calls: {calls}"]
     if not result.extraction:
         out += [

@@ -100,6 +100,8 @@ class FieldFigures(_Frozen):
 
     field: str
     right: int
+    wrong: int
+    """Answers that gave a value, and not the fax's (what a person would have to catch)."""
     total: int
     accuracy: float
 
@@ -112,6 +114,8 @@ class ExtractionFigures(_Frozen):
     failures: int
     accuracy: float
     """Right fields over all fields."""
+    wrong: int
+    """Values given that are not the fax's, over all fields (missing ones are not counted)."""
     fields: list[FieldFigures]
 
 
@@ -197,7 +201,7 @@ def _normal(field: str, value: str | None) -> str:
         return re.sub(r"\D", "", text)
     if field.endswith("member_id") or field.endswith("diagnosis_code"):
         return re.sub(r"[^0-9a-z]", "", text)
-    return text.strip(" .")
+    return re.sub(r"^dr\.? ", "", text.strip(" ."))
 
 
 def extraction_figures(
@@ -205,17 +209,24 @@ def extraction_figures(
     pairs: Sequence[tuple[Mapping[str, str], Mapping[str, str | None] | None]],
 ) -> ExtractionFigures:
     """Field accuracy: each (expected fields, extracted fields or None for a failed call);
-    values compare after folding case and spacing (digits only for phones and NPIs)."""
+    values compare after folding case, spacing, a ``Dr.`` title and a final full stop (digits
+    only for phones and NPIs). Only the fields the extractor answers with count (every field
+    when it never answered)."""
+    claimed = {f for _, got in pairs if got is not None for f in got}
     counts: dict[str, list[int]] = {}
     for expected, got in pairs:
         for field, value in expected.items():
-            hit = got is not None and _normal(field, got.get(field)) == _normal(field, value)
-            tally = counts.setdefault(field, [0, 0])
+            if claimed and field not in claimed:
+                continue
+            given = _normal(field, got.get(field)) if got is not None else ""
+            hit = given == _normal(field, value)
+            tally = counts.setdefault(field, [0, 0, 0])
             tally[0] += hit
-            tally[1] += 1
+            tally[1] += bool(given) and not hit
+            tally[2] += 1
     fields = [
-        FieldFigures(field=f, right=r, total=t, accuracy=round(r / t, 4))
-        for f, (r, t) in counts.items()
+        FieldFigures(field=f, right=r, wrong=w, total=t, accuracy=round(r / t, 4))
+        for f, (r, w, t) in counts.items()
     ]
     right, total = sum(f.right for f in fields), sum(f.total for f in fields)
     return ExtractionFigures(
@@ -223,5 +234,6 @@ def extraction_figures(
         faxes=len(pairs),
         failures=sum(got is None for _, got in pairs),
         accuracy=round(right / total, 4) if total else 0.0,
+        wrong=sum(f.wrong for f in fields),
         fields=fields,
     )
