@@ -684,7 +684,7 @@ _DETAIL_TEXT = st.text(max_size=40)  # quotes, backslashes, control and non-ASCI
 def test_a_chained_event_is_hashed_and_stored_as_canonical_json(
     detail: dict[str, Any], category: str, seq: int
 ) -> None:
-    """A chained event's text is built from its fields' JSON encoded once: it must be exactly
+    """A chained event's stored text (one shared encoder writes canonical JSON) is exactly
     ``json.dumps(sort_keys=True)`` of the event, whose sha256 is the event's hash."""
     keyring = carebound.audit.AuditKeyring.of("k9:a-key-for-this-test-only")
     prev_hash = hashlib.sha256(category.encode()).hexdigest()

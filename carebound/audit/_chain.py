@@ -122,24 +122,6 @@ def sha256_hex(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
-def encoded_fields(body: Mapping[str, Any]) -> dict[str, str]:
-    """Each top-level field of ``body`` as it appears in its canonical JSON (``"key":value``),
-    by field (see :func:`joined`)."""
-    return {key: encoded_field(key, value) for key, value in body.items()}
-
-
-def encoded_field(key: str, value: Any) -> str:
-    """One field of an object as :func:`canonical_json` writes it (``"key":value``)."""
-    return f"{_CANONICAL.encode(key)}:{_CANONICAL.encode(value)}"
-
-
-def joined(fields: Mapping[str, str]) -> str:
-    """The canonical JSON of an object from its encoded fields: the same text as
-    :func:`canonical_json` of the object (keys sorted, no whitespace), so a chained event's
-    unchanging fields are encoded once, not once for its hash and again for storage."""
-    return "{" + ",".join([fields[key] for key in sorted(fields)]) + "}"
-
-
 def event_body(event: AuditEvent) -> dict[str, Any]:
     """Every field of ``event`` except ``hash`` and ``mac``, in JSON form with the canonical
     time (``key_id`` only when set: unkeyed events never had it)."""
@@ -171,9 +153,9 @@ class Draft:
     patient_ref: str | None
     detail: dict[str, DetailValue]
     key_id: str
-    body: dict[str, str] = field(default_factory=dict)
-    """Each field hashed and stored as its canonical JSON writes it (``"key":value``), less
-    ``seq``, ``prev_hash``, ``hash`` and ``mac`` (set by ``of``)."""
+    body: dict[str, Any] = field(default_factory=dict)
+    """The JSON form hashed and stored, less ``seq``, ``prev_hash``, ``hash`` and ``mac`` (set
+    by ``of``)."""
 
     @classmethod
     def of(
@@ -199,7 +181,7 @@ class Draft:
         del body["seq"], body["prev_hash"]
         # Keep the validated values: chained events are built from them without validation.
         return cls(e.run_id, e.time, e.actor, e.action, e.category, e.outcome, e.patient_ref,
-                   dict(e.detail), key_id, encoded_fields(body))  # fmt: skip
+                   dict(e.detail), key_id, body)  # fmt: skip
 
     def chain(self, seq: int, prev_hash: str, keyring: AuditKeyring) -> AuditEvent:
         """The event at ``seq`` linked to ``prev_hash``, with its hash and MAC."""
@@ -207,13 +189,11 @@ class Draft:
 
     def chained(self, seq: int, prev_hash: str, keyring: AuditKeyring) -> tuple[AuditEvent, str]:
         """``chain``, and the canonical JSON stored for the event (``event_json`` of it)."""
-        # seq is an int and this process's hash and MAC are hex: their JSON needs no escaping.
-        body = {**self.body, "seq": f'"seq":{seq:d}',
-                "prev_hash": encoded_field("prev_hash", prev_hash)}  # fmt: skip
-        hash_ = hashlib.sha256(joined(body).encode()).hexdigest()
+        body = {**self.body, "seq": seq, "prev_hash": prev_hash}
+        hash_ = sha256_hex(body)
         mac = keyring.sign(event_mac_message(hash_))
         event = self._event(seq, prev_hash, validate=False, hash_=hash_, mac=mac)
-        return event, joined({**body, "hash": f'"hash":"{hash_}"', "mac": f'"mac":"{mac}"'})
+        return event, canonical_json({**body, "hash": hash_, "mac": mac})
 
     def _event(
         self,
