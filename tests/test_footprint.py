@@ -244,3 +244,55 @@ def test_a_deflated_value_inflates_whatever_its_size(text: str, dictionary: byte
     stored = deflate.pack(text, marker="~t:", dictionary=dictionary)
     assert deflate.unpack(stored, marker="~t:", dictionary=dictionary) == text
     assert deflate.unpack(stored.encode(), marker="~t:", dictionary=dictionary) == text.encode()
+
+
+def test_a_holds_request_is_stored_deflated_and_an_older_plain_one_reads(
+    redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    views = [runner.start("demo", demo_case, requester="sam", world=demo_world) for _ in range(2)]
+    holds = [v.pending.request for v in views if v.pending is not None]
+    assert len(holds) == 2
+    keys = [
+        f"{key_prefix}:{{{v.run_id}}}:approval:{h.approval_id}"
+        for v, h in zip(views, holds, strict=True)
+    ]
+    stored = redis_client.hget(keys[0], "request")
+    assert stored is not None and stored.startswith(b"~z:")
+    assert len(stored) < len(holds[0].model_dump_json()) * 0.6
+    # how holds were stored before: plain JSON
+    redis_client.hset(keys[1], "request", holds[1].model_dump_json())
+    assert {a.request.approval_id for a in runner.pending()} == {h.approval_id for h in holds}
+    for hold in holds:
+        decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=hold.args_hash)
+        assert runner.decide(hold.approval_id, decision).run.status == "waiting"
+
+
+def test_a_completed_effect_is_stored_deflated_and_a_replay_gets_its_result(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """A completed ledger entry is stored deflated; reserving its key again (a replayed node)
+    returns the recorded entry, so the effect does not run twice; a reserved one stays plain
+    and counts its attempts; an older plain completed entry still reads."""
+    from datetime import UTC, datetime
+
+    from carebound.state.ledger import EffectLedger
+
+    ledger = EffectLedger(redis_client, prefix=key_prefix)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    result = {"message_id": "msg-1", "channel": "fax", "sent_at": now.isoformat(),
+              "communication": "Communication/cdf16ddc-141d-57c3-80b3-afb0f4b80b11"}  # fmt: skip
+    assert ledger.reserve("run-l", "k1", "send_request_attempt", now) is None
+    ledger.complete("run-l", "k1", "send_request_attempt", result, reserved_at=now, now=now)
+    stored = redis_client.hget(f"{key_prefix}:{{run-l}}:ledger", "k1")
+    assert stored is not None and stored.startswith(b"~z:")
+    replay = ledger.reserve("run-l", "k1", "send_request_attempt", now)
+    assert replay is not None and replay.status == "done" and replay.result == result
+    assert ledger.reserve("run-l", "k2", "open_document_request", now) is None
+    again = ledger.reserve("run-l", "k2", "open_document_request", now)
+    assert again is not None and again.status == "reserved" and again.attempts == 2
+    plain = replay.model_copy(update={"key": "k3"}).model_dump_json()
+    redis_client.hset(f"{key_prefix}:{{run-l}}:ledger", "k3", plain)
+    entries = {e.key: e for e in ledger.entries("run-l")}
+    assert sorted(entries) == ["k1", "k2", "k3"]
+    assert entries["k1"].result == entries["k3"].result == result

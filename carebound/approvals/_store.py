@@ -35,6 +35,7 @@ from carebound.approvals._models import (
     DecisionRecord,
 )
 from carebound.clock import from_ms, to_ms
+from carebound.state import deflate
 from carebound.state.keys import DEFAULT_PREFIX, inbox_key, key_registry, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, run_parsed
@@ -48,6 +49,15 @@ _DECIDE = script("approval_decide")
 _PARK = script("approval_park")
 
 # The record fields a view is built from (the inbox also reads the agent, to filter on).
+REQUEST_MARKER = "~z:"
+"""Starts a request (its packet included) stored deflated; older holds keep plain JSON."""
+
+
+def pack_request(request_json: str) -> str:
+    """How a hold's request is stored: deflated (``carebound.state.deflate``)."""
+    return deflate.pack(request_json, marker=REQUEST_MARKER)
+
+
 _VIEW_FIELDS = (
     "request", "status", "role", "deadline_ms", "approvers",
     "decision", "decided_by", "decided_at", "changes",
@@ -113,7 +123,7 @@ class ApprovalStore:
         """Store a new hold and index it; returns False if it was already parked (a replay)."""
         deadline_ms = to_ms(request.deadline)
         fields: list[Any] = [
-            "request", request.model_dump_json(),
+            "request", pack_request(request.model_dump_json()),
             "status", "pending",
             "role", request.required_role,
             "deadline_ms", deadline_ms,
@@ -184,7 +194,9 @@ class ApprovalStore:
                 changes=_CHANGES.validate_json(f["changes"] or "[]"),
             )
         return ApprovalView(
-            request=ApprovalRequest.model_validate_json(f["request"]),
+            request=ApprovalRequest.model_validate_json(
+                deflate.unpack(f["request"], marker=REQUEST_MARKER)
+            ),
             status=status,
             required_role=text(f["role"]),
             deadline=from_ms(int(f["deadline_ms"] or 0)),
@@ -249,7 +261,7 @@ class ApprovalStore:
             decide_id,
             approver or decision.reviewer,
             edited.args_hash if edited is not None else "",
-            edited.model_dump_json() if edited is not None else "",
+            pack_request(edited.model_dump_json()) if edited is not None else "",
             _CHANGES.dump_json(list(changes)).decode(),
         ]
         _DECIDE.queue(pipe, keys, args)

@@ -7,7 +7,7 @@ but never completed means the process died between reserve and effect: the effec
 with the same key, and the connector's de-duplication on that key makes it a no-op if the first
 attempt got through.
 
-    {prefix}:{run}:ledger   hash: idempotency key -> entry JSON
+    {prefix}:{run}:ledger   hash: idempotency key -> entry JSON (deflated once completed)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict
 
+from carebound.state import deflate
 from carebound.state.keys import DEFAULT_PREFIX, run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import call_script
@@ -43,6 +44,14 @@ class LedgerEntry(BaseModel):
 
 _RESERVE = script("ledger_reserve")
 
+ENTRY_MARKER = "~z:"
+"""Starts an entry stored deflated: a completed one (its result can be long; the reserve
+script never reads one again). A reserved entry stays plain JSON, as the script reads it."""
+
+
+def _entry(stored: bytes | str) -> LedgerEntry:
+    return LedgerEntry.model_validate_json(deflate.unpack(stored, marker=ENTRY_MARKER))
+
 
 class EffectLedger:
     """Per-run effect ledger in Redis."""
@@ -60,7 +69,7 @@ class EffectLedger:
         the same key)."""
         fresh = LedgerEntry(key=key, tool=tool, status="reserved", reserved_at=now)
         raw = call_script(self._r, _RESERVE, [self._key(run_id)], [key, fresh.model_dump_json()])
-        return LedgerEntry.model_validate_json(raw) if raw else None
+        return _entry(raw) if raw else None
 
     def complete(
         self,
@@ -88,7 +97,8 @@ class EffectLedger:
             reserved_at=reserved_at,
             done_at=now,
         )
-        (pipe or self._r).hset(self._key(run_id), entry_key, entry.model_dump_json())
+        stored = deflate.pack(entry.model_dump_json(), marker=ENTRY_MARKER)
+        (pipe or self._r).hset(self._key(run_id), entry_key, stored)
         return entry
 
     def entries(self, run_id: str) -> list[LedgerEntry]:
@@ -106,5 +116,5 @@ class EffectLedger:
     @staticmethod
     def parse_entries(raw: Mapping[Any, Any]) -> list[LedgerEntry]:
         """Ledger entries, oldest first, from the stored hash."""
-        items = [LedgerEntry.model_validate_json(v) for v in raw.values()]
+        items = [_entry(v) for v in raw.values()]
         return sorted(items, key=lambda e: e.reserved_at)

@@ -1,10 +1,13 @@
 -- Reserve an effect's idempotency key (carebound.state.ledger.EffectLedger.reserve).
 -- KEYS: the run's ledger hash
 -- ARGV: idempotency key, the new entry's JSON
--- Reply: nil when reserved now; else the existing entry's JSON (attempts + 1 if still
+-- Reply: nil when reserved now; else the existing entry as stored (attempts + 1 if still
 --        reserved).
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
+  -- a completed entry may be stored deflated ('~z:...', carebound.state.ledger): never
+  -- reserved, so returned as it is
+  if string.sub(cur, 1, 1) == '~' then return cur end
   local entry = cjson.decode(cur)
   if entry['status'] == 'reserved' then
     entry['attempts'] = entry['attempts'] + 1
