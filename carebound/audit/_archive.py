@@ -20,14 +20,24 @@ from pathlib import Path
 from typing import Any
 
 from carebound.audit import _verify
-from carebound.audit._chain import canonical_json, format_time
+from carebound.audit._chain import EVENT_FIELD, canonical_json, format_time
 from carebound.audit._errors import AuditExportError
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._log import AuditLog
 from carebound.audit._models import GENESIS_HASH, VerifyResult
+from carebound.state.audit_codec import unpack_event
 
 ARCHIVE_MAC_CONTEXT = b"carebound-audit-archive:"
 """Prefixed to a line's canonical JSON before its MAC (apart from event and checkpoint MACs)."""
+
+
+def _plain_fields(fields: Any) -> dict[str, str]:
+    """A stream entry's fields as text, its event as plain canonical JSON (an archive is read
+    by people and tools without carebound's stored form; it verifies the same)."""
+    plain = {_str(k): _str(v) for k, v in fields.items()}
+    if EVENT_FIELD in plain:
+        plain[EVENT_FIELD] = _str(unpack_event(plain[EVENT_FIELD]))
+    return plain
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ def archive_chains(
         body: dict[str, Any] = {
             "kind": "audit-archive",
             "run_id": run_id,
-            "entries": [[_str(i), {_str(k): _str(v) for k, v in f.items()}] for i, f in entries],
+            "entries": [[_str(i), _plain_fields(f)] for i, f in entries],
             "head": [_str(h) if h is not None else None for h in head],
             "archived_at": format_time(now),
             "prev": prev,
