@@ -130,6 +130,7 @@ RUN_FAMILIES = [
     ("ledger", "ledger"),
     ("approval", "approvals"),
     ("lease", "lease"),
+    ("keys", "key registry"),
     ("world", WORLD),
 ]
 GLOBAL_FAMILIES = [
