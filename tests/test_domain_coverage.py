@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import OrderedDict
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -208,7 +209,7 @@ def test_views_of_one_parsed_case_are_judged_once(monkeypatch: pytest.MonkeyPatc
     import dataclasses
 
     from carebound.domain import coverage
-    from carebound.fhir import referral_case_of
+    from carebound.fhir import _case_cache, referral_case_of
 
     judged: list[object] = []
     judge = coverage._judge_case
@@ -218,6 +219,10 @@ def test_views_of_one_parsed_case_are_judged_once(monkeypatch: pytest.MonkeyPatc
         return judge(case)
 
     monkeypatch.setattr(coverage, "_judge_case", counting)
+    # Both caches are per process: empty them, or an earlier test's judging of this Bundle is
+    # found here and nothing is judged at all.
+    monkeypatch.setattr(coverage, "_verdicts", OrderedDict())
+    monkeypatch.setattr(_case_cache, "_cases", OrderedDict())
     bundle = load("cases/intake_delgado.json")
     case = referral_case_of(bundle, source="run a case")
     first = coverage.case_coverage(case)
