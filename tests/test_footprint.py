@@ -31,6 +31,15 @@ def _writes(client: redis.Redis, prefix: str, run_id: str) -> int:
     return sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}wx:*"))
 
 
+def _approve_and_wait(runner: Runner, run_id: str) -> None:
+    """``runner`` (a process that did not start the run) approves its hold; the run waits."""
+    view = runner.get(run_id)
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert runner.decide(request.approval_id, decision).run.status == "waiting"
+
+
 def test_a_parked_run_keeps_only_its_newest_checkpoint_and_still_resumes(
     make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
 ) -> None:
@@ -120,11 +129,7 @@ def test_the_policy_pack_is_stored_once_and_read_back_in_a_new_process(
         assert field == f"sha256:{digest}".encode()
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
     assert cold.pack_for(ids[0]) == runner.pack_for(ids[0])
-    view = cold.get(ids[1])
-    assert view.pending is not None
-    request = view.pending.request
-    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
-    assert cold.decide(request.approval_id, decision).run.status == "waiting"
+    _approve_and_wait(cold, ids[1])
 
 
 def test_a_run_stored_with_its_pack_inline_still_resolves(
@@ -175,11 +180,7 @@ def test_the_case_is_stored_deflated_and_the_phi_table_once(
     store = RunStore(redis_client, prefix=key_prefix)
     assert store.case(ids[0]) == demo_case
     assert store.phi_json(ids[0]) == table_json(cold._core.agent("demo").tools)
-    view = cold.get(ids[1])
-    assert view.pending is not None
-    request = view.pending.request
-    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
-    assert cold.decide(request.approval_id, decision).run.status == "waiting"
+    _approve_and_wait(cold, ids[1])
     assert cold.verify(ids[1]).ok
 
 
@@ -196,11 +197,7 @@ def test_a_run_stored_with_a_plain_case_and_inline_phi_still_reads(
     assert store.case(run_id) == demo_case
     assert text(store.phi_json(run_id)) == text(table)
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
-    view = cold.get(run_id)
-    assert view.pending is not None
-    request = view.pending.request
-    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
-    assert cold.decide(request.approval_id, decision).run.status == "waiting"
+    _approve_and_wait(cold, run_id)
 
 
 def test_a_parked_runs_audit_stream_is_rewritten_to_its_size(
