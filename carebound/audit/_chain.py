@@ -45,10 +45,13 @@ EVENT_FIELD = "event"
 (``carebound.state.audit_codec``)."""
 
 RECORD_SCRIPT = script("audit_record")
+"""Appends one event to a run's chain: see ``carebound/state/lua/audit_record.lua``."""
 ANCHOR_SCRIPT = script("audit_anchor")
+"""Moves a run's anchor up to its new head, never back: see
+``carebound/state/lua/audit_anchor.lua``."""
 COMPACT_SCRIPT = script("stream_compact")
-"""Rewrites a run's stream with exact-size nodes: see ``carebound/lua/stream_compact.lua``."""
-"""Appends one event to a run's chain: see ``carebound/lua/audit_record.lua``."""
+"""Rewrites a run's stream with exact-size nodes: see
+``carebound/state/lua/stream_compact.lua``."""
 
 
 def stream_key(prefix: str, run_id: str) -> str:

@@ -97,7 +97,8 @@ class AuditLog(_chain.LogBase):
         (they live in another slot) they are written next, in a second round trip that never
         moves the anchor back (another writer's newer event may have landed in between): if
         that fails, the error propagates and the event stays recorded in the run's chain, the
-        source of truth, the anchor one event behind until the run's next event.
+        source of truth, the anchor one event behind until the run's next event (``verify``
+        accepts that lag, since every later event is signed, and notes it).
 
         Args:
             run_id: the run the event belongs to.

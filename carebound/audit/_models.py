@@ -197,6 +197,12 @@ class VerifyResult(BaseModel):
         description="Exported checkpoints (``carebound audit export``) the chain was checked "
         "against; 0 when no anchors file was given or it holds none for the run.",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What is worth knowing but is no tamper: e.g. the run's anchor a few "
+        "signed events behind its chain (a recorder stopped between its two steps on a Redis "
+        "Cluster; the run's next event brings it up).",
+    )
 
 
 class AuditIndexEntry(BaseModel):

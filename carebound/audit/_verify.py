@@ -190,10 +190,16 @@ def verify_chain(
             f"seq {head_seq}: hash differs from the chain head's: the last event or the "
             "head was altered"
         )
-    problems += _anchor_problems(_parse_anchor(anchor), by_seq, bool(entries), exists)
+    parsed_anchor = _parse_anchor(anchor)
+    problems += _anchor_problems(parsed_anchor, by_seq, bool(entries), exists)
     problems += _checkpoint_problems(checkpoints, by_seq)
+    notes = _anchor_lag(parsed_anchor, by_seq) if not problems else []
     return VerifyResult(
-        ok=not problems, count=len(entries), problems=problems, checkpoints=len(checkpoints)
+        ok=not problems,
+        count=len(entries),
+        problems=problems,
+        checkpoints=len(checkpoints),
+        notes=notes,
     )
 
 
@@ -227,17 +233,33 @@ def _anchor_problems(
             f"the run's anchor records seq {seq} but the chain ends at seq {top}: events were "
             "cut from the tail (and the head reset)"
         ]
-    if seq < top:
+    if seq < top and seq not in by_seq:
         return [
             f"the run's anchor records seq {seq} but the chain goes on to seq {top}: events "
             "were added without the recorder"
         ]
+    # An anchor behind a chain that links and is signed to its end is the gap a recorder
+    # leaves when it stops between the append and the anchor's step (a Redis Cluster writes
+    # the anchor second): no tamper, since every later event carries the audit key's MAC.
     if by_seq[seq].hash != hash_:
         return [
             f"seq {seq}: hash differs from the run's anchor: the chain was rewritten after "
             "that event was recorded"
         ]
     return []
+
+
+def _anchor_lag(anchor: tuple[int, str] | None, by_seq: Mapping[int, AuditEvent]) -> list[str]:
+    """A note when the run's anchor is behind a chain that otherwise verifies."""
+    if anchor is None or not by_seq or anchor[0] >= max(by_seq):
+        return []
+    behind = max(by_seq) - anchor[0]
+    return [
+        f"the run's anchor is {behind} event{'s' if behind > 1 else ''} behind its chain "
+        f"(seq {anchor[0]} of {max(by_seq)}): a recorder stopped between its append and the "
+        "anchor's step; every later event is signed and linked, and the run's next event "
+        "brings the anchor up"
+    ]
 
 
 def _checkpoint_problems(

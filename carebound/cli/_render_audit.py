@@ -71,10 +71,12 @@ def _outcome(value: str) -> Text:
 def verify_line(run_id: str, result: VerifyResult) -> RenderableType:
     """Whether a run's audit chain holds, said plainly."""
     if result.ok:
-        return Text(
+        held = Text(
             f"✓ audit chain of {run_id} holds: {result.count} events, every hash links",
             style="green",
         )
+        notes = [Text(f"  note: {n}", style="yellow") for n in result.notes]
+        return Group(held, *notes) if notes else held
     lines = [
         Text(
             f"✗ audit chain of {run_id} is BROKEN ({result.count} events): "
