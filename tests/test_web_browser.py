@@ -205,3 +205,43 @@ def test_swagger_ui_renders_from_this_server_alone(server: str, page: Any) -> No
     sync_api.expect(page.locator("#swagger-ui")).to_contain_text("/api/approvals")
     assert requested and all(url.startswith(server) or url.startswith("data:") for url in requested)
     assert blocked == []
+
+
+def test_runs_waiting_for_a_system_come_and_go_on_the_open_page(
+    redis_client: redis.Redis, key_prefix: str, page: Any
+) -> None:
+    """The inbox page's polling keeps its table of runs waiting for a system current too, not
+    only the holds: a run that parks while the page is open appears, and leaves once it ended,
+    with no reload."""
+    from argon2 import PasswordHasher
+
+    from carebound import load_policy_pack
+    from carebound.web import UserStore, WebSettings, create_app
+    from tests.servers import free_port
+    from tests.test_outage import _case, _runner
+
+    office = f"http://127.0.0.1:{free_port()}/office"  # nothing listens: the office is down
+    runner = _runner(redis_client, key_prefix, office)
+    hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    users = UserStore(redis_client, load_policy_pack("default"), prefix=key_prefix, hasher=hasher)
+    users.set_password("casey", PASSWORD)
+    app = create_app(runner, users=users, settings=WebSettings(poll_interval_s=0.5))
+    web = Web(runner=runner, users=users, app=app, world=None, case={})
+    with serving(web) as url:
+        sign_in(page, url, "casey")
+        parked = page.locator("#parked tbody tr")
+        assert parked.count() == 0
+
+        view = runner.start("referral_chaser", _case(), requester="sam",
+                            world=WorldSpec.from_bundles(_case(), None))  # fmt: skip
+        assert view.status == "waiting"
+        # The page's polling, no reload (a generous deadline: the machine may be busy).
+        sync_api.expect(parked).to_have_count(1, timeout=60_000)
+        sync_api.expect(page.locator("#parked")).to_be_visible()
+        row = parked.first.inner_text()
+        assert view.run_id in row and "office" in row
+        assert parked.first.locator("a").get_attribute("href") == f"/runs/{view.run_id}"
+
+        runner.cancel(view.run_id, by="ops", reason="test over")
+        sync_api.expect(parked).to_have_count(0, timeout=60_000)
+        sync_api.expect(page.locator("#parked")).to_be_hidden()

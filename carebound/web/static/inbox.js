@@ -51,13 +51,39 @@
     if (status) { status.textContent = items.length + " waiting · updates automatically"; }
   }
 
+  // Runs waiting for a system that is down: a section shown only while there are some.
+  var parked = document.getElementById("parked");
+
+  function renderParked(runs) {
+    if (!parked || !runs) { return; }
+    var table = parked.querySelector("table");
+    var body = document.createElement("tbody");
+    runs.forEach(function (run) {
+      var row = document.createElement("tr");
+      var strong = document.createElement("strong");
+      strong.textContent = run.system;
+      cell(row, "").appendChild(strong);
+      cell(row, run.retry ? run.retry_text + " (" + run.retry + ")" : run.retry_text,
+        "small nowrap");
+      var link = document.createElement("a");
+      link.href = run.url;
+      link.textContent = run.run_id;
+      cell(row, "").appendChild(link);
+      cell(row, run.agent);
+      cell(row, run.reason || "", "small");
+      body.appendChild(row);
+    });
+    table.replaceChild(body, table.tBodies[0]);
+    parked.hidden = !runs.length;
+  }
+
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) {
         if (response.status === 401) { window.location.assign("/login"); return null; }
         return response.ok ? response.json() : null;
       })
-      .then(function (data) { if (data) { render(data.items); } })
+      .then(function (data) { if (data) { render(data.items); renderParked(data.parked); } })
       .catch(function () { if (status) { status.textContent = "offline · retrying"; } })
       .then(function () { window.setTimeout(poll, every); });
   }
