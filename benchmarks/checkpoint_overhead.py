@@ -12,7 +12,7 @@ Savers compared, all measured in the same process and interleaved in rounds:
 * ``langgraph_checkpoint_plainredis.RedisSaver`` (PyPI peer) on the same Redis and TCP URL
 
 Both Redis savers get a plain ``redis.Redis.from_url(url)`` client; redis-py uses the hiredis
-parser when it is installed (``pip install hiredis``, part of the ``bench`` extra).
+parser when it is installed (a dependency of carebound).
 
 Usage::
 

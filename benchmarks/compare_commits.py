@@ -150,6 +150,17 @@ def describe_head() -> str:
     return f"{sha}{' + uncommitted changes' if dirty else ''}"
 
 
+def differing_libraries(base: dict[str, str], head: dict[str, str]) -> str:
+    """The libraries whose versions differ between the sides' ready lines ("" if none): a
+    side without hiredis (redis-py's C reply parser) spends far more CPU per reply."""
+    names = sorted(set(base) | set(head))
+    return ", ".join(
+        f"{name} {base.get(name, '-')} vs {head.get(name, '-')}"
+        for name in names
+        if base.get(name, "-") != head.get(name, "-")
+    )
+
+
 def start_probe(side: Side, url: str, prefix: str, log: TextIO) -> dict[str, Any]:
     """Start ``side``'s probe; its ready line (what it imported, library versions)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -292,6 +303,7 @@ def main() -> int:
         client = redis.Redis.from_url(url)
         stack.callback(client.close)
         run = uuid.uuid4().hex[:8]
+        libraries: list[dict[str, str]] = []
         for i, side in enumerate(sides):
             prefix = f"cbcompare{run}-{i}"
             stack.callback(delete_prefix, client, prefix)
@@ -303,6 +315,14 @@ def main() -> int:
                 f"{k} {v}" for k, v in ready.items() if k not in ("ready", "carebound")
             )
             print(f"{side.label}: {side.checkout} ({libs})", flush=True)
+            libraries.append({k: v for k, v in ready.items() if k not in ("ready", "carebound")})
+        differ = differing_libraries(*libraries)
+        if differ:
+            print(
+                f"WARNING: the sides' libraries differ ({differ}): figures compare environments "
+                "too, not only commits",
+                flush=True,
+            )
         print(f"parking {opts.parked} holds per side ...", flush=True)
         chunk = max(1, opts.parked // 10)
         for side in alternate(sides, 10):

@@ -4,11 +4,13 @@ are this checkout; the lead runs it against the commit before the redesign.)"""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,4 +47,16 @@ def test_compare_commits_reports_both_sides_and_leaves_no_keys(
         )
     assert re.search(rf"^checkpoint overhead \(paired\)\s+{number}x\s+{number}x\s+", out, re.M)
     assert re.search(r"^decide round trips \(median\)\s+\d+\s+\d+$", out, re.M), out
+    assert "WARNING" not in out, out  # one interpreter on both sides: the same libraries
     assert not list(redis_client.scan_iter(match="cbcompare*", count=1000))
+
+
+def test_sides_with_different_libraries_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    compare = importlib.import_module("compare_commits")
+    same = {"redis": "8.2.0", "hiredis": "3.5.0"}
+    assert compare.differing_libraries(same, dict(same)) == ""
+    assert (
+        compare.differing_libraries(same, {"redis": "8.2.0", "hiredis": "-"})
+        == "hiredis 3.5.0 vs -"
+    )
