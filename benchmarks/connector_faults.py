@@ -11,7 +11,9 @@ by polling through the proxy in ``Runner.sweep``. The benchmark plays the office
 Task with a DocumentReference, straight on the server) and approves the holds the runs park on.
 Part-way through, the server is killed for a while (runs park in ``waiting``) and started again
 (they resume). The payer and ERP are the simulator (the case needs no payer). All runs share the
-seeded chart (one patient, one referral Task).
+seeded chart (one patient, one referral Task). The runs, their retry timers and both breakers
+read one virtual clock, which the driver moves to the next due timer each round, so the result
+does not depend on how fast the machine is.
 
 It prints, last, one line::
 
@@ -127,7 +129,9 @@ def _runner(client: redis.Redis, office: str | None, ehr: str | None = None) -> 
             "breaker": {"failure_threshold": 5, "reset_timeout_s": 30},
             "timeouts": {"connect_s": 1, "read_s": 2},
         })  # fmt: skip
-        rest_ehr = build_ehr(config, breakers=BreakerStore(client, prefix=prefix))
+        # The breaker reads the runs' clock: its cool-down and the parked runs' retry timers
+        # are on one (virtual) clock, however fast or slow the machine drives the rounds.
+        rest_ehr = build_ehr(config, breakers=BreakerStore(client, prefix=prefix), clock=clock.now)
     return Runner(
         client,
         prefix=prefix,

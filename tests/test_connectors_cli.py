@@ -76,11 +76,11 @@ def test_a_case_run_uses_the_systems_the_file_names(
     outreach = MemoryOutreach()
     built: list[str] = []
 
-    def build_ehr(config: EhrConfig, *, breakers: BreakerStore) -> MemoryEHR:
+    def build_ehr(config: EhrConfig, *, breakers: BreakerStore, clock: Any) -> MemoryEHR:
         built.append(f"ehr {config.base_url}")
         return ehr
 
-    def build_outreach(config: OfficeConfig, run: RunContext) -> MemoryOutreach:
+    def build_outreach(config: OfficeConfig, run: RunContext, *, clock: Any) -> MemoryOutreach:
         built.append(f"office fax={config.fax is not None}")
         return outreach
 

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -151,17 +152,25 @@ def test_a_plain_function_is_a_factory(redis_client: redis.Redis, key_prefix: st
 # --- the connectors file as a source ----------------------------------------------------------
 
 
+RUN_CLOCK = VirtualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)).now
+"""The runs' clock the factory is given (a scenario's virtual clock)."""
+
+
 def _fake_rest(monkeypatch: pytest.MonkeyPatch, built: list[tuple[str, Any]]) -> None:
     """Stand-ins for the REST and outreach modules, to check how the factory calls them."""
     rest = ModuleType("carebound.tools.connectors.fhir_rest")
     outreach = ModuleType("carebound.tools.connectors.outreach_channels")
 
-    def build_ehr(config: EhrConfig, *, breakers: BreakerStore) -> MemoryEHR:
-        built.append(("ehr", (str(config.base_url), type(breakers).__name__)))
+    def build_ehr(
+        config: EhrConfig, *, breakers: BreakerStore, clock: Callable[[], datetime] | None
+    ) -> MemoryEHR:
+        built.append(("ehr", (str(config.base_url), type(breakers).__name__, clock)))
         return MemoryEHR()
 
-    def build_outreach(config: OfficeConfig, run: RunContext) -> UnconnectedOutreach:
-        built.append(("office", (config.fax is not None, run.run_id)))
+    def build_outreach(
+        config: OfficeConfig, run: RunContext, *, clock: Callable[[], datetime] | None
+    ) -> UnconnectedOutreach:
+        built.append(("office", (config.fax is not None, run.run_id, clock)))
         return UnconnectedOutreach()
 
     rest.build_ehr = build_ehr  # type: ignore[attr-defined]
@@ -181,20 +190,22 @@ def test_a_connectors_file_builds_each_system_it_names(
     for source in (file, str(file), connectors_config({"ehr": {"base_url": "http://127.0.0.1:9/ehr"}, "office": {"fax": {}}})):  # fmt: skip # noqa: E501
         factory = connectors_factory(source)
         assert isinstance(factory, ConfiguredConnectors)
-        run = RunContext(run_id="r1", agent="referral_chaser", prefix="cb", client=redis_client)
+        run = RunContext(run_id="r1", agent="referral_chaser", prefix="cb", client=redis_client,
+                         clock=RUN_CLOCK)  # fmt: skip
         connectors = factory(run)
         again = factory(RunContext(run_id="r2", agent="referral_chaser", prefix="cb",
-                                   client=redis_client))  # fmt: skip
+                                   client=redis_client, clock=RUN_CLOCK))  # fmt: skip
         assert isinstance(connectors.ehr, MemoryEHR)
         assert again.ehr is connectors.ehr  # one EHR connector (pool, token) for every run
         assert isinstance(connectors.payer, UnconnectedPayer)  # no [payer]: not connected
         assert not connectors.payer.connected()
         assert isinstance(connectors.erp, UnconnectedERP)
-    # Per source: the EHR once (breakers in the run store), the office channels per run.
+    # Per source: the EHR once (breakers in the run store), the office channels per run; all
+    # on the runs' clock (the breakers' cool-down agrees with the runs' retry timers).
     assert built[:3] == [
-        ("ehr", ("http://127.0.0.1:9/ehr", "BreakerStore")),
-        ("office", (True, "r1")),
-        ("office", (True, "r2")),
+        ("ehr", ("http://127.0.0.1:9/ehr", "BreakerStore", RUN_CLOCK)),
+        ("office", (True, "r1", RUN_CLOCK)),
+        ("office", (True, "r2", RUN_CLOCK)),
     ]
 
 

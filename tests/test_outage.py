@@ -4,7 +4,8 @@ The referral chaser's outreach goes out as Da Vinci CDex Tasks to the ``/office`
 FHIR server (testing/fhir-server, persisting to a file) that the test kills and restarts
 mid-run; the EHR stays simulated. The run parks in ``waiting`` with a reason naming the system
 and a retry timer, resumes when the server is back (breaker closed), creates one Task, and gets
-the office's reply through the worker's sweep. Past the pack's limit a person takes over.
+the office's reply through the worker's sweep. Past the pack's limit a person has the case, and
+the run keeps waiting for the office (the send is never dropped).
 """
 
 from __future__ import annotations
@@ -135,36 +136,48 @@ def test_a_run_parks_while_the_office_is_down_and_resumes_when_it_is_back(
     assert len(_office_tasks(office)) == 1
 
 
-def test_after_the_packs_limit_a_person_takes_the_case_over(
+def test_after_the_packs_limit_a_person_has_the_case_and_the_run_still_waits(
     redis_client: redis.Redis, key_prefix: str, fhir_process: FhirServerProcess
 ) -> None:
     pack = load_policy_pack("default")
     settings = copy.deepcopy(pack.settings)
     settings["outage"] = {"retry_first": "PT1M", "retry_cap": "PT2M", "hand_off_after": 3}
     pack = pack.model_copy(update={"settings": settings})
-    runner = _runner(redis_client, key_prefix, f"{fhir_process.url}/office", policy=pack)
+    office = f"{fhir_process.url}/office"
+    runner = _runner(redis_client, key_prefix, office, policy=pack)
     clock = runner.clock
     assert isinstance(clock, VirtualClock)
     fhir_process.kill()
     view = runner.start("referral_chaser", _case(), requester="sam", world=Spec.from_bundles(
         _case(), None))  # fmt: skip
     waits = [view.record.wait_until]
-    for _ in range(2):
+    for _ in range(3):
         assert view.record.wait_until is not None
         clock.advance_to(view.record.wait_until)
         runner.sweep()
         view = runner.get(view.run_id)
         waits.append(view.record.wait_until)
-    assert waits[:2] == [MONDAY + dt.timedelta(minutes=1), MONDAY + dt.timedelta(minutes=3)]
-    # The third try failed: the call ended as an error, the chaser handed the case to staff.
-    [attempt] = [r for r in view.results if r.tool == "send_request_attempt"]
-    assert attempt.status == "error"
-    assert "office stayed unavailable for 3 tries" in (attempt.reason or "")
-    assert view.findings["chase"]["escalation"]
+    assert waits == [MONDAY + dt.timedelta(minutes=m) for m in (1, 3, 5, 7)]  # capped at 2
+    # The third try failed: the case went to a person (in carebound's store: the office is
+    # down), and the send is kept, not dropped: the run still waits for the office.
+    assert view.status == "waiting"
+    reason = view.record.wait_reason or ""
+    assert reason.startswith("waiting for office to come back (try 4 failed")
+    assert "the case is with intake_coordinator since try 3" in reason
+    assert [r.tool for r in view.results if r.tool == "send_request_attempt"] == []
     trail = [e for e in runner.audit_log.events(view.run_id) if e.action == "event"]
     kinds = [e.detail.get("kind") for e in trail]
-    assert kinds.count("outage") == 2 and kinds.count("hand_off") == 1
+    assert kinds.count("outage") == 4 and kinds.count("hand_off") == 1
     assert all("office.northside" not in json.dumps(e.detail) for e in trail)
+    # The office is back: the send goes out once, and the chase goes on.
+    fhir_process.start()
+    clock.advance_to(waits[-1])
+    runner.sweep()
+    view = runner.get(view.run_id)
+    assert "waiting for the referring office to answer" in (view.record.wait_reason or "")
+    [sent] = [r for r in view.results if r.tool == "send_request_attempt"]
+    assert sent.status == "executed"
+    assert len(_office_tasks(office)) == 1
 
 
 def test_a_send_whose_answer_is_lost_after_the_server_did_the_work_makes_one_task(

@@ -227,7 +227,7 @@ class Core:
     def _run_context(self, run_id: str, agent: str) -> RunContext:
         return RunContext(
             run_id=run_id, agent=agent, prefix=self.prefix, client=self.client,
-            world_seeded=run_id in self.seeded_worlds,
+            world_seeded=run_id in self.seeded_worlds, clock=self.clock.now,
         )  # fmt: skip
 
     def graph(self, agent: str) -> Any:

@@ -6,8 +6,13 @@ in ``waiting`` with the call kept as it was (its effect-ledger entry, if any, st
 the retry runs the same effect under the same key: a conditional create finds the first), a
 reason that names the system, and a retry timer: the breaker's cool-down or a ``Retry-After``,
 else exponential backoff from ``retry_first`` up to ``retry_cap``. Each retry that fails again
-parks again. After ``hand_off_after`` tries the call ends as an error the planner sees, and an
-audited hand-off names the role that takes the case over (fallback to a person).
+parks again. After ``hand_off_after`` tries the case is handed to a person: an audited
+``hand_off`` event names the role that takes it over, and the run's wait reason names it too
+(``carebound runs``, the inbox's parked runs). The hand-off is written to carebound's own store
+only, never to the system that is down, and the call is not dropped: the run keeps waiting,
+retrying every ``retry_cap``, until the system is back (the call is then made once, under its
+ledger key) or the person cancels the run. A system being down never ends a run, and never
+turns a call into an error the planner acts on: the call a reviewer approved is still made.
 
 When a system's breaker closes, the worker's sweep fires the retry timers of the runs parked on
 it at once (:meth:`carebound.engine.wake.Waker.sweep`).
@@ -26,7 +31,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from carebound._agent import CallResult
 from carebound._limits import BoundedDuration
 from carebound.engine.node_kit import NodeKit
 from carebound.engine.run_state import CurrentCall, OutageData, RunState
@@ -76,8 +80,8 @@ def park_or_hand_off(
     current: CurrentCall,
     exc: SystemUnavailableError,
 ) -> dict[str, Any]:
-    """The state update for a call whose system is down: park it with a retry timer, or,
-    past the pack's limit, end it as an error and hand the case to a person."""
+    """The state update for a call whose system is down: park it with a retry timer (past
+    the pack's limit, with the case handed to a person; see the module docstring)."""
     settings = outage_settings(kit.svc.pack_for(run_id))
     now = kit.svc.clock.now()
     previous = current.get("outage")
@@ -86,11 +90,8 @@ def park_or_hand_off(
     system = exc.system
     tool = str(current["call"]["tool"])
     index = int(current["index"])
-    if tries >= settings.hand_off_after:
-        reason = (
-            f"{system} stayed unavailable for {tries} tries since {since}; the case is handed "
-            f"to {settings.hand_off_role}"
-        )
+    handed = tries >= settings.hand_off_after
+    if handed:
         kit.audit(
             run_id,
             action="event",
@@ -104,11 +105,7 @@ def park_or_hand_off(
             },
             once=f"outage:{index}:hand_off",
         )
-        result = CallResult(index=index, tool=tool, args=current["args"], status="error",
-                            reason=reason)  # fmt: skip
-        return kit.finish_call(state, result)
-    wait = min(settings.retry_first * (2 ** (tries - 1)), settings.retry_cap)
-    until = now + wait
+    until = now + retry_wait(settings, tries)
     if exc.retry_at is not None and exc.retry_at > until:
         until = min(exc.retry_at, now + settings.retry_cap)
     kit.audit(
@@ -124,6 +121,13 @@ def park_or_hand_off(
         },
         once=f"outage:{index}:{tries}",
     )
+    if handed:
+        failed = (
+            f"try {tries} failed: {_short(exc.message)}; the case is with "
+            f"{settings.hand_off_role} since try {settings.hand_off_after}"
+        )
+    else:
+        failed = f"try {tries} of {settings.hand_off_after} failed: {_short(exc.message)}"
     parked: CurrentCall = {
         **current,
         "outage": OutageData(system=system, tries=tries, since=since),
@@ -131,13 +135,23 @@ def park_or_hand_off(
     return {
         "current": parked,
         "wait": {
-            "reason": f"{_REASON_PREFIX}{system} to come back (try {tries} of "
-            f"{settings.hand_off_after} failed: {_short(exc.message)}); retry at "
-            f"{_stamp(until)}",
+            "reason": f"{_REASON_PREFIX}{system} to come back ({failed}); retry at {_stamp(until)}",
             "until": until.isoformat(),
             "match": [outage_match(system)],
         },
     }
+
+
+def retry_wait(settings: OutageSettings, tries: int) -> timedelta:
+    """The wait after the ``tries``-th failed try: ``retry_first`` doubled after each failed
+    try, at most ``retry_cap`` (the doubling stops once past the cap, so a run parked for
+    weeks never overflows it)."""
+    wait = settings.retry_first
+    for _ in range(tries - 1):
+        if wait >= settings.retry_cap:
+            break
+        wait *= 2
+    return min(wait, settings.retry_cap)
 
 
 def _short(message: str) -> str:

@@ -181,7 +181,8 @@ class _Replies:
             self._simulated = World.attach(runner.client, view.run_id, prefix=runner.prefix)
         else:
             run = RunContext(run_id=view.run_id, agent=view.record.agent, prefix=runner.prefix,
-                             client=runner.client, world_seeded=True)  # fmt: skip
+                             client=runner.client, world_seeded=True,
+                             clock=runner.clock.now)  # fmt: skip
             self._outreach = runner.connectors(run).outreach
 
     def next_due(self) -> datetime | None:

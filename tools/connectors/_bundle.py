@@ -16,7 +16,9 @@ A factory that can also write a scenario's world (:class:`WorldSpec`) into its s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from carebound.tools.connectors._ehr import EHRConnector
@@ -59,6 +61,10 @@ class RunContext:
     world_seeded: bool = False
     """The run's record says a world was seeded for it at start (the simulator then reopens it
     without checking)."""
+    clock: Callable[[], datetime] | None = None
+    """The Runner's clock (a scenario's is virtual); None: the wall clock. Real connectors time
+    their circuit breakers and ``Retry-After`` answers with it, so a breaker's cool-down and
+    the run's retry timers (``engine.outage``) run on one clock."""
 
 
 class ConnectorsFactory(Protocol):

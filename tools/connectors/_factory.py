@@ -10,10 +10,13 @@ before any run starts.
 with these signatures (the breakers keep their state in the run store, so every process agrees)::
 
     carebound.tools.connectors.fhir_rest       (once per factory: they serve every run)
-        build_ehr(config: EhrConfig, *, breakers: BreakerStore) -> EHRConnector
-        build_payer(config: PayerConfig, *, breakers: BreakerStore) -> PayerConnector
+        build_ehr(config: EhrConfig, *, breakers: BreakerStore, clock=...) -> EHRConnector
+        build_payer(config: PayerConfig, *, breakers: BreakerStore, clock=...) -> PayerConnector
     carebound.tools.connectors.outreach_channels   (per run)
-        build_outreach(config: OfficeConfig, run: RunContext) -> OutreachConnector
+        build_outreach(config: OfficeConfig, run: RunContext, clock=...) -> OutreachConnector
+
+Every one reads the run's clock (``RunContext.clock``, the Runner's) for its breakers, so a
+scenario on a virtual clock sees a breaker's cool-down end when its retry timers say.
         close_clients(config: OfficeConfig) -> None    (optional: when the factory closes)
 
 A scenario's world is seeded into the configured (test) servers by
@@ -28,7 +31,7 @@ import os
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from carebound.state.breaker import BreakerStore
 from carebound.tools.connectors._bundle import Connectors, ConnectorsFactory, RunContext
@@ -118,7 +121,9 @@ class ConfiguredConnectors:
         """The run's connectors: the configured systems, the others not connected."""
         ehr, payer = self._fhir_servers(run)
         outreach: OutreachConnector = (
-            self._outreach.build_outreach(self.config.office, run, **self._wire("http_transport"))
+            self._outreach.build_outreach(
+                self.config.office, run, clock=run.clock, **self._wire("http_transport")
+            )
             if self._outreach is not None
             else UnconnectedOutreach()
         )
@@ -130,12 +135,12 @@ class ConfiguredConnectors:
 
     def _fhir_servers(self, run: RunContext) -> tuple[EHRConnector, PayerConnector]:
         """The EHR and payer connectors, built on first use (their HTTP pools, SMART tokens and
-        breakers serve every run of this process)."""
+        breakers serve every run of this process, on the first run's clock: the Runner's)."""
         with self._lock:
             if self._shared is None:
                 breakers = BreakerStore(run.client, prefix=run.prefix)
                 config = self.config
-                wire = self._wire("transport")
+                wire: dict[str, Any] = {**self._wire("transport"), "clock": run.clock}
                 ehr: EHRConnector = self._rest.build_ehr(config.ehr, breakers=breakers, **wire)
                 payer: PayerConnector = (
                     self._rest.build_payer(config.payer, breakers=breakers, **wire)

@@ -4,6 +4,9 @@ timeouts, retries and the circuit breaker (``Resilience``)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
 import httpx
 
 from carebound.state.breaker import BreakerStore
@@ -21,18 +24,21 @@ def build_ehr(
     *,
     breakers: BreakerStore | None = None,
     transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> RestEHR:
     """The EHR connector the ``[ehr]`` section describes.
 
     Args:
         breakers: the circuit breakers' store; None: every call is tried once, no breaker.
         transport: an ``httpx`` transport (a proxy in tests); default: pooled HTTP.
+        clock: the breaker's time source: the runs' clock (a scenario's virtual clock), so the
+            breaker's cool-down and the runs' retry timers agree; default: the wall clock.
 
     Raises:
         ConnectorsConfigError: the SMART private key cannot be read.
         ConnectorAuthError: the key cannot sign with the configured algorithm.
     """
-    return RestEHR(build_client(config, "ehr", breakers=breakers, transport=transport))
+    return RestEHR(build_client(config, "ehr", breakers=breakers, transport=transport, clock=clock))
 
 
 def build_payer(
@@ -40,9 +46,10 @@ def build_payer(
     *,
     breakers: BreakerStore | None = None,
     transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> RestPayer:
     """The payer connector the ``[payer]`` section describes (arguments as :func:`build_ehr`)."""
-    client = build_client(config, "payer", breakers=breakers, transport=transport)
+    client = build_client(config, "payer", breakers=breakers, transport=transport, clock=clock)
     return RestPayer(client, subscriber_id_search=config.subscriber_id_search)
 
 
@@ -52,13 +59,19 @@ def build_client(
     *,
     breakers: BreakerStore | None = None,
     transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> FhirRestClient:
-    """A FHIR client for one configured server."""
+    """A FHIR client for one configured server (arguments as :func:`build_ehr`)."""
     base_url = str(config.base_url).rstrip("/")
     resilience = None
     if breakers is not None:
         resilience = Resilience(
-            system, breakers, timeouts=config.timeouts, retry=config.retry, breaker=config.breaker
+            system,
+            breakers,
+            timeouts=config.timeouts,
+            retry=config.retry,
+            breaker=config.breaker,
+            clock=clock,
         )
     return FhirRestClient(
         base_url,
