@@ -9,11 +9,16 @@ Pinned figures (main before the "house" redesign, issue 14):
 - a warm reviewer decide that drives the run on to its next stop: 9
 - one checkpoint ``put`` of the Redis saver: 1
 - ``Runner.start`` of the demo agent, warm, to its first hold: ``START_TO_FIRST_HOLD``
+- ``Runner.start`` of ``referral_intake`` on its scenario's world, warm, until it waits for the
+  office's reply: ``START_REFERRAL_INTAKE`` (99 before its world's reads were remembered for a
+  graph segment, issue 17)
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +29,12 @@ from redis.connection import Connection
 
 from carebound import Approve, Edit, Runner, VirtualClock
 from carebound.checkpoint import RedisSaver
+from carebound.tools.connectors import WorldSpec
 
 DECIDE_TO_NEXT_STOP = 9
 CHECKPOINT_PUT = 1
 START_TO_FIRST_HOLD = 22
+START_REFERRAL_INTAKE = 73
 
 
 class CountingConnection(Connection):
@@ -93,6 +100,29 @@ def test_start_to_the_first_hold(
     _start_to_hold(runner, demo_case, demo_world)
     trips = counted.sends - before
     assert trips <= START_TO_FIRST_HOLD, f"start took {trips} round trips"
+
+
+def test_a_referral_intake_start_until_it_waits(counted: Counted, key_prefix: str) -> None:
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+
+    def bundle(path: str) -> Any:
+        return json.loads((scenarios / path).read_text())
+
+    case = bundle("cases/intake_delgado.json")
+    world = WorldSpec.from_bundles(
+        bundle("ehr/intake_delgado.json"), bundle("payer/intake_delgado.json")
+    )
+    runner = _runner(counted, key_prefix)
+
+    def start_trips() -> int:
+        before = counted.sends
+        view = runner.start("referral_intake", case, requester="sam", world=world)
+        assert view.status == "waiting", view.status
+        return counted.sends - before
+
+    start_trips()  # warms connections, scripts and caches
+    trips = start_trips()
+    assert trips <= START_REFERRAL_INTAKE, f"start took {trips} round trips"
 
 
 @pytest.mark.parametrize("kind", ["approve", "edit"])

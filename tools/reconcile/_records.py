@@ -10,9 +10,11 @@ a value the gate relies on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 from fhir.resources.R4B.coverage import Coverage
@@ -191,14 +193,41 @@ def ehr_record(
     npi = None
     if requester_id:
         try:
-            npi = _npi(Practitioner.model_validate(ehr.read("Practitioner", requester_id)))
+            npi = _practitioner_npi(_canonical(ehr.read("Practitioner", requester_id)))
         except ResourceNotFoundError:
             npi = None
-    demographics = Demographics.from_patient(
-        Patient.model_validate(dict(patient)),
-        Coverage.model_validate(coverage) if coverage else None,
-    )
+    demographics = demographics_of(patient, coverage)
     return to_record(demographics, EHR, npi=npi), (str(coverage["id"]) if coverage else None)
+
+
+def demographics_of(
+    patient: Mapping[str, Any], coverage: Mapping[str, Any] | None = None
+) -> Demographics:
+    """``Demographics.from_patient`` of a Patient and its Coverage given as FHIR JSON, parsed
+    through the fhir.resources models once per distinct content (a drive reads the same
+    chart and Coverage for every fact and tool call of a reconciliation).
+
+    Raises:
+        pydantic.ValidationError: a resource is not valid FHIR R4B.
+    """
+    return _demographics(_canonical(patient), _canonical(coverage) if coverage else None)
+
+
+def _canonical(resource: Mapping[str, Any]) -> str:
+    return json.dumps(resource, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=256)
+def _demographics(patient: str, coverage: str | None) -> Demographics:
+    return Demographics.from_patient(
+        Patient.model_validate(json.loads(patient)),
+        Coverage.model_validate(json.loads(coverage)) if coverage else None,
+    )
+
+
+@lru_cache(maxsize=64)
+def _practitioner_npi(practitioner: str) -> str | None:
+    return _npi(Practitioner.model_validate(json.loads(practitioner)))
 
 
 def _search_terms(
@@ -296,9 +325,7 @@ def payer_view(payer: PayerConnector | None, member_ids: Sequence[str]) -> Payer
         if coverage is None:
             continue
         patient = payer.beneficiary(coverage) or {"resourceType": "Patient"}
-        demographics = Demographics.from_patient(
-            Patient.model_validate(patient), Coverage.model_validate(coverage)
-        )
+        demographics = demographics_of(patient, coverage)
         record = PersonRecord(
             source=PAYER,
             family=demographics.family,

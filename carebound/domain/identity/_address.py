@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jellyfish
 from scourgify import normalize_address_record  # type: ignore[import-untyped]
@@ -102,15 +103,22 @@ def pub28(record: PersonRecord) -> Pub28 | None:
     Addresses scourgify cannot parse (PO boxes, rural routes) fall back to upper case with
     periods and commas removed, so they still compare.
     """
-    lines = [collapse(line) for line in record.address_line if line.strip()]
+    lines = tuple(collapse(line) for line in record.address_line if line.strip())
     if not lines:
         return None
-    zip_code = parse_zip(record.postal_code)
+    return _pub28(lines, record.city, record.state, record.postal_code)
+
+
+@lru_cache(maxsize=256)  # a drive compares the same few addresses many times (scourgify is slow)
+def _pub28(
+    lines: tuple[str, ...], city: str | None, state: str | None, postal_code: str | None
+) -> Pub28:
+    zip_code = parse_zip(postal_code)
     raw = {
         "address_line_1": lines[0],
         "address_line_2": " ".join(lines[1:]) or None,
-        "city": record.city,
-        "state": record.state,
+        "city": city,
+        "state": state,
         "postal_code": zip_code.render() if zip_code else None,
     }
     try:
@@ -119,8 +127,8 @@ def pub28(record: PersonRecord) -> Pub28 | None:
         return Pub28(
             line1=_fallback(" ".join(lines)) or "",
             line2=None,
-            city=_fallback(record.city),
-            state=_fallback(record.state),
+            city=_fallback(city),
+            state=_fallback(state),
         )
     return Pub28(
         line1=str(out["address_line_1"]),

@@ -12,6 +12,7 @@ from pydantic import JsonValue, TypeAdapter
 
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lua import script as lua_script
+from carebound.state.segment_reads import forget_reads
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._fhir import validate_resource
 from carebound.tools.connectors._outreach import (
@@ -143,6 +144,7 @@ class SimulatedOutreach:
         A reply is handed out once: concurrent callers never both get it.
         """
         require_aware(now, "now")
+        forget_reads([self._due, self._items])
         raws = _CLAIM_DUE(self._state.client, [self._due, self._items], [str(_micros(now))])
         replies = [InboundDocument.model_validate_json(text(raw)) for raw in raws]
         return sorted(replies, key=lambda r: (r.received_at, r.inbound_id))

@@ -33,6 +33,7 @@ from carebound.state.keys import run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import Pipeline, call_script
 from carebound.state.pipeline import run as run_pipeline
+from carebound.state.segment_reads import forget_reads, remembered
 from carebound.tools.connectors._errors import ConnectorError
 
 System = Literal["ehr", "outreach", "payer", "erp"]
@@ -108,6 +109,7 @@ def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
     if not batch.keys:
         return
     keys, args = _with_registry(batch.keys, [json.dumps(spec)])
+    forget_reads(keys)
     reply = call_script(client, _APPLY_ONCE, keys, args)
     if int(reply[0]) == 2:
         raise GuardFailed
@@ -147,13 +149,21 @@ class ConnectorState:
         return str(uuid.uuid5(_ID_NAMESPACE, name))
 
     def hget(self, key: str, field_name: str) -> str | None:
-        """Read one hash field as text."""
-        raw = self.client.hget(key, field_name)
-        return None if raw is None else text(raw)
+        """Read one hash field as text (once per graph segment: ``segment_reads``)."""
+
+        def fetch() -> str | None:
+            raw = self.client.hget(key, field_name)
+            return None if raw is None else text(raw)
+
+        return remembered("hget", key, field_name, fetch)
 
     def hvals(self, key: str) -> list[str]:
-        """Read every value of a hash as text."""
-        return [text(raw) for raw in self.client.hvals(key)]
+        """Read every value of a hash as text (once per graph segment: ``segment_reads``)."""
+
+        def fetch() -> tuple[str, ...]:
+            return tuple(text(raw) for raw in self.client.hvals(key))
+
+        return list(remembered("hvals", key, None, fetch))
 
     def apply(self, batch: WriteBatch) -> None:
         """Apply guarded writes that are not an effect (seeding, inbound events).
@@ -266,6 +276,7 @@ class ConnectorState:
                 record.model_dump_json(),
             ]
         keys, args = _with_registry(keys, [json.dumps(spec)])
+        forget_reads(keys)
         reply = call_script(self.client, _APPLY_ONCE, keys, args)
         return int(reply[0]), text(reply[1])
 

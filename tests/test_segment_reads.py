@@ -1,0 +1,137 @@
+"""A simulated world's reads are remembered for one graph segment (issue 17), never longer, and
+never past a write of the keys they read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from fhir.resources.R4B.patient import Patient
+from redis.connection import Connection
+
+from carebound.state.segment_reads import segment_reads
+from carebound.tools.connectors import FhirValidationError, WorldSpec, validate_resource
+from carebound.tools.connectors.simulated import World
+from tools.reconcile._records import demographics_of
+
+
+class _Counting(Connection):
+    sends = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        type(self).sends += 1
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def counted(redis_url: str) -> Iterator[tuple[redis.Redis, type[_Counting]]]:
+    counting: type[_Counting] = type("SegmentCounting", (_Counting,), {"sends": 0})
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=counting)
+    client = redis.Redis(connection_pool=pool)
+    yield client, counting
+    client.close()
+
+
+def _patient(family: str = "Delgado") -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"system": "urn:mrn", "value": "MRN-1"}],
+        "name": [{"family": family, "given": ["Ana"]}],
+        "birthDate": "1980-02-03",
+    }
+
+
+def _world(client: redis.Redis, prefix: str, run_id: str = "r-seg") -> World:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": _patient()}]}
+    spec = WorldSpec.from_bundles(bundle, None)
+    return World.seed(client, run_id, spec, prefix=prefix)
+
+
+def test_a_repeated_read_goes_to_redis_once_per_segment(
+    counted: tuple[redis.Redis, type[_Counting]], key_prefix: str
+) -> None:
+    client, counting = counted
+    world = _world(client, key_prefix)
+    with segment_reads():
+        world.ehr.search("Patient", family="Delgado")
+        before = counting.sends
+        for _ in range(5):
+            assert [p["id"] for p in world.ehr.search("Patient", family="Delgado")] == ["p1"]
+            assert world.ehr.read("Patient", "p1")["id"] == "p1"
+        assert counting.sends - before == 1  # the read of one field, the first time
+    before = counting.sends
+    world.ehr.search("Patient", family="Delgado")
+    world.ehr.search("Patient", family="Delgado")
+    assert counting.sends - before == 2, "outside a segment every read goes to Redis"
+
+
+def test_a_segment_sees_its_own_writes(redis_client: redis.Redis, key_prefix: str) -> None:
+    world = _world(redis_client, key_prefix)
+    with segment_reads():
+        assert world.ehr.search("Patient", family="Delgado") != []
+        assert world.ehr.read("Patient", "p1")["name"][0]["family"] == "Delgado"
+        world.ehr.update_fields(
+            "Patient", "p1", {"name.0.family": "Delgado-Ruiz"}, idempotency_key="k1"
+        )
+        assert world.ehr.read("Patient", "p1")["name"][0]["family"] == "Delgado-Ruiz"
+        assert world.ehr.search("Patient", family="Delgado-R")[0]["id"] == "p1"
+        world.ehr.create(
+            {"resourceType": "Patient", "id": "p2", "name": [{"family": "Delgado"}]},
+            idempotency_key="k2",
+        )
+        assert [p["id"] for p in world.ehr.search("Patient", family="Delgado")] == ["p1", "p2"]
+
+
+def test_the_next_segment_sees_what_another_process_wrote(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    world = _world(redis_client, key_prefix)
+    other_client = redis.Redis(connection_pool=redis.ConnectionPool(**_kwargs(redis_client)))
+    elsewhere = World.attach(other_client, "r-seg", prefix=key_prefix)
+    with segment_reads():
+        assert [p["id"] for p in world.ehr.search("Patient")] == ["p1"]
+    elsewhere.ehr.create({"resourceType": "Patient", "id": "p9"}, idempotency_key="k9")
+    with segment_reads():
+        assert [p["id"] for p in world.ehr.search("Patient")] == ["p1", "p9"]
+
+
+def _kwargs(client: redis.Redis) -> dict[str, Any]:
+    return dict(client.connection_pool.connection_kwargs)
+
+
+def _count_patient_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = Patient.model_validate
+
+    def counting(cls: type[Patient], obj: Any, *args: Any, **kwargs: Any) -> Patient:
+        calls.append(1)
+        return original(obj, *args, **kwargs)
+
+    monkeypatch.setattr(Patient, "model_validate", classmethod(counting))
+    return calls
+
+
+def test_an_equal_resource_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = _count_patient_parses(monkeypatch)
+    resource = _patient(family="Validatedonce")
+    first = validate_resource(resource, where="test")
+    second = validate_resource(dict(resource), where="test")
+    assert first == second == resource
+    assert first is not second  # each caller gets its own copy
+    assert len(parses) == 1
+    with pytest.raises(FhirValidationError, match="birthDate"):
+        validate_resource({**resource, "birthDate": "not a date"}, where="test")
+
+
+def test_the_demographics_of_one_chart_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = _count_patient_parses(monkeypatch)
+    chart = _patient(family="Parsedonce")
+    first = demographics_of(chart)
+    assert demographics_of(dict(chart)) == first
+    assert first.family == "Parsedonce"
+    assert len(parses) == 1
+    assert demographics_of(_patient(family="Another")).family == "Another"
+    assert len(parses) == 2
