@@ -114,7 +114,7 @@ def test_reviewer_workflow(env: str, case_file: Path, redis_url: str) -> None:
     assert FAX not in masked and MASK in masked
     assert "11506-3" in masked  # not PHI: shown (issue 11)
     assert "OUT-2" in masked
-    assert "A document request sent on behalf of a patient is confirmed by a coordinator" in masked
+    assert "A document request the demo agent faxes is confirmed by a coordinator" in masked
     assert "if you approve" in masked and "if you reject" in masked
     shown = cli_json("show", approval)
     assert shown["phi_masked"] is True

@@ -3,6 +3,7 @@ grants and rules decide as written."""
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,26 @@ def test_tools_cannot_be_invoked_around_the_gate() -> None:
     assert lc_tool.name == "change"
     with pytest.raises(ToolDefinitionError, match="outside the carebound gate"):
         lc_tool.invoke({"field": "telecom"})
+
+
+def test_every_tool_a_rule_of_the_default_pack_names_is_one_an_agent_may_call() -> None:
+    # A rule naming a tool no shipped agent has (or none is granted) never fires: a renamed
+    # tool would leave its rule dead without anyone noticing. OUT-2 names the demo agent's
+    # send_document_request (the chaser's send_request_attempt is governed by OUT-1/3/5).
+    from carebound.agents import registry
+
+    pack = load_policy_pack("default")
+    agents = registry()
+    callable_by: dict[str, list[str]] = {}
+    for name, agent in agents.items():
+        scopes = [g.scope for g in pack.agent_policy(name).grant.scopes]
+        for spec in agent.tools.values():
+            if any(fnmatchcase(spec.scope, s) for s in scopes):
+                callable_by.setdefault(spec.name, []).append(name)
+    for rule in pack.rules:
+        named = rule.when.tool
+        for tool_name in [named] if isinstance(named, str) else named or []:
+            assert callable_by.get(tool_name), f"{rule.id} names {tool_name}, which no agent calls"
+    [out2] = [r for r in pack.rules if r.id == "OUT-2"]
+    assert callable_by["send_document_request"] == ["demo"]
+    assert "the demo agent" in out2.text  # its words say whose request it holds

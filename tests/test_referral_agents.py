@@ -17,6 +17,8 @@ import pytest
 
 from carebound import Approve, Reject, Runner, VirtualClock, load_policy_pack
 from carebound._agent import RunEvent, request_match
+from carebound._format import MASK
+from carebound._phi import PhiPolicy
 from carebound._report import run_report
 from carebound.agents._referral import (
     OutreachSchedule,
@@ -301,6 +303,36 @@ def test_a_contact_not_on_file_is_held_each_time_it_is_used(make_runner: Any) ->
     view = _advance(runner, view.run_id)  # attempt 2 is due: held again, as policy says
     assert view.status == "paused" and view.pending is not None
     assert view.pending.request.args["attempt"] == 2
+
+
+def test_the_outreach_packet_masks_the_recipient_as_it_masks_the_to_argument(
+    make_runner: Any,
+) -> None:
+    # The number the request goes to is a masked argument of send_request_attempt; the packet's
+    # "Recipient" fact and its summary showed it in clear to a viewer not entitled to PHI.
+    runner = _runner(make_runner)
+    case = _case("chase_new_fax.json")
+    ehr = json.loads((SCENARIOS / "ehr" / "chase_new_fax.json").read_text())
+    view = runner.start(
+        "referral_chaser", case, requester="sam", world=Spec.from_bundles(ehr, None)
+    )
+    assert view.pending is not None
+    request = view.pending.request
+    assert request.args["to"] == "555-010-3999"
+    masked = PhiPolicy.for_run(runner, view.run_id).approval(view.pending)
+    assert masked.request.args["to"] == MASK
+    [recipient] = [f for f in masked.request.packet.facts if f.label == "Recipient"]
+    assert recipient.phi and recipient.value == MASK
+    shown = masked.model_dump_json()
+    assert all(form not in shown for form in ("555-010-3999", "5550103999", "010-3999"))
+    [clear] = [f for f in request.packet.facts if f.label == "Recipient"]
+    assert clear.value == "fax 555-010-3999"  # revealed, an entitled viewer sees it
+    # Rejected: the chase goes to staff; the agent's own words name the attempt, not the number.
+    decision = Reject(reviewer="casey", role=ROLE, args_hash=request.args_hash, reason="no")
+    view = runner.decide(request.approval_id, decision).run
+    assert "outreach attempt 1 by fax was declined" in view.record.summary
+    agent_text = json.dumps([view.record.summary, view.findings])
+    assert "010-3999" not in agent_text
 
 
 def test_a_request_cannot_be_completed_without_a_reply_on_record(make_runner: Any) -> None:

@@ -384,7 +384,7 @@ def test_packet_shows_the_decision_and_masks_phi_until_an_audited_reveal(web: We
     for expected in (
         "send_document_request",
         "OUT-2",
-        "A document request sent on behalf of a patient is confirmed by a coordinator.",
+        "A document request the demo agent faxes is confirmed by a coordinator.",
         "recipient on file",
         "Progress note (LOINC 11506-3)",
         "90%",

@@ -269,7 +269,7 @@ def _absorb_attempt(mem: ChaseMemory, r: CallResult, settings: ChaseSettings) ->
             r.status, f"refused ({r.status})"
         )
         mem.escalate_reason = (
-            f"outreach attempt {r.args.get('attempt')} to {r.args.get('to')} was {verb}"
+            f"outreach attempt {r.args.get('attempt')} by {r.args.get('channel')} was {verb}"
             + (" (their reason is in the decision record)." if r.status == "rejected" else ".")
         )
         return

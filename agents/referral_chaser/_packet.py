@@ -267,12 +267,13 @@ def _outreach_packet(
     )
     return DecisionPacket(
         summary=f"Send document request attempt {args.get('attempt')} by {args.get('channel')} "
-        f"to {args.get('to')}?",
+        f"to {'the contact on file' if on_file else 'a contact not on file'}?",
         facts=[
-            PacketFact(
+            PacketFact(  # the number or address: PHI, as the call's masked ``to`` argument
                 label="Recipient",
                 value=f"{args.get('channel')} {args.get('to')}",
                 source=SourceRef(resource=party, field="telecom", document="the referral"),
+                phi=True,
             ),
             PacketFact(
                 label="Referring party",
