@@ -18,17 +18,25 @@ from carebound.state import deflate
 from carebound.state.keys import text
 from carebound.state.pipeline import run as run_pipeline
 from carebound.state.runs import RunStore
+from tests.test_footprint_packed import read_packed
+
+
+def _packed(client: redis.Redis, prefix: str, run_id: str) -> list[Any]:
+    """The namespaces of the run's packed thread (``cp:pk``, see checkpoint/_scripts), if any."""
+    return list(read_packed(client, f"{prefix}:{{{run_id}}}:cp:pk")[1:])
 
 
 def _checkpoints(client: redis.Redis, prefix: str, run_id: str) -> int:
-    """How many checkpoints the run's thread holds, over all its namespaces."""
+    """How many checkpoints the run's thread holds, over all its namespaces, packed or not."""
     base = f"{prefix}:{{{run_id}}}:cp:"
-    return sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}ids:*"))
+    loose = sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}ids:*"))
+    return loose + len(_packed(client, prefix, run_id))
 
 
 def _writes(client: redis.Redis, prefix: str, run_id: str) -> int:
     base = f"{prefix}:{{{run_id}}}:cp:"
-    return sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}wx:*"))
+    loose = sum(int(client.zcard(key)) for key in client.scan_iter(match=f"{base}wx:*"))
+    return loose + sum(len(entry[5]) for entry in _packed(client, prefix, run_id))
 
 
 def _approve_and_wait(runner: Runner, run_id: str) -> None:

@@ -138,7 +138,8 @@ class AsyncRedisSaver(SaverCore):
         return [text(t) for t in members]
 
     async def _namespaces(self, thread_id: str) -> list[str]:
-        members = await self._wire.call(["SMEMBERS", self._thread(thread_id).namespaces])
+        tkeys = self._thread(thread_id)
+        members = await self._eval(_scripts.NAMESPACES, [tkeys.namespaces, tkeys.packed], [])
         return sorted(text(m) for m in members)
 
     # -- async API ---------------------------------------------------------------------

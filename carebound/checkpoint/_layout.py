@@ -19,6 +19,9 @@ class ThreadKeys(NamedTuple):
     namespaces: str
     runs: str
     lease: str
+    packed: str
+    """``<base>pk``: the whole thread in one value once the engine compacted it (see
+    :mod:`carebound.checkpoint._scripts`)."""
 
 
 class NamespaceKeys(NamedTuple):
@@ -29,6 +32,8 @@ class NamespaceKeys(NamedTuple):
     blobs: str
     writes: str
     write_index: str
+    packed: str
+    """The thread's packed key (the load script reads a packed thread from it)."""
 
 
 def thread_keys(prefix: str, thread_id: str) -> ThreadKeys:
@@ -38,6 +43,7 @@ def thread_keys(prefix: str, thread_id: str) -> ThreadKeys:
         namespaces=run_key(prefix, thread_id, "cp", "ns"),
         runs=run_key(prefix, thread_id, "cp", "runs"),
         lease=lease_key(prefix, thread_id),
+        packed=run_key(prefix, thread_id, "cp", "pk"),
     )
 
 
@@ -50,6 +56,7 @@ def namespace_keys(thread: ThreadKeys, checkpoint_ns: str) -> NamespaceKeys:
         blobs=f"{base}blob:{checkpoint_ns}",
         writes=f"{base}w:{checkpoint_ns}",
         write_index=f"{base}wx:{checkpoint_ns}",
+        packed=thread.packed,
     )
 
 

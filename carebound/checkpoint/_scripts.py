@@ -16,6 +16,11 @@ Stored shapes (``N`` is a checkpoint namespace, ``\\0`` a NUL byte)::
     blob:<N>    HASH   "<channel>\\0<version>" -> "<serde type>\\0<bytes>" (type "empty": none)
     w:<N>       HASH   "<cid>\\0<task_id>\\0<idx>" -> "<task_path>\\0<channel>\\0<type>\\0<bytes>"
     wx:<N>      ZSET   the same fields, score 0, so one checkpoint's writes are a lex range
+    pk          STRING a compacted thread (the engine's own runs, once they stop) in one value,
+                       in place of all the keys above but runs: msgpack [1, [N, cid, record,
+                       meta, blob values in meta's order (false: none), write fields, write
+                       values]...] (``_pack_thread.lua``); a write or a prune unpacks it first,
+                       ``load`` reads it as it is
 
 A script that writes first checks the fencing token when one is given, and refuses (returns
 ``{0, current_token}``) before changing anything.
@@ -31,6 +36,7 @@ __all__ = [
     "DELETE_THREAD",
     "DUMP_THREAD",
     "LOAD",
+    "NAMESPACES",
     "PRUNE_KEEP_LATEST",
     "PUT",
     "PUT_WRITES",
@@ -41,6 +47,7 @@ __all__ = [
 PUT = script("checkpoint_put")
 PUT_WRITES = script("checkpoint_put_writes")
 LOAD = script("checkpoint_load")
+NAMESPACES = script("checkpoint_namespaces")
 DELETE_THREAD = script("checkpoint_delete_thread")
 PRUNE_KEEP_LATEST = script("checkpoint_prune_keep_latest")
 COMPACT = script("checkpoint_compact")

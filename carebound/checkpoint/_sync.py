@@ -183,7 +183,8 @@ class RedisSaver(ThreadedAsyncSaver):
         return [text(t) for t in members]
 
     def _namespaces(self, thread_id: str) -> list[str]:
-        members = self._wire.call(["SMEMBERS", self._thread(thread_id).namespaces])
+        tkeys = self._thread(thread_id)
+        members = eval_script(self._wire, _scripts.NAMESPACES, [tkeys.namespaces, tkeys.packed], [])
         return sorted(text(m) for m in members)
 
     # -- BaseCheckpointSaver -----------------------------------------------------------

@@ -55,6 +55,7 @@ FIXED_SUFFIXES: tuple[str, ...] = (
     "lease",
     "cp:ns",
     "cp:runs",
+    "cp:pk",
     "outreach:real:attempts",
     "outreach:real:attempt_of",
     "outreach:real:receipts",

@@ -5,6 +5,7 @@
 -- ARGV: key base, run ids...
 -- Reply: the number of checkpoints deleted.
 local base = ARGV[1]
+unpack_thread(base, KEYS[1])
 local touched = {}
 local n = 0
 for i = 2, #ARGV do

@@ -8,4 +8,4 @@ local n = 0
 for _, ns in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   n = n + redis.call('DEL', unpack(ns_keys(ARGV[1], ns)))
 end
-return n + redis.call('DEL', KEYS[1], KEYS[2])
+return n + redis.call('DEL', KEYS[1], KEYS[2], ARGV[1] .. 'pk')

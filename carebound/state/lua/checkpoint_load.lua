@@ -1,9 +1,34 @@
 -- Checkpoint saver (carebound.checkpoint): one thread's keys, one hash tag;
 -- stored shapes in carebound/checkpoint/_scripts.py.
 -- Read checkpoints with their blobs and pending writes.
--- KEYS: ids, rec, blob, w, wx
+-- KEYS: ids, rec, blob, w, wx, the thread's packed key (<base>pk, see pack_thread)
 -- ARGV: cid ('' = take from the index), max lex bound ('+' or '(<cid>'), count
 -- Reply: a list of {cid, record, meta, blob values, write fields, write values}.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local raw = KEYS[6] and redis.call('GET', KEYS[6])
+  if not raw then return {} end
+  -- a packed thread: one checkpoint per namespace
+  local ns = string.sub(KEYS[1], #KEYS[6] - 2 + 5)
+  local entries = cmsgpack.unpack(raw)
+  for i = 2, #entries do
+    local e = entries[i]
+    if e[1] == ns then
+      local cid = e[2]
+      local wanted
+      if ARGV[1] ~= '' then
+        wanted = cid == ARGV[1]
+      else
+        wanted = tonumber(ARGV[3]) > 0
+          and (ARGV[2] == '+' or cid < string.sub(ARGV[2], 2))
+      end
+      if not wanted then return {} end
+      local blobs = {}
+      for j, v in ipairs(e[5]) do blobs[j] = v end
+      return {{cid, e[3], e[4], blobs, e[6], e[7]}}
+    end
+  end
+  return {}
+end
 local cids
 if ARGV[1] ~= '' then
   cids = {ARGV[1]}

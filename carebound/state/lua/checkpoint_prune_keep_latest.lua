@@ -4,5 +4,6 @@
 -- KEYS: ns, runs
 -- ARGV: key base
 -- Reply: 1.
+-- a packed thread (pack_thread) holds only its newest checkpoints already
 keep_latest(ARGV[1], KEYS[1], KEYS[2])
 return 1

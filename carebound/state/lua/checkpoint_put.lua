@@ -8,6 +8,10 @@
 local refused = fence(KEYS[5], ARGV[5])
 if refused then return refused end
 local new = redis.call('EXISTS', KEYS[1]) == 0
+if new then
+  unpack_thread(ARGV[7], KEYS[1])  -- a packed thread has no namespace set
+  new = redis.call('EXISTS', KEYS[1]) == 0
+end
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], 0, ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3], ARGV[2] .. '\0r', ARGV[4])

@@ -7,6 +7,10 @@
 local refused = fence(KEYS[4], ARGV[2])
 if refused then return refused end
 local new = redis.call('EXISTS', KEYS[1]) == 0
+if new then
+  unpack_thread(ARGV[4], KEYS[1])  -- a packed thread has no namespace set
+  new = redis.call('EXISTS', KEYS[1]) == 0
+end
 redis.call('SADD', KEYS[1], ARGV[1])
 local index = {}
 for i = 5, #ARGV, 3 do

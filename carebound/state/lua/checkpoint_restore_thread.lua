@@ -7,6 +7,7 @@
 --   (blob field, value)..., (write field, value)...
 -- Reply: 1.
 local base = ARGV[1]
+unpack_thread(base, KEYS[1])
 local i = 3
 while i <= #ARGV do
   local ns = ARGV[i]
