@@ -247,3 +247,26 @@ def test_a_system_down_outside_a_tool_call_never_quarantines_the_run(
     assert view.status == "running" and view.record.failures == 0
     assert view.record.summary.startswith("ehr is unavailable")
     ehr.client.close()
+
+
+def test_an_office_that_refuses_the_sweeps_poll_does_not_stop_the_sweep(
+    redis_client: redis.Redis, key_prefix: str, fhir_bases: FhirBases
+) -> None:
+    # The office's endpoint answers the sweep's poll with HTTP 500 (a refusal, not retried).
+    # The sweep goes on (other runs' timers, deadlines, recovery) and polls again next time;
+    # before, the refusal escaped the sweep and stopped it for every run.
+    upstream, base_name = fhir_bases.root.rsplit("/", 1)
+    with FaultProxy(upstream) as proxy:
+        runner = _runner(redis_client, key_prefix, f"{proxy.url}/{base_name}/office")
+        view = runner.start("referral_chaser", _case(), requester="sam", world=Spec.from_bundles(
+            _case(), None))  # fmt: skip
+        assert "waiting for the referring office to answer" in (view.record.wait_reason or "")
+        [task] = _office_tasks(fhir_bases.office)
+        complete_task(fhir_bases.office, f"Task/{task['id']}")
+        proxy.set_schedule(FaultSchedule(rates={"error_500": 1.0}))
+        assert runner.sweep().replies_delivered == 0
+        assert proxy.log[-1].fault == Fault.ERROR_500
+        proxy.set_schedule(FaultSchedule())
+        assert runner.sweep().replies_delivered == 1
+    view = runner.get(view.run_id)
+    assert view.findings["chase"]["replies"] == [f"cdex-{task['id']}"]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from carebound.testing import Fault, FaultProxy, FaultSchedule
 from carebound.tools.connectors import SystemUnavailableError
 from carebound.tools.connectors._bundle import RunContext
 from carebound.tools.connectors.config import OfficeConfig
@@ -146,3 +147,27 @@ def test_the_cdex_endpoint_signs_in_with_smart_backend_services(
     # The server answers only with a token: without one the Task cannot be read.
     assert httpx.get(f"{url}/office/{receipt.message_id}").status_code == 401
     assert receipt.message_id.startswith("Task/")
+
+
+def test_a_reply_is_not_lost_when_another_tasks_document_cannot_be_read(
+    redis_client: redis.Redis, key_prefix: str, fhir_bases: FhirBases
+) -> None:
+    # Two requests, both answered. The poll finds both Tasks and reads the first one's
+    # document; reading the second's fails (the office answers 500). The first reply must be
+    # handed out (its Task is closed in carebound's store once read) and the second must stay
+    # open for the next poll: before, the error dropped the first reply with its Task closed.
+    upstream, base_name = fhir_bases.root.rsplit("/", 1)
+    with FaultProxy(upstream) as proxy:
+        office = f"{proxy.url}/{base_name}/office"
+        outreach = cdex_outreach(redis_client, key_prefix, office, "run-two")
+        for n in (1, 2):
+            receipt = send(outreach, f"run-two:attempt:{n}", request_id=f"docreq-{n}")
+            complete_task(fhir_bases.office, receipt.message_id)
+        proxy.set_schedule(FaultSchedule(script=[Fault.PASS, Fault.PASS, Fault.ERROR_500]))
+        first = outreach.due_replies(NOW)
+        assert [(r.method, r.fault) for r in proxy.log[-3:]] == [
+            ("GET", Fault.PASS), ("GET", Fault.PASS), ("GET", Fault.ERROR_500)]  # fmt: skip
+        second = outreach.due_replies(NOW)
+    assert len(first) == 1 and len(second) == 1
+    assert sorted(r.request_id for r in [*first, *second]) == ["docreq-1", "docreq-2"]
+    assert outreach.due_replies(NOW) == []  # each handed out once

@@ -37,7 +37,7 @@ from carebound.state.errors import STORE_DOWN
 from carebound.state.outreach import runs_to_poll, stop_polling
 from carebound.state.parked import parked_on
 from carebound.state.runs import FINAL_STATUSES
-from carebound.tools.connectors import SystemUnavailableError
+from carebound.tools.connectors import ConnectorError, SystemUnavailableError
 
 _log = logging.getLogger("carebound.runner")
 
@@ -158,6 +158,12 @@ class Waker:
                 replies = core.connectors_for(run_id, record.agent).outreach.due_replies(now)
             except SystemUnavailableError:
                 continue  # the office's endpoint is down: its replies wait on the server
+            except ConnectorError as exc:
+                # It refused the poll (e.g. HTTP 500): its replies wait on the server, polled
+                # again next sweep; the sweep goes on with the other runs.
+                event(_log, "sweep.poll_refused", logging.WARNING, run_id=run_id,
+                      error=type(exc).__name__)  # fmt: skip
+                continue
             for inbound in replies:
                 if inbound.request_id:
                     payload = inbound.model_dump(mode="json")

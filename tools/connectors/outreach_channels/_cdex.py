@@ -18,11 +18,13 @@ import base64
 import binascii
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
+from carebound.logs import event
 from carebound.state.outreach import OutreachStore
 from carebound.tools.connectors._errors import ConnectorError
 from carebound.tools.connectors._outreach import (
@@ -44,6 +46,7 @@ from carebound.tools.connectors.outreach_channels._common import (
 CDEX_TASK_CODES = "http://hl7.org/fhir/us/davinci-hrex/CodeSystem/hrex-temp"
 """The code system of CDex's ``attachment-request`` Task code and its input types."""
 FHIR_JSON = "application/fhir+json"
+_log = logging.getLogger("carebound.connectors")
 
 
 class CdexOutreach:
@@ -124,7 +127,9 @@ class CdexOutreach:
 
         A Task the office failed or cancelled is closed with no reply (the chase goes on by its
         schedule). A reply's time is the Task's ``lastModified`` (the office's own time) but no
-        later than ``now`` (the run's clock); without one, ``now``.
+        later than ``now`` (the run's clock); without one, ``now``. A completed Task whose
+        documents cannot be read now (the endpoint fails or refuses) stays open for the next
+        poll, and the other Tasks' replies are still handed out.
 
         Raises:
             SystemUnavailableError: the endpoint is down (nothing is taken: ask again later).
@@ -144,7 +149,12 @@ class CdexOutreach:
             meta = json.loads(opened[ref])
             reply = None
             if status == "completed":
-                documents = [self._document(out) for out in _output_refs(task)]
+                try:
+                    documents = [self._document(out) for out in _output_refs(task)]
+                except ConnectorError as exc:  # kept open: read again at the next poll
+                    event(_log, "cdex.reply_unread", logging.WARNING, task=ref,
+                          error=type(exc).__name__)  # fmt: skip
+                    continue
                 reply = InboundDocument.build(
                     inbound_id=f"cdex-{task['id']}",
                     request_id=meta["request_id"],
