@@ -6,6 +6,7 @@ session lifetimes, HSTS over https, and 503 problem+json whenever the store is d
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -358,3 +359,25 @@ def test_a_bound_token_cannot_start_runs_in_another_persons_name(
     service = web.api(name="ehr-bridge")
     missing = service.post("/api/runs", json={"agent": "demo", "bundle": demo_case})
     assert missing.status_code == 422 and "requester" in missing.json()["detail"]
+
+
+def test_an_api_body_that_is_not_json_is_415_saying_how_to_send_it(make_web: Any) -> None:
+    """``curl -d`` sends a form unless told otherwise: the answer says the body is not JSON and
+    how to send it, instead of "Input should be a valid dictionary" (422)."""
+    web = make_web()
+    request = web.park()
+    api = web.api()
+    body = json.dumps({"agent": "demo", "bundle": web.case})
+    for path in ("/api/runs", f"/api/approvals/{request.approval_id}/decision", "/api/events"):
+        for media in ("text/plain", "application/x-www-form-urlencoded"):
+            answer = api.post(path, content=body, headers={"Content-Type": media})
+            assert answer.status_code == 415, (path, media, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            problem = answer.json()
+            assert problem["code"] == "unsupported_media_type"
+            assert media in problem["detail"]
+            assert "Content-Type: application/json" in problem["hint"]
+    for media in ("application/json", "application/json; charset=utf-8", "application/fhir+json"):
+        answer = api.post("/api/runs", content=body, headers={"Content-Type": media})
+        assert answer.status_code != 415, (media, answer.text)
+    assert web.runner.approval(request.approval_id).status == "pending"  # nothing decided

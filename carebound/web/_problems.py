@@ -170,9 +170,14 @@ class CatchAllMiddleware:
             detail=f"the request body is larger than {self.max_body_bytes} bytes",
             hint="send a smaller document",
         )
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             await _send_problem(send, too_large)
+            return
+        wrong_type = _not_json(scope, headers)
+        if wrong_type is not None:
+            await _send_problem(send, wrong_type)
             return
         started = False
         received = 0
@@ -246,6 +251,30 @@ def store_unavailable_problem() -> Problem:
         code="store_unavailable",
         hint="try again shortly; operators: check the store (carebound server status)",
         headers={"Retry-After": "5"},
+    )
+
+
+def _not_json(scope: Scope, headers: dict[bytes, bytes]) -> Problem | None:
+    """415 for an API request whose body says it is not JSON (``curl -d`` sends a form by
+    default): otherwise the body would be read as text and refused as "not an object"."""
+    if scope.get("method") not in ("POST", "PUT", "PATCH") or not str(
+        scope.get("path", "")
+    ).startswith("/api/"):
+        return None
+    declared = headers.get(b"content-type")
+    if declared is None or headers.get(b"content-length") == b"0":
+        return None
+    media = declared.split(b";", 1)[0].strip().lower()
+    if media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    ):
+        return None
+    return Problem(
+        status=415,
+        code="unsupported_media_type",
+        detail=f"the request body is {media.decode('latin-1')[:60]!r}, not JSON",
+        hint="send the body as JSON with 'Content-Type: application/json' "
+        "(curl: -H 'Content-Type: application/json')",
     )
 
 
