@@ -214,3 +214,36 @@ def test_the_readme_file_is_complete_and_loads(
     for line in shown.splitlines()[1:]:
         problem = line.split(": ", 1)[0]  # "  - ehr.retry.attempts"
         assert problem in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        '[ehr]\nbase_url = "https://svc:{pw}@ehr.example.org/fhir"\n',
+        '[office.cdex]\nbase_url = "https://svc:{pw}@office.example.org/fhir"\n',
+        '[ehr]\nbase_url = "https://ehr.example.org/fhir"\nauth = { kind = "smart", '
+        'token_url = "https://svc:{pw}@ehr.example.org/token", client_id = "cb", '
+        'private_key_file = "keys/ehr.pem" }\n',
+    ],
+)
+def test_a_password_in_a_url_is_refused_and_never_shown(tmp_path: Path, section: str) -> None:
+    """A URL with a user or password would put the secret wherever the URL is shown (and send
+    it as an unconfigured credential): refused, naming where, without echoing it."""
+    file = _file(tmp_path, section.replace("{pw}", "hunter2-secret"))
+    with pytest.raises(ConnectorsConfigError) as caught:
+        load_connectors_config(file)
+    shown = f"{caught.value.message}\n{caught.value.hint}"
+    assert "a user or password in the URL is not accepted" in shown
+    assert "hunter2" not in shown
+
+
+def test_a_password_in_the_fhir_server_url_is_refused_and_never_shown(env: str) -> None:
+    from tests.test_cli import cli
+
+    scenario = str(PROJECT / "scenarios" / "hello_hold.yaml")
+    for url in ("http://svc:hunter2-secret@127.0.0.1:9", "ftp://svc:hunter2-secret@x"):
+        result = cli("run", scenario, "--fhir-server", url, code=2)
+        assert "a user or password in the URL is not accepted" in result.stderr
+        assert "hunter2" not in result.stdout + result.stderr
+        failed = cli("run", scenario, "--fhir-server", url, "--json", code=2)
+        assert "hunter2" not in failed.stdout + failed.stderr

@@ -47,7 +47,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    HttpUrl,
     SecretStr,
     ValidationError,
     field_validator,
@@ -58,6 +57,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from carebound._errors import format_validation_error
 from carebound.assist import TASKS, ModelConfig
 from carebound.tools.connectors._errors import ConnectorsConfigError
+from carebound.tools.connectors._url import Url
 
 CONNECTORS_FILE_VAR = "CAREBOUND_CONNECTORS"
 """The environment variable that names the connectors file."""
@@ -168,7 +168,7 @@ class SmartAuth(_Section):
     token endpoint for a short-lived bearer token (client credentials grant)."""
 
     kind: Literal["smart"]
-    token_url: HttpUrl
+    token_url: Url
     """The authorization server's token endpoint."""
     client_id: str = Field(min_length=1)
     """Our client id, as registered with the system (the assertion's ``iss`` and ``sub``)."""
@@ -209,7 +209,7 @@ Auth = Annotated[NoAuth | BearerAuth | SmartAuth, Field(discriminator="kind")]
 class FhirServerConfig(_Section):
     """A FHIR R4 REST server: where it is, how to sign in, timeouts, retries, breaker."""
 
-    base_url: HttpUrl
+    base_url: Url
     """The FHIR base URL (``[base]/Patient/123`` is a patient)."""
     auth: Auth = NoAuth()
     timeouts: Timeouts = Timeouts()
@@ -312,7 +312,7 @@ class WebhookTarget(_Section):
 
     role: str = Field(min_length=1, max_length=64)
     """The role whose holds it announces (``*``: every role)."""
-    url: HttpUrl
+    url: Url
     secret_env: str = Field(min_length=1)
     """The environment variable holding the HMAC-SHA256 signing secret."""
 
@@ -333,7 +333,7 @@ class EmailTarget(_Section):
 class NotifyConfig(_Section):
     """Tell people when a hold waits for them, nears its deadline or is escalated to them."""
 
-    base_url: HttpUrl
+    base_url: Url
     """The web inbox's address, for the link in each message (``/approvals/<id>``)."""
     warn_before_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
     """How long before a hold's deadline the "due soon" message goes out."""

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fhir.resources.R4B import get_fhir_model_class
@@ -70,11 +71,20 @@ class FhirBases:
     def under(cls, root: str) -> FhirBases:
         """``root``/ehr, ``root``/payer and ``root``/office (the local test server's layout)."""
         stripped = root.rstrip("/")
-        if not stripped.startswith(("http://", "https://")):
+        hint = "give the server's root URL, e.g. http://127.0.0.1:8090"
+        try:
+            netloc = urlsplit(stripped).netloc
+        except ValueError:
+            netloc = ""
+        if "@" in netloc:  # never echoed: it may hold a password
             raise ConnectorError(
-                f"--fhir-server {root!r} is not an http(s) URL",
-                hint="give the server's root URL, e.g. http://127.0.0.1:8090",
+                "--fhir-server: a user or password in the URL is not accepted (it would be "
+                "shown wherever the URL is)",
+                hint=hint + "; a server that needs credentials goes in a connectors file "
+                "(--connectors) with its auth",
             )
+        if not stripped.startswith(("http://", "https://")) or not netloc:
+            raise ConnectorError(f"--fhir-server {root!r} is not an http(s) URL", hint=hint)
         return cls(ehr=f"{stripped}/ehr", payer=f"{stripped}/payer", office=f"{stripped}/office")
 
 
