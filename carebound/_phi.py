@@ -22,7 +22,13 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from carebound._format import MASK
-from carebound._phi_table import ToolPhi, parse_table
+from carebound._phi_table import (
+    EFFECT_REF,
+    PHI_DETAIL_KEYS,
+    ToolPhi,
+    parse_table,
+    resolve_effect_refs,
+)
 from carebound._report import MismatchItem, RunReport
 from carebound.approvals import ApprovalView, Edit
 from carebound.audit import AuditEvent
@@ -31,10 +37,6 @@ if TYPE_CHECKING:
     from carebound._agent import CallResult
     from carebound.engine.runner import Runner
 
-
-PHI_DETAIL_KEYS = frozenset({"before", "after", "value", "values", "args", "proposed", "diff"})
-"""Audit-detail keys that carry data values (masked for PHI tools); the other keys carry ids,
-codes, statuses and the agents' PHI-free reasons."""
 
 REVIEWER_TEXT_KEYS = frozenset({"reason", "note"})
 """A reviewer's free text on a decision: people may quote PHI in it, so on holds of PHI tools it
@@ -176,6 +178,26 @@ class PhiPolicy:
             if isinstance(approval, str) and isinstance(tool, str):
                 held.setdefault(approval, tool)
         return [self.event(e, held.get(str(e.detail.get("approval_id")))) for e in listed]
+
+
+def revealed_events(runner: Runner, run_id: str, events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    """A run's audit events as an entitled viewer sees them (after the reveal is recorded):
+    the values an effect event names in the effect ledger (``ref:effect/...``, see
+    :func:`~carebound._phi_table.effect_detail_refs`) read from it, while the run is kept."""
+    listed = list(events)
+    if not any(_names_effect_value(e) for e in listed):
+        return listed
+    results = {entry.key: entry.result for entry in runner.ledger.entries(run_id)}
+    return [
+        e.model_copy(update={"detail": resolve_effect_refs(e.detail, results)})
+        if _names_effect_value(e)
+        else e
+        for e in listed
+    ]
+
+
+def _names_effect_value(event: AuditEvent) -> bool:
+    return any(isinstance(v, str) and v.startswith(EFFECT_REF) for v in event.detail.values())
 
 
 def hold_roles(runner: Runner, run_id: str) -> set[str]:

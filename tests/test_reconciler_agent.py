@@ -27,6 +27,7 @@ from carebound import (
     load_policy_pack,
     run_report,
 )
+from carebound._phi import revealed_events
 from carebound.agents.reconciler import (
     RECONCILER,
     RECONCILER_TOOLS,
@@ -34,6 +35,7 @@ from carebound.agents.reconciler import (
     reconcile_packet,
 )
 from carebound.guardrails import PolicyPack
+from carebound.state.audit_codec import unpack_event
 from carebound.tools.connectors import (
     ErpData,
     WorldSpec,
@@ -126,7 +128,18 @@ def test_low_risk_differences_are_fixed_and_audited(make_runner: RunnerFactory) 
     assert chart["telecom"][0]["value"] == "+19195550142"
     assert chart["birthDate"] == "1972-06-15"
     effects = [e for e in runner.audit(view.run_id) if e.action == "effect"]
-    audited = {e.detail["field"]: (e.detail["before"], e.detail["after"]) for e in effects}
+    # The audit trail stores where each value is kept (the effect ledger), not the value ...
+    for e in effects:
+        ref = f"ref:effect/{e.detail['key']}#"
+        assert (e.detail["before"], e.detail["after"]) == (ref + "before", ref + "after")
+    stream = runner.client.xrange(f"{runner.prefix}:{{{view.run_id}}}:audit")
+    stored = "".join(str(unpack_event(fields[b"event"])) for _, fields in stream)
+    for value in ("Rita", "Maple Lane", "MAPLE LN", "27513", "919.555.0142", "+19195550142"):
+        assert value not in stored
+    assert runner.verify(view.run_id).ok
+    # ... and an entitled reveal reads the values from there.
+    revealed = revealed_events(runner, view.run_id, effects)
+    audited = {e.detail["field"]: (e.detail["before"], e.detail["after"]) for e in revealed}
     assert audited == {
         "name.given": ("Rita", "Margarita"),
         "address": ("482 Maple Lane, Cary, NC", "482 MAPLE LN, CARY, NC"),
@@ -185,6 +198,8 @@ def test_dob_swap_is_held_and_not_written_without_a_decision(make_runner: Runner
     assert items(view)["birthDate"]["action"] == "held"
     effect = [e for e in runner.audit(view.run_id) if e.action == "effect"][-1]
     assert effect.detail["decided"] == "approved"
+    assert "1980" not in str(effect.detail)  # the birth dates stay in the effect ledger
+    [effect] = revealed_events(runner, view.run_id, [effect])
     assert (effect.detail["before"], effect.detail["after"]) == ("1980-07-04", "1980-04-07")
 
 

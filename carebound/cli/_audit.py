@@ -81,9 +81,10 @@ def show(
     recorded for PHI tools are masked unless --reveal (audited)."""
     reader = None if reveal else open_reader()  # a masked trail needs no Runner (see _reader)
     source: Runner | StoreReader
+    revealer: Runner | None = None
     if reader is None:
-        source = open_runner()
-        reveal_run(source, run_id, reviewer, what="audit")
+        source = revealer = open_runner()
+        reveal_run(revealer, run_id, reviewer, what="audit")
     else:
         source = reader
     verify = verify or anchors is not None
@@ -93,6 +94,10 @@ def show(
     if reader is not None:
         agent = reader.record(run_id).agent
         events = phi_policy(reader, run_id, agent).events(trail.events)
+    elif revealer is not None:
+        from carebound._phi import revealed_events
+
+        events = revealed_events(revealer, run_id, events)
     if as_json:
         print_json(
             {

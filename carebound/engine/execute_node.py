@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from carebound._agent import CallResult, ProposedCall
 from carebound._errors import CareboundError, LeaseLostError
+from carebound._phi_table import effect_detail_refs
 from carebound.engine.node_kit import NodeKit, config_run_id, jsonable
 from carebound.engine.run_state import CurrentCall, RunState
 from carebound.engine.tracing import tool_failed, tool_span
@@ -148,7 +149,8 @@ class Executor:
                     )
 
             if spec.audit_detail is not None and not error:
-                detail.update(spec.audit_detail(args, output))
+                shown = spec.audit_detail(args, output)
+                detail.update(effect_detail_refs(bool(spec.phi), key, shown))
             # The ledger's result goes first, in the same round trip. The audit append is
             # idempotent on the key: a replay after a crash between the two records it once.
             self.kit.audit(

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import CareboundError, NotFoundError
-from carebound._phi import PhiPolicy, mask_report
+from carebound._phi import PhiPolicy, mask_report, revealed_events
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._report import EffectItem, Findings, PendingItem, run_report
 from carebound._tokens import Scope, ServiceToken, effective_roles, require_scope
@@ -306,6 +306,7 @@ def get_audit(request: Request, caller: Reader, run_id: str, reveal: bool = Fals
     events = trail.events
     if reveal:
         _reveal_run(request, caller, runner.get(run_id), "audit")
+        events = revealed_events(runner, run_id, events)
     else:
         policy = PhiPolicy.for_run(runner, run_id)
         events = policy.events(events)

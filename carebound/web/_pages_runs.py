@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse
 
+from carebound._phi import revealed_events
 from carebound._report import run_report
 from carebound.web._context import Viewer, check_csrf, context
 from carebound.web._page import SignedIn, render
@@ -47,7 +48,11 @@ def _run_page(
             "report": run_report(run),
             "holds": run_approvals(runner, run),
             "calls": call_rows(runner, run, reveal=revealed),
-            "events": timeline(events if revealed else masked_events(runner, run, events)),
+            "events": timeline(
+                revealed_events(runner, run_id, events)
+                if revealed
+                else masked_events(runner, run, events)
+            ),
             "now": runner.clock.now(),
             "decided": decided,
             "outcome": outcome,
@@ -92,7 +97,9 @@ def _audit_page(request: Request, who: Viewer, run_id: str, *, revealed: bool) -
         "audit.html",
         {
             "run": run,
-            "events": trail.events if revealed else masked_events(runner, run, trail.events),
+            "events": revealed_events(runner, run_id, trail.events)
+            if revealed
+            else masked_events(runner, run, trail.events),
             "verify": trail.verify,
             "revealed": revealed,
             "can_reveal": bool(roles & set(who.roles)),
