@@ -309,6 +309,8 @@ def test_deflated_values_are_base64_and_base85_ones_written_before_still_read() 
     import base64
     import zlib
 
+    import pytest
+
     from carebound.state import deflate
 
     text = json.dumps({"packet": ["the same fact again"] * 40})
@@ -319,3 +321,6 @@ def test_deflated_values_are_base64_and_base85_ones_written_before_still_read() 
     old = zlib.compressobj(6, zlib.DEFLATED, -15)
     legacy = "~z:" + base64.b85encode(old.compress(text.encode()) + old.flush()).decode()
     assert deflate.unpack(legacy, marker="~z:") == text
+    assert deflate.unpack(legacy.encode(), marker="~z:") == text.encode()
+    with pytest.raises(ValueError, match="does not inflate"):
+        deflate.unpack(packed[:-8], marker="~z:")  # truncated

@@ -42,16 +42,18 @@ def unpack(stored: bytes | str, *, marker: str, dictionary: bytes = b"") -> byte
     head = marker.encode() if isinstance(stored, bytes) else marker
     if not stored.startswith(head):  # type: ignore[arg-type]
         return stored
-    text = stored.decode() if isinstance(stored, bytes) else stored
+    body = stored[len(marker) :]  # bytes or text alike: the codecs below take both
     try:
-        inflate = zlib.decompressobj(-15, dictionary) if dictionary else zlib.decompressobj(-15)
-        body = text[len(marker) :]
         data = (
             binascii.a2b_base64(body[1:])
-            if body.startswith(_BASE64)
+            if body[:1] in (b".", _BASE64)
             else base64.b85decode(body)  # written before base64
         )
-        raw = inflate.decompress(data) + inflate.flush()
-        return raw if isinstance(stored, bytes) else raw.decode()
+        if dictionary:
+            inflate = zlib.decompressobj(-15, dictionary)
+            raw = inflate.decompress(data) + inflate.flush()
+        else:
+            raw = zlib.decompress(data, -15)
     except (ValueError, binascii.Error, zlib.error) as exc:
         raise ValueError(f"stored value does not inflate: {exc}") from exc
+    return raw if isinstance(stored, bytes) else raw.decode()
