@@ -117,7 +117,8 @@ class DecisionRefusedError(CareboundError):
 
     The instance's ``code`` is the reason, one of: ``unknown_reviewer``, ``wrong_role``,
     ``own_run``, ``stale``, ``same_approver``, ``invalid_edit``, ``edit_beyond_grant``,
-    ``unknown_tool``, ``already_decided`` (the class's code is ``decision_refused``).
+    ``unknown_tool``, ``already_decided``, ``system_unavailable`` (an edit's check needs a
+    system that is down; the class's code is ``decision_refused``).
     """
 
     def __init__(self, message: str, *, code: str, hint: str | None = None) -> None:

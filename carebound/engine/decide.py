@@ -45,6 +45,7 @@ from carebound.guardrails import (
 )
 from carebound.state.trips import DecideStep
 from carebound.tools import FactValue, ToolSpec
+from carebound.tools.connectors import SystemUnavailableError
 
 DECIDED_STATUS: dict[str, ApprovalStatus] = {
     "approve": "approved",
@@ -263,13 +264,21 @@ class Decider:
             ctx = services.tool_context(request.run_id, definition.name, spec, args)
             return spec.compute_facts(ctx, args)
 
-        verdict = judge(
-            request.tool,
-            decision.args,
-            tools=definition.tools,
-            grant=pack.agent_policy(definition.name).grant,
-            policy=PolicyCheck(rules=pack.rules, facts_of=facts_of),
-        )
+        try:
+            verdict = judge(
+                request.tool,
+                decision.args,
+                tools=definition.tools,
+                grant=pack.agent_policy(definition.name).grant,
+                policy=PolicyCheck(rules=pack.rules, facts_of=facts_of),
+            )
+        except SystemUnavailableError as exc:
+            raise DecisionRefusedError(
+                f"cannot check the edited call: {exc.message}; the decision was not recorded",
+                code="system_unavailable",
+                hint=f"decide again once {exc.system} is back (approving or rejecting the call "
+                "as proposed needs no check)",
+            ) from None
         if verdict.kind == "invalid_args":
             raise invalid_edit_error(verdict)
         if verdict.kind in ("unknown_tool", "over_budget"):

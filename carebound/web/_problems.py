@@ -59,6 +59,7 @@ _REFUSAL_STATUS = {
     "already_decided": 409,
     "invalid_edit": 422,
     "edit_beyond_grant": 422,
+    "system_unavailable": 503,
 }
 
 # Errors about input that live outside carebound's core (FHIR, connectors, policy packs).

@@ -20,7 +20,7 @@ from carebound._errors import CareboundError
 from carebound.domain.identity import Mismatch, PersonRecord
 from carebound.domain.three_way import MatchTolerances
 from carebound.tools._spec import FactValue
-from carebound.tools.connectors import Connectors, ResourceNotFoundError
+from carebound.tools.connectors import Connectors, ResourceNotFoundError, SystemUnavailableError
 from carebound.tools.reconcile._erp import InvoiceCheck, check_invoice
 from carebound.tools.reconcile._records import (
     EHR,
@@ -112,6 +112,8 @@ def assess_fix(
         mismatch = field_mismatch(referral.record, current, field)
         proposed = with_field(current, field, value)
         change = field_mismatch(proposed.model_copy(update={"source": "proposed"}), current, field)
+    except SystemUnavailableError:
+        raise  # a system down says nothing about the call: the engine waits for it
     except _READ_ERRORS as exc:
         return replace(base, error=str(exc)[:200])
     referral_value = field_value(referral.record, field)
@@ -186,6 +188,8 @@ def assess_member_id(
         beneficiary = str((coverage.get("beneficiary") or {}).get("reference", ""))
         patient_id = beneficiary.rsplit("/", 1)[-1] if beneficiary else None
         payer = payer_view(connectors.payer, [value])
+    except SystemUnavailableError:
+        raise  # a system down says nothing about the call: the engine waits for it
     except _READ_ERRORS as exc:
         return replace(base, error=str(exc)[:200])
     current = coverage.get("subscriberId")
@@ -237,6 +241,8 @@ def assess_link(connectors: Connectors, case: Mapping[str, Any], patient_id: str
     """Assess linking the referral's patient to EHR chart ``patient_id``."""
     try:
         referral, match = _referral_and_match(connectors, case)
+    except SystemUnavailableError:
+        raise  # a system down says nothing about the call: the engine waits for it
     except _READ_ERRORS as exc:
         return LinkAssessment(patient_id=patient_id, error=str(exc)[:200])
     return LinkAssessment(patient_id=patient_id, referral=referral, match=match)
@@ -278,6 +284,8 @@ def assess_approval(
     """Re-run the three-way match of ``invoice_number`` from the ERP."""
     try:
         check = check_invoice(connectors.erp, invoice_number, tolerances)
+    except SystemUnavailableError:
+        raise  # a system down says nothing about the call: the engine waits for it
     except _READ_ERRORS as exc:
         return ApprovalAssessment(invoice_number, tolerances, error=str(exc)[:200])
     return ApprovalAssessment(invoice_number, tolerances, check=check)

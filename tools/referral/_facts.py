@@ -15,7 +15,7 @@ from carebound.domain.documents import CLASSIFY_MIN_CONFIDENCE
 from carebound.domain.drafts import NoteCheck, check_outreach_note
 from carebound.fhir import ReferralCase, concept_label
 from carebound.tools._spec import FactValue, ToolContext
-from carebound.tools.connectors import ResourceNotFoundError
+from carebound.tools.connectors import ResourceNotFoundError, SystemUnavailableError
 from carebound.tools.referral._args import (
     DOCUMENT_DISPLAY,
     HREX_TEMP,
@@ -132,6 +132,8 @@ def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]
     try:
         resource, origin = document_for(ctx, args.document_id)
         result = classify_resource(resource, source=f"DocumentReference/{args.document_id}")
+    except SystemUnavailableError:
+        raise  # the EHR is down: no fact about the document (the engine waits for it)
     except (CareboundError, LookupError, ValueError):
         return {"document_found": False, "classification_confident": False}
     typed = typed_codes(resource)
@@ -168,6 +170,8 @@ def file_facts(ctx: ToolContext, args: FileDocumentArgs) -> dict[str, FactValue]
 def attempt_facts(ctx: ToolContext, args: AttemptArgs) -> dict[str, FactValue]:
     try:
         contacts = ehr_contacts(ctx.connectors.ehr, case_of(ctx))
+    except SystemUnavailableError:
+        raise  # the EHR is down: "not on file" would be a wrong fact in the packet
     except CareboundError:
         contacts = []
     on_file = any(
@@ -237,6 +241,8 @@ def route_facts(ctx: ToolContext, args: RouteArgs) -> dict[str, FactValue]:
     try:
         case = case_of(ctx)
         task_id = referral_task_id(ctx, case)
+    except SystemUnavailableError:
+        raise  # the EHR is down: "not accepted" would refuse the routing (SCH-1) for good
     except CareboundError:
         return {"referral_accepted": False}
     task = ehr_read(ctx, "Task", task_id) if task_id else None
