@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, NamedTuple
 
 import redis
 import redis.asyncio as aioredis
@@ -163,6 +165,55 @@ class _Heads:
         return b"*%d\r\n" % (3 + len(keys) + len(args)) + head + _bulks(args)
 
 
+class _Rider(NamedTuple):
+    wire: SyncWire
+    packed: bytes
+    on_reply: Callable[[Any], None]
+
+
+_RIDERS: ContextVar[list[_Rider] | None] = ContextVar("carebound_riders", default=None)
+
+
+@contextmanager
+def riding() -> Iterator[None]:
+    """Within this block, on this thread (and the graph tasks it runs inline), commands handed
+    to :func:`ride_ahead` are sent ahead of the next round trip on their wire, in the order given,
+    and their replies handed to their callbacks once that round trip is back; what is still
+    waiting when the block ends is sent then (one round trip per wire)."""
+    riders: list[_Rider] = []
+    token = _RIDERS.set(riders)
+    try:
+        yield
+    finally:
+        try:
+            while riders:
+                riders[0].wire.call_many([])  # takes every rider of that wire
+        finally:
+            _RIDERS.reset(token)
+
+
+def ride_ahead(client: SyncClient, args: Sequence[Arg], on_reply: Callable[[Any], None]) -> bool:
+    """Have ``args`` ride ahead of the next round trip on ``client``'s wire (see
+    :func:`riding`); False, and nothing queued, outside a riding block or on a client whose
+    wire does not talk to one server directly: then send it yourself."""
+    riders = _RIDERS.get()
+    wire = shared_wire(client)
+    if riders is None or not wire.usable:
+        return False
+    riders.append(_Rider(wire, pack(args), on_reply))
+    return True
+
+
+def _take_riders(wire: SyncWire) -> list[_Rider]:
+    riders = _RIDERS.get()
+    if not riders:
+        return []
+    mine = [r for r in riders if r.wire is wire]
+    if mine:
+        riders[:] = [r for r in riders if r.wire is not wire]
+    return mine
+
+
 class SyncWire:
     """Runs commands for a blocking client; thread-safe (one connection per call)."""
 
@@ -235,36 +286,43 @@ class SyncWire:
             # forked: the borrowed sockets belong to the parent (the pool resets itself)
             self._idle = []
             self._pid = os.getpid()
+        riders = _take_riders(self)
+        if riders:
+            packed = [*(r.packed for r in riders), *packed]
         try:
             conn = self._idle.pop()
         except IndexError:
             conn = self._pool.get_connection()
         try:
             try:
-                replies = self._send(conn, packed, parse)
+                replies = self._send(conn, packed, parse, len(riders))
             except _RETRYABLE:
                 conn.disconnect()
-                replies = self._send(conn, packed, parse)
+                replies = self._send(conn, packed, parse, len(riders))
         except BaseException:
             conn.disconnect()
             self._pool.release(conn)
             raise
         self._idle.append(conn)
-        return replies
+        for rider, reply in zip(riders, replies, strict=False):
+            rider.on_reply(reply)
+        return replies[len(riders) :]
 
     @staticmethod
-    def _send(conn: Connection, packed: list[bytes], parse: _Parse | None) -> list[Any]:
+    def _send(
+        conn: Connection, packed: list[bytes], parse: _Parse | None, riders: int = 0
+    ) -> list[Any]:
         # one write for all: redis-py writes a list item by item, and each write can wake
         # the server for a partial batch (more round trips on a busy machine)
         conn.send_packed_command([b"".join(packed)], check_health=False)
-        if parse is not None:
-            return parse(conn)
         replies: list[Any] = []
-        for _ in packed:
+        for _ in packed[: riders if parse is not None else len(packed)]:
             try:
                 replies.append(conn.read_response())
             except ResponseError as exc:
                 replies.append(exc)
+        if parse is not None:
+            replies.extend(parse(conn))
         return replies
 
     def close(self) -> None:

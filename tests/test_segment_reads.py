@@ -9,29 +9,19 @@ from typing import Any
 import pytest
 import redis
 from fhir.resources.R4B.patient import Patient
-from redis.connection import Connection
 
 from carebound.state.segment_reads import segment_reads
 from carebound.tools.connectors import FhirValidationError, WorldSpec, validate_resource
 from carebound.tools.connectors.simulated import World
+from tests.test_round_trips import Counted
 from tools.reconcile._records import demographics_of
 
 
-class _Counting(Connection):
-    sends = 0
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        type(self).sends += 1
-        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
-
-
 @pytest.fixture
-def counted(redis_url: str) -> Iterator[tuple[redis.Redis, type[_Counting]]]:
-    counting: type[_Counting] = type("SegmentCounting", (_Counting,), {"sends": 0})
-    pool = redis.ConnectionPool.from_url(redis_url, connection_class=counting)
-    client = redis.Redis(connection_pool=pool)
-    yield client, counting
-    client.close()
+def counted(redis_url: str) -> Iterator[Counted]:
+    c = Counted(redis_url)
+    yield c
+    c.client.close()
 
 
 def _patient(family: str = "Delgado") -> dict[str, Any]:
@@ -50,22 +40,20 @@ def _world(client: redis.Redis, prefix: str, run_id: str = "r-seg") -> World:
     return World.seed(client, run_id, spec, prefix=prefix)
 
 
-def test_a_repeated_read_goes_to_redis_once_per_segment(
-    counted: tuple[redis.Redis, type[_Counting]], key_prefix: str
-) -> None:
-    client, counting = counted
+def test_a_repeated_read_goes_to_redis_once_per_segment(counted: Counted, key_prefix: str) -> None:
+    client = counted.client
     world = _world(client, key_prefix)
     with segment_reads():
         world.ehr.search("Patient", family="Delgado")
-        before = counting.sends
+        before = counted.sends
         for _ in range(5):
             assert [p["id"] for p in world.ehr.search("Patient", family="Delgado")] == ["p1"]
             assert world.ehr.read("Patient", "p1")["id"] == "p1"
-        assert counting.sends - before == 1  # the read of one field, the first time
-    before = counting.sends
+        assert counted.sends - before == 1  # the read of one field, the first time
+    before = counted.sends
     world.ehr.search("Patient", family="Delgado")
     world.ehr.search("Patient", family="Delgado")
-    assert counting.sends - before == 2, "outside a segment every read goes to Redis"
+    assert counted.sends - before == 2, "outside a segment every read goes to Redis"
 
 
 def test_a_segment_sees_its_own_writes(redis_client: redis.Redis, key_prefix: str) -> None:

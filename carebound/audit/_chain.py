@@ -342,6 +342,11 @@ class HeadCache:
             while len(self._heads) > self._size:
                 self._heads.popitem(last=False)
 
+    def forget(self, run_id: str) -> None:
+        """Drop the cached head of ``run_id`` (it may be wrong: the next append re-reads it)."""
+        with self._lock:
+            self._heads.pop(run_id, None)
+
 
 def parse_event(raw: bytes | str) -> AuditEvent:
     """Read a stored event (no hash check: that is ``verify_chain``'s job)."""

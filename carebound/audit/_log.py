@@ -10,7 +10,9 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
+from carebound._wire import ride_ahead
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -27,6 +29,7 @@ from carebound.audit._models import (
 from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lua import Script
+from carebound.state.lua._on_wire import command
 from carebound.state.pipeline import Guard, call_script
 from carebound.state.pipeline import run as run_pipeline
 
@@ -87,6 +90,7 @@ class AuditLog(_chain.LogBase):
         detail: Mapping[str, DetailValue] | None = None,
         once: str | None = None,
         before: Callable[[redis.client.Pipeline], object] | None = None,
+        ride: bool = False,
     ) -> AuditEvent | None:
         """Append one event to ``run_id``'s chain and the global index.
 
@@ -115,6 +119,9 @@ class AuditLog(_chain.LogBase):
             before: queues commands that are sent once, ahead of the append, in the same round
                 trip on a single server (on a cluster, and when the event is invalid, they
                 are sent on their own first). They must be safe to send twice.
+            ride: inside a riding block (``carebound._wire.riding``: a graph segment), on a
+                single server, the append rides ahead of the thread's next round trip
+                instead of taking its own, and None is returned (see ``_ride``).
 
         Raises:
             AuditDetailError: ``detail`` is too large (a ``ValueError``).
@@ -135,6 +142,59 @@ class AuditLog(_chain.LogBase):
             before = None
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
+        if (
+            ride
+            and before is None
+            and self._one_step
+            and self._ride(draft, once, keys, seq, prev_hash)
+        ):
+            return None
+        return self._append_chained(draft, once, keys, (seq, prev_hash), before)
+
+    def _ride(
+        self, draft: _chain.Draft, once: str | None, keys: list[str], seq: int, prev_hash: str
+    ) -> bool:
+        """Queue the append of ``draft`` to ride ahead of the next round trip (False outside
+        a riding block). The event is chained on the cached head, and the head moves to it at
+        once, so the events after it chain on it. Should it not land (its once key was taken,
+        the head had moved, the server lost the script), the head is forgotten and the event
+        appended then, on the chain as it is: riders are sent and answered in order, so the
+        events keep their order."""
+        event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
+        args = _chain.record_args(event, once, stored=stored)
+        run_id = event.run_id
+
+        def landed(reply: Any) -> None:
+            current = None if isinstance(reply, Exception) else _chain.record_reply(reply)
+            if current is None and not isinstance(reply, Exception):
+                return  # appended
+            self._heads.forget(run_id)
+            if isinstance(reply, Exception):
+                if not isinstance(reply, NoScriptError):
+                    raise reply
+                current = self._heads.get(run_id)  # re-chained on the head the append finds
+            elif current == _chain.DUPLICATE:
+                return
+            assert current is not None
+            self._append_chained(draft, once, keys, current, None)
+
+        if not ride_ahead(self._client, command(self._append, keys, args), landed):
+            return False
+        self._heads.put(run_id, event.seq, event.hash)
+        return True
+
+    def _append_chained(
+        self,
+        draft: _chain.Draft,
+        once: str | None,
+        keys: list[str],
+        head: tuple[int, str],
+        before: Callable[[redis.client.Pipeline], object] | None,
+    ) -> AuditEvent | None:
+        """Append ``draft`` chained on ``head`` (its seq and hash), re-chaining on the current
+        head while other writers get there first (see ``record``)."""
+        run_id = draft.run_id
+        seq, prev_hash = head
         for attempt in range(_chain.MAX_ATTEMPTS):
             event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
             args = _chain.record_args(event, once, stored=stored)

@@ -31,7 +31,7 @@ from carebound.state.errors import STORE_FAILURE
 from carebound.state.inline_writes import inline_writes
 from carebound.state.lease import Lease
 from carebound.state.runs import FINAL_STATUSES, RunRecord, RunStatus
-from carebound.state.segment_reads import segment_reads
+from carebound.state.segment_reads import graph_segment
 from carebound.state.trips import LeaseReads, Settlement
 from carebound.tools.connectors import SystemUnavailableError
 
@@ -279,7 +279,7 @@ class Driver:
                     step = self._next_step(run_id, record, stop, parked_here=parked_here)
                 if step is None:
                     break
-                with inline_writes(), segment_reads():
+                with inline_writes(), graph_segment():
                     output = graph.invoke(step.command, config, durability="sync")
                     stop = Stop.of_output(output, run_id)
                 parked_here = True

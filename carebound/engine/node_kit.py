@@ -125,6 +125,7 @@ class NodeKit:
             detail=detail,
             once=once,
             before=before,
+            ride=True,
         )
 
     def finish_call(self, state: RunState, result: CallResult, **extra: Any) -> dict[str, Any]:

@@ -15,6 +15,11 @@ have missed it too. Tools still call their connectors, so every tool call is gat
 as before; only the round trip behind a repeated read is saved.
 
 Outside a segment (the wake path, a scenario's checks, tests) nothing is cached.
+
+:func:`graph_segment` is what a drive wraps each ``graph.invoke`` in: these reads, and riding
+audit appends (``carebound._wire.riding``: an agent's audit events go to Redis ahead of the
+segment's next round trip, its next checkpoint write at the latest, instead of one round trip
+each).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar, cast
+
+from carebound._wire import riding
 
 _T = TypeVar("_T")
 _ReadKey = tuple[str, str, str | None]
@@ -42,6 +49,14 @@ def segment_reads() -> Iterator[None]:
         yield
     finally:
         _SEGMENT.reset(token)
+
+
+@contextmanager
+def graph_segment() -> Iterator[None]:
+    """One graph segment of a drive: world reads remembered (:func:`segment_reads`) and audit
+    appends riding the next round trip (``carebound._wire.riding``)."""
+    with riding(), segment_reads():
+        yield
 
 
 def remembered(kind: str, key: str, field: str | None, fetch: Callable[[], _T]) -> _T:

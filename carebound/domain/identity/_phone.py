@@ -6,6 +6,8 @@ Numbers are accepted when ``is_possible_number`` says a full number is possible,
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
@@ -14,6 +16,7 @@ from ._models import Mismatch, mismatch
 _REGION = "US"
 
 
+@lru_cache(maxsize=256)  # a drive compares the same few numbers for every fact and tool call
 def e164(text: str) -> str | None:
     """The E.164 form of ``text`` (with `` ext. N`` when it has one), or None if impossible."""
     try:
