@@ -68,3 +68,20 @@ def test_audit_is_one_block_per_event_with_full_dates(
     wide = cli("audit", run_id, "--wide").stdout
     assert wide.splitlines()[0].split()[:3] == ["seq", "time", "(UTC)"]
     assert f" {year}-" in wide
+
+
+def test_report_keeps_its_figures_at_80_columns_over_a_long_span(
+    narrow: str, case_file: Path
+) -> None:
+    """A scenario (its virtual clock months ago) and a run today make the report span every
+    day between: its bars (one per day) must not squeeze the figures' names and values out."""
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "hello_hold.yaml"
+    cli("--store", "working", "run", str(scenario))
+    start_demo(case_file)
+    data = cli_json("report")
+    assert len(data["daily"]["runs.started"]) > WIDTH, data["days"]
+    lines = _check(cli("report").stdout)
+    started = next((line for line in lines if "runs started" in line), None)
+    assert started is not None, "\n".join(lines)
+    assert re.search(rf"runs started\s+{data['runs']['started']}\s", started), started
+    assert any("holds" in line for line in lines) and any("decisions" in line for line in lines)

@@ -82,6 +82,10 @@ def _p(figure: dict[str, Any]) -> str:
     return f"{human_seconds(figure.get('p50'))} / {human_seconds(figure.get('p90'))}"
 
 
+_LABELS_WIDTH = 62
+"""Columns the figure and value columns of the report need beside the daily bars."""
+
+
 def _render(data: dict[str, Any], by: str | None) -> None:
     from rich.table import Table
 
@@ -112,12 +116,15 @@ def _render(data: dict[str, Any], by: str | None) -> None:
         ("open referrals by age", ", ".join(f"{k} {v}" for k, v in
                                             data["referral_aging"].items()), None),
     ]  # fmt: skip
+    # The bars get what the labels and values leave (one bar per day): over a long span only
+    # the latest days, or the unwrapped bars would squeeze the labels and values out entirely.
+    shown = max(7, console.width - _LABELS_WIDTH)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("figure", overflow="fold")
     table.add_column("value", overflow="fold")
-    table.add_column("by day", no_wrap=True)
+    table.add_column("by day" if len(days) <= shown else f"last {shown} days", no_wrap=True)
     for label, value, daily in rows:
-        table.add_row(label, str(value), sparkline(daily) if daily else "")
+        table.add_row(label, str(value), sparkline(daily[-shown:]) if daily else "")
     console.print(table)
     if by is not None:
         _render_breakdown(data["by"][by], by)
