@@ -85,3 +85,15 @@ def test_report_keeps_its_figures_at_80_columns_over_a_long_span(
     assert started is not None, "\n".join(lines)
     assert re.search(rf"runs started\s+{data['runs']['started']}\s", started), started
     assert any("holds" in line for line in lines) and any("decisions" in line for line in lines)
+
+
+def test_users_and_tokens_lists_fit_80_columns_with_names_whole(narrow: str) -> None:
+    name = "svc-ehr-integration-bridge-of-the-north-campus"
+    cli("tokens", "create", name, "--role", "intake_coordinator", "--role", "billing",
+        "--scope", "read", "--scope", "reveal", "--scope", "decide")  # fmt: skip
+    tokens = cli("tokens", "list").stdout
+    _check(tokens, name)
+    assert "billing, intake_coordinator" in tokens and "read, decide, reveal" in tokens
+    users = cli("users", "list").stdout
+    _check(users, "casey", "jordan")
+    assert "intake_coordinator, supervisor" in users

@@ -289,9 +289,14 @@ def list_users(policy: PolicyOpt = "default", as_json: JsonOpt = False) -> None:
         ]
         print_json({"reviewers": listed})
         return
+    from carebound.cli._session import stdout
+
+    # One block per reviewer: fixed-width columns ran past 80 columns and wrapped mid-field.
+    out = stdout()
     for r in pack.reviewers:
         state = "can sign in" if users.has_password(r.id) else "no password"
-        typer.echo(f"{r.id:<12} {r.name:<24} {', '.join(r.roles):<36} {state}")
+        out.print(f"{r.id}  {r.name}  ({state})", markup=False, highlight=False)
+        out.print(f"  roles  {', '.join(r.roles)}", markup=False, highlight=False)
 
 
 # -- tokens ---------------------------------------------------------------------------------
@@ -368,11 +373,19 @@ def list_tokens(policy: PolicyOpt = "default", as_json: JsonOpt = False) -> None
 
         print_json({"tokens": [_token_fields(t) for t in users.tokens()]})
         return
+    from carebound.cli._session import stdout
+
+    # One block per token, its name whole on its own line (fixed-width columns ran past 80).
+    out = stdout()
     for t in users.tokens():
-        typer.echo(
-            f"{t.name:<24} {t.principal:<24} {', '.join(t.roles) or '-':<28} "
-            f"{', '.join(t.scopes) or '-':<32} {t.created_at:%Y-%m-%d}"
-        )
+        out.print(t.name, markup=False, highlight=False)
+        for label, value in (
+            ("acts as", t.principal),
+            ("roles", ", ".join(t.roles) or "-"),
+            ("scopes", ", ".join(t.scopes) or "-"),
+            ("created", f"{t.created_at:%Y-%m-%d %H:%M} UTC"),
+        ):
+            out.print(f"  {label:<8} {value}", markup=False, highlight=False)
 
 
 @tokens_app.command("revoke")
