@@ -143,10 +143,10 @@ def build_checkout(rev: str, cache: Path) -> tuple[Path, str]:
     return checkout, str(python)
 
 
-def describe_head() -> str:
-    """This checkout's commit, and whether it has uncommitted changes."""
-    sha = git("rev-parse", "--short=12", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+def describe_head(checkout: Path = REPO) -> str:
+    """A checkout's commit, and whether it has uncommitted changes."""
+    sha = git("-C", str(checkout), "rev-parse", "--short=12", "HEAD")
+    dirty = git("-C", str(checkout), "status", "--porcelain", "--untracked-files=no")
     return f"{sha}{' + uncommitted changes' if dirty else ''}"
 
 
@@ -286,7 +286,8 @@ def main() -> int:
              "print(pathlib.Path(carebound.__file__).resolve().parents[1])"],
             capture_output=True, text=True, check=True, cwd="/",  # not this checkout's
         )  # fmt: skip
-        base = Side(f"base {opts.base}", Path(probe_file.stdout.strip()), opts.base_python)
+        checkout = Path(probe_file.stdout.strip())  # what that interpreter imports, not --base
+        base = Side(f"base {describe_head(checkout)}", checkout, opts.base_python)
     else:
         checkout, python = build_checkout(opts.base, opts.cache)
         base = Side(f"base {opts.base}", checkout, python)
