@@ -703,3 +703,38 @@ def test_a_chained_event_is_hashed_and_stored_as_canonical_json(
     assert event.hash == hashlib.sha256(canonical.encode()).hexdigest()
     sealed = {**body, "hash": event.hash, "mac": event.mac}
     assert stored == json.dumps(sealed, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+_JSON_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.dictionaries(st.text(max_size=10), _JSON_VALUE, max_size=8))
+def test_the_fast_body_encoder_writes_canonical_json(body: dict[str, Any]) -> None:
+    """``encode_body`` (the C encoder made once) writes exactly what ``canonical_json`` and
+    ``json.dumps(sort_keys=True)`` write."""
+    expected = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert _chain.encode_body(body) == _chain.canonical_json(body) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    )
+)  # fmt: skip
+def test_format_time_is_the_strftime_spelling(moment: datetime) -> None:
+    """The audit time's spelling (hashed into every event) is the one it always was:
+    ``%Y-%m-%dT%H:%M:%S.%fZ`` in UTC."""
+    utc = moment.astimezone(UTC)
+    assert _chain.format_time(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -66,10 +66,8 @@ class AsyncAuditLog(_chain.LogBase):
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         for attempt in range(_chain.MAX_ATTEMPTS):
-            event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
-            reply = await self._append.acall(
-                self._client, keys, _chain.record_args(event, once, stored=stored)
-            )
+            event = draft.sealed(seq + 1, prev_hash, self.keyring)
+            reply = await self._append.acall(self._client, keys, _chain.record_args(event, once))
             current = _chain.record_reply(reply)
             if current is None:
                 self._heads.put(run_id, event.seq, event.hash)
@@ -81,7 +79,7 @@ class AsyncAuditLog(_chain.LogBase):
                         [_chain.anchors_key(self._prefix)],
                         _chain.anchor_args(event),
                     )
-                return event
+                return draft.event_of(event)
             if current == _chain.DUPLICATE:
                 args = _chain.duplicate_anchor_args(run_id, reply)
                 if args is not None and not self._one_step:  # see AuditLog._applied

@@ -160,8 +160,8 @@ class AuditLog(_chain.LogBase):
         the head had moved, the server lost the script), the head is forgotten and the event
         appended then, on the chain as it is: riders are sent and answered in order, so the
         events keep their order."""
-        event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
-        args = _chain.record_args(event, once, stored=stored)
+        event = draft.sealed(seq + 1, prev_hash, self.keyring)
+        args = _chain.record_args(event, once)
         run_id = event.run_id
 
         def landed(reply: Any) -> None:
@@ -196,8 +196,8 @@ class AuditLog(_chain.LogBase):
         run_id = draft.run_id
         seq, prev_hash = head
         for attempt in range(_chain.MAX_ATTEMPTS):
-            event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
-            args = _chain.record_args(event, once, stored=stored)
+            event = draft.sealed(seq + 1, prev_hash, self.keyring)
+            args = _chain.record_args(event, once)
             if before is not None:
                 fill = _then_append(before, self._append, keys, args)
                 reply = run_pipeline(self._client, fill)[-1]
@@ -206,7 +206,7 @@ class AuditLog(_chain.LogBase):
                 reply = call_script(self._client, self._append, keys, args)
             current = self._applied(event, reply)
             if current is None:
-                return event
+                return draft.event_of(event)
             if current == _chain.DUPLICATE:
                 return None
             seq, prev_hash = current
@@ -240,9 +240,9 @@ class AuditLog(_chain.LogBase):
         draft = self._draft(run_id, time=time, actor=actor, action=action, category=category,
                             outcome=outcome, patient_ref=patient_ref, detail=detail)  # fmt: skip
         seq, prev_hash = self._heads.get(run_id)
-        event, stored = draft.chained(seq + 1, prev_hash, self.keyring)
+        event = draft.sealed(seq + 1, prev_hash, self.keyring)
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
-        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys), stored=stored)
+        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys))
         self._append.queue(pipe, keys, args)
 
         def outcome_of(reply: Any) -> bool:
@@ -251,7 +251,7 @@ class AuditLog(_chain.LogBase):
 
         return outcome_of
 
-    def _applied(self, event: AuditEvent, reply: Any) -> tuple[int, str] | None:
+    def _applied(self, event: _chain.Sealed, reply: Any) -> tuple[int, str] | None:
         """Take in the append script's reply for ``event``: None when it was appended (the
         head is cached, and on a cluster the global index and anchor written), else what
         ``record_reply`` says (``DUPLICATE``, or the current head to re-chain on). On a cluster

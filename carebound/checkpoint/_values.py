@@ -15,11 +15,25 @@ DEFLATED = "zlib+"
 """Marks a deflated value's type: ``zlib+msgpack\\0<zlib bytes>``."""
 
 
+_LOOKAHEAD = 262
+"""zlib's MIN_LOOKAHEAD: a window of ``w`` bytes finds matches up to ``w - 262`` back."""
+
+
+def deflate(data: bytes) -> bytes:
+    """``data`` as a zlib stream, compressed as ``zlib.compress(data, 1)`` compresses it, with
+    a window and hash table sized to the value: every match distance still fits, and setting
+    up (zeroing) zlib's default 256 KB of state took longer than compressing a typical value.
+    ``zlib.decompress`` reads it like any zlib stream (its header names its window)."""
+    bits = min(15, max(9, (len(data) + _LOOKAHEAD).bit_length()))
+    compressor = zlib.compressobj(1, zlib.DEFLATED, bits, max(1, min(8, bits - 4)))
+    return compressor.compress(data) + compressor.flush()
+
+
 def pack(typed: tuple[str, bytes]) -> bytes:
     """The serializer's ``(type, bytes)`` as stored (deflated when that is smaller)."""
     type_, data = typed
     if len(data) >= COMPRESS_AT:
-        deflated = zlib.compress(data, 1)
+        deflated = deflate(data)
         if len(deflated) < len(data):
             return (DEFLATED + type_).encode() + SEP + deflated
     return type_.encode() + SEP + data

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import zlib
+from typing import Any
 
 _BASE64 = "."  # after the marker: the body is base64 (not in base85's alphabet)
 
@@ -25,12 +27,20 @@ def pack(text: str, *, marker: str, dictionary: bytes = b"") -> str:
     # audit event's compressor took longer to create than the rest of its append. Any such
     # stream inflates with the full window ``unpack`` uses.
     bits = min(15, max(9, (len(dictionary) + len(data)).bit_length()))
-    deflate = zlib.compressobj(
-        6, zlib.DEFLATED, -bits, max(1, bits - 7), zlib.Z_DEFAULT_STRATEGY, dictionary
-    )
+    deflate = _primed(dictionary, bits).copy()
     body = deflate.compress(data) + deflate.flush()
     packed = marker + _BASE64 + binascii.b2a_base64(body, newline=False).decode()
     return packed if len(packed) < len(text) else text
+
+
+@functools.lru_cache(maxsize=64)
+def _primed(dictionary: bytes, bits: int) -> Any:
+    """A compressor of ``bits`` with ``dictionary`` set, never used itself: each value is
+    deflated by a copy of it (the same stream as a fresh compressor's), which skips reading
+    the dictionary in again for every value."""
+    return zlib.compressobj(
+        6, zlib.DEFLATED, -bits, max(1, bits - 7), zlib.Z_DEFAULT_STRATEGY, dictionary
+    )
 
 
 def unpack(stored: bytes | str, *, marker: str, dictionary: bytes = b"") -> bytes | str:
