@@ -180,8 +180,8 @@ def test_the_case_is_stored_deflated_and_the_phi_table_once(
         runner.start("demo", demo_case, requester="sam", world=demo_world).run_id for _ in range(2)
     ]
     stored = redis_client.hgetall(f"{key_prefix}:{{{ids[0]}}}:run")
-    assert stored[b"case"].startswith(b"~z:")
-    assert len(stored[b"case"]) < len(json.dumps(demo_case)) * 0.6
+    assert stored[b"case"].startswith(b"~c1:")
+    assert len(stored[b"case"]) < len(json.dumps(demo_case)) * 0.4
     assert stored[b"phi"].startswith(b"sha256:")
     assert len(list(redis_client.scan_iter(match=f"{key_prefix}:phi:*"))) == 1
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
@@ -263,8 +263,8 @@ def test_a_holds_request_is_stored_deflated_and_an_older_plain_one_reads(
         for v, h in zip(views, holds, strict=True)
     ]
     stored = redis_client.hget(keys[0], "request")
-    assert stored is not None and stored.startswith(b"~z:")
-    assert len(stored) < len(holds[0].model_dump_json()) * 0.75
+    assert stored is not None and stored.startswith(b"~r1:")
+    assert len(stored) < len(holds[0].model_dump_json()) * 0.5
     # how holds were stored before: plain JSON
     redis_client.hset(keys[1], "request", holds[1].model_dump_json())
     assert {a.request.approval_id for a in runner.pending()} == {h.approval_id for h in holds}
@@ -290,7 +290,7 @@ def test_a_completed_effect_is_stored_deflated_and_a_replay_gets_its_result(
     assert ledger.reserve("run-l", "k1", "send_request_attempt", now) is None
     ledger.complete("run-l", "k1", "send_request_attempt", result, reserved_at=now, now=now)
     stored = redis_client.hget(f"{key_prefix}:{{run-l}}:ledger", "k1")
-    assert stored is not None and stored.startswith(b"~z:")
+    assert stored is not None and stored.startswith(b"~l1:")
     replay = ledger.reserve("run-l", "k1", "send_request_attempt", now)
     assert replay is not None and replay.status == "done" and replay.result == result
     assert ledger.reserve("run-l", "k2", "open_document_request", now) is None

@@ -35,7 +35,7 @@ from carebound.approvals._models import (
     DecisionRecord,
 )
 from carebound.clock import from_ms, to_ms
-from carebound.state import deflate
+from carebound.state import stored_json
 from carebound.state.keys import DEFAULT_PREFIX, inbox_key, key_registry, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, run_parsed
@@ -49,13 +49,11 @@ _DECIDE = script("approval_decide")
 
 _PARK = script("approval_park")
 
-REQUEST_MARKER = "~z:"
-"""Starts a request (its packet included) stored deflated; older holds keep plain JSON."""
-
 
 def pack_request(request_json: str) -> str:
-    """How a hold's request is stored: deflated (``carebound.state.deflate``)."""
-    return deflate.pack(request_json, marker=REQUEST_MARKER)
+    """How a hold's request is stored: deflated against the requests' dictionary
+    (``carebound.state.stored_json``); holds stored before still read."""
+    return stored_json.REQUEST.pack(request_json)
 
 
 _VIEW_FIELDS = (
@@ -187,9 +185,7 @@ class ApprovalStore:
         raw_decision = f["decision"]
         approvers = _approvers(f["approvers"])
         return ApprovalView(
-            request=ApprovalRequest.model_validate_json(
-                deflate.unpack(f["request"], marker=REQUEST_MARKER)
-            ),
+            request=ApprovalRequest.model_validate_json(stored_json.REQUEST.unpack(f["request"])),
             status=status,
             required_role=text(f["role"]),
             deadline=from_ms(int(f["deadline_ms"] or 0)),
@@ -356,7 +352,7 @@ def _pending_view(
     """A pending hold's view from its stored fields (as :meth:`ApprovalStore.parse_view`
     builds it, without the decision fields a pending hold does not have)."""
     return ApprovalView(
-        request=ApprovalRequest.model_validate_json(deflate.unpack(request, marker=REQUEST_MARKER)),
+        request=ApprovalRequest.model_validate_json(stored_json.REQUEST.unpack(request)),
         status="pending",
         required_role=text(role),
         deadline=from_ms(int(deadline_ms or 0)),

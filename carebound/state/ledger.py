@@ -19,7 +19,7 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict
 
-from carebound.state import deflate
+from carebound.state import stored_json
 from carebound.state.keys import DEFAULT_PREFIX, run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import call_script
@@ -44,13 +44,12 @@ class LedgerEntry(BaseModel):
 
 _RESERVE = script("ledger_reserve")
 
-ENTRY_MARKER = "~z:"
-"""Starts an entry stored deflated: a completed one (its result can be long; the reserve
-script never reads one again). A reserved entry stays plain JSON, as the script reads it."""
+# A completed entry is stored deflated (stored_json.LEDGER_ENTRY: its result can be long; the
+# reserve script never reads one again). A reserved entry stays plain JSON, as the script reads it.
 
 
 def _entry(stored: bytes | str) -> LedgerEntry:
-    return LedgerEntry.model_validate_json(deflate.unpack(stored, marker=ENTRY_MARKER))
+    return LedgerEntry.model_validate_json(stored_json.LEDGER_ENTRY.unpack(stored))
 
 
 class EffectLedger:
@@ -97,7 +96,7 @@ class EffectLedger:
             reserved_at=reserved_at,
             done_at=now,
         )
-        stored = deflate.pack(entry.model_dump_json(), marker=ENTRY_MARKER)
+        stored = stored_json.LEDGER_ENTRY.pack(entry.model_dump_json())
         (pipe or self._r).hset(self._key(run_id), entry_key, stored)
         return entry
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.typing import EncodableT, FieldT
 
 from carebound.clock import from_ms, to_ms
-from carebound.state import deflate
+from carebound.state import stored_json
 from carebound.state.keys import (
     DEFAULT_PREFIX,
     SYSTEM_UP,
@@ -114,15 +114,17 @@ PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
 """A run's pinned policy JSON, case JSON and world mark, as stored (None: not there)."""
 
 
-CASE_MARKER = "~z:"
-"""Starts a case stored deflated (``carebound.state.deflate``); older runs hold plain JSON."""
+def pack_case(case: dict[str, Any]) -> str:
+    """How a run's case is stored: compact JSON deflated against the cases' dictionary
+    (``carebound.state.stored_json``); runs stored before (plain or ``~z:``) still read."""
+    return stored_json.CASE.pack(json.dumps(case, separators=(",", ":")))
 
 
 def parse_pinned(reply: Any) -> PinnedReply:
     """The reply of ``RunStore.queue_pinned``: the policy reference, the case's JSON
     (inflated) and the world mark, each None when absent."""
     policy, case, world = reply
-    return policy, None if case is None else deflate.unpack(case, marker=CASE_MARKER), world
+    return policy, None if case is None else stored_json.CASE.unpack(case), world
 
 
 def _is_set(reply: Any) -> bool:
@@ -165,7 +167,7 @@ class RunStore:
         digest = pack_digest(policy_json)
         fields: dict[FieldT, EncodableT] = {
             "record": record.model_dump_json(),
-            "case": deflate.pack(json.dumps(case), marker=CASE_MARKER),
+            "case": pack_case(case),
             "policy": PACK_REF + digest,
         }
         if world_seeded:
@@ -228,7 +230,7 @@ class RunStore:
     def case(self, run_id: str) -> dict[str, Any]:
         """The case the run was started on."""
         raw = self._r.hget(self._key(run_id, "run"), "case")
-        return dict(json.loads(deflate.unpack(raw, marker=CASE_MARKER))) if raw else {}
+        return dict(json.loads(stored_json.CASE.unpack(raw))) if raw else {}
 
     def pinned_policy(self, run_id: str) -> bytes | str | None:
         """The run's ``policy`` field as stored (see :func:`pack_ref`), or None."""

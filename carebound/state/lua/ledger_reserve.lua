@@ -5,7 +5,7 @@
 --        reserved).
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
-  -- a completed entry may be stored deflated ('~z:...', carebound.state.ledger): never
+  -- a completed entry may be stored deflated ('~l1:...', '~z:...', carebound.state.ledger): never
   -- reserved, so returned as it is
   if string.sub(cur, 1, 1) == '~' then return cur end
   local entry = cjson.decode(cur)
