@@ -168,3 +168,20 @@ def test_unknown_ids_exit_5_on_the_short_path(env: str, args: list[str]) -> None
 
     result = cli(*args, code=5)
     assert "no " in result.stderr
+
+
+def test_an_inbox_role_no_reviewer_holds_is_pointed_out(env: str, case_file: Path) -> None:
+    """A misspelt role shows an empty inbox: stderr says no reviewer holds it (the web inbox
+    refuses such a role); a real role with nothing waiting says nothing more."""
+    from tests.test_cli import cli, start_demo
+
+    start_demo(case_file)  # a hold for intake_coordinator
+    typo = cli("inbox", "--role", "intake_cordinator")
+    assert "no reviewer of policy pack default holds role 'intake_cordinator'" in typo.stderr
+    assert "intake_coordinator" in typo.stderr  # the roles that exist
+    assert json.loads(cli("inbox", "--role", "intake_cordinator", "--json").stdout) == {
+        "approvals": [],
+        "parked": [],
+    }
+    assert "no reviewer" not in cli("inbox", "--role", "billing").stderr
+    assert "no reviewer" not in cli("inbox", "--role", "intake_coordinator").stderr

@@ -65,6 +65,8 @@ def inbox(
     reader = open_reader()
     views = reader.pending(role=role, agent=agent, overdue=overdue, limit=limit)
     parked = reader.parked(agent=agent)[:limit] if role is None and not overdue else []
+    if role is not None and not views:
+        _note_unknown_role(role)
     now = reader.clock.now()
     if as_json:
         waiting = [
@@ -101,6 +103,22 @@ def inbox(
     stdout().print(inbox_table(views, now))
     if parked:
         stdout().print(parked_table(parked, now))
+
+
+def _note_unknown_role(role: str) -> None:
+    """Say so on stderr when no reviewer of the default pack holds ``role`` (a typo shows an
+    empty inbox otherwise; the web inbox refuses such a role)."""
+    from carebound.guardrails import load_policy_pack
+
+    pack = load_policy_pack("default")
+    roles = sorted({r for reviewer in pack.reviewers for r in reviewer.roles})
+    if role not in roles:
+        typer.secho(
+            f"note: no reviewer of policy pack {pack.name} holds role {role!r} (roles: "
+            f"{', '.join(roles)}); check its spelling",
+            err=True,
+            fg="yellow",
+        )
 
 
 def show(
