@@ -738,3 +738,36 @@ def test_format_time_is_the_strftime_spelling(moment: datetime) -> None:
     ``%Y-%m-%dT%H:%M:%S.%fZ`` in UTC."""
     utc = moment.astimezone(UTC)
     assert _chain.format_time(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    detail=st.dictionaries(
+        st.sampled_from(["outcome", "key_id", "hash", "mac", "seq", "a", ',"outcome":']),
+        st.one_of(st.sampled_from([',"outcome":', ',"key_id":', '"}']), _DETAIL_TEXT, st.none()),
+        max_size=5,
+    ),
+    keyed=st.booleans(),
+)  # fmt: skip
+def test_the_seal_goes_where_sorted_keys_put_it(detail: dict[str, Any], keyed: bool) -> None:
+    """The stored text is built from the hashed text by inserting ``hash`` and ``mac``: it is
+    exactly the canonical JSON of the sealed body, whatever keys and text the detail holds
+    (the same key names nested, quotes and key-like strings), with or without a ``key_id``."""
+    keyring = carebound.audit.AuditKeyring.of("k9:a-key-for-this-test-only")
+    try:
+        draft = _chain.Draft.of(
+            "run-s", time=T0, actor=NURSE, action="decision", category="coverage",
+            outcome="success", patient_ref="Patient/1", detail=detail,
+            key_id=keyring.signing_id,
+        )  # fmt: skip
+    except ValueError:
+        return
+    body = {**draft.body, "seq": 3, "prev_hash": "ab" * 32}
+    if not keyed:
+        del body["key_id"]
+    hashed = _chain.canonical_json(body)
+    sealed = {**body, "hash": "cd" * 32, "mac": "ef" * 32}
+    expected = json.dumps(sealed, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert _chain._with_seal(hashed, "cd" * 32, "ef" * 32, keyed=keyed) == expected
+    event, stored = draft.chained(3, "ab" * 32, keyring)
+    assert stored == _chain.event_json(event)

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -167,6 +168,29 @@ def event_json(event: AuditEvent) -> str:
     return canonical_json(sealed)
 
 
+_SPLICEABLE = (
+    {"action", "actor", "category", "detail", "key_id", "outcome", "patient_ref", "run_id", "time"},
+    {"action", "actor", "category", "detail", "outcome", "patient_ref", "run_id", "time"},
+)
+"""The bodies (less ``seq`` and ``prev_hash``) whose stored text ``_with_seal`` builds."""
+
+
+def _with_seal(hashed: str, hash_: str, mac: str | None, *, keyed: bool) -> str:
+    """The canonical JSON of a body with ``hash`` and ``mac`` added, from ``hashed``, the
+    canonical JSON of the body (one of ``_SPLICEABLE`` with ``seq`` and ``prev_hash``), without
+    encoding it again. In key order ``hash`` comes right before ``key_id`` (``keyed``: the body
+    has one) and ``mac`` right before ``outcome``; the last ``,"key_id":`` and ``,"outcome":``
+    of the text are those keys (after them come only strings, a null and an int, and a quote
+    inside a JSON string is escaped)."""
+    outcome = hashed.rfind(',"outcome":')
+    seal_hash = ',"hash":' + encode_basestring_ascii(hash_)
+    seal_mac = ',"mac":' + ("null" if mac is None else encode_basestring_ascii(mac))
+    if not keyed:
+        return hashed[:outcome] + seal_hash + seal_mac + hashed[outcome:]
+    key_id = hashed.rfind(',"key_id":', 0, outcome)
+    return hashed[:key_id] + seal_hash + hashed[key_id:outcome] + seal_mac + hashed[outcome:]
+
+
 class Sealed(NamedTuple):
     """A chained event as it is appended: its place in the chain, its hashes and its text."""
 
@@ -238,10 +262,15 @@ class Draft:
         """The event at ``seq`` linked to ``prev_hash`` as it is appended (hashed, signed, in
         its stored text), without building the :class:`AuditEvent` (``event_of`` does)."""
         body = {**self.body, "seq": seq, "prev_hash": prev_hash}
-        hash_ = hashlib.sha256(encode_body(body).encode()).hexdigest()
+        hashed = encode_body(body)
+        hash_ = hashlib.sha256(hashed.encode()).hexdigest()
         mac = keyring.sign(event_mac_message(hash_))
-        body["hash"], body["mac"] = hash_, mac
-        return Sealed(self.run_id, seq, prev_hash, hash_, mac, encode_body(body))
+        if self.body.keys() in _SPLICEABLE:
+            stored = _with_seal(hashed, hash_, mac, keyed="key_id" in self.body)
+        else:
+            body["hash"], body["mac"] = hash_, mac
+            stored = encode_body(body)
+        return Sealed(self.run_id, seq, prev_hash, hash_, mac, stored)
 
     def event_of(self, sealed: Sealed) -> AuditEvent:
         """The :class:`AuditEvent` of this draft as ``sealed`` chained it (not validated again:
