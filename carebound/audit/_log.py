@@ -10,9 +10,7 @@ from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError
 
-from carebound._wire import ride_ahead
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -29,8 +27,7 @@ from carebound.audit._models import (
 from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lua import Script
-from carebound.state.lua._on_wire import command
-from carebound.state.pipeline import Guard, call_script
+from carebound.state.pipeline import Guard, call_script, ride_script
 from carebound.state.pipeline import run as run_pipeline
 
 
@@ -165,20 +162,17 @@ class AuditLog(_chain.LogBase):
         run_id = event.run_id
 
         def landed(reply: Any) -> None:
-            current = None if isinstance(reply, Exception) else _chain.record_reply(reply)
-            if current is None and not isinstance(reply, Exception):
+            current = None if reply is None else _chain.record_reply(reply)
+            if current is None and reply is not None:
                 return  # appended
             self._heads.forget(run_id)
-            if isinstance(reply, Exception):
-                if not isinstance(reply, NoScriptError):
-                    raise reply
-                current = self._heads.get(run_id)  # re-chained on the head the append finds
-            elif current == _chain.DUPLICATE:
+            if current == _chain.DUPLICATE:
                 return
-            assert current is not None
+            if current is None:  # the server had lost the script: nothing ran
+                current = self._heads.get(run_id)  # re-chained on the head the append finds
             self._append_chained(draft, once, keys, current, None)
 
-        if not ride_ahead(self._client, command(self._append, keys, args), landed):
+        if not ride_script(self._client, self._append, keys, args, landed):
             return False
         self._heads.put(run_id, event.seq, event.hash)
         return True

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 import redis
 from redis.exceptions import NoScriptError
 
-from carebound._wire import SyncWire, shared_wire
+from carebound._wire import SyncWire, ride_ahead, shared_wire
 from carebound.state.lua import Script, queued_shas, queued_source, script, shas_queued_on
+from carebound.state.lua._on_wire import command
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,29 @@ def run_parsed(client: redis.Redis, queue: Callable[[Pipeline], Callable[[list[A
     replies = run(client, fill)
     assert parse is not None
     return parse(replies)
+
+
+def ride_script(
+    client: redis.Redis,
+    lua: Script,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    landed: Callable[[Any], None],
+) -> bool:
+    """Have ``lua`` ride ahead of the next round trip on ``client`` (inside
+    ``carebound._wire.riding``: a graph segment); ``landed`` is then called with the script's
+    reply, or with None when the server did not have the script (nothing ran); any other error
+    reply is raised. False, and nothing queued, outside a riding block: run it yourself."""
+
+    def on_reply(reply: Any) -> None:
+        if isinstance(reply, NoScriptError):
+            landed(None)
+        elif isinstance(reply, Exception):
+            raise reply
+        else:
+            landed(reply)
+
+    return ride_ahead(client, command(lua, keys, args), on_reply)
 
 
 def call_script(client: redis.Redis, lua: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
