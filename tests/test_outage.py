@@ -18,22 +18,15 @@ from typing import Any
 import httpx
 import redis
 
-from carebound import AgentDefinition, Runner, VirtualClock, load_policy_pack
-from carebound._agent import AgentContext, FinishSpec, Plan, PlannerView, WaitSpec
-from carebound.guardrails import AgentPolicy, Grant, ScopeGrant
+from carebound import Runner, VirtualClock, load_policy_pack
 from carebound.state.breaker import BreakerStore
 from carebound.testing import Fault, FaultProxy, FaultSchedule
 from carebound.tools.connectors import Connectors, RunContext
 from carebound.tools.connectors import WorldSpec as Spec
-from carebound.tools.connectors.config import EhrConfig
-from carebound.tools.connectors.fhir_rest import build_ehr
 from carebound.tools.connectors.outreach_channels import EFFECT_ID_SYSTEM, build_outreach
 from carebound.tools.connectors.simulated import SimulatedConnectors
-from carebound.tools.connectors.simulated import World as SimWorld
-from carebound.tools.referral import NoArgs, list_documents_on_file
 from tests.conftest import SCENARIOS
 from tests.fhir_server import FhirBases, FhirServerProcess, fhir_json
-from tests.servers import free_port
 from tests.test_cli import cli, cli_json
 from tests.test_outreach_cdex import complete_task, office_config
 
@@ -199,74 +192,3 @@ def test_a_send_whose_answer_is_lost_after_the_server_did_the_work_makes_one_tas
     [task] = _office_tasks(fhir_bases.office)
     [sent] = [e for e in view.effects if e.tool == "send_request_attempt"]
     assert task["identifier"][0]["value"] == sent.key and sent.status == "done"
-
-
-def _reads_the_chart(ctx: AgentContext, view: PlannerView) -> Plan:
-    """Waits an hour, then reads the chart while planning (outside any tool call)."""
-    if view.events:
-        ctx.read(list_documents_on_file, NoArgs())  # planners read through audited read tools
-        return Plan(finish=FinishSpec(summary="read the chart"))
-    return Plan(wait=WaitSpec(reason="a timer", until=ctx.now + dt.timedelta(hours=1)))
-
-
-def test_a_system_down_outside_a_tool_call_never_quarantines_the_run(
-    redis_client: redis.Redis, key_prefix: str
-) -> None:
-    agent = AgentDefinition(
-        name="chart_reader",
-        version="1",
-        description="reads the chart",
-        tools={},
-        planner=_reads_the_chart,
-        category="referral-documents",
-    )
-    pack = load_policy_pack("default")
-    grant = Grant(scopes=[ScopeGrant(scope="ehr:DocumentReference.read")])
-    pack = pack.model_copy(
-        update={"agents": {**pack.agents, "chart_reader": AgentPolicy(grant=grant)}}
-    )
-    config = EhrConfig.model_validate({"base_url": f"http://127.0.0.1:{free_port()}/ehr",
-                                       "retry": {"attempts": 1}})  # fmt: skip
-    ehr = build_ehr(config, breakers=BreakerStore(redis_client, prefix=key_prefix))
-
-    def down(run: RunContext, /) -> Connectors:
-        world = SimWorld.reopen(run.client, run.run_id, prefix=run.prefix)
-        return Connectors(ehr=ehr, payer=world.payer, erp=world.erp, outreach=world.outreach)
-
-    clock = VirtualClock(MONDAY)
-    runner = Runner(redis_client, prefix=key_prefix, clock=clock, policy=pack,
-                    agents={"chart_reader": agent}, connectors=down)  # fmt: skip
-    view = runner.start("chart_reader", _case(), requester="sam")
-    assert view.status == "waiting" and view.record.wait_until is not None
-    clock.advance_to(view.record.wait_until)
-    runner.fire_timer(view.run_id, view.record.wait_until)
-    for _ in range(4):  # more than QUARANTINE_AFTER drives, each failing on the EHR
-        clock.advance(dt.timedelta(minutes=2))
-        runner.recover_runs(older_than_ms=0)
-    view = runner.get(view.run_id)
-    assert view.status == "running" and view.record.failures == 0
-    assert view.record.summary.startswith("ehr is unavailable")
-    ehr.client.close()
-
-
-def test_an_office_that_refuses_the_sweeps_poll_does_not_stop_the_sweep(
-    redis_client: redis.Redis, key_prefix: str, fhir_bases: FhirBases
-) -> None:
-    # The office's endpoint answers the sweep's poll with HTTP 500 (a refusal, not retried).
-    # The sweep goes on (other runs' timers, deadlines, recovery) and polls again next time;
-    # before, the refusal escaped the sweep and stopped it for every run.
-    upstream, base_name = fhir_bases.root.rsplit("/", 1)
-    with FaultProxy(upstream) as proxy:
-        runner = _runner(redis_client, key_prefix, f"{proxy.url}/{base_name}/office")
-        view = runner.start("referral_chaser", _case(), requester="sam", world=Spec.from_bundles(
-            _case(), None))  # fmt: skip
-        assert "waiting for the referring office to answer" in (view.record.wait_reason or "")
-        [task] = _office_tasks(fhir_bases.office)
-        complete_task(fhir_bases.office, f"Task/{task['id']}")
-        proxy.set_schedule(FaultSchedule(rates={"error_500": 1.0}))
-        assert runner.sweep().replies_delivered == 0
-        assert proxy.log[-1].fault == Fault.ERROR_500
-        proxy.set_schedule(FaultSchedule())
-        assert runner.sweep().replies_delivered == 1
-    view = runner.get(view.run_id)
-    assert view.findings["chase"]["replies"] == [f"cdex-{task['id']}"]

@@ -63,10 +63,11 @@ class StoreReader:
         return record
 
     @store_errors
-    def parked(self, *, agent: str | None = None) -> list[ParkedRun]:
-        """Runs waiting for a system that is down, the next retry first (as the inbox shows
-        them; see :mod:`carebound.state.parked`)."""
-        return parked_runs(self.client, prefix=self.prefix, agent=agent)
+    def parked(self, *, agent: str | None = None, handed_to: str | None = None) -> list[ParkedRun]:
+        """Runs waiting for a system that is down (those handed to the role ``handed_to``
+        only, if given), the next retry first (as the inbox shows them; see
+        :mod:`carebound.state.parked`)."""
+        return parked_runs(self.client, prefix=self.prefix, agent=agent, handed_to=handed_to)
 
     @store_errors
     def list_runs(

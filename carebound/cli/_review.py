@@ -59,12 +59,13 @@ def inbox(
     as_json: JsonOpt = False,
 ) -> None:
     """Paused steps across runs, most urgent first; then the runs waiting for a system that is
-    down (the system, the retry time, why), unless --role or --overdue narrows to holds."""
+    down (the system, the retry time, why): with --role, those handed to that role after the
+    pack's limit; none with --overdue."""
     from carebound._format import due
 
     reader = open_reader()
     views = reader.pending(role=role, agent=agent, overdue=overdue, limit=limit)
-    parked = reader.parked(agent=agent)[:limit] if role is None and not overdue else []
+    parked = [] if overdue else reader.parked(agent=agent, handed_to=role)[:limit]
     if role is not None and not views:
         _note_unknown_role(role)
     now = reader.clock.now()

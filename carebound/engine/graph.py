@@ -32,7 +32,7 @@ from carebound.approvals import Edit
 from carebound.engine.execute_node import Executor
 from carebound.engine.gate_node import GateNode
 from carebound.engine.node_kit import NodeKit, config_run_id
-from carebound.engine.outage import park_or_hand_off
+from carebound.engine.outage import clear_outage, park_or_hand_off, park_outside_call
 from carebound.engine.run_state import CurrentCall, RunState, hold_signal, wait_signal
 from carebound.engine.services import Services
 from carebound.tools.connectors import SystemUnavailableError
@@ -46,12 +46,20 @@ class _Nodes:
     def __init__(self, agent: AgentDefinition, svc: Services) -> None:
         self.kit = NodeKit(agent, svc)
         gate = GateNode(self.kit)
-        self.gate = gate.gate
+        self._gate = gate.gate
         self.executor = Executor(self.kit, rehold=gate.hold_again)
 
     def plan(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
         """Plan the next turn (or stop on a budget)."""
         return self.kit.plan(state, config_run_id(config))
+
+    def gate(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
+        """Judge the next queued call; if a system its facts need is down, park the run on
+        it and gate the call again once it is back (engine.outage)."""
+        try:
+            return clear_outage(state, self._gate(state, config))
+        except SystemUnavailableError as exc:
+            return park_outside_call(self.kit, state, config_run_id(config), "gate", exc)
 
     @staticmethod
     def route(state: RunState) -> Literal["hold", "execute", "gate", "wait", "plan", "__end__"]:
@@ -63,10 +71,10 @@ class _Nodes:
             if state.get("wait"):
                 return "wait"  # the call's system is down: it waits to be retried
             return "hold" if current.get("approval_id") else "execute"
+        if state.get("wait"):
+            return "wait"  # also a queued call whose gate found a system down
         if state.get("queue"):
             return "gate"
-        if state.get("wait"):
-            return "wait"
         return "plan"
 
     # -- hold ----------------------------------------------------------------------------

@@ -14,10 +14,12 @@ from pydantic import BaseModel
 from carebound._agent import AgentContext, AgentDefinition, CallResult, Plan, PlannerView, RunEvent
 from carebound.assist import ModelCall
 from carebound.audit import Actor
+from carebound.engine.outage import clear_outage, park_outside_call
 from carebound.engine.reads import AuditedReader
 from carebound.engine.services import RunState, Services
 from carebound.state.trips import Pipeline
 from carebound.tools import FactValue, ToolSpec
+from carebound.tools.connectors import SystemUnavailableError
 
 
 def config_run_id(config: RunnableConfig) -> str:
@@ -180,7 +182,11 @@ class NodeKit:
             memory=dict(state.get("memory", {})),
             turn=state.get("turn", 0),
         )
-        plan: Plan = self.agent.planner(ctx, view)
+        try:
+            plan: Plan = self.agent.planner(ctx, view)
+        except SystemUnavailableError as exc:
+            # A planner's read found a system down: park on it, then plan this turn again.
+            return park_outside_call(self, state, run_id, "plan", exc)
         update: dict[str, Any] = {"steps": steps, "turn": view.turn + 1}
         if plan.findings is not None:
             update["findings"] = jsonable(plan.findings)
@@ -192,4 +198,4 @@ class NodeKit:
             update["wait"] = plan.wait.model_dump(mode="json")
         else:  # a Plan holds exactly one of the three
             update["queue"] = [c.model_dump(mode="json") for c in plan.calls]
-        return update
+        return clear_outage(state, update)

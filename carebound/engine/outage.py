@@ -14,6 +14,10 @@ retrying every ``retry_cap``, until the system is back (the call is then made on
 ledger key) or the person cancels the run. A system being down never ends a run, and never
 turns a call into an error the planner acts on: the call a reviewer approved is still made.
 
+A system found down outside a tool call (a planner's read, the gate's facts of a queued call)
+parks the run the same way (:func:`park_outside_call`): same reason, timer and hand-off; the
+tries are kept in the run's state, and once the timer fires the run plans (or gates) again.
+
 When a system's breaker closes, the worker's sweep fires the retry timers of the runs parked on
 it at once (:meth:`carebound.engine.wake.Waker.sweep`).
 
@@ -27,17 +31,20 @@ Settings come from the policy pack's ``settings.outage`` (every key optional)::
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from carebound._limits import BoundedDuration
-from carebound.engine.node_kit import NodeKit
-from carebound.engine.run_state import CurrentCall, OutageData, RunState
+from carebound.engine.run_state import CurrentCall, OutageData, RunState, WaitData
 from carebound.guardrails import PolicyPack
 from carebound.state.keys import SYSTEM_UP
-from carebound.state.parked import PARKED_REASON, system_up_match
+from carebound.state.parked import HANDED_TO, PARKED_REASON, system_up_match
+from carebound.tools import FactValue
 from carebound.tools.connectors import SystemUnavailableError
+
+if TYPE_CHECKING:
+    from carebound.engine.node_kit import NodeKit
 
 OUTAGE_MATCH_PREFIX = SYSTEM_UP
 """Match key prefix a run parked on a system subscribes to (``system-up:<system>``)."""
@@ -82,14 +89,53 @@ def park_or_hand_off(
 ) -> dict[str, Any]:
     """The state update for a call whose system is down: park it with a retry timer (past
     the pack's limit, with the case handed to a person; see the module docstring)."""
+    index = int(current["index"])
+    wait, outage = _park(
+        kit, run_id, current.get("outage"), exc,
+        label={"tool": str(current["call"]["tool"])}, once=f"outage:{index}",
+    )  # fmt: skip
+    parked: CurrentCall = {**current, "outage": outage}
+    return {"current": parked, "wait": wait}
+
+
+def park_outside_call(
+    kit: NodeKit, state: RunState, run_id: str, during: str, exc: SystemUnavailableError
+) -> dict[str, Any]:
+    """The state update for a system found down outside a tool call (a planner's read, the
+    gate's facts of a queued call): the run parks the same way as a call's outage (same
+    reason, capped timer and hand-off). Nothing of the failed step is kept: once the timer
+    fires (or the system is back), the run plans again, or gates the queued call again."""
+    previous = state.get("outage")
+    label: dict[str, FactValue] = {"during": during}
+    queue = state.get("queue") or []
+    if during == "gate" and queue:
+        label["tool"] = str(queue[0]["tool"])
+    since = previous["since"] if previous else kit.svc.clock.now().isoformat()
+    wait, outage = _park(kit, run_id, previous, exc, label=label, once=f"outage:{during}@{since}")
+    return {"wait": wait, "outage": outage}
+
+
+def clear_outage(state: RunState, update: dict[str, Any]) -> dict[str, Any]:
+    """``update``, forgetting an outage outside a tool call the run has now got past."""
+    if state.get("outage") and "outage" not in update:
+        return {**update, "outage": None}
+    return update
+
+
+def _park(
+    kit: NodeKit,
+    run_id: str,
+    previous: OutageData | None,
+    exc: SystemUnavailableError,
+    *,
+    label: dict[str, FactValue],
+    once: str,
+) -> tuple[WaitData, OutageData]:
     settings = outage_settings(kit.svc.pack_for(run_id))
     now = kit.svc.clock.now()
-    previous = current.get("outage")
     tries = (previous["tries"] if previous else 0) + 1
     since = previous["since"] if previous else now.isoformat()
     system = exc.system
-    tool = str(current["call"]["tool"])
-    index = int(current["index"])
     handed = tries >= settings.hand_off_after
     if handed:
         kit.audit(
@@ -98,12 +144,12 @@ def park_or_hand_off(
             outcome="refused",
             detail={
                 "kind": "hand_off",
-                "tool": tool,
+                **label,
                 "system": system,
                 "tries": tries,
                 "role": settings.hand_off_role,
             },
-            once=f"outage:{index}:hand_off",
+            once=f"{once}:hand_off",
         )
     until = now + retry_wait(settings, tries)
     if exc.retry_at is not None and exc.retry_at > until:
@@ -114,32 +160,26 @@ def park_or_hand_off(
         outcome="failed",
         detail={
             "kind": "outage",
-            "tool": tool,
+            **label,
             "system": system,
             "tries": tries,
             "retry_at": until.isoformat(),
         },
-        once=f"outage:{index}:{tries}",
+        once=f"{once}:{tries}",
     )
     if handed:
         failed = (
-            f"try {tries} failed: {_short(exc.message)}; the case is with "
+            f"try {tries} failed: {_short(exc.message)}; {HANDED_TO}"
             f"{settings.hand_off_role} since try {settings.hand_off_after}"
         )
     else:
         failed = f"try {tries} of {settings.hand_off_after} failed: {_short(exc.message)}"
-    parked: CurrentCall = {
-        **current,
-        "outage": OutageData(system=system, tries=tries, since=since),
+    wait: WaitData = {
+        "reason": f"{_REASON_PREFIX}{system} to come back ({failed}); retry at {_stamp(until)}",
+        "until": until.isoformat(),
+        "match": [outage_match(system)],
     }
-    return {
-        "current": parked,
-        "wait": {
-            "reason": f"{_REASON_PREFIX}{system} to come back ({failed}); retry at {_stamp(until)}",
-            "until": until.isoformat(),
-            "match": [outage_match(system)],
-        },
-    }
+    return wait, OutageData(system=system, tries=tries, since=since)
 
 
 def retry_wait(settings: OutageSettings, tries: int) -> timedelta:

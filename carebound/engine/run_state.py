@@ -99,6 +99,9 @@ class RunState(TypedDict, total=False):
     status: RunStatus
     summary: str
     wait: WaitData | None
+    outage: OutageData | None
+    """A system found down outside a tool call (a planner's read, the gate's facts): the
+    run waits to plan or gate again (see :mod:`~carebound.engine.outage`)."""
 
 
 class HoldSignal(TypedDict):

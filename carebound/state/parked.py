@@ -13,6 +13,7 @@ on that system (status ``waiting``, reason naming it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,6 +31,10 @@ from carebound.state.runs import RunRecord, RunStore
 
 PARKED_REASON = "waiting for "
 """How the wait reason of a parked run starts (then the system's name and a space)."""
+HANDED_TO = "the case is with "
+"""How the wait reason of a parked run handed to a person names the role (then the role and
+`` since try N``); see :mod:`carebound.engine.outage`."""
+_HANDED = re.compile(re.escape(HANDED_TO) + r"(.+?) since try \d+\)")
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -52,11 +57,27 @@ class ParkedRun:
     record: RunRecord
     """The run's record: ``wait_reason`` says why, ``wait_until`` when it retries."""
 
+    @property
+    def handed_to(self) -> str | None:
+        """The role the case was handed to after the pack's limit (None: not yet)."""
+        return handed_to(self.record.wait_reason)
+
+
+def handed_to(wait_reason: str | None) -> str | None:
+    """The role a parked run's wait reason says the case is with (None: not handed off)."""
+    found = _HANDED.search(wait_reason or "")
+    return found.group(1) if found else None
+
 
 def parked_runs(
-    client: redis.Redis, *, prefix: str = DEFAULT_PREFIX, agent: str | None = None
+    client: redis.Redis,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    agent: str | None = None,
+    handed_to: str | None = None,
 ) -> list[ParkedRun]:
-    """Every run parked on a system now (of ``agent`` only, if given), the next retry first."""
+    """Every run parked on a system now (of ``agent`` only, and handed to the role
+    ``handed_to`` only, if given), the next retry first."""
     matches = sorted(text(m) for m in client.smembers(wait_systems_key(prefix)))
     if not matches:
         return []
@@ -81,5 +102,7 @@ def parked_runs(
             and parked_on(record.wait_reason, system)
             and (agent is None or record.agent == agent)
         ):
-            parked.append(ParkedRun(system=system, record=record))
+            run = ParkedRun(system=system, record=record)
+            if handed_to is None or run.handed_to == handed_to:
+                parked.append(run)
     return sorted(parked, key=lambda p: (p.record.wait_until or _NEVER, p.record.run_id))

@@ -72,13 +72,18 @@ def _inbox(ctx: WebContext, who: Viewer, query: InboxQuery) -> tuple[list[dict[s
 
 
 def _parked(ctx: WebContext, query: InboxQuery) -> list[dict[str, Any]]:
-    """Runs waiting for a system that is down (not with a role or overdue filter: those narrow
-    to holds)."""
-    if query.role or query.overdue:
+    """Runs waiting for a system that is down (with a role filter, those handed to that role
+    after the pack's limit; none with the overdue filter: it narrows to holds)."""
+    if query.overdue:
         return []
     runner = ctx.runner
     now = runner.clock.now()
-    found = parked_runs(runner.client, prefix=runner.prefix, agent=query.agent or None)
+    found = parked_runs(
+        runner.client,
+        prefix=runner.prefix,
+        agent=query.agent or None,
+        handed_to=query.role or None,
+    )
     return [
         {
             "run_id": p.record.run_id,
