@@ -53,6 +53,9 @@ ANCHOR_SCRIPT = script("audit_anchor")
 COMPACT_SCRIPT = script("stream_compact")
 """Rewrites a run's stream with exact-size nodes: see
 ``carebound/state/lua/stream_compact.lua``."""
+COMPACT_SHAPE_FIELD = "shape"
+"""Field of the chain head where ``COMPACT_SCRIPT`` keeps the stream's shape at its last
+rewrite (``<nodes>:<entries ever removed>``)."""
 
 
 def stream_key(prefix: str, run_id: str) -> str:

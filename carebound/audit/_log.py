@@ -275,8 +275,11 @@ class AuditLog(_chain.LogBase):
     def queue_compact(self, pipe: redis.client.Pipeline, run_id: str) -> None:
         """Queue the rewrite of ``run_id``'s stream with exact-size nodes on ``pipe`` (when
         the run stops: Redis keeps 4 KB for the newest node of a stream, most of a short
-        chain's bytes). Nothing of the chain changes: ids, events, head and anchor."""
-        _chain.COMPACT_SCRIPT.queue(pipe, [_chain.stream_key(self._prefix, run_id)], [])
+        chain's bytes). Nothing of the chain changes: ids, events, head and anchor. A stream
+        already compact (no new node, nothing removed since the last rewrite, as the head's
+        ``shape`` field records) is left as it is."""
+        keys = [_chain.stream_key(self._prefix, run_id), _chain.head_key(self._prefix, run_id)]
+        _chain.COMPACT_SCRIPT.queue(pipe, keys, [_chain.COMPACT_SHAPE_FIELD])
 
     def queue_head(self, pipe: redis.client.Pipeline, run_id: str) -> Callable[[Any], None]:
         """Queue the read of ``run_id``'s chain head on ``pipe``; returns what to call with

@@ -1,0 +1,81 @@
+"""The audit stream's compaction at settle rewrites a run's stream only when it may have a node
+Redis over-allocated: a new node, or entries removed, since its last rewrite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from carebound import Approve, Runner, RunView
+from carebound.state.pipeline import run as run_pipeline
+
+
+def _dumps(client: redis.Redis, compact: Callable[[], list[Any]]) -> tuple[list[Any], int]:
+    """``compact``'s replies and how many DUMP commands the server ran for it."""
+    client.config_resetstat()
+    replies = compact()
+    stats: dict[str, Any] = client.info("commandstats")
+    return replies, int(stats.get("cmdstat_dump", {}).get("calls", 0))
+
+
+def _parked(
+    runner: Runner, case: dict[str, Any], world: Any, client: redis.Redis, prefix: str
+) -> tuple[RunView, str, Callable[[], list[Any]]]:
+    """A parked demo run, its audit stream's key and a call of the settle's compaction."""
+    view = runner.start("demo", case, requester="sam", world=world)
+    log = runner._core.audit_log
+
+    def compact() -> list[Any]:
+        return run_pipeline(client, lambda pipe: log.queue_compact(pipe, view.run_id))
+
+    return view, f"{prefix}:{{{view.run_id}}}:audit", compact
+
+
+def test_a_compact_stream_is_not_rewritten_again(
+    make_runner: Callable[..., Runner],
+    demo_case: dict[str, Any],
+    demo_world: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+) -> None:
+    runner = make_runner()
+    view, stream, compact = _parked(runner, demo_case, demo_world, redis_client, key_prefix)
+    entries = redis_client.xrange(stream)
+    size = redis_client.memory_usage(stream, samples=0)
+    replies, dumps = _dumps(redis_client, compact)
+    assert (replies, dumps) == ([2], 0)  # the park's settle left it compact
+    assert redis_client.xrange(stream) == entries
+    assert redis_client.memory_usage(stream, samples=0) == size
+
+    assert view.pending is not None
+    request = view.pending.request
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert runner.decide(request.approval_id, decision).run.status == "waiting"
+    # the decide's events grew the last node in place: its settle did not dump the stream
+    assert _dumps(redis_client, compact) == ([2], 0)
+    assert runner.verify(view.run_id).ok
+
+
+def test_a_new_node_or_a_removal_is_compacted(
+    make_runner: Callable[..., Runner],
+    demo_case: dict[str, Any],
+    demo_world: Any,
+    redis_client: redis.Redis,
+    key_prefix: str,
+) -> None:
+    _, stream, compact = _parked(make_runner(), demo_case, demo_world, redis_client, key_prefix)
+    # more than a node's 100 entries: Redis opens a new node, allocated at 4 KB
+    for n in range(120):
+        redis_client.xadd(stream, {"filler": str(n)})
+    grown = redis_client.memory_usage(stream, samples=0) or 0
+    entries = redis_client.xrange(stream)
+    assert _dumps(redis_client, compact) == ([1], 1)
+    assert redis_client.xrange(stream) == entries
+    assert (redis_client.memory_usage(stream, samples=0) or 0) < grown - 1024
+    assert _dumps(redis_client, compact) == ([2], 0)
+
+    redis_client.xdel(stream, entries[-1][0])
+    assert _dumps(redis_client, compact) == ([1], 1)
+    assert _dumps(redis_client, compact) == ([2], 0)
