@@ -15,7 +15,6 @@ from carebound import Approve, Runner, VirtualClock
 from carebound._phi_table import table_json
 from carebound.checkpoint import RedisSaver
 from carebound.state import deflate
-from carebound.state.hash_chunks import chunk_names, join_chunks
 from carebound.state.keys import text
 from carebound.state.pipeline import run as run_pipeline
 from carebound.state.runs import RunStore
@@ -263,7 +262,7 @@ def test_a_holds_request_is_stored_deflated_and_an_older_plain_one_reads(
         f"{key_prefix}:{{{v.run_id}}}:approval:{h.approval_id}"
         for v, h in zip(views, holds, strict=True)
     ]
-    stored = join_chunks(redis_client.hmget(keys[0], chunk_names("request")))  # in chunks
+    stored = redis_client.hget(keys[0], "request")
     assert stored is not None and stored.startswith(b"~r1:")
     assert len(stored) < len(holds[0].model_dump_json()) * 0.5
     # how holds were stored before: plain JSON

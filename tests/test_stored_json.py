@@ -14,7 +14,6 @@ import redis
 
 from carebound import Approve, Runner
 from carebound.state import deflate, stored_json
-from carebound.state.hash_chunks import chunk_names, join_chunks
 from carebound.state.runs import RunStore
 
 FORMS = {"request": stored_json.REQUEST, "case": stored_json.CASE,
@@ -55,10 +54,7 @@ def test_a_runs_case_and_hold_take_less_than_plain_deflate_and_old_forms_resume(
     holds = [_hold(runner, run_id) for run_id in ids]
     run_key = f"{key_prefix}:{{{ids[0]}}}:run"
     hold_key = f"{key_prefix}:{{{ids[0]}}}:approval:{holds[0].approval_id}"
-    case, request = (
-        redis_client.hget(run_key, "case"),
-        join_chunks(redis_client.hmget(hold_key, chunk_names("request"))),
-    )
+    case, request = redis_client.hget(run_key, "case"), redis_client.hget(hold_key, "request")
     assert case is not None and case.startswith(b"~c1:")
     assert request is not None and request.startswith(b"~r1:")
     # the form written before: deflated without a dictionary (the case with spaced JSON)

@@ -36,7 +36,6 @@ from carebound.approvals._models import (
 )
 from carebound.clock import from_ms, to_ms
 from carebound.state import stored_json
-from carebound.state.hash_chunks import chunk_fields, chunk_names, join_chunks
 from carebound.state.keys import DEFAULT_PREFIX, inbox_key, key_registry, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, run_parsed
@@ -56,10 +55,6 @@ def pack_request(request_json: str) -> str:
     (``carebound.state.stored_json``); holds stored before still read."""
     return stored_json.REQUEST.pack(request_json)
 
-
-_REQUEST = chunk_names("request")
-"""The fields a hold's request is stored in (in chunks, so the record stays a small listpack
-hash: ``carebound.state.hash_chunks``)."""
 
 _VIEW_FIELDS = (
     "request", "status", "role", "deadline_ms", "approvers",
@@ -126,7 +121,7 @@ class ApprovalStore:
         """Store a new hold and index it; returns False if it was already parked (a replay)."""
         deadline_ms = to_ms(request.deadline)
         fields: list[Any] = [
-            *chunk_fields("request", pack_request(request.model_dump_json())),
+            "request", pack_request(request.model_dump_json()),
             "status", "pending",
             "role", request.required_role,
             "deadline_ms", deadline_ms,
@@ -167,23 +162,21 @@ class ApprovalStore:
             key = self._record_key(approval_id)
         except ValueError:
             return None
-        return self.parse_view(self._r.hmget(key, [*_VIEW_FIELDS, *_REQUEST[1:]]))
+        return self.parse_view(self._r.hmget(key, _VIEW_FIELDS))
 
     def queue_get(
         self, pipe: redis.client.Pipeline, approval_id: str
     ) -> Callable[[Any], ApprovalView | None]:
         """Queue the read of ``get`` on ``pipe``; returns the parser of its reply
         (``parse_view``)."""
-        pipe.hmget(self._record_key(approval_id), [*_VIEW_FIELDS, *_REQUEST[1:]])
+        pipe.hmget(self._record_key(approval_id), _VIEW_FIELDS)
         return self.parse_view
 
     @staticmethod
     def parse_view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
         """The approval from the ``_VIEW_FIELDS`` of its record, e.g. the reply of
         ``queue_get`` (all None: no such approval)."""
-        view_values = values[: len(_VIEW_FIELDS)]
-        f = dict(zip(_VIEW_FIELDS, view_values, strict=True))
-        f["request"] = join_chunks([f["request"], *values[len(_VIEW_FIELDS) :]])
+        f = dict(zip(_VIEW_FIELDS, values, strict=True))
         if f["request"] is None:
             return None
         status: ApprovalStatus = text(f["status"])  # type: ignore[assignment]
@@ -264,11 +257,9 @@ class ApprovalStore:
             decide_id,
             approver or decision.reviewer,
             edited.args_hash if edited is not None else "",
-            "",  # the edited request: its chunks follow the changes
+            pack_request(edited.model_dump_json()) if edited is not None else "",
             _CHANGES.dump_json(list(changes)).decode(),
         ]
-        if edited is not None:
-            args += chunk_fields("request", pack_request(edited.model_dump_json()))
         _DECIDE.queue(pipe, keys, args)
         return _decide_reply
 
@@ -319,8 +310,7 @@ class ApprovalStore:
             for raw_id, values in zip(ids, replies, strict=True):
                 if isinstance(values, Exception):
                     raise values
-                first, status, held_role, deadline_ms, approvers, held_agent = values[:6]
-                request = join_chunks([first, *values[6:]])
+                request, status, held_role, deadline_ms, approvers, held_agent = values
                 # Filter on the raw fields; parse the request only for entries on the page.
                 if (
                     request is None
@@ -343,10 +333,7 @@ class ApprovalStore:
         return found
 
 
-_PAGE_FIELDS = (
-    b"request", b"status", b"role", b"deadline_ms", b"approvers", b"agent",
-    *(name.encode() for name in _REQUEST[1:]),
-)  # fmt: skip
+_PAGE_FIELDS = (b"request", b"status", b"role", b"deadline_ms", b"approvers", b"agent")
 """The record fields an inbox page reads: a pending view's, and the agent to filter on."""
 
 

@@ -7,9 +7,7 @@
 -- approver (who an approval counts as: the authenticated principal or the normalised reviewer
 -- id), edited_hash and edited_request (an edit's new args hash and the request holding the
 -- edited args; empty unless the edit changed the arguments), changes (JSON list of ArgChange:
--- what the decision changes in the agent's proposal), then the edited request as the
--- field/value pairs of its chunks (carebound.state.hash_chunks; ARGV[13] is then empty and
--- only read from callers that pass no pairs).
+-- what the decision changes in the agent's proposal).
 --
 -- Two-person holds count distinct approvers over the same arguments: an approve adds one; an
 -- edit that changes the arguments is one approval of the new arguments (the record's request
@@ -43,17 +41,9 @@ local approver = ARGV[11] or ARGV[2]
 if (kind == 'approve' or kind == 'edit') and redis.call('HGET', rec, 'two_person') == '1' then
   local edited_hash = ARGV[12] or ''
   if kind == 'edit' and edited_hash ~= '' and edited_hash ~= ARGV[4] then
-    -- the edited request (carebound.state.hash_chunks) replaces every earlier form of it
-    for _, field in ipairs(redis.call('HKEYS', rec)) do
-      if field == 'request' or string.sub(field, 1, 8) == 'request.' then
-        redis.call('HDEL', rec, field)
-      end
-    end
-    local request = {}
-    for i = 15, #ARGV do request[#request + 1] = ARGV[i] end
-    if #request == 0 then request = {'request', ARGV[13]} end
-    redis.call('HSET', rec, 'args_hash', edited_hash, 'approvers', cjson.encode({approver}),
-               'partial_id', attempt, 'changes', ARGV[14], unpack(request))
+    redis.call('HSET', rec, 'args_hash', edited_hash, 'request', ARGV[13],
+               'approvers', cjson.encode({approver}), 'partial_id', attempt,
+               'changes', ARGV[14])
     return {'partial'}
   end
   local approvers = cjson.decode(redis.call('HGET', rec, 'approvers'))
