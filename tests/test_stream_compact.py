@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis
 
 from carebound import Approve, Runner, RunView
@@ -20,28 +21,31 @@ def _dumps(client: redis.Redis, compact: Callable[[], list[Any]]) -> tuple[list[
     return replies, int(stats.get("cmdstat_dump", {}).get("calls", 0))
 
 
-def _parked(
-    runner: Runner, case: dict[str, Any], world: Any, client: redis.Redis, prefix: str
-) -> tuple[RunView, str, Callable[[], list[Any]]]:
-    """A parked demo run, its audit stream's key and a call of the settle's compaction."""
-    view = runner.start("demo", case, requester="sam", world=world)
-    log = runner._core.audit_log
-
-    def compact() -> list[Any]:
-        return run_pipeline(client, lambda pipe: log.queue_compact(pipe, view.run_id))
-
-    return view, f"{prefix}:{{{view.run_id}}}:audit", compact
+Parked = tuple[Runner, RunView, str, Callable[[], list[Any]]]
 
 
-def test_a_compact_stream_is_not_rewritten_again(
+@pytest.fixture
+def parked(
     make_runner: Callable[..., Runner],
     demo_case: dict[str, Any],
     demo_world: Any,
     redis_client: redis.Redis,
     key_prefix: str,
-) -> None:
+) -> Parked:
+    """A parked demo run's runner and view, its audit stream's key and a call of the settle's
+    compaction."""
     runner = make_runner()
-    view, stream, compact = _parked(runner, demo_case, demo_world, redis_client, key_prefix)
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    log = runner._core.audit_log
+
+    def compact() -> list[Any]:
+        return run_pipeline(redis_client, lambda pipe: log.queue_compact(pipe, view.run_id))
+
+    return runner, view, f"{key_prefix}:{{{view.run_id}}}:audit", compact
+
+
+def test_a_compact_stream_is_not_rewritten_again(parked: Parked, redis_client: redis.Redis) -> None:
+    runner, view, stream, compact = parked
     entries = redis_client.xrange(stream)
     size = redis_client.memory_usage(stream, samples=0)
     replies, dumps = _dumps(redis_client, compact)
@@ -58,14 +62,8 @@ def test_a_compact_stream_is_not_rewritten_again(
     assert runner.verify(view.run_id).ok
 
 
-def test_a_new_node_or_a_removal_is_compacted(
-    make_runner: Callable[..., Runner],
-    demo_case: dict[str, Any],
-    demo_world: Any,
-    redis_client: redis.Redis,
-    key_prefix: str,
-) -> None:
-    _, stream, compact = _parked(make_runner(), demo_case, demo_world, redis_client, key_prefix)
+def test_a_new_node_or_a_removal_is_compacted(parked: Parked, redis_client: redis.Redis) -> None:
+    _, _, stream, compact = parked
     # more than a node's 100 entries: Redis opens a new node, allocated at 4 KB
     for n in range(120):
         redis_client.xadd(stream, {"filler": str(n)})
