@@ -82,31 +82,33 @@ def _decodes(client: SyncClient | AsyncClient) -> bool:
     return bool(kwargs.get("decode_responses"))
 
 
-def _decoding_error() -> ValueError:
+def _decoding_error(user: str) -> ValueError:
     return ValueError(
-        "the saver reads binary values: create the cluster client with decode_responses=False"
+        f"{user} reads binary values: create the cluster client with decode_responses=False"
     )
 
 
-def binary_client(client: SyncClient) -> tuple[SyncClient, bool]:
+def binary_client(client: SyncClient, *, user: str = "the saver") -> tuple[SyncClient, bool]:
     """``client``, or (when it decodes replies to str) a sibling on the same server that
     does not; the bool says whether the saver owns (and must close) the returned client."""
     if not _decodes(client):
         return client, False
     if not isinstance(client, redis.Redis):
-        raise _decoding_error()
+        raise _decoding_error(user)
     pool = client.connection_pool
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     sibling = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
     return redis.Redis(connection_pool=sibling), True
 
 
-def async_binary_client(client: AsyncClient) -> tuple[AsyncClient, bool]:
+def async_binary_client(
+    client: AsyncClient, *, user: str = "the saver"
+) -> tuple[AsyncClient, bool]:
     """The ``redis.asyncio`` counterpart of :func:`binary_client`."""
     if not _decodes(client):
         return client, False
     if not isinstance(client, aioredis.Redis):
-        raise _decoding_error()
+        raise _decoding_error(user)
     pool = client.connection_pool
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     sibling = aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)

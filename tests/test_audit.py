@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from carebound.audit import (
     AuditLog,
     _chain,
 )
+from carebound.state import audit_codec, deflate
 from carebound.state.audit_codec import unpack_event
 from carebound.state.keys import global_key, run_key
 
@@ -657,14 +659,53 @@ def test_events_are_stored_deflated_and_verify(
     ]
     raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-z")]
     plain = [_chain.event_json(e).encode() for e in events]
-    assert all(r.startswith(b"~z1:") for r in raw)
+    assert all(r.startswith(audit_codec.BINARY_MARKER) for r in raw)
     assert all(len(r) < len(p) / 2 for r, p in zip(raw, plain, strict=True))
     assert [unpack_event(r) for r in raw] == plain
     assert log.events("run-z") == events
     assert log.verify("run-z").ok
-    rebuild(client, run_key(key_prefix, "run-z", "audit"), [raw[0], b"~z1:not deflate", raw[2]])
-    problems = log.verify("run-z").problems
-    assert problems and "entry" in " ".join(problems)
+    for broken in (b"~z1:not deflate", raw[1][:-3], b"\x01not deflate"):
+        rebuild(client, run_key(key_prefix, "run-z", "audit"), [raw[0], broken, raw[2]])
+        problems = log.verify("run-z").problems
+        assert problems and "entry" in " ".join(problems)
+
+
+def test_events_are_stored_as_bytes_and_text_forms_still_read(
+    server_url: str, client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """An event is kept as its raw deflate stream, a quarter shorter than the same stream in
+    base64 (how events were stored before); events stored in that text form, in base85 before
+    it, or as plain JSON still read and verify, mixed in one chain, by a decoding client too."""
+    events = [
+        log.record(
+            "run-b",
+            time=T0,
+            actor=AGENT,
+            action="permission_check",
+            category="referral-intake",
+            outcome="success",
+            patient_ref="Patient/pat-1",
+            detail=CHECK_DETAIL,
+        )
+        for _ in range(4)
+    ]
+    raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-b")]
+    plain = [_chain.event_json(e) for e in events]
+    as_text = [
+        deflate.pack(p, marker=audit_codec.MARKER, dictionary=audit_codec._DICTIONARY)
+        for p in plain
+    ]
+    assert all(len(r) <= 0.8 * len(t) for r, t in zip(raw, as_text, strict=True))
+    body = as_text[1][len(audit_codec.MARKER) + 1 :]
+    base85 = audit_codec.MARKER + base64.b85encode(base64.b64decode(body)).decode()
+    rebuild(client, stream(key_prefix, "run-b"), [as_text[0], base85, plain[2], raw[3]])
+    assert log.events("run-b") == events
+    assert log.verify("run-b").ok
+    decoded = redis.Redis.from_url(server_url, decode_responses=True)
+    try:
+        assert AuditLog(decoded, prefix=key_prefix).events("run-b") == events
+    finally:
+        decoded.close()
 
 
 _DETAIL_TEXT = st.text(max_size=40)  # quotes, backslashes, control and non-ASCII characters

@@ -34,10 +34,8 @@ ARCHIVE_MAC_CONTEXT = b"carebound-audit-archive:"
 def _plain_fields(fields: Any) -> dict[str, str]:
     """A stream entry's fields as text, its event as plain canonical JSON (an archive is read
     by people and tools without carebound's stored form; it verifies the same)."""
-    plain = {_str(k): _str(v) for k, v in fields.items()}
-    if EVENT_FIELD in plain:
-        plain[EVENT_FIELD] = _str(unpack_event(plain[EVENT_FIELD]))
-    return plain
+    plain = {_str(k): v for k, v in fields.items()}
+    return {k: _str(unpack_event(v) if k == EVENT_FIELD else v) for k, v in plain.items()}
 
 
 @dataclass(frozen=True)

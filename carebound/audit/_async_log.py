@@ -9,6 +9,7 @@ from datetime import datetime
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
+from carebound._wire import async_binary_client
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -31,7 +32,8 @@ class AsyncAuditLog(_chain.LogBase):
     Events must never carry PHI beyond a FHIR reference to the patient; see ``AuditLog``.
 
     Args:
-        client: a ``redis.asyncio.Redis`` (with or without ``decode_responses``).
+        client: a ``redis.asyncio.Redis`` (with or without ``decode_responses``: see
+            ``AuditLog``).
         prefix: key prefix, see ``carebound.state.keys``.
         keyring: the audit keys; by default those the environment configures.
     """
@@ -43,7 +45,7 @@ class AsyncAuditLog(_chain.LogBase):
         prefix: str = DEFAULT_PREFIX,
         keyring: AuditKeyring | None = None,
     ) -> None:
-        self._client = client
+        self._client, _ = async_binary_client(client, user="the audit log")
         one_step = not isinstance(client, AsyncRedisCluster)
         super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
 

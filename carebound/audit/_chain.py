@@ -301,10 +301,10 @@ def record_args(
     *,
     guard: Guard | None = None,
     nkeys: int = 0,
-) -> list[str]:
+) -> list[bytes | str]:
     """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to;
     with ``guard``, ``nkeys`` is the length of the keys from :func:`record_keys`."""
-    args = [
+    args: list[bytes | str] = [
         str(event.seq - 1),
         event.prev_hash,
         str(event.seq),

@@ -11,6 +11,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
+from carebound._wire import binary_client
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -48,7 +49,9 @@ class AuditLog(_chain.LogBase):
     recomputed hashes nor a cut tail with a reset head verifies.
 
     Args:
-        client: a ``redis.Redis`` (with or without ``decode_responses``).
+        client: a ``redis.Redis`` (with or without ``decode_responses``: events are stored as
+            bytes, so a decoding client is read and written through a sibling that does not
+            decode, on the same server; a decoding ``RedisCluster`` is refused).
         prefix: key prefix, see ``carebound.state.keys``.
         keyring: the audit keys; by default those the environment configures (see
             ``AuditKeyring``), read on first use.
@@ -61,7 +64,8 @@ class AuditLog(_chain.LogBase):
         prefix: str = DEFAULT_PREFIX,
         keyring: AuditKeyring | None = None,
     ) -> None:
-        self._client = client
+        binary, _ = binary_client(client, user="the audit log")
+        self._client: redis.Redis = binary  # type: ignore[assignment]  # a cluster passes too
         one_step = not isinstance(client, RedisCluster)
         super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
 
@@ -377,7 +381,7 @@ def _then_append(
     before: Callable[[redis.client.Pipeline], object],
     append: Script,
     keys: list[str],
-    args: list[str],
+    args: list[bytes | str],
 ) -> Callable[[redis.client.Pipeline], None]:
     """Fill a pipeline with ``before``'s commands, then the append script."""
 

@@ -5,6 +5,9 @@ read it too; a value without the marker is plain and read as it is.
 Base64 (``marker + "." + body``) rather than base85: Python's base85 codec is pure Python and
 decoding a page of twenty deflated holds in it took longer than reading them from Redis; base64
 is C. Values written before in base85 (``marker`` + body, whose alphabet has no ``.``) still read.
+
+Values only carebound's binary-safe readers see (audit events) are kept as the raw deflate
+stream after a one-byte marker (:func:`pack_raw`, :func:`inflate`): base64 adds a third.
 """
 
 from __future__ import annotations
@@ -31,6 +34,35 @@ def pack(text: str, *, marker: str, dictionary: bytes = b"") -> str:
     body = deflate.compress(data) + deflate.flush()
     packed = marker + _BASE64 + binascii.b2a_base64(body, newline=False).decode()
     return packed if len(packed) < len(text) else text
+
+
+def pack_raw(text: str, *, marker: bytes, dictionary: bytes = b"") -> bytes | str:
+    """``text`` deflated, as bytes after ``marker`` (a byte no JSON text starts with, and not
+    ``~``); ``text`` itself when that is no longer. Only for values read by clients that do not
+    decode replies."""
+    data = text.encode()
+    bits = min(15, max(9, (len(dictionary) + len(data)).bit_length()))  # see ``pack``
+    deflate = _primed(dictionary, bits).copy()
+    packed = marker + deflate.compress(data) + deflate.flush()
+    return packed if len(packed) < len(data) else text
+
+
+def inflate(body: bytes, *, dictionary: bytes = b"") -> bytes:
+    """The bytes of a raw deflate stream (what :func:`pack_raw` wrote after its marker).
+
+    Raises:
+        ValueError: ``body`` does not inflate.
+    """
+    try:
+        if dictionary:
+            inflater = zlib.decompressobj(-15, dictionary)
+            raw = inflater.decompress(body)
+            if not inflater.eof:
+                raise zlib.error("the stream is cut short")
+            return raw
+        return zlib.decompress(body, -15)
+    except zlib.error as exc:
+        raise ValueError(f"stored value does not inflate: {exc}") from exc
 
 
 @functools.lru_cache(maxsize=64)
