@@ -638,15 +638,11 @@ CHECK_DETAIL: dict[str, Any] = {
 }
 
 
-def test_events_are_stored_deflated_and_verify(
-    client: redis.Redis, log: AuditLog, key_prefix: str
-) -> None:
-    """A run's stream keeps each event deflated against the preset dictionary (well under half
-    of its JSON for a typical event), reads back the exact canonical JSON that was hashed, and
-    a stored value that no longer inflates is reported by verify, never raised."""
-    events = [
+def record_checks(log: AuditLog, run_id: str, count: int) -> list[AuditEvent]:
+    """``count`` permission checks of one run, as an agent records them."""
+    return [
         log.record(
-            "run-z",
+            run_id,
             time=T0,
             actor=AGENT,
             action="permission_check",
@@ -655,8 +651,17 @@ def test_events_are_stored_deflated_and_verify(
             patient_ref="Patient/pat-1",
             detail=CHECK_DETAIL,
         )
-        for _ in range(3)
+        for _ in range(count)
     ]
+
+
+def test_events_are_stored_deflated_and_verify(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """A run's stream keeps each event deflated against the preset dictionary (well under half
+    of its JSON for a typical event), reads back the exact canonical JSON that was hashed, and
+    a stored value that no longer inflates is reported by verify, never raised."""
+    events = record_checks(log, "run-z", 3)
     raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-z")]
     plain = [_chain.event_json(e).encode() for e in events]
     assert all(r.startswith(audit_codec.BINARY_MARKER) for r in raw)
@@ -676,19 +681,7 @@ def test_events_are_stored_as_bytes_and_text_forms_still_read(
     """An event is kept as its raw deflate stream, a quarter shorter than the same stream in
     base64 (how events were stored before); events stored in that text form, in base85 before
     it, or as plain JSON still read and verify, mixed in one chain, by a decoding client too."""
-    events = [
-        log.record(
-            "run-b",
-            time=T0,
-            actor=AGENT,
-            action="permission_check",
-            category="referral-intake",
-            outcome="success",
-            patient_ref="Patient/pat-1",
-            detail=CHECK_DETAIL,
-        )
-        for _ in range(4)
-    ]
+    events = record_checks(log, "run-b", 4)
     raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-b")]
     plain = [_chain.event_json(e) for e in events]
     as_text = [
