@@ -2,8 +2,15 @@
 
 Per run (one hash tag, so the decision is one atomic script)::
 
-    {prefix}:{run}:approval:<approval_id>   hash: request, status, role, deadline_ms,
-                                             requester, args_hash, approvers, decision, ...
+    {prefix}:{run}:approval:<approval_id>   hash: status, role, deadline_ms, requester,
+                                             args_hash, approvers, agent, decision, ...
+    {prefix}:{run}:approval:<approval_id>:request
+                                             string: the hold's request (deflated JSON)
+
+The request has a key of its own so the record stays a listpack (one value over Redis's
+``hash-max-listpack-value``, 64 bytes by default, turns a whole hash into a hashtable, about
+twice its bytes). Holds parked before kept it in the record's ``request`` field, and an edit of
+a two-person hold writes the edited request there: a request in that field is read first.
 
 Across runs (written on their own, never in a transaction with per-run keys)::
 
@@ -48,6 +55,8 @@ _NAMES = TypeAdapter(list[str])
 _DECIDE = script("approval_decide")
 
 _PARK = script("approval_park")
+
+_VIEW = script("approval_view")
 
 
 def pack_request(request_json: str) -> str:
@@ -105,6 +114,11 @@ class ApprovalStore:
     def _record_key(self, approval_id: str) -> str:
         return run_key(self._prefix, run_id_of(approval_id), "approval", approval_id)
 
+    def _keys(self, approval_id: str) -> list[str]:
+        """The hold's record and request keys."""
+        record = self._record_key(approval_id)
+        return [record, record + REQUEST_SUFFIX]
+
     def _index(self, *parts: str) -> str:
         return inbox_key(self._prefix, *parts)
 
@@ -121,7 +135,6 @@ class ApprovalStore:
         """Store a new hold and index it; returns False if it was already parked (a replay)."""
         deadline_ms = to_ms(request.deadline)
         fields: list[Any] = [
-            "request", pack_request(request.model_dump_json()),
             "status", "pending",
             "role", request.required_role,
             "deadline_ms", deadline_ms,
@@ -133,8 +146,10 @@ class ApprovalStore:
         ]  # fmt: skip
         approval_id = request.approval_id
         # the registry under the record's own hash tag (one slot for the script)
-        keys = [self._record_key(approval_id), key_registry(self._prefix, run_id_of(approval_id))]
-        created = bool(_PARK(self._r, keys, ["approval:" + approval_id, *fields]))
+        record, request_key = self._keys(approval_id)
+        keys = [record, key_registry(self._prefix, run_id_of(approval_id)), request_key]
+        packed = pack_request(request.model_dump_json())
+        created = bool(_PARK(self._r, keys, ["approval:" + approval_id, packed, *fields]))
         self._index_pending(request.approval_id, request.required_role, deadline_ms)
         return created
 
@@ -159,25 +174,30 @@ class ApprovalStore:
     def get(self, approval_id: str) -> ApprovalView | None:
         """One approval by id, or None."""
         try:
-            key = self._record_key(approval_id)
+            record, request = self._keys(approval_id)
         except ValueError:
             return None
-        return self.parse_view(self._r.hmget(key, _VIEW_FIELDS))
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hmget(record, _VIEW_FIELDS)
+        pipe.get(request)
+        return self.parse_view(pipe.execute())
 
     def queue_get(
         self, pipe: redis.client.Pipeline, approval_id: str
     ) -> Callable[[Any], ApprovalView | None]:
-        """Queue the read of ``get`` on ``pipe``; returns the parser of its reply
-        (``parse_view``)."""
-        pipe.hmget(self._record_key(approval_id), _VIEW_FIELDS)
+        """Queue the read of ``get`` on ``pipe`` (one command: a script reading the record and
+        the request); returns the parser of its reply (``parse_view``)."""
+        _VIEW.queue(pipe, self._keys(approval_id), _VIEW_FIELDS)
         return self.parse_view
 
     @staticmethod
-    def parse_view(values: Sequence[bytes | str | None]) -> ApprovalView | None:
-        """The approval from the ``_VIEW_FIELDS`` of its record, e.g. the reply of
-        ``queue_get`` (all None: no such approval)."""
+    def parse_view(reply: Sequence[Any]) -> ApprovalView | None:
+        """The approval from the ``_VIEW_FIELDS`` of its record and its request key, e.g. the
+        reply of ``queue_get`` (None: no such approval)."""
+        values, request_value = reply
         f = dict(zip(_VIEW_FIELDS, values, strict=True))
-        if f["request"] is None:
+        f["request"] = f["request"] or request_value or None  # the field: older or edited
+        if f["request"] is None or f["status"] is None:
             return None
         status: ApprovalStatus = text(f["status"])  # type: ignore[assignment]
         if status == "pending":
@@ -303,14 +323,18 @@ class ApprovalStore:
             if not ids:
                 break
             cursor += len(ids)
-            replies = wire.call_many(
-                [("HMGET", self._record_key(text(raw_id)), *_PAGE_FIELDS) for raw_id in ids]
-            )
+            commands: list[tuple[Any, ...]] = []
+            for raw_id in ids:
+                record, request_key = self._keys(text(raw_id))
+                commands += [("HMGET", record, *_PAGE_FIELDS), ("GET", request_key)]
+            replies = wire.call_many(commands)
             stale: list[str] = []
-            for raw_id, values in zip(ids, replies, strict=True):
-                if isinstance(values, Exception):
-                    raise values
+            for raw_id, values, request_value in zip(ids, replies[::2], replies[1::2], strict=True):
+                for reply in (values, request_value):
+                    if isinstance(reply, Exception):
+                        raise reply
                 request, status, held_role, deadline_ms, approvers, held_agent = values
+                request = request or request_value  # the field: older or edited
                 # Filter on the raw fields; parse the request only for entries on the page.
                 if (
                     request is None
@@ -334,7 +358,12 @@ class ApprovalStore:
 
 
 _PAGE_FIELDS = (b"request", b"status", b"role", b"deadline_ms", b"approvers", b"agent")
-"""The record fields an inbox page reads: a pending view's, and the agent to filter on."""
+"""The record fields an inbox page reads: a pending view's, and the agent to filter on (with
+the request key's value: ``request`` is there only in holds parked before, or edited)."""
+
+REQUEST_SUFFIX = ":request"
+"""A hold's request key is its record key with this suffix (the retention script derives it
+from the record's, too)."""
 
 
 def _approvers(raw: bytes | str | None) -> list[str]:
