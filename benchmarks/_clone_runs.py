@@ -85,7 +85,7 @@ def read_templates(client: redis.Redis, prefix: str, run_ids: list[str]) -> list
         suffix = name[len(run_key(prefix, run_id, "")) :]
         kind, value = _read_value(client, name)
         found[run_id].append(_Key(suffix, kind, value))
-        if suffix.startswith("approval:") and value.get(b"status") == b"pending":
+        if kind == "hash" and suffix.startswith("approval:") and value.get(b"status") == b"pending":
             deadline = int(value[b"deadline_ms"])
             holds[run_id].append((suffix[len("approval:") :], _text(value[b"role"]), deadline))
     templates = []
