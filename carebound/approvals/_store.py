@@ -32,7 +32,7 @@ from typing import Any, Literal
 import redis
 from pydantic import TypeAdapter
 
-from carebound._wire import shared_wire
+from carebound._wire import SyncWire, shared_wire
 from carebound.approvals._edits import ArgChange
 from carebound.approvals._models import (
     ApprovalRequest,
@@ -323,16 +323,11 @@ class ApprovalStore:
             if not ids:
                 break
             cursor += len(ids)
-            commands: list[tuple[Any, ...]] = []
-            for raw_id in ids:
-                record, request_key = self._keys(text(raw_id))
-                commands += [("HMGET", record, *_PAGE_FIELDS), ("GET", request_key)]
-            replies = wire.call_many(commands)
+            replies, requests = _read_page(wire, [self._record_key(text(i)) for i in ids])
             stale: list[str] = []
-            for raw_id, values, request_value in zip(ids, replies[::2], replies[1::2], strict=True):
-                for reply in (values, request_value):
-                    if isinstance(reply, Exception):
-                        raise reply
+            for raw_id, values, request_value in zip(ids, replies, requests, strict=True):
+                if isinstance(values, Exception):
+                    raise values
                 request, status, held_role, deadline_ms, approvers, held_agent = values
                 request = request or request_value  # the field: older or edited
                 # Filter on the raw fields; parse the request only for entries on the page.
@@ -360,6 +355,22 @@ class ApprovalStore:
 _PAGE_FIELDS = (b"request", b"status", b"role", b"deadline_ms", b"approvers", b"agent")
 """The record fields an inbox page reads: a pending view's, and the agent to filter on (with
 the request key's value: ``request`` is there only in holds parked before, or edited)."""
+
+
+def _read_page(wire: SyncWire, records: list[str]) -> tuple[list[Any], list[Any]]:
+    """The ``_PAGE_FIELDS`` of each hold record and the value of its request key, in one round
+    trip: the request keys in one ``MGET`` on a single server (a command per key costs the
+    server more than the key), a ``GET`` each on a cluster (their slots differ)."""
+    commands: list[tuple[Any, ...]] = [("HMGET", r, *_PAGE_FIELDS) for r in records]
+    if wire.usable:
+        replies = wire.call_many([*commands, ("MGET", *(r + REQUEST_SUFFIX for r in records))])
+        requests = replies.pop()
+        if isinstance(requests, Exception):
+            raise requests
+        return replies, list(requests)
+    replies = wire.call_many([*commands, *(("GET", r + REQUEST_SUFFIX) for r in records)])
+    return replies[: len(records)], replies[len(records) :]
+
 
 REQUEST_SUFFIX = ":request"
 """A hold's request key is its record key with this suffix (the retention script derives it
