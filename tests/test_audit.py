@@ -805,3 +805,27 @@ def test_the_seal_goes_where_sorted_keys_put_it(detail: dict[str, Any], keyed: b
     assert _chain._with_seal(hashed, "cd" * 32, "ef" * 32, keyed=keyed) == expected
     event, stored = draft.chained(3, "ab" * 32, keyring)
     assert stored == _chain.event_json(event)
+
+
+def test_once_keys_are_marked_in_the_head_and_older_once_hashes_still_count(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """A once key is marked in the run's head hash (``o:<key>``), which stays a small listpack:
+    no once-keys hash per run any more. A run recorded before kept its once keys in that hash
+    (key -> entry id): an append replayed under one of them is still not recorded again."""
+    fields: dict[str, Any] = {"time": T0, "actor": AGENT, "action": "event",
+                              "category": "system", "outcome": "success"}  # fmt: skip
+    first = log.record("run-o", once="create", **fields)
+    assert first is not None and log.record("run-o", once="create", **fields) is None
+    assert [e.seq for e in log.events("run-o")] == [first.seq]
+    head = run_key(key_prefix, "run-o", "audit", "head")
+    assert client.hget(head, "o:create") == b""
+    assert client.object("encoding", head) == b"listpack"
+    assert not client.exists(run_key(key_prefix, "run-o", "audit", "once"))
+    # a run recorded before: its once keys in the once-keys hash, not in the head
+    log.record("run-p", **fields)
+    client.hset(run_key(key_prefix, "run-p", "audit", "once"), "check:0", "1-0")
+    assert log.record("run-p", once="check:0", **fields) is None
+    assert log.record("run-p", once="check:1", **fields) is not None
+    assert [e.seq for e in log.events("run-p")] == [1, 2]
+    assert log.verify("run-p").ok

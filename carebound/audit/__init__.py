@@ -4,7 +4,9 @@ One hash chain per run, stored in a Redis stream under the run's hash tag, every
 (HMAC-SHA256) with the audit key (``AuditKeyring``), plus two global keys outside the runs'::
 
     {prefix}:{<run_id>}:audit        stream, one entry per event: the source of truth
-    {prefix}:{<run_id>}:audit:head   hash: seq and hash of the run's last event
+    {prefix}:{<run_id>}:audit:head   hash: seq and hash of the run's last event, its stream's
+                                     shape at the last compaction, and the once keys recorded
+                                     (``o:<key>``; runs recorded before: ``audit:once``)
     {prefix}:audit                   stream: global index (run_id, seq, hash, event)
     {prefix}:audit:anchors           hash: run_id -> "seq:hash", each run's head mirrored
 

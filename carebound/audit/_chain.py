@@ -64,7 +64,9 @@ def stream_key(prefix: str, run_id: str) -> str:
 
 
 def once_key(prefix: str, run_id: str) -> str:
-    """The run's once-keys: a hash from a caller's once key to the stream entry it recorded."""
+    """Where runs recorded before kept their once-keys (a hash from a caller's once key to the
+    stream entry it recorded): the append script still reads it; it marks a new once key in the
+    run's head hash (``o:<key>``), one key less per run."""
     return run_key(prefix, run_id, "audit", "once")
 
 
