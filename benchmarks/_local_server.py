@@ -17,7 +17,8 @@ from pathlib import Path
 import redis
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -35,11 +36,24 @@ def server_binary() -> str:
     return str(get_binary_path())
 
 
+def wait_until_up(client: redis.Redis, proc: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+    """Return once the server ``proc`` started answers ``client``'s PING."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{proc.args!r} did not start") from None
+            time.sleep(0.02)
+
+
 @contextmanager
 def local_server() -> Iterator[str]:
     """A throwaway Redis/Valkey on a free loopback port, no persistence."""
     binary = server_binary()
-    port = _free_port()
+    port = free_port()
     data_dir = tempfile.mkdtemp(prefix="cb-bench-")
     proc = subprocess.Popen(
         [
@@ -51,15 +65,7 @@ def local_server() -> Iterator[str]:
     )
     client = redis.Redis(host="127.0.0.1", port=port)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{binary} did not start") from None
-                time.sleep(0.02)
+        wait_until_up(client, proc, timeout_s=10)
         print(f"started {Path(binary).name} on 127.0.0.1:{port}")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
