@@ -70,10 +70,12 @@ def test_a_cancelled_run_expires_every_key_a_parked_one_none(
     assert view.status == "paused"
     ttls = run_ttls(redis_client, key_prefix, view.run_id)
     assert len(ttls) > 10 and set(ttls.values()) == {-1}
-    # the approval and the simulated world's keys are found through the run's key registry
+    # the approval is found through the run's key registry, which lists nothing else; the
+    # simulated world's keys through the world's own meta hash
     registered = {text(m) for m in redis_client.hkeys(key_registry(key_prefix, view.run_id))}
-    assert f"approval:{view.pending.request.approval_id}" in registered
-    assert any(s.startswith("world:ehr:res:") for s in registered)
+    assert registered == {f"approval:{view.pending.request.approval_id}"}
+    meta = redis_client.hkeys(f"{key_prefix}:{{{view.run_id}}}:world:meta")
+    assert any(text(m).startswith("world:ehr:res:") for m in meta)
 
     runner.cancel(view.run_id, by="ops", reason="scenario run in the real store")
     ttls = run_ttls(redis_client, key_prefix, view.run_id)
@@ -85,6 +87,28 @@ def test_a_cancelled_run_expires_every_key_a_parked_one_none(
     assert len(expiring) >= 8
     assert ttls[f"{key_prefix}:{{{view.run_id}}}:cp:pk"] != -1  # the parked run's checkpoint
     assert all(30 * DAY * 1000 - 60_000 < t <= 30 * DAY * 1000 for t in expiring), ttls
+    assert assert_retention(redis_client, key_prefix, 30 * DAY) == 1
+
+
+def test_a_run_stored_before_with_its_world_and_hold_in_the_key_registry_expires_whole(
+    make_runner: Any, demo_case: dict[str, Any], demo_world: Any, redis_client: redis.Redis,
+    key_prefix: str,
+) -> None:  # fmt: skip
+    """How runs were stored before: the simulated world's keys listed in the run's key registry
+    (not in world:meta) and the hold's request in its record. Cancelled, every key but the
+    audit chain still gets the TTL."""
+    runner = make_runner()
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.pending is not None
+    base = f"{key_prefix}:{{{view.run_id}}}:"
+    meta, hold = base + "world:meta", base + f"approval:{view.pending.request.approval_id}"
+    world = [text(m) for m in redis_client.hkeys(meta) if text(m).startswith("world:")]
+    assert world
+    redis_client.hdel(meta, *world)
+    redis_client.hset(key_registry(key_prefix, view.run_id), mapping=dict.fromkeys(world, ""))
+    redis_client.hset(hold, "request", redis_client.get(hold + ":request") or b"")
+    redis_client.delete(hold + ":request")
+    runner.cancel(view.run_id, by="ops", reason="scenario run in the real store")
     assert assert_retention(redis_client, key_prefix, 30 * DAY) == 1
 
 

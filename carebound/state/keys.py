@@ -21,8 +21,9 @@ def run_key(prefix: str, run_id: str, *parts: str) -> str:
 
 def key_registry(prefix: str, run_id: str) -> str:
     """The run's key registry: a hash whose fields are the suffixes (after ``{prefix}:{<run>}:``)
-    of the keys whose names the run id alone does not give (its approvals, its simulated world),
-    so the retention script (:mod:`carebound.state.retention`) finds every key of the run (a
+    of the keys whose names the run id alone does not give (its approvals; a simulated world's
+    keys are listed in its own ``world:meta``, runs seeded before listed them here), so the
+    retention script (:mod:`carebound.state.retention`) finds every key of the run (a
     small hash is a listpack on every server version, smaller than a set)."""
     return run_key(prefix, run_id, "keys")
 

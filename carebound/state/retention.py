@@ -15,9 +15,10 @@ the file, and only then deletes it and the run's entries in the indexes that spa
 
 A run's keys are found without scanning the key space: the fixed ones by name
 (:data:`FIXED_SUFFIXES`), the checkpoint namespaces from the checkpointer's namespace set, and
-the keys whose names the run id alone does not give (approvals, the simulated world's
-resources) from the run's key registry (:func:`carebound.state.keys.key_registry`), which the
-scripts that create them fill.
+the keys whose names the run id alone does not give from the run's key registry
+(:func:`carebound.state.keys.key_registry`: its approvals) and from the simulated world's
+``world:meta`` hash (its resources; runs seeded before listed them in the key registry), which
+the scripts that create them fill.
 
 How long: ``Runner(retention_days=...)``, else ``CAREBOUND_RETENTION_DAYS``, else
 :data:`DEFAULT_RETENTION_DAYS`; ``0`` (or ``none``/``keep``) keeps ended runs for ever.
@@ -111,6 +112,7 @@ def queue_retention(pipe: redis.client.Pipeline, prefix: str, run_id: str, ttl_s
         run_key(prefix, run_id, "run"),
         key_registry(prefix, run_id),
         run_key(prefix, run_id, "cp", "ns"),
+        run_key(prefix, run_id, "world", "meta"),
     ]
     base = run_key(prefix, run_id, "")
     _RETENTION.queue(pipe, keys, [ttl_s, base, _ENDED, *FIXED_SUFFIXES])

@@ -1,7 +1,8 @@
 -- Match the expiry of every key of a run to its status (carebound.state.retention).
 -- KEYS: the run's record hash, its key registry (hash: key suffix -> '', filled by the approval
 --       and simulated-world scripts; an approval's request key is its suffix + ':request'),
---       its checkpoint namespaces (set)
+--       its checkpoint namespaces (set), its simulated world's meta hash (whose fields that
+--       start with 'world:' name the world's keys)
 -- ARGV: seconds an ended run's keys are kept (0: for ever), the run's key base
 --       ('<prefix>:{<run>}:'), the ended statuses (comma-separated), then the suffixes of the
 --       run's fixed keys
@@ -24,6 +25,9 @@ for i = 4, #ARGV do keys[#keys + 1] = base .. ARGV[i] end
 for _, suffix in ipairs(redis.call('HKEYS', KEYS[2])) do
   keys[#keys + 1] = base .. suffix
   if string.sub(suffix, 1, 9) == 'approval:' then keys[#keys + 1] = base .. suffix .. ':request' end
+end
+for _, suffix in ipairs(redis.call('HKEYS', KEYS[4])) do
+  if string.sub(suffix, 1, 6) == 'world:' then keys[#keys + 1] = base .. suffix end
 end
 for _, ns in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   for _, k in ipairs(ns_keys(base .. 'cp:', ns)) do keys[#keys + 1] = k end

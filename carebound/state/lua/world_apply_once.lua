@@ -1,6 +1,8 @@
 -- Apply a simulated system's guarded writes, once per effect key
 -- (carebound.tools.connectors._redis_state).
--- KEYS: the keys the spec's indexes point at (one run's hash tag), then the run's key registry
+-- KEYS: the keys the spec's indexes point at (one run's hash tag), then the world's key registry
+--       (its world:meta hash, read by run_retention.lua; runs seeded before registered their
+--       world's keys in the run's key registry)
 -- ARGV: spec JSON {effect: [result hash idx, log list idx, key, result] | absent,
 --       guards: [[key idx, field, expected or null]...], ops: [[command, key idx, args...]...]},
 --       the length of the run's key base ('<prefix>:{<run>}:')

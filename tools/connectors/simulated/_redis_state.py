@@ -92,11 +92,13 @@ class GuardFailed(Exception):  # noqa: N818 - a retry signal, not an error
 
 
 def _with_registry(keys: Sequence[str], args: list[Any]) -> tuple[list[str], list[Any]]:
-    """The script's KEYS and ARGV with the run's key registry and key base length added (the
-    script registers every key it writes, so retention finds the world's keys)."""
+    """The script's KEYS and ARGV with the world's key registry and key base length added (the
+    script registers every key it writes, so retention finds the world's keys): the world's
+    own ``world:meta`` hash, whose fields that start with ``world:`` name the world's keys, so
+    the run's key registry lists only what a run on real connectors has too (its holds)."""
     first = keys[0]
     base = first[: first.index("}:") + 2]  # '<prefix>:{<run>}:': every key is the run's
-    return [*keys, base + "keys"], [*args, len(base)]
+    return [*keys, base + "world:meta"], [*args, len(base)]
 
 
 def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
