@@ -181,7 +181,11 @@ def riding() -> Iterator[None]:
     """Within this block, on this thread (and the graph tasks it runs inline), commands handed
     to :func:`ride_ahead` are sent ahead of the next round trip on their wire, in the order given,
     and their replies handed to their callbacks once that round trip is back; what is still
-    waiting when the block ends is sent then (one round trip per wire)."""
+    waiting when the block ends is sent then (one round trip per wire). A block inside another
+    joins it: what rides is sent by the next round trip, or when the outer block ends."""
+    if _RIDERS.get() is not None:
+        yield
+        return
     riders: list[_Rider] = []
     token = _RIDERS.set(riders)
     try:
@@ -306,8 +310,14 @@ class SyncWire:
             self._pool.release(conn)
             raise
         self._idle.append(conn)
+        failed: Exception | None = None
         for rider, reply in zip(riders, replies, strict=False):
-            rider.on_reply(reply)
+            try:
+                rider.on_reply(reply)
+            except Exception as exc:  # every rider hears its reply; the first failure is raised
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return replies[len(riders) :]
 
     @staticmethod

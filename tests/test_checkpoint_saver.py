@@ -351,7 +351,7 @@ def test_no_primed_read_through_a_decoding_client(server_url: str, saver: RedisS
     assert replies == []
 
 
-def test_coalesced_writes_go_out_with_the_next_put(
+def test_buffered_writes_send_only_the_newest_checkpoint(
     client: redis.Redis, saver: RedisSaver, key_prefix: str
 ) -> None:
     first = saver.put(_config("t-c", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
@@ -359,47 +359,74 @@ def test_coalesced_writes_go_out_with_the_next_put(
     saver.put_writes(other, [("z", 0)], "warm-up")  # the server has every script now
     before = _evalsha_calls(client)
 
-    with saver.coalesced_writes("t-c"):
+    with saver.buffered_writes("t-c") as buffer:
         saver.put_writes(first, [("a", 2)], "task-1")
         saver.put_writes(other, [("a", 3)], "task-9")  # another thread: sent at once
         assert _evalsha_calls(client) == before + 1
-        saver.put_writes(first, [("b", 4)], "task-2")
-        newer = _checkpoint({"a": 2})
-        newer["channel_versions"] = {"a": "2"}
-        saver.put(first, newer, {}, {"a": "2"})  # the two held writes ride with it
-        assert _evalsha_calls(client) == before + 4  # three scripts, one round trip
-        saver.put_writes(_config("t-c", checkpoint_ns="", checkpoint_id=newer["id"]),
-                         [("a", 5)], "task-3")  # fmt: skip
-        assert _evalsha_calls(client) == before + 4  # held: the block is still open
+        middle = _checkpoint({"a": 2, "b": "x"})
+        middle["channel_versions"] = {"a": "2", "b": "1"}
+        at_middle = saver.put(first, middle, {}, {"a": "2", "b": "1"})
+        saver.put_writes(at_middle, [("c", 9)], "task-2")  # superseded below, with middle
+        newer = _checkpoint({"a": 3, "b": "x"})
+        newer["channel_versions"] = {"a": "3", "b": "1"}
+        at_newer = saver.put(at_middle, newer, {}, {"a": "3"})
+        saver.put_writes(at_newer, [("a", 5)], "task-3")
+        assert _evalsha_calls(client) == before + 1  # nothing of t-c sent yet
+        assert buffer.puts_held == 2
         latest = saver.get_tuple(_config("t-c"))  # a read sends what is held first
+        assert _evalsha_calls(client) == before + 4  # put + writes in one trip, then the read
 
-    held = saver.get_tuple(first)
-    assert held is not None
-    assert sorted((t, c, v) for t, c, v in held.pending_writes) == [
-        ("task-1", "a", 2),
-        ("task-2", "b", 4),
-    ]
-    assert latest is not None and latest.pending_writes == [("task-3", "a", 5)]
-    with saver.coalesced_writes("t-c"):
-        saver.put_writes(_config("t-c", checkpoint_ns="", checkpoint_id=newer["id"]),
-                         [("c", 6)], "task-4")  # fmt: skip
+    assert saver.get_tuple(at_middle) is None  # never sent: the newer one superseded it
+    assert latest is not None and latest.config["configurable"]["checkpoint_id"] == newer["id"]
+    assert latest.checkpoint["channel_values"] == {"a": 3, "b": "x"}  # b from the middle put
+    assert latest.pending_writes == [("task-3", "a", 5)]
+    with saver.buffered_writes("t-c"):
+        saver.put_writes(at_newer, [("c", 6)], "task-4")
     # leaving the block sends what is left
     left = saver.get_tuple(_config("t-c"))
     assert left is not None and ("task-4", "c", 6) in left.pending_writes
 
 
-def test_coalesced_writes_are_fenced_like_single_ones(
+def test_buffered_writes_are_fenced_like_single_ones(
     client: redis.Redis, saver: RedisSaver, key_prefix: str
 ) -> None:
     client.hset(lease_key(key_prefix, "t-f"), mapping={"owner": "w2", "token": 7})
     config = _config("t-f", checkpoint_ns="", fencing_token=6)
 
-    with pytest.raises(LeaseLostError), saver.coalesced_writes("t-f"):
+    with pytest.raises(LeaseLostError), saver.buffered_writes("t-f"):
         saver.put_writes(_config("t-f", checkpoint_ns="", checkpoint_id="x", fencing_token=6),
                          [("a", 1)], "task-1")  # fmt: skip
         saver.put(config, _checkpoint({"a": 1}), {}, {"a": "1"})
+        saver.flush_ahead()  # outside a riding block: sent now, and refused
 
     assert saver.get_tuple(_config("t-f")) is None  # refused before anything was written
+
+
+def test_a_flush_ahead_rides_the_next_round_trip_and_is_fenced_first(
+    client: redis.Redis, saver: RedisSaver, key_prefix: str
+) -> None:
+    from carebound._wire import riding
+    from carebound.state.pipeline import run
+
+    saver.put(_config("t-w", checkpoint_ns=""), _checkpoint(), {}, {})  # registers, loads
+    lease = lease_key(key_prefix, "t-r")
+    client.hset(lease, mapping={"owner": "w1", "token": 6})
+    config = _config("t-r", checkpoint_ns="", fencing_token=6)
+    with riding(), saver.buffered_writes("t-r"):
+        saver.put(config, _checkpoint({"a": 1}), {}, {"a": "1"})
+        saver.flush_ahead()
+        assert client.exists(f"{key_prefix}:{{t-r}}:cp:ns") == 0
+        replies = run(client, lambda pipe: pipe.hget(lease, "token"))  # the next trip carries it
+        assert replies == [b"6"]
+    assert saver.get_tuple(_config("t-r")) is not None
+
+    client.hset(lease, mapping={"owner": "w2", "token": 7})  # another worker took the run
+    with pytest.raises(LeaseLostError), riding(), saver.buffered_writes("t-r"):
+        saver.put(config, _checkpoint({"a": 2}), {}, {"a": "2"})
+        saver.flush_ahead()
+        run(client, lambda pipe: pipe.incr(f"{key_prefix}:{{t-r}}:effect"))
+    stored = saver.get_tuple(_config("t-r"))
+    assert stored is not None and stored.checkpoint["channel_values"] == {"a": 1}
 
 
 # -- retention --------------------------------------------------------------------------

@@ -6,13 +6,16 @@ disturb the figures. A pipeline or a Lua script is one send, hence one round tri
 
 Pinned figures (main before the "house" redesign, issue 14):
 
-- a warm reviewer decide that drives the run on to its next stop: 9
+- a warm reviewer decide that drives the run on to its next stop: 9 (7 once a drive's
+  checkpoints rode its other round trips)
 - one checkpoint ``put`` of the Redis saver: 1
 - ``Runner.start`` of the demo agent, warm, to its first hold: ``START_TO_FIRST_HOLD``
 - ``Runner.start`` of ``referral_intake`` on its scenario's world, warm, until it waits for the
   office's reply: ``START_REFERRAL_INTAKE`` (issue 17: 99, then 73 once its world's reads were
   remembered for a graph segment, then 59 once the agent's audit appends rode the segment's
-  next round trip; the demo's start went from 22 to 17 with the latter)
+  next round trip; the demo's start went from 22 to 17 with the latter; then 36, and the demo's
+  8, once a drive sent only the checkpoints an effect, a hold or the segment's end needs, riding
+  the round trips of the reserve, the park and the settle: carebound.checkpoint._session)
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from carebound import Approve, Edit, Runner, VirtualClock
 from carebound.checkpoint import RedisSaver
 from carebound.tools.connectors import WorldSpec
 
-DECIDE_TO_NEXT_STOP = 9
+DECIDE_TO_NEXT_STOP = 7
 CHECKPOINT_PUT = 1
-START_TO_FIRST_HOLD = 17
-START_REFERRAL_INTAKE = 59
+START_TO_FIRST_HOLD = 8
+START_REFERRAL_INTAKE = 36
 
 
 class CountingConnection(Connection):

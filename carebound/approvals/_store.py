@@ -45,7 +45,7 @@ from carebound.clock import from_ms, to_ms
 from carebound.state import stored_json
 from carebound.state.keys import DEFAULT_PREFIX, inbox_key, key_registry, run_key, text
 from carebound.state.lua import script
-from carebound.state.pipeline import Guard, run_parsed
+from carebound.state.pipeline import Guard, run, run_parsed
 
 _DECISION: TypeAdapter[Decision] = TypeAdapter(Decision)
 _CHANGES = TypeAdapter(list[ArgChange])
@@ -149,15 +149,16 @@ class ApprovalStore:
         record, request_key = self._keys(approval_id)
         keys = [record, key_registry(self._prefix, run_id_of(approval_id)), request_key]
         packed = pack_request(request.model_dump_json())
-        created = bool(_PARK(self._r, keys, ["approval:" + approval_id, packed, *fields]))
-        self._index_pending(request.approval_id, request.required_role, deadline_ms)
-        return created
+        role = request.required_role
 
-    def _index_pending(self, approval_id: str, role: str, deadline_ms: int) -> None:
-        pipe = self._r.pipeline(transaction=False)
-        pipe.zadd(self._index("all"), {approval_id: deadline_ms})
-        pipe.zadd(self._index("role", role), {approval_id: deadline_ms})
-        pipe.execute()
+        def fill(pipe: redis.client.Pipeline) -> None:
+            _PARK.queue(pipe, keys, ["approval:" + approval_id, packed, *fields])
+            pipe.zadd(self._index("all"), {approval_id: deadline_ms})
+            pipe.zadd(self._index("role", role), {approval_id: deadline_ms})
+
+        # one round trip (carebound.state.pipeline), which the drive's buffered checkpoint
+        # rides ahead of (carebound.checkpoint._session)
+        return bool(run(self._r, fill)[0])
 
     def unindex(
         self, approval_id: str, *roles: str, pipe: redis.client.Pipeline | None = None

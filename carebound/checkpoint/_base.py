@@ -125,14 +125,19 @@ class SaverCore(BaseCheckpointSaver[str]):
             new_versions=new_versions,
             ttl=self._ttl_arg,
         )
-        stored: RunnableConfig = {
+        return call, self._stored_config(config, checkpoint)
+
+    @staticmethod
+    def _stored_config(config: RunnableConfig, checkpoint: Checkpoint) -> RunnableConfig:
+        """The config ``put`` returns for ``checkpoint``."""
+        conf = config["configurable"]
+        return {
             "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": checkpoint_ns,
+                "thread_id": conf["thread_id"],
+                "checkpoint_ns": conf.get("checkpoint_ns", ""),
                 "checkpoint_id": checkpoint["id"],
             }
         }
-        return call, stored
 
     def _put_writes_call(
         self,

@@ -19,30 +19,18 @@ from langgraph.checkpoint.base import (
 
 from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
+from carebound.checkpoint._buffering import _HELD, BufferingSaver, Write
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
-from carebound.checkpoint._threaded import ThreadedAsyncSaver
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lua import Script, eval_batched, eval_many, eval_script
 
 _PRIMED: ContextVar[list[Any] | None] = ContextVar("carebound_primed_checkpoint", default=None)
-"""[saver, thread_id, reply]: a list, emptied when used, so that copies of the context made
-inside the block (LangGraph runs calls in copies) see it used too."""
-_HELD: ContextVar[_HeldWrites | None] = ContextVar("carebound_held_writes", default=None)
-_Write = tuple[Script, Sequence[str], Sequence[Arg], RunnableConfig]
+"""[saver, thread_id, reply]: a list, emptied once this process writes the thread, so that copies
+of the context made inside the block (LangGraph runs calls in copies) see it spent too."""
 
 
-class _HeldWrites:
-    """A thread's ``put_writes`` held back to go out with its next write (see
-    :meth:`RedisSaver.coalesced_writes`)."""
-
-    def __init__(self, saver: RedisSaver, thread_id: str) -> None:
-        self.saver = saver
-        self.thread_id = thread_id
-        self.writes: list[_Write] = []
-
-
-class RedisSaver(ThreadedAsyncSaver):
+class RedisSaver(BufferingSaver):
     """LangGraph checkpointer on plain Redis 7+ or Valkey (no modules), synchronous.
 
     Every key of a thread carries the hash tag ``{thread_id}``, so each write is one atomic
@@ -112,25 +100,16 @@ class RedisSaver(ThreadedAsyncSaver):
     # -- I/O helpers -------------------------------------------------------------------
 
     def _write(
-        self,
-        script: Script,
-        keys: Sequence[str],
-        args: Sequence[Arg],
-        config: RunnableConfig,
-        *,
-        may_hold: bool = False,
+        self, script: Script, keys: Sequence[str], args: Sequence[Arg], config: RunnableConfig
     ) -> None:
         """Run a write script: one round trip, with the registry entry pipelined when due
-        and, inside :meth:`coalesced_writes`, the writes held back for the thread ahead of it
-        (``may_hold``: this one is held too)."""
+        and, inside :meth:`buffered_writes`, the thread's buffered writes ahead of it."""
         thread_id: str = config["configurable"]["thread_id"]
+        self._unprime(thread_id)
         held = self._held(thread_id)
-        if held is not None and may_hold:
-            held.writes.append((script, keys, args, config))
-            return
-        if held is not None and held.writes:
-            writes, held.writes = [*held.writes, (script, keys, args, config)], []
-            self._write_many(thread_id, writes)
+        if held is not None and held.buffer:
+            calls = self._buffered_calls(held.buffer.take())
+            self._write_many(thread_id, [*calls, (script, keys, args, config)])
             return
         register = self._registry_due(thread_id)
         if register:
@@ -141,7 +120,7 @@ class RedisSaver(ThreadedAsyncSaver):
             reply = eval_script(self._wire, script, keys, args)
         self._check_write(thread_id, config, reply, registered=register)
 
-    def _write_many(self, thread_id: str, writes: Sequence[_Write]) -> None:
+    def _write_many(self, thread_id: str, writes: Sequence[Write]) -> None:
         """Write scripts of one thread (one or more) in one round trip, in order."""
         register = self._registry_due(thread_id)
         also = [self._register_command(thread_id)] if register else []
@@ -161,19 +140,6 @@ class RedisSaver(ThreadedAsyncSaver):
             # The thread was deleted or expired behind this process's back: register again.
             self._wire.call(self._register_command(thread_id))
             self._registry_written(thread_id)
-
-    def _held(self, thread_id: str) -> _HeldWrites | None:
-        held = _HELD.get()
-        if held is None or held.saver is not self or held.thread_id != thread_id:
-            return None
-        return held
-
-    def _flush_held(self, thread_id: str) -> None:
-        """Send the writes held back for ``thread_id`` (before reading it back)."""
-        held = self._held(thread_id)
-        if held is not None and held.writes:
-            writes, held.writes = held.writes, []
-            self._write_many(thread_id, writes)
 
     def _all_threads(self) -> list[str]:
         stale = self._registry_stale_before()
@@ -236,8 +202,9 @@ class RedisSaver(ThreadedAsyncSaver):
 
     @contextmanager
     def primed(self, thread_id: str, reply: Any) -> Iterator[None]:
-        """Within this block, the first ``get_tuple`` of this thread's newest checkpoint on
-        this thread (the OS one) is served from ``reply`` of :meth:`queue_latest`.
+        """Within this block, on this (OS) thread, ``get_tuple`` of this thread's newest
+        checkpoint is served from ``reply`` of :meth:`queue_latest` until this process writes
+        the thread.
 
         Only for a reader that keeps others from writing the thread in between (carebound
         reads it under the run's lease, in the round trip that takes the lease).
@@ -251,34 +218,17 @@ class RedisSaver(ThreadedAsyncSaver):
         finally:
             _PRIMED.reset(token)
 
-    @contextmanager
-    def coalesced_writes(self, thread_id: str) -> Iterator[None]:
-        """Within this block, on this (OS) thread, ``put_writes`` of ``thread_id`` are held
-        back and sent in the same round trip as the thread's next ``put``; reads of the
-        thread send them first, and leaving the block sends what is left.
-
-        LangGraph saves a task's writes in the background and, at ``durability="sync"``,
-        waits only for each step's checkpoint: a step's writes and checkpoint land in the
-        same order, in one round trip instead of one each.
-        """
-        held = _HeldWrites(self, thread_id)
-        token = _HELD.set(held)
-        try:
-            yield
-        finally:
-            _HELD.reset(token)
-            if held.writes:
-                # ERROR writes of a failed step are kept too; a failure here surfaces
-                # (chained to the step's own error, if any).
-                self._write_many(thread_id, held.writes)
-
     def _take_primed(self, thread_id: str) -> Any:
         primed = _PRIMED.get()
         if not primed or primed[0] is not self or primed[1] != thread_id:
             return None
-        reply = primed[2]
-        primed.clear()  # once: later reads see the run's own writes
-        return reply
+        return primed[2]  # until this process writes the thread (_unprime)
+
+    @staticmethod
+    def _unprime(thread_id: str) -> None:
+        primed = _PRIMED.get()
+        if primed and primed[1] == thread_id:
+            primed.clear()  # later reads see the run's own writes
 
     def list(
         self,
@@ -294,7 +244,7 @@ class RedisSaver(ThreadedAsyncSaver):
         """
         held = _HELD.get()
         if held is not None and held.saver is self:
-            self._flush_held(held.thread_id)
+            self._flush_held(held.buffer.thread_id)
         cursor = ListCursor(self._codec, config, filter=filter, before=before, limit=limit)
         threads = [config["configurable"]["thread_id"]] if config else self._all_threads()
         wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
@@ -316,7 +266,14 @@ class RedisSaver(ThreadedAsyncSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint and its new channel values atomically, in one round trip."""
+        """Store a checkpoint and its new channel values atomically, in one round trip
+        (buffered inside :meth:`buffered_writes`)."""
+        conf = config["configurable"]
+        held = self._held(conf["thread_id"])
+        if held is not None and not conf.get("checkpoint_ns", ""):
+            self._unprime(held.buffer.thread_id)
+            held.buffer.hold_put(config, checkpoint, metadata, new_versions)
+            return self._stored_config(config, checkpoint)
         (keys, args), stored = self._put_call(config, checkpoint, metadata, new_versions)
         self._write(_scripts.PUT, keys, args, config)
         return stored
@@ -328,9 +285,15 @@ class RedisSaver(ThreadedAsyncSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store a task's writes against a checkpoint atomically, in one round trip."""
+        """Store a task's writes against a checkpoint atomically, in one round trip
+        (buffered inside :meth:`buffered_writes`)."""
+        held = self._held(config["configurable"]["thread_id"])
+        if held is not None and held.buffer.holds_writes_for(config):
+            self._unprime(held.buffer.thread_id)
+            held.buffer.hold_writes(config, writes, task_id, task_path)
+            return
         keys, args = self._put_writes_call(config, writes, task_id, task_path)
-        self._write(_scripts.PUT_WRITES, keys, args, config, may_hold=True)
+        self._write(_scripts.PUT_WRITES, keys, args, config)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint key of the thread and its registry entry.

@@ -120,7 +120,7 @@ class Core:
             audit=self.audit_log, pack_for=self.pack_for, case_for=self.case_for,
             connectors_for=self.connectors_for, model=models.default, models=models,
             decided=self.decided,
-            heartbeat=self.heartbeat,
+            heartbeat=self.heartbeat, flush_checkpoint=self.saver.flush_ahead,
         )  # fmt: skip
         self._graphs: dict[str, Any] = {}
 

@@ -18,6 +18,7 @@ from langgraph.types import Command
 
 from carebound._agent import RunEvent
 from carebound._errors import LeaseLostError, NotFoundError
+from carebound._wire import riding
 from carebound.approvals import ApprovalView
 from carebound.engine.core import Core, no_run
 from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
@@ -144,11 +145,13 @@ class Driver:
             return core.get(run_id)
         released = False
         try:
-            with drive_span(run_id, record.agent, record.trace) as span:
+            # riding: what the graph segments leave unsent (their last checkpoint, audit
+            # appends) rides the round trip that settles the run
+            with drive_span(run_id, record.agent, record.trace) as span, riding():
                 try:
                     with (
                         core.saver.primed(run_id, acquired.latest),
-                        core.saver.coalesced_writes(run_id),
+                        core.saver.buffered_writes(run_id),
                     ):
                         stop = self._resume(
                             run_id, record, lease, decided,
@@ -282,6 +285,9 @@ class Driver:
                 with inline_writes(), graph_segment():
                     output = graph.invoke(step.command, config, durability="sync")
                     stop = Stop.of_output(output, run_id)
+                    # the segment's checkpoint rides with its audit appends on the next round
+                    # trip: consuming its event, or settling (carebound.checkpoint._session)
+                    core.saver.flush_ahead()
                 parked_here = True
                 if step.consumed is not None:
                     core.runs.consume_event(run_id, step.consumed.id)

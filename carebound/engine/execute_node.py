@@ -117,7 +117,13 @@ class Executor:
                 once=f"read:{index}",
             )
         else:
-            entry = self.kit.svc.ledger.reserve(run_id, key, spec.name, now)
+            # The checkpoint this step runs from rides ahead of the reserve, both fenced: it is
+            # durable before the effect, and a driver that lost the run makes no effect.
+            self.kit.svc.flush_checkpoint()
+            entry = self.kit.svc.ledger.reserve(
+                run_id, key, spec.name, now,
+                fencing_token=None if token is None else int(token),
+            )  # fmt: skip
             record_result: Callable[[Pipeline], object] | None = None
             if entry is not None and entry.status != "reserved":
                 outcome = _ToolOutcome(  # a replay: the recorded result

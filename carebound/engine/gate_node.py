@@ -174,6 +174,9 @@ class GateNode:
         """Park ``request`` for the held call and audit the hold; return the approval's id."""
         # Park, then audit: both idempotent, so a step replayed after a crash between
         # the two still records the hold exactly once.
+        # The checkpoint this step runs from rides ahead of the park: a hold reviewers can see
+        # always belongs to a durable state (a replanned step could not reach it otherwise).
+        self.kit.svc.flush_checkpoint()
         self.kit.svc.approvals.park(request)
         hold_made(
             approval_id=request.approval_id, tool=held.tool,

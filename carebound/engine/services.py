@@ -49,6 +49,10 @@ class Services:
     heartbeat: Callable[[str, int], AbstractContextManager[object]] | None = None
     """(run id, fencing token) -> a context that keeps the run's lease alive while a tool
     call runs (``RunLease.heartbeat``)."""
+    flush_checkpoint: Callable[[], None] = lambda: None
+    """Make the drive's buffered checkpoint writes durable ahead of the next round trip
+    (``RedisSaver.flush_ahead``): called right before an effect's ledger reserve and a hold's
+    park, so each rides that round trip."""
 
     def tool_context(
         self, run_id: str, agent: str, spec: ToolSpec[Any], args: BaseModel

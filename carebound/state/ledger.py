@@ -19,8 +19,9 @@ from typing import Any, Literal
 import redis
 from pydantic import BaseModel, ConfigDict
 
+from carebound._errors import LeaseLostError
 from carebound.state import stored_json
-from carebound.state.keys import DEFAULT_PREFIX, run_key
+from carebound.state.keys import DEFAULT_PREFIX, lease_key, run_key, text
 from carebound.state.lua import script
 from carebound.state.pipeline import call_script
 
@@ -62,12 +63,25 @@ class EffectLedger:
     def _key(self, run_id: str) -> str:
         return run_key(self._prefix, run_id, "ledger")
 
-    def reserve(self, run_id: str, key: str, tool: str, now: datetime) -> LedgerEntry | None:
+    def reserve(
+        self, run_id: str, key: str, tool: str, now: datetime, *, fencing_token: int | None = None
+    ) -> LedgerEntry | None:
         """Reserve ``key``. Returns None when newly reserved (run the effect), else the existing
         entry: ``done`` (use its result) or ``reserved`` (a crashed attempt: run it again with
-        the same key)."""
+        the same key). With ``fencing_token``, nothing is reserved and
+        :class:`carebound._errors.LeaseLostError` is raised unless the run's lease still has
+        that token (a driver that lost the run makes no effect)."""
         fresh = LedgerEntry(key=key, tool=tool, status="reserved", reserved_at=now)
-        raw = call_script(self._r, _RESERVE, [self._key(run_id)], [key, fresh.model_dump_json()])
+        token = "" if fencing_token is None else str(fencing_token)
+        keys = [self._key(run_id), lease_key(self._prefix, run_id)]
+        raw = call_script(self._r, _RESERVE, keys, [key, fresh.model_dump_json(), token])
+        if isinstance(raw, list):
+            held = text(raw[1]) or "none"
+            raise LeaseLostError(
+                f"effect {tool} of run {run_id} not reserved: fencing token {token} does not "
+                f"match the run's lease token ({held})",
+                hint="another worker owns the run now and makes its effects; nothing to do here",
+            )
         return _entry(raw) if raw else None
 
     def complete(

@@ -1,8 +1,11 @@
--- Reserve an effect's idempotency key (carebound.state.ledger.EffectLedger.reserve).
--- KEYS: the run's ledger hash
--- ARGV: idempotency key, the new entry's JSON
--- Reply: nil when reserved now; else the existing entry as stored (attempts + 1 if still
---        reserved).
+-- Reserve an effect's idempotency key (carebound.state.ledger.EffectLedger.reserve), fenced by
+-- the run's lease: a driver that lost the run reserves nothing (so it makes no effect).
+-- KEYS: the run's ledger hash, the run's lease hash
+-- ARGV: idempotency key, the new entry's JSON, fencing token or ''
+-- Reply: nil when reserved now; {0, current token} when fenced out; else the existing entry
+--        as stored (attempts + 1 if still reserved).
+local refused = fence(KEYS[2], ARGV[3])
+if refused then return refused end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   -- a completed entry may be stored deflated ('~l1:...', '~z:...', carebound.state.ledger): never
