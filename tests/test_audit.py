@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -664,7 +665,7 @@ def test_events_are_stored_deflated_and_verify(
     events = record_checks(log, "run-z", 3)
     raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-z")]
     plain = [_chain.event_json(e).encode() for e in events]
-    assert all(r.startswith(audit_codec.BINARY_MARKER) for r in raw)
+    assert all(r.startswith(audit_codec.ELIDED_MARKER) for r in raw)
     assert all(len(r) < len(p) / 2 for r, p in zip(raw, plain, strict=True))
     assert [unpack_event(r) for r in raw] == plain
     assert log.events("run-z") == events
@@ -688,10 +689,13 @@ def test_events_are_stored_as_bytes_and_text_forms_still_read(
         deflate.pack(p, marker=audit_codec.MARKER, dictionary=audit_codec._DICTIONARY)
         for p in plain
     ]
-    assert all(len(r) <= 0.8 * len(t) for r, t in zip(raw, as_text, strict=True))
+    whole = [audit_codec.pack_event(p) for p in plain]  # bytes, with the hash
+    assert all(w.startswith(audit_codec.BINARY_MARKER) for w in whole)
+    assert all(len(w) <= 0.8 * len(t) for w, t in zip(whole, as_text, strict=True))
+    assert all(len(r) <= len(w) - 30 for r, w in zip(raw, whole, strict=True))
     body = as_text[1][len(audit_codec.MARKER) + 1 :]
     base85 = audit_codec.MARKER + base64.b85encode(base64.b64decode(body)).decode()
-    rebuild(client, stream(key_prefix, "run-b"), [as_text[0], base85, plain[2], raw[3]])
+    rebuild(client, stream(key_prefix, "run-b"), [as_text[0], base85, whole[2], raw[3]])
     assert log.events("run-b") == events
     assert log.verify("run-b").ok
     decoded = redis.Redis.from_url(server_url, decode_responses=True)
@@ -829,3 +833,43 @@ def test_once_keys_are_marked_in_the_head_and_older_once_hashes_still_count(
     assert log.record("run-p", once="check:1", **fields) is not None
     assert [e.seq for e in log.events("run-p")] == [1, 2]
     assert log.verify("run-p").ok
+
+
+@settings(max_examples=100, deadline=None)
+@given(detail=st.dictionaries(
+    st.sampled_from(["hash", "mac", "key_id", "outcome", "x"]),
+    st.one_of(st.text(max_size=30), st.integers(), st.none()),
+    max_size=5,
+))  # fmt: skip
+def test_an_event_kept_without_its_hash_reads_back_exactly(detail: dict[str, Any]) -> None:
+    """An event is kept without its ``hash`` (the reader computes it again), whatever look-alike
+    keys its detail holds; a text whose hash is not the one given is kept whole."""
+    keyring = carebound.audit.AuditKeyring.of("k9:a-key-for-this-test-only")
+    draft = _chain.Draft.of("run-h", key_id=keyring.signing_id, time=T0, actor=AGENT,
+                            action="event", category="system", outcome="success",
+                            patient_ref="Patient/pat-1", detail=detail)  # fmt: skip
+    sealed = draft.sealed(3, "a" * 64, keyring)
+    packed = audit_codec.pack_event(sealed.stored, sealed.hash)
+    assert isinstance(packed, bytes) and packed[:1] == audit_codec.ELIDED_MARKER
+    assert unpack_event(packed) == sealed.stored.encode()
+    other = audit_codec.pack_event(sealed.stored, "b" * 64)
+    assert isinstance(other, bytes) and other[:1] == audit_codec.BINARY_MARKER
+    assert unpack_event(other) == sealed.stored.encode()
+
+
+def test_a_changed_event_kept_without_its_hash_does_not_verify(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """The stored hash is gone, but a changed event still fails: its hash computed again no
+    longer matches what its mac signed, nor the next event's prev_hash."""
+    events = record_checks(log, "run-t", 3)
+    raw = [f[b"event"] for _, f in entries(client, key_prefix, "run-t")]
+    changed = cast(bytes, unpack_event(raw[1])).replace(b"ehr:Patient.read", b"ehr:Patient.edit")
+    without_hash = re.sub(rb',"hash":"[0-9a-f]{64}"', b"", changed).decode()
+    repacked = deflate.pack_raw(
+        without_hash, marker=audit_codec.ELIDED_MARKER, dictionary=audit_codec._DICTIONARY
+    )
+    rebuild(client, stream(key_prefix, "run-t"), [raw[0], repacked, raw[2]])
+    assert log.events("run-t")[1] != events[1]
+    problems = log.verify("run-t").problems
+    assert problems and "seq 2" in " ".join(problems)

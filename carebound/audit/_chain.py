@@ -311,7 +311,7 @@ def record_args(
         event.prev_hash,
         str(event.seq),
         event.hash,
-        pack_event(event.stored),
+        pack_event(event.stored, event.hash),
         GENESIS_HASH,
         once or "",
         event.run_id,

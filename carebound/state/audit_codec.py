@@ -6,12 +6,17 @@ replies (``carebound._wire.binary_client``). A demo run's events shrink to about
 JSON. Events written before in text (``~z1:`` then base64 or base85) still read.
 
 The hash chain is computed over the canonical JSON, never over this form: reading inflates
-the exact bytes that were hashed. Entries stored as plain JSON (before this encoding, or
+the exact bytes that were hashed. An event is kept without its ``hash`` member (after the byte
+``\x02``, :data:`ELIDED_MARKER`): the reader computes it again from the rest, which the ``mac``
+(it signs the hash) and the next event's ``prev_hash`` check as before. Entries stored as plain JSON (before this encoding, or
 written by hand) read as they are. The dictionary is part of the stored format: a new one
 needs a new marker, and the old one stays for reading.
 """
 
 from __future__ import annotations
+
+import hashlib
+from typing import cast
 
 from carebound.state import deflate
 
@@ -43,10 +48,55 @@ _DICTIONARY = (
 )
 
 
-def pack_event(event_json: str) -> bytes | str:
+ELIDED_MARKER = b"\x02"
+"""Starts an event kept like :data:`BINARY_MARKER` without its ``hash``, which the reader
+computes again (see :func:`pack_event`)."""
+
+_HASH = b',"hash":"'
+_MAC = b',"mac":'
+_KEY_ID = b',"key_id":'
+
+
+def pack_event(event_json: str, hash_: str | None = None) -> bytes | str:
     """The stored form of an event's canonical JSON (bytes; the JSON itself in the rare case
-    deflating does not make it shorter)."""
+    deflating does not make it shorter).
+
+    With ``hash_`` (the event's hash), the text is kept without its ``"hash"`` member when the
+    reader can compute it again: the hash is the sha256 of the text without ``hash`` and
+    ``mac``, so storing it adds nothing the ``mac`` (which signs the hash) and the next event's
+    ``prev_hash`` do not already check; about a sixth of a stored event. The text is elided only
+    when :func:`unpack_event` gives it back exactly (checked here), else kept whole."""
+    data = event_json.encode()
+    if hash_ is not None:
+        seal = _HASH + hash_.encode() + b'"'
+        at = data.rfind(_HASH)
+        if at > 0 and data.startswith(seal, at):
+            elided = data[:at] + data[at + len(seal) :]
+            if _with_hash(elided) == data:
+                packed = deflate.pack_raw(
+                    elided.decode(), marker=ELIDED_MARKER, dictionary=_DICTIONARY
+                )
+                if isinstance(packed, bytes):
+                    return packed
     return deflate.pack_raw(event_json, marker=BINARY_MARKER, dictionary=_DICTIONARY)
+
+
+def _with_hash(elided: bytes) -> bytes | None:
+    """The canonical JSON of an event from its text without ``hash``: the sha256 of the text
+    without ``mac`` too, put back right before ``key_id`` (or ``mac`` when there is none). The
+    last ``,"mac":`` and ``,"key_id":`` of the text are the event's own (only scalars follow
+    them, and a quote inside a JSON string is escaped). None: the text has no ``mac``."""
+    mac = elided.rfind(_MAC)
+    if mac < 0:
+        return None
+    value = mac + len(_MAC)
+    end = value + 4 if elided.startswith(b"null", value) else elided.find(b'"', value + 1) + 1
+    if end <= value:
+        return None
+    hash_ = hashlib.sha256(elided[:mac] + elided[end:]).hexdigest().encode()
+    key_id = elided.rfind(_KEY_ID, 0, mac)
+    at = key_id if key_id >= 0 else mac
+    return elided[:at] + _HASH + hash_ + b'"' + elided[at:]
 
 
 def unpack_event(stored: bytes | str) -> bytes | str:
@@ -56,9 +106,17 @@ def unpack_event(stored: bytes | str) -> bytes | str:
     Raises:
         ValueError: the value carries a marker but does not inflate.
     """
-    if isinstance(stored, bytes):
-        if stored[:1] == BINARY_MARKER:
-            return deflate.inflate(stored[1:], dictionary=_DICTIONARY)
-    elif stored[:1] == "\x01":  # read by a decoding client, and it happened to be UTF-8
-        return deflate.inflate(stored[1:].encode(), dictionary=_DICTIONARY).decode()
+    if isinstance(stored, str):
+        if stored[:1] not in ("\x01", "\x02"):
+            return deflate.unpack(stored, marker=MARKER, dictionary=_DICTIONARY)
+        # read by a decoding client, and it happened to be UTF-8
+        return cast(bytes, unpack_event(stored.encode())).decode()
+    head = stored[:1]
+    if head == BINARY_MARKER:
+        return deflate.inflate(stored[1:], dictionary=_DICTIONARY)
+    if head == ELIDED_MARKER:
+        whole = _with_hash(deflate.inflate(stored[1:], dictionary=_DICTIONARY))
+        if whole is None:
+            raise ValueError("stored value does not inflate: an elided event without a mac")
+        return whole
     return deflate.unpack(stored, marker=MARKER, dictionary=_DICTIONARY)
