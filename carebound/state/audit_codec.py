@@ -8,9 +8,9 @@ JSON. Events written before in text (``~z1:`` then base64 or base85) still read.
 The hash chain is computed over the canonical JSON, never over this form: reading inflates
 the exact bytes that were hashed. An event is kept without its ``hash`` member (after the byte
 ``\x02``, :data:`ELIDED_MARKER`): the reader computes it again from the rest, which the ``mac``
-(it signs the hash) and the next event's ``prev_hash`` check as before. Entries stored as plain JSON (before this encoding, or
-written by hand) read as they are. The dictionary is part of the stored format: a new one
-needs a new marker, and the old one stays for reading.
+(it signs the hash) and the next event's ``prev_hash`` check as before. Entries stored as
+plain JSON (before this encoding, or written by hand) read as they are. The dictionary is part
+of the stored format: a new one needs a new marker, and the old one stays for reading.
 """
 
 from __future__ import annotations
