@@ -17,28 +17,30 @@
 -- Reply: {'ok'} | {'partial'} | {'missing'} | {'stale'} | {'escalated'} | {'same_approver'}
 --        | {'decided', status, decided_by, decided_at} | {'wrong_role', role}
 local rec = KEYS[1]
-local status = redis.call('HGET', rec, 'status')
+-- every field the checks below read, in one call (one redis.call per field cost more)
+local f = redis.call('HMGET', rec, 'status', 'decide_id', 'partial_id', 'decided_by',
+                     'decided_at', 'role', 'args_hash', 'two_person')
+local status = f[1]
 if not status then return {'missing'} end
 local attempt = ARGV[10] or ''
 if attempt ~= '' then
-  if redis.call('HGET', rec, 'decide_id') == attempt then return {'ok'} end
-  if redis.call('HGET', rec, 'partial_id') == attempt then return {'partial'} end
+  if f[2] == attempt then return {'ok'} end
+  if f[3] == attempt then return {'partial'} end
 end
 if status ~= 'pending' then
-  return {'decided', status, redis.call('HGET', rec, 'decided_by') or '',
-          redis.call('HGET', rec, 'decided_at') or '0'}
+  return {'decided', status, f[4] or '', f[5] or '0'}
 end
-if redis.call('HGET', rec, 'role') ~= ARGV[3] then
-  return {'wrong_role', redis.call('HGET', rec, 'role')}
+if f[6] ~= ARGV[3] then
+  return {'wrong_role', f[6]}
 end
-if redis.call('HGET', rec, 'args_hash') ~= ARGV[4] then return {'stale'} end
+if f[7] ~= ARGV[4] then return {'stale'} end
 local kind = ARGV[1]
 if kind == 'escalate' then
   redis.call('HSET', rec, 'role', ARGV[8], 'deadline_ms', ARGV[9])
   return {'escalated'}
 end
 local approver = ARGV[11] or ARGV[2]
-if (kind == 'approve' or kind == 'edit') and redis.call('HGET', rec, 'two_person') == '1' then
+if (kind == 'approve' or kind == 'edit') and f[8] == '1' then
   local edited_hash = ARGV[12] or ''
   if kind == 'edit' and edited_hash ~= '' and edited_hash ~= ARGV[4] then
     redis.call('HSET', rec, 'args_hash', edited_hash, 'request', ARGV[13],
