@@ -29,6 +29,7 @@ from carebound.checkpoint import RedisSaver
 from carebound.checkpoint._scripts import PUT
 from carebound.tools import EffectClass, ToolContext
 from carebound.tools.connectors import WorldSpec
+from tests.test_audit_tamper import _decided_run
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
@@ -265,4 +266,29 @@ def test_a_crash_between_flushes_replays_to_the_same_result(
     actions = _outcome(runner, run_id)[4]
     assert actions == _outcome(reference_runner, reference.run_id)[4]  # none lost or doubled
     assert runner.verify(run_id).ok
+    client.close()
+
+
+def test_an_event_leaves_the_queue_only_once_a_checkpoint_records_it(
+    redis_url: str, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    runner = Runner(client, prefix=key_prefix, clock=VirtualClock())
+    view = runner.get(_decided_run(runner, demo_case, demo_world))
+    assert view.status == "waiting"
+    consume = runner.runs.consume_event
+    recorded: list[list[str]] = []
+
+    def consumed_then_read(run_id: str, event_id: str) -> None:
+        consume(run_id, event_id)
+        # had the process died right here, the event would be gone from the queue: the
+        # checkpoint that holds it must be in Redis already
+        state = _checkpointed_state(redis_url, key_prefix, run_id)
+        recorded.append([e["id"] for e in state.get("events", [])])
+
+    setattr(runner.runs, "consume_event", consumed_then_read)  # noqa: B010 (instrumentation)
+    match = f"request:{view.run_id}:11506-3"
+    assert runner.deliver(match, {"document": "progress note"}, event_id="fax-77") == [view.run_id]
+    assert recorded and all("fax-77" in ids for ids in recorded), recorded
+    assert runner.get(view.run_id).status == "completed"
     client.close()

@@ -42,7 +42,7 @@ from carebound.state.keys import (
     wait_systems_key,
 )
 from carebound.state.lua import script
-from carebound.state.pipeline import Guard, guarded_hset_queued
+from carebound.state.pipeline import Guard, guarded_hset_queued, run
 
 if TYPE_CHECKING:  # the agent contract (guardrails, tools) stays unloaded for readers of runs
     from carebound._agent import RunEvent
@@ -333,8 +333,11 @@ class RunStore:
         return RunEvent.model_validate_json(raw) if raw else None
 
     def consume_event(self, run_id: str, event_id: str) -> None:
-        """Mark the oldest event consumed (after the run checkpointed it)."""
-        self._r.lrem(self._key(run_id, "events", "queue"), 1, event_id)
+        """Mark the oldest event consumed (after the run checkpointed it): one round trip
+        through ``carebound.state.pipeline``, so a drive's checkpoint that records the event,
+        still riding (``carebound.checkpoint._session``), is stored ahead of it."""
+        key = self._key(run_id, "events", "queue")
+        run(self._r, lambda pipe: pipe.lrem(key, 1, event_id))
 
     # -- waits and timers ----------------------------------------------------------------
 
