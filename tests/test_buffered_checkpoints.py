@@ -101,8 +101,9 @@ def test_superseded_checkpoints_are_never_sent(
     effects = [e for e in runner.ledger.entries(view.run_id) if e.status == "done"]
     assert len(effects) >= 2  # the intake start makes several effects
     # LangGraph made a checkpoint per super-step; Redis got one before each effect and one
-    # where the segment stopped, never one that a newer one superseded in between.
-    assert made > 3 * (len(effects) + 1), made
+    # where the segment stopped, never one that a newer one superseded in between. (A step
+    # makes an allowed call and the reads after it: 7 super-steps for 4 effects.)
+    assert made > len(effects) + 1, made
     assert counting.puts == len(effects) + 1, (counting.puts, made)
 
 
@@ -144,8 +145,11 @@ def test_the_state_an_effect_runs_from_is_durable_before_it(
         # Redis holds the checkpoint whose step makes this very call, with every result
         # before it: a crash from here on replays this step, and the ledger has its result.
         state = effect["state"]
-        current = state.get("current")
-        assert current is not None and current["call"]["tool"] == effect["tool"], effect
+        # the step starts with this call: gated and made in one step (the queue's first), or
+        # made as the current call (a held one, decided)
+        current, queue = state.get("current"), state.get("queue") or []
+        upcoming = current["call"] if current is not None else (queue[0] if queue else None)
+        assert upcoming is not None and upcoming["tool"] == effect["tool"], effect
         before = state["results"]
         assert before == final[: len(before)]
         assert final[len(before)]["tool"] == effect["tool"]

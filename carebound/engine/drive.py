@@ -23,6 +23,7 @@ from carebound.approvals import ApprovalView
 from carebound.engine.core import Core, no_run
 from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
 from carebound.engine.graph import RunState
+from carebound.engine.node_kit import FRESH_STEPS
 from carebound.engine.results import QUARANTINE_AFTER, RunView
 from carebound.engine.run_state import HoldSignal, WaitSignal, read_signal
 from carebound.engine.status_audit import status_change
@@ -78,6 +79,9 @@ class _Step:
 
     command: Any
     consumed: RunEvent | None = None
+    fresh: bool = False
+    """No step of this invoke can be the replay of one a crashed driver began (a new run, or
+    one read parked on an interrupt): its gate need not ask the ledger first (``FRESH_STEPS``)."""
 
 
 class Driver:
@@ -282,6 +286,7 @@ class Driver:
                     step = self._next_step(run_id, record, stop, parked_here=parked_here)
                 if step is None:
                     break
+                config["configurable"][FRESH_STEPS] = step.fresh
                 with inline_writes(), graph_segment():
                     output = graph.invoke(step.command, config, durability="sync")
                     stop = Stop.of_output(output, run_id)
@@ -309,8 +314,10 @@ class Driver:
     ) -> _Step | None:
         """What moves the run on from ``stop`` now, or None when nothing does."""
         core = self.core
+        # A new run, or one parked on an interrupt (what a step left mid-way reserves in the
+        # ledger comes after a checkpoint newer than the parked one), runs fresh steps only.
         if not stop.values:
-            return _Step(_initial_state(record))
+            return _Step(_initial_state(record), fresh=True)
         if stop.interrupt is not None:
             if parked_here:
                 return None  # settle checks, in its round trip, whether it moved meanwhile
@@ -321,11 +328,12 @@ class Driver:
                 if view is None or view.status == "pending":
                     return None
                 ensure_decision_audited(core, view)
-                return _Step(Command(resume={"approval_id": approval_id}))
+                return _Step(Command(resume={"approval_id": approval_id}), fresh=True)
             event = core.runs.peek_event(run_id)
             if event is None:
                 return None
-            return _Step(Command(resume=event.model_dump(mode="json")), consumed=event)
+            resume: Command[Any] = Command(resume=event.model_dump(mode="json"))
+            return _Step(resume, consumed=event, fresh=True)
         if stop.tasks_left:
             return _Step(None)  # interrupted by a crash mid-step: continue from the checkpoint
         return None

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from carebound._agent import CallResult, ProposedCall
 from carebound.approvals import ApprovalRequest, DecisionPacket, PacketCheck, PinnedVersions
-from carebound.engine.node_kit import NodeKit, config_run_id, schema_hash
+from carebound.engine.node_kit import NodeKit, config_fresh_steps, config_run_id, schema_hash
 from carebound.engine.run_state import CallData, CurrentCall, RunState
 from carebound.engine.tracing import current_traceparent, hold_made
 from carebound.guardrails import CallBudget, Held, PolicyCheck, PolicyPack, judge
-from carebound.tools import FactValue, ToolSpec
+from carebound.tools import EffectClass, FactValue, ToolSpec
 
 
 class GateNode:
@@ -29,8 +29,16 @@ class GateNode:
     def __init__(self, kit: NodeKit) -> None:
         self.kit = kit
 
-    def gate(self, state: RunState, config: RunnableConfig) -> dict[str, Any]:
-        """Judge the next queued call: refuse it, hold it for a reviewer, or let it run."""
+    def gate(
+        self, state: RunState, config: RunnableConfig, *, park: bool = True
+    ) -> dict[str, Any] | None:
+        """Judge the next queued call: refuse it, hold it for a reviewer, or let it run.
+
+        None, and nothing parked, for a call to hold when ``park`` is false: the graph gates a
+        call after another one in the same step only then, and a hold is parked only by a
+        step's first call (whose replay after a crash judges the same call again; a later
+        call of the step may not be proposed again by a replay that plans on a changed world,
+        and its hold would be left in the inbox)."""
         run_id = config_run_id(config)
         queue = list(state.get("queue", []))
         call = ProposedCall.model_validate(queue.pop(0))
@@ -84,7 +92,7 @@ class GateNode:
                 detail={"tool": verdict.tool, "reason": "invalid arguments"},
             )
             return refuse("error", verdict.reason)
-        spec = verdict.spec
+        spec, args = verdict.spec, verdict.args
         granted = verdict.kind != "denied" or verdict.by == "rule"
         self.kit.audit(
             run_id,
@@ -95,7 +103,12 @@ class GateNode:
         )
         if verdict.kind == "denied" and verdict.by == "grant":
             return refuse("denied", verdict.reason)
-        if verdict.kind == "denied":
+        replayed = (
+            verdict.kind != "allowed"
+            and not config_fresh_steps(config)
+            and self._effect_on_record(state, run_id, spec, args)
+        )
+        if verdict.kind == "denied" and not replayed:
             self.kit.audit(
                 run_id,
                 once=f"deny:{index}",
@@ -106,14 +119,44 @@ class GateNode:
             return refuse("denied", verdict.reason)
         current: CurrentCall = {
             "call": CallData(tool=call.tool, args=call.args, why=call.why),
-            "args": verdict.args.model_dump(mode="json"),
+            "args": args.model_dump(mode="json"),
             "index": index,
             "approval_id": None,
         }
-        if verdict.kind == "held":
+        if verdict.kind == "held" and not replayed:
+            if not park:
+                return None
             request = self._request(state, run_id, call, verdict, index=index, pack=pack)
             current["approval_id"] = self._park(run_id, verdict, request)
         return {**base, "current": current}
+
+    def _effect_on_record(
+        self, state: RunState, run_id: str, spec: ToolSpec[Any], args: BaseModel
+    ) -> bool:
+        """Whether this call's effect was already reserved in the ledger by an earlier attempt
+        of this same step, so the policy's verdict must not be asked again.
+
+        The graph makes an allowed call in the step that gated it (``graph``): a step replayed
+        after a crash that came after the effect judges the call again on facts the effect
+        itself changed (a fixed field no longer differs), and a hold or deny now would record a
+        call that was made as held or refused. The ledger says what happened: a key reserved
+        and not explained by an earlier call of the run (whose result is in the state: the same
+        key gives that call's recorded result, so nothing new can have been done) was reserved
+        by this call after the policy allowed it. Asked only when the policy does not allow an
+        effect in a step that may be a replay (one round trip then; none on the allowed path,
+        nor in a drive's fresh steps: ``node_kit.FRESH_STEPS``); reads are never in the ledger.
+        """
+        if spec.effect is EffectClass.READ:
+            return False
+        key = spec.idempotency_key(run_id, args)
+        for earlier in state.get("results", []):
+            if earlier.get("tool") == spec.name and earlier.get("status") in ("executed", "error"):
+                try:
+                    if spec.idempotency_key(run_id, spec.validate(earlier["args"])) == key:
+                        return False
+                except ValidationError:
+                    continue
+        return self.kit.svc.ledger.has(run_id, key)
 
     def hold_again(
         self,

@@ -27,6 +27,16 @@ def config_run_id(config: RunnableConfig) -> str:
     return str(config.get("configurable", {})["thread_id"])
 
 
+FRESH_STEPS = "fresh_steps"
+"""Configurable key a drive sets on each invoke: true when none of its steps can be the replay
+of a step a crashed driver began (a new run, or one read parked on an interrupt)."""
+
+
+def config_fresh_steps(config: RunnableConfig) -> bool:
+    """Whether the graph step runs fresh (see ``FRESH_STEPS``; unknown: it may be a replay)."""
+    return bool(config.get("configurable", {}).get(FRESH_STEPS, False))
+
+
 def patient_ref_of(case: Mapping[str, Any]) -> str | None:
     """The first Patient in a FHIR Bundle, as a reference (for the audit trail)."""
     for entry in case.get("entry", []) or []:

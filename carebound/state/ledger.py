@@ -23,7 +23,7 @@ from carebound._errors import LeaseLostError
 from carebound.state import stored_json
 from carebound.state.keys import DEFAULT_PREFIX, lease_key, run_key, text
 from carebound.state.lua import script
-from carebound.state.pipeline import call_script
+from carebound.state.pipeline import call_script, run
 
 
 class LedgerEntry(BaseModel):
@@ -83,6 +83,10 @@ class EffectLedger:
                 hint="another worker owns the run now and makes its effects; nothing to do here",
             )
         return _entry(raw) if raw else None
+
+    def has(self, run_id: str, key: str) -> bool:
+        """Whether ``key`` was ever reserved in the run's ledger (reserved, done or failed)."""
+        return bool(run(self._r, lambda pipe: pipe.hexists(self._key(run_id), key))[0])
 
     def complete(
         self,
