@@ -296,6 +296,7 @@ def test_public_names_are_pinned() -> None:
             "document_loinc_codes",
             "document_text",
             "fhir_date",
+            "fixed_case",
             "load_bundle",
             "load_resource",
             "parse_bundle",
@@ -718,6 +719,35 @@ def test_task_example_parses(public_fixtures: Path) -> None:
     assert task_.status == "in-progress"
     assert task_.focus is not None and task_.focus.reference == "ServiceRequest/lipid"
     assert [c.get_resource_type() for c in task_.contained or []] == ["Provenance"]
+
+
+def test_a_fixed_case_is_hashed_once_and_any_other_on_every_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: the engine's case of a run is declared fixed, and hashed once (encoding a
+    Bundle to hash it cost more than the rest of a tool's read of the case); a Bundle not
+    declared fixed is hashed on every call, so one changed in place is parsed again."""
+    from carebound.fhir import _case_cache, fixed_case, referral_case_of
+
+    encoded = []
+    dumps = json.dumps
+
+    def counting(value: Any, **kwargs: Any) -> str:
+        encoded.append(value)
+        return dumps(value, **kwargs)
+
+    monkeypatch.setattr(_case_cache.json, "dumps", counting)
+    fixed = bundle(*referral_resources())
+    fixed_case(fixed)
+    for _ in range(3):
+        assert referral_case_of(fixed, source="run r1 case").patient.id == "pat-1"
+    assert len(encoded) == 1
+    loose = bundle(*referral_resources())
+    [patient_entry] = [e for e in loose["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert str(referral_case_of(loose, source="a").patient.birthDate) != "1931-02-03"
+    patient_entry["resource"]["birthDate"] = "1931-02-03"  # changed in place: parsed again
+    assert str(referral_case_of(loose, source="a").patient.birthDate) == "1931-02-03"
+    assert len(encoded) == 3
 
 
 def test_a_case_is_parsed_once_per_distinct_bundle() -> None:

@@ -27,6 +27,7 @@ from carebound.checkpoint import RedisSaver
 from carebound.clock import Clock, SystemClock
 from carebound.engine.graph import Services, build_graph
 from carebound.engine.results import RunView
+from carebound.fhir import fixed_case
 from carebound.guardrails import PolicyPack, load_policy_pack
 from carebound.state.keys import DEFAULT_PREFIX
 from carebound.state.lease import Lease, RunLease
@@ -192,13 +193,14 @@ class Core:
         if policy is not None and run_id not in self._packs:
             self._remember_pack(run_id, policy)
         if case is not None and run_id not in self._cases:
-            self._cases.put(run_id, dict(json.loads(case)))
+            fixed_case(self._cases.put(run_id, dict(json.loads(case))))
 
     def case_for(self, run_id: str) -> dict[str, Any]:
         """The case (a FHIR Bundle as JSON) a run was started on."""
         case: dict[str, Any] | None = self._cases.get(run_id)
         if case is None:
             case = self._cases.put(run_id, self.runs.case(run_id))
+            fixed_case(case)  # the run's case as stored: never changed in place
         return case
 
     def connectors_for(self, run_id: str, agent: str) -> Connectors:

@@ -6,7 +6,8 @@
   source, the JSON path and the problem.
 - ``ReferralCase.from_bundle`` resolves the referral a Bundle carries: ServiceRequest, Patient,
   providers, Coverage, documents, eligibility, claim responses and Tasks; ``referral_case_of``
-  does it from JSON once per distinct Bundle (a small cache shared by threads).
+  does it from JSON once per distinct Bundle (a small cache shared by threads), hashing a
+  Bundle declared unchanging with ``fixed_case`` once.
 - ``Demographics`` holds the identity facts the reconciliation agent compares.
 - ``document_text``, ``document_date`` and ``document_loinc_codes`` read a DocumentReference.
 
@@ -15,7 +16,7 @@ The code here is pure: no I/O besides reading the file given, no clock, no netwo
 
 from carebound.fhir._bindings import REQUIRED_BINDINGS
 from carebound.fhir._case import REFERRAL_INTENTS, Party, ReferralCase
-from carebound.fhir._case_cache import referral_case_of
+from carebound.fhir._case_cache import fixed_case, referral_case_of
 from carebound.fhir._demographics import Demographics
 from carebound.fhir._documents import (
     LOINC,
@@ -43,6 +44,7 @@ __all__ = [
     "document_loinc_codes",
     "document_text",
     "fhir_date",
+    "fixed_case",
     "load_bundle",
     "load_resource",
     "parse_bundle",

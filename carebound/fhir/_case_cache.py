@@ -20,7 +20,39 @@ from carebound.fhir._parse import parse_bundle
 
 _CACHE_SIZE = 64
 _cases: OrderedDict[str, ReferralCase] = OrderedDict()
+_fixed: OrderedDict[int, tuple[Mapping[str, Any], str | None]] = OrderedDict()
+"""Bundles declared never to change in place (:func:`fixed_case`), by identity (the object is
+kept, so its id is not reused while it is here), with their content digest once computed."""
 _lock = threading.Lock()
+
+
+def fixed_case(case: Mapping[str, Any]) -> None:
+    """Declare that ``case`` (a FHIR Bundle as JSON) is never changed in place from now on, so
+    :func:`referral_case_of` hashes its content once instead of on every call.
+
+    The engine does so for the one case object it keeps per run (its tools read the case
+    about twenty times per start, and encoding it to hash it cost more than all the rest of
+    those reads). Only recent declarations are kept (as many as parsed Bundles)."""
+    with _lock:
+        if id(case) not in _fixed or _fixed[id(case)][0] is not case:
+            _fixed[id(case)] = (case, None)
+        _fixed.move_to_end(id(case))
+        while len(_fixed) > _CACHE_SIZE:
+            _fixed.popitem(last=False)
+
+
+def _digest(case: Mapping[str, Any]) -> str:
+    """The content digest of ``case``: once per Bundle declared fixed, else on every call."""
+    with _lock:
+        fixed = _fixed.get(id(case))
+    if fixed is not None and fixed[0] is case and fixed[1] is not None:
+        return fixed[1]
+    digest = hashlib.sha256(json.dumps(case, sort_keys=True, default=str).encode()).hexdigest()
+    if fixed is not None and fixed[0] is case:
+        with _lock:
+            if id(case) in _fixed and _fixed[id(case)][0] is case:
+                _fixed[id(case)] = (case, digest)
+    return digest
 
 
 def referral_case_of(case: Mapping[str, Any], *, source: str) -> ReferralCase:
@@ -32,13 +64,15 @@ def referral_case_of(case: Mapping[str, Any], *, source: str) -> ReferralCase:
     Raises:
         FhirInputError: the Bundle is not valid FHIR R4B or carries no single referral.
     """
-    digest = hashlib.sha256(json.dumps(case, sort_keys=True, default=str).encode()).hexdigest()
-    key = digest
+    key = _digest(case)
     with _lock:
         found = _cases.get(key)
         if found is not None:
             _cases.move_to_end(key)
-            return found if found.source == source else replace(found, source=source)
+            if found.source != source:
+                # kept for the next read: a run's tools read its case many times in a row
+                found = _cases[key] = replace(found, source=source)
+            return found
     # Parsed outside the lock: two threads may parse the same Bundle once each, never block.
     parsed = ReferralCase.from_bundle(parse_bundle(case, source=source), source=source)
     with _lock:
