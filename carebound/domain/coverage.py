@@ -192,7 +192,7 @@ def case_coverage(case: ReferralCase) -> list[CoverageVerdict]:
 
 
 def _judge_case(case: ReferralCase) -> list[CoverageVerdict]:
-    on = service_date(case.service_request.model_dump(mode="json", exclude_none=True))
+    on = service_date(case.service_request_json)
     responses = [r.model_dump(mode="json", exclude_none=True) for r in case.eligibility]
     verdicts = []
     for coverage in case.coverage:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.claim import Claim
@@ -89,6 +91,9 @@ class ReferralCase:
     payer_ids: tuple[str, ...]
     index: BundleIndex = field(repr=False)
     """Reference resolution and JSON paths within ``bundle``."""
+    service_request_json: Mapping[str, Any] = field(repr=False)
+    """``service_request`` as JSON (``exclude_none``), read-only: made once per parse, where
+    each reader dumping the model again cost more than the rest of its work."""
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, *, source: str) -> ReferralCase:
@@ -144,6 +149,9 @@ class ReferralCase:
             specialty=concept_label(request.performerType) or concept_label(request.code),
             payer_ids=_payer_ids(index, coverage),
             index=index,
+            service_request_json=MappingProxyType(
+                request.model_dump(mode="json", exclude_none=True)
+            ),
         )
 
     @property

@@ -20,6 +20,8 @@ from carebound.fhir._parse import parse_bundle
 
 _CACHE_SIZE = 64
 _cases: OrderedDict[str, ReferralCase] = OrderedDict()
+_renamed: OrderedDict[tuple[str, str], ReferralCase] = OrderedDict()
+"""A parsed view under another source's name, by (digest, source)."""
 _fixed: OrderedDict[int, tuple[Mapping[str, Any], str | None]] = OrderedDict()
 """Bundles declared never to change in place (:func:`fixed_case`), by identity (the object is
 kept, so its id is not reused while it is here), with their content digest once computed."""
@@ -69,10 +71,16 @@ def referral_case_of(case: Mapping[str, Any], *, source: str) -> ReferralCase:
         found = _cases.get(key)
         if found is not None:
             _cases.move_to_end(key)
-            if found.source != source:
-                # kept for the next read: a run's tools read its case many times in a row
-                found = _cases[key] = replace(found, source=source)
-            return found
+            if found.source == source:
+                return found
+            # kept: a run's tools and planners read its case many times, under two names
+            named = _renamed.get((key, source))
+            if named is None or named.bundle is not found.bundle:
+                named = _renamed[(key, source)] = replace(found, source=source)
+            _renamed.move_to_end((key, source))
+            while len(_renamed) > _CACHE_SIZE:
+                _renamed.popitem(last=False)
+            return named
     # Parsed outside the lock: two threads may parse the same Bundle once each, never block.
     parsed = ReferralCase.from_bundle(parse_bundle(case, source=source), source=source)
     with _lock:

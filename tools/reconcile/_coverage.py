@@ -39,7 +39,7 @@ def payer_coverage(case: Mapping[str, Any], view: PayerView) -> CoverageVerdict 
     if view.coverage is None:
         return None
     referral = _case(case)
-    on = service_date(referral.service_request.model_dump(mode="json", exclude_none=True))
+    on = service_date(referral.service_request_json)
     terms = coverage_terms(
         view.coverage, PAYER_COVERAGE, eligibility_inforce=view.eligibility_inforce
     )
