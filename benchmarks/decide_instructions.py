@@ -28,9 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import redis
+from _callgrind import counting, instructions, require_valgrind
 from _local_server import delete_prefix, free_port, local_server, server_binary, wait_until_up
 
 HERE = Path(__file__).resolve()
@@ -55,11 +54,9 @@ def child(url: str, prefix: str, decides: int) -> None:
     probe.park(WARMUP + decides)
     for _ in range(WARMUP):
         probe.decide_one()
-    control = ["callgrind_control", "-i"]
-    subprocess.run([*control, "on", str(os.getpid())], check=True, capture_output=True)
-    for _ in range(decides):
-        probe.decide_one()
-    subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
+    with counting():
+        for _ in range(decides):
+            probe.decide_one()
 
 
 def server_child(url: str, prefix: str, decides: int) -> None:
@@ -144,24 +141,10 @@ def _server_side(python: str, url: str, pid: int, decides: int, tmp: Path) -> fl
 def measure(python: str, url: str, decides: int) -> float:
     """Instructions per decide of the carebound ``python`` imports."""
     prefix = f"bench-ins-{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory(prefix="cb-callgrind-") as tmp:
-        done = subprocess.run(
-            [
-                *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
-                f"--callgrind-out-file={tmp}/out",
-                *(python, str(HERE), "--child", "--redis-url", url, "--prefix", prefix),
-                *("--decides", str(decides)),
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-            check=False,
-        )
+    argv = [python, str(HERE), "--child", "--redis-url", url, "--prefix", prefix]
+    counted = instructions([*argv, "--decides", str(decides)], what=f"{python}: the decide loop")
     delete_prefix(redis.Redis.from_url(url), prefix)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        sys.exit(f"{python}: the decide loop failed under valgrind:\n{done.stderr[-2000:]}")
-    return int(found.group(1)) / decides
+    return counted / decides
 
 
 def main() -> None:
@@ -182,9 +165,7 @@ def main() -> None:
     if opts.server_child:
         server_child(opts.redis_url, opts.prefix, opts.decides)
         return
-    for tool in ("valgrind", "callgrind_control"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} not found: install valgrind (apt-get install valgrind)")
+    require_valgrind()
     with local_server() if opts.redis_url is None else nullcontext(opts.redis_url) as url:
         head = measure(sys.executable, url, opts.decides)
         print(f"decide, instructions per decide (callgrind, {opts.decides} decides of demo runs)")

@@ -63,7 +63,7 @@ def check_start_input(
     _encodable(lambda: json.dumps(case, allow_nan=False), None, "case")
     # The pack and the world are typed models: serialising them finds what cannot be stored
     # (cheaper than a walk on every start); a walk then says where.
-    policy_json = _encodable(pack.model_dump_json, pack, f"policy pack {pack.name}")
+    policy_json = _pack_json(pack)
     if world is not None:
         if not isinstance(world, WorldSpec):
             raise InputLimitError(
@@ -72,6 +72,23 @@ def check_start_input(
             )  # fmt: skip
         _encodable(world.model_dump_json, world, "world")
     return policy_json
+
+
+_PACK_JSON: dict[int, tuple[PolicyPack, str]] = {}
+"""The stored JSON of the packs started on lately, by identity (the pack is kept, so its id is
+not reused while it is here): a pack is a frozen model, used for many starts, and encoding it
+again was a third of the checks of a start."""
+
+
+def _pack_json(pack: PolicyPack) -> str:
+    seen = _PACK_JSON.get(id(pack))
+    if seen is not None and seen[0] is pack:
+        return seen[1]
+    text = _encodable(pack.model_dump_json, pack, f"policy pack {pack.name}")
+    if len(_PACK_JSON) >= 16:
+        _PACK_JSON.clear()
+    _PACK_JSON[id(pack)] = (pack, text)
+    return text
 
 
 def _encodable(dump: Callable[[], str], model: BaseModel | None, source: str) -> str:
