@@ -62,6 +62,19 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 
+ECHO_LIMIT = 80
+"""The most characters of a caller's id that an error message quotes back."""
+
+
+def echo_id(value: str) -> str:
+    """``value`` quoted (``repr``: control characters escaped) for an error message, cut to
+    :data:`ECHO_LIMIT` characters with its length when longer, so a 404 or a refusal never
+    hands a caller's megabyte back, in a terminal, a log line or an HTTP answer."""
+    if len(value) <= ECHO_LIMIT:
+        return repr(value)
+    return f"{value[:ECHO_LIMIT]!r}... ({len(value):,} characters)"
+
+
 def _snake(name: str) -> str:
     """``StoreWriteRefusedError`` -> ``store_write_refused``."""
     stem = name.removesuffix("Error") or name

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carebound.state.parked import ParkedRun
 
 MASK = "•••"
 """What a viewer sees in place of PHI until they reveal it."""
@@ -31,6 +34,23 @@ def due(deadline: datetime, now: datetime) -> str:
     """A deadline relative to now: ``in 23h`` or ``overdue 2h``."""
     delta = deadline - now
     return f"in {span(delta)}" if delta >= timedelta(0) else f"overdue {span(delta)}"
+
+
+def parked_row(parked: ParkedRun, now: datetime) -> dict[str, Any]:
+    """A run waiting for a system that is down, as every inbox lists it (the CLI's ``--json``,
+    the web inbox's ``/inbox.json`` and the API's ``GET /api/approvals``): its id, agent, the
+    system, when it retries and why (names and times only: no PHI)."""
+    record = parked.record
+    retry_at = record.wait_until
+    return {
+        "run_id": record.run_id,
+        "agent": record.agent,
+        "system": parked.system,
+        "retry_at": retry_at.isoformat() if retry_at else None,
+        "retry": due(retry_at, now) if retry_at else None,
+        "reason": record.wait_reason,
+        "handed_to": parked.handed_to,
+    }
 
 
 def ago(moment: datetime, now: datetime) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from carebound._errors import echo_id
 from carebound._limits import InputLimitError, check_tree, limits, text_problem
 from carebound.guardrails import PolicyPack
 from carebound.tools.connectors import WorldSpec
@@ -46,7 +47,7 @@ def check_start_input(
         raise InputLimitError(
             "run_id",
             "",
-            f"{run_id!r} is not a run id (1-64 letters, digits, '.', '_' or '-')",
+            f"{echo_id(run_id)} is not a run id (1-64 letters, digits, '.', '_' or '-')",
             hint="leave run_id out and carebound makes one",
         )
     problem = text_problem(requester) if isinstance(requester, str) else "is not a string"

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import gc
 import ssl
+import time
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -18,6 +22,7 @@ import pytest
 import redis
 import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from carebound.state.breaker import BreakerStore
 from carebound.tools.connectors import ConnectorError, SystemRefusedError, SystemUnavailableError
@@ -53,8 +58,26 @@ class Smtp:
     client_tls: ssl.SSLContext
 
 
-@pytest.fixture
-def smtp() -> Iterator[Smtp]:
+class _SlowQuitSmtp(SMTP):
+    """Answers QUIT, then stalls half a second, its whole event loop included (a busy
+    machine), before it closes: the TLS close a client starts then waits for this server, and
+    a client that does not wait for it leaves its socket behind."""
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        await self.push("221 Bye")
+        time.sleep(0.5)  # blocks the server's loop: nothing answers the client's close_notify
+        assert self._handler_coroutine is not None and self.transport is not None
+        self._handler_coroutine.cancel()
+        self.transport.close()
+
+
+class _SlowQuitController(Controller):
+    def factory(self) -> SMTP:
+        return _SlowQuitSmtp(self.handler, **self.SMTP_kwargs)
+
+
+@pytest.fixture(params=[Controller, _SlowQuitController], ids=["prompt", "slow-quit"])
+def smtp(request: pytest.FixtureRequest) -> Iterator[Smtp]:
     ca = trustme.CA()
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_tls)
@@ -62,8 +85,8 @@ def smtp() -> Iterator[Smtp]:
     ca.configure_trust(client_tls)
     mailbox = Mailbox()
     port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port, tls_context=server_tls,
-                            require_starttls=True)  # fmt: skip
+    controller = request.param(mailbox, hostname="127.0.0.1", port=port,
+                               tls_context=server_tls, require_starttls=True)  # fmt: skip
     controller.start()
     try:
         yield Smtp(mailbox, port, client_tls)
@@ -125,14 +148,28 @@ def test_a_busy_server_is_retried_a_refusal_is_not(
 ) -> None:
     smtp.mailbox.replies = ["451 4.3.0 try again later", "250 OK"]
     outreach = _outreach(redis_client, key_prefix, smtp.port, smtp.client_tls)
-    _send(outreach, "run-mail:send:1")
+    with _no_socket_left_behind():
+        _send(outreach, "run-mail:send:1")
     assert len(smtp.mailbox.messages) == 1
 
     smtp.mailbox.replies = ["550 5.1.1 no such mailbox"]
-    with pytest.raises(SystemRefusedError, match="SMTP 550") as caught:
+    with _no_socket_left_behind(), pytest.raises(SystemRefusedError, match="SMTP 550") as caught:
         _send(outreach, "run-mail:send:2")
     assert caught.value.system == SMTP_SYSTEM
     assert len(smtp.mailbox.tls) == 3  # 451, 250, 550: the refusal was not tried again
+
+
+@contextmanager
+def _no_socket_left_behind() -> Iterator[None]:
+    """Every connection the block opened is closed when it ends: collecting garbage right
+    after warns of no unclosed socket or transport (a send that returned before its TLS
+    connection was shut left one, and pytest reported it in whichever test came next)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        gc.collect()
+    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
 
 
 def test_a_server_that_is_down_opens_the_breaker(

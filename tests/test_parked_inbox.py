@@ -25,26 +25,66 @@ from tests.test_outage import MONDAY, _case, _runner
 from tests.test_web import PASSWORD, Web, sign_in
 
 
-def _casey_signed_in(runner: Runner, redis_client: redis.Redis, key_prefix: str) -> Any:
-    """A browser on the web inbox, signed in as casey (an intake coordinator)."""
+def _web(runner: Runner, redis_client: redis.Redis, key_prefix: str) -> Web:
     hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
     users = UserStore(redis_client, load_policy_pack("default"), prefix=key_prefix, hasher=hasher)
     users.set_password("casey", PASSWORD)
-    web = Web(runner=runner, users=users, app=create_app(runner, users=users), world=None,
-              case={})  # fmt: skip
-    browser = web.browser()
+    return Web(runner=runner, users=users, app=create_app(runner, users=users), world=None,
+               case={})  # fmt: skip
+
+
+def _casey_signed_in(runner: Runner, redis_client: redis.Redis, key_prefix: str) -> Any:
+    """A browser on the web inbox, signed in as casey (an intake coordinator)."""
+    browser = _web(runner, redis_client, key_prefix).browser()
     sign_in(browser, "casey")
     return browser
+
+
+def _parked_on_the_office(redis_client: redis.Redis, key_prefix: str) -> tuple[Runner, Any]:
+    """A referral chaser run parked on the office (nothing listens on its port: it is down)."""
+    office = f"http://127.0.0.1:{free_port()}/office"
+    runner = _runner(redis_client, key_prefix, office)
+    view = runner.start("referral_chaser", _case(), requester="sam",
+                        world=WorldSpec.from_bundles(_case(), None))  # fmt: skip
+    assert view.status == "waiting"
+    return runner, view
+
+
+def test_the_api_lists_parked_runs_as_the_cli_and_the_web_inbox_do(
+    redis_client: redis.Redis, key_prefix: str, env: str
+) -> None:
+    # One row per parked run, the same fields in all three inboxes (the web's adds its links).
+    runner, view = _parked_on_the_office(redis_client, key_prefix)
+    api = _web(runner, redis_client, key_prefix).api()
+    answer = api.get("/api/approvals")
+    assert answer.status_code == 200, answer.text
+    [row] = answer.json()["parked"]
+    assert row["run_id"] == view.run_id and row["system"] == "office"
+    assert row["reason"] == view.record.wait_reason and row["handed_to"] is None
+    # (the CLI reads the wall clock, this runner a virtual one: 'retry', relative, differs)
+    cli_row = cli_json("inbox")["parked"][0]
+    web_row = _casey_signed_in(runner, redis_client, key_prefix).get("/inbox.json").json()
+    web_row = {k: v for k, v in web_row["parked"][0].items() if k not in ("url", "retry_text")}
+    for other in (cli_row, web_row):
+        assert other.keys() == row.keys()
+        assert dt.datetime.fromisoformat(other.pop("retry_at")) == dt.datetime.fromisoformat(
+            row["retry_at"]
+        )
+    rest = {k: v for k, v in row.items() if k != "retry_at"}
+    assert web_row == rest and rest["retry"] == "in 1m"
+    assert {**cli_row, "retry": "in 1m"} == rest
+    # The same filters: a role's parked runs are those handed to it; none past due.
+    assert api.get("/api/approvals", params={"role": "intake_coordinator"}).json()["parked"] == []
+    assert api.get("/api/approvals", params={"overdue": "true"}).json()["parked"] == []
+    assert api.get("/api/approvals", params={"agent": "reconciler"}).json()["parked"] == []
+    runner.cancel(view.run_id, by="ops", reason="test over")
+    assert api.get("/api/approvals").json()["parked"] == []
 
 
 def test_a_parked_run_is_in_the_inbox_with_its_system_and_retry_time(
     redis_client: redis.Redis, key_prefix: str, env: str
 ) -> None:
-    office = f"http://127.0.0.1:{free_port()}/office"  # nothing listens: the office is down
-    runner = _runner(redis_client, key_prefix, office)
-    view = runner.start("referral_chaser", _case(), requester="sam",
-                        world=WorldSpec.from_bundles(_case(), None))  # fmt: skip
-    assert view.status == "waiting"
+    runner, view = _parked_on_the_office(redis_client, key_prefix)
     retry_at = MONDAY + dt.timedelta(minutes=1)
     assert view.record.wait_until == retry_at
     reason = view.record.wait_reason or ""

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -57,3 +60,54 @@ def test_a_worker_serves_the_pools_metrics_and_logs_start_and_stop(
     assert started == [1]
     events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
     assert events[0] == "worker.start" and events[-1] == "worker.stop"
+
+
+def test_a_pool_workers_metrics_answer_once_its_slots_are_reported(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The first scrape counts the slots, and a SIGTERM sent once the port answers drains: the
+    port opens only when the pool runs (its first sweep here hangs on a webhook that answers
+    when the test says, so a port opened earlier is scraped with no slot reported)."""
+    Runner(redis_client, prefix=key_prefix).start("demo", demo_case, requester="sam",
+                                                   world=demo_world)  # fmt: skip
+    entered, release = threading.Event(), threading.Event()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            entered.set()
+            release.wait(60)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", free_port()), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    notify = tmp_path / "notify.toml"
+    notify.write_text(
+        '[notify]\nbase_url = "https://inbox.clinic.test"\n[[notify.webhooks]]\n'
+        f'role = "intake_coordinator"\nurl = "http://127.0.0.1:{hook.server_port}/hook"\n'
+        'secret_env = "CB_HOOK"\n'
+    )
+    port = free_port()
+    worker = worker_process(redis_url, key_prefix, "--concurrency", "2", "--interval", "0.2",
+                            "--metrics-port", str(port), CAREBOUND_CONNECTORS=str(notify),
+                            CB_HOOK="hook-secret-for-tests")  # fmt: skip
+    try:
+        assert entered.wait(60), "the worker's first sweep never notified the webhook"
+        families = _scrape(port)
+        release.set()
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=30)
+    finally:
+        release.set()
+        if worker.poll() is None:
+            worker.kill()
+        hook.shutdown()
+        hook.server_close()
+    slots = {s.labels["state"]: s.value for s in families["carebound_worker_slots"].samples}
+    assert slots["busy"] + slots["free"] == 2
+    assert worker.returncode == 0, err

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import redis
 from pydantic import TypeAdapter
 
+from carebound._errors import echo_id
 from carebound._wire import SyncWire, shared_wire
 from carebound.approvals._edits import ArgChange
 from carebound.approvals._models import (
@@ -97,7 +98,7 @@ def run_id_of(approval_id: str) -> str:
     (a version conflict); the run id is what comes before ``-<n>``."""
     run_id, sep, tail = approval_id.rpartition("-")
     if not sep or not run_id:
-        raise ValueError(f"{approval_id!r} is not an approval id")
+        raise ValueError(f"{echo_id(approval_id)} is not an approval id")
     head, sep, n = run_id.rpartition("-")
     if sep and head and n.isdigit() and _HELD_AGAIN.fullmatch(tail):
         return head

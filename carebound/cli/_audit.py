@@ -174,12 +174,12 @@ def export(
 
     A run whose chain is broken is not exported, and the command exits 1.
     """
-    from carebound._errors import NotFoundError
+    from carebound._errors import NotFoundError, echo_id
     from carebound.audit import export_checkpoints
 
     runner = open_runner()
     if run_id is not None and runner.runs.get(run_id) is None:
-        raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+        raise NotFoundError(f"no run {echo_id(run_id)}", hint="list runs with 'carebound runs'")
     run_ids = [run_id] if run_id is not None else runner.runs.all_ids()
     report = export_checkpoints(runner.audit_log, run_ids, out, now=runner.clock.now())
     if as_json:

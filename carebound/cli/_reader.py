@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from carebound._errors import NotFoundError
+from carebound._errors import NotFoundError, echo_id
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.clock import Clock, SystemClock
 from carebound.state.errors import store_errors
@@ -59,7 +59,7 @@ class StoreReader:
         """A run's record; raises :class:`NotFoundError` for an unknown run."""
         record = self.runs.get(run_id)
         if record is None:
-            raise NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+            raise NotFoundError(f"no run {echo_id(run_id)}", hint="list runs with 'carebound runs'")
         return record
 
     @store_errors
@@ -104,7 +104,8 @@ class StoreReader:
         view = self.approvals.get(approval_id)
         if view is None:
             raise NotFoundError(
-                f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
+                f"no approval {echo_id(approval_id)}",
+                hint="list paused steps with 'carebound inbox'",
             )
         return view
 

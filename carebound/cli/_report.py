@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from carebound._errors import echo_id
 from carebound.cli._session import key_prefix, open_client, print_json, stdout
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -56,7 +57,8 @@ def report(
         raise typer.BadParameter(f"--since {since} is after --until {until}", param_hint="--since")
     if by is not None and by not in ("agent", "rule", "role", "reviewer"):
         raise typer.BadParameter(
-            f"{by!r} is not a breakdown; use agent, rule, role or reviewer", param_hint="--by"
+            f"{echo_id(by)} is not a breakdown; use agent, rule, role or reviewer",
+            param_hint="--by",
         )
     store = KpiStore(open_client(), prefix=key_prefix(), referral_agents=REFERRAL_AGENTS)
     store.catch_up()

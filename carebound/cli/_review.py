@@ -61,7 +61,7 @@ def inbox(
     """Paused steps across runs, most urgent first; then the runs waiting for a system that is
     down (the system, the retry time, why): with --role, those handed to that role after the
     pack's limit; none with --overdue."""
-    from carebound._format import due
+    from carebound._format import due, parked_row
 
     reader = open_reader()
     views = reader.pending(role=role, agent=agent, overdue=overdue, limit=limit)
@@ -70,17 +70,7 @@ def inbox(
         _note_unknown_role(role)
     now = reader.clock.now()
     if as_json:
-        waiting = [
-            {
-                "run_id": p.record.run_id,
-                "agent": p.record.agent,
-                "system": p.system,
-                "retry_at": p.record.wait_until.isoformat() if p.record.wait_until else None,
-                "retry": due(p.record.wait_until, now) if p.record.wait_until else None,
-                "reason": p.record.wait_reason,
-            }
-            for p in parked
-        ]
+        waiting = [parked_row(p, now) for p in parked]
         items = [
             {
                 "approval_id": v.request.approval_id,

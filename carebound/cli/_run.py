@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from carebound._errors import echo_id
 from carebound.cli._errors import CliInputError, ExitCode
 from carebound.cli._session import (
     ConnectorsOpt,
@@ -206,7 +207,9 @@ def _run_case(
         )
     known = sorted(registry())
     if agent not in known:
-        raise CliInputError(f"unknown agent {agent!r}", hint=f"known agents: {', '.join(known)}")
+        raise CliInputError(
+            f"unknown agent {echo_id(agent)}", hint=f"known agents: {', '.join(known)}"
+        )
     for label, path in (("--case", case), ("--ehr", ehr)):
         if path is not None and not path.is_file():
             raise CliInputError(

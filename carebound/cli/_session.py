@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from carebound._errors import echo_id
+
 if TYPE_CHECKING:
     import redis
     from rich.console import Console
@@ -44,7 +46,9 @@ def choose_store(name: str | None) -> None:
         _chosen.clear()  # each command line chooses afresh (tests run several in a process)
         return
     if name not in STORES:
-        raise CliInputError(f"unknown store {name!r}", hint=f"use one of: {', '.join(STORES)}")
+        raise CliInputError(
+            f"unknown store {echo_id(name)}", hint=f"use one of: {', '.join(STORES)}"
+        )
     _chosen[:] = [name]
 
 

@@ -32,17 +32,27 @@ class Upkeep:
             runner.client, prefix=runner.prefix, referral_agents=REFERRAL_AGENTS
         )
         self._notifier = _notifier(runner)
-        if metrics_port is not None:
-            from prometheus_client import start_http_server
-
-            from carebound.metrics import pool_metrics, registry
-
-            extra = [pool_metrics(runner.work.stats)] if pool else []
-            start_http_server(
-                metrics_port, registry=registry(runner.client, prefix=runner.prefix, extra=extra)
-            )
+        self._runner = runner
+        self._metrics_port = metrics_port
+        self._pool = pool
         event(_log, "worker.start", metrics_port=metrics_port, pool=pool,
               notifications=self._notifier is not None)  # fmt: skip
+
+    def serve_metrics(self) -> None:
+        """Start answering ``--metrics-port`` (if given). A pool calls this once its slots run
+        and are reported (``PoolSettings.on_ready``), so the first scrape already counts them
+        and a SIGTERM sent once the port answers finds the draining handler installed."""
+        if self._metrics_port is None:
+            return
+        from prometheus_client import start_http_server
+
+        from carebound.metrics import pool_metrics, registry
+
+        runner = self._runner
+        extra = [pool_metrics(runner.work.stats)] if self._pool else []
+        start_http_server(
+            self._metrics_port, registry=registry(runner.client, prefix=runner.prefix, extra=extra)
+        )
 
     def __call__(self) -> None:
         try:

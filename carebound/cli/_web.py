@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carebound._errors import CareboundError, NotFoundError
+from carebound._errors import CareboundError, NotFoundError, echo_id
 from carebound.cli._session import ConnectorsOpt, ModelOpt, real_connectors, use_model
 
 if TYPE_CHECKING:
@@ -397,7 +397,7 @@ def revoke_token(
     """Revoke a service's token."""
     _, _, _, users = _store(policy)
     if not users.revoke_token(name):
-        raise NotFoundError(f"no token named {name!r}", hint="see 'carebound tokens list'")
+        raise NotFoundError(f"no token named {echo_id(name)}", hint="see 'carebound tokens list'")
     _say(as_json, {"revoked": name}, f"revoked {name}")
 
 

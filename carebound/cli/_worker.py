@@ -113,6 +113,7 @@ def worker(
     runner = open_runner(drive="queue", lease_ttl_ms=int(lease_ttl * 1000), connectors=connectors)
     upkeep = Upkeep(runner, metrics_port=metrics_port, pool=True)
     settings.upkeep = upkeep
+    settings.on_ready = upkeep.serve_metrics
     pool = runner.worker_pool(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pool.stop())
@@ -146,6 +147,7 @@ def _sweeper(
 
     runner = open_runner(connectors=connectors)
     upkeep = Upkeep(runner, metrics_port=metrics_port, pool=False)
+    upkeep.serve_metrics()
     # One run that cannot be driven never stops the worker: it is counted, retried by later
     # sweeps and quarantined when it keeps failing (see Runner.recover_runs).
     first = runner.recover_runs()

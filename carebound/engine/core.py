@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from carebound._agent import AgentDefinition
-from carebound._errors import AlreadyDecidedError, NotFoundError
+from carebound._errors import AlreadyDecidedError, NotFoundError, echo_id
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.assist import ModelConfig, resolve_models
 from carebound.audit import Actor, AuditLog
@@ -42,6 +42,7 @@ from carebound.tools.connectors import (
     RunContext,
     WorldSeeder,
     WorldSpec,
+    connectors_identity,
 )
 
 DriveMode = Literal["inline", "queue"]
@@ -92,6 +93,9 @@ class Core:
         # takes a shipped one's place in this Runner only).
         self.agents = {**_default_agents(), **(agents or {})}
         self.connectors = connectors
+        self.connectors_identity = connectors_identity(connectors)
+        """What runs started here record, and what a run's record must name to be driven here
+        (None: this factory serves any run)."""
         if not models.configured:  # the connectors file's [models], when the caller named none
             file_models = getattr(getattr(connectors, "config", None), "models", None)
             models = file_models.assist_models() if file_models is not None else models
@@ -145,7 +149,7 @@ class Core:
             return self.agents[name]
         except KeyError:
             raise NotFoundError(
-                f"unknown agent {name!r}",
+                f"unknown agent {echo_id(name)}",
                 hint=f"known agents: {', '.join(sorted(self.agents)) or '(none)'}",
             ) from None
 
@@ -261,6 +265,12 @@ class Core:
         pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
         return RunView.of(record, snapshot.values or {}, self.ledger.entries(run_id), pending)
 
+    def serves(self, record: RunRecord) -> bool:
+        """Whether this process's connectors reach the systems the run was started with (a run
+        or a factory that names none is served by any)."""
+        wanted, mine = record.connectors, self.connectors_identity
+        return wanted is None or mine is None or wanted == mine
+
     def system_event(self, run_id: str, category: str, outcome: Any, detail: Any) -> None:
         """Append an event the runner itself records (a failed drive, a quarantine)."""
         self.audit_log.record(
@@ -276,13 +286,13 @@ class Core:
 
 def no_run(run_id: str) -> NotFoundError:
     """The error for an unknown run."""
-    return NotFoundError(f"no run {run_id!r}", hint="list runs with 'carebound runs'")
+    return NotFoundError(f"no run {echo_id(run_id)}", hint="list runs with 'carebound runs'")
 
 
 def no_approval(approval_id: str) -> NotFoundError:
     """The error for an unknown approval."""
     return NotFoundError(
-        f"no approval {approval_id!r}", hint="list paused steps with 'carebound inbox'"
+        f"no approval {echo_id(approval_id)}", hint="list paused steps with 'carebound inbox'"
     )
 
 

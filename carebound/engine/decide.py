@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from carebound._errors import DecisionRefusedError, NotFoundError
+from carebound._errors import DecisionRefusedError, NotFoundError, echo_id
 from carebound._principal import normalize_reviewer_id
 from carebound.approvals import (
     ApprovalRequest,
@@ -192,7 +192,7 @@ class Decider:
             text = message.format(id=approval_id, role=result.current_role, approver=approver)
             raise DecisionRefusedError(text, code=code, hint=hint)
         if outcome == "missing":
-            raise NotFoundError(f"no approval {approval_id!r}")
+            raise NotFoundError(f"no approval {echo_id(approval_id)}")
         request = view.request
         decision_made(
             request.trace, approval_id=approval_id, rule=request.rule_id,

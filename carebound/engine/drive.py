@@ -147,6 +147,8 @@ class Driver:
                 core.trips.unmark(run_id)
                 core.leases.release(lease)
             return core.get(run_id)
+        if not core.serves(record):
+            return self._leave_alone(run_id, record, lease, decided)
         released = False
         try:
             # riding: what the graph segments leave unsent (their last checkpoint, audit
@@ -187,6 +189,22 @@ class Driver:
         if record.status in FINAL_STATUSES:
             core.runs.forget_waits(run_id)
         return RunView.of(record, stop.values, effects, pending)
+
+    def _leave_alone(
+        self, run_id: str, record: RunRecord, lease: Lease, decided: ApprovalView | None
+    ) -> RunView:
+        """This process's connectors reach other systems than the run was started with:
+        driving it here would fail half-way or reach the wrong EHR. The run is not touched: it
+        stays marked, so a process whose connectors match drives it (its recovery, or a worker
+        taking the re-enqueued run), and the mismatch is logged with both identities."""
+        core = self.core
+        event(_log, "run.connectors_mismatch", logging.WARNING, run_id=run_id,
+              agent=record.agent, run_connectors=record.connectors,
+              process_connectors=core.connectors_identity)  # fmt: skip
+        if decided is not None:
+            core.approvals.unindex(decided.request.approval_id, decided.required_role)
+        core.leases.release(lease)
+        return core.get(run_id)
 
     def _failed(self, run_id: str, record: RunRecord, lease: Lease, exc: Exception) -> RunView:
         """Record a drive that failed with an unexpected error and release the run: it stays

@@ -64,6 +64,9 @@ class PoolSettings:
     upkeep: Callable[[], object] | None = None
     """More work for each sweep (the process figures' fold, notifications): its failure is
     logged, never stops the worker."""
+    on_ready: Callable[[], object] | None = None
+    """Called once, when the slots run and the pool has reported them (``carebound worker``
+    starts serving its metrics then)."""
 
 
 @dataclass
@@ -128,6 +131,9 @@ class WorkerPool:
         for slot in slots:
             slot.start()
         try:
+            self._report_slots()
+            if self.settings.on_ready is not None:
+                self.settings.on_ready()
             next_sweep = 0.0
             while not self._stopping.is_set():
                 if time.monotonic() >= next_sweep:

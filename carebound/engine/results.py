@@ -101,3 +101,7 @@ class RecoverReport(BaseModel):
     """Of the failed, those quarantined now."""
     queued: list[str] = Field(default_factory=list)
     """In queue mode: runs enqueued for a worker to drive (instead of driven here)."""
+    left: list[str] = Field(default_factory=list)
+    """Runs started with connectors that reach other systems than this process's: left
+    marked, untouched, for a process whose connectors match (logged as
+    ``run.connectors_mismatch``)."""

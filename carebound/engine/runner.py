@@ -198,6 +198,7 @@ class Runner:
             updated_at=now,
             patient_ref=patient_ref_of(case),
             trace=start_trace(run_id, definition.name),
+            connectors=core.connectors_identity,
         )
         # Crash-safe order: the world, the drive mark, then the record (with its case and pack,
         # in one write). A start that dies half-way leaves no run (start it again) or a marked

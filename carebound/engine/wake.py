@@ -260,7 +260,9 @@ class Waker:
                 if self._count_unreadable_failure(run_id, exc):
                     report.quarantined.append(run_id)
                 continue
-            if view.record.failures:
+            if not core.serves(view.record):
+                report.left.append(run_id)
+            elif view.record.failures:
                 report.failed.append(run_id)
                 if view.status == "quarantined":
                     report.quarantined.append(run_id)

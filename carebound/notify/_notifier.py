@@ -21,7 +21,6 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
-import aiosmtplib
 import httpx
 import redis
 
@@ -30,6 +29,7 @@ from carebound.clock import Clock, to_ms
 from carebound.notify._messages import Notice, NoticeKind, signature, target_id
 from carebound.state.notify import NotifyStore
 from carebound.tools.connectors.config import NotifyConfig
+from carebound.tools.connectors.mail import send_mail
 
 CLAIM_S = 60.0
 """A claimed notice not confirmed sent within this long is tried again."""
@@ -228,7 +228,7 @@ class Notifier:
             message.set_content(notice.text())
             password = smtp.secret()
             asyncio.run(
-                aiosmtplib.send(
+                send_mail(
                     message, hostname=smtp.host, port=smtp.port, start_tls=smtp.starttls,
                     username=smtp.username, password=password,
                     timeout=smtp.timeouts.connect_s + smtp.timeouts.read_s,

@@ -86,6 +86,10 @@ class RunRecord(BaseModel):
     """The case's patient as a FHIR reference (``Patient/<id>``: an id, not PHI), to search by."""
     trace: str | None = None
     """The run's trace context (W3C ``traceparent``): every drive's span joins this trace."""
+    connectors: str | None = None
+    """The identity of the connectors the run was started with (``simulator``,
+    ``config:<digest>``; None: started before runs recorded it, or by a factory without one):
+    only a process whose connectors have that identity drives it."""
 
 
 _ADD_EVENT = script("run_add_event")

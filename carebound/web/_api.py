@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound._errors import CareboundError, NotFoundError
+from carebound._errors import CareboundError, NotFoundError, echo_id
+from carebound._format import parked_row
 from carebound._phi import PhiPolicy, mask_report, revealed_events
 from carebound._principal import Provenance, normalize_reviewer_id
 from carebound._report import EffectItem, Findings, PendingItem, run_report
@@ -24,11 +25,13 @@ from carebound._tokens import Scope, ServiceToken, effective_roles, require_scop
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.audit import AuditEvent, VerifyResult
 from carebound.engine.results import RunView
+from carebound.state.parked import parked_runs
 from carebound.web._context import context, limit, service
 from carebound.web._problems import Problem
 from carebound.web._views import (
     InboxItem,
     InboxQuery,
+    ParkedItem,
     inbox_item,
     masked,
     pending_for,
@@ -150,12 +153,18 @@ def _run_out(view: RunView, *, reveal: bool = False) -> RunOut:
 
 
 class ApprovalPage(BaseModel):
-    """One page of pending holds, most urgent first."""
+    """One page of pending holds, most urgent first, and the runs waiting for a system that
+    is down (as the CLI's and the web inbox's)."""
 
     approvals: list[InboxItem]
     limit: int
     offset: int
     next_offset: int | None = Field(description="Offset of the next page; null on the last.")
+    parked: list[ParkedItem] = Field(
+        description="Runs waiting for a system that is down, the next retry first (with "
+        "'role': those handed to that role after the pack's limit; none with 'overdue'; the "
+        "first 'limit', on the first page only)."
+    )
 
 
 class ApprovalOut(BaseModel):
@@ -322,7 +331,9 @@ def _approval(request: Request, caller: Caller, approval_id: str) -> ApprovalVie
     except NotFoundError:
         view = None
     if view is None or not caller.holds(view.required_role):
-        raise Problem(status=404, detail=f"no approval {approval_id!r} for this token's roles")
+        raise Problem(
+            status=404, detail=f"no approval {echo_id(approval_id)} for this token's roles"
+        )
     return view
 
 
@@ -353,11 +364,18 @@ def list_approvals(
     )
     now = runner.clock.now()
     more = len(views) > query.limit
+    parked = (
+        []
+        if query.overdue or query.offset
+        else parked_runs(runner.client, prefix=runner.prefix, agent=query.agent,
+                         handed_to=query.role)[: query.limit]
+    )  # fmt: skip
     return ApprovalPage(
         approvals=[inbox_item(v, now) for v in views[: query.limit]],
         limit=query.limit,
         offset=query.offset,
         next_offset=query.offset + query.limit if more else None,
+        parked=[ParkedItem(**parked_row(p, now)) for p in parked],
     )
 
 
@@ -437,7 +455,7 @@ def decide(
     role = body.role or view.required_role
     if not caller.holds(role):
         raise Problem(
-            status=403, detail=f"this token may not act in role {role!r}", code="wrong_role"
+            status=403, detail=f"this token may not act in role {echo_id(role)}", code="wrong_role"
         )
     decision = _decision(body, role, caller)
     limit(ctx, "decide", f"token:{caller.token.name}", ctx.settings.decisions_per_actor)

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from carebound._errors import CareboundError, NotFoundError
-from carebound._format import due
+from carebound._format import parked_row
 from carebound.approvals import ApprovalView, Approve, Decision, Edit, Escalate, Reject
 from carebound.guardrails import escalation_targets
 from carebound.state.parked import parked_runs
@@ -86,14 +86,9 @@ def _parked(ctx: WebContext, query: InboxQuery) -> list[dict[str, Any]]:
     )
     return [
         {
-            "run_id": p.record.run_id,
+            **parked_row(p, now),
             "url": f"/runs/{p.record.run_id}",
-            "agent": p.record.agent,
-            "system": p.system,
-            "retry_at": p.record.wait_until.isoformat() if p.record.wait_until else None,
             "retry_text": when(p.record.wait_until),
-            "retry": due(p.record.wait_until, now) if p.record.wait_until else None,
-            "reason": p.record.wait_reason,
         }
         for p in found[: ctx.settings.page_size]
     ]

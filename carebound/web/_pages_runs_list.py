@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from carebound._errors import echo_id
 from carebound.state.run_search import RunFilter
 from carebound.state.runs import FINAL_STATUSES
 from carebound.web._context import check_csrf, context
@@ -31,7 +32,7 @@ def _day(value: str, name: str) -> datetime | None:
         return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
     except ValueError:
         raise Problem(
-            status=422, detail=f"{name} {value!r} is not a date", hint="use YYYY-MM-DD"
+            status=422, detail=f"{name} {echo_id(value)} is not a date", hint="use YYYY-MM-DD"
         ) from None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound._errors import NotFoundError
+from carebound._errors import NotFoundError, echo_id
 from carebound._format import detail_line, due, inline
 from carebound._phi import PhiPolicy
 from carebound.approvals import ApprovalView
@@ -60,6 +60,20 @@ class InboxItem(BaseModel):
     args_hash: str = Field(description="Decisions are bound to this hash of the call.")
     two_person: bool
     approvers: list[str]
+
+
+class ParkedItem(BaseModel):
+    """A run waiting for a system that is down (the inboxes' second section)."""
+
+    run_id: str
+    agent: str
+    system: str = Field(description="The system that is down (ehr, payer, office...).")
+    retry_at: datetime | None = Field(description="When the run tries the system again.")
+    retry: str | None = Field(description="The same, relative to now ('in 5m').")
+    reason: str | None = Field(description="Why the run waits (names the system; no PHI).")
+    handed_to: str | None = Field(
+        description="The role the case was handed to after the pack's limit (null: not yet)."
+    )
 
 
 def inbox_item(view: ApprovalView, now: datetime) -> InboxItem:
@@ -122,7 +136,7 @@ def approval_for(runner: Runner, approval_id: str, roles: Iterable[str]) -> Appr
     if view is None or view.required_role not in set(roles):
         raise Problem(
             status=404,
-            detail=f"no approval {approval_id!r} for your roles",
+            detail=f"no approval {echo_id(approval_id)} for your roles",
             hint="open holds from your inbox",
         )
     return view
@@ -160,7 +174,7 @@ def run_for(runner: Runner, run_id: str, user: str, roles: Iterable[str]) -> Run
     if run is None or not (run.record.requester == user or run_roles(runner, run) & set(roles)):
         raise Problem(
             status=404,
-            detail=f"no run {run_id!r} for your roles",
+            detail=f"no run {echo_id(run_id)} for your roles",
             hint="open runs from the holds in your inbox",
         )
     return run

@@ -58,6 +58,7 @@ from carebound.tools.connectors._factory import (
     ConfiguredConnectors,
     ConnectorsSource,
     connectors_factory,
+    connectors_identity,
     simulated_connectors,
 )
 from carebound.tools.connectors._fhir import (
@@ -135,6 +136,7 @@ __all__ = [
     "WorldSeeder",
     "WorldSpec",
     "connectors_factory",
+    "connectors_identity",
     "simulated_connectors",
     "validate_resource",
     "version_of",

@@ -68,7 +68,13 @@ class RunContext:
 
 
 class ConnectorsFactory(Protocol):
-    """Builds a run's connectors (any ``(RunContext) -> Connectors`` callable is one)."""
+    """Builds a run's connectors (any ``(RunContext) -> Connectors`` callable is one).
+
+    A factory may also have an ``identity`` string naming the systems it reaches
+    (``simulator``; ``config:<digest>`` for a connectors file). A run records its starter's,
+    and a Runner whose factory has another identity does not drive it: the run stays marked
+    for a process that can (a factory without one is trusted to serve any run).
+    """
 
     def __call__(self, run: RunContext, /) -> Connectors:
         """The connectors of ``run``; raises a ``ConnectorError`` when they cannot be built."""

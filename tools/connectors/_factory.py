@@ -26,9 +26,12 @@ file leaves out is not connected (see ``_unconnected``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 import threading
+import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
@@ -47,6 +50,7 @@ from carebound.tools.connectors._unconnected import (
 )
 from carebound.tools.connectors._world_spec import WorldSpec
 from carebound.tools.connectors.config import (
+    ENV_PREFIX,
     ConnectorsConfig,
     configured_connectors_file,
     load_connectors_config,
@@ -81,6 +85,8 @@ def connectors_factory(source: ConnectorsSource | None = None) -> ConnectorsFact
         if source is None:
             return simulated_connectors()
     if isinstance(source, str | os.PathLike):
+        if not names_systems(source):  # a file of [notify] / [models] only
+            return simulated_connectors()
         source = load_connectors_config(Path(source))
     if isinstance(source, ConnectorsConfig):
         return ConfiguredConnectors(source)
@@ -92,6 +98,35 @@ def connectors_factory(source: ConnectorsSource | None = None) -> ConnectorsFact
         hint="pass Runner(connectors=...) a path, load_connectors_config(path), or a callable "
         "(RunContext) -> Connectors",
     )
+
+
+def connectors_identity(factory: ConnectorsFactory) -> str | None:
+    """What a factory's runs record as the connectors they need: its ``identity`` string
+    (``simulator``, or ``config:<digest>`` for a connectors file), None for a factory without
+    one (it is trusted to serve any run)."""
+    identity = getattr(factory, "identity", None)
+    return identity if isinstance(identity, str) and identity else None
+
+
+SYSTEMS = ("ehr", "payer", "office", "erp")
+"""The connectors file's tables that name systems (the others: ``notify``, ``models``)."""
+
+
+def names_systems(path: str | os.PathLike[str]) -> bool:
+    """Whether the connectors file at ``path`` (or an environment override) names any system;
+    a file holding only ``[notify]`` or ``[models]`` does not, and runs then use the
+    simulator. A file that cannot be read counts as naming some (loading it says why)."""
+    if any(
+        name.upper().startswith(f"{ENV_PREFIX}{system.upper()}__")
+        for name in os.environ
+        for system in SYSTEMS
+    ):
+        return True
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True
+    return any(system in data for system in SYSTEMS)
 
 
 def simulated_connectors() -> ConnectorsFactory:
@@ -116,6 +151,27 @@ class ConfiguredConnectors:
             self._outreach = _load(OUTREACH_CHANNELS, "build_outreach", needed_for="[office]")
         self._lock = threading.Lock()
         self._shared: tuple[EHRConnector, PayerConnector] | None = None
+
+    @property
+    def identity(self) -> str:
+        """``config:`` and a digest of where the file's systems are (the EHR's, payer's and
+        CDex endpoint's base URLs, the SMTP host and port, the fax and ERP providers): a run
+        records it at start, and a Runner whose connectors reach other systems leaves the run
+        alone (time-outs, retries and credentials may differ between processes)."""
+        c = self.config
+        office = c.office
+        places = {
+            "ehr": str(c.ehr.base_url),
+            "payer": None if c.payer is None else str(c.payer.base_url),
+            "cdex": None if office is None or office.cdex is None else str(office.cdex.base_url),
+            "smtp": None
+            if office is None or office.smtp is None
+            else f"{office.smtp.host}:{office.smtp.port}",
+            "fax": None if office is None or office.fax is None else office.fax.provider,
+            "erp": None if c.erp is None else c.erp.provider,
+        }
+        digest = hashlib.sha256(json.dumps(places, sort_keys=True).encode()).hexdigest()
+        return f"config:{digest[:12]}"
 
     def __call__(self, run: RunContext, /) -> Connectors:
         """The run's connectors: the configured systems, the others not connected."""

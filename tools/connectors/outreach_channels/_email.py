@@ -27,6 +27,7 @@ from carebound.tools.connectors._errors import ConnectorError, SystemRefusedErro
 from carebound.tools.connectors._outreach import Channel, InboundDocument, OutreachReceipt
 from carebound.tools.connectors._resilience import Resilience
 from carebound.tools.connectors.config import SmtpConfig
+from carebound.tools.connectors.mail import send_mail
 from carebound.tools.connectors.outreach_channels._common import (
     require_aware,
     require_send_args,
@@ -125,7 +126,7 @@ class EmailOutreach:
     async def _send(self, message: EmailMessage) -> None:
         c = self._config
         try:
-            await aiosmtplib.send(
+            await send_mail(
                 message,
                 hostname=c.host,
                 port=c.port,

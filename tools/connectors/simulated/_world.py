@@ -136,6 +136,9 @@ class SimulatedConnectors:
     """The connectors factory of the simulator: each run's :class:`World`, seeded from the
     scenario's :class:`WorldSpec` at start (a :class:`~carebound.tools.connectors.WorldSeeder`)."""
 
+    identity = "simulator"
+    """What the runs it serves record (see ``ConnectorsFactory``)."""
+
     def __call__(self, run: RunContext, /) -> World:
         """The run's world: reopened without a check when the run's record says it was seeded,
         else attached (which checks, and raises ``ConnectorError`` for a run without one)."""
