@@ -87,3 +87,43 @@ def test_metrics_carry_no_phi_and_only_bounded_labels(make_web: Any) -> None:
     for patient in patients:
         assert patient["name"][0]["family"] not in text
         assert patient["birthDate"] not in text
+
+
+def test_metrics_ask_for_the_token_when_one_is_set(make_web: Any) -> None:
+    # /metrics is figures, not PHI, but it is the organisation's volumes and each scrape folds
+    # audit events: with a token set, only a scraper bearing it is answered.
+    web: Web = make_web(metrics_token="scrape-secret-for-tests")
+    run_id = web.park().run_id
+    browser = web.browser()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}):
+        refused = browser.get("/metrics", headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert refused.json()["code"] == "metrics_token"
+        assert "carebound_" not in refused.text
+    allowed = browser.get("/metrics", headers={"Authorization": "Bearer scrape-secret-for-tests"})
+    assert allowed.status_code == 200 and "carebound_runs_started_total" in allowed.text
+    # The API's description stays open (it holds no data; every call it describes needs a
+    # token), so Swagger UI can be used to try the API with one's own token.
+    for path in ("/openapi.json", "/docs"):
+        described = browser.get(path)
+        assert described.status_code == 200 and run_id not in described.text
+
+
+def test_a_workers_metrics_listen_on_loopback_unless_told(
+    redis_client: Any, key_prefix: str
+) -> None:
+    from carebound import Runner
+    from carebound.cli._upkeep import Upkeep
+    from tests.servers import free_port
+
+    runner = Runner(redis_client, prefix=key_prefix)
+    port = free_port()
+    upkeep = Upkeep(runner, metrics_port=port, pool=False)
+    upkeep.serve_metrics()
+    assert upkeep.metrics_address == ("127.0.0.1", port)
+    upkeep.stop()  # and the port is given back
+    again = Upkeep(runner, metrics_port=port, pool=False, metrics_addr="0.0.0.0")
+    again.serve_metrics()
+    assert again.metrics_address == ("0.0.0.0", port)
+    again.stop()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from carebound.logs import event
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from carebound.engine.runner import Runner
     from carebound.notify import Notifier
     from carebound.state.kpi import KpiStore
@@ -22,7 +24,14 @@ FOLD_PER_SWEEP = 20_000
 class Upkeep:
     """Called once per sweep; every part of it is optional and none of it stops the worker."""
 
-    def __init__(self, runner: Runner, *, metrics_port: int | None, pool: bool) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        *,
+        metrics_port: int | None,
+        pool: bool,
+        metrics_addr: str = "127.0.0.1",
+    ) -> None:
         from carebound.kpi import REFERRAL_AGENTS
         from carebound.logs import configure
         from carebound.state.kpi import KpiStore
@@ -34,7 +43,9 @@ class Upkeep:
         self._notifier = _notifier(runner)
         self._runner = runner
         self._metrics_port = metrics_port
+        self._metrics_addr = metrics_addr
         self._pool = pool
+        self._metrics: WSGIServer | None = None
         event(_log, "worker.start", metrics_port=metrics_port, pool=pool,
               notifications=self._notifier is not None)  # fmt: skip
 
@@ -50,9 +61,19 @@ class Upkeep:
 
         runner = self._runner
         extra = [pool_metrics(runner.work.stats)] if self._pool else []
-        start_http_server(
-            self._metrics_port, registry=registry(runner.client, prefix=runner.prefix, extra=extra)
+        self._metrics, _ = start_http_server(
+            self._metrics_port,
+            addr=self._metrics_addr,
+            registry=registry(runner.client, prefix=runner.prefix, extra=extra),
         )
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where the metrics are served (address, port); None: not served."""
+        if self._metrics is None:
+            return None
+        host, port = self._metrics.server_address[:2]
+        return str(host), int(port)
 
     def __call__(self) -> None:
         try:
@@ -65,9 +86,12 @@ class Upkeep:
             event(_log, "worker.upkeep", folded=folded, notified=sent)
 
     def stop(self) -> None:
-        """Close the notifier's connections and log the stop."""
+        """Close the notifier's connections and the metrics port, and log the stop."""
         if self._notifier is not None:
             self._notifier.close()
+        if self._metrics is not None:
+            self._metrics.shutdown()
+            self._metrics.server_close()
         event(_log, "worker.stop")
 
 

@@ -9,6 +9,7 @@ imported up front, so ``carebound --help`` stays fast and works without the ``we
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +18,9 @@ import typer
 
 from carebound._errors import CareboundError, NotFoundError, echo_id
 from carebound.cli._session import ConnectorsOpt, ModelOpt, real_connectors, use_model
+
+METRICS_TOKEN_VAR = "CAREBOUND_METRICS_TOKEN"
+"""The bearer token ``carebound serve``'s ``/metrics`` asks for (unset: none)."""
 
 if TYPE_CHECKING:
     import redis
@@ -148,6 +152,7 @@ def serve(
         session_idle_s=session_idle * 60,
         session_max_s=session_max * 3600,
         trusted_proxies=proxies,
+        metrics_token=os.environ.get(METRICS_TOKEN_VAR, "").strip() or None,
     )
     # Runs started over the API get a simulated world from their case, unless they reach real
     # systems (which hold their own data).

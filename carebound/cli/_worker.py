@@ -81,6 +81,14 @@ def worker(
             help="Serve Prometheus metrics (process figures, the pool) on this port.",
         ),
     ] = None,
+    metrics_addr: Annotated[
+        str,
+        typer.Option(
+            "--metrics-addr",
+            help="Address the metrics port listens on (0.0.0.0: every interface, for a "
+            "Prometheus on another host; it answers without authentication).",
+        ),
+    ] = "127.0.0.1",
     as_json: JsonOpt = False,
 ) -> None:
     """Drive runs from the work queue with --concurrency slots until SIGTERM or Ctrl-C (which
@@ -98,7 +106,7 @@ def worker(
     if concurrency is None:
         _sweeper(
             once=once, interval=interval, sweeps=sweeps, as_json=as_json, connectors=connectors,
-            metrics_port=metrics_port,
+            metrics_port=metrics_port, metrics_addr=metrics_addr,
         )  # fmt: skip
         return
     from carebound.engine.pool import PoolSettings
@@ -111,7 +119,7 @@ def worker(
         max_tries=max_tries,
     )
     runner = open_runner(drive="queue", lease_ttl_ms=int(lease_ttl * 1000), connectors=connectors)
-    upkeep = Upkeep(runner, metrics_port=metrics_port, pool=True)
+    upkeep = Upkeep(runner, metrics_port=metrics_port, metrics_addr=metrics_addr, pool=True)
     settings.upkeep = upkeep
     settings.on_ready = upkeep.serve_metrics
     pool = runner.worker_pool(settings)
@@ -141,12 +149,13 @@ def _sweeper(
     as_json: bool,
     connectors: Path | None,
     metrics_port: int | None,
+    metrics_addr: str,
 ) -> None:
     """Sweep in this process (an inline deployment): timers, deadlines, recovery."""
     from carebound.engine.results import SweepReport
 
     runner = open_runner(connectors=connectors)
-    upkeep = Upkeep(runner, metrics_port=metrics_port, pool=False)
+    upkeep = Upkeep(runner, metrics_port=metrics_port, metrics_addr=metrics_addr, pool=False)
     upkeep.serve_metrics()
     # One run that cannot be driven never stops the worker: it is counted, retried by later
     # sweeps and quarantined when it keeps failing (see Runner.recover_runs).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -43,6 +44,14 @@ from carebound.web._views import when
 def simulated_world(case: Mapping[str, Any]) -> WorldSpec:
     """The simulated connectors of a run, seeded from its case (as ``carebound run --case``)."""
     return WorldSpec.from_bundles(case, None)
+
+
+def _bears(request: Request, token: str) -> bool:
+    """Whether the request's ``Authorization`` header is ``Bearer <token>`` (constant time)."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
 
 
 def _templates() -> Jinja2Templates:
@@ -145,8 +154,25 @@ def create_app(
     metrics = figures_registry(runner.client, prefix=runner.prefix)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus_metrics() -> Response:
-        """Prometheus metrics (carebound.metrics): no PHI, bounded labels."""
+    def prometheus_metrics(request: Request) -> Response:
+        """Prometheus metrics (carebound.metrics): no PHI, bounded labels; with
+        ``metrics_token`` set, only for a request that bears it."""
+        wanted = settings.metrics_token
+        if wanted is not None and not _bears(request, wanted):
+            refusal = Problem(
+                status=401,
+                detail="/metrics needs the metrics token",
+                code="metrics_token",
+                hint="send 'Authorization: Bearer <CAREBOUND_METRICS_TOKEN>' (Prometheus: "
+                "authorization.credentials_file in the scrape config)",
+                headers={"WWW-Authenticate": 'Bearer realm="carebound metrics"'},
+            )
+            return JSONResponse(
+                refusal.body(),
+                status_code=401,
+                media_type=PROBLEM_JSON,
+                headers={**refusal.headers, "Cache-Control": "no-store"},
+            )
         return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)

@@ -38,3 +38,6 @@ class WebSettings:
     """Holds per inbox page."""
     max_body_bytes: int = 10 * 1024 * 1024
     """Largest request body accepted (a FHIR Bundle with documents can be large)."""
+    metrics_token: str | None = None
+    """The bearer token ``GET /metrics`` asks for (``CAREBOUND_METRICS_TOKEN`` for ``carebound
+    serve``); None: ``/metrics`` answers anyone who reaches it (keep it behind the network)."""
