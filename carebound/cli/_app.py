@@ -6,6 +6,7 @@ fhir.resources) when it runs, so ``carebound --help`` starts fast.
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import typer
@@ -49,6 +50,12 @@ class CareboundGroup(TyperGroup):
         ctx.meta[_JSON_META] = wants_json(args)  # a failure then prints a JSON document too
         return list(super().parse_args(ctx, args))
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _one_line_help(command)
+        return command
+
     def invoke(self, ctx: Any) -> Any:
         as_json = bool(ctx.meta.get(_JSON_META))
         try:
@@ -65,6 +72,17 @@ class CareboundGroup(TyperGroup):
                     print_error_document(usage)
                 raise
             raise typer.Exit(int(report_error(exc, as_json=as_json))) from None
+
+
+def _one_line_help(command: Any) -> None:
+    """List ``command`` (and its subcommands) with its help's first paragraph as one line of
+    text: Typer's rich help keeps a docstring's line breaks in command lists, so they broke
+    mid-sentence at every width."""
+    first = inspect.cleandoc(command.help or "").split("\n\n")[0]
+    if command.short_help is None and first and not first.startswith("\b"):
+        command.short_help = " ".join(first.split())
+    for sub in getattr(command, "commands", {}).values():
+        _one_line_help(sub)
 
 
 app = typer.Typer(
