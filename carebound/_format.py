@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from carebound.approvals import ApprovalView
     from carebound.state.parked import ParkedRun
 
 MASK = "•••"
@@ -34,6 +35,27 @@ def due(deadline: datetime, now: datetime) -> str:
     """A deadline relative to now: ``in 23h`` or ``overdue 2h``."""
     delta = deadline - now
     return f"in {span(delta)}" if delta >= timedelta(0) else f"overdue {span(delta)}"
+
+
+def inbox_row(view: ApprovalView, now: datetime) -> dict[str, Any]:
+    """A pending hold, as every inbox lists it (the CLI's ``--json``, the web inbox's
+    ``/inbox.json`` and the API's ``GET /api/approvals``)."""
+    request = view.request
+    return {
+        "approval_id": request.approval_id,
+        "run_id": request.run_id,
+        "agent": request.agent,
+        "tool": request.tool,
+        "risk": request.risk,
+        "required_role": view.required_role,
+        "deadline": view.deadline,
+        "due": due(view.deadline, now),
+        "overdue": view.deadline < now,
+        "summary": request.packet.summary,
+        "args_hash": request.args_hash,
+        "two_person": request.two_person,
+        "approvers": list(view.approvers),
+    }
 
 
 def parked_row(parked: ParkedRun, now: datetime) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def inbox(
     """Paused steps across runs, most urgent first; then the runs waiting for a system that is
     down (the system, the retry time, why): with --role, those handed to that role after the
     pack's limit; none with --overdue."""
-    from carebound._format import due, parked_row
+    from carebound._format import inbox_row, parked_row
 
     reader = open_reader()
     views = reader.pending(role=role, agent=agent, overdue=overdue, limit=limit)
@@ -72,20 +72,8 @@ def inbox(
     if as_json:
         waiting = [parked_row(p, now) for p in parked]
         items = [
-            {
-                "approval_id": v.request.approval_id,
-                "run_id": v.request.run_id,
-                "agent": v.request.agent,
-                "tool": v.request.tool,
-                "risk": v.request.risk,
-                "required_role": v.required_role,
-                "deadline": v.deadline.isoformat(),
-                "due": due(v.deadline, now),
-                "overdue": v.deadline < now,
-                "summary": v.request.packet.summary,
-                "approvers": list(v.approvers),
-            }
-            for v in views
+            {**row, "deadline": row["deadline"].isoformat()}
+            for row in (inbox_row(v, now) for v in views)
         ]
         print_json({"approvals": items, "parked": waiting})
         return

@@ -17,7 +17,7 @@ from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError, echo_id
-from carebound._format import detail_line, due, inline
+from carebound._format import detail_line, inbox_row, inline
 from carebound._phi import PhiPolicy
 from carebound.approvals import ApprovalView
 from carebound.audit import AuditEvent
@@ -78,22 +78,7 @@ class ParkedItem(BaseModel):
 
 def inbox_item(view: ApprovalView, now: datetime) -> InboxItem:
     """An inbox row of a pending approval."""
-    request = view.request
-    return InboxItem(
-        approval_id=request.approval_id,
-        run_id=request.run_id,
-        agent=request.agent,
-        tool=request.tool,
-        risk=request.risk,
-        required_role=view.required_role,
-        deadline=view.deadline,
-        due=due(view.deadline, now),
-        overdue=view.deadline < now,
-        summary=request.packet.summary,
-        args_hash=request.args_hash,
-        two_person=request.two_person,
-        approvers=list(view.approvers),
-    )
+    return InboxItem(**inbox_row(view, now))
 
 
 def pending_for(
