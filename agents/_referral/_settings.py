@@ -124,16 +124,28 @@ class IntakeSettings(BaseModel):
 M = TypeVar("M", bound=BaseModel)
 
 
+_read: dict[tuple[int, str], tuple[PolicyPack, BaseModel]] = {}
+"""Sections read lately, by pack object (kept, so its id is not reused while here) and name: a
+planner reads its settings on every turn, and a pack (a frozen model) serves many runs."""
+
+
 def _section(pack: PolicyPack, name: str, model: type[M]) -> M:
+    seen = _read.get((id(pack), name))
+    if seen is not None and seen[0] is pack and isinstance(seen[1], model):
+        return seen[1]
     raw = pack.settings.get(name) or {}
     try:
-        return model.model_validate(raw)
+        section = model.model_validate(raw)
     except ValidationError as exc:
         raise ReferralSettingsError(
             f"policy pack {pack.name!r}: settings.{name} is invalid:\n"
             f"{format_validation_error(exc)}",
             hint=f"correct settings.{name} in the pack (see guardrails/packs/default.yaml)",
         ) from None
+    if len(_read) >= 64:
+        _read.clear()
+    _read[(id(pack), name)] = (pack, section)
+    return section
 
 
 def chase_settings(pack: PolicyPack) -> ChaseSettings:
