@@ -36,3 +36,14 @@ def test_each_command_is_listed_with_its_first_paragraph_on_one_line(
         )
         listed += 1
     assert listed
+
+
+def test_the_exit_codes_and_environment_fit_80_columns() -> None:
+    # Rich pads the epilog by a column each side; a longer line wrapped at column 0, under
+    # the indented table it belongs to.
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"})
+    epilog = result.output[result.output.index("Exit codes:") :]
+    lines = [line.rstrip() for line in epilog.splitlines() if line.strip()]
+    rows = [line for line in lines if not line.endswith(":")]  # not the two headings
+    assert all(line.startswith("  ") for line in rows), epilog  # every row indented
+    assert "3  decision refused" in epilog and "the run's state does not allow now" in epilog

@@ -50,8 +50,10 @@ class ExitCode(IntEnum):
 EXIT_CODES_HELP = """Exit codes:
   0  ok
   1  scenario expectations not met, case run failed, or audit chain broken
-  2  bad input or usage (malformed file, unknown agent or pack, bad option value, busy port)
-  3  decision refused (role, own run, stale, edit beyond grant)
+  2  bad input or usage (malformed file, unknown agent or pack, bad option
+     value, busy port)
+  3  decision refused (role, own run, stale, edit beyond grant), or what
+     the run's state does not allow now (cancel an ended run)
   4  already decided by someone else
   5  run or approval not found
   6  store unreachable
@@ -59,12 +61,14 @@ EXIT_CODES_HELP = """Exit codes:
 
 Environment:
   CAREBOUND_REDIS_URL  external Redis/Valkey (default: the embedded server)
-  CAREBOUND_HOME       the embedded server's data directory (default: the user data dir)
+  CAREBOUND_HOME       the embedded server's data directory
+                       (default: the user data directory)
   CAREBOUND_PREFIX     prefix of every Redis key (default cb)
-  CAREBOUND_AUDIT_KEY  audit signing key ID:SECRET (default: CAREBOUND_HOME/audit.key)
+  CAREBOUND_AUDIT_KEY  audit signing key ID:SECRET
+                       (default: CAREBOUND_HOME/audit.key)
   CAREBOUND_AUDIT_KEYS older audit keys that still verify: ID:SECRET,...
   CAREBOUND_TOKEN      personal token (else the one from 'carebound login')
-  CAREBOUND_UNAUTHENTICATED=1  development mode (decisions not authenticated)"""
+  CAREBOUND_UNAUTHENTICATED=1  development mode (decisions unauthenticated)"""
 
 
 class CliInputError(CareboundError):

@@ -31,7 +31,10 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
     assert record is not None
     try:
         if record.status in FINAL_STATUSES:
-            raise RunStateError(f"run {run_id} already ended ({record.status})")
+            raise RunStateError(
+                f"run {run_id} already ended ({record.status})",
+                hint="an ended run needs no cancel; 'carebound purge' deletes ended runs",
+            )
         if record.pending_approval:
             view = core.approvals.get(record.pending_approval)
             if view is not None:
