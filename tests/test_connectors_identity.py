@@ -5,6 +5,7 @@ match drives it. A connectors file's identity is where its systems are, not how 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from carebound.tools.connectors import (
 )
 from carebound.tools.connectors.config import connectors_config
 from carebound.tools.connectors.simulated import SimulatedConnectors, World
+from tests.test_cli import cli, cli_json
 
 EHR = {"base_url": "https://ehr.example.org/fhir/r4"}
 
@@ -119,3 +121,10 @@ def test_a_file_of_notifications_only_leaves_runs_on_the_simulator(
     # An override naming a system makes it a connectors file again (and checked as one).
     monkeypatch.setenv("CAREBOUND_CONNECTORS__EHR__BASE_URL", EHR["base_url"])
     assert (connectors_identity(connectors_factory()) or "").startswith("config:")
+
+
+def test_status_shows_the_connectors_a_run_needs(env: str, case_file: Path) -> None:
+    started = cli_json("run", "--agent", "demo", "--case", str(case_file), "--requester", "ops")
+    shown = cli("status", started["run_id"]).stdout
+    assert re.search(r"connectors\s+simulator", shown)
+    assert cli_json("status", started["run_id"])["record"]["connectors"] == "simulator"

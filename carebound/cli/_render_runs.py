@@ -113,6 +113,7 @@ def run_status(view: RunView, report: RunReport, now: datetime) -> RenderableTyp
         ("steps", str(view.steps)),
         ("requester", record.requester),
         ("policy", record.policy),
+        ("connectors", record.connectors or "-"),
         ("started", f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC ({ago(record.created_at, now)})"),
         ("updated", ago(record.updated_at, now)),
     ]
