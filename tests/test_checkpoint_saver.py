@@ -267,10 +267,12 @@ def test_a_thread_with_long_versions_goes_on_in_order(saver: RedisSaver) -> None
 
 
 def test_large_values_are_stored_deflated_and_read_back(
-    saver: RedisSaver, client: redis.Redis, key_prefix: str
+    client: redis.Redis, key_prefix: str
 ) -> None:
-    """A value of COMPRESS_AT bytes or more is stored zlib-deflated (a smaller blob in Redis)
-    and reads back equal; small values stay as they are."""
+    """With ``compress=True`` (carebound's runs), a value of COMPRESS_AT bytes or more is
+    stored zlib-deflated (a smaller blob in Redis) and reads back equal, also through a saver
+    made without it; small values stay as they are."""
+    saver = RedisSaver(client, prefix=key_prefix, compress=True)
     big = {"results": [{"tool": "list_documents_on_file", "status": "executed", "i": i}
                        for i in range(40)]}  # fmt: skip
     config = _config("t-z", checkpoint_ns="")
@@ -287,6 +289,27 @@ def test_large_values_are_stored_deflated_and_read_back(
     loaded = saver.get_tuple(stored)
     assert loaded is not None
     assert loaded.checkpoint["channel_values"] == {"big": big, "small": 1}
+    plain_reader = RedisSaver(client, prefix=key_prefix).get_tuple(stored)
+    assert plain_reader is not None
+    assert plain_reader.checkpoint["channel_values"] == {"big": big, "small": 1}
+
+
+def test_a_saver_of_yours_stores_values_as_serialized_unless_asked_to_compress(
+    saver: RedisSaver, client: redis.Redis, key_prefix: str
+) -> None:
+    """The default saver (a graph of yours) spends no CPU deflating: a large value is stored as
+    serialized; carebound's runs make theirs with ``compress=True``."""
+    big = {"rows": [{"status": "executed", "i": i} for i in range(40)]}
+    config = _config("t-plain", checkpoint_ns="")
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"big": big}
+    checkpoint["channel_versions"] = {"big": saver.get_next_version(None, None)}
+    stored = saver.put(config, checkpoint, {}, checkpoint["channel_versions"])
+    blobs = client.hgetall(f"{key_prefix}:{{t-plain}}:cp:blob:")
+    [value] = blobs.values()
+    assert value == b"msgpack\x00" + ormsgpack.packb(big)
+    loaded = saver.get_tuple(stored)
+    assert loaded is not None and loaded.checkpoint["channel_values"] == {"big": big}
 
 
 def test_client_with_decoded_responses_is_handled(server_url: str, key_prefix: str) -> None:

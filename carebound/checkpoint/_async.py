@@ -44,6 +44,7 @@ class AsyncRedisSaver(SaverCore):
             ``redis.asyncio.RedisCluster`` created with ``decode_responses=False``.
         prefix: first part of every key (see :mod:`carebound.state.keys`).
         ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
+        compress: store large values deflated (see :class:`RedisSaver`); off by default.
 
     Example::
 
@@ -58,8 +59,9 @@ class AsyncRedisSaver(SaverCore):
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl: int | None = None,
+        compress: bool = False,
     ) -> None:
-        super().__init__(prefix=prefix, ttl=ttl)
+        super().__init__(prefix=prefix, ttl=ttl, compress=compress)
         self._client, self._owns_client = async_binary_client(client)
         self._wire = AsyncWire(self._client)
         try:
@@ -75,6 +77,7 @@ class AsyncRedisSaver(SaverCore):
         *,
         prefix: str = DEFAULT_PREFIX,
         ttl: int | None = None,
+        compress: bool = False,
         **client_kwargs: Any,
     ) -> AsyncIterator[AsyncRedisSaver]:
         """Async context manager: a saver on a new client for ``url``, closed on exit.
@@ -83,7 +86,7 @@ class AsyncRedisSaver(SaverCore):
         to ``redis.asyncio.Redis.from_url``.
         """
         client = aioredis.Redis.from_url(url, **{**client_kwargs, "decode_responses": False})
-        saver = cls(client, prefix=prefix, ttl=ttl)
+        saver = cls(client, prefix=prefix, ttl=ttl, compress=compress)
         try:
             yield saver
         finally:

@@ -40,7 +40,9 @@ _REGISTRY_CACHE_MAX = 50_000
 class SaverCore(BaseCheckpointSaver[str]):
     """Settings and pure helpers of :class:`RedisSaver` and :class:`AsyncRedisSaver`."""
 
-    def __init__(self, *, prefix: str = DEFAULT_PREFIX, ttl: int | None = None) -> None:
+    def __init__(
+        self, *, prefix: str = DEFAULT_PREFIX, ttl: int | None = None, compress: bool = False
+    ) -> None:
         super().__init__(serde=JsonPlusSerializer(pickle_fallback=False))
         if not prefix:
             raise ValueError("prefix must be a non-empty string")
@@ -48,7 +50,8 @@ class SaverCore(BaseCheckpointSaver[str]):
             raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
         self.prefix = prefix
         self.ttl = int(ttl) if ttl is not None else None
-        self._codec_cache = Codec(self.serde)
+        self.compress = compress
+        self._codec_cache = Codec(self.serde, compress=compress)
         self._registry = registry_key(prefix)
         # thread id -> monotonic time this process last wrote its registry entry
         self._registered: dict[str, float] = {}
@@ -60,7 +63,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         # ``with_allowlist`` (called by ``compile``) clones the saver with a new serde
         codec = self._codec_cache
         if codec.serde is not self.serde:
-            codec = self._codec_cache = Codec(self.serde)
+            codec = self._codec_cache = Codec(self.serde, compress=self.compress)
         return codec
 
     @property

@@ -24,7 +24,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from carebound.checkpoint._layout import NamespaceKeys, ThreadKeys
-from carebound.checkpoint._values import SEP, unpack
+from carebound.checkpoint._values import COMPRESS_AT, SEP, unpack
 from carebound.checkpoint._values import pack as _pack
 
 _SEP = SEP
@@ -56,8 +56,10 @@ def fencing_token(config: RunnableConfig) -> str:
 class Codec:
     """Builds script arguments and decodes script replies with one serializer."""
 
-    def __init__(self, serde: SerializerProtocol) -> None:
+    def __init__(self, serde: SerializerProtocol, *, compress: bool = False) -> None:
         self.serde = serde
+        self.compress = compress
+        self._compress_at = COMPRESS_AT if compress else None
 
     # -- writing -----------------------------------------------------------------------
 
@@ -81,7 +83,8 @@ class Codec:
         record = _pack(
             self.serde.dumps_typed(
                 {"c": stored, "m": full_metadata, "p": conf.get("checkpoint_id")}
-            )
+            ),
+            self._compress_at,
         )
         refs = [
             f"{channel}\x00{version}" for channel, version in stored["channel_versions"].items()
@@ -103,7 +106,9 @@ class Codec:
         for channel, version in new_versions.items():
             args.append(f"{channel}\x00{version}")
             args.append(
-                _pack(self.serde.dumps_typed(values[channel])) if channel in values else _EMPTY
+                _pack(self.serde.dumps_typed(values[channel]), self._compress_at)
+                if channel in values
+                else _EMPTY
             )
         keys = [
             thread.namespaces,
@@ -139,7 +144,12 @@ class Codec:
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             args.append(f"{cid}\x00{task_id}\x00{write_idx}")
-            args.append(prefix + channel.encode() + _SEP + _pack(self.serde.dumps_typed(value)))
+            args.append(
+                prefix
+                + channel.encode()
+                + _SEP
+                + _pack(self.serde.dumps_typed(value), self._compress_at)
+            )
             args.append(1 if write_idx < 0 else 0)
         keys = [thread.namespaces, ns_keys.writes, ns_keys.write_index, thread.lease, thread.runs]
         return PutArgs(keys, args)

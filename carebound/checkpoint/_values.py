@@ -8,8 +8,9 @@ import zlib
 SEP = b"\x00"
 
 COMPRESS_AT = 192
-"""Serialised values of at least this many bytes are stored deflated (zlib): a run's
-results, memory and checkpoint record shrink to about a third."""
+"""Serialised values of at least this many bytes are stored deflated (zlib) by a saver made
+with ``compress=True`` (carebound's runs): a run's results, memory and checkpoint record shrink
+to about a third."""
 
 DEFLATED = "zlib+"
 """Marks a deflated value's type: ``zlib+msgpack\\0<zlib bytes>``."""
@@ -29,10 +30,11 @@ def deflate(data: bytes) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def pack(typed: tuple[str, bytes]) -> bytes:
-    """The serializer's ``(type, bytes)`` as stored (deflated when that is smaller)."""
+def pack(typed: tuple[str, bytes], compress_at: int | None = COMPRESS_AT) -> bytes:
+    """The serializer's ``(type, bytes)`` as stored: deflated when it has ``compress_at``
+    bytes or more and deflating makes it smaller; never deflated when ``compress_at`` is None."""
     type_, data = typed
-    if len(data) >= COMPRESS_AT:
+    if compress_at is not None and len(data) >= compress_at:
         deflated = deflate(data)
         if len(deflated) < len(data):
             return (DEFLATED + type_).encode() + SEP + deflated

@@ -106,7 +106,7 @@ class Core:
         self.audit_log = AuditLog(client, prefix=prefix)
         self.runs = RunStore(client, prefix=prefix)
         self.leases = RunLease(client, prefix=prefix)
-        self.saver = RedisSaver(client, prefix=prefix)
+        self.saver = RedisSaver(client, prefix=prefix, compress=True)
         self.trips = Trips(
             client, prefix=prefix, clock=self.clock, owner=lambda: self.owner,
             lease_ttl_ms=lease_ttl_ms, runs=self.runs, approvals=self.approvals,
