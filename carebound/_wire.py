@@ -98,7 +98,7 @@ def binary_client(client: SyncClient, *, user: str = "the saver") -> tuple[SyncC
     pool = client.connection_pool
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     sibling = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    return redis.Redis(connection_pool=sibling), True
+    return redis.Redis.from_pool(sibling), True  # its close() disconnects the sibling pool
 
 
 def async_binary_client(
@@ -112,7 +112,7 @@ def async_binary_client(
     pool = client.connection_pool
     kwargs = {**pool.connection_kwargs, "decode_responses": False}
     sibling = aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    return aioredis.Redis(connection_pool=sibling), True
+    return aioredis.Redis.from_pool(sibling), True  # its aclose() disconnects the sibling pool
 
 
 Queued = tuple[Sequence[Any], dict[str, Any]]

@@ -45,9 +45,15 @@ class AsyncAuditLog(_chain.LogBase):
         prefix: str = DEFAULT_PREFIX,
         keyring: AuditKeyring | None = None,
     ) -> None:
-        self._client, _ = async_binary_client(client, user="the audit log")
+        self._client, self._owns_client = async_binary_client(client, user="the audit log")
         one_step = not isinstance(client, AsyncRedisCluster)
         super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
+
+    async def aclose(self) -> None:
+        """Close the binary sibling this log opened for a client that decodes replies (never
+        the caller's client)."""
+        if self._owns_client:
+            await self._client.aclose()
 
     async def record(
         self,

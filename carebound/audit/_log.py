@@ -64,10 +64,16 @@ class AuditLog(_chain.LogBase):
         prefix: str = DEFAULT_PREFIX,
         keyring: AuditKeyring | None = None,
     ) -> None:
-        binary, _ = binary_client(client, user="the audit log")
+        binary, self._owns_client = binary_client(client, user="the audit log")
         self._client: redis.Redis = binary  # type: ignore[assignment]  # a cluster passes too
         one_step = not isinstance(client, RedisCluster)
         super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
+
+    def close(self) -> None:
+        """Close the binary sibling this log opened for a client that decodes replies (never
+        the caller's client)."""
+        if self._owns_client:
+            self._client.close()
 
     def load_keys(self) -> None:
         """Read the audit keys now (they are otherwise read on first use), so that a caller

@@ -125,9 +125,10 @@ class Runner:
     # -- lifetime ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Give back what this Runner borrowed from its client's pool. The client itself is the
-        caller's and stays open; a Runner holds no connection between its calls anyway."""
+        """Give back what this Runner borrowed from its client's pool and close the binary
+        siblings it opened for a client that decodes replies; the client stays open."""
         self._saver.close()
+        self._core.audit_log.close()
 
     def __enter__(self) -> Runner:
         return self
