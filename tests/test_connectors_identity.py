@@ -74,6 +74,39 @@ def test_a_run_started_with_other_connectors_is_left_alone_until_a_matching_proc
     assert served.verify(run.run_id).ok
 
 
+def test_a_decision_not_driven_here_says_who_takes_the_run_on(
+    redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    """`carebound approve` in a process whose connectors differ said only "run R is now
+    paused", as if the approval had parked the run again; it says the run waits for a
+    process that can drive it, and which connectors that is."""
+    from rich.console import Console
+
+    from carebound.cli._render_packet import decision_result
+
+    served = Runner(redis_client, prefix=key_prefix, connectors=Elsewhere())
+    run = served.start("demo", demo_case, requester="sam", world=demo_world)
+    hold = run.pending.request
+    simulator_only = Runner(redis_client, prefix=key_prefix)
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=hold.args_hash)
+    result = simulator_only.decide(hold.approval_id, decision)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(decision_result(hold.approval_id, "approve", result.outcome, result.run,
+                                  simulator_only.clock.now()))  # fmt: skip
+    shown = " ".join(console.export_text().split())
+    assert f"run {run.run_id} is now paused" in shown
+    assert "not driven on here" in shown and "(config:elsewhere)" in shown
+    assert f"carebound status {run.run_id}" in shown
+
+    # a matching process drives it on: no such line then
+    assert served.recover_runs().recovered == [run.run_id]
+    driven = served.get(run.run_id)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(decision_result(hold.approval_id, "approve", "decided", driven,
+                                  served.clock.now()))  # fmt: skip
+    assert "not driven on here" not in console.export_text()
+
+
 def test_a_runs_connectors_are_the_starters_identity(
     redis_client: redis.Redis, key_prefix: str, demo_case: Any, demo_world: Any
 ) -> None:

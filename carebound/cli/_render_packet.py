@@ -248,6 +248,16 @@ def decision_result(
     elif record.summary:
         state.append(f": {record.summary}")
     parts: list[RenderableType] = [Text.assemble(("✓ ", "green"), said), state]
+    if outcome == "decided" and record.pending_approval == approval_id:
+        # still parked on the hold just decided: this process did not drive the run on
+        parts.append(
+            Text(
+                "not driven on here: a worker, or a process whose connectors reach the "
+                f"run's systems ({record.connectors or 'any'}), takes it from here; "
+                f"`carebound status {record.run_id}` shows where it stands",
+                style="yellow",
+            )
+        )
     pending = run.pending
     if pending is not None and pending.status == "pending":
         parts.append(
