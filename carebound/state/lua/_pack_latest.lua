@@ -40,10 +40,6 @@ local function pack_latest(base, nsset, runs)
   end
   if #entries == 1 then return false end
   if #stale > 0 then call_chunked('ZREM', runs, stale, 500) end
-  local ttl = redis.call('PTTL', nsset)
-  local pk = base .. 'pk'
-  redis.call('SET', pk, cmsgpack.pack(entries))
-  if ttl > 0 then redis.call('PEXPIRE', pk, ttl) end
-  call_chunked('DEL', nsset, all, 500, 2)
+  store_pack(base, nsset, entries, all)
   return true
 end

@@ -30,10 +30,6 @@ local function pack_thread(base, nsset)
     for _, key in ipairs(k) do table.insert(all, key) end
   end
   if #entries == 1 then return false end
-  local ttl = redis.call('PTTL', nsset)
-  local pk = base .. 'pk'
-  redis.call('SET', pk, cmsgpack.pack(entries))
-  if ttl > 0 then redis.call('PEXPIRE', pk, ttl) end
-  call_chunked('DEL', nsset, all, 500, 2)
+  store_pack(base, nsset, entries, all)
   return true
 end
