@@ -10,12 +10,10 @@ flushes loses only planning steps, which a new process replays to the same resul
 from __future__ import annotations
 
 import dataclasses
-import json
 import multiprocessing
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,22 +26,8 @@ from carebound.agents.referral_intake import REFERRAL_INTAKE
 from carebound.checkpoint import RedisSaver
 from carebound.checkpoint._scripts import PUT
 from carebound.tools import EffectClass, ToolContext
-from carebound.tools.connectors import WorldSpec
+from tests.intake_scenario import count_checkpoints_made, intake_case_and_world
 from tests.test_audit_tamper import _decided_run
-
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
-
-
-def _bundle(path: str) -> Any:
-    return json.loads((SCENARIOS / path).read_text())
-
-
-def _intake() -> tuple[Any, WorldSpec]:
-    case = _bundle("cases/intake_delgado.json")
-    world = WorldSpec.from_bundles(
-        _bundle("ehr/intake_delgado.json"), _bundle("payer/intake_delgado.json")
-    )
-    return case, world
 
 
 class _PutCounting(Connection):
@@ -85,16 +69,8 @@ def test_superseded_checkpoints_are_never_sent(
 ) -> None:
     client, counting = put_counting
     runner = Runner(client, prefix=key_prefix, clock=VirtualClock(), lease_ttl_ms=600_000)
-    made = 0
-    put = runner._saver.put  # private: counting what LangGraph hands the saver
-
-    def counted_put(*args: Any) -> Any:
-        nonlocal made
-        made += 1
-        return put(*args)
-
-    setattr(runner._saver, "put", counted_put)  # noqa: B010 (test instrumentation)
-    case, world = _intake()
+    made = count_checkpoints_made(runner)
+    case, world = intake_case_and_world()
     view = runner.start("referral_intake", case, requester="sam", world=world)
 
     assert view.status == "waiting"
@@ -103,8 +79,8 @@ def test_superseded_checkpoints_are_never_sent(
     # LangGraph made a checkpoint per super-step; Redis got one before each effect and one
     # where the segment stopped, never one that a newer one superseded in between. (A step
     # makes an allowed call and the reads after it: 7 super-steps for 4 effects.)
-    assert made > len(effects) + 1, made
-    assert counting.puts == len(effects) + 1, (counting.puts, made)
+    assert made() > len(effects) + 1, made()
+    assert counting.puts == len(effects) + 1, (counting.puts, made())
 
 
 def _watching_effects(
@@ -134,7 +110,7 @@ def test_the_state_an_effect_runs_from_is_durable_before_it(
     agent = _watching_effects(REFERRAL_INTAKE, redis_url, key_prefix, seen)
     client = redis.Redis.from_url(redis_url)
     runner = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents={agent.name: agent})
-    case, world = _intake()
+    case, world = intake_case_and_world()
     view = runner.start("referral_intake", case, requester="sam", world=world)
 
     assert view.status == "waiting"
@@ -230,7 +206,7 @@ def _start_and_die(redis_url: str, prefix: str, turn: int, run_id: str) -> None:
     runner = Runner(
         client, prefix=prefix, clock=VirtualClock(), agents={agent.name: agent}, lease_ttl_ms=500
     )
-    case, world = _intake()
+    case, world = intake_case_and_world()
     runner.start(agent.name, case, requester="sam", world=world, run_id=run_id)
 
 
@@ -246,7 +222,7 @@ def test_a_crash_between_flushes_replays_to_the_same_result(
     redis_url: str, key_prefix: str
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    case, world = _intake()
+    case, world = intake_case_and_world()
     reference_runner = Runner(client, prefix=key_prefix + "ref", clock=VirtualClock())
     reference = reference_runner.start("referral_intake", case, requester="sam", world=world)
     turns = _checkpointed_state(redis_url, key_prefix + "ref", reference.run_id)["turn"]

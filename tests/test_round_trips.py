@@ -20,9 +20,7 @@ Pinned figures (main before the "house" redesign, issue 14):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +31,7 @@ from redis.connection import Connection
 
 from carebound import Approve, Edit, Runner, VirtualClock
 from carebound.checkpoint import RedisSaver
-from carebound.tools.connectors import WorldSpec
+from tests.intake_scenario import intake_case_and_world
 
 DECIDE_TO_NEXT_STOP = 7
 CHECKPOINT_PUT = 1
@@ -107,15 +105,7 @@ def test_start_to_the_first_hold(
 
 
 def test_a_referral_intake_start_until_it_waits(counted: Counted, key_prefix: str) -> None:
-    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
-
-    def bundle(path: str) -> Any:
-        return json.loads((scenarios / path).read_text())
-
-    case = bundle("cases/intake_delgado.json")
-    world = WorldSpec.from_bundles(
-        bundle("ehr/intake_delgado.json"), bundle("payer/intake_delgado.json")
-    )
+    case, world = intake_case_and_world()
     runner = _runner(counted, key_prefix)
 
     def start_trips() -> int:

@@ -11,9 +11,7 @@ as made, once, with no approval parked and no denial.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from carebound import AgentDefinition, Runner, ToolContext, load_policy_pack, tool
 from carebound._agent import AgentContext, FinishSpec, Plan, PlannerView, ProposedCall
 from carebound.guardrails import AgentPolicy, Grant, HoldRule, ScopeGrant
-from carebound.tools.connectors import WorldSpec
+from tests.intake_scenario import count_checkpoints_made, intake_case_and_world
 
 
 class StampArgs(BaseModel):
@@ -151,28 +149,12 @@ def test_a_referral_intake_start_takes_seven_super_steps(make_runner: Any) -> No
     made 21 (a plan, then a gate step and an execute step per call); it makes one for its input,
     one for the plan and the reads after it, one per effect (with the reads after it) and one
     where it waits. Counted as LangGraph hands them to the saver."""
-    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
-
-    def bundle(path: str) -> Any:
-        return json.loads((scenarios / path).read_text())
-
-    case = bundle("cases/intake_delgado.json")
-    world = WorldSpec.from_bundles(
-        bundle("ehr/intake_delgado.json"), bundle("payer/intake_delgado.json")
-    )
+    case, world = intake_case_and_world()
     runner: Runner = make_runner()
-    made = 0
-    put = runner._saver.put  # private: counting what LangGraph hands the saver
-
-    def counted_put(*args: Any) -> Any:
-        nonlocal made
-        made += 1
-        return put(*args)
-
-    setattr(runner._saver, "put", counted_put)  # noqa: B010 (test instrumentation)
+    made = count_checkpoints_made(runner)
     view = runner.start("referral_intake", case, requester="sam", world=world)
 
     assert view.status == "waiting"
     effects = [e for e in runner.ledger.entries(view.run_id) if e.status == "done"]
     assert [r.status for r in view.results] == ["executed"] * 9
-    assert made == 1 + 1 + len(effects) + 1 == 7
+    assert made() == 1 + 1 + len(effects) + 1 == 7
