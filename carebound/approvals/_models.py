@@ -185,7 +185,9 @@ class Escalate(_DecisionBase):
 
 Decision = Annotated[Approve | Edit | Reject | Escalate, Field(discriminator="kind")]
 
-ApprovalStatus = Literal["pending", "approved", "edited", "rejected", "expired"]
+ApprovalStatus = Literal["pending", "approved", "edited", "rejected", "expired", "withdrawn"]
+"""Where a hold stands. ``withdrawn``: parked by a step that a process died in before the step
+was stored; the step replayed on recovery did not hold the call again, so nobody decides it."""
 
 
 class DecisionRecord(BaseModel):

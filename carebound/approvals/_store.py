@@ -46,7 +46,7 @@ from carebound.clock import from_ms, to_ms
 from carebound.state import stored_json
 from carebound.state.keys import DEFAULT_PREFIX, inbox_key, key_registry, run_key, text
 from carebound.state.lua import script
-from carebound.state.pipeline import Guard, run, run_parsed
+from carebound.state.pipeline import Guard, guarded_hset_queued, run, run_parsed
 
 _DECISION: TypeAdapter[Decision] = TypeAdapter(Decision)
 _CHANGES = TypeAdapter(list[ArgChange])
@@ -56,6 +56,9 @@ _NAMES = TypeAdapter(list[str])
 _DECIDE = script("approval_decide")
 
 _PARK = script("approval_park")
+
+WITHDRAWN_BY = "carebound (withdrawn: the run's recovery did not hold the call again)"
+"""Who a withdrawn hold counts as decided by (what a reviewer deciding it late is told)."""
 
 _VIEW = script("approval_view")
 
@@ -159,6 +162,28 @@ class ApprovalStore:
 
         # one round trip (carebound.state.pipeline), which the drive's buffered checkpoint
         # rides ahead of (carebound.checkpoint._session)
+        return bool(run(self._r, fill)[0])
+
+    def withdraw(self, approval_id: str, *, now: datetime) -> bool:
+        """Take a pending hold out of the inbox for good (status ``withdrawn``): the step that
+        parked it died before it was stored, and its replay did not hold the call again.
+        Returns whether it was withdrawn (False: no such hold, or it is no longer pending).
+        A later park of the same id (a replay that holds the call after all) revives it."""
+        view = self.get(approval_id)
+        if view is None or view.status != "pending":
+            return False
+        record = self._record_key(approval_id)
+        withdrawn = {
+            "status": "withdrawn",
+            "decided_by": WITHDRAWN_BY,
+            "decided_at": str(to_ms(now)),
+        }
+
+        def fill(pipe: redis.client.Pipeline) -> None:
+            guarded_hset_queued(pipe, record, withdrawn, Guard(record, {"status": "pending"}))
+            pipe.zrem(self._index("all"), approval_id)
+            pipe.zrem(self._index("role", view.required_role), approval_id)
+
         return bool(run(self._r, fill)[0])
 
     def unindex(

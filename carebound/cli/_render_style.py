@@ -30,6 +30,7 @@ STATUS_STYLE = {
     "edited": "green",
     "rejected": "red",
     "expired": "red",
+    "withdrawn": "dim",
 }
 RISK_STYLE = {"low": "green", "medium": "yellow", "high": "bold red"}
 

@@ -23,7 +23,7 @@ from carebound.approvals import ApprovalView
 from carebound.engine.core import Core, no_run
 from carebound.engine.decision_audit import ensure_decision_audited, final_decision_append
 from carebound.engine.graph import RunState
-from carebound.engine.node_kit import FRESH_STEPS
+from carebound.engine.node_kit import FRESH_STEPS, REPLAYED_GATE
 from carebound.engine.results import QUARANTINE_AFTER, RunView
 from carebound.engine.run_state import HoldSignal, WaitSignal, read_signal
 from carebound.engine.status_audit import status_change
@@ -82,6 +82,9 @@ class _Step:
     fresh: bool = False
     """No step of this invoke can be the replay of one a crashed driver began (a new run, or
     one read parked on an interrupt): its gate need not ask the ledger first (``FRESH_STEPS``)."""
+    replays: int | None = None
+    """The index of the call whose gate the invoke's first step judges, when that step is one
+    a crashed driver began (``REPLAYED_GATE``)."""
 
 
 class Driver:
@@ -305,6 +308,7 @@ class Driver:
                 if step is None:
                     break
                 config["configurable"][FRESH_STEPS] = step.fresh
+                config["configurable"][REPLAYED_GATE] = step.replays
                 with inline_writes(), graph_segment():
                     output = graph.invoke(step.command, config, durability="sync")
                     stop = Stop.of_output(output, run_id)
@@ -353,7 +357,8 @@ class Driver:
             resume: Command[Any] = Command(resume=event.model_dump(mode="json"))
             return _Step(resume, consumed=event, fresh=True)
         if stop.tasks_left:
-            return _Step(None)  # interrupted by a crash mid-step: continue from the checkpoint
+            # interrupted by a crash mid-step: continue from the checkpoint
+            return _Step(None, replays=int(stop.values.get("tool_calls", 0)))
         return None
 
     def settle(

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ValidationError
 
 from carebound._agent import CallResult, ProposedCall
 from carebound.approvals import ApprovalRequest, DecisionPacket, PacketCheck, PinnedVersions
-from carebound.engine.node_kit import NodeKit, config_fresh_steps, config_run_id, schema_hash
+from carebound.engine.node_kit import (
+    NodeKit,
+    config_fresh_steps,
+    config_replayed_gate,
+    config_run_id,
+    schema_hash,
+)
 from carebound.engine.run_state import CallData, CurrentCall, RunState
 from carebound.engine.tracing import current_traceparent, hold_made
 from carebound.guardrails import CallBudget, Held, PolicyCheck, PolicyPack, judge
@@ -30,6 +36,39 @@ class GateNode:
         self.kit = kit
 
     def gate(
+        self, state: RunState, config: RunnableConfig, *, park: bool = True
+    ) -> dict[str, Any] | None:
+        """Judge the next queued call: refuse it, hold it for a reviewer, or let it run (see
+        :meth:`_judge`). In the replay of a step a crashed driver began, a hold that step
+        parked for this call and that the replay does not hold again is withdrawn from the
+        inbox (the world changed meanwhile: the policy allows or refuses the call now)."""
+        update = self._judge(state, config, park=park)
+        index = state.get("tool_calls", 0)
+        if update is not None and config_replayed_gate(config) == index:
+            run_id = config_run_id(config)
+            approval_id = f"{run_id}-{index}"
+            current = update.get("current")
+            if (current or {}).get("approval_id") != approval_id:
+                self._withdraw(run_id, approval_id)
+        return update
+
+    def _withdraw(self, run_id: str, approval_id: str) -> None:
+        """Withdraw the hold ``approval_id`` if it is still pending, and audit it (once)."""
+        if not self.kit.svc.approvals.withdraw(approval_id, now=self.kit.svc.clock.now()):
+            return
+        self.kit.audit(
+            run_id,
+            once=f"withdraw:{approval_id}",
+            action="event",
+            outcome="success",
+            detail={
+                "kind": "hold_withdrawn",
+                "approval_id": approval_id,
+                "reason": "parked before a crash; the replayed step did not hold the call",
+            },
+        )
+
+    def _judge(
         self, state: RunState, config: RunnableConfig, *, park: bool = True
     ) -> dict[str, Any] | None:
         """Judge the next queued call: refuse it, hold it for a reviewer, or let it run.

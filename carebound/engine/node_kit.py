@@ -37,6 +37,19 @@ def config_fresh_steps(config: RunnableConfig) -> bool:
     return bool(config.get("configurable", {}).get(FRESH_STEPS, False))
 
 
+REPLAYED_GATE = "replayed_gate"
+"""Configurable key a drive sets on an invoke that continues a step a crashed driver began: the
+index of the call that step's gate judges first. A hold that gate parked may be in the inbox
+with no checkpoint recording it; a replay that does not hold the call again withdraws it."""
+
+
+def config_replayed_gate(config: RunnableConfig) -> int | None:
+    """The index of the call a crashed step's gate judges first, in the invoke that replays
+    that step (``REPLAYED_GATE``); None in any other invoke."""
+    value = config.get("configurable", {}).get(REPLAYED_GATE)
+    return int(value) if value is not None else None
+
+
 def patient_ref_of(case: Mapping[str, Any]) -> str | None:
     """The first Patient in a FHIR Bundle, as a reference (for the audit trail)."""
     for entry in case.get("entry", []) or []:

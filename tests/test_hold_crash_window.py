@@ -1,0 +1,165 @@
+"""A crash between parking a hold and the checkpoint that records it.
+
+The gate parks a hold (the reviewer's inbox shows it) and the process dies before the step's
+checkpoint is durable: the run's newest checkpoint is the one the gate step runs from. The
+recovering drive judges the same call again; when the world changed meanwhile the policy may
+now allow or deny it, and the first hold must not stay in the inbox as an orphan a reviewer
+could decide with no effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from carebound import Approve, CareboundError, Runner, VirtualClock, load_policy_pack
+from carebound.agents.demo import DEMO
+from carebound.approvals import ApprovalStore
+from carebound.guardrails import PolicyPack
+from carebound.tools import ToolContext
+
+SEND = "send_document_request"
+
+
+class _Crash(BaseException):
+    """Stands for the process dying right after the hold was parked (nothing catches it)."""
+
+
+def _pack(tmp_path: Path) -> PolicyPack:
+    """The default pack, whose demo fax rule (OUT-2) holds a flagged fax only, and which
+    refuses a blocked one."""
+    import guardrails
+
+    text = (Path(guardrails.__file__).parent / "packs" / "default.yaml").read_text()
+    rule = "when: {tool: send_document_request}\n    decision: hold"
+    assert rule in text
+    text = text.replace(
+        rule,
+        "when: {tool: send_document_request, facts: {flagged: true}}\n    decision: hold",
+    )
+    deny = (
+        "  - id: OUT-9\n    text: A blocked fax is refused.\n"
+        "    when: {tool: send_document_request, facts: {blocked: true}}\n"
+        "    decision: deny\n"
+    )
+    text = text.replace("  - id: OUT-2\n", deny + "  - id: OUT-2\n")
+    path = tmp_path / "pack.yaml"
+    path.write_text(text)
+    return load_policy_pack(path)
+
+
+def _agent(mode: list[str]) -> Any:
+    """The demo agent whose fax the pack holds (``mode[0] == "hold"``), allows (``"allow"``)
+    or refuses (``"deny"``): a fact of the world at the time the gate judges it."""
+    send = DEMO.tools[SEND]
+    base_facts = send.facts
+
+    def facts(ctx: ToolContext, args: Any) -> dict[str, Any]:
+        found = dict(base_facts(ctx, args)) if base_facts is not None else {}
+        return {**found, "flagged": mode[0] == "hold", "blocked": mode[0] == "deny"}
+
+    tools = {**DEMO.tools, SEND: dataclasses.replace(send, facts=facts)}
+    return dataclasses.replace(DEMO, tools=tools)
+
+
+def _crash_after_park(runner: Runner) -> None:
+    """Make ``runner``'s hold store die right after it parked a hold."""
+    park = runner.approvals.park
+
+    def park_then_die(request: Any) -> bool:
+        park(request)
+        raise _Crash
+
+    runner.approvals.park = park_then_die  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("now", ["allow", "deny"])
+def test_a_hold_parked_before_a_crash_leaves_the_inbox_when_the_replay_does_not_hold(
+    redis_url: str, key_prefix: str, tmp_path: Path, demo_case: Any, demo_world: Any, now: str
+) -> None:
+    mode = ["hold"]
+    agents = {DEMO.name: _agent(mode)}
+    client = redis.Redis.from_url(redis_url)
+    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    _crash_after_park(first)
+    with pytest.raises(_Crash):
+        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
+    [orphan] = first.pending()  # the hold reached the inbox before the process died
+    run_id = orphan.request.run_id
+
+    mode[0] = now  # the world changed before the run was recovered
+    second = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    second.recover()
+    after = second.get(run_id)
+    assert after.status != "running"
+    sent = [r.status for r in after.results if r.tool == SEND]
+    assert sent == (["executed"] if now == "allow" else ["denied"])
+    # the replay did not hold the call: no hold of this run waits in the inbox
+    assert [v.request.approval_id for v in second.pending()] == []
+    stored = ApprovalStore(client, prefix=key_prefix).get(orphan.request.approval_id)
+    assert stored is None or stored.status != "pending"
+    # a reviewer who still has the old link is told the hold is gone, not that it worked
+    with pytest.raises(CareboundError):
+        second.decide(
+            orphan.request.approval_id,
+            Approve(
+                reviewer="casey", role="intake_coordinator", args_hash=orphan.request.args_hash
+            ),
+        )
+    assert second.verify(run_id).ok
+    client.close()
+
+
+def test_a_replay_that_holds_the_call_again_keeps_the_one_hold(
+    redis_url: str, key_prefix: str, tmp_path: Path, demo_case: Any, demo_world: Any
+) -> None:
+    agents = {DEMO.name: _agent(["hold"])}
+    client = redis.Redis.from_url(redis_url)
+    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    _crash_after_park(first)
+    with pytest.raises(_Crash):
+        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
+    [held] = first.pending()
+
+    second = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    second.recover()
+    after = second.get(held.request.run_id)
+    assert after.status == "paused"
+    assert after.pending is not None
+    assert after.pending.request.approval_id == held.request.approval_id
+    assert [v.request.approval_id for v in second.pending()] == [held.request.approval_id]
+    client.close()
+
+
+def test_a_withdrawn_hold_parked_again_is_pending_again(
+    redis_url: str, key_prefix: str, tmp_path: Path, demo_case: Any, demo_world: Any
+) -> None:
+    """A process that withdrew a hold and died before storing its step replays the step
+    again; if the call is held this time, the same hold is parked again and waits for a
+    reviewer (the run would otherwise wait on a hold nobody can decide)."""
+    client = redis.Redis.from_url(redis_url)
+    runner = Runner(client, prefix=key_prefix, clock=VirtualClock())
+    view = runner.start(DEMO.name, demo_case, requester="sam", world=demo_world)
+    assert view.pending is not None
+    request = view.pending.request
+    store = ApprovalStore(client, prefix=key_prefix)
+    now = runner.clock.now()
+
+    assert store.withdraw(request.approval_id, now=now)
+    assert runner.pending() == []
+    withdrawn = store.get(request.approval_id)
+    assert withdrawn is not None and withdrawn.status == "withdrawn"
+    assert not store.withdraw(request.approval_id, now=now)  # no longer pending: nothing to do
+
+    assert store.park(request)  # the replay held the call after all
+    assert [v.request.approval_id for v in runner.pending()] == [request.approval_id]
+    decided = runner.decide(
+        request.approval_id,
+        Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash),
+    )
+    assert decided.run.status == "waiting"
+    client.close()
