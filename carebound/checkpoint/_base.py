@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -112,6 +112,8 @@ class SaverCore(BaseCheckpointSaver[str]):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
+        *,
+        packed: Mapping[str, bytes] | None = None,
     ) -> tuple[PutArgs, RunnableConfig]:
         """The ``put`` script's KEYS and ARGV for ``checkpoint``, and the config ``put`` returns
         (what :meth:`RedisSaver.put` and :meth:`AsyncRedisSaver.aput` share)."""
@@ -127,6 +129,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             metadata=metadata,
             new_versions=new_versions,
             ttl=self._ttl_arg,
+            packed=packed,
         )
         return call, self._stored_config(config, checkpoint)
 

@@ -7,7 +7,7 @@ one storage format. Values are serialised with ``JsonPlusSerializer(pickle_fallb
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import ormsgpack
@@ -73,8 +73,10 @@ class Codec:
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
         ttl: int,
+        packed: Mapping[str, bytes] | None = None,
     ) -> PutArgs:
-        """KEYS/ARGV that store ``checkpoint`` and the blobs of its ``new_versions``."""
+        """KEYS/ARGV that store ``checkpoint`` and the blobs of its ``new_versions`` (a value
+        in ``packed`` is sent as packed there, by :meth:`pack_value`, when it was put)."""
         conf = config["configurable"]
         checkpoint_ns: str = conf.get("checkpoint_ns", "")
         stored = checkpoint.copy()
@@ -105,11 +107,10 @@ class Codec:
         ]
         for channel, version in new_versions.items():
             args.append(f"{channel}\x00{version}")
-            args.append(
-                _pack(self.serde.dumps_typed(values[channel]), self._compress_at)
-                if channel in values
-                else _EMPTY
-            )
+            if packed is not None and channel in packed:
+                args.append(packed[channel])
+            else:
+                args.append(self.pack_value(values[channel]) if channel in values else _EMPTY)
         keys = [
             thread.namespaces,
             ns_keys.ids,
@@ -119,6 +120,10 @@ class Codec:
             thread.runs,
         ]
         return PutArgs(keys, args)
+
+    def pack_value(self, value: Any) -> bytes:
+        """A channel value as a blob stores it (serialized, deflated when large)."""
+        return _pack(self.serde.dumps_typed(value), self._compress_at)
 
     def put_writes_args(
         self,

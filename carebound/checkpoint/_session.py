@@ -10,11 +10,14 @@ newest checkpoint needs:
 
 * the newest checkpoint (its record and metadata);
 * the channels whose versions moved since the last flush, stored with the newest checkpoint's
-  versions and values (a channel that moved three times is serialized once);
+  versions and the values they had when put (``hold_put``);
 * the writes against the newest checkpoint (writes against an older one are superseded with it).
 
-Values are serialized when flushed, not when put. The buffer is flushed (one fenced round trip,
-riding ahead of the caller's own round trip where it can):
+Values are serialized when put, not when flushed: LangGraph's checkpoint holds the channels' own
+objects, which a later step may change in place before the flush (``tests/test_buffered_values``);
+a channel that moved three times is serialized three times, and only its newest bytes are sent.
+The buffer is flushed (one fenced round trip, riding ahead of the caller's own round trip where
+it can):
 
 * before an external effect: the effect ledger's reserve (``execute``), and before a hold is
   parked where reviewers see it;
@@ -43,19 +46,24 @@ class _Put(NamedTuple):
     metadata: CheckpointMetadata
 
 
+Prepared = tuple[Sequence[str], Sequence[Any]]
+"""A write script's KEYS and ARGV, serialized when the writes were put."""
+
+
 class _Writes(NamedTuple):
     config: RunnableConfig
-    writes: Sequence[tuple[str, Any]]
-    task_id: str
-    task_path: str
+    call: Prepared
 
 
 class Buffered(NamedTuple):
-    """What a flush sends: the newest checkpoint with the channels that moved (or None), then
-    the writes against it, in the order they were put."""
+    """What a flush sends: the newest checkpoint with the channels that moved and their values
+    as serialized when put (or None), then the writes against it, in the order they were put."""
 
-    put: tuple[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions] | None
-    writes: list[tuple[RunnableConfig, Sequence[tuple[str, Any]], str, str]]
+    put: (
+        tuple[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions, dict[str, bytes]]
+        | None
+    )
+    writes: list[tuple[RunnableConfig, Prepared]]
 
 
 class WriteBuffer:
@@ -64,7 +72,7 @@ class WriteBuffer:
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
         self._put: _Put | None = None
-        self._moved: dict[str, None] = {}
+        self._moved: dict[str, bytes] = {}
         self._writes: list[_Writes] = []
         self.newest_id: str | None = None
         """The id of the newest checkpoint put in this block (sent or not), or None."""
@@ -80,11 +88,15 @@ class WriteBuffer:
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
+        packed: dict[str, bytes],
     ) -> None:
-        """Keep ``checkpoint`` as the newest; the writes held against older ones are dropped."""
+        """Keep ``checkpoint`` as the newest, with ``packed``: the values of its channels in
+        ``new_versions``, serialized now; the writes held against older ones are dropped."""
         # metadata is copied: LangGraph may update its own dict after the put returns
         self._put = _Put(config, checkpoint, dict(metadata))  # type: ignore[arg-type]
-        self._moved.update(dict.fromkeys(new_versions))
+        for channel in new_versions:
+            self._moved.pop(channel, None)  # newest last, as the versions were put
+            self._moved[channel] = packed.get(channel, b"")
         self._writes.clear()
         self.newest_id = checkpoint["id"]
         self.puts_held += 1
@@ -101,15 +113,9 @@ class WriteBuffer:
             ) == conf.get("checkpoint_id")
         return bool(conf.get("checkpoint_id") == self.newest_id)
 
-    def hold_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str,
-    ) -> None:
-        """Keep a task's writes against the newest checkpoint."""
-        self._writes.append(_Writes(config, list(writes), task_id, task_path))
+    def hold_writes(self, config: RunnableConfig, call: Prepared) -> None:
+        """Keep a task's writes against the newest checkpoint (``call``: serialized now)."""
+        self._writes.append(_Writes(config, call))
 
     def take(self) -> Buffered:
         """Everything held, emptied from the buffer (a failed send is not sent again)."""
@@ -118,7 +124,8 @@ class WriteBuffer:
             config, checkpoint, metadata = self._put
             versions = checkpoint["channel_versions"]
             moved = {ch: versions[ch] for ch in self._moved if ch in versions}
-            put = (config, checkpoint, metadata, moved)
-        writes = [(w.config, w.writes, w.task_id, w.task_path) for w in self._writes]
+            packed = {ch: value for ch, value in self._moved.items() if value and ch in versions}
+            put = (config, checkpoint, metadata, moved, packed)
+        writes = [(w.config, w.call) for w in self._writes]
         self._put, self._moved, self._writes = None, {}, []
         return Buffered(put, writes)

@@ -282,7 +282,10 @@ class RedisSaver(BufferingSaver):
         held = self._held(conf["thread_id"])
         if held is not None and not conf.get("checkpoint_ns", ""):
             self._unprime(held.buffer.thread_id)
-            held.buffer.hold_put(config, checkpoint, metadata, new_versions)
+            values = checkpoint["channel_values"]
+            pack = self._codec.pack_value
+            packed = {ch: pack(values[ch]) for ch in new_versions if ch in values}
+            held.buffer.hold_put(config, checkpoint, metadata, new_versions, packed)
             return self._stored_config(config, checkpoint)
         (keys, args), stored = self._put_call(config, checkpoint, metadata, new_versions)
         self._write(_scripts.PUT, keys, args, config)
@@ -300,7 +303,8 @@ class RedisSaver(BufferingSaver):
         held = self._held(config["configurable"]["thread_id"])
         if held is not None and held.buffer.holds_writes_for(config):
             self._unprime(held.buffer.thread_id)
-            held.buffer.hold_writes(config, writes, task_id, task_path)
+            call = self._put_writes_call(config, writes, task_id, task_path)
+            held.buffer.hold_writes(config, call)
             return
         keys, args = self._put_writes_call(config, writes, task_id, task_path)
         self._write(_scripts.PUT_WRITES, keys, args, config)

@@ -1,0 +1,49 @@
+"""A drive's buffered checkpoint stores the values as LangGraph put them.
+
+LangGraph hands the saver a checkpoint whose ``channel_values`` are the channels' own objects
+(``copy_checkpoint`` copies the mapping, not the values), and a node reads those same objects:
+carebound's planner view copies ``findings`` and ``memory`` one level deep only, so a planner
+that changes a nested list in place changes the value of a checkpoint already put. A buffer
+that serialized its values when it sends them (the next effect, hold or settle) would store a
+state the run never had at that checkpoint; a replay from it would see the change twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from langgraph.checkpoint.base import empty_checkpoint
+
+from carebound.checkpoint import RedisSaver
+
+
+def _config(thread_id: str, checkpoint_id: str | None = None) -> Any:
+    conf = {"thread_id": thread_id, "checkpoint_ns": ""}
+    if checkpoint_id is not None:
+        conf["checkpoint_id"] = checkpoint_id
+    return {"configurable": conf}
+
+
+def test_values_changed_in_place_after_a_buffered_put_are_stored_as_put(
+    redis_url: str, key_prefix: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    saver = RedisSaver(client, prefix=key_prefix)
+    checkpoint = empty_checkpoint()
+    memory: dict[str, Any] = {"notes": ["first"]}
+    checkpoint["channel_values"] = {"memory": memory}
+    checkpoint["channel_versions"] = {"memory": 1}
+    write: dict[str, Any] = {"seen": [1]}
+    with saver.buffered_writes("t-1"):
+        stored = saver.put(_config("t-1"), checkpoint, {"source": "loop", "step": 0}, {"memory": 1})
+        saver.put_writes(stored, [("findings", write)], task_id="task-1")
+        # the next step's node changes the channel's objects in place, before any flush
+        memory["notes"].append("second")
+        write["seen"].append(2)
+    found = saver.get_tuple(_config("t-1"))
+    assert found is not None
+    assert found.checkpoint["channel_values"]["memory"] == {"notes": ["first"]}
+    assert [(ch, value) for _, ch, value in found.pending_writes] == [("findings", {"seen": [1]})]
+    saver.close()
+    client.close()
