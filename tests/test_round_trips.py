@@ -15,7 +15,9 @@ Pinned figures (main before the "house" redesign, issue 14):
   remembered for a graph segment, then 59 once the agent's audit appends rode the segment's
   next round trip; the demo's start went from 22 to 17 with the latter; then 36, and the demo's
   8, once a drive sent only the checkpoints an effect, a hold or the segment's end needs, riding
-  the round trips of the reserve, the park and the settle: carebound.checkpoint._session)
+  the round trips of the reserve, the park and the settle: carebound.checkpoint._session);
+  then 21 once a segment read its world whole on its first read and an effect computed on the
+  segment's reads (carebound.state.segment_reads)
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tests.intake_scenario import intake_case_and_world
 DECIDE_TO_NEXT_STOP = 7
 CHECKPOINT_PUT = 1
 START_TO_FIRST_HOLD = 8
-START_REFERRAL_INTAKE = 36
+START_REFERRAL_INTAKE = 21
 
 
 class CountingConnection(Connection):

@@ -11,7 +11,12 @@ import redis
 from fhir.resources.R4B.patient import Patient
 
 from carebound.state.segment_reads import segment_reads
-from carebound.tools.connectors import FhirValidationError, WorldSpec, validate_resource
+from carebound.tools.connectors import (
+    ConnectorError,
+    FhirValidationError,
+    WorldSpec,
+    validate_resource,
+)
 from carebound.tools.connectors.simulated import World
 from tests.test_round_trips import Counted
 from tools.reconcile._records import demographics_of
@@ -44,12 +49,13 @@ def test_a_repeated_read_goes_to_redis_once_per_segment(counted: Counted, key_pr
     client = counted.client
     world = _world(client, key_prefix)
     with segment_reads():
-        world.ehr.search("Patient", family="Delgado")
+        world.ehr.search("Patient")  # warms the connection and the script
+    with segment_reads():
         before = counted.sends
         for _ in range(5):
             assert [p["id"] for p in world.ehr.search("Patient", family="Delgado")] == ["p1"]
             assert world.ehr.read("Patient", "p1")["id"] == "p1"
-        assert counted.sends - before == 1  # the read of one field, the first time
+        assert counted.sends - before == 1  # the whole world, the first time
     before = counted.sends
     world.ehr.search("Patient", family="Delgado")
     world.ehr.search("Patient", family="Delgado")
@@ -123,3 +129,45 @@ def test_the_demographics_of_one_chart_are_parsed_once(monkeypatch: pytest.Monke
     assert len(parses) == 1
     assert demographics_of(_patient(family="Another")).family == "Another"
     assert len(parses) == 2
+
+
+def test_an_effect_on_remembered_reads_is_one_round_trip(counted: Counted, key_prefix: str) -> None:
+    world = _world(counted.client, key_prefix)
+    with segment_reads():
+        world.ehr.search("Patient")  # warms the connection and the scripts
+    with segment_reads():
+        assert world.ehr.read("Patient", "p1")["name"][0]["family"] == "Delgado"
+        before = counted.sends
+        world.ehr.update_fields("Patient", "p1", {"name.0.family": "Ruiz"}, idempotency_key="u1")
+        # a key the world did not list yet, created under a guard that it is still absent
+        world.ehr.create({"resourceType": "Patient", "id": "p2"}, idempotency_key="c1")
+        assert counted.sends - before == 2  # one write each: no read before either
+        assert world.ehr.read("Patient", "p1")["name"][0]["family"] == "Ruiz"
+        assert counted.sends - before == 2, "the segment knows what it wrote"
+        # a repeat is answered by the effect recorded under its key, in the same one trip
+        world.ehr.update_fields("Patient", "p1", {"name.0.family": "Other"}, idempotency_key="u1")
+        assert counted.sends - before == 3
+    assert world.ehr.read("Patient", "p1")["name"][0]["family"] == "Ruiz"
+    assert world.ehr.attempts() == 3
+
+
+def test_an_effect_on_a_stale_read_is_decided_again_on_fresh_reads(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    world = _world(redis_client, key_prefix)
+    other_client = redis.Redis(connection_pool=redis.ConnectionPool(**_kwargs(redis_client)))
+    elsewhere = World.attach(other_client, "r-seg", prefix=key_prefix)
+    with segment_reads():
+        assert world.ehr.read("Patient", "p1")["birthDate"] == "1980-02-03"
+        # another process changes the chart after this segment read it
+        elsewhere.ehr.update_fields(
+            "Patient", "p1", {"birthDate": "1981-01-01"}, idempotency_key="e"
+        )
+        world.ehr.update_fields("Patient", "p1", {"name.0.family": "Ruiz"}, idempotency_key="u1")
+        elsewhere.ehr.create({"resourceType": "Patient", "id": "p3"}, idempotency_key="e3")
+        with pytest.raises(ConnectorError, match="already exists"):
+            world.ehr.create({"resourceType": "Patient", "id": "p3"}, idempotency_key="c3")
+    stored = world.ehr.read("Patient", "p1")
+    assert (stored["birthDate"], stored["name"][0]["family"]) == ("1981-01-01", "Ruiz")
+    assert world.ehr.attempts() == 4  # each call counted once, retries on fresh reads not
+    other_client.close()

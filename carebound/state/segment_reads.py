@@ -2,10 +2,18 @@
 
 A referral_intake start asks its simulated EHR and payer the same questions many times (the
 Coverage search behind every reconcile fact, the referring Practitioner behind every draft):
-about 46 Redis round trips of the 99 a start took. Inside :func:`segment_reads` each distinct
-read (a Redis key, and a hash field or all of a hash's values) goes to Redis once; any write to
+about 46 Redis round trips of the 99 a start took. Inside :func:`segment_reads` each hash
+read goes to Redis once; any write to
 the world through this process (an effect, an inbound document, seeding, claiming due replies)
 forgets the reads of the keys it writes, so a segment always sees its own writes.
+
+A world's reads are remembered a whole hash at a time, and the first read of a segment takes
+the whole world (every hash its key registry names) in that one round trip
+(:func:`remembered_hash`): a start's twelve reads of its world became three (the first, and a
+re-read of each chart it wrote, until a write of the segment's own was remembered as applied:
+one). An effect's first try then computes on the remembered values and writes in one round
+trip (its guards compare them with Redis in the step that writes; a guard that fails, or an
+error the remembered values lead to, sends it back to fresh reads).
 
 Why per segment and not longer: a segment runs from a resume to the run's next stop, and
 nothing outside the run can reach it in between (an office's reply, or a reviewer's decision,
@@ -24,27 +32,37 @@ each).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Literal
 
 from carebound._wire import riding
 
-_T = TypeVar("_T")
-_ReadKey = tuple[str, str, str | None]
-"""(what was read: ``"hget"`` or ``"hvals"``, the Redis key, the hash field or None)."""
+Hash = Mapping[str, str]
+"""A hash as read: field -> value (text), in Redis's order."""
 
-_SEGMENT: ContextVar[dict[_ReadKey, object] | None] = ContextVar(
-    "carebound_segment_reads", default=None
-)
+
+@dataclass
+class _Reads:
+    """What one segment has read: whole hashes by key, and the registries already taken whole."""
+
+    hashes: dict[str, Hash] = field(default_factory=dict)
+    taken: set[str] = field(default_factory=set)
+    listed: set[str] = field(default_factory=set)
+    """Keys a registry taken whole named, and keys written since: any other key of a taken
+    registry's world held nothing when it was taken."""
+
+
+_SEGMENT: ContextVar[_Reads | None] = ContextVar("carebound_segment_reads", default=None)
 
 
 @contextmanager
 def segment_reads() -> Iterator[None]:
     """Within this block, on this thread (and the graph tasks it runs), world reads are
     remembered until the next world write or the end of the block."""
-    token = _SEGMENT.set({})
+    token = _SEGMENT.set(_Reads())
     try:
         yield
     finally:
@@ -59,26 +77,93 @@ def graph_segment() -> Iterator[None]:
         yield
 
 
-def remembered(kind: str, key: str, field: str | None, fetch: Callable[[], _T]) -> _T:
-    """The value of a read: remembered within a segment, else ``fetch()`` (and remembered).
+def in_segment() -> bool:
+    """Whether reads are remembered here (inside :func:`segment_reads`)."""
+    return _SEGMENT.get() is not None
 
-    ``fetch`` must return a value nobody mutates (text, a tuple of text, None)."""
+
+def remembered_hash(
+    key: str,
+    *,
+    registry: str,
+    take_all: Callable[[], dict[str, Hash]],
+    fetch: Callable[[], Hash],
+) -> Hash:
+    """The hash at ``key`` as this segment knows it (call only inside :func:`segment_reads`).
+
+    The first read of a segment under ``registry`` (a world's key registry) takes every hash it
+    names with ``take_all`` (key -> hash, one round trip); a key it did not return, or one
+    written since, is read alone with ``fetch``. Nobody may mutate what is returned."""
     reads = _SEGMENT.get()
     if reads is None:
-        return fetch()
-    read_key = (kind, key, field)
-    if read_key in reads:
-        return cast(_T, reads[read_key])
+        raise RuntimeError("remembered_hash is for reads inside segment_reads()")
+    known = reads.hashes.get(key)
+    if known is not None:
+        return known
+    if registry not in reads.taken:
+        reads.taken.add(registry)
+        whole = take_all()
+        reads.hashes.update(whole)
+        reads.listed.update(whole)
+        known = reads.hashes.get(key)
+        if known is not None:
+            return known
     value = fetch()
-    reads[read_key] = value
+    reads.hashes[key] = value
     return value
+
+
+Known = Literal["read", "unlisted", "unknown"]
+"""How a segment knows a field: read (from Redis, this segment), unlisted (its world was taken
+whole and did not name the key: it was empty then, unless someone wrote it without registering
+it), unknown."""
+
+
+def remembered_field(key: str, field_name: str, *, registry: str) -> tuple[Known, str | None]:
+    """How this segment knows field ``field_name`` of the hash at ``key`` (in the world of
+    ``registry``), and its value (None: absent)."""
+    reads = _SEGMENT.get()
+    if reads is None:
+        return "unknown", None
+    known = reads.hashes.get(key)
+    if known is not None:
+        return "read", known.get(field_name)
+    if registry in reads.taken and key not in reads.listed:
+        return "unlisted", None
+    return "unknown", None
+
+
+def hashes_after_hset(ops: Iterable[Sequence[str]]) -> dict[str, Hash]:
+    """The hashes this segment knows as they will be once ``ops`` (``(command, key, args...)``)
+    are applied, for each key that only ``HSET`` writes: remember them with
+    :func:`remember_hashes` once the write landed."""
+    reads = _SEGMENT.get()
+    if reads is None:
+        return {}
+    after: dict[str, dict[str, str]] = {}
+    refused: set[str] = set()
+    for command, key, *args in ops:
+        known = reads.hashes.get(key)
+        if command != "HSET" or known is None or key in refused:
+            refused.add(key)
+            continue
+        fields = after.setdefault(key, dict(known))
+        fields.update(zip(args[::2], args[1::2], strict=True))
+    return {key: fields for key, fields in after.items() if key not in refused}
+
+
+def remember_hashes(hashes: Mapping[str, Hash]) -> None:
+    """Writes of this process landed: the segment knows these hashes as they are now."""
+    reads = _SEGMENT.get()
+    if reads is not None:
+        reads.hashes.update(hashes)
 
 
 def forget_reads(keys: Iterable[str]) -> None:
     """A write to ``keys`` is about to happen: forget every remembered read of them."""
     reads = _SEGMENT.get()
-    if not reads:
+    if reads is None:
         return
-    written = set(keys)
-    for read_key in [k for k in reads if k[1] in written]:
-        del reads[read_key]
+    for key in keys:
+        reads.hashes.pop(key, None)
+        reads.listed.add(key)

@@ -3,13 +3,15 @@
 -- KEYS: the keys the spec's indexes point at (one run's hash tag), then the world's key registry
 --       (its world:meta hash, read by run_retention.lua; runs seeded before registered their
 --       world's keys in the run's key registry)
--- ARGV: spec JSON {effect: [result hash idx, log list idx, key, result] | absent,
+-- ARGV: spec JSON {attempts: idx of the system's attempt counter, counted first | absent,
+--       effect: [result hash idx, log list idx, key, result] | absent,
 --       guards: [[key idx, field, expected or null]...], ops: [[command, key idx, args...]...]},
 --       the length of the run's key base ('<prefix>:{<run>}:')
 -- Every key written is registered (its suffix after the base) for the retention script.
 -- Reply: {1, result} applied | {0, prior result} effect already applied | {2, field} a guard
 --        failed
 local spec = cjson.decode(ARGV[1])
+if spec.attempts then redis.call('INCR', KEYS[spec.attempts]) end
 local eff = spec.effect
 if eff then
   local prior = redis.call('HGET', KEYS[eff[1]], eff[3])

@@ -33,7 +33,16 @@ from carebound.state.keys import run_key
 from carebound.state.lua import script
 from carebound.state.pipeline import Pipeline, call_script
 from carebound.state.pipeline import run as run_pipeline
-from carebound.state.segment_reads import forget_reads, remembered
+from carebound.state.segment_reads import (
+    Hash,
+    Known,
+    forget_reads,
+    hashes_after_hset,
+    in_segment,
+    remember_hashes,
+    remembered_field,
+    remembered_hash,
+)
 from carebound.tools.connectors._errors import ConnectorError
 
 System = Literal["ehr", "outreach", "payer", "erp"]
@@ -43,6 +52,7 @@ _ID_NAMESPACE = uuid.UUID("8d4f6f0e-3c1b-5b8e-9a51-0c6f3f0d2b7e")
 _MAX_RETRIES = 100
 
 _APPLY_ONCE = script("world_apply_once")
+_READ_ALL = script("world_read_all")
 
 
 class EffectRecord(BaseModel):
@@ -140,6 +150,8 @@ class ConnectorState:
         self._effects = self.key("effects")
         self._order = self.key("effect_order")
         self._attempts = self.key("attempts")
+        self._registry = self.key("meta").replace(f":world:{system}:meta", ":world:meta")
+        self._base = self._registry[: -len("world:meta")]
 
     def key(self, *parts: str) -> str:
         """The Redis key of ``parts`` in this system's part of the world."""
@@ -151,21 +163,32 @@ class ConnectorState:
         return str(uuid.uuid5(_ID_NAMESPACE, name))
 
     def hget(self, key: str, field_name: str) -> str | None:
-        """Read one hash field as text (once per graph segment: ``segment_reads``)."""
-
-        def fetch() -> str | None:
-            raw = self.client.hget(key, field_name)
-            return None if raw is None else text(raw)
-
-        return remembered("hget", key, field_name, fetch)
+        """Read one hash field as text (within a graph segment, from the world read whole:
+        ``segment_reads``)."""
+        if in_segment():
+            return self._remembered(key).get(field_name)
+        raw = self.client.hget(key, field_name)
+        return None if raw is None else text(raw)
 
     def hvals(self, key: str) -> list[str]:
-        """Read every value of a hash as text (once per graph segment: ``segment_reads``)."""
+        """Read every value of a hash as text (within a graph segment, from the world read
+        whole: ``segment_reads``)."""
+        if in_segment():
+            return list(self._remembered(key).values())
+        return [text(raw) for raw in self.client.hvals(key)]
 
-        def fetch() -> tuple[str, ...]:
-            return tuple(text(raw) for raw in self.client.hvals(key))
+    def _remembered(self, key: str) -> Hash:
+        def take_all() -> dict[str, Hash]:
+            flat = call_script(self.client, _READ_ALL, [self._registry], [self._base])
+            return {
+                self._base + text(suffix): _pairs(pairs)
+                for suffix, pairs in zip(flat[::2], flat[1::2], strict=True)
+            }
 
-        return list(remembered("hvals", key, None, fetch))
+        def fetch() -> Hash:
+            return {text(f): text(v) for f, v in self.client.hgetall(key).items()}
+
+        return remembered_hash(key, registry=self._registry, take_all=take_all, fetch=fetch)
 
     def apply(self, batch: WriteBatch) -> None:
         """Apply guarded writes that are not an effect (seeding, inbound events).
@@ -198,8 +221,20 @@ class ConnectorState:
                 changing under this call.
         """
         self._check_key(idempotency_key)
+        counted = False
+        remembered = self._remembered_reads(reads)
+        if remembered is not None:
+            # First try on what this segment read: no round trip before the write; the
+            # script still returns an earlier effect first, and the guards compare the reads
+            counted = True
+            outcome = self._try_remembered(idempotency_key, action, compute, reads, remembered)
+            if isinstance(outcome, EffectRecord):
+                return outcome
+            counted = outcome
         for attempt in range(_MAX_RETRIES):
-            prior, values = self._prior_and_reads(idempotency_key, reads, count=attempt == 0)
+            prior, values = self._prior_and_reads(
+                idempotency_key, reads, count=attempt == 0 and not counted
+            )
             if prior is not None:
                 return self._same_action(prior, action)
             try:
@@ -211,23 +246,67 @@ class ConnectorState:
                 if prior is not None:
                     return self._same_action(prior, action)
                 raise
-            record = EffectRecord(
-                system=self.system,
-                idempotency_key=idempotency_key,
-                action=action,
-                payload=payload,
-                result=result,
-            )
-            status, stored = self._run(batch, record)
-            if status == 1:
-                return record
-            if status == 0:
-                return self._same_action(EffectRecord.model_validate_json(stored), action)
+            applied = self._apply(idempotency_key, action, batch, payload, result, count=False)
+            if applied is not None:
+                return applied
         raise ConnectorError(
             f"{self.system}: {action} could not be applied: the records it changes kept "
             f"changing ({_MAX_RETRIES} tries)",
             hint="too many writers on one record; retry the call later",
         )
+
+    def _remembered_reads(self, reads: Sequence[tuple[str, str]]) -> list[Known] | None:
+        """How the segment knows each of ``reads``, or None if it does not know one."""
+        known = [remembered_field(key, name, registry=self._registry)[0] for key, name in reads]
+        return None if "unknown" in known else known
+
+    def _try_remembered(
+        self,
+        idempotency_key: str,
+        action: str,
+        compute: Callable[[list[str | None]], tuple[WriteBatch, dict[str, JsonValue], JsonValue]],
+        reads: Sequence[tuple[str, str]],
+        known: list[Known],
+    ) -> EffectRecord | bool:
+        """Apply on the segment's reads: the record, or whether the attempt was counted (a
+        guard failed, or the remembered reads could not decide: read them again)."""
+        values = [remembered_field(key, name, registry=self._registry)[1] for key, name in reads]
+        try:
+            batch, payload, result = compute(values)
+        except ConnectorError:
+            return False  # decided again on fresh reads, which raise it again if it holds
+        guarded = {(batch.keys[g[0] - 1], g[1]) for g in batch.guards if g[2] is None}
+        unconfirmed = [r for how, r in zip(known, reads, strict=True) if how == "unlisted"]
+        if any(read not in guarded for read in unconfirmed):
+            return False  # absent only by the registry, and no guard to confirm it
+        applied = self._apply(idempotency_key, action, batch, payload, result, count=True)
+        return True if applied is None else applied
+
+    def _apply(
+        self,
+        idempotency_key: str,
+        action: str,
+        batch: WriteBatch,
+        payload: dict[str, JsonValue],
+        result: JsonValue,
+        *,
+        count: bool,
+    ) -> EffectRecord | None:
+        """Run the effect's writes: its record (or the one applied before under the key), or
+        None when a guard failed (nothing written)."""
+        record = EffectRecord(
+            system=self.system,
+            idempotency_key=idempotency_key,
+            action=action,
+            payload=payload,
+            result=result,
+        )
+        status, stored = self._run(batch, record, count=count)
+        if status == 1:
+            return record
+        if status == 0:
+            return self._same_action(EffectRecord.model_validate_json(stored), action)
+        return None
 
     def _prior_and_reads(
         self, idempotency_key: str, reads: Sequence[tuple[str, str]], *, count: bool
@@ -264,9 +343,14 @@ class ConnectorState:
         raw = self.client.get(self._attempts)
         return 0 if raw is None else int(raw)
 
-    def _run(self, batch: WriteBatch, record: EffectRecord | None) -> tuple[int, str]:
+    def _run(
+        self, batch: WriteBatch, record: EffectRecord | None, *, count: bool
+    ) -> tuple[int, str]:
         keys = list(batch.keys)
         spec: dict[str, Any] = {"guards": batch.guards, "ops": batch.ops}
+        if count:
+            keys.append(self._attempts)
+            spec["attempts"] = len(keys)
         if record is not None:
             for name in (self._effects, self._order):
                 if name not in keys:
@@ -278,9 +362,13 @@ class ConnectorState:
                 record.model_dump_json(),
             ]
         keys, args = _with_registry(keys, [json.dumps(spec)])
+        after = hashes_after_hset([[op[0], keys[op[1] - 1], *op[2:]] for op in batch.ops])
         forget_reads(keys)
         reply = call_script(self.client, _APPLY_ONCE, keys, args)
-        return int(reply[0]), text(reply[1])
+        status = int(reply[0])
+        if status == 1:
+            remember_hashes(after)  # this segment's own write, as the script applied it
+        return status, text(reply[1])
 
     def _same_action(self, prior: EffectRecord, action: str) -> EffectRecord:
         if prior.action != action:
@@ -297,6 +385,10 @@ class ConnectorState:
                 f"{self.system}: an effectful call needs a non-empty idempotency_key",
                 hint="pass the key the effect ledger formed for this tool call",
             )
+
+
+def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
+    return {text(f): text(v) for f, v in zip(flat[::2], flat[1::2], strict=True)}
 
 
 def _queue_reads(pipe: Pipeline, fields: Sequence[tuple[str, str]]) -> None:

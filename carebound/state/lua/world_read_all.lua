@@ -1,0 +1,23 @@
+-- Read a simulated world whole, for one graph segment's reads
+-- (carebound.state.segment_reads, carebound.tools.connectors._redis_state).
+-- KEYS: the world's key registry (its world:meta hash, whose fields that start with 'world:'
+--       name the world's keys, all under the run's hash tag)
+-- ARGV: the run's key base ('<prefix>:{<run>}:')
+-- Reply: flat {suffix, {field, value, ...}, ...}: every registered key that holds a hash, or
+--        holds nothing (an empty list: known empty); keys of other types are left out
+local base = ARGV[1]
+local out = {}
+for _, suffix in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(suffix, 1, 6) == 'world:' then
+    local key = base .. suffix
+    local kind = redis.call('TYPE', key)['ok']
+    if kind == 'hash' then
+      out[#out + 1] = suffix
+      out[#out + 1] = redis.call('HGETALL', key)
+    elseif kind == 'none' then
+      out[#out + 1] = suffix
+      out[#out + 1] = {}
+    end
+  end
+end
+return out
