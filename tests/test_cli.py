@@ -381,6 +381,7 @@ def test_worker_server_reviewers_help(env: str, tmp_path: Path) -> None:
         "runs_quarantined": 0,
         "sweeps": 1,
         "recovered": [],
+        "connectors": "simulator",
     }
     assert "timers fired" in cli("worker", "--once").stdout
     assert cli_json("worker", "--sweeps", "2", "--interval", "0")["sweeps"] == 2

@@ -248,7 +248,8 @@ SUBPACKAGES: dict[str, set[str]] = {
         "ScriptedDocument", "SystemRefusedError", "SystemUnavailableError", "TaskPermissionError",
         "TaskRole", "TaskStatus", "UnconnectedERP", "UnconnectedOutreach", "UnconnectedPayer",
         "VersionConflictError", "WorldSeeder", "WorldSpec", "connectors_factory",
-        "connectors_identity", "simulated_connectors", "validate_resource", "version_of",
+        "connectors_identity", "connectors_models", "simulated_connectors", "validate_resource",
+        "version_of",
     },
     "carebound.tools.connectors.mail": {"send_mail"},
     "carebound.tools.connectors.simulated": {

@@ -7,7 +7,7 @@ import dataclasses
 import signal
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,6 +21,9 @@ from carebound.cli._session import (
     use_model,
 )
 from carebound.cli._upkeep import Upkeep
+
+if TYPE_CHECKING:
+    from carebound.engine.runner import Runner
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -127,18 +130,29 @@ def worker(
         signal.signal(sig, lambda *_: pool.stop())
     if not as_json:
         stderr().print(
-            f"worker {pool.consumer}: {concurrency} slots; SIGTERM or Ctrl-C drains", style="dim"
+            f"worker {pool.consumer}: {concurrency} slots, connectors "
+            f"{_connectors_of(runner)}; SIGTERM or Ctrl-C drains",
+            style="dim",
         )
     report = pool.run()
     upkeep.stop()
     if as_json:
-        print_json(dataclasses.asdict(report))
+        print_json({**dataclasses.asdict(report), "connectors": _connectors_of(runner)})
         return
     stdout().print(
         f"worker {report.consumer} stopped: {report.drives} drives, {report.busy} busy, "
         f"{report.failed} failed, {report.reclaimed} reclaimed, "
         f"{report.dead_lettered} dead-lettered"
     )
+
+
+def _connectors_of(runner: Runner) -> str:
+    """Which systems the runner's runs reach, as runs record it (``simulator``, or
+    ``config:<digest>`` for a connectors file; ``any`` for a factory that names none): the
+    identity ``carebound approve`` and ``status`` show, so an operator can match them."""
+    from carebound.tools.connectors import connectors_identity
+
+    return connectors_identity(runner.connectors) or "any"
 
 
 def _sweeper(
@@ -166,6 +180,9 @@ def _sweeper(
     totals = SweepReport(runs_failed=len(first.failed), runs_quarantined=len(first.quarantined))
     done = 0
     note = stderr()
+    connectors_in_use = _connectors_of(runner)
+    if not as_json:
+        note.print(f"worker: sweeping, connectors {connectors_in_use}", style="dim")
     if recovered and not as_json:
         note.print(f"recovered {len(recovered)} run(s): {', '.join(recovered)}", style="dim")
     if first.failed and not as_json:
@@ -196,7 +213,10 @@ def _sweeper(
             note.print("worker stopped", style="dim")
     upkeep.stop()
     if as_json:
-        print_json({**totals.model_dump(mode="json"), "sweeps": done, "recovered": recovered})
+        print_json({
+            **totals.model_dump(mode="json"), "sweeps": done, "recovered": recovered,
+            "connectors": connectors_in_use,
+        })  # fmt: skip
         return
     from carebound.cli._render_server import sweep_view
 

@@ -43,6 +43,7 @@ from carebound.tools.connectors import (
     WorldSeeder,
     WorldSpec,
     connectors_identity,
+    connectors_models,
 )
 
 DriveMode = Literal["inline", "queue"]
@@ -97,7 +98,7 @@ class Core:
         """What runs started here record, and what a run's record must name to be driven here
         (None: this factory serves any run)."""
         if not models.configured:  # the connectors file's [models], when the caller named none
-            file_models = getattr(getattr(connectors, "config", None), "models", None)
+            file_models = connectors_models(connectors)
             models = file_models.assist_models() if file_models is not None else models
         self.lease_ttl_ms = lease_ttl_ms
         self._owner_base = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -59,6 +59,7 @@ from carebound.tools.connectors._factory import (
     ConnectorsSource,
     connectors_factory,
     connectors_identity,
+    connectors_models,
     simulated_connectors,
 )
 from carebound.tools.connectors._fhir import (
@@ -137,6 +138,7 @@ __all__ = [
     "WorldSpec",
     "connectors_factory",
     "connectors_identity",
+    "connectors_models",
     "simulated_connectors",
     "validate_resource",
     "version_of",

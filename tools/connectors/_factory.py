@@ -52,8 +52,10 @@ from carebound.tools.connectors._world_spec import WorldSpec
 from carebound.tools.connectors.config import (
     ENV_PREFIX,
     ConnectorsConfig,
+    ModelsConfig,
     configured_connectors_file,
     load_connectors_config,
+    load_models_config,
 )
 
 if TYPE_CHECKING:
@@ -86,7 +88,7 @@ def connectors_factory(source: ConnectorsSource | None = None) -> ConnectorsFact
             return simulated_connectors()
     if isinstance(source, str | os.PathLike):
         if not names_systems(source):  # a file of [notify] / [models] only
-            return simulated_connectors()
+            return simulated_connectors(models_table=load_models_config(Path(source)))
         source = load_connectors_config(Path(source))
     if isinstance(source, ConnectorsConfig):
         return ConfiguredConnectors(source)
@@ -129,10 +131,18 @@ def names_systems(path: str | os.PathLike[str]) -> bool:
     return any(system in data for system in SYSTEMS)
 
 
-def simulated_connectors() -> ConnectorsFactory:
-    """The simulator's factory (the default)."""
+def simulated_connectors(*, models_table: ModelsConfig | None = None) -> ConnectorsFactory:
+    """The simulator's factory (the default); ``models_table``: the ``[models]`` of a
+    connectors file that names no system, which a Runner built on it uses."""
     module = _load(SIMULATED, "SimulatedConnectors", needed_for="the simulated connectors")
-    return cast(ConnectorsFactory, module.SimulatedConnectors())
+    return cast(ConnectorsFactory, module.SimulatedConnectors(models_table=models_table))
+
+
+def connectors_models(factory: ConnectorsFactory) -> ModelsConfig | None:
+    """The ``[models]`` table of the connectors file ``factory`` was made from (None: no file,
+    or a file without one)."""
+    table = getattr(factory, "models_table", None)
+    return table if isinstance(table, ModelsConfig) else None
 
 
 class ConfiguredConnectors:
@@ -151,6 +161,11 @@ class ConfiguredConnectors:
             self._outreach = _load(OUTREACH_CHANNELS, "build_outreach", needed_for="[office]")
         self._lock = threading.Lock()
         self._shared: tuple[EHRConnector, PayerConnector] | None = None
+
+    @property
+    def models_table(self) -> ModelsConfig | None:
+        """The file's ``[models]`` table (None: it has none)."""
+        return self.config.models
 
     @property
     def identity(self) -> str:

@@ -41,7 +41,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -417,6 +417,10 @@ def load_connectors_config(path: str | Path) -> ConnectorsConfig:
             message names the file, the dotted path inside it and the problem.
     """
     file = Path(path)
+    return _validated(_read_toml(file), where=str(file), base_dir=file.resolve().parent)
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -425,7 +429,7 @@ def load_connectors_config(path: str | Path) -> ConnectorsConfig:
             hint=f"check the path (--connectors or {CONNECTORS_FILE_VAR})",
         ) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConnectorsConfigError(
             f"{file}: not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8"
@@ -434,7 +438,6 @@ def load_connectors_config(path: str | Path) -> ConnectorsConfig:
         raise ConnectorsConfigError(
             f"{file}: not valid TOML: {exc}", hint="fix the TOML syntax at that line and column"
         ) from None
-    return _validated(data, where=str(file), base_dir=file.resolve().parent)
 
 
 def connectors_config(data: Mapping[str, Any], *, base_dir: Path | None = None) -> ConnectorsConfig:
@@ -443,30 +446,30 @@ def connectors_config(data: Mapping[str, Any], *, base_dir: Path | None = None) 
 
 
 def load_notify_config(path: str | Path) -> NotifyConfig | None:
-    """The ``[notify]`` table of the connectors file at ``path``, checked (None: the file has
-    none). Only that table is read, so a file holding nothing else works too.
+    """The ``[notify]`` table alone of the connectors file at ``path``, checked (None: it has
+    none); raises ``ConnectorsConfigError`` as :func:`load_connectors_config` does."""
+    return _load_table(path, "notify", NotifyConfig, example="'Notifications'")
 
-    Raises:
-        ConnectorsConfigError: as :func:`load_connectors_config`, for the ``[notify]`` table.
-    """
+
+def load_models_config(path: str | Path) -> ModelsConfig | None:
+    """The ``[models]`` table alone, as :func:`load_notify_config` reads ``[notify]`` (a file
+    naming no system: its runs use the simulator, with these models)."""
+    return _load_table(path, "models", ModelsConfig, example="'AI assist'")
+
+
+_Table = TypeVar("_Table", bound=BaseModel)
+
+
+def _load_table(path: str | Path, name: str, model: type[_Table], *, example: str) -> _Table | None:
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConnectorsConfigError(
-            f"{file}: cannot read the connectors file: {exc}",
-            hint=f"check the path ({CONNECTORS_FILE_VAR}) and the TOML syntax",
-        ) from None
-    table = data.get("notify")
-    if table is None:
-        return None
+    table = _read_toml(file).get(name)
     try:
         with _relative_to(file.resolve().parent):
-            return NotifyConfig.model_validate(table)
+            return None if table is None else model.model_validate(table)
     except ValidationError as exc:
         raise ConnectorsConfigError(
-            f"{file}: invalid [notify] table:\n{format_validation_error(exc)}",
-            hint="fix the values at those paths; README 'Notifications' has an example",
+            f"{file}: invalid [{name}] table:\n{format_validation_error(exc)}",
+            hint=f"fix the values at those paths; README {example} has an example",
         ) from None
 
 

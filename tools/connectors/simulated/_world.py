@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -30,6 +30,9 @@ from carebound.tools.connectors.simulated._redis_state import (
     apply_writes,
     text,
 )
+
+if TYPE_CHECKING:
+    from carebound.tools.connectors.config import ModelsConfig
 
 _URN_UUID = "urn:uuid:"
 
@@ -138,6 +141,11 @@ class SimulatedConnectors:
 
     identity = "simulator"
     """What the runs it serves record (see ``ConnectorsFactory``)."""
+
+    def __init__(self, *, models_table: ModelsConfig | None = None) -> None:
+        """``models_table``: the ``[models]`` of a connectors file that names no system (its
+        runs use the simulator, and a Runner built on it these models)."""
+        self.models_table = models_table
 
     def __call__(self, run: RunContext, /) -> World:
         """The run's world: reopened without a check when the run's record says it was seeded,
