@@ -6,6 +6,10 @@ carebound's planner view copies ``findings`` and ``memory`` one level deep only,
 that changes a nested list in place changes the value of a checkpoint already put. A buffer
 that serialized its values when it sends them (the next effect, hold or settle) would store a
 state the run never had at that checkpoint; a replay from it would see the change twice.
+
+In carebound's graph today the code that runs in a step before its flush is the gate's (tool
+facts, the packet builder) and the planner runs a step earlier, so the window is narrow; the
+buffer no longer depends on how steps are composed.
 """
 
 from __future__ import annotations
@@ -34,16 +38,12 @@ def test_values_changed_in_place_after_a_buffered_put_are_stored_as_put(
     memory: dict[str, Any] = {"notes": ["first"]}
     checkpoint["channel_values"] = {"memory": memory}
     checkpoint["channel_versions"] = {"memory": 1}
-    write: dict[str, Any] = {"seen": [1]}
     with saver.buffered_writes("t-1"):
-        stored = saver.put(_config("t-1"), checkpoint, {"source": "loop", "step": 0}, {"memory": 1})
-        saver.put_writes(stored, [("findings", write)], task_id="task-1")
+        saver.put(_config("t-1"), checkpoint, {"source": "loop", "step": 0}, {"memory": 1})
         # the next step's node changes the channel's objects in place, before any flush
         memory["notes"].append("second")
-        write["seen"].append(2)
     found = saver.get_tuple(_config("t-1"))
     assert found is not None
     assert found.checkpoint["channel_values"]["memory"] == {"notes": ["first"]}
-    assert [(ch, value) for _, ch, value in found.pending_writes] == [("findings", {"seen": [1]})]
     saver.close()
     client.close()

@@ -61,8 +61,9 @@ class BufferingSaver(ThreadedAsyncSaver):
             config, checkpoint, metadata, moved, packed = buffered.put
             (keys, args), _ = self._put_call(config, checkpoint, metadata, moved, packed=packed)
             calls.append((_scripts.PUT, keys, args, config))
-        for config, (write_keys, write_args) in buffered.writes:
-            calls.append((_scripts.PUT_WRITES, write_keys, write_args, config))
+        for config, writes, task_id, task_path in buffered.writes:
+            keys, args = self._put_writes_call(config, writes, task_id, task_path)
+            calls.append((_scripts.PUT_WRITES, keys, args, config))
         return calls
 
     def _flush_held(self, thread_id: str) -> None:

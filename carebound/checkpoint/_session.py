@@ -13,9 +13,10 @@ newest checkpoint needs:
   versions and the values they had when put (``hold_put``);
 * the writes against the newest checkpoint (writes against an older one are superseded with it).
 
-Values are serialized when put, not when flushed: LangGraph's checkpoint holds the channels' own
-objects, which a later step may change in place before the flush (``tests/test_buffered_values``);
-a channel that moved three times is serialized three times, and only its newest bytes are sent.
+A checkpoint's values are serialized when put, not when flushed: LangGraph's checkpoint holds the
+channels' own objects, which the next step's nodes may change in place before the flush
+(``tests/test_buffered_values``); a channel that moved three times is serialized three times,
+and only its newest bytes are sent. A task's writes are serialized when sent (``hold_writes``).
 The buffer is flushed (one fenced round trip, riding ahead of the caller's own round trip where
 it can):
 
@@ -46,13 +47,11 @@ class _Put(NamedTuple):
     metadata: CheckpointMetadata
 
 
-Prepared = tuple[Sequence[str], Sequence[Any]]
-"""A write script's KEYS and ARGV, serialized when the writes were put."""
-
-
 class _Writes(NamedTuple):
     config: RunnableConfig
-    call: Prepared
+    writes: Sequence[tuple[str, Any]]
+    task_id: str
+    task_path: str
 
 
 class Buffered(NamedTuple):
@@ -63,7 +62,7 @@ class Buffered(NamedTuple):
         tuple[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions, dict[str, bytes]]
         | None
     )
-    writes: list[tuple[RunnableConfig, Prepared]]
+    writes: list[tuple[RunnableConfig, Sequence[tuple[str, Any]], str, str]]
 
 
 class WriteBuffer:
@@ -113,9 +112,17 @@ class WriteBuffer:
             ) == conf.get("checkpoint_id")
         return bool(conf.get("checkpoint_id") == self.newest_id)
 
-    def hold_writes(self, config: RunnableConfig, call: Prepared) -> None:
-        """Keep a task's writes against the newest checkpoint (``call``: serialized now)."""
-        self._writes.append(_Writes(config, call))
+    def hold_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
+        """Keep a task's writes against the newest checkpoint (serialized when sent: their
+        values become channel values only when the step ends, and the step's checkpoint put
+        then supersedes them before any node reads those values)."""
+        self._writes.append(_Writes(config, list(writes), task_id, task_path))
 
     def take(self) -> Buffered:
         """Everything held, emptied from the buffer (a failed send is not sent again)."""
@@ -126,6 +133,6 @@ class WriteBuffer:
             moved = {ch: versions[ch] for ch in self._moved if ch in versions}
             packed = {ch: value for ch, value in self._moved.items() if value and ch in versions}
             put = (config, checkpoint, metadata, moved, packed)
-        writes = [(w.config, w.call) for w in self._writes]
+        writes = [(w.config, w.writes, w.task_id, w.task_path) for w in self._writes]
         self._put, self._moved, self._writes = None, {}, []
         return Buffered(put, writes)

@@ -303,8 +303,7 @@ class RedisSaver(BufferingSaver):
         held = self._held(config["configurable"]["thread_id"])
         if held is not None and held.buffer.holds_writes_for(config):
             self._unprime(held.buffer.thread_id)
-            call = self._put_writes_call(config, writes, task_id, task_path)
-            held.buffer.hold_writes(config, call)
+            held.buffer.hold_writes(config, writes, task_id, task_path)
             return
         keys, args = self._put_writes_call(config, writes, task_id, task_path)
         self._write(_scripts.PUT_WRITES, keys, args, config)
