@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import (
 
 from carebound._wire import Arg, AsyncClient, AsyncWire, async_binary_client
 from carebound.checkpoint import _scripts
-from carebound.checkpoint._base import SaverCore
+from carebound.checkpoint._base import SaverCore, keep_signatures
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
 from carebound.state.keys import DEFAULT_PREFIX
@@ -346,3 +346,6 @@ class AsyncRedisSaver(SaverCore):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Blocking ``aprune``, for calls from a thread other than the saver's loop."""
         self._run_sync(lambda: self.aprune(thread_ids, strategy=strategy), "prune")
+
+
+keep_signatures(AsyncRedisSaver.put_writes, AsyncRedisSaver.aput_writes)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -35,6 +36,14 @@ VERSION_DIGITS = 10
 _REGISTRY_REFRESH = 60.0
 _REGISTRY_GRACE = 600.0
 _REGISTRY_CACHE_MAX = 50_000
+
+
+def keep_signatures(*methods: Callable[..., Any]) -> None:
+    """Store each method's signature on it (``__signature__``): LangGraph asks for the
+    signature of a saver's ``put_writes`` / ``aput_writes`` at every invoke (does it take
+    ``task_path``?), and ``inspect`` then reads it instead of rebuilding it from the code."""
+    for method in methods:
+        method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
 
 
 class SaverCore(BaseCheckpointSaver[str]):

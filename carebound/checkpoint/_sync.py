@@ -19,6 +19,7 @@ from langgraph.checkpoint.base import (
 
 from carebound._wire import Arg, SyncClient, SyncWire, binary_client, shared_wire
 from carebound.checkpoint import _scripts
+from carebound.checkpoint._base import keep_signatures
 from carebound.checkpoint._buffering import _HELD, BufferingSaver, Write
 from carebound.checkpoint._codec import fencing_token, restore_args, text
 from carebound.checkpoint._listing import ListCursor
@@ -360,3 +361,6 @@ class RedisSaver(BufferingSaver):
             tkeys = self._thread(thread_id)
             calls.append(([tkeys.namespaces, tkeys.runs], [tkeys.base]))
         eval_batched(self._wire, _scripts.PRUNE_KEEP_LATEST, calls)
+
+
+keep_signatures(RedisSaver.put_writes)

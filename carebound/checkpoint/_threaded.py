@@ -16,7 +16,7 @@ from langgraph.checkpoint.base import (
     CheckpointTuple,
 )
 
-from carebound.checkpoint._base import SaverCore
+from carebound.checkpoint._base import SaverCore, keep_signatures
 
 
 class ThreadedAsyncSaver(SaverCore):
@@ -76,3 +76,6 @@ class ThreadedAsyncSaver(SaverCore):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``prune`` in a worker thread."""
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy)
+
+
+keep_signatures(ThreadedAsyncSaver.aput_writes)
