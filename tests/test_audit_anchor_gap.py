@@ -14,6 +14,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from redis.cluster import RedisCluster
@@ -122,3 +123,82 @@ def test_a_lagging_anchor_that_disagrees_with_the_chain_is_still_a_tamper(
     result = log.verify("run-gap", exists=True)
     assert not result.ok
     assert any("seq 2: hash differs from the run's anchor" in p for p in result.problems)
+
+
+def _indexed(log: AuditLog, run_id: str) -> list[int]:
+    """The seqs of ``run_id``'s events the global audit index points at, in index order."""
+    return [e.event.seq for e in log.recent(100) if e.event.run_id == run_id]
+
+
+def test_the_next_append_indexes_the_event_the_crash_left_out_of_the_global_index(
+    cluster_log: ClusterLog,
+) -> None:
+    """The global index entry is written in the anchor's step: the crash loses it too. The
+    run's next append sees the anchor behind and indexes the events after it (once each)."""
+    from carebound.audit import Actor
+
+    url, prefix, _client, log = cluster_log
+    _crash_after_append(url, prefix, "run-gap")
+    assert _indexed(log, "run-gap") == [1, 2]  # event 3 is in the run's chain only
+    log.record(
+        "run-gap", time=T0, actor=Actor(kind="agent", id="demo"), action="event",
+        category="system", outcome="success", detail={"i": 4},
+    )  # fmt: skip
+    assert sorted(_indexed(log, "run-gap")) == [1, 2, 3, 4]
+
+
+def test_repair_indexes_a_last_event_the_crash_left_out(cluster_log: ClusterLog) -> None:
+    """A run whose last event lost its index entry gets no next append: ``repair_index`` (run
+    by ``carebound audit RUN --verify``) indexes it and brings the anchor up; a second repair
+    finds nothing to do, and an index entry that did land is not written twice."""
+    url, prefix, client, log = cluster_log
+    _crash_after_append(url, prefix, "run-gap")
+    anchors = f"{prefix}:audit:anchors"
+    behind = client.hget(anchors, "run-gap")
+    assert log.verify("run-gap", exists=True).notes != []
+
+    assert log.repair_index("run-gap") == [3]
+    assert sorted(_indexed(log, "run-gap")) == [1, 2, 3]
+    assert client.hget(anchors, "run-gap").startswith(b"3:")
+    assert log.verify("run-gap", exists=True).notes == []
+    assert log.repair_index("run-gap") == []
+
+    # the crash came after the index entry landed but before the anchor moved
+    client.hset(anchors, "run-gap", behind)
+    assert log.repair_index("run-gap") == []
+    assert sorted(_indexed(log, "run-gap")) == [1, 2, 3]
+    assert client.hget(anchors, "run-gap").startswith(b"3:")
+
+
+def test_audit_verify_indexes_what_the_crash_left_out(
+    cluster_log: ClusterLog, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, demo_case: Any
+) -> None:
+    """``carebound audit RUN --verify`` on a cluster, for a run whose last event lost its
+    index entry and its anchor step (the state the crash above leaves, made here by removing
+    both from a parked demo run)."""
+    from carebound import Runner
+    from tests.test_cli import cli, cli_json
+    from tests.test_workers import world_of
+
+    url, prefix, client, log = cluster_log
+    monkeypatch.setenv("CAREBOUND_REDIS_URL", url)
+    monkeypatch.setenv("CAREBOUND_REDIS_CLUSTER", "1")
+    monkeypatch.setenv("CAREBOUND_PREFIX", prefix)
+    monkeypatch.setenv("CAREBOUND_HOME", str(tmp_path / "home"))
+    runner = Runner(client, prefix=prefix)  # type: ignore[arg-type]
+    run_id = runner.start("demo", demo_case, requester="sam", world=world_of(demo_case)).run_id
+    events = log.events(run_id)
+    last, before = events[-1], events[-2]
+    index = f"{prefix}:audit"
+    [lost] = [i for i, f in client.xrange(index) if f[b"run_id"] == run_id.encode()
+              and int(f[b"seq"]) == last.seq]  # fmt: skip
+    client.xdel(index, lost)
+    client.hset(f"{prefix}:audit:anchors", run_id, f"{before.seq}:{before.hash}")
+    assert last.seq not in _indexed(log, run_id)
+
+    report = cli_json("audit", run_id, "--verify")
+    assert report["reindexed"] == [last.seq] and report["verify"]["ok"]
+    assert report["verify"]["notes"] == []
+    assert last.seq in _indexed(log, run_id)
+    assert cli_json("audit", run_id, "--verify")["reindexed"] == []
+    assert "missing from the global audit index" not in cli("audit", run_id, "--verify").stderr

@@ -25,8 +25,9 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
+from carebound.audit._reindex import reindex
 from carebound.state import audit_index
-from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.keys import DEFAULT_PREFIX, text
 from carebound.state.lua import Script
 from carebound.state.pipeline import Guard, call_script, ride_script
 from carebound.state.pipeline import run as run_pipeline
@@ -275,12 +276,37 @@ class AuditLog(_chain.LogBase):
                 pipe.xadd(index, _chain.index_fields(event, reply))
                 _chain.ANCHOR_SCRIPT.queue(pipe, [anchors], _chain.anchor_args(event))
 
-            run_pipeline(self._client, fill)
+            was = int(run_pipeline(self._client, fill)[-1])
+            # a crash lost the second step of the events between the anchor and this one
+            reindex(self._client, self._prefix, event.run_id, after=was, upto=event.seq - 1)
         elif current == _chain.DUPLICATE:
             args = _chain.duplicate_anchor_args(event.run_id, reply)
             if args is not None:
-                call_script(self._client, _chain.ANCHOR_SCRIPT, [anchors], args)
+                was = int(call_script(self._client, _chain.ANCHOR_SCRIPT, [anchors], args))
+                head = int(args[1])  # the event recorded before may lack its entry too
+                reindex(self._client, self._prefix, event.run_id, after=was, upto=head)
         return current
+
+    def repair_index(self, run_id: str) -> list[int]:
+        """On a Redis Cluster, index ``run_id``'s events that a crash left out of the global
+        index (a recorder stopped between its append and the second step that writes the
+        index entry and the anchor) and bring the anchor up to the chain's head; returns the
+        seqs indexed. The run's next append does the same; this is for a run that has none
+        (``carebound audit RUN --verify`` runs it). Nothing to do on a single server, where
+        the append writes all three at once."""
+        if self._one_step:
+            return []
+        head = self._client.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
+        if head[0] is None:
+            return []
+        seq, anchors = int(head[0]), _chain.anchors_key(self._prefix)
+        was = self._client.hget(anchors, run_id)
+        after = int(text(was).split(":", 1)[0]) if was is not None else 0
+        added = reindex(self._client, self._prefix, run_id, after=after, upto=seq)
+        if after < seq:
+            args = [run_id, seq, f"{seq}:{text(head[1])}"]
+            call_script(self._client, _chain.ANCHOR_SCRIPT, [anchors], args)
+        return added
 
     def queue_compact(self, pipe: redis.client.Pipeline, run_id: str) -> None:
         """Queue the rewrite of ``run_id``'s stream with exact-size nodes on ``pipe`` (when

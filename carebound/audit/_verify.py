@@ -257,8 +257,10 @@ def _anchor_lag(anchor: tuple[int, str] | None, by_seq: Mapping[int, AuditEvent]
     return [
         f"the run's anchor is {behind} event{'s' if behind > 1 else ''} behind its chain "
         f"(seq {anchor[0]} of {max(by_seq)}): a recorder stopped between its append and the "
-        "anchor's step; every later event is signed and linked, and the run's next event "
-        "brings the anchor up"
+        "anchor's step (on a Redis Cluster its global index entries are lost with it); every "
+        "later event is signed and linked, and the run's next event (or "
+        "AuditLog.repair_index, run by 'carebound audit RUN --verify') brings the anchor up "
+        "and indexes them"
     ]
 
 

@@ -88,6 +88,9 @@ def show(
     else:
         source = reader
     verify = verify or anchors is not None
+    # On a Redis Cluster, index the events a crash left out of the global index (and bring
+    # the run's anchor up) before the check; nothing to do on a single server.
+    reindexed = source.audit_log.repair_index(run_id) if verify else []
     trail, file_problems = _read(source, run_id, anchors)
     result = _with_file_problems(trail.verify, file_problems) if verify else None
     events = trail.events
@@ -104,6 +107,7 @@ def show(
                 "run_id": run_id,
                 "events": [e.model_dump(mode="json") for e in events],
                 "verify": result.model_dump(mode="json") if result is not None else None,
+                "reindexed": reindexed,
             }
         )
     else:
@@ -111,6 +115,12 @@ def show(
 
         out = stdout()
         out.print(audit_table(events, wide=wide))
+        if reindexed:
+            typer.secho(
+                f"note: event(s) {', '.join(map(str, reindexed))} of {run_id} were missing from "
+                "the global audit index (a crash on a Redis Cluster); indexed now",
+                err=True,
+            )
         if result is not None:
             out.print(verify_line(run_id, result))
             if anchors is not None and result.checkpoints == 0:

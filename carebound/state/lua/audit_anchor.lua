@@ -4,11 +4,12 @@
 -- order).
 --
 -- KEYS: anchors hash. ARGV: run id, the new head's seq, "seq:hash".
--- Reply: 1 written | 0 the anchor already records this seq or a later one.
+-- Reply: the seq the anchor recorded before (0: none); it is written unless that seq is this
+-- one or a later one. A seq below the new head's predecessor tells the caller that a crash
+-- lost the second step of the events in between (their global index entries too).
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
-  local seq = tonumber(string.match(current, '^(%d+):'))
-  if seq and seq >= tonumber(ARGV[2]) then return 0 end
-end
+local seq = 0
+if current then seq = tonumber(string.match(current, '^(%d+):')) or 0 end
+if seq >= tonumber(ARGV[2]) then return seq end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
+return seq
