@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from carebound import Runner, RunStateError
+from carebound import AlreadyDecidedError, Approve, Runner, RunStateError
 from carebound._limits import InputLimitError
 from carebound._phi import PhiPolicy
 from carebound.audit import verify_archive
@@ -84,6 +84,28 @@ def test_cancel_is_audited_with_its_reason_masked_like_a_reviewers(
     assert runner.verify(run_id).ok
     with pytest.raises(RunStateError, match="already ended"):
         runner.cancel(run_id, by="ops", reason="again")
+
+
+def test_the_hold_of_a_cancelled_run_cannot_be_decided_any_more(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    """Cancelling withdraws the run's pending hold: a reviewer who still has its id (a link,
+    an inbox page read before) is told so, and no decision is recorded for a run that ended.
+    Before, the approval said "approved" (exit 0) and the audit trail recorded it."""
+    runner: Runner = make_runner()
+    run_id = _start(runner, demo_case, demo_world)
+    pending = runner.get(run_id).pending
+    assert pending is not None
+    request = pending.request
+    runner.cancel(run_id, by="ops", reason="duplicate referral")
+
+    assert runner.approval(request.approval_id).status == "withdrawn"
+    approve = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    with pytest.raises(AlreadyDecidedError, match="cancelled by ops"):
+        runner.decide(request.approval_id, approve)
+    assert [e for e in runner.audit(run_id) if e.action == "decision"] == []
+    assert runner.get(run_id).status == "cancelled"
+    assert runner.verify(run_id).ok
 
 
 def test_a_reason_too_long_to_audit_is_refused_before_anything_changes(

@@ -164,18 +164,20 @@ class ApprovalStore:
         # rides ahead of (carebound.checkpoint._session)
         return bool(run(self._r, fill)[0])
 
-    def withdraw(self, approval_id: str, *, now: datetime) -> bool:
+    def withdraw(self, approval_id: str, *, now: datetime, by: str = "") -> bool:
         """Take a pending hold out of the inbox for good (status ``withdrawn``): the step that
-        parked it died before it was stored, and its replay did not hold the call again.
-        Returns whether it was withdrawn (False: no such hold, or it is no longer pending).
-        A later park of the same id (a replay that holds the call after all) revives it."""
+        parked it died before it was stored and its replay did not hold the call again, or
+        its run was cancelled. ``by``: who a reviewer deciding it late is told decided it
+        (default ``WITHDRAWN_BY``). Returns whether it was withdrawn (False: no such hold, or
+        it is no longer pending). A later park of the same id (a replay that holds the call
+        after all) revives it."""
         view = self.get(approval_id)
         if view is None or view.status != "pending":
             return False
         record = self._record_key(approval_id)
         withdrawn = {
             "status": "withdrawn",
-            "decided_by": WITHDRAWN_BY,
+            "decided_by": by or WITHDRAWN_BY,
             "decided_at": str(to_ms(now)),
         }
 

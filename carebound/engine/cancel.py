@@ -36,9 +36,12 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
                 hint="an ended run needs no cancel; 'carebound purge' deletes ended runs",
             )
         if record.pending_approval:
-            view = core.approvals.get(record.pending_approval)
-            if view is not None:
-                core.approvals.unindex(record.pending_approval, view.required_role)
+            # withdrawn, not only out of the inbox: a late decision is refused, never recorded
+            core.approvals.withdraw(
+                record.pending_approval,
+                now=core.clock.now(),
+                by=f"carebound (withdrawn: the run was cancelled by {by})"[:200],
+            )
         core.trips.store_cancelled(
             record.model_copy(
                 update={
