@@ -213,6 +213,8 @@ class Sealed(NamedTuple):
     mac: str | None
     stored: str
     """The event's canonical JSON, ``hash`` and ``mac`` included (``event_json`` of it)."""
+    hashed: str
+    """The canonical JSON ``hash`` is the sha256 of (without ``hash`` and ``mac``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +284,7 @@ class Draft:
         else:
             body["hash"], body["mac"] = hash_, mac
             stored = encode_body(body)
-        return Sealed(self.run_id, seq, prev_hash, hash_, mac, stored)
+        return Sealed(self.run_id, seq, prev_hash, hash_, mac, stored, hashed)
 
     def event_of(self, sealed: Sealed) -> AuditEvent:
         """The :class:`AuditEvent` of this draft as ``sealed`` chained it (not validated again:
@@ -318,7 +320,7 @@ def record_args(
         event.prev_hash,
         str(event.seq),
         event.hash,
-        pack_event(event.stored, event.hash),
+        pack_event(event.stored, event.hash, hashed=event.hashed),
         GENESIS_HASH,
         once or "",
         event.run_id,

@@ -57,7 +57,9 @@ _MAC = b',"mac":'
 _KEY_ID = b',"key_id":'
 
 
-def pack_event(event_json: str, hash_: str | None = None) -> bytes | str:
+def pack_event(
+    event_json: str, hash_: str | None = None, *, hashed: str | None = None
+) -> bytes | str:
     """The stored form of an event's canonical JSON (bytes; the JSON itself in the rare case
     deflating does not make it shorter).
 
@@ -65,14 +67,18 @@ def pack_event(event_json: str, hash_: str | None = None) -> bytes | str:
     reader can compute it again: the hash is the sha256 of the text without ``hash`` and
     ``mac``, so storing it adds nothing the ``mac`` (which signs the hash) and the next event's
     ``prev_hash`` do not already check; about a sixth of a stored event. The text is elided only
-    when :func:`unpack_event` gives it back exactly (checked here), else kept whole."""
+    when :func:`unpack_event` gives it back exactly (checked here), else kept whole.
+    ``hashed``: the text ``hash_`` is the sha256 of (the event without ``hash`` and ``mac``,
+    which the caller just hashed); when the text without them is it, the check does not hash
+    it again."""
     data = event_json.encode()
     if hash_ is not None:
         seal = _HASH + hash_.encode() + b'"'
         at = data.rfind(_HASH)
         if at > 0 and data.startswith(seal, at):
             elided = data[:at] + data[at + len(seal) :]
-            if _with_hash(elided) == data:
+            known = None if hashed is None else (hashed.encode(), hash_)
+            if _with_hash(elided, known) == data:
                 packed = deflate.pack_raw(
                     elided.decode(), marker=ELIDED_MARKER, dictionary=_DICTIONARY
                 )
@@ -81,11 +87,13 @@ def pack_event(event_json: str, hash_: str | None = None) -> bytes | str:
     return deflate.pack_raw(event_json, marker=BINARY_MARKER, dictionary=_DICTIONARY)
 
 
-def _with_hash(elided: bytes) -> bytes | None:
+def _with_hash(elided: bytes, known: tuple[bytes, str] | None = None) -> bytes | None:
     """The canonical JSON of an event from its text without ``hash``: the sha256 of the text
     without ``mac`` too, put back right before ``key_id`` (or ``mac`` when there is none). The
     last ``,"mac":`` and ``,"key_id":`` of the text are the event's own (only scalars follow
-    them, and a quote inside a JSON string is escaped). None: the text has no ``mac``."""
+    them, and a quote inside a JSON string is escaped). None: the text has no ``mac``.
+    ``known``: a text and its sha256 (hex), taken as the hash when the text without ``mac``
+    is that text."""
     mac = elided.rfind(_MAC)
     if mac < 0:
         return None
@@ -93,7 +101,11 @@ def _with_hash(elided: bytes) -> bytes | None:
     end = value + 4 if elided.startswith(b"null", value) else elided.find(b'"', value + 1) + 1
     if end <= value:
         return None
-    hash_ = hashlib.sha256(elided[:mac] + elided[end:]).hexdigest().encode()
+    unsigned = elided[:mac] + elided[end:]
+    if known is not None and unsigned == known[0]:
+        hash_ = known[1].encode()
+    else:
+        hash_ = hashlib.sha256(unsigned).hexdigest().encode()
     key_id = elided.rfind(_KEY_ID, 0, mac)
     at = key_id if key_id >= 0 else mac
     return elided[:at] + _HASH + hash_ + b'"' + elided[at:]
