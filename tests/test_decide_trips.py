@@ -1,6 +1,7 @@
-"""The decide path's Redis round trips stay at 7 with the fuller protocol (normalised ids, the
+"""The decide path's Redis round trips stay at 6 with the fuller protocol (normalised ids, the
 approver identity, an edit's diff and the decision event all ride in the existing trips; 9
-before the drive buffered its checkpoint writes)."""
+before the drive buffered its checkpoint writes, 7 before the fax's record (ledger result and
+audit event) rode the drive's next round trip)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def _decide_trips(runner: Runner, case: Any, world: Any, edit: bool) -> int:
     return CountingConnection.sends - before
 
 
-def test_a_warm_decide_takes_seven_round_trips(
+def test_a_warm_decide_takes_six_round_trips(
     redis_url: str, key_prefix: str, demo_case: Any, demo_world: Any
 ) -> None:
     pool = redis.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
@@ -44,8 +45,8 @@ def test_a_warm_decide_takes_seven_round_trips(
     try:
         runner = Runner(client, prefix=key_prefix, clock=VirtualClock())
         _decide_trips(runner, demo_case, demo_world, edit=False)  # warms caches and scripts
-        assert _decide_trips(runner, demo_case, demo_world, edit=False) == 7
-        assert _decide_trips(runner, demo_case, demo_world, edit=True) == 7
+        assert _decide_trips(runner, demo_case, demo_world, edit=False) == 6
+        assert _decide_trips(runner, demo_case, demo_world, edit=True) == 6
     finally:
         for key in client.scan_iter(match=f"{key_prefix}:*", count=1000):
             client.delete(key)

@@ -7,7 +7,7 @@ disturb the figures. A pipeline or a Lua script is one send, hence one round tri
 Pinned figures (main before the "house" redesign, issue 14):
 
 - a warm reviewer decide that drives the run on to its next stop: 9 (7 once a drive's
-  checkpoints rode its other round trips)
+  checkpoints rode its other round trips, 6 once an effect's record rode the next one)
 - one checkpoint ``put`` of the Redis saver: 1
 - ``Runner.start`` of the demo agent, warm, to its first hold: ``START_TO_FIRST_HOLD``
 - ``Runner.start`` of ``referral_intake`` on its scenario's world, warm, until it waits for the
@@ -17,7 +17,8 @@ Pinned figures (main before the "house" redesign, issue 14):
   8, once a drive sent only the checkpoints an effect, a hold or the segment's end needs, riding
   the round trips of the reserve, the park and the settle: carebound.checkpoint._session);
   then 21 once a segment read its world whole on its first read and an effect computed on the
-  segment's reads (carebound.state.segment_reads)
+  segment's reads (carebound.state.segment_reads); then 17 once an effect's record (the
+  ledger's result and its audit event) rode the next round trip (tests/test_effect_record_rides.py)
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from carebound import Approve, Edit, Runner, VirtualClock
 from carebound.checkpoint import RedisSaver
 from tests.intake_scenario import intake_case_and_world
 
-DECIDE_TO_NEXT_STOP = 7
+DECIDE_TO_NEXT_STOP = 6
 CHECKPOINT_PUT = 1
 START_TO_FIRST_HOLD = 8
-START_REFERRAL_INTAKE = 21
+START_REFERRAL_INTAKE = 17
 
 
 class CountingConnection(Connection):

@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from carebound._wire import binary_client
+from carebound._wire import binary_client, ride_ahead
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -145,8 +145,11 @@ class AuditLog(_chain.LogBase):
             if before is not None:
                 run_pipeline(self._client, before)
             raise
-        if before is not None and not self._one_step:
-            run_pipeline(self._client, before)
+        if before is not None and (
+            not self._one_step or (ride and not self._owns_client and self._ride_before(before))
+        ):
+            if not self._one_step:
+                run_pipeline(self._client, before)
             before = None
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
@@ -158,6 +161,25 @@ class AuditLog(_chain.LogBase):
         ):
             return None
         return self._append_chained(draft, once, keys, (seq, prev_hash), before)
+
+    def _ride_before(self, before: Callable[[redis.client.Pipeline], object]) -> bool:
+        """Queue ``before``'s commands to ride ahead of the next round trip, ahead of the event
+        (False, and nothing queued, outside a riding block).
+
+        Only on the caller's own client: then the run's checkpoints go on this wire too, and
+        riders are sent first and in order, so no checkpoint past the step that made an effect
+        lands before that effect's record (the ledger's result, queued here, and its audit
+        event). A crash before they land leaves the step's effect reserved and unrecorded:
+        the step is replayed from its checkpoint, the effect called again with its key (the
+        connector's de-duplication returns the first result), and both recorded then."""
+        pipe = self._client.pipeline(transaction=False)
+        before(pipe)
+        commands = [args for args, _ in pipe.command_stack]
+        if not commands or not ride_ahead(self._client, commands[0], _raise_error):
+            return False
+        for args in commands[1:]:
+            ride_ahead(self._client, args, _raise_error)
+        return True
 
     def _ride(
         self, draft: _chain.Draft, once: str | None, keys: list[str], seq: int, prev_hash: str
@@ -407,6 +429,12 @@ class AuditLog(_chain.LogBase):
         else:
             entries = self._client.xrange(key, min=f"({after}", count=limit) or []
         return _chain.index_entries(audit_index.resolve(self._client, self._prefix, entries))
+
+
+def _raise_error(reply: Any) -> None:
+    """The reply of a command that rode ahead: an error reply is raised."""
+    if isinstance(reply, Exception):
+        raise reply
 
 
 def _then_append(
