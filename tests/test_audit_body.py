@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carebound.audit import Actor, AuditEvent
-from carebound.audit._chain import event_body, format_time
+from carebound.audit import Actor, AuditEvent, AuditKeyring
+from carebound.audit._chain import Draft, event_body, format_time
 from carebound.audit._models import GENESIS_HASH
 
 _TEXT = st.text(min_size=1, max_size=40)
@@ -110,3 +110,30 @@ def test_the_fields_event_body_writes_are_pinned() -> None:
         "detail", "key_id", "prev_hash", "hash", "mac",
     }  # fmt: skip
     assert set(Actor.model_fields) == {"kind", "id", "role"}
+
+
+def test_a_chained_event_is_the_validated_event_at_its_place() -> None:
+    """``Draft.chain`` copies the validated content with the chain's fields (no validation
+    again): the same event as validating every field, every field set."""
+    keyring = AuditKeyring.of("k9:a-key-for-this-test-only")
+    fields: dict[str, Any] = {
+        "run_id": "run-1",
+        "time": datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2))),
+        "actor": Actor(kind="person", id="casey", role="intake_coordinator"),
+        "action": "decision",
+        "category": "referral",
+        "outcome": "success",
+        "patient_ref": "Patient/p-1",
+        "detail": {"approval": "a-1", "count": 2},
+        "key_id": keyring.signing_id,
+    }
+    draft = Draft.of(**fields)
+    first = draft.chain(4, "ab" * 32, keyring)
+    second = draft.chain(5, first.hash, keyring)
+    for seq, event, prev in ((4, first, "ab" * 32), (5, second, first.hash)):
+        validated = AuditEvent(**fields, seq=seq, prev_hash=prev, hash=event.hash, mac=event.mac)
+        assert event == validated
+        assert event.model_fields_set == set(AuditEvent.model_fields)
+        assert event.time == validated.time and event.time.tzinfo == UTC
+    assert first.hash != second.hash
+    assert draft.event.seq == 1  # the draft is not moved by chaining it

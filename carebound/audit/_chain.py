@@ -221,18 +221,17 @@ class Sealed(NamedTuple):
 class Draft:
     """An event's content before it is chained: everything but ``seq`` and the hashes."""
 
-    run_id: str
-    time: datetime
-    actor: Actor
-    action: AuditAction
-    category: str
-    outcome: AuditOutcome
-    patient_ref: str | None
-    detail: dict[str, DetailValue]
-    key_id: str
+    event: AuditEvent
+    """The content as validated, at ``seq`` 1 on the genesis hash: the chained events are
+    copies of it with their place in the chain (not validated again)."""
     body: dict[str, Any] = field(default_factory=dict)
     """The JSON form hashed and stored, less ``seq``, ``prev_hash``, ``hash`` and ``mac`` (set
     by ``of``)."""
+
+    @property
+    def run_id(self) -> str:
+        """The run the event belongs to."""
+        return self.event.run_id
 
     @classmethod
     def of(
@@ -259,9 +258,7 @@ class Draft:
         )  # fmt: skip
         body = event_body(e)
         del body["seq"], body["prev_hash"]
-        # Keep the validated values: chained events are built from them without validation.
-        return cls(e.run_id, e.time, e.actor, e.action, e.category, e.outcome, e.patient_ref,
-                   dict(e.detail), key_id, body)  # fmt: skip
+        return cls(e, body)
 
     def chain(self, seq: int, prev_hash: str, keyring: AuditKeyring) -> AuditEvent:
         """The event at ``seq`` linked to ``prev_hash``, with its hash and MAC."""
@@ -289,21 +286,10 @@ class Draft:
     def event_of(self, sealed: Sealed) -> AuditEvent:
         """The :class:`AuditEvent` of this draft as ``sealed`` chained it (not validated again:
         ``of`` validated the content, and the chain fields come from the chain)."""
-        return AuditEvent.model_construct(
-            run_id=self.run_id,
-            seq=sealed.seq,
-            time=self.time,
-            actor=self.actor,
-            patient_ref=self.patient_ref,
-            action=self.action,
-            category=self.category,
-            outcome=self.outcome,
-            detail=self.detail,
-            key_id=self.key_id,
-            prev_hash=sealed.prev_hash,
-            hash=sealed.hash,
-            mac=sealed.mac,
-        )
+        return self.event.model_copy(
+            update={"seq": sealed.seq, "prev_hash": sealed.prev_hash, "hash": sealed.hash,
+                    "mac": sealed.mac}
+        )  # fmt: skip
 
 
 def record_args(
