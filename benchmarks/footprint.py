@@ -128,6 +128,7 @@ RUN_FAMILIES = [
     ("cp:", "checkpoints"),
     ("audit", "audit"),
     ("run", "run record"),
+    ("case", "run record"),
     ("waits", "run record"),
     ("ledger", "ledger"),
     ("approval", "approvals"),

@@ -147,7 +147,7 @@ def test_worker_starts_and_fires_timers_despite_poison_runs(
     # A run whose record cannot be read at all, marked as left mid-drive.
     broken = "rbroken000001"
     redis_client.zadd(global_key(key_prefix, "runs"), {broken: 1})
-    redis_client.hset(run_key(key_prefix, broken, "run"), "record", "{not json")
+    redis_client.hset(run_key(key_prefix, broken, "run"), mapping={"run_id": "{not json"})
     redis_client.zadd(global_key(key_prefix, "drive"), {broken: 1})
 
     result = cli("worker", "--once", "--json")

@@ -15,7 +15,6 @@ from carebound import Approve, Runner, VirtualClock
 from carebound._phi_table import table_json
 from carebound.checkpoint import RedisSaver
 from carebound.state import deflate
-from carebound.state.keys import text
 from carebound.state.pipeline import run as run_pipeline
 from carebound.state.runs import RunStore
 from tests.test_footprint_packed import read_packed
@@ -133,23 +132,27 @@ def test_the_policy_pack_is_stored_once_and_read_back_in_a_new_process(
     assert len(packs) == 1
     digest = packs[0].decode().rsplit(":", 1)[1]
     for run_id in ids:
-        field = redis_client.hget(f"{key_prefix}:{{{run_id}}}:run", "policy")
-        assert field == f"sha256:{digest}".encode()
+        field = redis_client.hget(f"{key_prefix}:{{{run_id}}}:run", "pack")
+        assert field == digest.encode()
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
     assert cold.pack_for(ids[0]) == runner.pack_for(ids[0])
     _approve_and_wait(cold, ids[1])
 
 
-def test_a_run_stored_with_its_pack_inline_still_resolves(
+def test_a_parked_runs_hash_is_a_listpack_and_reads_back(
     redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
 ) -> None:
+    """The run hash keeps every value short (the record one field per record field, the case
+    in its own key, bare digests), so Redis keeps it as a listpack: one value over 64 bytes
+    made it a hashtable of about twice the bytes. A new process reads the record back."""
     runner: Runner = make_runner()
-    run_id = runner.start("demo", demo_case, requester="sam", world=demo_world).run_id
-    pack = runner.pack_for(run_id)
-    # how runs were stored before packs were kept once per digest
-    redis_client.hset(f"{key_prefix}:{{{run_id}}}:run", "policy", pack.model_dump_json())
-    cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
-    assert cold.pack_for(run_id) == pack
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    key = f"{key_prefix}:{{{view.run_id}}}:run"
+    assert redis_client.object("encoding", key) == b"listpack"
+    assert max(len(v) for v in redis_client.hvals(key)) <= 64
+    cold = RunStore(redis_client, prefix=key_prefix)
+    assert cold.get(view.run_id) == view.record
+    assert cold.case(view.run_id) == demo_case
 
 
 def test_a_policy_pack_is_parsed_once_per_content(tmp_path: Any) -> None:
@@ -180,10 +183,11 @@ def test_the_case_is_stored_deflated_and_the_phi_table_once(
         runner.start("demo", demo_case, requester="sam", world=demo_world).run_id for _ in range(2)
     ]
     stored = redis_client.hgetall(f"{key_prefix}:{{{ids[0]}}}:run")
-    assert stored[b"case"].startswith(b"~c1:")
-    assert len(stored[b"case"]) < len(json.dumps(demo_case)) * 0.4
-    assert stored[b"phi"].startswith(b"sha256:")
-    assert len(list(redis_client.scan_iter(match=f"{key_prefix}:phi:*"))) == 1
+    case = redis_client.get(f"{key_prefix}:{{{ids[0]}}}:case")
+    assert case is not None and case.startswith(b"~c1:")
+    assert len(case) < len(json.dumps(demo_case)) * 0.4
+    [table] = redis_client.scan_iter(match=f"{key_prefix}:phi:*")
+    assert table.endswith(b":" + stored[b"phi"])
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
     store = RunStore(redis_client, prefix=key_prefix)
     assert store.case(ids[0]) == demo_case
@@ -192,18 +196,15 @@ def test_the_case_is_stored_deflated_and_the_phi_table_once(
     assert cold.verify(ids[1]).ok
 
 
-def test_a_run_stored_with_a_plain_case_and_inline_phi_still_reads(
+def test_a_run_stored_with_a_plain_case_still_reads(
     redis_client: redis.Redis, key_prefix: str, make_runner: Any, demo_case: Any, demo_world: Any
 ) -> None:
     runner: Runner = make_runner()
     run_id = runner.start("demo", demo_case, requester="sam", world=demo_world).run_id
-    table = RunStore(redis_client, prefix=key_prefix).phi_json(run_id)
-    # how runs were stored before cases were deflated and PHI tables kept once per digest
-    key = f"{key_prefix}:{{{run_id}}}:run"
-    redis_client.hset(key, mapping={"case": json.dumps(demo_case), "phi": text(table)})
+    # how cases were stored before they were deflated
+    redis_client.set(f"{key_prefix}:{{{run_id}}}:case", json.dumps(demo_case))
     store = RunStore(redis_client, prefix=key_prefix)
     assert store.case(run_id) == demo_case
-    assert text(store.phi_json(run_id)) == text(table)
     cold = Runner(redis_client, prefix=key_prefix, clock=VirtualClock())
     _approve_and_wait(cold, run_id)
 

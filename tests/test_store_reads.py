@@ -34,9 +34,12 @@ def test_queued_reads_parse_to_what_the_direct_reads_return(
             runner.approvals.queue_get(pipe, approval_id),
             runner.ledger.queue_entries(pipe, run_id),
             runner.runs.queue_has_event(pipe, run_id),
-            runner.runs.queue_pinned(pipe, run_id),
         ]
-        return lambda replies: [parse(reply) for parse, reply in zip(parsers, replies, strict=True)]
+        parse_pinned = runner.runs.queue_pinned(pipe, run_id)  # two commands: the hash, the case
+        return lambda replies: [
+            *(parse(reply) for parse, reply in zip(parsers, replies[:4], strict=True)),
+            parse_pinned(replies[4:]),
+        ]
 
     record, view, entries, has_event, pinned = run_parsed(runner.client, queue)
 
@@ -62,9 +65,12 @@ def test_a_queued_read_of_nothing_parses_to_nothing(
             runner.approvals.queue_get(pipe, "no-such-approval"),
             runner.ledger.queue_entries(pipe, "no-such-run"),
             runner.runs.queue_has_event(pipe, "no-such-run"),
-            runner.runs.queue_pinned(pipe, "no-such-run"),
         ]
-        return lambda replies: [parse(reply) for parse, reply in zip(parsers, replies, strict=True)]
+        parse_pinned = runner.runs.queue_pinned(pipe, "no-such-run")
+        return lambda replies: [
+            *(parse(reply) for parse, reply in zip(parsers, replies[:4], strict=True)),
+            parse_pinned(replies[4:]),
+        ]
 
     assert run_parsed(redis_client, queue) == [None, None, [], False, (None, None, None)]
 

@@ -52,16 +52,16 @@ def test_a_runs_case_and_hold_take_less_than_plain_deflate_and_old_forms_resume(
     ids = [runner.start("demo", demo_case, requester="sam", world=demo_world).run_id
            for _ in range(2)]  # fmt: skip
     holds = [_hold(runner, run_id) for run_id in ids]
-    run_key = f"{key_prefix}:{{{ids[0]}}}:run"
+    case_key = f"{key_prefix}:{{{ids[0]}}}:case"
     hold_key = f"{key_prefix}:{{{ids[0]}}}:approval:{holds[0].approval_id}"
-    case, request = redis_client.hget(run_key, "case"), redis_client.get(hold_key + ":request")
+    case, request = redis_client.get(case_key), redis_client.get(hold_key + ":request")
     assert case is not None and case.startswith(b"~c1:")
     assert request is not None and request.startswith(b"~r1:")
     # the form written before: deflated without a dictionary (the case with spaced JSON)
     old_case = deflate.pack(json.dumps(demo_case), marker="~z:")
     old_request = deflate.pack(holds[0].model_dump_json(), marker="~z:")
     assert len(case) < 0.6 * len(old_case) and len(request) < 0.6 * len(old_request)
-    redis_client.hset(run_key, "case", old_case)
+    redis_client.set(case_key, old_case)
     redis_client.hset(hold_key, "request", old_request)  # where holds kept it before
     redis_client.delete(hold_key + ":request")
     assert RunStore(redis_client, prefix=key_prefix).case(ids[0]) == demo_case

@@ -29,10 +29,10 @@ from carebound.engine.graph import Services, build_graph
 from carebound.engine.results import RunView
 from carebound.fhir import fixed_case
 from carebound.guardrails import PolicyPack, load_policy_pack
-from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.keys import DEFAULT_PREFIX, text
 from carebound.state.lease import Lease, RunLease
 from carebound.state.ledger import EffectLedger
-from carebound.state.runs import RunRecord, RunStore, pack_digest, pack_ref
+from carebound.state.runs import RunRecord, RunStore
 from carebound.state.trips import Client, Pinned, Trips
 from carebound.state.work_queue import WorkQueue
 from carebound.tools.connectors import (
@@ -169,16 +169,12 @@ class Core:
         return pack
 
     def _remember_pack(self, run_id: str, raw: bytes | str) -> PolicyPack:
-        """Cache the pack a run's ``policy`` field names (a digest reference, or older runs'
-        JSON); most runs share a pack: each distinct one is read and parsed once."""
-        digest = pack_ref(raw)
-        data: bytes | None = None
-        if digest is None:
-            data = raw.encode() if isinstance(raw, str) else raw
-            digest = pack_digest(data)
+        """Cache the pack a run's ``pack`` field names (its content digest); most runs share a
+        pack: each distinct one is read and parsed once."""
+        digest = text(raw)
         pack: PolicyPack | None = self._packs_by_digest.get(digest)
         if pack is None:
-            data = data if data is not None else self.runs.pack_json(digest)
+            data = self.runs.pack_json(digest)
             if data is None:
                 raise no_run(run_id)
             pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(data))

@@ -27,7 +27,7 @@ from carebound.state.keys import (
     wait_key,
     wait_systems_key,
 )
-from carebound.state.runs import RunRecord, RunStore
+from carebound.state.runs import RunRecord, parse_record, queue_record
 
 PARKED_REASON = "waiting for "
 """How the wait reason of a parked run starts (then the system's name and a space)."""
@@ -92,10 +92,10 @@ def parked_runs(
         return []
     pipe = client.pipeline(transaction=False)
     for _, run_id in candidates:
-        pipe.hget(run_key(prefix, run_id, "run"), "record")
+        queue_record(pipe, run_key(prefix, run_id, "run"))
     parked = []
     for (system, _), raw in zip(candidates, pipe.execute(), strict=True):
-        record = RunStore.parse_record(raw)
+        record = parse_record(raw)
         if (
             record is not None
             and record.status == "waiting"

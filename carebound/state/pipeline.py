@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT, FieldT
 
 from carebound._wire import SyncWire, ride_ahead, shared_wire
 from carebound.state.lua import Script, queued_shas, queued_source, script, shas_queued_on
@@ -49,7 +50,9 @@ _GUARDED_HSET = script("guarded_hset")
 Pipeline = redis.client.Pipeline
 
 
-def guarded_hset_queued(pipe: Pipeline, key: str, mapping: Mapping[str, str], guard: Guard) -> None:
+def guarded_hset_queued(
+    pipe: Pipeline, key: str, mapping: Mapping[FieldT, EncodableT], guard: Guard
+) -> None:
     """Queue ``HSET key mapping`` to run only while ``guard`` holds (its reply: 1 written,
     0 refused); ``key`` and the guard's hash must share a hash slot."""
     args = [len(guard.fields), *guard.args(), *(x for pair in mapping.items() for x in pair)]

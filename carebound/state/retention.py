@@ -48,6 +48,7 @@ _WORLD_SYSTEMS = ("ehr", "outreach", "payer", "erp")
 
 FIXED_SUFFIXES: tuple[str, ...] = (
     "run",
+    "case",
     "keys",
     "events",
     "events:queue",

@@ -15,7 +15,7 @@ import redis
 
 from carebound.clock import to_ms
 from carebound.state.keys import global_key, run_key, text
-from carebound.state.runs import RunRecord
+from carebound.state.runs import RunRecord, parse_record, queue_record
 
 _BATCH = 500
 
@@ -78,9 +78,9 @@ def search_runs(
         start += len(ids)
         pipe = client.pipeline(transaction=False)
         for raw_id in ids:
-            pipe.hget(run_key(prefix, text(raw_id), "run"), "record")
+            queue_record(pipe, run_key(prefix, text(raw_id), "run"))
         for raw in pipe.execute():
-            record = RunRecord.model_validate_json(raw) if raw else None
+            record = parse_record(raw)
             if record is None or not where.matches(record):
                 continue
             if skipped < offset:

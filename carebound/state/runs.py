@@ -2,11 +2,19 @@
 
 Per run (hash tag ``{run_id}``)::
 
-    {prefix}:{run}:run            hash: record (JSON), case (deflated JSON), policy and phi
-                                  (``sha256:<digest>`` references), world mark
+    {prefix}:{run}:run            hash: the record, one field per ``RunRecord`` field (see
+                                  ``record_fields``); ``pack`` and ``phi`` (the pinned policy
+                                  pack's and PHI table's digests), ``world`` (mark): every value
+                                  short, so the hash stays a listpack (one value longer than the
+                                  server's hash-max-listpack-value, 64 bytes by default, turns
+                                  the whole hash into a hashtable, about twice the bytes)
+    {prefix}:{run}:case           string: the case (deflated JSON)
     {prefix}:{run}:events         hash: event id -> event JSON (delivery is idempotent per id)
     {prefix}:{run}:events:queue   list: event ids not yet consumed by the run, oldest first
     {prefix}:{run}:waits          set: the match keys the run is subscribed to
+
+Runs stored by the layout before (a ``record`` JSON field, the case in the hash, ``policy``
+holding ``sha256:<digest>``) are not read: no deployment holds any.
 
 Across runs (each written on its own)::
 
@@ -14,17 +22,18 @@ Across runs (each written on its own)::
     {prefix}:{timers}:due         zset: run id|event id -> due ms
     {prefix}:{timers}:claimed     zset: claimed timers -> claim ms (reclaimed if a worker died)
     {prefix}:wait:<match key>     set: run ids subscribed to events with that match key
-    {prefix}:pack:<sha256>        string: a pinned policy pack (JSON), stored once per content
-                                  digest; a run's ``policy`` field holds ``sha256:<digest>``
-    {prefix}:phi:<sha256>         string: an agent's PHI table (JSON), likewise
+    {prefix}:pack:<digest>        string: a pinned policy pack (JSON), stored once per content
+                                  digest (``pack_digest``); a run's ``pack`` field holds it
+    {prefix}:phi:<digest>         string: an agent's PHI table (JSON), likewise
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import redis
@@ -97,25 +106,59 @@ _PEEK_EVENT = script("run_peek_event")
 _CLAIM_TIMERS = script("run_claim_timers")
 
 
-PACK_REF = "sha256:"
-"""How a run's ``policy`` field names the pack it pinned (older runs hold the JSON itself)."""
+RECORD_FIELDS: tuple[str, ...] = tuple(RunRecord.model_fields)
+"""The run hash's record fields, in the order read (``run_id`` first)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_TIMES = frozenset({"created_at", "updated_at", "wait_until"})
+"""The record's datetimes: stored as integer microseconds since the epoch (UTC)."""
+
+
+def record_fields(record: RunRecord) -> dict[FieldT, EncodableT]:
+    """``record`` as the run hash's fields, one per record field, so every value stays short
+    and the hash a listpack (one JSON field of the whole record made it a hashtable): text as
+    is, integers and datetimes (microseconds since the epoch) as integers, which a listpack
+    keeps in a few bytes, and None as an empty value (no optional field of a record holds "")."""
+    out: dict[FieldT, EncodableT] = {}
+    for name in RECORD_FIELDS:
+        value = getattr(record, name)
+        if value is None:
+            out[name] = ""
+        elif name in _TIMES:
+            out[name] = (value - _EPOCH) // _MICROSECOND
+        else:
+            out[name] = value
+    return out
+
+
+def queue_record(pipe: redis.client.Pipeline, key: str) -> None:
+    """Queue the read of the record in the run hash ``key``; :func:`parse_record` parses it."""
+    pipe.hmget(key, RECORD_FIELDS)
+
+
+def parse_record(reply: Any) -> RunRecord | None:
+    """The record read by :func:`queue_record`, or None when the run has none. A record that
+    is not valid raises ``ValueError`` (pydantic's ``ValidationError``)."""
+    if not reply or reply[0] is None:
+        return None
+    data: dict[str, Any] = {}
+    for name, raw in zip(RECORD_FIELDS, reply, strict=True):
+        if raw in (None, b"", ""):
+            continue  # None (or a field not stored): the model's default
+        value = text(raw)
+        data[name] = _EPOCH + int(value) * _MICROSECOND if name in _TIMES else value
+    return RunRecord.model_validate(data)
 
 
 def pack_digest(policy_json: str | bytes) -> str:
-    """The content digest a pinned pack is stored under (sha256, hex)."""
+    """The content digest a pinned pack or PHI table is stored under: sha256, in unpadded
+    base64url (43 characters where hex takes 64: every run hash holds two)."""
     data = policy_json.encode() if isinstance(policy_json, str) else policy_json
-    return hashlib.sha256(data).hexdigest()
-
-
-def pack_ref(raw: bytes | str) -> str | None:
-    """The digest a stored ``policy`` field refers to, or None when it holds the pack's JSON
-    itself (runs stored before packs were kept once per digest)."""
-    value = raw.decode() if isinstance(raw, bytes) else raw
-    return value[len(PACK_REF) :] if value.startswith(PACK_REF) else None
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
-"""A run's pinned policy JSON, case JSON and world mark, as stored (None: not there)."""
+"""A run's pinned pack digest, case JSON and world mark, as stored (None: not there)."""
 
 
 def pack_case(case: dict[str, Any]) -> str:
@@ -124,11 +167,11 @@ def pack_case(case: dict[str, Any]) -> str:
     return stored_json.CASE.pack(json.dumps(case, separators=(",", ":")))
 
 
-def parse_pinned(reply: Any) -> PinnedReply:
-    """The reply of ``RunStore.queue_pinned``: the policy reference, the case's JSON
+def parse_pinned(replies: Any) -> PinnedReply:
+    """The two replies of ``RunStore.queue_pinned``: the pack digest, the case's JSON
     (inflated) and the world mark, each None when absent."""
-    policy, case, world = reply
-    return policy, None if case is None else stored_json.CASE.unpack(case), world
+    (pack, world), case = replies
+    return pack, None if case is None else stored_json.CASE.unpack(case), world
 
 
 def _is_set(reply: Any) -> bool:
@@ -169,22 +212,20 @@ class RunStore:
         simulated world was seeded before the run was stored; ``phi_json`` pins its agent's PHI
         table (``PhiPolicy.table_json``), so readers mask without loading the agent."""
         digest = pack_digest(policy_json)
-        fields: dict[FieldT, EncodableT] = {
-            "record": record.model_dump_json(),
-            "case": pack_case(case),
-            "policy": PACK_REF + digest,
-        }
+        fields = record_fields(record)
+        fields["pack"] = digest
         if world_seeded:
             fields["world"] = "seeded"
         phi_digest = None if phi_json is None else pack_digest(phi_json)
         if phi_digest is not None:
-            fields["phi"] = PACK_REF + phi_digest
+            fields["phi"] = phi_digest
         pipe = self._r.pipeline(transaction=False)
         pipe.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
         if digest not in self._packs_stored:
             pipe.set(self.pack_key(digest), policy_json, nx=True)
         if phi_digest is not None and phi_digest not in self._phi_tables:
             pipe.set(self.phi_key(phi_digest), cast(str, phi_json), nx=True)
+        pipe.set(self._key(record.run_id, "case"), pack_case(case))
         pipe.hset(self._key(record.run_id, "run"), mapping=fields)
         pipe.execute()
         self._packs_stored.add(digest)
@@ -206,58 +247,51 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
-        return self.parse_record(self._r.hget(self._key(run_id, "run"), "record"))
+        return parse_record(self._r.hmget(self._key(run_id, "run"), RECORD_FIELDS))
 
     def queue_get(
         self, pipe: redis.client.Pipeline, run_id: str
     ) -> Callable[[Any], RunRecord | None]:
         """Queue the read of the run's record on ``pipe``; returns the parser of its reply
         (``parse_record``)."""
-        pipe.hget(self._key(run_id, "run"), "record")
-        return self.parse_record
+        queue_record(pipe, self._key(run_id, "run"))
+        return parse_record
 
-    @staticmethod
-    def parse_record(raw: bytes | str | None) -> RunRecord | None:
-        """A stored record (the reply of ``queue_get``), or None."""
-        return RunRecord.model_validate_json(raw) if raw else None
+    parse_record = staticmethod(parse_record)
 
     def queue_pinned(
         self, pipe: redis.client.Pipeline, run_id: str
     ) -> Callable[[Any], PinnedReply]:
-        """Queue the read of the run's pinned policy pack and case on ``pipe`` (the reply is
-        ``[policy JSON, case JSON, world mark]``, all None for an unknown run; the mark is set
-        when the run's simulated world was seeded at start); returns the parser of its reply
-        (the three as a tuple)."""
-        pipe.hmget(self._key(run_id, "run"), ["policy", "case", "world"])
+        """Queue the two reads of the run's pinned policy pack digest, world mark and case on
+        ``pipe`` (all None for an unknown run; the mark is set when the run's simulated world
+        was seeded at start); returns the parser of their two replies (the pack digest, the
+        case and the mark, as a tuple)."""
+        pipe.hmget(self._key(run_id, "run"), ["pack", "world"])
+        pipe.get(self._key(run_id, "case"))
         return parse_pinned
 
     def case(self, run_id: str) -> dict[str, Any]:
         """The case the run was started on."""
-        raw = self._r.hget(self._key(run_id, "run"), "case")
+        raw = self._r.get(self._key(run_id, "case"))
         return dict(json.loads(stored_json.CASE.unpack(raw))) if raw else {}
 
     def pinned_policy(self, run_id: str) -> bytes | str | None:
-        """The run's ``policy`` field as stored (see :func:`pack_ref`), or None."""
-        raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "policy")
+        """The digest of the policy pack the run pinned (its ``pack`` field), or None."""
+        raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "pack")
         return raw
 
     def policy_json(self, run_id: str) -> bytes | None:
         """The policy pack the run was started with (JSON), or None."""
-        raw = self._r.hget(self._key(run_id, "run"), "policy")
-        if raw is None:
-            return None
-        digest = pack_ref(raw)
-        if digest is not None:
-            return self.pack_json(digest)
-        return raw.encode() if isinstance(raw, str) else raw
+        digest = self.pinned_policy(run_id)
+        return None if digest is None else self.pack_json(text(digest))
 
     def phi_json(self, run_id: str) -> bytes | str | None:
         """The PHI table the run pinned at start (JSON), or None (an unknown run, or one
-        started before runs pinned it)."""
+        started without a table)."""
         raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "phi")
-        digest = None if raw is None else pack_ref(raw)
-        if digest is None:
-            return raw  # none, or a table pinned inline by an older run
+        if raw is None:
+            return None
+        digest = text(raw)
         table = self._phi_tables.get(digest)
         if table is None:
             stored = self._r.get(self.phi_key(digest))
@@ -276,20 +310,20 @@ class RunStore:
         """Replace the run's record (only queued when ``pipe`` is given). With ``guard`` (the
         run's lease, held), it is queued on ``pipe`` to be written only while the guard holds:
         its reply is 1 when written, 0 when refused."""
-        key, value = self._key(record.run_id, "run"), record.model_dump_json()
+        key, fields = self._key(record.run_id, "run"), record_fields(record)
         if guard is None:
-            (pipe or self._r).hset(key, "record", value)
+            (pipe or self._r).hset(key, mapping=fields)
             return
         assert pipe is not None, "a guarded update is queued on a pipeline"
-        guarded_hset_queued(pipe, key, {"record": value}, guard)
+        guarded_hset_queued(pipe, key, fields, guard)
 
     def page(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first."""
         ids = self._r.zrevrange(global_key(self._prefix, "runs"), offset, offset + limit - 1)
         pipe = self._r.pipeline(transaction=False)
         for raw_id in ids:
-            pipe.hget(self._key(text(raw_id), "run"), "record")
-        return [RunRecord.model_validate_json(raw) for raw in pipe.execute() if raw]
+            queue_record(pipe, self._key(text(raw_id), "run"))
+        return [r for r in map(parse_record, pipe.execute()) if r is not None]
 
     def matching(
         self, *, status: str | None = None, agent: str | None = None, limit: int = 50

@@ -248,7 +248,7 @@ class Trips:
             if lease is None:
                 return LeaseReads(None, record, decision_audited)
             self.audit_log.prime(run_id, replies[2])
-            pinned = parse_pinned(replies[at["pinned"]]) if cold else None
+            pinned = parse_pinned(replies[at["pinned"] : at["pinned"] + 2]) if cold else None
             latest = replies[at["latest"]] if "latest" in at else None
             return LeaseReads(lease, record, decision_audited, pinned, latest)
 
@@ -318,7 +318,7 @@ class Trips:
         if view is None:
             return None, None
         self.audit_log.prime(run_id, replies[1])
-        return view, (parse_pinned(replies[2]) if cold else None)
+        return view, (parse_pinned(replies[2:4]) if cold else None)
 
     # -- settling ------------------------------------------------------------------------
 

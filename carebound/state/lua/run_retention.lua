@@ -1,5 +1,5 @@
 -- Match the expiry of every key of a run to its status (carebound.state.retention).
--- KEYS: the run's record hash, its key registry (hash: key suffix -> '', filled by the approval
+-- KEYS: the run's record hash (its 'status' field holds the status), its key registry (hash: key suffix -> '', filled by the approval
 --       and simulated-world scripts; an approval's request key is its suffix + ':request'),
 --       its checkpoint namespaces (set), its simulated world's meta hash (whose fields that
 --       start with 'world:' name the world's keys)
@@ -10,14 +10,12 @@
 -- every TTL removed (PERSIST): a run reopened after it ended keeps its keys again.
 -- Reply: how many keys were changed, or -1 when the record is missing or unreadable (nothing
 --        changed)
-local raw = redis.call('HGET', KEYS[1], 'record')
-if not raw then return -1 end
-local ok, record = pcall(cjson.decode, raw)
-if not ok or type(record) ~= 'table' or type(record.status) ~= 'string' then return -1 end
+local stored = redis.call('HGET', KEYS[1], 'status')
+if not stored or stored == '' then return -1 end
 local ttl = tonumber(ARGV[1])
 local ended = false
 for status in string.gmatch(ARGV[3], '[^,]+') do
-  if status == record.status then ended = true end
+  if status == stored then ended = true end
 end
 local base = ARGV[2]
 local keys = {}
