@@ -375,16 +375,35 @@ def test_global_index_has_every_event(client: redis.Redis, log: AuditLog, key_pr
     raw = cast(
         list[tuple[bytes, dict[bytes, bytes]]], client.xrange(global_key(key_prefix, "audit"))
     )
-    # The index holds pointers, not a second copy of each event: run id, seq, and the id
-    # of the event's entry in the run's own stream.
-    assert [sorted(f) for _, f in raw] == [[b"at", b"run_id", b"seq"]] * len(everything)
+    # The index holds pointers, not a second copy of each event: run id and seq; the event
+    # has the index entry's own id in the run's stream, so the pointer holds no id ('at').
+    assert [sorted(f) for _, f in raw] == [[b"run_id", b"seq"]] * len(everything)
     assert [(f[b"run_id"], int(f[b"seq"])) for _, f in raw] == [
         (e.run_id.encode(), e.seq) for e in everything
     ]
-    for _, f in raw:
+    for entry_id, f in raw:
         stream = f"{key_prefix}:{{{f[b'run_id'].decode()}}}:audit"
-        assert client.xrange(stream, min=f[b"at"], max=f[b"at"])
+        assert client.xrange(stream, min=entry_id, max=entry_id)
     assert log.verify("run-a").count == 4
+
+
+def test_an_event_the_run_stream_cannot_take_at_the_index_id_is_pointed_to_by_at(
+    client: redis.Redis, log: AuditLog, key_prefix: str
+) -> None:
+    """When the run's stream is past the index entry's id (its last id set ahead, as after an
+    index deleted and a clock gone back), the event takes the next id of its own stream and
+    the pointer says where (``at``); the page resolves it like the others."""
+    first = record_n(log, "run-x", 1)
+    stream = f"{key_prefix}:{{run-x}}:audit"
+    client.execute_command("XSETID", stream, "99999999999999-0")
+    later = record_n(log, "run-x", 1)
+    raw = cast(
+        list[tuple[bytes, dict[bytes, bytes]]], client.xrange(global_key(key_prefix, "audit"))
+    )
+    assert [sorted(f) for _, f in raw] == [[b"run_id", b"seq"], [b"at", b"run_id", b"seq"]]
+    assert raw[1][1][b"at"].startswith(b"99999999999999-")
+    assert [e.event for e in log.recent(10)] == first + later
+    assert log.verify("run-x").count == 2
 
 
 def test_global_index_reads_old_entries_and_skips_purged_runs(

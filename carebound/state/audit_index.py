@@ -1,7 +1,9 @@
 """The global audit index: one small pointer per event, resolved against the runs' streams.
 
 Each index entry holds the run id, the event's ``seq`` and ``at``, the id of the event's
-entry in the run's own stream. The event itself is stored once, in the run's stream (the
+entry in the run's own stream, left out when it is the index entry's own id (the append script
+gives the event that id on a single server: about 100 bytes per parked run). The event itself
+is stored once, in the run's stream (the
 source of truth); storing it twice cost as much Redis as the run's whole chain. Readers of
 the index (``AuditLog.recent``, the KPI fold, the notifier) resolve a page of pointers with
 one pipelined round trip. Entries written before this layout carry the event in an
@@ -23,7 +25,7 @@ from carebound.state.audit_codec import unpack_event
 from carebound.state.keys import audit_stream_key, text
 
 INDEX_FIELDS = ("run_id", "seq", "at")
-"""The fields of an index entry, in the order written."""
+"""The fields of an index entry, in the order written (``at`` only when it is needed)."""
 
 
 def pointer_fields(run_id: str, seq: int, at: str) -> dict[FieldT, EncodableT]:
@@ -45,10 +47,12 @@ class _Page:
     def __init__(self, prefix: str, entries: Sequence[tuple[Any, Any]]) -> None:
         self.entries = entries
         self.fields = [_fields(raw) for _, raw in entries]
+        for (entry_id, _), f in zip(entries, self.fields, strict=True):
+            f.setdefault("at", entry_id)  # the event's id in the run's stream is the entry's
         self.wanted = [
             (text(f["run_id"]), text(f["at"]))
             for f in self.fields
-            if "event" not in f and "at" in f and "run_id" in f
+            if "event" not in f and "run_id" in f
         ]
         self.keys = [audit_stream_key(prefix, run_id) for run_id, _ in self.wanted]
 
@@ -62,7 +66,7 @@ class _Page:
         for (entry_id, _), f in zip(self.entries, self.fields, strict=True):
             if "event" in f:
                 out.append((text(entry_id), f["event"]))
-            elif "at" in f and "run_id" in f:
+            elif "run_id" in f:
                 event = found.get((text(f["run_id"]), text(f["at"])))
                 if event is not None:
                     out.append((text(entry_id), event))

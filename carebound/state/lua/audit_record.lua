@@ -15,7 +15,10 @@
 -- may meet in one script), the global index entry (a pointer: run id, seq and the entry's id
 -- in the run's stream; carebound.state.audit_index) and the run's anchor (its head mirrored
 -- outside the run's keys) are written in the same step; on a cluster the caller writes them
--- next.
+-- next. In that step the event takes the index entry's id in the run's stream too, so the
+-- pointer leaves the id out ('at' only when the run's stream refuses it: an id not above its
+-- last, e.g. the index was deleted and the clock went back; then that entry is written again
+-- with 'at').
 --
 -- Reply: {1, entry id} appended | {0, seq, hash} the head moved | {2, seq, hash} the once key
 --        was seen (the current head: on a cluster the caller brings the anchor up to it, in
@@ -40,14 +43,22 @@ local hash = head[2] or ARGV[6]
 if seq ~= ARGV[1] or hash ~= ARGV[2] then
   return {0, seq, hash}
 end
-local id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
+local id
+if nkeys >= 5 then
+  local at = redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3])
+  id = redis.pcall('XADD', KEYS[1], at, 'event', ARGV[5])
+  if type(id) == 'table' then -- refused: the run's stream is past the index's id
+    id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
+    redis.call('XDEL', KEYS[4], at)
+    redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'at', id)
+  end
+  redis.call('HSET', KEYS[5], ARGV[8], ARGV[3] .. ':' .. ARGV[4])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
+end
 if once then
   redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4], once, '')
 else
   redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
-end
-if nkeys >= 5 then
-  redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'at', id)
-  redis.call('HSET', KEYS[5], ARGV[8], ARGV[3] .. ':' .. ARGV[4])
 end
 return {1, id}
