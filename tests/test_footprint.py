@@ -340,3 +340,26 @@ def test_deflated_values_are_base64_and_base85_ones_written_before_still_read() 
     assert deflate.unpack(legacy.encode(), marker="~z:") == text.encode()
     with pytest.raises(ValueError, match="does not inflate"):
         deflate.unpack(packed[:-8], marker="~z:")  # truncated
+
+
+def test_a_run_record_reads_back_field_for_field() -> None:
+    """The run hash's record fields give the same record back: datetimes to the microsecond,
+    None and "" apart where a field may be either, counts as integers."""
+    from datetime import UTC, datetime, timedelta
+
+    from carebound.state.runs import RECORD_FIELDS, RunRecord, parse_record, record_fields
+
+    when = datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    full = RunRecord(
+        run_id="r1", agent="demo", requester="", status="waiting", policy="default@1",
+        created_at=when, updated_at=when + timedelta(microseconds=1), summary="sent",
+        pending_approval="r1-2", wait_reason="office reply", wait_until=when + timedelta(days=2),
+        failures=3, patient_ref="Patient/p1", trace="00-ab-cd-01", connectors="simulator",
+    )  # fmt: skip
+    bare = RunRecord(run_id="r2", agent="demo", requester="sam", status="paused",
+                     policy="default@1", created_at=when, updated_at=when)  # fmt: skip
+    for record in (full, bare):
+        fields = record_fields(record)
+        stored = [str(fields[name]).encode() for name in RECORD_FIELDS]  # as a server replies
+        assert parse_record(stored) == record
+    assert parse_record([None] * len(RECORD_FIELDS)) is None

@@ -51,7 +51,7 @@ Pipeline = redis.client.Pipeline
 
 
 def guarded_hset_queued(
-    pipe: Pipeline, key: str, mapping: Mapping[FieldT, EncodableT], guard: Guard
+    pipe: Pipeline, key: str, mapping: Mapping[FieldT, EncodableT] | Mapping[str, str], guard: Guard
 ) -> None:
     """Queue ``HSET key mapping`` to run only while ``guard`` holds (its reply: 1 written,
     0 refused); ``key`` and the guard's hash must share a hash slot."""

@@ -110,6 +110,8 @@ RECORD_FIELDS: tuple[str, ...] = tuple(RunRecord.model_fields)
 """The run hash's record fields, in the order read (``run_id`` first)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_DEFAULTED = frozenset(n for n, f in RunRecord.model_fields.items() if not f.is_required())
+"""Fields an empty value leaves at the model's default (None, or "" for ``summary``)."""
 _TIMES = frozenset({"created_at", "updated_at", "wait_until"})
 """The record's datetimes: stored as integer microseconds since the epoch (UTC)."""
 
@@ -143,7 +145,7 @@ def parse_record(reply: Any) -> RunRecord | None:
         return None
     data: dict[str, Any] = {}
     for name, raw in zip(RECORD_FIELDS, reply, strict=True):
-        if raw in (None, b"", ""):
+        if raw is None or (raw in (b"", "") and name in _DEFAULTED):
             continue  # None (or a field not stored): the model's default
         value = text(raw)
         data[name] = _EPOCH + int(value) * _MICROSECOND if name in _TIMES else value
