@@ -74,4 +74,6 @@ def test_verify_archive_reports_an_edited_archive(
     archive.write_text(json.dumps(line) + "\n")
     broken = cli_json("verify-archive", str(archive), code=1)
     assert not broken["ok"]
-    assert cli("verify-archive", str(tmp_path / "missing.jsonl"), code=2).exit_code == 2
+    missing = cli("verify-archive", str(tmp_path / "missing.jsonl"), code=2)
+    # the hint names the command that writes archives (it said 'runs purge', no such command)
+    assert "carebound purge --archive" in missing.stderr

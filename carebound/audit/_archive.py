@@ -128,7 +128,8 @@ def verify_archive(path: Path, keyring: AuditKeyring) -> dict[str, VerifyResult]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditExportError(
-            f"cannot read the archive {path}: {exc}", hint="pass the file 'runs purge' wrote"
+            f"cannot read the archive {path}: {exc}",
+            hint="pass the file 'carebound purge --archive' wrote",
         ) from exc
     results: dict[str, VerifyResult] = {}
     prev = GENESIS_HASH
