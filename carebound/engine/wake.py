@@ -36,7 +36,7 @@ from carebound.state.breaker import BreakerStore
 from carebound.state.errors import STORE_DOWN
 from carebound.state.outreach import runs_to_poll, stop_polling
 from carebound.state.parked import parked_on
-from carebound.state.runs import FINAL_STATUSES
+from carebound.state.runs import FINAL_STATUSES, RunRecord
 from carebound.tools.connectors import ConnectorError, SystemUnavailableError
 
 _log = logging.getLogger("carebound.runner")
@@ -89,8 +89,14 @@ class Waker:
         return delivered
 
     def _fire(self, run_id: str, timer_id: str, at: datetime) -> RunView | None:
-        """Record a claimed timer's firing as an event and drive the run."""
+        """Record a claimed timer's firing as an event and drive the run; a timer whose wait
+        the run has left (an event came first, or the run ended) is dropped: it would wake a
+        later wait as if it were that wait's own, or write to an ended run. None then."""
         runs = self.core.runs
+        stored = runs.get(run_id)
+        if stored is None or not _is_current_timer(stored, timer_id):
+            runs.timer_done(run_id, timer_id)
+            return None
 
         def record() -> bool:
             runs.add_event(run_id, RunEvent(id=timer_id, kind="timer", at=at))
@@ -175,7 +181,8 @@ class Waker:
     def _isolated(
         self, report: SweepReport, run_id: str, what: str, fn: Callable[..., Any], *args: Any
     ) -> bool:
-        """Call ``fn(*args)`` for one run; True if it moved the run on. An unexpected error
+        """Call ``fn(*args)`` for one run; True if it moved the run on (``fn`` returned
+        something: None means there was nothing to do). An unexpected error
         (not the store's) is logged and counted, and the sweep goes on with the next run."""
         try:
             view = fn(*args)
@@ -191,7 +198,7 @@ class Waker:
         if isinstance(view, RunView) and view.record.failures:
             report.runs_failed += 1
             report.runs_quarantined += view.status == "quarantined"
-        return True
+        return view is not None
 
     def _may_escalate_on_timeout(self, view: ApprovalView, to_role: str) -> bool:
         """Whether the deadline may hand ``view`` to ``to_role``: only along a path the run's
@@ -279,3 +286,9 @@ class Waker:
         event(_log, "run.recover_failed", logging.WARNING, run_id=run_id, error=name,
               failures=failures, quarantined=quarantined)  # fmt: skip
         return quarantined
+
+
+def _is_current_timer(record: RunRecord, timer_id: str) -> bool:
+    """Whether ``timer_id`` (``timer-<ms>``) is the timer of the wait ``record`` is in."""
+    until = record.wait_until
+    return record.status == "waiting" and until is not None and timer_id == f"timer-{to_ms(until)}"
