@@ -210,6 +210,13 @@ def ride_ahead(client: SyncClient, args: Sequence[Arg], on_reply: Callable[[Any]
     return True
 
 
+def raise_error(reply: Any) -> None:
+    """A :func:`ride_ahead` callback for a command whose reply is not needed: an error reply
+    is raised."""
+    if isinstance(reply, Exception):
+        raise reply
+
+
 def _take_riders(wire: SyncWire) -> list[_Rider]:
     riders = _RIDERS.get()
     if not riders:

@@ -18,7 +18,9 @@ Pinned figures (main before the "house" redesign, issue 14):
   the round trips of the reserve, the park and the settle: carebound.checkpoint._session);
   then 21 once a segment read its world whole on its first read and an effect computed on the
   segment's reads (carebound.state.segment_reads); then 17 once an effect's record (the
-  ledger's result and its audit event) rode the next round trip (tests/test_effect_record_rides.py)
+  ledger's result and its audit event) rode the next round trip (tests/test_effect_record_rides.py);
+  then 15, and the demo's 6, once a start's drive mark and create event rode the round trip that
+  stores the run (carebound.state.trips.Trips.starting)
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from tests.intake_scenario import intake_case_and_world
 
 DECIDE_TO_NEXT_STOP = 6
 CHECKPOINT_PUT = 1
-START_TO_FIRST_HOLD = 8
-START_REFERRAL_INTAKE = 17
+START_TO_FIRST_HOLD = 6
+START_REFERRAL_INTAKE = 15
 
 
 class CountingConnection(Connection):

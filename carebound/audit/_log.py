@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 
-from carebound._wire import binary_client, ride_ahead
+from carebound._wire import binary_client, raise_error, ride_ahead
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (
@@ -69,6 +69,12 @@ class AuditLog(_chain.LogBase):
         self._client: redis.Redis = binary  # type: ignore[assignment]  # a cluster passes too
         one_step = not isinstance(client, RedisCluster)
         super().__init__(prefix=prefix, keyring=keyring, one_step=one_step)
+
+    @property
+    def shares_client(self) -> bool:
+        """Whether this log sends on the caller's own client (not a binary sibling it opened):
+        then its appends may ride the round trips of the run's other writes, in order."""
+        return not self._owns_client
 
     def close(self) -> None:
         """Close the binary sibling this log opened for a client that decodes replies (never
@@ -146,7 +152,7 @@ class AuditLog(_chain.LogBase):
                 run_pipeline(self._client, before)
             raise
         if before is not None and (
-            not self._one_step or (ride and not self._owns_client and self._ride_before(before))
+            not self._one_step or (ride and self.shares_client and self._ride_before(before))
         ):
             if not self._one_step:
                 run_pipeline(self._client, before)
@@ -175,10 +181,10 @@ class AuditLog(_chain.LogBase):
         pipe = self._client.pipeline(transaction=False)
         before(pipe)
         commands = [args for args, _ in pipe.command_stack]
-        if not commands or not ride_ahead(self._client, commands[0], _raise_error):
+        if not commands or not ride_ahead(self._client, commands[0], raise_error):
             return False
         for args in commands[1:]:
-            ride_ahead(self._client, args, _raise_error)
+            ride_ahead(self._client, args, raise_error)
         return True
 
     def _ride(
@@ -429,12 +435,6 @@ class AuditLog(_chain.LogBase):
         else:
             entries = self._client.xrange(key, min=f"({after}", count=limit) or []
         return _chain.index_entries(audit_index.resolve(self._client, self._prefix, entries))
-
-
-def _raise_error(reply: Any) -> None:
-    """The reply of a command that rode ahead: an error reply is raised."""
-    if isinstance(reply, Exception):
-        raise reply
 
 
 def _then_append(

@@ -206,22 +206,23 @@ class Runner:
         # one (recover drives it).
         if world is not None:
             core.seed_world(run_id, definition.name, world)
-        core.trips.mark_drive(run_id)
-        core.audit_log.record(
-            run_id,
-            once="create",
-            time=now,
-            actor=Actor(kind="person", id=requester, role=None),
-            action="create",
-            category=definition.category,
-            outcome="success",
-            patient_ref=None,
-            detail={"agent": definition.name, "policy": record.policy},
-        )
-        core.runs.create(
-            record, case=dict(case), policy_json=policy_json, world_seeded=world is not None,
-            phi_json=table_json(definition.tools),
-        )  # fmt: skip
+        with core.trips.starting(run_id) as ride:  # the mark, the event, the record: one trip
+            core.audit_log.record(
+                run_id,
+                once="create",
+                time=now,
+                actor=Actor(kind="person", id=requester, role=None),
+                action="create",
+                category=definition.category,
+                outcome="success",
+                patient_ref=None,
+                detail={"agent": definition.name, "policy": record.policy},
+                ride=ride,
+            )
+            core.runs.create(
+                record, case=dict(case), policy_json=policy_json, world_seeded=world is not None,
+                phi_json=table_json(definition.tools),
+            )  # fmt: skip
         if world is not None:
             core.seeded_worlds.put(run_id, True)
         return self._driver.dispatch(run_id, "start")

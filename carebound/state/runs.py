@@ -51,7 +51,7 @@ from carebound.state.keys import (
     wait_systems_key,
 )
 from carebound.state.lua import script
-from carebound.state.pipeline import Guard, guarded_hset_queued, run
+from carebound.state.pipeline import Guard, Pipeline, guarded_hset_queued, run
 
 if TYPE_CHECKING:  # the agent contract (guardrails, tools) stays unloaded for readers of runs
     from carebound._agent import RunEvent
@@ -221,15 +221,17 @@ class RunStore:
         phi_digest = None if phi_json is None else pack_digest(phi_json)
         if phi_digest is not None:
             fields["phi"] = phi_digest
-        pipe = self._r.pipeline(transaction=False)
-        pipe.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
-        if digest not in self._packs_stored:
-            pipe.set(self.pack_key(digest), policy_json, nx=True)
-        if phi_digest is not None and phi_digest not in self._phi_tables:
-            pipe.set(self.phi_key(phi_digest), cast(str, phi_json), nx=True)
-        pipe.set(self._key(record.run_id, "case"), pack_case(case))
-        pipe.hset(self._key(record.run_id, "run"), mapping=fields)
-        pipe.execute()
+
+        def fill(pipe: Pipeline) -> None:
+            pipe.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
+            if digest not in self._packs_stored:
+                pipe.set(self.pack_key(digest), policy_json, nx=True)
+            if phi_digest is not None and phi_digest not in self._phi_tables:
+                pipe.set(self.phi_key(phi_digest), cast(str, phi_json), nx=True)
+            pipe.set(self._key(record.run_id, "case"), pack_case(case))
+            pipe.hset(self._key(record.run_id, "run"), mapping=fields)
+
+        run(self._r, fill)  # carries what rides ahead of it (Trips.starting)
         self._packs_stored.add(digest)
         if phi_digest is not None:
             self._phi_tables[phi_digest] = cast(str, phi_json)

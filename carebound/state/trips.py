@@ -10,13 +10,15 @@ trip returns a typed result.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import redis
 
+from carebound._wire import raise_error, ride_ahead, riding
 from carebound.approvals import (
     ApprovalRequest,
     ApprovalStatus,
@@ -162,6 +164,24 @@ class Trips:
     def mark_drive(self, run_id: str, pipe: Pipeline | None = None) -> None:
         """Mark the run for driving (recover drives marked runs a dead process left)."""
         (pipe or self.client).zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
+
+    @contextmanager
+    def starting(self, run_id: str) -> Iterator[bool]:
+        """Mark a new run for driving (as :meth:`mark_drive`), the mark riding ahead of the
+        next round trip inside the block, which is True when the run's ``create`` audit event
+        may ride too (``AuditLog.record(ride=True)``): :meth:`RunStore.create` then carries
+        the mark, the event and the record in one round trip, in that order, as three round
+        trips did (a server applies a prefix of it: a crash leaves no run, or a marked one).
+        False (the mark sent now) when the audit log sends on a client of its own."""
+        if not self.audit_log.shares_client:
+            self.mark_drive(run_id)
+            yield False
+            return
+        with riding():
+            score = to_ms(self.clock.now())
+            if not ride_ahead(self.client, ["ZADD", self._drive_key, score, run_id], raise_error):
+                self.mark_drive(run_id)  # a client whose wire talks to no one server
+            yield True
 
     def unmark(self, run_id: str) -> None:
         """Drop the run's drive mark."""
