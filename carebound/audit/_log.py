@@ -170,14 +170,11 @@ class AuditLog(_chain.LogBase):
 
     def _ride_before(self, before: Callable[[redis.client.Pipeline], object]) -> bool:
         """Queue ``before``'s commands to ride ahead of the next round trip, ahead of the event
-        (False, and nothing queued, outside a riding block).
-
-        Only on the caller's own client: then the run's checkpoints go on this wire too, and
-        riders are sent first and in order, so no checkpoint past the step that made an effect
-        lands before that effect's record (the ledger's result, queued here, and its audit
-        event). A crash before they land leaves the step's effect reserved and unrecorded:
-        the step is replayed from its checkpoint, the effect called again with its key (the
-        connector's de-duplication returns the first result), and both recorded then."""
+        (False, and nothing queued, outside a riding block). Only on the caller's own client:
+        the run's checkpoints go on this wire too, after them, so none past an effect's step
+        lands before the effect's record (ledger result, audit event). A crash before it lands
+        replays the step: the effect is called again with its key (the connector de-duplicates
+        it) and recorded then."""
         pipe = self._client.pipeline(transaction=False)
         before(pipe)
         commands = [args for args, _ in pipe.command_stack]

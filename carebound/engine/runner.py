@@ -201,9 +201,8 @@ class Runner:
             trace=start_trace(run_id, definition.name),
             connectors=core.connectors_identity,
         )
-        # Crash-safe order: the world, the drive mark, then the record (with its case and pack,
-        # in one write). A start that dies half-way leaves no run (start it again) or a marked
-        # one (recover drives it).
+        # Crash-safe order: the world, the drive mark, then the record (with its case and pack).
+        # A start that dies half-way leaves no run (start it again) or a marked one (recovered).
         if world is not None:
             core.seed_world(run_id, definition.name, world)
         with core.trips.starting(run_id) as ride:  # the mark, the event, the record: one trip
