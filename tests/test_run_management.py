@@ -14,6 +14,7 @@ import redis
 from carebound import AlreadyDecidedError, Approve, Runner, RunStateError
 from carebound._limits import InputLimitError
 from carebound._phi import PhiPolicy
+from carebound._principal import InvalidIdentifierError
 from carebound.audit import verify_archive
 from carebound.state.run_search import RunFilter
 
@@ -106,6 +107,33 @@ def test_the_hold_of_a_cancelled_run_cannot_be_decided_any_more(
     assert [e for e in runner.audit(run_id) if e.action == "decision"] == []
     assert runner.get(run_id).status == "cancelled"
     assert runner.verify(run_id).ok
+
+
+@pytest.mark.parametrize("by", ["", "   ", "ops\u200b"])
+def test_a_cancel_by_nobody_is_refused_before_anything_changes(
+    make_runner: Any, demo_case: Any, demo_world: Any, by: str
+) -> None:
+    """Who cancels is audited; an id the audit trail cannot take is refused first. Before,
+    an empty one cancelled the run, then failed to audit it: a run stopped with no record of
+    who or why ('cancelled by ')."""
+    runner: Runner = make_runner()
+    run_id = _start(runner, demo_case, demo_world)
+    with pytest.raises(InvalidIdentifierError):
+        runner.cancel(run_id, by=by, reason="duplicate referral")
+    view = runner.get(run_id)
+    assert view.status == "paused" and view.pending is not None
+    assert runner.pending() != []
+
+
+def test_cancel_records_who_in_its_normal_form(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    runner: Runner = make_runner()
+    run_id = _start(runner, demo_case, demo_world)
+    view = runner.cancel(run_id, by="  Ops ", reason="duplicate referral")
+    assert view.record.summary == "cancelled by ops"
+    [event] = [e for e in runner.audit(run_id) if e.detail.get("status") == "cancelled"]
+    assert event.actor.id == "ops"
 
 
 def test_a_reason_too_long_to_audit_is_refused_before_anything_changes(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from carebound._errors import RunStateError
 from carebound._limits import InputLimitError
+from carebound._principal import normalize_reviewer_id
 from carebound.audit import Actor
 from carebound.engine.core import Core
 from carebound.engine.drive import Driver
@@ -17,6 +18,8 @@ REASON_MAX = 200
 
 def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> RunView:
     """See :meth:`carebound.Runner.cancel`."""
+    # who cancels is audited: an id the trail cannot take is refused before anything changes
+    by = normalize_reviewer_id(by, what="id of who cancels")
     if len(reason) > REASON_MAX:  # checked before anything is written: the reason is audited
         raise InputLimitError(
             f"cancelling run {run_id}",
