@@ -61,6 +61,18 @@ def test_a_wait_left_by_an_event_does_not_wake_the_next_wait_with_its_timer(
     assert view.status == "completed" and view.record.summary == "ended on timer after 2"
 
 
+def test_the_timer_of_a_cancelled_run_is_dropped(
+    redis_client: redis.Redis, key_prefix: str, demo_case: Any
+) -> None:
+    clock = VirtualClock()
+    runner = _runner(redis_client, key_prefix, clock)
+    run_id = runner.start("two_waits", demo_case, requester="sam").run_id
+    runner.cancel(run_id, by="ops", reason="duplicate")
+    clock.advance(timedelta(days=3))
+    assert runner.sweep().timers_fired == 0
+    assert runner.get(run_id).status == "cancelled"
+
+
 def test_the_timer_of_a_run_that_ended_is_dropped_without_a_trace(
     redis_client: redis.Redis, key_prefix: str, demo_case: Any
 ) -> None:

@@ -289,6 +289,10 @@ class Waker:
 
 
 def _is_current_timer(record: RunRecord, timer_id: str) -> bool:
-    """Whether ``timer_id`` (``timer-<ms>``) is the timer of the wait ``record`` is in."""
+    """Whether ``timer_id`` (``timer-<ms>``) is the timer of the wait ``record`` is in: the run
+    has not ended and the record still names that wake-up time (a drive that failed keeps it,
+    so the run's recovery still finds its timer's event)."""
     until = record.wait_until
-    return record.status == "waiting" and until is not None and timer_id == f"timer-{to_ms(until)}"
+    if record.status in FINAL_STATUSES or until is None:
+        return False
+    return timer_id == f"timer-{to_ms(until)}"
