@@ -70,10 +70,13 @@ def test_a_cancelled_run_expires_every_key_a_parked_one_none(
     assert view.status == "paused"
     ttls = run_ttls(redis_client, key_prefix, view.run_id)
     assert len(ttls) > 10 and set(ttls.values()) == {-1}
-    # the approval is found through the run's key registry, which lists nothing else; the
-    # simulated world's keys through the world's own meta hash
-    registered = {text(m) for m in redis_client.hkeys(key_registry(key_prefix, view.run_id))}
+    # the approval is found through the run's key registry (fields of the run hash), which
+    # lists no other key; the simulated world's keys through the world's own meta hash
+    registry = key_registry(key_prefix, view.run_id)
+    assert registry == f"{key_prefix}:{{{view.run_id}}}:run"
+    registered = {text(m) for m in redis_client.hkeys(registry) if b":" in m}
     assert registered == {f"approval:{view.pending.request.approval_id}"}
+    assert not redis_client.exists(f"{key_prefix}:{{{view.run_id}}}:keys")
     meta = redis_client.hkeys(f"{key_prefix}:{{{view.run_id}}}:world:meta")
     assert any(text(m).startswith("world:ehr:res:") for m in meta)
 

@@ -1,5 +1,5 @@
 -- Create an approval record once (carebound.approvals).
--- KEYS: the approval record, the run's key registry (carebound.state.retention), the hold's
+-- KEYS: the approval record, the run's key registry (its run hash: carebound.state.keys), the hold's
 --       request (a key of its own: a value over hash-max-listpack-value would turn the whole
 --       record into a hashtable, about twice its bytes)
 -- ARGV: the record's suffix under the run's key base (registered, so retention finds it and

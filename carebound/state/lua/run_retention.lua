@@ -1,6 +1,8 @@
 -- Match the expiry of every key of a run to its status (carebound.state.retention).
--- KEYS: the run's record hash (its 'status' field holds the status), its key registry (hash: key suffix -> '', filled by the approval
---       and simulated-world scripts; an approval's request key is its suffix + ':request'),
+-- KEYS: the run's record hash (its 'status' field holds the status), its key registry (the
+--       run hash again: its fields that start with 'approval:' are key suffixes, filled by the
+--       approval script; an approval's request key is its suffix + ':request'; 'world:' ones
+--       were listed by runs seeded before the world's meta hash),
 --       its checkpoint namespaces (set), its simulated world's meta hash (whose fields that
 --       start with 'world:' name the world's keys)
 -- ARGV: seconds an ended run's keys are kept (0: for ever), the run's key base
@@ -21,8 +23,12 @@ local base = ARGV[2]
 local keys = {}
 for i = 4, #ARGV do keys[#keys + 1] = base .. ARGV[i] end
 for _, suffix in ipairs(redis.call('HKEYS', KEYS[2])) do
-  keys[#keys + 1] = base .. suffix
-  if string.sub(suffix, 1, 9) == 'approval:' then keys[#keys + 1] = base .. suffix .. ':request' end
+  if string.sub(suffix, 1, 9) == 'approval:' then
+    keys[#keys + 1] = base .. suffix
+    keys[#keys + 1] = base .. suffix .. ':request'
+  elseif string.sub(suffix, 1, 6) == 'world:' then -- listed here by runs seeded before world:meta
+    keys[#keys + 1] = base .. suffix
+  end
 end
 for _, suffix in ipairs(redis.call('HKEYS', KEYS[4])) do
   if string.sub(suffix, 1, 6) == 'world:' then keys[#keys + 1] = base .. suffix end
