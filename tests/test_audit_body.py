@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from carebound.audit import Actor, AuditEvent, AuditKeyring
+from carebound.audit import Actor, AuditDetailError, AuditEvent, AuditKeyring
 from carebound.audit._chain import Draft, event_body, format_time
 from carebound.audit._models import GENESIS_HASH
 
@@ -137,3 +139,41 @@ def test_a_chained_event_is_the_validated_event_at_its_place() -> None:
         assert event.time == validated.time and event.time.tzinfo == UTC
     assert first.hash != second.hash
     assert draft.event.seq == 1  # the draft is not moved by chaining it
+
+
+def test_a_drafts_detail_is_checked_once_and_an_events_still_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``Draft.of`` checks the detail itself (so a bad one raises ``AuditDetailError``) and the
+    model does not check it again; an event validated any other way still checks it."""
+    from carebound.audit import _chain, _models
+
+    calls: list[int] = []
+    check = _models.check_detail
+
+    def counted(detail: dict[str, Any]) -> None:
+        calls.append(len(detail))
+        check(detail)
+
+    monkeypatch.setattr(_chain, "check_detail", counted)
+    monkeypatch.setattr(_models, "check_detail", counted)
+    Draft.of(
+        "run-1", time=datetime(2026, 1, 2, tzinfo=UTC), actor=Actor(kind="agent", id="demo"),
+        action="event", category="system", outcome="success", patient_ref=None,
+        detail={"a": 1}, key_id="k1",
+    )  # fmt: skip
+    assert calls == [1]
+    monkeypatch.undo()
+    with pytest.raises(ValidationError, match="limited to 200"):
+        AuditEvent(
+            run_id="run-1", seq=1, time=datetime(2026, 1, 2, tzinfo=UTC),
+            actor=Actor(kind="agent", id="demo"), action="event", category="system",
+            outcome="success", detail={"a": "x" * 201}, prev_hash=GENESIS_HASH,
+            hash=GENESIS_HASH,
+        )  # fmt: skip
+    with pytest.raises(AuditDetailError):
+        Draft.of(
+            "run-1", time=datetime(2026, 1, 2, tzinfo=UTC), actor=Actor(kind="agent", id="d"),
+            action="event", category="system", outcome="success", patient_ref=None,
+            detail={"a": "x" * 201}, key_id="k1",
+        )  # fmt: skip

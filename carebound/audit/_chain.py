@@ -23,6 +23,7 @@ from redis.typing import EncodableT, FieldT
 from carebound.audit._errors import AuditConflictError, AuditCorruptError
 from carebound.audit._keyring import AuditKeyring, default_keyring
 from carebound.audit._models import (
+    DETAIL_CHECKED,
     GENESIS_HASH,
     Actor,
     AuditAction,
@@ -251,10 +252,11 @@ class Draft:
         names the audit key that will sign it."""
         flat = dict(detail or {})
         check_detail(flat)
-        e = AuditEvent(  # validates every field, once
-            run_id=run_id, seq=1, time=time, actor=actor, patient_ref=patient_ref,
-            action=action, category=category, outcome=outcome, detail=flat, key_id=key_id,
-            prev_hash=GENESIS_HASH, hash=GENESIS_HASH,
+        e = AuditEvent.model_validate(  # validates every field, once
+            {"run_id": run_id, "seq": 1, "time": time, "actor": actor, "patient_ref": patient_ref,
+             "action": action, "category": category, "outcome": outcome, "detail": flat,
+             "key_id": key_id, "prev_hash": GENESIS_HASH, "hash": GENESIS_HASH},
+            context=DETAIL_CHECKED,
         )  # fmt: skip
         body = event_body(e)
         del body["seq"], body["prev_hash"]

@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from carebound.audit._errors import AuditDetailError
 
@@ -92,6 +92,11 @@ def check_detail(detail: dict[str, DetailValue]) -> None:
                 f"audit detail[{key!r}] is {value}; only finite numbers can be recorded",
                 hint="record the value as a string or leave it out",
             )
+
+
+DETAIL_CHECKED: dict[str, bool] = {"detail_checked": True}
+"""The validation context of an event whose detail the caller checked with ``check_detail``
+already (``Draft.of``, so a bad detail raises ``AuditDetailError`` itself): not checked twice."""
 
 
 class Actor(BaseModel):
@@ -176,8 +181,11 @@ class AuditEvent(BaseModel):
 
     @field_validator("detail")
     @classmethod
-    def _small_detail(cls, value: dict[str, DetailValue]) -> dict[str, DetailValue]:
-        check_detail(value)
+    def _small_detail(
+        cls, value: dict[str, DetailValue], info: ValidationInfo
+    ) -> dict[str, DetailValue]:
+        if info.context is not DETAIL_CHECKED:
+            check_detail(value)
         return value
 
 
