@@ -363,3 +363,28 @@ def test_a_run_record_reads_back_field_for_field() -> None:
         stored = [str(fields[name]).encode() for name in RECORD_FIELDS]  # as a server replies
         assert parse_record(stored) == record
     assert parse_record([None] * len(RECORD_FIELDS)) is None
+
+
+def test_a_long_wait_reason_keeps_the_run_hash_a_listpack(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """Free text over 64 bytes (referral_intake's wait reason) is kept in pieces of 64 bytes at
+    most, so the run hash stays a listpack; a shorter value later deletes the pieces."""
+    from datetime import UTC, datetime
+
+    from carebound.state.runs import RunRecord
+
+    store = RunStore(redis_client, prefix=key_prefix)
+    when = datetime(2026, 3, 4, tzinfo=UTC)
+    reason = "waiting for the referring office to answer docreq-r04301ee59f57 (attempt 1 of 3) é"
+    record = RunRecord(run_id="rlong", agent="referral_intake", requester="sam",
+                       status="waiting", policy="default@1", created_at=when, updated_at=when,
+                       wait_reason=reason, summary="s" * 250)  # fmt: skip
+    store.create(record, case={"resourceType": "Bundle"}, policy_json="{}")
+    key = f"{key_prefix}:{{rlong}}:run"
+    assert redis_client.object("encoding", key) == b"listpack"
+    assert store.get("rlong") == record
+    shorter = record.model_copy(update={"wait_reason": "short", "summary": ""})
+    store.update(shorter)
+    assert store.get("rlong") == shorter
+    assert not [f for f in redis_client.hkeys(key) if b":" in f]

@@ -51,11 +51,18 @@ Pipeline = redis.client.Pipeline
 
 
 def guarded_hset_queued(
-    pipe: Pipeline, key: str, mapping: Mapping[FieldT, EncodableT] | Mapping[str, str], guard: Guard
+    pipe: Pipeline,
+    key: str,
+    mapping: Mapping[FieldT, EncodableT] | Mapping[str, str],
+    guard: Guard,
+    *,
+    delete: Sequence[str] = (),
 ) -> None:
-    """Queue ``HSET key mapping`` to run only while ``guard`` holds (its reply: 1 written,
-    0 refused); ``key`` and the guard's hash must share a hash slot."""
-    args = [len(guard.fields), *guard.args(), *(x for pair in mapping.items() for x in pair)]
+    """Queue ``HSET key mapping`` (after ``HDEL key *delete``) to run only while ``guard``
+    holds (its reply: 1 written, 0 refused); ``key`` and the guard's hash must share a hash
+    slot."""
+    args = [len(guard.fields), *guard.args(), len(delete), *delete]
+    args += [x for pair in mapping.items() for x in pair]
     _GUARDED_HSET.queue(pipe, [key, guard.key], args)
 
 

@@ -2,12 +2,10 @@
 
 Per run (hash tag ``{run_id}``)::
 
-    {prefix}:{run}:run            hash: the record, one field per ``RunRecord`` field (see
-                                  ``record_fields``); ``pack`` and ``phi`` (the pinned policy
-                                  pack's and PHI table's digests), ``world`` (mark): every value
-                                  short, so the hash stays a listpack (one value longer than the
-                                  server's hash-max-listpack-value, 64 bytes by default, turns
-                                  the whole hash into a hashtable, about twice the bytes)
+    {prefix}:{run}:run            hash: the record (``record_fields``), ``pack`` and ``phi``
+                                  (the pinned pack's and PHI table's digests), ``world`` (mark),
+                                  the run's key registry (``approval:<id>`` fields): values of
+                                  64 bytes at most keep it a listpack (about half a hashtable)
     {prefix}:{run}:case           string: the case (deflated JSON)
     {prefix}:{run}:events         hash: event id -> event JSON (delivery is idempotent per id)
     {prefix}:{run}:events:queue   list: event ids not yet consumed by the run, oldest first
@@ -116,11 +114,32 @@ _TIMES = frozenset({"created_at", "updated_at", "wait_until"})
 """The record's datetimes: stored as integer microseconds since the epoch (UTC)."""
 
 
+_PIECE = 64  # bytes of a value a listpack hash takes (hash-max-listpack-value's default)
+_LONG = ("summary", "wait_reason")
+"""Free text: a value over ``_PIECE`` bytes is kept in pieces, under the field's name, then
+``<name>:1``, ``<name>:2``, ``<name>:3`` (the last takes the rest)."""
+_MORE = tuple(f"{name}:{i}" for name in _LONG for i in range(1, 4))
+_READ = RECORD_FIELDS + _MORE
+
+
+def _pieces(value: str) -> list[str]:
+    """``value`` in pieces of at most ``_PIECE`` UTF-8 bytes (whole characters), at most four."""
+    out: list[str] = []
+    while len(value.encode()) > _PIECE and len(out) < 3:
+        piece = value[:_PIECE]
+        while len(piece.encode()) > _PIECE:
+            piece = piece[:-1]
+        out.append(piece)
+        value = value[len(piece) :]
+    return [*out, value]
+
+
 def record_fields(record: RunRecord) -> dict[FieldT, EncodableT]:
     """``record`` as the run hash's fields, one per record field, so every value stays short
     and the hash a listpack (one JSON field of the whole record made it a hashtable): text as
-    is, integers and datetimes (microseconds since the epoch) as integers, which a listpack
-    keeps in a few bytes, and None as an empty value (no optional field of a record holds "")."""
+    is (free text in pieces, ``_LONG``; an update deletes the pieces not used), integers and
+    datetimes (microseconds since the epoch) as integers, which a listpack keeps in a few
+    bytes, and None as an empty value (no optional field of a record holds "")."""
     out: dict[FieldT, EncodableT] = {}
     for name in RECORD_FIELDS:
         value = getattr(record, name)
@@ -128,14 +147,23 @@ def record_fields(record: RunRecord) -> dict[FieldT, EncodableT]:
             out[name] = ""
         elif name in _TIMES:
             out[name] = (value - _EPOCH) // _MICROSECOND
+        elif name in _LONG:
+            first, *more = _pieces(value)
+            out[name] = first
+            out.update({f"{name}:{i}": piece for i, piece in enumerate(more, 1)})
         else:
             out[name] = value
     return out
 
 
+def unused_pieces(fields: dict[FieldT, EncodableT]) -> list[str]:
+    """The piece fields (``_LONG``) that ``fields`` does not set: an update deletes them."""
+    return [name for name in _MORE if name not in fields]
+
+
 def queue_record(pipe: redis.client.Pipeline, key: str) -> None:
     """Queue the read of the record in the run hash ``key``; :func:`parse_record` parses it."""
-    pipe.hmget(key, RECORD_FIELDS)
+    pipe.hmget(key, _READ)
 
 
 def parse_record(reply: Any) -> RunRecord | None:
@@ -144,11 +172,16 @@ def parse_record(reply: Any) -> RunRecord | None:
     if not reply or reply[0] is None:
         return None
     data: dict[str, Any] = {}
-    for name, raw in zip(RECORD_FIELDS, reply, strict=True):
+    for name, raw in zip(RECORD_FIELDS, reply, strict=False):
         if raw is None or (raw in (b"", "") and name in _DEFAULTED):
             continue  # None (or a field not stored): the model's default
         value = text(raw)
         data[name] = _EPOCH + int(value) * _MICROSECOND if name in _TIMES else value
+    more = dict(zip(_MORE, reply[len(RECORD_FIELDS) :], strict=False))
+    for name in _LONG:
+        pieces = [more.get(f"{name}:{i}") for i in range(1, 4)]
+        if name in data and pieces[0]:
+            data[name] += "".join(text(p) for p in pieces if p)
     return RunRecord.model_validate(data)
 
 
@@ -251,7 +284,7 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
-        return parse_record(self._r.hmget(self._key(run_id, "run"), RECORD_FIELDS))
+        return parse_record(self._r.hmget(self._key(run_id, "run"), _READ))
 
     def queue_get(
         self, pipe: redis.client.Pipeline, run_id: str
@@ -315,11 +348,16 @@ class RunStore:
         run's lease, held), it is queued on ``pipe`` to be written only while the guard holds:
         its reply is 1 when written, 0 when refused."""
         key, fields = self._key(record.run_id, "run"), record_fields(record)
+        unused = unused_pieces(fields)
         if guard is None:
-            (pipe or self._r).hset(key, mapping=fields)
+            queue = pipe if pipe is not None else self._r.pipeline(transaction=False)
+            queue.hdel(key, *unused)
+            queue.hset(key, mapping=fields)
+            if pipe is None:
+                queue.execute()
             return
         assert pipe is not None, "a guarded update is queued on a pipeline"
-        guarded_hset_queued(pipe, key, fields, guard)
+        guarded_hset_queued(pipe, key, fields, guard, delete=unused)
 
     def page(self, *, limit: int = 50, offset: int = 0) -> list[RunRecord]:
         """Runs, newest first."""
