@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
@@ -83,7 +84,7 @@ def validate_resource(resource: Mapping[str, Any], *, where: str) -> FhirResourc
             but never repeats their values (they may be PHI).
     """
     data: FhirResource = json_copy(resource, where=where)
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).digest()
+    digest = hashlib.sha256(_sorted_json(data)).digest()
     with _valid_lock:
         if digest in _valid:
             _valid.move_to_end(digest)
@@ -94,6 +95,15 @@ def validate_resource(resource: Mapping[str, Any], *, where: str) -> FhirResourc
         while len(_valid) > _VALID_SIZE:
             _valid.popitem(last=False)
     return data
+
+
+def _sorted_json(data: Any) -> bytes:
+    """``data`` (plain JSON) with sorted keys, the key of the validated resources: orjson, or
+    the standard library for what orjson refuses (an integer over 64 bits)."""
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(data, sort_keys=True).encode()
 
 
 def _check(data: Any, *, where: str) -> None:
