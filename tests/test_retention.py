@@ -251,3 +251,26 @@ def test_audit_archive_keeps_a_broken_chain(
     assert report["archived"] == [] and list(report["refused"]) == [ended]
     assert redis_client.exists(stream) == 1  # kept for someone to look at
     assert not out.exists()
+
+
+def test_a_cancelled_intake_run_expires_its_simulated_systems_attempt_counters(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """A run that made effects on the simulator has its systems' attempt counters
+    (``world:<system>:attempts``); the world's registry lists them, so they expire with the
+    run (they were left without a TTL for ever)."""
+    from tests.intake_scenario import intake_case_and_world
+
+    case, world = intake_case_and_world()
+    runner = make_runner()
+    view = runner.start("referral_intake", case, requester="sam", world=world)
+    assert view.status == "waiting"
+    base = f"{key_prefix}:{{{view.run_id}}}:"
+    counters = [
+        k for k in run_ttls(redis_client, key_prefix, view.run_id) if k.endswith(":attempts")
+    ]
+    assert counters, "the intake start made effects: the simulator counted their attempts"
+    runner.cancel(view.run_id, by="ops", reason="scenario run in the real store")
+    ttls = run_ttls(redis_client, key_prefix, view.run_id)
+    kept = {k for k, t in ttls.items() if t == -1}
+    assert kept == {base + s for s in ("audit", "audit:head")}, kept
