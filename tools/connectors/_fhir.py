@@ -84,7 +84,7 @@ def validate_resource(resource: Mapping[str, Any], *, where: str) -> FhirResourc
             but never repeats their values (they may be PHI).
     """
     data: FhirResource = json_copy(resource, where=where)
-    digest = hashlib.sha256(_sorted_json(data)).digest()
+    digest = hashlib.sha256(sorted_json(data)).digest()
     with _valid_lock:
         if digest in _valid:
             _valid.move_to_end(digest)
@@ -97,9 +97,10 @@ def validate_resource(resource: Mapping[str, Any], *, where: str) -> FhirResourc
     return data
 
 
-def _sorted_json(data: Any) -> bytes:
-    """``data`` (plain JSON) with sorted keys, the key of the validated resources: orjson, or
-    the standard library for what orjson refuses (an integer over 64 bits)."""
+def sorted_json(data: Any) -> bytes:
+    """``data`` (plain JSON) with sorted keys: a key of its content for in-process caches
+    (validated resources, parsed ones). orjson, or the standard library for what orjson
+    refuses (an integer over 64 bits)."""
     try:
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:

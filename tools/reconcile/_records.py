@@ -17,7 +17,6 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
-import orjson
 from fhir.resources.R4B.coverage import Coverage
 from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
@@ -34,6 +33,7 @@ from carebound.tools.connectors import (
     PayerConnector,
     ResourceNotFoundError,
 )
+from carebound.tools.connectors._fhir import sorted_json
 
 REFERRAL = "referral"
 """Source label of the referral's record (the case)."""
@@ -194,7 +194,7 @@ def ehr_record(
     npi = None
     if requester_id:
         try:
-            npi = _practitioner_npi(_canonical(ehr.read("Practitioner", requester_id)))
+            npi = _practitioner_npi(sorted_json(ehr.read("Practitioner", requester_id)))
         except ResourceNotFoundError:
             npi = None
     demographics = demographics_of(patient, coverage)
@@ -211,16 +211,7 @@ def demographics_of(
     Raises:
         pydantic.ValidationError: a resource is not valid FHIR R4B.
     """
-    return _demographics(_canonical(patient), _canonical(coverage) if coverage else None)
-
-
-def _canonical(resource: Mapping[str, Any]) -> bytes:
-    """The cache key of a resource's content: its JSON with sorted keys (orjson: a start
-    keys some 28 resources; the standard library where orjson refuses a value)."""
-    try:
-        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        return json.dumps(resource, sort_keys=True, separators=(",", ":")).encode()
+    return _demographics(sorted_json(patient), sorted_json(coverage) if coverage else None)
 
 
 @lru_cache(maxsize=256)
