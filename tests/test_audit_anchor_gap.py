@@ -202,3 +202,56 @@ def test_audit_verify_indexes_what_the_crash_left_out(
     assert last.seq in _indexed(log, run_id)
     assert cli_json("audit", run_id, "--verify")["reindexed"] == []
     assert "missing from the global audit index" not in cli("audit", run_id, "--verify").stderr
+
+
+def _async_log(url: str, prefix: str) -> Any:
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    from carebound.audit import AsyncAuditLog
+
+    return AsyncAuditLog(AsyncRedisCluster.from_url(url), prefix=prefix)
+
+
+def test_async_repair_indexes_a_last_event_the_crash_left_out(cluster_log: ClusterLog) -> None:
+    """``AsyncAuditLog.repair_index`` does what ``AuditLog.repair_index`` does."""
+    import asyncio
+
+    url, prefix, client, log = cluster_log
+    _crash_after_append(url, prefix, "run-gap")
+
+    async def repair_twice() -> tuple[list[int], list[int]]:
+        alog = _async_log(url, prefix)
+        try:
+            return await alog.repair_index("run-gap"), await alog.repair_index("run-gap")
+        finally:
+            await alog._client.aclose()
+
+    assert asyncio.run(repair_twice()) == ([3], [])
+    assert sorted(_indexed(log, "run-gap")) == [1, 2, 3]
+    assert client.hget(f"{prefix}:audit:anchors", "run-gap").startswith(b"3:")
+    assert log.verify("run-gap", exists=True).notes == []
+
+
+def test_the_async_next_append_indexes_the_event_the_crash_left_out(
+    cluster_log: ClusterLog,
+) -> None:
+    """``AsyncAuditLog.record`` sees the anchor behind, as ``AuditLog.record`` does."""
+    import asyncio
+
+    from carebound.audit import Actor
+
+    url, prefix, _client, log = cluster_log
+    _crash_after_append(url, prefix, "run-gap")
+
+    async def append() -> None:
+        alog = _async_log(url, prefix)
+        try:
+            await alog.record(
+                "run-gap", time=T0, actor=Actor(kind="agent", id="demo"), action="event",
+                category="system", outcome="success", detail={"i": 4},
+            )  # fmt: skip
+        finally:
+            await alog._client.aclose()
+
+    asyncio.run(append())
+    assert sorted(_indexed(log, "run-gap")) == [1, 2, 3, 4]

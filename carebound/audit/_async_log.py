@@ -22,8 +22,9 @@ from carebound.audit._models import (
     DetailValue,
     VerifyResult,
 )
+from carebound.audit._reindex import areindex
 from carebound.state import audit_index
-from carebound.state.keys import DEFAULT_PREFIX
+from carebound.state.keys import DEFAULT_PREFIX, text
 
 
 class AsyncAuditLog(_chain.LogBase):
@@ -82,21 +83,41 @@ class AsyncAuditLog(_chain.LogBase):
                 if not self._one_step:
                     index = _chain.index_key(self._prefix)
                     await self._client.xadd(index, _chain.index_fields(event, reply))
-                    await _chain.ANCHOR_SCRIPT.acall(
-                        self._client,
-                        [_chain.anchors_key(self._prefix)],
-                        _chain.anchor_args(event),
-                    )
+                    was = await self._anchor(_chain.anchor_args(event))
+                    # a crash lost the second step of the events between the anchor and this one
+                    await areindex(self._client, self._prefix, run_id, after=was, upto=seq)
                 return draft.event_of(event)
             if current == _chain.DUPLICATE:
                 args = _chain.duplicate_anchor_args(run_id, reply)
                 if args is not None and not self._one_step:  # see AuditLog._applied
-                    anchors = [_chain.anchors_key(self._prefix)]
-                    await _chain.ANCHOR_SCRIPT.acall(self._client, anchors, args)
+                    was = await self._anchor(args)
+                    head = int(args[1])  # the event recorded before may lack its entry too
+                    await areindex(self._client, self._prefix, run_id, after=was, upto=head)
                 return None
             seq, prev_hash = current
             await asyncio.sleep(_chain.backoff_s(attempt))
         raise _chain.conflict_error(run_id)
+
+    async def _anchor(self, args: Sequence[object]) -> int:
+        """Bring the run's anchor up (a cluster's second step); returns the seq it was at."""
+        anchors = [_chain.anchors_key(self._prefix)]
+        return int(await _chain.ANCHOR_SCRIPT.acall(self._client, anchors, list(args)))
+
+    async def repair_index(self, run_id: str) -> list[int]:
+        """Index ``run_id``'s events a crash left out of a Redis Cluster's global index and
+        bring the anchor up; returns the seqs indexed. See ``AuditLog.repair_index``."""
+        if self._one_step:
+            return []
+        head = await self._client.hmget(_chain.head_key(self._prefix, run_id), ["seq", "hash"])
+        if head[0] is None:
+            return []
+        seq = int(head[0])
+        was = await self._client.hget(_chain.anchors_key(self._prefix), run_id)
+        after = int(text(was).split(":", 1)[0]) if was is not None else 0
+        added = await areindex(self._client, self._prefix, run_id, after=after, upto=seq)
+        if after < seq:
+            await self._anchor([run_id, seq, f"{seq}:{text(head[1])}"])
+        return added
 
     async def events(self, run_id: str) -> list[AuditEvent]:
         """All events of ``run_id`` in stream order; see ``AuditLog.events``."""

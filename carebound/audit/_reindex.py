@@ -4,7 +4,8 @@ On a cluster the global index and the anchors live in other slots than a run's c
 append writes them in a second step; a process that dies in between leaves the event in the
 run's chain (the source of truth) and the anchor behind it, and its index entry missing. The
 anchor's step replies with where the anchor was, so the run's next append sees the gap; for a
-run with no next event, :meth:`carebound.audit.AuditLog.repair_index` closes it.
+run with no next event, :meth:`carebound.audit.AuditLog.repair_index` (or its asyncio twin)
+closes it.
 
 An index entry that did land (the two commands of the second step go to different nodes) is
 not written twice: the index is searched around the event's own stream id first.
@@ -16,6 +17,7 @@ from typing import Any
 
 import redis
 
+from carebound._wire import AsyncClient
 from carebound.audit import _chain
 from carebound.state import audit_index
 from carebound.state.keys import text
@@ -30,30 +32,70 @@ def reindex(client: redis.Redis, prefix: str, run_id: str, *, after: int, upto: 
     returns their seqs (two round trips to look, one to write; none when nothing is lost)."""
     if upto <= after:
         return []
-    lost: list[tuple[str, int]] = []
-    for entry_id, fields in client.xrange(_chain.stream_key(prefix, run_id)) or []:
-        seq = _chain.parse_event(_chain.entry_event(fields)).seq
-        if after < seq <= upto:
-            lost.append((text(entry_id), seq))
+    lost = _between(client.xrange(_chain.stream_key(prefix, run_id)), after, upto)
     if not lost:
         return []
     index = _chain.index_key(prefix)
     with client.pipeline(transaction=False) as pipe:
-        for at, _ in lost:
-            ms = int(at.split("-")[0])
-            pipe.xrange(index, min=str(max(ms - WINDOW_MS, 0)), max=str(ms + WINDOW_MS))
-        pages = pipe.execute()
-    missing = [
-        (at, seq)
-        for (at, seq), page in zip(lost, pages, strict=True)
-        if not any(_points_at(fields, run_id, seq) for _, fields in page or [])
-    ]
+        for low, high in _windows(lost):
+            pipe.xrange(index, min=low, max=high)
+        missing = _unindexed(run_id, lost, pipe.execute())
     if missing:
         with client.pipeline(transaction=False) as pipe:
             for at, seq in missing:
                 pipe.xadd(index, audit_index.pointer_fields(run_id, seq, at))
             pipe.execute()
     return [seq for _, seq in missing]
+
+
+async def areindex(
+    client: AsyncClient, prefix: str, run_id: str, *, after: int, upto: int
+) -> list[int]:
+    """The asyncio twin of :func:`reindex`."""
+    if upto <= after:
+        return []
+    lost = _between(await client.xrange(_chain.stream_key(prefix, run_id)), after, upto)
+    if not lost:
+        return []
+    index = _chain.index_key(prefix)
+    async with client.pipeline(transaction=False) as pipe:
+        for low, high in _windows(lost):
+            pipe.xrange(index, min=low, max=high)
+        missing = _unindexed(run_id, lost, await pipe.execute())
+    if missing:
+        async with client.pipeline(transaction=False) as pipe:
+            for at, seq in missing:
+                pipe.xadd(index, audit_index.pointer_fields(run_id, seq, at))
+            await pipe.execute()
+    return [seq for _, seq in missing]
+
+
+def _between(entries: Any, after: int, upto: int) -> list[tuple[str, int]]:
+    """The stream ids and seqs of a run's chain ``entries`` with ``after < seq <= upto``."""
+    found: list[tuple[str, int]] = []
+    for entry_id, fields in entries or []:
+        seq = _chain.parse_event(_chain.entry_event(fields)).seq
+        if after < seq <= upto:
+            found.append((text(entry_id), seq))
+    return found
+
+
+def _windows(events: list[tuple[str, int]]) -> list[tuple[str, str]]:
+    """For each event, the range of global index ids its entry is looked for in."""
+    spans = []
+    for at, _ in events:
+        ms = int(at.split("-")[0])
+        spans.append((str(max(ms - WINDOW_MS, 0)), str(ms + WINDOW_MS)))
+    return spans
+
+
+def _unindexed(run_id: str, events: list[tuple[str, int]], pages: Any) -> list[tuple[str, int]]:
+    """The ``events`` whose index window (one page each) holds no pointer to them."""
+    return [
+        (at, seq)
+        for (at, seq), page in zip(events, pages, strict=True)
+        if not any(_points_at(fields, run_id, seq) for _, fields in page or [])
+    ]
 
 
 def _points_at(fields: Any, run_id: str, seq: int) -> bool:
