@@ -19,7 +19,9 @@ from typing import Any
 import redis
 from langgraph.checkpoint.base import empty_checkpoint
 
-from carebound.checkpoint import RedisSaver
+from carebound.checkpoint import RedisSaver, _values
+from carebound.checkpoint._layout import namespace_keys, thread_keys
+from carebound.checkpoint._values import DEFLATED
 
 
 def _config(thread_id: str, checkpoint_id: str | None = None) -> Any:
@@ -45,5 +47,43 @@ def test_values_changed_in_place_after_a_buffered_put_are_stored_as_put(
     found = saver.get_tuple(_config("t-1"))
     assert found is not None
     assert found.checkpoint["channel_values"]["memory"] == {"notes": ["first"]}
+    saver.close()
+    client.close()
+
+
+def test_a_buffered_value_is_deflated_only_when_flushed(
+    redis_url: str, key_prefix: str, monkeypatch: Any
+) -> None:
+    """Superseded puts are never sent, so their large values are never deflated either (a
+    referral_intake start deflated about six such values for nothing); the value that is
+    flushed is still stored deflated."""
+    deflated: list[bytes] = []
+    deflate = _values.deflate
+
+    def counting(data: bytes) -> bytes:
+        deflated.append(data)
+        return deflate(data)
+
+    monkeypatch.setattr(_values, "deflate", counting)
+    client = redis.Redis.from_url(redis_url)
+    saver = RedisSaver(client, prefix=key_prefix, compress=True)
+    config = _config("t-1")
+    with saver.buffered_writes("t-1"):
+        for step in range(3):
+            checkpoint = empty_checkpoint()
+            checkpoint["channel_values"] = {"memory": {"notes": [f"note-{step} " * 40]}}
+            checkpoint["channel_versions"] = {"memory": step + 1}
+            config = saver.put(
+                config, checkpoint, {"source": "loop", "step": step}, {"memory": step + 1}
+            )
+    values_deflated = [data for data in deflated if b"note-" in data]
+    assert len(values_deflated) == 1, "only the flushed put's value is deflated"
+    assert b"note-2" in values_deflated[0]
+    blobs = namespace_keys(thread_keys(key_prefix, "t-1"), "").blobs
+    stored = list(client.hgetall(blobs).values())
+    assert len(stored) == 1 and stored[0].startswith(DEFLATED.encode())
+    found = saver.get_tuple(_config("t-1"))
+    assert found is not None
+    assert found.checkpoint["channel_values"]["memory"] == {"notes": ["note-2 " * 40]}
     saver.close()
     client.close()

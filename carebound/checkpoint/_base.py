@@ -122,7 +122,7 @@ class SaverCore(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
         *,
-        packed: Mapping[str, bytes] | None = None,
+        serialized: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> tuple[PutArgs, RunnableConfig]:
         """The ``put`` script's KEYS and ARGV for ``checkpoint``, and the config ``put`` returns
         (what :meth:`RedisSaver.put` and :meth:`AsyncRedisSaver.aput` share)."""
@@ -138,7 +138,7 @@ class SaverCore(BaseCheckpointSaver[str]):
             metadata=metadata,
             new_versions=new_versions,
             ttl=self._ttl_arg,
-            packed=packed,
+            serialized=serialized,
         )
         return call, self._stored_config(config, checkpoint)
 

@@ -55,11 +55,14 @@ class BufferingSaver(ThreadedAsyncSaver):
         return held
 
     def _buffered_calls(self, buffered: Buffered) -> list[Write]:
-        """The write scripts that store what a buffer held (values as serialized when put)."""
+        """The write scripts that store what a buffer held (values as serialized when put,
+        deflated now)."""
         calls: list[Write] = []
         if buffered.put is not None:
-            config, checkpoint, metadata, moved, packed = buffered.put
-            (keys, args), _ = self._put_call(config, checkpoint, metadata, moved, packed=packed)
+            config, checkpoint, metadata, moved, serialized = buffered.put
+            (keys, args), _ = self._put_call(
+                config, checkpoint, metadata, moved, serialized=serialized
+            )
             calls.append((_scripts.PUT, keys, args, config))
         for config, writes, task_id, task_path in buffered.writes:
             keys, args = self._put_writes_call(config, writes, task_id, task_path)

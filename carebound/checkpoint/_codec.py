@@ -73,10 +73,11 @@ class Codec:
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
         ttl: int,
-        packed: Mapping[str, bytes] | None = None,
+        serialized: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> PutArgs:
         """KEYS/ARGV that store ``checkpoint`` and the blobs of its ``new_versions`` (a value
-        in ``packed`` is sent as packed there, by :meth:`pack_value`, when it was put)."""
+        in ``serialized`` is stored as the serializer's ``(type, bytes)`` there, taken when it
+        was put, instead of the checkpoint's current value)."""
         conf = config["configurable"]
         checkpoint_ns: str = conf.get("checkpoint_ns", "")
         stored = checkpoint.copy()
@@ -107,8 +108,8 @@ class Codec:
         ]
         for channel, version in new_versions.items():
             args.append(f"{channel}\x00{version}")
-            if packed is not None and channel in packed:
-                args.append(packed[channel])
+            if serialized is not None and channel in serialized:
+                args.append(_pack(serialized[channel], self._compress_at))
             else:
                 args.append(self.pack_value(values[channel]) if channel in values else _EMPTY)
         keys = [

@@ -16,7 +16,8 @@ newest checkpoint needs:
 A checkpoint's values are serialized when put, not when flushed: LangGraph's checkpoint holds the
 channels' own objects, which the next step's nodes may change in place before the flush
 (``tests/test_buffered_values``); a channel that moved three times is serialized three times,
-and only its newest bytes are sent. A task's writes are serialized when sent (``hold_writes``).
+and only its newest bytes are deflated (when large) and sent, when flushed. A task's writes are
+serialized when sent (``hold_writes``).
 The buffer is flushed (one fenced round trip, riding ahead of the caller's own round trip where
 it can):
 
@@ -56,10 +57,17 @@ class _Writes(NamedTuple):
 
 class Buffered(NamedTuple):
     """What a flush sends: the newest checkpoint with the channels that moved and their values
-    as serialized when put (or None), then the writes against it, in the order they were put."""
+    as serialized when put (the serializer's ``(type, bytes)``, not deflated yet), or None;
+    then the writes against it, in the order they were put."""
 
     put: (
-        tuple[RunnableConfig, Checkpoint, CheckpointMetadata, ChannelVersions, dict[str, bytes]]
+        tuple[
+            RunnableConfig,
+            Checkpoint,
+            CheckpointMetadata,
+            ChannelVersions,
+            dict[str, tuple[str, bytes]],
+        ]
         | None
     )
     writes: list[tuple[RunnableConfig, Sequence[tuple[str, Any]], str, str]]
@@ -71,7 +79,7 @@ class WriteBuffer:
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
         self._put: _Put | None = None
-        self._moved: dict[str, bytes] = {}
+        self._moved: dict[str, tuple[str, bytes] | None] = {}
         self._writes: list[_Writes] = []
         self.newest_id: str | None = None
         """The id of the newest checkpoint put in this block (sent or not), or None."""
@@ -87,15 +95,16 @@ class WriteBuffer:
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-        packed: dict[str, bytes],
+        serialized: dict[str, tuple[str, bytes]],
     ) -> None:
-        """Keep ``checkpoint`` as the newest, with ``packed``: the values of its channels in
-        ``new_versions``, serialized now; the writes held against older ones are dropped."""
+        """Keep ``checkpoint`` as the newest, with ``serialized``: the values of its channels in
+        ``new_versions``, serialized now (deflated only if flushed: most are superseded
+        first); the writes held against older ones are dropped."""
         # metadata is copied: LangGraph may update its own dict after the put returns
         self._put = _Put(config, checkpoint, dict(metadata))  # type: ignore[arg-type]
         for channel in new_versions:
             self._moved.pop(channel, None)  # newest last, as the versions were put
-            self._moved[channel] = packed.get(channel, b"")
+            self._moved[channel] = serialized.get(channel)
         self._writes.clear()
         self.newest_id = checkpoint["id"]
         self.puts_held += 1
@@ -131,8 +140,12 @@ class WriteBuffer:
             config, checkpoint, metadata = self._put
             versions = checkpoint["channel_versions"]
             moved = {ch: versions[ch] for ch in self._moved if ch in versions}
-            packed = {ch: value for ch, value in self._moved.items() if value and ch in versions}
-            put = (config, checkpoint, metadata, moved, packed)
+            serialized = {
+                ch: value
+                for ch, value in self._moved.items()
+                if value is not None and ch in versions
+            }
+            put = (config, checkpoint, metadata, moved, serialized)
         writes = [(w.config, w.writes, w.task_id, w.task_path) for w in self._writes]
         self._put, self._moved, self._writes = None, {}, []
         return Buffered(put, writes)

@@ -284,9 +284,9 @@ class RedisSaver(BufferingSaver):
         if held is not None and not conf.get("checkpoint_ns", ""):
             self._unprime(held.buffer.thread_id)
             values = checkpoint["channel_values"]
-            pack = self._codec.pack_value
-            packed = {ch: pack(values[ch]) for ch in new_versions if ch in values}
-            held.buffer.hold_put(config, checkpoint, metadata, new_versions, packed)
+            dumps = self._codec.serde.dumps_typed  # deflated when flushed, if ever
+            serialized = {ch: dumps(values[ch]) for ch in new_versions if ch in values}
+            held.buffer.hold_put(config, checkpoint, metadata, new_versions, serialized)
             return self._stored_config(config, checkpoint)
         (keys, args), stored = self._put_call(config, checkpoint, metadata, new_versions)
         self._write(_scripts.PUT, keys, args, config)
