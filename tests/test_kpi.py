@@ -155,3 +155,46 @@ def test_bad_report_options_are_usage_errors(env: str) -> None:
     assert "agent, rule, role or reviewer" in result.stderr
     result = cli("report", "--since", "2026-03-09", "--until", "2026-03-01", code=2)
     assert "after" in result.stderr
+
+
+def _open_holds(client: redis.Redis, prefix: str) -> list[str]:
+    """The holds the figures' open state still keeps (``hold:<approval id>`` fields)."""
+    fields = client.hkeys(f"{prefix}:{{kpi}}:open")
+    return sorted(f.decode() for f in fields if f.startswith(b"hold:"))
+
+
+def test_a_cancelled_runs_hold_leaves_the_open_state(
+    redis_client: redis.Redis, key_prefix: str, demo_case: dict[str, Any]
+) -> None:
+    """Cancelling a parked run withdraws its hold: the figures stop keeping it open (before,
+    ``hold:<id>`` stayed in the open state for good, one entry per cancelled hold)."""
+    from carebound import Runner
+    from tests.test_workers import world_of
+
+    runner = Runner(redis_client, prefix=key_prefix)
+    run = runner.start("demo", demo_case, requester="sam", world=world_of(demo_case))
+    assert run.pending is not None
+    kpis = KpiStore(redis_client, prefix=key_prefix, referral_agents=REFERRAL_AGENTS)
+    kpis.catch_up()
+    assert _open_holds(redis_client, key_prefix) == [f"hold:{run.pending.request.approval_id}"]
+    runner.cancel(run.run_id, by="olga", reason="duplicate referral")
+    kpis.catch_up()
+    assert _open_holds(redis_client, key_prefix) == []
+
+
+def test_a_withdrawn_hold_leaves_the_open_state_and_is_counted_as_withdrawn() -> None:
+    """A hold the recovery withdrew (its replayed step did not hold the call again) is no
+    longer open, nor a decision."""
+    events = [
+        {"run_id": "r1", "time": "2026-03-02T10:00:00Z", "action": "create",
+         "detail": {"agent": "demo"}},
+        {"run_id": "r1", "time": "2026-03-02T10:00:01Z", "action": "hold",
+         "detail": {"approval_id": "r1-1", "rule": "OUT-2", "role": "intake_coordinator",
+                    "tool": "send_document_request"}},
+        {"run_id": "r1", "time": "2026-03-02T10:05:00Z", "action": "event",
+         "detail": {"kind": "hold_withdrawn", "approval_id": "r1-1", "reason": "replayed"}},
+    ]  # fmt: skip
+    out = fold(events, {"run:r1": None, "hold:r1-1": None}, referral_agents=frozenset())
+    assert "hold:r1-1" not in out.put and "hold:r1-1" in out.drop
+    assert out.increments[("2026-03-02", "holds.withdrawn|all=*")] == 1
+    assert not any(metric.startswith("decisions") for _, metric in out.increments)

@@ -143,7 +143,9 @@ class _Fold:
         elif action == "hold":
             self.hold(day, t, run_key, run, detail)
         elif action == "decision":
-            self.decision(day, t, run, actor, detail)
+            self.decision(day, t, run_key, run, actor=actor, detail=detail)
+        elif action == "event" and detail.get("kind") == "hold_withdrawn":
+            self.withdrawn(day, run_key, run)
         elif action == "effect" and event.get("outcome") == "success":
             self.effect(day, t, run_key, run, detail)
         elif action == "deny":
@@ -161,6 +163,8 @@ class _Fold:
             self.count(day, "runs.paused", {"agent": agent})
         if status in FINAL:
             dims = {"agent": agent}
+            if run.get("hold"):  # a cancelled run's pending hold was withdrawn with it
+                self.withdrawn(day, run_key, run)
             self.count(day, "runs.ended", {**dims, "status": status})
             if status == "completed":
                 self.count(day, "runs.touchless" if not run["held"] else "runs.exception", dims)
@@ -184,12 +188,26 @@ class _Fold:
         if detail.get("deadline"):
             hold["deadline"] = detail["deadline"]
         self.set(f"hold:{detail['approval_id']}", hold)
+        run["hold"] = str(detail["approval_id"])  # the run's pending hold (at most one at a time)
+        self.set(run_key, run)
+
+    def withdrawn(self, day: str, run_key: str, run: dict[str, Any]) -> None:
+        """The run's pending hold was withdrawn (its run cancelled, or the recovery's replay
+        did not hold the call again): no longer open, and no decision."""
+        approval_id = run.pop("hold", None)
+        if approval_id is None:
+            return
+        self.count(day, "holds.withdrawn", {"agent": run["agent"]})
+        self.set(f"hold:{approval_id}", None)
+        self.set(run_key, run)
 
     def decision(
         self,
         day: str,
         t: float,
+        run_key: str,
         run: dict[str, Any],
+        *,
         actor: Mapping[str, Any],
         detail: Mapping[str, Any],
     ) -> None:
@@ -209,6 +227,8 @@ class _Fold:
         waited = t - hold["t"]
         self.count(day, "wait.people.seconds", {"agent": run["agent"]}, round(waited))
         self.set(key, None)
+        if run.pop("hold", None) is not None:
+            self.set(run_key, run)
         if outcome == "expired" or kind == "expire":
             self.count(day, "expiries", {"role": hold["role"], "rule": hold["rule"]})
             self.count(day, "sla.missed", {"role": hold["role"], "rule": hold["rule"]})
