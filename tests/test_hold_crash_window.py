@@ -163,3 +163,49 @@ def test_a_withdrawn_hold_parked_again_is_pending_again(
     )
     assert decided.run.status == "waiting"
     client.close()
+
+
+@pytest.mark.parametrize("now", ["allow", "hold"])
+def test_a_reviewers_rejection_of_a_hold_parked_before_a_crash_stands_after_recovery(
+    redis_url: str, key_prefix: str, tmp_path: Path, demo_case: Any, demo_world: Any, now: str
+) -> None:
+    """A reviewer rejects the hold before the crashed run is recovered; the world changed so
+    the replayed step's policy would now allow the call (or still holds it). The rejection
+    stands: the call is not made, the agent is told the reviewer's no, and the hold keeps the
+    reviewer's decision."""
+    from carebound import Reject
+
+    mode = ["hold"]
+    agents = {DEMO.name: _agent(mode)}
+    client = redis.Redis.from_url(redis_url)
+    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    _crash_after_park(first)
+    with pytest.raises(_Crash):
+        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
+    [orphan] = first.pending()
+    run_id, approval_id = orphan.request.run_id, orphan.request.approval_id
+
+    # the reviewer's web process stores the decision; a worker would drive the run on
+    web = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents, drive="queue")
+    rejection = Reject(
+        reviewer="casey", role="intake_coordinator", args_hash=orphan.request.args_hash,
+        reason="the office asked us not to fax",
+    )  # fmt: skip
+    web.decide(approval_id, rejection)
+    mode[0] = now  # the world changed before the run was recovered
+    second = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    second.recover()
+    after = second.get(run_id)
+    sent = [r for r in after.results if r.tool == SEND]
+    assert [r.status for r in sent] == ["rejected"]
+    assert "the office asked us not to fax" in (sent[0].reason or "")
+    stored = ApprovalStore(client, prefix=key_prefix).get(approval_id)
+    assert stored is not None and stored.status == "rejected"
+    assert second.pending() == []
+    decisions = [e.detail for e in second.audit(run_id) if e.action == "decision"]
+    assert [(d["approval_id"], d["decision"]) for d in decisions] == [(approval_id, "reject")]
+    assert not [
+        e for e in second.audit(run_id) if e.action == "effect" and e.detail.get("tool") == SEND
+    ]
+    assert second.verify(run_id).ok
+    client.close()

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carebound.approvals import ApprovalView, Decision
 from carebound.approvals._decision_audit import decision_detail
 from carebound.approvals._edits import ArgChange
 from carebound.audit import Actor
-from carebound.engine.core import Core
 from carebound.state.trips import AuditAppend
+
+if TYPE_CHECKING:  # the graph's hold node uses this module, and the core builds the graph
+    from carebound.engine.core import Core
 
 
 def decision_event(
-    core: Core,
+    category: str,
     view: ApprovalView,
     decision: Decision,
     outcome: str,
@@ -29,7 +31,7 @@ def decision_event(
         "time": at,
         "actor": Actor(kind="person", id=decision.reviewer, role=decision.role),
         "action": "decision",
-        "category": core.category(request.agent),
+        "category": category,
         "outcome": "pending" if outcome in ("partial", "escalated") else "success",
         "patient_ref": request.patient_ref,
         "detail": decision_detail(view, decision, outcome, changes),
@@ -50,12 +52,19 @@ def audit_decision(
     core.audit_log.record(
         view.request.run_id,
         once=once,
-        **decision_event(core, view, decision, outcome, at=at, changes=changes),
+        **decision_event(
+            core.category(view.request.agent), view, decision, outcome, at=at, changes=changes
+        ),
     )
 
 
 def final_decision_append(core: Core, view: ApprovalView) -> AuditAppend:
     """The final decision's audit event, to append once (idempotent on the approval id)."""
+    return stored_decision_append(core.category(view.request.agent), view)
+
+
+def stored_decision_append(category: str, view: ApprovalView) -> AuditAppend:
+    """:func:`final_decision_append` for an agent of audit ``category``."""
     record = view.record
     assert record is not None and record.decision is not None
     outcome = "expired" if view.status == "expired" else "ok"
@@ -63,7 +72,7 @@ def final_decision_append(core: Core, view: ApprovalView) -> AuditAppend:
         run_id=view.request.run_id,
         once=f"decision:{view.request.approval_id}",
         fields=decision_event(
-            core, view, record.decision, outcome, at=record.decided_at, changes=record.changes
+            category, view, record.decision, outcome, at=record.decided_at, changes=record.changes
         ),
     )
 

@@ -48,9 +48,31 @@ class GateNode:
             run_id = config_run_id(config)
             approval_id = f"{run_id}-{index}"
             current = update.get("current")
+            if current is not None and self._decided_for(approval_id, current):
+                # a reviewer decided this very call while the run waited to be recovered:
+                # the replay holds it again, so their decision is applied (a rejection
+                # stands though the policy would let the call run now)
+                return {**update, "current": {**current, "approval_id": approval_id}}
             if (current or {}).get("approval_id") != approval_id:
                 self._withdraw(run_id, approval_id)
         return update
+
+    def _decided_for(self, approval_id: str, current: CurrentCall) -> bool:
+        """Whether the hold ``approval_id`` (parked by the crashed attempt of this step) was
+        decided for the call ``current`` about to run: same tool, same arguments."""
+        if current.get("approval_id") is not None:
+            return False  # the replay holds the call itself
+        view = self.kit.svc.approvals.get(approval_id)
+        if view is None or view.status in ("pending", "withdrawn"):
+            return False
+        spec = self.kit.agent.tools.get(current["call"]["tool"])
+        if spec is None or view.request.tool != spec.name:
+            return False
+        try:
+            args_hash = spec.args_hash(spec.validate(current["args"]))
+        except ValidationError:
+            return False
+        return args_hash == view.request.args_hash
 
     def _withdraw(self, run_id: str, approval_id: str) -> None:
         """Withdraw the hold ``approval_id`` if it is still pending, and audit it (once)."""

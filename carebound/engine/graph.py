@@ -32,9 +32,10 @@ from pydantic import ValidationError
 
 from carebound._agent import AgentDefinition, CallResult, RunEvent
 from carebound.approvals import Edit
+from carebound.engine.decision_audit import stored_decision_append
 from carebound.engine.execute_node import Executor
 from carebound.engine.gate_node import GateNode
-from carebound.engine.node_kit import NodeKit, config_run_id
+from carebound.engine.node_kit import NodeKit, config_replayed_gate, config_run_id
 from carebound.engine.outage import clear_outage, park_or_hand_off, park_outside_call
 from carebound.engine.run_state import CurrentCall, RunState, hold_signal, wait_signal
 from carebound.engine.services import Services
@@ -147,6 +148,13 @@ class _Nodes:
         if view is not None and view.status == "pending":
             interrupt(hold_signal(approval_id))
             view = self.kit.svc.approvals.get(approval_id)
+        elif (
+            view is not None and view.record is not None and approval_id not in self.kit.svc.decided
+        ):
+            # decided before the run ever parked on it (a step replayed after a crash holds
+            # the call again, GateNode.gate): no resume audits this decision, so it is here
+            append = stored_decision_append(self.kit.agent.category, view)
+            self.kit.svc.audit.record(run_id, once=append.once, ride=True, **append.fields)
         if view is None or view.status == "pending" or view.record is None:
             return {}  # resumed without a decision: park again
         decision = view.record.decision
@@ -170,6 +178,11 @@ class _Nodes:
             approval_id=approval_id,
         )
         return self.kit.then_plan(state, run_id, self.kit.finish_call(state, result))
+
+    @staticmethod
+    def _replayed(config: RunnableConfig, held: CurrentCall) -> bool:
+        """Whether this is the replay, after a crash, of the step that gated ``held``."""
+        return config_replayed_gate(config) == held["index"]
 
     # -- execute -------------------------------------------------------------------------
 
