@@ -135,7 +135,8 @@ class AuditLog(_chain.LogBase):
                 are sent on their own first). They must be safe to send twice.
             ride: inside a riding block (``carebound._wire.riding``: a graph segment), on a
                 single server, the append rides ahead of the thread's next round trip
-                instead of taking its own, and None is returned (see ``_ride``).
+                instead of taking its own, and None is returned (see ``_ride``); only on
+                the caller's own client, where the run's checkpoints ride behind it.
 
         Raises:
             AuditDetailError: ``detail`` is too large (a ``ValueError``).
@@ -160,9 +161,8 @@ class AuditLog(_chain.LogBase):
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step)
         seq, prev_hash = self._heads.get(run_id)
         if (
-            ride
-            and before is None
-            and self._one_step
+            (ride and before is None and self._one_step)
+            and self.shares_client  # on a sibling's wire it would land after the checkpoints
             and self._ride(draft, once, keys, seq, prev_hash)
         ):
             return None
