@@ -892,3 +892,29 @@ def test_a_changed_event_kept_without_its_hash_does_not_verify(
     assert log.events("run-t")[1] != events[1]
     problems = log.verify("run-t").problems
     assert problems and "seq 2" in " ".join(problems)
+
+
+@given(st.binary(min_size=1, max_size=200), st.binary(max_size=2048))
+def test_a_signature_is_the_hmac_sha256_of_the_message(key: bytes, message: bytes) -> None:
+    """``AuditKeyring.sign`` and ``check`` start from the key's pads hashed once (a start signs
+    about twenty events); the MAC is the HMAC-SHA256 hex digest ``hmac.new`` gives, for keys
+    shorter and longer than SHA-256's block."""
+    from carebound.audit._keyring import AuditKeyring
+
+    keyring = AuditKeyring("k1", {"k1": key})
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert keyring.sign(message) == expected
+    assert keyring.check("k1", message, expected) is None
+    assert keyring.check("k1", message + b"x", expected) is not None
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=4096))
+def test_a_pack_digest_is_the_unpadded_base64url_sha256_of_its_text(text: str) -> None:
+    """``pack_digest`` keeps the digests of the texts it saw lately; each is what hashing the
+    text gives, for a str and for its bytes alike."""
+    from carebound.state.runs import pack_digest
+
+    data = text.encode()
+    expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    assert pack_digest(text) == pack_digest(text) == expected
+    assert pack_digest(data) == expected

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.organization import Organization
@@ -730,13 +731,13 @@ def test_a_fixed_case_is_hashed_once_and_any_other_on_every_call(
     from carebound.fhir import _case_cache, fixed_case, referral_case_of
 
     encoded = []
-    dumps = json.dumps
+    sorted_json = _case_cache._sorted_json
 
-    def counting(value: Any, **kwargs: Any) -> str:
+    def counting(value: Any) -> bytes:
         encoded.append(value)
-        return dumps(value, **kwargs)
+        return sorted_json(value)
 
-    monkeypatch.setattr(_case_cache.json, "dumps", counting)
+    monkeypatch.setattr(_case_cache, "_sorted_json", counting)
     fixed = bundle(*referral_resources())
     fixed_case(fixed)
     for _ in range(3):
@@ -771,3 +772,17 @@ def test_a_case_is_parsed_once_per_distinct_bundle() -> None:
     for source in ("a.json", "b.json"):  # a failure is not cached: each names its own source
         with pytest.raises(FhirInputError, match=f"{source}: entry: no ServiceRequest"):
             referral_case_of(bundle(*resources), source=source)
+
+
+def test_a_case_key_tells_apart_what_orjson_would_write_alike() -> None:
+    """The parsed-case cache keys a Bundle by orjson's sorted JSON; where orjson refuses or may
+    have written a NaN as null, by the standard library's (so a NaN and a null, or an integer
+    beyond 64 bits, never share a parsed case)."""
+    from carebound.fhir._case_cache import _sorted_json
+
+    base = bundle(*referral_resources())
+    assert _sorted_json(base) == orjson.dumps(base, option=orjson.OPT_SORT_KEYS)
+    keys = {
+        _sorted_json({**base, "x": value}) for value in (float("nan"), None, 2**70, float(2**70))
+    }
+    assert len(keys) == 4

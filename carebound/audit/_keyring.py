@@ -21,6 +21,7 @@ needs verifying any more.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -31,6 +32,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from carebound.audit._errors import AuditKeyError
 
@@ -110,7 +112,7 @@ class AuditKeyring:
 
     def sign(self, message: bytes) -> str:
         """HMAC-SHA256 (hex) of ``message`` with the signing key."""
-        return hmac.new(self.keys[self.signing_id], message, hashlib.sha256).hexdigest()
+        return _hmac_sha256(self.keys[self.signing_id], message)
 
     def check(self, key_id: str | None, message: bytes, mac: str | None) -> str | None:
         """None when ``mac`` is the HMAC of ``message`` under key ``key_id``; else why not."""
@@ -122,10 +124,39 @@ class AuditKeyring:
                 f"signed with audit key {key_id!r}, which is not configured: add it to "
                 f"{KEYS_VAR} to verify events it signed"
             )
-        expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+        expected = _hmac_sha256(key, message)
         if not hmac.compare_digest(expected, mac):
             return f"MAC mismatch under key {key_id!r}: forged or altered without the audit key"
         return None
+
+
+_BLOCK = 64
+"""SHA-256's block size: the HMAC key is padded (or first hashed) to it (RFC 2104)."""
+_INNER = bytes(b ^ 0x36 for b in range(256))
+_OUTER = bytes(b ^ 0x5C for b in range(256))
+
+
+@functools.lru_cache(maxsize=16)
+def _pads(key: bytes) -> tuple[Any, Any]:
+    """SHA-256 states that have read the key's inner and outer pads, copied for each MAC."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(key.translate(_INNER))
+    outer = hashlib.sha256(key.translate(_OUTER))
+    return inner, outer
+
+
+def _hmac_sha256(key: bytes, message: bytes) -> str:
+    """``hmac.new(key, message, hashlib.sha256).hexdigest()``, from the key's pads as hashed
+    once (a start signs about twenty audit events; OpenSSL's HMAC set-up cost more than the
+    hashing of an event's short message)."""
+    inner, outer = _pads(key)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return str(outer.hexdigest())
 
 
 def _parse_key(text: str, *, where: str, bare_ok: bool = False) -> tuple[str, bytes]:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from carebound.fhir._case import ReferralCase
 from carebound.fhir._parse import parse_bundle
 
@@ -49,12 +51,25 @@ def _digest(case: Mapping[str, Any]) -> str:
         fixed = _fixed.get(id(case))
     if fixed is not None and fixed[0] is case and fixed[1] is not None:
         return fixed[1]
-    digest = hashlib.sha256(json.dumps(case, sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(_sorted_json(case)).hexdigest()
     if fixed is not None and fixed[0] is case:
         with _lock:
             if id(case) in _fixed and _fixed[id(case)][0] is case:
                 _fixed[id(case)] = (case, digest)
     return digest
+
+
+def _sorted_json(case: Mapping[str, Any]) -> bytes:
+    """The key text of a case's content: orjson's sorted JSON (a tenth of the standard
+    library's time), or the standard library's, marked apart, where orjson refuses (an
+    integer beyond 64 bits, a key that is not a string) or may have written a NaN as null."""
+    try:
+        text = orjson.dumps(case, option=orjson.OPT_SORT_KEYS, default=str)
+        if b"null" not in text:
+            return text
+    except orjson.JSONEncodeError:
+        pass
+    return b"json:" + json.dumps(case, sort_keys=True, default=str).encode()
 
 
 def referral_case_of(case: Mapping[str, Any], *, source: str) -> ReferralCase:

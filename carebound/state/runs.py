@@ -28,6 +28,7 @@ Across runs (each written on its own)::
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -185,9 +186,12 @@ def parse_record(reply: Any) -> RunRecord | None:
     return RunRecord.model_validate(data)
 
 
+@functools.lru_cache(maxsize=64)
 def pack_digest(policy_json: str | bytes) -> str:
     """The content digest a pinned pack or PHI table is stored under: sha256, in unpadded
-    base64url (43 characters where hex takes 64: every run hash holds two)."""
+    base64url (43 characters where hex takes 64: every run hash holds two). Kept for the
+    texts digested lately: every start digests its pack's JSON (about 16 KB, the same text
+    object while the pack is), and a string's hash is kept in the string."""
     data = policy_json.encode() if isinstance(policy_json, str) else policy_json
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
