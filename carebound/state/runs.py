@@ -27,9 +27,6 @@ Across runs (each written on its own)::
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -51,6 +48,7 @@ from carebound.state.keys import (
 )
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, Pipeline, guarded_hset_queued, run
+from carebound.state.stored_json import pack_digest
 
 if TYPE_CHECKING:  # the agent contract (guardrails, tools) stays unloaded for readers of runs
     from carebound._agent import RunEvent
@@ -184,16 +182,6 @@ def parse_record(reply: Any) -> RunRecord | None:
         if name in data and pieces[0]:
             data[name] += "".join(text(p) for p in pieces if p)
     return RunRecord.model_validate(data)
-
-
-@functools.lru_cache(maxsize=64)
-def pack_digest(policy_json: str | bytes) -> str:
-    """The content digest a pinned pack or PHI table is stored under: sha256, in unpadded
-    base64url (43 characters where hex takes 64: every run hash holds two). Kept for the
-    texts digested lately: every start digests its pack's JSON (about 16 KB, the same text
-    object while the pack is), and a string's hash is kept in the string."""
-    data = policy_json.encode() if isinstance(policy_json, str) else policy_json
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]

@@ -12,11 +12,14 @@ dictionary; no marker at all: plain JSON).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from carebound.state import deflate
 
-__all__ = ["CASE", "LEDGER_ENTRY", "REQUEST", "StoredJson"]
+__all__ = ["CASE", "LEDGER_ENTRY", "REQUEST", "StoredJson", "pack_digest"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +117,13 @@ CASE = StoredJson("~c1:", _CASE_DICTIONARY, older=("~z:",))
 
 LEDGER_ENTRY = StoredJson("~l1:", _LEDGER_DICTIONARY, older=("~z:",))
 """A completed effect's ledger entry (a reserved one stays plain: the reserve script reads it)."""
+
+
+@lru_cache(maxsize=64)
+def pack_digest(policy_json: str | bytes) -> str:
+    """The content digest a pinned pack or PHI table is stored under: sha256, in unpadded
+    base64url (43 characters where hex takes 64: every run hash holds two). Kept for the texts
+    digested lately: every start digests its pack's JSON (about 16 KB, one str object while the
+    pack is the same), and a str keeps its own hash."""
+    data = policy_json.encode() if isinstance(policy_json, str) else policy_json
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
