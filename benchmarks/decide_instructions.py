@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -42,6 +43,7 @@ from typing import Any, NamedTuple
 import redis
 from _callgrind import counting, instructions, require_valgrind
 from _local_server import delete_prefix, free_port, local_server, server_binary, wait_until_up
+from redis.connection import Connection
 
 HERE = Path(__file__).resolve()
 CASE = HERE.parents[1] / "scenarios" / "cases" / "hello_referral.json"
@@ -63,32 +65,47 @@ def child(url: str, prefix: str, decides: int) -> None:
 
 
 def server_child(url: str, prefix: str, decides: int, order: str | None) -> None:
-    """Outside valgrind, against the counted server: park and warm up, say ``ready``, decide
-    ``decides`` once told to (a line on stdin), then say ``done``. With ``order``, the sha1s
-    of the scripts the counted decides sent, in order, are written to that file."""
+    """Outside valgrind, against the counted server: park and warm up, then decide
+    ``decides`` once told to (see :func:`serve_counted`)."""
     sys.path.insert(0, str(HERE.parent))
-    from _commit_probe import CountingConnection, Probe
+    from _commit_probe import Probe
 
+    probe = Probe(url, prefix, CASE)
+
+    def warm_up() -> None:
+        probe.park(WARMUP + decides)
+        for _ in range(WARMUP):
+            probe.decide_one()
+
+    def counted() -> None:
+        for _ in range(decides):
+            probe.decide_one()
+
+    serve_counted(order, warm_up, counted)
+
+
+def serve_counted(
+    order: str | None, warm_up: Callable[[], object], counted: Callable[[], object]
+) -> None:
+    """A ``--server-child``: ``warm_up()``, say ``ready``, run ``counted()`` once told to (a
+    line on stdin), then say ``done``. With ``order``, the sha1s of the scripts ``counted``
+    sent, in order, are written to that file."""
     sent: list[str] = []
     recording = False
-    send = CountingConnection.send_packed_command
+    send = Connection.send_packed_command
 
-    def recorded(self: CountingConnection, command: Any, check_health: bool = True) -> None:
+    def recorded(self: Connection, command: Any, check_health: bool = True) -> None:
         if recording:
             data = b"".join(command) if isinstance(command, list | tuple) else command
             sent.extend(m.group(1).decode() for m in _EVALSHA.finditer(data))
-        send(self, command, check_health)
+        send(self, command, check_health)  # type: ignore[no-untyped-call]
 
-    CountingConnection.send_packed_command = recorded  # type: ignore[method-assign]
-    probe = Probe(url, prefix, CASE)
-    probe.park(WARMUP + decides)
-    for _ in range(WARMUP):
-        probe.decide_one()
+    Connection.send_packed_command = recorded  # type: ignore[method-assign,assignment]
+    warm_up()
     print("ready", flush=True)
     sys.stdin.readline()
     recording = order is not None
-    for _ in range(decides):
-        probe.decide_one()
+    counted()
     recording = False
     if order is not None:
         Path(order).write_text("\n".join(sent))
@@ -112,12 +129,15 @@ class ServerCount(NamedTuple):
     instructions) per decide."""
 
 
-def measure_server(pythons: list[str], decides: int, *, by_script: bool) -> list[ServerCount]:
+def measure_server(
+    pythons: list[str], decides: int, *, by_script: bool, bench: Path = HERE
+) -> list[ServerCount]:
     """Redis server instructions per decide for each interpreter's carebound, in turn, on one
     redis-server run under callgrind (each side under its own key prefix). ``by_script``: the
     server dumps its counts after every EVALSHA, and each script call is charged what the
     server ran since the previous one ended (the script and the plain commands sent just
-    before it)."""
+    before it). ``bench``: the benchmark whose ``--server-child`` runs the counted operations
+    (``start_instructions.py`` counts starts this way; ``decides`` is then the starts)."""
     binary = server_binary()
     with tempfile.TemporaryDirectory(prefix="cb-callgrind-server-") as tmp:
         port = free_port()
@@ -136,7 +156,9 @@ def measure_server(pythons: list[str], decides: int, *, by_script: bool) -> list
         try:
             wait_until_up(redis.Redis.from_url(url), server, timeout_s=60)
             return [
-                _server_side(python, url, server.pid, decides, Path(tmp), by_script=by_script)
+                _server_side(
+                    python, url, server.pid, decides, Path(tmp), by_script=by_script, bench=bench
+                )
                 for python in pythons
             ]
         finally:
@@ -145,12 +167,12 @@ def measure_server(pythons: list[str], decides: int, *, by_script: bool) -> list
 
 
 def _server_side(
-    python: str, url: str, pid: int, decides: int, tmp: Path, *, by_script: bool
+    python: str, url: str, pid: int, decides: int, tmp: Path, *, by_script: bool, bench: Path
 ) -> ServerCount:
     prefix = f"bench-srv-{uuid.uuid4().hex[:8]}"
     order = tmp / f"{prefix}.order"
     child = subprocess.Popen(
-        [python, str(HERE), "--server-child", "--redis-url", url, "--prefix", prefix,
+        [python, str(bench), "--server-child", "--redis-url", url, "--prefix", prefix,
          "--decides", str(decides), *(["--order", str(order)] if by_script else [])],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp,
     )  # fmt: skip
@@ -240,19 +262,26 @@ def main() -> None:
             print(f"  base {opts.base_python}: {base / 1e6:7.2f} M")
             print(f"  head/base: {head / base:.2f}x")
     if opts.server or opts.by_script:
-        pythons = [sys.executable, *([opts.base_python] if opts.base_python else [])]
-        counts = measure_server(pythons, opts.decides, by_script=opts.by_script)
-        print(f"decide, Redis server instructions per decide (callgrind, {opts.decides} decides)")
-        if opts.by_script:
-            print("  (--by-script: the server dumps its count after every script call, which adds")
-            print("  to the totals; compare the scripts with each other, and totals with --server)")
-        for side, python, count in zip(("head", "base"), pythons, counts, strict=False):
-            print(f"  {side} {python}: {count.total / 1e6:7.3f} M")
-            ranked = sorted(count.by_script.items(), key=lambda item: -item[1][1])
-            for name, (calls, thousands) in ranked:
-                print(f"    {name:28} {calls:4.1f} calls {thousands:8.1f} K")
-        if len(counts) == 2:
-            print(f"  head/base: {counts[0].total / counts[1].total:.2f}x")
+        server(opts.base_python, opts.decides, by_script=opts.by_script, what="decide")
+
+
+def server(base_python: str | None, count: int, *, by_script: bool, what: str) -> None:
+    """Count and print the Redis server's instructions per ``what`` (a decide, or a start
+    for ``start_instructions.py``, whose ``--server-child`` then runs the counted starts)."""
+    pythons = [sys.executable, *([base_python] if base_python else [])]
+    bench = HERE if what == "decide" else HERE.with_name("start_instructions.py")
+    counts = measure_server(pythons, count, by_script=by_script, bench=bench)
+    print(f"{what}, Redis server instructions per {what} (callgrind, {count} {what}s)")
+    if by_script:
+        print("  (--by-script: the server dumps its count after every script call, which adds")
+        print("  to the totals; compare the scripts with each other, and totals with --server)")
+    for side, python, found in zip(("head", "base"), pythons, counts, strict=False):
+        print(f"  {side} {python}: {found.total / 1e6:7.3f} M")
+        ranked = sorted(found.by_script.items(), key=lambda item: -item[1][1])
+        for name, (calls, thousands) in ranked:
+            print(f"    {name:28} {calls:4.1f} calls {thousands:8.1f} K")
+    if len(counts) == 2:
+        print(f"  head/base: {counts[0].total / counts[1].total:.2f}x")
 
 
 if __name__ == "__main__":

@@ -11,11 +11,18 @@ environment imports another carebound checkout, as for ``compare_commits.py``) t
 that checkout are counted too. The counts repeat within a fraction of a percent
 (``PYTHONHASHSEED=0``).
 
+With ``--server`` it also counts the Redis server's instructions per start (``--by-script``: per
+Lua script call, as ``decide_instructions.py --server --by-script`` does for a decide): a
+redis-server run under callgrind, each side's starts sent to it natively, counting switched on
+around the counted starts only. Those are the instructions the server spends on a start's
+scripts and commands, which wall times on a loaded machine cannot tell apart from the load.
+
 Needs valgrind (``apt-get install valgrind``); about a minute per side on an idle machine.
 
 Usage::
 
     python benchmarks/start_instructions.py [--base-python PATH] [--starts 10] [--redis-url URL]
+        [--server [--by-script]]
 """
 
 from __future__ import annotations
@@ -61,6 +68,27 @@ def child(url: str, prefix: str, what: str, count: int) -> None:
             once(WARMUP + i)
 
 
+def server_child(url: str, prefix: str, count: int, order: str | None) -> None:
+    """Outside valgrind, against the counted server: warm up, then start ``count`` runs once
+    told to (see ``decide_instructions.serve_counted``)."""
+    sys.path.insert(0, str(HERE.parent))
+    from decide_instructions import serve_counted
+    from footprint import case_and_world
+
+    from carebound import Runner
+
+    case, world, parks = case_and_world("referral_intake")
+    runner = Runner(redis.Redis.from_url(url), prefix=prefix)
+
+    def starts(how_many: int) -> None:
+        for _ in range(how_many):
+            view = runner.start("referral_intake", case, requester="sam", world=world)
+            if view.status != parks:
+                raise SystemExit(f"run {view.run_id} stopped {view.status}, not {parks}")
+
+    serve_counted(order, lambda: starts(WARMUP), lambda: starts(count))
+
+
 def measure(python: str, url: str, what: str, count: int) -> float:
     """Instructions per start (or bare run) of the carebound ``python`` imports."""
     prefix = f"bench-start-ins-{uuid.uuid4().hex[:8]}"
@@ -75,13 +103,30 @@ def main() -> None:
     parser.add_argument("--base-python", help="an interpreter that imports the other carebound")
     parser.add_argument("--starts", type=int, default=10, help="counted starts per side")
     parser.add_argument("--redis-url", help="use this server instead of starting one")
+    parser.add_argument(
+        "--server", action="store_true", help="also count the Redis server's instructions"
+    )
+    parser.add_argument(
+        "--by-script", action="store_true", help="with --server: the server's count per script"
+    )
     parser.add_argument("--child", choices=["start", "bare"], help=argparse.SUPPRESS)
+    parser.add_argument("--server-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--decides", type=int, dest="starts", help=argparse.SUPPRESS)
+    parser.add_argument("--order", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.child:
         child(opts.redis_url, opts.prefix, opts.child, opts.starts)
         return
+    if opts.server_child:
+        server_child(opts.redis_url, opts.prefix, opts.starts, opts.order)
+        return
     require_valgrind()
+    if opts.server or opts.by_script:
+        from decide_instructions import server
+
+        server(opts.base_python, opts.starts, by_script=opts.by_script, what="start")
+        return
     with local_server() if opts.redis_url is None else nullcontext(opts.redis_url) as url:
         print(f"referral_intake start -> park, instructions per start (callgrind, "
               f"{opts.starts} warm starts; the bare 10-node LangGraph run in memory as the "

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NamedTuple
@@ -26,7 +26,6 @@ import redis
 import redis.asyncio as aioredis
 from hiredis import pack_command
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
-from redis.asyncio.connection import ConnectionPool as AsyncConnectionPool
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE
 from redis.cluster import RedisCluster
 from redis.connection import ConnectionPool
@@ -101,20 +100,6 @@ def binary_client(client: SyncClient, *, user: str = "the saver") -> tuple[SyncC
     return redis.Redis.from_pool(sibling), True  # its close() disconnects the sibling pool
 
 
-def async_binary_client(
-    client: AsyncClient, *, user: str = "the saver"
-) -> tuple[AsyncClient, bool]:
-    """The ``redis.asyncio`` counterpart of :func:`binary_client`."""
-    if not _decodes(client):
-        return client, False
-    if not isinstance(client, aioredis.Redis):
-        raise _decoding_error(user)
-    pool = client.connection_pool
-    kwargs = {**pool.connection_kwargs, "decode_responses": False}
-    sibling = aioredis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    return aioredis.Redis.from_pool(sibling), True  # its aclose() disconnects the sibling pool
-
-
 Queued = tuple[Sequence[Any], dict[str, Any]]
 """A command as a redis-py pipeline queues it: its arguments and its parse options."""
 
@@ -173,7 +158,45 @@ class _Rider(NamedTuple):
     on_reply: Callable[[Any], None]
 
 
-_RIDERS: ContextVar[list[_Rider] | None] = ContextVar("carebound_riders", default=None)
+class _Joined:
+    """Riders joined into one command (see :func:`ride_joined`): the command is built from
+    their parts when it is sent, and its reply (a list, one item per part) split among them."""
+
+    __slots__ = ("_build", "_callbacks", "_parts", "key", "wire")
+
+    def __init__(
+        self, wire: SyncWire, key: Hashable, build: Callable[[list[Any]], Sequence[Arg]]
+    ) -> None:
+        self.wire = wire
+        self.key = key
+        self._build = build
+        self._parts: list[Any] = []
+        self._callbacks: list[Callable[[Any], None]] = []
+
+    def add(self, part: Any, on_reply: Callable[[Any], None]) -> None:
+        self._parts.append(part)
+        self._callbacks.append(on_reply)
+
+    @property
+    def packed(self) -> bytes:
+        return pack(self._build(self._parts))
+
+    def on_reply(self, reply: Any) -> None:
+        if isinstance(reply, Exception) or not isinstance(reply, list):
+            replies = [reply] * len(self._callbacks)  # an error reply: every part hears it
+        else:
+            replies = reply
+        failed: Exception | None = None
+        for callback, part_reply in zip(self._callbacks, replies, strict=True):
+            try:
+                callback(part_reply)
+            except Exception as exc:  # every part hears its reply; the first failure is raised
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+
+_RIDERS: ContextVar[list[_Rider | _Joined] | None] = ContextVar("carebound_riders", default=None)
 
 
 @contextmanager
@@ -186,7 +209,7 @@ def riding() -> Iterator[None]:
     if _RIDERS.get() is not None:
         yield
         return
-    riders: list[_Rider] = []
+    riders: list[_Rider | _Joined] = []
     token = _RIDERS.set(riders)
     try:
         yield
@@ -210,6 +233,31 @@ def ride_ahead(client: SyncClient, args: Sequence[Arg], on_reply: Callable[[Any]
     return True
 
 
+def ride_joined(
+    client: SyncClient,
+    key: Hashable,
+    build: Callable[[list[Any]], Sequence[Arg]],
+    part: Any,
+    on_reply: Callable[[Any], None],
+) -> bool:
+    """Like :func:`ride_ahead`, for one part of a command that takes several: when the rider
+    queued last on this thread is such a command with the same ``key`` (on the same wire),
+    ``part`` joins it, else a new one is queued. ``build`` makes the command from its parts
+    when it is sent; its reply must be a list with one item per part, each handed to that
+    part's ``on_reply`` (an error reply is handed to every part). Only the last rider is
+    joined, so everything still runs in the order it was handed over."""
+    riders = _RIDERS.get()
+    wire = shared_wire(client)
+    if riders is None or not wire.usable:
+        return False
+    last = riders[-1] if riders else None
+    if not (isinstance(last, _Joined) and last.wire is wire and last.key == key):
+        last = _Joined(wire, key, build)
+        riders.append(last)
+    last.add(part, on_reply)
+    return True
+
+
 def raise_error(reply: Any) -> None:
     """A :func:`ride_ahead` callback for a command whose reply is not needed: an error reply
     is raised."""
@@ -217,7 +265,7 @@ def raise_error(reply: Any) -> None:
         raise reply
 
 
-def _take_riders(wire: SyncWire) -> list[_Rider]:
+def _take_riders(wire: SyncWire) -> list[_Rider | _Joined]:
     riders = _RIDERS.get()
     if not riders:
         return []
@@ -371,87 +419,3 @@ def shared_wire(client: SyncClient) -> SyncWire:
             if wire is None:
                 wire = _WIRES[client] = SyncWire(client)
     return wire
-
-
-class AsyncWire:
-    """Runs commands for a ``redis.asyncio`` client, on the event loop that calls it."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._client = client
-        pool = getattr(client, "connection_pool", None)
-        self._pool: AsyncConnectionPool | None = (
-            pool if isinstance(pool, AsyncConnectionPool) else None
-        )
-        self._idle: list[Connection] = []
-        self._heads = _Heads()
-
-    async def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        """``EVALSHA sha len(keys) *keys *args``; a ResponseError (NOSCRIPT too) is raised."""
-        if self._pool is None:
-            return await self._client.evalsha(sha, len(keys), *keys, *args)
-        reply = (await self._exchange([self._heads.evalsha(sha, keys, args)]))[0]
-        if isinstance(reply, ResponseError):
-            raise reply
-        return reply
-
-    async def call(self, args: Sequence[Arg]) -> Any:
-        """Send one command and return its reply (a ResponseError is raised)."""
-        if self._pool is None:
-            return await self._client.execute_command(*args)
-        reply = (await self._exchange([pack(args)]))[0]
-        if isinstance(reply, ResponseError):
-            raise reply
-        return reply
-
-    async def load_script(self, source: str) -> None:
-        """SCRIPT LOAD (on every primary, for a cluster client)."""
-        if self._pool is None:
-            await self._client.script_load(source)
-        else:
-            await self.call(["SCRIPT", "LOAD", source])
-
-    async def call_many(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        """Send several commands in one round trip; error replies are returned, not raised."""
-        if self._pool is None:
-            pipe = self._client.pipeline(transaction=False)
-            for args in commands:
-                pipe.execute_command(*args)
-            return await pipe.execute(raise_on_error=False)
-        return await self._exchange([pack(args) for args in commands])
-
-    async def _exchange(self, packed: list[bytes]) -> list[Any]:
-        assert self._pool is not None
-        try:
-            conn = self._idle.pop()
-        except IndexError:
-            conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            try:
-                replies = await self._send(conn, packed)
-            except _RETRYABLE:
-                await conn.disconnect()
-                replies = await self._send(conn, packed)
-        except BaseException:
-            # cancelled or failed mid-reply: the connection's state is unknown
-            await conn.disconnect()
-            await self._pool.release(conn)
-            raise
-        self._idle.append(conn)
-        return replies
-
-    @staticmethod
-    async def _send(conn: Connection, packed: list[bytes]) -> list[Any]:
-        await conn.send_packed_command([b"".join(packed)], check_health=False)  # one write
-        replies: list[Any] = []
-        for _ in packed:
-            try:
-                replies.append(await conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-        return replies
-
-    async def aclose(self) -> None:
-        """Give the borrowed connections back to the client's pool."""
-        if self._pool is not None:
-            while self._idle:
-                await self._pool.release(self._idle.pop())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from carebound import _wire
+from carebound import _async_wire, _wire
 from carebound.state import lua
 from carebound.state.lua import Script, helper_names, script, script_names
 from carebound.state.pipeline import run
@@ -194,7 +194,7 @@ async def test_scripts_on_an_async_wire_reload_what_the_server_lost(
     redis_url: str, key_prefix: str
 ) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
-    wire = _wire.AsyncWire(client)
+    wire = _async_wire.AsyncWire(client)
     try:
         hit = script("ratelimit_hit")
         key = f"{key_prefix}:hits"

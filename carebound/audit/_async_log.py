@@ -9,7 +9,7 @@ from datetime import datetime
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
-from carebound._wire import async_binary_client
+from carebound._async_wire import async_binary_client
 from carebound.audit import _chain, _verify
 from carebound.audit._keyring import AuditKeyring
 from carebound.audit._models import (

@@ -48,6 +48,9 @@ EVENT_FIELD = "event"
 
 RECORD_SCRIPT = script("audit_record")
 """Appends one event to a run's chain: see ``carebound/state/lua/audit_record.lua``."""
+RECORD_MANY_SCRIPT = script("audit_record_many")
+"""Appends several events to one run's chain in one step, each as ``RECORD_SCRIPT`` appends
+one (no guard): see ``carebound/state/lua/audit_record_many.lua``."""
 ANCHOR_SCRIPT = script("audit_anchor")
 """Moves a run's anchor up to its new head, never back: see
 ``carebound/state/lua/audit_anchor.lua``."""
@@ -303,19 +306,28 @@ def record_args(
 ) -> list[bytes | str]:
     """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to;
     with ``guard``, ``nkeys`` is the length of the keys from :func:`record_keys`."""
-    args: list[bytes | str] = [
+    part = record_part(event, once)
+    args = [*part[:5], GENESIS_HASH, part[5], event.run_id]
+    if guard is not None:
+        args += [str(nkeys), *guard.args()]
+    return args
+
+
+def record_part(event: Sealed, once: str | None = None) -> list[bytes | str]:
+    """One event's six arguments to ``RECORD_MANY_SCRIPT`` (after :func:`record_many_args`)."""
+    return [
         str(event.seq - 1),
         event.prev_hash,
         str(event.seq),
         event.hash,
         pack_event(event.stored, event.hash, hashed=event.hashed),
-        GENESIS_HASH,
         once or "",
-        event.run_id,
     ]
-    if guard is not None:
-        args += [str(nkeys), *guard.args()]
-    return args
+
+
+def record_many_args(run_id: str) -> list[str]:
+    """The ARGV of ``RECORD_MANY_SCRIPT`` before its events' parts."""
+    return [GENESIS_HASH, run_id]
 
 
 def record_keys(

@@ -29,7 +29,7 @@ from carebound.audit._reindex import reindex
 from carebound.state import audit_index
 from carebound.state.keys import DEFAULT_PREFIX, text
 from carebound.state.lua import Script
-from carebound.state.pipeline import Guard, call_script, ride_script
+from carebound.state.pipeline import Guard, call_script, ride_script_joined
 from carebound.state.pipeline import run as run_pipeline
 
 
@@ -188,13 +188,13 @@ class AuditLog(_chain.LogBase):
         self, draft: _chain.Draft, once: str | None, keys: list[str], seq: int, prev_hash: str
     ) -> bool:
         """Queue the append of ``draft`` to ride ahead of the next round trip (False outside
-        a riding block). The event is chained on the cached head, and the head moves to it at
-        once, so the events after it chain on it. Should it not land (its once key was taken,
-        the head had moved, the server lost the script), the head is forgotten and the event
-        appended then, on the chain as it is: riders are sent and answered in order, so the
-        events keep their order."""
+        a riding block), joined to the run's appends riding just before it (one script call).
+        The event is chained on the cached head, and the head moves to it at once, so the events
+        after it chain on it. Should it not land (its once key was taken, the head had moved,
+        the server lost the script), the head is forgotten and the event appended then, on the
+        chain as it is: riders are sent and answered in order, so the events keep their order."""
         event = draft.sealed(seq + 1, prev_hash, self.keyring)
-        args = _chain.record_args(event, once)
+        part = _chain.record_part(event, once)
         run_id = event.run_id
 
         def landed(reply: Any) -> None:
@@ -208,7 +208,8 @@ class AuditLog(_chain.LogBase):
                 current = self._heads.get(run_id)  # re-chained on the head the append finds
             self._append_chained(draft, once, keys, current, None)
 
-        if not ride_script(self._client, self._append, keys, args, landed):
+        many, args = _chain.RECORD_MANY_SCRIPT, _chain.record_many_args(run_id)
+        if not ride_script_joined(self._client, many, keys, args, part=part, landed=landed):
             return False
         self._heads.put(run_id, event.seq, event.hash)
         return True

@@ -17,7 +17,8 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
 )
 
-from carebound._wire import Arg, AsyncClient, AsyncWire, async_binary_client
+from carebound._async_wire import AsyncWire, async_binary_client
+from carebound._wire import Arg, AsyncClient
 from carebound.checkpoint import _scripts
 from carebound.checkpoint._base import SaverCore, keep_signatures
 from carebound.checkpoint._codec import fencing_token, restore_args, text

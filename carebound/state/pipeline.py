@@ -25,7 +25,7 @@ import redis
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT, FieldT
 
-from carebound._wire import SyncWire, ride_ahead, shared_wire
+from carebound._wire import SyncWire, ride_ahead, ride_joined, shared_wire
 from carebound.state.lua import Script, queued_shas, queued_source, script, shas_queued_on
 from carebound.state.lua._on_wire import command
 
@@ -145,6 +145,37 @@ def ride_script(
             landed(reply)
 
     return ride_ahead(client, command(lua, keys, args), on_reply)
+
+
+def ride_script_joined(
+    client: redis.Redis,
+    lua: Script,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    *,
+    part: Sequence[Any],
+    landed: Callable[[Any], None],
+) -> bool:
+    """Like :func:`ride_script`, for a script that takes its ARGV as ``args`` then any number
+    of parts and replies with a list, one reply per part (``audit_record_many``): consecutive
+    riders of ``lua`` on the same ``keys`` and ``args`` become one call
+    (:func:`carebound._wire.ride_joined`), and ``landed`` gets this part's reply, or None when
+    the server did not have the script (nothing ran: it is loaded again, for the next ride)."""
+
+    def on_reply(reply: Any) -> None:
+        if isinstance(reply, NoScriptError):
+            client.script_load(lua.source)
+            landed(None)
+        elif isinstance(reply, Exception):
+            raise reply
+        else:
+            landed(reply)
+
+    def build(parts: list[Sequence[Any]]) -> list[Any]:
+        return command(lua, keys, [*args, *(arg for one in parts for arg in one)])
+
+    key = (lua.sha, tuple(keys), tuple(args))
+    return ride_joined(client, key, build, part, on_reply)
 
 
 def call_script(client: redis.Redis, lua: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:

@@ -17,7 +17,8 @@ from redis.exceptions import NoScriptError, ResponseError
 from carebound.state.lua._loader import Script
 
 if TYPE_CHECKING:
-    from carebound._wire import Arg, AsyncWire, SyncWire
+    from carebound._async_wire import AsyncWire
+    from carebound._wire import Arg, SyncWire
 
 ScriptCall = tuple[Script, Sequence[str], Sequence["Arg"]]
 """One script call: the script, its KEYS and its ARGV."""

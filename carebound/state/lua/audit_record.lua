@@ -1,4 +1,5 @@
--- Append one event to a run's hash-chained audit stream (carebound.audit._chain).
+-- Append one event to a run's hash-chained audit stream (carebound.audit._chain; the append
+-- itself is the audit_append helper, shared with audit_record_many.lua).
 --
 -- KEYS: run stream, run head, run once-keys (read only)[, global index, anchors][, guard].
 -- ARGV: expected seq, expected hash, new seq, new hash, event JSON, genesis hash, once key (''
@@ -23,42 +24,19 @@
 -- Reply: {1, entry id} appended | {0, seq, hash} the head moved | {2, seq, hash} the once key
 --        was seen (the current head: on a cluster the caller brings the anchor up to it, in
 --        case the append that recorded the key lost its reply) | {3} the guard did not hold
-local once = ARGV[7] ~= '' and 'o:' .. ARGV[7] or nil
-if once and (redis.call('HEXISTS', KEYS[2], once) == 1
-             or redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1) then
-  local current = redis.call('HMGET', KEYS[2], 'seq', 'hash')
-  return {2, current[1] or '0', current[2] or ''}
-end
 local nkeys = #KEYS
+local check
 if ARGV[9] and ARGV[9] ~= '' then
   local guard = KEYS[tonumber(ARGV[9])]
   nkeys = nkeys - 1
-  for i = 10, #ARGV, 2 do
-    if redis.call('HGET', guard, ARGV[i]) ~= ARGV[i + 1] then return {3} end
+  check = function()
+    for i = 10, #ARGV, 2 do
+      if redis.call('HGET', guard, ARGV[i]) ~= ARGV[i + 1] then return {3} end
+    end
+    return nil
   end
 end
-local head = redis.call('HMGET', KEYS[2], 'seq', 'hash')
-local seq = head[1] or '0'
-local hash = head[2] or ARGV[6]
-if seq ~= ARGV[1] or hash ~= ARGV[2] then
-  return {0, seq, hash}
-end
-local id
-if nkeys >= 5 then
-  local at = redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3])
-  id = redis.pcall('XADD', KEYS[1], at, 'event', ARGV[5])
-  if type(id) == 'table' then -- refused: the run's stream is past the index's id
-    id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
-    redis.call('XDEL', KEYS[4], at)
-    redis.call('XADD', KEYS[4], '*', 'run_id', ARGV[8], 'seq', ARGV[3], 'at', id)
-  end
-  redis.call('HSET', KEYS[5], ARGV[8], ARGV[3] .. ':' .. ARGV[4])
-else
-  id = redis.call('XADD', KEYS[1], '*', 'event', ARGV[5])
-end
-if once then
-  redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4], once, '')
-else
-  redis.call('HSET', KEYS[2], 'seq', ARGV[3], 'hash', ARGV[4])
-end
-return {1, id}
+local k = {KEYS[1], KEYS[2], KEYS[3]}
+if nkeys >= 5 then k[4], k[5] = KEYS[4], KEYS[5] end
+local e = {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7]}
+return audit_append(k, e, ARGV[6], ARGV[8], check)

@@ -1,0 +1,44 @@
+-- Helper audit_append: append one event to a run's chain if the head is still the one it was
+-- chained to (audit_record.lua, audit_record_many.lua). k: {stream, head, once-keys[, global
+-- index, anchors]} (the index pair only on a single server); e: {expected seq, expected hash,
+-- new seq, new hash, event JSON, once key or ''}; genesis: the genesis hash; run_id; check:
+-- nil, or a function run after the once key's check that returns nil to go on or a reply to
+-- refuse with (audit_record.lua's guard).
+-- Reply: as audit_record.lua's.
+local function audit_append(k, e, genesis, run_id, check)
+  local once = e[6] ~= '' and 'o:' .. e[6] or nil
+  if once and (redis.call('HEXISTS', k[2], once) == 1
+               or redis.call('HEXISTS', k[3], e[6]) == 1) then
+    local current = redis.call('HMGET', k[2], 'seq', 'hash')
+    return {2, current[1] or '0', current[2] or ''}
+  end
+  if check then
+    local refused = check()
+    if refused then return refused end
+  end
+  local head = redis.call('HMGET', k[2], 'seq', 'hash')
+  local seq = head[1] or '0'
+  local hash = head[2] or genesis
+  if seq ~= e[1] or hash ~= e[2] then
+    return {0, seq, hash}
+  end
+  local id
+  if k[4] then
+    local at = redis.call('XADD', k[4], '*', 'run_id', run_id, 'seq', e[3])
+    id = redis.pcall('XADD', k[1], at, 'event', e[5])
+    if type(id) == 'table' then -- refused: the run's stream is past the index's id
+      id = redis.call('XADD', k[1], '*', 'event', e[5])
+      redis.call('XDEL', k[4], at)
+      redis.call('XADD', k[4], '*', 'run_id', run_id, 'seq', e[3], 'at', id)
+    end
+    redis.call('HSET', k[5], run_id, e[3] .. ':' .. e[4])
+  else
+    id = redis.call('XADD', k[1], '*', 'event', e[5])
+  end
+  if once then
+    redis.call('HSET', k[2], 'seq', e[3], 'hash', e[4], once, '')
+  else
+    redis.call('HSET', k[2], 'seq', e[3], 'hash', e[4])
+  end
+  return {1, id}
+end
