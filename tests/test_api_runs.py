@@ -121,3 +121,17 @@ def test_cancel_through_the_api_is_audited(site: Web) -> None:
     [cancelled] = [e for e in events if e["detail"].get("status") == "cancelled"]
     assert cancelled["actor"]["id"] == "token:ops-app"
     assert cancelled["detail"]["reason"] == "•••"  # masked: a person's free text
+
+
+def test_a_retry_of_a_start_refused_for_a_taken_run_id_is_refused_again(site: Web) -> None:
+    """Another caller's run holds the run id: the start is refused (409) and so is its retry,
+    which is never answered with that other caller's run (the refused start's claim on the
+    key was kept, and the retry was taken for a replay of a start that had succeeded)."""
+    web = site
+    first = _start(web.api(roles=()), web, body={"run_id": "intake-43"})
+    assert first.status_code == 201, first.text
+    other = web.api(roles=(), name="other-app", scopes=("start",))
+    for _ in range(2):
+        taken = _start(other, web, body={"run_id": "intake-43"})
+        assert taken.status_code == 409 and taken.json()["code"] == "run_id_taken", taken.text
+    assert len(web.runner.list_runs()) == 1

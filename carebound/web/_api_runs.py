@@ -182,6 +182,9 @@ def start_run(
             response.headers["Idempotent-Replayed"] = "true"
             return _replay(request, claim, digest)
     if body.run_id is not None and ctx.runner.runs.get(run_id) is not None:
+        if key is not None:  # another run's id: the claim must not answer a retry with it
+            idempotency.release(ctx.runner.client, ctx.runner.prefix,
+                                principal=caller.via.principal, key=key)  # fmt: skip
         raise Problem(
             status=409,
             detail=f"run id {run_id!r} is taken by another run",
