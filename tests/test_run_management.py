@@ -198,3 +198,24 @@ def test_purge_keeps_a_run_whose_audit_chain_is_broken(
     report = runner.purge(runner.clock.now() - timedelta(days=30), archive=tmp_path / "a.jsonl")
     assert report.purged == [] and run_id in report.refused
     assert _run_keys(redis_client, key_prefix, run_id)
+
+
+def test_show_of_a_cancelled_runs_hold_says_who_withdrew_it_and_no_countdown(
+    env: str, key_prefix: str, redis_client: redis.Redis, demo_case: Any
+) -> None:
+    """``carebound show`` on the hold of a cancelled run says it was withdrawn, by whom and
+    why, and counts down to no deadline: nobody is waited for any more."""
+    from tests.test_cli import cli, cli_json
+    from tests.test_workers import world_of
+
+    runner = Runner(redis_client, prefix=key_prefix)
+    view = runner.start("demo", demo_case, requester="sam", world=world_of(demo_case))
+    assert view.pending is not None
+    approval_id = view.pending.request.approval_id
+    runner.cancel(view.run_id, by="olga", reason="duplicate referral")
+    shown = " ".join(cli("show", approval_id).stdout.split())  # the panel wraps at 80 columns
+    assert "withdrawn by carebound (withdrawn: the run was cancelled by olga)" in shown
+    assert " in 1d " not in shown and "overdue" not in shown
+    assert "no longer waited for (withdrawn)" in shown
+    record = cli_json("show", approval_id)["approval"]["record"]
+    assert record["status"] == "withdrawn" and "cancelled by olga" in record["decided_by"]

@@ -110,6 +110,8 @@ def _packet_header(view: ApprovalView, now: datetime) -> RenderableType:
         timeout = f"escalate to {request.escalate_to}"
     held = f"{request.rule_id}: {request.rule_text}" if request.rule_id else request.rule_text
     deadline = Text.assemble(_due(view.deadline, now), f"  ({view.deadline:%Y-%m-%d %H:%M} UTC)")
+    if view.status != "pending":  # decided or withdrawn: no countdown to a deadline
+        deadline = Text(f"{view.deadline:%Y-%m-%d %H:%M} UTC, no longer waited for ({view.status})")
     rows: list[tuple[str, RenderableType | str]] = [
         ("decide", Text(request.packet.summary, style="bold")),
         ("status", _status(view.status)),
