@@ -102,8 +102,8 @@ class Executor:
             )
             return self.kit.finish_call(state, result)
         spec, args = verdict.spec, verdict.args
-        key = spec.idempotency_key(run_id, args)
         ctx = self.kit.svc.tool_context(run_id, self.kit.agent.name, spec, args)
+        key = ctx.idempotency_key  # spec.idempotency_key(run_id, args), made once
         now = ctx.now
         detail: dict[str, FactValue] = {"tool": spec.name, "key": key, "effect": spec.effect.value}
         if spec.effect is EffectClass.READ:
