@@ -20,7 +20,8 @@ Pinned figures (main before the "house" redesign, issue 14):
   segment's reads (carebound.state.segment_reads); then 17 once an effect's record (the
   ledger's result and its audit event) rode the next round trip (tests/test_effect_record_rides.py);
   then 15, and the demo's 6, once a start's drive mark and create event rode the round trip that
-  stores the run (carebound.state.trips.Trips.starting)
+  stores the run (carebound.state.trips.Trips.starting); then 14, and the demo's 5, once a new
+  run's world seeding rode that round trip too, ahead of the mark (``RunContext.fresh``)
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from tests.intake_scenario import intake_case_and_world
 
 DECIDE_TO_NEXT_STOP = 6
 CHECKPOINT_PUT = 1
-START_TO_FIRST_HOLD = 6
-START_REFERRAL_INTAKE = 15
+START_TO_FIRST_HOLD = 5
+START_REFERRAL_INTAKE = 14
 
 
 class CountingConnection(Connection):

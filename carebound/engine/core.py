@@ -13,8 +13,9 @@ import socket
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -213,8 +214,9 @@ class Core:
             )
         return connectors
 
-    def seed_world(self, run_id: str, agent: str, spec: WorldSpec) -> None:
-        """Write a scenario's world for a run about to start (before any of its keys).
+    def seed_world(self, run_id: str, agent: str, spec: WorldSpec, *, fresh: bool = False) -> None:
+        """Write a scenario's world for a run about to start (before any of its keys; ``fresh``:
+        the run's id was made just now, see ``RunContext.fresh``).
 
         Raises:
             ConnectorError: this Runner's connectors cannot seed a world, or seeding failed.
@@ -225,12 +227,26 @@ class Core:
                 hint="start the run without a world, or give the Runner connectors that seed one "
                 "(the simulator does)",
             )
-        self.connectors.seed_world(self._run_context(run_id, agent), spec)
+        self.connectors.seed_world(self._run_context(run_id, agent, fresh=fresh), spec)
 
-    def _run_context(self, run_id: str, agent: str) -> RunContext:
+    def world_seeding(
+        self, run_id: str, agent: str, spec: WorldSpec | None, *, fresh: bool
+    ) -> Callable[[], None] | None:
+        """Seed ``spec`` for a start now, or, for a run id made just now (``fresh``), return the
+        seeding for the start to send ahead of the run's first round trip (see
+        :meth:`carebound.state.trips.Trips.starting`)."""
+        if spec is None:
+            return None
+        seed = partial(self.seed_world, run_id, agent, spec, fresh=fresh)
+        if fresh:
+            return seed
+        seed()
+        return None
+
+    def _run_context(self, run_id: str, agent: str, *, fresh: bool = False) -> RunContext:
         return RunContext(
             run_id=run_id, agent=agent, prefix=self.prefix, client=self.client,
-            world_seeded=run_id in self.seeded_worlds, clock=self.clock.now,
+            world_seeded=run_id in self.seeded_worlds, clock=self.clock.now, fresh=fresh,
         )  # fmt: skip
 
     def graph(self, agent: str) -> Any:

@@ -187,7 +187,7 @@ class Runner:
         # Stored in its normal form: separation of duties compares it with reviewer ids.
         requester = normalize_reviewer_id(requester, what="requester")
         core.audit_log.load_keys()  # a bad audit key is refused before the first write too
-        run_id = run_id or new_run_id()
+        fresh, run_id = run_id is None, run_id or new_run_id()
         now = core.clock.now()
         record = RunRecord(
             run_id=run_id,
@@ -203,9 +203,8 @@ class Runner:
         )
         # Crash-safe order: the world, the drive mark, then the record (with its case and pack).
         # A start that dies half-way leaves no run (start it again) or a marked one (recovered).
-        if world is not None:
-            core.seed_world(run_id, definition.name, world)
-        with core.trips.starting(run_id) as ride:  # the mark, the event, the record: one trip
+        seed = core.world_seeding(run_id, definition.name, world, fresh=fresh)
+        with core.trips.starting(run_id, seed) as ride:  # the world, mark, event, record: one trip
             core.audit_log.record(
                 run_id,
                 once="create",

@@ -166,18 +166,23 @@ class Trips:
         (pipe or self.client).zadd(self._drive_key, {run_id: to_ms(self.clock.now())})
 
     @contextmanager
-    def starting(self, run_id: str) -> Iterator[bool]:
+    def starting(self, run_id: str, first: Callable[[], object] | None = None) -> Iterator[bool]:
         """Mark a new run for driving (as :meth:`mark_drive`), the mark riding ahead of the
         next round trip inside the block, which is True when the run's ``create`` audit event
         may ride too (``AuditLog.record(ride=True)``): :meth:`RunStore.create` then carries
         the mark, the event and the record in one round trip, in that order, as three round
         trips did (a server applies a prefix of it: a crash leaves no run, or a marked one).
-        False (the mark sent now) when the audit log sends on a client of its own."""
+        False (the mark sent now) when the audit log sends on a client of its own. ``first``
+        is called before the mark, in the block (a new run's world seeding rides first)."""
         if not self.audit_log.shares_client:
+            if first is not None:
+                first()
             self.mark_drive(run_id)
             yield False
             return
         with riding():
+            if first is not None:
+                first()
             score = to_ms(self.clock.now())
             if not ride_ahead(self.client, ["ZADD", self._drive_key, score, run_id], raise_error):
                 self.mark_drive(run_id)  # a client whose wire talks to no one server

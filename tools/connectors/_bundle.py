@@ -61,6 +61,10 @@ class RunContext:
     world_seeded: bool = False
     """The run's record says a world was seeded for it at start (the simulator then reopens it
     without checking)."""
+    fresh: bool = False
+    """The run's id was made just now by the start seeding its world, so nothing is stored
+    under it yet: a seeder may send its writes in the round trip that stores the run, ahead of
+    the record, instead of one of their own (the simulator does)."""
     clock: Callable[[], datetime] | None = None
     """The Runner's clock (a scenario's is virtual); None: the wall clock. Real connectors time
     their circuit breakers and ``Retry-After`` answers with it, so a breaker's cool-down and

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 
 from carebound.state.keys import run_key
 from carebound.state.lua import script
-from carebound.state.pipeline import Pipeline, call_script
+from carebound.state.pipeline import Pipeline, call_script, ride_script
 from carebound.state.pipeline import run as run_pipeline
 from carebound.state.segment_reads import (
     Hash,
@@ -117,14 +117,35 @@ def apply_writes(client: redis.Redis, batch: WriteBatch) -> None:
     Raises:
         GuardFailed: a guard did not hold; nothing was written.
     """
-    spec = {"guards": batch.guards, "ops": batch.ops}
     if not batch.keys:
         return
-    keys, args = _with_registry(batch.keys, [json.dumps(spec)])
-    forget_reads(keys)
+    keys, args = _writes_call(batch)
     reply = call_script(client, _APPLY_ONCE, keys, args)
     if int(reply[0]) == 2:
         raise GuardFailed
+
+
+def ride_writes(
+    client: redis.Redis, batch: WriteBatch, landed: Callable[[bool | None], None]
+) -> bool:
+    """Have the writes of ``apply_writes`` ride ahead of the next round trip (inside
+    ``carebound._wire.riding``: see ``carebound.state.pipeline.ride_script``); ``landed`` then
+    gets True (applied), False (a guard did not hold: nothing written) or None (the server had
+    lost the script: nothing ran). False, and nothing queued, outside a riding block."""
+    keys, args = _writes_call(batch)
+
+    def on_reply(reply: Any) -> None:
+        landed(None if reply is None else int(reply[0]) != 2)
+
+    return ride_script(client, _APPLY_ONCE, keys, args, on_reply)
+
+
+def _writes_call(batch: WriteBatch) -> tuple[list[str], list[Any]]:
+    keys, args = _with_registry(
+        batch.keys, [json.dumps({"guards": batch.guards, "ops": batch.ops})]
+    )
+    forget_reads(keys)
+    return keys, args
 
 
 def text(value: bytes | str) -> str:

@@ -28,6 +28,7 @@ from carebound.tools.connectors.simulated._redis_state import (
     GuardFailed,
     WriteBatch,
     apply_writes,
+    ride_writes,
     text,
 )
 
@@ -55,11 +56,14 @@ class World(Connectors):
         spec: WorldSpec,
         *,
         prefix: str = DEFAULT_PREFIX,
+        ride: bool = False,
     ) -> World:
         """Seed the run's world from ``spec`` (atomically) and return it.
 
         Seeding is idempotent: seeding again with an equal spec changes nothing, so a crashed
-        start can simply be repeated.
+        start can simply be repeated. With ``ride``, inside a riding block
+        (``carebound._wire.riding``), the writes ride ahead of the next round trip (a new
+        run's, which carries its record) and their refusal is raised from that round trip.
 
         Raises:
             FhirValidationError: a resource is not valid FHIR R4.
@@ -79,15 +83,28 @@ class World(Connectors):
         world.outreach.seed(batch, spec.replies)
         if spec.erp is not None:
             world.erp.seed(batch, spec.erp)
-        try:
-            apply_writes(client, batch)
-        except GuardFailed:
-            seeded = _seeded_digest(client, meta)
-            if seeded != digest:
+
+        def refused() -> None:
+            if _seeded_digest(client, meta) != digest:
                 raise ConnectorError(
                     f"the world of run {run_id!r} was already seeded from a different spec",
                     hint="use a new run id for a new scenario, or World.attach to reopen it",
                 ) from None
+
+        def landed(applied: bool | None) -> None:
+            if applied is None:  # the server had lost the script: nothing ran
+                seed_now()
+            elif not applied:
+                refused()
+
+        def seed_now() -> None:
+            try:
+                apply_writes(client, batch)
+            except GuardFailed:
+                refused()
+
+        if not (ride and ride_writes(client, batch, landed)):
+            seed_now()
         return world
 
     @classmethod
@@ -155,8 +172,9 @@ class SimulatedConnectors:
         return World.attach(run.client, run.run_id, prefix=run.prefix)
 
     def seed_world(self, run: RunContext, spec: WorldSpec, /) -> None:
-        """Seed the run's world from ``spec`` (see :meth:`World.seed`)."""
-        World.seed(run.client, run.run_id, spec, prefix=run.prefix)
+        """Seed the run's world from ``spec`` (see :meth:`World.seed`; riding the start's
+        round trip for a run whose id is new)."""
+        World.seed(run.client, run.run_id, spec, prefix=run.prefix, ride=run.fresh)
 
 
 def _meta_key(prefix: str, run_id: str) -> str:
