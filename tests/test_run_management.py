@@ -219,3 +219,27 @@ def test_show_of_a_cancelled_runs_hold_says_who_withdrew_it_and_no_countdown(
     assert "no longer waited for (withdrawn)" in shown
     record = cli_json("show", approval_id)["approval"]["record"]
     assert record["status"] == "withdrawn" and "cancelled by olga" in record["decided_by"]
+
+
+def test_a_start_with_a_run_id_already_taken_is_refused_and_changes_nothing(
+    redis_client: redis.Redis, key_prefix: str, demo_case: Any
+) -> None:
+    """``Runner.start(run_id=...)`` with the id of an existing run is refused before anything
+    is written. Before, it overwrote that run's record (requester, case, status, created_at)
+    while its checkpoints and audit trail stayed the first run's."""
+    from tests.test_workers import world_of
+
+    runner = Runner(redis_client, prefix=key_prefix)
+    first = runner.start(
+        "demo", demo_case, requester="sam", world=world_of(demo_case), run_id="intake-7"
+    )
+    assert first.status == "paused"
+    with pytest.raises(RunStateError, match="intake-7") as refused:
+        runner.start(
+            "demo", demo_case, requester="eve", world=world_of(demo_case), run_id="intake-7"
+        )
+    assert refused.value.code == "run_state" and refused.value.hint
+    after = runner.get("intake-7")
+    assert after.record.requester == "sam" and after.status == "paused"
+    assert after.record.created_at == first.record.created_at
+    assert [e.action for e in runner.audit("intake-7")].count("create") == 1

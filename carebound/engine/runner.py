@@ -187,7 +187,7 @@ class Runner:
         # Stored in its normal form: separation of duties compares it with reviewer ids.
         requester = normalize_reviewer_id(requester, what="requester")
         core.audit_log.load_keys()  # a bad audit key is refused before the first write too
-        fresh, run_id = run_id is None, run_id or new_run_id()
+        fresh, run_id = run_id is None, _free_run_id(core, run_id)
         now = core.clock.now()
         record = RunRecord(
             run_id=run_id,
@@ -464,3 +464,16 @@ class Runner:
     def ping(self) -> None:
         """Check the store answers; raises :class:`StoreUnavailableError` if not."""
         ping(self.client)
+
+
+def _free_run_id(core: Core, run_id: str | None) -> str:
+    """The id of a run to start: a new one, or ``run_id`` when no run has it (a start must
+    never overwrite another run's record)."""
+    if run_id is None:
+        return new_run_id()
+    if core.runs.get(run_id) is not None:
+        raise RunStateError(
+            f"run id {run_id} is taken by another run",
+            hint="choose another run id, or leave it out and carebound makes one",
+        )
+    return run_id
