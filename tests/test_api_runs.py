@@ -135,3 +135,39 @@ def test_a_retry_of_a_start_refused_for_a_taken_run_id_is_refused_again(site: We
         taken = _start(other, web, body={"run_id": "intake-43"})
         assert taken.status_code == 409 and taken.json()["code"] == "run_id_taken", taken.text
     assert len(web.runner.list_runs()) == 1
+
+
+def test_a_retry_takes_over_a_key_whose_first_start_died_before_storing_its_run(
+    site: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request claimed its key and its process died before the run was stored. A
+    retry soon after is told to wait (409: the first may still be starting); once the claim is
+    older than any start takes, a retry starts the run under the claimed id, and the retries
+    after it are answered with that run. Before, every retry got 409 for a day."""
+    from datetime import timedelta
+
+    class Died(BaseException):
+        """Stands for the web process dying mid-start (nothing catches it)."""
+
+    web = site
+    api = web.api(roles=(), name="intake-app")
+    headers = {"Idempotency-Key": "k-crash"}
+    start = web.runner.start
+
+    def die(*args: Any, **kwargs: Any) -> Any:
+        raise Died
+
+    monkeypatch.setattr(web.runner, "start", die)
+    with pytest.raises(Died):
+        _start(api, web, headers=headers)
+    monkeypatch.setattr(web.runner, "start", start)
+    assert web.runner.list_runs() == []
+
+    soon = _start(api, web, headers=headers)
+    assert soon.status_code == 409 and soon.json()["code"] == "start_in_progress", soon.text
+    web.runner.clock.advance(timedelta(minutes=5))  # more than any start takes
+    later = _start(api, web, headers=headers)
+    assert later.status_code == 201, later.text
+    again = _start(api, web, headers=headers)
+    assert again.status_code == 200 and again.json()["run_id"] == later.json()["run_id"]
+    assert [r.run_id for r in web.runner.list_runs()] == [later.json()["run_id"]]

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError
+from carebound.clock import to_ms
 from carebound.engine.runner import new_run_id
 from carebound.fhir import parse_bundle
 from carebound.state import idempotency
@@ -120,8 +121,11 @@ def list_runs(request: Request, caller: Reader, query: Annotated[RunQuery, Query
     )
 
 
-def _replay(request: Request, claim: idempotency.Claim, digest: str) -> RunOut:
-    """The answer to a retried start: the run the first request started."""
+def _replay(
+    request: Request, claim: idempotency.Claim, digest: str, *, principal: str, key: str
+) -> RunOut | None:
+    """The answer to a retried start: the run the first request started; None when that
+    request died before storing it and this retry took its claim over (it starts the run)."""
     if claim.request != digest:
         raise Problem(
             status=422,
@@ -129,9 +133,15 @@ def _replay(request: Request, claim: idempotency.Claim, digest: str) -> RunOut:
             code="idempotency_key_reused",
             hint="send a new Idempotency-Key (or run_id) for a new run",
         )
+    runner = context(request).runner
     try:
-        return _run_out(context(request).runner.get(claim.run_id))
+        return _run_out(runner.get(claim.run_id))
     except NotFoundError:
+        if idempotency.take_over(
+            runner.client, runner.prefix, principal=principal, key=key, stale=claim,
+            now_ms=to_ms(runner.clock.now()),
+        ):  # fmt: skip
+            return None
         raise Problem(
             status=409,
             detail=f"run {claim.run_id} is still being started by the first request",
@@ -173,14 +183,18 @@ def start_run(
         runner = ctx.runner
         digest = idempotency.request_digest(body.model_dump(mode="json"))
         principal = caller.via.principal
+        now_ms = to_ms(runner.clock.now())
         claim = idempotency.claim(
             runner.client, runner.prefix, principal=principal, key=key, run_id=run_id,
-            request=digest,
+            request=digest, now_ms=now_ms,
         )  # fmt: skip
         if not claim.new:
-            response.status_code = 200
-            response.headers["Idempotent-Replayed"] = "true"
-            return _replay(request, claim, digest)
+            replayed = _replay(request, claim, digest, principal=principal, key=key)
+            if replayed is not None:
+                response.status_code = 200
+                response.headers["Idempotent-Replayed"] = "true"
+                return replayed
+            run_id = claim.run_id  # its first start died before storing it: this one starts it
     if body.run_id is not None and ctx.runner.runs.get(run_id) is not None:
         if key is not None:  # another run's id: the claim must not answer a retry with it
             idempotency.release(ctx.runner.client, ctx.runner.prefix,
