@@ -41,8 +41,10 @@ _QUEUED: dict[str, str] = {}
 """The source of every script queued on a pipeline so far, by sha1 (to reload after NOSCRIPT)."""
 
 _ON_PIPELINE: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-"""The sha1s queued on each live pipeline (a cluster pipeline keeps its commands where
-redis-py's ``command_stack`` does not show them)."""
+"""The sha1s queued on each live pipeline other than a plain redis-py one (a cluster pipeline
+keeps its commands where redis-py's ``command_stack`` does not show them); a plain pipeline's
+are read from its ``command_stack`` (registering them here cost more than queueing them)."""
+_PLAIN_PIPELINE = redis.client.Pipeline
 _ON_PIPELINE_LOCK = threading.Lock()
 
 
@@ -77,9 +79,11 @@ class Script:
     def queue(self, pipe: redis.client.Pipeline, keys: Sequence[Any], args: Sequence[Any]) -> None:
         """Queue the script on ``pipe`` as a plain ``EVALSHA`` (send it with
         :func:`carebound.state.pipeline.run`, which loads it first if needed)."""
-        _QUEUED.setdefault(self.sha, self.source)
-        with _ON_PIPELINE_LOCK:
-            _ON_PIPELINE.setdefault(pipe, set()).add(self.sha)
+        if self.sha not in _QUEUED:
+            _QUEUED[self.sha] = self.source
+        if type(pipe) is not _PLAIN_PIPELINE:  # its commands are not in ``command_stack``
+            with _ON_PIPELINE_LOCK:
+                _ON_PIPELINE.setdefault(pipe, set()).add(self.sha)
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
     @staticmethod
@@ -95,6 +99,12 @@ def queued_source(sha: str) -> str:
 
 def shas_queued_on(pipe: Any) -> set[str]:
     """The sha1s of the scripts queued on ``pipe`` (a plain or a cluster pipeline)."""
+    if type(pipe) is _PLAIN_PIPELINE:
+        return {
+            args[1]
+            for args, _ in pipe.command_stack
+            if args[0] == "EVALSHA" and len(args) > 1 and args[1] in _QUEUED
+        }
     with _ON_PIPELINE_LOCK:
         return set(_ON_PIPELINE.get(pipe, ()))
 
