@@ -76,11 +76,18 @@ def _ping(client: redis.Redis) -> None:
     assert shared_wire(client).call(["PING"]) in (b"PONG", "PONG", True)
 
 
+def _warm(log: AuditLog, client: redis.Redis, run_id: str) -> None:
+    """Record step 0 of ``run_id`` riding, so the server has the joined script from then on."""
+    with riding():
+        _record(log, run_id, 0)
+        _ping(client)
+
+
 def test_the_appends_riding_one_round_trip_are_one_script_call(
     counted: Counted, key_prefix: str
 ) -> None:
     log = AuditLog(counted.client, prefix=key_prefix)
-    _record(log, "r1", 0)  # outside a riding block: one call of its own
+    _warm(log, counted.client, "r1")
     with riding():
         since = len(counted.calls())
         for step in range(1, 6):
@@ -93,6 +100,7 @@ def test_the_appends_riding_one_round_trip_are_one_script_call(
 
 def test_only_consecutive_appends_of_one_run_join(counted: Counted, key_prefix: str) -> None:
     log = AuditLog(counted.client, prefix=key_prefix)
+    _warm(log, counted.client, "warm")
     with riding():
         since = len(counted.calls())
         _record(log, "a", 1)
@@ -155,3 +163,31 @@ def test_a_referral_intake_start_sends_few_audit_script_calls(
     calls = counted.audit_calls(since)
     assert calls <= START_AUDIT_CALLS, f"{calls} audit script calls: {counted.calls()[since:]}"
     assert runner.verify(view.run_id).ok
+
+
+def _command_calls(client: redis.Redis, *names: str) -> dict[str, int]:
+    """How many times the server ran each command so far (scripts' calls included)."""
+    stats = client.info("commandstats")
+    return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names}
+
+
+def test_a_joined_call_reads_and_writes_the_head_and_anchor_once(
+    counted: Counted, key_prefix: str
+) -> None:
+    client = counted.client
+    log = AuditLog(client, prefix=key_prefix)
+    _warm(log, client, "r4")
+    with riding():
+        for step in range(1, 6):
+            _record(log, "r4", step, once=f"step-{step}")
+        before = _command_calls(client, "hmget", "hset", "xadd")
+        _ping(client)
+        after = _command_calls(client, "hmget", "hset", "xadd")
+    ran = {name: after[name] - before[name] for name in after}
+    # five events: their entries and index pointers, one head read, one head and one anchor write
+    assert ran == {"hmget": 1, "hset": 2, "xadd": 10}, ran
+    assert _steps(log, "r4") == list(range(6))
+    assert log.verify("r4").ok
+    with riding():  # the once keys were recorded with the head
+        assert _record(log, "r4", 1, once="step-1") is None
+    assert _steps(log, "r4") == list(range(6))

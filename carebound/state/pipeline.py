@@ -17,6 +17,7 @@ once on a fresh one (as redis-py retries a pipeline).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -147,6 +148,10 @@ def ride_script(
     return ride_ahead(client, command(lua, keys, args), on_reply)
 
 
+_RELOADED_AFTER: weakref.WeakSet[BaseException] = weakref.WeakSet()
+"""The NOSCRIPT replies of joined script calls whose script was loaded again."""
+
+
 def ride_script_joined(
     client: redis.Redis,
     lua: Script,
@@ -164,7 +169,9 @@ def ride_script_joined(
 
     def on_reply(reply: Any) -> None:
         if isinstance(reply, NoScriptError):
-            client.script_load(lua.source)
+            if reply not in _RELOADED_AFTER:  # every part hears the same reply: load once
+                _RELOADED_AFTER.add(reply)
+                client.script_load(lua.source)
             landed(None)
         elif isinstance(reply, Exception):
             raise reply

@@ -1,6 +1,6 @@
 -- Helper audit_append: append one event to a run's chain if the head is still the one it was
--- chained to (audit_record.lua, audit_record_many.lua). k: {stream, head, once-keys[, global
--- index, anchors]} (the index pair only on a single server); e: {expected seq, expected hash,
+-- chained to (audit_record.lua). k: {stream, head, once-keys[, global index, anchors]} (the
+-- index pair only on a single server); e: {expected seq, expected hash,
 -- new seq, new hash, event JSON, once key or ''}; genesis: the genesis hash; run_id; check:
 -- nil, or a function run after the once key's check that returns nil to go on or a reply to
 -- refuse with (audit_record.lua's guard).
@@ -22,19 +22,8 @@ local function audit_append(k, e, genesis, run_id, check)
   if seq ~= e[1] or hash ~= e[2] then
     return {0, seq, hash}
   end
-  local id
-  if k[4] then
-    local at = redis.call('XADD', k[4], '*', 'run_id', run_id, 'seq', e[3])
-    id = redis.pcall('XADD', k[1], at, 'event', e[5])
-    if type(id) == 'table' then -- refused: the run's stream is past the index's id
-      id = redis.call('XADD', k[1], '*', 'event', e[5])
-      redis.call('XDEL', k[4], at)
-      redis.call('XADD', k[4], '*', 'run_id', run_id, 'seq', e[3], 'at', id)
-    end
-    redis.call('HSET', k[5], run_id, e[3] .. ':' .. e[4])
-  else
-    id = redis.call('XADD', k[1], '*', 'event', e[5])
-  end
+  local id = audit_xadd(k, run_id, e[3], e[5])
+  if k[4] then redis.call('HSET', k[5], run_id, e[3] .. ':' .. e[4]) end
   if once then
     redis.call('HSET', k[2], 'seq', e[3], 'hash', e[4], once, '')
   else
