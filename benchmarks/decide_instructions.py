@@ -144,6 +144,7 @@ def measure_server(
         server = subprocess.Popen(
             [
                 *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
+                "--toggle-collect=processInputBuffer",  # commands only: no cron, no idle loop
                 *(["--dump-after=evalShaCommand"] if by_script else []),
                 f"--callgrind-out-file={tmp}/server.%p",
                 *(binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp),

@@ -18,6 +18,7 @@ from carebound._wire import riding, shared_wire
 from carebound.audit import Actor, AuditLog
 from carebound.state.lua import script, script_names
 from tests.intake_scenario import intake_case_and_world
+from tests.servers import own_server
 from tests.test_audit_riding import _record, _steps
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -171,10 +172,16 @@ def _command_calls(client: redis.Redis, *names: str) -> dict[str, int]:
     return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names}
 
 
-def test_a_joined_call_reads_and_writes_the_head_and_anchor_once(
-    counted: Counted, key_prefix: str
-) -> None:
-    client = counted.client
+def test_a_joined_call_reads_and_writes_the_head_and_anchor_once(key_prefix: str) -> None:
+    with own_server() as server:  # its command counts are this test's alone
+        client = redis.Redis.from_url(server.url)
+        try:
+            _reads_and_writes_once(client, key_prefix)
+        finally:
+            client.close()
+
+
+def _reads_and_writes_once(client: redis.Redis, key_prefix: str) -> None:
     log = AuditLog(client, prefix=key_prefix)
     _warm(log, client, "r4")
     with riding():

@@ -7,7 +7,8 @@
 --       effect: [result hash idx, log list idx, key, result] | absent,
 --       guards: [[key idx, field, expected or null]...], ops: [[command, key idx, args...]...]},
 --       the length of the run's key base ('<prefix>:{<run>}:')
--- Every key written is registered (its suffix after the base) for the retention script.
+-- Every key written is registered (its suffix after the base) for the retention script, all in
+-- one HSET before the writes (a command not allowed refuses the whole spec before any write).
 -- Reply: {1, result} applied | {0, prior result} effect already applied | {2, field} a guard
 --        failed
 local spec = cjson.decode(ARGV[1])
@@ -25,23 +26,34 @@ for _, g in ipairs(spec.guards) do
     return {2, g[2]}
   end
 end
-local registry = KEYS[#KEYS]
 local base_len = tonumber(ARGV[2])
 local allowed = {HSET=true, HDEL=true, HSETNX=true, HINCRBY=true, ZADD=true, RPUSH=true}
+local registered = {}  -- registry field/value pairs, each key once, registered in one HSET
+local seen = {}
+local function register(key)
+  if not seen[key] then
+    seen[key] = true
+    registered[#registered + 1] = string.sub(key, base_len + 1)
+    registered[#registered + 1] = ''
+  end
+end
 for _, op in ipairs(spec.ops) do
   if not allowed[op[1]] then
     return redis.error_reply('carebound world: command not allowed: ' .. tostring(op[1]))
   end
-  local args = {}
-  for i = 3, #op do args[#args + 1] = op[i] end
-  redis.call(op[1], KEYS[op[2]], unpack(args))
-  redis.call('HSET', registry, string.sub(KEYS[op[2]], base_len + 1), '')
+  register(KEYS[op[2]])
+end
+if eff then
+  register(KEYS[eff[1]])
+  register(KEYS[eff[2]])
+end
+if #registered > 0 then call_chunked('HSET', KEYS[#KEYS], registered, 400) end
+for _, op in ipairs(spec.ops) do
+  redis.call(op[1], KEYS[op[2]], unpack(op, 3))
 end
 if eff then
   redis.call('HSETNX', KEYS[eff[1]], eff[3], eff[4])
   redis.call('RPUSH', KEYS[eff[2]], eff[3])
-  redis.call('HSET', registry, string.sub(KEYS[eff[1]], base_len + 1), '',
-             string.sub(KEYS[eff[2]], base_len + 1), '')
   return {1, eff[4]}
 end
 return {1, ''}

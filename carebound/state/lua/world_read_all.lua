@@ -5,18 +5,16 @@
 -- ARGV: the run's key base ('<prefix>:{<run>}:')
 -- Reply: flat {suffix, {field, value, ...}, ...}: every registered key that holds a hash, or
 --        holds nothing (an empty list: known empty); keys of other types are left out
+-- (one HGETALL a key: a key that holds nothing reads as an empty hash, and one of another type
+-- is refused, WRONGTYPE, and left out; no TYPE first)
 local base = ARGV[1]
 local out = {}
 for _, suffix in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(suffix, 1, 6) == 'world:' then
-    local key = base .. suffix
-    local kind = redis.call('TYPE', key)['ok']
-    if kind == 'hash' then
+    local fields = redis.pcall('HGETALL', base .. suffix)
+    if fields.err == nil then
       out[#out + 1] = suffix
-      out[#out + 1] = redis.call('HGETALL', key)
-    elseif kind == 'none' then
-      out[#out + 1] = suffix
-      out[#out + 1] = {}
+      out[#out + 1] = fields
     end
   end
 end
