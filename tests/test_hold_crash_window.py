@@ -209,3 +209,36 @@ def test_a_reviewers_rejection_of_a_hold_parked_before_a_crash_stands_after_reco
     ]
     assert second.verify(run_id).ok
     client.close()
+
+
+def test_a_reviewers_edit_of_a_hold_parked_before_a_crash_is_what_the_recovery_sends(
+    redis_url: str, key_prefix: str, tmp_path: Path, demo_case: Any, demo_world: Any
+) -> None:
+    """A reviewer edits the held fax's note before the crashed run is recovered, and the
+    policy would now let the call run as the agent proposed it: the fax sent is the edited
+    one (before, the replay sent the agent's proposal and the edit was lost)."""
+    from carebound import Edit
+
+    mode = ["hold"]
+    agents = {DEMO.name: _agent(mode)}
+    client = redis.Redis.from_url(redis_url)
+    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    _crash_after_park(first)
+    with pytest.raises(_Crash):
+        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
+    [orphan] = first.pending()
+    request = orphan.request
+    web = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents, drive="queue")
+    note = "Please fax the progress note of the last visit."
+    edit = Edit(
+        reviewer="casey", role="intake_coordinator", args_hash=request.args_hash,
+        args={**request.args, "note": note},
+    )  # fmt: skip
+    web.decide(request.approval_id, edit)
+    mode[0] = "allow"
+    second = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
+    second.recover()
+    [sent] = [r for r in second.get(request.run_id).results if r.tool == SEND]
+    assert sent.status == "executed"
+    assert sent.args["note"] == note
+    client.close()
