@@ -243,3 +243,39 @@ def test_a_start_with_a_run_id_already_taken_is_refused_and_changes_nothing(
     assert after.record.requester == "sam" and after.status == "paused"
     assert after.record.created_at == first.record.created_at
     assert [e.action for e in runner.audit("intake-7")].count("create") == 1
+    assert not redis_client.exists(f"{key_prefix}:{{intake-7}}:claim"), "the refusal left a key"
+
+
+def test_two_starts_naming_the_same_run_id_at_once_leave_one_run_and_refuse_the_other(
+    redis_client: redis.Redis, key_prefix: str, demo_case: Any
+) -> None:
+    """Two starts naming the same run id at the same moment: one is refused. Before, both
+    passed the "no run has it" check (each before the other had written) and the later
+    overwrote the earlier's record (requester, case) while the trail kept the earlier's. The
+    interleaving is made exact: the second start runs whole while the first seeds its world,
+    after its check and before its first write of the run."""
+    from tests.test_workers import world_of
+
+    first, second = Runner(redis_client, prefix=key_prefix), Runner(redis_client, prefix=key_prefix)
+    seed = first._core.seed_world
+    outcomes: list[str] = []
+
+    def seed_after_a_rival_start(*args: Any, **kwargs: Any) -> None:
+        try:
+            second.start(
+                "demo", demo_case, requester="eve", world=world_of(demo_case), run_id="intake-9"
+            )
+            outcomes.append("rival started")
+        except RunStateError:
+            outcomes.append("rival refused")
+        seed(*args, **kwargs)
+
+    first._core.seed_world = seed_after_a_rival_start  # type: ignore[method-assign]
+    view = first.start(
+        "demo", demo_case, requester="sam", world=world_of(demo_case), run_id="intake-9"
+    )
+    assert outcomes == ["rival refused"]
+    assert view.status == "paused"
+    stored = second.get("intake-9")
+    assert stored.record.requester == "sam" and stored.record.created_at == view.record.created_at
+    assert [e.actor.id for e in second.audit("intake-9") if e.action == "create"] == ["sam"]

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from carebound.engine.results import RunView as RunView
     from carebound.engine.results import SweepReport as SweepReport
     from carebound.engine.runner import Runner as Runner
-    from carebound.engine.runner import new_run_id as new_run_id
+    from carebound.engine.start import new_run_id as new_run_id
 
 __all__ = ["DecideResult", "RecoverReport", "RunView", "Runner", "SweepReport", "new_run_id"]
 
-_HOMES = {"Runner": "runner", "new_run_id": "runner"}
+_HOMES = {"Runner": "runner", "new_run_id": "start"}
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,6 @@ engine's parts: :mod:`~carebound.engine.drive` (lease -> graph -> settle),
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -23,23 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 from carebound._agent import AgentDefinition
 from carebound._errors import RunStateError
-from carebound._input_checks import check_event_input, check_start_input
-from carebound._phi_table import table_json
-from carebound._principal import Provenance, normalize_reviewer_id
+from carebound._input_checks import check_event_input
+from carebound._principal import Provenance
 from carebound.approvals import ApprovalView, Decision
 from carebound.assist import ModelConfig, Task
-from carebound.audit import Actor, AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
+from carebound.audit import AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
 from carebound.engine.core import Core, DriveMode, check_models, default_client, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
-from carebound.engine.node_kit import patient_ref_of
 from carebound.engine.phi_views import phi_viewer, record_phi_view
 from carebound.engine.pool import PoolSettings, WorkerPool, release_quarantine, wait_for_stop
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
 from carebound.engine.retention import PurgeReport, purge
-from carebound.engine.tracing import start_trace
+from carebound.engine.start import start_run
 from carebound.engine.wake import Waker
 from carebound.guardrails import PolicyPack
 from carebound.state.errors import ping, store_errors
@@ -58,11 +55,6 @@ if TYPE_CHECKING:
 
 install_inline_writes()
 start_heartbeats()  # one idle thread now, so a tool call on a decide's path starts none
-
-
-def new_run_id() -> str:
-    """A short, unique, URL- and shell-safe run id."""
-    return "r" + uuid.uuid4().hex[:12]
 
 
 class Runner:
@@ -177,53 +169,10 @@ class Runner:
         ``world`` (a scenario's systems) is seeded first, through the Runner's connectors (a
         ``WorldSeeder``, as the simulator is).
         """
-        core = self._core
-        definition = core.agent(agent)
-        pack = core.resolve_pack(policy)
-        # Everything is checked before the first write: a refused start leaves no key.
-        policy_json = check_start_input(
-            case, requester=requester, pack=pack, world=world, run_id=run_id
-        )
-        # Stored in its normal form: separation of duties compares it with reviewer ids.
-        requester = normalize_reviewer_id(requester, what="requester")
-        core.audit_log.load_keys()  # a bad audit key is refused before the first write too
-        fresh, run_id = run_id is None, _free_run_id(core, run_id)
-        now = core.clock.now()
-        record = RunRecord(
-            run_id=run_id,
-            agent=definition.name,
-            requester=requester,
-            status="running",
-            policy=f"{pack.name}@{pack.version}",
-            created_at=now,
-            updated_at=now,
-            patient_ref=patient_ref_of(case),
-            trace=start_trace(run_id, definition.name),
-            connectors=core.connectors_identity,
-        )
-        # Crash-safe order: the world, the drive mark, then the record (with its case and pack).
-        # A start that dies half-way leaves no run (start it again) or a marked one (recovered).
-        seed = core.world_seeding(run_id, definition.name, world, fresh=fresh)
-        with core.trips.starting(run_id, seed) as ride:  # the world, mark, event, record: one trip
-            core.audit_log.record(
-                run_id,
-                once="create",
-                time=now,
-                actor=Actor(kind="person", id=requester, role=None),
-                action="create",
-                category=definition.category,
-                outcome="success",
-                patient_ref=None,
-                detail={"agent": definition.name, "policy": record.policy},
-                ride=ride,
-            )
-            core.runs.create(
-                record, case=dict(case), policy_json=policy_json, world_seeded=world is not None,
-                phi_json=table_json(definition.tools),
-            )  # fmt: skip
-        if world is not None:
-            core.seeded_worlds.put(run_id, True)
-        return self._driver.dispatch(run_id, "start")
+        return start_run(
+            self._core, self._driver, agent, case, requester=requester, policy=policy,
+            world=world, run_id=run_id,
+        )  # fmt: skip
 
     @store_errors
     def drive(self, run_id: str, *, lease_wait_s: float = 5.0) -> RunView:
@@ -464,16 +413,3 @@ class Runner:
     def ping(self) -> None:
         """Check the store answers; raises :class:`StoreUnavailableError` if not."""
         ping(self.client)
-
-
-def _free_run_id(core: Core, run_id: str | None) -> str:
-    """The id of a run to start: a new one, or ``run_id`` when no run has it (a start must
-    never overwrite another run's record)."""
-    if run_id is None:
-        return new_run_id()
-    if core.runs.get(run_id) is not None:
-        raise RunStateError(
-            f"run id {run_id} is taken by another run",
-            hint="choose another run id, or leave it out and carebound makes one",
-        )
-    return run_id

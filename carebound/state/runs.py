@@ -232,12 +232,14 @@ class RunStore:
         policy_json: str,
         world_seeded: bool = False,
         phi_json: str | None = None,
+        claimed: bool = False,
     ) -> None:
         """Register a new run, store its policy pack once per content digest, then store the
         run with its case and a reference to the pack, in one round trip, in that order (a
         registered id without a record is skipped). ``world_seeded`` records that the run's
         simulated world was seeded before the run was stored; ``phi_json`` pins its agent's PHI
-        table (``PhiPolicy.table_json``), so readers mask without loading the agent."""
+        table (``PhiPolicy.table_json``), so readers mask without loading the agent; ``claimed``:
+        the start claimed the id it names (:func:`carebound.state.run_ids.claim_run_id`)."""
         digest = pack_digest(policy_json)
         fields = record_fields(record)
         fields["pack"] = digest
@@ -255,6 +257,8 @@ class RunStore:
                 pipe.set(self.phi_key(phi_digest), cast(str, phi_json), nx=True)
             pipe.set(self._key(record.run_id, "case"), pack_case(case))
             pipe.hset(self._key(record.run_id, "run"), mapping=fields)
+            if claimed:  # the start's claim on its id (run_ids), once the record holds the id
+                pipe.delete(self._key(record.run_id, "claim"))
 
         run(self._r, fill)  # carries what rides ahead of it (Trips.starting)
         self._packs_stored.add(digest)

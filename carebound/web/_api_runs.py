@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError
 from carebound.clock import to_ms
-from carebound.engine.runner import new_run_id
+from carebound.engine.start import new_run_id
 from carebound.fhir import parse_bundle
 from carebound.state import idempotency
 from carebound.state.run_search import RunFilter

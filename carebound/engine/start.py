@@ -1,0 +1,121 @@
+"""Starting a run: every input checked before the first write, then the run's world, drive
+mark, ``create`` event and record stored in one round trip, and the run driven to its first
+stop (:meth:`carebound.engine.runner.Runner.start` is the public door)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from carebound._agent import AgentDefinition
+from carebound._errors import RunStateError
+from carebound._input_checks import check_start_input
+from carebound._phi_table import table_json
+from carebound._principal import normalize_reviewer_id
+from carebound.audit import Actor
+from carebound.engine.core import Core
+from carebound.engine.drive import Driver
+from carebound.engine.node_kit import patient_ref_of
+from carebound.engine.results import RunView
+from carebound.engine.tracing import start_trace
+from carebound.guardrails import PolicyPack
+from carebound.state.run_ids import claim_run_id, release_run_id
+from carebound.state.runs import RunRecord
+from carebound.tools.connectors import WorldSpec
+
+
+def new_run_id() -> str:
+    """A short, unique, URL- and shell-safe run id."""
+    return "r" + uuid.uuid4().hex[:12]
+
+
+def start_run(
+    core: Core,
+    driver: Driver,
+    agent: str,
+    case: Mapping[str, Any],
+    *,
+    requester: str,
+    policy: str | Path | PolicyPack | None,
+    world: WorldSpec | None,
+    run_id: str | None,
+) -> RunView:
+    """Start ``agent`` on ``case`` and drive it to its first stop (see ``Runner.start``)."""
+    definition = core.agent(agent)
+    pack = core.resolve_pack(policy)
+    # Everything is checked before the first write: a refused start leaves no key.
+    policy_json = check_start_input(
+        case, requester=requester, pack=pack, world=world, run_id=run_id
+    )
+    # Stored in its normal form: separation of duties compares it with reviewer ids.
+    requester = normalize_reviewer_id(requester, what="requester")
+    core.audit_log.load_keys()  # a bad audit key is refused before the first write too
+    if run_id is None:
+        run_id = new_run_id()
+        _store_run(core, run_id, fresh=True, definition=definition, pack=pack, case=case,
+                   policy_json=policy_json, requester=requester, world=world)  # fmt: skip
+    else:
+        if not claim_run_id(core.client, core.prefix, run_id):
+            raise RunStateError(
+                f"run id {run_id} is taken by another run (or another start is claiming it now)",
+                hint="choose another run id, or leave it out and carebound makes one",
+            )
+        try:
+            _store_run(core, run_id, fresh=False, definition=definition, pack=pack, case=case,
+                       policy_json=policy_json, requester=requester, world=world)  # fmt: skip
+        except BaseException:
+            release_run_id(core.client, core.prefix, run_id)  # refused: the id is free again
+            raise
+    if world is not None:
+        core.seeded_worlds.put(run_id, True)
+    return driver.dispatch(run_id, "start")
+
+
+def _store_run(
+    core: Core,
+    run_id: str,
+    *,
+    fresh: bool,
+    definition: AgentDefinition,
+    pack: PolicyPack,
+    case: Mapping[str, Any],
+    policy_json: str,
+    requester: str,
+    world: WorldSpec | None,
+) -> None:
+    """Seed the run's world and store the run (``fresh``: its id was made just now)."""
+    now = core.clock.now()
+    record = RunRecord(
+        run_id=run_id,
+        agent=definition.name,
+        requester=requester,
+        status="running",
+        policy=f"{pack.name}@{pack.version}",
+        created_at=now,
+        updated_at=now,
+        patient_ref=patient_ref_of(case),
+        trace=start_trace(run_id, definition.name),
+        connectors=core.connectors_identity,
+    )
+    # Crash-safe order: the world, the drive mark, then the record (with its case and pack).
+    # A start that dies half-way leaves no run (start it again) or a marked one (recovered).
+    seed = core.world_seeding(run_id, definition.name, world, fresh=fresh)
+    with core.trips.starting(run_id, seed) as ride:  # the world, mark, event, record: one trip
+        core.audit_log.record(
+            run_id,
+            once="create",
+            time=now,
+            actor=Actor(kind="person", id=requester, role=None),
+            action="create",
+            category=definition.category,
+            outcome="success",
+            patient_ref=None,
+            detail={"agent": definition.name, "policy": record.policy},
+            ride=ride,
+        )
+        core.runs.create(
+            record, case=dict(case), policy_json=policy_json, world_seeded=world is not None,
+            phi_json=table_json(definition.tools), claimed=not fresh,
+        )  # fmt: skip
