@@ -19,6 +19,7 @@ from carebound.state.lua import script
 from carebound.tools.connectors import ConnectorError, WorldSpec
 from carebound.tools.connectors.simulated import World
 from tests.intake_scenario import intake_case_and_world
+from tests.servers import own_server
 
 RUN = "run-seed-rides"
 
@@ -82,16 +83,19 @@ def test_a_refused_riding_seed_raises_from_the_round_trip_it_rode(
             _ping(client)
 
 
-def test_a_riding_seed_the_server_lost_the_script_of_is_seeded_then(
-    recorded: tuple[redis.Redis, list[bytes]], key_prefix: str
-) -> None:
-    client, _ = recorded
-    World.seed(client, "warm", _spec(), prefix=key_prefix)  # the script was loaded once
-    client.script_flush()
-    with riding():
-        world = World.seed(client, RUN, _spec(), prefix=key_prefix, ride=True)
-        _ping(client)
-    assert world.ehr.read("Patient", "p1")["birthDate"] == "1961-04-12"
+def test_a_riding_seed_the_server_lost_the_script_of_is_seeded_then(key_prefix: str) -> None:
+    # on a server of its own: the suite's server keeps the scripts the tests after it expect
+    with own_server() as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            World.seed(client, "warm", _spec(), prefix=key_prefix)  # the script was loaded once
+            client.script_flush()
+            with riding():
+                world = World.seed(client, RUN, _spec(), prefix=key_prefix, ride=True)
+                _ping(client)
+            assert world.ehr.read("Patient", "p1")["birthDate"] == "1961-04-12"
+        finally:
+            client.close()
 
 
 def test_a_start_sends_the_world_ahead_of_the_mark_in_the_run_s_round_trip(
