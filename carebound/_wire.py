@@ -287,7 +287,8 @@ class SyncWire:
         self._pid = os.getpid()
         self._heads = _Heads()
         self.loaded: set[str] = set()
-        """sha1s of the scripts :mod:`carebound.state.pipeline` loaded through this client."""
+        """sha1s of the scripts :mod:`carebound.state.pipeline` loaded through this client
+        (loaded again before their next use once the server is found to have lost one)."""
 
     @property
     def _client(self) -> SyncClient:
@@ -313,6 +314,13 @@ class SyncWire:
         if isinstance(reply, ResponseError):
             raise reply
         return reply
+
+    def lost_scripts(self) -> None:
+        """The server answered NOSCRIPT (restarted, flushed, or never sent that script): it
+        may lack any other, so each is loaded again before its next use through a pipeline
+        or a ride (a riding script the server lacks runs nothing, and running it after the
+        round trip it rode ahead of would change their order)."""
+        self.loaded.clear()
 
     def load_script(self, source: str) -> None:
         """SCRIPT LOAD (on every primary, for a cluster client)."""

@@ -100,6 +100,7 @@ def run(client: redis.Redis, fill: Callable[[Pipeline], object]) -> list[Any]:
         _load_new_scripts(client, wire, pipe)
         replies = _send(client, wire, pipe)
         if attempt == 0 and any(isinstance(r, NoScriptError) for r in replies):
+            wire.lost_scripts()
             for sha in queued_shas():
                 client.script_load(queued_source(sha))
                 wire.loaded.add(sha)
@@ -139,13 +140,26 @@ def ride_script(
 
     def on_reply(reply: Any) -> None:
         if isinstance(reply, NoScriptError):
+            _wire(client).lost_scripts()
             landed(None)
         elif isinstance(reply, Exception):
             raise reply
         else:
             landed(reply)
 
+    _ready_to_ride(client, lua)
     return ride_ahead(client, command(lua, keys, args), on_reply)
+
+
+def _ready_to_ride(client: redis.Redis, lua: Script) -> None:
+    """Load ``lua`` before its first ride through ``client`` (once per process, and again
+    after the server lost scripts): a rider the server lacks runs nothing, and run after the
+    round trip it rode ahead of (a settle, which packs the run's checkpoint and releases its
+    lease), it would come after what it must precede. ``tests/test_script_loss.py``."""
+    wire = _wire(client)
+    if lua.sha not in wire.loaded:
+        client.script_load(lua.source)
+        wire.loaded.add(lua.sha)
 
 
 _RELOADED_AFTER: weakref.WeakSet[BaseException] = weakref.WeakSet()
@@ -171,6 +185,7 @@ def ride_script_joined(
         if isinstance(reply, NoScriptError):
             if reply not in _RELOADED_AFTER:  # every part hears the same reply: load once
                 _RELOADED_AFTER.add(reply)
+                _wire(client).lost_scripts()
                 client.script_load(lua.source)
             landed(None)
         elif isinstance(reply, Exception):
@@ -181,6 +196,7 @@ def ride_script_joined(
     def build(parts: list[Sequence[Any]]) -> list[Any]:
         return command(lua, keys, [*args, *(arg for one in parts for arg in one)])
 
+    _ready_to_ride(client, lua)
     key = (lua.sha, tuple(keys), tuple(args))
     return ride_joined(client, key, build, part, on_reply)
 

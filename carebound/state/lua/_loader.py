@@ -32,6 +32,8 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from carebound._wire import shared_wire
+
 _HELPER_PREFIX = "_"
 
 SyncClient = redis.Redis | RedisCluster
@@ -65,6 +67,7 @@ class Script:
         try:
             return client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
+            shared_wire(client).lost_scripts()  # the others are loaded again before their use
             client.script_load(self.source)
             return client.evalsha(self.sha, len(keys), *keys, *args)
 

@@ -62,6 +62,7 @@ def eval_script(wire: SyncWire, script: Script, keys: Sequence[str], args: Seque
     try:
         return wire.evalsha(script.sha, keys, args)
     except NoScriptError:
+        wire.lost_scripts()
         wire.load_script(script.source)
         return wire.evalsha(script.sha, keys, args)
 
@@ -74,6 +75,7 @@ def eval_many(
     commands = _commands(calls, also)
     replies = wire.call_many(commands)
     if _lost_a_script(replies):
+        wire.lost_scripts()
         for script in {call[0] for call in calls}:
             wire.load_script(script.source)
         replies = wire.call_many(commands)
