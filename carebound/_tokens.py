@@ -17,6 +17,8 @@ Its scopes say what it may do; nothing is allowed without the scope:
     deliver   deliver external events (POST /api/events), which wake waiting runs
     decide    approve, reject, edit or escalate holds of its roles
     reveal    see a hold's PHI (every view is audited)
+    purge     purge ended runs past a retention period (POST /api/runs/purge; their audit
+              chains go to the server's archive first)
 
 This module needs only Redis and pydantic, so the command line can check a credential without
 the ``web`` extra.
@@ -35,7 +37,7 @@ from carebound._errors import DecisionRefusedError
 from carebound._principal import Channel, Provenance
 from carebound.state.keys import global_key, text
 
-Scope = Literal["read", "start", "deliver", "decide", "reveal"]
+Scope = Literal["read", "start", "deliver", "decide", "reveal", "purge"]
 """What a token may do; see the module docstring."""
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 """Every scope, in the order they are documented."""
@@ -50,7 +52,7 @@ SERVICE_PREFIX = "token:"
 def default_scopes(roles: list[str], reviewer: str | None) -> list[Scope]:
     """The scopes of a token created without ``--scope`` (and of tokens stored before scopes
     existed): ``read``, plus ``decide`` when it has roles or is bound to a reviewer. Starting
-    runs, delivering events and revealing PHI are never implied."""
+    runs, delivering events, revealing PHI and purging runs are never implied."""
     return ["read", "decide"] if roles or reviewer else ["read"]
 
 

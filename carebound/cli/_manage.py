@@ -115,16 +115,7 @@ def purge(
     cutoff = runner.clock.now() - timedelta(days=older_than)
     report = runner.purge(cutoff, archive=archive, dry_run=dry_run)
     if as_json:
-        print_json(
-            {
-                "dry_run": report.dry_run,
-                "ended_before": cutoff.isoformat(),
-                "purged": report.purged,
-                "refused": report.refused,
-                "keys_deleted": report.keys_deleted,
-                "audit_index_trimmed": report.index_trimmed,
-            }
-        )
+        print_json(report.summary())
     else:
         out = stdout()
         verb = "would purge" if dry_run else "purged"

@@ -329,7 +329,7 @@ def create_token(
         list[str] | None,
         typer.Option(
             "--scope",
-            help="What the token may do (repeatable): read, start, deliver, decide, reveal. "
+            help="What the token may do (repeatable): read, start, deliver, decide, reveal, purge. "
             "Default: read, plus decide with --role or --as.",
         ),
     ] = None,

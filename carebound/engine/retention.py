@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from carebound.audit import AuditExportError, archive_chains, verify_archive
 from carebound.clock import to_ms
@@ -39,6 +39,22 @@ class PurgeReport:
     index_trimmed: int = 0
     """Entries dropped from the global audit index."""
     dry_run: bool = False
+    ended_before: datetime | None = None
+    """The cutoff: runs whose last change is older were purged."""
+    archive: Path | None = None
+    """The file the audit chains were appended to (dry run: would be); None: not archived."""
+
+    def summary(self) -> dict[str, Any]:
+        """The report as JSON (``carebound purge --json``, ``POST /api/runs/purge``)."""
+        return {
+            "dry_run": self.dry_run,
+            "ended_before": self.ended_before.isoformat() if self.ended_before else None,
+            "purged": self.purged,
+            "refused": self.refused,
+            "keys_deleted": self.keys_deleted,
+            "audit_index_trimmed": self.index_trimmed,
+            "archive": str(self.archive) if self.archive is not None else None,
+        }
 
 
 def ended_before(core: Core, cutoff: datetime) -> list[str]:
@@ -59,7 +75,7 @@ def purge(
     """See :meth:`carebound.Runner.purge`."""
     candidates = ended_before(core, cutoff)
     if dry_run:
-        return PurgeReport(purged=candidates, dry_run=True)
+        return PurgeReport(purged=candidates, dry_run=True, ended_before=cutoff, archive=archive)
     refused: dict[str, list[str]] = {}
     if archive is not None:
         report = archive_chains(core.audit_log, candidates, archive, now=core.clock.now())
@@ -68,8 +84,9 @@ def purge(
     deleted = purge_runs(core.client, core.prefix, candidates)
     trimmed = trim_audit_index(core.client, core.prefix, to_ms(cutoff))
     return PurgeReport(
-        purged=candidates, refused=refused, keys_deleted=deleted, index_trimmed=trimmed
-    )
+        purged=candidates, refused=refused, keys_deleted=deleted, index_trimmed=trimmed,
+        ended_before=cutoff, archive=archive,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

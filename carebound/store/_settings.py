@@ -10,6 +10,9 @@ from pathlib import Path
 REDIS_URL_VAR = "CAREBOUND_REDIS_URL"
 CLUSTER_VAR = "CAREBOUND_REDIS_CLUSTER"
 HOME_VAR = "CAREBOUND_HOME"
+ARCHIVE_VAR = "CAREBOUND_ARCHIVE"
+ARCHIVE_NAME = "purged-runs.jsonl"
+"""The archive's file name in :attr:`StoreSettings.home` when ``CAREBOUND_ARCHIVE`` is unset."""
 
 
 def _default_home() -> Path:
@@ -38,15 +41,29 @@ class StoreSettings:
     home: Path = field(default_factory=_default_home)
     """carebound's data directory (absolute); the embedded server keeps its files here."""
 
+    archive: Path | None = None
+    """The file a purge over the API or the web inbox appends the purged runs' audit chains
+    to (``CAREBOUND_ARCHIVE``); None: ``purged-runs.jsonl`` in :attr:`home`. See
+    :attr:`archive_file`."""
+
     def __post_init__(self) -> None:
         # An absolute, canonical path: every process on this directory must agree on the
         # lock file, the socket path and the URL it derives from them.
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
+        if self.archive is not None:
+            object.__setattr__(self, "archive", Path(self.archive).expanduser().resolve())
+
+    @property
+    def archive_file(self) -> Path:
+        """Where the server's purges archive audit chains: :attr:`archive`, else
+        ``purged-runs.jsonl`` in :attr:`home`."""
+        return self.archive if self.archive is not None else self.home / ARCHIVE_NAME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StoreSettings:
-        """Read ``CAREBOUND_REDIS_URL``, ``CAREBOUND_REDIS_CLUSTER`` and ``CAREBOUND_HOME``
-        (default: the user's data directory, see :func:`_default_home`).
+        """Read ``CAREBOUND_REDIS_URL``, ``CAREBOUND_REDIS_CLUSTER``, ``CAREBOUND_HOME``
+        (default: the user's data directory, see :func:`_default_home`) and
+        ``CAREBOUND_ARCHIVE``.
 
         Args:
             environ: the variables to read; ``os.environ`` when omitted.
@@ -56,4 +73,8 @@ class StoreSettings:
         home_value = env.get(HOME_VAR, "").strip()
         home = Path(home_value) if home_value else _default_home()
         cluster = env.get(CLUSTER_VAR, "").strip().lower() in ("1", "true", "yes")
-        return cls(redis_url=url, home=home, cluster=cluster and url is not None)
+        archive = env.get(ARCHIVE_VAR, "").strip()
+        return cls(
+            redis_url=url, home=home, cluster=cluster and url is not None,
+            archive=Path(archive) if archive else None,
+        )  # fmt: skip

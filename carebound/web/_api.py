@@ -1,8 +1,8 @@
 """The JSON API for services: start runs on FHIR input, read them, list and decide holds,
 deliver events, read the audit trail. Every call needs ``Authorization: Bearer <token>``
-and the token's scope for it (read, start, deliver, decide, reveal: :mod:`carebound._tokens`);
-a token decides as the reviewer it is bound to, or as itself (``token:NAME``). Errors are
-``application/problem+json``."""
+and the token's scope for it (read, start, deliver, decide, reveal, purge:
+:mod:`carebound._tokens`); a token decides as the reviewer it is bound to, or as itself
+(``token:NAME``). Errors are ``application/problem+json``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ Reader = Annotated[Caller, Depends(_needs("read", "read runs, holds or audit tra
 Starter = Annotated[Caller, Depends(_needs("start", "start runs"))]
 Deliverer = Annotated[Caller, Depends(_needs("deliver", "deliver events"))]
 Decider = Annotated[Caller, Depends(_needs("decide", "decide holds"))]
+Purger = Annotated[Caller, Depends(_needs("purge", "purge ended runs"))]
 
 
 class ProblemOut(BaseModel):

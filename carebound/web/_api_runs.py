@@ -1,4 +1,5 @@
-"""The JSON API's run management: start runs (idempotently), list and search them, cancel one.
+"""The JSON API's run management: start runs (idempotently), list and search them, cancel one,
+purge ended runs (``POST /api/runs/purge``, the ``purge`` scope).
 
 ``POST /api/runs`` with an ``Idempotency-Key`` header, or a client ``run_id`` in the body,
 starts at most one run per key and caller: a retry of the same request is answered with the
@@ -22,9 +23,10 @@ from carebound.fhir import parse_bundle
 from carebound.state import idempotency
 from carebound.state.run_search import RunFilter
 from carebound.state.runs import RunRecord
-from carebound.web._api import _ERRORS, Reader, RunOut, Starter, _requester, _run_out
+from carebound.web._api import _ERRORS, Purger, Reader, RunOut, Starter, _requester, _run_out
 from carebound.web._context import context
 from carebound.web._problems import Problem
+from carebound.web._purge import MAX_DAYS, purge_ended
 
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 
@@ -225,3 +227,44 @@ def cancel_run(request: Request, caller: Starter, run_id: str, body: CancelIn) -
     the audit trail records the caller and the reason."""
     view = context(request).runner.cancel(run_id, by=caller.via.principal, reason=body.reason)
     return _run_out(view)
+
+
+class PurgeIn(BaseModel):
+    """Which ended runs to purge."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: int = Field(
+        ge=1, le=MAX_DAYS, description="Purge runs that ended more than this many days ago."
+    )
+    dry_run: bool = Field(default=False, description="Only list the runs; delete nothing.")
+
+
+class PurgeOut(BaseModel):
+    """What a purge removed (or, dry, would remove): ``carebound purge --json``'s report."""
+
+    dry_run: bool
+    ended_before: datetime = Field(description="The cutoff: runs that ended before it.")
+    purged: list[str] = Field(description="Runs whose keys were deleted (dry run: would be).")
+    refused: dict[str, list[str]] = Field(
+        description="Runs kept because their audit chain does not verify, with the problems."
+    )
+    keys_deleted: int
+    audit_index_trimmed: int = Field(description="Entries dropped from the global audit index.")
+    archive: str = Field(
+        description="The server's archive file the audit chains were appended to (verify it "
+        "with 'carebound verify-archive FILE'); set by the server, never by the caller."
+    )
+
+
+@router.post("/runs/purge")
+def purge_runs(request: Request, caller: Purger, body: PurgeIn) -> PurgeOut:
+    """Delete every key of the runs that ended (completed, failed, budget exhausted, cancelled,
+    quarantined) more than ``older_than_days`` ago (needs the ``purge`` scope). Each run's
+    audit chain is first verified and appended, signed, to the server's archive; a run whose
+    chain does not verify is kept and listed under ``refused``."""
+    report = purge_ended(
+        request, older_than_days=body.older_than_days, dry_run=body.dry_run,
+        by=caller.via.principal,
+    )  # fmt: skip
+    return PurgeOut.model_validate(report.summary())

@@ -34,6 +34,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("POST", "/approvals/{approval_id}/decision", _pages_review.decide),
     ("GET", "/dashboard", _pages_dashboard.dashboard),
     ("GET", "/runs", _pages_runs_list.runs_page),
+    ("POST", "/runs/purge", _pages_runs_list.purge_runs),
     ("POST", "/runs/{run_id}/cancel", _pages_runs_list.cancel_run),
     ("GET", "/runs/{run_id}", _pages_runs.run_page),
     ("POST", "/runs/{run_id}/reveal", _pages_runs.reveal_run),

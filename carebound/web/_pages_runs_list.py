@@ -1,7 +1,10 @@
-"""The runs page: search runs (status, agent, requester, patient, start day) and cancel one.
+"""The runs page: search runs (status, agent, requester, patient, start day), cancel one, purge
+ended ones.
 
-A supervisor sees every run and may cancel an active one (with a reason, audited; the form
-carries the session's CSRF token); any other reviewer sees the runs they started.
+A supervisor sees every run, may cancel an active one (with a reason, audited) and purge the
+runs that ended more than N days ago (their audit chains archived first, to the server's
+archive; a dry run lists them); both forms carry the session's CSRF token. Any other reviewer
+sees the runs they started.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from carebound.web._context import check_csrf, context
 from carebound.web._page import SignedIn, render
 from carebound.web._pages_dashboard import SUPERVISOR
 from carebound.web._problems import Problem
+from carebound.web._purge import MAX_DAYS, purge_ended
 
 PAGE = 50
 STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhausted",
@@ -75,6 +79,7 @@ def runs_page(
         "supervisor": supervisor,
         "final": FINAL_STATUSES,
         "offset": offset,
+        "max_days": MAX_DAYS,
     }
     return render(request, "runs.html", values, who=who)
 
@@ -94,3 +99,21 @@ def cancel_run(
         )
     context(request).runner.cancel(run_id, by=who.id, reason=reason)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+def purge_runs(
+    request: Request,
+    who: SignedIn,
+    older_than_days: Annotated[int, Form(ge=1, le=MAX_DAYS)],
+    dry_run: Annotated[bool, Form()] = False,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    """Purge the runs that ended more than ``older_than_days`` ago (supervisors; the audit
+    chains go to the server's archive first) and show the report."""
+    check_csrf(who.session, csrf_token)
+    if SUPERVISOR not in who.roles:
+        raise Problem(
+            status=403, detail="purging runs is for the supervisor role", code="wrong_role"
+        )
+    report = purge_ended(request, older_than_days=older_than_days, dry_run=dry_run, by=who.id)
+    return render(request, "purged.html", {"report": report, "days": older_than_days}, who=who)

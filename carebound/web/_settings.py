@@ -1,9 +1,12 @@
-"""Settings of the web inbox and API: session lifetimes, cookies, rate limits, proxies, paging."""
+"""Settings of the web inbox and API: session lifetimes, cookies, rate limits, proxies, paging,
+the purge archive."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from carebound.store import StoreSettings
 from carebound.web._ratelimit import RateLimit
 from carebound.web._signin_throttle import SignInBackoff
 
@@ -41,3 +44,7 @@ class WebSettings:
     metrics_token: str | None = None
     """The bearer token ``GET /metrics`` asks for (``CAREBOUND_METRICS_TOKEN`` for ``carebound
     serve``); None: ``/metrics`` answers anyone who reaches it (keep it behind the network)."""
+    purge_archive: Path = field(default_factory=lambda: StoreSettings.from_env().archive_file)
+    """The file ``POST /api/runs/purge`` and the Runs page's purge form append the purged
+    runs' audit chains to, before anything is deleted (the caller never chooses it). Default:
+    ``CAREBOUND_ARCHIVE``, else ``purged-runs.jsonl`` in ``CAREBOUND_HOME``."""
