@@ -54,9 +54,10 @@ def test_values_changed_in_place_after_a_buffered_put_are_stored_as_put(
 def test_a_buffered_value_is_deflated_only_when_flushed(
     redis_url: str, key_prefix: str, monkeypatch: Any
 ) -> None:
-    """Superseded puts are never sent, so their large values are never deflated either (a
-    referral_intake start deflated about six such values for nothing); the value that is
-    flushed is still stored deflated."""
+    """Superseded puts are never sent, so their large values are never deflated either; the
+    value that is flushed is still stored deflated. (A warm referral_intake start at 24a57f8
+    supersedes no large value between two flushes: its 23 deflates, 17 values, 5 records and
+    1 write, stay 23; a drive that moves a large channel twice before a flush saves one.)"""
     deflated: list[bytes] = []
     deflate = _values.deflate
 
