@@ -21,7 +21,9 @@ Pinned figures (main before the "house" redesign, issue 14):
   ledger's result and its audit event) rode the next round trip (tests/test_effect_record_rides.py);
   then 15, and the demo's 6, once a start's drive mark and create event rode the round trip that
   stores the run (carebound.state.trips.Trips.starting); then 14, and the demo's 5, once a new
-  run's world seeding rode that round trip too, ahead of the mark (``RunContext.fresh``)
+  run's world seeding rode that round trip too, ahead of the mark (``RunContext.fresh``); then
+  13 once a hash the world's registry does not name read as empty without a round trip
+  (carebound.state.segment_reads.remembered_hash)
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from tests.intake_scenario import intake_case_and_world
 DECIDE_TO_NEXT_STOP = 6
 CHECKPOINT_PUT = 1
 START_TO_FIRST_HOLD = 5
-START_REFERRAL_INTAKE = 14
+START_REFERRAL_INTAKE = 13
 
 
 class CountingConnection(Connection):

@@ -62,6 +62,30 @@ def test_a_repeated_read_goes_to_redis_once_per_segment(counted: Counted, key_pr
     assert counted.sends - before == 2, "outside a segment every read goes to Redis"
 
 
+def test_a_type_the_world_never_held_reads_empty_without_a_round_trip(
+    counted: Counted, key_prefix: str
+) -> None:
+    """The registry taken whole names every key the world holds: a hash it did not name held
+    nothing (a referral_intake start read its EHR's absent DocumentReference hash alone, one
+    round trip more). One the segment writes itself is read again, and seen."""
+    client = counted.client
+    world = _world(client, key_prefix)
+    with segment_reads():
+        world.ehr.search("Patient")  # warms the connection and the script
+    with segment_reads():
+        before = counted.sends
+        assert world.ehr.search("Patient") != []
+        assert world.ehr.search("DocumentReference") == []
+        assert world.ehr.search("DocumentReference") == []
+        assert counted.sends - before == 1  # the whole world only
+        world.ehr.create(
+            {"resourceType": "DocumentReference", "id": "d1", "status": "current",
+             "content": [{"attachment": {"contentType": "text/plain"}}]},
+            idempotency_key="k-doc",
+        )  # fmt: skip
+        assert [d["id"] for d in world.ehr.search("DocumentReference")] == ["d1"]
+
+
 def test_a_segment_sees_its_own_writes(redis_client: redis.Redis, key_prefix: str) -> None:
     world = _world(redis_client, key_prefix)
     with segment_reads():

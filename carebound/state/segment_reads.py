@@ -92,8 +92,10 @@ def remembered_hash(
     """The hash at ``key`` as this segment knows it (call only inside :func:`segment_reads`).
 
     The first read of a segment under ``registry`` (a world's key registry) takes every hash it
-    names with ``take_all`` (key -> hash, one round trip); a key it did not return, or one
-    written since, is read alone with ``fetch``. Nobody may mutate what is returned."""
+    names with ``take_all`` (key -> hash, one round trip); a key written since is read alone
+    with ``fetch``, and a key the registry did not name held nothing (every write of a world
+    registers its keys): it reads as empty, without a round trip. Nobody may mutate what is
+    returned."""
     reads = _SEGMENT.get()
     if reads is None:
         raise RuntimeError("remembered_hash is for reads inside segment_reads()")
@@ -108,6 +110,9 @@ def remembered_hash(
         known = reads.hashes.get(key)
         if known is not None:
             return known
+    if key not in reads.listed:  # the registry was taken whole and did not name it
+        reads.hashes[key] = {}
+        return reads.hashes[key]
     value = fetch()
     reads.hashes[key] = value
     return value
