@@ -45,11 +45,16 @@ def _world(client: redis.Redis, prefix: str, run_id: str = "r-seg") -> World:
     return World.seed(client, run_id, spec, prefix=prefix)
 
 
-def test_a_repeated_read_goes_to_redis_once_per_segment(counted: Counted, key_prefix: str) -> None:
-    client = counted.client
-    world = _world(client, key_prefix)
+def _warm_world(client: redis.Redis, prefix: str) -> World:
+    world = _world(client, prefix)
     with segment_reads():
         world.ehr.search("Patient")  # warms the connection and the script
+    return world
+
+
+def test_a_repeated_read_goes_to_redis_once_per_segment(counted: Counted, key_prefix: str) -> None:
+    client = counted.client
+    world = _warm_world(client, key_prefix)
     with segment_reads():
         before = counted.sends
         for _ in range(5):
@@ -69,9 +74,7 @@ def test_a_type_the_world_never_held_reads_empty_without_a_round_trip(
     nothing (a referral_intake start read its EHR's absent DocumentReference hash alone, one
     round trip more). One the segment writes itself is read again, and seen."""
     client = counted.client
-    world = _world(client, key_prefix)
-    with segment_reads():
-        world.ehr.search("Patient")  # warms the connection and the script
+    world = _warm_world(client, key_prefix)
     with segment_reads():
         before = counted.sends
         assert world.ehr.search("Patient") != []
