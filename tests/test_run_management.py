@@ -279,3 +279,31 @@ def test_two_starts_naming_the_same_run_id_at_once_leave_one_run_and_refuse_the_
     stored = second.get("intake-9")
     assert stored.record.requester == "sam" and stored.record.created_at == view.record.created_at
     assert [e.actor.id for e in second.audit("intake-9") if e.action == "create"] == ["sam"]
+
+
+def test_a_start_that_died_after_claiming_its_run_id_can_be_sent_again(
+    redis_client: redis.Redis, key_prefix: str, demo_case: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process killed between claiming the id and storing the run leaves its claim: the same
+    start sent again takes it over (the README: "a start that dies half-way leaves no run:
+    start it again"), another start is still refused while the claim lasts."""
+    from carebound.engine import start as start_module
+    from tests.test_workers import world_of
+
+    runner = Runner(redis_client, prefix=key_prefix)
+    world = world_of(demo_case)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(start_module, "release_run_id", lambda *args: None)  # as a SIGKILL
+    monkeypatch.setattr(runner._core, "seed_world", killed)
+    with pytest.raises(SystemExit):
+        runner.start("demo", demo_case, requester="sam", world=world, run_id="intake-11")
+    assert redis_client.exists(f"{key_prefix}:{{intake-11}}:claim")
+    monkeypatch.undo()
+    with pytest.raises(RunStateError, match="claiming"):
+        runner.start("demo", demo_case, requester="eve", world=world, run_id="intake-11")
+    view = runner.start("demo", demo_case, requester="sam", world=world, run_id="intake-11")
+    assert view.status == "paused" and view.record.requester == "sam"
+    assert not redis_client.exists(f"{key_prefix}:{{intake-11}}:claim")

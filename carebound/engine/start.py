@@ -4,6 +4,8 @@ stop (:meth:`carebound.engine.runner.Runner.start` is the public door)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,7 +59,8 @@ def start_run(
         _store_run(core, run_id, fresh=True, definition=definition, pack=pack, case=case,
                    policy_json=policy_json, requester=requester, world=world)  # fmt: skip
     else:
-        if not claim_run_id(core.client, core.prefix, run_id):
+        identity = start_identity(definition.name, requester, policy_json, case)
+        if not claim_run_id(core.client, core.prefix, run_id, identity):
             raise RunStateError(
                 f"run id {run_id} is taken by another run (or another start is claiming it now)",
                 hint="choose another run id, or leave it out and carebound makes one",
@@ -71,6 +74,13 @@ def start_run(
     if world is not None:
         core.seeded_worlds.put(run_id, True)
     return driver.dispatch(run_id, "start")
+
+
+def start_identity(agent: str, requester: str, policy_json: str, case: Mapping[str, Any]) -> str:
+    """A digest of what a start is (agent, requester, pack, case): the same start sent again
+    has the same one (see :mod:`carebound.state.run_ids`)."""
+    body = json.dumps([agent, requester, policy_json, case], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _store_run(
