@@ -1,10 +1,13 @@
 """``node_kit.jsonable`` (a tool's output and a plan's findings as plain JSON types) gives
-what the standard library's ``json.loads(json.dumps(value, default=str))`` gives."""
+what the standard library's ``json.loads(json.dumps(value, default=str))`` gives, but for NaN,
+the infinities and plain ``Enum`` members (pinned below)."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
+import math
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -53,3 +56,25 @@ class _Point:
 )
 def test_values_json_cannot_hold_are_the_same(value: Any) -> None:
     assert jsonable(value) == _stdlib(value)
+
+
+class _Kind(enum.Enum):
+    FAX = "fax"
+    MAIL = 2
+
+
+class _Channel(enum.StrEnum):
+    FAX = "fax"
+
+
+def test_what_standard_json_cannot_write_becomes_json() -> None:
+    """NaN and the infinities become None (JSON has no such numbers; the standard library
+    wrote ``NaN``), a plain Enum member its value (the standard library gave
+    ``str(member)``); a str or int Enum is its value either way."""
+    assert jsonable({"x": math.nan, "up": math.inf, "down": -math.inf}) == {
+        "x": None, "up": None, "down": None,
+    }  # fmt: skip
+    assert math.isnan(_stdlib(math.nan))  # what the standard library gave instead
+    assert jsonable([_Kind.FAX, _Kind.MAIL]) == ["fax", 2]
+    assert _stdlib([_Kind.FAX]) == ["_Kind.FAX"]
+    assert jsonable({"via": _Channel.FAX}) == _stdlib({"via": _Channel.FAX}) == {"via": "fax"}

@@ -73,9 +73,12 @@ _AS_JSON_MODULE = (
 
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON types, what ``json.loads(json.dumps(value, default=str))``
-    gives; through orjson (a tool's output, a plan's findings: about 0.7 ms of a start's
-    CPU went to the standard library's round trip), the standard library where orjson
-    refuses (an integer over 64 bits)."""
+    gives, but for two values standard JSON has no form for, which become what orjson
+    writes: NaN and the infinities become None (the standard library wrote the non-JSON
+    ``NaN``), and a plain ``Enum`` member its value (not ``str(member)``); through orjson (a
+    tool's output, a plan's findings: about 0.7 ms of a start's CPU went to the standard
+    library's round trip), the standard library where orjson refuses (an integer over 64
+    bits)."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     try:
