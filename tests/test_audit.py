@@ -118,6 +118,7 @@ def test_public_names_are_pinned() -> None:
             "export_checkpoints",
             "read_anchors",
             "archive_chains",
+            "archive_lock",
             "verify_archive",
         ]
     )

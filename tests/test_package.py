@@ -168,7 +168,7 @@ SUBPACKAGES: dict[str, set[str]] = {
         "AuditEvent", "AuditExportError", "AuditIndexEntry", "AuditKeyError", "AuditKeyring",
         "AuditLog", "AuditOutcome", "AuditTrail", "ExportReport", "VerifyResult",
         "canonical_json", "export_checkpoints", "read_anchors", "ArchiveReport",
-        "archive_chains", "verify_archive",
+        "archive_chains", "archive_lock", "verify_archive",
     },
     "carebound.assist": {
         "DATA_RULES", "ENV_MODEL", "MINIMUM", "REDACTED", "TASKS", "AssistContext", "Assisted",

@@ -4,8 +4,10 @@ archive the audit chains first, to the server's archive file (never a caller's p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+import carebound.engine.retention as retention
 from carebound._tokens import default_scopes
 from carebound.audit import verify_archive
 from carebound.store import StoreSettings
@@ -234,3 +237,41 @@ def test_an_unwritable_archive_deletes_nothing(
     assert answer.json()["code"] == "archive_unwritable"
     assert str(tmp_path) not in answer.text  # the server's paths stay on the server
     assert _run_keys(redis_client, key_prefix, ended)
+
+
+def test_two_purges_at_once_leave_an_archive_that_verifies(
+    site: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two purge requests at once (server threads; or cron's 'carebound purge' beside the
+    server) into the one archive: before, both listed the run, both appended it linked to
+    the same last line, and the archive no longer verified ('line 2: does not follow the line
+    before it')."""
+    web = site
+    ended, _ = _ended_then_parked(web)
+    listing = retention.ended_before
+    both_listed = threading.Barrier(2)
+
+    def list_then_wait(core: Any, cutoff: Any) -> list[str]:
+        ids = listing(core, cutoff)
+        # let the other purge list too, if it can (it waits for the archive's lock now)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_listed.wait(timeout=2)
+        return ids
+
+    monkeypatch.setattr(retention, "ended_before", list_then_wait)
+    reports: list[dict[str, Any]] = []
+
+    def purge(name: str) -> None:
+        api = web.api(roles=(), name=name, scopes=("purge",))
+        reports.append(api.post("/api/runs/purge", json={"older_than_days": 30}).json())
+
+    threads = [threading.Thread(target=purge, args=(name,)) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(len(r["purged"]) for r in reports) == [0, 1], reports
+    assert all(r["refused"] == {} for r in reports), reports
+    archive = web.app.state.carebound.settings.purge_archive
+    verdicts = verify_archive(archive, web.runner.audit_log.keyring)
+    assert list(verdicts) == [ended] and verdicts[ended].ok, verdicts

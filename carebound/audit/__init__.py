@@ -16,7 +16,12 @@ One hash chain per run, stored in a Redis stream under the run's hash tag, every
 Events hold references, never PHI: a FHIR patient reference and small flat ``detail`` values.
 """
 
-from carebound.audit._archive import ArchiveReport, archive_chains, verify_archive
+from carebound.audit._archive import (
+    ArchiveReport,
+    archive_chains,
+    archive_lock,
+    verify_archive,
+)
 from carebound.audit._async_log import AsyncAuditLog
 from carebound.audit._chain import canonical_json
 from carebound.audit._errors import (
@@ -65,6 +70,7 @@ __all__ = [
     "ExportReport",
     "VerifyResult",
     "archive_chains",
+    "archive_lock",
     "canonical_json",
     "export_checkpoints",
     "read_anchors",

@@ -10,10 +10,12 @@ recomputed, unless the editor also holds the audit key.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +46,31 @@ class ArchiveReport:
 
     written: list[str] = field(default_factory=list)
     refused: dict[str, list[str]] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def archive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the archive ``path`` for a whole purge: listing the runs,
+    appending their chains and deleting them. Two purges into one archive at once (two API
+    requests, cron's ``carebound purge`` beside the server) would otherwise both link a line
+    to the same last line, and the archive would no longer verify. The lock is a file beside
+    the archive (``path`` + ``.lock``, left in place), so an archive is only created when a
+    chain is written to it.
+
+    Raises:
+        AuditExportError: the lock file cannot be opened.
+    """
+    lock = path.with_name(path.name + ".lock")
+    try:
+        handle = lock.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise AuditExportError(
+            f"cannot open the archive's lock file {lock}: {exc.strerror or exc}",
+            hint="pass --archive a file in a writable folder",
+        ) from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+        yield
 
 
 def _str(value: Any) -> str:

@@ -11,12 +11,13 @@ for review across runs, is trimmed to the same cutoff.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from carebound.audit import AuditExportError, archive_chains, verify_archive
+from carebound.audit import AuditExportError, archive_chains, archive_lock, verify_archive
 from carebound.clock import to_ms
 from carebound.engine.core import Core
 from carebound.state.purge import expired_runs, forget_runs, purge_runs, trim_audit_index
@@ -72,16 +73,19 @@ def ended_before(core: Core, cutoff: datetime) -> list[str]:
 def purge(
     core: Core, cutoff: datetime, *, archive: Path | None, dry_run: bool = False
 ) -> PurgeReport:
-    """See :meth:`carebound.Runner.purge`."""
-    candidates = ended_before(core, cutoff)
+    """See :meth:`carebound.Runner.purge`. A purge into an archive holds the archive's lock
+    from listing the runs to deleting them (:func:`carebound.audit.archive_lock`)."""
     if dry_run:
+        candidates = ended_before(core, cutoff)
         return PurgeReport(purged=candidates, dry_run=True, ended_before=cutoff, archive=archive)
     refused: dict[str, list[str]] = {}
-    if archive is not None:
-        report = archive_chains(core.audit_log, candidates, archive, now=core.clock.now())
-        refused = report.refused
-        candidates = report.written
-    deleted = purge_runs(core.client, core.prefix, candidates)
+    with archive_lock(archive) if archive is not None else contextlib.nullcontext():
+        candidates = ended_before(core, cutoff)
+        if archive is not None:
+            report = archive_chains(core.audit_log, candidates, archive, now=core.clock.now())
+            refused = report.refused
+            candidates = report.written
+        deleted = purge_runs(core.client, core.prefix, candidates)
     trimmed = trim_audit_index(core.client, core.prefix, to_ms(cutoff))
     return PurgeReport(
         purged=candidates, refused=refused, keys_deleted=deleted, index_trimmed=trimmed,
@@ -114,27 +118,33 @@ def archive_expired(runner: Runner, before: datetime, archive: Path) -> ChainArc
             verify (nothing is deleted then).
     """
     client, prefix = runner.client, runner.prefix
-    candidates = expired_runs(client, prefix, to_ms(before))
-    written = archive_chains(runner.audit_log, candidates, archive, now=runner.clock.now())
-    if written.written:
-        checked = verify_archive(archive, runner.audit_log.keyring)
-        missing = ["not in the file"]
-        bad = {
-            r: (checked[r].problems if r in checked else missing)
-            for r in written.written
-            if r not in checked or not checked[r].ok
-        }
-        if bad:
-            first = next(iter(bad.items()))
-            raise AuditExportError(
-                f"{archive}: {len(bad)} chain(s) just archived do not verify in the file "
-                f"({first[0]}: {first[1][0] if first[1] else 'missing'}); nothing was deleted",
-                hint="check the file was not changed while writing; run 'carebound "
-                "verify-archive FILE'",
-            )
-    deleted = forget_runs(client, prefix, written.written)
+    with archive_lock(archive):
+        candidates = expired_runs(client, prefix, to_ms(before))
+        written = archive_chains(runner.audit_log, candidates, archive, now=runner.clock.now())
+        if written.written:
+            _check_archived(runner, archive, written.written)
+        deleted = forget_runs(client, prefix, written.written)
     trimmed = trim_audit_index(client, prefix, to_ms(before))
     return ChainArchiveReport(
         archived=written.written, refused=written.refused, keys_deleted=deleted,
         index_trimmed=trimmed,
     )  # fmt: skip
+
+
+def _check_archived(runner: Runner, archive: Path, run_ids: list[str]) -> None:
+    """Refuse (nothing deleted yet) unless every chain just appended verifies in the file."""
+    checked = verify_archive(archive, runner.audit_log.keyring)
+    missing = ["not in the file"]
+    bad = {
+        r: (checked[r].problems if r in checked else missing)
+        for r in run_ids
+        if r not in checked or not checked[r].ok
+    }
+    if bad:
+        first = next(iter(bad.items()))
+        raise AuditExportError(
+            f"{archive}: {len(bad)} chain(s) just archived do not verify in the file "
+            f"({first[0]}: {first[1][0] if first[1] else 'missing'}); nothing was deleted",
+            hint="check the file was not changed while writing; run 'carebound "
+            "verify-archive FILE'",
+        )
