@@ -44,6 +44,9 @@ def test_cancel_then_purge_with_an_archive_then_verify_it(
     assert "already ended" in again.stderr
     assert cli("cancel", "r-nope", "--reason", "x", "--by", "ops", code=5).exit_code == 5
     assert "archive" in cli("purge", "--older-than", "1", code=2).stderr
+    # a period past any date is bad input (exit 2), not an internal error (exit 70)
+    too_long = cli("purge", "--older-than", "99999999", "--dry-run", code=2)
+    assert "--older-than" in too_long.stderr and "36500" in too_long.stderr
     # ended just now: nothing is older than a day
     assert cli_json("purge", "--older-than", "1", "--dry-run")["purged"] == []
     archive = tmp_path / "archive.jsonl"

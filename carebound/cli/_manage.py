@@ -15,6 +15,7 @@ import typer
 
 from carebound.cli._errors import CliInputError
 from carebound.cli._session import open_reader, open_runner, print_json, stdout
+from carebound.state.retention import PURGE_MAX_DAYS
 from carebound.state.run_search import RunFilter
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -86,7 +87,10 @@ def purge(
     older_than: Annotated[
         int,
         typer.Option(
-            "--older-than", min=1, help="Purge runs that ended more than this many days ago."
+            "--older-than",
+            min=1,
+            max=PURGE_MAX_DAYS,
+            help="Purge runs that ended more than this many days ago.",
         ),
     ],
     archive: Annotated[

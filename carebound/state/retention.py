@@ -75,6 +75,10 @@ _RETENTION = script("run_retention")
 _ENDED = ",".join(sorted(FINAL_STATUSES))
 
 
+PURGE_MAX_DAYS = 36_500
+"""The longest retention period a purge accepts (100 years; a longer one is not a date)."""
+
+
 def retention_seconds(
     days: float | None = None, *, environ: Mapping[str, str] | None = None
 ) -> int:

@@ -21,12 +21,13 @@ from carebound.clock import to_ms
 from carebound.engine.start import new_run_id
 from carebound.fhir import parse_bundle
 from carebound.state import idempotency
+from carebound.state.retention import PURGE_MAX_DAYS as MAX_DAYS
 from carebound.state.run_search import RunFilter
 from carebound.state.runs import RunRecord
 from carebound.web._api import _ERRORS, Purger, Reader, RunOut, Starter, _requester, _run_out
 from carebound.web._context import context
 from carebound.web._problems import Problem
-from carebound.web._purge import MAX_DAYS, purge_ended
+from carebound.web._purge import purge_ended
 
 router = APIRouter(prefix="/api", tags=["api"], responses=_ERRORS)
 

@@ -16,13 +16,14 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from carebound._errors import echo_id
+from carebound.state.retention import PURGE_MAX_DAYS as MAX_DAYS
 from carebound.state.run_search import RunFilter
 from carebound.state.runs import FINAL_STATUSES
 from carebound.web._context import check_csrf, context
 from carebound.web._page import SignedIn, render
 from carebound.web._pages_dashboard import SUPERVISOR
 from carebound.web._problems import Problem
-from carebound.web._purge import MAX_DAYS, purge_ended
+from carebound.web._purge import purge_ended
 
 PAGE = 50
 STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhausted",

@@ -15,9 +15,6 @@ from carebound.logs import event
 from carebound.web._context import context
 from carebound.web._problems import Problem
 
-MAX_DAYS = 36_500
-"""The longest retention period a purge accepts (100 years)."""
-
 _log = logging.getLogger("carebound.web")
 
 
