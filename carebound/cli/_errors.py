@@ -68,7 +68,8 @@ Environment:
                        (default: CAREBOUND_HOME/audit.key)
   CAREBOUND_AUDIT_KEYS older audit keys that still verify: ID:SECRET,...
   CAREBOUND_TOKEN      personal token (else the one from 'carebound login')
-  CAREBOUND_RETENTION_DAYS  days an ended run's keys are kept (default 30; 0: for ever)
+  CAREBOUND_RETENTION_DAYS  days an ended run's keys are kept
+                       (default 30; 0: for ever)
   CAREBOUND_ARCHIVE    where the web/API purge archives audit chains
                        (default: CAREBOUND_HOME/purged-runs.jsonl)
   CAREBOUND_UNAUTHENTICATED=1  development mode (decisions unauthenticated)"""
