@@ -17,7 +17,6 @@ once on a fresh one (as redis-py retries a pipeline).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -138,6 +137,15 @@ def ride_script(
     reply, or with None when the server did not have the script (nothing ran); any other error
     reply is raised. False, and nothing queued, outside a riding block: run it yourself."""
 
+    _ready_to_ride(client, lua)
+    return ride_ahead(client, command(lua, keys, args), _on_script_reply(client, landed))
+
+
+def _on_script_reply(client: redis.Redis, landed: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A riding script's reply handler: ``landed`` gets the reply, or None when the server
+    did not have the script (nothing ran; every script is then loaded again before its next
+    ride, :func:`_ready_to_ride`); any other error reply is raised."""
+
     def on_reply(reply: Any) -> None:
         if isinstance(reply, NoScriptError):
             _wire(client).lost_scripts()
@@ -147,8 +155,7 @@ def ride_script(
         else:
             landed(reply)
 
-    _ready_to_ride(client, lua)
-    return ride_ahead(client, command(lua, keys, args), on_reply)
+    return on_reply
 
 
 def _ready_to_ride(client: redis.Redis, lua: Script) -> None:
@@ -160,10 +167,6 @@ def _ready_to_ride(client: redis.Redis, lua: Script) -> None:
     if lua.sha not in wire.loaded:
         client.script_load(lua.source)
         wire.loaded.add(lua.sha)
-
-
-_RELOADED_AFTER: weakref.WeakSet[BaseException] = weakref.WeakSet()
-"""The NOSCRIPT replies of joined script calls whose script was loaded again."""
 
 
 def ride_script_joined(
@@ -179,26 +182,14 @@ def ride_script_joined(
     of parts and replies with a list, one reply per part (``audit_record_many``): consecutive
     riders of ``lua`` on the same ``keys`` and ``args`` become one call
     (:func:`carebound._wire.ride_joined`), and ``landed`` gets this part's reply, or None when
-    the server did not have the script (nothing ran: it is loaded again, for the next ride)."""
-
-    def on_reply(reply: Any) -> None:
-        if isinstance(reply, NoScriptError):
-            if reply not in _RELOADED_AFTER:  # every part hears the same reply: load once
-                _RELOADED_AFTER.add(reply)
-                _wire(client).lost_scripts()
-                client.script_load(lua.source)
-            landed(None)
-        elif isinstance(reply, Exception):
-            raise reply
-        else:
-            landed(reply)
+    the server did not have the script (nothing ran: it is loaded again before the next ride)."""
 
     def build(parts: list[Sequence[Any]]) -> list[Any]:
         return command(lua, keys, [*args, *(arg for one in parts for arg in one)])
 
     _ready_to_ride(client, lua)
     key = (lua.sha, tuple(keys), tuple(args))
-    return ride_joined(client, key, build, part, on_reply)
+    return ride_joined(client, key, build, part, _on_script_reply(client, landed))
 
 
 def call_script(client: redis.Redis, lua: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
