@@ -11,7 +11,6 @@ recomputed, unless the editor also holds the audit key.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ from carebound.audit import _verify
 from carebound.audit._chain import EVENT_FIELD, canonical_json, format_time
 from carebound.audit._errors import AuditExportError
 from carebound.audit._keyring import AuditKeyring
+from carebound.audit._lockfile import locked_file
 from carebound.audit._log import AuditLog
 from carebound.audit._models import GENESIS_HASH, VerifyResult
 from carebound.state.audit_codec import unpack_event
@@ -61,15 +61,8 @@ def archive_lock(path: Path) -> Iterator[None]:
         AuditExportError: the lock file cannot be opened.
     """
     lock = path.with_name(path.name + ".lock")
-    try:
-        handle = lock.open("a", encoding="utf-8")
-    except OSError as exc:
-        raise AuditExportError(
-            f"cannot open the archive's lock file {lock}: {exc.strerror or exc}",
-            hint="pass --archive a file in a writable folder",
-        ) from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
+    hint = "pass --archive a file in a writable folder"
+    with locked_file(lock, "a", what="the archive's lock file", hint=hint):
         yield
 
 

@@ -9,7 +9,6 @@ detect a chain rewritten in Redis after the export, even one whose anchors were 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 from carebound.audit._chain import canonical_json, format_time
 from carebound.audit._errors import AuditExportError
 from carebound.audit._keyring import AuditKeyring
+from carebound.audit._lockfile import locked_file
 from carebound.audit._log import AuditLog
 from carebound.audit._models import GENESIS_HASH, AuditCheckpoint
 
@@ -109,15 +109,8 @@ def export_checkpoints(
 @contextlib.contextmanager
 def _locked_append(path: Path) -> Iterator[tuple[IO[str], str]]:
     """``path`` open for appending under an exclusive lock, and the hash of its last line."""
-    try:
-        handle = path.open("a+", encoding="utf-8")
-    except OSError as exc:
-        raise AuditExportError(
-            f"cannot open the anchors file {path}: {exc.strerror or exc}",
-            hint="pass --out a path in a writable directory",
-        ) from exc
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    hint = "pass --out a path in a writable directory"
+    with locked_file(path, "a+", what="the anchors file", hint=hint) as handle:
         handle.seek(0)
         lines = [line for line in handle.read().splitlines() if line.strip()]
         if lines and not lines[-1].startswith("{"):
