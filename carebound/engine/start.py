@@ -25,6 +25,7 @@ from carebound.engine.tracing import start_trace
 from carebound.guardrails import PolicyPack
 from carebound.state.run_ids import claim_run_id, release_run_id
 from carebound.state.runs import RunRecord
+from carebound.state.stored_json import pack_digest
 from carebound.tools.connectors import WorldSpec
 
 
@@ -79,7 +80,8 @@ def start_run(
 def start_identity(agent: str, requester: str, policy_json: str, case: Mapping[str, Any]) -> str:
     """A digest of what a start is (agent, requester, pack, case): the same start sent again
     has the same one (see :mod:`carebound.state.run_ids`)."""
-    body = json.dumps([agent, requester, policy_json, case], sort_keys=True, default=str)
+    pack = pack_digest(policy_json)  # the digest the run pins its pack under, already kept
+    body = json.dumps([agent, requester, pack, case], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
