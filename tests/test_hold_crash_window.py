@@ -77,6 +77,19 @@ def _crash_after_park(runner: Runner) -> None:
     runner.approvals.park = park_then_die  # type: ignore[method-assign]
 
 
+def _crashed_start(
+    client: redis.Redis, prefix: str, agents: Any, tmp_path: Path, case: Any, world: Any
+) -> Any:
+    """The hold of a start whose process died right after it parked it (it reached the
+    inbox before the process died)."""
+    first = Runner(client, prefix=prefix, clock=VirtualClock(), agents=agents)
+    _crash_after_park(first)
+    with pytest.raises(_Crash):
+        first.start(DEMO.name, case, requester="sam", world=world, policy=_pack(tmp_path))
+    [held] = first.pending()
+    return held
+
+
 @pytest.mark.parametrize("now", ["allow", "deny"])
 def test_a_hold_parked_before_a_crash_leaves_the_inbox_when_the_replay_does_not_hold(
     redis_url: str, key_prefix: str, tmp_path: Path, demo_case: Any, demo_world: Any, now: str
@@ -84,11 +97,7 @@ def test_a_hold_parked_before_a_crash_leaves_the_inbox_when_the_replay_does_not_
     mode = ["hold"]
     agents = {DEMO.name: _agent(mode)}
     client = redis.Redis.from_url(redis_url)
-    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
-    _crash_after_park(first)
-    with pytest.raises(_Crash):
-        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
-    [orphan] = first.pending()  # the hold reached the inbox before the process died
+    orphan = _crashed_start(client, key_prefix, agents, tmp_path, demo_case, demo_world)
     run_id = orphan.request.run_id
 
     mode[0] = now  # the world changed before the run was recovered
@@ -119,11 +128,7 @@ def test_a_replay_that_holds_the_call_again_keeps_the_one_hold(
 ) -> None:
     agents = {DEMO.name: _agent(["hold"])}
     client = redis.Redis.from_url(redis_url)
-    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
-    _crash_after_park(first)
-    with pytest.raises(_Crash):
-        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
-    [held] = first.pending()
+    held = _crashed_start(client, key_prefix, agents, tmp_path, demo_case, demo_world)
 
     second = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
     second.recover()
@@ -178,11 +183,7 @@ def test_a_reviewers_rejection_of_a_hold_parked_before_a_crash_stands_after_reco
     mode = ["hold"]
     agents = {DEMO.name: _agent(mode)}
     client = redis.Redis.from_url(redis_url)
-    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
-    _crash_after_park(first)
-    with pytest.raises(_Crash):
-        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
-    [orphan] = first.pending()
+    orphan = _crashed_start(client, key_prefix, agents, tmp_path, demo_case, demo_world)
     run_id, approval_id = orphan.request.run_id, orphan.request.approval_id
 
     # the reviewer's web process stores the decision; a worker would drive the run on
@@ -222,11 +223,7 @@ def test_a_reviewers_edit_of_a_hold_parked_before_a_crash_is_what_the_recovery_s
     mode = ["hold"]
     agents = {DEMO.name: _agent(mode)}
     client = redis.Redis.from_url(redis_url)
-    first = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents)
-    _crash_after_park(first)
-    with pytest.raises(_Crash):
-        first.start(DEMO.name, demo_case, requester="sam", world=demo_world, policy=_pack(tmp_path))
-    [orphan] = first.pending()
+    orphan = _crashed_start(client, key_prefix, agents, tmp_path, demo_case, demo_world)
     request = orphan.request
     web = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents=agents, drive="queue")
     note = "Please fax the progress note of the last visit."
