@@ -17,6 +17,9 @@ from tests.servers import ServerProcess, redis_binary, valkey_binary
 # One audit key for the whole session, in-process and in the CLI processes tests start, so runs
 # written by one verify in the other (tests of the key file itself unset it).
 os.environ.setdefault("CAREBOUND_AUDIT_KEY", "tests:carebound-test-audit-key-0123456789abcdef")
+# Worker and serve commands run in-process here: they must not freeze the test process's heap
+# (tests/test_gc_freeze.py switches it on where it is the subject).
+os.environ.setdefault("CAREBOUND_GC_FREEZE", "0")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PUBLIC_FIXTURES = SHARED / "fixtures" / "public"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carebound._errors import CareboundError, NotFoundError, echo_id
+from carebound.cli._heap import freeze_startup_heap
 from carebound.cli._session import ConnectorsOpt, ModelOpt, real_connectors, use_model
 
 METRICS_TOKEN_VAR = "CAREBOUND_METRICS_TOKEN"
@@ -178,6 +179,7 @@ def serve(
         app, host=host, port=port, server_header=False, log_level="info", proxy_headers=False
     )
     server = uvicorn.Server(config)
+    freeze_startup_heap()
     server.run(sockets=[listener])
     if not server.started:
         raise CareboundError(

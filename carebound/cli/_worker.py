@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from carebound.cli._heap import freeze_startup_heap
 from carebound.cli._session import (
     ConnectorsOpt,
     ModelOpt,
@@ -128,6 +129,7 @@ def worker(
     pool = runner.worker_pool(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: pool.stop())
+    freeze_startup_heap()
     if not as_json:
         stderr().print(
             f"worker {pool.consumer}: {concurrency} slots, connectors "
@@ -180,6 +182,8 @@ def _sweeper(
     totals = SweepReport(runs_failed=len(first.failed), runs_quarantined=len(first.quarantined))
     done = 0
     note = stderr()
+    if sweeps != 1:  # a single sweep ends before a full collection would come
+        freeze_startup_heap()
     connectors_in_use = _connectors_of(runner)
     if not as_json:
         note.print(f"worker: sweeping, connectors {connectors_in_use}", style="dim")
