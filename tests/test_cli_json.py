@@ -122,3 +122,33 @@ def test_json_of_the_web_commands(env: str) -> None:
         "revoked": "fax-gateway"
     }
     assert json.loads(cli("logout", "--json").stdout) == {"signed_out": False, "revoked": None}
+
+
+def _groups(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if not hasattr(command, "commands"):
+        return []
+    below = [g for name, sub in command.commands.items() for g in _groups(sub, (*path, name))]
+    return [path, *below] if path else below
+
+
+def test_every_command_group_takes_json_where_it_is_named(env: str) -> None:
+    # 'carebound users --json' said "No such option: --json" (exit 2): only subcommands took it
+    root: Any = typer.main.get_command(app)
+    groups = _groups(root)
+    assert {("users",), ("tokens",), ("server",), ("eval",), ("audit",)} <= set(groups)
+    for path in groups:
+        if path == ("worker",):  # a command of its own (its subcommands are extras), not a menu
+            continue
+        listed = json.loads(cli(*path, "--json").stdout)
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        assert listed["command"] == "carebound " + " ".join(path)
+        assert [c["name"] for c in listed["commands"]] == list(command.commands)
+    # before the command's name, --json is that command's
+    assert json.loads(cli("tokens", "--json", "list").stdout) == {"tokens": []}
+    assert "reviewers" in json.loads(cli("users", "--json", "list").stdout)
+    assert "data_dir" in json.loads(cli("server", "--json", "status").stdout)
+    error = _error(cli("audit", "--json", "r000000000000", code=5).stdout)
+    assert error["code"] == "not_found"
+    assert _error(cli("eval", "--json", "documents", "--split", "x", code=2).stdout)

@@ -9,12 +9,12 @@ archive --before DATE --out FILE`` archives, checks, then deletes the chains exp
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from carebound.cli._errors import ExitCode
+from carebound.cli._group import JsonGroup
 from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
 from carebound.cli._session import open_reader, open_runner, phi_policy, print_json, stdout
 
@@ -24,14 +24,13 @@ if TYPE_CHECKING:
     from carebound.engine.runner import Runner
 
 
-class _RunOrCommand(TyperGroup):
+class _RunOrCommand(JsonGroup):
     """``audit RUN_ID ...`` is ``audit show RUN_ID ...``; ``audit export ...`` exports."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+    def route(self, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
-            args = ["show", *args]
-        result: list[str] = super().parse_args(ctx, args)
-        return result
+            return ["show", *args]
+        return args
 
 
 audit_app = typer.Typer(

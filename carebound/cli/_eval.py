@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from carebound.cli._group import JsonGroup
 from carebound.cli._session import print_json
 
 if TYPE_CHECKING:
     from carebound.assist import ModelConfig
 
 eval_app = typer.Typer(
+    cls=JsonGroup,
     name="eval",
     help="Measure carebound's document intelligence on its labelled corpus (no store needed).",
     no_args_is_help=True,

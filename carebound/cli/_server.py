@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
+from carebound.cli._group import JsonGroup
 from carebound.cli._session import print_json, stdout
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 server_app = typer.Typer(
+    cls=JsonGroup,
     name="server",
     help="The embedded store (a Valkey server kept in CAREBOUND_HOME).",
     no_args_is_help=True,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carebound._errors import CareboundError, NotFoundError, echo_id
+from carebound.cli._group import JsonGroup
 from carebound.cli._heap import freeze_startup_heap
 from carebound.cli._session import ConnectorsOpt, ModelOpt, real_connectors, use_model
 
@@ -236,7 +237,7 @@ def _check_networks(values: tuple[str, ...]) -> None:
 # -- users ----------------------------------------------------------------------------------
 
 users_app = typer.Typer(
-    name="users", help="Reviewer sign-in for the web inbox.", no_args_is_help=True
+    cls=JsonGroup, name="users", help="Reviewer sign-in for the web inbox.", no_args_is_help=True
 )
 
 
@@ -309,6 +310,7 @@ def list_users(policy: PolicyOpt = "default", as_json: JsonOpt = False) -> None:
 # -- tokens ---------------------------------------------------------------------------------
 
 tokens_app = typer.Typer(
+    cls=JsonGroup,
     name="tokens",
     help="API tokens for services, and personal tokens for reviewers ('carebound login').",
     no_args_is_help=True,
