@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import cli, cli_json, start_demo
 
 
@@ -43,7 +45,8 @@ def test_cancel_then_purge_with_an_archive_then_verify_it(
     again = cli("cancel", run_id, "--reason", "twice", "--by", "ops", code=3)
     assert "already ended" in again.stderr
     assert cli("cancel", "r-nope", "--reason", "x", "--by", "ops", code=5).exit_code == 5
-    assert "archive" in cli("purge", "--older-than", "1", code=2).stderr
+    both = cli("purge", "--older-than", "1", "--archive", "x.jsonl", "--no-archive", code=2)
+    assert "contradict" in both.stderr
     # a period past any date is bad input (exit 2), not an internal error (exit 70)
     too_long = cli("purge", "--older-than", "99999999", "--dry-run", code=2)
     assert "--older-than" in too_long.stderr and "36500" in too_long.stderr
@@ -80,3 +83,19 @@ def test_verify_archive_reports_an_edited_archive(
     missing = cli("verify-archive", str(tmp_path / "missing.jsonl"), code=2)
     # the hint names the command that writes archives (it said 'runs purge', no such command)
     assert "carebound purge --archive" in missing.stderr
+
+
+def test_purge_archives_to_the_servers_archive_unless_told_otherwise(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 'carebound purge' refused to run without --archive/--no-archive while the API and the
+    # web archive to CAREBOUND_ARCHIVE: cron's purge and the API's now share one archive (and
+    # its lock), so the two at once leave an archive that verifies
+    home_default = cli_json("purge", "--older-than", "1", "--dry-run")
+    assert home_default["archive"] == str((tmp_path / "home" / "purged-runs.jsonl").resolve())
+    chosen = tmp_path / "srv" / "archive.jsonl"
+    monkeypatch.setenv("CAREBOUND_ARCHIVE", str(chosen))
+    assert cli_json("purge", "--older-than", "1", "--dry-run")["archive"] == str(chosen)
+    report = cli_json("purge", "--older-than", "1")
+    assert report["archive"] == str(chosen) and report["purged"] == []
+    assert cli_json("purge", "--older-than", "1", "--no-archive")["archive"] is None

@@ -70,7 +70,7 @@ Environment:
   CAREBOUND_TOKEN      personal token (else the one from 'carebound login')
   CAREBOUND_RETENTION_DAYS  days an ended run's keys are kept
                        (default 30; 0: for ever)
-  CAREBOUND_ARCHIVE    where the web/API purge archives audit chains
+  CAREBOUND_ARCHIVE    where a purge (CLI, web, API) archives audit chains
                        (default: CAREBOUND_HOME/purged-runs.jsonl)
   CAREBOUND_UNAUTHENTICATED=1  development mode (decisions unauthenticated)"""
 

@@ -97,7 +97,9 @@ def purge(
         Path | None,
         typer.Option(
             "--archive",
-            help="Append each run's audit chain (verified, signed) to this file first.",
+            help="Append each run's audit chain (verified, signed) to this file first "
+            "(default: the server's archive, CAREBOUND_ARCHIVE, else purged-runs.jsonl in "
+            "CAREBOUND_HOME).",
         ),
     ] = None,
     no_archive: Annotated[
@@ -108,13 +110,21 @@ def purge(
 ) -> None:
     """Delete ended runs (completed, failed, budget exhausted, cancelled, quarantined) past a
     retention period, every key of theirs, after archiving their audit chains; a run whose
-    chain does not verify is kept (exit 1)."""
-    if (archive is None) == (not no_archive) and not dry_run:
+    chain does not verify is kept (exit 1).
+
+    The chains go to the archive a purge over the API or the web inbox uses unless --archive
+    names another file (or --no-archive)."""
+    if archive is not None and no_archive:
         raise CliInputError(
-            "say where the audit chains go: --archive FILE, or --no-archive",
-            hint="an archive keeps the audit trail verifiable after the runs are gone "
-            "('carebound verify-archive FILE')",
+            "--archive and --no-archive contradict each other",
+            hint="give one: --archive FILE, or --no-archive to delete the chains unarchived",
         )
+    if archive is None and not no_archive:
+        from carebound.store import StoreSettings
+
+        archive = StoreSettings.from_env().archive_file  # the API's and the web's archive
+        if not dry_run:
+            archive.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     runner = open_runner()
     cutoff = runner.clock.now() - timedelta(days=older_than)
     report = runner.purge(cutoff, archive=archive, dry_run=dry_run)
@@ -126,6 +136,9 @@ def purge(
         out.print(f"{verb} {len(report.purged)} runs that ended before {cutoff:%Y-%m-%d %H:%M} UTC")
         for run_id in report.purged:
             out.print(f"  {run_id}")
+        if report.purged and report.archive is not None:
+            where = "would go" if dry_run else "went"
+            out.print(f"their audit chains {where} to {report.archive}", soft_wrap=True)
         for run_id, problems in report.refused.items():
             out.print(f"kept {run_id}: its audit chain does not verify ({problems[0]})")
     if report.refused:
