@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the export table: one public name a line, from the module t
     from carebound._errors import LeaseLostError as LeaseLostError
     from carebound._errors import NotFoundError as NotFoundError
     from carebound._errors import ReadDeniedError as ReadDeniedError
+    from carebound._errors import RunIdTakenError as RunIdTakenError
     from carebound._errors import RunStateError as RunStateError
     from carebound._errors import StoreUnavailableError as StoreUnavailableError
     from carebound._errors import StoreWriteRefusedError as StoreWriteRefusedError

@@ -10,6 +10,7 @@ match on instead of the class or the message; a test checks this tree against th
     ├── LeaseLostError [lease_lost]                     another worker holds the run
     ├── NotFoundError [not_found]                       no run or approval with that id
     ├── RunStateError [run_state]                       the run cannot do that now
+    │   └── RunIdTakenError [run_id_taken]              a start named another run's id
     ├── DecisionRefusedError [decision_refused]         a reviewer decision was refused
     │   ├── AlreadyDecidedError [already_decided]       someone else decided first
     │   └── CredentialRefusedError [credential_refused]    the credential does not allow it
@@ -123,6 +124,11 @@ class NotFoundError(CareboundError):
 
 class RunStateError(CareboundError):
     """The run is not in a state that allows the operation."""
+
+
+class RunIdTakenError(RunStateError):
+    """A start named its run id (``Runner.start(run_id=...)``) and another run has it, or
+    another start is claiming it now."""
 
 
 class DecisionRefusedError(CareboundError):

@@ -171,3 +171,36 @@ def test_a_retry_takes_over_a_key_whose_first_start_died_before_storing_its_run(
     again = _start(api, web, headers=headers)
     assert again.status_code == 200 and again.json()["run_id"] == later.json()["run_id"]
     assert [r.run_id for r in web.runner.list_runs()] == [later.json()["run_id"]]
+
+
+def test_a_client_run_id_costs_only_the_engines_claim(
+    redis_client: Any, redis_url: str, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    """A start naming its run_id is refused by Runner.start's atomic claim (mapped to
+    run_id_taken); the API no longer reads "does a run have it" first, so a start with a client
+    run_id takes the round trips of one with an Idempotency-Key (it took one more)."""
+    from carebound import Runner, VirtualClock
+    from tests.test_round_trips import Counted
+    from tests.test_web import _make_web
+
+    counted = Counted(redis_url)
+
+    def counted_runner(**options: Any) -> Runner:
+        return Runner(counted.client, prefix=key_prefix, clock=VirtualClock(), **options)
+
+    web = _make_web(counted_runner, redis_client, key_prefix, demo_case, demo_world)
+    api = web.api(roles=())
+
+    def trips(**extra: Any) -> int:
+        before = counted.sends
+        answer = _start(api, web, **extra)
+        assert answer.status_code == 201, answer.text
+        return counted.sends - before
+
+    trips(headers={"Idempotency-Key": "warm-up"})  # connections, scripts, caches
+    keyed = trips(headers={"Idempotency-Key": "k-1"})
+    named = trips(body={"run_id": "intake-44"})
+    assert named == keyed, (keyed, named)
+    taken = _start(web.api(roles=(), name="other-app"), web, body={"run_id": "intake-44"})
+    assert taken.status_code == 409 and taken.json()["code"] == "run_id_taken", taken.text
+    counted.client.close()

@@ -53,6 +53,7 @@ PUBLIC = {
     "RunEvent",
     "RecoverReport",
     "RunReport",
+    "RunIdTakenError",
     "RunStateError",
     "RunView",
     "Runner",

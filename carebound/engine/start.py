@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from carebound._agent import AgentDefinition
-from carebound._errors import RunStateError
+from carebound._errors import RunIdTakenError
 from carebound._input_checks import check_start_input
 from carebound._phi_table import table_json
 from carebound._principal import normalize_reviewer_id
@@ -62,7 +62,7 @@ def start_run(
     else:
         identity = start_identity(definition.name, requester, policy_json, case)
         if not claim_run_id(core.client, core.prefix, run_id, identity):
-            raise RunStateError(
+            raise RunIdTakenError(
                 f"run id {run_id} is taken by another run (or another start is claiming it now)",
                 hint="choose another run id, or leave it out and carebound makes one",
             )

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from carebound._errors import NotFoundError
+from carebound._errors import NotFoundError, RunIdTakenError
 from carebound.clock import to_ms
 from carebound.engine.start import new_run_id
 from carebound.fhir import parse_bundle
@@ -198,7 +198,12 @@ def start_run(
                 response.headers["Idempotent-Replayed"] = "true"
                 return replayed
             run_id = claim.run_id  # its first start died before storing it: this one starts it
-    if body.run_id is not None and ctx.runner.runs.get(run_id) is not None:
+    world = ctx.world(body.bundle) if ctx.world is not None else None
+    try:
+        view = ctx.runner.start(
+            body.agent, body.bundle, requester=requester, world=world, run_id=run_id
+        )
+    except RunIdTakenError:  # the engine's atomic claim: another run (or start) has the id
         if key is not None:  # another run's id: the claim must not answer a retry with it
             idempotency.release(ctx.runner.client, ctx.runner.prefix,
                                 principal=caller.via.principal, key=key)  # fmt: skip
@@ -207,12 +212,7 @@ def start_run(
             detail=f"run id {run_id!r} is taken by another run",
             code="run_id_taken",
             hint="choose another run_id, or leave it out",
-        )
-    world = ctx.world(body.bundle) if ctx.world is not None else None
-    try:
-        view = ctx.runner.start(
-            body.agent, body.bundle, requester=requester, world=world, run_id=run_id
-        )
+        ) from None
     except Exception:
         if key is not None and ctx.runner.runs.get(run_id) is None:
             # refused before anything was stored: a corrected retry may use the key again
