@@ -238,7 +238,8 @@ def test_a_start_with_a_run_id_already_taken_is_refused_and_changes_nothing(
         runner.start(
             "demo", demo_case, requester="eve", world=world_of(demo_case), run_id="intake-7"
         )
-    assert refused.value.code == "run_state" and refused.value.hint
+    # a RunStateError still; its code says which (the API answers it as 409 run_id_taken)
+    assert refused.value.code == "run_id_taken" and refused.value.hint
     after = runner.get("intake-7")
     assert after.record.requester == "sam" and after.status == "paused"
     assert after.record.created_at == first.record.created_at
