@@ -25,9 +25,11 @@ from carebound._agent import AgentContext, Plan, PlannerView
 from carebound.agents.referral_intake import REFERRAL_INTAKE
 from carebound.checkpoint import RedisSaver
 from carebound.checkpoint._scripts import PUT
+from carebound.state.keys import text
 from carebound.tools import EffectClass, ToolContext
 from tests.intake_scenario import count_checkpoints_made, intake_case_and_world
 from tests.test_audit_tamper import _decided_run
+from tests.test_footprint_packed import _checkpoint_keys, read_packed
 
 
 class _PutCounting(Connection):
@@ -168,6 +170,10 @@ def test_a_crash_inside_an_effect_resumes_in_a_new_runner_without_a_second_effec
     state = _checkpointed_state(redis_url, key_prefix, view.run_id)
     assert state["current"]["call"]["tool"] == send_name  # the pre-effect state is there
     assert [e.status for e in first.ledger.entries(view.run_id)] == ["reserved"]
+    # the decision's resume write landed in the thread's packed key (tests/test_packed_writes.py)
+    assert set(_checkpoint_keys(client, key_prefix, view.run_id)) <= {"pk", "runs"}
+    [(_, _, _, _, _, fields, _)] = read_packed(client, f"{key_prefix}:{{{view.run_id}}}:cp:pk")[1:]
+    assert any(text(field).endswith("\x00-4") for field in fields)  # RESUME's write index
 
     second = Runner(client, prefix=key_prefix, clock=VirtualClock(), agents={DEMO.name: crashing})
     second.recover()
@@ -178,6 +184,7 @@ def test_a_crash_inside_an_effect_resumes_in_a_new_runner_without_a_second_effec
     assert [r.status for r in sent] == ["executed"]
     # the second attempt ran under the same key: the outreach connector de-duplicates on it
     assert calls == [calls[0], calls[0]]
+    assert set(_checkpoint_keys(client, key_prefix, view.run_id)) <= {"pk", "runs"}
     assert second.verify(view.run_id).ok
     client.close()
 

@@ -1,8 +1,9 @@
 """A parked run's checkpoint in one packed key (issue 17): after the engine compacts a run, its
 newest checkpoint, that checkpoint's writes and blobs are one msgpack value (``cp:pk``, see
-``carebound/checkpoint/_scripts.py``) in place of six hashes, sorted sets and a set; the next
-write unpacks it. A thread stored in the per-namespace layout (written before) still resumes,
-and a graph of yours is never packed (the saver keeps its history: conformance)."""
+``carebound/checkpoint/_scripts.py``) in place of six hashes, sorted sets and a set; the run's
+next drive writes it in place (``tests/test_packed_writes.py``), any other write unpacks it. A
+thread stored in the per-namespace layout (written before) still resumes, and a graph of yours
+is never packed (the saver keeps its history: conformance)."""
 
 from __future__ import annotations
 

@@ -19,8 +19,10 @@ Stored shapes (``N`` is a checkpoint namespace, ``\\0`` a NUL byte)::
     pk          STRING a compacted thread (the engine's own runs, once they stop) in one value,
                        in place of all the keys above but runs: msgpack [1, [N, cid, record,
                        meta, blob values in meta's order (false: none), write fields, write
-                       values]...] (``_pack_thread.lua``); a write or a prune unpacks it first,
-                       ``load`` reads it as it is
+                       values]...] (``_pack_thread.lua``); a write fenced by the run's lease
+                       (the engine's next drive) changes it in place, as compaction would
+                       leave it (``_put_packed.lua``, ``_add_packed_writes.lua``); any other
+                       write, and a prune, unpacks it first; ``load`` reads it as it is
 
 A script that writes first checks the fencing token when one is given, and refuses (returns
 ``{0, current_token}``) before changing anything.

@@ -24,9 +24,12 @@ def deflate(data: bytes) -> bytes:
     """``data`` as a zlib stream, compressed as ``zlib.compress(data, 1)`` compresses it, with
     a window and hash table sized to the value: every match distance still fits, and setting
     up (zeroing) zlib's default 256 KB of state took longer than compressing a typical value.
-    ``zlib.decompress`` reads it like any zlib stream (its header names its window)."""
+    ``zlib.decompress`` reads it like any zlib stream (its header names its window). The hash
+    table has two heads per byte of window: with eight (as before), zeroing it was a fair part
+    of a decide's deflating, and it found no match more (``tests/test_deflate_cost.py``
+    compares lengths with ``zlib.compress(data, 1)``)."""
     bits = min(15, max(9, (len(data) + _LOOKAHEAD).bit_length()))
-    compressor = zlib.compressobj(1, zlib.DEFLATED, bits, max(1, min(8, bits - 4)))
+    compressor = zlib.compressobj(1, zlib.DEFLATED, bits, max(1, min(8, bits - 6)))
     return compressor.compress(data) + compressor.flush()
 
 
