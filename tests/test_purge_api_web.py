@@ -194,9 +194,11 @@ def test_a_supervisor_purges_from_the_runs_page_others_may_not(
     assert 'action="/runs/purge"' in page and "Purge ended runs" in page  # was absent
     forged = lead.post("/runs/purge", data={"older_than_days": "30", "csrf_token": "wrong"})
     assert forged.status_code == 403
-    dry = lead.post(
+    dry_posted = lead.post(
         "/runs/purge", data={"older_than_days": "30", "dry_run": "true", "csrf_token": csrf}
     )
+    assert dry_posted.status_code == 303, dry_posted.text  # to the report
+    dry = lead.get(dry_posted.headers["location"])
     assert dry.status_code == 200, dry.text
     assert "Would purge <b>1</b>" in dry.text and ended in dry.text
     assert _run_keys(redis_client, key_prefix, ended)
@@ -204,7 +206,9 @@ def test_a_supervisor_purges_from_the_runs_page_others_may_not(
         refused = lead.post("/runs/purge", data={"older_than_days": bad, "csrf_token": csrf})
         assert refused.status_code == 422, bad
     assert _run_keys(redis_client, key_prefix, ended)
-    done = lead.post("/runs/purge", data={"older_than_days": "30", "csrf_token": csrf})
+    posted = lead.post("/runs/purge", data={"older_than_days": "30", "csrf_token": csrf})
+    assert posted.status_code == 303, posted.text
+    done = lead.get(posted.headers["location"])
     assert done.status_code == 200, done.text
     assert "Purged <b>1</b>" in done.text and ended in done.text
     archive = web.app.state.carebound.settings.purge_archive
@@ -275,3 +279,32 @@ def test_two_purges_at_once_leave_an_archive_that_verifies(
     archive = web.app.state.carebound.settings.purge_archive
     verdicts = verify_archive(archive, web.runner.audit_log.keyring)
     assert list(verdicts) == [ended] and verdicts[ended].ok, verdicts
+
+
+def test_reloading_the_purge_report_purges_nothing_again(
+    site: Web, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """The form redirects to its report (POST-redirect-GET): a reload re-posted the form, so it
+    purged again (runs that had ended since) and showed that second purge's report."""
+    web = site
+    ended, parked = _ended_then_parked(web)
+    lead = web.browser()
+    csrf = sign_in(lead, "jordan")
+    posted = lead.post("/runs/purge", data={"older_than_days": "30", "csrf_token": csrf})
+    assert posted.status_code == 303, posted.text
+    report_url = posted.headers["location"]
+    assert report_url.startswith("/runs/purged/")
+    assert _run_keys(redis_client, key_prefix, ended) == []
+    # another run ends long ago; reloading the report must not purge it
+    web.runner.cancel(parked, by="ops", reason="test run")
+    web.runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+    for _ in range(2):
+        shown = lead.get(report_url)
+        assert shown.status_code == 200, shown.text
+        assert "Purged <b>1</b>" in shown.text and ended in shown.text
+        assert parked not in shown.text
+    assert _run_keys(redis_client, key_prefix, parked)
+    other = web.browser()
+    sign_in(other, "casey")
+    assert other.get(report_url).status_code == 404  # only for who purged
+    assert lead.get("/runs/purged/nonsense").status_code == 404

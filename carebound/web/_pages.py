@@ -35,6 +35,7 @@ ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("GET", "/dashboard", _pages_dashboard.dashboard),
     ("GET", "/runs", _pages_runs_list.runs_page),
     ("POST", "/runs/purge", _pages_runs_list.purge_runs),
+    ("GET", "/runs/purged/{report_id}", _pages_runs_list.purge_report),
     ("POST", "/runs/{run_id}/cancel", _pages_runs_list.cancel_run),
     ("GET", "/runs/{run_id}", _pages_runs.run_page),
     ("POST", "/runs/{run_id}/reveal", _pages_runs.reveal_run),

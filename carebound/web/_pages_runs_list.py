@@ -23,7 +23,7 @@ from carebound.web._context import check_csrf, context
 from carebound.web._page import SignedIn, render
 from carebound.web._pages_dashboard import SUPERVISOR
 from carebound.web._problems import Problem
-from carebound.web._purge import purge_ended
+from carebound.web._purge import keep_report, kept_report, purge_ended
 
 PAGE = 50
 STATUSES = ("running", "paused", "waiting", "completed", "failed", "budget_exhausted",
@@ -108,13 +108,28 @@ def purge_runs(
     older_than_days: Annotated[int, Form(ge=1, le=MAX_DAYS)],
     dry_run: Annotated[bool, Form()] = False,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
-) -> HTMLResponse:
+) -> RedirectResponse:
     """Purge the runs that ended more than ``older_than_days`` ago (supervisors; the audit
-    chains go to the server's archive first) and show the report."""
+    chains go to the server's archive first), then redirect to the report (a reload of the
+    report page purges nothing again)."""
     check_csrf(who.session, csrf_token)
     if SUPERVISOR not in who.roles:
         raise Problem(
             status=403, detail="purging runs is for the supervisor role", code="wrong_role"
         )
     report = purge_ended(request, older_than_days=older_than_days, dry_run=dry_run, by=who.id)
-    return render(request, "purged.html", {"report": report, "days": older_than_days}, who=who)
+    report_id = keep_report(request, report, by=who.id, days=older_than_days)
+    return RedirectResponse(f"/runs/purged/{report_id}", status_code=303)
+
+
+def purge_report(request: Request, who: SignedIn, report_id: str) -> HTMLResponse:
+    """The report of a purge this reviewer made from the form, kept for an hour."""
+    kept = kept_report(request, report_id, by=who.id)
+    if kept is None:
+        raise Problem(
+            status=404,
+            detail="no such purge report (reports are kept for an hour, for who purged)",
+            hint="see the runs that are left on the Runs page",
+        )
+    report, days = kept
+    return render(request, "purged.html", {"report": report, "days": days}, who=who)
