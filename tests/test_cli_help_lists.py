@@ -5,6 +5,7 @@ mid-sentence at every width, 80 columns included)."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import pytest
 import typer
@@ -47,3 +48,32 @@ def test_the_exit_codes_and_environment_fit_80_columns() -> None:
     rows = [line for line in lines if not line.endswith(":")]  # not the two headings
     assert all(line.startswith("  ") for line in rows), epilog  # every row indented
     assert "3  decision refused" in epilog and "the run's state does not allow now" in epilog
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = [(path, command)] if path else []
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _commands(sub, (*path, name))
+    return found
+
+
+def test_each_commands_help_paragraphs_are_running_text() -> None:
+    # Typer keeps a docstring's line breaks in a command's later help paragraphs, so at 80
+    # columns 'carebound run --help' broke mid-sentence ('A case run stops at the' / 'first
+    # hold or wait: ...'); on a 400-column terminal each paragraph fits one line
+    root = typer.main.get_command(app)
+    checked = 0
+    for path, command in _commands(root):
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        lines = [" ".join(line.strip(" │").split()) for line in result.output.splitlines()]
+        for paragraph in inspect.cleandoc(command.help or "").split("\n\n")[1:]:
+            layout = paragraph.startswith("\b") or any(
+                line[:1] in (" ", "-", "*") for line in paragraph.split("\n")[1:]
+            )
+            text = " ".join(paragraph.split())
+            if layout or len(text) > 350:
+                continue
+            assert text in lines, f"{' '.join(path)}: {text!r} is not one line in\n{result.output}"
+            checked += 1
+    assert checked >= 6  # run, purge, show, login, serve, audit export, audit archive

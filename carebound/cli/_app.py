@@ -77,12 +77,25 @@ class CareboundGroup(TyperGroup):
 def _one_line_help(command: Any) -> None:
     """List ``command`` (and its subcommands) with its help's first paragraph as one line of
     text: Typer's rich help keeps a docstring's line breaks in command lists, so they broke
-    mid-sentence at every width."""
-    first = inspect.cleandoc(command.help or "").split("\n\n")[0]
+    mid-sentence at every width. Its ``--help`` shows each later paragraph as running text
+    too (they broke the same way: 'stops at the' / 'first hold or wait' at 80 columns)."""
+    help_text = inspect.cleandoc(command.help or "")
+    first = help_text.split("\n\n")[0]
     if command.short_help is None and first and not first.startswith("\b"):
         command.short_help = " ".join(first.split())
+    if help_text:
+        command.help = "\n\n".join(_running(p) for p in help_text.split("\n\n"))
     for sub in getattr(command, "commands", {}).values():
         _one_line_help(sub)
+
+
+def _running(paragraph: str) -> str:
+    """A help paragraph as one line, unless it is laid out on purpose (``\\b`` first, or a
+    list or an indented block: a line after the first starts with a space, '-' or '*')."""
+    lines = paragraph.split("\n")
+    if paragraph.startswith("\b") or any(line[:1] in (" ", "-", "*") for line in lines[1:]):
+        return paragraph
+    return " ".join(lines)
 
 
 app = typer.Typer(
