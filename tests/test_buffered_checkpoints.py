@@ -24,7 +24,7 @@ from carebound import AgentDefinition, Approve, Runner, VirtualClock
 from carebound._agent import AgentContext, Plan, PlannerView
 from carebound.agents.referral_intake import REFERRAL_INTAKE
 from carebound.checkpoint import RedisSaver
-from carebound.checkpoint._scripts import PUT
+from carebound.checkpoint._scripts import PUT, PUT_WITH_WRITES
 from carebound.state.keys import text
 from carebound.tools import EffectClass, ToolContext
 from tests.intake_scenario import count_checkpoints_made, intake_case_and_world
@@ -33,13 +33,15 @@ from tests.test_footprint_packed import _checkpoint_keys, read_packed
 
 
 class _PutCounting(Connection):
-    """A real connection that counts the checkpoint ``put`` scripts it sends."""
+    """A real connection that counts the checkpoint ``put`` scripts it sends (a put sent with
+    its writes included)."""
 
     puts = 0
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         data = b"".join(command) if isinstance(command, list) else command
-        type(self).puts += bytes(data).count(PUT.sha.encode())
+        sent = bytes(data)
+        type(self).puts += sent.count(PUT.sha.encode()) + sent.count(PUT_WITH_WRITES.sha.encode())
         super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
 

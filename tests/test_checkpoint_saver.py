@@ -25,6 +25,7 @@ from redis.connection import Connection
 import carebound.checkpoint
 from carebound._errors import CareboundError, LeaseLostError
 from carebound.checkpoint import AsyncRedisSaver, RedisSaver
+from carebound.checkpoint._scripts import PUT_WITH_WRITES
 from carebound.state.keys import lease_key
 from tests.servers import ServerProcess, redis_binary, redis_cluster, valkey_binary
 
@@ -382,7 +383,8 @@ def test_buffered_writes_send_only_the_newest_checkpoint(server_url: str, key_pr
     saver = RedisSaver(client, prefix=key_prefix)
     first = saver.put(_config("t-c", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
     other = saver.put(_config("t-o", checkpoint_ns=""), _checkpoint({"a": 1}), {}, {"a": "1"})
-    saver.put_writes(other, [("z", 0)], "warm-up")  # the server has every script now
+    saver.put_writes(other, [("z", 0)], "warm-up")
+    client.script_load(PUT_WITH_WRITES.source)  # the server has every script now
     before = counting.sends
 
     with saver.buffered_writes("t-c") as buffer:

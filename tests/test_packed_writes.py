@@ -13,15 +13,19 @@ the packed key, resumes from it (``tests/test_buffered_checkpoints.py``).
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from collections import Counter
+from typing import Any, ClassVar, TypedDict
 
 import redis
 from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from redis.connection import Connection
 
+from carebound import Approve, Runner, VirtualClock
 from carebound.checkpoint import RedisSaver
+from carebound.checkpoint._scripts import PUT, PUT_WITH_WRITES, PUT_WRITES
 from carebound.state.keys import text
 from carebound.state.pipeline import run as run_pipeline
 from tests.test_footprint_packed import _checkpoint_keys, _unpack_by_hand, read_packed
@@ -169,3 +173,37 @@ def test_an_unfenced_write_or_a_checkpoint_not_newer_still_unpacks(
     saver.put(config, older, {"source": "loop", "step": 1, "parents": {}}, {})  # type: ignore[arg-type]
     assert "pk" not in _checkpoint_keys(redis_client, key_prefix, "kept")
     assert len(list(saver.list({"configurable": {"thread_id": "kept"}}))) == 2
+
+
+class _ScriptCounting(Connection):
+    """A real connection that counts the checkpoint write scripts it sends, by name."""
+
+    sent: ClassVar[Counter[str]]
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        data = bytes(b"".join(command) if isinstance(command, list) else command)
+        for script in (PUT, PUT_WRITES, PUT_WITH_WRITES):
+            type(self).sent[script.name] += data.count(script.sha.encode())
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+def test_a_decide_writes_its_packed_thread_in_two_script_calls(
+    redis_url: str, key_prefix: str, demo_case: Any, demo_world: Any
+) -> None:
+    counting = type("Counting", (_ScriptCounting,), {"sent": Counter()})
+    client = redis.Redis(
+        connection_pool=redis.ConnectionPool.from_url(redis_url, connection_class=counting)
+    )
+    runner = Runner(client, prefix=key_prefix, clock=VirtualClock())
+    view = runner.start("demo", demo_case, requester="sam", world=demo_world)
+    assert view.pending is not None
+    request = view.pending.request
+    counting.sent.clear()
+    decision = Approve(reviewer="casey", role="intake_coordinator", args_hash=request.args_hash)
+    assert runner.decide(request.approval_id, decision).run.status == "waiting"
+    # the resume write before the fax, then the checkpoint it parks on with its interrupt in
+    # one call: the packed thread is read and written twice, not three times
+    assert counting.sent == Counter({"checkpoint_put_writes": 1, "checkpoint_put_with_writes": 1})
+    assert set(_checkpoint_keys(client, key_prefix, view.run_id)) <= {"pk", "runs"}
+    assert runner.verify(view.run_id).ok
+    client.close()

@@ -23,6 +23,24 @@ Write = tuple[Script, Sequence[str], Sequence[Arg], RunnableConfig]
 """One write script call of a thread: the script, its KEYS, its ARGV and the writer's config."""
 
 
+_WRITES_FIXED = 4
+"""``checkpoint_put_writes.lua``'s ARGV before its triples: namespace, token, ttl, key base."""
+
+
+def _joins(put: Write, writes: tuple[RunnableConfig, Sequence[str], Sequence[Arg]]) -> bool:
+    """Whether ``writes`` (a ``put_writes`` call's config, KEYS and ARGV) can ride in one
+    ``checkpoint_put_with_writes`` call with ``put``: against the checkpoint put, in its
+    namespace, with its fencing token, TTL and key base."""
+    _, _, put_args, put_config = put
+    config, _, args = writes
+    ns, token, ttl, base = args[:_WRITES_FIXED]
+    return (
+        config["configurable"].get("checkpoint_id") == put_args[1]
+        and (ns, token, ttl, base) == (put_args[0], put_args[4], put_args[5], put_args[6])
+        and put_config["configurable"]["thread_id"] == config["configurable"]["thread_id"]
+    )
+
+
 class _Held(NamedTuple):
     """The saver and the thread whose writes are buffered."""
 
@@ -56,17 +74,27 @@ class BufferingSaver(ThreadedAsyncSaver):
 
     def _buffered_calls(self, buffered: Buffered) -> list[Write]:
         """The write scripts that store what a buffer held (values as serialized when put,
-        deflated now)."""
-        calls: list[Write] = []
+        deflated now): a checkpoint and the writes against it in one script call
+        (``checkpoint_put_with_writes.lua``: a packed thread is read and written once)."""
+        put: Write | None = None
         if buffered.put is not None:
             config, checkpoint, metadata, moved, serialized = buffered.put
             (keys, args), _ = self._put_call(
                 config, checkpoint, metadata, moved, serialized=serialized
             )
-            calls.append((_scripts.PUT, keys, args, config))
-        for config, writes, task_id, task_path in buffered.writes:
-            keys, args = self._put_writes_call(config, writes, task_id, task_path)
-            calls.append((_scripts.PUT_WRITES, keys, args, config))
+            put = (_scripts.PUT, keys, args, config)
+        writes = [
+            (config, *self._put_writes_call(config, writes, task_id, task_path))
+            for config, writes, task_id, task_path in buffered.writes
+        ]
+        if put is not None and writes and all(_joins(put, w) for w in writes):
+            _, put_keys, put_args, put_config = put
+            triples = [arg for _, _, wargs in writes for arg in wargs[_WRITES_FIXED:]]
+            both = [*put_keys, *writes[0][1][1:3]]  # the namespace's w and wx
+            joined = [len(put_args), *put_args, *triples]
+            return [(_scripts.PUT_WITH_WRITES, both, joined, put_config)]
+        calls = [] if put is None else [put]
+        calls += [(_scripts.PUT_WRITES, wkeys, wargs, wconfig) for wconfig, wkeys, wargs in writes]
         return calls
 
     def _flush_held(self, thread_id: str) -> None:

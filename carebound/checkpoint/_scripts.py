@@ -41,6 +41,7 @@ __all__ = [
     "NAMESPACES",
     "PRUNE_KEEP_LATEST",
     "PUT",
+    "PUT_WITH_WRITES",
     "PUT_WRITES",
     "RESTORE_THREAD",
     "Script",
@@ -48,6 +49,7 @@ __all__ = [
 
 PUT = script("checkpoint_put")
 PUT_WRITES = script("checkpoint_put_writes")
+PUT_WITH_WRITES = script("checkpoint_put_with_writes")
 LOAD = script("checkpoint_load")
 NAMESPACES = script("checkpoint_namespaces")
 DELETE_THREAD = script("checkpoint_delete_thread")

@@ -9,19 +9,10 @@
 local refused = fence(KEYS[5], ARGV[5])
 if refused then return refused end
 local entries, at = packed_entry(ARGV[7], ARGV[1], ARGV[5])
-if entries and put_packed(entries[at], ARGV, KEYS[6]) then
+if entries and put_packed(entries[at], ARGV, KEYS[6], 0, #ARGV) then
   keep_packed(ARGV[7], KEYS[6], entries, tonumber(ARGV[6]))
   return {1, 0}
 end
-local new = redis.call('EXISTS', KEYS[1]) == 0
-if new then
-  unpack_thread(ARGV[7], KEYS[1])  -- a packed thread has no namespace set
-  new = redis.call('EXISTS', KEYS[1]) == 0
-end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], 0, ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3], ARGV[2] .. '\0r', ARGV[4])
-if #ARGV > 8 then call_chunked('HSET', KEYS[4], ARGV, 400, 9) end
-if ARGV[8] ~= '' then redis.call('ZADD', KEYS[6], 0, ARGV[8]) end
+local new = store_checkpoint(KEYS, ARGV, 0, #ARGV)
 refresh_ttl(ARGV[7], KEYS[1], KEYS[6], tonumber(ARGV[6]))
 return {1, new and 1 or 0}

@@ -8,7 +8,7 @@
 local refused = fence(KEYS[4], ARGV[2])
 if refused then return refused end
 local entries, at = packed_entry(ARGV[4], ARGV[1], ARGV[2])
-if entries and add_packed_writes(entries[at], ARGV) then
+if entries and add_packed_writes(entries[at], ARGV, 5) then
   keep_packed(ARGV[4], KEYS[5], entries, tonumber(ARGV[3]))
   return {1, 0}
 end
@@ -18,16 +18,6 @@ if new then
   new = redis.call('EXISTS', KEYS[1]) == 0
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-local index = {}
-for i = 5, #ARGV, 3 do
-  if ARGV[i + 2] == '1' then
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  else
-    redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
-  end
-  table.insert(index, 0)
-  table.insert(index, ARGV[i])
-end
-if #index > 0 then call_chunked('ZADD', KEYS[3], index, 400) end
+store_writes(KEYS[2], KEYS[3], ARGV, 5)
 refresh_ttl(ARGV[4], KEYS[1], KEYS[5], tonumber(ARGV[3]))
 return {1, new and 1 or 0}
