@@ -16,7 +16,7 @@ Test-only kill points (``--kill-at`` or the environment variable ``CRASHWORKER_K
 comma-separated) make the process SIGKILL itself at a precise place, at most once per point
 and run across restarts (a Redis ``SET NX`` remembers it)::
 
-    created   Runner.start wrote the run record (the run's first drive has not begun)
+    created   Runner.start wrote the run record and took its lease (its first drive has not begun)
     parked    the run is paused on its hold; casey has not decided yet
     decided   the approval store recorded casey's decision; the run was not driven yet
     reserve   the ledger reserved the fax's idempotency key; the connector was not called
@@ -175,9 +175,10 @@ def instrument_runner(runner: Runner, switch: KillSwitch) -> None:
     put_writes, put = saver.put_writes, saver.put
     approved_writes_saved: dict[str, threading.Event] = defaultdict(threading.Event)
 
-    def created(record: Any, **kwargs: Any) -> None:
-        create(record, **kwargs)
+    def created(record: Any, **kwargs: Any) -> Any:
+        stored = create(record, **kwargs)  # the run, and the lease a start takes with it
         switch.fire("created", record.run_id)
+        return stored
 
     def decided(
         pipe: Any, approval_id: str, decision: Decision, **kwargs: Any

@@ -23,7 +23,9 @@ Pinned figures (main before the "house" redesign, issue 14):
   stores the run (carebound.state.trips.Trips.starting); then 14, and the demo's 5, once a new
   run's world seeding rode that round trip too, ahead of the mark (``RunContext.fresh``); then
   13 once a hash the world's registry does not name read as empty without a round trip
-  (carebound.state.segment_reads.remembered_hash)
+  (carebound.state.segment_reads.remembered_hash); then 12, and the demo's 4, once a start
+  took its run's lease in the round trip that stores the run (``RunStore.create(then=...)``),
+  its pinned pack and case remembered from what it stored instead of read back
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from tests.intake_scenario import intake_case_and_world
 
 DECIDE_TO_NEXT_STOP = 6
 CHECKPOINT_PUT = 1
-START_TO_FIRST_HOLD = 5
-START_REFERRAL_INTAKE = 13
+START_TO_FIRST_HOLD = 4
+START_REFERRAL_INTAKE = 12
 
 
 class CountingConnection(Connection):

@@ -34,6 +34,7 @@ from carebound.state.keys import DEFAULT_PREFIX, text
 from carebound.state.lease import Lease, RunLease
 from carebound.state.ledger import EffectLedger
 from carebound.state.runs import RunRecord, RunStore
+from carebound.state.stored_json import pack_digest
 from carebound.state.trips import Client, Pinned, Trips
 from carebound.state.work_queue import WorkQueue
 from carebound.tools.connectors import (
@@ -196,6 +197,20 @@ class Core:
             self._remember_pack(run_id, policy)
         if case is not None and run_id not in self._cases:
             fixed_case(self._cases.put(run_id, dict(json.loads(case))))
+
+    def remember_started(
+        self, run_id: str, policy_json: str, case_json: str, *, world_seeded: bool
+    ) -> None:
+        """Cache the pinned data of a run this process just stored (its pack's JSON and its
+        case's, as stored), as :meth:`remember_pinned` caches what a round trip read."""
+        if world_seeded:
+            self.seeded_worlds.put(run_id, True)
+        digest = pack_digest(policy_json)
+        pack: PolicyPack | None = self._packs_by_digest.get(digest)
+        if pack is None:
+            pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(policy_json))
+        self._packs.put(run_id, pack)
+        fixed_case(self._cases.put(run_id, json.loads(case_json)))
 
     def case_for(self, run_id: str) -> dict[str, Any]:
         """The case (a FHIR Bundle as JSON) a run was started on."""

@@ -1,6 +1,7 @@
 """Starting a run: every input checked before the first write, then the run's world, drive
-mark, ``create`` event and record stored in one round trip, and the run driven to its first
-stop (:meth:`carebound.engine.runner.Runner.start` is the public door)."""
+mark, ``create`` event and record stored in one round trip (with the run's lease, taken after
+the record, when the run is driven here), and the run driven to its first stop
+(:meth:`carebound.engine.runner.Runner.start` is the public door)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from carebound.engine.results import RunView
 from carebound.engine.tracing import start_trace
 from carebound.guardrails import PolicyPack
 from carebound.state.run_ids import claim_run_id, release_run_id
-from carebound.state.runs import RunRecord
+from carebound.state.runs import RunRecord, case_json
 from carebound.state.stored_json import pack_digest
+from carebound.state.trips import LeaseReads
 from carebound.tools.connectors import WorldSpec
 
 
@@ -55,10 +57,13 @@ def start_run(
     # Stored in its normal form: separation of duties compares it with reviewer ids.
     requester = normalize_reviewer_id(requester, what="requester")
     core.audit_log.load_keys()  # a bad audit key is refused before the first write too
+    # Driven here (not by a worker): the run's lease is taken in the round trip that stores it.
+    take_lease = core.drive_mode != "queue"
     if run_id is None:
         run_id = new_run_id()
-        _store_run(core, run_id, fresh=True, definition=definition, pack=pack, case=case,
-                   policy_json=policy_json, requester=requester, world=world)  # fmt: skip
+        reads = _store_run(core, run_id, fresh=True, definition=definition, pack=pack, case=case,
+                           policy_json=policy_json, requester=requester, world=world,
+                           take_lease=take_lease)  # fmt: skip
     else:
         identity = start_identity(definition.name, requester, policy_json, case)
         if not claim_run_id(core.client, core.prefix, run_id, identity):
@@ -67,14 +72,15 @@ def start_run(
                 hint="choose another run id, or leave it out and carebound makes one",
             )
         try:
-            _store_run(core, run_id, fresh=False, definition=definition, pack=pack, case=case,
-                       policy_json=policy_json, requester=requester, world=world)  # fmt: skip
+            reads = _store_run(core, run_id, fresh=False, definition=definition, pack=pack,
+                               case=case, policy_json=policy_json, requester=requester,
+                               world=world, take_lease=take_lease)  # fmt: skip
         except BaseException:
             release_run_id(core.client, core.prefix, run_id)  # refused: the id is free again
             raise
-    if world is not None:
-        core.seeded_worlds.put(run_id, True)
-    return driver.dispatch(run_id, "start")
+    if reads is None:
+        return driver.dispatch(run_id, "start")
+    return driver.drive(run_id, lease_wait_s=5.0, acquired=driver.accept(run_id, reads))
 
 
 def start_identity(agent: str, requester: str, policy_json: str, case: Mapping[str, Any]) -> str:
@@ -96,8 +102,12 @@ def _store_run(
     policy_json: str,
     requester: str,
     world: WorldSpec | None,
-) -> None:
-    """Seed the run's world and store the run (``fresh``: its id was made just now)."""
+    take_lease: bool,
+) -> LeaseReads | None:
+    """Seed the run's world and store the run (``fresh``: its id was made just now); with
+    ``take_lease``, take the run's lease in the same round trip, after the run, and return
+    what that read (the run's pinned pack, case and world are remembered from what was
+    stored, not read back)."""
     now = core.clock.now()
     record = RunRecord(
         run_id=run_id,
@@ -127,7 +137,13 @@ def _store_run(
             detail={"agent": definition.name, "policy": record.policy},
             ride=ride,
         )
-        core.runs.create(
-            record, case=dict(case), policy_json=policy_json, world_seeded=world is not None,
-            phi_json=table_json(definition.tools), claimed=not fresh,
+        stored_case = case_json(case)
+        reads = core.runs.create(
+            record, case=stored_case, policy_json=policy_json,
+            world_seeded=world is not None, phi_json=table_json(definition.tools),
+            claimed=not fresh,
+            then=(lambda pipe: core.trips.queue_take_lease(pipe, run_id, cold=False))
+            if take_lease else None,
         )  # fmt: skip
+    core.remember_started(run_id, policy_json, stored_case, world_seeded=world is not None)
+    return reads

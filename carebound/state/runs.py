@@ -28,9 +28,9 @@ Across runs (each written on its own)::
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import redis
 from pydantic import BaseModel, ConfigDict
@@ -53,16 +53,10 @@ from carebound.state.stored_json import pack_digest
 if TYPE_CHECKING:  # the agent contract (guardrails, tools) stays unloaded for readers of runs
     from carebound._agent import RunEvent
 
-RunStatus = Literal[
-    "running",
-    "paused",
-    "waiting",
-    "completed",
-    "failed",
-    "budget_exhausted",
-    "cancelled",
-    "quarantined",
-]
+_T = TypeVar("_T")
+
+RunStatus = Literal["running", "paused", "waiting", "completed", "failed", "budget_exhausted",
+                    "cancelled", "quarantined"]  # fmt: skip
 FINAL_STATUSES: frozenset[str] = frozenset(
     {"completed", "failed", "budget_exhausted", "cancelled", "quarantined"}
 )
@@ -188,10 +182,10 @@ PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
 """A run's pinned pack digest, case JSON and world mark, as stored (None: not there)."""
 
 
-def pack_case(case: dict[str, Any]) -> str:
-    """How a run's case is stored: compact JSON deflated against the cases' dictionary
-    (``carebound.state.stored_json``); runs stored before (plain or ``~z:``) still read."""
-    return stored_json.CASE.pack(json.dumps(case, separators=(",", ":")))
+def case_json(case: Mapping[str, Any]) -> str:
+    """A run's case as stored, before deflating (against the cases' dictionary,
+    ``carebound.state.stored_json``; runs stored before, plain or ``~z:``, still read)."""
+    return json.dumps(case, separators=(",", ":"))
 
 
 def parse_pinned(replies: Any) -> PinnedReply:
@@ -228,18 +222,21 @@ class RunStore:
         self,
         record: RunRecord,
         *,
-        case: dict[str, Any],
+        case: Mapping[str, Any] | str,
         policy_json: str,
         world_seeded: bool = False,
         phi_json: str | None = None,
         claimed: bool = False,
-    ) -> None:
+        then: Callable[[Pipeline], Callable[[list[Any]], _T]] | None = None,
+    ) -> _T | None:
         """Register a new run, store its policy pack once per content digest, then store the
-        run with its case and a reference to the pack, in one round trip, in that order (a
-        registered id without a record is skipped). ``world_seeded`` records that the run's
-        simulated world was seeded before the run was stored; ``phi_json`` pins its agent's PHI
-        table (``PhiPolicy.table_json``), so readers mask without loading the agent; ``claimed``:
-        the start claimed the id it names (:func:`carebound.state.run_ids.claim_run_id`)."""
+        run with its case (or its :func:`case_json`) and a reference to the pack, in one trip,
+        in that order (a registered id without a record is skipped). ``world_seeded`` records
+        that the run's simulated world was seeded before the run was stored; ``phi_json`` pins
+        its agent's PHI table, so readers mask without loading the agent; ``claimed``: the
+        start claimed the id it names (``run_ids.claim_run_id``). ``then`` queues more on that
+        trip, after the run (a start's lease take): what the parser it returns makes of their
+        replies is returned (None without ``then``)."""
         digest = pack_digest(policy_json)
         fields = record_fields(record)
         fields["pack"] = digest
@@ -248,6 +245,7 @@ class RunStore:
         phi_digest = None if phi_json is None else pack_digest(phi_json)
         if phi_digest is not None:
             fields["phi"] = phi_digest
+        parse_then: list[Any] = []  # where then's replies begin, and their parser
 
         def fill(pipe: Pipeline) -> None:
             pipe.zadd(global_key(self._prefix, "runs"), {record.run_id: to_ms(record.created_at)})
@@ -255,15 +253,20 @@ class RunStore:
                 pipe.set(self.pack_key(digest), policy_json, nx=True)
             if phi_digest is not None and phi_digest not in self._phi_tables:
                 pipe.set(self.phi_key(phi_digest), cast(str, phi_json), nx=True)
-            pipe.set(self._key(record.run_id, "case"), pack_case(case))
+            text = case if isinstance(case, str) else case_json(case)
+            pipe.set(self._key(record.run_id, "case"), stored_json.CASE.pack(text))
             pipe.hset(self._key(record.run_id, "run"), mapping=fields)
             if claimed:  # the start's claim on its id (run_ids), once the record holds the id
                 pipe.delete(self._key(record.run_id, "claim"))
+            if then is not None:
+                parse_then[:] = [len(pipe), then(pipe)]
 
-        run(self._r, fill)  # carries what rides ahead of it (Trips.starting)
+        replies = run(self._r, fill)  # carries what rides ahead of it (Trips.starting)
         self._packs_stored.add(digest)
         if phi_digest is not None:
             self._phi_tables[phi_digest] = cast(str, phi_json)
+        at, parse = parse_then or (0, None)
+        return None if parse is None else cast(_T, parse(replies[at:]))
 
     def pack_key(self, digest: str) -> str:
         """The key of the pinned pack with this content digest (shared by every run on it)."""
