@@ -308,3 +308,38 @@ def test_a_start_that_died_after_claiming_its_run_id_can_be_sent_again(
     view = runner.start("demo", demo_case, requester="sam", world=world, run_id="intake-11")
     assert view.status == "paused" and view.record.requester == "sam"
     assert not redis_client.exists(f"{key_prefix}:{{intake-11}}:claim")
+
+
+def test_purge_refuses_a_file_that_is_not_an_archive_and_deletes_nothing(
+    make_runner: Any, redis_client: redis.Redis, key_prefix: str, demo_case: Any,
+    demo_world: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    """--archive naming the wrong file (an anchors file, a config) was appended to, and the
+    runs deleted: the archive then did not verify as a whole. Now refused before any run
+    goes; a real archive is appended to, its last line read from the end of the file."""
+    from carebound.audit import AuditExportError
+    from carebound.audit._archive import _last_line
+
+    runner: Runner = make_runner()
+    first = _cancelled(runner, demo_case, demo_world)
+    runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+    cutoff = runner.clock.now() - timedelta(days=30)
+    wrong = tmp_path / "settings.toml"
+    wrong.write_text('[notify]\nurl = "https://example.test"\n')
+    with pytest.raises(AuditExportError, match="not an archive"):
+        runner.purge(cutoff, archive=wrong)
+    assert wrong.read_text() == '[notify]\nurl = "https://example.test"\n'
+    assert _run_keys(redis_client, key_prefix, first)
+    archive = tmp_path / "archive.jsonl"
+    assert runner.purge(cutoff, archive=archive).purged == [first]
+    second = _cancelled(runner, demo_case, demo_world)
+    runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+    with archive.open("a") as handle:
+        handle.write("\n\n")  # blank lines after the last archive line are fine
+    report = runner.purge(runner.clock.now() - timedelta(days=30), archive=archive)
+    assert report.purged == [second]
+    verdicts = verify_archive(archive, runner.audit_log.keyring)
+    assert list(verdicts) == [first, second] and all(v.ok for v in verdicts.values())
+    lines = [line for line in archive.read_bytes().splitlines() if line.strip()]
+    assert _last_line(archive, block=7) == lines[-1]  # a line longer than a block
+    assert _last_line(tmp_path / "missing.jsonl") is None

@@ -74,16 +74,49 @@ def _line_hash(line: str) -> str:
     return hashlib.sha256(line.encode()).hexdigest()
 
 
-def _last_line_hash(path: Path) -> str:
+def _last_line(path: Path, block: int = 65536) -> bytes | None:
+    """The last non-blank line of ``path`` (None: the file is missing or blank), read from
+    the end: an archive grows for years, and each purge appends to it."""
     try:
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        handle = path.open("rb")
     except FileNotFoundError:
-        return GENESIS_HASH
+        return None
+    with handle:
+        end = handle.seek(0, os.SEEK_END)
+        tail = b""
+        while end > 0:
+            start = max(0, end - block)
+            handle.seek(start)
+            tail = handle.read(end - start) + tail
+            end = start
+            stripped = tail.rstrip()
+            if b"\n" in stripped or (end == 0 and stripped):
+                return stripped.rsplit(b"\n", 1)[-1]
+        return None
+
+
+def _last_line_hash(path: Path) -> str:
+    """The hash the next line links to; refuses a file that is not an archive, before any
+    run is purged (a purge appended to any file it was given, a typo'd anchors file or a
+    config, then deleted the runs: the archive did not verify as a whole)."""
+    hint = "pass --archive a new file, or an archive 'carebound purge' wrote"
+    try:
+        last = _last_line(path)
+        if last is None:
+            return GENESIS_HASH
+        line = last.decode("utf-8")
+        kind = json.loads(line).get("kind")
     except (OSError, UnicodeDecodeError) as exc:
+        raise AuditExportError(f"cannot read the archive {path}: {exc}", hint=hint) from exc
+    except (ValueError, AttributeError):
+        kind = None
+    if kind != "audit-archive":
         raise AuditExportError(
-            f"cannot read the archive {path}: {exc}", hint="pass a new file or an archive"
-        ) from exc
-    return _line_hash(lines[-1]) if lines else GENESIS_HASH
+            f"{path} is not an archive of audit chains (its last line is not an archive "
+            "line); nothing was purged",
+            hint=hint,
+        )
+    return _line_hash(line)
 
 
 def archive_chains(
