@@ -135,6 +135,11 @@ def test_a_run_whose_chain_does_not_verify_is_kept_and_listed_refused(
         {"older_than_days": 30, "archive": "/etc/passwd"},
         {"older_than_days": 30, "dry_run": "maybe"},
         {},
+        # a purge deletes: no lax coercion (true purged what ended more than 1 day ago)
+        {"older_than_days": True},
+        {"older_than_days": "30"},
+        {"older_than_days": 30, "dry_run": "no"},
+        {"older_than_days": 30, "dry_run": 0},
     ],
 )
 def test_bad_purge_requests_get_a_422_problem(site: Web, body: dict[str, Any]) -> None:

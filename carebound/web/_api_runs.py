@@ -235,10 +235,16 @@ class PurgeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # strict: a purge deletes; `true` is not 1 day, nor "30" a number of days
     older_than_days: int = Field(
-        ge=1, le=MAX_DAYS, description="Purge runs that ended more than this many days ago."
+        ge=1,
+        le=MAX_DAYS,
+        strict=True,
+        description="Purge runs that ended more than this many days ago (a JSON integer).",
     )
-    dry_run: bool = Field(default=False, description="Only list the runs; delete nothing.")
+    dry_run: bool = Field(
+        default=False, strict=True, description="Only list the runs; delete nothing."
+    )
 
 
 class PurgeOut(BaseModel):
