@@ -343,3 +343,29 @@ def test_purge_refuses_a_file_that_is_not_an_archive_and_deletes_nothing(
     lines = [line for line in archive.read_bytes().splitlines() if line.strip()]
     assert _last_line(archive, block=7) == lines[-1]  # a line longer than a block
     assert _last_line(tmp_path / "missing.jsonl") is None
+
+
+class _Died(BaseException):
+    """Stands for the process dying (nothing catches it)."""
+
+
+def test_a_cancel_that_dies_after_storing_the_status_has_audited_it(
+    make_runner: Any, demo_case: Any, demo_world: Any
+) -> None:
+    """The cancelled status and its audit event (who, why) go in one round trip: a process
+    that died after storing the status (in the unmark and the waits that came before the
+    event) left a cancelled run whose trail never said who cancelled it."""
+    runner: Runner = make_runner()
+    run_id = _start(runner, demo_case, demo_world)
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise _Died
+
+    runner._core.trips.unmark = die  # type: ignore[method-assign]
+    with pytest.raises(_Died):
+        runner.cancel(run_id, by="ops", reason="duplicate referral")
+    survivor = make_runner()
+    assert survivor.get(run_id).status == "cancelled"
+    [event] = [e for e in survivor.audit(run_id) if e.detail.get("status") == "cancelled"]
+    assert event.actor.id == "ops" and event.detail["reason"] == "duplicate referral"
+    assert survivor.verify(run_id).ok

@@ -45,20 +45,19 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
                 now=core.clock.now(),
                 by=f"carebound (withdrawn: the run was cancelled by {by})"[:200],
             )
-        core.trips.store_cancelled(
-            record.model_copy(
-                update={
-                    "status": "cancelled",
-                    # the reason is a person's free text (it may quote PHI): audited, where it
-                    # is masked like a reviewer's reason, never copied into the summary
-                    "summary": f"cancelled by {by}",
-                    "pending_approval": None,
-                    "updated_at": core.clock.now(),
-                }
-            )
+        cancelled = record.model_copy(
+            update={
+                "status": "cancelled",
+                # the reason is a person's free text (it may quote PHI): audited, where it
+                # is masked like a reviewer's reason, never copied into the summary
+                "summary": f"cancelled by {by}",
+                "pending_approval": None,
+                "updated_at": core.clock.now(),
+            }
         )
-        core.trips.unmark(run_id)
-        core.runs.forget_waits(run_id)
+        # The ended status rides ahead of its audit event, in the event's round trip: a
+        # process that died between the two (two round trips apart, with the unmark and the
+        # waits between) left a cancelled run whose trail never said who cancelled it, or why.
         core.audit_log.record(
             run_id,
             time=core.clock.now(),
@@ -67,7 +66,10 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
             category=core.category(record.agent),
             outcome="success",
             detail={"status": "cancelled", "reason": reason} if reason else {"status": "cancelled"},
+            before=lambda pipe: core.trips.queue_cancelled(pipe, cancelled),
         )
+        core.trips.unmark(run_id)
+        core.runs.forget_waits(run_id)
     finally:
         core.leases.release(lease)
     return core.get(run_id)

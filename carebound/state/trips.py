@@ -433,15 +433,12 @@ class Trips:
 
         return bool(int(run_pipeline(self.client, fill)[0]))
 
-    def store_cancelled(self, record: RunRecord) -> None:
-        """Store a cancelled run's record (its caller holds the lease) with its keys' TTL, in
-        one round trip."""
-
-        def fill(pipe: Pipeline) -> None:
-            self.runs.update(record, pipe=pipe)
-            self._queue_retention(pipe, record.run_id)
-
-        run_pipeline(self.client, fill)
+    def queue_cancelled(self, pipe: Pipeline, record: RunRecord) -> None:
+        """Queue storing a cancelled run's record (its caller holds the lease) with its keys'
+        TTL on ``pipe`` (safe to send twice): the cancel's audit event sends them ahead of
+        itself, in its own round trip."""
+        self.runs.update(record, pipe=pipe)
+        self._queue_retention(pipe, record.run_id)
 
     def _queue_retention(self, pipe: Pipeline, run_id: str) -> None:
         """Queue the retention script: TTLs for an ended run's keys, none for a run that is
