@@ -274,3 +274,22 @@ def test_a_cancelled_intake_run_expires_its_simulated_systems_attempt_counters(
     ttls = run_ttls(redis_client, key_prefix, view.run_id)
     kept = {k for k, t in ttls.items() if t == -1}
     assert kept == {base + s for s in ("audit", "audit:head")}, kept
+
+
+def test_an_expired_runs_chain_can_be_read_and_verified_until_it_is_archived(
+    env: str, case_file: Path, redis_client: redis.Redis, make_runner: Any
+) -> None:
+    """The chain outlives the run's other keys until 'audit archive' (README: retention), but
+    'carebound audit RUN --verify' and GET /api/runs/{id}/audit said 'no run' once the run's
+    record expired: nobody could read or check the trail the store kept for them."""
+    prefix = env
+    ended = start_demo(case_file)["run_id"]
+    cli("cancel", ended, "--reason", "scenario run in the real store", "--by", "ops")
+    _expire(redis_client, prefix, ended)
+    assert cli("status", ended, code=5).exit_code == 5  # the run is gone
+    trail = cli_json("audit", ended, "--verify")
+    assert trail["verify"]["ok"] is True
+    [cancelled] = [e for e in trail["events"] if e["detail"].get("status") == "cancelled"]
+    assert cancelled["detail"]["reason"] == "•••"  # still masked: a person's free text
+    assert make_runner().audit_trail(ended).verify.ok  # the library (and the API) too
+    assert cli("audit", "r000000000000", code=5).exit_code == 5  # no chain: no run

@@ -94,8 +94,7 @@ def show(
     result = _with_file_problems(trail.verify, file_problems) if verify else None
     events = trail.events
     if reader is not None:
-        agent = reader.record(run_id).agent
-        events = phi_policy(reader, run_id, agent).events(trail.events)
+        events = phi_policy(reader, run_id, _agent_of(reader, run_id, trail)).events(trail.events)
     elif revealer is not None:
         from carebound._phi import revealed_events
 
@@ -140,6 +139,16 @@ def show(
             )
     if result is not None and not result.ok:
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _agent_of(reader: StoreReader, run_id: str, trail: AuditTrail) -> str:
+    """The run's agent: its record's, or for a run whose keys expired (its chain is kept
+    until archived), the one its trail's first event names ('' if none: mask everything)."""
+    record = reader.runs.get(run_id)
+    if record is not None:
+        return record.agent
+    created = [e for e in trail.events if e.action == "create" and "agent" in e.detail]
+    return str(created[0].detail["agent"]) if created else ""
 
 
 def _read(

@@ -119,9 +119,12 @@ class StoreReader:
         self, run_id: str, *, checkpoints: Sequence[AuditCheckpoint] = ()
     ) -> AuditTrail:
         """A run's readable audit events and the check of its chain (as
-        ``Runner.audit_trail``)."""
-        self.record(run_id)
-        return self.audit_log.trail(run_id, exists=True, checkpoints=checkpoints)
+        ``Runner.audit_trail``: an expired run's chain, kept until archived, too)."""
+        exists = self.runs.get(run_id) is not None
+        trail = self.audit_log.trail(run_id, exists=True, checkpoints=checkpoints)
+        if not exists and not trail.verify.count:
+            self.record(run_id)  # raises NotFoundError
+        return trail
 
     @store_errors
     def phi_policy(self, run_id: str) -> PhiPolicy | None:

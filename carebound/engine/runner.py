@@ -406,9 +406,14 @@ class Runner:
     ) -> AuditTrail:
         """A run's readable audit events and the check of its chain, read together (an
         unreadable entry is a broken chain, not an error); ``checkpoints``: the run's
-        exported checkpoints to check the chain against."""
-        self._core.record(run_id)
-        return self.audit_log.trail(run_id, exists=True, checkpoints=checkpoints)
+        exported checkpoints to check the chain against. A run whose keys expired after its
+        retention period keeps its chain until it is archived (``carebound audit archive``),
+        and it is read the same way."""
+        exists = self._core.runs.get(run_id) is not None
+        trail = self.audit_log.trail(run_id, exists=True, checkpoints=checkpoints)
+        if not exists and not trail.verify.count:
+            raise no_run(run_id)
+        return trail
 
     def ping(self) -> None:
         """Check the store answers; raises :class:`StoreUnavailableError` if not."""
