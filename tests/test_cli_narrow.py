@@ -38,7 +38,12 @@ def test_ids_are_never_cut_at_80_columns(narrow: str, case_file: Path) -> None:
     _check(ran)
     assert "…" not in ran
     _check(cli("inbox").stdout, approval)
-    _check(cli("runs").stdout, run_id)
+    runs = cli("runs").stdout
+    _check(runs, run_id)
+    # a row too wide goes on indented: '... 2026-12-05 17:23 UTC  5s' then 'ago' at the left
+    # edge looked like a row of its own
+    for line in runs.splitlines():
+        assert line.startswith((" ", "run ")) or re.match(r"r[0-9a-f]{12}  ", line), runs
     status = cli("status", run_id).stdout
     _check(status, approval)
     assert "…" not in status.split("Other findings")[0]

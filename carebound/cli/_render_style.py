@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -74,28 +74,63 @@ def _blocks(
 ) -> RenderableType:
     """Rows of short fields (ids first) under a header line, each with its long text (a
     summary, a key) on the next line, indented: at any width, 80 columns or a pipe, an id is
-    printed whole on one line, ready to copy, and no cell is cut with an ellipsis."""
-    cells = [[Text(c) if isinstance(c, str) else c for c in fields] for fields, _ in rows]
-    widths = [
-        max([len(header), *(len(row[i].plain) for row in cells)])
-        for i, header in enumerate(headers)
-    ]
-    lines: list[RenderableType] = []
-    if title:
-        lines.append(Text(title, style="italic"))
-    header = Text("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    header.stylize("bold")
-    lines.append(header)
-    for row, (_, detail) in zip(cells, rows, strict=True):
-        line = Text()
-        for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
-            line.append_text(cell)
-            if i < len(row) - 1:
-                line.append(" " * (width - len(cell.plain) + 2))
-        lines.append(line)
-        if detail:
-            lines.append(Padding(Text(detail) if isinstance(detail, str) else detail, (0, 0, 0, 2)))
-    return Group(*lines)
+    printed whole on one line, ready to copy, and no cell is cut with an ellipsis. A row too
+    wide for the terminal goes on, indented, on the next line, never breaking inside a cell
+    (a wrapped '278d 8h ago' left '8h ago' alone at the left edge, like a row of its own)."""
+    return _Blocks(headers, rows, title)
+
+
+class _Blocks:
+    """:func:`_blocks`, laid out for the width it is rendered at."""
+
+    def __init__(
+        self,
+        headers: Sequence[str],
+        rows: Sequence[tuple[Sequence[Cell], Cell | None]],
+        title: str | None,
+    ) -> None:
+        self.headers, self.rows, self.title = headers, rows, title
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        cells = [[Text(c) if isinstance(c, str) else c for c in fields] for fields, _ in self.rows]
+        widths = [
+            max([len(header), *(len(row[i].plain) for row in cells)])
+            for i, header in enumerate(self.headers)
+        ]
+        lines: list[RenderableType] = []
+        if self.title:
+            lines.append(Text(self.title, style="italic"))
+        header_cells = [Text(h, style="bold") for h in self.headers]
+        lines += _row_lines(header_cells, widths, options.max_width)
+        for row, (_, detail) in zip(cells, self.rows, strict=True):
+            lines += _row_lines(row, widths, options.max_width)
+            if detail:
+                lines.append(
+                    Padding(Text(detail) if isinstance(detail, str) else detail, (0, 0, 0, 2))
+                )
+        yield Group(*lines)
+
+
+def _row_lines(row: Sequence[Text], widths: Sequence[int], max_width: int) -> list[Text]:
+    """One row's cells in their columns; the cells past ``max_width`` go on indented lines,
+    two spaces apart."""
+    lines: list[Text] = []
+    line = Text()
+    for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
+        if not cell.plain and i == len(row) - 1:
+            break  # an empty last column (a heading-less one) adds nothing
+        gap = "  " if lines and line.plain.strip() else ""
+        if line.plain.strip() and len(line.plain) + len(gap) + len(cell.plain) > max_width:
+            line.rstrip()
+            lines.append(line)
+            line, gap = Text("  "), ""
+        line.append(gap)
+        line.append_text(cell)
+        if not lines and i < len(row) - 1:  # the first line keeps to the columns
+            line.append(" " * (width - len(cell.plain) + 2))
+    line.rstrip()
+    lines.append(line)
+    return lines
 
 
 def _section(title: str) -> Text:
