@@ -204,3 +204,25 @@ def test_a_client_run_id_costs_only_the_engines_claim(
     taken = _start(web.api(roles=(), name="other-app"), web, body={"run_id": "intake-44"})
     assert taken.status_code == 409 and taken.json()["code"] == "run_id_taken", taken.text
     counted.client.close()
+
+
+def test_every_problem_document_carries_a_code(site: Web) -> None:
+    """The error tree's codes are "what the CLI, the web API and services match on", but the
+    API sent them for decision refusals only: a 404 for an unknown run, a 409 for a run that
+    ended, a 422 for a bad requester, a body that is not JSON and an unknown route had none."""
+    web = site
+    api = web.api(roles=())
+    assert api.get("/api/runs/r000000000000").json()["code"] == "not_found"
+    run_id = _start(api, web).json()["run_id"]
+    assert api.post(f"/api/runs/{run_id}/cancel", json={"reason": "x"}).status_code == 200
+    ended = api.post(f"/api/runs/{run_id}/cancel", json={"reason": "again"})
+    assert ended.status_code == 409 and ended.json()["code"] == "run_state"
+    bad = _start(api, web, body={"requester": "a\u001bb"})
+    assert bad.status_code == 422 and bad.json()["code"] == "input_limit", bad.text
+    garbled = api.post(
+        "/api/runs", content=b"[" * 5000 + b"]" * 5000, headers={"Content-Type": "application/json"}
+    )
+    assert garbled.status_code in (400, 422) and garbled.json()["code"], garbled.text
+    nowhere = api.get("/api/no-such-thing")
+    assert nowhere.status_code == 404 and nowhere.json()["code"] == "not_found"
+    assert nowhere.headers["content-type"] == PROBLEM

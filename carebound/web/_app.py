@@ -40,6 +40,10 @@ from carebound.web._signin_throttle import SignInThrottle
 from carebound.web._users import UserStore
 from carebound.web._views import when
 
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+"""Codes of the framework's own answers (a body that is not JSON, no such route, a wrong
+method), so every problem document carries a ``code`` a client can match on."""
+
 
 def simulated_world(case: Mapping[str, Any]) -> WorldSpec:
     """The simulated connectors of a run, seeded from its case (as ``carebound run --case``)."""
@@ -201,7 +205,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        problem = Problem(status=exc.status_code, detail=str(exc.detail))
+        problem = Problem(
+            status=exc.status_code, detail=str(exc.detail), code=_HTTP_CODES.get(exc.status_code)
+        )
         if exc.headers:
             problem.headers.update(exc.headers)
         return _answer(request, problem)

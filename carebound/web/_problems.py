@@ -107,12 +107,12 @@ def problem_for(exc: CareboundError) -> Problem:
     """The HTTP answer to a carebound error."""
     status = 400
     extra: dict[str, Any] = {}
-    code: str | None = None
+    code = exc.code  # the error tree's stable code (a 404 said only "Not Found" before)
     if isinstance(exc, AlreadyDecidedError):
-        status, code = 409, exc.code
+        status = 409
         extra = {"decided_by": exc.decided_by, "decided_at": exc.decided_at}
     elif isinstance(exc, DecisionRefusedError):
-        status, code = _REFUSAL_STATUS.get(exc.code, 403), exc.code
+        status = _REFUSAL_STATUS.get(exc.code, 403)
     elif isinstance(exc, NotFoundError):
         status = 404
     elif isinstance(exc, RunStateError):
