@@ -47,3 +47,19 @@ def test_a_supervisor_searches_and_cancels_runs(make_web: Any) -> None:
     )
     assert refused.status_code == 403
     assert web.runner.get(second.run_id).status == "paused"
+
+
+def test_a_requester_is_searched_in_the_form_runs_store_it(make_web: Any) -> None:
+    """'carebound runs --requester Sam' finds sam's runs (ids are stored case-folded); the API
+    and the runs page compared the text as typed and found none."""
+    web = make_web()
+    run = web.park(requester="sam")
+    api = web.api(roles=())
+    for typed in ("Sam", " SAM "):
+        found = api.get("/api/runs", params={"requester": typed}).json()["runs"]
+        assert [r["run_id"] for r in found] == [run.run_id], typed
+    lead = web.browser()
+    sign_in(lead, "jordan")  # a supervisor
+    assert run.run_id in lead.get("/runs", params={"requester": "Sam"}).text
+    refused = api.get("/api/runs", params={"requester": "s\u200bam"})  # a zero-width space
+    assert refused.status_code in (400, 422) and refused.json()["code"] == "invalid_identifier"

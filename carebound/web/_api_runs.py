@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from carebound._errors import NotFoundError, RunIdTakenError
+from carebound._principal import normalize_reviewer_id
 from carebound.clock import to_ms
 from carebound.engine.start import new_run_id
 from carebound.fhir import parse_bundle
@@ -110,7 +111,10 @@ def list_runs(request: Request, caller: Reader, query: Annotated[RunQuery, Query
     where = RunFilter(
         status=query.status,
         agent=query.agent,
-        requester=query.requester,
+        # in the form runs store it (as 'carebound runs --requester' does): 'Sam' finds sam's
+        requester=normalize_reviewer_id(query.requester, what="requester")
+        if query.requester
+        else None,
         patient_ref=query.patient,
         created_from=query.created_from,
         created_to=query.created_to,

@@ -16,6 +16,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from carebound._errors import echo_id
+from carebound._principal import normalize_reviewer_id
 from carebound.state.retention import PURGE_MAX_DAYS as MAX_DAYS
 from carebound.state.run_search import RunFilter
 from carebound.state.runs import FINAL_STATUSES
@@ -41,6 +42,11 @@ def _day(value: str, name: str) -> datetime | None:
         ) from None
 
 
+def _requester(value: str) -> str | None:
+    """A searched requester in the form runs store it ('Sam' finds sam's runs)."""
+    return normalize_reviewer_id(value, what="requester") if value.strip() else None
+
+
 def runs_page(
     request: Request,
     who: SignedIn,
@@ -59,7 +65,7 @@ def runs_page(
     where = RunFilter(
         status=status or None,
         agent=agent or None,
-        requester=(requester or None) if supervisor else who.id,
+        requester=(_requester(requester) if supervisor else who.id),
         patient_ref=patient or None,
         created_from=_day(since, "since"),
     )
