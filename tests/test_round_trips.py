@@ -25,7 +25,9 @@ Pinned figures (main before the "house" redesign, issue 14):
   13 once a hash the world's registry does not name read as empty without a round trip
   (carebound.state.segment_reads.remembered_hash); then 12, and the demo's 4, once a start
   took its run's lease in the round trip that stores the run (``RunStore.create(then=...)``),
-  its pinned pack and case remembered from what it stored instead of read back
+  its pinned pack and case remembered from what it stored instead of read back; then 11 once
+  the world a start seeds was read in that round trip too, for the drive's first segment
+  (``segment_reads.prefetching``)
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from tests.intake_scenario import intake_case_and_world
 DECIDE_TO_NEXT_STOP = 6
 CHECKPOINT_PUT = 1
 START_TO_FIRST_HOLD = 4
-START_REFERRAL_INTAKE = 12
+START_REFERRAL_INTAKE = 11
 
 
 class CountingConnection(Connection):

@@ -6,10 +6,8 @@ leaves the drive to a worker (``drive="queue"``) must not take the lease.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 
 from carebound import Runner, VirtualClock
@@ -18,19 +16,10 @@ from carebound.state.runs import RunStore
 from tests.intake_scenario import intake_case_and_world
 
 
-@pytest.fixture
-def clean(redis_client: redis.Redis, key_prefix: str) -> Iterator[None]:
-    yield
-    keys = list(redis_client.scan_iter(match=f"{key_prefix}:*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
-
-
 def _runner(client: redis.Redis, prefix: str, **kwargs: Any) -> Runner:
     return Runner(client, prefix=prefix, clock=VirtualClock(), **kwargs)
 
 
-@pytest.mark.usefixtures("clean")
 def test_the_pinned_case_and_pack_a_start_remembers_are_what_another_process_reads(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
@@ -48,7 +37,6 @@ def test_the_pinned_case_and_pack_a_start_remembers_are_what_another_process_rea
     assert view.run_id in core.seeded_worlds
 
 
-@pytest.mark.usefixtures("clean")
 def test_a_start_driven_here_holds_no_lease_once_parked(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
@@ -62,7 +50,6 @@ def test_a_start_driven_here_holds_no_lease_once_parked(
     assert not redis_client.hget(lease_key(key_prefix, "rleasetrip1"), "owner")
 
 
-@pytest.mark.usefixtures("clean")
 def test_a_queued_start_leaves_the_lease_to_the_worker(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from carebound.engine.tracing import start_trace
 from carebound.guardrails import PolicyPack
 from carebound.state.run_ids import claim_run_id, release_run_id
 from carebound.state.runs import RunRecord, case_json
+from carebound.state.segment_reads import prefetching
 from carebound.state.stored_json import pack_digest
 from carebound.state.trips import LeaseReads
 from carebound.tools.connectors import WorldSpec
@@ -48,39 +50,43 @@ def start_run(
     run_id: str | None,
 ) -> RunView:
     """Start ``agent`` on ``case`` and drive it to its first stop (see ``Runner.start``)."""
-    definition = core.agent(agent)
-    pack = core.resolve_pack(policy)
-    # Everything is checked before the first write: a refused start leaves no key.
-    policy_json = check_start_input(
-        case, requester=requester, pack=pack, world=world, run_id=run_id
-    )
-    # Stored in its normal form: separation of duties compares it with reviewer ids.
-    requester = normalize_reviewer_id(requester, what="requester")
-    core.audit_log.load_keys()  # a bad audit key is refused before the first write too
-    # Driven here (not by a worker): the run's lease is taken in the round trip that stores it.
-    take_lease = core.drive_mode != "queue"
-    if run_id is None:
-        run_id = new_run_id()
-        reads = _store_run(core, run_id, fresh=True, definition=definition, pack=pack, case=case,
-                           policy_json=policy_json, requester=requester, world=world,
-                           take_lease=take_lease)  # fmt: skip
-    else:
-        identity = start_identity(definition.name, requester, policy_json, case)
-        if not claim_run_id(core.client, core.prefix, run_id, identity):
-            raise RunIdTakenError(
-                f"run id {run_id} is taken by another run (or another start is claiming it now)",
-                hint="choose another run id, or leave it out and carebound makes one",
-            )
-        try:
-            reads = _store_run(core, run_id, fresh=False, definition=definition, pack=pack,
+    # Driven here: the world the start seeds is read in the trip that stores the run, for the
+    # drive's first segment (carebound.state.segment_reads.prefetching).
+    with nullcontext() if core.drive_mode == "queue" else prefetching():
+        definition = core.agent(agent)
+        pack = core.resolve_pack(policy)
+        # Everything is checked before the first write: a refused start leaves no key.
+        policy_json = check_start_input(
+            case, requester=requester, pack=pack, world=world, run_id=run_id
+        )
+        # Stored in its normal form: separation of duties compares it with reviewer ids.
+        requester = normalize_reviewer_id(requester, what="requester")
+        core.audit_log.load_keys()  # a bad audit key is refused before the first write too
+        # Driven here (not by a worker): the lease is taken in the round trip that stores the run.
+        take_lease = core.drive_mode != "queue"
+        if run_id is None:
+            run_id = new_run_id()
+            reads = _store_run(core, run_id, fresh=True, definition=definition, pack=pack,
                                case=case, policy_json=policy_json, requester=requester,
                                world=world, take_lease=take_lease)  # fmt: skip
-        except BaseException:
-            release_run_id(core.client, core.prefix, run_id)  # refused: the id is free again
-            raise
-    if reads is None:
-        return driver.dispatch(run_id, "start")
-    return driver.drive(run_id, lease_wait_s=5.0, acquired=driver.accept(run_id, reads))
+        else:
+            identity = start_identity(definition.name, requester, policy_json, case)
+            if not claim_run_id(core.client, core.prefix, run_id, identity):
+                raise RunIdTakenError(
+                    f"run id {run_id} is taken by another run "
+                    "(or another start is claiming it now)",
+                    hint="choose another run id, or leave it out and carebound makes one",
+                )
+            try:
+                reads = _store_run(core, run_id, fresh=False, definition=definition, pack=pack,
+                                   case=case, policy_json=policy_json, requester=requester,
+                                   world=world, take_lease=take_lease)  # fmt: skip
+            except BaseException:
+                release_run_id(core.client, core.prefix, run_id)  # refused: the id is free again
+                raise
+        if reads is None:
+            return driver.dispatch(run_id, "start")
+        return driver.drive(run_id, lease_wait_s=5.0, acquired=driver.accept(run_id, reads))
 
 
 def start_identity(agent: str, requester: str, policy_json: str, case: Mapping[str, Any]) -> str:

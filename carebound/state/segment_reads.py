@@ -24,6 +24,12 @@ as before; only the round trip behind a repeated read is saved.
 
 Outside a segment (the wake path, a scenario's checks, tests) nothing is cached.
 
+A start that drives its new run here reads the world it seeds in the round trip that stores the
+run (:func:`prefetching`, :func:`prefetched`): the drive's first segment takes the world whole
+from that read instead of a round trip of its own. Nothing writes a new run's world between that
+trip (which also takes the run's lease) and the segment, and a world write through this process
+in between discards the prefetched world.
+
 :func:`graph_segment` is what a drive wraps each ``graph.invoke`` in: these reads, and riding
 audit appends (``carebound._wire.riding``: an agent's audit events go to Redis ahead of the
 segment's next round trip, its next checkpoint write at the latest, instead of one round trip
@@ -56,17 +62,50 @@ class _Reads:
 
 
 _SEGMENT: ContextVar[_Reads | None] = ContextVar("carebound_segment_reads", default=None)
+_PREFETCHED: ContextVar[dict[str, dict[str, Hash]] | None] = ContextVar(
+    "carebound_prefetched_worlds", default=None
+)
+
+
+@contextmanager
+def prefetching() -> Iterator[None]:
+    """Within this block, on this thread, a world read whole ahead of the drive
+    (:func:`prefetched`) serves the first read of that world by the next segment, once; what
+    that segment leaves unused is dropped when it ends."""
+    token = _PREFETCHED.set({})
+    try:
+        yield
+    finally:
+        _PREFETCHED.reset(token)
+
+
+def prefetch_wanted() -> bool:
+    """Whether a world read whole now would be kept for the next segment (inside
+    :func:`prefetching`)."""
+    return _PREFETCHED.get() is not None
+
+
+def prefetched(registry: str, whole: dict[str, Hash]) -> None:
+    """The world of ``registry`` read whole (as ``take_all`` of :func:`remembered_hash` reads
+    it), for the next segment's first read of it (nothing outside :func:`prefetching`)."""
+    worlds = _PREFETCHED.get()
+    if worlds is not None:
+        worlds[registry] = whole
 
 
 @contextmanager
 def segment_reads() -> Iterator[None]:
     """Within this block, on this thread (and the graph tasks it runs), world reads are
-    remembered until the next world write or the end of the block."""
+    remembered until the next world write or the end of the block (which drops any world
+    prefetched for it and not used: only the first segment may use it)."""
     token = _SEGMENT.set(_Reads())
     try:
         yield
     finally:
         _SEGMENT.reset(token)
+        worlds = _PREFETCHED.get()
+        if worlds:
+            worlds.clear()
 
 
 @contextmanager
@@ -104,7 +143,10 @@ def remembered_hash(
         return known
     if registry not in reads.taken:
         reads.taken.add(registry)
-        whole = take_all()
+        worlds = _PREFETCHED.get()
+        whole = worlds.pop(registry, None) if worlds else None
+        if whole is None:
+            whole = take_all()
         reads.hashes.update(whole)
         reads.listed.update(whole)
         known = reads.hashes.get(key)
@@ -165,7 +207,11 @@ def remember_hashes(hashes: Mapping[str, Hash]) -> None:
 
 
 def forget_reads(keys: Iterable[str]) -> None:
-    """A write to ``keys`` is about to happen: forget every remembered read of them."""
+    """A write to ``keys`` is about to happen: forget every remembered read of them (and any
+    world prefetched and not used yet)."""
+    worlds = _PREFETCHED.get()
+    if worlds:
+        worlds.clear()
     reads = _SEGMENT.get()
     if reads is None:
         return

@@ -39,6 +39,8 @@ from carebound.state.segment_reads import (
     forget_reads,
     hashes_after_hset,
     in_segment,
+    prefetch_wanted,
+    prefetched,
     remember_hashes,
     remembered_field,
     remembered_hash,
@@ -140,6 +142,29 @@ def ride_writes(
     return ride_script(client, _APPLY_ONCE, keys, args, on_reply)
 
 
+def ride_prefetch(client: redis.Redis, registry: str) -> None:
+    """Inside ``segment_reads.prefetching`` and a riding block, have the world of ``registry``
+    read whole ahead of the next round trip, for the next segment's first read of it (a new
+    run's world, read right after its seeding rode ahead of the same round trip)."""
+    if not prefetch_wanted():
+        return
+    base = registry[: -len("world:meta")]
+
+    def landed(flat: Any) -> None:
+        if flat is not None:  # None: the server had lost the script; the segment reads it
+            prefetched(registry, _whole(flat, base))
+
+    ride_script(client, _READ_ALL, [registry], [base], landed)
+
+
+def _whole(flat: Sequence[Any], base: str) -> dict[str, Hash]:
+    """The reply of ``world_read_all`` as key -> hash."""
+    return {
+        base + text(suffix): _pairs(pairs)
+        for suffix, pairs in zip(flat[::2], flat[1::2], strict=True)
+    }
+
+
 def _writes_call(batch: WriteBatch) -> tuple[list[str], list[Any]]:
     keys, args = _with_registry(
         batch.keys, [json.dumps({"guards": batch.guards, "ops": batch.ops})]
@@ -200,11 +225,9 @@ class ConnectorState:
 
     def _remembered(self, key: str) -> Hash:
         def take_all() -> dict[str, Hash]:
-            flat = call_script(self.client, _READ_ALL, [self._registry], [self._base])
-            return {
-                self._base + text(suffix): _pairs(pairs)
-                for suffix, pairs in zip(flat[::2], flat[1::2], strict=True)
-            }
+            return _whole(
+                call_script(self.client, _READ_ALL, [self._registry], [self._base]), self._base
+            )
 
         def fetch() -> Hash:
             return {text(f): text(v) for f, v in self.client.hgetall(key).items()}

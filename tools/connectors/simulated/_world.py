@@ -28,6 +28,7 @@ from carebound.tools.connectors.simulated._redis_state import (
     GuardFailed,
     WriteBatch,
     apply_writes,
+    ride_prefetch,
     ride_writes,
     text,
 )
@@ -105,6 +106,8 @@ class World(Connectors):
 
         if not (ride and ride_writes(client, batch, landed)):
             seed_now()
+        else:  # the drive that follows reads the world whole: read it in the same trip
+            ride_prefetch(client, meta)
         return world
 
     @classmethod
