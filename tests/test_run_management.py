@@ -369,3 +369,28 @@ def test_a_cancel_that_dies_after_storing_the_status_has_audited_it(
     [event] = [e for e in survivor.audit(run_id) if e.detail.get("status") == "cancelled"]
     assert event.actor.id == "ops" and event.detail["reason"] == "duplicate referral"
     assert survivor.verify(run_id).ok
+
+
+def test_an_archive_and_an_anchors_file_are_never_appended_to_each_other(
+    make_runner: Any, demo_case: Any, demo_world: Any, tmp_path: Path
+) -> None:
+    """'audit export --out' took any file whose last line began with '{' (a purge archive),
+    and a purge appended to any file at all: each now refuses the other's file."""
+    from carebound.audit import AuditExportError, export_checkpoints
+
+    runner: Runner = make_runner()
+    run_id = _cancelled(runner, demo_case, demo_world)
+    runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+    anchors = tmp_path / "anchors.jsonl"
+    assert export_checkpoints(runner.audit_log, [run_id], anchors, now=runner.clock.now()).written
+    before = anchors.read_text()
+    with pytest.raises(AuditExportError, match="not an archive"):
+        runner.purge(runner.clock.now() - timedelta(days=30), archive=anchors)
+    assert anchors.read_text() == before
+    archive = tmp_path / "archive.jsonl"
+    assert runner.purge(runner.clock.now() - timedelta(days=30), archive=archive).purged
+    kept = archive.read_text()
+    other = _cancelled(runner, demo_case, demo_world)
+    with pytest.raises(AuditExportError, match="not a checkpoint"):
+        export_checkpoints(runner.audit_log, [other], archive, now=runner.clock.now())
+    assert archive.read_text() == kept

@@ -113,12 +113,21 @@ def _locked_append(path: Path) -> Iterator[tuple[IO[str], str]]:
     with locked_file(path, "a+", what="the anchors file", hint=hint) as handle:
         handle.seek(0)
         lines = [line for line in handle.read().splitlines() if line.strip()]
-        if lines and not lines[-1].startswith("{"):
+        if lines and _kind(lines[-1]) != "audit-checkpoint":  # a purge archive is not one
             raise AuditExportError(
                 f"the last line of {path} is not a checkpoint: refusing to append to it",
                 hint="give --out a new file, or the anchors file written by earlier exports",
             )
         yield handle, (_line_hash(lines[-1]) if lines else GENESIS_HASH)
+
+
+def _kind(line: str) -> object:
+    """The ``kind`` of a JSON line (None when it is not a JSON object)."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    return parsed.get("kind") if isinstance(parsed, dict) else None
 
 
 def read_anchors(path: Path, keyring: AuditKeyring) -> AnchorsFile:
