@@ -9,6 +9,7 @@ makes these tests fail; ``tests/test_scenarios.py`` runs the same check after ev
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -293,3 +294,40 @@ def test_an_expired_runs_chain_can_be_read_and_verified_until_it_is_archived(
     assert cancelled["detail"]["reason"] == "•••"  # still masked: a person's free text
     assert make_runner().audit_trail(ended).verify.ok  # the library (and the API) too
     assert cli("audit", "r000000000000", code=5).exit_code == 5  # no chain: no run
+
+
+def test_a_run_released_from_the_quarantine_while_a_purge_lists_it_is_kept(
+    redis_client: redis.Redis, key_prefix: str, demo_case: dict[str, Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A purge lists the ended runs, then (a whole-keyspace scan later) deletes them: an
+    operator who released a quarantined run in between (it runs again) lost it, keys and all,
+    mid-retry. The purge now takes each run's lease and checks it still ended before the
+    cutoff; the released run is kept, the others are purged."""
+    import carebound.engine.retention as retention
+
+    poison = tmp_path / "poison"
+    monkeypatch.setenv(POISON_FILE_VAR, str(poison))
+    with Runner(
+        redis_client, prefix=key_prefix, clock=VirtualClock(), agents=AGENTS,
+        policy=isolation_pack(),
+    ) as runner:  # fmt: skip
+        run_id = _poison_run(runner, demo_case, poison)
+        for _ in range(3):
+            runner.recover_runs()
+        assert runner.get(run_id).status == "quarantined"
+        runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
+        listed = retention.ended_before
+
+        def listed_then_released(core: Any, cutoff: Any) -> list[str]:
+            found = listed(core, cutoff)
+            assert found == [run_id]
+            release_quarantine(runner._core, runner._driver, run_id)  # the operator, meanwhile
+            return found
+
+        monkeypatch.setattr(retention, "ended_before", listed_then_released)
+        report = runner.purge(runner.clock.now() - timedelta(days=30), archive=None)
+        assert report.purged == [] and report.keys_deleted == 0
+        assert runner.get(run_id).status == "running"
+        monkeypatch.setattr(retention, "ended_before", listed)
+        assert runner.purge(runner.clock.now() - timedelta(days=30), archive=None).purged == []

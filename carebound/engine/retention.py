@@ -26,6 +26,7 @@ from carebound.state.runs import FINAL_STATUSES
 
 if TYPE_CHECKING:
     from carebound.engine.runner import Runner
+    from carebound.state.lease import Lease
 
 
 @dataclass(frozen=True)
@@ -80,17 +81,45 @@ def purge(
         return PurgeReport(purged=candidates, dry_run=True, ended_before=cutoff, archive=archive)
     refused: dict[str, list[str]] = {}
     with archive_lock(archive) if archive is not None else contextlib.nullcontext():
-        candidates = ended_before(core, cutoff)
-        if archive is not None:
-            report = archive_chains(core.audit_log, candidates, archive, now=core.clock.now())
-            refused = report.refused
-            candidates = report.written
-        deleted = purge_runs(core.client, core.prefix, candidates)
+        held = _still_ended(core, ended_before(core, cutoff), cutoff)
+        candidates = list(held)
+        purged: set[str] = set()
+        try:
+            if archive is not None:
+                report = archive_chains(core.audit_log, candidates, archive, now=core.clock.now())
+                refused = report.refused
+                candidates = report.written
+            deleted = purge_runs(core.client, core.prefix, candidates)
+            purged = set(candidates)
+        finally:
+            for run_id, lease in held.items():
+                if run_id not in purged:  # a purged run's lease went with its keys
+                    core.leases.release(lease)
     trimmed = trim_audit_index(core.client, core.prefix, to_ms(cutoff))
     return PurgeReport(
         purged=candidates, refused=refused, keys_deleted=deleted, index_trimmed=trimmed,
         ended_before=cutoff, archive=archive,
     )  # fmt: skip
+
+
+def _still_ended(core: Core, run_ids: list[str], cutoff: datetime) -> dict[str, Lease]:
+    """The runs of ``run_ids`` that are still ended before ``cutoff`` once their lease is
+    held, with their leases (held until they are purged): an operator who released a
+    quarantined run after the listing (it runs again, its lease taken) keeps it. A run whose
+    lease another process holds is left for the next purge."""
+    held: dict[str, Lease] = {}
+    for run_id in run_ids:
+        reads = core.trips.take_lease_waiting(
+            run_id, 0.0, cold=lambda run=run_id: core.is_cold(run), audit=None
+        )
+        record, lease = reads.record, reads.lease
+        if lease is None:
+            continue
+        if record is None or record.status not in FINAL_STATUSES or record.updated_at >= cutoff:
+            core.leases.release(lease)
+            continue
+        held[run_id] = lease
+    return held
 
 
 @dataclass(frozen=True)
