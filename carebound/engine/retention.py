@@ -12,6 +12,7 @@ for review across runs, is trimmed to the same cutoff.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -109,9 +110,8 @@ def _still_ended(core: Core, run_ids: list[str], cutoff: datetime) -> dict[str, 
     lease another process holds is left for the next purge."""
     held: dict[str, Lease] = {}
     for run_id in run_ids:
-        reads = core.trips.take_lease_waiting(
-            run_id, 0.0, cold=lambda run=run_id: core.is_cold(run), audit=None
-        )
+        cold = functools.partial(core.is_cold, run_id)
+        reads = core.trips.take_lease_waiting(run_id, 0.0, cold=cold, audit=None)
         record, lease = reads.record, reads.lease
         if lease is None:
             continue
