@@ -207,3 +207,21 @@ def test_a_decide_writes_its_packed_thread_in_two_script_calls(
     assert set(_checkpoint_keys(client, key_prefix, view.run_id)) <= {"pk", "runs"}
     assert runner.verify(view.run_id).ok
     client.close()
+
+
+def test_a_fenced_write_keeps_the_packed_keys_ttl_or_sets_the_savers(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    saver = RedisSaver(redis_client, prefix=key_prefix, ttl=600)
+    _parked(saver, redis_client, key_prefix, "kept")
+    parked = saver.get_tuple({"configurable": {"thread_id": "kept"}})
+    assert parked is not None
+    pk = f"{key_prefix}:{{kept}}:cp:pk"
+    redis_client.pexpire(pk, 5_000)
+    saver.put_writes(_config("kept", parked.checkpoint["id"]), [("n", 1)], "task-b", "")
+    keys = _checkpoint_keys(redis_client, key_prefix, "kept")
+    assert set(keys) <= {"pk", "runs"} and 5_000 < keys["pk"] <= 600_000  # the saver's TTL
+    untimed = RedisSaver(redis_client, prefix=key_prefix)  # no TTL of its own: the key keeps its
+    redis_client.pexpire(pk, 5_000)
+    untimed.put_writes(_config("kept", parked.checkpoint["id"]), [("note", "a")], "task-b", "")
+    assert 0 < redis_client.pttl(pk) <= 5_000
