@@ -127,11 +127,16 @@ class ToolSpec(Generic[ArgsT]):
         digest = hashlib.sha256(_canonical(parts).encode()).hexdigest()[:16]
         return f"{run_id}:{self.name}:{digest}"
 
-    def compute_facts(self, ctx: ToolContext, args: ArgsT) -> dict[str, FactValue]:
-        """Facts the policy may use: the effect class and scope plus the tool's own facts."""
+    def compute_facts(
+        self, ctx: ToolContext | Callable[[], ToolContext], args: ArgsT
+    ) -> dict[str, FactValue]:
+        """Facts the policy may use: the effect class and scope plus the tool's own facts.
+
+        ``ctx`` may be a function that makes the context: it is called only for a tool with
+        facts of its own (a context carries the call's idempotency key, hashed to make it)."""
         facts: dict[str, FactValue] = {"effect": self.effect.value, "scope": self.scope}
         if self.facts is not None:
-            facts.update(self.facts(ctx, args))
+            facts.update(self.facts(ctx if isinstance(ctx, ToolContext) else ctx(), args))
         return facts
 
     def as_langchain_tool(self) -> StructuredTool:

@@ -261,8 +261,7 @@ class Decider:
         services = self.core.services
 
         def facts_of(spec: ToolSpec[Any], args: BaseModel) -> Mapping[str, FactValue]:
-            ctx = services.tool_context(request.run_id, definition.name, spec, args)
-            return spec.compute_facts(ctx, args)
+            return services.facts(request.run_id, definition.name, spec, args)
 
         try:
             verdict = judge(

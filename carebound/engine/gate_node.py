@@ -115,8 +115,7 @@ class GateNode:
             return self.kit.finish_call(state, result, **base)
 
         def facts_of(spec: ToolSpec[Any], args: BaseModel) -> Mapping[str, FactValue]:
-            ctx = self.kit.svc.tool_context(run_id, self.kit.agent.name, spec, args)
-            return spec.compute_facts(ctx, args)
+            return self.kit.svc.facts(run_id, self.kit.agent.name, spec, args)
 
         verdict = judge(
             call.tool,
@@ -242,8 +241,8 @@ class GateNode:
         index = int(current["index"])
 
         def facts_of(spec: ToolSpec[Any], args: BaseModel) -> Mapping[str, FactValue]:
-            ctx = self.kit.svc.tool_context(run_id, self.kit.agent.name, spec, args)
-            return {**spec.compute_facts(ctx, args), "record_changed": True}
+            facts = self.kit.svc.facts(run_id, self.kit.agent.name, spec, args)
+            return {**facts, "record_changed": True}
 
         verdict = judge(
             spec.name,

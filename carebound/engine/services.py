@@ -17,7 +17,7 @@ from carebound.clock import Clock
 from carebound.engine.run_state import RunState
 from carebound.guardrails import PolicyPack
 from carebound.state.ledger import EffectLedger
-from carebound.tools import ToolContext, ToolSpec
+from carebound.tools import FactValue, ToolContext, ToolSpec
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -67,3 +67,11 @@ class Services:
             connectors=self.connectors_for(run_id, agent),
             case=self.case_for(run_id),
         )
+
+    def facts(
+        self, run_id: str, agent: str, spec: ToolSpec[Any], args: BaseModel
+    ) -> dict[str, FactValue]:
+        """The facts the policy judges a call of ``spec`` with ``args`` on, now: its effect and
+        scope, and the tool's own facts on its run's context (made only for a tool that has
+        facts of its own)."""
+        return spec.compute_facts(lambda: self.tool_context(run_id, agent, spec, args), args)
