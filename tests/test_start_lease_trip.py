@@ -6,11 +6,13 @@ leaves the drive to a worker (``drive="queue"``) must not take the lease.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
+from redis.connection import Connection
 
 from carebound import Runner, VirtualClock
+from carebound.checkpoint import _scripts
 from carebound.state.keys import lease_key
 from carebound.state.runs import RunStore
 from tests.intake_scenario import intake_case_and_world
@@ -59,3 +61,40 @@ def test_a_queued_start_leaves_the_lease_to_the_worker(
     assert view.status == "running", view.status
     lease = lease_key(key_prefix, view.run_id)
     assert not redis_client.hget(lease, "owner"), "a queued start took the run's lease"
+
+
+class _Recording(Connection):
+    """A real connection that keeps what it sends (this test's own subclass)."""
+
+    sent: ClassVar[list[bytes]] = []
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        parts = command if isinstance(command, list) else [command]
+        type(self).sent.append(b"".join(bytes(p) for p in parts))
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
+
+
+def test_a_new_run_is_not_read_for_checkpoints_it_cannot_have(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A run id the start made has no checkpoint yet: its lease trip does not read one (a start
+    given its id still does: that id came from outside)."""
+    recording = type("Recording", (_Recording,), {"sent": []})
+    pool = redis.ConnectionPool.from_url(redis_url, connection_class=recording)
+    client = redis.Redis(connection_pool=pool)
+    try:
+        runner = _runner(client, key_prefix)
+        case, world = intake_case_and_world()
+        runner.start("referral_intake", case, requester="sam", world=world)  # warm
+        recording.sent.clear()
+        view = runner.start("referral_intake", case, requester="sam", world=world)
+        assert view.status == "waiting", view.status
+        load = _scripts.LOAD.sha.encode()
+        assert not any(load in sent for sent in recording.sent)
+        named = runner.start(
+            "referral_intake", case, requester="sam", world=world, run_id="rnamed1"
+        )
+        assert named.status == "waiting", named.status
+        assert any(load in sent for sent in recording.sent)
+    finally:
+        client.close()

@@ -148,7 +148,8 @@ def _store_run(
             record, case=stored_case, policy_json=policy_json,
             world_seeded=world is not None, phi_json=table_json(definition.tools),
             claimed=not fresh,
-            then=(lambda pipe: core.trips.queue_take_lease(pipe, run_id, cold=False))
+            then=(lambda pipe: core.trips.queue_take_lease(
+                pipe, run_id, cold=False, new_thread=fresh))
             if take_lease else None,
         )  # fmt: skip
     core.remember_started(run_id, policy_json, stored_case, world_seeded=world is not None)

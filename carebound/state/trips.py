@@ -232,6 +232,7 @@ class Trips:
         cold: bool,
         audit: AuditAppend | None = None,
         guard: Guard | None = None,
+        new_thread: bool = False,
     ) -> Callable[[Sequence[Any]], LeaseReads]:
         """Queue the acquire of the run's lease and the reads that ride with it; returns the
         parser of their replies (from the acquire's on).
@@ -241,7 +242,9 @@ class Trips:
         takes one trip), the run's newest checkpoint (so resuming the graph does not read it
         again) and, when ``cold``, the run's pinned pack and case. With ``audit``, it also
         appends that event (idempotent). With ``guard``, the lease is taken and the event
-        appended only if the guard holds. An unknown run gives its lease back.
+        appended only if the guard holds. ``new_thread``: the run's id was made just now, so
+        it has no checkpoint (not read: ``latest`` says so). An unknown run gives its lease
+        back.
         """
         start = len(pipe)
         parse_lease = self.leases.queue_acquire(
@@ -253,7 +256,7 @@ class Trips:
         if cold:
             at["pinned"] = len(pipe) - start
             self.runs.queue_pinned(pipe, run_id)
-        if self.saver.queue_latest(pipe, run_id):
+        if not new_thread and self.saver.queue_latest(pipe, run_id):
             at["latest"] = len(pipe) - start - 1
         audited: Callable[[Any], bool] | None = None
         if audit is not None:
@@ -274,7 +277,7 @@ class Trips:
                 return LeaseReads(None, record, decision_audited)
             self.audit_log.prime(run_id, replies[2])
             pinned = parse_pinned(replies[at["pinned"] : at["pinned"] + 2]) if cold else None
-            latest = replies[at["latest"]] if "latest" in at else None
+            latest = replies[at["latest"]] if "latest" in at else [] if new_thread else None
             return LeaseReads(lease, record, decision_audited, pinned, latest)
 
         return parse
