@@ -11,7 +11,6 @@ recomputed, unless the editor also holds the audit key.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,7 @@ from carebound.audit import _verify
 from carebound.audit._chain import EVENT_FIELD, canonical_json, format_time
 from carebound.audit._errors import AuditExportError
 from carebound.audit._keyring import AuditKeyring
-from carebound.audit._lockfile import locked_file
+from carebound.audit._lockfile import line_hash, line_kind, locked_file
 from carebound.audit._log import AuditLog
 from carebound.audit._models import GENESIS_HASH, VerifyResult
 from carebound.state.audit_codec import unpack_event
@@ -70,10 +69,6 @@ def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _line_hash(line: str) -> str:
-    return hashlib.sha256(line.encode()).hexdigest()
-
-
 def _last_line(path: Path, block: int = 65536) -> bytes | None:
     """The last non-blank line of ``path`` (None: the file is missing or blank), read from
     the end: an archive grows for years, and each purge appends to it."""
@@ -95,7 +90,7 @@ def _last_line(path: Path, block: int = 65536) -> bytes | None:
         return None
 
 
-def _last_line_hash(path: Path) -> str:
+def _lastline_hash(path: Path) -> str:
     """The hash the next line links to; refuses a file that is not an archive, before any
     run is purged (a purge appended to any file it was given, a typo'd anchors file or a
     config, then deleted the runs: the archive did not verify as a whole)."""
@@ -105,18 +100,15 @@ def _last_line_hash(path: Path) -> str:
         if last is None:
             return GENESIS_HASH
         line = last.decode("utf-8")
-        kind = json.loads(line).get("kind")
     except (OSError, UnicodeDecodeError) as exc:
         raise AuditExportError(f"cannot read the archive {path}: {exc}", hint=hint) from exc
-    except (ValueError, AttributeError):
-        kind = None
-    if kind != "audit-archive":
+    if line_kind(line) != "audit-archive":
         raise AuditExportError(
             f"{path} is not an archive of audit chains (its last line is not an archive "
             "line); nothing was purged",
             hint=hint,
         )
-    return _line_hash(line)
+    return line_hash(line)
 
 
 def archive_chains(
@@ -132,7 +124,7 @@ def archive_chains(
     report = ArchiveReport()
     keyring = log.keyring
     lines: list[str] = []
-    prev = _last_line_hash(out)
+    prev = _lastline_hash(out)
     for run_id in run_ids:
         entries, head, anchor = log.raw_chain(run_id)
         verdict = _verify.verify_chain(
@@ -153,7 +145,7 @@ def archive_chains(
         mac = keyring.sign(ARCHIVE_MAC_CONTEXT + canonical_json(body).encode())
         line = canonical_json({**body, "mac": mac})
         lines.append(line)
-        prev = _line_hash(line)
+        prev = line_hash(line)
         report.written.append(run_id)
     if not lines:
         return report
@@ -196,7 +188,7 @@ def verify_archive(path: Path, keyring: AuditKeyring) -> dict[str, VerifyResult]
             run_id = str(raw["run_id"])
         except (ValueError, KeyError, TypeError, AttributeError):
             results[where] = VerifyResult(ok=False, count=0, problems=[f"{where}: unreadable"])
-            prev = _line_hash(line)
+            prev = line_hash(line)
             continue
         problems: list[str] = []
         message = ARCHIVE_MAC_CONTEXT + canonical_json(raw).encode()
@@ -205,7 +197,7 @@ def verify_archive(path: Path, keyring: AuditKeyring) -> dict[str, VerifyResult]
             problems.append(f"{where}: {why}")
         if raw.get("prev") != prev:
             problems.append(f"{where}: does not follow the line before it")
-        prev = _line_hash(line)
+        prev = line_hash(line)
         entries = [(entry_id, fields) for entry_id, fields in raw.get("entries", [])]
         head = raw.get("head") or [None, None]
         anchor = f"{head[0]}:{head[1]}" if head[0] is not None else None

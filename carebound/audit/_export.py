@@ -9,7 +9,6 @@ detect a chain rewritten in Redis after the export, even one whose anchors were 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -23,7 +22,7 @@ from pydantic import ValidationError
 from carebound.audit._chain import canonical_json, format_time
 from carebound.audit._errors import AuditExportError
 from carebound.audit._keyring import AuditKeyring
-from carebound.audit._lockfile import locked_file
+from carebound.audit._lockfile import line_hash, line_kind, locked_file
 from carebound.audit._log import AuditLog
 from carebound.audit._models import GENESIS_HASH, AuditCheckpoint
 
@@ -51,10 +50,6 @@ class AnchorsFile:
     def of_run(self, run_id: str) -> list[AuditCheckpoint]:
         """The checkpoints of ``run_id``, oldest first."""
         return [c for c in self.checkpoints if c.run_id == run_id]
-
-
-def _line_hash(line: str) -> str:
-    return hashlib.sha256(line.encode()).hexdigest()
 
 
 def _mac_message(body: dict[str, Any]) -> bytes:
@@ -99,7 +94,7 @@ def export_checkpoints(
             }
             line = canonical_json({**body, "mac": keyring.sign(_mac_message(body))})
             handle.write(line + "\n")
-            prev = _line_hash(line)
+            prev = line_hash(line)
             report.written.append(AuditCheckpoint.model_validate_json(line))
         handle.flush()
         os.fsync(handle.fileno())
@@ -113,21 +108,12 @@ def _locked_append(path: Path) -> Iterator[tuple[IO[str], str]]:
     with locked_file(path, "a+", what="the anchors file", hint=hint) as handle:
         handle.seek(0)
         lines = [line for line in handle.read().splitlines() if line.strip()]
-        if lines and _kind(lines[-1]) != "audit-checkpoint":  # a purge archive is not one
+        if lines and line_kind(lines[-1]) != "audit-checkpoint":  # a purge archive is not one
             raise AuditExportError(
                 f"the last line of {path} is not a checkpoint: refusing to append to it",
                 hint="give --out a new file, or the anchors file written by earlier exports",
             )
-        yield handle, (_line_hash(lines[-1]) if lines else GENESIS_HASH)
-
-
-def _kind(line: str) -> object:
-    """The ``kind`` of a JSON line (None when it is not a JSON object)."""
-    try:
-        parsed = json.loads(line)
-    except ValueError:
-        return None
-    return parsed.get("kind") if isinstance(parsed, dict) else None
+        yield handle, (line_hash(lines[-1]) if lines else GENESIS_HASH)
 
 
 def read_anchors(path: Path, keyring: AuditKeyring) -> AnchorsFile:
@@ -159,7 +145,7 @@ def read_anchors(path: Path, keyring: AuditKeyring) -> AnchorsFile:
             point = AuditCheckpoint.model_validate(raw)
         except (ValueError, ValidationError) as exc:
             problems.append(f"{where}: not a checkpoint ({str(exc).splitlines()[0][:80]})")
-            prev = _line_hash(line)
+            prev = line_hash(line)
             continue
         mac = raw.pop("mac")
         why = keyring.check(point.key_id, _mac_message(raw), mac)
@@ -172,5 +158,5 @@ def read_anchors(path: Path, keyring: AuditKeyring) -> AnchorsFile:
             )
         else:
             checkpoints.append(point)
-        prev = _line_hash(line)
+        prev = line_hash(line)
     return AnchorsFile(checkpoints, problems)
