@@ -167,16 +167,18 @@ class Core:
             raw = self.runs.pinned_policy(run_id)
             if raw is None:
                 raise no_run(run_id)
-            pack = self._remember_pack(run_id, raw)
+            pack = self._remember_pack(run_id, text(raw))
         return pack
 
-    def _remember_pack(self, run_id: str, raw: bytes | str) -> PolicyPack:
-        """Cache the pack a run's ``pack`` field names (its content digest); most runs share a
-        pack: each distinct one is read and parsed once."""
-        digest = text(raw)
+    def _remember_pack(
+        self, run_id: str, digest: str, data: str | bytes | None = None
+    ) -> PolicyPack:
+        """Cache the pack a run's ``pack`` field names (its content digest; ``data``: its JSON
+        when the caller has it, else it is read); most runs share a pack: each distinct one is
+        read and parsed once."""
         pack: PolicyPack | None = self._packs_by_digest.get(digest)
         if pack is None:
-            data = self.runs.pack_json(digest)
+            data = data if data is not None else self.runs.pack_json(digest)
             if data is None:
                 raise no_run(run_id)
             pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(data))
@@ -194,7 +196,7 @@ class Core:
         if world is not None:
             self.seeded_worlds.put(run_id, True)
         if policy is not None and run_id not in self._packs:
-            self._remember_pack(run_id, policy)
+            self._remember_pack(run_id, text(policy))
         if case is not None and run_id not in self._cases:
             fixed_case(self._cases.put(run_id, dict(json.loads(case))))
 
@@ -205,11 +207,7 @@ class Core:
         case's, as stored), as :meth:`remember_pinned` caches what a round trip read."""
         if world_seeded:
             self.seeded_worlds.put(run_id, True)
-        digest = pack_digest(policy_json)
-        pack: PolicyPack | None = self._packs_by_digest.get(digest)
-        if pack is None:
-            pack = self._packs_by_digest.put(digest, PolicyPack.model_validate_json(policy_json))
-        self._packs.put(run_id, pack)
+        self._remember_pack(run_id, pack_digest(policy_json), policy_json)
         fixed_case(self._cases.put(run_id, json.loads(case_json)))
 
     def case_for(self, run_id: str) -> dict[str, Any]:

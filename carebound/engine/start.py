@@ -50,9 +50,11 @@ def start_run(
     run_id: str | None,
 ) -> RunView:
     """Start ``agent`` on ``case`` and drive it to its first stop (see ``Runner.start``)."""
-    # Driven here: the world the start seeds is read in the trip that stores the run, for the
-    # drive's first segment (carebound.state.segment_reads.prefetching).
-    with nullcontext() if core.drive_mode == "queue" else prefetching():
+    # Driven here (not by a worker): the lease is taken in the round trip that stores the run,
+    # and the world the start seeds is read in it too, for the drive's first segment
+    # (carebound.state.segment_reads.prefetching).
+    take_lease = core.drive_mode != "queue"
+    with prefetching() if take_lease else nullcontext():
         definition = core.agent(agent)
         pack = core.resolve_pack(policy)
         # Everything is checked before the first write: a refused start leaves no key.
@@ -62,8 +64,6 @@ def start_run(
         # Stored in its normal form: separation of duties compares it with reviewer ids.
         requester = normalize_reviewer_id(requester, what="requester")
         core.audit_log.load_keys()  # a bad audit key is refused before the first write too
-        # Driven here (not by a worker): the lease is taken in the round trip that stores the run.
-        take_lease = core.drive_mode != "queue"
         if run_id is None:
             run_id = new_run_id()
             reads = _store_run(core, run_id, fresh=True, definition=definition, pack=pack,
