@@ -150,20 +150,30 @@ def test_zero_days_keeps_ended_runs(
     assert set(run_ttls(redis_client, key_prefix, view.run_id).values()) == {-1}
 
 
+def _isolation_runner(redis_client: redis.Redis, key_prefix: str) -> Runner:
+    return Runner(
+        redis_client, prefix=key_prefix, clock=VirtualClock(), agents=AGENTS,
+        policy=isolation_pack(),
+    )  # fmt: skip
+
+
+def _quarantined(runner: Runner, demo_case: dict[str, Any], poison: Path) -> str:
+    """A run that keeps crashing its drive, quarantined by the third recovery."""
+    run_id = _poison_run(runner, demo_case, poison)
+    for _ in range(3):
+        runner.recover_runs()
+    assert runner.get(run_id).status == "quarantined"
+    return run_id
+
+
 def test_a_quarantined_run_expires_and_keeps_its_keys_once_released(
     redis_client: redis.Redis, key_prefix: str, demo_case: dict[str, Any], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     poison = tmp_path / "poison"
     monkeypatch.setenv(POISON_FILE_VAR, str(poison))
-    with Runner(
-        redis_client, prefix=key_prefix, clock=VirtualClock(), agents=AGENTS,
-        policy=isolation_pack(),
-    ) as runner:  # fmt: skip
-        run_id = _poison_run(runner, demo_case, poison)
-        for _ in range(3):
-            runner.recover_runs()
-        assert runner.get(run_id).status == "quarantined"
+    with _isolation_runner(redis_client, key_prefix) as runner:
+        run_id = _quarantined(runner, demo_case, poison)
         assert assert_retention(redis_client, key_prefix, 30 * DAY) == 1
         assert max(run_ttls(redis_client, key_prefix, run_id).values()) > 0
         release_quarantine(runner._core, runner._driver, run_id)
@@ -308,14 +318,8 @@ def test_a_run_released_from_the_quarantine_while_a_purge_lists_it_is_kept(
 
     poison = tmp_path / "poison"
     monkeypatch.setenv(POISON_FILE_VAR, str(poison))
-    with Runner(
-        redis_client, prefix=key_prefix, clock=VirtualClock(), agents=AGENTS,
-        policy=isolation_pack(),
-    ) as runner:  # fmt: skip
-        run_id = _poison_run(runner, demo_case, poison)
-        for _ in range(3):
-            runner.recover_runs()
-        assert runner.get(run_id).status == "quarantined"
+    with _isolation_runner(redis_client, key_prefix) as runner:
+        run_id = _quarantined(runner, demo_case, poison)
         runner.clock.advance(timedelta(days=40))  # type: ignore[attr-defined]
         listed = retention.ended_before
 
