@@ -46,7 +46,7 @@ class RedisSaver(BufferingSaver):
             client's pool until :meth:`close`.
         prefix: first part of every key (see :mod:`carebound.state.keys`).
         ttl: seconds of retention: each write refreshes the TTL of every key of the thread.
-        compress: store serialized values of ``COMPRESS_AT`` (192) bytes or more deflated
+        compress: store serialized values of ``COMPRESS_AT`` (256) bytes or more deflated
             (zlib): about a third of the bytes for about 10% more CPU per write. Off by default
             (a graph of yours keeps LangGraph's usual speed); carebound's runs turn it on.
         Values stored deflated read back whichever way a saver is made.

@@ -7,10 +7,12 @@ import zlib
 
 SEP = b"\x00"
 
-COMPRESS_AT = 192
+COMPRESS_AT = 256
 """Serialised values of at least this many bytes are stored deflated (zlib) by a saver made
 with ``compress=True`` (carebound's runs): a run's results, memory and checkpoint record shrink
-to about a third."""
+to about a third. Below it, deflating cost as much as a larger value's (mostly setting up the
+compressor, from cold caches: about 20 us inside a decide) and saved a few bytes: a parked
+run's interrupt write (211 bytes) lost 8."""
 
 DEFLATED = "zlib+"
 """Marks a deflated value's type: ``zlib+msgpack\\0<zlib bytes>``."""
