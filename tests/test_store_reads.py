@@ -29,19 +29,20 @@ def test_queued_reads_parse_to_what_the_direct_reads_return(
     runner, run_id, approval_id = _paused(make_runner, demo_case, demo_world)
 
     def queue(pipe: Pipeline) -> Any:
+        parse_view = runner.approvals.queue_get(pipe, approval_id)  # two: the record, the request
         parsers = [
             runner.runs.queue_get(pipe, run_id),
-            runner.approvals.queue_get(pipe, approval_id),
             runner.ledger.queue_entries(pipe, run_id),
             runner.runs.queue_has_event(pipe, run_id),
         ]
         parse_pinned = runner.runs.queue_pinned(pipe, run_id)  # two commands: the hash, the case
         return lambda replies: [
-            *(parse(reply) for parse, reply in zip(parsers, replies[:4], strict=True)),
-            parse_pinned(replies[4:]),
+            parse_view(replies[:2]),
+            *(parse(reply) for parse, reply in zip(parsers, replies[2:5], strict=True)),
+            parse_pinned(replies[5:]),
         ]
 
-    record, view, entries, has_event, pinned = run_parsed(runner.client, queue)
+    view, record, entries, has_event, pinned = run_parsed(runner.client, queue)
 
     assert record == runner.runs.get(run_id)
     assert record is not None
@@ -60,16 +61,17 @@ def test_a_queued_read_of_nothing_parses_to_nothing(
     runner: Runner = make_runner()
 
     def queue(pipe: Pipeline) -> Any:
+        parse_view = runner.approvals.queue_get(pipe, "no-such-approval")
         parsers = [
             runner.runs.queue_get(pipe, "no-such-run"),
-            runner.approvals.queue_get(pipe, "no-such-approval"),
             runner.ledger.queue_entries(pipe, "no-such-run"),
             runner.runs.queue_has_event(pipe, "no-such-run"),
         ]
         parse_pinned = runner.runs.queue_pinned(pipe, "no-such-run")
         return lambda replies: [
-            *(parse(reply) for parse, reply in zip(parsers, replies[:4], strict=True)),
-            parse_pinned(replies[4:]),
+            parse_view(replies[:2]),
+            *(parse(reply) for parse, reply in zip(parsers, replies[2:5], strict=True)),
+            parse_pinned(replies[5:]),
         ]
 
     assert run_parsed(redis_client, queue) == [None, None, [], False, (None, None, None)]

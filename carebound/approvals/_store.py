@@ -60,8 +60,6 @@ _PARK = script("approval_park")
 WITHDRAWN_BY = "carebound (withdrawn: the run's recovery did not hold the call again)"
 """Who a withdrawn hold counts as decided by (what a reviewer deciding it late is told)."""
 
-_VIEW = script("approval_view")
-
 
 def pack_request(request_json: str) -> str:
     """How a hold's request is stored: deflated against the requests' dictionary
@@ -213,17 +211,21 @@ class ApprovalStore:
 
     def queue_get(
         self, pipe: redis.client.Pipeline, approval_id: str
-    ) -> Callable[[Any], ApprovalView | None]:
-        """Queue the read of ``get`` on ``pipe`` (one command: a script reading the record and
-        the request); returns the parser of its reply (``parse_view``)."""
-        _VIEW.queue(pipe, self._keys(approval_id), _VIEW_FIELDS)
+    ) -> Callable[[Sequence[Any]], ApprovalView | None]:
+        """Queue the two reads of ``get`` on ``pipe`` (the record's fields, then its request
+        key: plain commands, as ``get`` sends them; a script reading both cost the server
+        several times what they do); returns the parser of their two replies
+        (``parse_view``)."""
+        record, request = self._keys(approval_id)
+        pipe.hmget(record, _VIEW_FIELDS)
+        pipe.get(request)
         return self.parse_view
 
     @staticmethod
-    def parse_view(reply: Sequence[Any]) -> ApprovalView | None:
-        """The approval from the ``_VIEW_FIELDS`` of its record and its request key, e.g. the
-        reply of ``queue_get`` (None: no such approval)."""
-        values, request_value = reply
+    def parse_view(replies: Sequence[Any]) -> ApprovalView | None:
+        """The approval from the ``_VIEW_FIELDS`` of its record and the value of its request
+        key, e.g. the two replies of ``queue_get`` (None: no such approval)."""
+        values, request_value = replies
         f = dict(zip(_VIEW_FIELDS, values, strict=True))
         f["request"] = f["request"] or request_value or None  # the field: older or edited
         if f["request"] is None or f["status"] is None:

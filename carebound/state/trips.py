@@ -342,11 +342,11 @@ class Trips:
                 self.runs.queue_pinned(pipe, run_id)
 
         replies = run_pipeline(self.client, fill)
-        view = self.approvals.parse_view(replies[0])
+        view = self.approvals.parse_view(replies[0:2])
         if view is None:
             return None, None
-        self.audit_log.prime(run_id, replies[1])
-        return view, (parse_pinned(replies[2:4]) if cold else None)
+        self.audit_log.prime(run_id, replies[2])
+        return view, (parse_pinned(replies[3:5]) if cold else None)
 
     # -- settling ------------------------------------------------------------------------
 
@@ -395,7 +395,7 @@ class Trips:
         effects = self.ledger.parse_entries(replies[at["effects"]])
         ok = not audited or audited[0](replies[at["audit"]])
         if s.read_pending is not None:
-            view = self.approvals.parse_view(replies[at["read"]])
+            view = self.approvals.parse_view(replies[at["read"] : at["read"] + 2])
             return Settled(True, effects, pending=view, audited=ok)
         if s.read_has_event:
             return Settled(True, effects, has_event=replies[at["read"]] is not None, audited=ok)
