@@ -4,12 +4,14 @@ Redis over-allocated: a new node, or entries removed, since its last rewrite."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import redis
 
 from carebound import Approve, Runner, RunView
+from carebound.audit import Actor
 from carebound.state.pipeline import run as run_pipeline
 
 
@@ -76,4 +78,42 @@ def test_a_new_node_or_a_removal_is_compacted(parked: Parked, redis_client: redi
 
     redis_client.xdel(stream, entries[-1][0])
     assert _dumps(redis_client, compact) == ([1], 1)
+    assert _dumps(redis_client, compact) == ([2], 0)
+
+
+def _append_compacting(runner: Runner, run_id: str, once: str) -> Callable[[Any], bool]:
+    """An append of a status-like event that compacts the stream after it (as a settle's)."""
+    log = runner._core.audit_log
+
+    def queue(pipe: Any) -> Callable[[Any], bool]:
+        return log.queue_record(
+            pipe, run_id, once=once, time=datetime.now(UTC), actor=Actor(kind="system", id="t"),
+            action="update", category="run", outcome="success", compact=True,
+        )  # fmt: skip
+
+    return queue
+
+
+def test_an_append_that_compacts_rewrites_a_new_node_in_its_own_call(
+    parked: Parked, redis_client: redis.Redis
+) -> None:
+    runner, view, stream, compact = parked
+    for n in range(120):  # a new node, allocated at 4 KB
+        redis_client.xadd(stream, {"filler": str(n)})
+    grown = redis_client.memory_usage(stream, samples=0) or 0
+    append = _append_compacting(runner, view.run_id, "status:test")
+
+    def step() -> list[Any]:
+        parse: list[Callable[[Any], bool]] = []
+        replies = run_pipeline(redis_client, lambda pipe: parse.append(append(pipe)))
+        return [parse[-1](replies[0]), len(redis_client.xrange(stream))]
+
+    entries = len(redis_client.xrange(stream))
+    replies, dumps = _dumps(redis_client, step)
+    assert (replies, dumps) == ([True, entries + 1], 1)  # appended, then rewritten
+    assert (redis_client.memory_usage(stream, samples=0) or 0) < grown - 1024
+    assert _dumps(redis_client, compact) == ([2], 0)  # left compact, its shape recorded
+    # a second append under the same once key appends nothing; the stream is still checked
+    redis_client.xdel(stream, redis_client.xrange(stream)[-2][0])  # a filler
+    assert _dumps(redis_client, step) == ([True, entries], 1)
     assert _dumps(redis_client, compact) == ([2], 0)

@@ -52,11 +52,9 @@ RECORD_MANY_SCRIPT = script("audit_record_many")
 """Appends several events to one run's chain in one step, each as ``RECORD_SCRIPT`` appends
 one (no guard): see ``carebound/state/lua/audit_record_many.lua``."""
 ANCHOR_SCRIPT = script("audit_anchor")
-"""Moves a run's anchor up to its new head, never back: see
-``carebound/state/lua/audit_anchor.lua``."""
+"""Moves a run's anchor up to its new head, never back (``lua/audit_anchor.lua``)."""
 COMPACT_SCRIPT = script("stream_compact")
-"""Rewrites a run's stream with exact-size nodes: see
-``carebound/state/lua/stream_compact.lua``."""
+"""Rewrites a run's stream with exact-size nodes (``lua/stream_compact.lua``)."""
 COMPACT_SHAPE_FIELD = "shape"
 """Field of the chain head where ``COMPACT_SCRIPT`` keeps the stream's shape at its last
 rewrite (``<nodes>:<entries ever removed>``)."""
@@ -303,11 +301,14 @@ def record_args(
     *,
     guard: Guard | None = None,
     nkeys: int = 0,
+    compact: bool = False,
 ) -> list[bytes | str]:
-    """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to;
-    with ``guard``, ``nkeys`` is the length of the keys from :func:`record_keys`."""
+    """ARGV for ``RECORD_SCRIPT`` appending ``event`` after the head it was chained to; with
+    ``guard``, ``nkeys`` is the length of :func:`record_keys`' keys; ``compact``: then compacted."""
     part = record_part(event, once)
     args = [*part[:5], GENESIS_HASH, part[5], event.run_id]
+    if compact or guard is not None:
+        args.append(COMPACT_SHAPE_FIELD if compact else "")
     if guard is not None:
         args += [str(nkeys), *guard.args()]
     return args

@@ -258,10 +258,12 @@ class AuditLog(_chain.LogBase):
         patient_ref: str | None = None,
         detail: Mapping[str, DetailValue] | None = None,
         guard: Guard | None = None,
+        compact: bool = False,
     ) -> Callable[[Any], bool]:
         """Queue on ``pipe`` the idempotent append of one event, chained on the head this
         process last saw for the run (see ``queue_head``/``prime``), to ride in a round trip
-        the caller makes anyway; with ``guard``, appended only if the guard holds then.
+        the caller makes anyway; with ``guard``, appended only if the guard holds then; with
+        ``compact``, then the run's stream compacted in the same script call (``queue_compact``).
 
         Returns a function to call with the script's reply: True when the event is in the
         chain (appended now, or already there under ``once``), False when nothing was
@@ -273,7 +275,7 @@ class AuditLog(_chain.LogBase):
         seq, prev_hash = self._heads.get(run_id)
         event = draft.sealed(seq + 1, prev_hash, self.keyring)
         keys = _chain.record_keys(self._prefix, run_id, with_index=self._one_step, guard=guard)
-        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys))
+        args = _chain.record_args(event, once, guard=guard, nkeys=len(keys), compact=compact)
         self._append.queue(pipe, keys, args)
 
         def outcome_of(reply: Any) -> bool:
@@ -335,11 +337,9 @@ class AuditLog(_chain.LogBase):
         return added
 
     def queue_compact(self, pipe: redis.client.Pipeline, run_id: str) -> None:
-        """Queue the rewrite of ``run_id``'s stream with exact-size nodes on ``pipe`` (when
-        the run stops: Redis keeps 4 KB for the newest node of a stream, most of a short
-        chain's bytes). Nothing of the chain changes: ids, events, head and anchor. A stream
-        already compact (no new node, nothing removed since the last rewrite, as the head's
-        ``shape`` field records) is left as it is."""
+        """Queue the rewrite of ``run_id``'s stream with exact-size nodes on ``pipe`` (when the
+        run stops: Redis keeps 4 KB for a stream's newest node), unless it is compact already
+        (``COMPACT_SCRIPT``). Nothing of the chain changes: ids, events, head and anchor."""
         keys = [_chain.stream_key(self._prefix, run_id), _chain.head_key(self._prefix, run_id)]
         _chain.COMPACT_SCRIPT.queue(pipe, keys, [_chain.COMPACT_SHAPE_FIELD])
 

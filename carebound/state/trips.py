@@ -376,15 +376,18 @@ class Trips:
                 self.approvals.queue_get(pipe, s.read_pending)
             elif s.read_has_event:
                 self.runs.queue_has_event(pipe, run_id)
+            # the audit stream is compacted after the append (it is compacted too), by the
+            # append's own script call when there is one
             if s.audit is not None:
                 at["audit"] = len(pipe)
                 audited.append(
                     self.audit_log.queue_record(
                         pipe, s.audit.run_id, once=s.audit.once, guard=self.leases.held(s.lease),
-                        **s.audit.fields,
+                        compact=True, **s.audit.fields,
                     )
                 )  # fmt: skip
-            self.audit_log.queue_compact(pipe, run_id)  # after the append: it is compacted too
+            else:
+                self.audit_log.queue_compact(pipe, run_id)
             if s.record.status in FINAL_STATUSES:  # last: the audit append above is kept too
                 self._queue_retention(pipe, run_id)
 
