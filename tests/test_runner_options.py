@@ -52,3 +52,26 @@ def test_a_model_that_is_not_a_chat_model_is_refused(
 def test_a_chat_model_is_accepted(make_runner: Callable[..., Runner]) -> None:
     model = FakeChatModel(replies=[finish("done")])
     assert make_runner(model=model)._core.services.model is model
+
+
+@pytest.mark.parametrize("given", [{"echo": 42}, {"echo": "carebound.agents.demo:DEMO"}])
+def test_a_given_agent_that_is_not_an_agent_definition_is_refused(
+    make_runner: Callable[..., Runner], given: dict[str, Any]
+) -> None:
+    # It used to be accepted, and the run's start then failed with an AttributeError.
+    with pytest.raises(TypeError, match=r"agents\['echo'\] must be a carebound AgentDefinition"):
+        make_runner(agents=given)
+
+
+def test_a_given_agent_under_another_name_than_its_own_is_refused(
+    make_runner: Callable[..., Runner],
+) -> None:
+    # It used to start a run recorded under the definition's name ('demo'), so the run's holds
+    # were then decided with the shipped agent of that name, not the one given.
+    with pytest.raises(ValueError, match=r"agents\['alias'\] is the agent named 'demo'"):
+        make_runner(agents={"alias": DEMO})
+
+
+def test_given_agents_must_be_a_mapping(make_runner: Callable[..., Runner]) -> None:
+    with pytest.raises(TypeError, match=r"agents must be a mapping of name to AgentDefinition"):
+        make_runner(agents=[ECHO])

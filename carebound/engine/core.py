@@ -375,6 +375,35 @@ def check_model(model: object) -> None:
         )
 
 
+def check_agents(agents: object) -> None:
+    """Refuse a Runner's ``agents`` unless each is an :class:`AgentDefinition` given under its
+    own name: a run is recorded under its definition's name, and its holds are decided by the
+    agent of that name.
+
+    Raises:
+        TypeError: ``agents`` is not a mapping, or one of them is not an ``AgentDefinition``.
+        ValueError: one is given under another name than its own.
+    """
+    if agents is None:
+        return
+    if not isinstance(agents, Mapping):
+        raise TypeError(
+            f"agents must be a mapping of name to AgentDefinition, not {type(agents).__name__}: "
+            "Runner(agents={definition.name: definition})"
+        )
+    for name, definition in agents.items():
+        if not isinstance(definition, AgentDefinition):
+            raise TypeError(
+                f"agents[{name!r}] must be a carebound AgentDefinition, not "
+                f"{type(definition).__name__}"
+            )
+        if definition.name != name:
+            raise ValueError(
+                f"agents[{name!r}] is the agent named {definition.name!r}: give it under its own "
+                f"name, or dataclasses.replace(definition, name={name!r})"
+            )
+
+
 def _default_agents() -> dict[str, AgentDefinition]:
     from carebound.agents import registry
 

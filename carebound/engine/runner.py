@@ -29,7 +29,14 @@ from carebound.assist import ModelConfig, Task
 from carebound.audit import AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
-from carebound.engine.core import Core, DriveMode, check_models, default_client, no_run
+from carebound.engine.core import (
+    Core,
+    DriveMode,
+    check_agents,
+    check_models,
+    default_client,
+    no_run,
+)
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.phi_views import phi_viewer, record_phi_view
@@ -67,8 +74,8 @@ class Runner:
     ``ConnectorsConfig`` or a factory ``(RunContext) -> Connectors`` (None: the file named by
     ``CAREBOUND_CONNECTORS``, else the simulator); ``ConnectorsConfigError`` if unloadable.
     ``model``/``models``: a chat model, and a ``ModelConfig`` or a model per task (see
-    ``check_models``). ``agents`` add to the shipped and installed ones (one under a known name
-    replaces it in this Runner only).
+    ``check_models``). ``agents`` add to the shipped and installed ones, each under its own
+    name (one under a known name replaces it in this Runner only; see ``check_agents``).
     ``retention_days``: see :func:`carebound.state.retention.retention_seconds`.
     """
 
@@ -88,6 +95,7 @@ class Runner:
         retention_days: float | None = None,
     ) -> None:
         models = check_models(model, models)  # TypeError / ModelConfigError
+        check_agents(agents)  # TypeError / ValueError
         client = client if client is not None else default_client()
         core = Core(
             client, prefix=prefix, policy=policy, clock=clock, models=models, agents=agents,
