@@ -4,7 +4,7 @@ the referral agents share (settings, the outreach schedule). Agents import tools
 the pure rules in ``carebound.domain``; nothing below imports an agent."""
 
 import logging
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from carebound._agent import AgentDefinition
 
@@ -19,8 +19,11 @@ log = logging.getLogger("carebound.agents")
 
 def registry() -> dict[str, AgentDefinition]:
     """Every agent carebound ships, then every agent installed through :data:`ENTRY_POINT_GROUP`,
-    by name. An installed agent cannot replace a shipped one; one that fails to load is logged
-    (by entry-point name and error class) and left out, so it cannot stop the others."""
+    by name. An installed agent cannot replace a shipped one, and two installed agents of one
+    name are both left out (which one won would depend on the order of the installed
+    distributions, so two processes could run different code for one run). One that fails to
+    load, even by exiting, is left out too, so it cannot stop the others. Each is logged by entry
+    point, target and distribution (and error class: its message may hold anything)."""
     from carebound.agents.demo import DEMO
     from carebound.agents.packet_builder import PACKET_BUILDER
     from carebound.agents.reconciler import RECONCILER
@@ -29,19 +32,36 @@ def registry() -> dict[str, AgentDefinition]:
 
     shipped = (DEMO, RECONCILER, REFERRAL_CHASER, PACKET_BUILDER, REFERRAL_INTAKE)
     agents = {agent.name: agent for agent in shipped}
+    installed: dict[str, dict[str, AgentDefinition]] = {}  # name -> {where: agent}
     for point in entry_points(group=ENTRY_POINT_GROUP):
+        where = _where(point)
         try:
             agent = point.load()
-        except Exception as exc:
-            log.warning("agent entry point %r did not load: %s", point.name, type(exc).__name__)
+        except (Exception, SystemExit) as exc:
+            log.warning("agent %s did not load: %s", where, type(exc).__name__)
             continue
         if not isinstance(agent, AgentDefinition):
-            log.warning("agent entry point %r is not an AgentDefinition", point.name)
-        elif agent.name in agents and agents[agent.name] is not agent:
-            log.warning("agent entry point %r may not replace agent %r", point.name, agent.name)
+            log.warning("agent %s is %s, not an AgentDefinition", where, type(agent).__name__)
+        elif agent.name in agents:
+            log.warning("agent %s may not replace agent %r", where, agent.name)
         else:
-            agents[agent.name] = agent
+            installed.setdefault(agent.name, {})[where] = agent
+    for name, found in installed.items():
+        if len({id(agent) for agent in found.values()}) > 1:
+            log.warning(
+                "%s all name agent %r: none of them is loaded (uninstall all but one)",
+                " and ".join(found),
+                name,
+            )
+        else:
+            agents[name] = next(iter(found.values()))
     return agents
+
+
+def _where(point: EntryPoint) -> str:
+    """An entry point as a warning names it: ``'fax_bot' (svc_agents:FAX_BOT, from svc-agents)``."""
+    distribution = point.dist.name if point.dist is not None else "an unknown distribution"
+    return f"entry point {point.name!r} ({point.value}, from {distribution})"
 
 
 __all__ = ["ENTRY_POINT_GROUP", "registry"]
