@@ -219,12 +219,22 @@ class Core:
         return case
 
     def connectors_for(self, run_id: str, agent: str) -> Connectors:
-        """The run's connectors, built by the factory once per run and process."""
+        """The run's connectors, built by the factory once per run and process.
+
+        Raises:
+            TypeError: the factory returned something else than ``Connectors``: this
+                process's misconfiguration, so the drive fails (and is retried) rather than a
+                tool call, which would end the run ``failed``.
+        """
         connectors: Connectors | None = self._run_connectors.get(run_id)
         if connectors is None:
-            connectors = self._run_connectors.put(
-                run_id, self.connectors(self._run_context(run_id, agent))
-            )
+            built: object = self.connectors(self._run_context(run_id, agent))
+            if not isinstance(built, Connectors):
+                raise TypeError(
+                    f"the connectors factory {type(self.connectors).__name__} returned "
+                    f"{type(built).__name__}, not carebound.tools.connectors.Connectors"
+                )
+            connectors = self._run_connectors.put(run_id, built)
         return connectors
 
     def seed_world(self, run_id: str, agent: str, spec: WorldSpec, *, fresh: bool = False) -> None:
