@@ -413,6 +413,7 @@ class Driver:
             run_id,
             Settlement(
                 record=updated,
+                stored=record,
                 lease=lease,
                 wait=wait,
                 unmark=status != "running",

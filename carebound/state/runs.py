@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis
-from pydantic import BaseModel, ConfigDict
-from redis.typing import EncodableT, FieldT
 
 from carebound.clock import from_ms, to_ms
 from carebound.state import stored_json
@@ -48,134 +46,32 @@ from carebound.state.keys import (
 )
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard, Pipeline, guarded_hset_queued, run
+from carebound.state.run_record import (
+    FINAL_STATUSES,
+    READ_FIELDS,
+    RECORD_FIELDS,
+    RunRecord,
+    RunStatus,
+    changed_fields,
+    parse_record,
+    queue_record,
+    record_fields,
+)
 from carebound.state.stored_json import pack_digest
 
 if TYPE_CHECKING:  # the agent contract (guardrails, tools) stays unloaded for readers of runs
     from carebound._agent import RunEvent
 
+__all__ = [  # the record's names are kept here too (carebound.state.run_record has them)
+    "FINAL_STATUSES", "RECORD_FIELDS", "PinnedReply", "RunRecord", "RunStatus", "RunStore",
+    "case_json", "pack_digest", "parse_pinned", "parse_record", "queue_record", "record_fields",
+]  # fmt: skip
+
 _T = TypeVar("_T")
-
-RunStatus = Literal["running", "paused", "waiting", "completed", "failed", "budget_exhausted",
-                    "cancelled", "quarantined"]  # fmt: skip
-FINAL_STATUSES: frozenset[str] = frozenset(
-    {"completed", "failed", "budget_exhausted", "cancelled", "quarantined"}
-)
-"""Statuses no drive moves on from. ``quarantined``: its drives failed again and again (a bug
-or bad data); nothing retries it until an operator has looked."""
-
-
-class RunRecord(BaseModel):
-    """The stored summary of a run."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str
-    agent: str
-    requester: str
-    status: RunStatus
-    policy: str
-    created_at: datetime
-    updated_at: datetime
-    summary: str = ""
-    pending_approval: str | None = None
-    wait_reason: str | None = None
-    wait_until: datetime | None = None
-    failures: int = 0
-    """Drives in a row that failed with an unexpected error (reset by one that settles)."""
-    patient_ref: str | None = None
-    """The case's patient as a FHIR reference (``Patient/<id>``: an id, not PHI), to search by."""
-    trace: str | None = None
-    """The run's trace context (W3C ``traceparent``): every drive's span joins this trace."""
-    connectors: str | None = None
-    """The identity of the connectors the run was started with (``simulator``,
-    ``config:<digest>``; None: started before runs recorded it, or by a factory without one):
-    only a process whose connectors have that identity drives it."""
-
 
 _ADD_EVENT = script("run_add_event")
 _PEEK_EVENT = script("run_peek_event")
 _CLAIM_TIMERS = script("run_claim_timers")
-
-
-RECORD_FIELDS: tuple[str, ...] = tuple(RunRecord.model_fields)
-"""The run hash's record fields, in the order read (``run_id`` first)."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_DEFAULTED = frozenset(n for n, f in RunRecord.model_fields.items() if not f.is_required())
-"""Fields an empty value leaves at the model's default (None, or "" for ``summary``)."""
-_TIMES = frozenset({"created_at", "updated_at", "wait_until"})
-"""The record's datetimes: stored as integer microseconds since the epoch (UTC)."""
-
-
-_PIECE = 64  # bytes of a value a listpack hash takes (hash-max-listpack-value's default)
-_LONG = ("summary", "wait_reason")
-"""Free text: a value over ``_PIECE`` bytes is kept in pieces, under the field's name, then
-``<name>:1``, ``<name>:2``, ``<name>:3`` (the last takes the rest)."""
-_MORE = tuple(f"{name}:{i}" for name in _LONG for i in range(1, 4))
-_READ = RECORD_FIELDS + _MORE
-
-
-def _pieces(value: str) -> list[str]:
-    """``value`` in pieces of at most ``_PIECE`` UTF-8 bytes (whole characters), at most four."""
-    out: list[str] = []
-    while len(value.encode()) > _PIECE and len(out) < 3:
-        piece = value[:_PIECE]
-        while len(piece.encode()) > _PIECE:
-            piece = piece[:-1]
-        out.append(piece)
-        value = value[len(piece) :]
-    return [*out, value]
-
-
-def record_fields(record: RunRecord) -> dict[FieldT, EncodableT]:
-    """``record`` as the run hash's fields, one per record field, so every value stays short
-    and the hash a listpack (one JSON field of the whole record made it a hashtable): text as
-    is (free text in pieces, ``_LONG``; an update deletes the pieces not used), integers and
-    datetimes (microseconds since the epoch) as integers, which a listpack keeps in a few
-    bytes, and None as an empty value (no optional field of a record holds "")."""
-    out: dict[FieldT, EncodableT] = {}
-    for name in RECORD_FIELDS:
-        value = getattr(record, name)
-        if value is None:
-            out[name] = ""
-        elif name in _TIMES:
-            out[name] = (value - _EPOCH) // _MICROSECOND
-        elif name in _LONG:
-            first, *more = _pieces(value)
-            out[name] = first
-            out.update({f"{name}:{i}": piece for i, piece in enumerate(more, 1)})
-        else:
-            out[name] = value
-    return out
-
-
-def unused_pieces(fields: dict[FieldT, EncodableT]) -> list[str]:
-    """The piece fields (``_LONG``) that ``fields`` does not set: an update deletes them."""
-    return [name for name in _MORE if name not in fields]
-
-
-def queue_record(pipe: redis.client.Pipeline, key: str) -> None:
-    """Queue the read of the record in the run hash ``key``; :func:`parse_record` parses it."""
-    pipe.hmget(key, _READ)
-
-
-def parse_record(reply: Any) -> RunRecord | None:
-    """The record read by :func:`queue_record`, or None when the run has none. A record that
-    is not valid raises ``ValueError`` (pydantic's ``ValidationError``)."""
-    if not reply or reply[0] is None:
-        return None
-    data: dict[str, Any] = {}
-    for name, raw in zip(RECORD_FIELDS, reply, strict=False):
-        if raw is None or (raw in (b"", "") and name in _DEFAULTED):
-            continue  # None (or a field not stored): the model's default
-        value = text(raw)
-        data[name] = _EPOCH + int(value) * _MICROSECOND if name in _TIMES else value
-    more = dict(zip(_MORE, reply[len(RECORD_FIELDS) :], strict=False))
-    for name in _LONG:
-        pieces = [more.get(f"{name}:{i}") for i in range(1, 4)]
-        if name in data and pieces[0]:
-            data[name] += "".join(text(p) for p in pieces if p)
-    return RunRecord.model_validate(data)
 
 
 PinnedReply = tuple[bytes | str | None, bytes | str | None, bytes | str | None]
@@ -283,7 +179,7 @@ class RunStore:
 
     def get(self, run_id: str) -> RunRecord | None:
         """The run's record, or None."""
-        return parse_record(self._r.hmget(self._key(run_id, "run"), _READ))
+        return parse_record(self._r.hmget(self._key(run_id, "run"), READ_FIELDS))
 
     def queue_get(
         self, pipe: redis.client.Pipeline, run_id: str
@@ -342,12 +238,14 @@ class RunStore:
         *,
         pipe: redis.client.Pipeline | None = None,
         guard: Guard | None = None,
+        stored: RunRecord | None = None,
     ) -> None:
         """Replace the run's record (only queued when ``pipe`` is given). With ``guard`` (the
         run's lease, held), it is queued on ``pipe`` to be written only while the guard holds:
-        its reply is 1 when written, 0 when refused."""
-        key, fields = self._key(record.run_id, "run"), record_fields(record)
-        unused = unused_pieces(fields)
+        its reply is 1 when written, 0 when refused; ``stored``: the record the run's hash
+        holds (read under that lease), so only the fields that differ are written."""
+        key = self._key(record.run_id, "run")
+        fields, unused = changed_fields(record, stored)
         if guard is None:
             queue = pipe if pipe is not None else self._r.pipeline(transaction=False)
             queue.hdel(key, *unused)

@@ -94,6 +94,9 @@ class Settlement:
 
     record: RunRecord
     """The run's updated record (fenced: written only while the lease is held)."""
+    stored: RunRecord | None
+    """The record as the lease's round trip read it (what the run's hash holds while the
+    lease is held: only the fields that differ are written), or None (every field)."""
     lease: Lease
     wait: tuple[list[str], datetime | None] | None = None
     """A wait's match keys and deadline to register (None: not waiting)."""
@@ -360,7 +363,7 @@ class Trips:
             if s.wait is not None:
                 self.runs.register_wait(run_id, s.wait[0], s.wait[1], pipe=pipe)
             at["record"] = len(pipe)  # fenced: a driver that lost its lease writes no record
-            self.runs.update(s.record, pipe=pipe, guard=self.leases.held(s.lease))
+            self.runs.update(s.record, pipe=pipe, guard=self.leases.held(s.lease), stored=s.stored)
             if s.unmark:
                 pipe.zrem(self._drive_key, run_id)
             if s.unindex is not None:
