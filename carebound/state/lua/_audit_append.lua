@@ -7,16 +7,15 @@
 -- Reply: as audit_record.lua's.
 local function audit_append(k, e, genesis, run_id, check)
   local once = e[6] ~= '' and 'o:' .. e[6] or nil
-  if once and (redis.call('HEXISTS', k[2], once) == 1
-               or redis.call('HEXISTS', k[3], e[6]) == 1) then
-    local current = redis.call('HMGET', k[2], 'seq', 'hash')
-    return {2, current[1] or '0', current[2] or ''}
+  -- the head and the once key's mark in one read (the checks below write nothing)
+  local head = redis.call('HMGET', k[2], 'seq', 'hash', once or 'seq')
+  if once and (head[3] or redis.call('HEXISTS', k[3], e[6]) == 1) then
+    return {2, head[1] or '0', head[2] or ''}
   end
   if check then
     local refused = check()
     if refused then return refused end
   end
-  local head = redis.call('HMGET', k[2], 'seq', 'hash')
   local seq = head[1] or '0'
   local hash = head[2] or genesis
   if seq ~= e[1] or hash ~= e[2] then

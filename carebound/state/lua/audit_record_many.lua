@@ -13,16 +13,23 @@
 local k = {KEYS[1], KEYS[2], KEYS[3]}
 if #KEYS >= 5 then k[4], k[5] = KEYS[4], KEYS[5] end
 local run_id = ARGV[2]
-local head = redis.call('HMGET', k[2], 'seq', 'hash')
+-- the head and the events' once marks in one read
+local read = {'seq', 'hash'}
+for i = 3, #ARGV, 6 do
+  if ARGV[i + 5] ~= '' then read[#read + 1] = 'o:' .. ARGV[i + 5] end
+end
+local head = redis.call('HMGET', k[2], unpack(read))
 local seq, hash = head[1], head[2]
-local fresh_once = {}
+local seen_once = {}  -- marked in the head, or appended here
+for j = 3, #read do
+  if head[j] then seen_once[read[j]] = true end
+end
 local head_fields = {}
 local out = {}
 for i = 3, #ARGV, 6 do
   local once_key = ARGV[i + 5]
   local once = once_key ~= '' and 'o:' .. once_key or nil
-  if once and (fresh_once[once] or redis.call('HEXISTS', k[2], once) == 1
-               or redis.call('HEXISTS', k[3], once_key) == 1) then
+  if once and (seen_once[once] or redis.call('HEXISTS', k[3], once_key) == 1) then
     out[#out + 1] = {2, seq or '0', hash or ''}
   elseif (seq or '0') ~= ARGV[i] or (hash or ARGV[1]) ~= ARGV[i + 1] then
     out[#out + 1] = {0, seq or '0', hash or ARGV[1]}
@@ -30,7 +37,7 @@ for i = 3, #ARGV, 6 do
     seq, hash = ARGV[i + 2], ARGV[i + 3]
     out[#out + 1] = {1, audit_xadd(k, run_id, seq, ARGV[i + 4])}
     if once then
-      fresh_once[once] = true
+      seen_once[once] = true
       head_fields[#head_fields + 1] = once
       head_fields[#head_fields + 1] = ''
     end

@@ -15,6 +15,7 @@ end
 if cur[1] and tonumber(cur[3] or '0') > now then
   return {0, tonumber(cur[2] or '0'), tonumber(cur[3])}
 end
-local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'expires_ms', string.format('%d', expires))
+local token = tonumber(cur[2] or '0') + 1  -- HINCRBY's, in the one HSET
+redis.call('HSET', KEYS[1], 'token', string.format('%d', token), 'owner', ARGV[1],
+           'expires_ms', string.format('%d', expires))
 return {1, token, expires}
