@@ -48,7 +48,8 @@ subject (``carebound.audit``, ``carebound.tools.connectors``, ``carebound.guardr
 
 ``DecisionRefusedError`` instances narrow ``code`` to the reason the decision was refused:
 ``unknown_reviewer``, ``wrong_role``, ``own_run``, ``stale``, ``same_approver``,
-``invalid_edit``, ``edit_beyond_grant``, ``unknown_tool``, ``already_decided``, ...
+``invalid_edit``, ``edit_beyond_grant``, ``unknown_tool``, ``agent_not_installed``,
+``already_decided``, ...
 
 Control signals (a hold for approval, a denied tool call) are *not* errors: they are part of a
 run's normal result.
@@ -136,8 +137,9 @@ class DecisionRefusedError(CareboundError):
 
     The instance's ``code`` is the reason, one of: ``unknown_reviewer``, ``wrong_role``,
     ``own_run``, ``stale``, ``same_approver``, ``invalid_edit``, ``edit_beyond_grant``,
-    ``unknown_tool``, ``already_decided``, ``system_unavailable`` (an edit's check needs a
-    system that is down; the class's code is ``decision_refused``).
+    ``unknown_tool``, ``agent_not_installed`` (the hold's agent is not installed in this
+    process), ``already_decided``, ``system_unavailable`` (an edit's check needs a system that
+    is down; the class's code is ``decision_refused``).
     """
 
     def __init__(self, message: str, *, code: str, hint: str | None = None) -> None:

@@ -113,6 +113,7 @@ class Decider:
         pack = self.core.pack_for(view.request.run_id)
         if view.status != "pending" and view.record is not None:
             raise already(approval_id, view.record.decided_by, view.record.decided_at)
+        self._check_installed(view)
         decision = decision.model_copy(
             update={"reviewer": normalize_reviewer_id(decision.reviewer)}
         )
@@ -132,9 +133,28 @@ class Decider:
         changed meanwhile (by a reviewer, or another process's sweep)."""
         status: ApprovalStatus = "pending" if isinstance(decision, Escalate) else "expired"
         try:
+            self._check_installed(view)  # else left for a process that has the agent
             return self._apply(view, decision, status=status, approver=decision.reviewer)
         except (DecisionRefusedError, NotFoundError):
             return None
+
+    def _check_installed(self, view: ApprovalView) -> None:
+        """Refuse a decision on a hold of an agent this process does not have, before anything
+        is stored: deciding needs the agent (its tools, its audit category, its resumed run).
+
+        Raises:
+            DecisionRefusedError: code ``agent_not_installed``.
+        """
+        agent = view.request.agent
+        if agent not in self.core.agents:
+            raise DecisionRefusedError(
+                f"unknown agent {echo_id(agent)} (not installed in this process): approval "
+                f"{view.request.approval_id} stays pending; the decision was not recorded",
+                code="agent_not_installed",
+                hint=f"install the package that declares {echo_id(agent)} in the "
+                "'carebound.agents' entry-point group (or decide where it is installed), then "
+                "decide again",
+            )
 
     def _apply(
         self,

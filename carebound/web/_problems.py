@@ -59,6 +59,7 @@ _REFUSAL_STATUS = {
     "already_decided": 409,
     "invalid_edit": 422,
     "edit_beyond_grant": 422,
+    "agent_not_installed": 409,  # decidable where the agent is installed
     "system_unavailable": 503,
 }
 

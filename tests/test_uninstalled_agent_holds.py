@@ -1,0 +1,87 @@
+"""A hold of an agent this process does not have (a service's agent, uninstalled here or never
+installed) is refused by every decision, the deadline sweep's included, before anything is
+stored: the hold stays as it was, in its inbox, and is decided later where the agent is."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from carebound import Approve, DecisionRefusedError, Escalate, Reject, Runner, VirtualClock
+from carebound.agents.demo import DEMO
+from carebound.guardrails import PolicyPack, load_policy_pack
+from carebound.web._problems import problem_for
+from tests.conftest import PROJECT
+
+BOT = dataclasses.replace(DEMO, name="svc_fax_bot", description="a service's fax bot")
+
+
+@pytest.fixture
+def pack(tmp_path: Any) -> PolicyPack:
+    """The default pack, with the service's agent granted what the demo agent may do."""
+    raw = yaml.safe_load((PROJECT / "guardrails" / "packs" / "default.yaml").read_text())
+    raw["agents"][BOT.name] = raw["agents"]["demo"]
+    path = tmp_path / "pack.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return load_policy_pack(path)
+
+
+def _decisions(args_hash: str) -> list[Any]:
+    return [
+        Escalate(
+            reviewer="casey", role="intake_coordinator", args_hash=args_hash, to_role="supervisor"
+        ),
+        Approve(reviewer="casey", role="intake_coordinator", args_hash=args_hash),
+        Reject(reviewer="casey", role="intake_coordinator", args_hash=args_hash, reason="no"),
+    ]
+
+
+def test_every_decision_on_a_hold_of_an_agent_not_installed_is_refused_and_changes_nothing(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+) -> None:
+    service = make_runner(agents={BOT.name: BOT}, policy=pack)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    elsewhere = make_runner(policy=pack)  # a process without the service's package
+    trail = len(elsewhere.audit(hold.run_id))
+
+    for decision in _decisions(hold.args_hash):
+        with pytest.raises(DecisionRefusedError) as refused:
+            elsewhere.decide(hold.approval_id, decision)
+        assert refused.value.code == "agent_not_installed"
+        assert "unknown agent 'svc_fax_bot'" in refused.value.message
+        assert "carebound.agents" in (refused.value.hint or "")
+        assert problem_for(refused.value).status == 409  # the API's answer: not a 404
+
+    # An escalation used to be stored (the hold's role changed) with no audit event and
+    # without moving the hold to the new role's inbox: it was in nobody's inbox.
+    view = elsewhere.approval(hold.approval_id)
+    assert (view.status, view.required_role) == ("pending", "intake_coordinator")
+    assert [v.request.approval_id for v in elsewhere.pending(role="intake_coordinator")] == [
+        hold.approval_id
+    ]
+    assert len(elsewhere.audit(hold.run_id)) == trail
+    decided = service.decide(hold.approval_id, _decisions(hold.args_hash)[1])
+    assert decided.outcome == "decided" and decided.run.status == "waiting"
+
+
+def test_the_deadline_sweep_of_a_process_without_the_agent_leaves_its_hold_alone(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+) -> None:
+    clock = VirtualClock()
+    service = make_runner(agents={BOT.name: BOT}, policy=pack, clock=clock)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    clock.advance(timedelta(days=3))  # past the hold's deadline: the pack escalates it
+    elsewhere = make_runner(policy=pack, clock=clock)
+
+    elsewhere.sweep()
+
+    view = elsewhere.approval(hold.approval_id)
+    assert (view.status, view.required_role) == ("pending", "intake_coordinator")
+    service.sweep()  # where the agent is installed, the escalation is made
+    assert service.approval(hold.approval_id).required_role == "supervisor"
+    assert [v.request.approval_id for v in service.pending(role="supervisor")] == [hold.approval_id]
