@@ -12,11 +12,19 @@ from typing import Any
 import pytest
 import yaml
 
-from carebound import Approve, DecisionRefusedError, Escalate, Reject, Runner, VirtualClock
+from carebound import (
+    Approve,
+    DecisionRefusedError,
+    Escalate,
+    Reject,
+    Runner,
+    VirtualClock,
+)
 from carebound.agents.demo import DEMO
 from carebound.guardrails import PolicyPack, load_policy_pack
 from carebound.web._problems import problem_for
 from tests.conftest import PROJECT
+from tests.test_web import Web, decide, sign_in
 
 BOT = dataclasses.replace(DEMO, name="svc_fax_bot", description="a service's fax bot")
 
@@ -85,3 +93,36 @@ def test_the_deadline_sweep_of_a_process_without_the_agent_leaves_its_hold_alone
     service.sweep()  # where the agent is installed, the escalation is made
     assert service.approval(hold.approval_id).required_role == "supervisor"
     assert [v.request.approval_id for v in service.pending(role="supervisor")] == [hold.approval_id]
+
+
+def test_the_web_and_the_api_show_a_run_of_an_agent_not_installed_and_refuse_its_decision(
+    make_runner: Callable[..., Runner],
+    make_web: Callable[..., Web],
+    demo_case: Any,
+    demo_world: Any,
+    pack: PolicyPack,
+) -> None:
+    service = make_runner(agents={BOT.name: BOT}, policy=pack)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    web = make_web()  # its Runner lacks the service's agent
+    api = web.api(name="casey-app", reviewer="casey")
+
+    # Reading a run needed its agent's graph: the run, its packet page and a decision's answer
+    # all answered 404 'unknown agent' for a run and a hold that exist.
+    run = api.get(f"/api/runs/{hold.run_id}")
+    assert run.status_code == 200, run.text
+    assert run.json()["status"] == "paused"
+    assert web.runner.get(hold.run_id).pending is not None
+    browser = web.browser()
+    csrf = sign_in(browser, "casey")
+    page = browser.get(f"/approvals/{hold.approval_id}")
+    assert page.status_code == 200, page.text
+    answer = api.post(
+        f"/api/approvals/{hold.approval_id}/decision",
+        json={"kind": "approve", "role": "intake_coordinator", "args_hash": hold.args_hash},
+    )
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["code"] == "agent_not_installed"
+    assert decide(browser, hold.approval_id, csrf, kind="approve", role="intake_coordinator",
+                  args_hash=hold.args_hash).status_code != 500  # fmt: skip
+    assert web.runner.approval(hold.approval_id).status == "pending"

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from carebound._agent import AgentDefinition
+from carebound._agent import AgentContext, AgentDefinition, Plan, PlannerView
 from carebound._errors import AlreadyDecidedError, NotFoundError, echo_id
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.assist import ModelConfig, resolve_models
@@ -131,6 +131,7 @@ class Core:
             heartbeat=self.heartbeat, flush_checkpoint=self.saver.flush_ahead,
         )  # fmt: skip
         self._graphs: dict[str, Any] = {}
+        self._stand_in_graph: Any = None  # see state_graph
 
     @property
     def owner(self) -> str:
@@ -280,6 +281,17 @@ class Core:
             self._graphs[agent] = graph
         return graph
 
+    def state_graph(self, agent: str) -> Any:
+        """A graph to read a run of ``agent``'s state with: its own, else (an agent not installed
+        in this process) a stand-in's. Every agent's graph has the same channels
+        (``RunState``) and reading a state runs no node, so a run stays readable where its
+        agent is not installed."""
+        if agent in self.agents:
+            return self.graph(agent)
+        if self._stand_in_graph is None:
+            self._stand_in_graph = build_graph(_NOT_INSTALLED, self.services, self.saver)
+        return self._stand_in_graph
+
     def resolve_pack(self, policy: str | Path | PolicyPack | None) -> PolicyPack:
         """A policy pack from a name, a path or a pack (None: the default)."""
         policy = self.default_policy if policy is None else policy
@@ -297,7 +309,8 @@ class Core:
     def get(self, run_id: str) -> RunView:
         """A run's view, read from the store and its latest checkpoint."""
         record = self.record(run_id)
-        snapshot = self.graph(record.agent).get_state({"configurable": {"thread_id": run_id}})
+        config: Any = {"configurable": {"thread_id": run_id}}
+        snapshot = self.state_graph(record.agent).get_state(config)
         pending = self.approvals.get(record.pending_approval) if record.pending_approval else None
         return RunView.of(record, snapshot.values or {}, self.ledger.entries(run_id), pending)
 
@@ -318,6 +331,19 @@ class Core:
             outcome=outcome,
             detail=detail,
         )
+
+
+def _plans_nothing(ctx: AgentContext, view: PlannerView) -> Plan:
+    raise RuntimeError("the stand-in of an agent not installed here reads runs, it plans none")
+
+
+_NOT_INSTALLED = AgentDefinition(
+    name="(not installed)",
+    version="0",
+    description="Stands in for an agent not installed in this process, to read its runs.",
+    tools={},
+    planner=_plans_nothing,
+)
 
 
 def no_run(run_id: str) -> NotFoundError:
