@@ -18,6 +18,7 @@ from carebound import (
     Escalate,
     Reject,
     Runner,
+    RunStateError,
     VirtualClock,
 )
 from carebound.agents.demo import DEMO
@@ -93,6 +94,24 @@ def test_the_deadline_sweep_of_a_process_without_the_agent_leaves_its_hold_alone
     service.sweep()  # where the agent is installed, the escalation is made
     assert service.approval(hold.approval_id).required_role == "supervisor"
     assert [v.request.approval_id for v in service.pending(role="supervisor")] == [hold.approval_id]
+
+
+def test_cancelling_a_run_of_an_agent_not_installed_is_refused_and_changes_nothing(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+) -> None:
+    service = make_runner(agents={BOT.name: BOT}, policy=pack)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    elsewhere = make_runner(policy=pack)
+
+    with pytest.raises(RunStateError, match=r"unknown agent 'svc_fax_bot' \(not installed"):
+        elsewhere.cancel(hold.run_id, by="ops", reason="tidy up")
+
+    # The hold used to be withdrawn before the cancel failed: the run stayed paused on a hold
+    # nobody could decide any more.
+    assert elsewhere.approval(hold.approval_id).status == "pending"
+    run = elsewhere.get(hold.run_id)
+    assert run.status == "paused" and run.record.pending_approval == hold.approval_id
+    assert service.cancel(hold.run_id, by="ops", reason="tidy up").status == "cancelled"
 
 
 def test_the_web_and_the_api_show_a_run_of_an_agent_not_installed_and_refuse_its_decision(

@@ -3,7 +3,7 @@ the audit trail records who cancelled it and why."""
 
 from __future__ import annotations
 
-from carebound._errors import RunStateError
+from carebound._errors import RunStateError, echo_id
 from carebound._limits import InputLimitError
 from carebound._principal import normalize_reviewer_id
 from carebound.audit import Actor
@@ -37,6 +37,13 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
             raise RunStateError(
                 f"run {run_id} already ended ({record.status})",
                 hint="an ended run needs no cancel; 'carebound purge' deletes ended runs",
+            )
+        if record.agent not in core.agents:  # its audit category: checked before any change
+            raise RunStateError(
+                f"unknown agent {echo_id(record.agent)} (not installed in this process): run "
+                f"{run_id} was not cancelled",
+                hint="install the package that declares it in the 'carebound.agents' entry-point "
+                "group (or cancel where it is installed), then cancel again",
             )
         if record.pending_approval:
             # withdrawn, not only out of the inbox: a late decision is refused, never recorded
