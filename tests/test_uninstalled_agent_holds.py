@@ -145,3 +145,25 @@ def test_the_web_and_the_api_show_a_run_of_an_agent_not_installed_and_refuse_its
     assert decide(browser, hold.approval_id, csrf, kind="approve", role="intake_coordinator",
                   args_hash=hold.args_hash).status_code != 500  # fmt: skip
     assert web.runner.approval(hold.approval_id).status == "pending"
+
+
+def test_a_process_without_the_agent_leaves_its_marked_run_alone_for_one_that_has_it(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+) -> None:
+    service = make_runner(agents={BOT.name: BOT}, policy=pack)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    queued = make_runner(agents={BOT.name: BOT}, policy=pack, drive="queue")
+    decision = _decisions(hold.args_hash)[1]
+    assert queued.decide(hold.approval_id, decision).outcome == "decided"  # the run is marked
+    elsewhere = make_runner(policy=pack)
+
+    for _ in range(4):
+        report = elsewhere.recover_runs()
+        assert report.left == [hold.run_id] and report.failed == []
+
+    # Each recover used to count a failed drive (NotFoundError: unknown agent), and the third
+    # quarantined the run although a process with the agent could drive it.
+    run = elsewhere.get(hold.run_id)
+    assert run.status != "quarantined" and run.record.failures == 0
+    assert service.recover_runs().recovered == [hold.run_id]
+    assert service.get(hold.run_id).status == "waiting"

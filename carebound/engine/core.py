@@ -315,8 +315,11 @@ class Core:
         return RunView.of(record, snapshot.values or {}, self.ledger.entries(run_id), pending)
 
     def serves(self, record: RunRecord) -> bool:
-        """Whether this process's connectors reach the systems the run was started with (a run
-        or a factory that names none is served by any)."""
+        """Whether this process can drive the run: it has the run's agent, and its connectors
+        reach the systems the run was started with (a run or a factory that names none is
+        served by any)."""
+        if record.agent not in self.agents:
+            return False
         wanted, mine = record.connectors, self.connectors_identity
         return wanted is None or mine is None or wanted == mine
 

@@ -196,14 +196,19 @@ class Driver:
     def _leave_alone(
         self, run_id: str, record: RunRecord, lease: Lease, decided: ApprovalView | None
     ) -> RunView:
-        """This process's connectors reach other systems than the run was started with:
-        driving it here would fail half-way or reach the wrong EHR. The run is not touched: it
-        stays marked, so a process whose connectors match drives it (its recovery, or a worker
-        taking the re-enqueued run), and the mismatch is logged with both identities."""
+        """This process lacks the run's agent, or its connectors reach other systems than the
+        run was started with: driving it here would fail (counting towards its quarantine),
+        or fail half-way or reach the wrong EHR. The run is not touched: it stays marked, so a
+        process that has both drives it (its recovery, or a worker taking the re-enqueued
+        run), and why is logged (the agent, or both connectors identities)."""
         core = self.core
-        event(_log, "run.connectors_mismatch", logging.WARNING, run_id=run_id,
-              agent=record.agent, run_connectors=record.connectors,
-              process_connectors=core.connectors_identity)  # fmt: skip
+        if record.agent not in core.agents:
+            event(_log, "run.agent_not_installed", logging.WARNING, run_id=run_id,
+                  agent=record.agent)  # fmt: skip
+        else:
+            event(_log, "run.connectors_mismatch", logging.WARNING, run_id=run_id,
+                  agent=record.agent, run_connectors=record.connectors,
+                  process_connectors=core.connectors_identity)  # fmt: skip
         if decided is not None:
             core.approvals.unindex(decided.request.approval_id, decided.required_role)
         core.leases.release(lease)

@@ -102,6 +102,6 @@ class RecoverReport(BaseModel):
     queued: list[str] = Field(default_factory=list)
     """In queue mode: runs enqueued for a worker to drive (instead of driven here)."""
     left: list[str] = Field(default_factory=list)
-    """Runs started with connectors that reach other systems than this process's: left
-    marked, untouched, for a process whose connectors match (logged as
-    ``run.connectors_mismatch``)."""
+    """Runs of an agent this process does not have, or started with connectors that reach
+    other systems than this process's: left marked, untouched, for a process that has both
+    (logged as ``run.agent_not_installed`` or ``run.connectors_mismatch``)."""
