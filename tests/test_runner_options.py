@@ -75,3 +75,28 @@ def test_a_given_agent_under_another_name_than_its_own_is_refused(
 def test_given_agents_must_be_a_mapping(make_runner: Callable[..., Runner]) -> None:
     with pytest.raises(TypeError, match=r"agents must be a mapping of name to AgentDefinition"):
         make_runner(agents=[ECHO])
+
+
+@pytest.mark.parametrize("client", ["redis://127.0.0.1:6379/0", b"redis://x", 42])
+def test_a_client_that_is_not_a_redis_client_is_refused(client: object) -> None:
+    # A URL used to fail with "'str' object has no attribute 'get_connection_kwargs'".
+    with pytest.raises(TypeError, match=r"client must be a redis client \(redis\.Redis"):
+        Runner(client)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"drive": "bogus"}, r"drive must be 'inline' or 'queue', not 'bogus'"),
+        ({"drive": "Queue"}, r"drive must be 'inline' or 'queue', not 'Queue'"),
+        ({"lease_ttl_ms": 0}, r"lease_ttl_ms must be a positive number of milliseconds, not 0"),
+        ({"lease_ttl_ms": -5}, r"lease_ttl_ms must be a positive number of milliseconds, not -5"),
+    ],
+)
+def test_a_drive_mode_or_lease_that_cannot_be_used_is_refused_when_the_runner_is_made(
+    make_runner: Callable[..., Runner], options: dict[str, Any], message: str
+) -> None:
+    # drive='bogus' used to drive inline, silently ('Queue' too); a lease of 0 failed at the
+    # first start.
+    with pytest.raises(ValueError, match=message):
+        make_runner(**options)

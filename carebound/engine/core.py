@@ -414,6 +414,28 @@ def check_model(model: object) -> None:
         )
 
 
+def check_runner_args(client: object, drive: object, lease_ttl_ms: object) -> None:
+    """Refuse a Runner's ``client``, ``drive`` or ``lease_ttl_ms`` that cannot be used, when the
+    Runner is made rather than at its first run.
+
+    Raises:
+        TypeError: ``client`` is not a redis client (a URL, say).
+        ValueError: ``drive`` is not ``inline`` or ``queue``; ``lease_ttl_ms`` is not positive.
+    """
+    if not callable(getattr(client, "pipeline", None)):
+        raise TypeError(
+            f"client must be a redis client (redis.Redis or RedisCluster), not "
+            f"{type(client).__name__}: Runner(redis.Redis.from_url(url)), or Runner() for the "
+            "store CAREBOUND_REDIS_URL names"
+        )
+    if drive not in ("inline", "queue"):
+        raise ValueError(f"drive must be 'inline' or 'queue', not {drive!r}")
+    if not isinstance(lease_ttl_ms, int | float) or lease_ttl_ms <= 0:
+        raise ValueError(
+            f"lease_ttl_ms must be a positive number of milliseconds, not {lease_ttl_ms!r}"
+        )
+
+
 def check_agents(agents: object) -> None:
     """Refuse a Runner's ``agents`` unless each is an :class:`AgentDefinition` given under its
     own name: a run is recorded under its definition's name, and its holds are decided by the

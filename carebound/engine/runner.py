@@ -34,6 +34,7 @@ from carebound.engine.core import (
     DriveMode,
     check_agents,
     check_models,
+    check_runner_args,
     default_client,
     no_run,
 )
@@ -97,6 +98,7 @@ class Runner:
         models = check_models(model, models)  # TypeError / ModelConfigError
         check_agents(agents)  # TypeError / ValueError
         client = client if client is not None else default_client()
+        check_runner_args(client, drive, lease_ttl_ms)  # TypeError / ValueError
         core = Core(
             client, prefix=prefix, policy=policy, clock=clock, models=models, agents=agents,
             connectors=connectors_factory(connectors), lease_ttl_ms=lease_ttl_ms, drive=drive,
