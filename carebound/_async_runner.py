@@ -48,6 +48,13 @@ class AsyncRunner:
     """
 
     def __init__(self, runner: Runner) -> None:
+        from carebound.engine.runner import Runner
+
+        if not isinstance(runner, Runner):
+            raise TypeError(
+                f"AsyncRunner wraps a carebound Runner, not {type(runner).__name__}: "
+                "AsyncRunner(Runner(client))"
+            )
         self.runner = runner
 
     async def __aenter__(self) -> AsyncRunner:

@@ -107,3 +107,11 @@ def test_the_async_twin_runs_a_hold_end_to_end(
             assert (await runner.pack_for(view.run_id)).name
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("wrapped", [None, "redis://127.0.0.1:6379/0", object()])
+def test_async_runner_refuses_what_is_not_a_runner_when_it_is_made(wrapped: object) -> None:
+    # Runner refuses a bad client when it is made; AsyncRunner took anything and failed with an
+    # AttributeError at its first call.
+    with pytest.raises(TypeError, match=r"AsyncRunner wraps a carebound Runner"):
+        AsyncRunner(wrapped)  # type: ignore[arg-type]
