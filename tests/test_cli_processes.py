@@ -107,3 +107,17 @@ def test_processes_on_embedded_server(tmp_path: Path, monkeypatch: pytest.Monkey
         stop_server(settings)
     status_after = server_status(settings)
     assert status_after is not None and not status_after.running
+
+
+def test_python_dash_m_carebound_is_the_carebound_command() -> None:
+    # It used to answer "No module named carebound.__main__; 'carebound' is a package and
+    # cannot be directly executed".
+    proc = subprocess.run(
+        [sys.executable, "-m", "carebound", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().startswith("carebound")

@@ -49,8 +49,8 @@ STATE = frozenset(
 
 #: Engine-level nodes: the run loop and what drives it.
 ENGINE = frozenset({"engine", "_async_runner"})
-#: The front ends.
-FRONTS = frozenset({"cli", "web"})
+#: The front ends (``__main__``: ``python -m carebound``, the CLI).
+FRONTS = frozenset({"cli", "web", "__main__"})
 #: Nodes below the engine: libraries the engine uses, which never reach back up.
 BELOW_ENGINE = frozenset(
     {"agents", "tools", "guardrails", "approvals", "assist", "audit", "checkpoint", "store", "fhir",
