@@ -167,3 +167,24 @@ def test_a_process_without_the_agent_leaves_its_marked_run_alone_for_one_that_ha
     assert run.status != "quarantined" and run.record.failures == 0
     assert service.recover_runs().recovered == [hold.run_id]
     assert service.get(hold.run_id).status == "waiting"
+
+
+def test_revealing_the_phi_of_a_run_of_an_agent_not_installed_is_refused_as_such(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+) -> None:
+    service = make_runner(agents={BOT.name: BOT}, policy=pack)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    elsewhere = make_runner(policy=pack)
+    trail = len(elsewhere.audit(hold.run_id))
+
+    # Both used to answer NotFoundError 'unknown agent' (exit 5, HTTP 404) for a hold that exists.
+    for reveal in (
+        lambda: elsewhere.reveal(hold.approval_id, viewer="casey"),
+        lambda: elsewhere.reveal_run(hold.run_id, viewer="casey", roles=["intake_coordinator"]),
+    ):
+        with pytest.raises(DecisionRefusedError) as refused:
+            reveal()
+        assert refused.value.code == "agent_not_installed"
+        assert "PHI is not shown here" in refused.value.message
+    assert len(elsewhere.audit(hold.run_id)) == trail
+    assert service.reveal(hold.approval_id, viewer="casey").request.args["to"] != "•••"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from carebound._agent import AgentContext, AgentDefinition, Plan, PlannerView
-from carebound._errors import AlreadyDecidedError, NotFoundError, echo_id
+from carebound._errors import AlreadyDecidedError, DecisionRefusedError, NotFoundError, echo_id
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.assist import ModelConfig, resolve_models
 from carebound.audit import Actor, AuditLog
@@ -358,6 +358,17 @@ def no_approval(approval_id: str) -> NotFoundError:
     """The error for an unknown approval."""
     return NotFoundError(
         f"no approval {echo_id(approval_id)}", hint="list paused steps with 'carebound inbox'"
+    )
+
+
+def agent_not_installed(agent: str, what: str) -> DecisionRefusedError:
+    """The refusal of a decision or a PHI view (``what`` became of it) on a run of an agent
+    this process does not have."""
+    return DecisionRefusedError(
+        f"unknown agent {echo_id(agent)} (not installed in this process): {what}",
+        code="agent_not_installed",
+        hint=f"install the package that declares {echo_id(agent)} in the 'carebound.agents' "
+        "entry-point group, or do this where it is installed",
     )
 
 

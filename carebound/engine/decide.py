@@ -30,7 +30,7 @@ from carebound.approvals import (
 )
 from carebound.approvals._edits import ArgChange, args_diff
 from carebound.clock import from_ms, to_ms
-from carebound.engine.core import Core, already, no_approval
+from carebound.engine.core import Core, agent_not_installed, already, no_approval
 from carebound.engine.decision_audit import audit_decision, final_decision_append
 from carebound.engine.drive import Driver
 from carebound.engine.results import DecideResult
@@ -145,15 +145,10 @@ class Decider:
         Raises:
             DecisionRefusedError: code ``agent_not_installed``.
         """
-        agent = view.request.agent
-        if agent not in self.core.agents:
-            raise DecisionRefusedError(
-                f"unknown agent {echo_id(agent)} (not installed in this process): approval "
-                f"{view.request.approval_id} stays pending; the decision was not recorded",
-                code="agent_not_installed",
-                hint=f"install the package that declares {echo_id(agent)} in the "
-                "'carebound.agents' entry-point group (or decide where it is installed), then "
-                "decide again",
+        if view.request.agent not in self.core.agents:
+            raise agent_not_installed(
+                view.request.agent,
+                f"approval {view.request.approval_id} stays pending; the decision was not recorded",
             )
 
     def _apply(

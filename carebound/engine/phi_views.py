@@ -5,7 +5,7 @@ from __future__ import annotations
 from carebound._errors import DecisionRefusedError
 from carebound._principal import Provenance
 from carebound.audit import Actor
-from carebound.engine.core import Core
+from carebound.engine.core import Core, agent_not_installed
 
 
 def phi_viewer(
@@ -52,7 +52,14 @@ def record_phi_view(
     patient_ref: str | None,
     detail: dict[str, str | bool | None],
 ) -> None:
-    """Append the ``view_phi`` event: ``viewer`` (in ``role``) was shown a run's PHI."""
+    """Append the ``view_phi`` event: ``viewer`` (in ``role``) was shown a run's PHI.
+
+    Raises:
+        DecisionRefusedError: ``agent_not_installed``: the event's data category is the
+            agent's, so a run's PHI is shown only where its agent is installed.
+    """
+    if agent not in core.agents:
+        raise agent_not_installed(agent, "its PHI is not shown here")
     if via is not None:
         detail = {
             **detail,
