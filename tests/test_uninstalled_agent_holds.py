@@ -1,6 +1,8 @@
-"""A hold of an agent this process does not have (a service's agent, uninstalled here or never
-installed) is refused by every decision, the deadline sweep's included, before anything is
-stored: the hold stays as it was, in its inbox, and is decided later where the agent is."""
+"""A run of an agent this process does not have (a service's agent, uninstalled here or never
+installed): every decision on its hold (the deadline sweep's included), a cancel and a PHI view
+are refused before anything is stored, so the hold stays as it was, in its inbox, to be decided
+where the agent is; the run can still be read, and a recover leaves it for a process with the
+agent."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from carebound import (
     VirtualClock,
 )
 from carebound.agents.demo import DEMO
+from carebound.approvals import ApprovalRequest
 from carebound.guardrails import PolicyPack, load_policy_pack
 from carebound.web._problems import problem_for
 from tests.conftest import PROJECT
@@ -40,6 +43,27 @@ def pack(tmp_path: Any) -> PolicyPack:
     return load_policy_pack(path)
 
 
+@dataclasses.dataclass
+class Parked:
+    """A hold of the service's agent, and two Runners on its store."""
+
+    service: Runner
+    """Has the service's agent (its package is installed)."""
+    hold: ApprovalRequest
+    elsewhere: Runner
+    """Lacks it: a process without the service's package."""
+
+
+@pytest.fixture
+def parked(
+    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+) -> Parked:
+    """A run of the service's agent, paused on its fax hold."""
+    service = make_runner(agents={BOT.name: BOT}, policy=pack)
+    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    return Parked(service=service, hold=hold, elsewhere=make_runner(policy=pack))
+
+
 def _decisions(args_hash: str) -> list[Any]:
     return [
         Escalate(
@@ -51,11 +75,9 @@ def _decisions(args_hash: str) -> list[Any]:
 
 
 def test_every_decision_on_a_hold_of_an_agent_not_installed_is_refused_and_changes_nothing(
-    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+    parked: Parked,
 ) -> None:
-    service = make_runner(agents={BOT.name: BOT}, policy=pack)
-    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
-    elsewhere = make_runner(policy=pack)  # a process without the service's package
+    service, hold, elsewhere = parked.service, parked.hold, parked.elsewhere
     trail = len(elsewhere.audit(hold.run_id))
 
     for decision in _decisions(hold.args_hash):
@@ -97,11 +119,9 @@ def test_the_deadline_sweep_of_a_process_without_the_agent_leaves_its_hold_alone
 
 
 def test_cancelling_a_run_of_an_agent_not_installed_is_refused_and_changes_nothing(
-    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+    parked: Parked,
 ) -> None:
-    service = make_runner(agents={BOT.name: BOT}, policy=pack)
-    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
-    elsewhere = make_runner(policy=pack)
+    service, hold, elsewhere = parked.service, parked.hold, parked.elsewhere
 
     with pytest.raises(RunStateError, match=r"unknown agent 'svc_fax_bot' \(not installed"):
         elsewhere.cancel(hold.run_id, by="ops", reason="tidy up")
@@ -115,14 +135,9 @@ def test_cancelling_a_run_of_an_agent_not_installed_is_refused_and_changes_nothi
 
 
 def test_the_web_and_the_api_show_a_run_of_an_agent_not_installed_and_refuse_its_decision(
-    make_runner: Callable[..., Runner],
-    make_web: Callable[..., Web],
-    demo_case: Any,
-    demo_world: Any,
-    pack: PolicyPack,
+    make_web: Callable[..., Web], parked: Parked
 ) -> None:
-    service = make_runner(agents={BOT.name: BOT}, policy=pack)
-    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    hold = parked.hold
     web = make_web()  # its Runner lacks the service's agent
     api = web.api(name="casey-app", reviewer="casey")
 
@@ -148,14 +163,12 @@ def test_the_web_and_the_api_show_a_run_of_an_agent_not_installed_and_refuse_its
 
 
 def test_a_process_without_the_agent_leaves_its_marked_run_alone_for_one_that_has_it(
-    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+    make_runner: Callable[..., Runner], parked: Parked, pack: PolicyPack
 ) -> None:
-    service = make_runner(agents={BOT.name: BOT}, policy=pack)
-    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
+    service, hold, elsewhere = parked.service, parked.hold, parked.elsewhere
     queued = make_runner(agents={BOT.name: BOT}, policy=pack, drive="queue")
     decision = _decisions(hold.args_hash)[1]
     assert queued.decide(hold.approval_id, decision).outcome == "decided"  # the run is marked
-    elsewhere = make_runner(policy=pack)
 
     for _ in range(4):
         report = elsewhere.recover_runs()
@@ -170,11 +183,9 @@ def test_a_process_without_the_agent_leaves_its_marked_run_alone_for_one_that_ha
 
 
 def test_revealing_the_phi_of_a_run_of_an_agent_not_installed_is_refused_as_such(
-    make_runner: Callable[..., Runner], demo_case: Any, demo_world: Any, pack: PolicyPack
+    parked: Parked,
 ) -> None:
-    service = make_runner(agents={BOT.name: BOT}, policy=pack)
-    hold = service.start(BOT.name, demo_case, requester="sam", world=demo_world).pending.request
-    elsewhere = make_runner(policy=pack)
+    service, hold, elsewhere = parked.service, parked.hold, parked.elsewhere
     trail = len(elsewhere.audit(hold.run_id))
 
     # Both used to answer NotFoundError 'unknown agent' (exit 5, HTTP 404) for a hold that exists.
