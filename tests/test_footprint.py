@@ -278,7 +278,8 @@ def test_a_holds_request_is_stored_deflated_and_an_older_plain_one_reads(
     # how holds were stored before: in the record's field, deflated or plain JSON
     redis_client.hset(keys[1], "request", redis_client.get(keys[1] + ":request") or b"")
     assert redis_client.object("encoding", keys[1]) == b"hashtable"
-    assert used <= int(redis_client.memory_usage(keys[1], samples=0) or 0) - 300
+    # Redis 7 (jemalloc): 944 vs 1,312 bytes; Valkey 9 (libc malloc): 832 vs 1,056
+    assert used <= 0.85 * int(redis_client.memory_usage(keys[1], samples=0) or 0)
     redis_client.hset(keys[2], "request", holds[2].model_dump_json())
     redis_client.delete(keys[1] + ":request", keys[2] + ":request")
     assert {a.request.approval_id for a in runner.pending()} == {h.approval_id for h in holds}
