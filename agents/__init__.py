@@ -6,7 +6,7 @@ the pure rules in ``carebound.domain``; nothing below imports an agent."""
 import logging
 from importlib.metadata import EntryPoint, entry_points
 
-from carebound._agent import AgentDefinition
+from carebound._agent import AgentDefinition, agent_name_problem
 
 ENTRY_POINT_GROUP = "carebound.agents"
 """The entry-point group through which installed packages add agents: each entry point names an
@@ -22,8 +22,9 @@ def registry() -> dict[str, AgentDefinition]:
     by name. An installed agent cannot replace a shipped one, and two installed agents of one
     name are both left out (which one won would depend on the order of the installed
     distributions, so two processes could run different code for one run). One that fails to
-    load, even by exiting, is left out too, so it cannot stop the others. Each is logged by entry
-    point, target and distribution (and error class: its message may hold anything)."""
+    load, even by exiting, or whose name is not plain (``agent_name_problem``) is left out too,
+    so it cannot stop the others. Each is logged by entry point, target and distribution (and
+    error class: its message may hold anything)."""
     from carebound.agents.demo import DEMO
     from carebound.agents.packet_builder import PACKET_BUILDER
     from carebound.agents.reconciler import RECONCILER
@@ -42,6 +43,8 @@ def registry() -> dict[str, AgentDefinition]:
             continue
         if not isinstance(agent, AgentDefinition):
             log.warning("agent %s is %s, not an AgentDefinition", where, type(agent).__name__)
+        elif (problem := agent_name_problem(agent.name)) is not None:
+            log.warning("agent %s is left out: %s", where, problem)
         elif agent.name in agents:
             log.warning("agent %s may not replace agent %r", where, agent.name)
         else:

@@ -25,6 +25,24 @@ if TYPE_CHECKING:
     from carebound.assist import ModelCall, ModelConfig
 
 
+AGENT_NAME_MAX = 64
+"""The longest agent name."""
+
+
+def agent_name_problem(name: object) -> str | None:
+    """What keeps ``name`` from naming an agent (None: nothing): it is a non-empty string of at
+    most :data:`AGENT_NAME_MAX` printable characters, without surrounding spaces, since it is
+    shown to reviewers, listed in order and kept in every run's record."""
+    if not isinstance(name, str):
+        return f"agent name {name!r} must be a string, not {type(name).__name__}"
+    if not name or len(name) > AGENT_NAME_MAX or not name.isprintable() or name != name.strip():
+        return (
+            f"agent name {name.encode('unicode_escape').decode('ascii')[:80]!r} must be 1 to "
+            f"{AGENT_NAME_MAX} printable characters without surrounding spaces"
+        )
+    return None
+
+
 def request_match(request_id: str) -> str:
     """The event match key of replies to an outreach request (``deliver`` uses it)."""
     return f"request:{request_id}"

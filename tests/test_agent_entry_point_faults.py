@@ -102,3 +102,31 @@ def test_a_broken_entry_point_is_named_with_its_distribution(
             f"'{point}'" in line and distribution in line and why in line for line in lines
         ), (point, caplog.text)
     assert "Jane Doe" not in caplog.text  # an import error's message is not logged
+
+
+def test_an_installed_agent_without_a_plain_name_is_left_out(
+    site: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    folder, tag = site
+    odd = f"svc_odd_{tag}"
+    module = """
+    import dataclasses
+    from carebound.agents.demo import DEMO
+    NUMBER = dataclasses.replace(DEMO, name=42)
+    EMPTY = dataclasses.replace(DEMO, name="")
+    HIDDEN = dataclasses.replace(DEMO, name="demo\\u200b")
+    """
+    _distribution(folder, odd, module, {"number": "NUMBER", "empty": "EMPTY", "hidden": "HIDDEN"})
+
+    with caplog.at_level(logging.WARNING, logger="carebound.agents"):
+        agents = registry()
+
+    # A name of 42 used to be registered, and every listing of agents (sorted) then failed:
+    # 'carebound run' answered an internal error (exit 70) for every agent.
+    assert set(agents) == SHIPPED
+    assert sorted(agents)
+    for point in ("number", "empty", "hidden"):
+        assert any(
+            f"'{point}'" in line and odd in line and "name" in line
+            for line in caplog.text.splitlines()
+        ), (point, caplog.text)

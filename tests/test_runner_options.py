@@ -100,3 +100,12 @@ def test_a_drive_mode_or_lease_that_cannot_be_used_is_refused_when_the_runner_is
     # first start.
     with pytest.raises(ValueError, match=message):
         make_runner(**options)
+
+
+@pytest.mark.parametrize("name", [42, "", "echo\u200b", " echo"])
+def test_a_given_agent_without_a_plain_name_is_refused(
+    make_runner: Callable[..., Runner], name: Any
+) -> None:
+    # A name of 42 used to be accepted, and Runner.agent_names then failed (sorted).
+    with pytest.raises(ValueError, match=r"agent name .* must be"):
+        make_runner(agents={name: dataclasses.replace(DEMO, name=name)})

@@ -19,7 +19,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from carebound._agent import AgentContext, AgentDefinition, Plan, PlannerView
+from carebound._agent import (
+    AgentContext,
+    AgentDefinition,
+    Plan,
+    PlannerView,
+    agent_name_problem,
+)
 from carebound._errors import AlreadyDecidedError, DecisionRefusedError, NotFoundError, echo_id
 from carebound.approvals import ApprovalStore, ApprovalView
 from carebound.assist import ModelConfig, resolve_models
@@ -469,6 +475,9 @@ def check_agents(agents: object) -> None:
                 f"agents[{name!r}] must be a carebound AgentDefinition, not "
                 f"{type(definition).__name__}"
             )
+        problem = agent_name_problem(definition.name)
+        if problem is not None:
+            raise ValueError(problem)
         if definition.name != name:
             raise ValueError(
                 f"agents[{name!r}] is the agent named {definition.name!r}: give it under its own "
