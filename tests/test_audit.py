@@ -23,7 +23,6 @@ import carebound.audit
 from carebound.audit import (
     GENESIS_HASH,
     Actor,
-    AsyncAuditLog,
     AuditCorruptError,
     AuditDetailError,
     AuditEvent,
@@ -98,7 +97,6 @@ def test_public_names_are_pinned() -> None:
             "Actor",
             "AnchorsFile",
             "ArchiveReport",
-            "AsyncAuditLog",
             "AuditAction",
             "AuditCheckpoint",
             "AuditConflictError",
@@ -538,41 +536,6 @@ def test_decoded_client_reads_the_same_chain(
     finally:
         decoded.close()
     assert log.verify("run-s").ok
-
-
-async def test_async_log_shares_the_chain(server_url: str, log: AuditLog, key_prefix: str) -> None:
-    record_n(log, "run-async", 2)
-    aclient = redis.asyncio.Redis.from_url(server_url)
-    try:
-        alog = AsyncAuditLog(aclient, prefix=key_prefix)
-        third = await alog.record(
-            "run-async",
-            time=T0,
-            actor=NURSE,
-            action="decision",
-            category="coverage",
-            outcome="success",
-            patient_ref="Patient/9",
-            detail={"approval_id": "ap-1", "decision": "approve"},
-        )
-        assert third.seq == 3
-        assert (await alog.verify("run-async")).ok
-        assert [e.seq for e in await alog.events("run-async")] == [1, 2, 3]
-        assert [e.event for e in await alog.recent(1)] == [third]
-        page = await alog.recent(10, after="0-0")
-        assert [e.event.seq for e in page] == [1, 2, 3]
-        with pytest.raises(AuditDetailError):
-            await alog.record(
-                "run-async", time=T0, actor=NURSE, action="read", category="coverage",
-                outcome="success", detail={"blob": "y" * 500},
-            )  # fmt: skip
-    finally:
-        await aclient.aclose()
-    fourth = log.record(
-        "run-async", time=T0, actor=AGENT, action="event", category="system", outcome="success"
-    )
-    assert fourth.prev_hash == third.hash
-    assert log.verify("run-async").ok
 
 
 def test_commands_sent_before_an_append_go_once_even_on_a_stale_head(

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import redis
-import redis.asyncio
 
 from carebound.state.keys import lease_key
-from carebound.state.lease import AsyncRunLease, Lease, RunLease
+from carebound.state.lease import Lease, RunLease
 
 
 @pytest.fixture
@@ -168,28 +167,6 @@ def test_lease_is_frozen() -> None:
     lease = Lease("run-1", "worker-a", 1, 0, 1_000)
     with pytest.raises(AttributeError):
         lease.token = 2  # type: ignore[misc]
-
-
-async def test_async_lease_shares_keys_and_tokens(
-    server_url: str, leases: RunLease, key_prefix: str
-) -> None:
-    aclient = redis.asyncio.Redis.from_url(server_url)
-    try:
-        async_leases = AsyncRunLease(aclient, prefix=key_prefix)
-        a = await async_leases.acquire("run-a", "worker-a", 30_000)
-        assert a is not None and a.token == 1
-        assert await async_leases.acquire("run-a", "worker-b", 30_000) is None
-        assert leases.acquire("run-a", "worker-b", 30_000) is None
-        assert await async_leases.renew(a) is True
-        assert await async_leases.release(a) is True
-        assert await async_leases.release(a) is False
-        b = leases.acquire("run-a", "worker-b", 30_000)
-        assert b is not None and b.token == 2
-        assert await async_leases.renew(a) is False
-        again = await async_leases.acquire("run-a", "worker-b", 30_000)
-        assert again is not None and again.token == 2
-    finally:
-        await aclient.aclose()
 
 
 def test_a_guarded_acquire_takes_the_lease_only_while_the_guard_holds(

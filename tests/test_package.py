@@ -164,7 +164,7 @@ SUBPACKAGES: dict[str, set[str]] = {
         "SourceRef", "SummarySentence", "args_diff", "run_id_of",
     },
     "carebound.audit": {
-        "GENESIS_HASH", "MAX_DETAIL_CHARS", "Actor", "AnchorsFile", "AsyncAuditLog", "AuditAction",
+        "GENESIS_HASH", "MAX_DETAIL_CHARS", "Actor", "AnchorsFile", "AuditAction",
         "AuditCheckpoint", "AuditConflictError", "AuditCorruptError", "AuditDetailError",
         "AuditEvent", "AuditExportError", "AuditIndexEntry", "AuditKeyError", "AuditKeyring",
         "AuditLog", "AuditOutcome", "AuditTrail", "ExportReport", "VerifyResult",

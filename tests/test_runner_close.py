@@ -13,7 +13,6 @@ from typing import Any
 import redis
 
 from carebound import Runner
-from carebound.audit import AsyncAuditLog
 
 
 def _connections(admin: redis.Redis, name: str) -> int:
@@ -32,22 +31,5 @@ def test_closing_a_runner_on_a_decoding_client_closes_its_binary_siblings(
     assert _connections(admin, name) >= 2  # the caller's and the siblings' (same name)
     runner.close()
     client.close()
-    assert _connections(admin, name) == 0
-    admin.close()
-
-
-async def test_an_async_audit_log_on_a_decoding_client_closes_its_sibling(
-    redis_url: str, key_prefix: str
-) -> None:
-    import redis.asyncio as aioredis
-
-    name = f"close-probe-{uuid.uuid4().hex[:8]}"
-    admin = redis.Redis.from_url(redis_url)
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True, client_name=name)
-    log = AsyncAuditLog(client, prefix=key_prefix)
-    assert await log.events("r-close") == []  # a read through the sibling
-    assert _connections(admin, name) >= 1
-    await log.aclose()
-    await client.aclose()
     assert _connections(admin, name) == 0
     admin.close()

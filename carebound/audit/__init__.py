@@ -22,7 +22,6 @@ from carebound.audit._archive import (
     archive_lock,
     verify_archive,
 )
-from carebound.audit._async_log import AsyncAuditLog
 from carebound.audit._chain import canonical_json
 from carebound.audit._errors import (
     AuditConflictError,
@@ -53,7 +52,6 @@ __all__ = [
     "Actor",
     "AnchorsFile",
     "ArchiveReport",
-    "AsyncAuditLog",
     "AuditAction",
     "AuditCheckpoint",
     "AuditConflictError",

@@ -476,8 +476,8 @@ def index_entries(resolved: Sequence[tuple[str, bytes | str]]) -> list[AuditInde
 
 
 class LogBase:
-    """What ``AuditLog`` and ``AsyncAuditLog`` hold besides their client: the key prefix, the
-    audit keys (read on first use), the append script and the chain-head cache."""
+    """What ``AuditLog`` holds besides its client: the key prefix, the audit keys (read on
+    first use), the append script and the chain-head cache."""
 
     def __init__(self, *, prefix: str, keyring: AuditKeyring | None, one_step: bool) -> None:
         self._prefix = prefix

@@ -4,8 +4,7 @@ On a cluster the global index and the anchors live in other slots than a run's c
 append writes them in a second step; a process that dies in between leaves the event in the
 run's chain (the source of truth) and the anchor behind it, and its index entry missing. The
 anchor's step replies with where the anchor was, so the run's next append sees the gap; for a
-run with no next event, :meth:`carebound.audit.AuditLog.repair_index` (or its asyncio twin)
-closes it.
+run with no next event, :meth:`carebound.audit.AuditLog.repair_index` closes it.
 
 An index entry that did land (the two commands of the second step go to different nodes) is
 not written twice: the index is searched around the event's own stream id first.
@@ -17,7 +16,6 @@ from typing import Any
 
 import redis
 
-from carebound._wire import AsyncClient
 from carebound.audit import _chain
 from carebound.state import audit_index
 from carebound.state.keys import text
@@ -45,28 +43,6 @@ def reindex(client: redis.Redis, prefix: str, run_id: str, *, after: int, upto: 
             for at, seq in missing:
                 pipe.xadd(index, audit_index.pointer_fields(run_id, seq, at))
             pipe.execute()
-    return [seq for _, seq in missing]
-
-
-async def areindex(
-    client: AsyncClient, prefix: str, run_id: str, *, after: int, upto: int
-) -> list[int]:
-    """The asyncio twin of :func:`reindex`."""
-    if upto <= after:
-        return []
-    lost = _between(await client.xrange(_chain.stream_key(prefix, run_id)), after, upto)
-    if not lost:
-        return []
-    index = _chain.index_key(prefix)
-    async with client.pipeline(transaction=False) as pipe:
-        for low, high in _windows(lost):
-            pipe.xrange(index, min=low, max=high)
-        missing = _unindexed(run_id, lost, await pipe.execute())
-    if missing:
-        async with client.pipeline(transaction=False) as pipe:
-            for at, seq in missing:
-                pipe.xadd(index, audit_index.pointer_fields(run_id, seq, at))
-            await pipe.execute()
     return [seq for _, seq in missing]
 
 

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-import redis.asyncio
 
 from carebound.state.keys import DEFAULT_PREFIX, lease_key
 from carebound.state.lua import script
 from carebound.state.pipeline import Guard
 
-__all__ = ["AsyncRunLease", "Heartbeat", "Lease", "RunLease", "start_heartbeats"]
+__all__ = ["Heartbeat", "Lease", "RunLease", "start_heartbeats"]
 
 _log = logging.getLogger("carebound.state.lease")
 
@@ -271,40 +270,3 @@ def start_heartbeats() -> None:
     """Start the process's lease heartbeat thread now (idle until a tool call registers a
     lease), so that no thread is started on the path of a reviewer's decide."""
     _HEARTBEATS.ensure_started()
-
-
-class AsyncRunLease:
-    """The asyncio twin of ``RunLease`` (same scripts and keys, methods as coroutines).
-
-    Args:
-        client: a ``redis.asyncio.Redis``.
-        prefix: key prefix, see ``carebound.state.keys``.
-    """
-
-    def __init__(self, client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
-        self._client = client
-        self._prefix = prefix
-
-    async def acquire(self, run_id: str, owner: str, ttl_ms: int) -> Lease | None:
-        """Become the writer of ``run_id``; see ``RunLease.acquire``."""
-        _check(run_id, owner, ttl_ms)
-        reply = await _ACQUIRE.acall(
-            self._client, [lease_key(self._prefix, run_id)], [owner, ttl_ms]
-        )
-        return _acquired(run_id, owner, ttl_ms, reply)
-
-    async def renew(self, lease: Lease) -> bool:
-        """Extend ``lease``; see ``RunLease.renew``."""
-        reply = await _RENEW.acall(
-            self._client,
-            [lease_key(self._prefix, lease.run_id)],
-            [lease.owner, lease.token, lease.ttl_ms],
-        )
-        return int(reply) > 0
-
-    async def release(self, lease: Lease) -> bool:
-        """Give up ``lease``; see ``RunLease.release``."""
-        reply = await _RELEASE.acall(
-            self._client, [lease_key(self._prefix, lease.run_id)], [lease.owner, lease.token]
-        )
-        return int(reply) == 1

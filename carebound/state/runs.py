@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import redis
 
-from carebound.clock import from_ms, to_ms
+from carebound.clock import to_ms
 from carebound.state import stored_json
 from carebound.state.keys import (
     DEFAULT_PREFIX,
@@ -390,8 +390,3 @@ class RunStore:
     def timer_done(self, run_id: str, timer_id: str) -> None:
         """Forget a claimed timer once its event is queued."""
         self._r.zrem(self._claimed, f"{run_id}|{timer_id}")
-
-    def next_timer(self) -> datetime | None:
-        """When the earliest timer is due (scenarios advance the virtual clock to it)."""
-        first = self._r.zrange(self._due, 0, 0, withscores=True)
-        return from_ms(int(first[0][1])) if first else None

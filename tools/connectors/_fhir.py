@@ -149,11 +149,6 @@ def _check(data: Any, *, where: str) -> None:
         )
 
 
-def reference_to(resource: Mapping[str, Any]) -> str:
-    """The relative reference of a stored resource, e.g. ``"Patient/123"``."""
-    return f"{resource['resourceType']}/{resource['id']}"
-
-
 def version_of(resource: Mapping[str, Any]) -> str | None:
     """A resource's ``meta.versionId`` (what ``If-Match`` names), if it has one."""
     meta = resource.get("meta")
