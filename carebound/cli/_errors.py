@@ -117,8 +117,11 @@ def describe(exc: BaseException) -> tuple[str, str | None]:
     if isinstance(exc, OSError):
         where = f" {exc.filename}" if exc.filename else ""
         return f"cannot use{where}: {exc.strerror or exc}", None
+    # An unexpected error's message may quote the data it failed on (a patient's name, a
+    # document's text): only its type is shown; the traceback, message included, is for
+    # whoever runs with CAREBOUND_DEBUG=1.
     return (
-        f"unexpected {type(exc).__name__}: {exc}",
+        f"unexpected {type(exc).__name__} (its message is not shown: it may hold patient data)",
         f"this is a bug in carebound: run again with {DEBUG_VAR}=1 for the traceback, and "
         "report it",
     )
