@@ -16,6 +16,18 @@ service-defined agent is decided with ``carebound approve`` like any other."""
 
 log = logging.getLogger("carebound.agents")
 
+_warned: set[str] = set()
+"""The installed-agent problems this process has logged."""
+
+
+def _warn(message: str, *args: object) -> None:
+    """Log a problem with an installed agent once per process: every Runner reads the registry,
+    so a command that made two printed each warning twice."""
+    text = message % args
+    if text not in _warned:
+        _warned.add(text)
+        log.warning("%s", text)
+
 
 def registry() -> dict[str, AgentDefinition]:
     """Every agent carebound ships, then every agent installed through :data:`ENTRY_POINT_GROUP`,
@@ -39,19 +51,19 @@ def registry() -> dict[str, AgentDefinition]:
         try:
             agent = point.load()
         except (Exception, SystemExit) as exc:
-            log.warning("agent %s did not load: %s", where, type(exc).__name__)
+            _warn("agent %s did not load: %s", where, type(exc).__name__)
             continue
         if not isinstance(agent, AgentDefinition):
-            log.warning("agent %s is %s, not an AgentDefinition", where, type(agent).__name__)
+            _warn("agent %s is %s, not an AgentDefinition", where, type(agent).__name__)
         elif (problem := agent_name_problem(agent.name)) is not None:
-            log.warning("agent %s is left out: %s", where, problem)
+            _warn("agent %s is left out: %s", where, problem)
         elif agent.name in agents:
-            log.warning("agent %s may not replace agent %r", where, agent.name)
+            _warn("agent %s may not replace agent %r", where, agent.name)
         else:
             installed.setdefault(agent.name, {})[where] = agent
     for name, found in installed.items():
         if len({id(agent) for agent in found.values()}) > 1:
-            log.warning(
+            _warn(
                 "%s all name agent %r: none of them is loaded (uninstall all but one)",
                 " and ".join(found),
                 name,

@@ -130,3 +130,16 @@ def test_an_installed_agent_without_a_plain_name_is_left_out(
             f"'{point}'" in line and odd in line and "name" in line
             for line in caplog.text.splitlines()
         ), (point, caplog.text)
+
+
+def test_a_process_logs_an_installed_agents_problem_once(
+    site: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every Runner reads the registry: a command that made two printed each warning twice."""
+    folder, tag = site
+    broken = f"svc_twice_{tag}"
+    _distribution(folder, broken, "raise ImportError('no')", {"twice": "AGENT"})
+    with caplog.at_level(logging.WARNING, logger="carebound.agents"):
+        assert set(registry()) >= SHIPPED
+        assert set(registry()) >= SHIPPED
+    assert caplog.text.count("'twice'") == 1
