@@ -143,3 +143,34 @@ def test_a_process_logs_an_installed_agents_problem_once(
         assert set(registry()) >= SHIPPED
         assert set(registry()) >= SHIPPED
     assert caplog.text.count("'twice'") == 1
+
+
+def test_carebound_agents_lists_what_this_process_can_run_and_what_was_left_out(
+    site: tuple[Path, str],
+) -> None:
+    """An operator who installed a package sees whether its agent loaded, and why not."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from carebound.cli import app
+
+    folder, tag = site
+    good, broken = f"svc_good_{tag}", f"svc_bad_{tag}"
+    _distribution(folder, good, _agent_module(good), {"good": "AGENT"})
+    _distribution(folder, broken, 'raise ImportError("Jane Doe 1970-01-01")', {"bad": "AGENT"})
+
+    listed = CliRunner().invoke(app, ["agents", "--json"])
+    assert listed.exit_code == 0, listed.output
+    found = json.loads(listed.stdout)
+    sources = {agent["name"]: agent["source"] for agent in found["agents"]}
+    assert {name for name, source in sources.items() if source == "carebound"} == SHIPPED
+    assert good in sources[good] and "'good'" in sources[good]
+    assert [p for p in found["left_out"] if broken in p] == [
+        f"agent entry point 'bad' ({broken}:AGENT, from {broken}) did not load: ImportError"
+    ]
+    shown = CliRunner().invoke(app, ["agents"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    assert good in shown.stdout and "shipped" in shown.stdout
+    assert f"left out: agent entry point 'bad' ({broken}:AGENT" in shown.stdout
+    assert "Jane" not in listed.stdout + shown.stdout + shown.stderr

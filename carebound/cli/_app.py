@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from carebound.cli import (
+    _agents,
     _audit,
     _eval,
     _login,
@@ -153,6 +154,7 @@ _report.register(app)
 _server.register(app)
 _web.register(app)
 _eval.register(app)
+_agents.register(app)
 
 
 def main() -> None:
