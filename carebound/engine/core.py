@@ -173,7 +173,7 @@ class Core:
         if pack is None:
             raw = self.runs.pinned_policy(run_id)
             if raw is None:
-                raise no_run(run_id)
+                raise no_run(run_id, older=self.runs.stored_in_an_older_format(run_id))
             pack = self._remember_pack(run_id, text(raw))
         return pack
 
@@ -309,7 +309,7 @@ class Core:
         """A run's record; raises :class:`NotFoundError` for an unknown run."""
         record = self.runs.get(run_id)
         if record is None:
-            raise no_run(run_id)
+            raise no_run(run_id, older=self.runs.stored_in_an_older_format(run_id))
         return record
 
     def get(self, run_id: str) -> RunView:
@@ -355,8 +355,15 @@ _NOT_INSTALLED = AgentDefinition(
 )
 
 
-def no_run(run_id: str) -> NotFoundError:
-    """The error for an unknown run."""
+def no_run(run_id: str, *, older: bool = False) -> NotFoundError:
+    """The error for an unknown run (``older``: one an older carebound stored in a form this
+    version does not read)."""
+    if older:
+        return NotFoundError(
+            f"run {echo_id(run_id)} was stored by an older carebound, in a form this version "
+            "does not read",
+            hint="decide, cancel or finish it with the carebound version that started it",
+        )
     return NotFoundError(f"no run {echo_id(run_id)}", hint="list runs with 'carebound runs'")
 
 

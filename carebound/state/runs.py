@@ -207,6 +207,12 @@ class RunStore:
         raw = self._r.get(self._key(run_id, "case"))
         return dict(json.loads(stored_json.CASE.unpack(raw))) if raw else {}
 
+    def stored_in_an_older_format(self, run_id: str) -> bool:
+        """Whether the run's hash is in the form carebound kept before its record was stored
+        field by field (one ``record`` JSON field, the pack and case inline), which this
+        version does not read."""
+        return bool(self._r.hexists(self._key(run_id, "run"), "record"))
+
     def pinned_policy(self, run_id: str) -> bytes | str | None:
         """The digest of the policy pack the run pinned (its ``pack`` field), or None."""
         raw: bytes | str | None = self._r.hget(self._key(run_id, "run"), "pack")
