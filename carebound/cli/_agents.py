@@ -3,13 +3,9 @@ and the installed ones left out, with why (an operator's check after installing 
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from carebound.cli._session import print_json, stdout
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+from carebound.cli._session import JsonOpt, print_json, stdout
 
 
 def agents(as_json: JsonOpt = False) -> None:

@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from carebound.cli._errors import CliInputError
-from carebound.cli._session import open_runner, print_json
+from carebound.cli._session import JsonOpt, open_runner, print_json
 
 if TYPE_CHECKING:
     from carebound._tokens import Scope
     from carebound.engine.runner import Runner
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 LOGIN_TOKEN_PREFIX = "login-"

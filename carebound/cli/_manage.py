@@ -14,11 +14,9 @@ from typing import Annotated
 import typer
 
 from carebound.cli._errors import CliInputError
-from carebound.cli._session import open_reader, open_runner, print_json, stdout
+from carebound.cli._session import JsonOpt, open_reader, open_runner, print_json, stdout
 from carebound.state.retention import PURGE_MAX_DAYS
 from carebound.state.run_search import RunFilter
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
 def day_start(value: str | None, option: str) -> datetime | None:

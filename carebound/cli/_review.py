@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from carebound.cli._errors import CliInputError
-from carebound.cli._session import open_reader, open_runner, phi_policy, print_json, stdout
+from carebound.cli._session import JsonOpt, open_reader, open_runner, phi_policy, print_json, stdout
 
 if TYPE_CHECKING:
     from carebound.approvals import ApprovalView, ArgChange, Decision
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ApprovalArg = Annotated[
     str, typer.Argument(metavar="APPROVAL_ID", help="The approval id (see 'carebound inbox').")
 ]

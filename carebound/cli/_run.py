@@ -16,6 +16,7 @@ from carebound._errors import echo_id
 from carebound.cli._errors import CliInputError, ExitCode
 from carebound.cli._session import (
     ConnectorsOpt,
+    JsonOpt,
     ModelOpt,
     key_prefix,
     open_client,
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 ENDED_BADLY = frozenset({"failed", "budget_exhausted", "quarantined"})
 """A case run that stops in one of these exits 1: it did not do its job."""
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 FhirServerOpt = Annotated[
     str | None,
     typer.Option(

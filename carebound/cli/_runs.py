@@ -9,10 +9,9 @@ import typer
 from carebound.cli._errors import CliInputError
 from carebound.cli._manage import run_filter
 from carebound.cli._reveal import RevealOpt, ViewerOpt, reveal_run
-from carebound.cli._session import open_reader, open_runner, print_json, stdout
+from carebound.cli._session import JsonOpt, open_reader, open_runner, print_json, stdout
 from carebound.state.runs import RunStatus
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 """Every run status (the run store's ``RunStatus``)."""
 

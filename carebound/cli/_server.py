@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from carebound.cli._group import JsonGroup
-from carebound.cli._session import print_json, stdout
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+from carebound.cli._session import JsonOpt, print_json, stdout
 
 server_app = typer.Typer(
     cls=JsonGroup,

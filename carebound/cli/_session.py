@@ -141,6 +141,9 @@ def retention_days() -> float:
         ) from None
 
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+"""The ``--json`` option every command that prints data takes."""
+
 ModelOpt = Annotated[
     str | None,
     typer.Option(

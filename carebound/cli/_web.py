@@ -19,7 +19,7 @@ import typer
 from carebound._errors import CareboundError, NotFoundError, echo_id
 from carebound.cli._group import JsonGroup
 from carebound.cli._heap import freeze_startup_heap
-from carebound.cli._session import ConnectorsOpt, ModelOpt, real_connectors, use_model
+from carebound.cli._session import ConnectorsOpt, JsonOpt, ModelOpt, real_connectors, use_model
 
 METRICS_TOKEN_VAR = "CAREBOUND_METRICS_TOKEN"
 """The bearer token ``carebound serve``'s ``/metrics`` asks for (unset: none)."""
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from carebound.guardrails import PolicyPack
     from carebound.web._users import UserStore
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 PolicyOpt = Annotated[
     str,
     typer.Option(

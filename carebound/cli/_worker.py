@@ -14,6 +14,7 @@ import typer
 from carebound.cli._heap import freeze_startup_heap
 from carebound.cli._session import (
     ConnectorsOpt,
+    JsonOpt,
     ModelOpt,
     open_runner,
     print_json,
@@ -26,7 +27,6 @@ from carebound.cli._upkeep import Upkeep
 if TYPE_CHECKING:
     from carebound.engine.runner import Runner
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 worker_app = typer.Typer(
     name="worker",
