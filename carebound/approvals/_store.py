@@ -200,22 +200,20 @@ class ApprovalStore:
 
     def get(self, approval_id: str) -> ApprovalView | None:
         """One approval by id, or None."""
+        pipe = self._r.pipeline(transaction=False)
         try:
-            record, request = self._keys(approval_id)
+            parse = self.queue_get(pipe, approval_id)
         except ValueError:
             return None
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hmget(record, _VIEW_FIELDS)
-        pipe.get(request)
-        return self.parse_view(pipe.execute())
+        return parse(pipe.execute())
 
     def queue_get(
         self, pipe: redis.client.Pipeline, approval_id: str
     ) -> Callable[[Sequence[Any]], ApprovalView | None]:
         """Queue the two reads of ``get`` on ``pipe`` (the record's fields, then its request
-        key: plain commands, as ``get`` sends them; a script reading both cost the server
-        several times what they do); returns the parser of their two replies
-        (``parse_view``)."""
+        key: plain commands; a script reading both cost the server several times what they
+        do); returns the parser of their two replies (``parse_view``). Raises ``ValueError``
+        for an id that names no run."""
         record, request = self._keys(approval_id)
         pipe.hmget(record, _VIEW_FIELDS)
         pipe.get(request)

@@ -2,8 +2,9 @@
 
 ``runner`` (the facade), ``drive`` (lease -> graph -> settle), ``decide`` (a reviewer's
 decision), ``wake`` (events, timers, sweep, recover), ``graph`` with its nodes
-(``node_kit``, ``gate_node``, ``execute_node``), ``results`` (what callers get back), and
-``core`` (what the parts share). No module here imports ``redis``: the round trips live in
+(``node_kit``, ``gate_node``, ``execute_node``), ``results`` (what callers get back),
+``runner_args`` (what a Runner checks of its arguments when it is made), and ``core`` (what
+the parts share). No module here imports ``redis``: the round trips live in
 :mod:`carebound.state.trips`.
 """
 

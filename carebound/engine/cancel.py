@@ -7,7 +7,7 @@ from carebound._errors import RunStateError, echo_id
 from carebound._limits import InputLimitError
 from carebound._principal import normalize_reviewer_id
 from carebound.audit import Actor
-from carebound.engine.core import Core
+from carebound.engine.core import Core, install_hint
 from carebound.engine.drive import Driver
 from carebound.engine.results import RunView
 from carebound.state.runs import FINAL_STATUSES
@@ -42,8 +42,7 @@ def cancel(core: Core, driver: Driver, run_id: str, *, by: str, reason: str) -> 
             raise RunStateError(
                 f"unknown agent {echo_id(record.agent)} (not installed in this process): run "
                 f"{run_id} was not cancelled",
-                hint="install the package that declares it in the 'carebound.agents' entry-point "
-                "group (or cancel where it is installed), then cancel again",
+                hint=install_hint(record.agent, "cancel where it is installed"),
             )
         if record.pending_approval:
             # withdrawn, not only out of the inbox: a late decision is refused, never recorded

@@ -29,21 +29,14 @@ from carebound.assist import ModelConfig, Task
 from carebound.audit import AuditCheckpoint, AuditEvent, AuditTrail, VerifyResult
 from carebound.clock import Clock
 from carebound.engine.cancel import cancel
-from carebound.engine.core import (
-    Core,
-    DriveMode,
-    check_agents,
-    check_models,
-    check_runner_args,
-    default_client,
-    no_run,
-)
+from carebound.engine.core import Core, DriveMode, default_client, no_run
 from carebound.engine.decide import Decider
 from carebound.engine.drive import Driver
 from carebound.engine.phi_views import phi_viewer, record_phi_view
 from carebound.engine.pool import PoolSettings, WorkerPool, release_quarantine, wait_for_stop
 from carebound.engine.results import DecideResult, RecoverReport, RunView, SweepReport
 from carebound.engine.retention import PurgeReport, purge
+from carebound.engine.runner_args import check_agents, check_models, check_runner_args
 from carebound.engine.start import start_run
 from carebound.engine.wake import Waker
 from carebound.guardrails import PolicyPack
